@@ -1,0 +1,56 @@
+"""Hidden checks of a1 (65 points): more shapes, every activation, h0=None, T=1, and a gradient check."""
+
+import pytest
+
+from grader.checks import hidden, points
+
+pytestmark = hidden
+
+FORWARD_CASES = [
+    dict(T=7, B=2, D=3, H=5, activation="tanh", h0=False),
+    dict(T=6, B=4, D=5, H=3, activation="relu", h0=True),
+    dict(T=5, B=3, D=2, H=4, activation="identity", h0=False),
+    dict(T=1, B=2, D=3, H=4, activation="tanh", h0=True),
+    dict(T=9, B=1, D=4, H=16, activation="relu", h0=False),
+]
+BACKWARD_CASES = [
+    dict(T=6, B=3, D=4, H=5, activation="tanh", h0=False),
+    dict(T=5, B=2, D=3, H=4, activation="relu", h0=True),
+    dict(T=4, B=3, D=2, H=3, activation="identity", h0=True),
+    dict(T=1, B=2, D=3, H=4, activation="tanh", h0=True),
+    dict(T=8, B=4, D=3, H=6, activation="tanh", h0=True),
+]
+
+
+def _label(case):
+    return f"{case['activation']}-T{case['T']}-{'h0' if case['h0'] else 'no_h0'}"
+
+
+@points(10)
+@pytest.mark.parametrize("activation", ["relu", "identity"])
+def test_rnn_step_activations(judge, activation):
+    """rnn_step with the other activations"""
+    judge.compare("step", B=2, D=3, H=5, activation=activation, seed=21, check_dtype=True)
+
+
+@points(20)
+@pytest.mark.parametrize("case", FORWARD_CASES, ids=_label)
+def test_forward_configurations(judge, case):
+    """rnn_forward equals torch.nn.RNN"""
+    judge.compare("forward", **case, seed=22, check_dtype=True)
+
+
+@points(25)
+@pytest.mark.parametrize("case", BACKWARD_CASES, ids=_label)
+def test_backward_configurations(judge, case):
+    """rnn_backward equals torch autograd"""
+    judge.compare("backward", **case, seed=23, rtol=1e-9, atol=1e-10, check_dtype=True)
+
+
+@points(10)
+def test_gradient_check(student):
+    """rnn_backward agrees with numerical gradients of your own rnn_forward"""
+    from grader.checks import assert_close
+
+    result = student.run("gradient_check", T=3, B=2, D=2, H=3, activation="tanh", seed=24)
+    assert_close(result["analytic"], result["numeric"], name="analytic gradient", rtol=1e-5, atol=1e-7)

@@ -1,0 +1,48 @@
+"""Public checks of a1 (shipped to students, 35 points). The hidden checks repeat these on more shapes,
+all three activations, h0=None and T=1, and add a gradient check."""
+
+import pytest
+
+from grader.checks import points
+
+SHAPE = dict(T=5, B=3, D=4, H=6)
+
+
+@points(10)
+@pytest.mark.parametrize("activation", ["identity", "tanh"])
+def test_worked_example(judge, activation):
+    """The worked example of the course notes (outputs 4, 12, 32 with identity)"""
+    judge.compare("worked_example", activation=activation, check_dtype=True)
+
+
+@points(5)
+def test_rnn_step(judge):
+    """rnn_step: one tanh step on random weights"""
+    judge.compare("step", B=3, D=4, H=6, activation="tanh", seed=11, check_dtype=True)
+
+
+@points(5)
+def test_rnn_forward(judge):
+    """rnn_forward equals torch.nn.RNN (tanh, h0 given)"""
+    judge.compare("forward", **SHAPE, activation="tanh", seed=12, check_dtype=True)
+
+
+@points(5)
+def test_linear_output(judge):
+    """linear_output applies W_hy and b_y at every step"""
+    judge.compare("output", T=4, B=2, H=5, O=3, seed=13)
+
+
+@points(5)
+def test_rnn_backward(judge):
+    """rnn_backward equals torch autograd (tanh, h0 given)"""
+    judge.compare("backward", **SHAPE, activation="tanh", seed=14, rtol=1e-9, atol=1e-10, check_dtype=True)
+
+
+@points(5)
+def test_numpy_only(student, static, filename):
+    """srn runs on numpy alone (no torch)"""
+    student.run("forward", T=2, B=1, D=2, H=2, activation="tanh", seed=15)
+    assert not static.blocked_imports, (
+        f"{static.describe_blocked(filename)}; this assignment is numpy only, so remove the torch import"
+    )

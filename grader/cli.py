@@ -1,0 +1,233 @@
+"""The `grade` command: what students and instructors type.
+
+Exit status: 0 whenever grading ran, whatever the score; 1 when there was nothing to grade or the
+grader itself could not run; 2 for a mistyped command line (click's usage errors).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from .course import Course, CourseError, find_course
+from .results import SubmissionResult
+
+SANDBOX_HELP = (
+    "How student code is isolated: 'bubblewrap' (no network, only the submission visible), 'none' "
+    "(resource limits only), or 'auto' (bubblewrap when it works here)."
+)
+DEVICE_HELP = "Run the probes on 'cpu', on 'cuda' (a GPU), or 'auto' (cuda when available). Expected data stays CPU-computed."
+
+
+def _course_option(function: click.decorators.FC) -> click.decorators.FC:
+    return click.option(
+        "--course", type=click.Path(exists=True, file_okay=False, path_type=Path), envvar="GRADER_COURSE",
+        help="The course to grade against: the instructor's repository (assignments/ and solutions/) or a "
+             "student copy. Default: found automatically.",
+    )(function)
+
+
+def _parse_limits(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, float]:
+    from .sandbox.limits import Limits
+
+    limits: dict[str, float] = {}
+    for value in values:
+        key, _, number = value.partition("=")
+        try:
+            limits[key.strip()] = float(number)
+            Limits.from_mapping({key.strip(): float(number)})
+        except ValueError as exc:
+            raise click.BadParameter(f"{value!r}: {exc}" if "=" in value else f"{value!r} is not KEY=VALUE") from None
+    return limits
+
+
+def _limit_option(function: click.decorators.FC) -> click.decorators.FC:
+    return click.option(
+        "--limit", multiple=True, callback=_parse_limits, metavar="KEY=VALUE",
+        help="Override a sandbox limit of every assignment, e.g. --limit probe_timeout_s=60 (repeatable). "
+             "Keys: memory_mb, cpu_seconds, probe_timeout_s, import_timeout_s, submission_timeout_s, processes, "
+             "file_size_mb, open_files, output_kb, result_mb, tmp_mb.",
+    )(function)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="rnn-autograder")
+def main() -> None:
+    """Autograder of the recurrent-neural-network course.
+
+    \b
+    Students:     grade submit a1_srn_numpy/        check your work, get an HTML feedback page
+    Instructors:  grade report submissions/ --out grades/    grade a whole class
+                  grade release                     rebuild student_template/ from solutions/
+                  grade list                        assignments, checks and points
+    """
+
+
+@main.command()
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--assignment", "-a", "assignments", multiple=True, metavar="ID",
+              help="Grade only this assignment (repeatable). Default: every assignment found in FOLDER.")
+@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True, help=DEVICE_HELP)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("feedback"), show_default=True,
+              help="Folder for the feedback page (feedback.html) and the result (feedback.json).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of the score table.")
+@click.option("--gradescope", is_flag=True, help="Also write results.json in Gradescope's format into --out.")
+@click.option("--sandbox", type=click.Choice(["auto", "bubblewrap", "none"]), default="auto", show_default=True,
+              help=SANDBOX_HELP)
+@click.option("--run-all-cells", is_flag=True,
+              help="For notebooks, run every top-level statement (by default loops and calls are skipped).")
+@click.option("--verbose", "-v", is_flag=True, help="List every check in the terminal, not only those that lost points.")
+@_limit_option
+@_course_option
+def submit(folder: Path, assignments: tuple[str, ...], device: str, out: Path, as_json: bool, gradescope: bool,
+           sandbox: str, run_all_cells: bool, verbose: bool, limit: dict[str, float], course: Path | None) -> None:
+    """Grade the work in FOLDER and write an HTML feedback page.
+
+    FOLDER holds your assignment files (srn.py or srn.ipynb, ohlol.py, ...) directly or in folders
+    named after the assignments (a1_srn_numpy/, a2_rnncell_ohlol/, ...). In your copy of the course
+    only the public checks run; your instructor's grading adds hidden checks.
+    """
+    from .grading import GradeOptions, Grader, resolve_device
+    from .report import write_feedback
+
+    loaded = _load_course(course, folder)
+    _check_assignments(loaded, assignments)
+    try:
+        device = resolve_device(device)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    options = GradeOptions(device=device, sandbox=sandbox, keep_all_cells=run_all_cells, limits=limit)
+    try:
+        grader = Grader(loaded, options)
+    except RuntimeError as exc:
+        _fail(str(exc))
+    if not grader.isolation.isolated and not as_json:
+        click.secho(f"warning: {grader.isolation.description}", fg="yellow", err=True)
+    with grader:
+        grader.start()
+        if not as_json:
+            click.echo(f"Grading {folder} on {device} ({grader.isolation.kind} sandbox) ...", err=True)
+        result = grader.grade(folder, only=list(assignments) or None)
+    html_path, json_path = write_feedback(result, out)
+    if gradescope:
+        from .gradescope import write_results
+
+        write_results(result, out / "results.json")
+    if as_json:
+        click.echo(result.to_json())
+    else:
+        _print_summary(result, verbose)
+        click.echo(f"Feedback: {html_path}  (result: {json_path})")
+    if result.status == "empty" or any(a.status == "error" for a in result.assignments):
+        sys.exit(1)
+
+
+def _print_summary(result: SubmissionResult, verbose: bool) -> None:
+    from .report import format_points
+
+    if result.message:
+        click.secho(result.message, fg="red")
+    for a in result.assignments:
+        checks = len(a.checks)
+        line = f"  {a.id:<20} {a.source or '-':<16} {format_points(a.score):>6} / {format_points(a.max_score):<4}"
+        click.echo(f"{line} {checks} checks, {a.duration:.1f} s")
+        if a.message:
+            click.secho(f"      {_first_line(a.message)}", fg="red")
+        for note in a.notes[:3]:
+            click.echo(f"      note: {_first_line(note)}")
+        for c in a.checks:
+            if c.status == "passed" and not verbose:
+                continue
+            mark = {"passed": "ok", "partial": "~", "skipped": "-"}.get(c.status, "x")
+            click.echo(f"      {mark} {c.title} ({format_points(c.points)}/{format_points(c.max_points)})"
+                       + (f": {_first_line(c.message)}" if c.message and c.status != "passed" else ""))
+            if c.mistake and c.diagnosis:
+                click.secho(f"          {_first_line(c.diagnosis)}", fg="magenta")
+    if len(result.assignments) > 1:
+        click.echo(f"  {'Total':<37} {format_points(result.score):>6} / {format_points(result.max_score)}")
+
+
+def _first_line(text: str, limit: int = 110) -> str:
+    from .text import printable
+
+    line = printable(text).strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+@main.command(name="list")
+@click.option("--checks/--no-checks", default=True, help="Show each check with its points.")
+@_course_option
+def list_(checks: bool, course: Path | None) -> None:
+    """List the assignments, their checks and points."""
+    from .plugin import collect_checks
+    from .report import format_points
+
+    loaded = _load_course(course, Path.cwd())
+    mode = "all checks" if loaded.mode == "full" else "public checks only (student copy)"
+    click.echo(f"Course at {loaded.root} ({mode})")
+    for spec in loaded.assignments.values():
+        found, problems = collect_checks(spec)
+        hidden = sum(1 for c in found if c.visibility == "hidden")
+        total = sum(c.points for c in found)
+        click.echo(f"\n{spec.id}  module {spec.module}.py  {format_points(total)} points  "
+                   f"({len(found) - hidden} public, {hidden} hidden checks)")
+        click.echo(f"  {spec.title}")
+        for problem in problems:
+            click.secho(f"  could not load checks: {_first_line(problem)}", fg="red")
+        if checks:
+            for c in found:
+                tag = " [hidden]" if c.visibility == "hidden" else ""
+                click.echo(f"    {format_points(c.points):>5}  {c.title}{tag}")
+
+
+@main.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where to write the student copy. Default: student_template/ in the course.")
+@click.option("--check", "check_only", is_flag=True,
+              help="Do not write; exit 1 if the committed student copy differs from what would be written.")
+@_course_option
+def release(out: Path | None, check_only: bool, course: Path | None) -> None:
+    """Build the student copy (stubs, handouts, public checks, expected data) from solutions/."""
+    from .release import ReleaseError, release as build
+
+    loaded = _load_course(course, Path.cwd())
+    if loaded.kind != "instructor":
+        _fail("release needs the instructor's course (assignments/ and solutions/), not a student copy")
+    target = out or loaded.root / "student_template"
+    try:
+        differences = build(loaded, target, check_only=check_only, log=lambda m: click.echo(m, err=True))
+    except ReleaseError as exc:
+        _fail(str(exc))
+    if check_only:
+        if differences:
+            click.secho(f"{target} is out of date:", fg="red")
+            for line in differences:
+                click.echo(f"  {line}")
+            sys.exit(1)
+        click.echo(f"{target} is up to date")
+    else:
+        click.echo(f"Wrote the student copy to {target}")
+
+
+def _load_course(course: Path | None, near: Path) -> Course:
+    try:
+        return find_course(course, near)
+    except CourseError as exc:
+        _fail(str(exc))
+
+
+def _check_assignments(course: Course, assignments: tuple[str, ...]) -> None:
+    unknown = [a for a in assignments if a not in course.assignments]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown assignment {', '.join(unknown)}; known: {', '.join(course.assignments)}",
+            param_hint="--assignment",
+        )
+
+
+def _fail(message: str) -> NoReturn:
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(1)

@@ -1,0 +1,193 @@
+"""Expected data: the reference's (and the catalogued mistakes') answers to each probe call.
+
+Instructor copies compute them by running the same probe on the reference solution in a trusted
+worker and cache them on disk, keyed by (assignment, probe, arguments, seed, variant, fingerprint of
+reference + probes), so a class of 300 computes each answer once. Student copies ship the answers
+of the public checks in ``grading/expected.bin`` instead of the solutions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable
+
+from .course import AssignmentSpec
+from .fingerprints import Catalog
+from .errors import StudentError
+from .runtime.codec import PREFIX, FrameLimits, decode, encode, parse_prefix
+from .sandbox import LoadSpec, Sandbox
+
+REFERENCE = "reference"
+CACHE_ENV = "GRADER_CACHE_DIR"
+BIG = FrameLimits(max_header_bytes=2**30, max_body_bytes=2**31)
+
+
+class ReferenceUnavailable(RuntimeError):
+    """Expected data is missing or the reference failed: a problem of the grading setup."""
+
+
+def call_key(probe: str, args: dict[str, Any], seed: int) -> str:
+    """A canonical text key for one probe call (also readable in the shipped data file)."""
+    return json.dumps({"probe": probe, "args": args, "seed": seed}, sort_keys=True, separators=(",", ":"))
+
+
+def mistake_variant(mistake_id: str) -> str:
+    return f"mistake:{mistake_id}"
+
+
+def default_cache_dir() -> Path:
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "rnn-autograder"
+
+
+def dump(value: Any) -> bytes:
+    return encode(value)
+
+
+def load_bytes(data: bytes) -> Any:
+    header_len, body_len = parse_prefix(data[: PREFIX.size], BIG)
+    header = data[PREFIX.size : PREFIX.size + header_len]
+    return decode(header, data[PREFIX.size + header_len : PREFIX.size + header_len + body_len], BIG)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write via a temporary file and rename, so a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+
+
+class DiskCache:
+    """Entries are ``{"ok": True, "data": ...}`` or ``{"ok": False, "error": "..."}``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def _path(self, spec: AssignmentSpec, variant: str, key: str) -> Path:
+        digest = hashlib.sha256(f"{variant}\n{key}".encode()).hexdigest()[:32]
+        return self.root / spec.id / spec.fingerprint() / f"{digest}.bin"
+
+    def get(self, spec: AssignmentSpec, variant: str, key: str) -> dict[str, Any] | None:
+        try:
+            return load_bytes(self._path(spec, variant, key).read_bytes())
+        except (OSError, ValueError):
+            return None
+
+    def put(self, spec: AssignmentSpec, variant: str, key: str, entry: dict[str, Any]) -> None:
+        try:
+            write_atomic(self._path(spec, variant, key), dump(entry))
+        except OSError:
+            pass  # a read-only cache only costs speed
+
+
+class ShippedExpected:
+    """The expected data file of a student copy: ``{variant: {call key: entry}}``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._entries: dict[str, dict[str, Any]] | None = None
+
+    def entries(self) -> dict[str, dict[str, Any]]:
+        if self._entries is None:
+            try:
+                self._entries = load_bytes(self.path.read_bytes())
+            except (OSError, ValueError):
+                self._entries = {}
+        return self._entries
+
+    def get(self, variant: str, key: str) -> dict[str, Any] | None:
+        return self.entries().get(variant, {}).get(key)
+
+
+class References:
+    """Answers ``expected(probe, args, seed, variant)`` for one assignment, from wherever it can."""
+
+    def __init__(self, spec: AssignmentSpec, catalog: Catalog, cache: DiskCache | None,
+                 trusted_sandbox: Callable[[], Sandbox] | None) -> None:
+        self.spec = spec
+        self.catalog = catalog
+        self.cache = cache
+        self.shipped = ShippedExpected(spec.expected_path) if spec.mode == "public" else None
+        self._sandbox = trusted_sandbox
+        self._workers: dict[str, Any] = {}
+        self.recorded: dict[str, dict[str, Any]] | None = None  # set to {} to record (release)
+
+    def expected(self, probe: str, args: dict[str, Any], seed: int = 0, variant: str = REFERENCE) -> Any:
+        entry = self.entry(probe, args, seed, variant)
+        if not entry.get("ok"):
+            raise ReferenceUnavailable(str(entry.get("error")))
+        return entry.get("data")
+
+    def entry(self, probe: str, args: dict[str, Any], seed: int = 0, variant: str = REFERENCE) -> dict[str, Any]:
+        key = call_key(probe, args, seed)
+        entry = self._lookup(variant, key)
+        if entry is None:
+            entry = self._compute(probe, args, seed, variant)
+            if self.cache is not None:
+                self.cache.put(self.spec, variant, key, entry)
+        if self.recorded is not None:
+            self.recorded.setdefault(variant, {})[key] = entry
+        return entry
+
+    def _lookup(self, variant: str, key: str) -> dict[str, Any] | None:
+        if self.shipped is not None:
+            entry = self.shipped.get(variant, key)
+            if entry is None:
+                raise ReferenceUnavailable(
+                    "this copy of the course has no expected data for this check; it may be out of date "
+                    "(instructors: run `grade release`)"
+                )
+            return entry
+        return self.cache.get(self.spec, variant, key) if self.cache is not None else None
+
+    def _compute(self, probe: str, args: dict[str, Any], seed: int, variant: str) -> dict[str, Any]:
+        worker = self._worker(variant)
+        try:
+            return {"ok": True, "data": worker.call(probe, args, seed=seed, timeout=self.spec.limits.probe_timeout_s * 5)}
+        except StudentError as exc:
+            if variant == REFERENCE:
+                raise ReferenceUnavailable(
+                    f"the reference solution failed on probe {probe!r}: {exc.message}"
+                    + (f"\n{exc.traceback}" if exc.traceback else "")
+                ) from None
+            return {"ok": False, "error": exc.message}
+
+    def _worker(self, variant: str) -> Any:
+        if variant not in self._workers:
+            if self._sandbox is None:
+                raise ReferenceUnavailable("no reference solution is available to compute expected data")
+            files = self.spec.solution_files()
+            if variant != REFERENCE:
+                files = self.catalog.get(variant.split(":", 1)[1]).mutate(files, self.spec.module)
+            load = LoadSpec(
+                module=self.spec.module,
+                filename=f"{self.spec.module}.py",
+                files=files,
+                probes_source=self.spec.probes_source(),
+                device="cpu",  # expected data is always computed on the CPU
+            )
+            # A reference worker lives for a whole batch: no per-submission budget applies to it.
+            limits = replace(self.spec.limits, submission_timeout_s=float("inf"), max_restarts=10**6)
+            self._workers[variant] = self._sandbox().worker(load, limits)
+        return self._workers[variant]
+
+    def close(self) -> None:
+        for worker in self._workers.values():
+            worker.close()
+        self._workers.clear()

@@ -1,0 +1,217 @@
+"""Grading one submission: load it, run each assignment's checks against a sandboxed worker, total.
+
+A :class:`Grader` owns one sandbox (one zygote) and, lazily, one trusted worker for reference answers.
+``grade submit`` uses one; ``grade report`` uses one per parallel slot.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grader
+
+from .course import AssignmentSpec, Course
+from .errors import ImportFailed, SandboxError, StudentError
+from .expected import DiskCache, References, default_cache_dir
+from .fingerprints import Catalog, CatalogError, load_catalog
+from .plugin import CheckContext, run_checks
+from .results import AssignmentResult, SubmissionResult
+from .sandbox import Isolation, Limits, LoadSpec, Sandbox, choose
+from .sandbox.isolation import UNISOLATED
+from .static_checks import StaticFindings, analyse
+from .submission import SubmittedModule, load
+from .text import printable
+
+DEVICES = ("cpu", "cuda", "auto")
+
+
+@dataclass
+class GradeOptions:
+    device: str = "cpu"
+    sandbox: str = "auto"              # auto | bubblewrap | none
+    cache_dir: Path | None = None
+    keep_all_cells: bool = False
+    threads: int = 1                   # BLAS/OpenMP threads of each worker
+    limits: dict[str, float] = field(default_factory=dict)  # overrides of every assignment's limits
+
+    def limits_for(self, spec: AssignmentSpec) -> Limits:
+        return Limits.from_mapping(self.limits, base=spec.limits) if self.limits else spec.limits
+
+
+def resolve_device(requested: str) -> str:
+    """``auto`` means cuda when this machine has a usable GPU; asking for cuda without one is an error."""
+    if requested not in DEVICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICES)}")
+    if requested == "cpu":
+        return "cpu"
+    available = _cuda_available()
+    if requested == "cuda" and not available:
+        raise ValueError("--device cuda was requested, but torch sees no CUDA GPU on this machine")
+    return "cuda" if available else "cpu"
+
+
+def _cuda_available() -> bool:
+    # Asked in a subprocess: importing torch here would cost the trusted process seconds.
+    import subprocess
+    import sys
+
+    probe = "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"
+    try:
+        return subprocess.run([sys.executable, "-c", probe], capture_output=True, timeout=120).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+class FailingWorker:
+    """Stands in for a worker when the module cannot even be started: every probe call fails alike."""
+
+    def __init__(self, error: StudentError) -> None:
+        self.error = error
+        self.output = _NoOutput()
+
+    def call(self, *args: Any, **kwargs: Any) -> Any:
+        raise self.error
+
+    def close(self) -> None:
+        pass
+
+
+class _NoOutput:
+    def text(self) -> str:
+        return ""
+
+
+class Grader:
+    def __init__(self, course: Course, options: GradeOptions | None = None, slot: int = 0,
+                 isolation: Isolation | None = None) -> None:
+        self.course = course
+        self.options = options or GradeOptions()
+        self.isolation = isolation or choose(self.options.sandbox)
+        preload = sorted({name for spec in course.assignments.values() for name in spec.preload})
+        tmp_mb = max(spec.limits.tmp_mb for spec in course.assignments.values())
+        self.sandbox = Sandbox(self.isolation, preload=preload, device=self.options.device,
+                               threads=self.options.threads, slot=slot, tmp_mb=tmp_mb)
+        self.cache = DiskCache(self.options.cache_dir or default_cache_dir())
+        self._trusted: Sandbox | None = None
+        self._references: dict[str, References] = {}
+        self._catalogs: dict[str, Catalog] = {}
+
+    def start(self) -> None:
+        """Start the worker in the background; grading waits for it only when it needs it."""
+        self.sandbox.start()
+
+    def grade(self, folder: Path, student: str | None = None, only: list[str] | None = None) -> SubmissionResult:
+        started = time.monotonic()
+        folder = Path(folder)
+        result = SubmissionResult(
+            student=student or folder.resolve().name,
+            submission=str(folder),
+            content_hash="",
+            graded_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            grader_version=grader.__version__,
+            device=self.options.device,
+            isolation=self.isolation.as_dict(),
+        )
+        submission = load(folder, self.course, only, self.options.keep_all_cells)
+        result.content_hash = submission.content_hash
+        if submission.problem:
+            result.status = "empty"
+            result.message = submission.problem
+        for assignment_id, work in submission.modules.items():
+            result.assignments.append(self.grade_assignment(work, self.course.get(assignment_id)))
+        result.total()
+        result.duration = round(time.monotonic() - started, 3)
+        return result
+
+    def grade_assignment(self, work: SubmittedModule, spec: AssignmentSpec,
+                         check_files: list[Path] | None = None) -> AssignmentResult:
+        """Grade one assignment; ``check_files`` narrows the checks (release uses the public ones)."""
+        started = time.monotonic()
+        result = AssignmentResult(
+            id=spec.id, title=spec.title, status="graded", max_score=spec.points, mode=spec.mode,
+            source=work.path.name if work.path else None, notes=list(work.notes),
+        )
+        if spec.mode == "public":
+            result.notes.insert(0, "Only the public checks ran here; your instructor's grading adds hidden checks.")
+        static = StaticFindings()
+        if work.source is not None and work.problem is None:
+            static = analyse(work.source, work.filename, spec.blocked_imports, spec.forbidden_apis)
+        worker = self._worker(work, spec, static)
+        try:
+            catalog = self._catalog(spec)
+            context = CheckContext(spec, worker, self._references_for(spec, catalog), catalog, static,
+                                   work.filename, self.options.device, locate=work.locate)
+            run_checks(context, [str(path) for path in (check_files or spec.check_files())])
+            result.checks = context.results
+            if context.problems:
+                result.status = "error"
+                result.message = "; ".join(context.problems)
+        except (SandboxError, CatalogError, OSError) as exc:
+            result.status = "error"
+            result.message = f"grading could not run: {exc}"
+        finally:
+            worker.close()
+        if work.problem and not result.message:
+            result.message = work.problem
+        elif static.syntax_error and not result.message:
+            result.message = work.locate(static.syntax_error)
+        result.output = printable(worker.output.text())
+        result.total()
+        if spec.mode == "public":
+            result.max_score = round(sum(check.max_points for check in result.checks), 4) or result.max_score
+        result.duration = round(time.monotonic() - started, 3)
+        return result
+
+    def _worker(self, work: SubmittedModule, spec: AssignmentSpec, static: StaticFindings) -> Any:
+        if work.problem:
+            return FailingWorker(ImportFailed(work.problem))
+        if static.syntax_error:
+            return FailingWorker(ImportFailed(static.syntax_error))
+        load_spec = LoadSpec(
+            module=spec.module,
+            filename=work.filename,
+            files=work.files(),
+            probes_source=spec.probes_source(),
+            blocked_imports=list(spec.blocked_imports),
+            forbidden_apis=list(spec.forbidden_apis),
+            device=self.options.device,
+        )
+        return self.sandbox.worker(load_spec, self.options.limits_for(spec))
+
+    def _catalog(self, spec: AssignmentSpec) -> Catalog:
+        if spec.id not in self._catalogs:
+            self._catalogs[spec.id] = load_catalog(spec.mistakes_path)
+        return self._catalogs[spec.id]
+
+    def _references_for(self, spec: AssignmentSpec, catalog: Catalog) -> References:
+        if spec.id not in self._references:
+            cache = self.cache if spec.mode == "full" else None
+            self._references[spec.id] = References(spec, catalog, cache, self._trusted_sandbox)
+        return self._references[spec.id]
+
+    def _trusted_sandbox(self) -> Sandbox:
+        if self._trusted is None:
+            preload = sorted({name for spec in self.course.assignments.values() for name in spec.preload})
+            self._trusted = Sandbox(UNISOLATED, preload=preload, device="cpu", threads=self.options.threads,
+                                    trusted=True)
+        return self._trusted
+
+    def close(self) -> None:
+        for references in self._references.values():
+            references.close()
+        self._references.clear()
+        self.sandbox.close()
+        if self._trusted is not None:
+            self._trusted.close()
+            self._trusted = None
+
+    def __enter__(self) -> "Grader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+

@@ -1,0 +1,249 @@
+"""Judges: compare a student's result with the expected one and say *how* it is wrong.
+
+``assert_close`` accepts arrays, numbers, strings and nested lists/dicts of them. On a mismatch it
+raises :class:`CheckFailure` carrying a one-line message, a diagnosis an ML teacher would give
+(transposed? batch and time swapped? one dimension missing? NaN? wrong sign or scale? right until
+step k?) and a table of the first mismatching entries for the feedback page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+TABLE_ROWS = 6
+
+
+class CheckFailure(AssertionError):
+    """A check failed on the student's result. Everything in it is shown to the student."""
+
+    def __init__(self, message: str, *, diagnosis: str | None = None,
+                 table: dict[str, Any] | None = None, mistake: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.diagnosis = diagnosis
+        self.table = table
+        self.mistake = mistake  # a fingerprints.Mistake once recognised
+
+
+class PartialCredit(Exception):
+    """Award a fraction of a check's points, with a message saying what was missing."""
+
+    def __init__(self, fraction: float, message: str) -> None:
+        super().__init__(message)
+        self.fraction = min(max(float(fraction), 0.0), 1.0)
+        self.message = message
+
+
+def assert_close(got: Any, expected: Any, *, name: str = "result", rtol: float = 1e-6,
+                 atol: float = 1e-8, check_dtype: bool = False) -> None:
+    """Raise :class:`CheckFailure` unless ``got`` matches ``expected`` within the tolerances."""
+    failure = find_mismatch(got, expected, name=name, rtol=rtol, atol=atol, check_dtype=check_dtype)
+    if failure is not None:
+        raise failure
+
+
+def is_close(got: Any, expected: Any, *, rtol: float = 1e-6, atol: float = 1e-8) -> bool:
+    return find_mismatch(got, expected, name="", rtol=rtol, atol=atol) is None
+
+
+def find_mismatch(got: Any, expected: Any, *, name: str, rtol: float, atol: float,
+                  check_dtype: bool = False) -> CheckFailure | None:
+    if isinstance(expected, dict):
+        return _dict_mismatch(got, expected, name, rtol, atol, check_dtype)
+    if isinstance(expected, list) and not _is_numeric_list(expected):
+        return _list_mismatch(got, expected, name, rtol, atol, check_dtype)
+    if isinstance(expected, str) or expected is None or isinstance(expected, bool):
+        if got == expected and type(got) is type(expected):
+            return None
+        return CheckFailure(f"{name} should be {_show(expected)}, but it is {_show(got)}")
+    return _array_mismatch(got, expected, name, rtol, atol, check_dtype)
+
+
+def _dict_mismatch(got: Any, expected: dict, name: str, rtol: float, atol: float,
+                   check_dtype: bool) -> CheckFailure | None:
+    if not isinstance(got, dict):
+        return CheckFailure(f"{name} should be a dict with keys {sorted(expected)}, but it is {_kind(got)}")
+    missing = [key for key in expected if key not in got]
+    if missing:
+        return CheckFailure(
+            f"{name} is missing the key{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}",
+            diagnosis=f"keys found: {sorted(got)[:20]}",
+        )
+    for key, value in expected.items():
+        failure = find_mismatch(got[key], value, name=f"{name}[{key!r}]" if name else str(key),
+                                rtol=rtol, atol=atol, check_dtype=check_dtype)
+        if failure is not None:
+            return failure
+    return None
+
+
+def _list_mismatch(got: Any, expected: list, name: str, rtol: float, atol: float,
+                   check_dtype: bool) -> CheckFailure | None:
+    if not isinstance(got, list) or len(got) != len(expected):
+        return CheckFailure(f"{name} should hold {len(expected)} items, but it is {_kind(got)}")
+    for index, (mine, theirs) in enumerate(zip(got, expected)):
+        failure = find_mismatch(mine, theirs, name=f"{name}[{index}]", rtol=rtol, atol=atol,
+                                check_dtype=check_dtype)
+        if failure is not None:
+            return failure
+    return None
+
+
+def _array_mismatch(got: Any, expected: Any, name: str, rtol: float, atol: float,
+                    check_dtype: bool) -> CheckFailure | None:
+    want = np.asarray(expected)
+    if got is None:
+        return CheckFailure(f"{name} is None, but an array of shape {_shape(want)} was expected",
+                            diagnosis="did the function forget to `return` its result?")
+    try:
+        mine = np.asarray(got)
+    except (TypeError, ValueError):
+        return CheckFailure(f"{name} should be an array of shape {_shape(want)}, but it is {_kind(got)}")
+    if mine.dtype.kind not in "biuf":
+        return CheckFailure(f"{name} should hold numbers, but it is {_kind(got)}")
+    if mine.shape != want.shape:
+        return CheckFailure(
+            f"{name} has shape {_shape(mine)}, but shape {_shape(want)} was expected",
+            diagnosis=diagnose_shape(mine, want, rtol, atol),
+        )
+    if check_dtype and mine.dtype != want.dtype:
+        return CheckFailure(
+            f"{name} has dtype {mine.dtype}, but {want.dtype} was expected",
+            diagnosis="compute in the dtype of the inputs (float64 here); do not convert",
+        )
+    if want.dtype.kind in "biu" and mine.dtype.kind in "biu":
+        wrong = mine != want
+    else:
+        wrong = ~np.isclose(mine.astype(np.float64), want.astype(np.float64), rtol=rtol, atol=atol,
+                            equal_nan=True)
+    if not wrong.any():
+        return None
+    return _value_failure(mine, want, wrong, name, rtol, atol)
+
+
+def _value_failure(mine: np.ndarray, want: np.ndarray, wrong: np.ndarray, name: str,
+                   rtol: float, atol: float) -> CheckFailure:
+    count, total = int(wrong.sum()), wrong.size
+    mine64, want64 = mine.astype(np.float64), want.astype(np.float64)
+    bad_values = ~np.isfinite(mine64) & np.isfinite(want64)
+    if bad_values.any():
+        first = tuple(int(i) for i in np.argwhere(bad_values)[0])
+        kind = "NaN" if np.isnan(mine64[bad_values]).any() else "Inf"
+        message = f"{name} contains {kind} at {int(bad_values.sum())} of {total} positions (first at {first})"
+        diagnosis = "a value overflowed or was divided by zero; look at exp/log and at uninitialised arrays"
+    else:
+        diff = np.abs(mine64 - want64)
+        finite = np.isfinite(diff)
+        max_abs = float(diff[finite].max()) if finite.any() else float("inf")
+        nonzero = finite & (np.abs(want64) > 1e-12)  # relative error means nothing where 0 is expected
+        relative = (
+            f", relative {float((diff[nonzero] / np.abs(want64[nonzero])).max()):.3g}" if nonzero.any() else ""
+        )
+        message = (
+            f"{name}: {count} of {total} values differ from the expected ones (largest absolute error "
+            f"{max_abs:.3g}{relative}; allowed rtol={rtol:g}, atol={atol:g})"
+        )
+        diagnosis = diagnose_values(mine64, want64, wrong, rtol, atol)
+    return CheckFailure(message, diagnosis=diagnosis, table=mismatch_table(mine, want, wrong))
+
+
+def mismatch_table(mine: np.ndarray, want: np.ndarray, wrong: np.ndarray) -> dict[str, Any]:
+    rows = []
+    for index in np.argwhere(wrong)[:TABLE_ROWS]:
+        position = tuple(int(i) for i in index)
+        expected, got = want[position], mine[position]
+        rows.append([str(position), _num(expected), _num(got), _num(float(got) - float(expected))])
+    return {"columns": ["position", "expected", "got", "difference"], "rows": rows,
+            "shown": len(rows), "total": int(wrong.sum())}
+
+
+def diagnose_shape(mine: np.ndarray, want: np.ndarray, rtol: float, atol: float) -> str | None:
+    def same(candidate: np.ndarray) -> bool:
+        return candidate.shape == want.shape and bool(
+            np.allclose(candidate.astype(np.float64), want.astype(np.float64), rtol=rtol, atol=atol, equal_nan=True)
+        )
+
+    if mine.size == want.size and mine.size > 0:
+        if mine.ndim == 2 and same(mine.T):
+            return "the values are right but the matrix is transposed"
+        if mine.ndim >= 2 and same(np.swapaxes(mine, 0, 1)):
+            return ("the values are right but the first two dimensions are swapped: "
+                    "batch-first versus time-first (batch_first)?")
+        if same(mine.reshape(want.shape)):
+            return f"the values are right; only the shape differs (reshape to {_shape(want)})"
+        if mine.squeeze().shape == want.squeeze().shape:
+            return "a dimension of size 1 is extra or missing"
+    if want.ndim == mine.ndim + 1 and want.shape[1:] == mine.shape:
+        if want.shape[0] == 1:
+            return "the leading dimension of size 1 is missing"
+        for position, label in ((-1, "last"), (0, "first")):
+            if np.allclose(mine.astype(np.float64), want[position].astype(np.float64), rtol=rtol, atol=atol):
+                return (f"it equals the {label} entry along the first dimension only: the other "
+                        f"{want.shape[0] - 1} are missing (for example only the last layer's state)")
+        return f"the leading dimension (size {want.shape[0]}) is missing"
+    if mine.ndim == want.ndim + 1 and mine.shape[1:] == want.shape:
+        return f"there is an extra leading dimension of size {mine.shape[0]}"
+    return None
+
+
+def diagnose_values(mine: np.ndarray, want: np.ndarray, wrong: np.ndarray, rtol: float,
+                    atol: float) -> str | None:
+    def close(a: np.ndarray, b: np.ndarray) -> bool:
+        return bool(np.allclose(a, b, rtol=max(rtol, 1e-6), atol=max(atol, 1e-9)))
+
+    if close(mine, -want):
+        return "every value has the wrong sign"
+    norm = float(np.vdot(want, want))
+    if norm > 0:
+        factor = float(np.vdot(mine, want)) / norm
+        if abs(factor - 1) > 1e-3 and abs(factor) > 1e-12 and close(mine, factor * want):
+            return f"every value is off by the same factor {factor:.4g} (a mean instead of a sum, or the reverse?)"
+    shift = float(np.mean(mine - want))
+    if abs(shift) > atol and close(mine, want + shift):
+        return f"every value is off by the same constant {shift:.4g} (a bias added twice, or missing?)"
+    if close(mine, np.zeros_like(mine)):
+        return "every value is zero"
+    if mine.ndim >= 1 and mine.shape[0] > 1:
+        bad_steps = np.flatnonzero(wrong.reshape(wrong.shape[0], -1).any(axis=1))
+        first = int(bad_steps[0])
+        if first > 0:
+            return (f"the entries match up to index {first - 1} along the first dimension and differ from "
+                    f"index {first} on (for a sequence: the error starts at step {first})")
+        if len(bad_steps) == 1 and mine.shape[0] > 2:
+            return "only the entries at index 0 along the first dimension differ (the first step?)"
+    return None
+
+
+def _is_numeric_list(value: list) -> bool:
+    """A (nested) list of numbers, judged as one array rather than item by item."""
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        return True
+    return all(isinstance(v, list) and _is_numeric_list(v) for v in value)
+
+
+def _shape(array: np.ndarray) -> str:
+    return "(" + ", ".join(str(n) for n in array.shape) + ("," if array.ndim == 1 else "") + ")"
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {_shape(value)}"
+    if isinstance(value, (list, tuple)):
+        return f"a {type(value).__name__} of length {len(value)}"
+    return _show(value)
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    if isinstance(value, (dict, list, tuple, np.ndarray)) and len(text) > 60:
+        return f"a {type(value).__name__}"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _num(value: Any) -> str:
+    value = float(value)
+    if np.isfinite(value) and value == int(value) and abs(value) < 1e12:
+        return str(int(value))
+    return f"{value:.6g}"

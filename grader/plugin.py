@@ -1,0 +1,345 @@
+"""The pytest plugin that turns an assignment's checks into graded results.
+
+Checks are ordinary pytest tests in ``assignments/<id>/checks/``. They get these fixtures:
+
+``student``     ``student.run(probe, seed=0, **args)``: the probe's result on the student's code
+``reference``   ``reference.expected(probe, seed=0, **args)``: the same probe on the reference
+``judge``       ``judge.compare(probe, seed=0, rtol=None, atol=None, **args)``: both, judged, with the
+                mistake named when the result matches a catalogued mistake; returns (got, expected)
+``static``      what the source shows without running (forbidden imports and APIs)
+``device``      "cpu" or "cuda"; ``assignment``: the AssignmentSpec (tolerances, data folder)
+
+and these markers (import them from :mod:`grader.checks`): ``@points(n)`` (split evenly across a
+parametrized test's cases), ``@hidden`` (not in the student copy), ``@timeout(seconds)`` (per probe call).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from .course import AssignmentSpec
+from .errors import SandboxError, StudentError
+from .expected import ReferenceUnavailable, References, mistake_variant
+from .fingerprints import Catalog, Mistake
+from .judge import CheckFailure, PartialCredit, find_mismatch, is_close
+from .results import CheckResult
+from .static_checks import StaticFindings
+
+POINTS = pytest.StashKey[float]()
+
+
+@dataclass
+class CheckContext:
+    spec: AssignmentSpec
+    worker: Any                       # StudentWorker, or a stand-in that always raises
+    references: References
+    catalog: Catalog
+    static: StaticFindings
+    filename: str
+    device: str = "cpu"
+    locate: Callable[[str], str] = str          # maps module lines to notebook cells in messages
+    results: list[CheckResult] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+class StudentRunner:
+    def __init__(self, worker: Any, timeout: float | None) -> None:
+        self._worker = worker
+        self._timeout = timeout
+
+    def run(self, probe: str, *, seed: int = 0, timeout: float | None = None, **args: Any) -> Any:
+        return self._worker.call(probe, args, seed=seed, timeout=timeout or self._timeout)
+
+
+class ReferenceRunner:
+    def __init__(self, references: References) -> None:
+        self._references = references
+
+    def expected(self, probe: str, *, seed: int = 0, **args: Any) -> Any:
+        return self._references.expected(probe, args, seed)
+
+    def mistake(self, mistake_id: str, probe: str, *, seed: int = 0, **args: Any) -> Any:
+        return self._references.expected(probe, args, seed, mistake_variant(mistake_id))
+
+
+class Judge:
+    def __init__(self, context: CheckContext, student: StudentRunner) -> None:
+        self.context = context
+        self.student = student
+        self.tolerance = context.spec.tolerance_for(context.device)
+
+    def compare(self, probe: str, *, seed: int = 0, rtol: float | None = None, atol: float | None = None,
+                keys: list[str] | None = None, check_dtype: bool = False, timeout: float | None = None,
+                **args: Any) -> tuple[Any, Any]:
+        """Run ``probe`` on both sides and fail with a diagnosis unless the results match."""
+        want = self.context.references.expected(probe, args, seed)
+        got = self.student.run(probe, seed=seed, timeout=timeout, **args)
+        rtol = self.tolerance["rtol"] if rtol is None else rtol
+        atol = self.tolerance["atol"] if atol is None else atol
+        failure = find_mismatch(_select(got, keys), _select(want, keys), name="", rtol=rtol, atol=atol,
+                                check_dtype=check_dtype)
+        if failure is not None:
+            failure.mistake = self.identify(probe, got, want, args, seed, rtol, atol, keys)
+            raise failure
+        return got, want
+
+    def identify(self, probe: str, got: Any, want: Any, args: dict[str, Any], seed: int, rtol: float,
+                 atol: float, keys: list[str] | None = None) -> Mistake | None:
+        """The catalogued mistake whose result equals the student's, if any."""
+        for mistake in self.context.catalog.for_probe(probe):
+            try:
+                entry = self.context.references.entry(probe, args, seed, mistake_variant(mistake.id))
+            except ReferenceUnavailable:
+                continue
+            if not entry.get("ok"):
+                continue
+            theirs = _select(entry.get("data"), keys)
+            if is_close(theirs, _select(want, keys), rtol=rtol, atol=atol):
+                continue  # this call cannot tell the mistake from the right answer
+            if is_close(_select(got, keys), theirs, rtol=rtol, atol=atol):
+                return mistake
+        return None
+
+
+def _select(data: Any, keys: list[str] | None) -> Any:
+    if keys is None or not isinstance(data, dict):
+        return data
+    return {key: data.get(key) for key in keys}
+
+
+class GradingPlugin:
+    def __init__(self, context: CheckContext) -> None:
+        self.context = context
+        self._seen: set[str] = set()
+        self._details: dict[str, dict[str, Any]] = {}
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        config.addinivalue_line("markers", "points(n): points of this check (split across parametrized cases)")
+        config.addinivalue_line("markers", "hidden: the check is not shipped to students")
+        config.addinivalue_line("markers", "timeout(seconds): wall-clock limit of each probe call")
+
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        groups: dict[tuple[str, str], list[pytest.Item]] = {}
+        for item in items:
+            groups.setdefault((item.fspath.strpath, getattr(item, "originalname", item.name)), []).append(item)
+        for group in groups.values():
+            marker = group[0].get_closest_marker("points")
+            total = float(marker.args[0]) if marker and marker.args else 0.0
+            for item in group:
+                item.stash[POINTS] = total / len(group)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.context.problems.append(f"the checks could not be loaded:\n{report.longreprtext[-3000:]}")
+
+    # fixtures ---------------------------------------------------------------------------------------
+
+    @pytest.fixture
+    def student(self, request: pytest.FixtureRequest) -> StudentRunner:
+        marker = request.node.get_closest_marker("timeout")
+        return StudentRunner(self.context.worker, float(marker.args[0]) if marker else None)
+
+    @pytest.fixture
+    def reference(self) -> ReferenceRunner:
+        return ReferenceRunner(self.context.references)
+
+    @pytest.fixture
+    def judge(self, student: StudentRunner) -> Judge:
+        return Judge(self.context, student)
+
+    @pytest.fixture
+    def static(self) -> StaticFindings:
+        return self.context.static
+
+    @pytest.fixture
+    def device(self) -> str:
+        return self.context.device
+
+    @pytest.fixture
+    def assignment(self) -> AssignmentSpec:
+        return self.context.spec
+
+    @pytest.fixture
+    def filename(self) -> str:
+        return self.context.filename
+
+    @pytest.fixture
+    def details(self, request: pytest.FixtureRequest) -> dict[str, Any]:
+        """Extra data for the feedback page, kept whatever the outcome (e.g. ``details["curves"]``)."""
+        return self._details.setdefault(request.node.nodeid, {})
+
+    # outcomes ---------------------------------------------------------------------------------------
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+        outcome = yield
+        report = outcome.get_result()
+        if item.nodeid in self._seen:
+            return
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            self._seen.add(item.nodeid)
+            result = _check_result(item, report, call, self.context.locate)
+            result.details = {**self._details.get(item.nodeid, {}), **result.details}
+            self.context.results.append(result)
+
+
+def _check_result(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[None],
+                  locate: Callable[[str], str]) -> CheckResult:
+    max_points = item.stash.get(POINTS, 0.0)
+    result = CheckResult(
+        name=item.name,
+        title=_title(item),
+        points=0.0,
+        max_points=round(max_points, 4),
+        status="passed",
+        visibility="hidden" if item.get_closest_marker("hidden") else "visible",
+        duration=round(report.duration, 4),
+    )
+    if report.passed:
+        result.points = result.max_points
+        return result
+    if report.skipped:
+        result.status = "skipped"
+        result.message = _skip_reason(report)
+        return result
+    error = call.excinfo.value if call.excinfo is not None else None
+    if isinstance(error, PartialCredit):
+        result.status = "partial"
+        result.points = round(max_points * error.fraction, 4)
+        result.message = error.message
+    elif isinstance(error, CheckFailure):
+        result.status = "failed"
+        result.message = error.message
+        result.diagnosis = error.diagnosis
+        if error.mistake is not None:
+            result.mistake = error.mistake.id
+            result.diagnosis = f"Known mistake: {error.mistake.feedback()}" + (
+                f" ({error.diagnosis})" if error.diagnosis else ""
+            )
+        if error.table:
+            result.details["table"] = error.table
+    elif isinstance(error, StudentError):
+        result.status = "failed"
+        result.message = locate(error.message + (f" ({error.where})" if error.where else ""))
+        if error.traceback:
+            result.details["traceback"] = locate(error.traceback)
+        result.details["kind"] = error.kind
+    elif isinstance(error, (ReferenceUnavailable, SandboxError)):
+        result.status = "error"
+        result.message = f"the grader could not run this check (not your fault): {error}"
+    elif isinstance(error, AssertionError):
+        result.status = "failed"
+        result.message = str(error) or "the check failed"
+    else:
+        result.status = "error"
+        result.message = (
+            "the check itself failed (a grader bug, not your fault): "
+            f"{type(error).__name__ if error else 'error'}: {error}"
+        )
+        result.details["traceback"] = report.longreprtext[-4000:]
+    return result
+
+
+def _title(item: pytest.Item) -> str:
+    function = getattr(item, "obj", None)
+    doc = (getattr(function, "__doc__", None) or "").strip()
+    title = doc.splitlines()[0] if doc else getattr(item, "originalname", item.name).removeprefix("test_").replace("_", " ")
+    callspec = getattr(item, "callspec", None)
+    return f"{title} [{callspec.id}]" if callspec is not None else title
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return "skipped"
+
+
+def run_checks(context: CheckContext, files: list[str]) -> None:
+    """Run the given check files under pytest, in this process, filling ``context.results``."""
+    plugin = GradingPlugin(context)
+    args = [
+        *files,
+        "-p", "no:terminal", "-p", "no:cacheprovider", "-p", "no:stepwise", "-p", "no:warnings",
+        "--assert=plain", "--import-mode=importlib", "--noconftest",
+        "-c", os.devnull, "--rootdir", str(context.spec.spec_dir),
+    ]
+    with _no_plugin_autoload():
+        code = pytest.main(args, plugins=[plugin])
+    _forget_modules(str(context.spec.checks_dir))
+    if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and not context.problems:
+        context.problems.append(f"the checks could not run (pytest exit status {int(code)})")
+
+
+@contextmanager
+def _no_plugin_autoload() -> Iterator[None]:
+    """Third-party pytest plugins installed beside the grader must not join a grading run."""
+    saved = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+        else:
+            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = saved
+
+
+def _forget_modules(directory: str) -> None:
+    """Drop the check modules so the next submission imports them afresh (no state carried over)."""
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None) or ""
+        if path.startswith(directory + os.sep):
+            del sys.modules[name]
+
+
+
+@dataclass
+class CheckInfo:
+    name: str
+    title: str
+    points: float
+    visibility: str
+    file: str
+
+
+class _Collector:
+    """Collects the checks (name, title, points, visibility) without running them."""
+
+    def __init__(self) -> None:
+        self.checks: list[CheckInfo] = []
+        self.problems: list[str] = []
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        for item in session.items:
+            self.checks.append(CheckInfo(
+                name=item.name,
+                title=_title(item),
+                points=round(item.stash.get(POINTS, 0.0), 4),
+                visibility="hidden" if item.get_closest_marker("hidden") else "visible",
+                file=os.path.basename(item.fspath.strpath),
+            ))
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.problems.append(report.longreprtext[-2000:])
+
+
+def collect_checks(spec: AssignmentSpec) -> tuple[list[CheckInfo], list[str]]:
+    """The checks of an assignment with their points, as pytest would run them."""
+    collector = _Collector()
+    marker_plugin = GradingPlugin(CheckContext(spec, None, None, None, StaticFindings(), ""))  # type: ignore[arg-type]
+    args = [str(p) for p in spec.check_files()] + [
+        "--collect-only", "-p", "no:terminal", "-p", "no:cacheprovider", "--import-mode=importlib",
+        "--noconftest", "-c", os.devnull, "--rootdir", str(spec.spec_dir),
+    ]
+    with _no_plugin_autoload():
+        pytest.main(args, plugins=[marker_plugin, collector])
+    _forget_modules(str(spec.checks_dir))
+    return collector.checks, collector.problems

@@ -1,0 +1,159 @@
+"""`grade release`: build the student copy of the course from the instructor's.
+
+For each assignment it writes the handout, the stub (as .py and as .ipynb), the public data files,
+and a ``grading/`` folder: assignment.toml, probes, the public checks, the mistake catalog without its
+patches, and the expected data of the public checks. That data is recorded by grading the reference
+and every catalogued mistake against the public checks, so the student copy can grade (and name
+mistakes) without the solutions. ``--check`` compares instead of writing; a test runs it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .course import EXPECTED_FILE, GRADING_DIR, AssignmentSpec, Course
+from .expected import dump, load_bytes, write_atomic
+from .fingerprints import CatalogError, load_catalog
+from .grading import GradeOptions, Grader
+from .stubs import StubError, make_stub, notebook_from_stub
+from .submission import SubmittedModule
+
+EXPECTED_RTOL = 1e-6  # expected data recomputed on another CPU may differ in the last bits
+
+
+class ReleaseError(Exception):
+    """The student copy cannot be built (broken markers, a failing reference, a stale patch)."""
+
+
+def release(course: Course, target: Path, check_only: bool = False,
+            log: Callable[[str], None] = print) -> list[str]:
+    """Write (or with ``check_only`` compare) the student copy; return the differences found."""
+    produced: dict[str, bytes] = {}
+    with Grader(course, GradeOptions()) as grader:
+        grader.start()
+        for spec in course.assignments.values():
+            log(f"{spec.id}: stubs, handout and public checks")
+            produced.update(_static_files(spec))
+            log(f"{spec.id}: expected data of the public checks (reference and catalogued mistakes)")
+            produced[f"{spec.id}/{GRADING_DIR}/{EXPECTED_FILE}"] = _expected_data(grader, spec)
+    if check_only:
+        return _differences(produced, target, list(course.assignments))
+    for spec_id in course.assignments:
+        shutil.rmtree(target / spec_id, ignore_errors=True)
+    for relative, data in sorted(produced.items()):
+        write_atomic(target / relative, data)
+    return []
+
+
+def _static_files(spec: AssignmentSpec) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    base = spec.id
+    solution = spec.solution_files()
+    try:
+        stub = make_stub(solution[f"{spec.module}.py"].decode("utf-8"), f"{spec.module}.py")
+    except StubError as exc:
+        raise ReleaseError(str(exc)) from None
+    files[f"{base}/{spec.module}.py"] = stub.encode("utf-8")
+    files[f"{base}/{spec.module}.ipynb"] = notebook_from_stub(stub, spec.title).encode("utf-8")
+    if not spec.handout_path.is_file():
+        raise ReleaseError(f"{spec.id}: the handout {spec.handout_path} is missing")
+    files[f"{base}/README.md"] = spec.handout_path.read_bytes()
+    for name in spec.release_data:
+        files[f"{base}/data/{name}"] = (spec.data_dir / name).read_bytes()  # type: ignore[operator]
+    grading = f"{base}/{GRADING_DIR}"
+    files[f"{grading}/assignment.toml"] = (spec.spec_dir / "assignment.toml").read_bytes()
+    files[f"{grading}/probes.py"] = spec.probes_path.read_bytes()
+    try:
+        files[f"{grading}/mistakes.toml"] = load_catalog(spec.mistakes_path).public_toml().encode("utf-8")
+    except CatalogError as exc:
+        raise ReleaseError(str(exc)) from None
+    for name in spec.public_checks:
+        files[f"{grading}/checks/{name}"] = (spec.checks_dir / name).read_bytes()
+    return files
+
+
+def _expected_data(grader: Grader, spec: AssignmentSpec) -> bytes:
+    public = [spec.checks_dir / name for name in spec.public_checks]
+    catalog = load_catalog(spec.mistakes_path)
+    references = grader._references_for(spec, catalog)
+    references.recorded = {}
+    solution = spec.solution_files()
+    reference = grader.grade_assignment(_as_submission(spec, solution), spec, public)
+    failing = [c.name for c in reference.checks if not c.passed]
+    if failing or reference.status != "graded":
+        raise ReleaseError(
+            f"{spec.id}: the reference solution fails its own public checks: {', '.join(failing) or reference.message}"
+        )
+    for mistake in catalog.mistakes:
+        try:
+            mutant = mistake.mutate(solution, spec.module)
+        except CatalogError as exc:
+            raise ReleaseError(str(exc)) from None
+        grader.grade_assignment(_as_submission(spec, mutant), spec, public)
+    recorded, references.recorded = references.recorded, None
+    return dump(recorded)
+
+
+def _as_submission(spec: AssignmentSpec, files: dict[str, bytes]) -> SubmittedModule:
+    main = f"{spec.module}.py"
+    return SubmittedModule(
+        spec.id, spec.module, (spec.solution_dir or Path(".")) / main,
+        source=files[main].decode("utf-8"),
+        helpers={name: data for name, data in files.items() if name != main},
+    )
+
+
+def _differences(produced: dict[str, bytes], target: Path, assignment_ids: list[str]) -> list[str]:
+    found = []
+    present = {
+        str(path.relative_to(target)): path
+        for spec_id in assignment_ids
+        for path in (target / spec_id).rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    } if target.is_dir() else {}
+    for relative, data in sorted(produced.items()):
+        if relative not in present:
+            found.append(f"missing: {relative}")
+        elif relative.endswith(EXPECTED_FILE):
+            problem = _compare_expected(present[relative].read_bytes(), data)
+            if problem:
+                found.append(f"differs: {relative} ({problem})")
+        elif present[relative].read_bytes() != data:
+            found.append(f"differs: {relative}")
+    for relative in sorted(set(present) - set(produced)):
+        found.append(f"not produced by release (stale): {relative}")
+    return found
+
+
+def _compare_expected(committed: bytes, fresh: bytes) -> str | None:
+    try:
+        old, new = load_bytes(committed), load_bytes(fresh)
+    except ValueError as exc:
+        return f"unreadable: {exc}"
+    for variant in sorted(set(old) | set(new)):
+        old_keys, new_keys = set(old.get(variant, {})), set(new.get(variant, {}))
+        if old_keys != new_keys:
+            return f"{variant}: {len(old_keys ^ new_keys)} probe calls differ"
+        for key in new_keys:
+            if not _close(old[variant][key], new[variant][key]):
+                return f"{variant}: values differ for {key}"
+    return None
+
+
+def _close(a: object, b: object) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b))
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        return a.shape == b.shape and a.dtype == b.dtype and bool(
+            np.allclose(a, b, rtol=EXPECTED_RTOL, atol=1e-8, equal_nan=True)
+        )
+    if isinstance(a, float) and isinstance(b, float):
+        return bool(np.isclose(a, b, rtol=EXPECTED_RTOL, atol=1e-8, equal_nan=True))
+    return a == b
+

@@ -1,0 +1,303 @@
+"""The student process: forked from the zygote, it imports one submission and answers probe requests.
+
+Order matters: drop privileges and redirect output first, then receive the files, then set the
+resource limits, then run anything the student wrote. Every failure of student code becomes an
+``{"ok": False, "error": {...}}`` reply; the process only dies when the student's code kills it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib
+import inspect
+import io
+import os
+import resource
+import signal
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import types
+from typing import Any, NoReturn
+
+from . import guards, probe_api
+from .channel import read_frame, write_frame
+from .plain import NotPlainData, to_plain
+
+PR_SET_PDEATHSIG = 1
+MAX_MESSAGE = 2000
+MAX_TRACEBACK = 4000
+
+
+def serve(fds: list[int], config: dict[str, Any]) -> NoReturn:
+    req_fd, resp_fd, out_fd = fds
+    try:
+        _become_student(config, out_fd)
+        load = read_frame(req_fd)
+        workdir = _write_files(load["files"], config["scratch"])
+        _apply_limits(config["limits"])
+        probes = _load_probes(load["probes_source"])
+        guards.block_imports(load.get("blocked_imports", []))
+        guards.forbid_apis(load.get("forbidden_apis", []))
+        probe_api.set_device(load.get("device", "cpu"))
+        module, error = _import_student(load["module"], load["filename"], workdir)
+        reply: dict[str, Any] = {"ok": error is None, "error": error, "forbidden_used": list(guards.used)}
+        write_frame(resp_fd, reply)
+        if module is None:
+            os._exit(0)
+        student = probe_api.StudentModule(module, load["filename"])
+        while True:
+            request = read_frame(req_fd)
+            if request.get("op") != "probe":
+                break
+            watchdog = _Watchdog(resp_fd, workdir, request.get("report_after"))
+            reply = _run_probe(probes, student, request, workdir)
+            watchdog.cancel()
+            write_frame(resp_fd, reply)
+    except (EOFError, OSError):  # the channel broke: nobody is listening any more
+        pass
+    except BaseException:  # a bug of the grader's runtime: leave a trace in the captured output
+        traceback.print_exc()
+        _flush()
+    finally:
+        os._exit(0)
+
+
+def _become_student(config: dict[str, Any], out_fd: int) -> None:
+    os.setpgid(0, 0)
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    uid = config.get("uid")
+    if uid is not None and os.getuid() == 0:
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+    os.dup2(out_fd, 1)
+    os.dup2(out_fd, 2)
+    os.close(out_fd)
+    sys.stdout = io.TextIOWrapper(os.fdopen(1, "wb", closefd=False), "utf-8", "replace", line_buffering=True)
+    sys.stderr = io.TextIOWrapper(os.fdopen(2, "wb", closefd=False), "utf-8", "replace", line_buffering=True)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _write_files(files: dict[str, Any], scratch: str) -> str:
+    workdir = tempfile.mkdtemp(prefix="submission-", dir=scratch)
+    for name, data in files.items():
+        if "/" in name or name.startswith("."):
+            continue
+        with open(os.path.join(workdir, name), "wb") as handle:
+            handle.write(data.tobytes())
+    os.chdir(workdir)
+    os.environ["HOME"] = workdir
+    return workdir
+
+
+def _apply_limits(limits: dict[str, Any]) -> None:
+    def cap(which: int, value: int | None) -> None:
+        if value is None:
+            return
+        _, hard = resource.getrlimit(which)
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)
+        resource.setrlimit(which, (value, value if which != resource.RLIMIT_CPU else hard))
+
+    mb = 2**20
+    if limits.get("memory_mb"):
+        cap(resource.RLIMIT_AS, _virtual_size() + int(limits["memory_mb"]) * mb)
+    if limits.get("cpu_seconds"):
+        soft = int(limits["cpu_seconds"])
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 5))
+    if limits.get("processes"):
+        cap(resource.RLIMIT_NPROC, _processes_of_this_user() + int(limits["processes"]))
+    if limits.get("file_size_mb"):
+        cap(resource.RLIMIT_FSIZE, int(limits["file_size_mb"]) * mb)
+    if limits.get("open_files"):
+        cap(resource.RLIMIT_NOFILE, int(limits["open_files"]))
+    cap(resource.RLIMIT_CORE, 0)
+
+
+def _virtual_size() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _processes_of_this_user() -> int:
+    """Threads and processes already counted against RLIMIT_NPROC for this uid (0 after a uid drop)."""
+    uid, count = os.getuid(), 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat(f"/proc/{entry}").st_uid == uid:
+                    count += len(os.listdir(f"/proc/{entry}/task"))
+            except OSError:
+                continue
+    return count
+
+
+def _load_probes(source: str) -> types.ModuleType:
+    module = types.ModuleType("assignment_probes")
+    module.__file__ = "<probes>"
+    exec(compile(source, "<probes>", "exec"), module.__dict__)
+    sys.modules["assignment_probes"] = module
+    return module
+
+
+def _import_student(name: str, filename: str, workdir: str) -> tuple[Any, dict | None]:
+    sys.path.insert(0, workdir)
+    sys.modules.pop(name, None)
+    importlib.invalidate_caches()
+    try:
+        module = importlib.import_module(name)
+    except BaseException as exc:
+        error = describe(exc, workdir, during=f"importing {filename}")
+        return None, error
+    finally:
+        _flush()
+    return module, None
+
+
+def _run_probe(probes: types.ModuleType, student: Any, request: dict[str, Any], workdir: str) -> dict:
+    name = request["name"]
+    probe = getattr(probes, name, None)
+    if probe is None:
+        return {"ok": False, "error": {"kind": "grader", "message": f"no probe named {name!r}"}}
+    seed = int(request.get("seed", 0))
+    probe_api.seed_everything(seed)
+    args = dict(request.get("args", {}))
+    if "seed" in inspect.signature(probe).parameters:
+        args["seed"] = seed
+    before = len(guards.used)
+    start = time.perf_counter()
+    try:
+        result = probe(student, **args)
+        data = to_plain(result, f"probe {name}")
+    except NotPlainData as exc:
+        reply = {"ok": False, "error": {"kind": "probe_failure", "message": str(exc)}}
+    except BaseException as exc:
+        reply = {"ok": False, "error": describe(exc, workdir)}
+    else:
+        reply = {"ok": True, "data": data}
+    finally:
+        _flush()
+    reply["elapsed"] = time.perf_counter() - start
+    reply["forbidden_used"] = guards.used[before:] if len(guards.used) > before else []
+    return reply
+
+
+class _Watchdog:
+    """Shortly before the trusted side gives up on a probe, say which student line is running.
+
+    The grader then names the place in its timeout message ("still running rnn_step, line 12").
+    """
+
+    def __init__(self, resp_fd: int, workdir: str, after: float | None) -> None:
+        self.main = threading.main_thread().ident
+        self.timer = None
+        if after:
+            self.timer = threading.Timer(after, self._report, args=(resp_fd, workdir))
+            self.timer.daemon = True
+            self.timer.start()
+
+    def _report(self, resp_fd: int, workdir: str) -> None:
+        frame = sys._current_frames().get(self.main)
+        where = None
+        while frame is not None:
+            if frame.f_code.co_filename.startswith(workdir + os.sep):
+                code = frame.f_code
+                name = getattr(code, "co_qualname", code.co_name)
+                where = f"{os.path.basename(code.co_filename)}, line {frame.f_lineno}, in {name}"
+                break
+            frame = frame.f_back
+        try:
+            write_frame(resp_fd, {"progress": True, "where": where})
+        except BaseException:
+            pass
+
+    def cancel(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer.join()
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            pass
+
+
+def describe(exc: BaseException, workdir: str, during: str | None = None) -> dict[str, Any]:
+    """A student-facing account of an exception: kind, one-line message, where, and a short traceback."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    mine = [f for f in frames if f.filename.startswith(workdir + os.sep)]
+    last = mine[-1] if mine else None
+    where = f"{os.path.basename(last.filename)}, line {last.lineno}, in {last.name}" if last else None
+    kind, message = _classify(exc, _student_function(exc, workdir), last, during)
+    trace = "".join(traceback.format_list(mine)).replace(workdir + os.sep, "")
+    trace += "".join(traceback.format_exception_only(type(exc), exc))
+    return {
+        "kind": kind,
+        "type": type(exc).__name__,
+        "message": _clip(message, MAX_MESSAGE),
+        "where": where,
+        "traceback": _clip(trace, MAX_TRACEBACK),
+    }
+
+
+def _student_function(exc: BaseException, workdir: str) -> str | None:
+    """The qualified name (``Model.__init__``) of the innermost student frame of a traceback."""
+    name, tb = None, exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename.startswith(workdir + os.sep):
+            name = getattr(code, "co_qualname", code.co_name)
+        tb = tb.tb_next
+    return name
+
+
+def _classify(exc: BaseException, function: str | None, last: Any, during: str | None) -> tuple[str, str]:
+    text = _safe_str(exc)
+    if isinstance(exc, guards.ForbiddenApiUsed):
+        return "forbidden", text
+    if isinstance(exc, probe_api.ProbeFailure):
+        return "probe_failure", text
+    if isinstance(exc, NotImplementedError):
+        return "not_implemented", f"`{function or 'a function'}` is not implemented yet (it raises NotImplementedError)"
+    if isinstance(exc, SystemExit):
+        return "exit", f"your code called sys.exit({_safe_str(exc.code) if exc.code is not None else ''})" + (
+            f" while {during}" if during else ""
+        )
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupt", "your code raised KeyboardInterrupt"
+    if isinstance(exc, MemoryError):
+        return "memory", "your code ran out of memory (the memory limit was reached)"
+    if isinstance(exc, RecursionError):
+        return "exception", f"RecursionError: {text} (a function calls itself without end?)"
+    if isinstance(exc, SyntaxError):
+        return "syntax", f"SyntaxError: {exc.msg} ({os.path.basename(exc.filename or '')}, line {exc.lineno})"
+    message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    if last is None and not during:
+        return "probe_error", f"the grader could not use what your code returned: {message}"
+    if during:
+        message = f"{message} (while {during})"
+    return "exception", message
+
+
+def _safe_str(value: Any) -> str:
+    try:
+        return str(value)
+    except BaseException:
+        return "<unprintable>"
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + f"... [{len(text) - limit} more characters]"

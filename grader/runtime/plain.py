@@ -1,0 +1,89 @@
+"""Turn whatever a probe returns into plain data, inside the sandbox.
+
+Student code may hand back tensors, ndarray subclasses, objects with rigged ``__eq__``, generators...
+Here everything is copied into fresh base-class numpy arrays and built-in scalars, or refused with a
+message that says what was returned. The trusted side never sees the student's objects.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+MAX_DEPTH = 32
+
+
+class NotPlainData(TypeError):
+    """A value cannot be sent back; the message names what it was."""
+
+
+def to_plain(value: Any, where: str = "result", depth: int = 0) -> Any:
+    if depth > MAX_DEPTH:
+        raise NotPlainData(f"{where} is nested too deeply")
+    # Exact type checks: a subclass of int or str could override anything.
+    kind = type(value)
+    if value is None or kind in (bool, int, float, str):
+        return value
+    if isinstance(value, np.generic):
+        return to_plain(value.item(), where, depth)
+    if _is_tensor(value):
+        return tensor_to_numpy(value, where)
+    if isinstance(value, np.ndarray):
+        return ndarray_copy(value, where)
+    if kind in (list, tuple):
+        return [to_plain(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)]
+    if kind is dict:
+        out = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                key = _plain_key(key, where)
+            out[key] = to_plain(item, f"{where}[{key!r}]", depth + 1)
+        return out
+    raise NotPlainData(f"{where} is a {_type_name(value)}, which the grader cannot use here")
+
+
+def _plain_key(key: Any, where: str) -> str:
+    if type(key) in (int, bool) or isinstance(key, np.integer):
+        return str(int(key))
+    raise NotPlainData(f"{where} has a key of type {_type_name(key)}; use str or int keys")
+
+
+def _is_tensor(value: Any) -> bool:
+    torch = _loaded_torch()
+    return torch is not None and isinstance(value, torch.Tensor)
+
+
+def _loaded_torch() -> Any:
+    from .guards import real_module
+
+    return real_module("torch")
+
+
+def tensor_to_numpy(value: Any, where: str) -> np.ndarray:
+    torch = _loaded_torch()
+    tensor = torch.Tensor.detach(value)
+    tensor = torch.Tensor.cpu(tensor)
+    if tensor.is_complex():
+        raise NotPlainData(f"{where} is a complex tensor; real numbers expected")
+    if tensor.dtype in (torch.bfloat16,):
+        tensor = tensor.to(torch.float32)
+    if tensor.layout != torch.strided:
+        tensor = tensor.to_dense()
+    return np.array(torch.Tensor.numpy(tensor.contiguous().clone()), copy=True)
+
+
+def ndarray_copy(value: np.ndarray, where: str) -> np.ndarray:
+    array = np.array(value, copy=True, subok=False)
+    if array.dtype.kind not in "biuf":
+        raise NotPlainData(
+            f"{where} is a numpy array of dtype {array.dtype}; numbers were expected"
+        )
+    return array
+
+
+def _type_name(value: Any) -> str:
+    kind = type(value)
+    module = getattr(kind, "__module__", "") or ""
+    name = getattr(kind, "__qualname__", kind.__name__)
+    return name if module in ("builtins", "") else f"{module}.{name}"

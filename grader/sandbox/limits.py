@@ -1,0 +1,43 @@
+"""Resource limits for student workers, with defaults an assignment can override in assignment.toml."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory_mb: int = 2048            # address space a student process may add to what the worker holds
+    cpu_seconds: int = 300           # CPU time of one student process (SIGXCPU beyond)
+    probe_timeout_s: float = 20.0    # wall clock for one probe call (a check's @timeout overrides)
+    import_timeout_s: float = 10.0   # wall clock for importing the student's module
+    submission_timeout_s: float = 180.0  # wall clock for all probe calls of one assignment
+    processes: int = 32              # processes and threads a student process may start
+    file_size_mb: int = 64           # largest file a student process may write
+    open_files: int = 256
+    output_kb: int = 64              # printed output kept for the feedback (the rest is counted, dropped)
+    result_mb: int = 64              # largest result a probe may send back
+    tmp_mb: int = 256                # size of the sandbox's /tmp and /dev/shm
+    max_restarts: int = 6            # worker restarts after crashes/timeouts before giving up
+    submission_files: int = 50       # files copied from the submission into the sandbox
+    submission_mb: int = 20          # their total size
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any] | None, base: "Limits | None" = None) -> "Limits":
+        base = base or cls()
+        values = dict(values or {})
+        known = {f.name: f.type for f in fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ValueError(f"unknown limit(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        typed = {name: (float(v) if known[name] == "float" else int(v)) for name, v in values.items()}
+        return replace(base, **typed)
+
+    def for_child(self) -> dict[str, Any]:
+        """The limits the child process applies to itself with setrlimit."""
+        return {
+            key: value
+            for key, value in asdict(self).items()
+            if key in ("memory_mb", "cpu_seconds", "processes", "file_size_mb", "open_files")
+        }

@@ -1,0 +1,307 @@
+"""One submission's worker process, as the judges see it: ``call(probe, args)`` returns plain data.
+
+The child is forked lazily from the zygote and re-forked after a crash or a timeout, so one bad call
+fails one check, not the rest. Deterministic failures (the module does not import) are remembered and
+not retried. Output the child prints is drained while waiting for replies and kept up to a limit.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import (
+    BudgetExhausted,
+    ForbiddenApi,
+    ImportFailed,
+    MalformedResult,
+    ProbeTimeout,
+    SandboxError,
+    StudentError,
+    WorkerCrashed,
+)
+from ..runtime.channel import ChannelClosed, ChannelTimeout, FrameReader, write_frame
+from ..runtime.codec import FrameError, FrameLimits
+from .limits import Limits
+from .zygote import Zygote
+
+
+@dataclass
+class LoadSpec:
+    """Everything a child needs to import one submission of one assignment."""
+
+    module: str                      # import name, e.g. "srn"
+    filename: str                    # what the student calls it, e.g. "srn.py" or "srn.ipynb"
+    files: dict[str, bytes]          # file name -> content, written into the child's private directory
+    probes_source: str
+    blocked_imports: list[str] = field(default_factory=list)
+    forbidden_apis: list[str] = field(default_factory=list)
+    device: str = "cpu"
+
+    def message(self) -> dict[str, Any]:
+        return {
+            "module": self.module,
+            "filename": self.filename,
+            "files": {name: np.frombuffer(data, dtype=np.uint8) for name, data in self.files.items()},
+            "probes_source": self.probes_source,
+            "blocked_imports": self.blocked_imports,
+            "forbidden_apis": self.forbidden_apis,
+            "device": self.device,
+        }
+
+
+class OutputCapture:
+    """Keeps the first ``limit`` bytes a student process prints and counts the rest."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.kept = bytearray()
+        self.total = 0
+
+    def feed(self, data: bytes) -> None:
+        self.total += len(data)
+        room = self.limit - len(self.kept)
+        if room > 0:
+            self.kept += data[:room]
+
+    def text(self) -> str:
+        text = self.kept.decode("utf-8", "replace")
+        if self.total > len(self.kept):
+            text += f"\n[... {self.total - len(self.kept):,} more bytes of output not shown]"
+        return text
+
+
+@dataclass
+class _Child:
+    pid: int
+    request_fd: int
+    reply_fd: int
+    output_fd: int | None
+
+
+class StudentWorker:
+    def __init__(self, zygote_source: Any, spec: LoadSpec, limits: Limits, uid: int | None = None) -> None:
+        self._zygotes = zygote_source  # has .zygote() -> a ready Zygote, restarting a dead one
+        self.spec = spec
+        self.limits = limits
+        self.uid = uid
+        self.output = OutputCapture(limits.output_kb * 1024)
+        self.frame_limits = FrameLimits(max_body_bytes=limits.result_mb * 2**20)
+        self.child: _Child | None = None
+        self.import_error: StudentError | None = None
+        self.import_forbidden: list[str] = []
+        self.restarts = 0
+        self.spent = 0.0
+        self.calls = 0
+        self._last_where: str | None = None
+
+    # -- public ------------------------------------------------------------------------------------
+
+    def call(self, probe: str, args: dict[str, Any] | None = None, *, seed: int = 0,
+             timeout: float | None = None) -> Any:
+        """Run ``probe`` on the student's module; plain data back, or a :class:`StudentError`."""
+        self._ensure_child()
+        assert self.child is not None
+        timeout = self.limits.probe_timeout_s if timeout is None else timeout
+        budget_left = self.limits.submission_timeout_s - self.spent
+        wait = min(timeout, max(budget_left, 0.0))
+        started = time.monotonic()
+        self.calls += 1
+        self._last_where = None
+        request = {"op": "probe", "name": probe, "args": args or {}, "seed": seed,
+                   "report_after": max(wait - min(0.5, wait / 4), 0.05)}
+        try:
+            write_frame(self.child.request_fd, request)
+            reply = self._await_reply(time.monotonic() + wait)
+        except ChannelTimeout:
+            self._discard_child(kill=True)
+            if wait < timeout:
+                raise BudgetExhausted(self._budget_message()) from None
+            where = f"; it was still running {self._last_where}" if self._last_where else ""
+            raise ProbeTimeout(
+                f"your code did not finish within {timeout:g} s (an endless loop, or far too slow?){where}",
+                where=self._last_where,
+            ) from None
+        except ChannelClosed:
+            status = self._discard_child(kill=False)
+            raise WorkerCrashed(_crash_message(status)) from None
+        except FrameError as exc:
+            self._discard_child(kill=True)
+            raise MalformedResult(f"your code's process sent back data the grader cannot read ({exc})") from None
+        finally:
+            self.spent += time.monotonic() - started
+        if reply.get("forbidden_used"):
+            raise ForbiddenApi(_forbidden_message(reply["forbidden_used"]))
+        if not reply.get("ok"):
+            raise StudentError.from_reply(reply.get("error") or {})
+        return reply.get("data")
+
+    def close(self) -> None:
+        if self.child is not None:
+            self._discard_child(kill=True)
+
+    # -- child lifecycle ---------------------------------------------------------------------------
+
+    def _ensure_child(self) -> None:
+        if self.child is not None:
+            return
+        if self.import_error is not None:
+            raise self.import_error
+        if self.spent >= self.limits.submission_timeout_s:
+            raise BudgetExhausted(self._budget_message())
+        if self.restarts > self.limits.max_restarts:
+            raise BudgetExhausted(
+                f"your code's process crashed or timed out {self.restarts} times; the remaining checks were not run"
+            )
+        zygote: Zygote = self._zygotes.zygote()
+        request_r, request_w = os.pipe()
+        reply_r, reply_w = os.pipe()
+        output_r, output_w = os.pipe()
+        try:
+            pid = zygote.spawn(
+                {"uid": self.uid, "limits": self.limits.for_child(), "scratch": zygote.scratch},
+                [request_r, reply_w, output_w],
+            )
+        finally:
+            for fd in (request_r, reply_w, output_w):
+                os.close(fd)
+        self.child = _Child(pid, request_w, reply_r, output_r)
+        self._load()
+
+    def _load(self) -> None:
+        assert self.child is not None
+        started = time.monotonic()
+        try:
+            write_frame(self.child.request_fd, self.spec.message())
+            reply = self._await_reply(started + self.limits.import_timeout_s)
+        except ChannelTimeout:
+            self._discard_child(kill=True)
+            self.import_error = ImportFailed(
+                f"importing {self.spec.filename} took more than {self.limits.import_timeout_s:g} s: does it "
+                "train a model or loop at the top level? Put such code under `if __name__ == \"__main__\":`"
+            )
+        except ChannelClosed:
+            status = self._discard_child(kill=False)
+            self.import_error = ImportFailed(f"while importing {self.spec.filename}, {_crash_message(status)}")
+        except FrameError as exc:
+            self._discard_child(kill=True)
+            self.import_error = ImportFailed(f"while importing {self.spec.filename}, the worker sent garbage ({exc})")
+        else:
+            self.import_forbidden = list(reply.get("forbidden_used") or [])
+            if not reply.get("ok"):
+                error = StudentError.from_reply(reply.get("error") or {})
+                self._discard_child(kill=False)
+                self.import_error = ImportFailed(
+                    f"{self.spec.filename} could not be imported: {error.message}",
+                    where=error.where, traceback=error.traceback,
+                )
+        finally:
+            self.spent += time.monotonic() - started
+        if self.import_error is not None:
+            raise self.import_error
+
+    def _discard_child(self, kill: bool) -> dict[str, Any]:
+        """Close the pipes, make sure the process is gone, clean up after it; how it ended."""
+        child, self.child = self.child, None
+        if child is None:
+            return {}
+        self._drain_output(child)
+        for fd in (child.request_fd, child.reply_fd, child.output_fd):
+            if fd is not None:
+                os.close(fd)
+        status: dict[str, Any] = {}
+        try:
+            zygote = self._zygotes.zygote()
+            status = zygote.reap(child.pid, grace=0.0 if kill else 1.0)
+            status["killed_by_grader"] = kill
+            zygote.cleanup()
+        except SandboxError:
+            status = {"exitcode": None, "signal": None, "zygote_lost": True}
+        self.restarts += 1
+        return status
+
+    def _await_reply(self, deadline: float) -> dict[str, Any]:
+        assert self.child is not None
+        reader = FrameReader(self.frame_limits)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ChannelTimeout("timed out")
+            watched = [self.child.reply_fd] + ([self.child.output_fd] if self.child.output_fd is not None else [])
+            ready, _, _ = select.select(watched, [], [], remaining)
+            if self.child.output_fd in ready:
+                data = os.read(self.child.output_fd, 1 << 16)
+                if data:
+                    self.output.feed(data)
+                else:
+                    os.close(self.child.output_fd)
+                    self.child.output_fd = None
+            if self.child.reply_fd in ready:
+                data = os.read(self.child.reply_fd, 1 << 20)
+                if not data:
+                    raise ChannelClosed("worker closed its reply pipe")
+                for message in reader.feed(data):
+                    if isinstance(message, dict) and message.get("progress"):
+                        self._last_where = message.get("where")  # the watchdog's report, see child.py
+                        continue
+                    return message
+
+    def _drain_output(self, child: _Child) -> None:
+        if child.output_fd is None:
+            return
+        os.set_blocking(child.output_fd, False)
+        try:
+            for _ in range(64):
+                data = os.read(child.output_fd, 1 << 16)
+                if not data:
+                    break
+                self.output.feed(data)
+        except BlockingIOError:
+            pass
+
+    def _budget_message(self) -> str:
+        return (
+            f"the time allowed for all checks of this assignment ({self.limits.submission_timeout_s:g} s) "
+            "was used up; the remaining checks were not run"
+        )
+
+
+def _forbidden_message(names: list[str]) -> str:
+    listed = ", ".join(f"`{name}`" for name in dict.fromkeys(names))
+    return f"your code used {listed}, which this assignment does not allow: write it yourself from tensors"
+
+
+_SIGNAL_HINTS = {
+    signal.SIGKILL: "was killed (usually the memory limit, or too many processes)",
+    signal.SIGXCPU: "used more CPU time than allowed",
+    signal.SIGXFSZ: "wrote a file larger than allowed",
+    signal.SIGSEGV: "crashed with a segmentation fault",
+    signal.SIGABRT: "aborted (a native library failed, often when memory ran out)",
+    signal.SIGBUS: "crashed (bus error)",
+}
+
+
+def _crash_message(status: dict[str, Any]) -> str:
+    if status.get("zygote_lost"):
+        return "your code's process ended and took the grading worker with it"
+    if status.get("signal"):
+        number = int(status["signal"])
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = f"signal {number}"
+        hint = _SIGNAL_HINTS.get(number, "was stopped by a signal")
+        return f"your code's process {hint} ({name})"
+    code = status.get("exitcode")
+    if code is not None:
+        return (
+            f"your code ended the process with exit code {code} (sys.exit or os._exit?) before returning "
+            "a result; ending the process never counts as passing"
+        )
+    return "your code's process ended unexpectedly"

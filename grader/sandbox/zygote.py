@@ -1,0 +1,165 @@
+"""The trusted side's handle on a zygote: start it (sandboxed or not), and ask it to spawn, reap, clean."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+from ..errors import SandboxError
+from ..runtime.channel import ChannelClosed, ChannelTimeout, read_frame, send_with_fds
+from ..runtime.codec import FrameError
+from .isolation import Isolation, bwrap_prefix, clean_environment, package_dir
+
+REQUEST_TIMEOUT_S = 60.0
+
+
+class Zygote:
+    """One pre-started worker process. Not thread-safe: one grading slot owns one zygote."""
+
+    def __init__(self, isolation: Isolation, *, preload: list[str], device: str = "cpu",
+                 threads: int = 1, warm_optimizer: bool = False, tmp_mb: int = 256) -> None:
+        self.isolation = isolation
+        self.preload = preload
+        self.device = device
+        self.threads = threads
+        self.warm_optimizer = warm_optimizer
+        self.tmp_mb = tmp_mb
+        self.process: subprocess.Popen[bytes] | None = None
+        self.control: socket.socket | None = None
+        self.ready = False
+        self.versions: dict[str, str] = {}
+        self.started_at = 0.0
+        self.ready_seconds = 0.0
+        self._host_scratch: str | None = None
+        self._stderr: Any = None
+
+    @property
+    def sandboxed(self) -> bool:
+        return self.isolation.kind == "bubblewrap"
+
+    @property
+    def scratch(self) -> str:
+        """Where children create their private directories, as seen from inside the worker."""
+        return "/tmp" if self.sandboxed else str(self._host_scratch)
+
+    def start(self) -> None:
+        """Launch without waiting for the imports to finish (see :meth:`wait_ready`)."""
+        self._host_scratch = tempfile.mkdtemp(prefix="grader-worker-")
+        os.chmod(self._host_scratch, 0o1777)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        bootstrap = (
+            f"import sys; sys.path.insert(0, {str(package_dir().parent)!r}); "
+            f"from grader.runtime.zygote import main; main({theirs.fileno()})"
+        )
+        command = [sys.executable, "-I", "-B", "-c", bootstrap]
+        if self.sandboxed:
+            command = bwrap_prefix(scratch_mb=self.tmp_mb, device=self.device) + command
+        self._stderr = tempfile.TemporaryFile()
+        self.started_at = time.monotonic()
+        self.process = subprocess.Popen(
+            command,
+            env=clean_environment(self.threads, tmpdir=self.scratch),
+            pass_fds=[theirs.fileno()],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr,
+            cwd=self._host_scratch,
+            start_new_session=True,
+        )
+        theirs.close()
+        self.control = ours
+        send_with_fds(ours, {
+            "preload": self.preload,
+            "threads": self.threads,
+            "warm_optimizer": self.warm_optimizer,
+            "pid_namespace": self.sandboxed,
+            "wipe": ["/tmp", "/dev/shm"] if self.sandboxed else [self.scratch],
+        }, [])
+
+    def wait_ready(self, timeout: float = 180.0) -> None:
+        if self.ready:
+            return
+        if self.control is None:
+            self.start()
+        try:
+            reply = self._read(timeout)
+        except (ChannelClosed, ChannelTimeout, FrameError) as exc:
+            raise SandboxError(f"the grading worker did not start ({exc}){self._stderr_tail()}") from None
+        self.versions = dict(reply.get("versions", {}))
+        self.ready = True
+        self.ready_seconds = time.monotonic() - self.started_at
+
+    def spawn(self, child_config: dict[str, Any], fds: list[int]) -> int:
+        return int(self.request({"op": "spawn", "config": child_config}, fds)["pid"])
+
+    def reap(self, pid: int, grace: float = 0.5) -> dict[str, Any]:
+        return self.request({"op": "reap", "pid": pid, "grace": grace})
+
+    def cleanup(self) -> dict[str, Any]:
+        return self.request({"op": "cleanup"})
+
+    def request(self, message: dict[str, Any], fds: list[int] | None = None) -> dict[str, Any]:
+        self.wait_ready()
+        assert self.control is not None
+        try:
+            send_with_fds(self.control, message, fds or [])
+            return self._read(REQUEST_TIMEOUT_S)
+        except (ChannelClosed, ChannelTimeout, FrameError, OSError) as exc:
+            self.close()
+            raise SandboxError(f"the grading worker stopped answering ({exc}){self._stderr_tail()}") from None
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None and self.control is not None
+
+    def close(self) -> None:
+        if self.control is not None:
+            try:
+                send_with_fds(self.control, {"op": "exit"}, [])
+            except OSError:
+                pass
+            self.control.close()
+            self.control = None
+        if self.process is not None:
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                _kill_group(self.process)
+            self.process = None
+        if self._host_scratch:
+            shutil.rmtree(self._host_scratch, ignore_errors=True)
+            self._host_scratch = None
+        self.ready = False
+
+    def _read(self, timeout: float) -> dict[str, Any]:
+        assert self.control is not None
+        return read_frame(self.control.fileno(), deadline=time.monotonic() + timeout)
+
+    def _stderr_tail(self) -> str:
+        if self._stderr is None:
+            return ""
+        try:
+            self._stderr.seek(0, os.SEEK_END)
+            size = self._stderr.tell()
+            self._stderr.seek(max(0, size - 2000))
+            tail = self._stderr.read().decode("utf-8", "replace").strip()
+        except (OSError, ValueError):
+            return ""
+        return f"\n{tail}" if tail else ""
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(process.pid, 9)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass

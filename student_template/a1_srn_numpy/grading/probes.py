@@ -1,0 +1,117 @@
+"""Probes of assignment a1: they run inside the sandbox, call the student's `srn` module and return
+plain data. The same probes run on the reference solution to produce the expected data.
+
+Every input is float64 and drawn from a seeded generator, so the reference and the student see
+exactly the same numbers.
+"""
+
+import numpy as np
+
+from grader.runtime.probe_api import ProbeFailure, as_array, unpack
+
+GRAD_KEYS = ("x", "h0", "W_ih", "W_hh", "b_ih", "b_hh")
+
+
+def _params(rng, D, H):
+    scale = 1.0 / np.sqrt(H)
+    return {
+        "W_ih": rng.uniform(-scale, scale, (H, D)),
+        "W_hh": rng.uniform(-scale, scale, (H, H)),
+        "b_ih": rng.uniform(-scale, scale, H),
+        "b_hh": rng.uniform(-scale, scale, H),
+    }
+
+
+def _inputs(seed, T, B, D, H, with_h0):
+    rng = np.random.default_rng(seed)
+    params = _params(rng, D, H)
+    x = rng.standard_normal((T, B, D))
+    h0 = rng.standard_normal((B, H)) * 0.5 if with_h0 else None
+    return x, h0, params
+
+
+def _forward(srn, x, h0, params, activation):
+    result = srn.rnn_forward(x, h0, params["W_ih"], params["W_hh"], params["b_ih"], params["b_hh"],
+                             activation=activation)
+    hs, cache = unpack(result, "rnn_forward(...)", ("hs", "cache"))
+    return as_array(hs, "hs returned by rnn_forward"), cache
+
+
+def worked_example(srn, activation):
+    """The course notes' example: inputs [[1,1],[1,1],[2,2]], every weight 1, every bias 0."""
+    x = np.array([[[1.0, 1.0]], [[1.0, 1.0]], [[2.0, 2.0]]])
+    ones, zeros = np.ones((2, 2)), np.zeros(2)
+    hs, _ = _forward(srn, x, None, {"W_ih": ones, "W_hh": ones, "b_ih": zeros, "b_hh": zeros}, activation)
+    ys = srn.linear_output(hs, np.ones((2, 2)), np.zeros(2))
+    return {"ys": as_array(ys, "linear_output(hs, W_hy, b_y)")}
+
+
+def step(srn, B, D, H, activation, seed):
+    rng = np.random.default_rng(seed)
+    params = _params(rng, D, H)
+    x_t, h_prev = rng.standard_normal((B, D)), rng.standard_normal((B, H))
+    h_t = srn.rnn_step(x_t, h_prev, params["W_ih"], params["W_hh"], params["b_ih"], params["b_hh"],
+                       activation=activation)
+    return {"h_t": as_array(h_t, "h_t returned by rnn_step")}
+
+
+def forward(srn, T, B, D, H, activation, seed, h0=True):
+    x, h0_value, params = _inputs(seed, T, B, D, H, h0)
+    hs, _ = _forward(srn, x, h0_value, params, activation)
+    return {"hs": hs}
+
+
+def output(srn, T, B, H, O, seed):
+    rng = np.random.default_rng(seed)
+    hs = rng.standard_normal((T, B, H))
+    W_hy, b_y = rng.standard_normal((O, H)), rng.standard_normal(O)
+    return {"ys": as_array(srn.linear_output(hs, W_hy, b_y), "ys returned by linear_output")}
+
+
+def _grads(srn, dhs, cache):
+    grads = srn.rnn_backward(dhs, cache)
+    if not isinstance(grads, dict):
+        raise ProbeFailure(f"rnn_backward must return a dict of gradients; it returned a {type(grads).__name__}")
+    missing = [key for key in GRAD_KEYS if key not in grads]
+    if missing:
+        raise ProbeFailure(f"the dict returned by rnn_backward has no key {', '.join(map(repr, missing))}")
+    return {key: as_array(grads[key], f"grads[{key!r}] from rnn_backward") for key in GRAD_KEYS}
+
+
+def backward(srn, T, B, D, H, activation, seed, h0=True):
+    """Gradients of loss = sum(hs * dhs) for a random upstream gradient dhs."""
+    x, h0_value, params = _inputs(seed, T, B, D, H, h0)
+    _, cache = _forward(srn, x, h0_value, params, activation)
+    dhs = np.random.default_rng(seed + 1).standard_normal((T, B, H))
+    return {"grads": _grads(srn, dhs, cache)}
+
+
+def gradient_check(srn, T, B, D, H, activation, seed, eps=1e-6):
+    """rnn_backward against central differences of the student's own rnn_forward.
+
+    Passing this means forward and backward agree with each other, whatever else is wrong.
+    """
+    x, h0, params = _inputs(seed, T, B, D, H, True)
+    dhs = np.random.default_rng(seed + 1).standard_normal((T, B, H))
+
+    def loss():
+        hs, _ = _forward(srn, x, h0, params, activation)
+        return float(np.sum(hs * dhs))
+
+    _, cache = _forward(srn, x, h0, params, activation)
+    analytic = _grads(srn, dhs, cache)
+    inputs = {"x": x, "h0": h0, **params}
+    numeric = {}
+    for key in GRAD_KEYS:
+        value = inputs[key]
+        estimate = np.zeros_like(value)
+        for index in np.ndindex(value.shape):
+            saved = value[index]
+            value[index] = saved + eps
+            plus = loss()
+            value[index] = saved - eps
+            minus = loss()
+            value[index] = saved
+            estimate[index] = (plus - minus) / (2 * eps)
+        numeric[key] = estimate
+    return {"analytic": analytic, "numeric": numeric}
