@@ -7,8 +7,9 @@ grader itself could not run; 2 for a mistyped command line (click's usage errors
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
@@ -92,16 +93,18 @@ def submit(folder: Path, assignments: tuple[str, ...], device: str, out: Path, a
     """
     from .grading import GradeOptions, Grader, resolve_device
     from .report import write_feedback
+    from .submission import load
 
     loaded = _load_course(course, folder)
     _check_assignments(loaded, assignments)
+    submission = load(folder, loaded, list(assignments) or None, run_all_cells)
     try:
         device = resolve_device(device)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     options = GradeOptions(device=device, sandbox=sandbox, keep_all_cells=run_all_cells, limits=limit)
     try:
-        grader = Grader(loaded, options)
+        grader = Grader(loaded, options, assignments=list(submission.modules) or None)
     except RuntimeError as exc:
         _fail(str(exc))
     if not grader.isolation.isolated and not as_json:
@@ -110,7 +113,7 @@ def submit(folder: Path, assignments: tuple[str, ...], device: str, out: Path, a
         grader.start()
         if not as_json:
             click.echo(f"Grading {folder} on {device} ({grader.isolation.kind} sandbox) ...", err=True)
-        result = grader.grade(folder, only=list(assignments) or None)
+        result = grader.grade(folder, only=list(assignments) or None, submission=submission)
     html_path, json_path = write_feedback(result, out)
     if gradescope:
         from .gradescope import write_results
@@ -157,6 +160,81 @@ def _first_line(text: str, limit: int = 110) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
+@main.command()
+@click.argument("submissions", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("grades"), show_default=True,
+              help="Folder for the gradebook, the class overview (index.html) and each student's feedback.")
+@click.option("--workers", "-j", type=click.IntRange(1, 64), default=None,
+              help="Students graded at once. Default: the number of CPU cores.")
+@click.option("--resume", is_flag=True,
+              help="Skip students whose submission is unchanged since their result in --out was recorded.")
+@click.option("--assignment", "-a", "assignments", multiple=True, metavar="ID",
+              help="Grade only this assignment (repeatable). Default: every assignment.")
+@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True, help=DEVICE_HELP)
+@click.option("--sandbox", type=click.Choice(["auto", "bubblewrap", "none"]), default="auto", show_default=True,
+              help=SANDBOX_HELP)
+@click.option("--allow-unsandboxed", is_flag=True,
+              help="Grade even where bubblewrap does not work (student code then runs with resource limits only).")
+@click.option("--student-timeout", type=float, default=None, metavar="SECONDS",
+              help="Stop grading a student after this long (default: from the assignments' time budgets).")
+@click.option("--run-all-cells", is_flag=True, help="For notebooks, run every top-level statement.")
+@_limit_option
+@_course_option
+def report(submissions: Path, out: Path, workers: int | None, resume: bool, assignments: tuple[str, ...],
+           device: str, sandbox: str, allow_unsandboxed: bool, student_timeout: float | None, run_all_cells: bool,
+           limit: dict[str, float], course: Path | None) -> None:
+    """Grade a whole class: every sub-folder (or .zip) of SUBMISSIONS is one student.
+
+    Writes OUT/index.html (class overview), OUT/gradebook.csv and .json, and each student's
+    feedback in OUT/students/<id>/. Student code runs in a sandbox; without bubblewrap this command
+    refuses to run unless --allow-unsandboxed is given.
+    """
+    from .batch import BatchOptions, cpu_count, run_batch
+    from .grading import GradeOptions, resolve_device
+    from .sandbox import choose
+    from .students import discover
+
+    loaded = _load_course(course, submissions)
+    _check_assignments(loaded, assignments)
+    try:
+        device = resolve_device(device)
+        isolation = choose(sandbox)
+    except (ValueError, RuntimeError) as exc:
+        _fail(str(exc))
+    if not isolation.isolated and not allow_unsandboxed:
+        _fail(f"{isolation.description}. Install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap) or pass "
+              "--allow-unsandboxed to grade anyway.")
+    students = discover(submissions)
+    if not students:
+        _fail(f"{submissions} holds no student folders or zip files")
+    options = BatchOptions(
+        workers=workers or cpu_count(),
+        resume=resume,
+        only=list(assignments) or None,
+        student_timeout_s=student_timeout,
+        grade=GradeOptions(device=device, sandbox=isolation.kind, keep_all_cells=run_all_cells, limits=limit),
+    )
+    started = time.monotonic()
+    counts: dict[str, int] = {}
+    with click.progressbar(length=len(students), label=f"Grading {len(students)} students",
+                           show_pos=True, file=sys.stderr) as bar:
+        def done(outcome: Any) -> None:
+            counts[outcome.status] = counts.get(outcome.status, 0) + 1
+            bar.update(1)
+
+        outcomes = run_batch(loaded, students, out, options, isolation, on_done=done)
+    from .overview_writer import write_class_outputs
+
+    index = write_class_outputs(loaded, out, list(assignments) or list(loaded.assignments), isolation)
+    seconds = time.monotonic() - started
+    graded = [o for o in outcomes if o.status in ("graded", "skipped")]
+    mean = sum(o.score for o in graded) / len(graded) if graded else 0.0
+    parts = [f"{n} {status}" for status, n in sorted(counts.items())]
+    click.echo(f"Graded {len(students)} students in {seconds:.1f} s with {options.workers} workers "
+               f"({', '.join(parts)}); mean score {mean:.1f}.")
+    click.echo(f"Class overview: {index}  Gradebook: {out / 'gradebook.csv'}")
+
+
 @main.command(name="list")
 @click.option("--checks/--no-checks", default=True, help="Show each check with its points.")
 @_course_option
@@ -188,17 +266,21 @@ def list_(checks: bool, course: Path | None) -> None:
               help="Where to write the student copy. Default: student_template/ in the course.")
 @click.option("--check", "check_only", is_flag=True,
               help="Do not write; exit 1 if the committed student copy differs from what would be written.")
+@click.option("--assignment", "-a", "assignments", multiple=True, metavar="ID",
+              help="Release only this assignment (repeatable). Default: all.")
 @_course_option
-def release(out: Path | None, check_only: bool, course: Path | None) -> None:
+def release(out: Path | None, check_only: bool, assignments: tuple[str, ...], course: Path | None) -> None:
     """Build the student copy (stubs, handouts, public checks, expected data) from solutions/."""
     from .release import ReleaseError, release as build
 
     loaded = _load_course(course, Path.cwd())
     if loaded.kind != "instructor":
         _fail("release needs the instructor's course (assignments/ and solutions/), not a student copy")
+    _check_assignments(loaded, assignments)
     target = out or loaded.root / "student_template"
     try:
-        differences = build(loaded, target, check_only=check_only, log=lambda m: click.echo(m, err=True))
+        differences = build(loaded, target, check_only=check_only, only=list(assignments) or None,
+                            log=lambda m: click.echo(m, err=True))
     except ReleaseError as exc:
         _fail(str(exc))
     if check_only:

@@ -23,7 +23,7 @@ from .results import AssignmentResult, SubmissionResult
 from .sandbox import Isolation, Limits, LoadSpec, Sandbox, choose
 from .sandbox.isolation import UNISOLATED
 from .static_checks import StaticFindings, analyse
-from .submission import SubmittedModule, load
+from .submission import Submission, SubmittedModule, load
 from .text import printable
 
 DEVICES = ("cpu", "cuda", "auto")
@@ -87,11 +87,13 @@ class _NoOutput:
 
 class Grader:
     def __init__(self, course: Course, options: GradeOptions | None = None, slot: int = 0,
-                 isolation: Isolation | None = None) -> None:
+                 isolation: Isolation | None = None, assignments: list[str] | None = None) -> None:
+        """``assignments``: those that will be graded (default all); the worker preloads what they need."""
         self.course = course
         self.options = options or GradeOptions()
         self.isolation = isolation or choose(self.options.sandbox)
-        preload = sorted({name for spec in course.assignments.values() for name in spec.preload})
+        specs = [course.get(a) for a in assignments] if assignments else list(course.assignments.values())
+        preload = sorted({name for spec in specs for name in spec.preload})
         tmp_mb = max(spec.limits.tmp_mb for spec in course.assignments.values())
         self.sandbox = Sandbox(self.isolation, preload=preload, device=self.options.device,
                                threads=self.options.threads, slot=slot, tmp_mb=tmp_mb)
@@ -104,7 +106,9 @@ class Grader:
         """Start the worker in the background; grading waits for it only when it needs it."""
         self.sandbox.start()
 
-    def grade(self, folder: Path, student: str | None = None, only: list[str] | None = None) -> SubmissionResult:
+    def grade(self, folder: Path, student: str | None = None, only: list[str] | None = None,
+              submission: Submission | None = None) -> SubmissionResult:
+        """Grade the submission in ``folder`` (already loaded, if ``submission`` is given)."""
         started = time.monotonic()
         folder = Path(folder)
         result = SubmissionResult(
@@ -116,7 +120,7 @@ class Grader:
             device=self.options.device,
             isolation=self.isolation.as_dict(),
         )
-        submission = load(folder, self.course, only, self.options.keep_all_cells)
+        submission = submission or load(folder, self.course, only, self.options.keep_all_cells)
         result.content_hash = submission.content_hash
         if submission.problem:
             result.status = "empty"

@@ -29,21 +29,22 @@ class ReleaseError(Exception):
     """The student copy cannot be built (broken markers, a failing reference, a stale patch)."""
 
 
-def release(course: Course, target: Path, check_only: bool = False,
+def release(course: Course, target: Path, check_only: bool = False, only: list[str] | None = None,
             log: Callable[[str], None] = print) -> list[str]:
     """Write (or with ``check_only`` compare) the student copy; return the differences found."""
     produced: dict[str, bytes] = {}
-    with Grader(course, GradeOptions()) as grader:
+    specs = [course.get(a) for a in only] if only else list(course.assignments.values())
+    with Grader(course, GradeOptions(), assignments=[spec.id for spec in specs]) as grader:
         grader.start()
-        for spec in course.assignments.values():
+        for spec in specs:
             log(f"{spec.id}: stubs, handout and public checks")
             produced.update(_static_files(spec))
             log(f"{spec.id}: expected data of the public checks (reference and catalogued mistakes)")
             produced[f"{spec.id}/{GRADING_DIR}/{EXPECTED_FILE}"] = _expected_data(grader, spec)
     if check_only:
-        return _differences(produced, target, list(course.assignments))
-    for spec_id in course.assignments:
-        shutil.rmtree(target / spec_id, ignore_errors=True)
+        return _differences(produced, target, [spec.id for spec in specs])
+    for spec in specs:
+        shutil.rmtree(target / spec.id, ignore_errors=True)
     for relative, data in sorted(produced.items()):
         write_atomic(target / relative, data)
     return []

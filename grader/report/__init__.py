@@ -51,6 +51,10 @@ def render_feedback(result: SubmissionResult, links: dict[str, Any] | None = Non
     return environment().get_template("feedback.html.j2").render(result=result, links=links or {})
 
 
+def render_overview(context: dict[str, Any]) -> str:
+    return environment().get_template("overview.html.j2").render(**context)
+
+
 def write_feedback(result: SubmissionResult, out_dir: Path, stem: str = "feedback") -> tuple[Path, Path]:
     """Write ``<stem>.html`` and ``<stem>.json`` atomically; return their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)

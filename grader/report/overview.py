@@ -1,0 +1,97 @@
+"""The class overview page: score distributions, pass rate of every check, frequent mistakes,
+students whose grading failed, and a link to each student's feedback page."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..course import Course
+from ..fingerprints import CatalogError, load_catalog
+from ..results import SubmissionResult
+
+
+@dataclass
+class AssignmentSummary:
+    id: str
+    title: str
+    scores: list[float] = field(default_factory=list)
+    checks: list[dict[str, Any]] = field(default_factory=list)     # name, title, passed, graded, rate
+    mistakes: list[dict[str, Any]] = field(default_factory=list)   # id, title, students
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.scores) if self.scores else 0.0
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.scores) if self.scores else 0.0
+
+
+def summarise(results: list[SubmissionResult], course: Course, assignment_ids: list[str]) -> list[AssignmentSummary]:
+    summaries = []
+    for assignment_id in assignment_ids:
+        spec = course.assignments.get(assignment_id)
+        summary = AssignmentSummary(assignment_id, spec.title if spec else assignment_id)
+        passed: Counter[str] = Counter()
+        graded: Counter[str] = Counter()
+        titles: dict[str, str] = {}
+        mistakes: Counter[str] = Counter()
+        for result in results:
+            entry = result.assignment(assignment_id)
+            if entry is None:
+                continue
+            summary.scores.append(entry.score)
+            seen = set()
+            for check in entry.checks:
+                titles.setdefault(check.name, check.title)
+                graded[check.name] += 1
+                passed[check.name] += check.status == "passed"
+                if check.mistake and check.mistake not in seen:
+                    seen.add(check.mistake)
+                    mistakes[check.mistake] += 1
+        summary.checks = [
+            {"name": name, "title": titles[name], "passed": passed[name], "graded": graded[name],
+             "rate": passed[name] / graded[name] if graded[name] else 0.0}
+            for name in titles
+        ]
+        catalog_titles = _mistake_titles(spec)
+        summary.mistakes = [
+            {"id": mistake, "title": catalog_titles.get(mistake, mistake), "students": count}
+            for mistake, count in mistakes.most_common()
+        ]
+        summaries.append(summary)
+    return summaries
+
+
+def _mistake_titles(spec: Any) -> dict[str, str]:
+    if spec is None:
+        return {}
+    try:
+        return {m.id: m.title for m in load_catalog(spec.mistakes_path).mistakes}
+    except (CatalogError, OSError):
+        return {}
+
+
+def problems(results: list[SubmissionResult]) -> list[dict[str, str]]:
+    found = []
+    for result in results:
+        reasons = [] if result.status == "graded" else [result.message or result.status]
+        reasons += [f"{a.id}: {a.message or 'grading error'}" for a in result.assignments if a.status == "error"]
+        if reasons:
+            found.append({"student": result.student, "status": result.status, "reason": "; ".join(reasons)})
+    return found
+
+
+def overview_context(results: list[SubmissionResult], course: Course, assignment_ids: list[str],
+                     results_dir: str) -> dict[str, Any]:
+    return {
+        "assignments": summarise(results, course, assignment_ids),
+        "problems": problems(results),
+        "students": sorted(results, key=lambda r: r.student),
+        "assignment_ids": assignment_ids,
+        "results_dir": results_dir,
+        "count": len(results),
+    }

@@ -1,0 +1,109 @@
+"""Shared fixtures: run the real `grade` command in a subprocess, as students and instructors do."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SOLUTIONS = REPO / "solutions"
+TEMPLATE = REPO / "student_template"
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One expected-data cache for the whole session: each reference answer is computed once."""
+    return tmp_path_factory.mktemp("expected-cache")
+
+
+@pytest.fixture(scope="session")
+def run_grade(cache_dir: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    def run(*args: str, expect: int | None = 0, cwd: Path | None = None, timeout: float = 600,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        environment = {**os.environ, "GRADER_CACHE_DIR": str(cache_dir), **(env or {})}
+        environment.pop("GRADER_COURSE", None)
+        process = subprocess.run(
+            [sys.executable, "-m", "grader", *args], capture_output=True, text=True, cwd=cwd or REPO,
+            env=environment, timeout=timeout,
+        )
+        if expect is not None:
+            assert process.returncode == expect, (
+                f"grade {' '.join(args)} exited {process.returncode}, expected {expect}\n"
+                f"stdout:\n{process.stdout[-3000:]}\nstderr:\n{process.stderr[-3000:]}"
+            )
+        return process
+    return run
+
+
+@pytest.fixture
+def grade(run_grade: Callable[..., subprocess.CompletedProcess[str]], tmp_path: Path) -> Callable[..., dict[str, Any]]:
+    """``grade(folder, *options)`` runs ``grade submit --json`` and returns the parsed result."""
+    counter = iter(range(10**6))
+
+    def run(folder: Path, *options: str, expect: int = 0) -> dict[str, Any]:
+        out = tmp_path / f"feedback-{next(counter)}"
+        process = run_grade("submit", str(folder), "--out", str(out), "--json", *options, expect=expect)
+        result = json.loads(process.stdout)
+        assert json.loads((out / "feedback.json").read_text()) == result, "the recorded result differs"
+        assert (out / "feedback.html").is_file()
+        return result
+    return run
+
+
+def checks_of(result: dict[str, Any], assignment: str) -> list[dict[str, Any]]:
+    for entry in result["assignments"]:
+        if entry["id"] == assignment:
+            return entry["checks"]
+    raise AssertionError(f"{assignment} was not graded: {[a['id'] for a in result['assignments']]}")
+
+
+def score_of(result: dict[str, Any], assignment: str) -> float:
+    for entry in result["assignments"]:
+        if entry["id"] == assignment:
+            return entry["score"]
+    raise AssertionError(f"{assignment} was not graded")
+
+
+def write_submission(folder: Path, files: dict[str, str | bytes]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def grade_class(run_grade: Callable[..., subprocess.CompletedProcess[str]], tmp_path: Path) -> Callable[..., dict[str, Any]]:
+    """``grade_class({"alice": folder_or_files, ...}, *options)`` grades them all with one `grade report`
+    (one pre-started worker per slot, so torch is imported once, not once per submission) and returns
+    ``{student: result}``. A value may be a folder (copied) or a dict of files to write."""
+    import shutil
+
+    counter = iter(range(10**6))
+
+    def run(students: dict[str, Path | dict[str, str | bytes]], *options: str, workers: int = 2) -> dict[str, Any]:
+        number = next(counter)
+        root = tmp_path / f"class-{number}"
+        root.mkdir()
+        for name, content in students.items():
+            if isinstance(content, dict):
+                write_submission(root / name, content)
+            else:
+                shutil.copytree(content, root / name)
+        out = tmp_path / f"grades-{number}"
+        run_grade("report", str(root), "--out", str(out), "--workers", str(workers), *options)
+        return {
+            name: json.loads((out / "students" / name / "feedback.json").read_text())
+            for name in students
+        }
+    return run

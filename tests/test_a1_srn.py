@@ -1,0 +1,173 @@
+"""Assignment a1 graded end to end: the reference scores 100, the stub 0, wrong work partial credit
+with the mistake named. The wrong submissions are variants of a student-style implementation written
+independently of the reference (so fingerprinting is shown to match behaviour, not text)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import SOLUTIONS, TEMPLATE, checks_of, score_of, write_submission
+
+A1 = "a1_srn_numpy"
+
+STUDENT_SRN = '''
+import numpy as np
+
+def rnn_step(x_t, h_prev, W_ih, W_hh, b_ih, b_hh, activation="tanh"):
+    pre = np.dot(x_t, W_ih.T) + b_ih + {RECURRENT}
+    if activation == "tanh" {ACTIVATION_GUARD}:
+        return np.tanh(pre)
+    if activation == "relu":
+        return pre * (pre > 0)
+    return pre
+
+def rnn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, activation="tanh"):
+    steps, batch = x.shape[0], x.shape[1]
+    hidden = W_hh.shape[0]
+    h = {H0}
+    states = []
+    for t in range(steps):
+        h = rnn_step(x[t], h, W_ih, W_hh, b_ih, b_hh, activation)
+        states.append(h)
+    hs = np.stack(states){LAYOUT}
+    start = np.zeros((batch, hidden)) if h0 is None else h0
+    return hs{DTYPE}, (x, start, np.stack(states), W_ih, W_hh, activation)
+
+def linear_output(hs, W_hy, b_y):
+    return np.einsum("tbh,oh->tbo", hs, W_hy) + b_y
+
+def rnn_backward(dhs, cache):
+    x, h0, hs, W_ih, W_hh, activation = cache
+    grads = {{"x": np.zeros_like(x), "W_ih": np.zeros_like(W_ih), "W_hh": np.zeros_like(W_hh),
+             "b_ih": np.zeros(W_ih.shape[0]), "b_hh": np.zeros(W_hh.shape[0])}}
+    carry = np.zeros_like(h0)
+    for t in range(x.shape[0] - 1, -1, -1):
+        dh = dhs[t] {CARRY}
+        if activation == "tanh":
+            dpre = dh * (1 - hs[t] ** 2)
+        elif activation == "relu":
+            dpre = dh * (hs[t] > 0)
+        else:
+            dpre = dh
+        previous = hs[t - 1] if t > 0 else h0
+        grads["W_ih"] += dpre.T @ x[t]
+        grads["W_hh"] += dpre.T @ {PREVIOUS}
+        grads["b_ih"] += dpre.sum(0)
+        grads["b_hh"] += dpre.sum(0)
+        grads["x"][t] = dpre @ W_ih
+        carry = dpre @ W_hh
+    grads["h0"] = carry
+    return grads
+'''
+
+CORRECT = dict(
+    RECURRENT="np.dot(h_prev, W_hh.T) + b_hh", ACTIVATION_GUARD="", H0="np.zeros((batch, hidden)) if h0 is None else h0",
+    LAYOUT="", DTYPE="", CARRY="+ carry", PREVIOUS="previous",
+)
+
+# name: (changes to CORRECT, the catalogued mistake the feedback must name, or None)
+WRONG = {
+    "missing_b_hh": (dict(RECURRENT="np.dot(h_prev, W_hh.T)"), "missing_b_hh"),
+    "activation_ignored": (dict(ACTIVATION_GUARD="or True"), "activation_ignored"),
+    "w_hh_not_transposed": (dict(RECURRENT="np.dot(h_prev, W_hh) + b_hh"), "w_hh_not_transposed"),
+    "bptt_not_carried": (dict(CARRY=""), "bptt_not_carried"),
+    "h0_ignored": (dict(H0="np.zeros((batch, hidden))"), "h0_ignored"),
+    "dw_hh_uses_h_t": (dict(PREVIOUS="hs[t]"), "dw_hh_uses_h_t"),
+    "float32": (dict(DTYPE=".astype(np.float32)"), None),
+    "batch_first_output": (dict(LAYOUT=".transpose(1, 0, 2)"), None),
+}
+
+
+def student_srn(**changes: str) -> str:
+    return STUDENT_SRN.format(**{**CORRECT, **changes})
+
+
+def test_reference_scores_full_marks(grade):
+    result = grade(SOLUTIONS, "--assignment", A1)
+    assert score_of(result, A1) == 100
+    assert all(check["status"] == "passed" for check in checks_of(result, A1))
+
+
+def test_reference_as_notebook_scores_full_marks(grade, tmp_path):
+    from grader.stubs import notebook_from_stub
+
+    notebook = notebook_from_stub((SOLUTIONS / A1 / "srn.py").read_text(), "a1")
+    notebook = notebook.replace('"cell_type": "markdown"', '"cell_type": "markdown"', 1)
+    folder = write_submission(tmp_path / "nb", {"srn.ipynb": notebook})
+    result = grade(folder)
+    assert score_of(result, A1) == 100
+    assert result["assignments"][0]["source"] == "srn.ipynb"
+
+
+def test_independent_correct_implementation_scores_full_marks(grade, tmp_path):
+    folder = write_submission(tmp_path / "ok", {"srn.py": student_srn()})
+    assert score_of(grade(folder), A1) == 100
+
+
+def test_stub_scores_zero_with_not_implemented_messages(grade):
+    result = grade(TEMPLATE / A1)
+    checks = checks_of(result, A1)
+    assert score_of(result, A1) == 0
+    assert checks, "no checks ran"
+    for check in checks:
+        assert check["status"] == "failed"
+        assert "is not implemented yet" in check["message"], check
+        assert "Traceback" not in check["message"]
+
+
+@pytest.mark.parametrize("name", sorted(WRONG))
+def test_wrong_submission_partial_credit_and_mistake_named(grade, tmp_path, name):
+    changes, mistake = WRONG[name]
+    folder = write_submission(tmp_path / name, {"srn.py": student_srn(**changes)})
+    result = grade(folder)
+    score = score_of(result, A1)
+    assert 0 < score < 100, f"{name} scored {score}"
+    checks = checks_of(result, A1)
+    if mistake is not None:
+        named = [c for c in checks if c["mistake"] == mistake]
+        assert named, f"{name}: no check named the mistake {mistake}"
+        assert all("Known mistake" in c["diagnosis"] for c in named)
+    failed = [c for c in checks if c["status"] == "failed"]
+    assert failed and all(c["message"] for c in failed)
+
+
+def test_float32_and_layout_mistakes_are_diagnosed(grade, tmp_path):
+    result = grade(write_submission(tmp_path / "f32", {"srn.py": student_srn(DTYPE=".astype(np.float32)")}))
+    assert any("dtype float32" in c["message"] for c in checks_of(result, A1))
+    result = grade(write_submission(tmp_path / "bf", {"srn.py": student_srn(LAYOUT=".transpose(1, 0, 2)")}))
+    diagnoses = " ".join(c["diagnosis"] or "" for c in checks_of(result, A1))
+    assert "first two dimensions are swapped" in diagnoses
+
+
+def test_torch_import_costs_only_the_numpy_only_check(grade, tmp_path):
+    source = "import torch\n" + student_srn()
+    result = grade(write_submission(tmp_path / "torch", {"srn.py": source}))
+    failed = [c for c in checks_of(result, A1) if c["status"] != "passed"]
+    assert [c["name"] for c in failed] == ["test_numpy_only"]
+    assert "imports `torch` (line 1)" in failed[0]["message"]
+
+
+def test_torch_use_fails_the_checks_that_use_it(grade, tmp_path):
+    source = student_srn().replace(
+        "def linear_output(hs, W_hy, b_y):\n",
+        "def linear_output(hs, W_hy, b_y):\n    import torch\n    return torch.nn.functional.linear("
+        "torch.tensor(hs), torch.tensor(W_hy), torch.tensor(b_y)).numpy()\n",
+    )
+    result = grade(write_submission(tmp_path / "uses", {"srn.py": source}))
+    failed = {c["name"]: c for c in checks_of(result, A1) if c["status"] != "passed"}
+    uses = {"test_worked_example[identity]", "test_worked_example[tanh]", "test_linear_output"}
+    assert set(failed) == uses | {"test_numpy_only"}
+    assert all("torch" in failed[name]["message"] and "not allow" in failed[name]["message"] for name in uses)
+    assert "imports `torch` (line" in failed["test_numpy_only"]["message"]
+
+
+def test_json_result_follows_the_documented_schema(grade):
+    result = grade(SOLUTIONS, "--assignment", A1)
+    assert result["schema"] == "rnn-autograder/result/1"
+    for key in ("student", "score", "max_score", "isolation", "assignments", "content_hash", "graded_at"):
+        assert key in result
+    check = result["assignments"][0]["checks"][0]
+    assert set(check) >= {"name", "points", "max_points", "status", "message", "diagnosis", "duration", "visibility"}
+    json.dumps(result, allow_nan=False)
