@@ -235,6 +235,34 @@ def report(submissions: Path, out: Path, workers: int | None, resume: bool, assi
     click.echo(f"Class overview: {index}  Gradebook: {out / 'gradebook.csv'}")
 
 
+@main.command()
+@click.option("--assignment", "-a", "assignment", required=True, metavar="ID", help="The assignment to grade.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("autograder.zip"), show_default=True,
+              help="Where to write the zip to upload to Gradescope.")
+@_course_option
+def gradescope(assignment: str, out: Path, course: Path | None) -> None:
+    """Build a Gradescope autograder (setup.sh, run_autograder) for one assignment.
+
+    The zip holds the grader, the assignment's checks and reference, and the expected data of every
+    check computed once here. Upload it as the programming assignment's autograder.
+    """
+    from .gradescope import build_autograder
+    from .release import ReleaseError
+
+    loaded = _load_course(course, Path.cwd())
+    if loaded.kind != "instructor":
+        _fail("an autograder needs the instructor's course (assignments/ and solutions/)")
+    _check_assignments(loaded, (assignment,))
+    repository = Path(__file__).resolve().parent.parent
+    if not (repository / "pyproject.toml").is_file():
+        _fail("the grader's source (pyproject.toml beside grader/) is needed to build an autograder")
+    try:
+        build_autograder(loaded, assignment, repository, out, log=lambda m: click.echo(m, err=True))
+    except ReleaseError as exc:
+        _fail(str(exc))
+    click.echo(f"Wrote {out}: upload it as the Gradescope autograder of {assignment}")
+
+
 @main.command(name="list")
 @click.option("--checks/--no-checks", default=True, help="Show each check with its points.")
 @_course_option

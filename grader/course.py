@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +71,13 @@ class AssignmentSpec:
         return self.spec_dir / EXPECTED_FILE
 
     @property
+    def shipped_expected(self) -> bool:
+        """No solution here: the expected data must come from ``expected.bin``."""
+        return self.solution_dir is None
+
+    @property
     def handout_path(self) -> Path:
-        return (self.spec_dir.parent if self.mode == "public" else self.spec_dir) / "README.md"
+        return (self.spec_dir.parent if self.spec_dir.name == GRADING_DIR else self.spec_dir) / "README.md"
 
     def check_files(self) -> list[Path]:
         """Public checks first, so feedback lists what students could try themselves before the rest."""
@@ -109,12 +114,12 @@ class AssignmentSpec:
 @dataclass
 class Course:
     root: Path
-    kind: str                                    # "instructor" or "template"
+    kind: str                                    # "instructor" or "template" (no solutions)
     assignments: dict[str, AssignmentSpec]
 
     @property
     def mode(self) -> str:
-        return "full" if self.kind == "instructor" else "public"
+        return "public" if any(spec.mode == "public" for spec in self.assignments.values()) else "full"
 
     def get(self, assignment_id: str) -> AssignmentSpec:
         try:
@@ -166,13 +171,19 @@ def load_instructor_course(root: Path) -> Course:
 
 
 def load_template_course(root: Path) -> Course:
-    """A student's copy: ``root`` is the folder of assignment folders, or one assignment folder."""
+    """A copy without solutions: ``root`` is the folder of assignment folders, or one assignment folder.
+
+    Expected data comes from ``grading/expected.bin``. A student copy holds only the public checks
+    (public mode); a Gradescope autograder holds them all (full mode).
+    """
     folders = [root] if (root / GRADING_DIR / "assignment.toml").is_file() else sorted(
         p for p in root.iterdir() if (p / GRADING_DIR / "assignment.toml").is_file()
     )
     assignments = {}
     for folder in folders:
         spec = load_spec(folder / GRADING_DIR, "public", None, folder / "data")
+        if any(path.name not in spec.public_checks for path in spec.check_files()):
+            spec = replace(spec, mode="full")
         assignments[spec.id] = spec
     if not assignments:
         raise CourseError(f"{root} holds no assignment with a {GRADING_DIR}/assignment.toml")

@@ -123,7 +123,7 @@ class References:
         self.spec = spec
         self.catalog = catalog
         self.cache = cache
-        self.shipped = ShippedExpected(spec.expected_path) if spec.mode == "public" else None
+        self.shipped = ShippedExpected(spec.expected_path) if spec.shipped_expected else None
         self._sandbox = trusted_sandbox
         self._workers: dict[str, Any] = {}
         self.recorded: dict[str, dict[str, Any]] | None = None  # set to {} to record (release)

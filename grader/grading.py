@@ -147,7 +147,7 @@ class Grader:
         worker = self._worker(work, spec, static)
         try:
             catalog = self._catalog(spec)
-            context = CheckContext(spec, worker, self._references_for(spec, catalog), catalog, static,
+            context = CheckContext(spec, worker, self.references_for(spec), catalog, static,
                                    work.filename, self.options.device, locate=work.locate)
             run_checks(context, [str(path) for path in (check_files or spec.check_files())])
             result.checks = context.results
@@ -191,10 +191,11 @@ class Grader:
             self._catalogs[spec.id] = load_catalog(spec.mistakes_path)
         return self._catalogs[spec.id]
 
-    def _references_for(self, spec: AssignmentSpec, catalog: Catalog) -> References:
+    def references_for(self, spec: AssignmentSpec) -> References:
+        """The source of expected data for ``spec``, kept for the grader's life (workers included)."""
         if spec.id not in self._references:
-            cache = self.cache if spec.mode == "full" else None
-            self._references[spec.id] = References(spec, catalog, cache, self._trusted_sandbox)
+            cache = None if spec.shipped_expected else self.cache
+            self._references[spec.id] = References(spec, self._catalog(spec), cache, self._trusted_sandbox)
         return self._references[spec.id]
 
     def _trusted_sandbox(self) -> Sandbox:

@@ -54,6 +54,7 @@ def _static_files(spec: AssignmentSpec) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     base = spec.id
     solution = spec.solution_files()
+    files.update({f"{base}/{name}": data for name, data in grading_files(spec, list(spec.public_checks)).items()})
     try:
         stub = make_stub(solution[f"{spec.module}.py"].decode("utf-8"), f"{spec.module}.py")
     except StubError as exc:
@@ -65,38 +66,59 @@ def _static_files(spec: AssignmentSpec) -> dict[str, bytes]:
     files[f"{base}/README.md"] = spec.handout_path.read_bytes()
     for name in spec.release_data:
         files[f"{base}/data/{name}"] = (spec.data_dir / name).read_bytes()  # type: ignore[operator]
-    grading = f"{base}/{GRADING_DIR}"
-    files[f"{grading}/assignment.toml"] = (spec.spec_dir / "assignment.toml").read_bytes()
-    files[f"{grading}/probes.py"] = spec.probes_path.read_bytes()
+    return files
+
+
+def grading_files(spec: AssignmentSpec, check_names: list[str]) -> dict[str, bytes]:
+    """The ``grading/`` folder of a copy without solutions (expected.bin aside), by relative path."""
+    grading = GRADING_DIR
+    files = {
+        f"{grading}/assignment.toml": (spec.spec_dir / "assignment.toml").read_bytes(),
+        f"{grading}/probes.py": spec.probes_path.read_bytes(),
+    }
     try:
         files[f"{grading}/mistakes.toml"] = load_catalog(spec.mistakes_path).public_toml().encode("utf-8")
     except CatalogError as exc:
         raise ReleaseError(str(exc)) from None
-    for name in spec.public_checks:
+    for name in check_names:
         files[f"{grading}/checks/{name}"] = (spec.checks_dir / name).read_bytes()
     return files
 
 
 def _expected_data(grader: Grader, spec: AssignmentSpec) -> bytes:
-    public = [spec.checks_dir / name for name in spec.public_checks]
-    catalog = load_catalog(spec.mistakes_path)
-    references = grader._references_for(spec, catalog)
+    return expected_data(grader, spec, [spec.checks_dir / name for name in spec.public_checks])
+
+
+def expected_data(grader: Grader, spec: AssignmentSpec, check_files: list[Path]) -> bytes:
+    """Every expected answer the given checks can ask for, recorded while grading the reference and
+    each catalogued mistake: the ``expected.bin`` of a copy without solutions."""
+    references = grader.references_for(spec)
     references.recorded = {}
+    try:
+        grade_reference_and_mistakes(grader, spec, check_files)
+        recorded = references.recorded
+    finally:
+        references.recorded = None
+    return dump(recorded)
+
+
+def grade_reference_and_mistakes(grader: Grader, spec: AssignmentSpec, check_files: list[Path]) -> None:
+    """Grade the reference (it must pass) and every catalogued mistake, so every expected answer a
+    student can need (reference and mutants alike) is computed and recorded or cached."""
+    catalog = load_catalog(spec.mistakes_path)
     solution = spec.solution_files()
-    reference = grader.grade_assignment(_as_submission(spec, solution), spec, public)
+    reference = grader.grade_assignment(_as_submission(spec, solution), spec, check_files)
     failing = [c.name for c in reference.checks if not c.passed]
     if failing or reference.status != "graded":
         raise ReleaseError(
-            f"{spec.id}: the reference solution fails its own public checks: {', '.join(failing) or reference.message}"
+            f"{spec.id}: the reference solution fails its own checks: {', '.join(failing) or reference.message}"
         )
     for mistake in catalog.mistakes:
         try:
             mutant = mistake.mutate(solution, spec.module)
         except CatalogError as exc:
             raise ReleaseError(str(exc)) from None
-        grader.grade_assignment(_as_submission(spec, mutant), spec, public)
-    recorded, references.recorded = references.recorded, None
-    return dump(recorded)
+        grader.grade_assignment(_as_submission(spec, mutant), spec, check_files)
 
 
 def _as_submission(spec: AssignmentSpec, files: dict[str, bytes]) -> SubmittedModule:
