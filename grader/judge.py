@@ -171,13 +171,13 @@ def diagnose_shape(mine: np.ndarray, want: np.ndarray, rtol: float, atol: float)
         if mine.ndim >= 2 and same(np.swapaxes(mine, 0, 1)):
             return ("the values are right but the first two dimensions are swapped: "
                     "batch-first versus time-first (batch_first)?")
+        if mine.squeeze().shape == want.squeeze().shape:
+            if want.ndim == mine.ndim + 1 and want.shape[0] == 1:
+                return "the leading dimension of size 1 is missing"
+            return "a dimension of size 1 is extra or missing"
         if same(mine.reshape(want.shape)):
             return f"the values are right; only the shape differs (reshape to {_shape(want)})"
-        if mine.squeeze().shape == want.squeeze().shape:
-            return "a dimension of size 1 is extra or missing"
     if want.ndim == mine.ndim + 1 and want.shape[1:] == mine.shape:
-        if want.shape[0] == 1:
-            return "the leading dimension of size 1 is missing"
         for position, label in ((-1, "last"), (0, "first")):
             if np.allclose(mine.astype(np.float64), want[position].astype(np.float64), rtol=rtol, atol=atol):
                 return (f"it equals the {label} entry along the first dimension only: the other "

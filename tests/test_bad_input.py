@@ -1,0 +1,163 @@
+"""Bad submissions: each gets a clear message and a recorded result; the grader never crashes.
+
+All of them are graded as one class with one `grade report` (short time limits keep the endless
+loop cheap), then each student's recorded result is checked."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import SOLUTIONS, checks_of, write_submission
+
+A1 = "a1_srn_numpy"
+REFERENCE = (SOLUTIONS / A1 / "srn.py").read_text()
+
+
+def replace_function(name: str, body: str) -> str:
+    """The reference with one function's body replaced (the rest stays correct)."""
+    head = f"def {name}("
+    start = REFERENCE.index(head)
+    end = REFERENCE.find("\ndef ", start + 1)
+    signature_end = REFERENCE.index(":\n", start) + 2
+    return REFERENCE[:signature_end] + body + ("\n" + REFERENCE[end:] if end != -1 else "\n")
+
+
+MARKER = "/tmp/rnn-autograder-unpickled-marker"
+
+BAD = {
+    "syntax_error": {"srn.py": REFERENCE.replace("def rnn_step(", "def rnn_step((", 1)},
+    "missing_function": {"srn.py": REFERENCE[: REFERENCE.index("def rnn_backward(")]},
+    "wrong_return_type": {"srn.py": replace_function("rnn_step", "    return 'a string'\n")},
+    "nan_output": {"srn.py": replace_function("rnn_step", "    return np.full((x_t.shape[0], W_hh.shape[0]), np.nan)\n")},
+    "exception": {"srn.py": replace_function("linear_output", "    raise KeyError('W_hy')\n")},
+    "endless_loop": {"srn.py": replace_function("rnn_step", "    while True:\n        pass\n")},
+    "exit_at_import": {"srn.py": "import sys\nsys.exit()\n" + REFERENCE},
+    "os_exit": {"srn.py": replace_function("linear_output", "    import os\n    os._exit(0)\n")},
+    "memory_bomb": {"srn.py": replace_function("linear_output", "    hoard = []\n    while True:\n        hoard.append(np.ones(10**7))\n")},
+    "prints_100mb": {"srn.py": REFERENCE.replace(
+        "def linear_output(hs, W_hy, b_y):\n", "def linear_output(hs, W_hy, b_y):\n    print('x' * 100_000_000)\n", 1)},
+    "malformed_notebook": {"srn.ipynb": '{"cells": [ this is not json'},
+    "empty": {},
+    "no_known_assignment": {"homework.py": "print('hello')\n", "notes.txt": "my answers"},
+    "monkeypatched_numpy": {"srn.py": "import numpy as np\nnp.allclose = lambda *a, **k: True\n"
+                            "np.isclose = lambda a, b, **k: np.ones(np.shape(a), bool)\n"
+                            "np.testing.assert_allclose = lambda *a, **k: None\n"
+                            + replace_function("rnn_step", "    return np.zeros((x_t.shape[0], W_hh.shape[0]))\n")},
+    "rigged_eq": {"srn.py": replace_function(
+        "rnn_step", "    class Always:\n        def __eq__(self, other):\n            return True\n"
+                    "        __array_priority__ = 1000\n    return Always()\n")},
+    "pickle_payload": {"srn.py": replace_function(
+        "rnn_step", "    class Payload:\n        def __reduce__(self):\n"
+                    f"            return (open, ({MARKER!r}, 'w'))\n    return Payload()\n")},
+}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, run_grade):
+    root = tmp_path_factory.mktemp("bad-class")
+    for name, files in BAD.items():
+        (root / name).mkdir()
+        write_submission(root / name, files)
+    out = tmp_path_factory.mktemp("bad-grades")
+    process = run_grade("report", str(root), "--out", str(out), "--workers", "2",
+                        "--limit", "probe_timeout_s=2", "--limit", "submission_timeout_s=8",
+                        "--limit", "memory_mb=512")
+    results = {name: json.loads((out / "students" / name / "feedback.json").read_text()) for name in BAD}
+    return results, out, process
+
+
+def messages(result) -> str:
+    return " ".join(c["message"] for c in checks_of(result, A1))
+
+
+def test_every_bad_submission_has_a_recorded_result(graded):
+    results, out, process = graded
+    assert set(results) == set(BAD)
+    assert "Traceback" not in process.stderr
+    rows = (out / "gradebook.csv").read_text().splitlines()
+    assert len(rows) == len(BAD) + 1
+
+
+def test_syntax_error(graded):
+    result = graded[0]["syntax_error"]["assignments"][0]
+    assert result["score"] == 0 and "srn.py has a syntax error" in result["message"] and "line" in result["message"]
+
+
+def test_missing_function_fails_only_its_checks(graded):
+    result = graded[0]["missing_function"]
+    assert 0 < result["score"] < 100
+    assert "srn.py does not define `rnn_backward`" in messages(result)
+
+
+def test_wrong_return_type(graded):
+    assert "h_t returned by rnn_step is a str; an array was expected" in messages(graded[0]["wrong_return_type"])
+
+
+def test_nan_output(graded):
+    assert "contains NaN" in messages(graded[0]["nan_output"])
+
+
+def test_exception_names_type_and_place(graded):
+    assert "KeyError: 'W_hy' (srn.py, line" in messages(graded[0]["exception"])
+
+
+def test_endless_loop_times_out(graded):
+    result = graded[0]["endless_loop"]
+    assert result["score"] == 0
+    assert "did not finish within 2 s" in messages(result) and "in rnn_step" in messages(result)
+
+
+def test_exit_at_import(graded):
+    result = graded[0]["exit_at_import"]
+    assert result["score"] == 0 and "called sys.exit() while importing srn.py" in messages(result)
+
+
+def test_os_exit_never_passes(graded):
+    result = graded[0]["os_exit"]
+    assert "exit code 0" in messages(result) and "never counts as passing" in messages(result)
+    assert 0 < result["score"] < 100  # the checks that do not call linear_output still pass
+
+
+def test_memory_bomb(graded):
+    text = messages(graded[0]["memory_bomb"])
+    assert "out of memory" in text or "was killed" in text
+
+
+def test_huge_output_is_truncated(graded):
+    result = graded[0]["prints_100mb"]["assignments"][0]
+    assert result["score"] == 100
+    assert len(result["output"]) < 100_000 and "more bytes of output not shown" in result["output"]
+
+
+def test_malformed_notebook(graded):
+    result = graded[0]["malformed_notebook"]["assignments"][0]
+    assert result["score"] == 0 and "srn.ipynb is not a readable Jupyter notebook" in result["message"]
+
+
+def test_empty_folder_and_no_known_assignment(graded):
+    empty, other = graded[0]["empty"], graded[0]["no_known_assignment"]
+    assert empty["status"] == "empty" and "nothing to grade" in empty["message"]
+    assert other["status"] == "empty" and "no assignment found" in other["message"]
+
+
+def test_patched_numpy_in_the_student_process_changes_nothing(graded):
+    result = graded[0]["monkeypatched_numpy"]
+    assert result["score"] < 100
+    assert "values differ from the expected ones" in messages(result)
+
+
+def test_rigged_objects_are_refused_and_never_unpickled(graded):
+    import os
+
+    assert "which the grader cannot use here" in messages(graded[0]["rigged_eq"])
+    assert "which the grader cannot use here" in messages(graded[0]["pickle_payload"])
+    assert not os.path.exists(MARKER)
+
+
+def test_empty_folder_with_grade_submit_exits_1_with_a_sentence(run_grade, tmp_path):
+    (tmp_path / "empty").mkdir()
+    process = run_grade("submit", str(tmp_path / "empty"), "--out", str(tmp_path / "out"), expect=1)
+    assert "nothing to grade" in process.stdout and "Traceback" not in process.stderr
+    assert json.loads((tmp_path / "out" / "feedback.json").read_text())["status"] == "empty"

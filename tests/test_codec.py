@@ -1,0 +1,121 @@
+"""The frame format between worker and grader: round trips, and refusal of anything forged."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import struct
+
+import numpy as np
+import pytest
+
+from grader.runtime.channel import FrameReader
+from grader.runtime.codec import MAGIC, PREFIX, FrameError, FrameLimits, decode, encode, parse_prefix
+
+
+def roundtrip(message, limits=FrameLimits()):
+    data = encode(message)
+    header_len, body_len = parse_prefix(data[: PREFIX.size], limits)
+    header = data[PREFIX.size : PREFIX.size + header_len]
+    return decode(header, data[PREFIX.size + header_len :], limits)
+
+
+def frame(header: dict, body: bytes = b"") -> tuple[bytes, bytes]:
+    return json.dumps(header).encode(), body
+
+
+def test_nested_plain_data_round_trips():
+    message = {
+        "hs": np.arange(24, dtype=np.float64).reshape(2, 3, 4),
+        "ids": np.array([1, 2, 3], dtype=np.int64),
+        "mask": np.array([True, False]),
+        "half": np.ones(3, dtype=np.float16),
+        "empty": np.zeros((0, 5), dtype=np.float32),
+        "nested": [{"loss": 1.5, "nan": float("nan")}, "ohlol", None, True, 7],
+    }
+    back = roundtrip(message)
+    for key in ("hs", "ids", "mask", "half", "empty"):
+        assert back[key].dtype == message[key].dtype and back[key].shape == message[key].shape
+        np.testing.assert_array_equal(back[key], message[key])
+    assert back["nested"][0]["loss"] == 1.5 and np.isnan(back["nested"][0]["nan"])
+    assert back["nested"][1:] == ["ohlol", None, True, 7]
+    assert back["hs"].flags.writeable and type(back["hs"]) is np.ndarray
+
+
+def test_big_endian_arrays_arrive_little_endian():
+    value = np.arange(4, dtype=">f8")
+    back = roundtrip({"x": value})["x"]
+    assert back.dtype == np.dtype("<f8")
+    np.testing.assert_array_equal(back, value)
+
+
+@pytest.mark.parametrize("value", [np.array([object()], dtype=object), np.array([1 + 2j]), {1: "int key"}, {"x": {1, 2}}])
+def test_encoding_refuses_what_is_not_plain_data(value):
+    with pytest.raises(TypeError):
+        encode(value)
+
+
+@pytest.mark.parametrize("dtype", ["|O", "<c16", "|V8", "<M8[s]", "|S4", "object"])
+def test_decoding_refuses_other_dtypes(dtype):
+    header, body = frame({"msg": {"__nd__": 0}, "arrays": [{"dtype": dtype, "shape": [1], "offset": 0}]}, b"\0" * 16)
+    with pytest.raises(FrameError, match="not allowed"):
+        decode(header, body)
+
+
+def test_a_pickle_payload_is_never_unpickled(tmp_path):
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(tmp_path / "pwned"), "w"))
+
+    blob = pickle.dumps(Payload())
+    header, _ = frame({"msg": {"__nd__": 0}, "arrays": [{"dtype": "|O", "shape": [1], "offset": 0}]})
+    with pytest.raises(FrameError):
+        decode(header, blob)
+    with pytest.raises(FrameError):
+        decode(blob, b"")
+    assert not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize("spec, body", [
+    ({"dtype": "<f8", "shape": [10], "offset": 0}, b"\0" * 16),         # past the end
+    ({"dtype": "<f8", "shape": [1], "offset": -8}, b"\0" * 16),         # negative offset
+    ({"dtype": "<f8", "shape": [-1], "offset": 0}, b"\0" * 16),         # negative size
+    ({"dtype": "<f8", "shape": [1] * 40, "offset": 0}, b"\0" * 16),     # absurd rank
+    ({"dtype": "<f8", "shape": "12", "offset": 0}, b"\0" * 16),         # wrong type
+])
+def test_forged_array_descriptions_are_refused(spec, body):
+    header, body = frame({"msg": {"__nd__": 0}, "arrays": [spec]}, body)
+    with pytest.raises(FrameError):
+        decode(header, body)
+
+
+def test_array_reference_out_of_range_and_bad_headers():
+    with pytest.raises(FrameError, match="out of range"):
+        decode(*frame({"msg": {"__nd__": 3}, "arrays": []}))
+    with pytest.raises(FrameError):
+        decode(b"{not json", b"")
+    with pytest.raises(FrameError):
+        decode(b'{"arrays": []}', b"")
+    deep = "[" * 5000 + "]" * 5000
+    with pytest.raises(FrameError):
+        decode(('{"msg": ' + deep + ', "arrays": []}').encode(), b"")
+
+
+def test_sizes_are_checked_before_anything_is_allocated():
+    limits = FrameLimits(max_header_bytes=100, max_body_bytes=1000)
+    with pytest.raises(FrameError, match="bad magic"):
+        parse_prefix(struct.pack("<4sIQ", b"EVIL", 1, 1), limits)
+    with pytest.raises(FrameError, match="header"):
+        parse_prefix(struct.pack("<4sIQ", MAGIC, 10**9, 0), limits)
+    with pytest.raises(FrameError, match="exceeds the limit"):
+        parse_prefix(struct.pack("<4sIQ", MAGIC, 10, 10**12), limits)
+
+
+def test_frame_reader_reassembles_byte_by_byte():
+    data = encode({"a": np.arange(5)}) + encode({"b": "second"})
+    reader = FrameReader()
+    received = []
+    for index in range(len(data)):
+        received += reader.feed(data[index : index + 1])
+    assert len(received) == 2 and received[1] == {"b": "second"}
+    np.testing.assert_array_equal(received[0]["a"], np.arange(5))

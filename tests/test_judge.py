@@ -1,0 +1,96 @@
+"""The judges say how a result is wrong, the way an ML teacher would."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from grader.judge import CheckFailure, assert_close, find_mismatch, is_close
+
+rng = np.random.default_rng(0)
+WANT = rng.standard_normal((5, 3, 4))
+
+
+def failure(got, want=WANT, **options):
+    result = find_mismatch(got, want, name="hs", rtol=1e-7, atol=1e-9, **options)
+    assert result is not None, "expected a mismatch"
+    return result
+
+
+def test_equal_results_pass_and_tiny_differences_are_tolerated():
+    assert_close(WANT.copy(), WANT, rtol=1e-7, atol=1e-9)
+    assert is_close(WANT + 1e-12, WANT, rtol=1e-7, atol=1e-9)
+
+
+def test_transposed_matrix_is_recognised():
+    want = rng.standard_normal((3, 4))
+    assert "transposed" in failure(want.T, want).diagnosis
+
+
+def test_batch_and_time_swapped():
+    found = failure(WANT.transpose(1, 0, 2))
+    assert "shape (3, 5, 4)" in found.message and "batch_first" in found.diagnosis
+
+
+def test_only_the_last_layer_kept():
+    h_n = rng.standard_normal((3, 2, 4))
+    assert "last entry" in failure(h_n[-1], h_n).diagnosis
+
+
+def test_missing_and_extra_dimensions():
+    assert "size 1 is missing" in failure(WANT[0], WANT[:1]).diagnosis
+    assert "extra leading dimension" in failure(WANT[None].repeat(2, 0)).diagnosis
+    assert "reshape" in failure(WANT.reshape(15, 4)).diagnosis
+
+
+def test_nan_is_reported_with_its_position():
+    got = WANT.copy()
+    got[2, 1, 0] = np.nan
+    found = failure(got)
+    assert "NaN at 1 of 60 positions (first at (2, 1, 0))" in found.message
+
+
+@pytest.mark.parametrize("got, phrase", [
+    (-WANT, "wrong sign"),
+    (WANT * 5, "factor 5"),
+    (WANT + 0.25, "constant 0.25"),
+    (np.zeros_like(WANT), "zero"),
+])
+def test_systematic_errors(got, phrase):
+    assert phrase in failure(got).diagnosis
+
+
+def test_error_starting_at_a_time_step():
+    got = WANT.copy()
+    got[3:] += 0.1 * rng.standard_normal((2, 3, 4))
+    found = failure(got)
+    assert "error starts at step 3" in found.diagnosis
+    assert found.table["rows"][0][0] == "(3, 0, 0)" and found.table["total"] == 24
+
+
+def test_relative_error_is_not_reported_where_zero_is_expected():
+    want = np.zeros((2, 2))
+    got = np.array([[0.0, 0.5], [0.0, 0.0]])
+    found = failure(got, want)
+    assert "relative" not in found.message and "largest absolute error 0.5" in found.message
+
+
+def test_dtype_checked_when_asked():
+    assert "dtype float32" in failure(WANT.astype(np.float32), check_dtype=True).message
+    assert find_mismatch(WANT.astype(np.float32), WANT, name="hs", rtol=1e-6, atol=1e-6) is None
+
+
+def test_nested_results_name_the_failing_key():
+    want = {"grads": {"W_hh": np.eye(2), "b_hh": np.ones(2)}}
+    found = find_mismatch({"grads": {"W_hh": np.eye(2), "b_hh": np.zeros(2)}}, want, name="", rtol=1e-7, atol=1e-9)
+    assert found.message.startswith("grads['b_hh']")
+    missing = find_mismatch({"grads": {"W_hh": np.eye(2)}}, want, name="", rtol=1e-7, atol=1e-9)
+    assert "missing the key 'b_hh'" in missing.message
+
+
+def test_strings_lists_and_none():
+    assert "should be 'ohlol', but it is 'ohlll'" in find_mismatch("ohlll", "ohlol", name="prediction", rtol=0, atol=0).message
+    assert find_mismatch([1.0, 2.0], [1.0, 2.0], name="losses", rtol=1e-7, atol=0) is None
+    assert "forget to `return`" in failure(None).diagnosis
+    with pytest.raises(CheckFailure):
+        assert_close("not an array", WANT)

@@ -1,0 +1,180 @@
+"""The worker layer: every way student code can fail becomes a clear StudentError, and the worker
+recovers for the next call. Runs under each isolation this machine supports."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from grader.errors import ForbiddenApi, ImportFailed, ProbeTimeout, StudentError, WorkerCrashed
+from grader.sandbox import Limits, LoadSpec, Sandbox
+from grader.sandbox.isolation import BUBBLEWRAP, UNISOLATED, bubblewrap_works
+
+PROBES = '''
+import numpy as np
+from grader.runtime.probe_api import ProbeFailure, as_array
+
+def call(student, name, args=()):
+    return getattr(student, name)(*args)
+
+def array(student, name):
+    return {"value": as_array(getattr(student, name)(), f"{name}()")}
+'''
+
+STUDENT = '''
+import os, sys, time
+import numpy as np
+print("imported")
+
+def double(x):
+    return 2 * np.asarray(x)
+def fails():
+    raise ValueError("bad value")
+def todo():
+    raise NotImplementedError
+def leave():
+    os._exit(0)
+def spin():
+    while True:
+        pass
+def greedy():
+    blocks = []
+    while True:
+        blocks.append(bytearray(50 * 2**20))
+def chatty():
+    for _ in range(20000):
+        print("x" * 100)
+    return 1
+def rigged():
+    class Rigged:
+        def __eq__(self, other):
+            return True
+    return Rigged()
+def identity():
+    return [os.getuid(), sorted(os.listdir("/"))]
+def uses_torch():
+    import torch
+    return torch.zeros(2).tolist()
+def tmp_files():
+    return sorted(os.listdir(os.environ.get("TMPDIR", "/tmp")))
+def leave_file():
+    open(os.path.join(os.environ.get("TMPDIR", "/tmp"), "left-behind.txt"), "w").write("x")
+    return 1
+'''
+
+ISOLATIONS = [pytest.param(UNISOLATED, id="plain")]
+ISOLATIONS.append(pytest.param(BUBBLEWRAP, id="bubblewrap", marks=pytest.mark.skipif(
+    not bubblewrap_works(), reason="bubblewrap cannot create a sandbox on this machine")))
+
+
+@pytest.fixture(scope="module", params=ISOLATIONS)
+def sandbox(request):
+    box = Sandbox(request.param, preload=["numpy"])
+    yield box
+    box.close()
+
+
+def worker(sandbox, source=STUDENT, **limits):
+    spec = LoadSpec("mod", "mod.py", {"mod.py": source.encode()}, PROBES, blocked_imports=["torch"])
+    return sandbox.worker(spec, Limits(**{"probe_timeout_s": 5, **limits}))
+
+
+def test_results_come_back_as_plain_data(sandbox):
+    student = worker(sandbox)
+    result = student.call("call", {"name": "double", "args": [[1, 2]]})
+    assert type(result) is np.ndarray and result.tolist() == [2, 4]
+    student.close()
+
+
+@pytest.mark.parametrize("name, kind, phrase", [
+    ("fails", "exception", "ValueError: bad value"),
+    ("todo", "not_implemented", "`todo` is not implemented yet"),
+    ("rigged", "probe_failure", "rigged() is a"),
+])
+def test_student_failures_are_classified(sandbox, name, kind, phrase):
+    student = worker(sandbox)
+    probe, args = ("array", {"name": name}) if name == "rigged" else ("call", {"name": name})
+    with pytest.raises(StudentError) as caught:
+        student.call(probe, args)
+    assert caught.value.kind == kind and phrase in caught.value.message
+    assert student.call("call", {"name": "double", "args": [1]}) == 2  # the worker carries on
+    student.close()
+
+
+def test_a_timeout_names_the_running_line_and_the_worker_restarts(sandbox):
+    student = worker(sandbox, probe_timeout_s=1)
+    with pytest.raises(ProbeTimeout) as caught:
+        student.call("call", {"name": "spin"})
+    assert "within 1 s" in caught.value.message and "it was still running mod.py, line" in caught.value.message
+    assert caught.value.message.endswith("in spin")
+    assert student.call("call", {"name": "double", "args": [3]}) == 6
+    student.close()
+
+
+def test_exiting_the_process_is_a_crash_never_a_pass(sandbox):
+    student = worker(sandbox)
+    with pytest.raises(WorkerCrashed, match="exit code 0"):
+        student.call("call", {"name": "leave"})
+    assert student.call("call", {"name": "double", "args": [4]}) == 8
+    student.close()
+
+
+def test_memory_limit_stops_a_memory_bomb(sandbox):
+    student = worker(sandbox, memory_mb=300)
+    with pytest.raises(StudentError) as caught:
+        student.call("call", {"name": "greedy"})
+    assert caught.value.kind in ("memory", "crash")
+    student.close()
+
+
+def test_printed_output_is_captured_and_truncated(sandbox):
+    student = worker(sandbox, output_kb=4)
+    assert student.call("call", {"name": "chatty"}) == 1
+    text = student.output.text()
+    assert text.startswith("imported") and "more bytes of output not shown" in text
+    assert len(student.output.kept) == 4096
+    student.close()
+
+
+def test_import_failures_are_remembered(sandbox):
+    student = worker(sandbox, source="import sys\nsys.exit(3)\n")
+    with pytest.raises(ImportFailed, match=r"called sys.exit\(3\) while importing mod.py"):
+        student.call("call", {"name": "double"})
+    with pytest.raises(ImportFailed):
+        student.call("call", {"name": "double"})
+    assert student.restarts == 1
+    student.close()
+
+
+def test_blocked_import_fails_only_when_used(sandbox):
+    student = worker(sandbox, source="import torch\n" + STUDENT)
+    assert student.call("call", {"name": "double", "args": [1]}) == 2
+    with pytest.raises(ForbiddenApi, match="torch.zeros"):
+        student.call("call", {"name": "uses_torch"})
+    student.close()
+
+
+def test_scratch_space_is_wiped_between_submissions(sandbox):
+    first = worker(sandbox)
+    first.call("call", {"name": "leave_file"})
+    first.close()
+    second = worker(sandbox)
+    assert "left-behind.txt" not in second.call("call", {"name": "tmp_files"})
+    second.close()
+
+
+@pytest.mark.skipif(not bubblewrap_works(), reason="bubblewrap cannot create a sandbox on this machine")
+def test_bubblewrap_hides_the_course_and_drops_root():
+    box = Sandbox(BUBBLEWRAP, preload=["numpy"])
+    try:
+        student = worker(box)
+        uid, root = student.call("call", {"name": "identity"})
+        assert set(root) <= {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "root", "sbin", "tmp",
+                             "usr", "work", "home", "opt", "srv"}
+        if os.geteuid() == 0:
+            assert uid >= 61000
+        student.close()
+    finally:
+        box.close()

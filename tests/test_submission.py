@@ -1,0 +1,218 @@
+"""Reading submissions: notebooks, discovery, and every kind of unreadable or risky file."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import nbformat
+import pytest
+
+from conftest import REPO, write_submission
+from grader.course import load_course
+from grader.notebook import NotebookError, convert, keeps, relabel
+from grader.static_checks import analyse
+from grader.stubs import StubError, make_stub, notebook_from_stub
+from grader.submission import load
+
+COURSE = load_course(REPO)
+
+
+def notebook(*cells: str) -> str:
+    return nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells]))
+
+
+# notebooks ---------------------------------------------------------------------------------------
+
+def test_notebook_keeps_definitions_and_drops_work():
+    text = notebook(
+        "import numpy as np\n%matplotlib inline\n!pip install torch",
+        "IDX2CHAR = ['e', 'h', 'l', 'o']\nchar2idx = {c: i for i, c in enumerate(IDX2CHAR)}\nsquare = lambda v: v * v",
+        "def f(x):\n    return square(x)\n\nclass Model:\n    pass",
+        "model = Model()\nfor epoch in range(100):\n    print(epoch)\nf(3)",
+        "%%time\nslow()",
+    )
+    conversion = convert(text)
+    namespace: dict = {}
+    exec(conversion.source, namespace)
+    assert namespace["f"](3) == 9 and namespace["char2idx"]["o"] == 3
+    assert "model" not in namespace and "epoch" not in namespace
+    dropped = " ".join(conversion.dropped)
+    assert "model = Model()" in dropped and "for epoch in range(100):" in dropped and "%%time" in dropped
+    assert conversion.kept == 6
+
+
+def test_keep_everything_runs_every_statement():
+    conversion = convert(notebook("x = [1]\nx.append(2)"), keep_everything=True)
+    namespace: dict = {}
+    exec(conversion.source, namespace)
+    assert namespace["x"] == [1, 2]
+
+
+def test_a_cell_with_a_syntax_error_is_skipped_and_reported():
+    conversion = convert(notebook("def ok():\n    return 1", "def broken(:\n    pass"))
+    assert "def ok" in conversion.source and "broken" not in conversion.source
+    assert "cell 2: skipped, it has a syntax error" in conversion.dropped[0]
+
+
+def test_line_numbers_point_at_the_notebook_cell():
+    conversion = convert(notebook("import numpy as np", "x = 1\n\ndef g():\n    raise ValueError"))
+    line = conversion.source.splitlines().index("    raise ValueError") + 1
+    text = relabel(f'File "srn.py", line {line}, in g / srn.py, line {line}', conversion.line_map, "srn.py", "srn.ipynb")
+    assert text == 'File "srn.ipynb", cell 2, line 4, in g / srn.ipynb, cell 2, line 4'
+
+
+@pytest.mark.parametrize("text", ["{not json", json.dumps({"cells": "nope"}), json.dumps([1, 2])])
+def test_malformed_notebooks_raise_a_clear_error(text):
+    with pytest.raises(NotebookError, match="not a readable Jupyter notebook"):
+        convert(text)
+
+
+@pytest.mark.parametrize("statement, kept", [
+    ("device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')", True),
+    ("LETTERS = 'SE?' + 'abc'", True),
+    ("try:\n    import torch\nexcept ImportError:\n    pass", True),
+    ("losses = train(model)", False),
+    ("if __name__ == '__main__':\n    main()", False),
+    ("print('hi')", False),
+])
+def test_which_top_level_statements_are_kept(statement, kept):
+    import ast
+
+    assert keeps(ast.parse(statement).body[0]) is kept
+
+
+# discovery ---------------------------------------------------------------------------------------
+
+def test_module_found_directly_in_an_assignment_folder_or_under_a_wrapper(tmp_path):
+    direct = write_submission(tmp_path / "direct", {"srn.py": "x = 1\n"})
+    nested = write_submission(tmp_path / "nested", {"a1_srn_numpy/srn.py": "x = 1\n"})
+    wrapped = write_submission(tmp_path / "zipped", {"alice-hw/a1_srn_numpy/srn.py": "x = 1\n"})
+    for folder in (direct, nested, wrapped):
+        assert list(load(folder, COURSE).modules) == ["a1_srn_numpy"], folder
+
+
+def test_the_file_saved_last_is_graded_when_both_exist(tmp_path):
+    folder = write_submission(tmp_path / "s", {"srn.py": "x = 1\n"})
+    (folder / "srn.ipynb").write_text(notebook("y = 2"))
+    old = time.time() - 100
+    os.utime(folder / "srn.py", (old, old))
+    work = load(folder, COURSE).modules["a1_srn_numpy"]
+    assert work.kind == "ipynb" and "srn.ipynb was graded because it was saved last" in work.notes[0]
+
+
+@pytest.mark.parametrize("content, problem", [
+    (b"x = '\xff\xfe'\n", "not valid UTF-8"),
+    (b"x = 1\0\n", "null bytes"),
+    (b"   \n", "is empty"),
+])
+def test_unreadable_modules_get_a_sentence_not_an_exception(tmp_path, content, problem):
+    folder = write_submission(tmp_path / "s", {"srn.py": content})
+    assert problem in load(folder, COURSE).modules["a1_srn_numpy"].problem
+
+
+def test_latin1_source_with_a_coding_cookie_is_read(tmp_path):
+    folder = write_submission(tmp_path / "s", {"srn.py": "# -*- coding: latin-1 -*-\nname = 'é'\n".encode("latin-1")})
+    work = load(folder, COURSE).modules["a1_srn_numpy"]
+    assert work.problem is None and "é" in work.source
+
+
+def test_huge_and_linked_modules_are_refused(tmp_path):
+    folder = write_submission(tmp_path / "big", {"srn.ipynb": b" " * (21 * 2**20)})
+    assert "Clear the outputs" in load(folder, COURSE).modules["a1_srn_numpy"].problem
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "srn.py").symlink_to("/etc/passwd")
+    assert "symbolic link" in load(linked, COURSE).modules["a1_srn_numpy"].problem
+
+
+def test_risky_helper_files_are_left_behind_and_reported(tmp_path):
+    folder = write_submission(tmp_path / "s", {
+        "srn.py": "import helper\n", "helper.py": "X = 1\n", "numpy.py": "", "conftest.py": "", "evil.pth": "import os",
+    })
+    work = load(folder, COURSE).modules["a1_srn_numpy"]
+    assert set(work.helpers) == {"helper.py"}
+    notes = " ".join(work.notes)
+    assert "numpy.py was ignored" in notes and "conftest.py was ignored" in notes and "evil.pth was ignored" in notes
+
+
+def test_empty_folder_and_unknown_content(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "is empty: there is nothing to grade" in load(empty, COURSE).problem
+    other = write_submission(tmp_path / "other", {"notes.txt": "hi", "main.py": "print(1)"})
+    assert "no assignment found" in load(other, COURSE).problem
+    assert "does not exist" in load(tmp_path / "missing", COURSE).problem
+
+
+def test_content_hash_follows_the_graded_files(tmp_path):
+    folder = write_submission(tmp_path / "s", {"srn.py": "x = 1\n", "notes.txt": "a"})
+    first = load(folder, COURSE).content_hash
+    (folder / "notes.txt").write_text("b")
+    assert load(folder, COURSE).content_hash == first
+    (folder / "srn.py").write_text("x = 2\n")
+    assert load(folder, COURSE).content_hash != first
+
+
+# stubs -------------------------------------------------------------------------------------------
+
+def test_stub_replaces_solution_blocks():
+    source = (
+        "import numpy as np\n\n"
+        "# BEGIN SOLUTION\nHELPER = 3\n# END SOLUTION\n\n"
+        "def f(x):\n    \"\"\"Doc.\"\"\"\n    # BEGIN SOLUTION: use np.tanh\n    return np.tanh(x)\n    # END SOLUTION\n"
+    )
+    stub = make_stub(source)
+    assert "HELPER" not in stub and "np.tanh(x)" not in stub and '"""Doc."""' in stub
+    assert "    # Hint: use np.tanh\n    raise NotImplementedError" in stub
+
+
+@pytest.mark.parametrize("source, problem", [
+    ("def f():\n    # BEGIN SOLUTION\n    return 1\n", "never closed"),
+    ("def f():\n    return 1\n    # END SOLUTION\n", "without"),
+    ("# BEGIN SOLUTION\n# BEGIN SOLUTION\n# END SOLUTION\n", "nested"),
+])
+def test_unbalanced_markers_are_reported(source, problem):
+    with pytest.raises(StubError, match=problem):
+        make_stub(source)
+
+
+def test_stub_notebook_is_valid_and_deterministic():
+    stub = make_stub((REPO / "solutions/a1_srn_numpy/srn.py").read_text())
+    first, second = notebook_from_stub(stub, "A1"), notebook_from_stub(stub, "A1")
+    assert first == second
+    parsed = nbformat.reads(first, as_version=4)
+    nbformat.validate(parsed)
+    assert sum(cell.cell_type == "code" for cell in parsed.cells) >= 6
+
+
+# static scan -------------------------------------------------------------------------------------
+
+FORBIDDEN = ("torch.nn.RNN", "torch.nn.RNNCell", "torch._VF", "torch.rnn_tanh")
+
+
+@pytest.mark.parametrize("source, found", [
+    ("import torch.nn as nn\nclass M(nn.RNN): pass", "torch.nn.RNN"),
+    ("from torch import nn\nlayer = nn.RNNCell(3, 4)", "torch.nn.RNNCell"),
+    ("from torch.nn import RNN as R\nR(3, 4)", "torch.nn.RNN"),
+    ("import torch\ngetattr(torch, 'rnn_tanh')", "torch.rnn_tanh"),
+    ("import torch\ntorch._VF.rnn_tanh", "torch._VF"),
+    ("from torch import _VF", "torch._VF"),
+])
+def test_forbidden_apis_are_found_through_aliases(source, found):
+    findings = analyse(source, "craft_rnn.py", forbidden=FORBIDDEN)
+    assert found in [name for _, name in findings.forbidden_uses]
+
+
+def test_allowed_code_and_blocked_imports():
+    ok = analyse("import torch\nimport torch.nn as nn\nlin = nn.Linear(2, 3)", "m.py", forbidden=FORBIDDEN)
+    assert ok.forbidden_uses == []
+    blocked = analyse("import numpy\nfrom torch import tensor\n__import__('torch')", "srn.py", blocked=("torch",))
+    assert [line for line, _ in blocked.blocked_imports] == [2, 3]
+    assert "srn.py imports `torch` (line 2)" in blocked.describe_blocked("srn.py")
+
+
+def test_syntax_errors_get_line_and_text():
+    findings = analyse("def f(:\n    pass\n", "srn.py")
+    assert "srn.py has a syntax error" in findings.syntax_error and "line 1" in findings.syntax_error
