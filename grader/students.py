@@ -63,9 +63,9 @@ def unpack(archive: Path, into: Path) -> Path:
                 raise UnsafeZip(f"{archive.name} unpacks to more than {MAX_ZIP_BYTES // 2**20} MB")
             root = into.resolve()
             for member in members:
-                mode = member.external_attr >> 16
-                if stat.S_ISLNK(mode) or (mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))):
-                    continue  # links and special files are not unpacked
+                kind = stat.S_IFMT(member.external_attr >> 16)
+                if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
+                    continue  # links and special files are not unpacked (no type bits: a plain file)
                 target = (root / member.filename).resolve()
                 if target != root and root not in target.parents:
                     raise UnsafeZip(f"{archive.name} contains a path leaving its folder: {member.filename!r}")

@@ -1,0 +1,88 @@
+"""The student copy: in sync with the solutions, free of them, and able to grade on its own."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+
+from conftest import REPO, SOLUTIONS, TEMPLATE, checks_of, score_of
+
+A1 = "a1_srn_numpy"
+
+
+def test_committed_student_template_equals_what_release_produces(run_grade):
+    process = run_grade("release", "--check", expect=None)
+    assert process.returncode == 0, f"student_template/ is stale; run `grade release`:\n{process.stdout}"
+
+
+def test_student_copy_contains_no_solution_code():
+    from grader.course import load_course
+
+    for spec in load_course(REPO).assignments.values():
+        solution = spec.solution_dir / f"{spec.module}.py"
+        stub = TEMPLATE / spec.id / solution.name
+        assert stub.is_file(), f"{stub} missing"
+        solution_text, stub_text = solution.read_text(), stub.read_text()
+        assert "# BEGIN SOLUTION" not in stub_text
+        hidden_lines = [line.strip() for line in solution_text.split("# BEGIN SOLUTION")[1].split("# END SOLUTION")[0]
+                        .splitlines() if len(line.strip()) > 25]
+        assert not any(line in stub_text for line in hidden_lines), f"{stub} leaks solution code"
+        grading = TEMPLATE / solution.parent.name / "grading"
+        assert not (grading / "checks" / "test_hidden.py").exists()
+        assert "[[mistake.patch]]" not in (grading / "mistakes.toml").read_text()
+
+
+def test_student_copy_grades_public_checks_without_the_solutions(run_grade, tmp_path):
+    copy = tmp_path / "course"
+    shutil.copytree(TEMPLATE, copy)
+    shutil.copy(SOLUTIONS / A1 / "srn.py", copy / A1 / "srn.py")
+    (copy / A1 / "srn.ipynb").unlink()
+    out = tmp_path / "out"
+    run_grade("submit", str(copy / A1), "--course", str(copy), "--out", str(out), "--json")
+    result = json.loads((out / "feedback.json").read_text())
+    assignment = result["assignments"][0]
+    assert assignment["mode"] == "public" and assignment["score"] == assignment["max_score"] == 35
+    assert all(check["visibility"] == "visible" for check in assignment["checks"])
+    assert "Only the public checks ran" in assignment["notes"][0]
+
+
+def test_student_copy_names_mistakes_offline(run_grade, tmp_path):
+    copy = tmp_path / "course"
+    shutil.copytree(TEMPLATE / A1, copy / A1)
+    wrong = (SOLUTIONS / A1 / "srn.py").read_text().replace("dh = dhs[t] + dh_next", "dh = dhs[t]")
+    (copy / A1 / "srn.py").write_text(wrong)
+    (copy / A1 / "srn.ipynb").unlink()
+    process = run_grade("submit", str(copy / A1), "--course", str(copy), "--out", str(tmp_path / "o"), "--json")
+    result = json.loads(process.stdout)
+    assert 0 < score_of(result, A1) < 35
+    assert any(c["mistake"] == "bptt_not_carried" for c in checks_of(result, A1))
+
+
+def test_gradescope_autograder_grades_without_solutions(run_grade, tmp_path):
+    archive = tmp_path / "autograder.zip"
+    run_grade("gradescope", "--assignment", A1, "--out", str(archive))
+    with zipfile.ZipFile(archive) as zipped:
+        names = zipped.namelist()
+        assert {"setup.sh", "run_autograder"} <= set(names)
+        assert not any(name.startswith("course/solutions") or "/solutions/" in name for name in names)
+        assert zipped.getinfo("run_autograder").external_attr >> 16 & 0o111
+        zipped.extractall(tmp_path / "autograder" / "source")
+    root = tmp_path / "autograder"
+    submission = root / "submission"
+    submission.mkdir()
+    (submission / "srn.py").write_text((SOLUTIONS / A1 / "srn.py").read_text().replace(
+        "+ h_prev @ W_hh.T + b_hh", "+ h_prev @ W_hh.T"))
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "AUTOGRADER_ROOT": str(root), "GRADE_COMMAND": f"{sys.executable} -m grader"}
+    env.pop("GRADER_CACHE_DIR", None)
+    subprocess.run(["bash", str(root / "source" / "run_autograder")], check=True, env=env, cwd=REPO, timeout=300)
+    document = json.loads((root / "results" / "results.json").read_text())
+    assert 0 < document["score"] < 100
+    assert {"name", "score", "max_score", "output", "visibility"} <= set(document["tests"][0])
+    assert {test["visibility"] for test in document["tests"]} == {"visible", "after_published"}
+    assert any("b_hh is missing" in test["output"] for test in document["tests"])
+    assert round(sum(test["max_score"] for test in document["tests"]), 4) == 100
