@@ -26,6 +26,8 @@ SHADOWING = frozenset(
        "usercustomize", "assignment_probes"}
 )
 IGNORED_DIRS = frozenset({"__MACOSX", "__pycache__", ".ipynb_checkpoints", GRADING_DIR, "feedback"})
+# Files that configure Python or pytest: never copied, always reported, so nobody wonders.
+CONFIGURATION = frozenset({"pytest.ini", "setup.cfg", "tox.ini", "pyproject.toml", ".pth"})
 
 
 @dataclass
@@ -157,7 +159,8 @@ def _read_module(path: Path, spec: AssignmentSpec, keep_all_cells: bool) -> Subm
         work.source, work.problem = decode_source(raw, path.name)
     if work.problem is None and not (work.source or "").strip():
         work.problem = f"{path.name} is empty"
-    work.helpers, skipped = _helpers(path.parent, spec.module)
+    work.helpers, skipped = _helpers(path.parent, spec.module, spec.limits.submission_files,
+                                     spec.limits.submission_mb * 2**20)
     work.notes += skipped
     return work
 
@@ -190,13 +193,14 @@ def decode_source(raw: bytes, name: str) -> tuple[str | None, str | None]:
         return None, f"{name} is not valid UTF-8 text{position}; save it with UTF-8 encoding"
 
 
-def _helpers(folder: Path, module: str) -> tuple[dict[str, bytes], list[str]]:
+def _helpers(folder: Path, module: str, max_files: int, max_bytes: int) -> tuple[dict[str, bytes], list[str]]:
     """Other .py files beside the module that it may import; risky names are left behind."""
     helpers: dict[str, bytes] = {}
     skipped: list[str] = []
+    total = 0
     for path in _entries(folder):
-        if path.suffix == ".pth":
-            skipped.append(f"{path.name} was ignored (.pth files could change the interpreter)")
+        if path.name in CONFIGURATION or path.suffix in CONFIGURATION:
+            skipped.append(f"{path.name} was ignored: configuration files in a submission change nothing")
         if path.suffix != ".py" or path.stem == module:
             continue
         if path.stem in SHADOWING:
@@ -205,10 +209,12 @@ def _helpers(folder: Path, module: str) -> tuple[dict[str, bytes], list[str]]:
             skipped.append(f"{path.name} was ignored: not a regular file")
         elif path.stat().st_size > MAX_HELPER_BYTES:
             skipped.append(f"{path.name} was ignored: larger than {MAX_HELPER_BYTES // 2**20} MB")
-        elif len(helpers) >= 20:
-            skipped.append(f"{path.name} was ignored: at most 20 helper files are copied")
+        elif len(helpers) >= max_files or total + path.stat().st_size > max_bytes:
+            skipped.append(f"{path.name} was ignored: at most {max_files} helper files "
+                           f"({max_bytes // 2**20} MB) are copied")
         else:
             helpers[path.name] = path.read_bytes()
+            total += len(helpers[path.name])
     return helpers, skipped
 
 

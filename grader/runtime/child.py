@@ -43,6 +43,8 @@ def serve(fds: list[int], config: dict[str, Any]) -> NoReturn:
         guards.forbid_apis(load.get("forbidden_apis", []))
         probe_api.set_device(load.get("device", "cpu"))
         module, error = _import_student(load["module"], load["filename"], workdir)
+        if module is not None:
+            _stop_hanging_functions(module, load.get("hanging", {}))
         reply: dict[str, Any] = {"ok": error is None, "error": error, "forbidden_used": list(guards.used)}
         write_frame(resp_fd, reply)
         if module is None:
@@ -164,6 +166,33 @@ def _import_student(name: str, filename: str, workdir: str) -> tuple[Any, dict |
     return module, None
 
 
+class HungBefore(Exception):
+    """Raised instead of running a student function that already ran past a time limit."""
+
+
+def _stop_hanging_functions(module: Any, hanging: dict[str, str]) -> None:
+    """Replace functions that timed out in an earlier check by ones that fail at once.
+
+    Without this, every later check that reaches the same endless loop would wait out its own time
+    limit, use up the submission's time budget, and cost the checks that never touch that function.
+    """
+    for qualname, message in hanging.items():
+        owner, *path = qualname.split(".")
+        if "<" in qualname:
+            continue  # nested functions and lambdas cannot be reached from the module
+        target = module
+        for part in [owner, *path][:-1]:
+            target = getattr(target, part, None)
+        name = qualname.rsplit(".", 1)[-1]
+        if target is None or not callable(getattr(target, name, None)):
+            continue
+
+        def stopped(*args: Any, _message: str = message, **kwargs: Any) -> Any:
+            raise HungBefore(_message)
+
+        setattr(target, name, stopped)
+
+
 def _run_probe(probes: types.ModuleType, student: Any, request: dict[str, Any], workdir: str) -> dict:
     name = request["name"]
     probe = getattr(probes, name, None)
@@ -208,16 +237,16 @@ class _Watchdog:
 
     def _report(self, resp_fd: int, workdir: str) -> None:
         frame = sys._current_frames().get(self.main)
-        where = None
+        where = function = None
         while frame is not None:
             if frame.f_code.co_filename.startswith(workdir + os.sep):
                 code = frame.f_code
-                name = getattr(code, "co_qualname", code.co_name)
-                where = f"{os.path.basename(code.co_filename)}, line {frame.f_lineno}, in {name}"
+                function = getattr(code, "co_qualname", code.co_name)
+                where = f"{os.path.basename(code.co_filename)}, line {frame.f_lineno}, in {function}"
                 break
             frame = frame.f_back
         try:
-            write_frame(resp_fd, {"progress": True, "where": where})
+            write_frame(resp_fd, {"progress": True, "where": where, "function": function})
         except BaseException:
             pass
 
@@ -270,6 +299,8 @@ def _classify(exc: BaseException, function: str | None, last: Any, during: str |
         return "forbidden", text
     if isinstance(exc, probe_api.ProbeFailure):
         return "probe_failure", text
+    if isinstance(exc, HungBefore):
+        return "timeout", text
     if isinstance(exc, NotImplementedError):
         return "not_implemented", f"`{function or 'a function'}` is not implemented yet (it raises NotImplementedError)"
     if isinstance(exc, SystemExit):

@@ -44,8 +44,9 @@ class LoadSpec:
     forbidden_apis: list[str] = field(default_factory=list)
     device: str = "cpu"
 
-    def message(self) -> dict[str, Any]:
+    def message(self, hanging: dict[str, str] | None = None) -> dict[str, Any]:
         return {
+            "hanging": hanging or {},
             "module": self.module,
             "filename": self.filename,
             "files": {name: np.frombuffer(data, dtype=np.uint8) for name, data in self.files.items()},
@@ -83,6 +84,7 @@ class _Child:
     request_fd: int
     reply_fd: int
     output_fd: int | None
+    zygote: Zygote
 
 
 class StudentWorker:
@@ -100,6 +102,8 @@ class StudentWorker:
         self.spent = 0.0
         self.calls = 0
         self._last_where: str | None = None
+        self._last_function: str | None = None
+        self.hanging: dict[str, str] = {}  # student functions that timed out -> why they are not rerun
 
     # -- public ------------------------------------------------------------------------------------
 
@@ -108,12 +112,14 @@ class StudentWorker:
         """Run ``probe`` on the student's module; plain data back, or a :class:`StudentError`."""
         self._ensure_child()
         assert self.child is not None
+        if self.import_forbidden:  # e.g. `class MyRNN(nn.RNN)`: used when the module was imported
+            raise ForbiddenApi(_forbidden_message(self.import_forbidden) + " (when your module was imported)")
         timeout = self.limits.probe_timeout_s if timeout is None else timeout
         budget_left = self.limits.submission_timeout_s - self.spent
         wait = min(timeout, max(budget_left, 0.0))
         started = time.monotonic()
         self.calls += 1
-        self._last_where = None
+        self._last_where = self._last_function = None
         request = {"op": "probe", "name": probe, "args": args or {}, "seed": seed,
                    "report_after": max(wait - min(0.5, wait / 4), 0.05)}
         try:
@@ -124,6 +130,11 @@ class StudentWorker:
             if wait < timeout:
                 raise BudgetExhausted(self._budget_message()) from None
             where = f"; it was still running {self._last_where}" if self._last_where else ""
+            if self._last_function:
+                self.hanging[self._last_function] = (
+                    f"`{self._last_function}` was stopped after running more than {timeout:g} s in an earlier "
+                    "check, so it was not run again (look for an endless loop)"
+                )
             raise ProbeTimeout(
                 f"your code did not finish within {timeout:g} s (an endless loop, or far too slow?){where}",
                 where=self._last_where,
@@ -171,14 +182,14 @@ class StudentWorker:
         finally:
             for fd in (request_r, reply_w, output_w):
                 os.close(fd)
-        self.child = _Child(pid, request_w, reply_r, output_r)
+        self.child = _Child(pid, request_w, reply_r, output_r, zygote)
         self._load()
 
     def _load(self) -> None:
         assert self.child is not None
         started = time.monotonic()
         try:
-            write_frame(self.child.request_fd, self.spec.message())
+            write_frame(self.child.request_fd, self.spec.message(self.hanging))
             reply = self._await_reply(started + self.limits.import_timeout_s)
         except ChannelTimeout:
             self._discard_child(kill=True)
@@ -215,14 +226,14 @@ class StudentWorker:
         for fd in (child.request_fd, child.reply_fd, child.output_fd):
             if fd is not None:
                 os.close(fd)
-        status: dict[str, Any] = {}
-        try:
-            zygote = self._zygotes.zygote()
-            status = zygote.reap(child.pid, grace=0.0 if kill else 1.0)
-            status["killed_by_grader"] = kill
-            zygote.cleanup()
-        except SandboxError:
-            status = {"exitcode": None, "signal": None, "zygote_lost": True}
+        status: dict[str, Any] = {"exitcode": None, "signal": None, "zygote_lost": True}
+        if child.zygote.alive:  # else the student's code took it down; the next call starts another
+            try:
+                status = child.zygote.reap(child.pid, grace=0.0 if kill else 1.0)
+                status["killed_by_grader"] = kill
+                child.zygote.cleanup()
+            except SandboxError:
+                pass
         self.restarts += 1
         return status
 
@@ -249,6 +260,7 @@ class StudentWorker:
                 for message in reader.feed(data):
                     if isinstance(message, dict) and message.get("progress"):
                         self._last_where = message.get("where")  # the watchdog's report, see child.py
+                        self._last_function = message.get("function")
                         continue
                     return message
 

@@ -1,0 +1,414 @@
+"""Hostile submissions: untrusted code cannot fool, harm or outlive the grader.
+
+Each case is the a1 reference with something hostile added, graded as one class with `grade report`
+(in the bubblewrap sandbox where it works). Every case asserts its recorded score and message, and
+the module checks that nothing leaked: no process left running, no file written outside, no network
+connection, no secret seen, no markup injected into the feedback pages. The cases that must hold even
+without bubblewrap run again with `--sandbox none`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, SOLUTIONS, checks_of, write_submission
+from grader.sandbox.isolation import bubblewrap_works
+
+A1 = "a1_srn_numpy"
+REFERENCE = (SOLUTIONS / A1 / "srn.py").read_text()
+TAG = "hostile-987654"                        # in every process the corpus starts, to find leftovers
+OUTSIDE = Path("/tmp") / f"{TAG}-outside"     # a hostile write that must never land here
+SECRET = "s3cr3t-token-value"
+LINEAR_OUTPUT_POINTS = 15                     # worked example (10) and linear_output (5) call it
+
+
+def at_import(code: str) -> dict[str, str]:
+    return {"srn.py": code + "\n" + REFERENCE}
+
+
+def in_linear_output(code: str, then: str = "") -> dict[str, str]:
+    """The reference whose linear_output first runs ``code`` (indented into the function)."""
+    body = "".join(f"    {line}\n" for line in code.strip("\n").splitlines())
+    body += "".join(f"    {line}\n" for line in then.strip("\n").splitlines())
+    return {"srn.py": REFERENCE.replace("def linear_output(hs, W_hy, b_y):\n",
+                                        f"def linear_output(hs, W_hy, b_y):\n{body}", 1)}
+
+
+def returning(expression: str, setup: str = "") -> dict[str, str]:
+    """linear_output returns ``expression`` (a value the test reads back from the feedback)."""
+    return in_linear_output(setup + f"\nraise ValueError('LEAK:' + repr({expression}))")
+
+
+SPAWN_DAEMON = f"""
+import os, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execv("/bin/sleep", ["sleep", "3000", "{TAG}"])
+    os._exit(0)
+time.sleep(0.2)
+"""
+
+CASES: dict[str, dict[str, str | bytes]] = {
+    "loop_at_import": at_import("while True:\n    pass"),
+    "loop_in_function": in_linear_output("while True:\n    pass"),
+    "sleep_forever": in_linear_output("import time\ntime.sleep(10**6)"),
+    "ignores_sigterm": in_linear_output("import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nwhile True:\n    pass"),
+    "fork_bomb": in_linear_output(f"""
+import os, time
+children = 0
+try:
+    for _ in range(500):
+        if os.fork() == 0:
+            os.execv("/bin/sleep", ["sleep", "3000", "{TAG}"])
+        children += 1
+except OSError:
+    pass
+raise RuntimeError(f"forked {{children}}")
+"""),
+    "subprocess_bomb": in_linear_output(f"""
+import subprocess
+started = []
+try:
+    for _ in range(200):
+        started.append(subprocess.Popen(["/bin/sleep", "3000", "{TAG}"]))
+except OSError:
+    pass
+raise RuntimeError(f"started {{len(started)}}")
+"""),
+    "thread_bomb": in_linear_output("""
+import threading, time
+threads = []
+try:
+    for _ in range(10000):
+        t = threading.Thread(target=time.sleep, args=(1000,), daemon=True)
+        t.start()
+        threads.append(t)
+except RuntimeError:
+    pass
+raise RuntimeError(f"threads {len(threads)}")
+"""),
+    "setsid_daemon": in_linear_output(SPAWN_DAEMON),
+    "memory_bomb_retries": in_linear_output("""
+hoard = []
+while True:
+    try:
+        hoard.append(bytearray(64 * 2**20))
+    except MemoryError:
+        hoard = hoard[: len(hoard) // 2]
+"""),
+    "huge_file_in_tmp": in_linear_output("""
+import os, tempfile
+with open(os.path.join(tempfile.gettempdir(), "huge.bin"), "wb") as out:
+    while True:
+        out.write(b"x" * 2**20)
+"""),
+    "many_files": in_linear_output("""
+import os, tempfile
+for folder in (tempfile.gettempdir(), "/dev/shm"):
+    try:
+        for i in range(20000):
+            open(os.path.join(folder, f"f{i}"), "w").close()
+    except OSError:
+        pass
+""", then="return hs @ W_hy.T + b_y"),
+    "fake_results_printed": in_linear_output(
+        """print('{"score": 100, "status": "passed", "tests": []}')\nprint("PASSED 100/100")""",
+        then="return hs @ W_hy.T + b_y + 1.0"),
+    "fake_results_written": in_linear_output(f"""
+import os
+fake = '{{"schema": "rnn-autograder/result/1", "score": 100, "assignments": []}}'
+for path in ["results.json", "feedback.json", "../feedback.json", "../../feedback.json",
+             os.path.expanduser("~/feedback.json"), "/autograder/results/results.json",
+             "{OUTSIDE}", "/tmp/results.json"]:
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        open(path, "w").write(fake)
+    except OSError:
+        pass
+""", then="return None"),
+    "sys_exit_zero": in_linear_output("import sys\nsys.exit(0)"),
+    "os_exit_zero": in_linear_output("import os\nos._exit(0)"),
+    "keyboard_interrupt": in_linear_output("raise KeyboardInterrupt"),
+    "patches_numpy_and_pytest": {"srn.py": """
+import numpy as np
+np.allclose = lambda *a, **k: True
+np.isclose = lambda a, b, *x, **k: np.ones(np.shape(a), bool)
+np.testing.assert_allclose = lambda *a, **k: None
+try:
+    import _pytest.outcomes, pytest
+    pytest.fail = _pytest.outcomes.fail = lambda *a, **k: None
+except ImportError:
+    pass
+""" + REFERENCE.replace("+ h_prev @ W_hh.T + b_hh", "+ h_prev @ W_hh.T")},
+    "conftest_and_shadowing_numpy": {"srn.py": REFERENCE.replace("+ h_prev @ W_hh.T + b_hh", "+ h_prev @ W_hh.T"),
+                                     "conftest.py": "import pytest\ndef pytest_runtest_makereport(item, call):\n    call.excinfo = None\n",
+                                     "numpy.py": "raise SystemExit('shadowed')\n", "pytest.ini": "[pytest]\naddopts = -p no:python\n"},
+    "rigged_ndarray_subclass": in_linear_output("""
+import numpy as np
+class Always(np.ndarray):
+    def __eq__(self, other):
+        return True
+    def __array_finalize__(self, obj):
+        pass
+return np.zeros((hs.shape[0], hs.shape[1], W_hy.shape[0])).view(Always)
+"""),
+    "pickle_payload": in_linear_output(f"""
+class Payload:
+    def __reduce__(self):
+        return (open, ("{OUTSIDE}", "w"))
+return Payload()
+"""),
+    "nan_result": in_linear_output("import numpy as np\nreturn np.full((hs.shape[0], hs.shape[1], W_hy.shape[0]), np.nan)"),
+    "wrong_dtype": in_linear_output("return (hs @ W_hy.T + b_y).astype('int64')"),
+    "billion_elements": in_linear_output("import numpy as np\nreturn np.broadcast_to(0.0, (10**9,))"),
+    "searches_for_solutions": returning("found", setup="""
+import os
+found = []
+for top in ("/", "/work", os.path.expanduser("~")):
+    for root, dirs, files in os.walk(top):
+        dirs[:] = [d for d in dirs if d not in ("proc", "sys", "usr", "lib", "dev")]
+        found += [os.path.join(root, f) for f in files if f in ("test_hidden.py", "expected.bin") or root.endswith("solutions/a1_srn_numpy")]
+        if len(found) > 5:
+            break
+"""),
+    "reads_environment": returning("dict(os.environ)", setup="import os"),
+    "opens_network": returning("outcome", setup="""
+import os, socket
+try:
+    with socket.create_connection(("127.0.0.1", int(os.environ.get("HOSTILE_PORT", "0") or PORT)), timeout=2) as s:
+        s.sendall(b"stolen")
+    outcome = "connected"
+except OSError as exc:
+    outcome = f"refused: {exc}"
+"""),
+    "writes_site_packages": returning("outcome", setup="""
+import numpy, os
+target = os.path.join(os.path.dirname(numpy.__file__), "hostile_987654.py")
+try:
+    open(target, "w").write("pwned = True")
+    outcome = "written " + target
+except OSError as exc:
+    outcome = f"refused: {exc}"
+"""),
+    "kills_parent": in_linear_output("import os, signal\ntry:\n    os.kill(os.getppid(), signal.SIGKILL)\nexcept OSError:\n    pass"),
+    "symlink_to_passwd": {"srn.py": REFERENCE},  # plus a symlink helper, added in the fixture
+    "script_in_output": in_linear_output("print('<script>alert(1)</script>')", then="raise ValueError('<script>alert(2)</script>')"),
+    "huge_notebook": {"srn.ipynb": b'{"cells": [], "x": "' + b"x" * (100 * 2**20) + b'"}'},
+}
+
+
+@pytest.fixture(scope="module")
+def listener():
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(5)
+    received: list[bytes] = []
+    done = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.5)
+        while not done.is_set():
+            try:
+                connection, _ = server.accept()
+                received.append(connection.recv(100))
+                connection.close()
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], received
+    done.set()
+    thread.join(2)
+    server.close()
+
+
+def build_class(root: Path, port: int, names: list[str]) -> Path:
+    for name in names:
+        files = dict(CASES[name])
+        if name == "opens_network":
+            files["srn.py"] = files["srn.py"].replace("PORT", str(port))
+        write_submission(root / name, files)
+    if "symlink_to_passwd" in names:
+        (root / "symlink_to_passwd" / "helper.py").symlink_to("/etc/passwd")
+    return root
+
+
+def leftovers() -> list[str]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                    if TAG.encode() in cmdline.read():
+                        found.append(entry)
+            except OSError:
+                continue
+    return found
+
+
+def grade_corpus(tmp_path_factory, run_grade, port, names, *sandbox):
+    root = build_class(tmp_path_factory.mktemp("hostile"), port, names)
+    out = tmp_path_factory.mktemp("hostile-grades")
+    process = run_grade("report", str(root), "--out", str(out), "--workers", "2", *sandbox,
+                        "--limit", "probe_timeout_s=2", "--limit", "submission_timeout_s=6",
+                        "--limit", "import_timeout_s=3", "--limit", "memory_mb=400",
+                        "--limit", "processes=24", "--limit", "tmp_mb=64", "--limit", "file_size_mb=16",
+                        env={"SECRET_TOKEN": SECRET, "HOSTILE_PORT": str(port)}, timeout=900)
+    results = {name: json.loads((out / "students" / name / "feedback.json").read_text()) for name in names}
+    return results, out, process
+
+
+@pytest.fixture(scope="module")
+def sandboxed(tmp_path_factory, run_grade, listener):
+    if not bubblewrap_works():
+        pytest.skip("bubblewrap cannot create a sandbox on this machine")
+    OUTSIDE.unlink(missing_ok=True)
+    return grade_corpus(tmp_path_factory, run_grade, listener[0], list(CASES))
+
+
+def score(result) -> float:
+    return result["assignments"][0]["score"] if result["assignments"] else 0.0
+
+
+def text(result) -> str:
+    parts = [result["message"]]
+    for assignment in result["assignments"]:
+        parts += [assignment["message"], *assignment["notes"]]
+        parts += [f"{c['message']} {c.get('diagnosis') or ''}" for c in checks_of(result, assignment["id"])]
+    return " ".join(parts)
+
+
+def test_the_corpus_is_large_enough():
+    assert len(CASES) >= 25
+
+
+def test_every_case_has_a_recorded_result_and_nothing_outlives_grading(sandboxed):
+    results, out, process = sandboxed
+    assert set(results) == set(CASES)
+    assert leftovers() == [], "hostile processes survived grading"
+    assert not OUTSIDE.exists()
+    assert "Traceback" not in process.stderr
+
+
+PARTIAL = 100 - LINEAR_OUTPUT_POINTS  # the hostile code broke linear_output only
+# Where the student's process runs under its own uid (root grading under bubblewrap), killing the
+# parent is refused and the reference's answer comes back; elsewhere it kills the worker, which is
+# restarted, and only that student's linear_output checks fail.
+KILLS_PARENT = 100 if os.geteuid() == 0 else PARTIAL
+
+
+@pytest.mark.parametrize("name, expected_score, phrase", [
+    ("loop_at_import", 0, "took more than 3 s"),
+    ("loop_in_function", PARTIAL, "did not finish within 2 s"),
+    ("sleep_forever", PARTIAL, "did not finish within 2 s"),
+    ("ignores_sigterm", PARTIAL, "did not finish within 2 s"),
+    ("fork_bomb", PARTIAL, "RuntimeError: forked"),
+    ("subprocess_bomb", PARTIAL, "RuntimeError: started"),
+    ("thread_bomb", PARTIAL, "RuntimeError: threads"),
+    ("setsid_daemon", 100, ""),
+    ("memory_bomb_retries", PARTIAL, "did not finish within 2 s"),
+    ("huge_file_in_tmp", PARTIAL, "File too large"),
+    ("many_files", 100, ""),
+    ("fake_results_printed", PARTIAL, "off by the same constant 1"),
+    ("fake_results_written", PARTIAL, "ys returned by linear_output is None"),
+    ("sys_exit_zero", PARTIAL, "sys.exit(0)"),
+    ("os_exit_zero", PARTIAL, "never counts as passing"),
+    ("keyboard_interrupt", PARTIAL, "KeyboardInterrupt"),
+    ("patches_numpy_and_pytest", 20, "Known mistake: The recurrent bias b_hh is missing"),
+    ("conftest_and_shadowing_numpy", 20, "conftest.py was ignored"),
+    ("rigged_ndarray_subclass", PARTIAL, "values differ"),
+    ("pickle_payload", PARTIAL, "which the grader cannot use here"),
+    ("nan_result", PARTIAL, "contains NaN"),
+    ("billion_elements", PARTIAL, "memory"),
+    ("kills_parent", KILLS_PARENT, ""),
+    ("symlink_to_passwd", 100, "helper.py was ignored: not a regular file"),
+    ("script_in_output", PARTIAL, "alert(2)"),
+    ("huge_notebook", 0, "files over 20 MB are not graded"),
+])
+def test_score_and_message(sandboxed, name, expected_score, phrase):
+    result = sandboxed[0][name]
+    assert score(result) == pytest.approx(expected_score), text(result)
+    assert phrase in text(result)
+
+
+def test_shadowing_files_and_configuration_are_reported(sandboxed):
+    notes = text(sandboxed[0]["conftest_and_shadowing_numpy"])
+    assert "numpy.py was ignored" in notes and "pytest.ini was ignored" in notes
+
+
+def test_wrong_dtype_fails_the_exact_checks(sandboxed):
+    result = sandboxed[0]["wrong_dtype"]
+    assert score(result) < 100 and ("dtype int64" in text(result) or "values differ" in text(result))
+
+
+def leaked(result) -> str:
+    marker = "LEAK:"
+    for check in checks_of(result, A1):
+        if marker in check["message"]:
+            return check["message"].split(marker, 1)[1]
+    raise AssertionError("the probe did not report back")
+
+
+def test_solutions_hidden_checks_and_expected_data_are_invisible(sandboxed):
+    assert leaked(sandboxed[0]["searches_for_solutions"]).startswith("[]")
+
+
+def test_environment_holds_no_secrets(sandboxed):
+    seen = leaked(sandboxed[0]["reads_environment"])
+    assert SECRET not in seen and "GRADER_CACHE_DIR" not in seen and "HOSTILE_PORT" not in seen
+
+
+def test_no_network(sandboxed, listener):
+    assert leaked(sandboxed[0]["opens_network"]).startswith("'refused")
+    assert listener[1] == []
+
+
+def test_interpreter_packages_are_read_only(sandboxed):
+    assert "refused: [Errno 30] Read-only file system" in leaked(sandboxed[0]["writes_site_packages"])
+    import numpy
+
+    assert not (Path(numpy.__file__).parent / "hostile_987654.py").exists()
+
+
+def test_feedback_pages_escape_markup(sandboxed):
+    _, out, _ = sandboxed
+    page = (out / "students" / "script_in_output" / "feedback.html").read_text()
+    assert "<script>alert" not in page and "&lt;script&gt;alert(1)" in page and "&lt;script&gt;alert(2)" in page
+    assert "<script>alert" not in (out / "index.html").read_text()
+
+
+def test_fake_results_change_nothing(sandboxed):
+    _, out, _ = sandboxed
+    recorded = json.loads((out / "students" / "fake_results_written" / "feedback.json").read_text())
+    assert recorded["score"] == 100 - LINEAR_OUTPUT_POINTS
+    assert {p.name for p in (out / "students" / "fake_results_written").iterdir()} == {"feedback.json", "feedback.html"}
+
+
+UNSANDBOXED = {  # must hold even without bubblewrap: limits, cleanup, integrity
+    "loop_in_function": PARTIAL, "ignores_sigterm": PARTIAL, "fork_bomb": PARTIAL, "setsid_daemon": 100,
+    "os_exit_zero": PARTIAL, "pickle_payload": PARTIAL, "rigged_ndarray_subclass": PARTIAL,
+    "fake_results_printed": PARTIAL, "kills_parent": None,
+}
+
+
+def test_without_bubblewrap_limits_and_cleanup_still_hold(tmp_path_factory, run_grade, listener):
+    results, out, _ = grade_corpus(tmp_path_factory, run_grade, listener[0], list(UNSANDBOXED),
+                                   "--sandbox", "none", "--allow-unsandboxed")
+    for name, expected in UNSANDBOXED.items():
+        if expected is not None:
+            assert score(results[name]) == pytest.approx(expected), (name, text(results[name]))
+        assert results[name]["isolation"]["isolated"] is False
+    # Killing its own worker only costs the student (how much depends on which process dies first);
+    # the worker is restarted and every other student above was graded as expected.
+    killer = results["kills_parent"]
+    assert PARTIAL <= score(killer) <= 100
+    assert score(killer) == 100 or "took the grading worker with it" in text(killer)
+    assert leftovers() == [], "hostile processes survived grading"
