@@ -8,13 +8,15 @@ of the public checks in ``grading/expected.bin`` instead of the solutions.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from .course import AssignmentSpec
 from .fingerprints import Catalog
@@ -95,6 +97,24 @@ class DiskCache:
         except OSError:
             pass  # a read-only cache only costs speed
 
+    @contextmanager
+    def computing(self, spec: AssignmentSpec, variant: str, key: str) -> Iterator[None]:
+        """Hold a per-key lock, so parallel slots of a batch compute each reference answer once:
+        the second waits, then finds the first one's answer in the cache."""
+        path = self._path(spec, variant, key).with_suffix(".lock")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(path, "a+b")
+        except OSError:
+            yield
+            return
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+
 
 class ShippedExpected:
     """The expected data file of a student copy: ``{variant: {call key: entry}}``."""
@@ -137,10 +157,14 @@ class References:
     def entry(self, probe: str, args: dict[str, Any], seed: int = 0, variant: str = REFERENCE) -> dict[str, Any]:
         key = call_key(probe, args, seed)
         entry = self._lookup(variant, key)
-        if entry is None:
+        if entry is None and self.cache is not None:
+            with self.cache.computing(self.spec, variant, key):
+                entry = self.cache.get(self.spec, variant, key)
+                if entry is None:
+                    entry = self._compute(probe, args, seed, variant)
+                    self.cache.put(self.spec, variant, key, entry)
+        elif entry is None:
             entry = self._compute(probe, args, seed, variant)
-            if self.cache is not None:
-                self.cache.put(self.spec, variant, key, entry)
         if self.recorded is not None:
             self.recorded.setdefault(variant, {})[key] = entry
         return entry

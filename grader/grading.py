@@ -37,6 +37,7 @@ class GradeOptions:
     keep_all_cells: bool = False
     threads: int = 1                   # BLAS/OpenMP threads of each worker
     limits: dict[str, float] = field(default_factory=dict)  # overrides of every assignment's limits
+    fresh_worker: bool = False         # restart the worker for every submission (benchmarks only)
 
     def limits_for(self, spec: AssignmentSpec) -> Limits:
         return Limits.from_mapping(self.limits, base=spec.limits) if self.limits else spec.limits
@@ -121,6 +122,8 @@ class Grader:
             isolation=self.isolation.as_dict(),
         )
         submission = submission or load(folder, self.course, only, self.options.keep_all_cells)
+        if self.options.fresh_worker:
+            self.sandbox.close()  # measures what the pre-started worker saves: the full start-up each time
         result.content_hash = submission.content_hash
         if submission.problem:
             result.status = "empty"

@@ -104,6 +104,7 @@ class StudentWorker:
         self._last_where: str | None = None
         self._last_function: str | None = None
         self.hanging: dict[str, str] = {}  # student functions that timed out -> why they are not rerun
+        self.last_cleanup: dict[str, Any] = {}  # the zygote's report: processes killed, seconds taken
 
     # -- public ------------------------------------------------------------------------------------
 
@@ -231,7 +232,7 @@ class StudentWorker:
             try:
                 status = child.zygote.reap(child.pid, grace=0.0 if kill else 1.0)
                 status["killed_by_grader"] = kill
-                child.zygote.cleanup()
+                self.last_cleanup = child.zygote.cleanup()
             except SandboxError:
                 pass
         self.restarts += 1
