@@ -39,7 +39,20 @@ def environment() -> jinja2.Environment:
     env.globals["line_plot"] = line_plot
     env.globals["histogram"] = histogram
     env.globals["status_label"] = lambda status: STATUS_LABELS.get(status, status)
+    env.globals["named_mistakes"] = named_mistakes
     return env
+
+
+def named_mistakes(checks: list[Any]) -> list[dict[str, Any]]:
+    """Each catalogued mistake found, once, with how many checks it cost: what to fix first."""
+    found: dict[str, dict[str, Any]] = {}
+    for check in checks:
+        if check.mistake:
+            entry = found.setdefault(check.mistake, {"text": (check.diagnosis or "").removeprefix("Known mistake: "),
+                                                     "checks": 0, "points": 0.0})
+            entry["checks"] += 1
+            entry["points"] += check.max_points - check.points
+    return sorted(found.values(), key=lambda entry: -entry["points"])
 
 
 def format_points(value: float) -> str:
