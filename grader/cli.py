@@ -296,8 +296,12 @@ def list_(checks: bool, course: Path | None) -> None:
               help="Do not write; exit 1 if the committed student copy differs from what would be written.")
 @click.option("--assignment", "-a", "assignments", multiple=True, metavar="ID",
               help="Release only this assignment (repeatable). Default: all.")
+@click.option("--recompute", is_flag=True,
+              help="Recompute the expected data even where its inputs did not change (slow; with --check, "
+                   "compares the values within a tolerance).")
 @_course_option
-def release(out: Path | None, check_only: bool, assignments: tuple[str, ...], course: Path | None) -> None:
+def release(out: Path | None, check_only: bool, assignments: tuple[str, ...], recompute: bool,
+            course: Path | None) -> None:
     """Build the student copy (stubs, handouts, public checks, expected data) from solutions/."""
     from .release import ReleaseError, release as build
 
@@ -308,7 +312,7 @@ def release(out: Path | None, check_only: bool, assignments: tuple[str, ...], co
     target = out or loaded.root / "student_template"
     try:
         differences = build(loaded, target, check_only=check_only, only=list(assignments) or None,
-                            log=lambda m: click.echo(m, err=True))
+                            recompute=recompute, log=lambda m: click.echo(m, err=True))
     except ReleaseError as exc:
         _fail(str(exc))
     if check_only:

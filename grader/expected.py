@@ -117,7 +117,8 @@ class DiskCache:
 
 
 class ShippedExpected:
-    """The expected data file of a student copy: ``{variant: {call key: entry}}``."""
+    """The expected data file of a copy without solutions:
+    ``{"format": 1, "fingerprint": ..., "entries": {variant: {call key: entry}}}``."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -126,7 +127,8 @@ class ShippedExpected:
     def entries(self) -> dict[str, dict[str, Any]]:
         if self._entries is None:
             try:
-                self._entries = load_bytes(self.path.read_bytes())
+                content = load_bytes(self.path.read_bytes())
+                self._entries = content.get("entries", {}) if isinstance(content, dict) else {}
             except (OSError, ValueError):
                 self._entries = {}
         return self._entries

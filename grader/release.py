@@ -9,6 +9,7 @@ mistakes) without the solutions. ``--check`` compares instead of writing; a test
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 from typing import Callable
@@ -23,6 +24,7 @@ from .stubs import StubError, make_stub, notebook_from_stub
 from .submission import SubmittedModule
 
 EXPECTED_RTOL = 1e-6  # expected data recomputed on another CPU may differ in the last bits
+SHIPPED_FORMAT = 1
 
 
 class ReleaseError(Exception):
@@ -30,24 +32,70 @@ class ReleaseError(Exception):
 
 
 def release(course: Course, target: Path, check_only: bool = False, only: list[str] | None = None,
-            log: Callable[[str], None] = print) -> list[str]:
-    """Write (or with ``check_only`` compare) the student copy; return the differences found."""
-    produced: dict[str, bytes] = {}
+            recompute: bool = False, log: Callable[[str], None] = print) -> list[str]:
+    """Write (or with ``check_only`` compare) the student copy; return the differences found.
+
+    Expected data is recomputed only when its inputs (probes, solution, public checks, mistake
+    catalog) changed since it was written, as recorded by its fingerprint, or with ``recompute``.
+    """
     specs = [course.get(a) for a in only] if only else list(course.assignments.values())
-    with Grader(course, GradeOptions(), assignments=[spec.id for spec in specs]) as grader:
-        grader.start()
-        for spec in specs:
-            log(f"{spec.id}: stubs, handout and public checks")
-            produced.update(_static_files(spec))
-            log(f"{spec.id}: expected data of the public checks (reference and catalogued mistakes)")
-            produced[f"{spec.id}/{GRADING_DIR}/{EXPECTED_FILE}"] = _expected_data(grader, spec)
+    produced: dict[str, bytes] = {}
+    stale: list[AssignmentSpec] = []
+    for spec in specs:
+        log(f"{spec.id}: stubs, handout and public checks")
+        produced.update(_static_files(spec))
+        path = f"{spec.id}/{GRADING_DIR}/{EXPECTED_FILE}"
+        committed = _read(target / path)
+        if not recompute and _fingerprint_of(committed) == expected_fingerprint(spec, _public(spec)):
+            produced[path] = committed  # type: ignore[assignment]
+        else:
+            stale.append(spec)
+    differences: list[str] = []
+    if stale and check_only and not recompute:
+        differences += [f"differs: {spec.id}/{GRADING_DIR}/{EXPECTED_FILE} (out of date: its probes, solution, "
+                        "public checks or mistake catalog changed)" for spec in stale]
+    elif stale:
+        with Grader(course, GradeOptions(), assignments=[spec.id for spec in stale]) as grader:
+            grader.start()
+            for spec in stale:
+                log(f"{spec.id}: expected data of the public checks (reference and catalogued mistakes)")
+                produced[f"{spec.id}/{GRADING_DIR}/{EXPECTED_FILE}"] = expected_data(grader, spec, _public(spec))
     if check_only:
-        return _differences(produced, target, [spec.id for spec in specs])
+        return differences + _differences(produced, target, [spec.id for spec in specs])
     for spec in specs:
         shutil.rmtree(target / spec.id, ignore_errors=True)
     for relative, data in sorted(produced.items()):
         write_atomic(target / relative, data)
     return []
+
+
+def _public(spec: AssignmentSpec) -> list[Path]:
+    return [spec.checks_dir / name for name in spec.public_checks]
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _fingerprint_of(data: bytes | None) -> str | None:
+    if data is None:
+        return None
+    try:
+        content = load_bytes(data)
+    except ValueError:
+        return None
+    return content.get("fingerprint") if isinstance(content, dict) else None
+
+
+def expected_fingerprint(spec: AssignmentSpec, check_files: list[Path]) -> str:
+    """What the expected data depends on: probes and solution, the checks that ask, the catalog."""
+    digest = hashlib.sha256(f"format {SHIPPED_FORMAT}\n{spec.fingerprint()}".encode())
+    for path in sorted(check_files) + [spec.mistakes_path]:
+        digest.update(path.name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b""))
+    return digest.hexdigest()[:24]
 
 
 def _static_files(spec: AssignmentSpec) -> dict[str, bytes]:
@@ -85,10 +133,6 @@ def grading_files(spec: AssignmentSpec, check_names: list[str]) -> dict[str, byt
     return files
 
 
-def _expected_data(grader: Grader, spec: AssignmentSpec) -> bytes:
-    return expected_data(grader, spec, [spec.checks_dir / name for name in spec.public_checks])
-
-
 def expected_data(grader: Grader, spec: AssignmentSpec, check_files: list[Path]) -> bytes:
     """Every expected answer the given checks can ask for, recorded while grading the reference and
     each catalogued mistake: the ``expected.bin`` of a copy without solutions."""
@@ -99,7 +143,7 @@ def expected_data(grader: Grader, spec: AssignmentSpec, check_files: list[Path])
         recorded = references.recorded
     finally:
         references.recorded = None
-    return dump(recorded)
+    return dump({"format": SHIPPED_FORMAT, "fingerprint": expected_fingerprint(spec, check_files), "entries": recorded})
 
 
 def grade_reference_and_mistakes(grader: Grader, spec: AssignmentSpec, check_files: list[Path]) -> None:
@@ -154,8 +198,8 @@ def _differences(produced: dict[str, bytes], target: Path, assignment_ids: list[
 
 def _compare_expected(committed: bytes, fresh: bytes) -> str | None:
     try:
-        old, new = load_bytes(committed), load_bytes(fresh)
-    except ValueError as exc:
+        old, new = load_bytes(committed).get("entries", {}), load_bytes(fresh).get("entries", {})
+    except (ValueError, AttributeError) as exc:
         return f"unreadable: {exc}"
     for variant in sorted(set(old) | set(new)):
         old_keys, new_keys = set(old.get(variant, {})), set(new.get(variant, {}))

@@ -16,6 +16,37 @@ def test_committed_student_template_equals_what_release_produces(run_grade):
     assert process.returncode == 0, f"student_template/ is stale; run `grade release`:\n{process.stdout}"
 
 
+def test_release_check_notices_stale_stubs_and_stale_expected_data(run_grade, tmp_path):
+    course = tmp_path / "course"
+    for part in ("assignments", "solutions", "student_template"):
+        shutil.copytree(REPO / part / A1, course / part / A1)
+    check = ("release", "--check", "--course", str(course))
+    assert run_grade(*check).returncode == 0
+    probes = course / "assignments" / A1 / "probes.py"
+    probes.write_text(probes.read_text().replace("scale = 1.0 / np.sqrt(H)", "scale = 0.5 / np.sqrt(H)"))
+    stale = run_grade(*check, expect=1)
+    assert "expected.bin (out of date" in stale.stdout
+    solution = course / "solutions" / A1 / "srn.py"
+    solution.write_text(solution.read_text().replace("One time step", "A single time step"))
+    assert f"differs: {A1}/srn.py" in run_grade(*check, expect=1).stdout
+    run_grade("release", "--course", str(course))
+    assert run_grade(*check).returncode == 0
+
+
+def solution_lines(source: str) -> list[str]:
+    """The substantial code lines between solution markers (the markers and their hints excluded)."""
+    lines, inside = [], False
+    for line in source.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("# BEGIN SOLUTION"):
+            inside = True
+        elif stripped.startswith("# END SOLUTION"):
+            inside = False
+        elif inside and len(stripped) > 25 and not stripped.startswith("#"):
+            lines.append(stripped)
+    return lines
+
+
 def test_student_copy_contains_no_solution_code():
     from grader.course import load_course
 
@@ -25,9 +56,8 @@ def test_student_copy_contains_no_solution_code():
         assert stub.is_file(), f"{stub} missing"
         solution_text, stub_text = solution.read_text(), stub.read_text()
         assert "# BEGIN SOLUTION" not in stub_text
-        hidden_lines = [line.strip() for line in solution_text.split("# BEGIN SOLUTION")[1].split("# END SOLUTION")[0]
-                        .splitlines() if len(line.strip()) > 25]
-        assert not any(line in stub_text for line in hidden_lines), f"{stub} leaks solution code"
+        leaked = [line for line in solution_lines(solution_text) if line in stub_text]
+        assert not leaked, f"{stub} leaks solution code: {leaked[:3]}"
         grading = TEMPLATE / solution.parent.name / "grading"
         assert not (grading / "checks" / "test_hidden.py").exists()
         assert "[[mistake.patch]]" not in (grading / "mistakes.toml").read_text()
