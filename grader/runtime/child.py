@@ -203,7 +203,7 @@ def _run_probe(probes: types.ModuleType, student: Any, request: dict[str, Any], 
     args = dict(request.get("args", {}))
     if "seed" in inspect.signature(probe).parameters:
         args["seed"] = seed
-    before = len(guards.used)
+    guards.used.clear()  # uses recorded by earlier calls (or the import) are not this call's
     start = time.perf_counter()
     try:
         result = probe(student, **args)
@@ -217,7 +217,7 @@ def _run_probe(probes: types.ModuleType, student: Any, request: dict[str, Any], 
     finally:
         _flush()
     reply["elapsed"] = time.perf_counter() - start
-    reply["forbidden_used"] = guards.used[before:] if len(guards.used) > before else []
+    reply["forbidden_used"] = list(guards.used)
     return reply
 
 
