@@ -79,7 +79,7 @@ class Judge:
                 **args: Any) -> tuple[Any, Any]:
         """Run ``probe`` on both sides and fail with a diagnosis unless the results match."""
         want = self.context.references.expected(probe, args, seed)
-        got = self.student.run(probe, seed=seed, timeout=timeout, **args)
+        got = self.run(probe, seed=seed, timeout=timeout, **args)
         rtol = self.tolerance["rtol"] if rtol is None else rtol
         atol = self.tolerance["atol"] if atol is None else atol
         failure = find_mismatch(_select(got, keys), _select(want, keys), name="", rtol=rtol, atol=atol,
@@ -88,6 +88,34 @@ class Judge:
             failure.mistake = self.identify(probe, got, want, args, seed, rtol, atol, keys)
             raise failure
         return got, want
+
+    def run(self, probe: str, *, seed: int = 0, timeout: float | None = None, **args: Any) -> Any:
+        """``student.run``, except that a failure names the catalogued mistake that fails alike."""
+        try:
+            return self.student.run(probe, seed=seed, timeout=timeout, **args)
+        except StudentError as error:
+            error.mistake = self.identify_failure(probe, error, args, seed)  # type: ignore[attr-defined]
+            raise
+
+    def identify_failure(self, probe: str, error: StudentError, args: dict[str, Any],
+                         seed: int) -> Mistake | None:
+        """The catalogued mistake whose code raises the same error message where the reference works
+        (e.g. ``enforce_sorted=True`` on an unsorted batch); timeouts and crashes are never matched."""
+        if error.kind not in ("exception", "probe_failure"):
+            return None
+        try:
+            if not self.context.references.entry(probe, args, seed).get("ok"):
+                return None
+        except ReferenceUnavailable:
+            return None
+        for mistake in self.context.catalog.for_probe(probe):
+            try:
+                entry = self.context.references.entry(probe, args, seed, mistake_variant(mistake.id))
+            except ReferenceUnavailable:
+                continue
+            if not entry.get("ok") and entry.get("error") == error.message:
+                return mistake
+        return None
 
     def identify(self, probe: str, got: Any, want: Any, args: dict[str, Any], seed: int, rtol: float,
                  atol: float, keys: list[str] | None = None) -> Mistake | None:
@@ -230,6 +258,10 @@ def _check_result(item: pytest.Item, report: pytest.TestReport, call: pytest.Cal
         if error.traceback:
             result.details["traceback"] = locate(error.traceback)
         result.details["kind"] = error.kind
+        mistake = getattr(error, "mistake", None)  # set by Judge.run when a catalogued mistake fails alike
+        if mistake is not None:
+            result.mistake = mistake.id
+            result.diagnosis = f"Known mistake: {mistake.feedback()}"
     elif isinstance(error, (ReferenceUnavailable, SandboxError)):
         result.status = "error"
         result.message = f"the grader could not run this check (not your fault): {error}"
