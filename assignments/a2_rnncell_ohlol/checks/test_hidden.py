@@ -1,0 +1,63 @@
+"""Hidden checks of a2 (50 points): other sizes and batch sizes, the loss curve under other seeds,
+epochs and learning rates, a mapping over the same four letters that students have not seen (so
+"ohlol" cannot be hard-coded anywhere), and predict over several calls with other weights."""
+
+import pytest
+
+from grader.checks import hidden, points, timeout
+from grader.convergence import judge_training
+
+pytestmark = hidden
+
+# Unseen task: the same letter must map to different letters depending on what came before
+# ("l" -> "e" first, "l" -> "o" later), so the hidden state has to carry context.
+HIDDEN_SOURCE, HIDDEN_TARGET = "lolhe", "eholl"
+HIDDEN_SEEDS = list(range(100, 120))  # the reference learns it within 20 epochs on 18 of them
+CURVE_TOLERANCE = {"rtol": 1e-4, "atol": 1e-6}
+CURVE_CASES = [
+    dict(source="hello", target="ohlol", epochs=10, lr=0.05, seed=3),
+    dict(source="holle", target="lehoh", epochs=12, lr=0.2, seed=7),
+]
+
+
+@points(5)
+def test_init_hidden_batch(judge):
+    """init_hidden has one row per sequence of the batch"""
+    judge.compare("init_hidden", input_size=5, hidden_size=3, batch_size=3)
+
+
+@points(5)
+def test_forward_other_sizes(judge):
+    """Several steps with input_size 5, hidden_size 3 and a batch of 2"""
+    judge.compare("step", input_size=5, hidden_size=3, batch_size=2, steps=4, seed=22)
+
+
+def curve_tolerance(tolerance):
+    """The loss curves' tolerance, widened to the device's (a GPU sums in another order)."""
+    return {key: max(value, tolerance[key]) for key, value in CURVE_TOLERANCE.items()}
+
+
+@points(10)
+@timeout(30)
+@pytest.mark.parametrize("case", CURVE_CASES, ids=lambda case: f"{case['source']}-lr{case['lr']}")
+def test_loss_curve_other_settings(judge, case):
+    """The loss curve under other seeds, epochs and learning rates equals the reference's"""
+    judge.compare("loss_curve", keys=["losses"], **curve_tolerance(judge.tolerance), **case)
+
+
+@points(20)
+@timeout(60)
+def test_hidden_mapping(judge, student, reference, details):
+    """The same code learns a mapping you have not seen (20 epochs, 20 seeds)"""
+    args = dict(source=HIDDEN_SOURCE, target=HIDDEN_TARGET, seeds=HIDDEN_SEEDS, epochs=20, lr=0.1)
+    got, want = student.run("train_seeds", **args), reference.expected("train_seeds", **args)
+    verdict = judge_training(got["runs"], want["runs"], converged=lambda run: run["prediction"] == HIDDEN_TARGET,
+                             what="training on the hidden mapping", **curve_tolerance(judge.tolerance))
+    verdict.enforce(details)
+
+
+@points(10)
+@pytest.mark.parametrize("seed", [41, 42])
+def test_predict_calls_in_a_row(judge, seed):
+    """predict on five words in a row, each from a fresh state"""
+    judge.compare("predict_words", words=["ohlol", "hello", "lolhe", "eh", "oleh"], seed=seed)

@@ -1,0 +1,92 @@
+"""Hidden checks of a3 (60 points): parameters without biases, more forward and gradient
+configurations (bias=False, T=1, unbatched, relu, batch_first with h0, three layers), the classifier
+with two layers, and the classifier trained on a small sequence task students have not seen."""
+
+import statistics
+
+import pytest
+
+from grader.checks import CheckFailure, hidden, points, timeout
+from grader.convergence import judge_training
+
+pytestmark = hidden
+
+WHY_FORBIDDEN = (
+    "which this assignment does not allow: CraftRNN must compute the recurrence itself from tensors. nn.RNN, "
+    "nn.RNNCell, nn.LSTM, nn.GRU and the kernels behind them (torch._VF, torch.rnn_tanh, torch.rnn_relu) are "
+    "ready-made RNNs and may not appear in the module at all, not even unused (compare with nn.RNN in a "
+    "separate file, or under `if __name__ == \"__main__\":`)"
+)
+
+FORWARD_CASES = {
+    "no-bias-batch-first-h0": dict(T=4, B=2, D=5, H=3, num_layers=2, bias=False, batch_first=True, h0=True),
+    "T1-three-layers": dict(T=1, B=3, D=3, H=4, num_layers=3, h0=True),
+    "unbatched-relu-no-h0": dict(T=6, B=1, D=2, H=5, num_layers=1, nonlinearity="relu", unbatched=True, h0=False),
+    "three-layers-relu-batch-first": dict(T=5, B=2, D=4, H=4, num_layers=3, nonlinearity="relu", batch_first=True,
+                                          h0=True),
+    "long-batch-of-one": dict(T=7, B=1, D=6, H=8, num_layers=2, h0=False),
+}
+GRADIENT_CASES = {
+    "relu-no-bias-batch-first": dict(T=4, B=3, D=3, H=5, num_layers=1, nonlinearity="relu", bias=False,
+                                     batch_first=True, h0=True),
+    "T1-three-layers-no-h0": dict(T=1, B=2, D=4, H=3, num_layers=3, h0=False),
+    "unbatched-relu": dict(T=5, B=1, D=3, H=4, num_layers=2, nonlinearity="relu", unbatched=True, h0=True),
+}
+TRAINING_SEEDS = [100, 101, 102, 103, 104, 105]
+SHARE_OF_REFERENCE = 0.9  # a seed counts as learnt at 90% of the reference's median held-out accuracy
+
+
+def curve_tolerance(tolerance):
+    """Loss curves match to 1e-4, or to the device's tolerance where that is wider (a GPU)."""
+    return {"rtol": max(1e-4, tolerance["rtol"]), "atol": max(1e-6, tolerance["atol"])}
+
+
+@pytest.fixture(autouse=True)
+def no_ready_made_rnn(static, filename):
+    if static.forbidden_uses:
+        raise CheckFailure(f"{static.describe_forbidden(filename)}, {WHY_FORBIDDEN}")
+
+
+@points(5)
+def test_parameter_names_without_bias(student, reference):
+    """Parameters with bias=False and three layers: only the weights, named like nn.RNN's"""
+    args = dict(input_size=4, hidden_size=3, num_layers=3, bias=False)
+    got, want = student.run("parameters", **args), reference.expected("parameters", **args)
+    if got != want:
+        expected = ", ".join(f"{name} {tuple(shape)}" for name, shape in want["shapes"].items())
+        found = ", ".join(f"{name} {tuple(shape)}" for name, shape in got["shapes"].items()) or "none"
+        raise CheckFailure(f"CraftRNN(4, 3, num_layers=3, bias=False) should have exactly nn.RNN's parameters "
+                           f"{expected}; yours are {found}")
+
+
+@points(20)
+@pytest.mark.parametrize("case", list(FORWARD_CASES), ids=str)
+def test_forward_configurations(judge, case):
+    """output and h_n equal nn.RNN's on more configurations"""
+    judge.compare("forward", seed=41, **FORWARD_CASES[case])
+
+
+@points(15)
+@pytest.mark.parametrize("case", list(GRADIENT_CASES), ids=str)
+def test_gradient_configurations(judge, case):
+    """Gradients equal nn.RNN's on more configurations"""
+    judge.compare("gradients", seed=42, **GRADIENT_CASES[case])
+
+
+@points(5)
+def test_classifier_two_layers(judge):
+    """SequenceClassifier with two layers, same weights as the reference"""
+    judge.compare("classifier_forward", input_size=4, hidden_size=5, output_size=3, num_layers=2, B=4, T=6, seed=43)
+
+
+@points(15)
+@timeout(60)
+def test_classifier_training(judge, student, reference, details):
+    """SequenceClassifier learns a small sequence task you have not seen (6 seeds)"""
+    got = student.run("classifier_training", seeds=TRAINING_SEEDS)
+    want = reference.expected("classifier_training", seeds=TRAINING_SEEDS)
+    bar = SHARE_OF_REFERENCE * statistics.median(run["accuracy"] for run in want["runs"])
+    verdict = judge_training(got["runs"], want["runs"], converged=lambda run: run["accuracy"] >= bar,
+                             what=f"training the classifier on the hidden task (held-out accuracy {bar:.2f} or more)",
+                             **curve_tolerance(judge.tolerance))
+    verdict.enforce(details)

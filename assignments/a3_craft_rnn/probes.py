@@ -1,0 +1,186 @@
+"""Probes of assignment a3: they run inside the sandbox next to the student's `craft_rnn` module and
+return plain data; the same probes on the reference solution give the expected data.
+
+nn.RNN itself cannot run here (the sandbox refuses it while student code runs), so the probes load
+weights drawn from a seeded generator, named and shaped like nn.RNN's, into the student's CraftRNN,
+and the reference CraftRNN gets the very same weights. tests/test_a3_craft_rnn.py proves the
+reference equal to nn.RNN on all these configurations, gradients included.
+Everything lives on `torch_device()`; results come back on the CPU.
+"""
+
+import numpy as np
+import torch
+
+from grader.runtime.probe_api import ProbeFailure, as_array, as_number, seed_everything, torch_device
+
+
+# -- building blocks ------------------------------------------------------------------------------
+
+def rnn_parameter_shapes(input_size, hidden_size, num_layers, bias):
+    """nn.RNN's parameters, in its order: name -> shape."""
+    shapes = {}
+    for layer in range(num_layers):
+        layer_input = input_size if layer == 0 else hidden_size
+        shapes[f"weight_ih_l{layer}"] = (hidden_size, layer_input)
+        shapes[f"weight_hh_l{layer}"] = (hidden_size, hidden_size)
+        if bias:
+            shapes[f"bias_ih_l{layer}"] = (hidden_size,)
+            shapes[f"bias_hh_l{layer}"] = (hidden_size,)
+    return shapes
+
+
+def _weights(rng, shapes, hidden_size):
+    bound = 1.0 / np.sqrt(hidden_size)
+    return {name: torch.tensor(rng.uniform(-bound, bound, shape), dtype=torch.float32) for name, shape in shapes.items()}
+
+
+def _describe(shapes):
+    return ", ".join(f"{name} {tuple(shape)}" for name, shape in shapes.items())
+
+
+def _load(module, weights, what):
+    """load_state_dict with a message naming the expected and the found parameters."""
+    found = {name: tuple(value.shape) for name, value in module.state_dict().items()}
+    expected = {name: tuple(value.shape) for name, value in weights.items()}
+    if found != expected:
+        missing = [name for name in expected if name not in found]
+        unexpected = [name for name in found if name not in expected]
+        wrong = [f"{name} is {found[name]}, not {expected[name]}" for name in expected
+                 if name in found and found[name] != expected[name]]
+        parts = [f"missing {', '.join(missing)}" if missing else "",
+                 f"unexpected {', '.join(unexpected)}" if unexpected else "", "; ".join(wrong)]
+        raise ProbeFailure(
+            f"{what} cannot load the weights of the matching torch module: "
+            f"{'; '.join(p for p in parts if p)}. Expected: {_describe(expected)}. Found: {_describe(found) or 'no parameters'}"
+        )
+    try:
+        module.load_state_dict({name: value.to(torch_device()) for name, value in weights.items()})
+    except (RuntimeError, KeyError, TypeError) as exc:
+        raise ProbeFailure(f"{what}.load_state_dict(...) failed: {str(exc).strip()[:400]}") from None
+
+
+def _craft(craft_rnn, input_size, hidden_size, num_layers, nonlinearity, bias, batch_first):
+    model = craft_rnn.CraftRNN(input_size, hidden_size, num_layers=num_layers, nonlinearity=nonlinearity,
+                               bias=bias, batch_first=batch_first)
+    if not isinstance(model, torch.nn.Module):
+        raise ProbeFailure(f"CraftRNN(...) is a {type(model).__name__}, not an nn.Module")
+    return model.to(torch_device())
+
+
+def _case(craft_rnn, seed, T, B, D, H, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
+          h0=True, unbatched=False):
+    """A CraftRNN with seeded weights, an input and h0 (or None), all as the configuration says."""
+    rng = np.random.default_rng(seed)
+    what = f"CraftRNN({D}, {H}, num_layers={num_layers}, bias={bias})"
+    model = _craft(craft_rnn, D, H, num_layers, nonlinearity, bias, batch_first)
+    _load(model, _weights(rng, rnn_parameter_shapes(D, H, num_layers, bias), H), what)
+    if unbatched:
+        x_shape, h_shape = (T, D), (num_layers, H)
+    else:
+        x_shape, h_shape = ((B, T, D) if batch_first else (T, B, D)), (num_layers, B, H)
+    x = torch.tensor(rng.standard_normal(x_shape), dtype=torch.float32, device=torch_device())
+    h0_value = torch.tensor(rng.standard_normal(h_shape) * 0.5, dtype=torch.float32, device=torch_device()) if h0 else None
+    return model, x, h0_value
+
+
+def _run(model, x, h0):
+    result = model(x, h0) if h0 is not None else model(x)
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise ProbeFailure(f"CraftRNN.forward must return a tuple (output, h_n); it returned a {type(result).__name__}")
+    return result
+
+
+# -- probes ---------------------------------------------------------------------------------------
+
+def parameters(craft_rnn, input_size, hidden_size, num_layers, bias):
+    """Names and shapes of CraftRNN's parameters (they must equal nn.RNN's)."""
+    model = _craft(craft_rnn, input_size, hidden_size, num_layers, "tanh", bias, False)
+    shapes = {name: list(value.shape) for name, value in model.named_parameters()}
+    return {"names": sorted(shapes), "shapes": shapes}
+
+
+def forward(craft_rnn, seed, **config):
+    model, x, h0 = _case(craft_rnn, seed, **config)
+    with torch.no_grad():
+        output, h_n = _run(model, x, h0)
+        return {"output": as_array(output, "output"), "h_n": as_array(h_n, "h_n")}
+
+
+def gradients(craft_rnn, seed, **config):
+    """Gradients of every parameter (and of x and h0) for loss = sum(output * R1) + sum(h_n * R2)."""
+    model, x, h0 = _case(craft_rnn, seed, **config)
+    x.requires_grad_(True)
+    if h0 is not None:
+        h0.requires_grad_(True)
+    output, h_n = _run(model, x, h0)
+    rng = np.random.default_rng(seed + 1)
+    weights_out = torch.tensor(rng.standard_normal(tuple(output.shape)), dtype=torch.float32, device=torch_device())
+    weights_last = torch.tensor(rng.standard_normal(tuple(h_n.shape)), dtype=torch.float32, device=torch_device())
+    loss = (output * weights_out).sum() + (h_n * weights_last).sum()
+    loss.backward()
+    grads = {name: as_array(p.grad if p.grad is not None else torch.zeros_like(p), f"the gradient of {name}")
+             for name, p in model.named_parameters()}
+    grads["x"] = as_array(x.grad if x.grad is not None else torch.zeros_like(x), "the gradient of x")
+    if h0 is not None:
+        grads["h0"] = as_array(h0.grad if h0.grad is not None else torch.zeros_like(h0), "the gradient of h0")
+    return {"grads": grads}
+
+
+def _classifier(craft_rnn, input_size, hidden_size, output_size, num_layers):
+    model = craft_rnn.SequenceClassifier(input_size, hidden_size, output_size, num_layers=num_layers)
+    for name in ("rnn", "fc"):
+        if not isinstance(getattr(model, name, None), torch.nn.Module):
+            raise ProbeFailure(f"SequenceClassifier has no `self.{name}` module (the assignment asks for "
+                               "self.rnn = CraftRNN(..., batch_first=True) and self.fc = nn.Linear(...))")
+    return model.to(torch_device())
+
+
+def classifier_forward(craft_rnn, input_size, hidden_size, output_size, num_layers, B, T, seed):
+    """The classifier's logits with seeded weights for self.rnn and self.fc."""
+    rng = np.random.default_rng(seed)
+    model = _classifier(craft_rnn, input_size, hidden_size, output_size, num_layers)
+    weights = {f"rnn.{name}": value for name, value in
+               _weights(rng, rnn_parameter_shapes(input_size, hidden_size, num_layers, True), hidden_size).items()}
+    weights.update({f"fc.{name}": value for name, value in
+                    _weights(rng, {"weight": (output_size, hidden_size), "bias": (output_size,)}, hidden_size).items()})
+    _load(model, weights, "SequenceClassifier")
+    x = torch.tensor(rng.standard_normal((B, T, input_size)), dtype=torch.float32, device=torch_device())
+    with torch.no_grad():
+        return {"logits": as_array(model(x), "the logits returned by SequenceClassifier", ndim=2)}
+
+
+def _sum_task(n, T, D, data_seed):
+    """Which of the D features adds up to the most over the T steps: the answer needs every step."""
+    rng = np.random.default_rng(data_seed)
+    x = rng.standard_normal((n, T, D)).astype(np.float32)
+    y = x.sum(axis=1).argmax(axis=1)
+    return torch.tensor(x, device=torch_device()), torch.tensor(y, dtype=torch.long, device=torch_device())
+
+
+def classifier_training(craft_rnn, seeds, hidden_size=12, num_layers=1, T=6, D=3, n_train=256, n_test=256,
+                        epochs=40, lr=0.05, data_seed=1234):
+    """Per seed: build the classifier after seeding, train it full-batch with Adam on a small sequence
+    task, and return the loss of every epoch and the accuracy on held-out sequences."""
+    x_train, y_train = _sum_task(n_train, T, D, data_seed)
+    x_test, y_test = _sum_task(n_test, T, D, data_seed + 1)
+    runs = []
+    for seed in seeds:
+        seed_everything(seed)
+        model = _classifier(craft_rnn, D, hidden_size, D, num_layers)
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        losses = []
+        for _ in range(epochs):
+            optimizer.zero_grad()
+            logits = model(x_train)
+            if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (n_train, D):
+                raise ProbeFailure(f"SequenceClassifier returned {type(logits).__name__} "
+                                   f"{tuple(getattr(logits, 'shape', ()))}; logits of shape ({n_train}, {D}) were expected")
+            loss = torch.nn.functional.cross_entropy(logits, y_train)
+            loss.backward()
+            optimizer.step()
+            losses.append(as_number(loss, "the training loss"))
+        with torch.no_grad():
+            predicted = as_array(model(x_test), "the logits on held-out sequences", ndim=2).argmax(axis=1)
+        accuracy = float((predicted == as_array(y_test, "labels")).mean())
+        runs.append({"losses": losses, "accuracy": accuracy})
+    return {"runs": runs}

@@ -1,0 +1,163 @@
+"""Probes of assignment a2: they run inside the sandbox next to the student's `ohlol` module and
+return plain data; the same probes on the reference solution give the expected data.
+
+The training probes build their inputs themselves (not with the student's `encode`/`one_hot`) and
+decode the trained model themselves (not with the student's `predict`), so a mistake in one part
+costs only the checks of that part. Everything lives on `torch_device()`; results come back on the CPU.
+"""
+
+import numpy as np
+import torch
+
+from grader.runtime.probe_api import ProbeFailure, as_array, seed_everything, torch_device
+
+LETTERS = "ehlo"  # IDX2CHAR of the assignment, in order
+
+
+# -- building blocks ------------------------------------------------------------------------------
+
+def _codes(word):
+    return [LETTERS.index(char) for char in word]
+
+
+def _one_hot(word):
+    """The probe's own encoding of a word: (T, 1, 4) float32 on the grading device."""
+    return torch.eye(4)[_codes(word)].view(len(word), 1, 4).to(torch_device())
+
+
+def _labels(word):
+    return torch.tensor(_codes(word), dtype=torch.long).view(-1, 1).to(torch_device())
+
+
+def _build(ohlol, input_size=4, hidden_size=4, batch_size=1):
+    model = ohlol.Model(input_size=input_size, hidden_size=hidden_size, batch_size=batch_size)
+    if not isinstance(model, torch.nn.Module):
+        raise ProbeFailure(f"Model(...) is a {type(model).__name__}, not an nn.Module")
+    return model.to(torch_device())
+
+
+def _cell(model):
+    cell = getattr(model, "rnncell", None)
+    if not isinstance(cell, torch.nn.Module):
+        raise ProbeFailure("Model has no `self.rnncell`: the assignment asks for self.rnncell = nn.RNNCell(...)")
+    return cell
+
+
+def _cell_weights(seed, input_size, hidden_size, scale):
+    """Weights of an nn.RNNCell(input_size, hidden_size), drawn from a seeded generator."""
+    rng = np.random.default_rng(seed)
+    shapes = {"weight_ih": (hidden_size, input_size), "weight_hh": (hidden_size, hidden_size),
+              "bias_ih": (hidden_size,), "bias_hh": (hidden_size,)}
+    return {name: torch.tensor(rng.uniform(-scale, scale, shape), dtype=torch.float32) for name, shape in shapes.items()}
+
+
+def _load(model, weights, input_size, hidden_size):
+    cell = _cell(model)
+    try:
+        cell.load_state_dict({name: value.to(torch_device()) for name, value in weights.items()})
+    except (RuntimeError, KeyError, TypeError) as exc:
+        raise ProbeFailure(
+            f"model.rnncell cannot take the weights of nn.RNNCell(input_size={input_size}, "
+            f"hidden_size={hidden_size}) with load_state_dict: {str(exc).strip()[:400]}"
+        ) from None
+
+
+def _losses(value, epochs):
+    losses = as_array(value, "the list returned by train(...)")
+    if losses.ndim != 1 or losses.shape[0] != epochs:
+        raise ProbeFailure(
+            f"train(..., epochs={epochs}) returned {losses.size} numbers in shape {tuple(losses.shape)}; "
+            f"it must return a list with the summed loss of each of the {epochs} epochs"
+        )
+    return losses.astype(np.float64)
+
+
+def _decode(model, inputs):
+    """Greedy decoding from zeros with the student's forward: what the trained model predicts."""
+    hidden = torch.zeros(1, 4, device=torch_device())
+    letters = []
+    with torch.no_grad():
+        for x_t in inputs:
+            hidden = model(x_t, hidden)
+            scores = as_array(hidden, "the hidden state returned by model(x_t, hidden)", ndim=2)
+            letters.append(LETTERS[int(np.argmax(scores[0]))])
+    return "".join(letters)
+
+
+def _summed_loss(model, inputs, labels):
+    """Cross-entropy summed over the steps for the untrained model (the first epoch's loss)."""
+    hidden = torch.zeros(1, 4, device=torch_device())
+    total = 0.0
+    with torch.no_grad():
+        for x_t, label in zip(inputs, labels):
+            hidden = model(x_t, hidden)
+            total += float(torch.nn.functional.cross_entropy(hidden, label))
+    return total
+
+
+def _train_once(ohlol, source, target, epochs, lr, seed):
+    seed_everything(seed)
+    model = _build(ohlol)
+    inputs, labels = _one_hot(source), _labels(target)
+    initial = _summed_loss(model, inputs, labels)
+    losses = _losses(ohlol.train(model, inputs, labels, epochs=epochs, lr=lr), epochs)
+    return {"losses": losses, "prediction": _decode(model, inputs), "initial_loss": initial}
+
+
+# -- probes ---------------------------------------------------------------------------------------
+
+def encode_words(ohlol, words):
+    return {"codes": [as_array(ohlol.encode(word), f"encode({word!r})", ndim=1) for word in words]}
+
+
+def one_hot_of(ohlol, indices, num_classes=4):
+    value = ohlol.one_hot(indices) if num_classes == 4 else ohlol.one_hot(indices, num_classes=num_classes)
+    return {"one_hot": as_array(value, f"one_hot({indices})")}
+
+
+def init_hidden(ohlol, input_size, hidden_size, batch_size):
+    model = _build(ohlol, input_size, hidden_size, batch_size)
+    return {"init_hidden": as_array(model.init_hidden(), "model.init_hidden()")}
+
+
+def step(ohlol, input_size, hidden_size, batch_size, steps, seed):
+    """`steps` forward steps from a random state, with the same weights as the reference."""
+    model = _build(ohlol, input_size, hidden_size, batch_size)
+    _load(model, _cell_weights(seed, input_size, hidden_size, scale=1.0 / np.sqrt(hidden_size)),
+          input_size, hidden_size)
+    rng = np.random.default_rng(seed + 1)
+    x = torch.tensor(rng.standard_normal((steps, batch_size, input_size)), dtype=torch.float32).to(torch_device())
+    hidden = torch.tensor(rng.standard_normal((batch_size, hidden_size)) * 0.5, dtype=torch.float32).to(torch_device())
+    states = []
+    with torch.no_grad():
+        for x_t in x:
+            hidden = model(x_t, hidden)
+            states.append(as_array(hidden, "the hidden state returned by model(x_t, hidden)"))
+    return {"hidden": np.stack(states)}
+
+
+def loss_curve(ohlol, source, target, epochs, lr, seed):
+    """One training run under `seed`: the loss of every epoch, and the untrained model's summed loss."""
+    return _train_once(ohlol, source, target, epochs, lr, seed)
+
+
+def train_seeds(ohlol, source, target, seeds, epochs=15, lr=0.1):
+    """One training run per seed (model built after seeding): losses and the greedy prediction."""
+    runs = []
+    for seed in seeds:
+        run = _train_once(ohlol, source, target, epochs, lr, seed)
+        runs.append({"losses": run["losses"], "prediction": run["prediction"]})
+    return {"runs": runs}
+
+
+def predict_words(ohlol, words, seed, scale=2.0):
+    """predict() on several words in a row with the same random weights: each must start afresh."""
+    model = _build(ohlol)
+    _load(model, _cell_weights(seed, 4, 4, scale), 4, 4)
+    predictions = []
+    for word in words:
+        predicted = ohlol.predict(model, _one_hot(word))
+        if type(predicted) is not str:
+            raise ProbeFailure(f"predict(...) returned a {type(predicted).__name__}; a string such as 'ohlol' was expected")
+        predictions.append(predicted)
+    return {"predictions": predictions}

@@ -1,0 +1,259 @@
+"""Assignment a2 graded end to end: the reference scores 100 (as .py and as a notebook), the stub 0,
+wrong work partial credit with the mistake named. The wrong submissions are variants of a
+student-style implementation written independently of the reference (stacked losses, a dict for
+the letters, a module-level memory), so fingerprinting is shown to match behaviour, not text.
+
+The first tests prove the reference itself right: it reproduces the course's training loop loss for
+loss, and reaches "ohlol" on the measured share of seeds.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+
+from conftest import SOLUTIONS, TEMPLATE, checks_of, score_of, write_submission
+
+A2 = "a2_rnncell_ohlol"
+
+STUDENT_OHLOL = '''
+import torch
+import torch.nn as nn
+
+IDX2CHAR = ["e", "h", "l", "o"]
+CHAR2IDX = {{c: i for i, c in enumerate(IDX2CHAR)}}
+
+
+def encode(text):
+    return [CHAR2IDX[c] for c in text]
+
+
+def one_hot(indices, num_classes=4):
+    out = torch.zeros(len(indices), 1, num_classes{ONE_HOT_DTYPE})
+    for t, i in enumerate(indices):
+        out[t, 0, i] = 1.0
+    return out
+
+
+class Model(nn.Module):
+    def __init__(self, input_size=4, hidden_size=4, batch_size=1):
+        super().__init__()
+        self.batch_size, self.hidden_size = batch_size, hidden_size
+        {BEFORE_CELL}
+        self.rnncell = nn.RNNCell(input_size, hidden_size{NONLINEARITY})
+
+    def forward(self, x_t, hidden):
+        return self.rnncell(x_t, hidden)
+
+    def init_hidden(self):
+        return torch.zeros({BATCH}, self.hidden_size, device=next(self.parameters()).device)
+
+
+def train(model, inputs, labels, epochs=15, lr=0.1):
+    loss_fn = nn.CrossEntropyLoss()
+    opt = torch.optim.Adam(model.parameters(), lr={LR})
+    history = []
+    for epoch in range(epochs):
+        {ZERO_GRAD}
+        h = model.init_hidden()
+        step_losses = []
+        for t in range(inputs.size(0)):
+            h = model(inputs[t], h)
+            step_losses.append(loss_fn(h, labels[t]))
+        total = torch.stack(step_losses).{REDUCE}()
+        total.backward()
+        opt.step()
+        history.append(float(total))
+    return history
+
+
+_memory = {{}}
+
+
+def predict(model, inputs):
+    h = {START}
+    out = ""
+    with torch.no_grad():
+        for x in inputs:
+            h = model(x, h)
+            out += IDX2CHAR[int(torch.argmax(h, dim=1))]
+    {REMEMBER}
+    return {RESULT}
+'''
+
+CORRECT = dict(
+    ONE_HOT_DTYPE="", BEFORE_CELL="pass", NONLINEARITY="", BATCH="self.batch_size", LR="lr",
+    ZERO_GRAD="opt.zero_grad()", REDUCE="sum", START="model.init_hidden()", REMEMBER="pass", RESULT="out",
+)
+
+# name: (changes to CORRECT, the catalogued mistake the feedback must name, or None)
+WRONG = {
+    "loss_averaged": (dict(REDUCE="mean"), "loss_averaged"),
+    "zero_grad_forgotten": (dict(ZERO_GRAD="pass"), "zero_grad_forgotten"),
+    "predict_state_not_reset": (
+        dict(START='_memory.get("h", model.init_hidden())', REMEMBER='_memory["h"] = h'), "predict_state_not_reset"
+    ),
+    "lr_ignored": (dict(LR="0.1"), "lr_ignored"),
+    "init_hidden_batch_ignored": (dict(BATCH="1"), "init_hidden_batch_ignored"),
+    "relu_cell": (dict(NONLINEARITY=', nonlinearity="relu"'), "relu_cell"),
+    "one_hot_float64": (dict(ONE_HOT_DTYPE=", dtype=torch.float64"), None),
+    "predict_hard_coded": (dict(RESULT='"ohlol"'), None),
+}
+
+
+def student_ohlol(**changes: str) -> str:
+    return STUDENT_OHLOL.format(**{**CORRECT, **changes})
+
+
+# -- the reference itself ---------------------------------------------------------------------------
+
+COURSE_NOTES_LOOP = '''
+def course_notes_training(net, inputs, labels, epochs=15):
+    """The training loop of the course notes, verbatim apart from collecting the losses."""
+    criterion = torch.nn.CrossEntropyLoss()
+    optimizer = torch.optim.Adam(net.parameters(), lr=0.1)
+    curve = []
+    for epoch in range(epochs):
+        loss = 0
+        optimizer.zero_grad()
+        hidden = net.init_hidden()
+        for input, label in zip(inputs, labels):
+            hidden = net(input, hidden)
+            loss += criterion(hidden, label)
+        loss.backward()
+        optimizer.step()
+        curve.append(loss.item())
+    return curve
+'''
+
+
+@pytest.fixture(scope="module")
+def reference():
+    spec = importlib.util.spec_from_file_location("ohlol_reference", SOLUTIONS / A2 / "ohlol.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.torch.set_num_threads(1)
+    return module
+
+
+def test_reference_matches_the_course_notes(reference):
+    torch = reference.torch
+    namespace = {"torch": torch}
+    exec(COURSE_NOTES_LOOP, namespace)
+    inputs = reference.one_hot(reference.encode("hello"))
+    labels = torch.tensor(reference.encode("ohlol")).view(-1, 1)
+    assert reference.encode("hello") == [1, 0, 2, 2, 3]
+    assert inputs.shape == (5, 1, 4) and inputs.dtype == torch.float32
+    for seed in (0, 1, 2):
+        torch.manual_seed(seed)
+        ours = reference.train(reference.Model(), inputs, labels)
+        torch.manual_seed(seed)
+        theirs = namespace["course_notes_training"](reference.Model(), inputs, labels)
+        assert ours == pytest.approx(theirs, rel=1e-6), f"seed {seed}"
+    torch.manual_seed(0)
+    model = reference.Model()
+    losses = reference.train(model, inputs, labels)
+    assert [round(x, 4) for x in (losses[0], losses[1], losses[-1])] == [6.7619, 5.796, 2.7695]  # the handout
+    assert reference.predict(model, inputs) == "ohlll"  # the handout: 15 epochs are not enough for seed 0
+
+
+def test_reference_reaches_ohlol_on_the_measured_share_of_seeds(reference):
+    torch = reference.torch
+    inputs = reference.one_hot(reference.encode("hello"))
+    labels = torch.tensor(reference.encode("ohlol")).view(-1, 1)
+    reached = 0
+    for seed in range(100):
+        torch.manual_seed(seed)
+        model = reference.Model()
+        losses = reference.train(model, inputs, labels, epochs=15)
+        assert len(losses) == 15 and losses[-1] < losses[0]
+        reached += reference.predict(model, inputs) == "ohlol"
+    assert reached == 73  # the figure of the course's seed notes
+
+
+# -- grading ----------------------------------------------------------------------------------------
+
+def test_reference_scores_full_marks(grade):
+    result = grade(SOLUTIONS, "--assignment", A2)
+    assert score_of(result, A2) == 100
+    checks = checks_of(result, A2)
+    assert all(check["status"] == "passed" for check in checks)
+    training = [c for c in checks if c["name"] in ("test_converges_to_ohlol", "test_hidden_mapping")]
+    assert len(training) == 2 and all(c["details"]["curves"]["your loss"] for c in training)
+
+
+def test_stub_scores_zero_with_not_implemented_messages(grade):
+    result = grade(TEMPLATE / A2)
+    checks = checks_of(result, A2)
+    assert score_of(result, A2) == 0 and checks
+    for check in checks:
+        assert check["status"] == "failed"
+        assert "is not implemented yet" in check["message"], check
+        assert "Traceback" not in check["message"]
+
+
+def test_class_of_submissions(grade_class, tmp_path):
+    """The notebook reference, an independent correct student and every wrong one, in one batch."""
+    from grader.stubs import notebook_from_stub
+
+    notebook = notebook_from_stub((SOLUTIONS / A2 / "ohlol.py").read_text(), "a2")
+    students = {
+        "notebook": {"ohlol.ipynb": notebook},
+        "independent": {"ohlol.py": student_ohlol()},
+        "other_init": {"ohlol.py": student_ohlol(BEFORE_CELL="self.scale = nn.Linear(4, 4)")},
+        **{name: {"ohlol.py": student_ohlol(**changes)} for name, (changes, _) in WRONG.items()},
+    }
+    results = grade_class(students)
+
+    assert score_of(results["notebook"], A2) == 100
+    assert results["notebook"]["assignments"][0]["source"] == "ohlol.ipynb"
+    assert score_of(results["independent"], A2) == 100
+
+    for name, (_, mistake) in WRONG.items():
+        score = score_of(results[name], A2)
+        assert 0 < score < 100, f"{name} scored {score}"
+        checks = checks_of(results[name], A2)
+        failed = [c for c in checks if c["status"] != "passed"]
+        assert failed and all(c["message"] for c in failed), name
+        if mistake is not None:
+            named = [c for c in checks if c["mistake"] == mistake]
+            assert named, f"{name}: no check named the mistake {mistake}: {[(c['name'], c['message']) for c in failed]}"
+            assert all("Known mistake" in c["diagnosis"] for c in named)
+    _expect_other_init_judged_by_convergence(results["other_init"])
+    _expect_specific_messages(results)
+
+
+def _expect_other_init_judged_by_convergence(result):
+    """Right code, other initial weights: the curve differs, so convergence decides, with a plot."""
+    checks = {c["name"]: c for c in checks_of(result, A2)}
+    curve = checks["test_loss_curve"]
+    assert curve["status"] == "failed" and "other weights than the reference" in curve["diagnosis"]
+    training = checks["test_converges_to_ohlol"]
+    assert "converged on" in (training["message"] or "") or training["status"] == "passed"
+    assert training["details"]["curves"]["your loss"] != training["details"]["curves"]["reference"]
+    assert 0 < score_of(result, A2) < 100
+
+
+def _expect_specific_messages(results):
+    by_name = {name: {c["name"]: c for c in checks_of(result, A2)} for name, result in results.items()}
+    averaged = by_name["loss_averaged"]
+    assert averaged["test_converges_to_ohlol"]["status"] == "passed"  # Adam hardly sees the factor
+    assert "same factor 0.2" in averaged["test_loss_curve"]["diagnosis"]
+    assert "dtype float64" in by_name["one_hot_float64"]["test_one_hot[4]"]["message"]
+    hard_coded = by_name["predict_hard_coded"]
+    assert hard_coded["test_predict"]["status"] == "failed"
+    assert hard_coded["test_hidden_mapping"]["status"] == "passed"  # training itself is right
+
+
+def test_feedback_plots_the_loss_curves(run_grade, tmp_path):
+    folder = write_submission(tmp_path / "zg", {"ohlol.py": student_ohlol(ZERO_GRAD="pass")})
+    out = tmp_path / "out"
+    run_grade("submit", str(folder), "--out", str(out), "--json")
+    result = json.loads((out / "feedback.json").read_text())
+    checks = {c["name"]: c for c in checks_of(result, A2)}
+    curves = checks["test_converges_to_ohlol"]["details"]["curves"]
+    assert set(curves) == {"your loss", "reference"} and len(curves["reference"]) == 15
+    html = (out / "feedback.html").read_text()
+    assert "<polyline" in html and "your loss" in html

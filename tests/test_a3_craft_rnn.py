@@ -1,0 +1,476 @@
+"""Assignment a3 graded end to end, and its reference proved equal to torch.nn.RNN.
+
+* The reference CraftRNN equals nn.RNN (outputs, h_n and every gradient) on every configuration the
+  checks use and on a full grid of options; the probes give the same data for nn.RNN as for it.
+* The reference scores 100 (as .py and as a notebook), the stub 0, and wrong submissions (variants
+  of a student-style implementation written independently of the reference) score strictly between,
+  with the mistake named.
+* Ready-made RNNs are refused by every route tried (wrapping, subclassing, aliases, getattr tricks,
+  torch._VF, the aten kernels), each submission scoring at most 20; correct code that merely uses
+  torch.einsum or torch.split, or compares with nn.RNN under __main__, keeps its 100.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from conftest import REPO, SOLUTIONS, TEMPLATE, checks_of, score_of
+
+A3 = "a3_craft_rnn"
+ASSIGNMENT = REPO / "assignments" / A3
+
+STUDENT_CRAFT = '''
+import math
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class CraftRNN(nn.Module):
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False):
+        super().__init__()
+        self.hidden_size, self.num_layers = hidden_size, num_layers
+        self.nonlinearity, self.bias, self.batch_first = nonlinearity, bias, batch_first
+        for k in range(num_layers):
+            fan_in = input_size if k == 0 else hidden_size
+            setattr(self, {NAME_IH}, nn.Parameter(torch.empty(hidden_size, fan_in)))
+            setattr(self, f"weight_hh_l{{k}}", nn.Parameter(torch.empty(hidden_size, hidden_size)))
+            if bias:
+                setattr(self, f"bias_ih_l{{k}}", nn.Parameter(torch.empty(hidden_size)))
+                setattr(self, f"bias_hh_l{{k}}", nn.Parameter(torch.empty(hidden_size)))
+        std = 1.0 / math.sqrt(hidden_size)
+        for p in self.parameters():
+            nn.init.uniform_(p, -std, std)
+
+    def _cell(self, k, x_t, h):
+        w_ih = getattr(self, {NAME_IH})
+        b_ih = getattr(self, f"bias_ih_l{{k}}") if self.bias else None
+        b_hh = getattr(self, f"bias_hh_l{{k}}") if self.bias else None
+        z = F.linear(x_t, w_ih, b_ih) + F.linear(h, getattr(self, f"weight_hh_l{{k}}"), {B_HH})
+        return {ACTIVATION}(z)
+
+    def forward(self, x, h0=None):
+        single = x.dim() == 2
+        if single:
+            x = x.unsqueeze(1)
+            if h0 is not None:
+                h0 = h0.unsqueeze(1)
+        elif self.batch_first:
+            x = {BATCH_FIRST_IN}
+        T, B = x.size(0), x.size(1)
+        if {ZEROS_WHEN}:
+            h0 = torch.zeros(self.num_layers, B, self.hidden_size, dtype=x.dtype, device=x.device)
+        seq = x
+        finals = []
+        for k in range(self.num_layers):
+            h = h0[k]
+            outs = []
+            for t in range(T):
+                h = self._cell(k, {LAYER_INPUT}[t], h)
+                outs.append(h)
+            seq = torch.stack(outs, dim=0)
+            finals.append(h)
+        h_n = {H_N}
+        if single:
+            return seq.squeeze(1), h_n.squeeze(1)
+        if self.batch_first:
+            seq = {BATCH_FIRST_OUT}
+        return seq, h_n
+
+
+class SequenceClassifier(nn.Module):
+    def __init__(self, input_size, hidden_size, output_size, num_layers=1):
+        super().__init__()
+        self.rnn = CraftRNN(input_size, hidden_size, num_layers=num_layers, batch_first=True)
+        self.fc = nn.Linear(hidden_size, output_size)
+
+    def forward(self, x):
+        out, h_n = self.rnn(x)
+        return self.fc({READOUT})
+'''
+
+CORRECT = dict(
+    NAME_IH='f"weight_ih_l{k}"', B_HH="b_hh", ACTIVATION="(torch.tanh if self.nonlinearity == 'tanh' else torch.relu)",
+    BATCH_FIRST_IN="x.permute(1, 0, 2)", ZEROS_WHEN="h0 is None", LAYER_INPUT="seq", H_N="torch.stack(finals)",
+    BATCH_FIRST_OUT="seq.permute(1, 0, 2)", READOUT="h_n[-1]",
+)
+
+# name: (changes to CORRECT, the catalogued mistake the feedback must name, or None)
+WRONG = {
+    "hn_top_layer_only": (dict(H_N="finals[-1].unsqueeze(0)"), "hn_top_layer_only"),
+    "h0_ignored": (dict(ZEROS_WHEN="True"), "h0_ignored"),
+    "batch_first_ignored": (dict(BATCH_FIRST_IN="x", BATCH_FIRST_OUT="seq"), "batch_first_ignored"),
+    "output_not_batch_first": (dict(BATCH_FIRST_OUT="seq"), "output_not_batch_first"),
+    "layers_not_stacked": (dict(LAYER_INPUT="x"), "layers_not_stacked"),
+    "nonlinearity_swapped": (
+        dict(ACTIVATION="(torch.relu if self.nonlinearity == 'tanh' else torch.tanh)"), "nonlinearity_swapped"
+    ),
+    "b_hh_missing": (dict(B_HH="None"), "b_hh_missing"),
+    "classifier_first_step": (dict(READOUT="out[:, 0, :]"), "classifier_first_step"),
+    "parameters_misnamed": (dict(NAME_IH='f"w_ih_{k}"'), None),
+}
+
+
+def student_craft(**changes: str) -> str:
+    return STUDENT_CRAFT.format(**{**CORRECT, **changes})
+
+
+
+# name: source of a submission that reaches a ready-made RNN some way or other
+FORBIDDEN = {
+    "wraps_nn_rnn": '''
+import torch
+from torch import nn
+
+class CraftRNN(nn.Module):
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False):
+        super().__init__()
+        self.inner = nn.RNN(input_size, hidden_size, num_layers=num_layers, nonlinearity=nonlinearity,
+                            bias=bias, batch_first=batch_first)
+        for name, parameter in self.inner.named_parameters():
+            setattr(self, name, parameter)
+
+    def forward(self, x, h0=None):
+        return self.inner(x, h0)
+
+class SequenceClassifier(nn.Module):
+    def __init__(self, input_size, hidden_size, output_size, num_layers=1):
+        super().__init__()
+        self.rnn = CraftRNN(input_size, hidden_size, num_layers=num_layers, batch_first=True)
+        self.fc = nn.Linear(hidden_size, output_size)
+
+    def forward(self, x):
+        return self.fc(self.rnn(x)[0][:, -1])
+''',
+    "subclasses_nn_rnn": '''
+import torch.nn as nn
+
+class CraftRNN(nn.RNN):
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False):
+        super().__init__(input_size, hidden_size, num_layers=num_layers, nonlinearity=nonlinearity, bias=bias,
+                         batch_first=batch_first)
+
+class SequenceClassifier(nn.Module):
+    def __init__(self, input_size, hidden_size, output_size, num_layers=1):
+        super().__init__()
+        self.rnn = CraftRNN(input_size, hidden_size, num_layers=num_layers, batch_first=True)
+        self.fc = nn.Linear(hidden_size, output_size)
+
+    def forward(self, x):
+        return self.fc(self.rnn(x)[0][:, -1])
+''',
+    "alias_from_modules": student_craft().replace(
+        "import torch.nn.functional as F\n",
+        "import torch.nn.functional as F\nfrom torch.nn.modules.rnn import RNN as Helper\n",
+    ).replace("        seq = x\n", "        Helper(2, 2)\n        seq = x\n"),
+    "getattr_at_run_time": student_craft().replace(
+        "        seq = x\n", '        getattr(nn, "R" + "NN")(2, 2)\n        seq = x\n'
+    ),
+    "vf_through_importlib": student_craft().replace(
+        "        return {ACTIVATION}(z)".format(ACTIVATION=CORRECT["ACTIVATION"]),
+        '        import importlib\n        importlib.import_module("torch._" + "VF").rnn_tanh\n'
+        "        return {ACTIVATION}(z)".format(ACTIVATION=CORRECT["ACTIVATION"]),
+    ),
+    "aten_kernel_caught": student_craft().replace(
+        "        seq = x\n",
+        "        try:\n            getattr(torch.ops.aten, 'rnn_' + 'tanh')(x, h0[:1], [], False, 1, 0.0, False, False, False)\n"
+        "        except BaseException:\n            pass\n        seq = x\n",
+    ),
+    "real_class_behind_the_guard": student_craft().replace(
+        "        seq = x\n",
+        "        real = [c for c in nn.modules.rnn.RNNBase.__subclasses__() if c.__name__ == 'RNN'][0]\n"
+        "        real(x.shape[-1], 2)(x)\n        seq = x\n",
+    ),
+    "unused_import": "from torch.nn import GRU\n" + student_craft(),
+}
+
+# Correct code near the forbidden names: it must keep its 100.
+ALLOWED = {
+    "compares_under_main": student_craft() + '''
+
+if __name__ == "__main__":
+    reference = torch.nn.RNN(3, 4, num_layers=2)
+    mine = CraftRNN(3, 4, num_layers=2)
+    mine.load_state_dict(reference.state_dict())
+    x = torch.randn(5, 2, 3)
+    print((mine(x)[0] - reference(x)[0]).abs().max())
+''',
+    "uses_einsum_and_split": student_craft().replace(
+        "F.linear(x_t, w_ih, b_ih)", '(torch.einsum("bd,hd->bh", x_t, w_ih) + (0 if b_ih is None else b_ih))'
+    ).replace("self._cell(k, seq[t], h)", "self._cell(k, torch.split(seq, 1)[t][0], h)"),
+}
+
+
+# -- the reference itself equals nn.RNN --------------------------------------------------------------
+
+def _load_module(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def reference():
+    module = _load_module("craft_rnn_reference", SOLUTIONS / A3 / "craft_rnn.py")
+    module.torch.set_num_threads(1)
+    return module
+
+
+@pytest.fixture(scope="module")
+def probes():
+    return _load_module("a3_probes_under_test", ASSIGNMENT / "probes.py")
+
+
+def torch_backed_module():
+    """A stand-in for a student module built on nn.RNN itself: what every check compares with."""
+    import torch
+    from torch import nn
+
+    class SequenceClassifier(nn.Module):
+        def __init__(self, input_size, hidden_size, output_size, num_layers=1):
+            super().__init__()
+            self.rnn = nn.RNN(input_size, hidden_size, num_layers=num_layers, batch_first=True)
+            self.fc = nn.Linear(hidden_size, output_size)
+
+        def forward(self, x):
+            return self.fc(self.rnn(x)[0][:, -1])
+
+    return types.SimpleNamespace(CraftRNN=nn.RNN, SequenceClassifier=SequenceClassifier, torch=torch)
+
+
+GRID = [
+    dict(T=T, B=2, D=3, H=4, num_layers=layers, nonlinearity=nonlinearity, bias=bias, batch_first=batch_first,
+         h0=h0, unbatched=unbatched)
+    for layers, nonlinearity, bias, batch_first, h0, T, unbatched in itertools.product(
+        (1, 2, 3), ("tanh", "relu"), (True, False), (False, True), (True, False), (1, 5), (False, True))
+    if not (unbatched and batch_first)
+]
+
+
+def _check_cases():
+    cases = []
+    for name in ("test_public.py", "test_hidden.py"):
+        module = _load_module(f"a3_{name[:-3]}", ASSIGNMENT / "checks" / name)
+        cases += list(module.FORWARD_CASES.values()) + list(getattr(module, "GRADIENT_CASES", {}).values())
+    return cases
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnknownMarkWarning")  # the check modules' @points and @hidden
+def test_reference_equals_nn_rnn_forward_and_gradients(reference, probes):
+    """Through the very probes the checks use: nn.RNN and the reference give the same data."""
+    from grader.judge import assert_close
+
+    torch_module = torch_backed_module()
+    cases = GRID + _check_cases()
+    assert len(cases) > 100
+    for case in cases:
+        for probe in (probes.forward, probes.gradients):
+            ours, theirs = probe(reference, seed=5, **case), probe(torch_module, seed=5, **case)
+            assert_close(ours, theirs, name=f"{probe.__name__} {case}", rtol=1e-5, atol=2e-6)
+
+
+def test_reference_parameters_and_initialisation_equal_nn_rnn(reference):
+    torch = reference.torch
+    for layers, bias in itertools.product((1, 2, 3), (True, False)):
+        torch.manual_seed(7)
+        theirs = torch.nn.RNN(3, 5, num_layers=layers, bias=bias)
+        torch.manual_seed(7)
+        ours = reference.CraftRNN(3, 5, num_layers=layers, bias=bias)
+        assert list(ours.state_dict()) == list(theirs.state_dict())
+        for (name, mine), other in zip(ours.state_dict().items(), theirs.state_dict().values()):
+            assert torch.equal(mine, other), name
+        ours.load_state_dict(theirs.state_dict())
+
+
+def test_reference_classifier_trains_like_one_built_on_nn_rnn(reference, probes):
+    ours = probes.classifier_training(reference, seeds=[100, 101])
+    theirs = probes.classifier_training(torch_backed_module(), seeds=[100, 101])
+    for mine, other in zip(ours["runs"], theirs["runs"]):
+        assert mine["losses"] == pytest.approx(other["losses"], rel=1e-4)
+        assert mine["accuracy"] > 0.75  # chance is 1/3
+    logits = probes.classifier_forward(reference, 3, 6, 4, 2, B=3, T=5, seed=1)["logits"]
+    expected = probes.classifier_forward(torch_backed_module(), 3, 6, 4, 2, B=3, T=5, seed=1)["logits"]
+    np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_handout_worked_example(reference):
+    torch = reference.torch
+    x = torch.tensor([[1.0, 1.0], [1.0, 1.0], [2.0, 2.0]])
+    for layers, output, h_n in ((1, [[2, 2], [6, 6], [16, 16]], [[16, 16]]),
+                                (2, [[4, 4], [20, 20], [72, 72]], [[16, 16], [72, 72]])):
+        ours = reference.CraftRNN(2, 2, num_layers=layers, nonlinearity="relu")
+        theirs = torch.nn.RNN(2, 2, num_layers=layers, nonlinearity="relu")
+        for model in (ours, theirs):
+            with torch.no_grad():
+                for parameter in model.parameters():
+                    parameter.fill_(1.0 if parameter.dim() == 2 else 0.0)
+            got_output, got_h_n = model(x)
+            assert got_output.tolist() == output and got_h_n.tolist() == h_n
+
+
+# -- grading --------------------------------------------------------------------------------------
+
+def test_reference_scores_full_marks(grade):
+    result = grade(SOLUTIONS, "--assignment", A3)
+    assert score_of(result, A3) == 100
+    checks = checks_of(result, A3)
+    assert all(check["status"] == "passed" for check in checks)
+    training = [c for c in checks if c["name"] == "test_classifier_training"]
+    assert training and training[0]["details"]["curves"]["your loss"] == training[0]["details"]["curves"]["reference"]
+
+
+def test_stub_scores_zero_with_not_implemented_messages(grade):
+    result = grade(TEMPLATE / A3)
+    checks = checks_of(result, A3)
+    assert score_of(result, A3) == 0 and checks
+    for check in checks:
+        assert check["status"] == "failed"
+        assert "is not implemented yet" in check["message"], check
+        assert "Traceback" not in check["message"]
+
+
+@pytest.fixture(scope="module")
+def class_results(tmp_path_factory, run_grade):
+    """One `grade report` over every submission of this module (torch imported once per worker)."""
+    import json
+
+    from grader.stubs import notebook_from_stub
+
+    from conftest import write_submission
+
+    students = {
+        "notebook": {"craft_rnn.ipynb": notebook_from_stub((SOLUTIONS / A3 / "craft_rnn.py").read_text(), "a3")},
+        "independent": {"craft_rnn.py": student_craft()},
+        **{name: {"craft_rnn.py": student_craft(**changes)} for name, (changes, _) in WRONG.items()},
+        **{name: {"craft_rnn.py": source} for name, source in {**FORBIDDEN, **ALLOWED}.items()},
+    }
+    root = tmp_path_factory.mktemp("a3-class")
+    for name, files in students.items():
+        write_submission(root / name, files)
+    out = tmp_path_factory.mktemp("a3-grades")
+    run_grade("report", str(root), "--out", str(out), "--workers", "2")
+    return {name: json.loads((out / "students" / name / "feedback.json").read_text()) for name in students}
+
+
+def test_notebook_and_independent_implementation_score_full_marks(class_results):
+    assert score_of(class_results["notebook"], A3) == 100
+    assert class_results["notebook"]["assignments"][0]["source"] == "craft_rnn.ipynb"
+    assert score_of(class_results["independent"], A3) == 100
+
+
+@pytest.mark.parametrize("name", sorted(WRONG))
+def test_wrong_submission_partial_credit_and_mistake_named(class_results, name):
+    _, mistake = WRONG[name]
+    result = class_results[name]
+    score = score_of(result, A3)
+    assert 0 < score < 100, f"{name} scored {score}"
+    checks = checks_of(result, A3)
+    failed = [c for c in checks if c["status"] != "passed"]
+    assert failed and all(c["message"] for c in failed)
+    if mistake is not None:
+        named = [c for c in checks if c["mistake"] == mistake]
+        assert named, f"{name}: no check named {mistake}: {[(c['name'], c['message']) for c in failed]}"
+        assert all("Known mistake" in c["diagnosis"] for c in named)
+
+
+def test_misnamed_parameters_are_listed(class_results):
+    checks = {c["name"]: c for c in checks_of(class_results["parameters_misnamed"], A3)}
+    message = checks["test_parameter_names"]["message"]
+    assert "missing weight_ih_l0, weight_ih_l1" in message and "unexpected w_ih_0, w_ih_1" in message
+    assert "weight_ih_l0 (5, 3)" in message  # what nn.RNN has
+    forward = checks["test_forward[one-layer]"]["message"]
+    assert "cannot load" in forward and "Expected: weight_ih_l0 (5, 3)" in forward and "Found: w_ih_0 (5, 3)" in forward
+    assert checks["test_classifier_training"]["status"] == "passed"  # it trains fine under its own names
+
+
+@pytest.mark.parametrize("name", sorted(FORBIDDEN))
+def test_ready_made_rnn_is_refused(class_results, name):
+    result = class_results[name]
+    assert score_of(result, A3) <= 20, f"{name} scored {score_of(result, A3)}"
+    failed = [c for c in checks_of(result, A3) if c["status"] != "passed"]
+    assert failed
+    for check in failed:
+        message = check["message"]
+        assert "not allow" in message, (name, message)
+        assert any(api in message for api in ("torch.nn.RNN", "torch.nn.GRU", "torch._VF", "torch.rnn_tanh")), message
+
+
+def test_static_and_runtime_messages_name_what_was_used(class_results):
+    def first_message(name):
+        return [c for c in checks_of(class_results[name], A3) if c["status"] != "passed"][0]["message"]
+
+    assert "uses `torch.nn.RNN` (line 4)" in first_message("subclasses_nn_rnn")
+    assert "uses `torch.nn.GRU` (line 1)" in first_message("unused_import")
+    assert "uses `torch.nn.RNN`" in first_message("alias_from_modules")  # torch.nn.modules.rnn.RNN
+    assert "ready-made RNNs" in first_message("unused_import")
+    assert "`torch.nn.RNN`, which this assignment does not allow" in first_message("getattr_at_run_time")
+    assert "`torch._VF.rnn_tanh`" in first_message("vf_through_importlib")
+    assert "`torch.rnn_tanh`" in first_message("aten_kernel_caught")
+    assert "`torch.rnn_tanh`" in first_message("real_class_behind_the_guard")
+    # caught by the student's `except BaseException`, and still refused in every call, not only the first
+    passed = [c["name"] for c in checks_of(class_results["aten_kernel_caught"], A3) if c["status"] == "passed"]
+    assert passed == ["test_parameter_names", "test_parameter_names_without_bias"]
+
+
+@pytest.mark.parametrize("name", sorted(ALLOWED))
+def test_correct_code_near_forbidden_names_keeps_full_marks(class_results, name):
+    result = class_results[name]
+    problems = [(c["name"], c["message"]) for c in checks_of(result, A3) if c["status"] != "passed"]
+    assert score_of(result, A3) == 100, problems
+
+
+def test_runtime_guards_in_process():
+    """The guards alone, without the sandbox: every route to a ready-made RNN is refused and
+    recorded every time; torch's own use of torch._VF (einsum, split, dropout) still works."""
+    code = '''
+import importlib, sys, torch
+from torch import nn
+from grader.runtime import guards
+guards.forbid_apis(TOML)
+x = torch.randn(3, 2, 4)
+routes = {
+    "nn.RNN": lambda: nn.RNN(4, 5),
+    "modules.rnn.RNN": lambda: torch.nn.modules.rnn.RNN(4, 5),
+    "RNNCell": lambda: nn.RNNCell(4, 5),
+    "LSTM": lambda: nn.LSTM(4, 5),
+    "GRU": lambda: nn.GRU(4, 5),
+    "real class": lambda: [c for c in nn.modules.rnn.RNNBase.__subclasses__()
+                           if c.__module__ == "torch.nn.modules.rnn" and c.__name__ == "RNN"][0](4, 5)(x),
+    "sys.modules _VF": lambda: sys.modules["torch._VF"].rnn_tanh,
+    "import_module _VF": lambda: importlib.import_module("torch._VF").lstm,
+    "_VariableFunctions": lambda: torch._C._VariableFunctions.rnn_relu(x, torch.zeros(1, 2, 5), [], False, 1, 0.0, False, False, False),
+    "rnn_tanh_cell": lambda: torch.rnn_tanh_cell(x[0], torch.zeros(2, 5), torch.ones(5, 4), torch.ones(5, 5)),
+    "second nn.RNN": lambda: nn.RNN(4, 5),
+}
+for label, route in routes.items():
+    guards.used.clear()  # as the sandbox's child does before each probe call
+    try:
+        route()
+    except guards.ForbiddenApiUsed:
+        pass
+    except BaseException as exc:
+        raise SystemExit(f"{label}: {type(exc).__name__}: {exc}")
+    if not guards.used:
+        raise SystemExit(f"{label}: not recorded")
+guards.used.clear()
+torch.einsum("tbd,hd->tbh", x, torch.ones(5, 4)); x.split(1); torch.split(x, 1); torch.nn.functional.dropout(x, 0.5)
+torch.meshgrid(torch.arange(2), torch.arange(3), indexing="ij"); torch.tensordot(x, torch.ones(4, 5), dims=1)
+if guards.used:
+    raise SystemExit(f"torch's own use of torch._VF was refused: {guards.used}")
+print("ok")
+'''
+    import subprocess
+
+    from grader.course import load_spec
+
+    forbidden = list(load_spec(ASSIGNMENT, "full").forbidden_apis)
+    process = subprocess.run([sys.executable, "-c", code.replace("TOML", repr(forbidden))], capture_output=True,
+                             text=True, cwd=REPO, timeout=120)
+    assert process.returncode == 0 and process.stdout.strip() == "ok", process.stdout + process.stderr
