@@ -1,0 +1,108 @@
+"""Hidden checks of a4_seq2seq (55 points): two-layer LSTMs, other shapes and clipping thresholds, and
+a task the student has not seen: reversing words that are not in the training set."""
+
+import random
+import statistics
+
+import pytest
+
+from grader.checks import hidden, points, timeout
+from grader.convergence import judge_training
+
+pytestmark = hidden
+
+TWO_LAYERS = dict(emb=6, hidden=12, layers=2)
+REVERSAL_LETTERS = "abcdefgh"
+# A student's model must reach this fraction of the reference's median exact-match accuracy.
+REVERSAL_SHARE = 0.8
+
+
+def reversal_task(train_size=300, test_size=100, seed=2024):
+    """Words of 3-4 letters and their reversals; the test words never occur in training."""
+    rng = random.Random(seed)
+    words = set()
+    while len(words) < train_size + test_size:
+        words.add("".join(rng.choice(REVERSAL_LETTERS) for _ in range(rng.randint(3, 4))))
+    words = sorted(words)
+    rng.shuffle(words)
+    pairs = [[word, word[::-1]] for word in words]
+    return pairs[:train_size], pairs[train_size:]
+
+
+@points(5)
+@pytest.mark.parametrize("case", [
+    dict(pairs=[["a", "b"]], n_step=3),
+    dict(pairs=[["moon", "luna"], ["sun", "sol"], ["water", "agua"], ["i", "yo"]], n_step=7),
+], ids=["one-letter", "n_step-7"])
+def test_make_batch_shapes(judge, case):
+    """make_batch with other batch sizes and n_step"""
+    judge.compare("make_batch", **case)
+
+
+@points(5)
+@pytest.mark.parametrize("part", ["encoder", "decoder"])
+def test_two_layer_parts(judge, part):
+    """Encoder and Decoder with num_layers=2"""
+    if part == "encoder":
+        judge.compare("encoder", **TWO_LAYERS, batch=2, length=5, seed=11)
+    else:
+        judge.compare("decoder", **TWO_LAYERS, batch=2, seed=12)
+
+
+@points(10)
+@pytest.mark.parametrize("case", [
+    dict(TWO_LAYERS, batch=2, src_len=5, trg_len=8, ratio=1.0),
+    dict(TWO_LAYERS, batch=2, src_len=5, trg_len=8, ratio=0.0),
+    dict(emb=10, hidden=20, layers=1, batch=5, src_len=4, trg_len=3, ratio=0.0),
+    dict(emb=10, hidden=20, layers=1, batch=1, src_len=9, trg_len=6, ratio=1.0),
+], ids=["2-layers-forced", "2-layers-free", "short-free", "batch-1-forced"])
+def test_forward_configurations(judge, case):
+    """Seq2Seq.forward at ratios 1.0 and 0.0 on other shapes"""
+    judge.compare("forward", **case, seed=13)
+
+
+@points(5)
+@pytest.mark.parametrize("case", [
+    dict(TWO_LAYERS, batch=3, src_len=5, max_len=7),
+    dict(emb=8, hidden=16, layers=1, batch=1, src_len=4, max_len=2),
+], ids=["2-layers", "batch-1"])
+def test_greedy_decode_configurations(judge, case):
+    """greedy_decode with two layers and other lengths"""
+    judge.compare("greedy_decode", **case, seed=14)
+
+
+@points(3)
+def test_translate_padding(judge):
+    """translate removes the padding "?" (weights that emit it)"""
+    judge.compare("translate", words=["hello", "cat", "good", "abc", "zzz", "q", "moon", "xyzzy"], n_step=5,
+                  emb=8, hidden=32, seed=0, scale=4.0, boost=0.5)
+
+
+@points(9)
+@pytest.mark.parametrize("case", [
+    dict(emb=8, hidden=16, layers=1, batch=4, src_len=6, trg_len=7, ratio=0.0, clip=0.2),
+    dict(TWO_LAYERS, batch=3, src_len=5, trg_len=6, ratio=1.0, clip=0.3),
+    dict(emb=8, hidden=16, layers=1, batch=4, src_len=6, trg_len=7, ratio=1.0, clip=100.0),
+], ids=["free-running", "2-layers", "no-clipping-needed"])
+def test_train_step_configurations(judge, case):
+    """train_step: loss and updated weights on other configurations"""
+    judge.compare("train_step", **case, lr=0.5, steps=3, seed=15, rtol=1e-4, atol=1e-5)
+
+
+@points(18)
+@timeout(120)
+def test_reversal_learned(judge, reference, details):
+    """Learns to reverse unseen words (exact match, threshold from the reference's own accuracy)"""
+    train, test = reversal_task()
+    task = dict(pairs=train, tests=test, n_step=4, emb=16, hidden=64, lr=0.02, epochs=40, batch_size=100,
+                ratio=0.5, seeds=[0, 1])
+    got = judge.run("train_pairs", **task)
+    want = reference.expected("train_pairs", **task)
+    threshold = REVERSAL_SHARE * statistics.median(run["accuracy"] for run in want["runs"])
+    verdict = judge_training(
+        got["runs"], want["runs"], converged=lambda run: run["accuracy"] >= threshold,
+        what=f"training on a hidden task (reversing unseen words; {threshold:.0%} exact matches needed)",
+    )
+    details["accuracy"] = {"yours": [run["accuracy"] for run in got["runs"]],
+                           "reference": [run["accuracy"] for run in want["runs"]]}
+    verdict.enforce(details)

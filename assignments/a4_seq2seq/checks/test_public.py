@@ -1,0 +1,73 @@
+"""Public checks of a4_seq2seq (shipped to students, 45 points). The hidden checks repeat these with
+two-layer LSTMs and other shapes, and train the model on a task it has not seen."""
+
+from grader.checks import points, timeout
+from grader.convergence import judge_training
+
+TOY_PAIRS = [["hello", "hola"], ["cat", "gato"], ["good", "bueno"]]
+SMALL = dict(emb=8, hidden=16, layers=1)
+# The toy task: every seed trains from scratch with the student's train_step, then translates.
+TOY_TRAINING = dict(pairs=TOY_PAIRS, tests=TOY_PAIRS, n_step=5, emb=16, hidden=32, lr=0.02, epochs=40,
+                    batch_size=3, ratio=0.5, seeds=[0, 1, 2, 3])
+
+
+@points(5)
+def test_make_batch(judge):
+    """make_batch on the course's toy pairs: ids, padding, S and E, shapes, dtype long"""
+    judge.compare("make_batch", pairs=TOY_PAIRS, n_step=5)
+
+
+@points(4)
+def test_encoder(judge):
+    """Encoder: outputs, hidden and cell equal the reference's (same weights)"""
+    judge.compare("encoder", **SMALL, batch=3, length=6, seed=1)
+
+
+@points(4)
+def test_decoder(judge):
+    """Decoder: one step's logits (B, 1, V), hidden and cell equal the reference's"""
+    judge.compare("decoder", **SMALL, batch=3, seed=2)
+
+
+@points(5)
+def test_forward_teacher_forcing(judge):
+    """Seq2Seq.forward with teacher_forcing_ratio=1.0 (always feeds the target letter)"""
+    judge.compare("forward", **SMALL, batch=3, src_len=6, trg_len=7, ratio=1.0, seed=3)
+
+
+@points(5)
+def test_forward_free_running(judge):
+    """Seq2Seq.forward with teacher_forcing_ratio=0.0 (always feeds its own argmax)"""
+    judge.compare("forward", **SMALL, batch=3, src_len=6, trg_len=7, ratio=0.0, seed=3)
+
+
+@points(5)
+def test_greedy_decode(judge):
+    """greedy_decode: starts from S, feeds back its argmax, returns (B, max_len) token ids"""
+    judge.compare("greedy_decode", **SMALL, batch=4, src_len=6, max_len=6, seed=4)
+
+
+@points(4)
+def test_translate(judge):
+    """translate: greedy, stops at the first E, drops the padding"""
+    judge.compare("translate", words=["hello", "cat", "good", "abc", "zzz", "q", "moon", "xyzzy"], n_step=5,
+                  emb=8, hidden=32, seed=1, scale=2.5, boost=0.5)
+
+
+@points(5)
+def test_train_step(judge):
+    """train_step: the loss over positions 1.., clipping by norm, one optimizer step (3 SGD steps)"""
+    judge.compare("train_step", **SMALL, batch=4, src_len=6, trg_len=7, ratio=1.0, clip=0.2, lr=0.5, steps=3,
+                  seed=5, rtol=1e-4, atol=1e-5)
+
+
+@points(8)
+@timeout(60)
+def test_toy_pairs_learned(judge, reference, details):
+    """After training, hello→hola, cat→gato and good→bueno are all translated (4 seeds)"""
+    got = judge.run("train_pairs", **TOY_TRAINING)
+    want = reference.expected("train_pairs", **TOY_TRAINING)
+    targets = [target for _, target in TOY_PAIRS]
+    verdict = judge_training(got["runs"], want["runs"], converged=lambda run: run["translations"] == targets,
+                             what="training on the toy pairs")
+    verdict.enforce(details)

@@ -1,0 +1,304 @@
+"""Probes of a5_sentiment_lstm: they run inside the sandbox, call the student's `sentiment` module and
+return plain data. The same probes run on the reference solution to produce the expected data.
+
+Models are built from the student's classes and given weights drawn here from a seeded generator (by
+the documented parameter names), so both sides compute with the same numbers. `train_epoch` and
+`evaluate` are first checked on a small model defined here, so a mistake in the LSTM does not cost
+their points twice. Models and tensors live on `probe_api.torch_device()`.
+"""
+
+import json
+
+import numpy as np
+import torch
+from torch import nn
+
+from grader.runtime.probe_api import ProbeFailure, as_array, as_number, seed_everything, torch_device, unpack
+
+PAD_ID, UNK_ID = 0, 1
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+def _check_tensor(value, what, dtype=None):
+    if not isinstance(value, torch.Tensor):
+        raise ProbeFailure(f"{what} is a {type(value).__name__}; a torch tensor was expected")
+    if dtype is not None and value.dtype != dtype:
+        raise ProbeFailure(f"{what} has dtype {value.dtype}; {dtype} was expected")
+    return value
+
+
+def lstm_classifier_shapes(vocab, emb, hidden, layers, classes, bidirectional):
+    """Every parameter of SentimentLSTM by its documented name (torch's nn.LSTM naming)."""
+    directions = 2 if bidirectional else 1
+    shapes = {"embedding.weight": (vocab, emb)}
+    for k in range(layers):
+        width = emb if k == 0 else hidden * directions
+        for suffix in ([""] + (["_reverse"] if bidirectional else [])):
+            shapes[f"lstm.weight_ih_l{k}{suffix}"] = (4 * hidden, width)
+            shapes[f"lstm.weight_hh_l{k}{suffix}"] = (4 * hidden, hidden)
+            shapes[f"lstm.bias_ih_l{k}{suffix}"] = (4 * hidden,)
+            shapes[f"lstm.bias_hh_l{k}{suffix}"] = (4 * hidden,)
+    shapes["fc.weight"] = (classes, hidden * directions)
+    shapes["fc.bias"] = (classes,)
+    return shapes
+
+
+def make_weights(seed, shapes, scale=0.5):
+    """Uniform(-scale, scale) weights from a generator of their own; the padding row is zero."""
+    generator = torch.Generator().manual_seed(seed + 7919)
+    weights = {name: (torch.rand(shape, generator=generator) * 2 - 1) * scale for name, shape in shapes.items()}
+    if "embedding.weight" in weights:
+        weights["embedding.weight"][PAD_ID] = 0.0
+    return weights
+
+
+def load_weights(model, weights, what):
+    """Load by name, or say which parameter is missing, extra or misshapen."""
+    if not isinstance(model, nn.Module):
+        raise ProbeFailure(f"{what} must be a torch.nn.Module")
+    own = model.state_dict()
+    missing = [name for name in weights if name not in own]
+    if missing:
+        raise ProbeFailure(f"{what} has no parameter {missing[0]!r} (its parameters: "
+                           f"{', '.join(list(own)[:12])}); name the layers as the handout does")
+    extra = [name for name in own if name not in weights]
+    if extra:
+        raise ProbeFailure(f"{what} has an unexpected parameter {extra[0]!r}; use exactly the layers of the handout")
+    for name, value in weights.items():
+        if tuple(own[name].shape) != tuple(value.shape):
+            raise ProbeFailure(f"{what}: {name} has shape {tuple(own[name].shape)}, but {tuple(value.shape)} "
+                               "was expected")
+    model.load_state_dict(weights)
+    return model
+
+
+def build_classifier(sentiment, vocab, emb, hidden, layers, classes, bidirectional, seed):
+    model = sentiment.SentimentLSTM(vocab, emb, hidden, layers, classes, dropout=0.3, bidirectional=bidirectional)
+    shapes = lstm_classifier_shapes(vocab, emb, hidden, layers, classes, bidirectional)
+    load_weights(model, make_weights(seed, shapes), "SentimentLSTM")
+    return model.to(torch_device()).eval()
+
+
+def random_batch(seed, batch, vocab, max_len, sort=True, extra=0):
+    """Padded ids (B, L_max + extra) and lengths (B,); sorted longest first unless sort=False.
+
+    The longest sentence has max_len words and another is a single word, so padding is always there.
+    """
+    rng = np.random.default_rng(seed + 104729)
+    lengths = rng.integers(1, max_len + 1, batch)
+    lengths[0], lengths[-1] = max_len, 1
+    if sort:
+        lengths = np.sort(lengths)[::-1]
+    else:
+        rng.shuffle(lengths)
+        if lengths[0] == max(lengths):  # make sure the batch is not already sorted
+            lengths = np.roll(lengths, 1)
+    padded = np.zeros((batch, max_len + extra), dtype=np.int64)
+    for row, length in enumerate(lengths):
+        padded[row, :length] = rng.integers(2, vocab, length)
+    return torch.from_numpy(padded), torch.from_numpy(lengths.copy()).long()
+
+
+def logits_of(model, padded, lengths, what="the logits of SentimentLSTM.forward"):
+    with torch.no_grad():
+        logits = model(padded.to(torch_device()), lengths)
+    return as_array(logits, what, ndim=2)
+
+
+# ------------------------------------------------------------------------------------- text to ids
+
+def tokenize(sentiment, texts):
+    tokens = []
+    for text in texts:
+        words = sentiment.tokenize(text)
+        if not isinstance(words, list) or not all(type(word) is str for word in words):
+            raise ProbeFailure(f"tokenize({text!r}) returned {type(words).__name__}; a list of strings was expected")
+        tokens.append(words)
+    return {"tokens": tokens}
+
+
+def build_vocab(sentiment, texts, min_freq):
+    """The vocabulary as its words in id order (so extra or missing words show)."""
+    vocab = sentiment.build_vocab(list(texts), min_freq=min_freq)
+    if not isinstance(vocab, dict):
+        raise ProbeFailure(f"build_vocab returned a {type(vocab).__name__}; a dict word -> id was expected")
+    if not all(type(word) is str and type(index) is int for word, index in vocab.items()):
+        raise ProbeFailure("build_vocab must map words (str) to ids (int)")
+    if sorted(vocab.values()) != list(range(len(vocab))):
+        raise ProbeFailure(f"the ids of build_vocab must be 0, 1, ..., {len(vocab) - 1}, each once")
+    return {"words": [word for word, _ in sorted(vocab.items(), key=lambda item: item[1])]}
+
+
+def encode(sentiment, texts, vocab_words, max_len):
+    """encode() with a vocabulary given here (words in id order), so build_vocab is not involved."""
+    vocab = {word: index for index, word in enumerate(vocab_words)}
+    ids = []
+    for text in texts:
+        value = _check_tensor(sentiment.encode(text, dict(vocab), max_len=max_len), f"encode({text!r})", torch.long)
+        ids.append(as_array(value, f"encode({text!r})", ndim=1))
+    return {"ids": ids}  # a list of arrays of different lengths, judged one by one
+
+
+def dataset(sentiment, texts, labels, vocab_words, max_len):
+    vocab = {word: index for index, word in enumerate(vocab_words)}
+    data = sentiment.SentimentDataset(list(texts), list(labels), vocab, max_len)
+    items = []
+    for index in range(len(texts)):
+        item = unpack(data[index], f"SentimentDataset[{index}]", ("ids", "label"))
+        ids = _check_tensor(item[0], f"the ids of SentimentDataset[{index}]", torch.long)
+        label = _check_tensor(item[1], f"the label of SentimentDataset[{index}]")
+        items.append({"ids": as_array(ids, "ids", ndim=1).tolist(), "label": as_number(label, "label")})
+    return {"length": len(data), "items": items}
+
+
+def collate(sentiment, sequences, labels):
+    batch = [(torch.tensor(ids, dtype=torch.long), torch.tensor(label)) for ids, label in zip(sequences, labels)]
+    padded, lengths, label_tensor = unpack(sentiment.collate_fn(batch), "collate_fn(batch)",
+                                           ("padded", "lengths", "labels"))
+    _check_tensor(padded, "padded", torch.long)
+    _check_tensor(lengths, "lengths", torch.long)
+    _check_tensor(label_tensor, "labels")
+    return {"padded": as_array(padded, "padded", ndim=2), "lengths": as_array(lengths, "lengths", ndim=1),
+            "labels": as_array(label_tensor, "labels", ndim=1), "lengths_device": str(lengths.device)}
+
+
+# ------------------------------------------------------------------------------------------- model
+
+def forward(sentiment, vocab, emb, hidden, layers, classes, bidirectional, batch, max_len, seed):
+    """Logits in eval mode with the probe's weights, on a batch sorted longest first."""
+    model = build_classifier(sentiment, vocab, emb, hidden, layers, classes, bidirectional, seed)
+    padded, lengths = random_batch(seed, batch, vocab, max_len)
+    return {"logits": logits_of(model, padded, lengths)}
+
+
+def padding_invariance(sentiment, vocab, emb, hidden, layers, classes, bidirectional, batch, max_len, extra, seed):
+    """The same sentences with `extra` more padding columns: packing makes the logits identical."""
+    model = build_classifier(sentiment, vocab, emb, hidden, layers, classes, bidirectional, seed)
+    padded, lengths = random_batch(seed, batch, vocab, max_len)
+    more, _ = random_batch(seed, batch, vocab, max_len, extra=extra)
+    return {"logits": logits_of(model, padded, lengths),
+            "logits_extra_padding": logits_of(model, more, lengths)}
+
+
+def batch_order(sentiment, vocab, emb, hidden, layers, classes, bidirectional, batch, max_len, seed):
+    """An unsorted batch, and the same batch in another order (logits put back in the first order)."""
+    model = build_classifier(sentiment, vocab, emb, hidden, layers, classes, bidirectional, seed)
+    padded, lengths = random_batch(seed, batch, vocab, max_len, sort=False)
+    order = torch.from_numpy(np.random.default_rng(seed).permutation(batch))
+    shuffled = logits_of(model, padded[order], lengths[order])
+    back = np.empty_like(shuffled)
+    back[order.numpy()] = shuffled
+    return {"logits": logits_of(model, padded, lengths), "logits_reordered": back}
+
+
+def lengths_on_device(sentiment, vocab, emb, hidden, layers, classes, bidirectional, batch, max_len, seed):
+    """Model and ids on the grading device, lengths once on that device and once on the CPU.
+
+    pack_padded_sequence wants the lengths on the CPU; forward must accept them from either side.
+    """
+    model = build_classifier(sentiment, vocab, emb, hidden, layers, classes, bidirectional, seed)
+    padded, lengths = random_batch(seed, batch, vocab, max_len, sort=False)
+    return {"lengths_on_device": logits_of(model, padded, lengths.to(torch_device())),
+            "lengths_on_cpu": logits_of(model, padded, lengths)}
+
+
+# --------------------------------------------------------------------- train_epoch and evaluate
+
+class MeanOfEmbeddings(nn.Module):
+    """A small stand-in model with the classifier's interface: mean of the word vectors, dropout, linear."""
+
+    def __init__(self, vocab, emb, classes, dropout):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab, emb, padding_idx=PAD_ID)
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(emb, classes)
+
+    def forward(self, x, lengths):
+        mask = (torch.arange(x.shape[1], device=x.device)[None, :] < lengths.to(x.device)[:, None]).float()
+        mean = (self.embedding(x) * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+        return self.fc(self.dropout(mean))
+
+
+def stand_in_model(vocab, emb, classes, dropout, seed):
+    model = MeanOfEmbeddings(vocab, emb, classes, dropout)
+    shapes = {name: tuple(value.shape) for name, value in model.state_dict().items()}
+    model.load_state_dict(make_weights(seed, shapes, scale=1.0))
+    return model.to(torch_device())
+
+
+def stand_in_loader(seed, sizes, vocab, max_len, classes):
+    """A list of (padded, lengths, labels) batches on the CPU, as a DataLoader with collate_fn gives."""
+    generator = torch.Generator().manual_seed(seed + 31)
+    loader = []
+    for number, size in enumerate(sizes):
+        padded, lengths = random_batch(seed + number, size, vocab, max_len, sort=False)
+        loader.append((padded, lengths, torch.randint(0, classes, (size,), generator=generator)))
+    return loader
+
+
+def train_epoch(sentiment, sizes, vocab, emb, classes, max_len, lr, seed):
+    """train_epoch on the stand-in model with SGD: the mean batch loss and the updated weights."""
+    model = stand_in_model(vocab, emb, classes, 0.0, seed)
+    loader = stand_in_loader(seed, sizes, vocab, max_len, classes)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    loss = sentiment.train_epoch(model, loader, optimizer, nn.CrossEntropyLoss(), torch_device())
+    return {"loss": as_number(loss, "the value returned by train_epoch"),
+            "weights": {name: value.detach() for name, value in model.named_parameters()}}
+
+
+def evaluate(sentiment, sizes, vocab, emb, classes, max_len, dropout, seed):
+    """evaluate on the stand-in model, which has dropout: only eval mode gives a reproducible answer."""
+    model = stand_in_model(vocab, emb, classes, dropout, seed)
+    model.train()  # evaluate must switch to eval mode itself
+    loader = stand_in_loader(seed, sizes, vocab, max_len, classes)
+    accuracy = as_number(sentiment.evaluate(model, loader, torch_device()), "the value returned by evaluate")
+    return {"accuracy": accuracy}
+
+
+# ---------------------------------------------------------------------------------------- training
+
+_trained = {}  # (training arguments, seed) -> (vocab, model, losses): trained once per process
+
+
+def train_classifier(sentiment, train_texts, train_labels, eval_texts, eval_labels, epochs, batch_size, lr,
+                     emb, hidden, seeds):
+    """Train the student's pipeline from scratch once per seed; accuracy on the held-out sentences.
+
+    Everything is the student's: build_vocab, SentimentDataset, collate_fn, SentimentLSTM, train_epoch,
+    evaluate. A check on another held-out split reuses the models trained in this process.
+    """
+    setup = json.dumps([train_texts, train_labels, epochs, batch_size, lr, emb, hidden, str(torch_device())])
+    runs = []
+    for seed in seeds:
+        key = (setup, seed)
+        if key not in _trained:
+            seed_everything(seed)
+            _trained[key] = _train_once(sentiment, train_texts, train_labels, epochs, batch_size, lr, emb, hidden, seed)
+        vocab, model, losses = _trained[key]
+        runs.append({"losses": losses, "accuracy": _held_out_accuracy(sentiment, model, vocab, eval_texts, eval_labels)})
+    return {"runs": runs}
+
+
+def _train_once(sentiment, texts, labels, epochs, batch_size, lr, emb, hidden, seed):
+    vocab = sentiment.build_vocab(list(texts))
+    model = sentiment.SentimentLSTM(len(vocab), emb, hidden, 1, 2, dropout=0.0, bidirectional=True)
+    model = model.to(torch_device())
+    loader = torch.utils.data.DataLoader(
+        sentiment.SentimentDataset(list(texts), list(labels), vocab), batch_size=batch_size, shuffle=True,
+        collate_fn=sentiment.collate_fn, generator=torch.Generator().manual_seed(seed),
+    )
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    criterion = nn.CrossEntropyLoss()
+    losses = [as_number(sentiment.train_epoch(model, loader, optimizer, criterion, torch_device()),
+                        f"the value returned by train_epoch (epoch {epoch + 1})") for epoch in range(epochs)]
+    return vocab, model, losses
+
+
+def _held_out_accuracy(sentiment, model, vocab, texts, labels):
+    loader = torch.utils.data.DataLoader(sentiment.SentimentDataset(list(texts), list(labels), vocab),
+                                         batch_size=256, collate_fn=sentiment.collate_fn)
+    accuracy = as_number(sentiment.evaluate(model, loader, torch_device()), "the value returned by evaluate")
+    if not 0.0 <= accuracy <= 1.0:
+        raise ProbeFailure(f"evaluate returned {accuracy:g}; an accuracy is a fraction in [0, 1]")
+    return accuracy

@@ -1,0 +1,236 @@
+"""Probes of a4_seq2seq: they run inside the sandbox, call the student's `seq2seq` module and return
+plain data. The same probes run on the reference solution to produce the expected data.
+
+Models are built from the student's classes, then given weights drawn here from a seeded generator
+(by the documented parameter names), so the student and the reference compute with the same numbers
+whatever their own initialisation. Models and tensors live on `probe_api.torch_device()`.
+"""
+
+import random
+
+import numpy as np
+import torch
+from torch import nn
+
+from grader.runtime.probe_api import ProbeFailure, as_array, as_number, torch_device, unpack
+
+VOCAB = 29                     # len(LETTERS)
+SOS, EOS, PAD = 0, 1, 2
+LETTERS = "SE?abcdefghijklmnopqrstuvwxyz"
+
+
+# ------------------------------------------------------------------------------------------- weights
+
+def lstm_shapes(prefix, input_size, hidden, layers):
+    shapes = {}
+    for k in range(layers):
+        width = input_size if k == 0 else hidden
+        shapes[f"{prefix}.weight_ih_l{k}"] = (4 * hidden, width)
+        shapes[f"{prefix}.weight_hh_l{k}"] = (4 * hidden, hidden)
+        shapes[f"{prefix}.bias_ih_l{k}"] = (4 * hidden,)
+        shapes[f"{prefix}.bias_hh_l{k}"] = (4 * hidden,)
+    return shapes
+
+
+def seq2seq_shapes(emb, hidden, layers):
+    """Every parameter of Seq2Seq(Encoder(...), Decoder(...)) by its documented name."""
+    return {
+        "encoder.embedding.weight": (VOCAB, emb),
+        **lstm_shapes("encoder.lstm", emb, hidden, layers),
+        "decoder.embedding.weight": (VOCAB, emb),
+        **lstm_shapes("decoder.lstm", emb, hidden, layers),
+        "decoder.fc.weight": (VOCAB, hidden),
+        "decoder.fc.bias": (VOCAB,),
+    }
+
+
+def make_weights(seed, shapes, scale=1.0):
+    """Uniform(-scale, scale) weights from a generator of their own (the global seed stays untouched)."""
+    generator = torch.Generator().manual_seed(seed + 7919)
+    return {name: (torch.rand(shape, generator=generator) * 2 - 1) * scale for name, shape in shapes.items()}
+
+
+def load_weights(model, weights, what):
+    """Load by name, or say which parameter is missing, extra or misshapen."""
+    own = model.state_dict()
+    missing = [name for name in weights if name not in own]
+    if missing:
+        raise ProbeFailure(f"{what} has no parameter {missing[0]!r} (its parameters: "
+                           f"{', '.join(list(own)[:12])}); name the layers as the handout does")
+    extra = [name for name in own if name not in weights]
+    if extra:
+        raise ProbeFailure(f"{what} has an unexpected parameter {extra[0]!r}; use exactly the layers of the handout")
+    for name, value in weights.items():
+        if tuple(own[name].shape) != tuple(value.shape):
+            raise ProbeFailure(f"{what}: {name} has shape {tuple(own[name].shape)}, but {tuple(value.shape)} "
+                               "was expected")
+    model.load_state_dict(weights)
+    return model
+
+
+def build_model(student, emb, hidden, layers, seed, scale=1.0):
+    """The student's Seq2Seq with the probe's weights, on the grading device."""
+    encoder = student.Encoder(VOCAB, emb, hidden, num_layers=layers)
+    decoder = student.Decoder(VOCAB, emb, hidden, num_layers=layers)
+    model = student.Seq2Seq(encoder, decoder)
+    if not isinstance(model, nn.Module):
+        raise ProbeFailure("Seq2Seq must be a torch.nn.Module (class Seq2Seq(nn.Module))")
+    load_weights(model, make_weights(seed, seq2seq_shapes(emb, hidden, layers), scale), "Seq2Seq")
+    return model.to(torch_device())
+
+
+def random_ids(seed, batch, length, low=3):
+    """Token ids of random letters (no S/E/?), from a generator of their own."""
+    generator = torch.Generator().manual_seed(seed + 104729)
+    return torch.randint(low, VOCAB, (batch, length), generator=generator)
+
+
+def random_trg(seed, batch, trg_len):
+    trg = random_ids(seed + 1, batch, trg_len)
+    trg[:, 0] = SOS
+    trg[:, -1] = EOS
+    return trg
+
+
+def parameters_of(model):
+    return {name: value.detach() for name, value in model.named_parameters()}
+
+
+# ---------------------------------------------------------------------------------------------- probes
+
+def make_batch(seq2seq, pairs, n_step):
+    src, trg = unpack(seq2seq.make_batch([tuple(pair) for pair in pairs], n_step), "make_batch(...)",
+                      ("src", "trg"))
+    result = {}
+    for name, value in (("src", src), ("trg", trg)):
+        if not isinstance(value, torch.Tensor):
+            raise ProbeFailure(f"{name} returned by make_batch is a {type(value).__name__}; a LongTensor was expected")
+        result[name] = as_array(value, f"{name} returned by make_batch", ndim=2)
+        result[f"{name}_dtype"] = str(value.dtype)
+    return result
+
+
+def encoder(seq2seq, emb, hidden, layers, batch, length, seed):
+    """Encoder alone, with the Seq2Seq's encoder weights."""
+    model = seq2seq.Encoder(VOCAB, emb, hidden, num_layers=layers)
+    shapes = {name[len("encoder."):]: shape for name, shape in seq2seq_shapes(emb, hidden, layers).items()
+              if name.startswith("encoder.")}
+    load_weights(model, make_weights(seed, shapes), "Encoder")
+    model = model.to(torch_device()).eval()
+    with torch.no_grad():
+        result = model(random_ids(seed, batch, length).to(torch_device()))
+    outputs, hidden_state, cell = unpack(result, "Encoder.forward(src)", ("outputs", "hidden", "cell"))
+    return {"outputs": as_array(outputs, "outputs of Encoder.forward", ndim=3),
+            "hidden": as_array(hidden_state, "hidden of Encoder.forward", ndim=3),
+            "cell": as_array(cell, "cell of Encoder.forward", ndim=3)}
+
+
+def decoder(seq2seq, emb, hidden, layers, batch, seed):
+    """One decoder step from a random state."""
+    model = seq2seq.Decoder(VOCAB, emb, hidden, num_layers=layers)
+    shapes = {name[len("decoder."):]: shape for name, shape in seq2seq_shapes(emb, hidden, layers).items()
+              if name.startswith("decoder.")}
+    load_weights(model, make_weights(seed, shapes), "Decoder")
+    model = model.to(torch_device()).eval()
+    generator = torch.Generator().manual_seed(seed + 3)
+    state = [torch.randn(layers, batch, hidden, generator=generator).to(torch_device()) for _ in range(2)]
+    token = random_ids(seed, batch, 1).to(torch_device())
+    with torch.no_grad():
+        result = model(token, state[0], state[1])
+    logits, hidden_state, cell = unpack(result, "Decoder.forward(token, hidden, cell)", ("logits", "hidden", "cell"))
+    return {"logits": as_array(logits, "logits of Decoder.forward", ndim=3),
+            "hidden": as_array(hidden_state, "hidden of Decoder.forward", ndim=3),
+            "cell": as_array(cell, "cell of Decoder.forward", ndim=3)}
+
+
+def forward(seq2seq, emb, hidden, layers, batch, src_len, trg_len, ratio, seed, scale=1.5):
+    """Seq2Seq.forward at a given teacher_forcing_ratio (1.0 and 0.0 are deterministic)."""
+    model = build_model(seq2seq, emb, hidden, layers, seed, scale).eval()
+    src = random_ids(seed, batch, src_len).to(torch_device())
+    trg = random_trg(seed, batch, trg_len).to(torch_device())
+    with torch.no_grad():
+        outputs = model(src, trg, teacher_forcing_ratio=ratio)
+    return {"outputs": as_array(outputs, "outputs of Seq2Seq.forward", ndim=3)}
+
+
+def greedy_decode(seq2seq, emb, hidden, layers, batch, src_len, max_len, seed, scale=2.5):
+    """Large weights (scale) make the guesses vary from step to step and from word to word."""
+    model = build_model(seq2seq, emb, hidden, layers, seed, scale).eval()
+    src = random_ids(seed, batch, src_len).to(torch_device())
+    tokens = seq2seq.greedy_decode(model, src, max_len)
+    if not isinstance(tokens, torch.Tensor):
+        raise ProbeFailure(f"greedy_decode returned a {type(tokens).__name__}; a LongTensor was expected")
+    return {"tokens": as_array(tokens, "the tokens returned by greedy_decode", ndim=2), "dtype": str(tokens.dtype)}
+
+
+def translate(seq2seq, words, n_step, emb, hidden, seed, scale, boost):
+    """translate() with the probe's weights; `boost` raises the scores of E and ? so both appear."""
+    model = build_model(seq2seq, emb, hidden, 1, seed, scale).eval()
+    with torch.no_grad():
+        model.decoder.fc.bias[EOS] += boost
+        model.decoder.fc.bias[PAD] += boost
+    translations = []
+    for word in words:
+        text = seq2seq.translate(model, word, n_step)
+        if type(text) is not str:
+            raise ProbeFailure(f"translate returned a {type(text).__name__}; a str was expected")
+        translations.append(text)
+    return {"translations": translations}
+
+
+def train_step(seq2seq, emb, hidden, layers, batch, src_len, trg_len, ratio, clip, lr, steps, seed):
+    """A few train_step calls with plain SGD (under Adam, clipping would barely show in one step)."""
+    model = build_model(seq2seq, emb, hidden, layers, seed)
+    src = random_ids(seed, batch, src_len).to(torch_device())
+    trg = random_trg(seed, batch, trg_len).to(torch_device())
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    criterion = nn.CrossEntropyLoss()
+    losses = []
+    for step in range(steps):
+        loss = seq2seq.train_step(model, src, trg, optimizer, criterion, teacher_forcing_ratio=ratio, clip=clip)
+        losses.append(as_number(loss, f"the loss returned by train_step (step {step + 1})"))
+    return {"losses": losses, "weights": parameters_of(model)}
+
+
+def train_pairs(seq2seq, pairs, tests, n_step, emb, hidden, lr, epochs, batch_size, ratio, seeds):
+    """Train from scratch once per seed with the student's own code; translate the test words.
+
+    Each seed seeds random, numpy and torch before the model is built, so a student who builds the
+    layers in the documented order starts from the reference's initial weights. Pairs are shuffled by
+    a generator of the probe's own, so teacher forcing's draws from `random` are the student's alone.
+    """
+    runs = []
+    for seed in seeds:
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+        runs.append(_train_once(seq2seq, [tuple(p) for p in pairs], [tuple(t) for t in tests], n_step, emb,
+                                hidden, lr, epochs, batch_size, ratio, seed))
+    return {"runs": runs}
+
+
+def _train_once(seq2seq, pairs, tests, n_step, emb, hidden, lr, epochs, batch_size, ratio, seed):
+    model = seq2seq.Seq2Seq(seq2seq.Encoder(VOCAB, emb, hidden), seq2seq.Decoder(VOCAB, emb, hidden))
+    model = model.to(torch_device())
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    criterion = nn.CrossEntropyLoss()
+    order = random.Random(seed + 1_000_003)
+    batches = []
+    for start in range(0, len(pairs), batch_size):
+        src, trg = unpack(seq2seq.make_batch(pairs[start:start + batch_size], n_step), "make_batch(...)", ("src", "trg"))
+        batches.append((src.to(torch_device()), trg.to(torch_device())))
+    losses = []
+    for epoch in range(epochs):
+        order.shuffle(batches)
+        epoch_losses = [as_number(seq2seq.train_step(model, src, trg, optimizer, criterion, ratio),
+                                  f"the loss returned by train_step (epoch {epoch + 1})") for src, trg in batches]
+        losses.append(float(np.mean(epoch_losses)))
+    model.eval()
+    translations = []
+    for word, _ in tests:
+        text = seq2seq.translate(model, word, n_step)
+        if type(text) is not str:
+            raise ProbeFailure(f"translate returned a {type(text).__name__}; a str was expected")
+        translations.append(text)
+    correct = sum(text == target for text, (_, target) in zip(translations, tests))
+    return {"losses": losses, "translations": translations, "accuracy": correct / len(tests)}

@@ -1,0 +1,329 @@
+"""Assignment a4_seq2seq graded end to end: the reference scores 100 (as .py and as a notebook), the stub
+0, wrong work partial credit with the mistake named. Every submission is graded by one `grade report`
+(torch is imported once per worker). The wrong submissions are variants of a student-style
+implementation written independently of the reference, so fingerprinting is shown to match behaviour,
+not text. The last tests prove, in this process, that the reference itself behaves as the handout says."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import REPO, SOLUTIONS, TEMPLATE, checks_of, score_of, write_submission
+
+A4 = "a4_seq2seq"
+
+STUDENT_SEQ2SEQ = '''
+import random
+import torch
+import torch.nn as nn
+
+LETTERS = "SE?abcdefghijklmnopqrstuvwxyz"
+index_of = {{ch: i for i, ch in enumerate(LETTERS)}}
+
+
+def make_batch(pairs, n_step):
+    sources, targets = [], []
+    for word, meaning in pairs:
+        {SOURCE}
+        {TARGET}
+    return torch.LongTensor(sources), torch.LongTensor(targets)
+
+
+class Encoder(nn.Module):
+    def __init__(self, vocab_size, embedding_dim, hidden_size, num_layers=1, dropout=0.0):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embedding_dim)
+        self.lstm = nn.LSTM(embedding_dim, hidden_size, num_layers, batch_first=True,
+                            dropout=0.0 if num_layers == 1 else dropout)
+
+    def forward(self, src):
+        out, (h, c) = self.lstm(self.embedding(src))
+        return out, h, c
+
+
+class Decoder(nn.Module):
+    def __init__(self, vocab_size, embedding_dim, hidden_size, num_layers=1, dropout=0.0):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embedding_dim)
+        self.lstm = nn.LSTM(embedding_dim, hidden_size, num_layers, batch_first=True,
+                            dropout=0.0 if num_layers == 1 else dropout)
+        self.fc = nn.Linear(hidden_size, vocab_size)
+
+    def forward(self, token, hidden, cell):
+        out, (hidden, cell) = self.lstm(self.embedding(token), (hidden, cell))
+        return self.fc(out), hidden, cell
+
+
+class Seq2Seq(nn.Module):
+    def __init__(self, encoder, decoder):
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+
+    def forward(self, src, trg, teacher_forcing_ratio=0.5):
+        n, length = trg.size(0), trg.size(1)
+        scores = []
+        _, h, c = self.encoder(src)
+        {STATE}
+        prev = trg[:, :1]
+        for step in range(1, length):
+            logits, h, c = self.decoder(prev, h, c)
+            scores.append(logits)
+            use_truth = {DRAW}
+            prev = trg[:, step].unsqueeze(1) if use_truth else logits.max(dim=2)[1]
+        first = torch.zeros(n, 1, scores[0].size(2), device=trg.device)
+        return {RETURN}
+
+
+def train_step(model, src, trg, optimizer, criterion, teacher_forcing_ratio=0.5, clip=1.0):
+    model.train()
+    {ZERO}
+    out = model(src, trg, teacher_forcing_ratio)
+    {LOSS}
+    loss.backward()
+    {CLIP}
+    optimizer.step()
+    return float(loss.detach())
+
+
+def greedy_decode(model, src, max_len):
+    model_was_training = model.training
+    with torch.no_grad():
+        _, h, c = model.encoder(src)
+        token = torch.zeros(src.size(0), 1, dtype=torch.long, device=src.device) + {START}
+        result = torch.zeros(src.size(0), max_len, dtype=torch.long, device=src.device)
+        for i in range(max_len):
+            logits, h, c = model.decoder(token, h, c)
+            token = logits.argmax(2)
+            result[:, i] = token[:, 0]
+    return result
+
+
+def translate(model, word, n_step):
+    src, _ = make_batch([(word, "?")], n_step)
+    src = src.to(next(model.parameters()).device)
+    out = ""
+    for idx in greedy_decode(model, src, n_step + 1)[0].tolist():
+        if idx == 1:
+            break
+        {PADDING}
+    return out
+'''
+
+CORRECT = dict(
+    SOURCE='sources.append([index_of[ch] for ch in word + "?" * (n_step - len(word))] + [1])',
+    TARGET='targets.append([0] + [index_of[ch] for ch in meaning + "?" * (n_step - len(meaning))] + [1])',
+    STATE="",
+    DRAW="random.random() < teacher_forcing_ratio",
+    RETURN="torch.cat([first] + scores, dim=1)",
+    ZERO="optimizer.zero_grad()",
+    LOSS="loss = criterion(out[:, 1:].reshape(-1, out.size(-1)), trg[:, 1:].reshape(-1))",
+    CLIP="nn.utils.clip_grad_norm_(model.parameters(), max_norm=clip)",
+    START="0",
+    PADDING='out += LETTERS[idx] if idx != 2 else ""',
+)
+
+# name: (changes to CORRECT, the catalogued mistake the feedback must name, or None)
+WRONG = {
+    "teacher_forcing_ignores_ratio": (dict(DRAW="True"), "teacher_forcing_ignores_ratio"),
+    "decode_from_padding": (dict(START="2"), "decode_from_padding"),
+    "no_gradient_clipping": (dict(CLIP="pass"), "no_gradient_clipping"),
+    "loss_includes_position_0": (
+        dict(LOSS="loss = criterion(out.reshape(-1, out.size(-1)), trg.reshape(-1))"), "loss_includes_position_0"),
+    "no_zero_grad": (dict(ZERO="pass"), "no_zero_grad"),
+    "encoder_state_unused": (dict(STATE="h, c = torch.zeros_like(h), torch.zeros_like(c)"), "encoder_state_unused"),
+    "end_before_padding": (
+        dict(SOURCE='sources.append([index_of[ch] for ch in (word + "E").ljust(n_step + 1, "?")])',
+             TARGET='targets.append([0] + [index_of[ch] for ch in (meaning + "E").ljust(n_step + 1, "?")])'),
+        "end_before_padding"),
+    "outputs_shifted": (dict(RETURN="torch.cat(scores + [first], dim=1)"), "outputs_shifted"),
+    "padding_kept_in_translation": (dict(PADDING="out += LETTERS[idx]"), None),
+    # clip_grad_value_ leaves these gradients (all below `clip`) as they are: it behaves as no clipping
+    "clip_by_value": (dict(CLIP="nn.utils.clip_grad_value_(model.parameters(), clip)"), "no_gradient_clipping"),
+}
+
+
+def student_seq2seq(**changes: str) -> str:
+    return STUDENT_SEQ2SEQ.format(**{**CORRECT, **changes})
+
+
+@pytest.fixture(scope="module")
+def graded(run_grade, tmp_path_factory) -> dict[str, Any]:
+    """Every submission of this module, graded by one `grade report` with two workers."""
+    from grader.stubs import notebook_from_stub
+
+    root = tmp_path_factory.mktemp("a4-class")
+    shutil.copytree(SOLUTIONS / A4, root / "reference")
+    shutil.copytree(TEMPLATE / A4, root / "stub")
+    notebook = notebook_from_stub((SOLUTIONS / A4 / "seq2seq.py").read_text(), "a4")
+    write_submission(root / "reference_notebook", {"seq2seq.ipynb": notebook})
+    write_submission(root / "independent", {"seq2seq.py": student_seq2seq()})
+    for name, (changes, _) in WRONG.items():
+        write_submission(root / name, {"seq2seq.py": student_seq2seq(**changes)})
+    out = tmp_path_factory.mktemp("a4-grades")
+    run_grade("report", str(root), "--out", str(out), "--workers", "2", "--assignment", A4)
+    return {path.name: json.loads((out / "students" / path.name / "feedback.json").read_text())
+            for path in root.iterdir()}
+
+
+@pytest.mark.parametrize("name", ["reference", "reference_notebook", "independent"])
+def test_correct_work_scores_full_marks(graded, name):
+    result = graded[name]
+    failed = [(c["name"], c["message"]) for c in checks_of(result, A4) if c["status"] != "passed"]
+    assert score_of(result, A4) == 100, failed
+    if name == "reference_notebook":
+        assert result["assignments"][0]["source"] == "seq2seq.ipynb"
+
+
+def test_training_of_the_reference_is_reproduced_exactly(graded):
+    """The independent implementation draws like the handout says, so its curves equal the reference's."""
+    checks = {c["name"]: c for c in checks_of(graded["independent"], A4)}
+    for name in ("test_toy_pairs_learned", "test_reversal_learned"):
+        curves = checks[name]["details"]["curves"]
+        assert len(curves["your loss"]) == 40
+        assert curves["your loss"] == pytest.approx(curves["reference"], rel=1e-4), name
+
+
+def test_stub_scores_zero_with_not_implemented_messages(graded):
+    checks = checks_of(graded["stub"], A4)
+    assert score_of(graded["stub"], A4) == 0
+    assert len(checks) == 24
+    for check in checks:
+        assert check["status"] == "failed", check
+        assert "is not implemented yet" in check["message"], check
+        assert "Traceback" not in check["message"]
+
+
+@pytest.mark.parametrize("name", sorted(WRONG))
+def test_wrong_submission_partial_credit_and_mistake_named(graded, name):
+    _, mistake = WRONG[name]
+    result = graded[name]
+    score = score_of(result, A4)
+    assert 0 < score < 100, f"{name} scored {score}"
+    checks = checks_of(result, A4)
+    failed = [c for c in checks if c["status"] != "passed"]
+    assert failed and all(c["message"] for c in failed)
+    if mistake is not None:
+        named = [c for c in checks if c["mistake"] == mistake]
+        assert named, f"{name}: no check named the mistake {mistake}: {[(c['name'], c['message']) for c in failed]}"
+        assert all("Known mistake" in c["diagnosis"] for c in named)
+    assert {c["mistake"] for c in checks if c["mistake"]} <= {mistake}, "another mistake was named"
+
+
+# -- the reference itself behaves as the handout says ----------------------------------------------------
+
+def _load(name: str, path: Path) -> Any:
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return _load("a4_reference_seq2seq", SOLUTIONS / A4 / "seq2seq.py")
+
+
+@pytest.fixture(scope="module")
+def probes():
+    return _load("a4_probes", REPO / "assignments" / A4 / "probes.py")
+
+
+def test_reference_make_batch_matches_the_handout(reference):
+    src, trg = reference.make_batch([("cat", "gato"), ("hello", "hola")], 5)
+    assert src.dtype == trg.dtype == __import__("torch").long
+    assert src.tolist() == [[5, 3, 22, 2, 2, 1], [10, 7, 14, 14, 17, 1]]
+    assert trg.tolist() == [[0, 9, 3, 22, 17, 2, 1], [0, 10, 17, 14, 3, 2, 1]]
+
+
+def test_reference_teacher_forcing_feeds_the_target(reference, probes):
+    """At ratio 1.0 the decoder reads S and trg[:, 1:-1] whatever it predicts: one LSTM call over the
+    shifted target gives the same scores."""
+    import torch
+
+    model = probes.build_model(reference, 8, 16, 2, seed=3, scale=1.5).eval()
+    src, trg = probes.random_ids(3, 4, 6), probes.random_trg(3, 4, 7)
+    with torch.no_grad():
+        outputs = model(src, trg, teacher_forcing_ratio=1.0)
+        _, hidden, cell = model.encoder(src)
+        states, _ = model.decoder.lstm(model.decoder.embedding(trg[:, :-1]), (hidden, cell))
+        expected = model.decoder.fc(states)
+    assert torch.all(outputs[:, 0] == 0)
+    assert torch.allclose(outputs[:, 1:], expected, atol=1e-6)
+
+
+def test_reference_greedy_decode_is_forward_without_teacher_forcing(reference, probes):
+    import torch
+
+    model = probes.build_model(reference, 8, 16, 2, seed=4, scale=2.5).eval()
+    src = probes.random_ids(4, 5, 6)
+    trg = torch.full((5, 8), 7)
+    trg[:, 0] = reference.SOS
+    with torch.no_grad():
+        outputs = model(src, trg, teacher_forcing_ratio=0.0)
+    tokens = reference.greedy_decode(model, src, 7)
+    assert tokens.shape == (5, 7) and tokens.dtype == torch.long
+    assert torch.equal(tokens, outputs[:, 1:].argmax(-1))
+    assert len(set(map(tuple, tokens.tolist()))) > 1, "the probe's weights should give different guesses per word"
+
+
+@pytest.mark.parametrize("case, covers", [
+    (dict(seed=1, scale=2.5), "stops at E"),
+    (dict(seed=0, scale=4.0), "drops ?"),
+], ids=["public", "hidden"])
+def test_reference_translate_stops_at_e_and_drops_padding(reference, probes, case, covers):
+    """Each translate check's weights exercise the rule it is named for."""
+    import torch
+
+    words = ["hello", "cat", "good", "abc", "zzz", "q", "moon", "xyzzy"]
+    model = probes.build_model(reference, 8, 32, 1, case["seed"], case["scale"]).eval()
+    with torch.no_grad():
+        model.decoder.fc.bias[reference.EOS] += 0.5
+        model.decoder.fc.bias[reference.PAD] += 0.5
+    stopped = dropped = False
+    for word in words:
+        src, _ = reference.make_batch([(word, "")], 5)
+        guesses = "".join(reference.LETTERS[i] for i in reference.greedy_decode(model, src, 6)[0].tolist())
+        before_end = guesses.split("E")[0]
+        assert reference.translate(model, word, 5) == before_end.replace("?", "")
+        stopped |= "E" in guesses[:-1] and guesses.index("E") < len(guesses) - 1
+        dropped |= "?" in before_end
+    assert stopped if covers == "stops at E" else dropped, f"these weights never exercise: {covers}"
+
+
+@pytest.mark.parametrize("case, clipped", [
+    (dict(emb=8, hidden=16, layers=1, batch=4, src_len=6, trg_len=7, ratio=1.0, clip=0.2, seed=5), True),
+    (dict(emb=8, hidden=16, layers=1, batch=4, src_len=6, trg_len=7, ratio=1.0, clip=100.0, seed=15), False),
+], ids=["public-clip-0.2", "hidden-clip-100"])
+def test_train_step_checks_exercise_clipping(reference, probes, case, clipped):
+    """The public train_step check only catches missing clipping if the gradient norm exceeds `clip`."""
+    import torch
+
+    model = probes.build_model(reference, case["emb"], case["hidden"], case["layers"], case["seed"])
+    src = probes.random_ids(case["seed"], case["batch"], case["src_len"])
+    trg = probes.random_trg(case["seed"], case["batch"], case["trg_len"])
+    outputs = model(src, trg, case["ratio"])
+    loss = torch.nn.CrossEntropyLoss()(outputs[:, 1:].reshape(-1, 29), trg[:, 1:].reshape(-1))
+    loss.backward()
+    norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), float("inf")))
+    assert (norm > case["clip"]) == clipped, norm
+
+
+def test_hidden_reversal_words_are_unseen():
+    sys.path.insert(0, str(REPO / "assignments" / A4 / "checks"))
+    try:
+        hidden_checks = _load("a4_hidden_checks", REPO / "assignments" / A4 / "checks" / "test_hidden.py")
+    finally:
+        sys.path.pop(0)
+    train, test = hidden_checks.reversal_task()
+    assert len(train) == 300 and len(test) == 100
+    assert not {word for word, _ in train} & {word for word, _ in test}
+    assert all(target == word[::-1] for word, target in train + test)

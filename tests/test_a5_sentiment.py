@@ -1,0 +1,316 @@
+"""Assignment a5_sentiment_lstm graded end to end: the reference scores 100 (as .py and as a notebook),
+the stub 0, wrong work partial credit with the mistake named. Every submission is graded by one
+`grade report` (torch is imported once per worker). The wrong submissions are variants of a
+student-style implementation written independently of the reference, so fingerprinting is shown to
+match behaviour, not text. The last tests prove, in this process, that the reference itself behaves as
+the handout says (packing makes it padding- and order-invariant) and that the test split stays hidden."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import REPO, SOLUTIONS, TEMPLATE, checks_of, score_of, write_submission
+
+A5 = "a5_sentiment_lstm"
+ASSIGNMENT = REPO / "assignments" / A5
+
+STUDENT_SENTIMENT = '''
+import collections
+import torch
+import torch.nn as nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+PAD, UNK = "<pad>", "<unk>"
+
+
+def tokenize(text):
+    return {TOKENIZE}
+
+
+def build_vocab(texts, min_freq=1):
+    freq = collections.Counter()
+    for text in texts:
+        freq.update(tokenize(text))
+    vocab = {{PAD: 0, UNK: 1}}
+    for word, n in {ORDER}:
+        if {KEEP}:
+            vocab[word] = len(vocab)
+    return vocab
+
+
+def encode(text, vocab, max_len=100):
+    ids = [vocab[w] if w in vocab else {UNKNOWN} for w in tokenize(text)]
+    return torch.tensor(ids[:max_len], dtype=torch.long)
+
+
+class SentimentDataset(torch.utils.data.Dataset):
+    def __init__(self, texts, labels, vocab, max_len=100):
+        self.examples = [(encode(t, vocab, max_len), torch.tensor(l)) for t, l in zip(texts, labels)]
+
+    def __len__(self):
+        return len(self.examples)
+
+    def __getitem__(self, i):
+        return self.examples[i]
+
+
+def collate_fn(batch):
+    seqs, labels = zip(*batch)
+    lengths = torch.tensor([s.numel() for s in seqs])
+    padded = torch.zeros(len(seqs), int(lengths.max()), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        padded[i, :len(s)] = s
+    return padded, lengths, torch.stack(labels)
+
+
+class SentimentLSTM(nn.Module):
+    def __init__(self, vocab_size, embedding_dim, hidden_size, num_layers, num_classes, dropout=0.5,
+                 bidirectional=True):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+        self.lstm = nn.LSTM(embedding_dim, hidden_size, num_layers, batch_first=True,
+                            dropout=dropout if num_layers > 1 else 0, bidirectional=bidirectional)
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(hidden_size * 2 if bidirectional else hidden_size, num_classes)
+        self.two_way = bidirectional
+
+    def forward(self, x, lengths):
+        emb = self.embedding(x)
+        {RUN}
+        if self.two_way:
+            feats = {BI}
+        else:
+            feats = {UNI}
+        return self.fc(self.dropout(feats))
+
+
+def train_epoch(model, loader, optimizer, criterion, device):
+    model.train()
+    losses = []
+    for x, lengths, y in loader:
+        x, y = x.to(device), y.to(device)
+        optimizer.zero_grad()
+        loss = criterion(model(x, lengths), y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return {EPOCH_LOSS}
+
+
+def evaluate(model, loader, device):
+    {EVAL}
+    hits = total = 0
+    with torch.no_grad():
+        for x, lengths, y in loader:
+            pred = model(x.to(device), lengths).argmax(-1)
+            hits += int((pred == y.to(device)).sum())
+            total += len(y)
+    return hits / total
+'''
+
+PACKED = ('_, (h, _) = self.lstm(pack_padded_sequence(emb, lengths.to("cpu"), batch_first=True, '
+          'enforce_sorted={SORTED}))')
+SORTED_NOT_RESTORED = ("order = lengths.cpu().argsort(descending=True)\n        "
+                       "_, (h, _) = self.lstm(pack_padded_sequence(emb[order], lengths.cpu()[order], batch_first=True))")
+CORRECT = dict(
+    TOKENIZE="[word.lower() for word in text.split()]",
+    ORDER="sorted(freq.items(), key=lambda kv: (-kv[1], kv[0]))",
+    KEEP="n >= min_freq",
+    UNKNOWN="1",
+    RUN=PACKED.format(SORTED="False"),
+    BI="torch.cat((h[-2], h[-1]), dim=-1)",
+    UNI="h[-1]",
+    EPOCH_LOSS="sum(losses) / len(losses)",
+    EVAL="model.eval()",
+)
+
+# name: (changes to CORRECT, the catalogued mistake the feedback must name)
+WRONG = {
+    "no_packing": (dict(RUN="_, (h, _) = self.lstm(emb)"), "no_packing"),
+    "enforce_sorted_true": (dict(RUN=PACKED.format(SORTED="True")), "enforce_sorted_true"),
+    "sorted_order_not_restored": (dict(RUN=SORTED_NOT_RESTORED), "sorted_order_not_restored"),
+    "wrong_layer_hidden": (dict(BI="torch.cat((h[0], h[1]), dim=-1)", UNI="h[0]"), "wrong_layer_hidden"),
+    "one_direction_dropped": (dict(BI="h[-1]"), "one_direction_dropped"),
+    "vocab_ties_by_first_occurrence": (dict(ORDER="freq.most_common()"), "vocab_ties_not_alphabetical"),
+    "min_freq_strict": (dict(KEEP="n > min_freq"), "min_freq_strict"),
+    "no_lowercase": (dict(TOKENIZE="text.split()"), "no_lowercase"),
+    "split_on_single_space": (dict(TOKENIZE='text.lower().split(" ")'), "split_on_single_space"),
+    "unknown_as_padding": (dict(UNKNOWN="0"), "unknown_as_padding"),
+    "evaluate_without_eval_mode": (dict(EVAL="pass"), "evaluate_without_eval_mode"),
+    "train_epoch_sums_losses": (dict(EPOCH_LOSS="sum(losses)"), "train_epoch_sums_losses"),
+}
+
+
+def student_sentiment(**changes: str) -> str:
+    return STUDENT_SENTIMENT.format(**{**CORRECT, **changes})
+
+
+@pytest.fixture(scope="module")
+def graded(run_grade, tmp_path_factory) -> dict[str, Any]:
+    """Every submission of this module, graded by one `grade report` with two workers."""
+    from grader.stubs import notebook_from_stub
+
+    root = tmp_path_factory.mktemp("a5-class")
+    shutil.copytree(SOLUTIONS / A5, root / "reference")
+    shutil.copytree(TEMPLATE / A5, root / "stub")
+    notebook = notebook_from_stub((SOLUTIONS / A5 / "sentiment.py").read_text(), "a5")
+    write_submission(root / "reference_notebook", {"sentiment.ipynb": notebook})
+    write_submission(root / "independent", {"sentiment.py": student_sentiment()})
+    for name, (changes, _) in WRONG.items():
+        write_submission(root / name, {"sentiment.py": student_sentiment(**changes)})
+    out = tmp_path_factory.mktemp("a5-grades")
+    run_grade("report", str(root), "--out", str(out), "--workers", "2", "--assignment", A5)
+    return {path.name: json.loads((out / "students" / path.name / "feedback.json").read_text())
+            for path in root.iterdir()}
+
+
+@pytest.mark.parametrize("name", ["reference", "reference_notebook", "independent"])
+def test_correct_work_scores_full_marks(graded, name):
+    result = graded[name]
+    failed = [(c["name"], c["message"]) for c in checks_of(result, A5) if c["status"] != "passed"]
+    assert score_of(result, A5) == 100, failed
+    if name == "reference_notebook":
+        assert result["assignments"][0]["source"] == "sentiment.ipynb"
+
+
+def test_training_of_the_reference_is_reproduced_exactly(graded):
+    """The independent implementation builds its layers in the documented order: same curves."""
+    checks = {c["name"]: c for c in checks_of(graded["independent"], A5)}
+    for name in ("test_training_dev_accuracy", "test_training_test_accuracy"):
+        curves = checks[name]["details"]["curves"]
+        assert len(curves["your loss"]) == 2
+        assert curves["your loss"] == pytest.approx(curves["reference"], rel=1e-4), name
+        accuracy = checks[name]["details"]["accuracy"]
+        assert min(accuracy["reference"]) > 0.95, accuracy
+
+
+def test_stub_scores_zero_with_not_implemented_messages(graded):
+    checks = checks_of(graded["stub"], A5)
+    assert score_of(graded["stub"], A5) == 0
+    assert len(checks) == 24
+    for check in checks:
+        assert check["status"] == "failed", check
+        assert "is not implemented yet" in check["message"], check
+        assert "Traceback" not in check["message"]
+
+
+@pytest.mark.parametrize("name", sorted(WRONG))
+def test_wrong_submission_partial_credit_and_mistake_named(graded, name):
+    _, mistake = WRONG[name]
+    result = graded[name]
+    score = score_of(result, A5)
+    assert 0 < score < 100, f"{name} scored {score}"
+    checks = checks_of(result, A5)
+    failed = [c for c in checks if c["status"] != "passed"]
+    assert failed and all(c["message"] for c in failed)
+    named = [c for c in checks if c["mistake"] == mistake]
+    assert named, f"{name}: no check named the mistake {mistake}: {[(c['name'], c['message']) for c in failed]}"
+    assert all("Known mistake" in c["diagnosis"] for c in named)
+    assert {c["mistake"] for c in checks if c["mistake"]} == {mistake}, "another mistake was named"
+
+
+@pytest.mark.parametrize("name, check", [
+    ("no_packing", "test_padding_invariance"),
+    ("sorted_order_not_restored", "test_batch_order_invariance"),
+])
+def test_broken_packing_loses_the_invariance_checks(graded, name, check):
+    checks = {c["name"]: c for c in checks_of(graded[name], A5)}
+    assert checks[check]["status"] == "failed"
+    assert "changed your logits" in checks[check]["message"], checks[check]
+    assert checks[check]["mistake"] == name
+
+
+def test_wrong_layer_costs_only_the_two_layer_checks(graded):
+    lost = {c["name"] for c in checks_of(graded["wrong_layer_hidden"], A5) if c["status"] != "passed"}
+    assert lost == {"test_forward_configurations[2-layers-bidirectional]",
+                    "test_forward_configurations[2-layers-unidirectional]"}, lost
+
+
+# -- the reference itself behaves as the handout says ----------------------------------------------------
+
+def _load(name: str, path: Path | None = None, source: str | None = None) -> Any:
+    if source is not None:
+        module = types.ModuleType(name)
+        sys.modules[name] = module
+        exec(compile(source, f"<{name}>", "exec"), module.__dict__)
+        return module
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return _load("a5_reference_sentiment", SOLUTIONS / A5 / "sentiment.py")
+
+
+@pytest.fixture(scope="module")
+def probes():
+    return _load("a5_probes", ASSIGNMENT / "probes.py")
+
+
+def mutant(mistake_id: str) -> Any:
+    from grader.fingerprints import load_catalog
+
+    files = {"sentiment.py": (SOLUTIONS / A5 / "sentiment.py").read_bytes()}
+    source = load_catalog(ASSIGNMENT / "mistakes.toml").get(mistake_id).mutate(files, "sentiment")["sentiment.py"]
+    return _load(f"a5_mutant_{mistake_id}", source=source.decode())
+
+
+def test_reference_matches_the_worked_example(reference):
+    texts = ["the movie was good", "the plot was not good", "bad movie"]
+    vocab = reference.build_vocab(texts)
+    assert vocab == {"<pad>": 0, "<unk>": 1, "good": 2, "movie": 3, "the": 4, "was": 5, "bad": 6, "not": 7, "plot": 8}
+    assert reference.encode("the movie was great", vocab).tolist() == [4, 3, 5, 1]
+    assert list(reference.build_vocab(texts, min_freq=2)) == ["<pad>", "<unk>", "good", "movie", "the", "was"]
+    assert reference.tokenize("Not  GOOD\tat all") == ["not", "good", "at", "all"]
+
+
+CONFIGS = [dict(vocab=25, emb=5, hidden=6, layers=layers, classes=2, bidirectional=bidirectional, batch=6, max_len=8)
+           for layers in (1, 2) for bidirectional in (True, False)]
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"{c['layers']}-layers-{'bi' if c['bidirectional'] else 'uni'}")
+def test_packing_makes_the_reference_padding_and_order_invariant(reference, probes, config):
+    import numpy as np
+
+    padded = probes.padding_invariance(reference, **config, extra=6, seed=1)
+    assert np.abs(padded["logits"] - padded["logits_extra_padding"]).max() < 1e-6
+    ordered = probes.batch_order(reference, **config, seed=2)
+    assert np.abs(ordered["logits"] - ordered["logits_reordered"]).max() < 1e-6
+    assert not np.allclose(ordered["logits"], ordered["logits"][:1]), "the sentences should get different logits"
+
+
+def test_without_packing_the_logits_depend_on_padding(probes):
+    """So the padding-invariance check can fail: the catalogued no-packing mutant changes its logits."""
+    import numpy as np
+
+    padded = probes.padding_invariance(mutant("no_packing"), **CONFIGS[0], extra=6, seed=1)
+    assert np.abs(padded["logits"] - padded["logits_extra_padding"]).max() > 1e-3
+
+
+def test_enforce_sorted_fails_on_the_unsorted_batch(probes):
+    with pytest.raises(RuntimeError, match="sorted"):
+        probes.batch_order(mutant("enforce_sorted_true"), **CONFIGS[0], seed=2)
+
+
+def test_the_test_split_stays_hidden():
+    from grader.course import load_spec
+
+    spec = load_spec(ASSIGNMENT, "full")
+    assert "test.tsv" not in spec.release_data and "make_dataset.py" not in spec.release_data
+    assert not list((TEMPLATE / A5).rglob("test.tsv")) and not list((TEMPLATE / A5).rglob("make_dataset.py"))
+    shipped = [ASSIGNMENT / "probes.py"] + [ASSIGNMENT / "checks" / name for name in spec.public_checks]
+    assert all('"test"' not in path.read_text() and "test.tsv" not in path.read_text() for path in shipped)
+    assert 'read_split(assignment, "test")' in (ASSIGNMENT / "checks" / "test_hidden.py").read_text()
+    assert len((ASSIGNMENT / "data" / "test.tsv").read_text().splitlines()) == 600
