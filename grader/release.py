@@ -91,9 +91,11 @@ def _fingerprint_of(data: bytes | None) -> str | None:
 
 
 def expected_fingerprint(spec: AssignmentSpec, check_files: list[Path]) -> str:
-    """What the expected data depends on: probes and solution, the checks that ask, the catalog."""
+    """What the expected data depends on: probes and solution, the checks that ask, the catalog, and
+    the data files the checks read (their contents become the probes' arguments)."""
     digest = hashlib.sha256(f"format {SHIPPED_FORMAT}\n{spec.fingerprint()}".encode())
-    for path in sorted(check_files) + [spec.mistakes_path]:
+    data_files = sorted(spec.data_dir.iterdir()) if spec.data_dir is not None and spec.data_dir.is_dir() else []
+    for path in sorted(check_files) + [spec.mistakes_path] + data_files:
         digest.update(path.name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b""))
     return digest.hexdigest()[:24]
 
