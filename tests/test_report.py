@@ -16,7 +16,7 @@ import zipfile
 
 import pytest
 
-from conftest import REPO, SOLUTIONS, write_submission
+from conftest import REPO, SOLUTIONS, report_isolation, write_submission
 
 A1 = "a1_srn_numpy"
 REFERENCE = (SOLUTIONS / A1 / "srn.py").read_text()
@@ -109,7 +109,8 @@ def test_resume_after_sigkill_regrades_only_the_unfinished(tmp_path, cache_dir):
     out = tmp_path / "grades"
     env = {**os.environ, "GRADER_CACHE_DIR": str(cache_dir)}
     def report(into):
-        return [sys.executable, "-m", "grader", "report", str(root), "--out", str(into), "--workers", "2", *LIMITS]
+        args = ["report", str(root), "--out", str(into), "--workers", "2", *LIMITS]
+        return [sys.executable, "-m", "grader", *args, *report_isolation(args)]
 
     command = report(out)
     batch = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

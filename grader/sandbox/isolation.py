@@ -13,7 +13,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import grader
@@ -45,7 +45,7 @@ UNISOLATED = Isolation(
     False,
 )
 
-_trial_cache: dict[str, bool] = {}
+_trial_cache: dict[str, str | None] = {}  # "bwrap" -> why it cannot run here (None: it works)
 
 
 def choose(requested: str = "auto") -> Isolation:
@@ -53,29 +53,40 @@ def choose(requested: str = "auto") -> Isolation:
         raise ValueError(f"sandbox must be one of {', '.join(ISOLATION_CHOICES)}")
     if requested == "none":
         return UNISOLATED
-    if bubblewrap_works():
+    problem = bubblewrap_problem()
+    if problem is None:
         return BUBBLEWRAP
     if requested == "bubblewrap":
-        raise RuntimeError("bubblewrap was requested but does not work here (is the bwrap command installed?)")
-    return UNISOLATED
+        raise RuntimeError(f"bubblewrap was requested but does not work here: {problem}")
+    return replace(UNISOLATED, description=f"{UNISOLATED.description} ({problem})")
 
 
 def bubblewrap_works() -> bool:
+    return bubblewrap_problem() is None
+
+
+def bubblewrap_problem() -> str | None:
+    """Why bubblewrap cannot sandbox student code here, found by a trial launch; None when it can."""
     if "bwrap" not in _trial_cache:
         _trial_cache["bwrap"] = _trial_launch()
     return _trial_cache["bwrap"]
 
 
-def _trial_launch() -> bool:
-    if shutil.which("bwrap") is None or not sys.platform.startswith("linux"):
-        return False
+def _trial_launch() -> str | None:
+    if not sys.platform.startswith("linux"):
+        return "bubblewrap needs Linux"
+    if shutil.which("bwrap") is None:
+        return "the bwrap command is not installed"
     with tempfile.TemporaryDirectory() as scratch:
         command = bwrap_prefix(scratch_mb=8, device="cpu") + [sys.executable, "-I", "-c", "pass"]
         try:
             result = subprocess.run(command, capture_output=True, timeout=30, env=clean_environment(1))
-        except (OSError, subprocess.TimeoutExpired):
-            return False
-    return result.returncode == 0
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"a trial launch failed: {exc}"
+    if result.returncode != 0:
+        said = result.stderr.decode("utf-8", "replace").strip().splitlines()
+        return f"a trial launch failed: {said[-1] if said else f'exit status {result.returncode}'}"
+    return None
 
 
 def clean_environment(threads: int, tmpdir: str = "/tmp") -> dict[str, str]:
@@ -148,22 +159,25 @@ def bwrap_prefix(scratch_mb: int, device: str) -> list[str]:
             args += ["--ro-bind", top, top]
     for path in ("/etc/ld.so.cache", "/etc/localtime", "/etc/alternatives"):
         args += ["--ro-bind-try", path, path]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    size = str(scratch_mb * 2**20)
+    # The scratch file systems come before the interpreter's binds, so that an interpreter or venv
+    # that lives under /tmp is mounted on top of the tmpfs rather than hidden by it.
+    args += ["--perms", "1777", "--size", size, "--tmpfs", "/tmp"]
+    args += ["--perms", "1777", "--size", size, "--tmpfs", "/dev/shm"]
     binds = [path for path in python_paths() if not path.startswith("/usr/")]
     # bwrap would create the parents of these mount points as 0700 root directories, which the
     # unprivileged student uid could not traverse: create them world-readable first.
     for parent in _parents(binds):
-        args += ["--perms", "0755", "--dir", parent]
+        if parent not in ("/tmp", "/dev", "/dev/shm"):
+            args += ["--perms", "0755", "--dir", parent]
     for path in binds:
         args += ["--ro-bind", path, path]
-    args += ["--proc", "/proc", "--dev", "/dev"]
     if device == "cuda":
         args += ["--ro-bind-try", "/sys", "/sys"]
         for name in sorted(os.listdir("/dev")):
             if name.startswith("nvidia"):
                 args += ["--dev-bind", f"/dev/{name}", f"/dev/{name}"]
-    size = str(scratch_mb * 2**20)
-    args += ["--perms", "1777", "--size", size, "--tmpfs", "/tmp"]
-    args += ["--perms", "1777", "--size", size, "--tmpfs", "/dev/shm"]
     # The environment is cleared by the caller: bwrap is started with clean_environment() only.
     args += ["--chdir", "/tmp"]
     return args
