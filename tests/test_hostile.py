@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, SOLUTIONS, checks_of, write_submission
-from grader.sandbox.isolation import bubblewrap_works
+from grader.sandbox.isolation import bubblewrap_problem, bubblewrap_works
 
 A1 = "a1_srn_numpy"
 REFERENCE = (SOLUTIONS / A1 / "srn.py").read_text()
@@ -269,7 +269,7 @@ def grade_corpus(tmp_path_factory, run_grade, port, names, *sandbox):
 @pytest.fixture(scope="module")
 def sandboxed(tmp_path_factory, run_grade, listener):
     if not bubblewrap_works():
-        pytest.skip("bubblewrap cannot create a sandbox on this machine")
+        pytest.skip(f"bubblewrap cannot create a sandbox on this machine: {bubblewrap_problem()}")
     OUTSIDE.unlink(missing_ok=True)
     return grade_corpus(tmp_path_factory, run_grade, listener[0], list(CASES))
 

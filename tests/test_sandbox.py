@@ -11,7 +11,7 @@ import pytest
 
 from grader.errors import ForbiddenApi, ImportFailed, ProbeTimeout, StudentError, WorkerCrashed
 from grader.sandbox import Limits, LoadSpec, Sandbox
-from grader.sandbox.isolation import BUBBLEWRAP, UNISOLATED, bubblewrap_works, python_paths
+from grader.sandbox.isolation import BUBBLEWRAP, UNISOLATED, bubblewrap_problem, bubblewrap_works, python_paths
 
 PROBES = '''
 import numpy as np
@@ -69,7 +69,7 @@ def leave_file():
 
 ISOLATIONS = [pytest.param(UNISOLATED, id="plain")]
 ISOLATIONS.append(pytest.param(BUBBLEWRAP, id="bubblewrap", marks=pytest.mark.skipif(
-    not bubblewrap_works(), reason="bubblewrap cannot create a sandbox on this machine")))
+    not bubblewrap_works(), reason=f"bubblewrap cannot create a sandbox on this machine: {bubblewrap_problem()}")))
 
 
 @pytest.fixture(scope="module", params=ISOLATIONS)
@@ -168,7 +168,7 @@ def test_scratch_space_is_wiped_between_submissions(sandbox):
     second.close()
 
 
-@pytest.mark.skipif(not bubblewrap_works(), reason="bubblewrap cannot create a sandbox on this machine")
+@pytest.mark.skipif(not bubblewrap_works(), reason=f"bubblewrap cannot create a sandbox on this machine: {bubblewrap_problem()}")
 def test_bubblewrap_hides_the_course_and_drops_root():
     box = Sandbox(BUBBLEWRAP, preload=["numpy"])
     try:
