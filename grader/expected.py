@@ -75,15 +75,18 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+CACHE_LAYOUT = "v2"  # entries carry the reference's running time since v2
+
+
 class DiskCache:
-    """Entries are ``{"ok": True, "data": ...}`` or ``{"ok": False, "error": "..."}``."""
+    """Entries are ``{"ok": True, "data": ..., "seconds": ...}`` or ``{"ok": False, "error": "..."}``."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
     def _path(self, spec: AssignmentSpec, variant: str, key: str) -> Path:
         digest = hashlib.sha256(f"{variant}\n{key}".encode()).hexdigest()[:32]
-        return self.root / spec.id / spec.fingerprint() / f"{digest}.bin"
+        return self.root / CACHE_LAYOUT / spec.id / spec.fingerprint() / f"{digest}.bin"
 
     def get(self, spec: AssignmentSpec, variant: str, key: str) -> dict[str, Any] | None:
         try:
@@ -167,9 +170,21 @@ class References:
                     self.cache.put(self.spec, variant, key, entry)
         elif entry is None:
             entry = self._compute(probe, args, seed, variant)
-        if self.recorded is not None:
-            self.recorded.setdefault(variant, {})[key] = entry
+        if self.recorded is not None:  # shipped data: the same bytes on every release, so no timing
+            self.recorded.setdefault(variant, {})[key] = {k: v for k, v in entry.items() if k != "seconds"}
         return entry
+
+    def reference_seconds(self, probe: str, args: dict[str, Any], seed: int = 0) -> float | None:
+        """How long the reference took for this call on this machine (computing it if need be);
+        None where unknown, and for shipped data, which was timed on another machine."""
+        if self.shipped is not None:
+            return None
+        try:
+            entry = self.entry(probe, args, seed)
+        except ReferenceUnavailable:
+            return None
+        seconds = entry.get("seconds")
+        return float(seconds) if entry.get("ok") and isinstance(seconds, (int, float)) else None
 
     def _lookup(self, variant: str, key: str) -> dict[str, Any] | None:
         if self.shipped is not None:
@@ -185,7 +200,12 @@ class References:
     def _compute(self, probe: str, args: dict[str, Any], seed: int, variant: str) -> dict[str, Any]:
         worker = self._worker(variant)
         try:
-            return {"ok": True, "data": worker.call(probe, args, seed=seed, timeout=self.spec.limits.probe_timeout_s * 5)}
+            data = worker.call(probe, args, seed=seed, timeout=self.spec.limits.probe_timeout_s * 5)
+            entry: dict[str, Any] = {"ok": True, "data": data}
+            seconds = getattr(worker, "last_elapsed", None)
+            if isinstance(seconds, (int, float)):
+                entry["seconds"] = round(float(seconds), 4)
+            return entry
         except StudentError as exc:
             if variant == REFERENCE:
                 raise ReferenceUnavailable(

@@ -151,7 +151,8 @@ class Grader:
         try:
             catalog = self._catalog(spec)
             context = CheckContext(spec, worker, self.references_for(spec), catalog, static,
-                                   work.filename, self.options.device, locate=work.locate)
+                                   work.filename, self.options.device, locate=work.locate,
+                                   limits=self.options.limits_for(spec))
             run_checks(context, [str(path) for path in (check_files or spec.check_files())])
             result.checks = context.results
             if context.problems:

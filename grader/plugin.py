@@ -24,11 +24,12 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from .course import AssignmentSpec
-from .errors import SandboxError, StudentError
+from .errors import ProbeTimeout, SandboxError, StudentError
 from .expected import ReferenceUnavailable, References, mistake_variant
 from .fingerprints import Catalog, Mistake
 from .judge import CheckFailure, PartialCredit, find_mismatch, is_close
 from .results import CheckResult
+from .sandbox.limits import Limits
 from .static_checks import StaticFindings
 
 POINTS = pytest.StashKey[float]()
@@ -46,15 +47,45 @@ class CheckContext:
     locate: Callable[[str], str] = str          # maps module lines to notebook cells in messages
     results: list[CheckResult] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    limits: Limits | None = None                # the limits the worker runs under (CLI overrides included)
+
+    def time_limit(self, probe: str, args: dict[str, Any], seed: int) -> tuple[float, str] | None:
+        """A limit in proportion to the reference's own time for the same call, so that an endless
+        loop costs seconds rather than the assignment's whole ``probe_timeout_s``.
+
+        None (the fixed limit applies) where the reference was not timed on this machine (shipped
+        expected data) and on a GPU, whose timings say nothing about the CPU's that timed the reference.
+        """
+        limits = self.limits or self.spec.limits
+        if limits.timeout_factor <= 0 or self.device != "cpu" or self.references is None:
+            return None
+        seconds = self.references.reference_seconds(probe, args, seed)
+        if seconds is None:
+            return None
+        limit = min(limits.probe_timeout_s, max(limits.timeout_floor_s, limits.timeout_factor * seconds))
+        return limit, (f" (a call may take {limits.timeout_factor:g} times as long as the reference solution's "
+                       f"{seconds:.2g} s, and at least {limits.timeout_floor_s:g} s)")
 
 
 class StudentRunner:
-    def __init__(self, worker: Any, timeout: float | None) -> None:
+    def __init__(self, worker: Any, timeout: float | None, context: CheckContext | None = None) -> None:
         self._worker = worker
         self._timeout = timeout
+        self._context = context
 
     def run(self, probe: str, *, seed: int = 0, timeout: float | None = None, **args: Any) -> Any:
-        return self._worker.call(probe, args, seed=seed, timeout=timeout or self._timeout)
+        """Run ``probe`` on the student's module under the check's limit (``@timeout``), or else one
+        derived from the reference's time for the same call (see CheckContext.time_limit)."""
+        limit, note = timeout or self._timeout, ""
+        if limit is None and self._context is not None:
+            limit, note = self._context.time_limit(probe, args, seed) or (None, "")
+        try:
+            return self._worker.call(probe, args, seed=seed, timeout=limit)
+        except ProbeTimeout as error:
+            if note and getattr(error, "limit_s", None) is not None:  # stopped under this very limit
+                error.message += note
+                error.args = (error.message,)
+            raise
 
 
 class ReferenceRunner:
@@ -171,7 +202,7 @@ class GradingPlugin:
     @pytest.fixture
     def student(self, request: pytest.FixtureRequest) -> StudentRunner:
         marker = request.node.get_closest_marker("timeout")
-        return StudentRunner(self.context.worker, float(marker.args[0]) if marker else None)
+        return StudentRunner(self.context.worker, float(marker.args[0]) if marker else None, self.context)
 
     @pytest.fixture
     def reference(self) -> ReferenceRunner:

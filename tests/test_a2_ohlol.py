@@ -204,8 +204,10 @@ def test_class_of_submissions(grade_class, tmp_path):
         "independent": {"ohlol.py": student_ohlol()},
         "other_init": {"ohlol.py": student_ohlol(BEFORE_CELL="self.scale = nn.Linear(4, 4)")},
         **{name: {"ohlol.py": student_ohlol(**changes)} for name, (changes, _) in WRONG.items()},
+        "endless_predict": {"ohlol.py": _with_endless_predict((SOLUTIONS / A2 / "ohlol.py").read_text())},
     }
     results = grade_class(students)
+    _expect_endless_loop_stopped_early(results.pop("endless_predict"))
 
     assert score_of(results["notebook"], A2) == 100
     assert results["notebook"]["assignments"][0]["source"] == "ohlol.ipynb"
@@ -223,6 +225,25 @@ def test_class_of_submissions(grade_class, tmp_path):
             assert all("Known mistake" in c["diagnosis"] for c in named)
     _expect_other_init_judged_by_convergence(results["other_init"])
     _expect_specific_messages(results)
+
+
+def _with_endless_predict(source: str) -> str:
+    docstring = '    """Greedy decoding from a fresh zero state: the letter with the largest score at every step."""\n'
+    assert source.count(docstring) == 1
+    return source.replace(docstring, docstring + "    while True:\n        pass\n")
+
+
+def _expect_endless_loop_stopped_early(result):
+    """The limit follows the reference's own time for the call (milliseconds here), so an endless loop
+    is stopped at the floor of 3 s, not at the assignment's 20 s; the rest is graded as usual."""
+    checks = {c["name"]: c for c in checks_of(result, A2)}
+    stopped = checks["test_predict"]
+    assert stopped["status"] == "failed"
+    assert "did not finish within 3 s" in stopped["message"], stopped["message"]
+    assert "times as long as the reference solution's" in stopped["message"]
+    assert "in predict" in stopped["message"]
+    assert checks["test_hidden_mapping"]["status"] == "passed"
+    assert 0 < score_of(result, A2) < 100
 
 
 def _expect_other_init_judged_by_convergence(result):

@@ -11,6 +11,8 @@ class Limits:
     memory_mb: int = 2048            # address space a student process may add to what the worker holds
     cpu_seconds: int = 300           # CPU time of one student process (SIGXCPU beyond)
     probe_timeout_s: float = 20.0    # wall clock for one probe call (a check's @timeout overrides)
+    timeout_factor: float = 10.0     # ...and at most this many times the reference's time for the same
+    timeout_floor_s: float = 3.0     # call, but never less than this (factor 0: probe_timeout_s only)
     import_timeout_s: float = 10.0   # wall clock for importing the student's module
     submission_timeout_s: float = 180.0  # wall clock for all probe calls of one assignment
     processes: int = 32              # processes and threads a student process may start

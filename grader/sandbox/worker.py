@@ -103,6 +103,7 @@ class StudentWorker:
         self.calls = 0
         self._last_where: str | None = None
         self._last_function: str | None = None
+        self.last_elapsed: float | None = None
         self.hanging: dict[str, str] = {}  # student functions that timed out -> why they are not rerun
         self.last_cleanup: dict[str, Any] = {}  # the zygote's report: processes killed, seconds taken
 
@@ -136,10 +137,12 @@ class StudentWorker:
                     f"`{self._last_function}` was stopped after running more than {timeout:g} s in an earlier "
                     "check, so it was not run again (look for an endless loop)"
                 )
-            raise ProbeTimeout(
+            stopped = ProbeTimeout(
                 f"your code did not finish within {timeout:g} s (an endless loop, or far too slow?){where}",
                 where=self._last_where,
-            ) from None
+            )
+            stopped.limit_s = timeout  # type: ignore[attr-defined]  # stopped here, not refused by the child
+            raise stopped from None
         except ChannelClosed:
             status = self._discard_child(kill=False)
             raise WorkerCrashed(_crash_message(status)) from None
@@ -148,6 +151,7 @@ class StudentWorker:
             raise MalformedResult(f"your code's process sent back data the grader cannot read ({exc})") from None
         finally:
             self.spent += time.monotonic() - started
+        self.last_elapsed = reply.get("elapsed")  # the probe's own running time, start-up excluded
         if reply.get("forbidden_used"):
             raise ForbiddenApi(_forbidden_message(reply["forbidden_used"]))
         if not reply.get("ok"):
