@@ -93,13 +93,18 @@ def _list_mismatch(got: Any, expected: list, name: str, rtol: float, atol: float
 
 def _array_mismatch(got: Any, expected: Any, name: str, rtol: float, atol: float,
                     check_dtype: bool) -> CheckFailure | None:
-    want = np.asarray(expected)
+    try:
+        want = np.asarray(expected)
+    except ValueError:  # a ragged list reached here through a mixed one: compare item by item
+        return _list_mismatch(got, list(expected), name, rtol, atol, check_dtype)
     if got is None:
         return CheckFailure(f"{name} is None, but an array of shape {_shape(want)} was expected",
                             diagnosis="did the function forget to `return` its result?")
     try:
         mine = np.asarray(got)
     except (TypeError, ValueError):
+        if isinstance(got, list) and isinstance(expected, list):  # ragged: say which item differs
+            return _list_mismatch(got, expected, name, rtol, atol, check_dtype)
         return CheckFailure(f"{name} should be an array of shape {_shape(want)}, but it is {_kind(got)}")
     if mine.dtype.kind not in "biuf":
         return CheckFailure(f"{name} should hold numbers, but it is {_kind(got)}")
@@ -217,10 +222,22 @@ def diagnose_values(mine: np.ndarray, want: np.ndarray, wrong: np.ndarray, rtol:
 
 
 def _is_numeric_list(value: list) -> bool:
-    """A (nested) list of numbers, judged as one array rather than item by item."""
+    """A rectangular (nested) list of numbers, judged as one array rather than item by item; a ragged
+    one (decoded sequences of different lengths, say) is judged item by item."""
     if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
         return True
-    return all(isinstance(v, list) and _is_numeric_list(v) for v in value)
+    if not all(isinstance(v, list) and _is_numeric_list(v) for v in value):
+        return False
+    return len({_nested_shape(v) for v in value}) <= 1
+
+
+def _nested_shape(value: Any) -> tuple[int, ...]:
+    """The shape of a rectangular nested list (the first item's, level by level)."""
+    shape: list[int] = []
+    while isinstance(value, list):
+        shape.append(len(value))
+        value = value[0] if value else None
+    return tuple(shape)
 
 
 def _shape(array: np.ndarray) -> str:

@@ -94,3 +94,15 @@ def test_strings_lists_and_none():
     assert "forget to `return`" in failure(None).diagnosis
     with pytest.raises(CheckFailure):
         assert_close("not an array", WANT)
+
+
+def test_ragged_lists_are_compared_item_by_item():
+    """Decoded sequences differ in length: equal ones pass, and a difference names the item."""
+    decoded = [[5, 2, 9], [4], [7, 7]]
+    assert find_mismatch([[5, 2, 9], [4], [7, 7]], decoded, name="tokens", rtol=0, atol=0) is None
+    shorter = find_mismatch([[5, 2, 9], [4], [7]], decoded, name="tokens", rtol=0, atol=0)
+    assert shorter is not None and "tokens[2] has shape (1,), but shape (2,)" in str(shorter)
+    wrong = find_mismatch([[5, 2, 9], [3], [7, 7]], decoded, name="tokens", rtol=0, atol=0)
+    assert wrong is not None and "tokens[1]" in str(wrong)
+    ragged_answer = find_mismatch([[1, 2], [3]], [[1, 2], [3, 4]], name="tokens", rtol=0, atol=0)
+    assert ragged_answer is not None and "tokens[1]" in str(ragged_answer)
