@@ -285,7 +285,8 @@ def _check_result(item: pytest.Item, report: pytest.TestReport, call: pytest.Cal
             result.details["table"] = error.table
     elif isinstance(error, StudentError):
         result.status = "failed"
-        result.message = locate(error.message + (f" ({error.where})" if error.where else ""))
+        where = f" ({error.where})" if error.where and error.where not in error.message else ""
+        result.message = locate(error.message + where)
         if error.traceback:
             result.details["traceback"] = locate(error.traceback)
         result.details["kind"] = error.kind
