@@ -1,6 +1,6 @@
 """Figures of batch grading: a synthetic class graded with `grade report`, and single submissions.
 
-    .venv/bin/python benchmarks/class_speed.py [--students 100] [--full 30] [--runs 3]
+    .venv/bin/python benchmarks/class_speed.py [--students 100] [--full 30] [--runs 3] [--parts class,full]
 
 1. `grade report` over a class of a2 students (correct, catalogued mistakes, crashing at import,
    endless loops, empty folders) with 2 workers: wall time, per-student cost, peak memory;
@@ -53,9 +53,9 @@ def variant(assignment_id: str, kind: str, index: int) -> dict[str, str]:
 
 
 def _endless_loop_in_last_function(source: str) -> str:
-    """An endless loop at the start of the module's last top-level function (train, predict...)."""
+    """An endless loop at the start of the module's last function or method (train, predict...)."""
     tree = ast.parse(source)
-    function = [n for n in tree.body if isinstance(n, ast.FunctionDef)][-1]
+    function = max((n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)), key=lambda n: n.lineno)
     lines = source.splitlines(keepends=True)
     first = function.body[0]
     if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):  # after the docstring
@@ -121,23 +121,40 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=100)
     parser.add_argument("--full", type=int, default=30)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--parts", default="class,overhead,submit,full",
+                        help="comma-separated: class, overhead, submit, full (default: all)")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     scratch = Path(tempfile.mkdtemp(prefix="bench-class-"))
     cache = str(scratch / "cache")
+    if "class" in parts:
+        a2_class(scratch, cache, args.students, args.runs)
+    if "overhead" in parts:
+        zygote_overhead(scratch, cache)
+    if "submit" in parts:
+        single_submissions(scratch, cache, args.runs)
+    if "full" in parts and args.full:
+        full_class(scratch, cache, args.full)
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def a2_class(scratch: Path, cache: str, students: int, runs: int) -> None:
     a2 = scratch / "a2-class"
-    counts = make_class(a2, ["a2_rnncell_ohlol"], args.students)
-    print(f"a2 class: {args.students} students {counts}")
+    counts = make_class(a2, ["a2_rnncell_ohlol"], students)
+    print(f"a2 class: {students} students {counts}")
     report(a2, 2, cache)  # fill the reference cache (a real batch does this with its first students)
     times, peaks = [], []
-    for _ in range(args.runs):
+    for _ in range(runs):
         seconds, peak = report(a2, 2, cache)
         times.append(seconds)
         peaks.append(peak)
     wall = statistics.median(times)
-    print(f"grade report, {args.students} a2 students, 2 workers: median {wall:.1f} s over {args.runs} runs "
-          f"({', '.join(f'{t:.1f}' for t in times)}); {wall / args.students:.2f} s per student; "
+    print(f"grade report, {students} a2 students, 2 workers: median {wall:.1f} s over {runs} runs "
+          f"({', '.join(f'{t:.1f}' for t in times)}); {wall / students:.2f} s per student; "
           f"peak memory {mb(max(peaks))}")
 
+
+def zygote_overhead(scratch: Path, cache: str) -> None:
     correct = scratch / "a2-correct"
     make_class(correct, ["a2_rnncell_ohlol"], 10)
     with_zygote = overhead_per_student(correct, cache, fresh=False, limit=4)
@@ -145,27 +162,29 @@ def main() -> None:
     print(f"per student, one slot, correct a2: {with_zygote:.2f} s with the pre-started worker, "
           f"{without:.2f} s starting a fresh worker each time (saves {without - with_zygote:.2f} s per student)")
 
+
+def single_submissions(scratch: Path, cache: str, runs: int) -> None:
     one = scratch / "one-a2"
     one.mkdir()
     shutil.copy(REPO / "solutions" / "a2_rnncell_ohlol" / "ohlol.py", one / "ohlol.py")
-    median, values, peak = submit(one, cache, args.runs, [])
+    median, values, peak = submit(one, cache, runs, [])
     print(f"grade submit, one a2 submission: median {median:.2f} s ({', '.join(f'{v:.2f}' for v in values)}); "
           f"peak memory {mb(peak)}")
-    median, values, peak = submit(REPO / "solutions", cache, args.runs, [])
+    median, values, peak = submit(REPO / "solutions", cache, runs, [])
     print(f"grade submit, one full submission (all five): median {median:.2f} s "
           f"({', '.join(f'{v:.2f}' for v in values)}); peak memory {mb(peak)}")
     for spec in COURSE.assignments.values():
-        median, values, _ = submit(REPO / "solutions", cache, args.runs, ["--assignment", spec.id])
+        median, values, _ = submit(REPO / "solutions", cache, runs, ["--assignment", spec.id])
         print(f"grade submit, reference of {spec.id}: median {median:.2f} s")
 
-    if args.full:
-        full = scratch / "full-class"
-        counts = make_class(full, list(COURSE.assignments), args.full)
-        report(full, 2, cache)
-        seconds, peak = report(full, 2, cache)
-        print(f"grade report, {args.full} full submissions (all five) {counts}, 2 workers: {seconds:.1f} s "
-              f"({seconds / args.full:.2f} s per student); peak memory {mb(peak)}")
-    shutil.rmtree(scratch, ignore_errors=True)
+
+def full_class(scratch: Path, cache: str, students: int) -> None:
+    full = scratch / "full-class"
+    counts = make_class(full, list(COURSE.assignments), students)
+    report(full, 2, cache)
+    seconds, peak = report(full, 2, cache)
+    print(f"grade report, {students} full submissions (all five) {counts}, 2 workers: {seconds:.1f} s "
+          f"({seconds / students:.2f} s per student); peak memory {mb(peak)}")
 
 
 if __name__ == "__main__":

@@ -1,14 +1,16 @@
-"""Figures for assignments a2 and a3 (prints them, asserts nothing).
+"""Per-assignment figures: `grade submit` on each reference, and the seeds the training checks train.
 
-1. Wall time of `grade submit solutions -a ID` (a fresh process each time, as a student runs it):
-   one run with an empty expected-data cache, then the median of 5 runs with the cache warm (as in a
-   class, where each reference answer is computed once). "training" is the time of the checks that
-   train models, from the feedback's per-check durations.
-2. The convergence checks: how many seeds each trains, and on how many of them the reference
-   converges (what the thresholds are derived from), computed with the probes in this process.
+1. Wall time of `grade submit solutions -a ID` (a fresh process each time, as a student runs it): one
+   run with an empty expected-data cache (the reference's answers, training included, computed then),
+   then the median of N runs with the cache warm, as every student of a class after the first sees it.
+   "training" is the time of the checks that train models, from the feedback's per-check durations.
+2. `--seeds`: how many seeds each convergence check of a2 and a3 trains, and on how many of them the
+   reference converges (what their thresholds are derived from), computed in this process.
 
-    .venv/bin/python benchmarks/a2_a3_grading.py            # both assignments, 5 runs each
-    .venv/bin/python benchmarks/a2_a3_grading.py --runs 3 --only a3_craft_rnn
+    .venv/bin/python benchmarks/assignment_times.py                 # every assignment, 5 warm runs
+    .venv/bin/python benchmarks/assignment_times.py --runs 3 -a a4_seq2seq --seeds
+
+Prints figures; asserts nothing. Run it on an otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -16,40 +18,35 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
+from types import ModuleType
 
-REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import GRADE, REPO, run_measured  # noqa: E402
+
 TRAINING_CHECKS = {
+    "a1_srn_numpy": (),
     "a2_rnncell_ohlol": ("test_loss_curve", "test_converges_to_ohlol", "test_loss_curve_other_settings",
                          "test_hidden_mapping"),
     "a3_craft_rnn": ("test_classifier_training",),
+    "a4_seq2seq": ("test_toy_pairs_learned", "test_reversal_learned"),
+    "a5_sentiment_lstm": ("test_training_dev_accuracy", "test_training_test_accuracy"),
 }
-
-
-def load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def grade_once(assignment: str, cache: Path) -> tuple[float, float, float]:
     """(wall seconds of the command, seconds of the assignment's checks, seconds of training checks)."""
     with tempfile.TemporaryDirectory() as out:
-        started = time.perf_counter()
-        process = subprocess.run(
-            [sys.executable, "-m", "grader", "submit", "solutions", "-a", assignment, "--out", out, "--json"],
-            cwd=REPO, capture_output=True, text=True, env={**os.environ, "GRADER_CACHE_DIR": str(cache)}, check=True,
-        )
-        wall = time.perf_counter() - started
+        command = GRADE + ["submit", "solutions", "-a", assignment, "--out", out, "--json"]
+        wall, _, process = run_measured(command, {"GRADER_CACHE_DIR": str(cache)})
     result = json.loads(process.stdout)["assignments"][0]
-    assert result["score"] == 100, result
+    if result["score"] != result["max_score"]:
+        raise SystemExit(f"{assignment}: the reference scored {result['score']}; fix that first")
     training = sum(c["duration"] for c in result["checks"] if c["name"].split("[")[0] in TRAINING_CHECKS[assignment])
     return wall, result["duration"], training
 
@@ -58,18 +55,21 @@ def timings(assignment: str, runs: int) -> None:
     with tempfile.TemporaryDirectory() as cache:
         cold = grade_once(assignment, Path(cache))
         warm = [grade_once(assignment, Path(cache)) for _ in range(runs)]
-    median = [statistics.median(values) for values in zip(*warm)]
-    print(f"{assignment}: grade submit, cold cache: {cold[0]:.2f} s wall ({cold[1]:.2f} s checks, "
-          f"{cold[2]:.2f} s training checks, reference side included)")
-    print(f"{assignment}: grade submit, warm cache, median of {runs}: {median[0]:.2f} s wall "
-          f"({median[1]:.2f} s checks, {median[2]:.2f} s training checks = {100 * median[2] / median[0]:.0f}% of the wall "
-          f"time); all runs: {', '.join(f'{w:.2f}' for w, _, _ in warm)}")
+    wall, checks, training = (statistics.median(values) for values in zip(*warm))
+    print(f"{assignment}: cold cache {cold[0]:.2f} s wall ({cold[1]:.2f} s checks, reference side included); "
+          f"warm, median of {runs}: {wall:.2f} s wall, {checks:.2f} s checks, {training:.2f} s training checks "
+          f"({100 * training / wall:.0f}% of the wall time); runs {', '.join(f'{w:.2f}' for w, _, _ in warm)}")
 
 
-def a2_convergence() -> None:
-    import torch
+def load(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
-    torch.set_num_threads(1)
+
+def a2_seeds() -> None:
     reference = load("ohlol", REPO / "solutions/a2_rnncell_ohlol/ohlol.py")
     probes = load("a2_probes", REPO / "assignments/a2_rnncell_ohlol/probes.py")
     public = load("a2_public", REPO / "assignments/a2_rnncell_ohlol/checks/test_public.py")
@@ -91,10 +91,7 @@ def a2_convergence() -> None:
           f"({time.perf_counter() - started:.2f} s)")
 
 
-def a3_convergence() -> None:
-    import torch
-
-    torch.set_num_threads(1)
+def a3_seeds() -> None:
     reference = load("craft_rnn", REPO / "solutions/a3_craft_rnn/craft_rnn.py")
     probes = load("a3_probes", REPO / "assignments/a3_craft_rnn/probes.py")
     hidden = load("a3_hidden", REPO / "assignments/a3_craft_rnn/checks/test_hidden.py")
@@ -103,25 +100,27 @@ def a3_convergence() -> None:
     seconds = time.perf_counter() - started
     accuracies = [run["accuracy"] for run in runs]
     bar = hidden.SHARE_OF_REFERENCE * statistics.median(accuracies)
-    print(f"a3 test_classifier_training: {len(runs)} seeds x 40 epochs; reference held-out accuracies "
+    print(f"a3 test_classifier_training: {len(runs)} seeds; reference held-out accuracies "
           f"{', '.join(f'{a:.3f}' for a in accuracies)}; bar {bar:.3f} (90% of the median); the reference "
           f"reaches it on {sum(a >= bar for a in accuracies)} ({seconds:.2f} s to train them all)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--only", choices=sorted(TRAINING_CHECKS))
+    parser.add_argument("--runs", type=int, default=5, help="warm runs per assignment (the median is printed)")
+    parser.add_argument("-a", "--assignment", action="append", choices=sorted(TRAINING_CHECKS),
+                        help="assignment(s) to time (default all)")
+    parser.add_argument("--seeds", action="store_true", help="also print the convergence checks' seeds (a2, a3)")
     options = parser.parse_args()
-    for assignment in [options.only] if options.only else sorted(TRAINING_CHECKS):
+    for assignment in options.assignment or sorted(TRAINING_CHECKS):
         timings(assignment, options.runs)
-    import warnings
+    if options.seeds:
+        import torch
 
-    warnings.simplefilter("ignore")  # the check modules' custom pytest marks, loaded outside pytest
-    if options.only in (None, "a2_rnncell_ohlol"):
-        a2_convergence()
-    if options.only in (None, "a3_craft_rnn"):
-        a3_convergence()
+        torch.set_num_threads(1)
+        warnings.simplefilter("ignore")  # the check modules' pytest marks, loaded outside pytest
+        a2_seeds()
+        a3_seeds()
 
 
 if __name__ == "__main__":
