@@ -68,7 +68,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("folder", type=click.Path(path_type=Path))
+@click.argument("folder", type=click.Path(exists=True, path_type=Path))
 @click.option("--assignment", "-a", "assignments", multiple=True, metavar="ID",
               help="Grade only this assignment (repeatable). Default: every assignment found in FOLDER.")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True, help=DEVICE_HELP)

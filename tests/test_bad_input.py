@@ -162,3 +162,9 @@ def test_empty_folder_with_grade_submit_exits_1_with_a_sentence(run_grade, tmp_p
     process = run_grade("submit", str(tmp_path / "empty"), "--out", str(tmp_path / "out"), expect=1)
     assert "nothing to grade" in process.stdout and "Traceback" not in process.stderr
     assert json.loads((tmp_path / "out" / "feedback.json").read_text())["status"] == "empty"
+
+
+def test_a_missing_folder_is_a_usage_error_not_a_result(run_grade, tmp_path):
+    process = run_grade("submit", str(tmp_path / "missing"), "--out", str(tmp_path / "out"), expect=2)
+    assert "does not exist" in process.stderr and "Traceback" not in process.stderr
+    assert not (tmp_path / "out").exists()
