@@ -187,3 +187,35 @@ def test_bubblewrap_hides_the_course_and_drops_root():
         student.close()
     finally:
         box.close()
+
+
+GPU_MEMORY_LIMIT = """
+import mmap, sys
+import numpy as np
+from grader.runtime.child import _apply_limits
+_apply_limits({"memory_mb": 300}, cuda=sys.argv[1] == "cuda")
+try:  # what CUDA does when it starts: reserve a large range of address space it never writes to
+    reserved = mmap.mmap(-1, 64 * 2**30, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_NORESERVE", 0),
+                         prot=mmap.PROT_READ)
+    print("reserved")
+except OSError:
+    print("no reservation")
+try:
+    np.ones(100 * 2**20)  # 800 MB of real memory
+    print("allocated")
+except MemoryError:
+    print("memory error")
+"""
+
+
+@pytest.mark.parametrize("device, expected", [
+    ("cpu", ["no reservation", "memory error"]),   # the address space is capped
+    ("cuda", ["reserved", "memory error"]),        # private writable memory is capped, reservations are not
+])
+def test_memory_limit_lets_cuda_reserve_address_space_but_not_use_memory(device, expected):
+    import subprocess
+    import sys
+
+    process = subprocess.run([sys.executable, "-c", GPU_MEMORY_LIMIT, device], capture_output=True, text=True,
+                             timeout=60)
+    assert process.stdout.split("\n")[:2] == expected, process.stdout + process.stderr

@@ -37,7 +37,7 @@ def serve(fds: list[int], config: dict[str, Any]) -> NoReturn:
         _become_student(config, out_fd)
         load = read_frame(req_fd)
         workdir = _write_files(load["files"], config["scratch"])
-        _apply_limits(config["limits"])
+        _apply_limits(config["limits"], cuda=load.get("device") == "cuda")
         probes = _load_probes(load["probes_source"])
         guards.block_imports(load.get("blocked_imports", []))
         guards.forbid_apis(load.get("forbidden_apis", []))
@@ -99,7 +99,13 @@ def _write_files(files: dict[str, Any], scratch: str) -> str:
     return workdir
 
 
-def _apply_limits(limits: dict[str, Any]) -> None:
+def _apply_limits(limits: dict[str, Any], cuda: bool = False) -> None:
+    """rlimits the student process sets on itself before importing the student's module.
+
+    Memory: the address space (RLIMIT_AS) on the CPU. On a GPU that would stop CUDA from starting,
+    since it reserves tens of GB of address space it never backs, so there the private writable
+    memory (RLIMIT_DATA, Linux 4.7 and later: heap and anonymous mappings) is capped instead.
+    """
     def cap(which: int, value: int | None) -> None:
         if value is None:
             return
@@ -110,7 +116,10 @@ def _apply_limits(limits: dict[str, Any]) -> None:
 
     mb = 2**20
     if limits.get("memory_mb"):
-        cap(resource.RLIMIT_AS, _virtual_size() + int(limits["memory_mb"]) * mb)
+        if cuda:
+            cap(resource.RLIMIT_DATA, _status_bytes("VmData:") + int(limits["memory_mb"]) * mb)
+        else:
+            cap(resource.RLIMIT_AS, _status_bytes("VmSize:") + int(limits["memory_mb"]) * mb)
     if limits.get("cpu_seconds"):
         soft = int(limits["cpu_seconds"])
         resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 5))
@@ -123,10 +132,11 @@ def _apply_limits(limits: dict[str, Any]) -> None:
     cap(resource.RLIMIT_CORE, 0)
 
 
-def _virtual_size() -> int:
+def _status_bytes(field: str) -> int:
+    """A size from /proc/self/status (``VmSize:`` the address space, ``VmData:`` private data)."""
     with open("/proc/self/status") as status:
         for line in status:
-            if line.startswith("VmSize:"):
+            if line.startswith(field):
                 return int(line.split()[1]) * 1024
     return 0
 
