@@ -40,6 +40,9 @@ def leave():
 def spin():
     while True:
         pass
+def slow():
+    time.sleep(1.2)
+    return "done"
 def greedy():
     blocks = []
     while True:
@@ -113,6 +116,16 @@ def test_a_timeout_names_the_running_line_and_the_worker_restarts(sandbox):
     assert "within 1 s" in caught.value.message and "it was still running mod.py, line" in caught.value.message
     assert caught.value.message.endswith("in spin")
     assert student.call("call", {"name": "double", "args": [3]}) == 6
+    student.close()
+
+
+def test_a_stopped_function_is_refused_under_the_same_limit_and_rerun_under_a_longer_one(sandbox):
+    student = worker(sandbox)
+    with pytest.raises(ProbeTimeout, match="within 0.5 s"):
+        student.call("call", {"name": "slow"}, timeout=0.5)
+    with pytest.raises(StudentError, match="`slow` was stopped after running more than 0.5 s"):
+        student.call("call", {"name": "slow"}, timeout=0.5)  # not waited out a second time
+    assert student.call("call", {"name": "slow"}, timeout=5) == "done"
     student.close()
 
 

@@ -105,6 +105,7 @@ class StudentWorker:
         self._last_function: str | None = None
         self.last_elapsed: float | None = None
         self.hanging: dict[str, str] = {}  # student functions that timed out -> why they are not rerun
+        self.hanging_limits: dict[str, float] = {}  # ...and the limit each of them ran past
         self.last_cleanup: dict[str, Any] = {}  # the zygote's report: processes killed, seconds taken
 
     # -- public ------------------------------------------------------------------------------------
@@ -112,11 +113,12 @@ class StudentWorker:
     def call(self, probe: str, args: dict[str, Any] | None = None, *, seed: int = 0,
              timeout: float | None = None) -> Any:
         """Run ``probe`` on the student's module; plain data back, or a :class:`StudentError`."""
+        timeout = self.limits.probe_timeout_s if timeout is None else timeout
+        self._give_hanging_functions_more_time(timeout)
         self._ensure_child()
         assert self.child is not None
         if self.import_forbidden:  # e.g. `class MyRNN(nn.RNN)`: used when the module was imported
             raise ForbiddenApi(_forbidden_message(self.import_forbidden) + " (when your module was imported)")
-        timeout = self.limits.probe_timeout_s if timeout is None else timeout
         budget_left = self.limits.submission_timeout_s - self.spent
         wait = min(timeout, max(budget_left, 0.0))
         started = time.monotonic()
@@ -133,6 +135,7 @@ class StudentWorker:
                 raise BudgetExhausted(self._budget_message()) from None
             where = f"; it was still running {self._last_where}" if self._last_where else ""
             if self._last_function:
+                self.hanging_limits[self._last_function] = timeout
                 self.hanging[self._last_function] = (
                     f"`{self._last_function}` was stopped after running more than {timeout:g} s in an earlier "
                     "check, so it was not run again (look for an endless loop)"
@@ -161,6 +164,19 @@ class StudentWorker:
     def close(self) -> None:
         if self.child is not None:
             self._discard_child(kill=True)
+
+    def _give_hanging_functions_more_time(self, timeout: float) -> None:
+        """A function stopped under a short limit runs again under a longer one (a check's generous
+        ``@timeout`` for training, say): it is refused only where it would run past the same limit."""
+        again = [name for name, limit in self.hanging_limits.items() if timeout > limit]
+        if not again:
+            return
+        for name in again:
+            del self.hanging_limits[name]
+            del self.hanging[name]
+        if self.child is not None:  # its copy of the module has the functions replaced: start afresh
+            self._discard_child(kill=True)
+            self.restarts -= 1  # the grader's doing, not a crash of the student's code
 
     # -- child lifecycle ---------------------------------------------------------------------------
 
