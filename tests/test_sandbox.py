@@ -43,6 +43,13 @@ def spin():
 def slow():
     time.sleep(1.2)
     return "done"
+class Lazy:
+    @staticmethod
+    def nap():
+        time.sleep(1.2)
+        return "done"
+def slow_method():
+    return Lazy.nap()
 def greedy():
     blocks = []
     while True:
@@ -119,13 +126,17 @@ def test_a_timeout_names_the_running_line_and_the_worker_restarts(sandbox):
     student.close()
 
 
-def test_a_stopped_function_is_refused_under_the_same_limit_and_rerun_under_a_longer_one(sandbox):
+@pytest.mark.parametrize("name, stopped", [("slow", "slow"), ("slow_method", "Lazy.nap")])
+def test_a_stopped_function_is_refused_under_the_same_limit_and_rerun_under_a_longer_one(sandbox, name, stopped):
     student = worker(sandbox)
     with pytest.raises(ProbeTimeout, match="within 0.5 s"):
-        student.call("call", {"name": "slow"}, timeout=0.5)
-    with pytest.raises(StudentError, match="`slow` was stopped after running more than 0.5 s"):
-        student.call("call", {"name": "slow"}, timeout=0.5)  # not waited out a second time
-    assert student.call("call", {"name": "slow"}, timeout=5) == "done"
+        student.call("call", {"name": name}, timeout=0.5)
+    with pytest.raises(StudentError, match=f"`{stopped}` was stopped after running more than 0.5 s"):
+        student.call("call", {"name": name}, timeout=0.5)  # not waited out a second time
+    assert student.call("call", {"name": "double", "args": [2]}, timeout=5) == 4
+    assert student.call("call", {"name": name}, timeout=5) == "done"
+    with pytest.raises(StudentError, match="was stopped"):
+        student.call("call", {"name": name}, timeout=0.5)
     student.close()
 
 

@@ -44,7 +44,7 @@ def serve(fds: list[int], config: dict[str, Any]) -> NoReturn:
         probe_api.set_device(load.get("device", "cpu"))
         module, error = _import_student(load["module"], load["filename"], workdir)
         if module is not None:
-            _stop_hanging_functions(module, load.get("hanging", {}))
+            _stop_hanging_functions(module, load.get("hanging", {}), load.get("hanging_limits", {}))
         reply: dict[str, Any] = {"ok": error is None, "error": error, "forbidden_used": list(guards.used)}
         write_frame(resp_fd, reply)
         if module is None:
@@ -180,11 +180,16 @@ class HungBefore(Exception):
     """Raised instead of running a student function that already ran past a time limit."""
 
 
-def _stop_hanging_functions(module: Any, hanging: dict[str, str]) -> None:
-    """Replace functions that timed out in an earlier check by ones that fail at once.
+_call_limit = [float("inf")]  # the wall-clock limit of the probe call now running
+
+
+def _stop_hanging_functions(module: Any, hanging: dict[str, str], limits: dict[str, float]) -> None:
+    """Make functions that timed out in an earlier check fail at once, under the same limit.
 
     Without this, every later check that reaches the same endless loop would wait out its own time
     limit, use up the submission's time budget, and cost the checks that never touch that function.
+    A call under a longer limit than the one the function ran past (a training check's ``@timeout``)
+    still runs it.
     """
     for qualname, message in hanging.items():
         owner, *path = qualname.split(".")
@@ -196,11 +201,18 @@ def _stop_hanging_functions(module: Any, hanging: dict[str, str]) -> None:
         name = qualname.rsplit(".", 1)[-1]
         if target is None or not callable(getattr(target, name, None)):
             continue
+        raw = inspect.getattr_static(target, name)
+        wrapper = type(raw) if isinstance(raw, (staticmethod, classmethod)) else None
+        original = raw.__func__ if wrapper else getattr(target, name)
+        ran_past = float(limits.get(qualname, float("inf")))
 
-        def stopped(*args: Any, _message: str = message, **kwargs: Any) -> Any:
-            raise HungBefore(_message)
+        def stopped(*args: Any, _message: str = message, _original: Any = original, _limit: float = ran_past,
+                    **kwargs: Any) -> Any:
+            if _call_limit[0] <= _limit:
+                raise HungBefore(_message)
+            return _original(*args, **kwargs)
 
-        setattr(target, name, stopped)
+        setattr(target, name, wrapper(stopped) if wrapper else stopped)
 
 
 def _run_probe(probes: types.ModuleType, student: Any, request: dict[str, Any], workdir: str) -> dict:
@@ -209,6 +221,7 @@ def _run_probe(probes: types.ModuleType, student: Any, request: dict[str, Any], 
     if probe is None:
         return {"ok": False, "error": {"kind": "grader", "message": f"no probe named {name!r}"}}
     seed = int(request.get("seed", 0))
+    _call_limit[0] = float(request.get("limit") or float("inf"))
     probe_api.seed_everything(seed)
     args = dict(request.get("args", {}))
     if "seed" in inspect.signature(probe).parameters:

@@ -44,9 +44,11 @@ class LoadSpec:
     forbidden_apis: list[str] = field(default_factory=list)
     device: str = "cpu"
 
-    def message(self, hanging: dict[str, str] | None = None) -> dict[str, Any]:
+    def message(self, hanging: dict[str, str] | None = None,
+                hanging_limits: dict[str, float] | None = None) -> dict[str, Any]:
         return {
             "hanging": hanging or {},
+            "hanging_limits": hanging_limits or {},
             "module": self.module,
             "filename": self.filename,
             "files": {name: np.frombuffer(data, dtype=np.uint8) for name, data in self.files.items()},
@@ -105,7 +107,7 @@ class StudentWorker:
         self._last_function: str | None = None
         self.last_elapsed: float | None = None
         self.hanging: dict[str, str] = {}  # student functions that timed out -> why they are not rerun
-        self.hanging_limits: dict[str, float] = {}  # ...and the limit each of them ran past
+        self.hanging_limits: dict[str, float] = {}  # ...and the limit each ran past (rerun under longer ones)
         self.last_cleanup: dict[str, Any] = {}  # the zygote's report: processes killed, seconds taken
 
     # -- public ------------------------------------------------------------------------------------
@@ -114,7 +116,6 @@ class StudentWorker:
              timeout: float | None = None) -> Any:
         """Run ``probe`` on the student's module; plain data back, or a :class:`StudentError`."""
         timeout = self.limits.probe_timeout_s if timeout is None else timeout
-        self._give_hanging_functions_more_time(timeout)
         self._ensure_child()
         assert self.child is not None
         if self.import_forbidden:  # e.g. `class MyRNN(nn.RNN)`: used when the module was imported
@@ -124,7 +125,7 @@ class StudentWorker:
         started = time.monotonic()
         self.calls += 1
         self._last_where = self._last_function = None
-        request = {"op": "probe", "name": probe, "args": args or {}, "seed": seed,
+        request = {"op": "probe", "name": probe, "args": args or {}, "seed": seed, "limit": timeout,
                    "report_after": max(wait - min(0.5, wait / 4), 0.05)}
         try:
             write_frame(self.child.request_fd, request)
@@ -165,19 +166,6 @@ class StudentWorker:
         if self.child is not None:
             self._discard_child(kill=True)
 
-    def _give_hanging_functions_more_time(self, timeout: float) -> None:
-        """A function stopped under a short limit runs again under a longer one (a check's generous
-        ``@timeout`` for training, say): it is refused only where it would run past the same limit."""
-        again = [name for name, limit in self.hanging_limits.items() if timeout > limit]
-        if not again:
-            return
-        for name in again:
-            del self.hanging_limits[name]
-            del self.hanging[name]
-        if self.child is not None:  # its copy of the module has the functions replaced: start afresh
-            self._discard_child(kill=True)
-            self.restarts -= 1  # the grader's doing, not a crash of the student's code
-
     # -- child lifecycle ---------------------------------------------------------------------------
 
     def _ensure_child(self) -> None:
@@ -210,7 +198,7 @@ class StudentWorker:
         assert self.child is not None
         started = time.monotonic()
         try:
-            write_frame(self.child.request_fd, self.spec.message(self.hanging))
+            write_frame(self.child.request_fd, self.spec.message(self.hanging, self.hanging_limits))
             reply = self._await_reply(started + self.limits.import_timeout_s)
         except ChannelTimeout:
             self._discard_child(kill=True)
