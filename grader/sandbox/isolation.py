@@ -12,7 +12,6 @@ import site
 import subprocess
 import sys
 import sysconfig
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -77,12 +76,11 @@ def _trial_launch() -> str | None:
         return "bubblewrap needs Linux"
     if shutil.which("bwrap") is None:
         return "the bwrap command is not installed"
-    with tempfile.TemporaryDirectory() as scratch:
-        command = bwrap_prefix(scratch_mb=8, device="cpu") + [sys.executable, "-I", "-c", "pass"]
-        try:
-            result = subprocess.run(command, capture_output=True, timeout=30, env=clean_environment(1))
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return f"a trial launch failed: {exc}"
+    command = bwrap_prefix(scratch_mb=8, device="cpu") + [sys.executable, "-I", "-c", "pass"]
+    try:
+        result = subprocess.run(command, capture_output=True, timeout=30, env=clean_environment(1))
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"a trial launch failed: {exc}"
     if result.returncode != 0:
         said = result.stderr.decode("utf-8", "replace").strip().splitlines()
         return f"a trial launch failed: {said[-1] if said else f'exit status {result.returncode}'}"
