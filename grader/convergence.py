@@ -35,10 +35,13 @@ class TrainingVerdict:
     curves: dict[str, list[float]] = field(default_factory=dict)
 
     def enforce(self, details: dict[str, Any] | None = None) -> None:
-        """Attach the curves to the feedback and raise unless full credit was earned."""
+        """Attach the curves to the feedback and raise unless full credit was earned (a full pass
+        still says how it was judged: exact reproduction, or convergence on how many seeds)."""
         if details is not None and self.curves:
             details["curves"] = self.curves
         if self.fraction >= 1.0:
+            if details is not None:
+                details["note"] = self.message
             return
         if self.fraction <= 0.0:
             raise CheckFailure(self.message)

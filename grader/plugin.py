@@ -230,7 +230,8 @@ class GradingPlugin:
 
     @pytest.fixture
     def details(self, request: pytest.FixtureRequest) -> dict[str, Any]:
-        """Extra data for the feedback page, kept whatever the outcome (e.g. ``details["curves"]``)."""
+        """Extra data for the feedback page, kept whatever the outcome (e.g. ``details["curves"]``);
+        ``details["note"]`` becomes the message of a check that passes."""
         return self._details.setdefault(request.node.nodeid, {})
 
     # outcomes ---------------------------------------------------------------------------------------
@@ -244,7 +245,11 @@ class GradingPlugin:
         if report.when == "call" or (report.when == "setup" and not report.passed):
             self._seen.add(item.nodeid)
             result = _check_result(item, report, call, self.context.locate)
-            result.details = {**self._details.get(item.nodeid, {}), **result.details}
+            details = {**self._details.get(item.nodeid, {}), **result.details}
+            note = details.pop("note", None)  # what a passed check wants to say (how it was judged)
+            if result.status == "passed" and note:
+                result.message = str(note)
+            result.details = details
             self.context.results.append(result)
 
 
