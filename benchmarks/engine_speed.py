@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import GRADE, REPO, mb, median_of, run_measured  # noqa: E402
+from common import GRADE, mb, median_of, run_measured  # noqa: E402
 
 from grader.errors import StudentError  # noqa: E402
 from grader.sandbox import Limits, LoadSpec, Sandbox  # noqa: E402

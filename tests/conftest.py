@@ -92,28 +92,57 @@ def write_submission(folder: Path, files: dict[str, str | bytes]) -> Path:
     return folder
 
 
-@pytest.fixture
-def grade_class(run_grade: Callable[..., subprocess.CompletedProcess[str]], tmp_path: Path) -> Callable[..., dict[str, Any]]:
-    """``grade_class({"alice": folder_or_files, ...}, *options)`` grades them all with one `grade report`
-    (one pre-started worker per slot, so torch is imported once, not once per submission) and returns
-    ``{student: result}``. A value may be a folder (copied) or a dict of files to write."""
+def report_class(run_grade: Callable[..., subprocess.CompletedProcess[str]], root: Path, out: Path,
+                 students: dict[str, Path | dict[str, str | bytes]], *options: str,
+                 workers: int = 2) -> dict[str, Any]:
+    """Grade ``students`` with one `grade report` (one pre-started worker per slot, so torch is imported
+    once, not once per submission); ``{student: result}``. A value is a folder (copied) or files to write."""
     import shutil
 
+    root.mkdir(parents=True, exist_ok=True)
+    for name, content in students.items():
+        if isinstance(content, dict):
+            write_submission(root / name, content)
+        else:
+            shutil.copytree(content, root / name)
+    run_grade("report", str(root), "--out", str(out), "--workers", str(workers), *options)
+    return {name: json.loads((out / "students" / name / "feedback.json").read_text()) for name in students}
+
+
+@pytest.fixture
+def grade_class(run_grade: Callable[..., subprocess.CompletedProcess[str]], tmp_path: Path) -> Callable[..., dict[str, Any]]:
+    """``grade_class({"alice": folder_or_files, ...}, *options)``: :func:`report_class` in this test's
+    temporary folder."""
     counter = iter(range(10**6))
 
     def run(students: dict[str, Path | dict[str, str | bytes]], *options: str, workers: int = 2) -> dict[str, Any]:
         number = next(counter)
-        root = tmp_path / f"class-{number}"
-        root.mkdir()
-        for name, content in students.items():
-            if isinstance(content, dict):
-                write_submission(root / name, content)
-            else:
-                shutil.copytree(content, root / name)
-        out = tmp_path / f"grades-{number}"
-        run_grade("report", str(root), "--out", str(out), "--workers", str(workers), *options)
-        return {
-            name: json.loads((out / "students" / name / "feedback.json").read_text())
-            for name in students
-        }
+        return report_class(run_grade, tmp_path / f"class-{number}", tmp_path / f"grades-{number}", students,
+                            *options, workers=workers)
     return run
+
+
+def expect_stub_scores_zero(result: dict[str, Any], assignment: str) -> list[dict[str, Any]]:
+    """The generated stub: 0 points, every check failed with "not implemented", no traceback."""
+    checks = checks_of(result, assignment)
+    assert score_of(result, assignment) == 0 and checks, "the stub scored points, or no checks ran"
+    for check in checks:
+        assert check["status"] == "failed", check
+        assert "is not implemented yet" in check["message"], check
+        assert "Traceback" not in check["message"]
+    return checks
+
+
+def expect_partial_credit(result: dict[str, Any], assignment: str, name: str, mistake: str | None) -> list[dict[str, Any]]:
+    """A wrong submission: strictly between 0 and 100, every lost check explained, and the catalogued
+    ``mistake`` (if any) named by at least one check."""
+    score = score_of(result, assignment)
+    assert 0 < score < 100, f"{name} scored {score}"
+    checks = checks_of(result, assignment)
+    failed = [c for c in checks if c["status"] != "passed"]
+    assert failed and all(c["message"] for c in failed), name
+    if mistake is not None:
+        named = [c for c in checks if c["mistake"] == mistake]
+        assert named, f"{name}: no check named the mistake {mistake}: {[(c['name'], c['message']) for c in failed]}"
+        assert all("Known mistake" in c["diagnosis"] for c in named)
+    return checks

@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from conftest import SOLUTIONS, TEMPLATE, checks_of, score_of, write_submission
+from conftest import (SOLUTIONS, TEMPLATE, checks_of, expect_partial_credit, expect_stub_scores_zero, score_of,
+                      write_submission)
 
 A1 = "a1_srn_numpy"
 
@@ -107,30 +108,14 @@ def test_independent_correct_implementation_scores_full_marks(grade, tmp_path):
 
 
 def test_stub_scores_zero_with_not_implemented_messages(grade):
-    result = grade(TEMPLATE / A1)
-    checks = checks_of(result, A1)
-    assert score_of(result, A1) == 0
-    assert checks, "no checks ran"
-    for check in checks:
-        assert check["status"] == "failed"
-        assert "is not implemented yet" in check["message"], check
-        assert "Traceback" not in check["message"]
+    expect_stub_scores_zero(grade(TEMPLATE / A1), A1)
 
 
 @pytest.mark.parametrize("name", sorted(WRONG))
 def test_wrong_submission_partial_credit_and_mistake_named(grade, tmp_path, name):
     changes, mistake = WRONG[name]
     folder = write_submission(tmp_path / name, {"srn.py": student_srn(**changes)})
-    result = grade(folder)
-    score = score_of(result, A1)
-    assert 0 < score < 100, f"{name} scored {score}"
-    checks = checks_of(result, A1)
-    if mistake is not None:
-        named = [c for c in checks if c["mistake"] == mistake]
-        assert named, f"{name}: no check named the mistake {mistake}"
-        assert all("Known mistake" in c["diagnosis"] for c in named)
-    failed = [c for c in checks if c["status"] == "failed"]
-    assert failed and all(c["message"] for c in failed)
+    expect_partial_credit(grade(folder), A1, name, mistake)
 
 
 def test_float32_and_layout_mistakes_are_diagnosed(grade, tmp_path):

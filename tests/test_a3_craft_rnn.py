@@ -20,7 +20,8 @@ import types
 import numpy as np
 import pytest
 
-from conftest import REPO, SOLUTIONS, TEMPLATE, checks_of, score_of
+from conftest import (REPO, SOLUTIONS, TEMPLATE, checks_of, expect_partial_credit, expect_stub_scores_zero,
+                      report_class, score_of)
 
 A3 = "a3_craft_rnn"
 ASSIGNMENT = REPO / "assignments" / A3
@@ -327,23 +328,13 @@ def test_reference_scores_full_marks(grade):
 
 
 def test_stub_scores_zero_with_not_implemented_messages(grade):
-    result = grade(TEMPLATE / A3)
-    checks = checks_of(result, A3)
-    assert score_of(result, A3) == 0 and checks
-    for check in checks:
-        assert check["status"] == "failed"
-        assert "is not implemented yet" in check["message"], check
-        assert "Traceback" not in check["message"]
+    expect_stub_scores_zero(grade(TEMPLATE / A3), A3)
 
 
 @pytest.fixture(scope="module")
 def class_results(tmp_path_factory, run_grade):
     """One `grade report` over every submission of this module (torch imported once per worker)."""
-    import json
-
     from grader.stubs import notebook_from_stub
-
-    from conftest import write_submission
 
     students = {
         "notebook": {"craft_rnn.ipynb": notebook_from_stub((SOLUTIONS / A3 / "craft_rnn.py").read_text(), "a3")},
@@ -351,12 +342,7 @@ def class_results(tmp_path_factory, run_grade):
         **{name: {"craft_rnn.py": student_craft(**changes)} for name, (changes, _) in WRONG.items()},
         **{name: {"craft_rnn.py": source} for name, source in {**FORBIDDEN, **ALLOWED}.items()},
     }
-    root = tmp_path_factory.mktemp("a3-class")
-    for name, files in students.items():
-        write_submission(root / name, files)
-    out = tmp_path_factory.mktemp("a3-grades")
-    run_grade("report", str(root), "--out", str(out), "--workers", "2")
-    return {name: json.loads((out / "students" / name / "feedback.json").read_text()) for name in students}
+    return report_class(run_grade, tmp_path_factory.mktemp("a3-class"), tmp_path_factory.mktemp("a3-grades"), students)
 
 
 def test_notebook_and_independent_implementation_score_full_marks(class_results):
@@ -367,17 +353,7 @@ def test_notebook_and_independent_implementation_score_full_marks(class_results)
 
 @pytest.mark.parametrize("name", sorted(WRONG))
 def test_wrong_submission_partial_credit_and_mistake_named(class_results, name):
-    _, mistake = WRONG[name]
-    result = class_results[name]
-    score = score_of(result, A3)
-    assert 0 < score < 100, f"{name} scored {score}"
-    checks = checks_of(result, A3)
-    failed = [c for c in checks if c["status"] != "passed"]
-    assert failed and all(c["message"] for c in failed)
-    if mistake is not None:
-        named = [c for c in checks if c["mistake"] == mistake]
-        assert named, f"{name}: no check named {mistake}: {[(c['name'], c['message']) for c in failed]}"
-        assert all("Known mistake" in c["diagnosis"] for c in named)
+    expect_partial_credit(class_results[name], A3, name, WRONG[name][1])
 
 
 def test_misnamed_parameters_are_listed(class_results):

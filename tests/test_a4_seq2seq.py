@@ -7,15 +7,14 @@ not text. The last tests prove, in this process, that the reference itself behav
 from __future__ import annotations
 
 import importlib.util
-import json
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import REPO, SOLUTIONS, TEMPLATE, checks_of, score_of, write_submission
+from conftest import (REPO, SOLUTIONS, TEMPLATE, checks_of, expect_partial_credit, expect_stub_scores_zero,
+                      report_class, score_of)
 
 A4 = "a4_seq2seq"
 
@@ -159,18 +158,15 @@ def graded(run_grade, tmp_path_factory) -> dict[str, Any]:
     """Every submission of this module, graded by one `grade report` with two workers."""
     from grader.stubs import notebook_from_stub
 
-    root = tmp_path_factory.mktemp("a4-class")
-    shutil.copytree(SOLUTIONS / A4, root / "reference")
-    shutil.copytree(TEMPLATE / A4, root / "stub")
-    notebook = notebook_from_stub((SOLUTIONS / A4 / "seq2seq.py").read_text(), "a4")
-    write_submission(root / "reference_notebook", {"seq2seq.ipynb": notebook})
-    write_submission(root / "independent", {"seq2seq.py": student_seq2seq()})
-    for name, (changes, _) in WRONG.items():
-        write_submission(root / name, {"seq2seq.py": student_seq2seq(**changes)})
-    out = tmp_path_factory.mktemp("a4-grades")
-    run_grade("report", str(root), "--out", str(out), "--workers", "2", "--assignment", A4)
-    return {path.name: json.loads((out / "students" / path.name / "feedback.json").read_text())
-            for path in root.iterdir()}
+    students = {
+        "reference": SOLUTIONS / A4,
+        "stub": TEMPLATE / A4,
+        "reference_notebook": {"seq2seq.ipynb": notebook_from_stub((SOLUTIONS / A4 / "seq2seq.py").read_text(), "a4")},
+        "independent": {"seq2seq.py": student_seq2seq()},
+        **{name: {"seq2seq.py": student_seq2seq(**changes)} for name, (changes, _) in WRONG.items()},
+    }
+    return report_class(run_grade, tmp_path_factory.mktemp("a4-class"), tmp_path_factory.mktemp("a4-grades"),
+                        students, "--assignment", A4)
 
 
 @pytest.mark.parametrize("name", ["reference", "reference_notebook", "independent"])
@@ -192,28 +188,13 @@ def test_training_of_the_reference_is_reproduced_exactly(graded):
 
 
 def test_stub_scores_zero_with_not_implemented_messages(graded):
-    checks = checks_of(graded["stub"], A4)
-    assert score_of(graded["stub"], A4) == 0
-    assert len(checks) == 24
-    for check in checks:
-        assert check["status"] == "failed", check
-        assert "is not implemented yet" in check["message"], check
-        assert "Traceback" not in check["message"]
+    assert len(expect_stub_scores_zero(graded["stub"], A4)) == 24
 
 
 @pytest.mark.parametrize("name", sorted(WRONG))
 def test_wrong_submission_partial_credit_and_mistake_named(graded, name):
     _, mistake = WRONG[name]
-    result = graded[name]
-    score = score_of(result, A4)
-    assert 0 < score < 100, f"{name} scored {score}"
-    checks = checks_of(result, A4)
-    failed = [c for c in checks if c["status"] != "passed"]
-    assert failed and all(c["message"] for c in failed)
-    if mistake is not None:
-        named = [c for c in checks if c["mistake"] == mistake]
-        assert named, f"{name}: no check named the mistake {mistake}: {[(c['name'], c['message']) for c in failed]}"
-        assert all("Known mistake" in c["diagnosis"] for c in named)
+    checks = expect_partial_credit(graded[name], A4, name, mistake)
     assert {c["mistake"] for c in checks if c["mistake"]} <= {mistake}, "another mistake was named"
 
 

@@ -8,8 +8,6 @@ the handout says (packing makes it padding- and order-invariant) and that the te
 from __future__ import annotations
 
 import importlib.util
-import json
-import shutil
 import sys
 import types
 from pathlib import Path
@@ -17,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from conftest import REPO, SOLUTIONS, TEMPLATE, checks_of, score_of, write_submission
+from conftest import (REPO, SOLUTIONS, TEMPLATE, checks_of, expect_partial_credit, expect_stub_scores_zero,
+                      report_class, score_of)
 
 A5 = "a5_sentiment_lstm"
 ASSIGNMENT = REPO / "assignments" / A5
@@ -158,18 +157,15 @@ def graded(run_grade, tmp_path_factory) -> dict[str, Any]:
     """Every submission of this module, graded by one `grade report` with two workers."""
     from grader.stubs import notebook_from_stub
 
-    root = tmp_path_factory.mktemp("a5-class")
-    shutil.copytree(SOLUTIONS / A5, root / "reference")
-    shutil.copytree(TEMPLATE / A5, root / "stub")
-    notebook = notebook_from_stub((SOLUTIONS / A5 / "sentiment.py").read_text(), "a5")
-    write_submission(root / "reference_notebook", {"sentiment.ipynb": notebook})
-    write_submission(root / "independent", {"sentiment.py": student_sentiment()})
-    for name, (changes, _) in WRONG.items():
-        write_submission(root / name, {"sentiment.py": student_sentiment(**changes)})
-    out = tmp_path_factory.mktemp("a5-grades")
-    run_grade("report", str(root), "--out", str(out), "--workers", "2", "--assignment", A5)
-    return {path.name: json.loads((out / "students" / path.name / "feedback.json").read_text())
-            for path in root.iterdir()}
+    students = {
+        "reference": SOLUTIONS / A5,
+        "stub": TEMPLATE / A5,
+        "reference_notebook": {"sentiment.ipynb": notebook_from_stub((SOLUTIONS / A5 / "sentiment.py").read_text(), "a5")},
+        "independent": {"sentiment.py": student_sentiment()},
+        **{name: {"sentiment.py": student_sentiment(**changes)} for name, (changes, _) in WRONG.items()},
+    }
+    return report_class(run_grade, tmp_path_factory.mktemp("a5-class"), tmp_path_factory.mktemp("a5-grades"),
+                        students, "--assignment", A5)
 
 
 @pytest.mark.parametrize("name", ["reference", "reference_notebook", "independent"])
@@ -193,27 +189,14 @@ def test_training_of_the_reference_is_reproduced_exactly(graded):
 
 
 def test_stub_scores_zero_with_not_implemented_messages(graded):
-    checks = checks_of(graded["stub"], A5)
-    assert score_of(graded["stub"], A5) == 0
-    assert len(checks) == 24
-    for check in checks:
-        assert check["status"] == "failed", check
-        assert "is not implemented yet" in check["message"], check
-        assert "Traceback" not in check["message"]
+    assert len(expect_stub_scores_zero(graded["stub"], A5)) == 24
 
 
 @pytest.mark.parametrize("name", sorted(WRONG))
 def test_wrong_submission_partial_credit_and_mistake_named(graded, name):
     _, mistake = WRONG[name]
-    result = graded[name]
-    score = score_of(result, A5)
-    assert 0 < score < 100, f"{name} scored {score}"
-    checks = checks_of(result, A5)
-    failed = [c for c in checks if c["status"] != "passed"]
-    assert failed and all(c["message"] for c in failed)
-    named = [c for c in checks if c["mistake"] == mistake]
-    assert named, f"{name}: no check named the mistake {mistake}: {[(c['name'], c['message']) for c in failed]}"
-    assert all("Known mistake" in c["diagnosis"] for c in named)
+    assert mistake is not None, "every wrong a5 submission here is a catalogued mistake"
+    checks = expect_partial_credit(graded[name], A5, name, mistake)
     assert {c["mistake"] for c in checks if c["mistake"]} == {mistake}, "another mistake was named"
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, SOLUTIONS, checks_of, write_submission
+from conftest import SOLUTIONS, checks_of, write_submission
 from grader.sandbox.isolation import bubblewrap_problem, bubblewrap_works
 
 A1 = "a1_srn_numpy"
