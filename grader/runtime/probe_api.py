@@ -95,6 +95,37 @@ def as_number(value: Any, what: str) -> float:
     return float(plain)
 
 
+def load_weights(module: Any, weights: dict[str, Any], what: str) -> Any:
+    """``module.load_state_dict(weights)``, or a failure naming the missing, unexpected and misshapen
+    parameters, with both lists, so that a student sees how to name their layers."""
+    state_dict = getattr(module, "state_dict", None)
+    if not callable(state_dict):
+        raise ProbeFailure(f"{what} must be a torch.nn.Module (it is a {type(module).__name__})")
+    found = {name: tuple(value.shape) for name, value in state_dict().items()}
+    expected = {name: tuple(value.shape) for name, value in weights.items()}
+    if found != expected:
+        missing = [name for name in expected if name not in found]
+        unexpected = [name for name in found if name not in expected]
+        wrong = [f"{name} is {found[name]}, not {expected[name]}" for name in expected
+                 if name in found and found[name] != expected[name]]
+        parts = [f"missing {', '.join(missing)}" if missing else "",
+                 f"unexpected {', '.join(unexpected)}" if unexpected else "", "; ".join(wrong)]
+        raise ProbeFailure(
+            f"{what} cannot load the weights of the matching torch module: "
+            f"{'; '.join(p for p in parts if p)}. Expected: {_describe_shapes(expected)}. "
+            f"Found: {_describe_shapes(found) or 'no parameters'}"
+        )
+    try:
+        module.load_state_dict({name: value.to(torch_device()) for name, value in weights.items()})
+    except (RuntimeError, KeyError, TypeError) as exc:
+        raise ProbeFailure(f"{what}.load_state_dict(...) failed: {str(exc).strip()[:400]}") from None
+    return module
+
+
+def _describe_shapes(shapes: dict[str, tuple[int, ...]]) -> str:
+    return ", ".join(f"{name} {shape}" for name, shape in shapes.items())
+
+
 class StudentModule:
     """The student's module as probes see it: a missing name is a clear failure, not AttributeError."""
 

@@ -11,7 +11,7 @@ Everything lives on `torch_device()`; results come back on the CPU.
 import numpy as np
 import torch
 
-from grader.runtime.probe_api import ProbeFailure, as_array, as_number, seed_everything, torch_device
+from grader.runtime.probe_api import ProbeFailure, as_array, as_number, load_weights, seed_everything, torch_device
 
 
 # -- building blocks ------------------------------------------------------------------------------
@@ -34,31 +34,6 @@ def _weights(rng, shapes, hidden_size):
     return {name: torch.tensor(rng.uniform(-bound, bound, shape), dtype=torch.float32) for name, shape in shapes.items()}
 
 
-def _describe(shapes):
-    return ", ".join(f"{name} {tuple(shape)}" for name, shape in shapes.items())
-
-
-def _load(module, weights, what):
-    """load_state_dict with a message naming the expected and the found parameters."""
-    found = {name: tuple(value.shape) for name, value in module.state_dict().items()}
-    expected = {name: tuple(value.shape) for name, value in weights.items()}
-    if found != expected:
-        missing = [name for name in expected if name not in found]
-        unexpected = [name for name in found if name not in expected]
-        wrong = [f"{name} is {found[name]}, not {expected[name]}" for name in expected
-                 if name in found and found[name] != expected[name]]
-        parts = [f"missing {', '.join(missing)}" if missing else "",
-                 f"unexpected {', '.join(unexpected)}" if unexpected else "", "; ".join(wrong)]
-        raise ProbeFailure(
-            f"{what} cannot load the weights of the matching torch module: "
-            f"{'; '.join(p for p in parts if p)}. Expected: {_describe(expected)}. Found: {_describe(found) or 'no parameters'}"
-        )
-    try:
-        module.load_state_dict({name: value.to(torch_device()) for name, value in weights.items()})
-    except (RuntimeError, KeyError, TypeError) as exc:
-        raise ProbeFailure(f"{what}.load_state_dict(...) failed: {str(exc).strip()[:400]}") from None
-
-
 def _craft(craft_rnn, input_size, hidden_size, num_layers, nonlinearity, bias, batch_first):
     model = craft_rnn.CraftRNN(input_size, hidden_size, num_layers=num_layers, nonlinearity=nonlinearity,
                                bias=bias, batch_first=batch_first)
@@ -73,7 +48,7 @@ def _case(craft_rnn, seed, T, B, D, H, num_layers=1, nonlinearity="tanh", bias=T
     rng = np.random.default_rng(seed)
     what = f"CraftRNN({D}, {H}, num_layers={num_layers}, bias={bias})"
     model = _craft(craft_rnn, D, H, num_layers, nonlinearity, bias, batch_first)
-    _load(model, _weights(rng, rnn_parameter_shapes(D, H, num_layers, bias), H), what)
+    load_weights(model, _weights(rng, rnn_parameter_shapes(D, H, num_layers, bias), H), what)
     if unbatched:
         x_shape, h_shape = (T, D), (num_layers, H)
     else:
@@ -143,7 +118,7 @@ def classifier_forward(craft_rnn, input_size, hidden_size, output_size, num_laye
                _weights(rng, rnn_parameter_shapes(input_size, hidden_size, num_layers, True), hidden_size).items()}
     weights.update({f"fc.{name}": value for name, value in
                     _weights(rng, {"weight": (output_size, hidden_size), "bias": (output_size,)}, hidden_size).items()})
-    _load(model, weights, "SequenceClassifier")
+    load_weights(model, weights, "SequenceClassifier")
     x = torch.tensor(rng.standard_normal((B, T, input_size)), dtype=torch.float32, device=torch_device())
     with torch.no_grad():
         return {"logits": as_array(model(x), "the logits returned by SequenceClassifier", ndim=2)}

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from grader.runtime.probe_api import ProbeFailure, as_array, as_number, torch_device, unpack
+from grader.runtime.probe_api import ProbeFailure, as_array, as_number, load_weights, torch_device, unpack
 
 VOCAB = 29                     # len(LETTERS)
 SOS, EOS, PAD = 0, 1, 2
@@ -48,24 +48,6 @@ def make_weights(seed, shapes, scale=1.0):
     """Uniform(-scale, scale) weights from a generator of their own (the global seed stays untouched)."""
     generator = torch.Generator().manual_seed(seed + 7919)
     return {name: (torch.rand(shape, generator=generator) * 2 - 1) * scale for name, shape in shapes.items()}
-
-
-def load_weights(model, weights, what):
-    """Load by name, or say which parameter is missing, extra or misshapen."""
-    own = model.state_dict()
-    missing = [name for name in weights if name not in own]
-    if missing:
-        raise ProbeFailure(f"{what} has no parameter {missing[0]!r} (its parameters: "
-                           f"{', '.join(list(own)[:12])}); name the layers as the handout does")
-    extra = [name for name in own if name not in weights]
-    if extra:
-        raise ProbeFailure(f"{what} has an unexpected parameter {extra[0]!r}; use exactly the layers of the handout")
-    for name, value in weights.items():
-        if tuple(own[name].shape) != tuple(value.shape):
-            raise ProbeFailure(f"{what}: {name} has shape {tuple(own[name].shape)}, but {tuple(value.shape)} "
-                               "was expected")
-    model.load_state_dict(weights)
-    return model
 
 
 def build_model(student, emb, hidden, layers, seed, scale=1.0):

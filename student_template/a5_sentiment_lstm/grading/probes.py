@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from grader.runtime.probe_api import ProbeFailure, as_array, as_number, seed_everything, torch_device, unpack
+from grader.runtime.probe_api import ProbeFailure, as_array, as_number, load_weights, seed_everything, torch_device, unpack
 
 PAD_ID, UNK_ID = 0, 1
 
@@ -51,26 +51,6 @@ def make_weights(seed, shapes, scale=0.5):
     if "embedding.weight" in weights:
         weights["embedding.weight"][PAD_ID] = 0.0
     return weights
-
-
-def load_weights(model, weights, what):
-    """Load by name, or say which parameter is missing, extra or misshapen."""
-    if not isinstance(model, nn.Module):
-        raise ProbeFailure(f"{what} must be a torch.nn.Module")
-    own = model.state_dict()
-    missing = [name for name in weights if name not in own]
-    if missing:
-        raise ProbeFailure(f"{what} has no parameter {missing[0]!r} (its parameters: "
-                           f"{', '.join(list(own)[:12])}); name the layers as the handout does")
-    extra = [name for name in own if name not in weights]
-    if extra:
-        raise ProbeFailure(f"{what} has an unexpected parameter {extra[0]!r}; use exactly the layers of the handout")
-    for name, value in weights.items():
-        if tuple(own[name].shape) != tuple(value.shape):
-            raise ProbeFailure(f"{what}: {name} has shape {tuple(own[name].shape)}, but {tuple(value.shape)} "
-                               "was expected")
-    model.load_state_dict(weights)
-    return model
 
 
 def build_classifier(sentiment, vocab, emb, hidden, layers, classes, bidirectional, seed):
