@@ -4,12 +4,16 @@ A training probe trains the student's model once per seed and returns, for each 
 every epoch and whatever says whether training worked (the predicted string, an accuracy). The same
 probe on the reference gives the yardstick. Then:
 
-1. exact reproduction: the student's loss curves equal the reference's on every seed (same seed,
-   same initialisation, same arithmetic): full credit;
+1. exact reproduction: the student's loss curves *and trained weights* equal the reference's on
+   every seed (same seed, same initialisation, same arithmetic): full credit. The weights are the
+   artefact: a process that merely reports the reference's curve does not have them;
 2. otherwise convergence: of the seeds on which the *reference* converged, the student must converge
    on at least ``required`` of them (by default all but one in ten). Seeds where the reference fails
    are not held against anyone, so no threshold is guessed: it comes from the reference's own runs.
    Fewer successes earn proportional partial credit.
+
+Whether a run converged is decided on outcomes that :func:`measured_runs` has the verifier compute
+from the run's trained weights, never on what the student's process says about itself.
 """
 
 from __future__ import annotations
@@ -65,9 +69,10 @@ def judge_training(student_runs: Sequence[Run], reference_runs: Sequence[Run],
     if bad:
         return TrainingVerdict(0.0, f"{what}: the loss is NaN or infinite (seed #{bad[0] + 1}); the learning "
                                     "rate may be too high, or the loss is computed wrongly", curves=curves)
-    if all(curves_match(s.get(curve, []), r.get(curve, []), rtol, atol) for s, r in zip(student_runs, reference_runs)):
+    if all(curves_match(s.get(curve, []), r.get(curve, []), rtol, atol) and same_weights(s, r, rtol, atol)
+           for s, r in zip(student_runs, reference_runs)):
         n = len(reference_runs)
-        return TrainingVerdict(1.0, f"{what} reproduces the reference's loss curve exactly on all {n} seeds",
+        return TrainingVerdict(1.0, f"{what} reproduces the reference's loss curves and trained weights exactly on all {n} seeds",
                                exact=True, converged=n, eligible=n, curves=curves)
     eligible = [i for i, run in enumerate(reference_runs) if converged(run)]
     if not eligible:
@@ -82,6 +87,31 @@ def judge_training(student_runs: Sequence[Run], reference_runs: Sequence[Run],
     if fraction < 1.0:
         message += "; your loss curve differs from the reference's (see the plot)"
     return TrainingVerdict(fraction, message, converged=wins, eligible=len(eligible), curves=curves)
+
+
+def same_weights(student: Run, reference: Run, rtol: float, atol: float) -> bool:
+    """Trained weights equal by name and value (runs without weights: nothing to compare)."""
+    mine, theirs = student.get("weights"), reference.get("weights")
+    if theirs is None:
+        return True
+    if not isinstance(mine, dict) or set(mine) != set(theirs):
+        return False
+    return all(curves_match(np.ravel(mine[name]), np.ravel(theirs[name]), rtol, atol)
+               if np.shape(mine[name]) == np.shape(theirs[name]) else False for name in theirs)
+
+
+def measured_runs(verifier: Any, runs: Sequence[Run], function: str, *,
+                  artefacts: Sequence[str] = ("weights",), **inputs: Any) -> list[Run]:
+    """Each run with the outcome the verifier measures on its artefacts (``run["weights"]``, and e.g.
+    ``run["vocab"]``) merged in: what the judge decides on. Artefacts that do not fit the
+    architecture fail the check with the verifier's message naming the parameters."""
+    measured = []
+    for number, run in enumerate(runs, start=1):
+        if not isinstance(run, dict) or not isinstance(run.get("weights"), dict):
+            raise CheckFailure(f"training run #{number} returned no trained weights")
+        outcome = verifier.measure(function, **{name: run.get(name) for name in artefacts}, **inputs)
+        measured.append({**run, **(outcome if isinstance(outcome, dict) else {"outcome": outcome})})
+    return measured
 
 
 def required_successes(eligible: int, slack: float = 0.1) -> int:

@@ -83,6 +83,17 @@ class AssignmentSpec:
         """Public checks first, so feedback lists what students could try themselves before the rest."""
         return sorted(self.checks_dir.glob("test_*.py"), key=lambda p: (p.name not in self.public_checks, p.name))
 
+    @property
+    def verify_path(self) -> Path:
+        return self.spec_dir / "verify.py"
+
+    def verify_source(self) -> str | None:
+        """The verifier's code (the architecture that measures trained weights), if the assignment has one."""
+        try:
+            return self.verify_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+
     def probes_source(self) -> str:
         return self.probes_path.read_text(encoding="utf-8")
 

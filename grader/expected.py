@@ -23,6 +23,7 @@ from .fingerprints import Catalog
 from .errors import StudentError
 from .runtime.codec import PREFIX, FrameLimits, decode, encode, parse_prefix
 from .sandbox import LoadSpec, Sandbox
+from .secret import CourseSecret
 
 REFERENCE = "reference"
 CACHE_ENV = "GRADER_CACHE_DIR"
@@ -144,8 +145,11 @@ class References:
     """Answers ``expected(probe, args, seed, variant)`` for one assignment, from wherever it can."""
 
     def __init__(self, spec: AssignmentSpec, catalog: Catalog, cache: DiskCache | None,
-                 trusted_sandbox: Callable[[], Sandbox] | None) -> None:
+                 trusted_sandbox: Callable[[], Sandbox] | None, secret: CourseSecret | None = None) -> None:
+        """``secret``: official grading's fresh seeds (see :mod:`grader.secret`); None asks the
+        checks' own questions (a release records those for the student copy)."""
         self.spec = spec
+        self.secret = secret
         self.catalog = catalog
         self.cache = cache
         self.shipped = ShippedExpected(spec.expected_path) if spec.shipped_expected else None
@@ -159,7 +163,12 @@ class References:
             raise ReferenceUnavailable(str(entry.get("error")))
         return entry.get("data")
 
+    def fresh_call(self, args: dict[str, Any], seed: int) -> tuple[dict[str, Any], int]:
+        """The call that is really asked: the check's own, or with fresh seeds in official grading."""
+        return self.secret.fresh_call(self.spec.id, args, seed) if self.secret is not None else (args, seed)
+
     def entry(self, probe: str, args: dict[str, Any], seed: int = 0, variant: str = REFERENCE) -> dict[str, Any]:
+        args, seed = self.fresh_call(args, seed)
         key = call_key(probe, args, seed)
         entry = self._lookup(variant, key)
         if entry is None and self.cache is not None:
@@ -180,7 +189,7 @@ class References:
         if self.shipped is not None:
             return None
         try:
-            entry = self.entry(probe, args, seed)
+            entry = self.entry(probe, args, seed)  # the fresh call, as entry() asks it
         except ReferenceUnavailable:
             return None
         seconds = entry.get("seconds")

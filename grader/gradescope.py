@@ -8,6 +8,8 @@ and no Gradescope run recomputes reference answers.
 
 from __future__ import annotations
 
+import os
+
 import json
 import zipfile
 from pathlib import Path
@@ -91,6 +93,7 @@ def build_autograder(course: Course, assignment_id: str, repository: Path, out_z
     """
     from .grading import GradeOptions, Grader
     from .release import expected_data, grading_files
+    from .secret import SECRET_ENV, SECRET_FILE
 
     spec = course.get(assignment_id)
     files: dict[str, bytes] = {}
@@ -110,6 +113,9 @@ def build_autograder(course: Course, assignment_id: str, repository: Path, out_z
     log(f"{spec.id}: computing the expected data of every check (reference and catalogued mistakes)")
     with Grader(course, GradeOptions(), assignments=[spec.id]) as grader:
         files[f"{base}/{GRADING_DIR}/{EXPECTED_FILE}"] = expected_data(grader, spec, spec.check_files())
+    # The data was recorded under the course's fresh seeds: the autograder asks the same questions.
+    secret_text = os.environ.get(SECRET_ENV, "").strip() or (course.root / SECRET_FILE).read_text().strip()
+    files[f"{base}/{GRADING_DIR}/{SECRET_FILE}"] = (secret_text + "\n").encode()
     torch_version = _pinned(repository / "constraints.txt", "torch") or "2.13.0"
     files["setup.sh"] = SETUP_SH.format(torch=torch_version).encode()
     files["run_autograder"] = RUN_AUTOGRADER.format(assignment=spec.id).encode()

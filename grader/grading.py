@@ -20,13 +20,16 @@ from .expected import DiskCache, References, default_cache_dir
 from .fingerprints import Catalog, CatalogError, load_catalog
 from .plugin import CheckContext, run_checks
 from .results import AssignmentResult, SubmissionResult
+from .secret import CourseSecret, load_secret, shipped_secret
 from .sandbox import Isolation, Limits, LoadSpec, Sandbox, choose
 from .sandbox.isolation import UNISOLATED
 from .static_checks import StaticFindings, analyse
 from .submission import Submission, SubmittedModule, load
+from .verifier import Verifier
 from .text import printable
 
 DEVICES = ("cpu", "cuda", "auto")
+VERIFIER_SLOT_OFFSET = 500  # verifier uids: SANDBOX_UID_BASE + 500 + slot, apart from every student's
 
 
 @dataclass
@@ -38,6 +41,7 @@ class GradeOptions:
     threads: int = 1                   # BLAS/OpenMP threads of each worker
     limits: dict[str, float] = field(default_factory=dict)  # overrides of every assignment's limits
     fresh_worker: bool = False         # restart the worker for every submission (benchmarks only)
+    fresh_seeds: bool = True           # official grading draws seeds from the course secret (not release)
 
     def limits_for(self, spec: AssignmentSpec) -> Limits:
         return Limits.from_mapping(self.limits, base=spec.limits) if self.limits else spec.limits
@@ -100,6 +104,9 @@ class Grader:
                                threads=self.options.threads, slot=slot, tmp_mb=tmp_mb)
         self.cache = DiskCache(self.options.cache_dir or default_cache_dir())
         self._trusted: Sandbox | None = None
+        self._slot = slot
+        self._verifier_sandbox: Sandbox | None = None
+        self._verifiers: dict[str, Verifier] = {}
         self._references: dict[str, References] = {}
         self._catalogs: dict[str, Catalog] = {}
 
@@ -152,7 +159,7 @@ class Grader:
             catalog = self._catalog(spec)
             context = CheckContext(spec, worker, self.references_for(spec), catalog, static,
                                    work.filename, self.options.device, locate=work.locate,
-                                   limits=self.options.limits_for(spec))
+                                   limits=self.options.limits_for(spec), verifier=self.verifier_for(spec))
             run_checks(context, [str(path) for path in (check_files or spec.check_files())])
             result.checks = context.results
             if context.problems:
@@ -199,8 +206,35 @@ class Grader:
         """The source of expected data for ``spec``, kept for the grader's life (workers included)."""
         if spec.id not in self._references:
             cache = None if spec.shipped_expected else self.cache
-            self._references[spec.id] = References(spec, self._catalog(spec), cache, self._trusted_sandbox)
+            self._references[spec.id] = References(spec, self._catalog(spec), cache, self._trusted_sandbox,
+                                                   secret=self._secret_for(spec))
         return self._references[spec.id]
+
+    def _secret_for(self, spec: AssignmentSpec) -> CourseSecret | None:
+        """Fresh seeds in official grading: an instructor's course, or an autograder that shipped
+        the key with its expected data; never in a student's copy (its answers are for practice)."""
+        if not self.options.fresh_seeds or spec.mode != "full":
+            return None
+        if self.course.kind == "instructor":
+            return load_secret(self.course.root)
+        return shipped_secret(spec.spec_dir)
+
+    def verifier_for(self, spec: AssignmentSpec) -> Verifier | None:
+        """The verifier of ``spec`` (None without a verify.py), kept for the grader's life."""
+        if spec.verify_source() is None:
+            return None
+        if spec.id not in self._verifiers:
+            self._verifiers[spec.id] = Verifier(spec, self._verifying_sandbox)
+        return self._verifiers[spec.id]
+
+    def _verifying_sandbox(self) -> Sandbox:
+        """The verifier's own sandbox (own zygote, own uid): it never shares a process, a pid namespace
+        or a uid with student code, so nothing a student leaves running can reach it."""
+        if self._verifier_sandbox is None:
+            self._verifier_sandbox = Sandbox(self.isolation, preload=["numpy", "torch"], device="cpu",
+                                             threads=self.options.threads, slot=VERIFIER_SLOT_OFFSET + self._slot,
+                                             warm_optimizer=False)
+        return self._verifier_sandbox
 
     def _trusted_sandbox(self) -> Sandbox:
         if self._trusted is None:
@@ -213,6 +247,12 @@ class Grader:
         for references in self._references.values():
             references.close()
         self._references.clear()
+        for verifier in self._verifiers.values():
+            verifier.close()
+        self._verifiers.clear()
+        if self._verifier_sandbox is not None:
+            self._verifier_sandbox.close()
+            self._verifier_sandbox = None
         self.sandbox.close()
         if self._trusted is not None:
             self._trusted.close()

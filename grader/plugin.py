@@ -31,6 +31,7 @@ from .judge import CheckFailure, PartialCredit, find_mismatch, is_close
 from .results import CheckResult
 from .sandbox.limits import Limits
 from .static_checks import StaticFindings
+from .verifier import VerifierError
 
 POINTS = pytest.StashKey[float]()
 
@@ -48,6 +49,7 @@ class CheckContext:
     results: list[CheckResult] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     limits: Limits | None = None                # the limits the worker runs under (CLI overrides included)
+    verifier: Any = None                        # measures trained weights (grader.verifier.Verifier)
 
     def time_limit(self, probe: str, args: dict[str, Any], seed: int) -> tuple[float, str] | None:
         """A limit in proportion to the reference's own time for the same call, so that an endless
@@ -79,6 +81,8 @@ class StudentRunner:
         limit, note = timeout or self._timeout, ""
         if limit is None and self._context is not None:
             limit, note = self._context.time_limit(probe, args, seed) or (None, "")
+        if self._context is not None:  # official grading asks with fresh seeds, as the reference answers
+            args, seed = self._context.references.fresh_call(args, seed)
         try:
             return self._worker.call(probe, args, seed=seed, timeout=limit)
         except ProbeTimeout as error:
@@ -213,6 +217,14 @@ class GradingPlugin:
         return Judge(self.context, student)
 
     @pytest.fixture
+    def verifier(self) -> Any:
+        """``verifier.measure(function, weights=..., **inputs)``: an outcome computed by the
+        assignment's verify.py from the student's trained weights, never by student code."""
+        if self.context.verifier is None:
+            raise VerifierError("this assignment has no verifier (verify.py)")
+        return self.context.verifier
+
+    @pytest.fixture
     def static(self) -> StaticFindings:
         return self.context.static
 
@@ -299,7 +311,7 @@ def _check_result(item: pytest.Item, report: pytest.TestReport, call: pytest.Cal
         if mistake is not None:
             result.mistake = mistake.id
             result.diagnosis = f"Known mistake: {mistake.feedback()}"
-    elif isinstance(error, (ReferenceUnavailable, SandboxError)):
+    elif isinstance(error, (ReferenceUnavailable, SandboxError, VerifierError)):
         result.status = "error"
         result.message = f"the grader could not run this check (not your fault): {error}"
     elif isinstance(error, AssertionError):

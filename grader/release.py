@@ -55,7 +55,8 @@ def release(course: Course, target: Path, check_only: bool = False, only: list[s
         differences += [f"differs: {spec.id}/{GRADING_DIR}/{EXPECTED_FILE} (out of date: its probes, solution, "
                         "public checks or mistake catalog changed)" for spec in stale]
     elif stale:
-        with Grader(course, GradeOptions(), assignments=[spec.id for spec in stale]) as grader:
+        # The student copy answers the checks' own questions; official grading asks fresh ones.
+        with Grader(course, GradeOptions(fresh_seeds=False), assignments=[spec.id for spec in stale]) as grader:
             grader.start()
             for spec in stale:
                 log(f"{spec.id}: expected data of the public checks (reference and catalogued mistakes)")
@@ -126,6 +127,8 @@ def grading_files(spec: AssignmentSpec, check_names: list[str]) -> dict[str, byt
         f"{grading}/assignment.toml": (spec.spec_dir / "assignment.toml").read_bytes(),
         f"{grading}/probes.py": spec.probes_path.read_bytes(),
     }
+    if spec.verify_path.is_file():  # the architecture that measures trained weights: no answers in it
+        files[f"{grading}/verify.py"] = spec.verify_path.read_bytes()
     try:
         files[f"{grading}/mistakes.toml"] = load_catalog(spec.mistakes_path).public_toml().encode("utf-8")
     except CatalogError as exc:

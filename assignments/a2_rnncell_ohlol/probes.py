@@ -9,7 +9,7 @@ costs only the checks of that part. Everything lives on `torch_device()`; result
 import numpy as np
 import torch
 
-from grader.runtime.probe_api import ProbeFailure, as_array, seed_everything, torch_device
+from grader.runtime.probe_api import ProbeFailure, as_array, seed_everything, torch_device, trained_weights
 
 LETTERS = "ehlo"  # IDX2CHAR of the assignment, in order
 
@@ -72,18 +72,6 @@ def _losses(value, epochs):
     return losses.astype(np.float64)
 
 
-def _decode(model, inputs):
-    """Greedy decoding from zeros with the student's forward: what the trained model predicts."""
-    hidden = torch.zeros(1, 4, device=torch_device())
-    letters = []
-    with torch.no_grad():
-        for x_t in inputs:
-            hidden = model(x_t, hidden)
-            scores = as_array(hidden, "the hidden state returned by model(x_t, hidden)", ndim=2)
-            letters.append(LETTERS[int(np.argmax(scores[0]))])
-    return "".join(letters)
-
-
 def _summed_loss(model, inputs, labels):
     """Cross-entropy summed over the steps for the untrained model (the first epoch's loss)."""
     hidden = torch.zeros(1, 4, device=torch_device())
@@ -101,7 +89,7 @@ def _train_once(ohlol, source, target, epochs, lr, seed):
     inputs, labels = _one_hot(source), _labels(target)
     initial = _summed_loss(model, inputs, labels)
     losses = _losses(ohlol.train(model, inputs, labels, epochs=epochs, lr=lr), epochs)
-    return {"losses": losses, "prediction": _decode(model, inputs), "initial_loss": initial}
+    return {"losses": losses, "weights": trained_weights(model, "Model"), "initial_loss": initial}
 
 
 # -- probes ---------------------------------------------------------------------------------------
@@ -142,11 +130,12 @@ def loss_curve(ohlol, source, target, epochs, lr, seed):
 
 
 def train_seeds(ohlol, source, target, seeds, epochs=15, lr=0.1):
-    """One training run per seed (model built after seeding): losses and the greedy prediction."""
+    """One training run per seed (model built after seeding): losses and the trained weights, which
+    the verifier (verify.py) decodes; what the model predicts is never asked of the student's code."""
     runs = []
     for seed in seeds:
         run = _train_once(ohlol, source, target, epochs, lr, seed)
-        runs.append({"losses": run["losses"], "prediction": run["prediction"]})
+        runs.append({"losses": run["losses"], "weights": run["weights"]})
     return {"runs": runs}
 
 

@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from grader.runtime.probe_api import ProbeFailure, as_array, as_number, load_weights, seed_everything, torch_device, unpack
+from grader.runtime.probe_api import (ProbeFailure, as_array, as_number, load_weights, seed_everything, torch_device,
+                                      trained_weights, unpack)
 
 PAD_ID, UNK_ID = 0, 1
 
@@ -241,12 +242,13 @@ def evaluate(sentiment, sizes, vocab, emb, classes, max_len, dropout, seed):
 _trained = {}  # (training arguments, seed) -> (vocab, model, losses): trained once per process
 
 
-def train_classifier(sentiment, train_texts, train_labels, eval_texts, eval_labels, epochs, batch_size, lr,
-                     emb, hidden, seeds):
-    """Train the student's pipeline from scratch once per seed; accuracy on the held-out sentences.
+def train_classifier(sentiment, train_texts, train_labels, epochs, batch_size, lr, emb, hidden, seeds):
+    """Train the student's pipeline from scratch once per seed: the loss of every epoch, the trained
+    weights and the vocabulary. Held-out sentences never come here: the verifier (verify.py) classifies
+    them with the weights, so the student's `evaluate` is never asked how well training went.
 
-    Everything is the student's: build_vocab, SentimentDataset, collate_fn, SentimentLSTM, train_epoch,
-    evaluate. A check on another held-out split reuses the models trained in this process.
+    Everything is the student's: build_vocab, SentimentDataset, collate_fn, SentimentLSTM, train_epoch.
+    A second check with the same training reuses the models trained in this process.
     """
     setup = json.dumps([train_texts, train_labels, epochs, batch_size, lr, emb, hidden, str(torch_device())])
     runs = []
@@ -256,8 +258,15 @@ def train_classifier(sentiment, train_texts, train_labels, eval_texts, eval_labe
             seed_everything(seed)
             _trained[key] = _train_once(sentiment, train_texts, train_labels, epochs, batch_size, lr, emb, hidden, seed)
         vocab, model, losses = _trained[key]
-        runs.append({"losses": losses, "accuracy": _held_out_accuracy(sentiment, model, vocab, eval_texts, eval_labels)})
+        runs.append({"losses": losses, "weights": trained_weights(model, "SentimentLSTM"), "vocab": _vocab_ids(vocab)})
     return {"runs": runs}
+
+
+def _vocab_ids(vocab):
+    """The vocabulary as plain data (word -> id), checked so that the verifier can encode with it."""
+    if not isinstance(vocab, dict) or not all(isinstance(word, str) and type(index) is int for word, index in vocab.items()):
+        raise ProbeFailure("build_vocab must return a dict of words to integer ids")
+    return dict(vocab)
 
 
 def _train_once(sentiment, texts, labels, epochs, batch_size, lr, emb, hidden, seed):
@@ -273,12 +282,3 @@ def _train_once(sentiment, texts, labels, epochs, batch_size, lr, emb, hidden, s
     losses = [as_number(sentiment.train_epoch(model, loader, optimizer, criterion, torch_device()),
                         f"the value returned by train_epoch (epoch {epoch + 1})") for epoch in range(epochs)]
     return vocab, model, losses
-
-
-def _held_out_accuracy(sentiment, model, vocab, texts, labels):
-    loader = torch.utils.data.DataLoader(sentiment.SentimentDataset(list(texts), list(labels), vocab),
-                                         batch_size=256, collate_fn=sentiment.collate_fn)
-    accuracy = as_number(sentiment.evaluate(model, loader, torch_device()), "the value returned by evaluate")
-    if not 0.0 <= accuracy <= 1.0:
-        raise ProbeFailure(f"evaluate returned {accuracy:g}; an accuracy is a fraction in [0, 1]")
-    return accuracy

@@ -140,3 +140,53 @@ class StudentModule:
         except AttributeError:
             filename = object.__getattribute__(self, "_filename")
             raise MissingName(f"{filename} does not define `{name}` (check the spelling)") from None
+
+
+# -- verifiers: reference architectures measured on a student's trained weights ------------------
+
+MAX_WEIGHT = 1e6  # no trained parameter of these small models is anywhere near this
+
+
+def load_trained(module: Any, weights: Any, what: str) -> Any:
+    """Load a student's trained weights (plain arrays, by parameter name) into a reference module.
+
+    Runs in the verifier, never next to student code. Anything that does not fit the documented
+    architecture, or is not a finite number, is a :class:`ProbeFailure` naming the parameters."""
+    import torch
+
+    if not isinstance(weights, dict) or not all(isinstance(name, str) for name in weights):
+        raise ProbeFailure(f"the trained weights of {what} are not a mapping of parameter names to arrays")
+    expected = {name: tuple(value.shape) for name, value in module.state_dict().items()}
+    found = {name: tuple(np.shape(value)) if isinstance(value, np.ndarray) else None for name, value in weights.items()}
+    missing = [name for name in expected if name not in found]
+    unexpected = [name for name in found if name not in expected]
+    misshapen = [f"{name} is {found[name] if found[name] is not None else 'not an array'}, not {expected[name]}"
+                 for name in expected if name in found and found[name] != expected[name]]
+    if missing or unexpected or misshapen:
+        parts = [f"missing {', '.join(missing)}" if missing else "",
+                 f"unexpected {', '.join(unexpected[:20])}" if unexpected else "", "; ".join(misshapen[:20])]
+        raise ProbeFailure(
+            f"your trained {what} does not have the parameters the assignment specifies: "
+            f"{'; '.join(p for p in parts if p)}. Expected: {_describe_shapes(expected)}"
+        )
+    tensors = {}
+    for name, value in weights.items():
+        if value.dtype.kind not in "fiu":
+            raise ProbeFailure(f"the trained parameter {name} holds {value.dtype} values, not numbers")
+        array = value.astype(np.float64)
+        if not np.isfinite(array).all():
+            raise ProbeFailure(f"the trained parameter {name} contains NaN or infinite values: training diverged")
+        if array.size and np.abs(array).max() > MAX_WEIGHT:
+            raise ProbeFailure(f"the trained parameter {name} holds values above {MAX_WEIGHT:g}: training diverged")
+        tensors[name] = torch.tensor(array, dtype=module.state_dict()[name].dtype)
+    module.load_state_dict(tensors)
+    return module
+
+
+def trained_weights(module: Any, what: str) -> dict[str, np.ndarray]:
+    """A student's model's parameters and buffers as plain arrays, by name: the artefact of training
+    that the verifier measures (whatever the student's code says about its own success)."""
+    state_dict = getattr(module, "state_dict", None)
+    if not callable(state_dict):
+        raise ProbeFailure(f"{what} must be a torch.nn.Module (it is a {type(module).__name__})")
+    return {str(name): as_array(value, f"the trained parameter {name} of {what}") for name, value in state_dict().items()}

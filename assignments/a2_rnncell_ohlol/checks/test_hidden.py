@@ -5,7 +5,7 @@ epochs and learning rates, a mapping over the same four letters that students ha
 import pytest
 
 from grader.checks import hidden, points, timeout
-from grader.convergence import judge_training
+from grader.convergence import judge_training, measured_runs
 
 pytestmark = hidden
 
@@ -47,11 +47,12 @@ def test_loss_curve_other_settings(judge, case):
 
 @points(20)
 @timeout(60)
-def test_hidden_mapping(judge, student, reference, details):
+def test_hidden_mapping(judge, student, reference, verifier, details):
     """The same code learns a mapping you have not seen (20 epochs, 20 seeds)"""
     args = dict(source=HIDDEN_SOURCE, target=HIDDEN_TARGET, seeds=HIDDEN_SEEDS, epochs=20, lr=0.1)
     got, want = student.run("train_seeds", **args), reference.expected("train_seeds", **args)
-    verdict = judge_training(got["runs"], want["runs"], converged=lambda run: run["prediction"] == HIDDEN_TARGET,
+    got, want = (measured_runs(verifier, result["runs"], "predictions", words=[HIDDEN_SOURCE]) for result in (got, want))
+    verdict = judge_training(got, want, converged=lambda run: run["predictions"] == [HIDDEN_TARGET],
                              what="training on the hidden mapping", **curve_tolerance(judge.tolerance))
     verdict.enforce(details)
 

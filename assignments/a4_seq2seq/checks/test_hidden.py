@@ -7,7 +7,7 @@ import statistics
 import pytest
 
 from grader.checks import hidden, points, timeout
-from grader.convergence import judge_training
+from grader.convergence import judge_training, measured_runs
 
 pytestmark = hidden
 
@@ -91,18 +91,22 @@ def test_train_step_configurations(judge, case):
 
 @points(18)
 @timeout(120)
-def test_reversal_learned(judge, reference, details):
+def test_reversal_learned(judge, reference, verifier, details):
     """Learns to reverse unseen words (exact match, threshold from the reference's own accuracy)"""
     train, test = reversal_task()
-    task = dict(pairs=train, tests=test, n_step=4, emb=16, hidden=64, lr=0.02, epochs=40, batch_size=100,
-                ratio=0.5, seeds=[0, 1])
+    task = dict(pairs=train, n_step=4, emb=16, hidden=64, lr=0.02, epochs=40, batch_size=100, ratio=0.5,
+                seeds=[0, 1])
     got = judge.run("train_pairs", **task)
     want = reference.expected("train_pairs", **task)
-    threshold = REVERSAL_SHARE * statistics.median(run["accuracy"] for run in want["runs"])
+    words = [word for word, _ in test]
+    got, want = (measured_runs(verifier, result["runs"], "translations", words=words, n_step=4, emb=16, hidden=64)
+                 for result in (got, want))
+    for run in got + want:
+        run["accuracy"] = sum(text == target for text, (_, target) in zip(run["translations"], test)) / len(test)
+    threshold = REVERSAL_SHARE * statistics.median(run["accuracy"] for run in want)
     verdict = judge_training(
-        got["runs"], want["runs"], converged=lambda run: run["accuracy"] >= threshold,
+        got, want, converged=lambda run: run["accuracy"] >= threshold,
         what=f"training on a hidden task (reversing unseen words; {threshold:.0%} exact matches needed)",
     )
-    details["accuracy"] = {"yours": [run["accuracy"] for run in got["runs"]],
-                           "reference": [run["accuracy"] for run in want["runs"]]}
+    details["accuracy"] = {"yours": [run["accuracy"] for run in got], "reference": [run["accuracy"] for run in want]}
     verdict.enforce(details)

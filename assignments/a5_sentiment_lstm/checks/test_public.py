@@ -7,7 +7,7 @@ import statistics
 import numpy as np
 
 from grader.checks import CheckFailure, points, timeout
-from grader.convergence import judge_training
+from grader.convergence import judge_training, measured_runs
 
 TEXTS = ["The movie was GOOD", "a good  good plot", "not good at all\tat all", "Bad acting but a good story",
          "the end"]
@@ -103,16 +103,18 @@ def test_evaluate(judge):
 
 @points(9)
 @timeout(120)
-def test_training_dev_accuracy(judge, reference, assignment, details):
+def test_training_dev_accuracy(judge, reference, assignment, verifier, details):
     """Trained on train.tsv with your whole pipeline, reaches the reference's accuracy on dev.tsv"""
     train_texts, train_labels = read_split(assignment, "train")
-    dev_texts, dev_labels = read_split(assignment, "dev")
-    task = dict(TRAINING, train_texts=train_texts, train_labels=train_labels, eval_texts=dev_texts,
-                eval_labels=dev_labels)
+    dev_texts, dev_labels = read_split(assignment, "dev")  # the labels never leave this process
+    task = dict(TRAINING, train_texts=train_texts, train_labels=train_labels)
     got = judge.run("train_classifier", **task)
     want = reference.expected("train_classifier", **task)
-    threshold = ACCURACY_SHARE * statistics.median(run["accuracy"] for run in want["runs"])
-    details["accuracy"] = {"yours": [run["accuracy"] for run in got["runs"]],
-                           "reference": [run["accuracy"] for run in want["runs"]]}
-    judge_training(got["runs"], want["runs"], converged=lambda run: run["accuracy"] >= threshold,
+    got, want = (measured_runs(verifier, result["runs"], "classify", artefacts=("weights", "vocab"), texts=dev_texts, emb=TRAINING["emb"],
+                               hidden=TRAINING["hidden"]) for result in (got, want))
+    for run in got + want:
+        run["accuracy"] = float(np.mean(np.asarray(run["classes"]) == np.asarray(dev_labels)))
+    threshold = ACCURACY_SHARE * statistics.median(run["accuracy"] for run in want)
+    details["accuracy"] = {"yours": [run["accuracy"] for run in got], "reference": [run["accuracy"] for run in want]}
+    judge_training(got, want, converged=lambda run: run["accuracy"] >= threshold,
                    what=f"training (dev accuracy {threshold:.3f} needed)").enforce(details)
