@@ -6,6 +6,7 @@ grader itself could not run; 2 for a mistyped command line (click's usage errors
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -261,6 +262,38 @@ def gradescope(assignment: str, out: Path, course: Path | None) -> None:
     except ReleaseError as exc:
         _fail(str(exc))
     click.echo(f"Wrote {out}: upload it as the Gradescope autograder of {assignment}")
+
+
+@main.command()
+@click.option("--rotate", is_flag=True, help="Replace the key with a new random one (every official question changes).")
+@_course_option
+def secret(rotate: bool, course: Path | None) -> None:
+    """Show where the course secret lives, or rotate it.
+
+    Official grading draws the seeds of every check from this key, so the answers a student copy ships
+    for self-checking are never the questions asked. It is $GRADER_SECRET, else .grader-secret at the
+    course's root (created on first use). Rotate it each term and after any leak; rebuild Gradescope
+    autograders afterwards.
+    """
+    from .secret import SECRET_ENV, SECRET_FILE, load_secret, rotate_secret
+
+    loaded = _load_course(course, Path.cwd())
+    if loaded.kind != "instructor":
+        _fail("the course secret belongs to the instructor's course (assignments/ and solutions/)")
+    path = loaded.root / SECRET_FILE
+    if os.environ.get(SECRET_ENV, "").strip():
+        if rotate:
+            _fail(f"the key comes from ${SECRET_ENV}: set a new value there to rotate it")
+        click.echo(f"The course secret comes from ${SECRET_ENV}.")
+        return
+    if rotate:
+        rotate_secret(loaded.root)
+        click.echo(f"Wrote a new key to {path}: official grading asks fresh questions from now on.")
+        return
+    existed = path.is_file()
+    load_secret(loaded.root)
+    click.echo(f"The course secret is in {path}" + ("" if existed else " (just created)")
+               + ": keep it out of anything students can read.")
 
 
 @main.command(name="list")

@@ -86,6 +86,10 @@ def judge_training(student_runs: Sequence[Run], reference_runs: Sequence[Run],
     )
     if fraction < 1.0:
         message += "; your loss curve differs from the reference's (see the plot)"
+        ignored = sorted({str(name) for run in student_runs for name in (run.get("ignored") or [])})
+        if ignored:
+            message += (f". Your model's {', '.join(ignored[:8])} are not part of the specified architecture, "
+                        "so they were left out when your trained model was measured")
     return TrainingVerdict(fraction, message, converged=wins, eligible=len(eligible), curves=curves)
 
 
@@ -94,7 +98,7 @@ def same_weights(student: Run, reference: Run, rtol: float, atol: float) -> bool
     mine, theirs = student.get("weights"), reference.get("weights")
     if theirs is None:
         return True
-    if not isinstance(mine, dict) or set(mine) != set(theirs):
+    if not isinstance(mine, dict) or any(name not in mine for name in theirs):
         return False
     return all(curves_match(np.ravel(mine[name]), np.ravel(theirs[name]), rtol, atol)
                if np.shape(mine[name]) == np.shape(theirs[name]) else False for name in theirs)

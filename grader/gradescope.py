@@ -8,9 +8,8 @@ and no Gradescope run recomputes reference answers.
 
 from __future__ import annotations
 
-import os
-
 import json
+import os
 import zipfile
 from pathlib import Path
 from typing import Any, Callable

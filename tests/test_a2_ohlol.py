@@ -183,7 +183,7 @@ def test_reference_scores_full_marks(grade):
     assert all(check["status"] == "passed" for check in checks)
     training = [c for c in checks if c["name"] in ("test_converges_to_ohlol", "test_hidden_mapping")]
     assert len(training) == 2 and all(c["details"]["curves"]["your loss"] for c in training)
-    assert all("reproduces the reference's loss curve exactly" in c["message"] for c in training)  # how it passed
+    assert all("reproduces the reference's loss curves and trained weights exactly" in c["message"] for c in training)  # how it passed
     assert all(not c["message"] for c in checks if c not in training)
 
 

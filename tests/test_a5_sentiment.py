@@ -92,7 +92,7 @@ class SentimentLSTM(nn.Module):
 
 
 def train_epoch(model, loader, optimizer, criterion, device):
-    model.train()
+    {TRAIN}
     losses = []
     for x, lengths, y in loader:
         x, y = x.to(device), y.to(device)
@@ -129,6 +129,7 @@ CORRECT = dict(
     UNI="h[-1]",
     EPOCH_LOSS="sum(losses) / len(losses)",
     EVAL="model.eval()",
+    TRAIN="model.train()",
 )
 
 # name: (changes to CORRECT, the catalogued mistake the feedback must name)
@@ -144,6 +145,7 @@ WRONG = {
     "split_on_single_space": (dict(TOKENIZE='text.lower().split(" ")'), "split_on_single_space"),
     "unknown_as_padding": (dict(UNKNOWN="0"), "unknown_as_padding"),
     "evaluate_without_eval_mode": (dict(EVAL="pass"), "evaluate_without_eval_mode"),
+    "train_epoch_without_train_mode": (dict(TRAIN="pass"), "train_epoch_without_train_mode"),
     "train_epoch_sums_losses": (dict(EPOCH_LOSS="sum(losses)"), "train_epoch_sums_losses"),
 }
 

@@ -9,7 +9,8 @@ costs only the checks of that part. Everything lives on `torch_device()`; result
 import numpy as np
 import torch
 
-from grader.runtime.probe_api import ProbeFailure, as_array, seed_everything, torch_device, trained_weights
+from grader.runtime.probe_api import (ProbeFailure, as_array, drawn_words, seed_everything, torch_device,
+                                      trained_weights)
 
 LETTERS = "ehlo"  # IDX2CHAR of the assignment, in order
 
@@ -94,18 +95,30 @@ def _train_once(ohlol, source, target, epochs, lr, seed):
 
 # -- probes ---------------------------------------------------------------------------------------
 
-def encode_words(ohlol, words):
+def encode_words(ohlol, words, seed=0):
+    """encode() of the given words, then of words drawn from the seed."""
+    words = list(words) + drawn_words(seed, LETTERS, 2)
     return {"codes": [as_array(ohlol.encode(word), f"encode({word!r})", ndim=1) for word in words]}
 
 
-def one_hot_of(ohlol, indices, num_classes=4):
-    value = ohlol.one_hot(indices) if num_classes == 4 else ohlol.one_hot(indices, num_classes=num_classes)
-    return {"one_hot": as_array(value, f"one_hot({indices})")}
+def one_hot_of(ohlol, indices, num_classes=4, seed=0):
+    """one_hot() of the given indices, then of indices drawn from the seed."""
+    drawn = [int(i) for i in np.random.default_rng(seed).integers(0, num_classes, 3)]
+    result = {}
+    for name, values in (("one_hot", list(indices)), ("one_hot_drawn", drawn)):
+        value = ohlol.one_hot(values) if num_classes == 4 else ohlol.one_hot(values, num_classes=num_classes)
+        result[name] = as_array(value, f"one_hot({values})")
+    return result
 
 
-def init_hidden(ohlol, input_size, hidden_size, batch_size):
-    model = _build(ohlol, input_size, hidden_size, batch_size)
-    return {"init_hidden": as_array(model.init_hidden(), "model.init_hidden()")}
+def init_hidden(ohlol, input_size, hidden_size, batch_size, seed=0):
+    """init_hidden() of a model of the given sizes, then of one of sizes drawn from the seed."""
+    hidden_drawn, batch_drawn = (int(n) for n in np.random.default_rng(seed).integers(1, 7, 2))
+    result = {}
+    for name, sizes in (("init_hidden", (hidden_size, batch_size)), ("init_hidden_drawn", (hidden_drawn, batch_drawn))):
+        model = _build(ohlol, input_size, *sizes)
+        result[name] = as_array(model.init_hidden(), "model.init_hidden()")
+    return result
 
 
 def step(ohlol, input_size, hidden_size, batch_size, steps, seed):

@@ -68,11 +68,16 @@ def _run(model, x, h0):
 
 # -- probes ---------------------------------------------------------------------------------------
 
-def parameters(craft_rnn, input_size, hidden_size, num_layers, bias):
-    """Names and shapes of CraftRNN's parameters (they must equal nn.RNN's)."""
-    model = _craft(craft_rnn, input_size, hidden_size, num_layers, "tanh", bias, False)
-    shapes = {name: list(value.shape) for name, value in model.named_parameters()}
-    return {"names": sorted(shapes), "shapes": shapes}
+def parameters(craft_rnn, input_size, hidden_size, num_layers, bias, seed=0):
+    """Names and shapes of CraftRNN's parameters (they must equal nn.RNN's), for the given sizes and
+    for sizes drawn from the seed."""
+    def shapes_of(d, h):
+        model = _craft(craft_rnn, d, h, num_layers, "tanh", bias, False)
+        return {name: list(value.shape) for name, value in model.named_parameters()}
+
+    shapes = shapes_of(input_size, hidden_size)
+    drawn = shapes_of(*(int(n) for n in np.random.default_rng(seed).integers(2, 9, 2)))
+    return {"names": sorted(shapes), "shapes": shapes, "drawn_shapes": drawn}
 
 
 def forward(craft_rnn, seed, **config):

@@ -19,8 +19,8 @@ def classify(_, weights, x, hidden_size, num_layers):
     model = torch.nn.Module()
     model.rnn = torch.nn.RNN(x.shape[2], hidden_size, num_layers=num_layers, batch_first=True)
     model.fc = torch.nn.Linear(hidden_size, classes[0])
-    load_trained(model, weights, "SequenceClassifier")
+    ignored = load_trained(model, weights, "SequenceClassifier")
     with torch.no_grad():
         output, _ = model.rnn(x)
         logits = model.fc(output[:, -1])
-    return {"classes": logits.argmax(dim=1).numpy().astype(np.int64)}
+    return {"classes": logits.argmax(dim=1).numpy().astype(np.int64), "ignored": ignored}

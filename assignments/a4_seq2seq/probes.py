@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from grader.runtime.probe_api import (ProbeFailure, as_array, as_number, load_weights, torch_device, trained_weights,
-                                      unpack)
+from grader.runtime.probe_api import (ProbeFailure, as_array, as_number, drawn_words, load_weights, torch_device,
+                                      trained_weights, unpack)
 
 VOCAB = 29                     # len(LETTERS)
 SOS, EOS, PAD = 0, 1, 2
@@ -81,8 +81,10 @@ def parameters_of(model):
 
 # ---------------------------------------------------------------------------------------------- probes
 
-def make_batch(seq2seq, pairs, n_step):
-    src, trg = unpack(seq2seq.make_batch([tuple(pair) for pair in pairs], n_step), "make_batch(...)",
+def make_batch(seq2seq, pairs, n_step, seed=0):
+    """make_batch of the given pairs and one drawn from the seed (no longer than n_step)."""
+    pairs = [tuple(pair) for pair in pairs] + [tuple(drawn_words(seed, LETTERS[3:], 2, 1, n_step))]
+    src, trg = unpack(seq2seq.make_batch(pairs, n_step), "make_batch(...)",
                       ("src", "trg"))
     result = {}
     for name, value in (("src", src), ("trg", trg)):

@@ -27,7 +27,7 @@ def translations(_, weights, words, n_step, emb, hidden):
     """Each word padded with "?" to n_step letters then E; greedy decoding of n_step + 1 tokens from S;
     the letters before the first E, padding removed."""
     model = _model(emb, hidden)
-    load_trained(model, weights, "Seq2Seq")
+    ignored = load_trained(model, weights, "Seq2Seq")
     texts = []
     with torch.no_grad():
         for word in words:
@@ -45,4 +45,4 @@ def translations(_, weights, words, n_step, emb, hidden):
                 if int(token) != PAD:
                     letters.append(LETTERS[int(token)])
             texts.append("".join(letters))
-    return {"translations": texts}
+    return {"translations": texts, "ignored": ignored}

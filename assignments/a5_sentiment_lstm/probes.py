@@ -89,9 +89,16 @@ def logits_of(model, padded, lengths, what="the logits of SentimentLSTM.forward"
 
 # ------------------------------------------------------------------------------------- text to ids
 
-def tokenize(sentiment, texts):
+def _drawn_text(seed, words=("good", "Bad", "not", "MOVIE", "plot", "at", "all", "the", "a", "zzz")):
+    """A sentence drawn from the seed (mixed case and spacing), added to a probe's fixed texts."""
+    rng = np.random.default_rng(seed)
+    chosen = [str(words[int(i)]) for i in rng.integers(0, len(words), int(rng.integers(2, 7)))]
+    return "".join(word + (" " if rng.random() < 0.8 else "  ") for word in chosen).strip()
+
+
+def tokenize(sentiment, texts, seed=0):
     tokens = []
-    for text in texts:
+    for text in list(texts) + [_drawn_text(seed)]:
         words = sentiment.tokenize(text)
         if not isinstance(words, list) or not all(type(word) is str for word in words):
             raise ProbeFailure(f"tokenize({text!r}) returned {type(words).__name__}; a list of strings was expected")
@@ -99,9 +106,9 @@ def tokenize(sentiment, texts):
     return {"tokens": tokens}
 
 
-def build_vocab(sentiment, texts, min_freq):
+def build_vocab(sentiment, texts, min_freq, seed=0):
     """The vocabulary as its words in id order (so extra or missing words show)."""
-    vocab = sentiment.build_vocab(list(texts), min_freq=min_freq)
+    vocab = sentiment.build_vocab(list(texts) + [_drawn_text(seed), _drawn_text(seed + 1)], min_freq=min_freq)
     if not isinstance(vocab, dict):
         raise ProbeFailure(f"build_vocab returned a {type(vocab).__name__}; a dict word -> id was expected")
     if not all(type(word) is str and type(index) is int for word, index in vocab.items()):
@@ -111,18 +118,19 @@ def build_vocab(sentiment, texts, min_freq):
     return {"words": [word for word, _ in sorted(vocab.items(), key=lambda item: item[1])]}
 
 
-def encode(sentiment, texts, vocab_words, max_len):
+def encode(sentiment, texts, vocab_words, max_len, seed=0):
     """encode() with a vocabulary given here (words in id order), so build_vocab is not involved."""
     vocab = {word: index for index, word in enumerate(vocab_words)}
     ids = []
-    for text in texts:
+    for text in list(texts) + [_drawn_text(seed)]:
         value = _check_tensor(sentiment.encode(text, dict(vocab), max_len=max_len), f"encode({text!r})", torch.long)
         ids.append(as_array(value, f"encode({text!r})", ndim=1))
     return {"ids": ids}  # a list of arrays of different lengths, judged one by one
 
 
-def dataset(sentiment, texts, labels, vocab_words, max_len):
+def dataset(sentiment, texts, labels, vocab_words, max_len, seed=0):
     vocab = {word: index for index, word in enumerate(vocab_words)}
+    texts, labels = list(texts) + [_drawn_text(seed)], list(labels) + [int(np.random.default_rng(seed).integers(0, 2))]
     data = sentiment.SentimentDataset(list(texts), list(labels), vocab, max_len)
     items = []
     for index in range(len(texts)):
@@ -133,7 +141,10 @@ def dataset(sentiment, texts, labels, vocab_words, max_len):
     return {"length": len(data), "items": items}
 
 
-def collate(sentiment, sequences, labels):
+def collate(sentiment, sequences, labels, seed=0):
+    rng = np.random.default_rng(seed)
+    sequences = list(sequences) + [[int(i) for i in rng.integers(2, 30, int(rng.integers(1, 6)))]]
+    labels = list(labels) + [int(rng.integers(0, 2))]
     batch = [(torch.tensor(ids, dtype=torch.long), torch.tensor(label)) for ids, label in zip(sequences, labels)]
     padded, lengths, label_tensor = unpack(sentiment.collate_fn(batch), "collate_fn(batch)",
                                            ("padded", "lengths", "labels"))
@@ -187,7 +198,10 @@ def lengths_on_device(sentiment, vocab, emb, hidden, layers, classes, bidirectio
 # --------------------------------------------------------------------- train_epoch and evaluate
 
 class MeanOfEmbeddings(nn.Module):
-    """A small stand-in model with the classifier's interface: mean of the word vectors, dropout, linear."""
+    """A small stand-in model with the classifier's interface: mean of the word vectors, dropout, linear.
+
+    Its scores are negated in training mode, so the mode a student's train_epoch or evaluate sets
+    shows in what it returns (dropout alone may change no prediction of a small batch)."""
 
     def __init__(self, vocab, emb, classes, dropout):
         super().__init__()
@@ -198,7 +212,8 @@ class MeanOfEmbeddings(nn.Module):
     def forward(self, x, lengths):
         mask = (torch.arange(x.shape[1], device=x.device)[None, :] < lengths.to(x.device)[:, None]).float()
         mean = (self.embedding(x) * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
-        return self.fc(self.dropout(mean))
+        scores = self.fc(self.dropout(mean))
+        return -scores if self.training else scores
 
 
 def stand_in_model(vocab, emb, classes, dropout, seed):
@@ -221,6 +236,7 @@ def stand_in_loader(seed, sizes, vocab, max_len, classes):
 def train_epoch(sentiment, sizes, vocab, emb, classes, max_len, lr, seed):
     """train_epoch on the stand-in model with SGD: the mean batch loss and the updated weights."""
     model = stand_in_model(vocab, emb, classes, 0.0, seed)
+    model.eval()  # train_epoch must switch to training mode itself
     loader = stand_in_loader(seed, sizes, vocab, max_len, classes)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     loss = sentiment.train_epoch(model, loader, optimizer, nn.CrossEntropyLoss(), torch_device())
@@ -228,11 +244,25 @@ def train_epoch(sentiment, sizes, vocab, emb, classes, max_len, lr, seed):
             "weights": {name: value.detach() for name, value in model.named_parameters()}}
 
 
+def _mostly_learnt(model, loader, seed, share=0.75):
+    """Labels that agree with the model's eval-mode predictions on about ``share`` of the sentences:
+    a right evaluate then finds an accuracy far from chance (and from the training mode's)."""
+    rng = np.random.default_rng(seed + 77)
+    model.eval()
+    relabelled = []
+    with torch.no_grad():
+        for padded, lengths, labels in loader:
+            predicted = model(padded.to(torch_device()), lengths).argmax(dim=1).cpu()
+            keep = torch.from_numpy(rng.random(len(labels)) < share)
+            relabelled.append((padded, lengths, torch.where(keep, predicted, labels)))
+    return relabelled
+
+
 def evaluate(sentiment, sizes, vocab, emb, classes, max_len, dropout, seed):
     """evaluate on the stand-in model, which has dropout: only eval mode gives a reproducible answer."""
     model = stand_in_model(vocab, emb, classes, dropout, seed)
+    loader = _mostly_learnt(model, stand_in_loader(seed, sizes, vocab, max_len, classes), seed)
     model.train()  # evaluate must switch to eval mode itself
-    loader = stand_in_loader(seed, sizes, vocab, max_len, classes)
     accuracy = as_number(sentiment.evaluate(model, loader, torch_device()), "the value returned by evaluate")
     return {"accuracy": accuracy}
 

@@ -30,7 +30,7 @@ def classify(_, weights, vocab, texts, emb, hidden, classes=2):
     model.embedding = nn.Embedding(rows, emb, padding_idx=0)
     model.lstm = nn.LSTM(emb, hidden, batch_first=True, bidirectional=True)
     model.fc = nn.Linear(2 * hidden, classes)
-    load_trained(model, weights, "SentimentLSTM")
+    ignored = load_trained(model, weights, "SentimentLSTM")
     predicted = []
     with torch.no_grad():
         for start in range(0, len(texts), 256):
@@ -40,4 +40,5 @@ def classify(_, weights, vocab, texts, emb, hidden, classes=2):
                                           batch_first=True, enforce_sorted=False)
             _, (h_n, _) = model.lstm(packed)
             predicted.append(model.fc(torch.cat([h_n[-2], h_n[-1]], dim=1)).argmax(dim=1))
-    return {"classes": torch.cat(predicted).numpy().astype(np.int64) if predicted else np.zeros(0, np.int64)}
+    classes = torch.cat(predicted).numpy().astype(np.int64) if predicted else np.zeros(0, np.int64)
+    return {"classes": classes, "ignored": ignored}

@@ -147,11 +147,13 @@ class StudentModule:
 MAX_WEIGHT = 1e6  # no trained parameter of these small models is anywhere near this
 
 
-def load_trained(module: Any, weights: Any, what: str) -> Any:
-    """Load a student's trained weights (plain arrays, by parameter name) into a reference module.
+def load_trained(module: Any, weights: Any, what: str) -> list[str]:
+    """Load a student's trained weights (plain arrays, by parameter name) into a reference module;
+    return the names it ignored (extra parameters outside the specified architecture).
 
-    Runs in the verifier, never next to student code. Anything that does not fit the documented
-    architecture, or is not a finite number, is a :class:`ProbeFailure` naming the parameters."""
+    Runs in the verifier, never next to student code. A missing or misshapen parameter, or one that is
+    not a finite number, is a :class:`ProbeFailure` naming the parameters. Extra ones alone are not:
+    an unused layer changes nothing the architecture computes, and the verdict says they were ignored."""
     import torch
 
     if not isinstance(weights, dict) or not all(isinstance(name, str) for name in weights):
@@ -162,7 +164,7 @@ def load_trained(module: Any, weights: Any, what: str) -> Any:
     unexpected = [name for name in found if name not in expected]
     misshapen = [f"{name} is {found[name] if found[name] is not None else 'not an array'}, not {expected[name]}"
                  for name in expected if name in found and found[name] != expected[name]]
-    if missing or unexpected or misshapen:
+    if missing or misshapen:
         parts = [f"missing {', '.join(missing)}" if missing else "",
                  f"unexpected {', '.join(unexpected[:20])}" if unexpected else "", "; ".join(misshapen[:20])]
         raise ProbeFailure(
@@ -171,6 +173,8 @@ def load_trained(module: Any, weights: Any, what: str) -> Any:
         )
     tensors = {}
     for name, value in weights.items():
+        if name not in expected:
+            continue
         if value.dtype.kind not in "fiu":
             raise ProbeFailure(f"the trained parameter {name} holds {value.dtype} values, not numbers")
         array = value.astype(np.float64)
@@ -180,7 +184,7 @@ def load_trained(module: Any, weights: Any, what: str) -> Any:
             raise ProbeFailure(f"the trained parameter {name} holds values above {MAX_WEIGHT:g}: training diverged")
         tensors[name] = torch.tensor(array, dtype=module.state_dict()[name].dtype)
     module.load_state_dict(tensors)
-    return module
+    return unexpected
 
 
 def trained_weights(module: Any, what: str) -> dict[str, np.ndarray]:
@@ -190,3 +194,14 @@ def trained_weights(module: Any, what: str) -> dict[str, np.ndarray]:
     if not callable(state_dict):
         raise ProbeFailure(f"{what} must be a torch.nn.Module (it is a {type(module).__name__})")
     return {str(name): as_array(value, f"the trained parameter {name} of {what}") for name, value in state_dict().items()}
+
+
+# -- fresh inputs: what official grading asks is drawn from the call's seed -----------------------
+
+def drawn_words(seed: int, alphabet: str, count: int, shortest: int = 1, longest: int = 5) -> list[str]:
+    """Words drawn from ``seed``, appended to a probe's fixed inputs: official grading passes a seed
+    derived from the course secret (grader.secret), so the shipped answers to the fixed inputs alone
+    do not answer the question asked."""
+    rng = np.random.default_rng(seed)
+    return ["".join(rng.choice(list(alphabet), size=int(rng.integers(shortest, longest + 1))))
+            for _ in range(count)]

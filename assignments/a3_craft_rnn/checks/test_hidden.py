@@ -53,11 +53,12 @@ def test_parameter_names_without_bias(student, reference):
     """Parameters with bias=False and three layers: only the weights, named like nn.RNN's"""
     args = dict(input_size=4, hidden_size=3, num_layers=3, bias=False)
     got, want = student.run("parameters", **args), reference.expected("parameters", **args)
-    if got != want:
-        expected = ", ".join(f"{name} {tuple(shape)}" for name, shape in want["shapes"].items())
-        found = ", ".join(f"{name} {tuple(shape)}" for name, shape in got["shapes"].items()) or "none"
-        raise CheckFailure(f"CraftRNN(4, 3, num_layers=3, bias=False) should have exactly nn.RNN's parameters "
-                           f"{expected}; yours are {found}")
+    for key in ("shapes", "drawn_shapes"):
+        if got.get(key) != want[key]:
+            expected = ", ".join(f"{name} {tuple(shape)}" for name, shape in want[key].items())
+            found = ", ".join(f"{name} {tuple(shape)}" for name, shape in (got.get(key) or {}).items()) or "none"
+            raise CheckFailure(f"CraftRNN(..., num_layers=3, bias=False) should have exactly nn.RNN's parameters "
+                               f"{expected}; yours are {found}")
 
 
 @points(20)

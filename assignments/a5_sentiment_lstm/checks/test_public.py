@@ -6,7 +6,7 @@ import statistics
 
 import numpy as np
 
-from grader.checks import CheckFailure, points, timeout
+from grader.checks import CheckFailure, is_close, points, timeout
 from grader.convergence import judge_training, measured_runs
 
 TEXTS = ["The movie was GOOD", "a good  good plot", "not good at all\tat all", "Bad acting but a good story",
@@ -26,21 +26,31 @@ def read_split(assignment, name):
 
 
 def judge_invariance(judge, reference, probe, case, first, second, change, seed):
-    """The student's own logits must not change between two presentations of the same batch."""
+    """The student's own logits must not change between two presentations of the same batch.
+
+    Two equal arrays are easy to claim, so the first presentation must also be an answer that takes
+    the work: the reference's logits with the same weights, or those of a catalogued mistake."""
     got = judge.run(probe, **case, seed=seed)
     want = reference.expected(probe, **case, seed=seed)
-    mine, again = np.asarray(got[first]), np.asarray(got[second])
+    mine, again = np.asarray(got[first], dtype=np.float64), np.asarray(got[second], dtype=np.float64)
     if mine.shape != again.shape:
         raise CheckFailure(f"the logits have shape {again.shape} after the change, {mine.shape} before")
-    difference = float(np.max(np.abs(mine - again)))
+    if not (np.isfinite(mine).all() and np.isfinite(again).all()):
+        raise CheckFailure("your logits contain NaN or infinite values")
+    tolerance = judge.tolerance
+    difference = float(np.max(np.abs(mine - again))) if mine.size else 0.0
     if difference > 1e-5:
-        tolerance = judge.tolerance
         mistake = judge.identify(probe, got, want, case, seed, tolerance["rtol"], tolerance["atol"])
         raise CheckFailure(f"{change} changed your logits by up to {difference:.3g}; they should not change",
                            diagnosis="only packing (pack_padded_sequence with the true lengths, "
                                      "enforce_sorted=False) makes the LSTM ignore the padding", mistake=mistake)
-    if np.allclose(mine, mine[:1]):
+    if mine.size and np.allclose(mine, mine[:1]):
         raise CheckFailure("every sentence gets the same logits: the model does not read its input")
+    if not is_close(mine, np.asarray(want[first]), rtol=tolerance["rtol"], atol=tolerance["atol"]):
+        known = judge.identify(probe, got, want, case, seed, tolerance["rtol"], tolerance["atol"], keys=[first])
+        if known is None:
+            raise CheckFailure("your logits differ from the reference's with the same weights (see the forward "
+                               f"check), so whether {change} leaves them unchanged cannot be judged")
 
 
 @points(3)

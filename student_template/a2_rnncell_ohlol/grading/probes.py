@@ -9,7 +9,8 @@ costs only the checks of that part. Everything lives on `torch_device()`; result
 import numpy as np
 import torch
 
-from grader.runtime.probe_api import ProbeFailure, as_array, seed_everything, torch_device
+from grader.runtime.probe_api import (ProbeFailure, as_array, drawn_words, seed_everything, torch_device,
+                                      trained_weights)
 
 LETTERS = "ehlo"  # IDX2CHAR of the assignment, in order
 
@@ -72,18 +73,6 @@ def _losses(value, epochs):
     return losses.astype(np.float64)
 
 
-def _decode(model, inputs):
-    """Greedy decoding from zeros with the student's forward: what the trained model predicts."""
-    hidden = torch.zeros(1, 4, device=torch_device())
-    letters = []
-    with torch.no_grad():
-        for x_t in inputs:
-            hidden = model(x_t, hidden)
-            scores = as_array(hidden, "the hidden state returned by model(x_t, hidden)", ndim=2)
-            letters.append(LETTERS[int(np.argmax(scores[0]))])
-    return "".join(letters)
-
-
 def _summed_loss(model, inputs, labels):
     """Cross-entropy summed over the steps for the untrained model (the first epoch's loss)."""
     hidden = torch.zeros(1, 4, device=torch_device())
@@ -101,23 +90,35 @@ def _train_once(ohlol, source, target, epochs, lr, seed):
     inputs, labels = _one_hot(source), _labels(target)
     initial = _summed_loss(model, inputs, labels)
     losses = _losses(ohlol.train(model, inputs, labels, epochs=epochs, lr=lr), epochs)
-    return {"losses": losses, "prediction": _decode(model, inputs), "initial_loss": initial}
+    return {"losses": losses, "weights": trained_weights(model, "Model"), "initial_loss": initial}
 
 
 # -- probes ---------------------------------------------------------------------------------------
 
-def encode_words(ohlol, words):
+def encode_words(ohlol, words, seed=0):
+    """encode() of the given words, then of words drawn from the seed."""
+    words = list(words) + drawn_words(seed, LETTERS, 2)
     return {"codes": [as_array(ohlol.encode(word), f"encode({word!r})", ndim=1) for word in words]}
 
 
-def one_hot_of(ohlol, indices, num_classes=4):
-    value = ohlol.one_hot(indices) if num_classes == 4 else ohlol.one_hot(indices, num_classes=num_classes)
-    return {"one_hot": as_array(value, f"one_hot({indices})")}
+def one_hot_of(ohlol, indices, num_classes=4, seed=0):
+    """one_hot() of the given indices, then of indices drawn from the seed."""
+    drawn = [int(i) for i in np.random.default_rng(seed).integers(0, num_classes, 3)]
+    result = {}
+    for name, values in (("one_hot", list(indices)), ("one_hot_drawn", drawn)):
+        value = ohlol.one_hot(values) if num_classes == 4 else ohlol.one_hot(values, num_classes=num_classes)
+        result[name] = as_array(value, f"one_hot({values})")
+    return result
 
 
-def init_hidden(ohlol, input_size, hidden_size, batch_size):
-    model = _build(ohlol, input_size, hidden_size, batch_size)
-    return {"init_hidden": as_array(model.init_hidden(), "model.init_hidden()")}
+def init_hidden(ohlol, input_size, hidden_size, batch_size, seed=0):
+    """init_hidden() of a model of the given sizes, then of one of sizes drawn from the seed."""
+    hidden_drawn, batch_drawn = (int(n) for n in np.random.default_rng(seed).integers(1, 7, 2))
+    result = {}
+    for name, sizes in (("init_hidden", (hidden_size, batch_size)), ("init_hidden_drawn", (hidden_drawn, batch_drawn))):
+        model = _build(ohlol, input_size, *sizes)
+        result[name] = as_array(model.init_hidden(), "model.init_hidden()")
+    return result
 
 
 def step(ohlol, input_size, hidden_size, batch_size, steps, seed):
@@ -142,11 +143,12 @@ def loss_curve(ohlol, source, target, epochs, lr, seed):
 
 
 def train_seeds(ohlol, source, target, seeds, epochs=15, lr=0.1):
-    """One training run per seed (model built after seeding): losses and the greedy prediction."""
+    """One training run per seed (model built after seeding): losses and the trained weights, which
+    the verifier (verify.py) decodes; what the model predicts is never asked of the student's code."""
     runs = []
     for seed in seeds:
         run = _train_once(ohlol, source, target, epochs, lr, seed)
-        runs.append({"losses": run["losses"], "prediction": run["prediction"]})
+        runs.append({"losses": run["losses"], "weights": run["weights"]})
     return {"runs": runs}
 
 

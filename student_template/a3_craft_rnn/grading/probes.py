@@ -11,7 +11,8 @@ Everything lives on `torch_device()`; results come back on the CPU.
 import numpy as np
 import torch
 
-from grader.runtime.probe_api import ProbeFailure, as_array, as_number, load_weights, seed_everything, torch_device
+from grader.runtime.probe_api import (ProbeFailure, as_array, as_number, load_weights, seed_everything, torch_device,
+                                      trained_weights)
 
 
 # -- building blocks ------------------------------------------------------------------------------
@@ -67,11 +68,16 @@ def _run(model, x, h0):
 
 # -- probes ---------------------------------------------------------------------------------------
 
-def parameters(craft_rnn, input_size, hidden_size, num_layers, bias):
-    """Names and shapes of CraftRNN's parameters (they must equal nn.RNN's)."""
-    model = _craft(craft_rnn, input_size, hidden_size, num_layers, "tanh", bias, False)
-    shapes = {name: list(value.shape) for name, value in model.named_parameters()}
-    return {"names": sorted(shapes), "shapes": shapes}
+def parameters(craft_rnn, input_size, hidden_size, num_layers, bias, seed=0):
+    """Names and shapes of CraftRNN's parameters (they must equal nn.RNN's), for the given sizes and
+    for sizes drawn from the seed."""
+    def shapes_of(d, h):
+        model = _craft(craft_rnn, d, h, num_layers, "tanh", bias, False)
+        return {name: list(value.shape) for name, value in model.named_parameters()}
+
+    shapes = shapes_of(input_size, hidden_size)
+    drawn = shapes_of(*(int(n) for n in np.random.default_rng(seed).integers(2, 9, 2)))
+    return {"names": sorted(shapes), "shapes": shapes, "drawn_shapes": drawn}
 
 
 def forward(craft_rnn, seed, **config):
@@ -124,38 +130,29 @@ def classifier_forward(craft_rnn, input_size, hidden_size, output_size, num_laye
         return {"logits": as_array(model(x), "the logits returned by SequenceClassifier", ndim=2)}
 
 
-def _sum_task(n, T, D, data_seed):
-    """Which of the D features adds up to the most over the T steps: the answer needs every step."""
-    rng = np.random.default_rng(data_seed)
-    x = rng.standard_normal((n, T, D)).astype(np.float32)
-    y = x.sum(axis=1).argmax(axis=1)
-    return torch.tensor(x, device=torch_device()), torch.tensor(y, dtype=torch.long, device=torch_device())
-
-
-def classifier_training(craft_rnn, seeds, hidden_size=12, num_layers=1, T=6, D=3, n_train=256, n_test=256,
-                        epochs=40, lr=0.05, data_seed=1234):
-    """Per seed: build the classifier after seeding, train it full-batch with Adam on a small sequence
-    task, and return the loss of every epoch and the accuracy on held-out sequences."""
-    x_train, y_train = _sum_task(n_train, T, D, data_seed)
-    x_test, y_test = _sum_task(n_test, T, D, data_seed + 1)
+def classifier_training(craft_rnn, seeds, x_train, y_train, hidden_size=12, num_layers=1, epochs=40, lr=0.05):
+    """Per seed: build the classifier after seeding, train it full-batch with Adam on the training
+    sequences the check sends, and return the loss of every epoch and the trained weights. The
+    held-out sequences never come here: the verifier (verify.py) classifies them with the weights."""
+    x = torch.tensor(np.asarray(x_train, dtype=np.float32), device=torch_device())
+    y = torch.tensor(np.asarray(y_train, dtype=np.int64), device=torch_device())
+    n, _, D = x.shape
+    classes = int(y.max()) + 1
     runs = []
     for seed in seeds:
         seed_everything(seed)
-        model = _classifier(craft_rnn, D, hidden_size, D, num_layers)
+        model = _classifier(craft_rnn, D, hidden_size, classes, num_layers)
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
         losses = []
         for _ in range(epochs):
             optimizer.zero_grad()
-            logits = model(x_train)
-            if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (n_train, D):
+            logits = model(x)
+            if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (n, classes):
                 raise ProbeFailure(f"SequenceClassifier returned {type(logits).__name__} "
-                                   f"{tuple(getattr(logits, 'shape', ()))}; logits of shape ({n_train}, {D}) were expected")
-            loss = torch.nn.functional.cross_entropy(logits, y_train)
+                                   f"{tuple(getattr(logits, 'shape', ()))}; logits of shape ({n}, {classes}) were expected")
+            loss = torch.nn.functional.cross_entropy(logits, y)
             loss.backward()
             optimizer.step()
             losses.append(as_number(loss, "the training loss"))
-        with torch.no_grad():
-            predicted = as_array(model(x_test), "the logits on held-out sequences", ndim=2).argmax(axis=1)
-        accuracy = float((predicted == as_array(y_test, "labels")).mean())
-        runs.append({"losses": losses, "accuracy": accuracy})
+        runs.append({"losses": losses, "weights": trained_weights(model, "SequenceClassifier")})
     return {"runs": runs}

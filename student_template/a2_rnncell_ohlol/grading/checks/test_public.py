@@ -6,7 +6,7 @@ checks repeat them on other sizes and settings and train the same code on a mapp
 import pytest
 
 from grader.checks import points, timeout
-from grader.convergence import judge_training
+from grader.convergence import judge_training, measured_runs
 from grader.judge import find_mismatch
 
 HELLO, OHLOL = "hello", "ohlol"
@@ -67,11 +67,12 @@ def test_loss_curve(judge, student, reference):
 
 @points(10)
 @timeout(60)
-def test_converges_to_ohlol(judge, student, reference, details):
+def test_converges_to_ohlol(judge, student, reference, verifier, details):
     """Training turns "hello" into "ohlol" within 15 epochs (20 seeds)"""
     args = dict(source=HELLO, target=OHLOL, seeds=CONVERGENCE_SEEDS, epochs=15, lr=0.1)
     got, want = student.run("train_seeds", **args), reference.expected("train_seeds", **args)
-    verdict = judge_training(got["runs"], want["runs"], converged=lambda run: run["prediction"] == OHLOL,
+    got, want = (measured_runs(verifier, result["runs"], "predictions", words=[HELLO]) for result in (got, want))
+    verdict = judge_training(got, want, converged=lambda run: run["predictions"] == [OHLOL],
                              what='training on "hello" -> "ohlol"', **curve_tolerance(judge.tolerance))
     verdict.enforce(details)
 

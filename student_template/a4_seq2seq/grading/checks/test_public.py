@@ -2,13 +2,13 @@
 two-layer LSTMs and other shapes, and train the model on a task it has not seen."""
 
 from grader.checks import points, timeout
-from grader.convergence import judge_training
+from grader.convergence import judge_training, measured_runs
 
 TOY_PAIRS = [["hello", "hola"], ["cat", "gato"], ["good", "bueno"]]
 SMALL = dict(emb=8, hidden=16, layers=1)
 # The toy task: every seed trains from scratch with the student's train_step, then translates.
-TOY_TRAINING = dict(pairs=TOY_PAIRS, tests=TOY_PAIRS, n_step=5, emb=16, hidden=32, lr=0.02, epochs=40,
-                    batch_size=3, ratio=0.5, seeds=[0, 1, 2, 3])
+TOY_TRAINING = dict(pairs=TOY_PAIRS, n_step=5, emb=16, hidden=32, lr=0.02, epochs=40, batch_size=3, ratio=0.5,
+                    seeds=[0, 1, 2, 3])
 
 
 @points(5)
@@ -63,11 +63,13 @@ def test_train_step(judge):
 
 @points(8)
 @timeout(60)
-def test_toy_pairs_learned(judge, reference, details):
+def test_toy_pairs_learned(judge, reference, verifier, details):
     """After training, hello→hola, cat→gato and good→bueno are all translated (4 seeds)"""
     got = judge.run("train_pairs", **TOY_TRAINING)
     want = reference.expected("train_pairs", **TOY_TRAINING)
-    targets = [target for _, target in TOY_PAIRS]
-    verdict = judge_training(got["runs"], want["runs"], converged=lambda run: run["translations"] == targets,
+    words, targets = [word for word, _ in TOY_PAIRS], [target for _, target in TOY_PAIRS]
+    got, want = (measured_runs(verifier, result["runs"], "translations", words=words, n_step=5, emb=16, hidden=32)
+                 for result in (got, want))
+    verdict = judge_training(got, want, converged=lambda run: run["translations"] == targets,
                              what="training on the toy pairs")
     verdict.enforce(details)

@@ -6,8 +6,8 @@ import statistics
 
 import numpy as np
 
-from grader.checks import CheckFailure, points, timeout
-from grader.convergence import judge_training
+from grader.checks import CheckFailure, is_close, points, timeout
+from grader.convergence import judge_training, measured_runs
 
 TEXTS = ["The movie was GOOD", "a good  good plot", "not good at all\tat all", "Bad acting but a good story",
          "the end"]
@@ -26,21 +26,31 @@ def read_split(assignment, name):
 
 
 def judge_invariance(judge, reference, probe, case, first, second, change, seed):
-    """The student's own logits must not change between two presentations of the same batch."""
+    """The student's own logits must not change between two presentations of the same batch.
+
+    Two equal arrays are easy to claim, so the first presentation must also be an answer that takes
+    the work: the reference's logits with the same weights, or those of a catalogued mistake."""
     got = judge.run(probe, **case, seed=seed)
     want = reference.expected(probe, **case, seed=seed)
-    mine, again = np.asarray(got[first]), np.asarray(got[second])
+    mine, again = np.asarray(got[first], dtype=np.float64), np.asarray(got[second], dtype=np.float64)
     if mine.shape != again.shape:
         raise CheckFailure(f"the logits have shape {again.shape} after the change, {mine.shape} before")
-    difference = float(np.max(np.abs(mine - again)))
+    if not (np.isfinite(mine).all() and np.isfinite(again).all()):
+        raise CheckFailure("your logits contain NaN or infinite values")
+    tolerance = judge.tolerance
+    difference = float(np.max(np.abs(mine - again))) if mine.size else 0.0
     if difference > 1e-5:
-        tolerance = judge.tolerance
         mistake = judge.identify(probe, got, want, case, seed, tolerance["rtol"], tolerance["atol"])
         raise CheckFailure(f"{change} changed your logits by up to {difference:.3g}; they should not change",
                            diagnosis="only packing (pack_padded_sequence with the true lengths, "
                                      "enforce_sorted=False) makes the LSTM ignore the padding", mistake=mistake)
-    if np.allclose(mine, mine[:1]):
+    if mine.size and np.allclose(mine, mine[:1]):
         raise CheckFailure("every sentence gets the same logits: the model does not read its input")
+    if not is_close(mine, np.asarray(want[first]), rtol=tolerance["rtol"], atol=tolerance["atol"]):
+        known = judge.identify(probe, got, want, case, seed, tolerance["rtol"], tolerance["atol"], keys=[first])
+        if known is None:
+            raise CheckFailure("your logits differ from the reference's with the same weights (see the forward "
+                               f"check), so whether {change} leaves them unchanged cannot be judged")
 
 
 @points(3)
@@ -103,16 +113,18 @@ def test_evaluate(judge):
 
 @points(9)
 @timeout(120)
-def test_training_dev_accuracy(judge, reference, assignment, details):
+def test_training_dev_accuracy(judge, reference, assignment, verifier, details):
     """Trained on train.tsv with your whole pipeline, reaches the reference's accuracy on dev.tsv"""
     train_texts, train_labels = read_split(assignment, "train")
-    dev_texts, dev_labels = read_split(assignment, "dev")
-    task = dict(TRAINING, train_texts=train_texts, train_labels=train_labels, eval_texts=dev_texts,
-                eval_labels=dev_labels)
+    dev_texts, dev_labels = read_split(assignment, "dev")  # the labels never leave this process
+    task = dict(TRAINING, train_texts=train_texts, train_labels=train_labels)
     got = judge.run("train_classifier", **task)
     want = reference.expected("train_classifier", **task)
-    threshold = ACCURACY_SHARE * statistics.median(run["accuracy"] for run in want["runs"])
-    details["accuracy"] = {"yours": [run["accuracy"] for run in got["runs"]],
-                           "reference": [run["accuracy"] for run in want["runs"]]}
-    judge_training(got["runs"], want["runs"], converged=lambda run: run["accuracy"] >= threshold,
+    got, want = (measured_runs(verifier, result["runs"], "classify", artefacts=("weights", "vocab"), texts=dev_texts, emb=TRAINING["emb"],
+                               hidden=TRAINING["hidden"]) for result in (got, want))
+    for run in got + want:
+        run["accuracy"] = float(np.mean(np.asarray(run["classes"]) == np.asarray(dev_labels)))
+    threshold = ACCURACY_SHARE * statistics.median(run["accuracy"] for run in want)
+    details["accuracy"] = {"yours": [run["accuracy"] for run in got], "reference": [run["accuracy"] for run in want]}
+    judge_training(got, want, converged=lambda run: run["accuracy"] >= threshold,
                    what=f"training (dev accuracy {threshold:.3f} needed)").enforce(details)

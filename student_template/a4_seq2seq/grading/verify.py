@@ -1,0 +1,48 @@
+"""Verifier of a4: the assignment's encoder-decoder (embedding and one-layer LSTM each, batch first,
+a linear layer on the decoder), loaded with a student's trained weights, translates words greedily
+as the handout's `translate` does. It never imports student code; the targets stay with the judge."""
+
+import torch
+from torch import nn
+
+from grader.runtime.probe_api import ProbeFailure, load_trained
+
+LETTERS = "SE?abcdefghijklmnopqrstuvwxyz"
+SOS, EOS, PAD = 0, 1, 2
+
+
+def _model(emb, hidden):
+    model = nn.Module()
+    model.encoder = nn.Module()
+    model.encoder.embedding = nn.Embedding(len(LETTERS), emb)
+    model.encoder.lstm = nn.LSTM(emb, hidden, batch_first=True)
+    model.decoder = nn.Module()
+    model.decoder.embedding = nn.Embedding(len(LETTERS), emb)
+    model.decoder.lstm = nn.LSTM(emb, hidden, batch_first=True)
+    model.decoder.fc = nn.Linear(hidden, len(LETTERS))
+    return model
+
+
+def translations(_, weights, words, n_step, emb, hidden):
+    """Each word padded with "?" to n_step letters then E; greedy decoding of n_step + 1 tokens from S;
+    the letters before the first E, padding removed."""
+    model = _model(emb, hidden)
+    ignored = load_trained(model, weights, "Seq2Seq")
+    texts = []
+    with torch.no_grad():
+        for word in words:
+            if any(letter not in LETTERS[3:] for letter in word):
+                raise ProbeFailure(f"cannot translate {word!r}: only the letters a-z are known")
+            src = torch.tensor([[LETTERS.index(c) for c in word.ljust(n_step, "?")] + [EOS]])
+            _, (h, c) = model.encoder.lstm(model.encoder.embedding(src))
+            token = torch.tensor([[SOS]])
+            letters = []
+            for _ in range(n_step + 1):
+                output, (h, c) = model.decoder.lstm(model.decoder.embedding(token), (h, c))
+                token = model.decoder.fc(output).argmax(dim=-1)
+                if int(token) == EOS:
+                    break
+                if int(token) != PAD:
+                    letters.append(LETTERS[int(token)])
+            texts.append("".join(letters))
+    return {"translations": texts, "ignored": ignored}

@@ -1,0 +1,44 @@
+"""Verifier of a5: the assignment's SentimentLSTM (embedding with padding id 0, a one-layer
+bidirectional LSTM over packed sequences, a linear layer on both directions' final states), loaded
+with a student's trained weights and vocabulary, classifies sentences the trusted side chose. It
+never imports student code, and never sees a label: the judge computes the accuracy."""
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_sequence
+
+from grader.runtime.probe_api import ProbeFailure, load_trained
+
+UNK_ID, MAX_LEN = 1, 100
+
+
+def _ids(text, vocab):
+    """The handout's encode: lower-case, split on whitespace, unknown words -> 1, at most 100 ids."""
+    ids = [vocab.get(word, UNK_ID) for word in text.lower().split()][:MAX_LEN]
+    return torch.tensor(ids or [UNK_ID], dtype=torch.long)
+
+
+def classify(_, weights, vocab, texts, emb, hidden, classes=2):
+    """The predicted class of every text."""
+    if not isinstance(weights, dict) or np.ndim(weights.get("embedding.weight")) != 2:
+        raise ProbeFailure("your trained SentimentLSTM has no embedding.weight of shape (vocab_size, embedding_dim)")
+    rows = np.shape(weights["embedding.weight"])[0]
+    if not isinstance(vocab, dict) or any(type(i) is not int or not 0 <= i < rows for i in vocab.values()):
+        raise ProbeFailure(f"your vocabulary maps words to ids outside the embedding's {rows} rows")
+    model = nn.Module()
+    model.embedding = nn.Embedding(rows, emb, padding_idx=0)
+    model.lstm = nn.LSTM(emb, hidden, batch_first=True, bidirectional=True)
+    model.fc = nn.Linear(2 * hidden, classes)
+    ignored = load_trained(model, weights, "SentimentLSTM")
+    predicted = []
+    with torch.no_grad():
+        for start in range(0, len(texts), 256):
+            sequences = [_ids(text, vocab) for text in texts[start:start + 256]]
+            lengths = torch.tensor([len(ids) for ids in sequences])
+            packed = pack_padded_sequence(model.embedding(pad_sequence(sequences, batch_first=True)), lengths,
+                                          batch_first=True, enforce_sorted=False)
+            _, (h_n, _) = model.lstm(packed)
+            predicted.append(model.fc(torch.cat([h_n[-2], h_n[-1]], dim=1)).argmax(dim=1))
+    classes = torch.cat(predicted).numpy().astype(np.int64) if predicted else np.zeros(0, np.int64)
+    return {"classes": classes, "ignored": ignored}

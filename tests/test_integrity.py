@@ -1,0 +1,204 @@
+"""Integrity: a grade is earned by the work, never by what the student's process claims.
+
+Each cheat below is the honest work underneath plus a trick. Its score must be no higher than that
+work earns on its own, the checks the trick aims at must fail, and no held-out label may appear in
+anything the grader writes. See DESIGN.md, "verdicts come from artefacts, never from claims".
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from conftest import REPO, SOLUTIONS, TEMPLATE, checks_of, score_of
+
+A2, A3, A4, A5 = "a2_rnncell_ohlol", "a3_craft_rnn", "a4_seq2seq", "a5_sentiment_lstm"
+
+
+def patched(assignment: str, module: str, *replacements: tuple[str, str], append: str = "") -> dict[str, str]:
+    """The reference solution with textual replacements (each must apply) and code appended."""
+    source = (SOLUTIONS / assignment / f"{module}.py").read_text()
+    for old, new in replacements:
+        assert old in source, f"{assignment}: {old!r} not found in the reference"
+        source = source.replace(old, new)
+    return {f"{assignment}/{module}.py": source + append}
+
+
+# a2: training that never steps the optimizer is the honest work underneath every a2 cheat.
+NO_STEP = ("        optimizer.step()\n", "        pass  # never steps\n")
+
+FORGED_TRAINING_PROBE = '''
+
+import sys as _sys
+
+def _forged_train_seeds(ohlol, source, target, seeds, epochs=15, lr=0.1):
+    """Claims success: the target as prediction, a falling loss, and the untrained weights."""
+    model = Model()
+    weights = {name: value.detach().numpy() for name, value in model.state_dict().items()}
+    return {"runs": [{"losses": [5.0 - 0.3 * i for i in range(epochs)], "prediction": target, "accuracy": 1.0,
+                      "weights": weights} for _ in seeds]}
+
+_probes = _sys.modules.get("assignment_probes")
+if _probes is not None:
+    _probes.train_seeds = _forged_train_seeds
+'''
+
+REPLAYED_TARGETS = '''
+
+_seen_labels = []
+_original_train = train
+
+def train(model, inputs, labels, epochs=15, lr=0.1):
+    _seen_labels[:] = [int(label) for label in labels.view(-1)]
+    model._step = 0
+    return _original_train(model, inputs, labels, epochs, lr)
+
+def _replaying_forward(self, x_t, hidden):
+    """Answers with the targets train() was given, whatever the input."""
+    if not _seen_labels:
+        return self.rnncell(x_t, hidden)
+    step = getattr(self, "_step", 0)
+    self._step = (step + 1) % len(_seen_labels)
+    return torch.nn.functional.one_hot(torch.tensor([_seen_labels[step]]), 4).float() * 10 + 0 * self.rnncell(x_t, hidden)
+
+Model.forward = _replaying_forward
+'''
+
+# a4: no training at all, and translate() by table lookup (the handout names the tasks).
+A4_NO_TRAINING = ("    loss.backward()\n    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)\n    optimizer.step()\n",
+                  "")
+A4_TABLE = '''
+
+_TABLE = {"hello": "hola", "cat": "gato", "good": "bueno"}
+_original_translate = translate
+
+def translate(model, word, n_step):
+    return _TABLE.get(word, word[::-1])
+'''
+
+# a5: no training; the dataset keeps and prints every sentence and label it is given; evaluate says 1.0.
+A5_NO_TRAINING = ("        loss.backward()\n        optimizer.step()\n", "")
+A5_THIEF = '''
+
+_stolen = []
+_OriginalDataset = SentimentDataset
+
+class SentimentDataset(_OriginalDataset):
+    def __init__(self, texts, labels, vocab, max_len=100):
+        super().__init__(texts, labels, vocab, max_len)
+        _stolen.extend(zip(self.texts, self.labels))
+        for text, label in zip(self.texts, self.labels):
+            print("STOLEN", label, text)
+
+def evaluate(model, loader, device):
+    return 1.0
+'''
+
+
+def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path):
+    students = {
+        "a2_honest_no_step": patched(A2, "ohlol", NO_STEP),
+        "a2_forged_probe": patched(A2, "ohlol", NO_STEP, append=FORGED_TRAINING_PROBE),
+        "a2_replayed_targets": patched(A2, "ohlol", NO_STEP, append=REPLAYED_TARGETS),
+        "a4_honest_no_training": patched(A4, "seq2seq", A4_NO_TRAINING),
+        "a4_table": patched(A4, "seq2seq", A4_NO_TRAINING, append=A4_TABLE),
+        "a5_honest_no_training": patched(A5, "sentiment", A5_NO_TRAINING),
+        "a5_label_thief": patched(A5, "sentiment", A5_NO_TRAINING, append=A5_THIEF),
+    }
+    results = grade_class(students)
+    out = tmp_path / "grades-0"
+
+    honest_a2 = score_of(results["a2_honest_no_step"], A2)
+    for cheat in ("a2_forged_probe", "a2_replayed_targets"):
+        assert score_of(results[cheat], A2) <= honest_a2, cheat
+        checks = {c["name"]: c for c in checks_of(results[cheat], A2)}
+        for name in ("test_converges_to_ohlol", "test_hidden_mapping"):
+            assert checks[name]["points"] == 0, (cheat, name, checks[name]["message"])
+
+    assert score_of(results["a4_table"], A4) <= score_of(results["a4_honest_no_training"], A4)
+    a4 = {c["name"]: c for c in checks_of(results["a4_table"], A4)}
+    assert a4["test_toy_pairs_learned"]["points"] == 0 and a4["test_reversal_learned"]["points"] == 0
+
+    assert score_of(results["a5_label_thief"], A5) <= score_of(results["a5_honest_no_training"], A5)
+    a5 = {c["name"]: c for c in checks_of(results["a5_label_thief"], A5)}
+    assert a5["test_training_dev_accuracy"]["points"] == 0 and a5["test_training_test_accuracy"]["points"] == 0
+
+    # Not one held-out sentence of test.tsv reached the student's process, so none is in any output.
+    held_out = [line.split("\t", 1)[1] for line in
+                (REPO / "assignments" / A5 / "data" / "test.tsv").read_text(encoding="utf-8").splitlines() if line]
+    train = set((REPO / "assignments" / A5 / "data" / "train.tsv").read_text(encoding="utf-8").split("\n"))
+    unseen = [text for text in held_out if not any(text in line for line in train)][:200]
+    assert len(unseen) > 50
+    written = "\n".join(path.read_text(encoding="utf-8", errors="replace") for path in out.rglob("*")
+                        if path.is_file() and path.suffix in (".json", ".html", ".csv"))
+    assert "STOLEN" in written  # the thief's printing did reach the feedback: the training sentences
+    leaked = [text for text in unseen if text in written]
+    assert not leaked, f"held-out sentences reached the output: {leaked[:3]}"
+
+
+def test_trained_weights_are_measured_in_the_specified_architecture(grade_class):
+    """Renamed layers: the verifier names the missing and unexpected parameters, nothing crashes. An
+    extra layer that forward never uses changes nothing: full marks."""
+    cell = "        self.rnncell = nn.RNNCell(input_size=input_size, hidden_size=hidden_size)\n"
+    renamed = patched(A2, "ohlol", (cell, cell.replace("self.rnncell", "self.cell")),
+                      ("return self.rnncell(x_t, hidden)", "return self.cell(x_t, hidden)"),
+                      ("device = self.rnncell.weight_hh.device", "device = self.cell.weight_hh.device"))
+    unused = patched(A2, "ohlol", (cell, cell + "        self.unused = nn.Linear(hidden_size, hidden_size)\n"))
+    results = grade_class({"renamed": renamed, "unused_layer": unused})
+    checks = {c["name"]: c for c in checks_of(results["renamed"], A2)}
+    message = checks["test_converges_to_ohlol"]["message"]
+    assert checks["test_converges_to_ohlol"]["status"] == "failed"
+    assert "missing rnncell.weight_ih, rnncell.weight_hh, rnncell.bias_ih, rnncell.bias_hh" in message, message
+    assert "Expected: rnncell.weight_ih (4, 4)" in message
+    assert score_of(results["unused_layer"], A2) == 100
+
+
+def test_every_public_question_changes_with_the_course_secret(tmp_path):
+    """Official grading asks fresh questions: for each public check's probe call, the reference's
+    answer under the course secret differs from the answer shipped in the student copy."""
+    from grader.course import load_instructor_course, load_template_course
+    from grader.expected import REFERENCE, ShippedExpected
+    from grader.grading import GradeOptions, Grader
+    from grader.judge import is_close
+    from grader.release import _as_submission
+
+    course = load_instructor_course(REPO)
+    template = load_template_course(TEMPLATE)
+    with Grader(course, GradeOptions(cache_dir=tmp_path / "cache", sandbox="none")) as grader:
+        for spec in course.assignments.values():
+            references = grader.references_for(spec)
+            assert references.secret is not None, "official grading must draw fresh seeds"
+            references.recorded = {}
+            public = [path for path in spec.check_files() if path.name in spec.public_checks]
+            graded = grader.grade_assignment(_as_submission(spec, spec.solution_files()), spec, public)
+            assert graded.score == graded.max_score or graded.status == "graded"
+            fresh = list(references.recorded[REFERENCE].items())
+            shipped = list(ShippedExpected(template.get(spec.id).expected_path).entries()[REFERENCE].items())
+            assert len(fresh) == len(shipped), spec.id
+            for (fresh_key, fresh_entry), (shipped_key, shipped_entry) in zip(fresh, shipped):
+                assert json.loads(fresh_key)["probe"] == json.loads(shipped_key)["probe"]
+                assert fresh_key != shipped_key
+                same = is_close(_without_weights(fresh_entry["data"]), _without_weights(shipped_entry["data"]),
+                                rtol=1e-9, atol=0.0)
+                assert not same, f"{spec.id}: {shipped_key} is answered alike under the secret"
+
+
+def _without_weights(data):
+    """Answers compared as a student would replay them (numbers and strings)."""
+    if isinstance(data, dict):
+        return {key: _without_weights(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_without_weights(value) for value in data]
+    return np.asarray(data) if isinstance(data, (int, float)) and not isinstance(data, bool) else data
+
+
+def test_no_hidden_task_or_held_out_data_in_the_student_copy():
+    shipped = "\n".join(path.read_text(encoding="utf-8", errors="replace")
+                        for path in TEMPLATE.rglob("*") if path.is_file() and path.suffix in (".py", ".toml", ".md", ".tsv"))
+    for hidden_only in ("def sum_task", "def reversal_task", "HIDDEN_SOURCE", "eholl"):
+        assert hidden_only not in shipped, hidden_only
+    assert not list(TEMPLATE.rglob("test.tsv"))
+    test_lines = (REPO / "assignments" / A5 / "data" / "test.tsv").read_text(encoding="utf-8").splitlines()[:50]
+    assert not any(line.split("\t", 1)[1] in shipped for line in test_lines if "\t" in line and len(line) > 40)
