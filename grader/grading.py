@@ -1,6 +1,7 @@
 """Grading one submission: load it, run each assignment's checks against a sandboxed worker, total.
 
-A :class:`Grader` owns one sandbox (one zygote) and, lazily, one trusted worker for reference answers.
+A :class:`Grader` owns one sandbox (one zygote) per worker profile (a1's holds numpy and cannot see
+torch, a2-a5's hold torch) and, lazily, one trusted worker for reference answers.
 ``grade submit`` uses one; ``grade report`` uses one per parallel slot.
 """
 
@@ -22,7 +23,7 @@ from .plugin import CheckContext, run_checks
 from .results import AssignmentResult, SubmissionResult
 from .secret import CourseSecret, load_secret, shipped_secret
 from .sandbox import Isolation, Limits, LoadSpec, Sandbox, choose
-from .sandbox.isolation import UNISOLATED
+from .sandbox.isolation import UNISOLATED, absent_packages
 from .static_checks import StaticFindings, analyse
 from .submission import Submission, SubmittedModule, load
 from .verifier import Verifier
@@ -90,18 +91,25 @@ class _NoOutput:
         return ""
 
 
+Profile = tuple[tuple[str, ...], tuple[str, ...]]  # (packages preloaded, packages absent)
+
+
+def profile(spec: AssignmentSpec) -> Profile:
+    """What a worker for ``spec`` holds (its preloads) and must not (its blocked packages)."""
+    preload = tuple(sorted(set(spec.preload)))
+    return preload, absent_packages(spec.blocked_imports, preload)
+
+
 class Grader:
     def __init__(self, course: Course, options: GradeOptions | None = None, slot: int = 0,
                  isolation: Isolation | None = None, assignments: list[str] | None = None) -> None:
-        """``assignments``: those that will be graded (default all); the worker preloads what they need."""
+        """``assignments``: those that will be graded (default all); :meth:`start` starts their workers."""
         self.course = course
         self.options = options or GradeOptions()
         self.isolation = isolation or choose(self.options.sandbox)
-        specs = [course.get(a) for a in assignments] if assignments else list(course.assignments.values())
-        preload = sorted({name for spec in specs for name in spec.preload})
-        tmp_mb = max(spec.limits.tmp_mb for spec in course.assignments.values())
-        self.sandbox = Sandbox(self.isolation, preload=preload, device=self.options.device,
-                               threads=self.options.threads, slot=slot, tmp_mb=tmp_mb)
+        self._specs = [course.get(a) for a in assignments] if assignments else list(course.assignments.values())
+        self._tmp_mb = max(spec.limits.tmp_mb for spec in course.assignments.values())
+        self._sandboxes: dict[Profile, Sandbox] = {}
         self.cache = DiskCache(self.options.cache_dir or default_cache_dir())
         self._trusted: Sandbox | None = None
         self._slot = slot
@@ -111,8 +119,30 @@ class Grader:
         self._catalogs: dict[str, Catalog] = {}
 
     def start(self) -> None:
-        """Start the worker in the background; grading waits for it only when it needs it."""
-        self.sandbox.start()
+        """Start the workers of the assignments to grade in the background; grading waits for one
+        only when it needs it."""
+        for spec in self._specs:
+            self.sandbox_for(spec).start()
+
+    def sandbox_for(self, spec: AssignmentSpec) -> Sandbox:
+        """The worker for ``spec``'s profile, created on first use.
+
+        One per profile, not one for all: a worker that preloaded torch for a2 would hand it to a1's
+        students, whatever a1's import guards say. Every profile's children run as this slot's uid;
+        they are never alive together, since a submission's assignments are graded one at a time
+        and each child is reaped and its leftovers killed before the next starts.
+        """
+        key = profile(spec)
+        if key not in self._sandboxes:
+            preload, hide = key
+            self._sandboxes[key] = Sandbox(self.isolation, preload=list(preload), hide=hide,
+                                           device=self.options.device, threads=self.options.threads,
+                                           slot=self._slot, tmp_mb=self._tmp_mb)
+        return self._sandboxes[key]
+
+    def _close_sandboxes(self) -> None:
+        for sandbox in self._sandboxes.values():
+            sandbox.close()
 
     def grade(self, folder: Path, student: str | None = None, only: list[str] | None = None,
               submission: Submission | None = None) -> SubmissionResult:
@@ -130,7 +160,7 @@ class Grader:
         )
         submission = submission or load(folder, self.course, only, self.options.keep_all_cells)
         if self.options.fresh_worker:
-            self.sandbox.close()  # measures what the pre-started worker saves: the full start-up each time
+            self._close_sandboxes()  # measures what the pre-started worker saves: the full start-up each time
         result.content_hash = submission.content_hash
         if submission.problem:
             result.status = "empty"
@@ -195,7 +225,7 @@ class Grader:
             forbidden_apis=list(spec.forbidden_apis),
             device=self.options.device,
         )
-        return self.sandbox.worker(load_spec, self.options.limits_for(spec))
+        return self.sandbox_for(spec).worker(load_spec, self.options.limits_for(spec))
 
     def _catalog(self, spec: AssignmentSpec) -> Catalog:
         if spec.id not in self._catalogs:
@@ -253,7 +283,7 @@ class Grader:
         if self._verifier_sandbox is not None:
             self._verifier_sandbox.close()
             self._verifier_sandbox = None
-        self.sandbox.close()
+        self._close_sandboxes()
         if self._trusted is not None:
             self._trusted.close()
             self._trusted = None

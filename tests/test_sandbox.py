@@ -9,9 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader.errors import ForbiddenApi, ImportFailed, ProbeTimeout, StudentError, WorkerCrashed
+from grader.errors import ForbiddenApi, ImportFailed, ProbeTimeout, SandboxError, StudentError, WorkerCrashed
 from grader.sandbox import Limits, LoadSpec, Sandbox
-from grader.sandbox.isolation import BUBBLEWRAP, UNISOLATED, bubblewrap_problem, bubblewrap_works, python_paths
+from grader.sandbox.isolation import (BUBBLEWRAP, UNISOLATED, absent_packages, bubblewrap_problem, bubblewrap_works,
+                                      python_paths)
+
+A1_ABSENT = absent_packages(["torch"], ["numpy"])  # a1's worker: numpy preloaded, torch and its kin absent
 
 PROBES = '''
 import numpy as np
@@ -70,6 +73,11 @@ def exists(path):
 def uses_torch():
     import torch
     return torch.zeros(2).tolist()
+def loaded_torch():
+    import gc
+    return sorted({m.__name__ for m in gc.get_objects() if type(m).__name__ == "module" and m.__name__.startswith("torch")})
+def listing(path):
+    return sorted(os.listdir(path)) if os.path.isdir(path) else None
 def tmp_files():
     return sorted(os.listdir(os.environ.get("TMPDIR", "/tmp")))
 def leave_file():
@@ -84,7 +92,7 @@ ISOLATIONS.append(pytest.param(BUBBLEWRAP, id="bubblewrap", marks=pytest.mark.sk
 
 @pytest.fixture(scope="module", params=ISOLATIONS)
 def sandbox(request):
-    box = Sandbox(request.param, preload=["numpy"])
+    box = Sandbox(request.param, preload=["numpy"], hide=A1_ABSENT)
     yield box
     box.close()
 
@@ -181,6 +189,58 @@ def test_blocked_import_fails_only_when_used(sandbox):
     with pytest.raises(ForbiddenApi, match="torch.zeros"):
         student.call("call", {"name": "uses_torch"})
     student.close()
+
+
+def test_a_worker_without_torch_never_loads_it(sandbox):
+    """Only stand-ins: nothing of the real torch is anywhere in the process for student code to find."""
+    student = worker(sandbox, source="import torch\n" + STUDENT)
+    assert student.call("call", {"name": "loaded_torch"}) == []
+    student.close()
+
+
+def test_a_worker_refuses_to_start_holding_what_it_must_not():
+    box = Sandbox(UNISOLATED, preload=["numpy"], hide=["numpy"])
+    try:
+        with pytest.raises(SandboxError, match="numpy, which it must not hold"):
+            box.zygote()
+    finally:
+        box.close()
+
+
+def test_finding_the_packages_to_hide_does_not_import_them():
+    import subprocess
+    import sys
+
+    script = ("import sys, importlib.util\n"
+              "from grader.sandbox.isolation import absent_packages, package_locations\n"
+              "found = package_locations(absent_packages(['torch'], ['numpy']))\n"
+              "spec = importlib.util.find_spec('torch')\n"
+              "assert spec is None or spec.submodule_search_locations[0] in found, found\n"
+              "assert not [k for k in sys.modules if k.startswith(('torch', 'functorch', 'triton'))]\n")
+    process = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                             cwd=Path(__file__).resolve().parent.parent)
+    assert process.returncode == 0, process.stderr
+
+
+@pytest.mark.skipif(not bubblewrap_works(), reason=f"bubblewrap cannot create a sandbox on this machine: {bubblewrap_problem()}")
+def test_bubblewrap_shows_hidden_packages_as_empty_read_only_directories():
+    import importlib.util
+
+    from grader.sandbox.isolation import package_locations
+
+    hidden = package_locations(A1_ABSENT)
+    if not hidden:
+        pytest.skip("torch is not installed here, so there is nothing to hide")
+    box = Sandbox(BUBBLEWRAP, preload=["numpy"], hide=A1_ABSENT)
+    try:
+        student = worker(box)
+        for path in hidden:
+            assert student.call("call", {"name": "listing", "args": [path]}) in ([], None), path
+        numpy_dir = str(Path(importlib.util.find_spec("numpy").origin).parent)
+        assert "__init__.py" in student.call("call", {"name": "listing", "args": [numpy_dir]})
+        student.close()
+    finally:
+        box.close()
 
 
 def test_scratch_space_is_wiped_between_submissions(sandbox):

@@ -31,6 +31,7 @@ def main(control_fd: int) -> None:
     config, _ = recv_with_fds(control)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     versions = _preload(config.get("preload", []), config.get("threads", 1))
+    _check_absent(config.get("absent", []))
     if config.get("warm_optimizer") and "torch" in sys.modules:
         _warm_optimizer()
     _prctl(PR_SET_DUMPABLE, 0)
@@ -49,6 +50,14 @@ def _preload(modules: list[str], threads: int) -> dict[str, str]:
         torch.set_num_threads(max(1, threads))
         torch.use_deterministic_algorithms(True, warn_only=True)
     return versions
+
+
+def _check_absent(names: list[str]) -> None:
+    """Refuse to serve if preloading brought in a package this worker must not hold (torch for a1):
+    whatever is loaded here, every child inherits and can find, whatever its import guards say."""
+    loaded = sorted({key.split(".")[0] for key in sys.modules} & set(names))
+    if loaded:
+        raise RuntimeError(f"the worker loaded {', '.join(loaded)}, which it must not hold")
 
 
 def _warm_optimizer() -> None:

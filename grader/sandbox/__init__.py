@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Sequence
 
 from .isolation import SANDBOX_UID_BASE, Isolation, choose
 from .limits import Limits
@@ -17,10 +18,12 @@ class Sandbox:
 
     def __init__(self, isolation: Isolation, *, preload: list[str], device: str = "cpu", threads: int = 1,
                  slot: int = 0, warm_optimizer: bool | None = None, tmp_mb: int = 256,
-                 trusted: bool = False) -> None:
+                 trusted: bool = False, hide: Sequence[str] = ()) -> None:
+        """``hide``: packages the worker never loads and, under bubblewrap, cannot see (a1's torch)."""
         self.isolation = isolation
         self.options = dict(
             preload=preload,
+            hide=tuple(hide),
             device=device,
             threads=threads,
             warm_optimizer="torch" in preload if warm_optimizer is None else warm_optimizer,

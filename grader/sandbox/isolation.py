@@ -6,6 +6,8 @@ the feedback and the JSON so nobody mistakes an unisolated run for an isolated o
 
 from __future__ import annotations
 
+import glob
+import importlib.util
 import os
 import shutil
 import site
@@ -13,13 +15,18 @@ import subprocess
 import sys
 import sysconfig
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
+from typing import Iterable, Sequence
 
 import grader
 
 SANDBOX_UID_BASE = 61000  # student processes run as 61000 + slot when the grader is root
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 ISOLATION_CHOICES = ("auto", "bubblewrap", "none")
+# Packages that go with a blocked one: hiding torch alone would leave its code generator, its
+# functional-transforms package and its compiler's kernels readable.
+COMPANIONS = {"torch": ("torchgen", "functorch", "triton")}
 
 
 @dataclass(frozen=True)
@@ -129,13 +136,80 @@ def package_dir() -> Path:
     return Path(grader.__file__).resolve().parent
 
 
+def absent_packages(blocked: Iterable[str], preload: Iterable[str]) -> tuple[str, ...]:
+    """The top-level packages a worker must not see: blocked ones it does not preload, and their companions."""
+    loaded = {name.split(".")[0] for name in preload}
+    tops = {name for name in blocked if "." not in name and name not in loaded}
+    tops |= {companion for name in tops for companion in COMPANIONS.get(name, ())}
+    return tuple(sorted(tops - loaded))
+
+
+@lru_cache(maxsize=None)
+def package_locations(names: tuple[str, ...]) -> tuple[str, ...]:
+    """Every directory or file the sandbox would show for these top-level packages.
+
+    Found without importing them (the trusted process never imports torch): where ``find_spec``
+    resolves each name, plus any other copy in a site directory the sandbox mounts (the base
+    interpreter's, /usr's), which a student could otherwise find and execute.
+    """
+    found: set[str] = set()
+    for name in names:
+        found.update(_spec_locations(name))
+        for directory in _site_dirs():
+            for pattern in (name, f"{name}.py", f"{name}.*so"):  # a package, a module, an extension
+                found.update(glob.glob(os.path.join(glob.escape(directory), pattern)))
+    real = {os.path.realpath(path) for path in found if os.path.exists(path)}
+    return tuple(sorted(path for path in real if _mounted(path)))
+
+
+def _spec_locations(name: str) -> list[str]:
+    try:
+        spec = importlib.util.find_spec(name)  # a top-level name: finds, never imports
+    except (ImportError, ValueError):
+        return []
+    if spec is None:
+        return []
+    if spec.submodule_search_locations:
+        return list(spec.submodule_search_locations)
+    return [spec.origin] if spec.origin and os.path.isfile(spec.origin) else []
+
+
+def _site_dirs() -> list[str]:
+    """Directories packages are imported from, in this interpreter, its base and the system."""
+    roots = python_paths() + ["/usr", "/usr/local"]
+    found = [path for path in sys.path if path and os.path.isdir(path)]
+    for root in roots:
+        found += glob.glob(os.path.join(glob.escape(root), "lib*", "python3*", "*-packages"))
+    return sorted(set(found))
+
+
+def _mounted(path: str) -> bool:
+    """Inside what bubblewrap shows: covering anything else would create it in the sandbox."""
+    return path.startswith("/usr/") or any(path.startswith(root + os.sep) for root in python_paths())
+
+
+def _hide_args(names: Sequence[str]) -> list[str]:
+    """An empty read-only tmpfs over each package directory, the empty /dev/null over each module file."""
+    args: list[str] = []
+    for path in package_locations(tuple(sorted(names))):
+        if os.path.isdir(path):
+            args += ["--perms", "0555", "--size", str(2**16), "--tmpfs", path, "--remount-ro", path]
+        else:
+            args += ["--ro-bind", "/dev/null", path]
+    return args
+
+
 def _parents(paths: list[str]) -> list[str]:
     parents = {str(parent) for path in paths for parent in Path(path).parents if str(parent) != "/"}
     return sorted(parents, key=lambda p: (p.count("/"), p))
 
 
-def bwrap_prefix(scratch_mb: int, device: str) -> list[str]:
-    """The bubblewrap command line up to (not including) the program to run."""
+def bwrap_prefix(scratch_mb: int, device: str, hide: Sequence[str] = ()) -> list[str]:
+    """The bubblewrap command line up to (not including) the program to run.
+
+    ``hide``: top-level packages (``torch``) whose files the sandbox must not show at all, so that
+    no import, search or exec inside it can load them.
+    """
     args = [
         "bwrap",
         "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
@@ -171,6 +245,7 @@ def bwrap_prefix(scratch_mb: int, device: str) -> list[str]:
             args += ["--perms", "0755", "--dir", parent]
     for path in binds:
         args += ["--ro-bind", path, path]
+    args += _hide_args(hide)  # after the binds, so that the empty mounts cover what they show
     if device == "cuda":
         args += ["--ro-bind-try", "/sys", "/sys"]
         for name in sorted(os.listdir("/dev")):

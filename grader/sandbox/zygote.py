@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any
+from typing import Any, Sequence
 
 from ..errors import SandboxError
 from ..runtime.channel import ChannelClosed, ChannelTimeout, read_frame, send_with_fds
@@ -23,9 +23,12 @@ class Zygote:
     """One pre-started worker process. Not thread-safe: one grading slot owns one zygote."""
 
     def __init__(self, isolation: Isolation, *, preload: list[str], device: str = "cpu",
-                 threads: int = 1, warm_optimizer: bool = False, tmp_mb: int = 256) -> None:
+                 threads: int = 1, warm_optimizer: bool = False, tmp_mb: int = 256,
+                 hide: Sequence[str] = ()) -> None:
+        """``hide``: packages this worker must never load; under bubblewrap their files are not shown."""
         self.isolation = isolation
         self.preload = preload
+        self.hide = tuple(hide)
         self.device = device
         self.threads = threads
         self.warm_optimizer = warm_optimizer
@@ -59,7 +62,7 @@ class Zygote:
         )
         command = [sys.executable, "-I", "-B", "-c", bootstrap]
         if self.sandboxed:
-            command = bwrap_prefix(scratch_mb=self.tmp_mb, device=self.device) + command
+            command = bwrap_prefix(scratch_mb=self.tmp_mb, device=self.device, hide=self.hide) + command
         self._stderr = tempfile.TemporaryFile()
         self.started_at = time.monotonic()
         self.process = subprocess.Popen(
@@ -76,6 +79,7 @@ class Zygote:
         self.control = ours
         send_with_fds(ours, {
             "preload": self.preload,
+            "absent": list(self.hide),
             "threads": self.threads,
             "warm_optimizer": self.warm_optimizer,
             "pid_namespace": self.sandboxed,
