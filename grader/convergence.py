@@ -86,10 +86,10 @@ def judge_training(student_runs: Sequence[Run], reference_runs: Sequence[Run],
     )
     if fraction < 1.0:
         message += "; your loss curve differs from the reference's (see the plot)"
-        ignored = sorted({str(name) for run in student_runs for name in (run.get("ignored") or [])})
-        if ignored:
-            message += (f". Your model's {', '.join(ignored[:8])} are not part of the specified architecture, "
-                        "so they were left out when your trained model was measured")
+        notes = list(dict.fromkeys(str(note) for run in student_runs for note in (run.get("ignored") or [])))
+        if notes:
+            message += (". Your trained model was measured in the specified architecture, where its parameters "
+                        f"do not all fit by name: {', '.join(notes[:8])}")
     return TrainingVerdict(fraction, message, converged=wins, eligible=len(eligible), curves=curves)
 
 

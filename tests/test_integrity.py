@@ -139,10 +139,10 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path):
 
 
 def test_trained_weights_are_measured_in_the_specified_architecture(grade_class):
-    """Renamed layers: the verifier names the missing and unexpected parameters, nothing crashes. An
-    extra layer that forward never uses changes nothing: full marks."""
+    """A renamed cell beside an extra layer: the verifier names the missing and unexpected parameters,
+    nothing crashes. An extra layer that forward never uses changes nothing: full marks."""
     cell = "        self.rnncell = nn.RNNCell(input_size=input_size, hidden_size=hidden_size)\n"
-    renamed = patched(A2, "ohlol", (cell, cell.replace("self.rnncell", "self.cell")),
+    renamed = patched(A2, "ohlol", (cell, cell.replace("self.rnncell", "self.cell") + "        self.gate = nn.Linear(4, 2)\n"),
                       ("return self.rnncell(x_t, hidden)", "return self.cell(x_t, hidden)"),
                       ("device = self.rnncell.weight_hh.device", "device = self.cell.weight_hh.device"))
     unused = patched(A2, "ohlol", (cell, cell + "        self.unused = nn.Linear(hidden_size, hidden_size)\n"))

@@ -149,11 +149,13 @@ MAX_WEIGHT = 1e6  # no trained parameter of these small models is anywhere near 
 
 def load_trained(module: Any, weights: Any, what: str) -> list[str]:
     """Load a student's trained weights (plain arrays, by parameter name) into a reference module;
-    return the names it ignored (extra parameters outside the specified architecture).
+    return notes on what did not fit by name (extra parameters ignored, parameters taken by position).
 
-    Runs in the verifier, never next to student code. A missing or misshapen parameter, or one that is
-    not a finite number, is a :class:`ProbeFailure` naming the parameters. Extra ones alone are not:
-    an unused layer changes nothing the architecture computes, and the verdict says they were ignored."""
+    Runs in the verifier, never next to student code. Extra parameters alone are ignored (an unused
+    layer changes nothing the architecture computes). Parameters named otherwise but in the specified
+    order and shapes are taken by position: training is judged, the names have a check of their own.
+    Anything else missing or misshapen, or not a finite number, is a :class:`ProbeFailure` naming
+    the parameters."""
     import torch
 
     if not isinstance(weights, dict) or not all(isinstance(name, str) for name in weights):
@@ -164,6 +166,11 @@ def load_trained(module: Any, weights: Any, what: str) -> list[str]:
     unexpected = [name for name in found if name not in expected]
     misshapen = [f"{name} is {found[name] if found[name] is not None else 'not an array'}, not {expected[name]}"
                  for name in expected if name in found and found[name] != expected[name]]
+    notes = [f"{name} (ignored)" for name in unexpected]
+    if missing and list(found.values()) == list(expected.values()):
+        weights = dict(zip(expected, weights.values()))
+        notes = [f"{theirs} (taken as {ours})" for theirs, ours in zip(found, expected) if theirs != ours]
+        missing = unexpected = []
     if missing or misshapen:
         parts = [f"missing {', '.join(missing)}" if missing else "",
                  f"unexpected {', '.join(unexpected[:20])}" if unexpected else "", "; ".join(misshapen[:20])]
@@ -184,7 +191,7 @@ def load_trained(module: Any, weights: Any, what: str) -> list[str]:
             raise ProbeFailure(f"the trained parameter {name} holds values above {MAX_WEIGHT:g}: training diverged")
         tensors[name] = torch.tensor(array, dtype=module.state_dict()[name].dtype)
     module.load_state_dict(tensors)
-    return unexpected
+    return notes
 
 
 def trained_weights(module: Any, what: str) -> dict[str, np.ndarray]:
