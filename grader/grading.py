@@ -184,6 +184,7 @@ class Grader:
         static = StaticFindings()
         if work.source is not None and work.problem is None:
             static = analyse(work.source, work.filename, spec.blocked_imports, spec.forbidden_apis)
+        result.flags = static.review(work.filename, work.locate)  # for the overview; check messages name cells too
         worker = self._worker(work, spec, static)
         try:
             catalog = self._catalog(spec)

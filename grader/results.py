@@ -47,6 +47,9 @@ class AssignmentResult:
     source: str | None = None          # file graded, e.g. "srn.ipynb"
     message: str = ""
     notes: list[str] = field(default_factory=list)
+    # Constructs that reach around the assignment's rules (ctypes, gc walks, sys.modules surgery...),
+    # "craft_rnn.py, line 12: gc.get_objects": listed in the class overview for the instructor's review.
+    flags: list[str] = field(default_factory=list)
     output: str = ""                   # what the student's code printed (truncated)
     duration: float = 0.0
     checks: list[CheckResult] = field(default_factory=list)

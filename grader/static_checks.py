@@ -2,6 +2,12 @@
 and uses of forbidden APIs (resolving ``import torch.nn as nn`` so ``nn.RNN`` is seen as
 ``torch.nn.RNN``, and catching ``class MyRNN(nn.RNN)`` and ``getattr(torch, "rnn_tanh")``).
 
+Where an assignment forbids APIs or blocks imports, an **integrity scan** also flags code that reaches
+around the run-time guards (ctypes, ``gc`` object walks, ``sys.modules`` surgery, import hooks,
+computed access to torch internals, ``exec`` of built strings: see :class:`_IntegrityScan`). The
+guards live in the student's own process, so such code could undo them; a flag fails the
+assignment's forbidden-API (or numpy-only) check and lists the student for the instructor's review.
+
 Parsing happens in the trusted process, but parsing never runs code; the size of the source is
 capped before it gets here.
 """
@@ -10,6 +16,12 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
+from pathlib import PurePath
+from typing import Callable
+
+REVIEW = "reaches around the course's rules: flagged for your instructor's review"
+MAX_FLAGS = 20           # integrity findings kept per file
+MAX_CONSTRUCT = 80       # characters of one flagged construct
 
 
 @dataclass
@@ -17,12 +29,38 @@ class StaticFindings:
     syntax_error: str | None = None
     blocked_imports: list[tuple[int, str]] = field(default_factory=list)   # (line, module)
     forbidden_uses: list[tuple[int, str]] = field(default_factory=list)    # (line, dotted name)
+    # (line, construct) that reaches around the guards; also in forbidden_uses (assignments with
+    # forbidden APIs) and blocked_imports (with blocked imports), so their checks fail on it.
+    integrity: list[tuple[int, str]] = field(default_factory=list)
+    locate: Callable[[str], str] = field(default=str, repr=False, compare=False)  # module lines -> notebook cells
 
     def describe_blocked(self, filename: str) -> str:
-        return _describe(self.blocked_imports, filename, "imports")
+        return self._describe_with_integrity(self.blocked_imports, filename, "imports")
 
     def describe_forbidden(self, filename: str) -> str:
-        return _describe(self.forbidden_uses, filename, "uses")
+        return self._describe_with_integrity(self.forbidden_uses, filename, "uses")
+
+    def describe_integrity(self, filename: str) -> str:
+        """``craft_rnn.py reaches around ...: It uses `gc.get_objects` (craft_rnn.py, line 12)``."""
+        if not self.integrity:
+            return ""
+        module_file = _module_file(filename)
+        shown = ", ".join(f"`{what}` ({module_file}, line {line})" for line, what in self.integrity[:5])
+        more = f" and {len(self.integrity) - 5} more" if len(self.integrity) > 5 else ""
+        return self.locate(f"{filename} {REVIEW}. It uses {shown}{more}")
+
+    def review(self, filename: str, locate: Callable[[str], str] = str) -> list[str]:
+        """The flags as the instructor's overview lists them (``craft_rnn.py, line 12: gc.get_objects``).
+        Also keeps ``locate``, so the checks' messages name notebook cells as the flags do."""
+        self.locate = locate
+        module_file = _module_file(filename)
+        return [locate(f"{module_file}, line {line}: {what}") for line, what in self.integrity]
+
+    def _describe_with_integrity(self, found: list[tuple[int, str]], filename: str, verb: str) -> str:
+        plain = [entry for entry in found if entry not in self.integrity]
+        flagged = any(entry in found for entry in self.integrity)
+        parts = [_describe(plain, filename, verb), self.describe_integrity(filename) if flagged else ""]
+        return "; ".join(part for part in parts if part)
 
 
 def analyse(source: str, filename: str, blocked: tuple[str, ...] = (),
@@ -36,10 +74,17 @@ def analyse(source: str, filename: str, blocked: tuple[str, ...] = (),
     except (ValueError, RecursionError, MemoryError) as exc:
         findings.syntax_error = f"{filename} cannot be parsed ({type(exc).__name__}: nested too deeply?)"
         return findings
-    visitor = _Visitor(blocked, forbidden)
-    visitor.visit(tree)
-    findings.blocked_imports = visitor.blocked
-    findings.forbidden_uses = visitor.forbidden
+    if not (blocked or forbidden):
+        return findings  # nothing to enforce, nothing to reach around: gc, exec and the rest are fine here
+    visitor = _IntegrityScan(blocked, forbidden, tree)
+    try:
+        visitor.visit(tree)
+    except RecursionError:  # `a.a.a…` hundreds deep parses, but walking it recursively does not
+        findings.syntax_error = f"{filename} cannot be parsed (RecursionError: nested too deeply?)"
+        return findings
+    findings.integrity = _most_specific(visitor.integrity)[:MAX_FLAGS]
+    findings.blocked_imports = visitor.blocked + (findings.integrity if blocked else [])
+    findings.forbidden_uses = visitor.forbidden + (findings.integrity if forbidden else [])
     return findings
 
 
@@ -122,6 +167,252 @@ class _Visitor(ast.NodeVisitor):
             if _names_same_api(dotted, name):
                 if (line, name) not in self.forbidden:
                     self.forbidden.append((line, name))
+
+
+# -- the integrity scan ------------------------------------------------------------------------------
+
+# Importing these at all: raw memory (ctypes, cffi), code from bytes (marshal), the grader's own runtime.
+ESCAPE_MODULES = ("ctypes", "_ctypes", "cffi", "marshal", "runpy", "grader")
+# Any use of these names, however they were imported: object walks, import machinery, frames, code
+# objects built at run time.
+ESCAPE_NAMES = (
+    "gc.get_objects", "gc.get_referrers", "gc.get_referents", "importlib.reload", "importlib.machinery",
+    "importlib.util.spec_from_file_location", "importlib.util.module_from_spec", "sys.meta_path",
+    "sys.path_hooks", "sys.path_importer_cache", "sys._getframe", "sys.settrace", "sys.setprofile",
+    "threading.settrace", "inspect.currentframe", "inspect.stack", "inspect.getouterframes",
+    "inspect.getmembers", "types.FunctionType", "types.CodeType", "pickle.loads", "pickle.load",
+    "pickle.Unpickler", "operator.attrgetter", "operator.methodcaller", "builtins.__import__",
+)
+# Attributes that lead from any object to others it was never meant to expose (the real class behind a
+# guard, a function's module globals, the caller's frame).
+ESCAPE_ATTRIBUTES = frozenset({
+    "__subclasses__", "__globals__", "__builtins__", "__code__", "__closure__", "__getattribute__",
+    "f_globals", "f_locals", "f_back", "f_builtins", "tb_frame", "gi_frame", "cr_frame", "ag_frame",
+})
+# Computed names on these reach anything in them (``getattr(sys, name)``).
+ESCAPE_ROOTS = frozenset({"sys", "builtins", "importlib", "gc", "inspect", "types", "ctypes", "grader"})
+CODE_RUNNERS = frozenset({"exec", "eval", "compile"})
+IMPORTERS = frozenset({"__import__", "importlib.import_module", "importlib.__import__"})
+# Builtins that, passed around as values, run or reach what the scan cannot see (``e = eval``).
+INDIRECT = CODE_RUNNERS | {"__import__", "getattr", "vars"}
+
+
+class _IntegrityScan(_Visitor):
+    """The uses of :class:`_Visitor` plus constructs that reach around the guards, each with its line.
+
+    Honest code is not flagged: ``torch.stack``, ``torch.tanh``, ``getattr(torch, "tanh")``,
+    ``getattr(torch, self.nonlinearity)`` (a computed name on torch's public namespace, whose forbidden
+    names the guards cover), ``getattr(self, f"weight_ih_l{k}")``, ``self.__dict__`` and ``vars(self)``
+    (the student's own objects), ``gc.collect()``, ``"google.colab" in sys.modules``, and ``exec`` of a
+    constant string (scanned like the rest of the file).
+    """
+
+    def __init__(self, blocked: tuple[str, ...], forbidden: tuple[str, ...], tree: ast.AST) -> None:
+        super().__init__(blocked, forbidden)
+        self.integrity: list[tuple[int, str]] = []
+        self.parents = _parents(tree)
+        self.shadowed = _assigned_names(tree)  # `def compile(...)`: then compile(...) is not the builtin
+        self.depth = 0  # of exec'd constant strings within each other
+
+    def visit_Import(self, node: ast.Import) -> None:
+        super().visit_Import(node)
+        for alias in node.names:
+            self._check_module(node.lineno, alias.name)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        super().visit_ImportFrom(node)
+        if node.module and not node.level:
+            self._check_module(node.lineno, node.module)
+            for alias in node.names:
+                self._check_dotted(node.lineno, f"{node.module}.{alias.name}")
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        # `t = torch`, `m = importlib.import_module("torch")`: later `t._C` or `m.__dict__` are seen
+        target = node.targets[0] if len(node.targets) == 1 else None
+        dotted = self._resolve(node.value)
+        if isinstance(target, ast.Name) and dotted:
+            self.aliases[target.id] = dotted
+        self.generic_visit(node)
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        dotted = self._resolve(node)
+        if dotted:
+            self._check_dotted(node.lineno, dotted, node)
+        if node.attr in ESCAPE_ATTRIBUTES or (node.attr == "__dict__" and not self._own(node.value)):
+            self._flag(node.lineno, f"{self._shown(node.value)}.{node.attr}")
+        super().visit_Attribute(node)
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if node.id in self.aliases:
+            self._check_dotted(node.lineno, self.aliases[node.id], node)
+        elif node.id == "__builtins__":
+            self._flag(node.lineno, "__builtins__")
+        elif node.id in INDIRECT and node.id not in self.shadowed and not self._called(node):
+            self._flag(node.lineno, f"{node.id} passed around as a value")
+        super().visit_Name(node)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        name = self._resolve(node.func) or self._builtin(node.func)
+        name = name.removeprefix("builtins.")
+        first = node.args[0] if node.args else None
+        text = first.value if isinstance(first, ast.Constant) and isinstance(first.value, (str, bytes)) else None
+        if name in CODE_RUNNERS:
+            self._code(node, name, text)
+        elif name in IMPORTERS:
+            if isinstance(text, str):
+                self._check_module(node.lineno, text)
+            else:
+                self._flag(node.lineno, f"{name} of a computed name")
+        elif name == "getattr" and len(node.args) >= 2:
+            self._getattr(node)
+        elif name == "vars" and first is not None and not self._own(first):
+            self._flag(node.lineno, f"vars({self._shown(first)})")
+        super().visit_Call(node)
+
+    def _code(self, node: ast.Call, name: str, text: str | bytes | None) -> None:
+        """``exec("...")`` of a constant is scanned as code on the call's line; anything else is flagged."""
+        if text is None:
+            self._flag(node.lineno, f"{name} of a computed string")
+            return
+        try:
+            tree = ast.parse(text)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return  # it cannot run either
+        if self.depth >= 3:
+            self._flag(node.lineno, f"{name} nested in {name}")
+            return
+        for child in ast.walk(tree):  # every line of the string is reported at the call's line
+            if hasattr(child, "lineno"):
+                child.lineno = node.lineno  # type: ignore[attr-defined]
+        self.parents.update(_parents(tree))
+        self.depth += 1
+        self.visit(tree)
+        self.depth -= 1
+
+    def _getattr(self, node: ast.Call) -> None:
+        owner, name = self._resolve(node.args[0]), node.args[1]
+        if isinstance(name, ast.Constant) and isinstance(name.value, str):
+            if owner:
+                self._check_dotted(node.lineno, f"{owner}.{name.value}")
+            if name.value in ESCAPE_ATTRIBUTES:
+                self._flag(node.lineno, f"getattr(…, {name.value!r})")
+        elif _torch_internal(owner) or owner.split(".")[0] in ESCAPE_ROOTS:
+            self._flag(node.lineno, f"getattr({owner}, …) with a computed name")
+
+    def _check_module(self, line: int, module: str) -> None:
+        if module.split(".")[0] in ESCAPE_MODULES:
+            self._flag(line, f"import {module}")
+        else:
+            self._check_dotted(line, module)
+
+    def _check_dotted(self, line: int, dotted: str, node: ast.AST | None = None) -> None:
+        """``node`` (when the dotted name is written as such) tells how ``sys.modules`` is used."""
+        internal = _torch_internal(dotted)
+        if internal and not any(_names_same_api(internal, name) for name in self.forbidden_names):
+            self._flag(line, internal)  # a forbidden one (torch._VF) is reported as a forbidden use
+        escape = next((name for name in ESCAPE_NAMES if dotted == name or dotted.startswith(name + ".")), "")
+        if escape:
+            self._flag(line, escape)
+        if dotted == "sys.modules":
+            self._sys_modules(line, node)
+
+    def _sys_modules(self, line: int, node: ast.AST | None) -> None:
+        """Any use of ``sys.modules`` but a membership test (``"google.colab" in sys.modules``)."""
+        parent = self.parents.get(node) if node is not None else None
+        if isinstance(parent, ast.Compare) and node in parent.comparators and all(
+                isinstance(op, (ast.In, ast.NotIn)) for op in parent.ops):
+            return
+        if isinstance(parent, ast.Subscript) and parent.value is node:
+            shown = {ast.Store: "sys.modules[…] = …", ast.Del: "del sys.modules[…]"}.get(type(parent.ctx))
+            self._flag(line, shown or "sys.modules[…]")
+        elif isinstance(parent, ast.Attribute):
+            self._flag(line, f"sys.modules.{parent.attr}")
+        else:
+            self._flag(line, "sys.modules")
+
+    def _resolve(self, node: ast.AST) -> str:
+        """Also ``importlib.import_module("torch")._C`` and ``__import__("sys").modules``."""
+        return super()._resolve(node) or (self._imported(node) if isinstance(node, ast.expr) else "")
+
+    def _builtin(self, node: ast.expr) -> str:
+        """``exec`` in ``exec(...)``, unless the file defines a name of its own so."""
+        return node.id if isinstance(node, ast.Name) and node.id not in self.shadowed else ""
+
+    def _imported(self, node: ast.expr) -> str:
+        """``importlib.import_module("torch")`` / ``__import__("torch")`` with a constant: the module."""
+        if not (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)):
+            return ""
+        name = (self._resolve(node.func) or self._builtin(node.func)).removeprefix("builtins.")
+        module = node.args[0].value
+        if name not in IMPORTERS or not isinstance(module, str):
+            return ""
+        return module if name == "importlib.import_module" else module.split(".")[0]
+
+    def _shown(self, node: ast.expr) -> str:
+        """How to name ``node`` in a flag: its resolved name, else its (shortened) source."""
+        try:
+            text = self._resolve(node) or ast.unparse(node)
+        except (RecursionError, ValueError):
+            text = "…"
+        return text if len(text) <= 40 else text[:39] + "…"
+
+    def _own(self, node: ast.expr) -> bool:
+        """``self``, ``self.cell``, a local or the student's own class: not an imported module."""
+        while isinstance(node, ast.Attribute):
+            node = node.value
+        return isinstance(node, ast.Name) and node.id not in self.aliases and node.id != "__builtins__"
+
+    def _called(self, node: ast.Name) -> bool:
+        parent = self.parents.get(node)
+        return isinstance(parent, ast.Call) and parent.func is node
+
+    def _flag(self, line: int, construct: str) -> None:
+        entry = (line, construct[:MAX_CONSTRUCT])
+        if entry not in self.integrity:
+            self.integrity.append(entry)
+
+
+def _torch_internal(dotted: str) -> str:
+    """The part of ``dotted`` that names torch's internals (``torch._C``, ``torch.ops``, ``torch.library``,
+    ``torch.nn.modules.rnn._VF``), or ''. Dunder names (``torch.__version__``) are public."""
+    parts = dotted.split(".")
+    if parts[0] != "torch":
+        return ""
+    for index, part in enumerate(parts[1:], start=1):
+        private = part.startswith("_") and not (part.startswith("__") and part.endswith("__"))
+        if private or (index == 1 and part in ("ops", "library")):
+            return ".".join(parts[: index + 1])
+    return ""
+
+
+def _most_specific(found: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """Sorted by line, without ``torch._C`` where the same line has ``torch._C._VariableFunctionsClass.__dict__``."""
+    return sorted({(line, what) for line, what in found
+                   if not any(other_line == line and other.startswith(what + ".") for other_line, other in found)})
+
+
+def _parents(tree: ast.AST) -> dict[ast.AST, ast.AST]:
+    return {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+
+
+def _assigned_names(tree: ast.AST) -> set[str]:
+    """Names the file binds itself (assignments, functions, classes, parameters, imports)."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, ast.alias):
+            names.add((node.asname or node.name).split(".")[0])
+    return names
+
+
+def _module_file(filename: str) -> str:
+    """``craft_rnn.py`` for ``craft_rnn.ipynb``: the name the notebook's line map answers to."""
+    return PurePath(filename).with_suffix(".py").name
 
 
 def _names_same_api(dotted: str, forbidden: str) -> bool:

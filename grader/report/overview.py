@@ -1,5 +1,5 @@
 """The class overview page: score distributions, pass rate of every check, frequent mistakes,
-students whose grading failed, and a link to each student's feedback page."""
+students flagged for review, students whose grading failed, and a link to each student's feedback page."""
 
 from __future__ import annotations
 
@@ -85,11 +85,34 @@ def problems(results: list[SubmissionResult]) -> list[dict[str, str]]:
     return found
 
 
+MAX_FLAGGED = 200      # rows of the "Flagged for review" table
+MAX_FLAG_LINES = 5     # flagged constructs shown per row
+MAX_FLAG_CHARS = 160   # characters of one
+
+
+def flagged(results: list[SubmissionResult]) -> list[dict[str, Any]]:
+    """Each (student, assignment) whose code reaches around the course's rules, with the lines flagged:
+    the instructor decides. Bounded in rows, lines per row and characters per line."""
+    rows = []
+    for result in sorted(results, key=lambda r: r.student):
+        for assignment in result.assignments:
+            if assignment.flags:
+                lines = [_shorten(flag) for flag in assignment.flags[:MAX_FLAG_LINES]]
+                more = len(assignment.flags) - len(lines)
+                rows.append({"student": result.student, "assignment": assignment.id, "lines": lines, "more": more})
+    return rows[:MAX_FLAGGED]
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= MAX_FLAG_CHARS else text[: MAX_FLAG_CHARS - 1] + "…"
+
+
 def overview_context(results: list[SubmissionResult], course: Course, assignment_ids: list[str],
                      results_dir: str) -> dict[str, Any]:
     return {
         "assignments": summarise(results, course, assignment_ids),
         "problems": problems(results),
+        "flagged": flagged(results),
         "students": sorted(results, key=lambda r: r.student),
         "assignment_ids": assignment_ids,
         "results_dir": results_dir,

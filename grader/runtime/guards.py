@@ -3,15 +3,24 @@
 The static scan on the trusted side names most uses before anything runs; these guards catch the
 dynamic ones (``getattr(nn, "R" + "NN")``). A guard records its use even when student code catches the
 exception, so ``try: nn.RNN(...) except Exception: ...`` still counts as using it.
+
+A forbidden torch kernel is refused by torch's dispatcher, whatever Python path calls it
+(``torch._C._VariableFunctionsClass.__dict__["rnn_" + "tanh"]`` included). That registration cannot be
+undone from Python: its handle is held by no Python object (see :func:`_keep_forever`). Everything else
+here lives in Python objects that student code in the same process can reach and change; the static
+integrity scan (grader/static_checks.py) flags the code that goes looking for them.
 """
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import os
+import re
 import sys
 import types
-from typing import Any
+import warnings
+from typing import Any, Callable, NoReturn
 
 used: list[str] = []
 
@@ -51,11 +60,40 @@ def real_module(name: str) -> Any:
     return module
 
 
+# The kernels behind each ready-made module: refusing the class alone leaves them one call away, and
+# torch.gru with saturated gates computes exactly a tanh RNN. Names missing from a torch build are skipped.
+KERNELS_BEHIND: dict[str, tuple[str, ...]] = {
+    "torch.nn.RNN": ("rnn_tanh", "rnn_relu", "mkldnn_rnn_layer", "_cudnn_rnn", "miopen_rnn"),
+    "torch.nn.RNNCell": ("rnn_tanh_cell", "rnn_relu_cell", "quantized_rnn_tanh_cell", "quantized_rnn_relu_cell"),
+    "torch.nn.LSTM": ("lstm", "lstm_cell", "quantized_lstm", "quantized_lstm_cell", "_thnn_fused_lstm_cell",
+                      "mkldnn_rnn_layer", "_cudnn_rnn", "miopen_rnn"),
+    "torch.nn.GRU": ("gru", "gru_cell", "quantized_gru", "quantized_gru_cell", "_thnn_fused_gru_cell",
+                     "_cudnn_rnn", "miopen_rnn"),
+}
+# Where torch's dispatcher may hold a kernel of those operators (others, like Autograd, call one of these).
+_KERNEL_KEYS = ("CompositeImplicitAutograd", "CompositeExplicitAutograd", "CompositeExplicitAutogradNonFunctional",
+                "CPU", "CUDA")
+# Python helpers of torch._decomp.decompositions that together make a ready-made RNN, LSTM or GRU.
+_RNN_HELPER = re.compile(r"rnn|lstm|gru", re.IGNORECASE)
+
+
+def with_kernels(dotted_names: list[str]) -> list[str]:
+    """``dotted_names`` and, after them, the torch kernels behind the forbidden modules among them."""
+    names = list(dotted_names)
+    for dotted in dotted_names:
+        names += [f"torch.{kernel}" for kernel in KERNELS_BEHIND.get(dotted, ()) if f"torch.{kernel}" not in names]
+    return list(dict.fromkeys(names))
+
+
 def forbid_apis(dotted_names: list[str]) -> None:
     """Replace each ``package.attr`` with a guard that records and refuses its use."""
     vf_module = sys.modules.get("torch._VF")  # before any replacement: torch's own kernel table
-    for dotted in dotted_names:
+    elsewhere: dict[str, list[tuple[Any, Any]]] = {}  # attr -> (original, guard), for other modules
+    operators = False
+    for dotted in with_kernels(dotted_names):
         owner_name, _, attr = dotted.rpartition(".")
+        if owner_name == "torch":
+            operators = _refuse_operator(attr, _refusal(dotted)) or operators
         try:
             owner = importlib.import_module(owner_name)
         except ImportError:
@@ -71,32 +109,35 @@ def forbid_apis(dotted_names: list[str]) -> None:
             if sys.modules.get(dotted) is original:
                 sys.modules[dotted] = guard
         else:
-            for alias_owner in _owners_of(original, attr):
-                setattr(alias_owner, attr, guard)
+            elsewhere.setdefault(attr, []).append((original, guard))
             _refuse_in_kernel_table(vf_module, attr, dotted, original)
-            _refuse_in_dispatcher(owner_name, attr, dotted)
         setattr(owner, attr, guard)
+    _replace_in_every_module(elsewhere)
+    if operators:
+        _refuse_decomposition_helpers()
 
 
-def _owners_of(original: Any, attr: str) -> list[Any]:
-    """Other modules that expose the same object (``torch.nn.modules.rnn.RNN`` for ``torch.nn.RNN``)."""
-    owners = []
+def _replace_in_every_module(replacements: dict[str, list[tuple[Any, Any]]]) -> None:
+    """Other modules that expose the same object (``torch.nn.modules.rnn.RNN`` for ``torch.nn.RNN``)
+    get the guard too: one pass over ``sys.modules``, whatever the number of names."""
+    wanted = replacements.keys()
     for module in list(sys.modules.values()):
-        if module is None:
-            continue
         try:
-            if module.__dict__.get(attr) is original:
-                owners.append(module)
+            namespace = module.__dict__
+            found = wanted & namespace.keys()
         except Exception:
             continue
-    return owners
+        for attr in found:
+            for original, guard in replacements[attr]:
+                if namespace.get(attr) is original:
+                    setattr(module, attr, guard)
 
 
 def _refuse_in_kernel_table(vf_module: Any, attr: str, dotted: str, original: Any) -> None:
     """A forbidden kernel (``torch.rnn_tanh``) is also refused where torch's own modules look it up.
 
-    nn.RNN's forward calls ``_VF.rnn_tanh``; without this, reaching the real class some other way
-    (``RNNBase.__subclasses__()``) or ``torch._C._VariableFunctions`` would still run it.
+    nn.RNN's forward calls ``_VF.rnn_tanh``; this names the kernel in the message before the
+    dispatcher's refusal (below) would, whichever way the real class was reached.
     """
     table = getattr(vf_module, "vf", None)
     if table is None or getattr(table, attr, None) is not original:
@@ -107,41 +148,98 @@ def _refuse_in_kernel_table(vf_module: Any, attr: str, dotted: str, original: An
     table.refused[attr] = dotted
 
 
-_libraries: list[Any] = []  # torch.library registrations live as long as these objects
+def _refuse_operator(attr: str, refuse: Callable[..., NoReturn]) -> bool:
+    """Refuse the torch operator ``aten::attr`` in torch's dispatcher and in its Python kernels.
 
-
-def _refuse_in_dispatcher(owner_name: str, attr: str, dotted: str) -> None:
-    """A forbidden torch operator (``torch.rnn_tanh``) also refused by torch's dispatcher.
-
-    That covers every other way to the same kernel: ``torch.ops.aten.rnn_tanh``,
-    ``torch._C._VariableFunctions.rnn_tanh``, or nn.RNN's own forward reached around its guard.
-    Only operators implemented in terms of others (CompositeImplicitAutograd) can be replaced so.
+    That covers every way to the kernel: ``torch.ops.aten.rnn_tanh``, ``torch._C._VariableFunctions``
+    and its class's ``__dict__``, nn.RNN's own forward reached around its guard, and the Python
+    implementations torch keeps for its compiler (``torch._decomp``). False if there is no such operator.
     """
     torch = real_module("torch")
-    if owner_name != "torch" or torch is None:
-        return
+    if torch is None:
+        return False
     try:
         packet = getattr(torch.ops.aten, attr)
-        overloads = packet.overloads()
+        overloads = [getattr(packet, overload) for overload in packet.overloads()]
     except (AttributeError, RuntimeError):
-        return
-    names = [f"{attr}.{overload}" if overload != "default" else attr for overload in overloads]
-    key = "CompositeImplicitAutograd"
-    names = [n for n in names if torch._C._dispatch_has_kernel_for_dispatch_key(f"aten::{n}", key)]
-    if not names:
-        return
+        return False
+    names = [op.name() for op in overloads]  # "aten::rnn_tanh.input"
+    registrations = [(name.removeprefix("aten::"), key) for name in names for key in _KERNEL_KEYS
+                     if torch._C._dispatch_has_kernel_for_dispatch_key(name, key)]
+    if registrations:
+        library = torch._C._dispatch_library("IMPL", "aten", "", __file__, 0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "overriding a previously registered kernel" is the point
+            for name, key in registrations:
+                library.impl(name, key, refuse, False)
+        _keep_forever(library)
+    for op in overloads:
+        _refuse_python_kernels(torch, op, refuse)
+    return True
 
-    def refuse(*args: Any, **kwargs: Any) -> Any:
-        raise _refuse(dotted)
 
-    import warnings
+def _keep_forever(handle: Any) -> None:
+    """Keep a dispatcher registration for the life of the process, out of reach of student code.
 
-    library = torch.library.Library("aten", "IMPL")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "overriding a previously registered kernel" is the point
-        for name in names:
-            library.impl(name, refuse, key)
-    _libraries.append(library)
+    The registration lasts as long as its handle; ``handle.reset()`` (or dropping the last reference)
+    undoes it. A reference of our own would be found (``sys.modules``, ``gc.get_referrers``), so the
+    handle gets one reference that no Python object holds. ``gc.get_objects()`` lists only objects the
+    collector tracks, and torch's library handle is not one of them, so nothing in Python leads to it.
+    """
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(handle))
+
+
+def _refuse_python_kernels(torch: Any, op: Any, refuse: Callable[..., NoReturn]) -> None:
+    """torch also keeps a Python implementation of RNN operators (``torch._decomp``): in the operator's
+    ``py_kernels`` (run under the Python dispatcher), in the decomposition tables and as module functions."""
+    originals = []
+    for key, kernel in list(getattr(op, "py_kernels", {}).items()):
+        originals.append(kernel)
+        op.py_kernels[key] = refuse
+    getattr(op, "_dispatch_cache", {}).clear()
+    for table in _decomposition_tables(torch):
+        if op in table:
+            originals.append(table[op])
+            table[op] = refuse
+    for original in originals:  # the function in its own module (torch._decomp.decompositions.rnn_tanh_input)
+        module, name = sys.modules.get(getattr(original, "__module__", "")), getattr(original, "__name__", "")
+        if module is not None and getattr(module, name, None) is original:
+            setattr(module, name, refuse)
+
+
+def _decomposition_tables(torch: Any) -> list[dict[Any, Any]]:
+    """torch._decomp's tables (imported here if the worker did not: a later import would restore them)."""
+    try:
+        decomp = importlib.import_module("torch._decomp")
+        importlib.import_module("torch._decomp.decompositions")
+    except ImportError:
+        return []
+    tables = [getattr(decomp, "decomposition_table", {})]
+    tables += list(getattr(decomp, "global_decomposition_table", {}).values())
+    return [table for table in tables if isinstance(table, dict)]
+
+
+def _refuse_decomposition_helpers() -> None:
+    """The helpers of torch._decomp.decompositions that the refused decompositions were built from
+    (``_rnn_helper``, ``one_layer_rnn``, ``gru_cell``...): together they are a ready-made RNN too."""
+    module = sys.modules.get("torch._decomp.decompositions")
+    for name, value in list(vars(module).items()) if module is not None else []:
+        if isinstance(value, types.FunctionType) and _RNN_HELPER.search(name):
+            setattr(module, name, _refusal(f"{module.__name__}.{name}"))
+
+
+def _refusal(dotted: str) -> Callable[..., NoReturn]:
+    """A function that refuses ``dotted``, for torch to call in place of a kernel. It holds what it
+    needs itself: rebinding this module's names later changes nothing it does."""
+    record, error = used, ForbiddenApiUsed
+
+    def refuse(*args: Any, **kwargs: Any) -> NoReturn:
+        if dotted not in record:
+            record.append(dotted)
+        raise error(f"{dotted} is not allowed in this assignment")
+
+    refuse.__name__ = dotted.rpartition(".")[2]
+    return refuse
 
 
 class _FilteredKernels:

@@ -1,0 +1,380 @@
+"""a3's rule (no ready-made RNN) against a student who reaches around the guards instead of naming them.
+
+* Each attack is written as a hostile student would: the reference's parameters, and a forward that
+  removes the guard through ``sys.modules``, reaches the kernel through
+  ``torch._C._VariableFunctionsClass.__dict__`` with a computed name, builds ``nn.RNN`` in an ``exec``'d
+  string, or walks ``gc.get_objects()`` to the real nn.RNN. Graded, each scores no more than the same
+  file whose forward raises NotImplementedError, and the forbidden-API check names the line.
+* The run-time guards hold on their own (in a bare process, without the static scan): whatever the
+  attack removes, torch's dispatcher still refuses the kernel.
+* The integrity scan flags those constructs with their lines, and not honest code (the reference, the
+  stubs, ``getattr(torch, self.nonlinearity)``, ``vars(self)``...), which keeps its 100.
+* `grade report` lists the flagged students in the class overview ("Flagged for review").
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, SOLUTIONS, TEMPLATE, checks_of, report_class, score_of
+
+A3 = "a3_craft_rnn"
+REFERENCE = (SOLUTIONS / A3 / "craft_rnn.py").read_text()
+FORBIDDEN = ("torch.nn.RNN", "torch.nn.RNNCell", "torch.nn.LSTM", "torch.nn.GRU", "torch._VF", "torch.rnn_tanh",
+             "torch.rnn_relu", "torch.rnn_tanh_cell", "torch.rnn_relu_cell")
+
+
+def with_forward(body: str, imports: str = "") -> str:
+    """The reference solution with ``body`` as CraftRNN.forward's body and ``imports`` after torch's."""
+    start = REFERENCE.index("        unbatched = x.dim() == 2\n")
+    end = REFERENCE.index("        # END SOLUTION", start)
+    source = REFERENCE[:start] + body + REFERENCE[end:]
+    return source.replace("from torch import nn\n", "from torch import nn\n" + imports, 1)
+
+
+def line_of(source: str, marker: str) -> int:
+    return next(number for number, line in enumerate(source.splitlines(), start=1) if marker in line)
+
+
+# The honest work underneath every attack: right parameters, no forward.
+UNDERNEATH = with_forward("        raise NotImplementedError\n")
+
+# Runs the real kernel (``kernel``), as nn.RNN's own forward does.
+RUN_KERNEL = '''        unbatched = x.dim() == 2
+        if unbatched:
+            x, h0 = x.unsqueeze(1), (None if h0 is None else h0.unsqueeze(1))
+        batch = x.shape[0] if self.batch_first else x.shape[1]
+        if h0 is None:
+            h0 = x.new_zeros(self.num_layers, batch, self.hidden_size)
+        output, h_n = kernel(x, h0, list(self.parameters()), self.bias, self.num_layers, 0.0, self.training,
+                             False, self.batch_first)
+        return (output.squeeze(1), h_n.squeeze(1)) if unbatched else (output, h_n)
+'''
+KERNEL_BY_COMPUTED_NAME = '        kernel = torch._C._VariableFunctionsClass.__dict__["rnn_" + self.nonlinearity]\n'
+
+# name: (source, a piece of the line the forbidden-API check must name). Each scored 100 before the
+# guards were hardened and the scan was added (except the exec one, refused at run time already).
+ATTACKS = {
+    "guard_removed_via_sys_modules": with_forward('''        guards = sys.modules["grader.runtime." + "guards"]
+        for library in getattr(guards, "_libraries", []):
+            library._destroy()
+        guards.used.clear()
+''' + KERNEL_BY_COMPUTED_NAME + RUN_KERNEL, imports="import sys\n"),
+    "kernel_via_class_dict": with_forward(KERNEL_BY_COMPUTED_NAME + RUN_KERNEL),
+    "exec_of_built_string": with_forward('''        scope = {"nn": nn}
+        exec("Ready = nn.R" + "NN", scope)
+        ready = scope["Ready"](self.input_size, self.hidden_size, num_layers=self.num_layers,
+                               nonlinearity=self.nonlinearity, bias=self.bias, batch_first=self.batch_first)
+        ready.load_state_dict(self.state_dict())
+        return ready(x, h0)
+'''),
+    "gc_walk_to_nn_rnn": with_forward('''        for thing in gc.get_objects():
+            if type(thing).__name__ == "Library" and any("rnn" in key for key in getattr(thing, "_op_impls", ())):
+                thing._destroy()
+            elif type(thing).__name__ == "_FilteredKernels":
+                thing.refused.clear()
+        real = next(thing for thing in gc.get_objects() if isinstance(thing, type) and thing.__name__ == "RNN"
+                    and thing.__module__ == "torch.nn.modules.rnn")
+        ready = real(self.input_size, self.hidden_size, num_layers=self.num_layers,
+                     nonlinearity=self.nonlinearity, bias=self.bias, batch_first=self.batch_first)
+        ready.load_state_dict(self.state_dict())
+        return ready(x, h0)
+''', imports="import gc\n"),
+}
+FLAGGED_LINE = {
+    "guard_removed_via_sys_modules": 'guards = sys.modules[',
+    "kernel_via_class_dict": "torch._C._VariableFunctionsClass.__dict__",
+    "exec_of_built_string": 'exec("Ready',
+    "gc_walk_to_nn_rnn": "for thing in gc.get_objects():",
+}
+
+# Honest styles near the flagged ones: computed names on torch's public namespace, the student's own
+# __dict__, gc.collect(), a membership test on sys.modules, exec of a constant string.
+HONEST_STYLES = with_forward(
+    REFERENCE[REFERENCE.index("        unbatched = x.dim() == 2\n"):REFERENCE.index("        # END SOLUTION",
+                                                                             REFERENCE.index("        unbatched"))]
+    .replace('activation = torch.tanh if self.nonlinearity == "tanh" else torch.relu',
+             'activation = getattr(torch, self.nonlinearity)\n'
+             '        assert "weight_hh_l0" in vars(self)["_parameters"]\n'
+             '        assert self.__dict__["training"] == self.training')
+    .replace("layer_input = torch.stack(states)", 'layer_input = getattr(torch, "stack")(states)'),
+    imports='import gc\nimport sys\n\nIN_COLAB = "google.colab" in sys.modules\nexec("LIMIT = 10")\ngc.collect()\n',
+)
+
+
+# -- the scan alone ----------------------------------------------------------------------------------
+
+def scan(source: str, **rules):
+    from grader.static_checks import analyse
+
+    return analyse(source, "craft_rnn.py", **(rules or {"forbidden": FORBIDDEN}))
+
+
+@pytest.mark.parametrize("name", sorted(ATTACKS))
+def test_attacks_are_flagged_at_their_line(name):
+    source = ATTACKS[name]
+    findings = scan(source)
+    line = line_of(source, FLAGGED_LINE[name])
+    assert line in [flagged for flagged, _ in findings.integrity], findings.integrity
+    assert all(entry in findings.forbidden_uses for entry in findings.integrity)  # so a3's check fails
+    message = findings.describe_forbidden("craft_rnn.py")
+    assert "reaches around the course's rules: flagged for your instructor's review" in message
+    assert f"craft_rnn.py, line {line})" in message, message
+
+
+@pytest.mark.parametrize("source, line, construct", [
+    ("import ctypes", 1, "import ctypes"),
+    ("from cffi import FFI", 1, "import cffi"),
+    ("import gc\nx = gc.get_referrers(1)", 2, "gc.get_referrers"),
+    ("from gc import get_objects as walk\nwalk()", 2, "gc.get_objects"),
+    ("import sys\nsys.modules['torch'] = None", 2, "sys.modules[…] = …"),
+    ("import sys\ndel sys.modules['torch.nn']", 2, "del sys.modules[…]"),
+    ("import sys\nsys.modules.pop('torch')", 2, "sys.modules.pop"),
+    ("import sys as s\ns.modules.update({})", 2, "sys.modules.update"),
+    ("import sys\nsys.modules.clear()", 2, "sys.modules.clear"),
+    ("import sys\nsys.modules.setdefault('x', 1)", 2, "sys.modules.setdefault"),
+    ("import sys\nguards = sys.modules['grader.runtime.guards']", 2, "sys.modules[…]"),
+    ("import sys\nsys.meta_path.insert(0, object())", 2, "sys.meta_path"),
+    ("import sys\nsys.path_hooks.append(len)", 2, "sys.path_hooks"),
+    ("import importlib, torch\nimportlib.reload(torch.nn)", 2, "importlib.reload"),
+    ("import importlib\nname = 'torch._VF'\nimportlib.import_module(name)", 3,
+     "importlib.import_module of a computed name"),
+    ("__import__('tor' + 'ch')", 1, "__import__ of a computed name"),
+    ("import torch\nname = 'x'\ngetattr(torch._C, name)", 3, "getattr(torch._C, …) with a computed name"),
+    ("import torch\ngetattr(torch, '_C')", 2, "torch._C"),
+    ("import torch as t\nt._C._VariableFunctions", 2, "torch._C"),
+    ("from torch import _C", 1, "torch._C"),
+    ("import torch\ntorch.ops.aten.add", 2, "torch.ops"),
+    ("import torch\ntorch._ops", 2, "torch._ops"),
+    ("import torch._decomp", 1, "torch._decomp"),
+    ("import torch\ntorch.library.Library('aten', 'IMPL')", 2, "torch.library"),
+    ("from torch import nn\nnn.__dict__['R' + 'NN']", 2, "torch.nn.__dict__"),
+    ("import torch\nvars(torch)", 2, "vars(torch)"),
+    ("import importlib\nm = importlib.import_module('torch')\nm.__dict__", 3, "torch.__dict__"),
+    ("from torch import nn\nobject.__getattribute__(nn, 'RNN')", 2, "object.__getattribute__"),
+    ("from torch import nn\nnn.modules.rnn.RNNBase.__subclasses__()", 2, "torch.nn.modules.rnn.RNNBase.__subclasses__"),
+    ("def f():\n    pass\nf.__globals__", 3, "f.__globals__"),
+    ("import sys\nsys._getframe(1).f_globals", 2, "sys._getframe"),
+    ("code = 'x = 1'\nexec(code)", 2, "exec of a computed string"),
+    ("eval('nn.R' + 'NN')", 1, "eval of a computed string"),
+    ("compile(source, 'x', 'exec')", 1, "compile of a computed string"),
+    ("run = exec\nrun('1')", 1, "exec passed around as a value"),
+    ("exec('import ctypes')", 1, "import ctypes"),  # a constant string is scanned as code
+    ("import builtins\nbuiltins.__import__('x')", 2, "builtins.__import__"),
+    ("__import__('sys').modules.pop('torch')", 1, "sys.modules.pop"),
+    ("import grader.runtime.guards", 1, "import grader.runtime.guards"),
+])
+def test_constructs_that_reach_around_the_guards_are_flagged(source, line, construct):
+    findings = scan(source)
+    assert (line, construct) in findings.integrity, findings.integrity
+
+
+@pytest.mark.parametrize("source", [
+    REFERENCE,
+    (TEMPLATE / A3 / "craft_rnn.py").read_text(),
+    HONEST_STYLES,
+    "import torch\nact = getattr(torch, 'tanh')\nh = torch.stack([act(torch.zeros(2))])",
+    "import torch\nclass M:\n    def f(self, name):\n        return getattr(torch, name), getattr(self, f'w{name}')",
+    "class M:\n    def f(self):\n        return self.__dict__, vars(self), type(self).__name__",
+    "import gc\ngc.collect()",
+    "import sys\nif 'google.colab' not in sys.modules:\n    pass",
+    "print(torch.__version__)",
+    "def compile(x):\n    return x\ncompile(3)",
+    "import torch\nmodel = torch.compile(lambda x: x)",
+    "exec('x = 1')",
+    "import sys\nif __name__ == '__main__':\n    sys.modules['x'] = None",  # never runs when graded
+])
+def test_honest_code_is_not_flagged(source):
+    findings = scan(source)
+    assert findings.integrity == [] and findings.forbidden_uses == [], findings.integrity
+
+
+def test_assignments_without_rules_are_not_scanned():
+    """a2, a4, a5 forbid nothing: their students may walk gc, exec strings and edit sys.modules."""
+    source = "import gc, sys\nsys.modules.pop('x', None)\ngc.get_objects()\nexec('1' + '1')"
+    findings = scan(source, blocked=(), forbidden=())
+    assert findings.integrity == [] and findings.forbidden_uses == [] and findings.blocked_imports == []
+
+
+def test_numpy_only_assignment_fails_its_check_on_a_flag():
+    """a1 blocks torch: deleting the stand-in from sys.modules to import the real one is flagged
+    where a1's numpy-only check looks (blocked_imports, describe_blocked)."""
+    findings = scan("import sys\ndel sys.modules['torch']\nimport numpy as np", blocked=("torch",))
+    assert findings.blocked_imports == [(2, "del sys.modules[…]")]
+    assert "srn.py reaches around the course's rules" in findings.describe_blocked("srn.py")
+    assert "(srn.py, line 2)" in findings.describe_blocked("srn.py")
+
+
+def test_flags_and_messages_name_notebook_cells():
+    from grader.notebook import relabel
+
+    findings = scan("import torch\nx = 1\ntorch._C")
+    locate = lambda text: relabel(text, {3: (4, 2)}, "craft_rnn.py", "craft_rnn.ipynb")  # noqa: E731
+    assert findings.review("craft_rnn.ipynb", locate) == ["craft_rnn.ipynb, cell 4, line 2: torch._C"]
+    assert "`torch._C` (craft_rnn.ipynb, cell 4, line 2)" in findings.describe_forbidden("craft_rnn.ipynb")
+
+
+def test_flags_are_bounded():
+    from grader.static_checks import MAX_CONSTRUCT, MAX_FLAGS
+
+    source = "import torch\n" + "".join(f"torch._C{i}{'y' * 300} = 1\n" for i in range(40))
+    findings = scan(source)
+    assert len(findings.integrity) == MAX_FLAGS and all(len(what) <= MAX_CONSTRUCT for _, what in findings.integrity)
+    assert "and 15 more" in findings.describe_forbidden("craft_rnn.py")
+    assert findings.integrity[0][1].endswith("y" * 10)
+
+
+def test_code_too_deep_to_walk_is_reported_not_raised():
+    findings = scan("x = " + "a." * 1000 + "b")
+    assert "cannot be parsed" in findings.syntax_error
+
+
+# -- the run-time guards alone -----------------------------------------------------------------------
+
+GUARDS_ALONE = '''
+import gc, sys, torch
+from torch import nn
+from grader.runtime import guards
+guards.forbid_apis(FORBIDDEN)
+x, h0 = torch.randn(5, 2, 3), torch.zeros(1, 2, 4)
+params = [torch.randn(4, 3), torch.randn(4, 4), torch.randn(4), torch.randn(4)]
+gru_params = [torch.cat([torch.zeros(8, 3), params[0]]), torch.cat([torch.zeros(8, 4), params[1]]),
+              torch.cat([torch.full((4,), 100.0), torch.full((4,), -100.0), params[2]]),
+              torch.cat([torch.zeros(8), params[3]])]  # saturated gates: exactly a tanh RNN
+
+# What a student finds in the process, removed: the guard module's state, every torch.library
+# registration and dispatcher handle gc can see, torch._VF's filtered table.
+found = sys.modules["grader.runtime.guards"]
+for value in list(vars(found).values()):
+    for item in list(value) if isinstance(value, list) else []:
+        getattr(item, "_destroy", lambda: None)()
+for thing in gc.get_objects():
+    kind = type(thing).__name__
+    if kind == "Library":
+        thing._destroy()
+    elif kind == "_DispatchModule":
+        thing.reset()
+    elif kind == "_FilteredKernels":
+        thing.refused.clear()
+real_rnn = next(t for t in gc.get_objects() if isinstance(t, type) and t.__name__ == "RNN"
+                and t.__module__ == "torch.nn.modules.rnn")
+import torch._decomp.decompositions as decompositions
+
+routes = {
+    "__dict__ computed name": lambda: torch._C._VariableFunctionsClass.__dict__["rnn_" + "tanh"](
+        x, h0, params, True, 1, 0.0, False, False, False),
+    "_VariableFunctions": lambda: torch._C._VariableFunctions.rnn_relu(
+        x, h0, params, True, 1, 0.0, False, False, False),
+    "aten op": lambda: torch.ops.aten.rnn_tanh.input(x, h0, params, True, 1, 0.0, False, False, False),
+    "real nn.RNN via gc": lambda: real_rnn(3, 4)(x),
+    "gru kernel": lambda: torch._C._VariableFunctions.gru(x, h0, gru_params, True, 1, 0.0, False, False, False),
+    "gru cell kernel": lambda: torch._C._VariableFunctions.gru_cell(x[0], h0[0], gru_params[0], gru_params[1]),
+    "decomposition": lambda: decompositions.rnn_tanh_input(x, h0, params, True, 1, 0.0, False, False, False),
+    "decomposition table": lambda: torch._decomp.decomposition_table[torch.ops.aten.rnn_tanh.input](
+        x, h0, params, True, 1, 0.0, False, False, False),
+    "decomposition helper": lambda: decompositions.one_layer_rnn(x, h0[0], params, True, torch.tanh),
+}
+for label, route in routes.items():
+    for mode in (torch.enable_grad, torch.inference_mode):
+        try:
+            with mode():
+                route()
+        except guards.ForbiddenApiUsed:
+            continue
+        except BaseException as exc:
+            raise SystemExit(f"{label}: {type(exc).__name__}: {exc}")
+        raise SystemExit(f"{label} ran under {mode.__name__}")
+torch.einsum("tbd,hd->tbh", x, torch.ones(4, 3)); torch.split(x, 1); torch.nn.functional.dropout(x, 0.5)
+print("ok")
+'''
+
+
+def test_runtime_guards_cannot_be_removed_from_inside_the_process():
+    """Without the static scan: a process that removes everything it can find of the guards still
+    cannot run a ready-made RNN kernel, whichever Python path it takes to it."""
+    code = GUARDS_ALONE.replace("FORBIDDEN", repr(list(FORBIDDEN)))
+    process = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=180)
+    assert process.returncode == 0 and process.stdout.strip() == "ok", process.stdout + process.stderr[-3000:]
+
+
+# -- graded ------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, run_grade):
+    """One `grade report` over the attacks, the honest work underneath, and honest code."""
+    from grader.stubs import notebook_from_stub
+
+    students = {
+        "reference": {"craft_rnn.py": REFERENCE},
+        "honest-styles": {"craft_rnn.py": HONEST_STYLES},
+        "underneath": {"craft_rnn.py": UNDERNEATH},
+        **{name: {"craft_rnn.py": source} for name, source in ATTACKS.items()},
+        "notebook-attack": {"craft_rnn.ipynb": notebook_from_stub(ATTACKS["kernel_via_class_dict"], "a3")},
+    }
+    out = tmp_path_factory.mktemp("a3-integrity-grades")
+    results = report_class(run_grade, tmp_path_factory.mktemp("a3-integrity"), out, students)
+    return results, out
+
+
+def test_honest_code_keeps_full_marks(graded):
+    results, _ = graded
+    for name in ("reference", "honest-styles"):
+        problems = [(c["name"], c["message"]) for c in checks_of(results[name], A3) if c["status"] != "passed"]
+        assert score_of(results[name], A3) == 100, (name, problems)
+        assert results[name]["assignments"][0]["flags"] == []
+
+
+@pytest.mark.parametrize("name", sorted(ATTACKS))
+def test_attack_earns_no_more_than_the_work_underneath(graded, name):
+    results, _ = graded
+    assert score_of(results[name], A3) <= score_of(results["underneath"], A3)
+    line = line_of(ATTACKS[name], FLAGGED_LINE[name])
+    failed = [c for c in checks_of(results[name], A3) if c["status"] != "passed"]
+    assert failed and all(f"craft_rnn.py, line {line})" in c["message"] for c in failed), failed[0]["message"]
+    assert "flagged for your instructor's review" in failed[0]["message"]
+    assert any(flag.startswith(f"craft_rnn.py, line {line}: ") for flag in results[name]["assignments"][0]["flags"])
+
+
+def test_notebook_flags_name_the_cell(graded):
+    results, _ = graded
+    flags = results["notebook-attack"]["assignments"][0]["flags"]
+    assert flags and all(flag.startswith("craft_rnn.ipynb, cell ") for flag in flags), flags
+    message = checks_of(results["notebook-attack"], A3)[0]["message"]
+    assert "(craft_rnn.ipynb, cell " in message and "craft_rnn.py, line" not in message, message
+
+
+def test_class_overview_lists_flagged_students(graded):
+    results, out = graded
+    page = (out / "index.html").read_text()
+    section = page[page.index("Flagged for review"):]
+    section = section[:section.index("</section>")]
+    for name in [*ATTACKS, "notebook-attack"]:
+        assert f">{name}</a>" in section, name
+    for name in ("reference", "honest-styles", "underneath"):
+        assert f">{name}</a>" not in section
+    assert "gc.get_objects" in section and "torch._C" in section
+    recorded = json.loads((out / "students" / "gc_walk_to_nn_rnn" / "feedback.json").read_text())
+    assert recorded["assignments"][0]["flags"] == results["gc_walk_to_nn_rnn"]["assignments"][0]["flags"]
+
+
+def test_overview_escapes_and_bounds_flags():
+    from grader.course import load_course
+    from grader.report import render_overview
+    from grader.report.overview import MAX_FLAG_CHARS, MAX_FLAG_LINES, overview_context
+    from grader.results import AssignmentResult, SubmissionResult
+
+    flags = [f"craft_rnn.py, line {i}: <script>alert({i})</script>" + "x" * 500 for i in range(12)]
+    result = SubmissionResult("mallory", "s/mallory", "0", assignments=[
+        AssignmentResult(A3, "CraftRNN", "graded", flags=flags)])
+    result = SubmissionResult.from_dict(json.loads(result.to_json()))  # flags survive the JSON round trip
+    context = overview_context([result], load_course(REPO), [A3], "students")
+    row = context["flagged"][0]
+    assert len(row["lines"]) == MAX_FLAG_LINES and row["more"] == 12 - MAX_FLAG_LINES
+    assert all(len(line) <= MAX_FLAG_CHARS for line in row["lines"])
+    context.update(generated="now", isolation={"isolated": True, "description": "test"}, summary="")
+    page = render_overview(context)
+    assert "<script>alert" not in page and "&lt;script&gt;alert(0)" in page and "and 7 more" in page
