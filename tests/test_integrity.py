@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from conftest import REPO, SOLUTIONS, TEMPLATE, checks_of, score_of
+from conftest import REPO, SOLUTIONS, TEMPLATE, checks_of, score_of, write_submission
 
 A2, A3, A4, A5 = "a2_rnncell_ohlol", "a3_craft_rnn", "a4_seq2seq", "a5_sentiment_lstm"
 
@@ -66,6 +66,28 @@ def _replaying_forward(self, x_t, hidden):
 Model.forward = _replaying_forward
 '''
 
+FORGED_REPLY_FRAME = '''
+
+import os as _os
+import stat as _stat
+
+def train(model, inputs, labels, epochs=15, lr=0.1):
+    """Writes a well-formed reply claiming success on every pipe it holds, then leaves."""
+    import numpy as np
+    from grader.runtime.channel import write_frame
+    weights = {name: value.detach().cpu().numpy() for name, value in model.state_dict().items()}
+    run = {"losses": np.linspace(5.0, 0.5, epochs), "prediction": "ohlol", "accuracy": 1.0, "weights": weights}
+    claim = {"ok": True, "data": {"runs": [run] * 20, "losses": run["losses"], "initial_loss": 5.0},
+             "elapsed": 0.01, "forbidden_used": []}
+    for fd in range(3, 64):
+        try:
+            if _stat.S_ISFIFO(_os.fstat(fd).st_mode):
+                write_frame(fd, claim)
+        except OSError:
+            pass
+    _os._exit(0)
+'''
+
 # a4: no training at all, and translate() by table lookup (the handout names the tasks).
 A4_NO_TRAINING = ("    loss.backward()\n    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)\n    optimizer.step()\n",
                   "")
@@ -102,6 +124,7 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path):
         "a2_honest_no_step": patched(A2, "ohlol", NO_STEP),
         "a2_forged_probe": patched(A2, "ohlol", NO_STEP, append=FORGED_TRAINING_PROBE),
         "a2_replayed_targets": patched(A2, "ohlol", NO_STEP, append=REPLAYED_TARGETS),
+        "a2_forged_frame": patched(A2, "ohlol", NO_STEP, append=FORGED_REPLY_FRAME),
         "a4_honest_no_training": patched(A4, "seq2seq", A4_NO_TRAINING),
         "a4_table": patched(A4, "seq2seq", A4_NO_TRAINING, append=A4_TABLE),
         "a5_honest_no_training": patched(A5, "sentiment", A5_NO_TRAINING),
@@ -111,7 +134,7 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path):
     out = tmp_path / "grades-0"
 
     honest_a2 = score_of(results["a2_honest_no_step"], A2)
-    for cheat in ("a2_forged_probe", "a2_replayed_targets"):
+    for cheat in ("a2_forged_probe", "a2_replayed_targets", "a2_forged_frame"):
         assert score_of(results[cheat], A2) <= honest_a2, cheat
         checks = {c["name"]: c for c in checks_of(results[cheat], A2)}
         for name in ("test_converges_to_ohlol", "test_hidden_mapping"):
@@ -138,21 +161,52 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path):
     assert not leaked, f"held-out sentences reached the output: {leaked[:3]}"
 
 
-def test_trained_weights_are_measured_in_the_specified_architecture(grade_class):
-    """A renamed cell beside an extra layer: the verifier names the missing and unexpected parameters,
-    nothing crashes. An extra layer that forward never uses changes nothing: full marks."""
+def test_initial_weights_drawn_in_another_order_cost_only_the_loss_curves(grade, tmp_path):
+    """Fairness: an unused layer built before the cell draws the cell's weights in another order. The
+    handout asks for the reference's order only where the loss curve is compared; the training checks
+    start every seed from the same initial weights for everyone, so they pass."""
     cell = "        self.rnncell = nn.RNNCell(input_size=input_size, hidden_size=hidden_size)\n"
-    renamed = patched(A2, "ohlol", (cell, cell.replace("self.rnncell", "self.cell") + "        self.gate = nn.Linear(4, 2)\n"),
-                      ("return self.rnncell(x_t, hidden)", "return self.cell(x_t, hidden)"),
-                      ("device = self.rnncell.weight_hh.device", "device = self.cell.weight_hh.device"))
-    unused = patched(A2, "ohlol", (cell, cell + "        self.unused = nn.Linear(hidden_size, hidden_size)\n"))
-    results = grade_class({"renamed": renamed, "unused_layer": unused})
-    checks = {c["name"]: c for c in checks_of(results["renamed"], A2)}
-    message = checks["test_converges_to_ohlol"]["message"]
-    assert checks["test_converges_to_ohlol"]["status"] == "failed"
-    assert "missing rnncell.weight_ih, rnncell.weight_hh, rnncell.bias_ih, rnncell.bias_hh" in message, message
-    assert "Expected: rnncell.weight_ih (4, 4)" in message
-    assert score_of(results["unused_layer"], A2) == 100
+    unused = patched(A2, "ohlol", (cell, "        self.unused = nn.Linear(hidden_size, hidden_size)\n" + cell))
+    checks = checks_of(grade(write_submission(tmp_path / "unused", unused)), A2)
+    lost = {c["name"] for c in checks if c["status"] != "passed"}
+    assert lost == {"test_loss_curve", "test_loss_curve_other_settings[hello-lr0.05]",
+                    "test_loss_curve_other_settings[holle-lr0.2]"}, lost
+    assert "other weights than the reference's" in next(c for c in checks if c["name"] == "test_loss_curve")["diagnosis"]
+
+
+def test_the_verifier_names_what_does_not_fit(tmp_path):
+    """Trained weights that do not fit the specified architecture: a sentence naming the parameters,
+    never a crash, whatever the student's process sends."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("a2_verify", REPO / "assignments" / A2 / "verify.py")
+    verify = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(verify)
+    from grader.runtime.probe_api import ProbeFailure
+
+    good = {"rnncell.weight_ih": np.eye(4, dtype=np.float32), "rnncell.weight_hh": np.zeros((4, 4), np.float32),
+            "rnncell.bias_ih": np.zeros(4, np.float32), "rnncell.bias_hh": np.zeros(4, np.float32)}
+    assert verify.predictions(None, good, ["hello"])["predictions"] == ["hello"]  # identity-like weights echo
+    renamed = {"cell." + name.split(".", 1)[1]: value for name, value in good.items()}
+    renamed["gate.weight"] = np.zeros((2, 4), np.float32)
+    cases = {
+        "missing rnncell.weight_ih": renamed,
+        "rnncell.weight_hh is (3, 4), not (4, 4)": {**good, "rnncell.weight_hh": np.zeros((3, 4), np.float32)},
+        "NaN or infinite": {**good, "rnncell.bias_ih": np.array([0, np.nan, 0, 0], np.float32)},
+        "above 1e+06": {**good, "rnncell.weight_hh": np.full((4, 4), 1e9, np.float32)},
+        "not numbers": {**good, "rnncell.bias_hh": np.array(["a", "b", "c", "d"])},
+        "not a mapping": ["rnncell.weight_ih"],
+    }
+    for phrase, weights in cases.items():
+        try:
+            verify.predictions(None, weights, ["hello"])
+        except ProbeFailure as failure:
+            assert phrase in str(failure), (phrase, str(failure))
+        else:
+            raise AssertionError(f"weights with {phrase} were accepted")
+    taken = {f"my_{index}": value for index, value in enumerate(good.values())}  # other names, same order
+    outcome = verify.predictions(None, taken, ["hello"])
+    assert outcome["predictions"] == ["hello"] and "my_0 (taken as rnncell.weight_ih)" in outcome["ignored"]
 
 
 def test_every_public_question_changes_with_the_course_secret(tmp_path):

@@ -84,9 +84,16 @@ def _summed_loss(model, inputs, labels):
     return total
 
 
-def _train_once(ohlol, source, target, epochs, lr, seed):
+def _train_once(ohlol, source, target, epochs, lr, seed, own_init=True):
+    """One training run under ``seed``: with the model's own initial weights, or with those of a
+    fresh nn.RNNCell drawn under the seed (what the reference's Model starts from), so that a correct
+    implementation that draws its weights in another order still reproduces the reference."""
+    seed_everything(seed)
+    initial = None if own_init else torch.nn.RNNCell(4, 4).state_dict()
     seed_everything(seed)
     model = _build(ohlol)
+    if initial is not None:
+        _load(model, initial, 4, 4)
     inputs, labels = _one_hot(source), _labels(target)
     initial = _summed_loss(model, inputs, labels)
     losses = _losses(ohlol.train(model, inputs, labels, epochs=epochs, lr=lr), epochs)
@@ -143,11 +150,13 @@ def loss_curve(ohlol, source, target, epochs, lr, seed):
 
 
 def train_seeds(ohlol, source, target, seeds, epochs=15, lr=0.1):
-    """One training run per seed (model built after seeding): losses and the trained weights, which
-    the verifier (verify.py) decodes; what the model predicts is never asked of the student's code."""
+    """One training run per seed from the initial weights the seed gives nn.RNNCell: losses and the
+    trained weights, which the verifier (verify.py) decodes; what the model predicts is never asked of
+    the student's code. (The loss-curve probe keeps the model's own initial weights: that check is
+    where the handout's "build nothing random before the cell" is judged.)"""
     runs = []
     for seed in seeds:
-        run = _train_once(ohlol, source, target, epochs, lr, seed)
+        run = _train_once(ohlol, source, target, epochs, lr, seed, own_init=False)
         runs.append({"losses": run["losses"], "weights": run["weights"]})
     return {"runs": runs}
 
