@@ -393,12 +393,11 @@ def test_static_and_runtime_messages_name_what_was_used(class_results):
     assert "uses `torch.nn.RNN`" in first_message("alias_from_modules")  # torch.nn.modules.rnn.RNN
     assert "ready-made RNNs" in first_message("unused_import")
     assert "`torch.nn.RNN`, which this assignment does not allow" in first_message("getattr_at_run_time")
-    assert "`torch._VF.rnn_tanh`" in first_message("vf_through_importlib")
-    assert "`torch.rnn_tanh`" in first_message("aten_kernel_caught")
-    assert "`torch.rnn_tanh`" in first_message("real_class_behind_the_guard")
-    # caught by the student's `except BaseException`, and still refused in every call, not only the first
-    passed = [c["name"] for c in checks_of(class_results["aten_kernel_caught"], A3) if c["status"] == "passed"]
-    assert passed == ["test_parameter_names", "test_parameter_names_without_bias"]
+    # Computed names, torch.ops and __subclasses__ reach around the guards: the integrity scan flags the
+    # line, and the flag fails every check (the run-time refusal is proven in tests/test_a3_integrity.py).
+    for name in ("vf_through_importlib", "aten_kernel_caught", "real_class_behind_the_guard"):
+        assert "flagged for your instructor's review" in first_message(name), name
+    assert all(c["status"] != "passed" for c in checks_of(class_results["aten_kernel_caught"], A3))
 
 
 @pytest.mark.parametrize("name", sorted(ALLOWED))
