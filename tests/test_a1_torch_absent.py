@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from conftest import REPO, SOLUTIONS, checks_of, report_class, score_of
+from conftest import REPO, SOLUTIONS, checks_of, report_class, score_of, write_submission
 from grader.sandbox.isolation import bubblewrap_problem, bubblewrap_works
 
 A1 = "a1_srn_numpy"
@@ -182,6 +182,8 @@ if preloaded:
     import torch
 from grader.runtime import guards
 guards.block_imports(["torch"])
+# the old guard had no finder for submodules; with it, torch's own lazy imports would break the cheat
+sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "_BlockedFinder"]
 srn = types.ModuleType("srn")
 exec(compile(source, "srn.py", "exec"), vars(srn))
 rng = np.random.default_rng(0)
@@ -248,3 +250,19 @@ def test_without_bubblewrap_the_worker_has_not_loaded_torch(tmp_path, run_grade)
     assert results["loaded"]["isolation"]["isolated"] is False
     assert_no_better_than_honest(results, ["loaded"])
 
+
+
+def test_an_unused_torch_import_costs_only_the_numpy_only_check(grade, tmp_path):
+    """Fairness: `from torch import nn` and `import torch.nn.functional as F` left at the top of a
+    finished numpy solution cost the "numpy only" check alone; a call into torch fails the checks that
+    make it, naming what was called."""
+    reference = (SOLUTIONS / A1 / "srn.py").read_text()
+    unused = "import torch.nn.functional as F\nfrom torch import nn\n" + reference
+    result = grade(write_submission(tmp_path / "unused", {f"{A1}/srn.py": unused}))
+    lost = [c["name"] for c in checks_of(result, A1) if c["status"] != "passed"]
+    assert lost == ["test_numpy_only"], lost
+    used = unused.replace("    return hs, cache", "    nn.Linear(2, 2)\n    return hs, cache", 1)
+    assert used != unused
+    checks = checks_of(grade(write_submission(tmp_path / "used", {f"{A1}/srn.py": used})), A1)
+    forward = next(c for c in checks if c["name"] == "test_rnn_forward")
+    assert forward["status"] == "failed" and "`torch.nn.Linear`" in forward["message"], forward["message"]

@@ -32,14 +32,53 @@ class ForbiddenApiUsed(BaseException):
 class _BlockedModule(types.ModuleType):
     """Stands in for a blocked package: importing it works, using anything from it is refused.
 
-    So an unused ``import torch`` costs only the check that looks for it, while code that really
-    uses torch fails the checks that run it, each with a message naming torch.
+    So an unused ``import torch`` (or ``from torch import nn``, ``import torch.nn.functional as F``)
+    costs only the check that looks for it, while code that really uses torch fails the checks that
+    run it, each with a message naming what it called. Attributes are stand-ins themselves: what is a
+    submodule and what a function is unknown where torch's files are absent.
     """
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)  # introspection by the import system, not a use
-        raise _refuse(f"{self.__name__}.{name}")
+        child = _stand_in(f"{self.__name__}.{name}")
+        object.__setattr__(self, name, child)
+        return child
+
+    def __call__(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise _refuse(self.__name__)
+
+    def __getitem__(self, key: Any) -> NoReturn:
+        raise _refuse(self.__name__)
+
+    def __iter__(self) -> NoReturn:
+        raise _refuse(self.__name__)
+
+
+def _stand_in(dotted: str) -> _BlockedModule:
+    stand_in = _BlockedModule(dotted)
+    stand_in.__path__ = []  # type: ignore[attr-defined]  # a package: its submodules import too
+    return stand_in
+
+
+class _BlockedFinder:
+    """Finds ``import torch.nn.functional`` and the like as stand-ins, for the blocked packages."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = tuple(names)
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if not any(fullname == name or fullname.startswith(name + ".") for name in self.names):
+            return None
+        import importlib.machinery
+
+        return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+
+    def create_module(self, spec: Any) -> _BlockedModule:
+        return _stand_in(spec.name)
+
+    def exec_module(self, module: Any) -> None:
+        pass
 
 
 def block_imports(names: list[str]) -> None:
@@ -47,9 +86,9 @@ def block_imports(names: list[str]) -> None:
     for name in names:
         keys = [k for k in sys.modules if k == name or k.startswith(name + ".")] or [name]
         for key in set(keys) | {name}:
-            stand_in = _BlockedModule(key)
-            stand_in.__path__ = []  # type: ignore[attr-defined]
-            sys.modules[key] = stand_in
+            sys.modules[key] = _stand_in(key)
+    if names:
+        sys.meta_path.insert(0, _BlockedFinder(names))
 
 
 def real_module(name: str) -> Any:
