@@ -61,8 +61,11 @@ def curves_match(student: Sequence[float], reference: Sequence[float], rtol: flo
 
 def judge_training(student_runs: Sequence[Run], reference_runs: Sequence[Run],
                    converged: Callable[[Run], bool], *, curve: str = "losses", rtol: float = 1e-4,
-                   atol: float = 1e-6, what: str = "training") -> TrainingVerdict:
-    """Compare per-seed runs of the student with the reference's (same order, same seeds)."""
+                   atol: float = 1e-6, what: str = "training", paired: bool = False) -> TrainingVerdict:
+    """Compare per-seed runs of the student with the reference's (same order, same seeds).
+
+    ``paired``: each seed's run started from the same initial weights on both sides (the probe loaded
+    them), so the seeds are compared one by one (:func:`paired_verdict`); otherwise the counts are."""
     if len(student_runs) != len(reference_runs):
         return TrainingVerdict(0.0, f"{what} returned {len(student_runs)} runs, {len(reference_runs)} expected")
     curves = _plot_curves(student_runs, reference_runs, curve)
@@ -80,12 +83,17 @@ def judge_training(student_runs: Sequence[Run], reference_runs: Sequence[Run],
     if reference_wins == 0:
         raise ValueError("the reference converges on none of the seeds: choose other seeds or a larger budget")
     wins = sum(1 for run in student_runs if converged(run))
-    required = required_successes(reference_wins, n)
-    fraction = 1.0 if wins >= required else wins / required
-    message = (
-        f"{what} succeeded on {wins} of {n} seeds (the reference: {reference_wins}); {required} earn full credit, "
-        "a bar a correct implementation with initial weights of its own clears 99 times in 100"
-    )
+    if paired:
+        lost = sum(1 for s, r in zip(student_runs, reference_runs) if converged(r) and not converged(s))
+        gained = sum(1 for s, r in zip(student_runs, reference_runs) if converged(s) and not converged(r))
+        fraction, message = paired_verdict(wins, reference_wins, n, lost, gained, what)
+    else:
+        required = required_successes(reference_wins, n)
+        fraction = 1.0 if wins >= required else wins / required
+        message = (
+            f"{what} succeeded on {wins} of {n} seeds (the reference: {reference_wins}); {required} earn full "
+            "credit, a bar a correct implementation with initial weights of its own clears 99 times in 100"
+        )
     if fraction < 1.0:
         message += "; your loss curve differs from the reference's (see the plot)"
         notes = list(dict.fromkeys(str(note) for run in student_runs for note in (run.get("ignored") or [])))
@@ -121,6 +129,23 @@ def measured_runs(verifier: Any, runs: Sequence[Run], function: str, *,
 
 
 Z_ONE_SIDED_1_PERCENT = 2.326  # the standard normal distribution's 99th percentile
+SIGNIFICANCE = 0.01
+
+
+def paired_verdict(wins: int, reference_wins: int, seeds: int, lost: int, gained: int,
+                   what: str) -> tuple[float, str]:
+    """Seeds started from the same weights on both sides: a sign test on the seeds where only one
+    side succeeded. A correct implementation whose arithmetic differs a little (another order of
+    additions, a GPU) is as likely to win such a seed as to lose it, so full credit stands unless
+    losing ``lost`` of the ``lost + gained`` split seeds would happen less than 1 time in 100."""
+    chance = sum(math.comb(lost + gained, k) for k in range(lost, lost + gained + 1)) / 2 ** (lost + gained)
+    message = (f"{what} succeeded on {wins} of {seeds} seeds, the reference on {reference_wins} from the same "
+               f"initial weights; yours failed on {lost} where the reference succeeded and succeeded on {gained} "
+               "where it failed")
+    if chance >= SIGNIFICANCE:
+        return 1.0, message + " (as close as a correct implementation comes)"
+    return min(1.0, wins / reference_wins) if reference_wins else 0.0, message + (
+        f": a correct implementation would do that less than 1 time in 100 (p = {chance:.2g})")
 
 
 def required_successes(reference_successes: int, seeds: int, z: float = Z_ONE_SIDED_1_PERCENT) -> int:

@@ -53,7 +53,7 @@ def test_hidden_mapping(judge, student, reference, verifier, details):
     got, want = student.run("train_seeds", **args), reference.expected("train_seeds", **args)
     got, want = (measured_runs(verifier, result["runs"], "predictions", words=[HIDDEN_SOURCE]) for result in (got, want))
     verdict = judge_training(got, want, converged=lambda run: run["predictions"] == [HIDDEN_TARGET],
-                             what="training on the hidden mapping", **curve_tolerance(judge.tolerance))
+                             what="training on the hidden mapping", **curve_tolerance(judge.tolerance), paired=True)
     verdict.enforce(details)
 
 
