@@ -73,7 +73,7 @@ def test_converges_to_ohlol(judge, student, reference, verifier, details):
     got, want = student.run("train_seeds", **args), reference.expected("train_seeds", **args)
     got, want = (measured_runs(verifier, result["runs"], "predictions", words=[HELLO]) for result in (got, want))
     verdict = judge_training(got, want, converged=lambda run: run["predictions"] == [OHLOL],
-                             what='training on "hello" -> "ohlol"', **curve_tolerance(judge.tolerance))
+                             what='training on "hello" -> "ohlol"', **curve_tolerance(judge.tolerance), paired=True)
     verdict.enforce(details)
 
 
