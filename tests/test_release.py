@@ -109,6 +109,9 @@ def test_gradescope_autograder_grades_without_solutions(run_grade, tmp_path):
 
     env = {**os.environ, "AUTOGRADER_ROOT": str(root), "GRADE_COMMAND": f"{sys.executable} -m grader"}
     env.pop("GRADER_CACHE_DIR", None)
+    env.pop("GRADER_SECRET", None)  # the autograder asks the questions its shipped answers were recorded for
+    assert (root / "source" / "course" / A1 / "grading" / ".grader-secret").read_text().strip() == os.environ["GRADER_SECRET"]
+    assert not list(TEMPLATE.rglob(".grader-secret")), "the student copy must not carry the course secret"
     subprocess.run(["bash", str(root / "source" / "run_autograder")], check=True, env=env, cwd=REPO, timeout=300)
     document = json.loads((root / "results" / "results.json").read_text())
     assert 0 < document["score"] < 100
