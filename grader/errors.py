@@ -67,3 +67,8 @@ def _optional_str(value: object) -> str | None:
 
 
 _BY_KIND = {"forbidden": ForbiddenApi, "timeout": ProbeTimeout, "crash": WorkerCrashed}
+
+
+class CheckAuthoringError(RuntimeError):
+    """The course's own material is wrong (a check asks for a probe that does not exist): found on
+    the trusted side, so never the student's doing, and never charged to the student."""

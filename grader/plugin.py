@@ -15,6 +15,8 @@ parametrized test's cases), ``@hidden`` (not in the student copy), ``@timeout(se
 
 from __future__ import annotations
 
+import ast
+import functools
 import os
 import sys
 from contextlib import contextmanager
@@ -24,7 +26,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from .course import AssignmentSpec
-from .errors import ProbeTimeout, SandboxError, StudentError
+from .errors import CheckAuthoringError, ProbeTimeout, SandboxError, StudentError
 from .expected import ReferenceUnavailable, References, mistake_variant
 from .fingerprints import Catalog, Mistake
 from .judge import CheckFailure, PartialCredit, find_mismatch, is_close
@@ -82,6 +84,7 @@ class StudentRunner:
         if limit is None and self._context is not None:
             limit, note = self._context.time_limit(probe, args, seed) or (None, "")
         if self._context is not None:  # official grading asks with fresh seeds, as the reference answers
+            require_probe(self._context.spec, probe)
             args, seed = self._context.references.fresh_call(args, seed)
         try:
             return self._worker.call(probe, args, seed=seed, timeout=limit)
@@ -97,6 +100,7 @@ class ReferenceRunner:
         self._references = references
 
     def expected(self, probe: str, *, seed: int = 0, **args: Any) -> Any:
+        require_probe(self._references.spec, probe)
         return self._references.expected(probe, args, seed)
 
     def mistake(self, mistake_id: str, probe: str, *, seed: int = 0, **args: Any) -> Any:
@@ -113,6 +117,7 @@ class Judge:
                 keys: list[str] | None = None, check_dtype: bool = False, timeout: float | None = None,
                 **args: Any) -> tuple[Any, Any]:
         """Run ``probe`` on both sides and fail with a diagnosis unless the results match."""
+        require_probe(self.context.spec, probe)
         want = self.context.references.expected(probe, args, seed)
         got = self.run(probe, seed=seed, timeout=timeout, **args)
         rtol = self.tolerance["rtol"] if rtol is None else rtol
@@ -135,7 +140,8 @@ class Judge:
     def identify_failure(self, probe: str, error: StudentError, args: dict[str, Any],
                          seed: int) -> Mistake | None:
         """The catalogued mistake whose code raises the same error message where the reference works
-        (e.g. ``enforce_sorted=True`` on an unsorted batch); timeouts and crashes are never matched."""
+        (e.g. ``enforce_sorted=True`` on an unsorted batch), or "one of" several that do; timeouts and
+        crashes are never matched."""
         if error.kind not in ("exception", "probe_failure"):
             return None
         try:
@@ -143,18 +149,25 @@ class Judge:
                 return None
         except ReferenceUnavailable:
             return None
+        from .fingerprints import one_of
+
+        matches = []
         for mistake in self.context.catalog.for_probe(probe):
             try:
                 entry = self.context.references.entry(probe, args, seed, mistake_variant(mistake.id))
             except ReferenceUnavailable:
                 continue
             if not entry.get("ok") and entry.get("error") == error.message:
-                return mistake
-        return None
+                matches.append(mistake)
+        return one_of(matches)
 
     def identify(self, probe: str, got: Any, want: Any, args: dict[str, Any], seed: int, rtol: float,
                  atol: float, keys: list[str] | None = None) -> Mistake | None:
-        """The catalogued mistake whose result equals the student's, if any."""
+        """The catalogued mistake whose result equals the student's, if any. Where several do, this
+        call cannot tell them apart: the answer names them all ("one of A, B"), under A's id."""
+        from .fingerprints import one_of
+
+        matches = []
         for mistake in self.context.catalog.for_probe(probe):
             try:
                 entry = self.context.references.entry(probe, args, seed, mistake_variant(mistake.id))
@@ -166,8 +179,26 @@ class Judge:
             if is_close(theirs, _select(want, keys), rtol=rtol, atol=atol):
                 continue  # this call cannot tell the mistake from the right answer
             if is_close(_select(got, keys), theirs, rtol=rtol, atol=atol):
-                return mistake
-        return None
+                matches.append(mistake)
+        return one_of(matches)
+
+
+def require_probe(spec: AssignmentSpec, probe: str) -> None:
+    """A check that asks for a probe the assignment does not define is the check author's mistake:
+    found here, on the trusted side, and reported as such (a reply from the student's process saying
+    so would be a claim like any other)."""
+    if probe not in defined_functions(spec.probes_source()):
+        raise CheckAuthoringError(f"a check asks for the probe {probe!r}, which {spec.id}'s probes.py does not define")
+
+
+@functools.lru_cache(maxsize=32)
+def defined_functions(source: str) -> frozenset[str]:
+    """The top-level functions a probes.py (or verify.py) defines, read without running it."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return frozenset()
+    return frozenset(node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)))
 
 
 def _select(data: Any, keys: list[str] | None) -> Any:
@@ -311,7 +342,7 @@ def _check_result(item: pytest.Item, report: pytest.TestReport, call: pytest.Cal
         if mistake is not None:
             result.mistake = mistake.id
             result.diagnosis = f"Known mistake: {mistake.feedback()}"
-    elif isinstance(error, (ReferenceUnavailable, SandboxError, VerifierError)):
+    elif isinstance(error, (ReferenceUnavailable, SandboxError, VerifierError, CheckAuthoringError)):
         result.status = "error"
         result.message = f"the grader could not run this check (not your fault): {error}"
     elif isinstance(error, AssertionError):
