@@ -2,8 +2,9 @@
 
 Instructor copies compute them by running the same probe on the reference solution in a trusted
 worker and cache them on disk, keyed by (assignment, probe, arguments, seed, variant, fingerprint of
-reference + probes), so a class of 300 computes each answer once. Student copies ship the answers
-of the public checks in ``grading/expected.bin`` instead of the solutions.
+reference + probes, and a mistake's own patches), so a class of 300 computes each answer once.
+Student copies ship the answers of the public checks in ``grading/expected.bin`` instead of the
+solutions.
 """
 
 from __future__ import annotations
@@ -172,11 +173,12 @@ class References:
         key = call_key(probe, args, seed)
         entry = self._lookup(variant, key)
         if entry is None and self.cache is not None:
-            with self.cache.computing(self.spec, variant, key):
-                entry = self.cache.get(self.spec, variant, key)
+            cached = self.cache_variant(variant)
+            with self.cache.computing(self.spec, cached, key):
+                entry = self.cache.get(self.spec, cached, key)
                 if entry is None:
                     entry = self._compute(probe, args, seed, variant)
-                    self.cache.put(self.spec, variant, key, entry)
+                    self.cache.put(self.spec, cached, key, entry)
         elif entry is None:
             entry = self._compute(probe, args, seed, variant)
         if self.recorded is not None:  # shipped data: the same bytes on every release, so no timing
@@ -204,7 +206,17 @@ class References:
                     "(instructors: run `grade release`)"
                 )
             return entry
-        return self.cache.get(self.spec, variant, key) if self.cache is not None else None
+        return self.cache.get(self.spec, self.cache_variant(variant), key) if self.cache is not None else None
+
+    def cache_variant(self, variant: str) -> str:
+        """The variant as the disk cache keys it: a mistake's with its patches' fingerprint, since the
+        reference's fingerprint (probes + solution) does not cover the catalog."""
+        if variant == REFERENCE or self.catalog is None:
+            return variant
+        try:
+            return f"{variant}@{self.catalog.get(variant.split(':', 1)[1]).data_fingerprint()}"
+        except KeyError:
+            return variant
 
     def _compute(self, probe: str, args: dict[str, Any], seed: int, variant: str) -> dict[str, Any]:
         worker = self._worker(variant)

@@ -18,6 +18,7 @@ patches of the reference, mutants cannot drift from it: a test checks that every
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import sys
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ class Mistake:
     explain: str
     probes: tuple[str, ...] = ("*",)
     patches: tuple[Patch, ...] = field(default_factory=tuple)
+    alternatives: tuple["Mistake", ...] = ()  # set by one_of(): the mistakes this one stands for
 
     def applies_to(self, probe: str) -> bool:
         return any(fnmatch.fnmatchcase(probe, pattern) for pattern in self.probes)
@@ -70,8 +72,28 @@ class Mistake:
             mutated[name] = text.replace(patch.find, patch.replace).encode("utf-8")
         return mutated
 
+    def data_fingerprint(self) -> str:
+        """Changes whenever the mutant's code changes (its patches), not with title or explain: part
+        of the key of this mistake's expected data, so an edited patch never reuses the old results."""
+        patches = [[p.find, p.replace, p.file, p.count] for p in self.patches]
+        return hashlib.sha256(json.dumps(patches).encode()).hexdigest()[:16]
+
     def feedback(self) -> str:
+        if self.alternatives:
+            listed = " ".join(f"({n}) {m.feedback()}" for n, m in enumerate(self.alternatives, start=1))
+            return (f"one of {len(self.alternatives)} known mistakes, which give the same result here "
+                    f"(this check cannot tell them apart): {listed}")
         return f"{self.title}. {self.explain}".strip()
+
+
+def one_of(mistakes: list[Mistake]) -> Mistake | None:
+    """What to name when these mistakes all match the student's result: the only one, or, where the
+    evidence cannot tell them apart, a mistake under the first one's id that names them all."""
+    if len(mistakes) <= 1:
+        return mistakes[0] if mistakes else None
+    first = mistakes[0]
+    title = "One of: " + "; ".join(m.title for m in mistakes)
+    return Mistake(first.id, title, "", first.probes, first.patches, alternatives=tuple(mistakes))
 
 
 @dataclass(frozen=True)
@@ -80,6 +102,12 @@ class Catalog:
 
     def for_probe(self, probe: str) -> list[Mistake]:
         return [m for m in self.mistakes if m.applies_to(probe)]
+
+    def data_fingerprint(self) -> str:
+        """What the catalog's expected data depends on: ids, probes and patches (not titles or
+        explanations, which only the public catalog shows)."""
+        entries = [[m.id, list(m.probes), m.data_fingerprint()] for m in self.mistakes]
+        return hashlib.sha256(json.dumps(entries).encode()).hexdigest()[:16]
 
     def get(self, mistake_id: str) -> Mistake:
         for mistake in self.mistakes:

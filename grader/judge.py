@@ -4,15 +4,23 @@
 raises :class:`CheckFailure` carrying a one-line message, a diagnosis an ML teacher would give
 (transposed? batch and time swapped? one dimension missing? NaN? wrong sign or scale? right until
 step k?) and a table of the first mismatching entries for the feedback page.
+
+A diagnosis speaks only where the data has the structure it describes: "a bias added twice?" and
+"a mean instead of a sum?" only for float data of more than one value, nothing beyond the count
+and the table for integers (token ids, lengths), and "the error starts at step k" only along an
+axis declared as time, either with ``time_axis=`` or by the probe in its result: a dict may carry
+``"_time_axes": {"hs": 0, "outputs": 1}`` (key -> axis; the entry itself is never compared).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping, Union
 
 import numpy as np
 
 TABLE_ROWS = 6
+TIME_AXES = "_time_axes"  # reserved key of a result dict: which of its arrays have a time axis, and where
+TimeAxis = Union[int, Mapping[str, Any], None]  # an axis for an array, or key -> TimeAxis for a dict
 
 
 class CheckFailure(AssertionError):
@@ -37,9 +45,11 @@ class PartialCredit(Exception):
 
 
 def assert_close(got: Any, expected: Any, *, name: str = "result", rtol: float = 1e-6,
-                 atol: float = 1e-8, check_dtype: bool = False) -> None:
-    """Raise :class:`CheckFailure` unless ``got`` matches ``expected`` within the tolerances."""
-    failure = find_mismatch(got, expected, name=name, rtol=rtol, atol=atol, check_dtype=check_dtype)
+                 atol: float = 1e-8, check_dtype: bool = False, time_axis: TimeAxis = None) -> None:
+    """Raise :class:`CheckFailure` unless ``got`` matches ``expected`` within the tolerances;
+    ``time_axis``: see :func:`find_mismatch`."""
+    failure = find_mismatch(got, expected, name=name, rtol=rtol, atol=atol, check_dtype=check_dtype,
+                            time_axis=time_axis)
     if failure is not None:
         raise failure
 
@@ -49,54 +59,70 @@ def is_close(got: Any, expected: Any, *, rtol: float = 1e-6, atol: float = 1e-8)
 
 
 def find_mismatch(got: Any, expected: Any, *, name: str, rtol: float, atol: float,
-                  check_dtype: bool = False) -> CheckFailure | None:
+                  check_dtype: bool = False, time_axis: TimeAxis = None) -> CheckFailure | None:
+    """The first difference between ``got`` and ``expected``, diagnosed, or None.
+
+    ``time_axis`` says where an array has a time axis (an int), or for a dict which keys do
+    ({"hs": 0, "grads": {"x": 0}}); with none declared, no diagnosis talks of steps.
+    """
     if isinstance(expected, dict):
-        return _dict_mismatch(got, expected, name, rtol, atol, check_dtype)
+        return _dict_mismatch(got, expected, name, rtol, atol, check_dtype, time_axis)
     if isinstance(expected, list) and not _is_numeric_list(expected):
-        return _list_mismatch(got, expected, name, rtol, atol, check_dtype)
+        return _list_mismatch(got, expected, name, rtol, atol, check_dtype, time_axis)
     if isinstance(expected, str) or expected is None or isinstance(expected, bool):
         if got == expected and type(got) is type(expected):
             return None
         return CheckFailure(f"{name} should be {_show(expected)}, but it is {_show(got)}")
-    return _array_mismatch(got, expected, name, rtol, atol, check_dtype)
+    return _array_mismatch(got, expected, name, rtol, atol, check_dtype, time_axis)
+
+
+def _declared_axes(expected: dict, time_axis: TimeAxis) -> dict[str, Any]:
+    """Key -> time axis for a dict's values: the probe's own declaration, then the check's."""
+    declared: dict[str, Any] = {}
+    for source in (expected.get(TIME_AXES), time_axis):
+        if isinstance(source, Mapping):
+            declared.update(source)
+    return declared
 
 
 def _dict_mismatch(got: Any, expected: dict, name: str, rtol: float, atol: float,
-                   check_dtype: bool) -> CheckFailure | None:
+                   check_dtype: bool, time_axis: TimeAxis = None) -> CheckFailure | None:
+    keys = [key for key in expected if key != TIME_AXES]
     if not isinstance(got, dict):
-        return CheckFailure(f"{name} should be a dict with keys {sorted(expected)}, but it is {_kind(got)}")
-    missing = [key for key in expected if key not in got]
+        return CheckFailure(f"{name} should be a dict with keys {sorted(keys)}, but it is {_kind(got)}")
+    missing = [key for key in keys if key not in got]
     if missing:
         return CheckFailure(
             f"{name} is missing the key{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}",
             diagnosis=f"keys found: {sorted(got)[:20]}",
         )
-    for key, value in expected.items():
-        failure = find_mismatch(got[key], value, name=f"{name}[{key!r}]" if name else str(key),
-                                rtol=rtol, atol=atol, check_dtype=check_dtype)
+    axes = _declared_axes(expected, time_axis)
+    for key in keys:
+        failure = find_mismatch(got[key], expected[key], name=f"{name}[{key!r}]" if name else str(key),
+                                rtol=rtol, atol=atol, check_dtype=check_dtype, time_axis=axes.get(key))
         if failure is not None:
             return failure
     return None
 
 
 def _list_mismatch(got: Any, expected: list, name: str, rtol: float, atol: float,
-                   check_dtype: bool) -> CheckFailure | None:
+                   check_dtype: bool, time_axis: TimeAxis = None) -> CheckFailure | None:
     if not isinstance(got, list) or len(got) != len(expected):
         return CheckFailure(f"{name} should hold {len(expected)} items, but it is {_kind(got)}")
     for index, (mine, theirs) in enumerate(zip(got, expected)):
         failure = find_mismatch(mine, theirs, name=f"{name}[{index}]", rtol=rtol, atol=atol,
-                                check_dtype=check_dtype)
+                                check_dtype=check_dtype, time_axis=time_axis)
         if failure is not None:
             return failure
     return None
 
 
 def _array_mismatch(got: Any, expected: Any, name: str, rtol: float, atol: float,
-                    check_dtype: bool) -> CheckFailure | None:
+                    check_dtype: bool, time_axis: TimeAxis = None) -> CheckFailure | None:
     try:
         want = np.asarray(expected)
     except ValueError:  # a ragged list reached here through a mixed one: compare item by item
-        return _list_mismatch(got, list(expected), name, rtol, atol, check_dtype)
+        return _list_mismatch(got, list(expected), name, rtol, atol, check_dtype, time_axis)
     if got is None:
         return CheckFailure(f"{name} is None, but an array of shape {_shape(want)} was expected",
                             diagnosis="did the function forget to `return` its result?")
@@ -104,7 +130,7 @@ def _array_mismatch(got: Any, expected: Any, name: str, rtol: float, atol: float
         mine = np.asarray(got)
     except (TypeError, ValueError):
         if isinstance(got, list) and isinstance(expected, list):  # ragged: say which item differs
-            return _list_mismatch(got, expected, name, rtol, atol, check_dtype)
+            return _list_mismatch(got, expected, name, rtol, atol, check_dtype, time_axis)
         return CheckFailure(f"{name} should be an array of shape {_shape(want)}, but it is {_kind(got)}")
     if mine.dtype.kind not in "biuf":
         return CheckFailure(f"{name} should hold numbers, but it is {_kind(got)}")
@@ -125,11 +151,11 @@ def _array_mismatch(got: Any, expected: Any, name: str, rtol: float, atol: float
                             equal_nan=True)
     if not wrong.any():
         return None
-    return _value_failure(mine, want, wrong, name, rtol, atol)
+    return _value_failure(mine, want, wrong, name, rtol, atol, time_axis if isinstance(time_axis, int) else None)
 
 
 def _value_failure(mine: np.ndarray, want: np.ndarray, wrong: np.ndarray, name: str,
-                   rtol: float, atol: float) -> CheckFailure:
+                   rtol: float, atol: float, time_axis: int | None = None) -> CheckFailure:
     count, total = int(wrong.sum()), wrong.size
     mine64, want64 = mine.astype(np.float64), want.astype(np.float64)
     bad_values = ~np.isfinite(mine64) & np.isfinite(want64)
@@ -150,7 +176,8 @@ def _value_failure(mine: np.ndarray, want: np.ndarray, wrong: np.ndarray, name: 
             f"{name}: {count} of {total} values differ from the expected ones (largest absolute error "
             f"{max_abs:.3g}{relative}; allowed rtol={rtol:g}, atol={atol:g})"
         )
-        diagnosis = diagnose_values(mine64, want64, wrong, rtol, atol)
+        diagnosis = diagnose_values(mine64, want64, wrong, rtol, atol, time_axis=time_axis,
+                                    floats=want.dtype.kind in "fc")
     return CheckFailure(message, diagnosis=diagnosis, table=mismatch_table(mine, want, wrong))
 
 
@@ -193,31 +220,60 @@ def diagnose_shape(mine: np.ndarray, want: np.ndarray, rtol: float, atol: float)
     return None
 
 
-def diagnose_values(mine: np.ndarray, want: np.ndarray, wrong: np.ndarray, rtol: float,
-                    atol: float) -> str | None:
+def diagnose_values(mine: np.ndarray, want: np.ndarray, wrong: np.ndarray, rtol: float, atol: float, *,
+                    time_axis: int | None = None, floats: bool = True) -> str | None:
+    """What the wrong values have in common, said only where the data has that structure: value
+    patterns for float data (never for integer ids), steps only along a declared time axis."""
+    hint = _value_pattern(mine, want, rtol, atol) if floats else None
+    if hint is None and time_axis is not None:
+        hint = _first_bad_step(mine, wrong, time_axis)
+    return hint
+
+
+def _value_pattern(mine: np.ndarray, want: np.ndarray, rtol: float, atol: float) -> str | None:
+    """Sign, scale, offset or zeros; scale and offset need more than one value to mean anything."""
     def close(a: np.ndarray, b: np.ndarray) -> bool:
         return bool(np.allclose(a, b, rtol=max(rtol, 1e-6), atol=max(atol, 1e-9)))
 
+    single = want.size == 1
     if close(mine, -want):
-        return "every value has the wrong sign"
+        return "the value has the wrong sign" if single else "every value has the wrong sign"
+    if close(mine, np.zeros_like(mine)):
+        return "the value is zero" if single else "every value is zero"
+    if single:
+        return None
     norm = float(np.vdot(want, want))
     if norm > 0:
         factor = float(np.vdot(mine, want)) / norm
         if abs(factor - 1) > 1e-3 and abs(factor) > 1e-12 and close(mine, factor * want):
-            return f"every value is off by the same factor {factor:.4g} (a mean instead of a sum, or the reverse?)"
+            return f"every value is off by the same factor {factor:.4g}" + (
+                " (a mean instead of a sum, or the reverse?)" if _count_like(factor) else "")
     shift = float(np.mean(mine - want))
     if abs(shift) > atol and close(mine, want + shift):
         return f"every value is off by the same constant {shift:.4g} (a bias added twice, or missing?)"
-    if close(mine, np.zeros_like(mine)):
-        return "every value is zero"
-    if mine.ndim >= 1 and mine.shape[0] > 1:
-        bad_steps = np.flatnonzero(wrong.reshape(wrong.shape[0], -1).any(axis=1))
-        first = int(bad_steps[0])
-        if first > 0:
-            return (f"the entries match up to index {first - 1} along the first dimension and differ from "
-                    f"index {first} on (for a sequence: the error starts at step {first})")
-        if len(bad_steps) == 1 and mine.shape[0] > 2:
-            return "only the entries at index 0 along the first dimension differ (the first step?)"
+    return None
+
+
+def _count_like(factor: float) -> bool:
+    """A factor n or 1/n for a whole n >= 2: what dividing by (or forgetting to divide by) a count gives."""
+    for value in (abs(factor), 1 / abs(factor)):
+        if value >= 1.5 and abs(value - round(value)) <= 1e-3 * value:
+            return True
+    return False
+
+
+def _first_bad_step(mine: np.ndarray, wrong: np.ndarray, axis: int) -> str | None:
+    """Where along the time axis the differences begin: right until step k, or only step 0 wrong."""
+    if not -mine.ndim <= axis < mine.ndim or mine.shape[axis] < 2:
+        return None
+    steps = np.moveaxis(wrong, axis, 0).reshape(mine.shape[axis], -1).any(axis=1)
+    bad = np.flatnonzero(steps)
+    first = int(bad[0])
+    if first > 0:
+        return (f"the values match up to step {first - 1} and differ from step {first} on "
+                f"(the error starts at step {first})")
+    if len(bad) == 1 and mine.shape[axis] > 2:
+        return "only step 0 differs (the first step, or the initial state?)"
     return None
 
 

@@ -11,20 +11,24 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from itertools import combinations
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
 from .course import EXPECTED_FILE, GRADING_DIR, AssignmentSpec, Course
-from .expected import dump, load_bytes, write_atomic
+from .expected import REFERENCE, dump, load_bytes, write_atomic
 from .fingerprints import CatalogError, load_catalog
 from .grading import GradeOptions, Grader
+from .judge import is_close
 from .stubs import StubError, make_stub, notebook_from_stub
 from .submission import SubmittedModule
 
 EXPECTED_RTOL = 1e-6  # expected data recomputed on another CPU may differ in the last bits
 SHIPPED_FORMAT = 1
+# Two mistakes whose results agree this closely cannot be told apart by any check's tolerance.
+ALIKE = {"rtol": 1e-4, "atol": 1e-5}
 
 
 class ReleaseError(Exception):
@@ -61,6 +65,8 @@ def release(course: Course, target: Path, check_only: bool = False, only: list[s
             for spec in stale:
                 log(f"{spec.id}: expected data of the public checks (reference and catalogued mistakes)")
                 produced[f"{spec.id}/{GRADING_DIR}/{EXPECTED_FILE}"] = expected_data(grader, spec, _public(spec))
+    for spec in specs:
+        _warn_indistinguishable(spec, produced.get(f"{spec.id}/{GRADING_DIR}/{EXPECTED_FILE}"), log)
     if check_only:
         return differences + _differences(produced, target, [spec.id for spec in specs])
     for spec in specs:
@@ -92,13 +98,53 @@ def _fingerprint_of(data: bytes | None) -> str | None:
 
 
 def expected_fingerprint(spec: AssignmentSpec, check_files: list[Path]) -> str:
-    """What the expected data depends on: probes and solution, the checks that ask, the catalog, and
-    the data files the checks read (their contents become the probes' arguments)."""
-    digest = hashlib.sha256(f"format {SHIPPED_FORMAT}\n{spec.fingerprint()}".encode())
+    """What the expected data depends on: probes and solution, the checks that ask, the catalog's
+    mistakes (ids, probes, patches: an edited patch makes the data stale, an edited explanation does
+    not), and the data files the checks read (their contents become the probes' arguments)."""
+    try:
+        catalog = load_catalog(spec.mistakes_path).data_fingerprint()
+    except CatalogError as exc:
+        raise ReleaseError(str(exc)) from None
+    digest = hashlib.sha256(f"format {SHIPPED_FORMAT}\n{spec.fingerprint()}\ncatalog {catalog}".encode())
     data_files = sorted(spec.data_dir.iterdir()) if spec.data_dir is not None and spec.data_dir.is_dir() else []
-    for path in sorted(check_files) + [spec.mistakes_path] + data_files:
+    for path in sorted(check_files) + data_files:
         digest.update(path.name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b""))
     return digest.hexdigest()[:24]
+
+
+def _warn_indistinguishable(spec: AssignmentSpec, shipped: bytes | None, log: Callable[[str], None]) -> None:
+    """Say which catalogued mistakes the public checks can never tell apart (the feedback then names
+    them as "one of"), so the author can add a probe call that separates them, or merge them."""
+    try:
+        entries = load_bytes(shipped).get("entries", {}) if shipped else {}
+    except (ValueError, AttributeError):
+        return
+    order = [m.id for m in load_catalog(spec.mistakes_path).mistakes]
+    for first, second in indistinguishable(entries, order):
+        log(f"warning: {spec.id}: the mistakes {first!r} and {second!r} give the same results on every probe "
+            "call of the public checks that shows either; feedback can only say it is one of the two")
+
+
+def indistinguishable(entries: dict[str, dict[str, Any]], order: list[str]) -> list[tuple[str, str]]:
+    """Pairs of mistakes, in catalog order, whose recorded results differ from the reference's on
+    the same probe calls and agree with each other on every one of them."""
+    reference = entries.get(REFERENCE, {})
+    evidence = {mistake: _evidence(entries.get(f"mistake:{mistake}", {}), reference) for mistake in order}
+    return [(a, b) for a, b in combinations(order, 2)
+            if evidence[a] and evidence[a].keys() == evidence[b].keys()
+            and all(_alike(evidence[a][key], evidence[b][key]) for key in evidence[a])]
+
+
+def _evidence(calls: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
+    """The calls on which a mistake shows: its result (or error) differs from the reference's."""
+    return {key: entry for key, entry in calls.items()
+            if isinstance(entry, dict) and not (key in reference and _alike(entry, reference[key]))}
+
+
+def _alike(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    if a.get("ok") and b.get("ok"):
+        return is_close(a.get("data"), b.get("data"), **ALIKE)
+    return a.get("ok") == b.get("ok") and a.get("error") == b.get("error")
 
 
 def _static_files(spec: AssignmentSpec) -> dict[str, bytes]:

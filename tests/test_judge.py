@@ -63,9 +63,35 @@ def test_systematic_errors(got, phrase):
 def test_error_starting_at_a_time_step():
     got = WANT.copy()
     got[3:] += 0.1 * rng.standard_normal((2, 3, 4))
-    found = failure(got)
+    found = failure(got, time_axis=0)
     assert "error starts at step 3" in found.diagnosis
     assert found.table["rows"][0][0] == "(3, 0, 0)" and found.table["total"] == 24
+    undeclared = failure(got)  # the first axis of an array is not time unless someone says so
+    assert undeclared.diagnosis is None and undeclared.table["total"] == 24
+
+
+def test_time_axis_declared_by_the_probe_in_its_result():
+    got = {"hs": WANT.copy(), "h_n": WANT[-1]}
+    got["hs"][2:] += 0.5
+    got["hs"][2:, 0] += 1.0
+    want = {"hs": WANT, "h_n": WANT[-1], "_time_axes": {"hs": 0}}
+    assert "error starts at step 2" in find_mismatch(got, want, name="", rtol=1e-7, atol=1e-9).diagnosis
+    first_only = {"hs": WANT.copy(), "h_n": WANT[-1]}
+    first_only["hs"][0, 1] += rng.standard_normal(4)
+    assert "only step 0 differs" in find_mismatch(first_only, want, name="", rtol=1e-7, atol=1e-9).diagnosis
+
+
+def test_integer_data_gets_no_value_hints():
+    ids = rng.integers(0, 29, (3, 5))
+    for wrong in (ids + 27, ids * 2, -ids, np.zeros_like(ids)):
+        if (wrong != ids).any():
+            assert failure(wrong, ids).diagnosis is None
+
+
+def test_one_number_gets_no_factor_or_offset_hint():
+    assert failure(np.float64(5.0), np.float64(1.0)).diagnosis is None
+    assert failure(np.float64(1.25), np.float64(1.0)).diagnosis is None
+    assert "wrong sign" in failure(np.float64(-1.0), np.float64(1.0)).diagnosis
 
 
 def test_relative_error_is_not_reported_where_zero_is_expected():

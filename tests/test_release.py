@@ -29,8 +29,31 @@ def test_release_check_notices_stale_stubs_and_stale_expected_data(run_grade, tm
     solution = course / "solutions" / A1 / "srn.py"
     solution.write_text(solution.read_text().replace("One time step", "A single time step"))
     assert f"differs: {A1}/srn.py" in run_grade(*check, expect=1).stdout
-    run_grade("release", "--course", str(course))
+    run_grade("release", "--course", str(course))  # every mistake's results for these probes, now cached
     assert run_grade(*check).returncode == 0
+    _edited_patch_is_recomputed(run_grade, course, check)
+
+
+def _edited_patch_is_recomputed(run_grade, course, check):
+    """A retitled mistake needs no new data; an edited patch does, and the cache must not hand back
+    the old patch's results (its key covers the patches)."""
+    from grader.expected import load_bytes
+    from grader.judge import is_close
+
+    mistakes = course / "assignments" / A1 / "mistakes.toml"
+    retitled = mistakes.read_text().replace('title = "The recurrent bias b_hh is missing"', 'title = "b_hh is missing"')
+    mistakes.write_text(retitled)
+    assert "expected.bin" not in run_grade(*check, expect=1).stdout, "a title is not data"
+    missing = 'replace = "z = x_t @ W_ih.T + b_ih + h_prev @ W_hh.T"'
+    assert missing in retitled
+    mistakes.write_text(retitled.replace(missing, 'replace = "z = x_t @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh + 0.0"'))
+    assert "expected.bin (out of date" in run_grade(*check, expect=1).stdout
+    run_grade("release", "--course", str(course))
+    entries = load_bytes((course / "student_template" / A1 / "grading" / "expected.bin").read_bytes())["entries"]
+    edited = entries["mistake:missing_b_hh"]
+    assert edited, "the edited mistake has no recorded results"
+    assert all(is_close(entry["data"], entries["reference"][key]["data"], rtol=1e-12, atol=0)
+               for key, entry in edited.items()), "the old patch's results were shipped"
 
 
 def solution_lines(source: str) -> list[str]:
