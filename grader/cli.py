@@ -296,6 +296,25 @@ def secret(rotate: bool, course: Path | None) -> None:
                + ": keep it out of anything students can read.")
 
 
+@main.command()
+@_course_option
+def check(course: Path | None) -> None:
+    """Check the course's own material before grading anyone.
+
+    Without running anything: every probe and verify function the checks ask for exists, every
+    catalogued mistake's patches apply to the reference, ids match their folders. `grade release`
+    runs the same check first. Exit status 1 when something is wrong.
+    """
+    from .validate import course_problems, describe
+
+    loaded = _load_course(course, Path.cwd())
+    problems = course_problems(loaded)
+    if any(problems.values()):
+        click.echo(describe(problems))
+        sys.exit(1)
+    click.echo(f"{len(problems)} assignments checked: no problems found")
+
+
 @main.command(name="list")
 @click.option("--checks/--no-checks", default=True, help="Show each check with its points.")
 @_course_option

@@ -15,8 +15,6 @@ parametrized test's cases), ``@hidden`` (not in the student copy), ``@timeout(se
 
 from __future__ import annotations
 
-import ast
-import functools
 import os
 import sys
 from contextlib import contextmanager
@@ -33,6 +31,7 @@ from .judge import CheckFailure, PartialCredit, find_mismatch, is_close
 from .results import CheckResult
 from .sandbox.limits import Limits
 from .static_checks import StaticFindings
+from .validate import defined_functions
 from .verifier import VerifierError
 
 POINTS = pytest.StashKey[float]()
@@ -191,16 +190,6 @@ def require_probe(spec: AssignmentSpec, probe: str) -> None:
         raise CheckAuthoringError(f"a check asks for the probe {probe!r}, which {spec.id}'s probes.py does not define")
 
 
-@functools.lru_cache(maxsize=32)
-def defined_functions(source: str) -> frozenset[str]:
-    """The top-level functions a probes.py (or verify.py) defines, read without running it."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return frozenset()
-    return frozenset(node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)))
-
-
 def _select(data: Any, keys: list[str] | None) -> Any:
     if keys is None or not isinstance(data, dict):
         return data
@@ -345,6 +334,9 @@ def _check_result(item: pytest.Item, report: pytest.TestReport, call: pytest.Cal
     elif isinstance(error, (ReferenceUnavailable, SandboxError, VerifierError, CheckAuthoringError)):
         result.status = "error"
         result.message = f"the grader could not run this check (not your fault): {error}"
+        # Left out of the score only where no student can be the cause: a sandbox or verifier failure
+        # may follow from what the student's process did, so it counts (at 0) until an instructor looks.
+        result.counted = not isinstance(error, (ReferenceUnavailable, CheckAuthoringError))
     elif isinstance(error, AssertionError):
         result.status = "failed"
         result.message = str(error) or "the check failed"

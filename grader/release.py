@@ -21,6 +21,7 @@ from .course import EXPECTED_FILE, GRADING_DIR, AssignmentSpec, Course
 from .expected import REFERENCE, dump, load_bytes, write_atomic
 from .fingerprints import CatalogError, load_catalog
 from .grading import GradeOptions, Grader
+from .validate import describe, problems_of
 from .judge import is_close
 from .stubs import StubError, make_stub, notebook_from_stub
 from .submission import SubmittedModule
@@ -43,6 +44,9 @@ def release(course: Course, target: Path, check_only: bool = False, only: list[s
     catalog) changed since it was written, as recorded by its fingerprint, or with ``recompute``.
     """
     specs = [course.get(a) for a in only] if only else list(course.assignments.values())
+    problems = {spec.id: problems_of(spec) for spec in specs}
+    if any(problems.values()):  # a check author's mistake is found here, never charged to a student
+        raise ReleaseError("the course's material has problems (`grade check` lists them):\n" + describe(problems))
     produced: dict[str, bytes] = {}
     stale: list[AssignmentSpec] = []
     for spec in specs:

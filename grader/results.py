@@ -30,10 +30,21 @@ class CheckResult:
     visibility: str = "visible"        # visible | hidden
     duration: float = 0.0
     details: dict[str, Any] = field(default_factory=dict)  # table rows, curves, traceback
+    # False where the grader could not judge the check for reasons no student causes (a check asking
+    # for a probe that does not exist, a reference that fails, a rule only a GPU can show): it is left
+    # out of the score, which is scaled over the checks that were judged, until an instructor decides.
+    counted: bool = True
 
     @property
     def passed(self) -> bool:
         return self.status == "passed"
+
+    def bound(self) -> None:
+        """Cut every field to its cap (idempotent)."""
+        self.title = shorten(str(self.title), MAX_TITLE)
+        self.message = shorten(str(self.message or ""), MAX_MESSAGE)
+        self.diagnosis = shorten(str(self.diagnosis), MAX_DIAGNOSIS) if self.diagnosis is not None else None
+        self.details = bound_details(self.details)
 
 
 @dataclass
@@ -55,7 +66,22 @@ class AssignmentResult:
     checks: list[CheckResult] = field(default_factory=list)
 
     def total(self) -> None:
-        self.score = round(sum(c.points for c in self.checks), 4)
+        """Points of the judged checks, scaled to all checks' points where some could not be judged."""
+        earned = sum(c.points for c in self.checks if c.counted)
+        judged = sum(c.max_points for c in self.checks if c.counted)
+        possible = sum(c.max_points for c in self.checks)
+        self.score = round(earned * possible / judged if 0 < judged < possible else earned, 4)
+
+    def bound(self) -> None:
+        """Cut every field to its cap, then the whole to MAX_ASSIGNMENT_BYTES (idempotent)."""
+        self.message = shorten(str(self.message or ""), MAX_MESSAGE)
+        self.choice = shorten(str(self.choice or ""), MAX_NOTE)
+        self.notes = bound_notes(self.notes)
+        self.flags = [shorten(str(flag), MAX_FLAG) for flag in self.flags[:MAX_FLAGS]]
+        self.output = shorten(str(self.output or ""), MAX_OUTPUT)
+        for check in self.checks:
+            check.bound()
+        _fit(self)
 
 
 @dataclass
@@ -124,3 +150,168 @@ def _finite(value: Any) -> Any:
     if isinstance(value, list):
         return [_finite(v) for v in value]
     return value
+
+
+def keep_better(graded: list[AssignmentResult], choice: str = "") -> AssignmentResult:
+    """One assignment graded from each of a .py and an .ipynb that were both edited: the better counts
+    (the .py on a tie), and ``choice`` (first of its notes too) says so in one line."""
+    best = max(graded, key=lambda a: (a.score, a.status != "error"))
+    if len(graded) > 1:
+        scores = ", ".join(f"{a.source} scored {a.score:g} / {a.max_score:g}" for a in graded)
+        others = " and ".join(str(a.source) for a in graded)
+        choice = (f"Both {others} were edited, so both were graded: {scores}; the better, {best.source}, "
+                  f"counts (delete the file you do not use).")
+    if choice:
+        best.choice = choice
+        best.notes.insert(0, choice)
+    return best
+
+
+# -- caps ------------------------------------------------------------------------------------------
+
+
+MORE_NOTES = re.compile(r"and ([\d,]+) more notes not shown")
+
+
+def bound_notes(notes: Sequence[Any]) -> list[str]:
+    """At most MAX_NOTES notes of MAX_NOTE characters, then one saying how many more there were."""
+    notes = [str(note) for note in notes]
+    more = 0
+    if notes and (counted := MORE_NOTES.fullmatch(notes[-1])):  # bounded before
+        more, notes = int(counted.group(1).replace(",", "")), notes[:-1]
+    more += max(len(notes) - MAX_NOTES, 0)
+    kept = [shorten(note, MAX_NOTE) for note in notes[:MAX_NOTES]]
+    return kept + ([f"and {more:,} more notes not shown"] if more else [])
+
+
+def bound_details(details: Any) -> dict[str, Any]:
+    """A check's details with its table, curves, traceback and anything else cut to their caps."""
+    if not isinstance(details, dict):
+        return {}
+    bounded: dict[str, Any] = {}
+    for key, value in list(details.items())[:MAX_ITEMS]:
+        key = shorten(str(key), MAX_CELL)
+        if key == "table":
+            table = _bound_table(value)
+            if table:
+                bounded[key] = table
+        elif key == "curves":
+            curves, lengths = _bound_curves(value, details.get("curve_lengths"))
+            if curves:
+                bounded[key] = curves
+            if lengths:
+                bounded["curve_lengths"] = lengths
+        elif key == "curve_lengths":
+            continue  # written with the curves
+        elif key == "traceback":
+            bounded[key] = shorten(str(value), MAX_TRACEBACK)
+        else:
+            bounded[key] = _bound_value(value, MAX_DEPTH)
+    return bounded
+
+
+def _bound_table(table: Any) -> dict[str, Any] | None:
+    if not isinstance(table, dict) or not isinstance(table.get("rows"), list):
+        return None
+    columns = [shorten(str(c), MAX_CELL) for c in list(table.get("columns") or [])[:MAX_TABLE_COLUMNS]]
+    width = len(columns) or MAX_TABLE_COLUMNS
+    rows = [[shorten(str(cell), MAX_CELL) for cell in (row if isinstance(row, (list, tuple)) else [row])[:width]]
+            for row in table["rows"][:MAX_TABLE_ROWS]]
+    total = table.get("total")
+    total = total if isinstance(total, int) and not isinstance(total, bool) and total >= len(rows) else len(table["rows"])
+    return {"columns": columns, "rows": rows, "shown": len(rows), "total": max(total, len(rows))}
+
+
+def _bound_curves(curves: Any, lengths: Any) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """At most MAX_CURVES series of at most MAX_CURVE_POINTS points each; ``lengths`` records the
+    original length of every series that was downsampled, so that plots keep their x axis."""
+    if not isinstance(curves, dict):
+        return {}, {}
+    lengths = lengths if isinstance(lengths, dict) else {}
+    kept: dict[str, list[float]] = {}
+    original: dict[str, int] = {}
+    for name, values in list(curves.items())[:MAX_CURVES]:
+        name = shorten(str(name), MAX_CELL)
+        series = _floats(values)
+        recorded = lengths.get(name)
+        if isinstance(recorded, int) and not isinstance(recorded, bool) and recorded > len(series):
+            original[name] = recorded  # downsampled before
+        if len(series) > MAX_CURVE_POINTS:
+            original[name] = len(series)
+        kept[name] = downsample(series, MAX_CURVE_POINTS)
+    return kept, original
+
+
+def _floats(values: Any) -> Any:
+    """``values`` as a flat float64 array (empty when they are not numbers)."""
+    import numpy as np
+
+    try:
+        return np.asarray(values, dtype=np.float64).ravel()
+    except (TypeError, ValueError, OverflowError):
+        return np.zeros(0)
+
+
+def downsample(values: Sequence[float], limit: int) -> list[float]:
+    """At most ``limit`` points that keep the curve's shape: the first and last, and the lowest and the
+    highest of each of ``(limit - 2) // 2`` equal stretches in between, in their order."""
+    import numpy as np
+
+    array = np.asarray(values, dtype=np.float64).ravel()
+    if array.size <= limit:
+        return [float(v) for v in array]
+    inner = array[1:-1]
+    stretches = max((limit - 2) // 2, 1)
+    edges = np.linspace(0, inner.size, stretches + 1).astype(np.int64)
+    picked = [0]
+    for start, end in zip(edges[:-1], edges[1:]):
+        if end <= start:
+            continue
+        chunk = inner[start:end]
+        finite = np.isfinite(chunk)
+        if finite.all():
+            low, high = int(np.argmin(chunk)), int(np.argmax(chunk))
+        else:  # a NaN or an infinity in the stretch is shown as the stretch's extreme
+            low = high = int(np.flatnonzero(~finite)[0])
+        picked += sorted({1 + start + low, 1 + start + high})
+    picked.append(array.size - 1)
+    return [float(array[i]) for i in picked]
+
+
+def _bound_value(value: Any, depth: int) -> Any:
+    """Any other detail, as plain JSON data: short text, a few items, shallow."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        return shorten(value, MAX_TRACEBACK)
+    if hasattr(value, "tolist") and hasattr(value, "dtype"):  # numpy scalars and arrays
+        value = value.ravel()[:MAX_ITEMS].tolist() if hasattr(value, "ravel") and value.ndim else value.tolist()
+        return _bound_value(value, depth)
+    if depth <= 0:
+        return shorten(str(value), MAX_CELL)
+    if isinstance(value, dict):
+        return {shorten(str(k), MAX_CELL): _bound_value(v, depth - 1) for k, v in list(value.items())[:MAX_ITEMS]}
+    if isinstance(value, (list, tuple)):
+        return [_bound_value(v, depth - 1) for v in list(value[:MAX_ITEMS])]
+    return shorten(str(value), MAX_CELL)
+
+
+def _size(assignment: AssignmentResult) -> int:
+    return len(json.dumps(_finite(asdict(assignment)), indent=2, ensure_ascii=False, allow_nan=False))
+
+
+def _fit(assignment: AssignmentResult) -> None:
+    """Over MAX_ASSIGNMENT_BYTES after the field caps (many checks, each at its caps): leave out the
+    checks' details from the last check up, then most of the output, then most of each message."""
+    if _size(assignment) <= MAX_ASSIGNMENT_BYTES:
+        return
+    note = f"Some details were left out: an assignment's feedback is kept under {MAX_ASSIGNMENT_BYTES // 2**20} MB."
+    assignment.notes = bound_notes([*assignment.notes, note]) if note not in assignment.notes else assignment.notes
+    for check in reversed(assignment.checks):
+        check.details = {key: value for key, value in check.details.items() if key == "kind"}
+        if _size(assignment) <= MAX_ASSIGNMENT_BYTES:
+            return
+    assignment.output = shorten(assignment.output, 4096)
+    for check in assignment.checks:
+        check.message = shorten(check.message, 200)
+        check.diagnosis = shorten(check.diagnosis, 200) if check.diagnosis else check.diagnosis

@@ -1,0 +1,103 @@
+"""Checking a course's own material before it grades anyone: a check author's mistake is found here,
+not charged to a student (``grade check``, and the first step of ``grade release``).
+
+Read without running anything: the probes and verifier functions the checks ask for exist, every
+catalogued mistake's patches apply to the reference and name existing probes, and each assignment's
+id matches its folder and module.
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import functools
+
+from .course import AssignmentSpec, Course
+from .fingerprints import CatalogError, load_catalog
+
+# Calls whose first string argument names a probe (``judge.compare("forward", ...)``), or a verify function.
+PROBE_CALLS = {("judge", "compare"), ("judge", "run"), ("student", "run"), ("reference", "expected")}
+VERIFY_CALLS = {("verifier", "measure")}
+
+
+@functools.lru_cache(maxsize=32)
+def defined_functions(source: str | None) -> frozenset[str]:
+    """The top-level functions a probes.py or verify.py defines, read without running it."""
+    try:
+        tree = ast.parse(source or "")
+    except SyntaxError:
+        return frozenset()
+    return frozenset(node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)))
+
+
+def asked_for(check_source: str) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+    """(line, name) of every probe and every verify function a check file asks for by a literal name."""
+    probes: list[tuple[int, str]] = []
+    verified: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(check_source)):
+        if not isinstance(node, ast.Call):
+            continue
+        name = _first_string(node.args[0]) if node.args else None
+        target = node.func
+        if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and name:
+            pair = (target.value.id, target.attr)
+            if pair in PROBE_CALLS:
+                probes.append((node.lineno, name))
+            elif pair in VERIFY_CALLS:
+                verified.append((node.lineno, name))
+            elif pair == ("reference", "mistake") and len(node.args) > 1 and _first_string(node.args[1]):
+                probes.append((node.lineno, _first_string(node.args[1]) or ""))
+        elif isinstance(target, ast.Name) and target.id == "measured_runs" and len(node.args) > 2:
+            function = _first_string(node.args[2])
+            if function:
+                verified.append((node.lineno, function))
+    return probes, verified
+
+
+def _first_string(node: ast.expr) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def problems_of(spec: AssignmentSpec) -> list[str]:
+    """Everything wrong with one assignment's material, one sentence each."""
+    found: list[str] = []
+    if spec.spec_dir.name not in (spec.id, "grading"):
+        found.append(f"{spec.spec_dir}: the folder is named {spec.spec_dir.name!r} but assignment.toml says id = {spec.id!r}")
+    probes = defined_functions(spec.probes_source())
+    verifiers = defined_functions(spec.verify_source())
+    for path in spec.check_files():
+        try:
+            asked, verified = asked_for(path.read_text(encoding="utf-8"))
+        except (OSError, SyntaxError, ValueError) as exc:
+            found.append(f"{path}: cannot be read ({exc})")
+            continue
+        found += [f"{path.name}, line {line}: no probe named {name!r} in probes.py" for line, name in asked
+                  if name not in probes]
+        found += [f"{path.name}, line {line}: no function named {name!r} in verify.py" for line, name in verified
+                  if name not in verifiers]
+    try:
+        catalog = load_catalog(spec.mistakes_path)
+    except CatalogError as exc:
+        return found + [str(exc)]
+    solution = spec.solution_files() if spec.solution_dir is not None else None
+    for mistake in catalog.mistakes:
+        found += [f"mistakes.toml, {mistake.id}: shows in {pattern!r}, which matches no probe of probes.py"
+                  for pattern in mistake.probes if not fnmatch.filter(probes, pattern)]
+        if solution is not None:
+            try:
+                mistake.mutate(solution, spec.module)
+            except CatalogError as exc:
+                found.append(f"mistakes.toml, {mistake.id}: {exc}")
+    if spec.solution_dir is not None and not (spec.solution_dir / f"{spec.module}.py").is_file():
+        found.append(f"{spec.solution_dir}: no {spec.module}.py (assignment.toml says module = {spec.module!r})")
+    return found
+
+
+def course_problems(course: Course) -> dict[str, list[str]]:
+    return {spec.id: problems_of(spec) for spec in course.assignments.values()}
+
+
+def describe(problems: dict[str, list[str]]) -> str:
+    lines = [f"{assignment}: {problem}" for assignment, listed in problems.items() for problem in listed]
+    return "\n".join(lines)
+

@@ -1,0 +1,39 @@
+"""Fairness: correct work never loses marks for the grader's mistakes or the grading machine's limits."""
+
+from __future__ import annotations
+
+import shutil
+
+from conftest import REPO, SOLUTIONS, checks_of, score_of
+
+A2 = "a2_rnncell_ohlol"
+
+
+def test_a_check_asking_for_a_missing_probe_is_the_grader_s_error(run_grade, tmp_path):
+    """A check author's typo in a probe name: the check is an error "not your fault" for everyone,
+    found on the trusted side, and it costs the reference nothing."""
+    import json
+
+    course = tmp_path / "course"
+    shutil.copytree(REPO / "assignments" / A2, course / "assignments" / A2)
+    shutil.copytree(REPO / "solutions" / A2, course / "solutions" / A2)
+    checks = course / "assignments" / A2 / "checks" / "test_public.py"
+    source = checks.read_text()
+    assert 'judge.compare("predict_words"' in source
+    checks.write_text(source.replace('judge.compare("predict_words"', 'judge.compare("predict_wordz"'))
+    out = tmp_path / "out"
+    run_grade("submit", str(SOLUTIONS / A2), "--course", str(course), "--out", str(out), "--json")
+    result = json.loads((out / "feedback.json").read_text())
+    by_name = {c["name"]: c for c in checks_of(result, A2)}
+    typo = by_name["test_predict"]
+    assert typo["status"] == "error", typo
+    assert "not your fault" in typo["message"] and "'predict_wordz'" in typo["message"], typo["message"]
+    assert all(c["status"] == "passed" for name, c in by_name.items() if name != "test_predict")
+    assignment = result["assignments"][0]
+    assert score_of(result, A2) == assignment["max_score"], "a grader error must not cost the student points"
+
+    # `grade check` finds it before anyone is graded, and `grade release` refuses to ship it.
+    process = run_grade("check", "--course", str(course), expect=1)
+    assert "test_public.py, line" in process.stdout and "no probe named 'predict_wordz'" in process.stdout
+    process = run_grade("release", "--course", str(course), "--out", str(tmp_path / "copy"), expect=None)
+    assert process.returncode != 0 and "predict_wordz" in process.stdout + process.stderr
