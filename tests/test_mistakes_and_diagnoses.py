@@ -4,12 +4,13 @@ describe.
 The first part runs in this process: diagnoses of the judge, the expected-data cache key, "one of"
 naming and the release warning. The last part grades realistic wrong submissions, one per mistake added
 to the catalogues, written independently of the patches (another style than the reference and than the
-assignments' own test modules), all in one `grade report`.
+assignments' own test modules), all in one `grade report` against the student copy.
 """
 
 from __future__ import annotations
 
 import hashlib
+import shutil
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conftest import REPO, checks_of, report_class, score_of
+from conftest import REPO, TEMPLATE, checks_of, report_class, score_of
 
 from grader.course import load_course
 from grader.errors import StudentError
@@ -210,7 +211,7 @@ NEW_MISTAKES = {
     "a2_rnncell_ohlol": ["loss_overwritten", "optimizer_step_missing", "hidden_not_passed_to_cell"],
     "a3_craft_rnn": ["shared_recurrent_matrix", "same_weights_every_layer"],
     "a4_seq2seq": ["teacher_forcing_inverted", "greedy_state_not_carried", "encoder_cell_unused"],
-    "a5_sentiment_lstm": ["directions_swapped", "lengths_after_padding", "encode_ignores_max_len"],
+    "a5_sentiment_lstm": ["directions_swapped", "lengths_after_padding", "train_epoch_returns_last_loss"],
 }
 
 
@@ -533,8 +534,7 @@ def build_vocab(texts, min_freq=1):
 
 
 def encode(text, vocab, max_len=100):
-    words = tokenize(text){CUT}
-    return torch.tensor([vocab.get(word, 1) for word in words], dtype=torch.long)
+    return torch.tensor([vocab.get(word, 1) for word in tokenize(text)[:max_len]], dtype=torch.long)
 
 
 class SentimentDataset(torch.utils.data.Dataset):
@@ -582,7 +582,7 @@ def train_epoch(model, loader, optimizer, criterion, device):
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
-    return sum(losses) / len(losses)
+    return {EPOCH}
 
 
 def evaluate(model, loader, device):
@@ -594,7 +594,7 @@ def evaluate(model, loader, device):
             seen += len(y)
     return right / seen
 '''
-A5_CORRECT = dict(CUT="[:max_len]", LENGTHS="torch.tensor([t.shape[0] for t in ids])",
+A5_CORRECT = dict(EPOCH="sum(losses) / len(losses)", LENGTHS="torch.tensor([t.shape[0] for t in ids])",
                   JOIN="torch.hstack([h_n[-2], h_n[-1]])")
 
 STUDENTS = {
@@ -620,7 +620,7 @@ WRONG = {
     "encoder_cell_unused": ("a4_seq2seq", dict(START="cell = torch.zeros(hidden.shape, device=hidden.device)")),
     "directions_swapped": ("a5_sentiment_lstm", dict(JOIN="torch.hstack([h_n[-1], h_n[-2]])")),
     "lengths_after_padding": ("a5_sentiment_lstm", dict(LENGTHS="torch.full((len(ids),), padded.shape[1])")),
-    "encode_ignores_max_len": ("a5_sentiment_lstm", dict(CUT="")),
+    "train_epoch_returns_last_loss": ("a5_sentiment_lstm", dict(EPOCH="losses[-1]")),
 }
 
 
@@ -635,17 +635,22 @@ def test_every_new_mistake_has_a_wrong_submission():
 
 @pytest.fixture(scope="module")
 def graded(run_grade, tmp_path_factory) -> dict[str, Any]:
-    """Every wrong submission of this module, graded by one `grade report`."""
+    """Every wrong submission of this module, graded by one `grade report` against the student copy:
+    its public checks and shipped expected data must name every new mistake without the solutions
+    (and cost no training beyond the public checks')."""
+    course = tmp_path_factory.mktemp("student-copy") / "course"
+    shutil.copytree(TEMPLATE, course, ignore=shutil.ignore_patterns("__pycache__"))
     students = {name: submission(assignment, **changes) for name, (assignment, changes) in WRONG.items()}
     return report_class(run_grade, tmp_path_factory.mktemp("mistakes-class"),
-                        tmp_path_factory.mktemp("mistakes-grades"), students)
+                        tmp_path_factory.mktemp("mistakes-grades"), students, "--course", str(course))
 
 
 @pytest.mark.parametrize("name", sorted(WRONG))
 def test_new_mistake_is_named_for_a_realistic_wrong_submission(graded, name):
     assignment = WRONG[name][0]
     checks = checks_of(graded[name], assignment)
-    assert 0 < score_of(graded[name], assignment) < 100
+    [graded_assignment] = [a for a in graded[name]["assignments"] if a["id"] == assignment]
+    assert 0 < score_of(graded[name], assignment) < graded_assignment["max_score"]
     named = [c for c in checks if c["mistake"] == name]
     failed = [(c["name"], c["message"], c["diagnosis"]) for c in checks if c["status"] != "passed"]
     assert named, f"{name} was not named: {failed}"
