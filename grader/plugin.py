@@ -300,9 +300,10 @@ def _check_result(item: pytest.Item, report: pytest.TestReport, call: pytest.Cal
     if report.passed:
         result.points = result.max_points
         return result
-    if report.skipped:
+    if report.skipped:  # not applicable here (a rule only a GPU can show): left out of the score
         result.status = "skipped"
         result.message = _skip_reason(report)
+        result.counted = False
         return result
     error = call.excinfo.value if call.excinfo is not None else None
     if isinstance(error, PartialCredit):

@@ -191,7 +191,7 @@ def test_training_of_the_reference_is_reproduced_exactly(graded):
 
 
 def test_stub_scores_zero_with_not_implemented_messages(graded):
-    assert len(expect_stub_scores_zero(graded["stub"], A5)) == 24
+    assert len(expect_stub_scores_zero(graded["stub"], A5)) == 23  # + the GPU-only rule, skipped on a CPU
 
 
 @pytest.mark.parametrize("name", sorted(WRONG))
@@ -214,7 +214,7 @@ def test_broken_packing_loses_the_invariance_checks(graded, name, check):
 
 
 def test_wrong_layer_costs_only_the_two_layer_checks(graded):
-    lost = {c["name"] for c in checks_of(graded["wrong_layer_hidden"], A5) if c["status"] != "passed"}
+    lost = {c["name"] for c in checks_of(graded["wrong_layer_hidden"], A5) if c["status"] not in ("passed", "skipped")}
     assert lost == {"test_forward_configurations[2-layers-bidirectional]",
                     "test_forward_configurations[2-layers-unidirectional]"}, lost
 

@@ -37,3 +37,18 @@ def test_a_check_asking_for_a_missing_probe_is_the_grader_s_error(run_grade, tmp
     assert "test_public.py, line" in process.stdout and "no probe named 'predict_wordz'" in process.stdout
     process = run_grade("release", "--course", str(course), "--out", str(tmp_path / "copy"), expect=None)
     assert process.returncode != 0 and "predict_wordz" in process.stdout + process.stderr
+
+
+def test_checks_that_could_not_be_judged_are_left_out_and_the_rest_scaled():
+    from grader.results import AssignmentResult, CheckResult
+
+    def check(name: str, points: float, max_points: float, status: str, counted: bool = True) -> CheckResult:
+        return CheckResult(name=name, title=name, points=points, max_points=max_points, status=status, counted=counted)
+
+    result = AssignmentResult(id="a5", title="a5", status="graded", max_score=100, mode="full")
+    result.checks = [check("a", 47, 47, "passed"), check("b", 0, 47, "failed"), check("gpu", 0, 6, "skipped", False)]
+    result.total()
+    assert result.score == 50.0  # 47 of the 94 judged points, scaled to 100
+    result.checks[2].counted = True  # a check that counts (at 0) is not scaled away
+    result.total()
+    assert result.score == 47.0
