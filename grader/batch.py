@@ -99,29 +99,40 @@ def _unchanged(course: Course, student: Student, out: Path, options: BatchOption
         return None
     if recorded.status == "error" or any(a.status == "error" for a in recorded.assignments):
         return None
-    with _materialised(student) as folder:
-        if folder is None:
+    with _materialised(student) as unpacked:
+        if unpacked.folder is None:
             return None
-        current = load(folder, course, options.only, options.grade.keep_all_cells).content_hash
+        current = load(unpacked.folder, course, options.only, options.grade.keep_all_cells).content_hash
     if current != recorded.content_hash:
         return None
     return Outcome(student.id, "skipped", recorded.score, recorded.max_score, 0.0, "unchanged since last graded")
 
 
 class _materialised:
-    """A student's folder: the folder itself, or a zip unpacked into a temporary folder."""
+    """A student's folder: the folder itself, or a zip unpacked into a temporary folder (``refused``
+    names the links it held, which were not unpacked)."""
 
     def __init__(self, student: Student) -> None:
         self.student = student
         self.temporary: str | None = None
         self.error: str | None = None
+        self.refused: list[str] = []
+        self.folder: Path | None = None
 
-    def __enter__(self) -> Path | None:
+    def __enter__(self) -> "_materialised":
+        self.folder = self._open()
+        return self
+
+    def _open(self) -> Path | None:
+        if self.student.refused:
+            return None
         if not self.student.is_zip:
             return self.student.path
         self.temporary = tempfile.mkdtemp(prefix="grader-zip-")
+        folder = Path(self.temporary) / self.student.name  # messages name the zip, not a temporary folder
+        folder.mkdir()
         try:
-            return unpack(self.student.path, Path(self.temporary))
+            return unpack(self.student.path, folder, self.refused)
         except UnsafeZip as exc:
             self.error = str(exc)
             return None
@@ -160,27 +171,19 @@ def _slot_main(slot: int, course: Course, out: str, options: BatchOptions, isola
 def grade_student(grader: Grader, student: Student, out: Path, only: list[str] | None) -> Outcome:
     from .report import write_feedback
 
-    with _materialised(student) as folder:
-        if folder is None:
-            message = _zip_message(student)
+    with _materialised(student) as unpacked:
+        if unpacked.folder is None:
+            message = student.refused or unpacked.error or f"{student.name} could not be unpacked"
             _record_failure(out, student, message, status="empty")
             return Outcome(student.id, "empty", message=message)
-        result = grader.grade(folder, student=student.id, only=only)
+        result = grader.grade(unpacked.folder, student=student.id, only=only)
+        result.notes = [*student.notes, *unpacked.refused, *result.notes]
     result.submission = str(student.path)
     write_feedback(result, out / RESULTS_DIR / student.id)
     status = result.status
     if status == "graded" and any(a.status == "error" for a in result.assignments):
         status = "error"
     return Outcome(student.id, status, result.score, result.max_score, result.duration, result.message)
-
-
-def _zip_message(student: Student) -> str:
-    try:
-        with tempfile.TemporaryDirectory() as scratch:
-            unpack(student.path, Path(scratch))
-    except UnsafeZip as exc:
-        return str(exc)
-    return f"{student.path.name} could not be unpacked"
 
 
 def _record_failure(out: Path, student: Student, message: str, status: str = "error") -> None:
@@ -193,7 +196,7 @@ def _record_failure(out: Path, student: Student, message: str, status: str = "er
     result = SubmissionResult(
         student=student.id, submission=str(student.path), content_hash="", status=status, message=message,
         graded_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        grader_version=package.__version__,
+        grader_version=package.__version__, notes=list(student.notes),
     )
     write_feedback(result, out / RESULTS_DIR / student.id)
 

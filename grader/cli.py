@@ -6,6 +6,7 @@ grader itself could not run; 2 for a mistyped command line (click's usage errors
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -16,6 +17,7 @@ import click
 
 from .course import Course, CourseError, find_course
 from .results import SubmissionResult
+from .text import terminal
 
 SANDBOX_HELP = (
     "How student code is isolated: 'bubblewrap' (no network, only the submission visible), 'none' "
@@ -98,55 +100,72 @@ def submit(folder: Path, assignments: tuple[str, ...], device: str, out: Path, a
 
     loaded = _load_course(course, folder)
     _check_assignments(loaded, assignments)
-    submission = load(folder, loaded, list(assignments) or None, run_all_cells)
     try:
         device = resolve_device(device)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     options = GradeOptions(device=device, sandbox=sandbox, keep_all_cells=run_all_cells, limits=limit)
     try:
+        submission = load(folder, loaded, list(assignments) or None, run_all_cells)
         grader = Grader(loaded, options, assignments=list(submission.modules) or None)
     except RuntimeError as exc:
         _fail(str(exc))
+    except Exception as exc:  # noqa: BLE001 - a grader bug: one sentence, never a traceback
+        _grader_bug(exc)
     if not grader.isolation.isolated and not as_json:
-        click.secho(f"warning: {grader.isolation.description}", fg="yellow", err=True)
-    with grader:
-        grader.start()
-        if not as_json:
-            click.echo(f"Grading {folder} on {device} ({grader.isolation.kind} sandbox) ...", err=True)
-        result = grader.grade(folder, only=list(assignments) or None, submission=submission)
-    html_path, json_path = write_feedback(result, out)
-    if gradescope:
-        from .gradescope import write_results
+        click.secho(f"warning: {terminal(grader.isolation.description)}", fg="yellow", err=True)
+    try:
+        with grader:
+            grader.start()
+            if not as_json:
+                click.echo(f"Grading {terminal(folder)} on {device} ({grader.isolation.kind} sandbox) ...", err=True)
+            result = grader.grade(folder, only=list(assignments) or None, submission=submission)
+        html_path, json_path = write_feedback(result, out)
+        if gradescope:
+            from .gradescope import write_results
 
-        write_results(result, out / "results.json")
-    if as_json:
-        click.echo(result.to_json())
+            write_results(result, out / "results.json")
+    except Exception as exc:  # noqa: BLE001
+        _grader_bug(exc)
+    if as_json:  # ASCII: no character of a student's text can act on the terminal
+        click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=True, allow_nan=False))
     else:
         _print_summary(result, verbose)
-        click.echo(f"Feedback: {html_path}  (result: {json_path})")
+        click.echo(f"Feedback: {terminal(html_path)}  (result: {terminal(json_path)})")
     if result.status == "empty" or any(a.status == "error" for a in result.assignments):
         sys.exit(1)
 
 
+def _grader_bug(exc: Exception) -> NoReturn:
+    """A failure of the grader itself (never of the student's file): one escaped sentence, no traceback."""
+    _fail(f"the grader failed (a grader bug, not your fault): {type(exc).__name__}: {_first_line(str(exc), 300)}")
+
+
 def _print_summary(result: SubmissionResult, verbose: bool) -> None:
+    """The score table. Everything in it that came from a student (names, messages, output) is escaped
+    by :func:`_first_line` or :func:`terminal`: no control character reaches the terminal."""
     from .report import format_points
 
     if result.message:
-        click.secho(result.message, fg="red")
+        click.secho(_first_line(result.message, 300), fg="red")
+    for note in result.notes[:3]:
+        click.echo(f"  note: {_first_line(note)}")
     for a in result.assignments:
         checks = len(a.checks)
-        line = f"  {a.id:<20} {a.source or '-':<16} {format_points(a.score):>6} / {format_points(a.max_score):<4}"
+        source = terminal(a.source or "-")
+        line = f"  {a.id:<20} {source:<16} {format_points(a.score):>6} / {format_points(a.max_score):<4}"
         click.echo(f"{line} {checks} checks, {a.duration:.1f} s")
         if a.message:
             click.secho(f"      {_first_line(a.message)}", fg="red")
-        for note in a.notes[:3]:
+        if a.choice:  # which file was graded: never cut short
+            click.secho(f"      note: {terminal(a.choice)}", fg="yellow")
+        for note in [n for n in a.notes if n != a.choice][:3]:
             click.echo(f"      note: {_first_line(note)}")
         for c in a.checks:
             if c.status == "passed" and not verbose:
                 continue
             mark = {"passed": "ok", "partial": "~", "skipped": "-"}.get(c.status, "x")
-            click.echo(f"      {mark} {c.title} ({format_points(c.points)}/{format_points(c.max_points)})"
+            click.echo(f"      {mark} {_first_line(c.title)} ({format_points(c.points)}/{format_points(c.max_points)})"
                        + (f": {_first_line(c.message)}" if c.message and c.status != "passed" else ""))
             if c.mistake and c.diagnosis:
                 click.secho(f"          {_first_line(c.diagnosis)}", fg="magenta")
@@ -155,10 +174,9 @@ def _print_summary(result: SubmissionResult, verbose: bool) -> None:
 
 
 def _first_line(text: str, limit: int = 110) -> str:
-    from .text import printable
-
-    line = printable(text).strip().splitlines()[0] if text.strip() else ""
-    return line if len(line) <= limit else line[: limit - 3] + "..."
+    """The first line of ``text``, escaped for the terminal and cut to ``limit`` characters."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return terminal(line, limit)
 
 
 @main.command()
@@ -207,7 +225,9 @@ def report(submissions: Path, out: Path, workers: int | None, resume: bool, assi
               "--allow-unsandboxed to grade anyway.")
     students = discover(submissions)
     if not students:
-        _fail(f"{submissions} holds no student folders or zip files")
+        _fail(f"{terminal(submissions)} holds no student folders or zip files")
+    for warning in sorted({note for student in students for note in student.notes}):
+        click.secho(f"warning: {terminal(warning)}", fg="yellow", err=True)
     options = BatchOptions(
         workers=workers or cpu_count(),
         resume=resume,
@@ -233,7 +253,7 @@ def report(submissions: Path, out: Path, workers: int | None, resume: bool, assi
     parts = [f"{n} {status}" for status, n in sorted(counts.items())]
     click.echo(f"Graded {len(students)} students in {seconds:.1f} s with {options.workers} workers "
                f"({', '.join(parts)}); mean score {mean:.1f}.")
-    click.echo(f"Class overview: {index}  Gradebook: {out / 'gradebook.csv'}")
+    click.echo(f"Class overview: {terminal(index)}  Gradebook: {terminal(out / 'gradebook.csv')}")
 
 
 @main.command()
@@ -395,5 +415,6 @@ def _check_assignments(course: Course, assignments: tuple[str, ...]) -> None:
 
 
 def _fail(message: str) -> NoReturn:
-    click.secho(f"error: {message}", fg="red", err=True)
+    escaped = "\n".join(terminal(line) for line in message.splitlines())  # no line can act on the terminal
+    click.secho(f"error: {escaped}", fg="red", err=True)
     sys.exit(1)

@@ -1,8 +1,9 @@
 """The class gradebook: one row per student, a column per assignment and the total.
 
 CSV for spreadsheets and LMS imports (cells that a spreadsheet would run as a formula are
-neutralised), JSON for scripts. Built from the per-student result files, so it always reflects
-everything graded so far, including earlier runs kept by ``--resume``.
+neutralised, control characters escaped), JSON for scripts. Built from the per-student result files,
+so it always reflects everything graded so far, including earlier runs kept by ``--resume``. The
+``submission`` column keeps each folder's or zip's own name, which the id may not (``bob-2``).
 """
 
 from __future__ import annotations
@@ -10,17 +11,21 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 from typing import Any
 
 from .results import SubmissionResult
+from .text import terminal
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+MAX_NOTES_CELL = 1000
 
 
 def neutralise(cell: Any) -> Any:
-    """Prefix text a spreadsheet would treat as a formula (CSV injection) with an apostrophe."""
-    if isinstance(cell, str) and cell.startswith(FORMULA_STARTS):
-        return "'" + cell
+    """Prefix text a spreadsheet would treat as a formula (CSV injection) with an apostrophe, and show
+    control characters as escapes (a CSV is also read with ``cat``)."""
+    if isinstance(cell, str):
+        return ("'" if cell.startswith(FORMULA_STARTS) else "") + terminal(cell)
     return cell
 
 
@@ -40,13 +45,15 @@ def rows(results: list[SubmissionResult], assignment_ids: list[str]) -> list[dic
         row["total"] = round(sum(row[a] for a in assignment_ids), 2)
         row["max_total"] = round(100.0 * len(assignment_ids), 2)
         row["status"] = result.status if result.status != "graded" or not problems else "incomplete"
-        row["notes"] = "; ".join(([result.message] if result.message else []) + problems)
+        notes = "; ".join(([result.message] if result.message else []) + problems + list(result.notes))
+        row["notes"] = terminal(notes, MAX_NOTES_CELL)
+        row["submission"] = terminal(Path(str(result.submission)).name)
         table.append(row)
     return table
 
 
 def to_csv(table: list[dict[str, Any]], assignment_ids: list[str]) -> str:
-    columns = ["student", *assignment_ids, "total", "max_total", "status", "notes"]
+    columns = ["student", *assignment_ids, "total", "max_total", "status", "notes", "submission"]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()

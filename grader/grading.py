@@ -7,6 +7,7 @@ torch, a2-a5's hold torch) and, lazily, one trusted worker for reference answers
 
 from __future__ import annotations
 
+import ast
 import datetime as _dt
 import time
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from .errors import ImportFailed, SandboxError, StudentError
 from .expected import DiskCache, References, default_cache_dir
 from .fingerprints import Catalog, CatalogError, load_catalog
 from .plugin import CheckContext, run_checks
-from .results import AssignmentResult, SubmissionResult
+from .results import AssignmentResult, SubmissionResult, keep_better
 from .secret import CourseSecret, load_secret, shipped_secret
 from .sandbox import Isolation, Limits, LoadSpec, Sandbox, choose
 from .sandbox.isolation import UNISOLATED, absent_packages
@@ -70,6 +71,26 @@ def _cuda_available() -> bool:
         return subprocess.run([sys.executable, "-c", probe], capture_output=True, timeout=120).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
+
+
+def _fault(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _parses(source: str) -> bool:
+    try:
+        ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
+
+
+def _grader_error(work: SubmittedModule, spec: AssignmentSpec, why: str) -> AssignmentResult:
+    """The result of an assignment the grader itself failed on: status error, no points, the reason."""
+    return AssignmentResult(id=spec.id, title=spec.title, status="error", max_score=spec.points, mode=spec.mode,
+                            source=work.path.name if work.path else None, notes=list(work.notes),
+                            message=f"{work.filename} could not be graded because of a grader bug, not your fault "
+                                    f"({why}); your instructor will see this")
 
 
 class FailingWorker:
@@ -128,9 +149,9 @@ class Grader:
         """The worker for ``spec``'s profile, created on first use.
 
         One per profile, not one for all: a worker that preloaded torch for a2 would hand it to a1's
-        students, whatever a1's import guards say. Every profile's children run as this slot's uid;
-        they are never alive together, since a submission's assignments are graded one at a time
-        and each child is reaped and its leftovers killed before the next starts.
+        students, whatever a1's import guards say. Each sandbox holds its own lease, so each
+        profile's children run under a uid and in a cgroup no other sandbox on this host has
+        (``slot`` only says where the search for a free one starts).
         """
         key = profile(spec)
         if key not in self._sandboxes:
@@ -158,7 +179,12 @@ class Grader:
             device=self.options.device,
             isolation=self.isolation.as_dict(),
         )
-        submission = submission or load(folder, self.course, only, self.options.keep_all_cells)
+        try:
+            submission = submission or load(folder, self.course, only, self.options.keep_all_cells)
+        except Exception as exc:  # noqa: BLE001 - a grader bug: a recorded result, never a traceback
+            result.status = "error"
+            result.message = f"the grader could not read {folder.name}: a grader bug, not your fault ({_fault(exc)})"
+            return result
         if self.options.fresh_worker:
             self._close_sandboxes()  # measures what the pre-started worker saves: the full start-up each time
         result.content_hash = submission.content_hash
@@ -166,10 +192,26 @@ class Grader:
             result.status = "empty"
             result.message = submission.problem
         for assignment_id, work in submission.modules.items():
-            result.assignments.append(self.grade_assignment(work, self.course.get(assignment_id)))
+            spec = self.course.get(assignment_id)
+            graded = [self._grade_contained(one, spec) for one in work.candidates()]
+            result.assignments.append(keep_better(graded, work.choice))
+        result.notes = [*submission.notes, *result.notes]
         result.total()
+        result.bound()
         result.duration = round(time.monotonic() - started, 3)
         return result
+
+    def _grade_contained(self, work: SubmittedModule, spec: AssignmentSpec) -> AssignmentResult:
+        """:meth:`grade_assignment`, where any exception on the trusted side becomes this assignment's
+        status "error" with a clear message (not the student's fault); the other assignments are graded."""
+        try:
+            if work.error:
+                return _grader_error(work, spec, work.error)
+            result = self.grade_assignment(work, spec)
+            result.bound()
+            return result
+        except Exception as exc:  # noqa: BLE001 - one assignment's problem must not fail the student
+            return _grader_error(work, spec, _fault(exc))
 
     def grade_assignment(self, work: SubmittedModule, spec: AssignmentSpec,
                          check_files: list[Path] | None = None) -> AssignmentResult:
@@ -184,6 +226,8 @@ class Grader:
         static = StaticFindings()
         if work.source is not None and work.problem is None:
             static = analyse(work.source, work.filename, spec.blocked_imports, spec.forbidden_apis)
+            if static.syntax_error and _parses(work.source):  # Python reads it: the grader's failure
+                raise RuntimeError(f"its code scan failed on a file Python reads: {static.syntax_error}")
         result.flags = static.review(work.filename, work.locate)  # for the overview; check messages name cells too
         worker = self._worker(work, spec, static)
         try:

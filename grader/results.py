@@ -9,12 +9,35 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
+
+from .text import shorten
 
 SCHEMA = "rnn-autograder/result/1"
 STATUSES = ("passed", "partial", "failed", "error", "skipped")
+
+# Caps on everything student-derived that reaches a result file and the pages (docs/results.md):
+# a student's process decides how much it prints, raises or returns, never how big a report gets.
+MAX_MESSAGE = 2000            # characters of a message (check, assignment, submission)
+MAX_DIAGNOSIS = 1000
+MAX_TITLE = 300
+MAX_TRACEBACK = 4000
+MAX_NOTES = 20                # notes kept per assignment and per submission, then "and N more"
+MAX_NOTE = 1000
+MAX_FLAGS = 20
+MAX_FLAG = 200
+MAX_OUTPUT = 96 * 1024        # characters of printed output (above the sandbox's default 64 KB and its note)
+MAX_CURVES = 6                # series of one plot
+MAX_CURVE_POINTS = 400        # points of one series: first, last, and each stretch's lowest and highest
+MAX_TABLE_ROWS = 20
+MAX_TABLE_COLUMNS = 8
+MAX_CELL = 100                # characters of a table cell, a curve's name, a short detail
+MAX_ITEMS = 100               # items of any other list or mapping in details
+MAX_DEPTH = 4                 # nesting of any other detail
+MAX_ASSIGNMENT_BYTES = 1 * 2**20   # one assignment's JSON, all of the above together
 
 
 @dataclass
@@ -57,6 +80,8 @@ class AssignmentResult:
     mode: str = "full"                 # full (all checks) | public (student copy: public checks only)
     source: str | None = None          # file graded, e.g. "srn.ipynb"
     message: str = ""
+    # Which file was graded when both a .py and an .ipynb were present, and why: one line, never cut short.
+    choice: str = ""
     notes: list[str] = field(default_factory=list)
     # Constructs that reach around the assignment's rules (ctypes, gc walks, sys.modules surgery...),
     # "craft_rnn.py, line 12: gc.get_objects": listed in the class overview for the instructor's review.
@@ -106,6 +131,14 @@ class SubmissionResult:
             assignment.total()
         self.score = round(sum(a.score for a in self.assignments), 4)
         self.max_score = round(sum(a.max_score for a in self.assignments), 4)
+
+    def bound(self) -> None:
+        """Cut every student-derived field to its cap (idempotent): call before writing or showing."""
+        self.message = shorten(str(self.message or ""), MAX_MESSAGE)
+        self.submission = shorten(str(self.submission), MAX_MESSAGE)
+        self.notes = bound_notes(self.notes)
+        for assignment in self.assignments:
+            assignment.bound()
 
     def assignment(self, assignment_id: str) -> AssignmentResult | None:
         return next((a for a in self.assignments if a.id == assignment_id), None)
@@ -218,7 +251,8 @@ def _bound_table(table: Any) -> dict[str, Any] | None:
     rows = [[shorten(str(cell), MAX_CELL) for cell in (row if isinstance(row, (list, tuple)) else [row])[:width]]
             for row in table["rows"][:MAX_TABLE_ROWS]]
     total = table.get("total")
-    total = total if isinstance(total, int) and not isinstance(total, bool) and total >= len(rows) else len(table["rows"])
+    if not isinstance(total, int) or isinstance(total, bool) or total < len(rows):
+        total = len(table["rows"])
     return {"columns": columns, "rows": rows, "shown": len(rows), "total": max(total, len(rows))}
 
 

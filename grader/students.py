@@ -1,27 +1,41 @@
 """Finding the students of a class: every sub-folder (or zip file) of the submissions folder is one.
 
-Zip files are unpacked safely into a private folder: no paths leaving it, no links, no devices,
-capped file count and size (a zip bomb is refused, not unpacked).
+Every folder or zip gets exactly one row: two whose names give the same id (`` bob`` and ``bob``,
+``josè`` and ``josé``, ``alice/`` and ``alice.zip``) get distinct ids (``bob``, ``bob-2``) and a note
+naming both. A symbolic link at the top is not followed: it gets a row saying so.
+
+Zip files are unpacked safely into a private folder: no paths leaving it, no links (each named in a
+note), no devices, capped file count and size (a zip bomb is refused, not unpacked).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import stat
+import unicodedata
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 MAX_ZIP_FILES = 500
 MAX_ZIP_BYTES = 100 * 2**20
+MAX_ID = 100
 SAFE_ID = re.compile(r"[^A-Za-z0-9._@+-]+")
 
 
 @dataclass(frozen=True)
 class Student:
     id: str
-    path: Path          # a folder, or a .zip file
+    path: Path                      # a folder, or a .zip file
     is_zip: bool = False
+    notes: tuple[str, ...] = ()     # said on the student's result and in the gradebook (a clash of ids)
+    refused: str | None = None      # why nothing of it is read (a symbolic link)
+
+    @property
+    def name(self) -> str:
+        """The folder's or zip's own name, as found (the id may differ)."""
+        return self.path.name
 
 
 class UnsafeZip(ValueError):
@@ -29,31 +43,75 @@ class UnsafeZip(ValueError):
 
 
 def discover(submissions: Path) -> list[Student]:
-    """Students in name order; hidden entries and stray files are skipped."""
-    students: dict[str, Student] = {}
-    for entry in sorted(submissions.iterdir()):
-        if entry.name.startswith(".") or entry.name.startswith("__"):
-            continue
-        if entry.is_dir() and not entry.is_symlink():
-            student = Student(safe_id(entry.name), entry)
-        elif entry.is_file() and entry.suffix.lower() == ".zip":
-            student = Student(safe_id(entry.stem), entry, is_zip=True)
-        else:
-            continue
-        if student.id in students:  # "alice/" and "alice.zip": keep the folder
-            continue
-        students[student.id] = student
-    return list(students.values())
+    """Students in name order, one per folder, zip file or link to either; hidden entries and stray
+    files are skipped."""
+    entries = [entry for entry in sorted(submissions.iterdir()) if _is_student(entry)]
+    ids, notes = _unique_ids(entries)
+    return [Student(ids[entry], entry, is_zip=_is_zip(entry), notes=tuple(notes.get(entry, ())),
+                    refused=_link_refusal(entry)) for entry in entries]
+
+
+def _is_student(entry: Path) -> bool:
+    if entry.name.startswith(".") or entry.name.startswith("__"):
+        return False
+    return _is_zip(entry) or entry.is_dir()
+
+
+def _is_zip(entry: Path) -> bool:
+    return entry.suffix.lower() == ".zip" and (entry.is_file() or entry.is_symlink())
+
+
+def _link_refusal(entry: Path) -> str | None:
+    if not entry.is_symlink():
+        return None
+    return (f"{entry.name} is a symbolic link (to {os.readlink(entry)}): it was not followed, so nothing was "
+            f"graded; put the student's files in the folder itself")
+
+
+def _unique_ids(entries: list[Path]) -> tuple[dict[Path, str], dict[Path, list[str]]]:
+    """An id for each entry, unique even where names differ only in case, spaces or accents. A name
+    that already is its id keeps it; then folders before zips, in name order."""
+    stems = {entry: entry.stem if _is_zip(entry) else entry.name for entry in entries}
+    bases = {entry: safe_id(stem) for entry, stem in stems.items()}
+    order = sorted(entries, key=lambda e: (bases[e] != stems[e], _is_zip(e), e.name))
+    taken: dict[str, Path] = {}        # lower-cased id -> entry (ids are folder names, maybe case-blind)
+    first: dict[str, Path] = {}        # lower-cased base id -> the entry that holds it
+    ids: dict[Path, str] = {}
+    notes: dict[Path, list[str]] = {}
+    for entry in order:
+        base = bases[entry]
+        candidate, number = base, 2
+        while candidate.lower() in taken:
+            suffix = f"-{number}"
+            candidate, number = base[: MAX_ID - len(suffix)] + suffix, number + 1
+        ids[entry] = candidate
+        taken[candidate.lower()] = entry
+        holder = first.setdefault(base.lower(), entry)
+        if holder is not entry:
+            mine, theirs = _shown(entry.name, holder.name)
+            note = f"{mine} and {theirs} give the same student id {ids[holder]!r}: {mine} is graded as {candidate!r}"
+            notes.setdefault(entry, []).append(note)
+            notes.setdefault(holder, []).append(note)
+    return ids, notes
+
+
+def _shown(name: str, other: str) -> tuple[str, str]:
+    """Two names quoted so that they read differently, even when they look alike (NFC and NFD)."""
+    same = unicodedata.normalize("NFC", name) == unicodedata.normalize("NFC", other)
+    return (ascii(name), ascii(other)) if same else (repr(name), repr(other))
 
 
 def safe_id(name: str) -> str:
-    """A student id usable as a file name and as a CSV cell (no slashes, no control characters)."""
-    cleaned = SAFE_ID.sub("_", name).strip("._") or "student"
-    return cleaned[:100]
+    """A student id usable as a file name and as a CSV cell (no slashes, no control characters):
+    accents dropped (``josé`` -> ``jose``), anything else outside ``A-Za-z0-9._@+-`` made ``_``."""
+    plain = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
+    cleaned = SAFE_ID.sub("_", plain).strip("._") or "student"
+    return cleaned[:MAX_ID]
 
 
-def unpack(archive: Path, into: Path) -> Path:
-    """Extract ``archive`` into ``into``; raise :class:`UnsafeZip` for anything suspicious."""
+def unpack(archive: Path, into: Path, refused: list[str] | None = None) -> Path:
+    """Extract ``archive`` into ``into``; raise :class:`UnsafeZip` for anything suspicious. Links and
+    special files are left out, each named in ``refused``."""
     try:
         with zipfile.ZipFile(archive) as zipped:
             members = zipped.infolist()
@@ -64,8 +122,10 @@ def unpack(archive: Path, into: Path) -> Path:
             root = into.resolve()
             for member in members:
                 kind = stat.S_IFMT(member.external_attr >> 16)
-                if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
-                    continue  # links and special files are not unpacked (no type bits: a plain file)
+                if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):  # no type bits: a plain file
+                    if refused is not None:
+                        refused.append(_zip_refusal(zipped, member, kind))
+                    continue
                 target = (root / member.filename).resolve()
                 if target != root and root not in target.parents:
                     raise UnsafeZip(f"{archive.name} contains a path leaving its folder: {member.filename!r}")
@@ -83,3 +143,12 @@ def unpack(archive: Path, into: Path) -> Path:
     except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
         raise UnsafeZip(f"{archive.name} is not a readable zip file ({exc})") from None
     return into
+
+
+def _zip_refusal(zipped: zipfile.ZipFile, member: zipfile.ZipInfo, kind: int) -> str:
+    """The note for a zip entry that is a link or a special file: it is named, never unpacked."""
+    if kind != stat.S_IFLNK:
+        return f"{member.filename} in the zip file is not a regular file: it was not unpacked"
+    target = zipped.read(member)[:200].decode("utf-8", "replace") if member.file_size <= 4096 else "?"
+    return (f"{member.filename} in the zip file is a symbolic link (to {target}): it was not unpacked, "
+            f"since nothing outside a student's own files is read; put the file itself in the zip")

@@ -1,14 +1,22 @@
 """Reading a submission folder: which assignments it holds, and the exact files to grade.
 
-Everything here treats the folder as untrusted: symlinks are not followed, sizes are capped, files that
+Everything here treats the folder as untrusted: paths are resolved and nothing whose real path leaves the
+folder is read (a symbolic link leading out is named in a note or a problem), sizes are capped, files that
 would change how Python or pytest behave (``conftest.py``, ``numpy.py``, ``sitecustomize.py``, ``*.pth``)
 are left behind and reported, and unreadable files become messages rather than exceptions.
+
+When both ``srn.py`` and ``srn.ipynb`` are present, the content decides, not the save time (Jupyter's
+autosave touches an untouched notebook): the one that is still the untouched stub (no function the stub
+leaves to the student is filled in) is left aside; if both were edited, both are graded and the better
+counts (``SubmittedModule.alternative``).
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import io
+import os
 import sys
 import tokenize
 from dataclasses import dataclass, field
@@ -42,6 +50,9 @@ class SubmittedModule:
     notes: list[str] = field(default_factory=list)
     helpers: dict[str, bytes] = field(default_factory=dict)
     line_map: dict[int, tuple[int, int]] = field(default_factory=dict)  # notebook: line -> (cell, line)
+    error: str | None = None       # the grader's own failure reading it (not the student's fault)
+    choice: str = ""               # which of a .py and an .ipynb is graded, and why (one line)
+    alternative: "SubmittedModule | None" = None  # the other file, when both were edited: graded too
 
     def locate(self, text: str) -> str:
         """Rewrite ``srn.py, line 34`` in a message as ``srn.ipynb, cell 3, line 5`` for notebooks."""
@@ -60,6 +71,10 @@ class SubmittedModule:
         files[f"{self.module}.py"] = (self.source or "").encode("utf-8")
         return files
 
+    def candidates(self) -> list["SubmittedModule"]:
+        """The files to grade: this one, and the other when both a .py and an .ipynb were edited."""
+        return [self] + ([self.alternative] if self.alternative is not None else [])
+
 
 @dataclass
 class Submission:
@@ -77,13 +92,14 @@ def load(folder: Path, course: Course, only: list[str] | None = None,
         return Submission(folder, {}, _hash({}), problem=f"{folder} does not exist")
     if not folder.is_dir():
         return Submission(folder, {}, _hash({}), problem=f"{folder} is not a folder")
-    folder = _unwrap(folder, course)
+    root = Path(os.path.realpath(folder))  # the student's own folder: nothing outside it is read
+    folder = _unwrap(root, course)
     specs = [course.get(a) for a in only] if only else list(course.assignments.values())
     modules: dict[str, SubmittedModule] = {}
     for spec in specs:
-        found = _locate(folder, spec)
-        if found is not None:
-            modules[spec.id] = _read_module(found, spec, keep_all_cells)
+        work = _assignment(folder, root, spec, keep_all_cells)
+        if work is not None:
+            modules[spec.id] = work
         elif only:
             modules[spec.id] = SubmittedModule(
                 spec.id, spec.module, None,
@@ -93,6 +109,21 @@ def load(folder: Path, course: Course, only: list[str] | None = None,
     if not modules:
         submission.problem = _nothing_found(folder, specs)
     return submission
+
+
+def _assignment(folder: Path, root: Path, spec: AssignmentSpec, keep_all_cells: bool) -> SubmittedModule | None:
+    """One assignment's work, or None when absent. A failure of the grader's own reading code becomes
+    ``error`` on this assignment alone: the others are still read and graded."""
+    try:
+        found, refused = _locate(folder, root, spec)
+        if not found:
+            return SubmittedModule(spec.id, spec.module, None, problem="; ".join(refused)) if refused else None
+        work = _choose([_read_module(path, spec, keep_all_cells, root) for path in found])
+        work.notes[:0] = refused
+        return work
+    except Exception as exc:  # noqa: BLE001 - one assignment's problem must not stop the others
+        return SubmittedModule(spec.id, spec.module, None,
+                               error=f"reading it failed: {type(exc).__name__}: {exc}")
 
 
 def _unwrap(folder: Path, course: Course) -> Path:
@@ -114,15 +145,110 @@ def _entries(folder: Path) -> list[Path]:
         return []
 
 
-def _locate(folder: Path, spec: AssignmentSpec) -> Path | None:
-    """The module file; when both .py and .ipynb exist, the one saved last (the one worked on)."""
+def _locate(folder: Path, root: Path, spec: AssignmentSpec) -> tuple[list[Path], list[str]]:
+    """The module's files (.py before .ipynb) in the first place that has any, and a note naming each
+    link met on the way whose real path leaves ``root`` (it is not read)."""
     bases = [folder / spec.id, folder] if folder.name != spec.id else [folder]
+    refused: list[str] = []
     for base in bases:
-        found = [base / f"{spec.module}{suffix}" for suffix in (".py", ".ipynb")]
-        found = [p for p in found if p.is_file() or p.is_symlink()]
-        if found:
-            return max(found, key=_modified) if len(found) > 1 else found[0]
-    return None
+        if base != folder and os.path.lexists(base) and not inside(base, root):
+            refused.append(link_refusal(base, root))
+            continue
+        present = [base / f"{spec.module}{suffix}" for suffix in (".py", ".ipynb")]
+        present = [p for p in present if os.path.lexists(p)]
+        refused += [link_refusal(p, root) for p in present if not inside(p, root)]
+        found = [p for p in present if inside(p, root) and p.is_file()]
+        if found or present:
+            return found, refused
+    return [], refused
+
+
+def inside(path: Path, root: Path) -> bool:
+    """Whether ``path``'s real path (every link followed) stays within ``root`` (itself a real path)."""
+    real = os.path.realpath(path)
+    return real == str(root) or real.startswith(str(root).rstrip(os.sep) + os.sep)
+
+
+def link_refusal(path: Path, root: Path) -> str:
+    """The note naming the link through which ``path`` leaves ``root``."""
+    link, current = path, Path(root)
+    for part in path.relative_to(root).parts if path.is_relative_to(root) else path.parts:
+        current = current / part
+        if current.is_symlink() and not inside(current, root):
+            link = current
+            break
+    try:
+        target = os.readlink(link)
+    except OSError:
+        target = "?"
+    shown = link.relative_to(root) if link.is_relative_to(root) else link
+    return (f"{shown} is a symbolic link to {target}, outside your folder: it was not read "
+            f"(submit the files themselves, not a link)")
+
+
+def _choose(works: list[SubmittedModule]) -> SubmittedModule:
+    """Of a .py and an .ipynb, the one that is not the untouched stub; both when both were edited."""
+    if len(works) == 1:
+        return works[0]
+    py, notebook = works
+    unfinished = _unfinished(py.source) | _unfinished(notebook.source)
+    edited = [w for w in works if not _untouched(w, unfinished)]
+    if len(edited) == 2:
+        py.alternative = notebook
+        py.choice = (f"Both {py.filename} and {notebook.filename} were edited: both were graded and the "
+                     f"better counts.")
+        return py
+    if edited:
+        chosen, other = edited[0], (notebook if edited[0] is py else py)
+        chosen.choice = (f"{chosen.filename} was graded: {other.filename} beside it is still the untouched "
+                         f"stub (delete the file you do not use).")
+        return chosen
+    chosen = max(works, key=lambda work: _modified(work.path))
+    chosen.choice = (f"{py.filename} and {notebook.filename} are both still the untouched stub; "
+                     f"{chosen.filename} was graded.")
+    return chosen
+
+
+def _unfinished(source: str | None) -> set[str]:
+    """Functions and methods (``Model.forward``) whose body still raises NotImplementedError."""
+    return {name for name, stub in _functions(source).items() if stub}
+
+
+def _untouched(work: SubmittedModule, unfinished: set[str]) -> bool:
+    """The stub as handed out: no function it leaves to the student is filled in. A file that cannot be
+    read or parsed is someone's work, not the stub."""
+    if work.problem or work.source is None or not unfinished:
+        return False
+    functions = _functions(work.source)
+    if not functions:
+        return False
+    return not any(name in functions and not functions[name] for name in unfinished)
+
+
+def _functions(source: str | None) -> dict[str, bool]:
+    """Qualified name -> whether its body raises NotImplementedError directly (``{}`` if unparsable)."""
+    try:
+        tree = ast.parse(source or "")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return {}
+    found: dict[str, bool] = {}
+
+    def visit(body: list[ast.stmt], prefix: str) -> None:
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                found[prefix + node.name] = any(_raises_not_implemented(s) for s in node.body)
+            elif isinstance(node, ast.ClassDef):
+                visit(node.body, f"{prefix}{node.name}.")
+
+    visit(tree.body, "")
+    return found
+
+
+def _raises_not_implemented(statement: ast.stmt) -> bool:
+    if not isinstance(statement, ast.Raise) or statement.exc is None:
+        return False
+    exc = statement.exc.func if isinstance(statement.exc, ast.Call) else statement.exc
+    return isinstance(exc, ast.Name) and exc.id == "NotImplementedError"
 
 
 def _modified(path: Path) -> float:
@@ -132,17 +258,8 @@ def _modified(path: Path) -> float:
         return 0.0
 
 
-def _read_module(path: Path, spec: AssignmentSpec, keep_all_cells: bool) -> SubmittedModule:
+def _read_module(path: Path, spec: AssignmentSpec, keep_all_cells: bool, root: Path) -> SubmittedModule:
     work = SubmittedModule(spec.id, spec.module, path)
-    other = path.with_suffix(".ipynb" if path.suffix == ".py" else ".py")
-    if other.is_file():
-        work.notes.append(
-            f"both {path.name} and {other.name} are present; {path.name} was graded because it was saved last "
-            f"(delete the one you do not use)"
-        )
-    if path.is_symlink():
-        work.problem = f"{path.name} is a symbolic link; submit the file itself"
-        return work
     limit = MAX_NOTEBOOK_BYTES if path.suffix == ".ipynb" else MAX_MODULE_BYTES
     try:
         size = path.stat().st_size
@@ -159,7 +276,7 @@ def _read_module(path: Path, spec: AssignmentSpec, keep_all_cells: bool) -> Subm
         work.source, work.problem = decode_source(raw, path.name)
     if work.problem is None and not (work.source or "").strip():
         work.problem = f"{path.name} is empty"
-    work.helpers, skipped = _helpers(path.parent, spec.module, spec.limits.submission_files,
+    work.helpers, skipped = _helpers(path.parent, root, spec.module, spec.limits.submission_files,
                                      spec.limits.submission_mb * 2**20)
     work.notes += skipped
     return work
@@ -193,8 +310,10 @@ def decode_source(raw: bytes, name: str) -> tuple[str | None, str | None]:
         return None, f"{name} is not valid UTF-8 text{position}; save it with UTF-8 encoding"
 
 
-def _helpers(folder: Path, module: str, max_files: int, max_bytes: int) -> tuple[dict[str, bytes], list[str]]:
-    """Other .py files beside the module that it may import; risky names are left behind."""
+def _helpers(folder: Path, root: Path, module: str, max_files: int,
+             max_bytes: int) -> tuple[dict[str, bytes], list[str]]:
+    """Other .py files beside the module that it may import; risky names and links leading out of the
+    student's folder are left behind."""
     helpers: dict[str, bytes] = {}
     skipped: list[str] = []
     total = 0
@@ -205,7 +324,9 @@ def _helpers(folder: Path, module: str, max_files: int, max_bytes: int) -> tuple
             continue
         if path.stem in SHADOWING:
             skipped.append(f"{path.name} was ignored: it would shadow the `{path.stem}` module")
-        elif path.is_symlink() or not path.is_file():
+        elif not inside(path, root):
+            skipped.append(f"{path.name} was ignored: {link_refusal(path, root)}")
+        elif not path.is_file():
             skipped.append(f"{path.name} was ignored: not a regular file")
         elif path.stat().st_size > MAX_HELPER_BYTES:
             skipped.append(f"{path.name} was ignored: larger than {MAX_HELPER_BYTES // 2**20} MB")
@@ -237,7 +358,8 @@ def _hash(modules: dict[str, SubmittedModule]) -> str:
     digest = hashlib.sha256()
     for assignment_id in sorted(modules):
         work = modules[assignment_id]
-        digest.update(f"{assignment_id}\0{work.filename}\0{work.problem}\0".encode())
-        for name, data in sorted(work.files().items()):
-            digest.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+        for one in work.candidates():
+            digest.update(f"{assignment_id}\0{one.filename}\0{one.problem}\0".encode())
+            for name, data in sorted(one.files().items()):
+                digest.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
     return digest.hexdigest()

@@ -1,4 +1,9 @@
-"""Making untrusted text safe to show: no control characters, bounded length."""
+"""Making untrusted text safe to show: no control characters, bounded length.
+
+``printable`` is for pages and files (newlines and tabs kept); ``terminal`` is for one line on an
+instructor's or student's terminal, where a newline could fake a line of the grader's own output and an
+escape sequence could retitle the window or clear the screen.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ import re
 # Everything below space except tab and newline, DEL, C1 controls, and bidi overrides that could
 # make a file name or message read differently from what it is.
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# The same, plus tab, newline and the Unicode line and paragraph separators: a terminal line stays one line.
+_TERMINAL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def printable(text: str, limit: int | None = None) -> str:
@@ -14,3 +21,25 @@ def printable(text: str, limit: int | None = None) -> str:
     if limit is not None and len(text) > limit:
         text = text[:limit] + f"\n[... {len(text) - limit:,} more characters not shown]"
     return text
+
+
+def terminal(text: object, limit: int | None = None) -> str:
+    """``text`` as one terminal line: every control character shown as an escape (``\\x1b``), never sent."""
+    line = _TERMINAL.sub(_escape, str(text))
+    if limit is not None and len(line) > limit:
+        line = line[: max(limit - 3, 0)] + "..."
+    return line
+
+
+def shorten(text: str, limit: int, what: str = "characters") -> str:
+    """``text`` cut to at most ``limit`` characters, saying how much was left out; idempotent (for
+    stored results, which are bounded again whenever they are written)."""
+    if len(text) <= limit:
+        return text
+    cut = max(limit - len(f"\n[... {len(text):,} more {what} not shown]"), 0)
+    return text[:cut] + f"\n[... {len(text) - cut:,} more {what} not shown]"
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"

@@ -93,13 +93,17 @@ def test_module_found_directly_in_an_assignment_folder_or_under_a_wrapper(tmp_pa
         assert list(load(folder, COURSE).modules) == ["a1_srn_numpy"], folder
 
 
-def test_the_file_saved_last_is_graded_when_both_exist(tmp_path):
-    folder = write_submission(tmp_path / "s", {"srn.py": "x = 1\n"})
-    (folder / "srn.ipynb").write_text(notebook("y = 2"))
+def test_content_not_save_time_decides_which_file_is_graded(tmp_path):
+    stub = "def rnn_step(x):\n    raise NotImplementedError\n"
+    folder = write_submission(tmp_path / "s", {"srn.py": "def rnn_step(x):\n    return x\n"})
+    (folder / "srn.ipynb").write_text(notebook(stub))  # the untouched stub, saved last
     old = time.time() - 100
     os.utime(folder / "srn.py", (old, old))
     work = load(folder, COURSE).modules["a1_srn_numpy"]
-    assert work.kind == "ipynb" and "srn.ipynb was graded because it was saved last" in work.notes[0]
+    assert work.kind == "py" and work.alternative is None and "srn.ipynb beside it is still the untouched stub" in work.choice
+    (folder / "srn.ipynb").write_text(notebook("def rnn_step(x):\n    return 2 * x"))
+    work = load(folder, COURSE).modules["a1_srn_numpy"]
+    assert work.kind == "py" and work.alternative.kind == "ipynb" and work.choice.startswith("Both srn.py and srn.ipynb")
 
 
 @pytest.mark.parametrize("content, problem", [

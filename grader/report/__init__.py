@@ -40,7 +40,14 @@ def environment() -> jinja2.Environment:
     env.globals["histogram"] = histogram
     env.globals["status_label"] = lambda status: STATUS_LABELS.get(status, status)
     env.globals["named_mistakes"] = named_mistakes
+    env.globals["original_name"] = original_name
     return env
+
+
+def original_name(result: SubmissionResult) -> str:
+    """The folder or zip the student's id was made from, when it is not the id itself ('' otherwise)."""
+    name = Path(str(result.submission)).name
+    return name if name and name not in (result.student, f"{result.student}.zip") else ""
 
 
 def named_mistakes(checks: list[Any]) -> list[dict[str, Any]]:
@@ -69,7 +76,8 @@ def render_overview(context: dict[str, Any]) -> str:
 
 
 def write_feedback(result: SubmissionResult, out_dir: Path, stem: str = "feedback") -> tuple[Path, Path]:
-    """Write ``<stem>.html`` and ``<stem>.json`` atomically; return their paths."""
+    """Write ``<stem>.html`` and ``<stem>.json`` atomically, every field within its cap; return their paths."""
+    result.bound()
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path, json_path = out_dir / f"{stem}.html", out_dir / f"{stem}.json"
     write_atomic(json_path, result.to_json().encode("utf-8"))

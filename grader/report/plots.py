@@ -7,25 +7,36 @@ from typing import Sequence
 
 from markupsafe import Markup, escape
 
+from ..results import MAX_CELL, MAX_CURVE_POINTS, MAX_CURVES, downsample
+
 PALETTE = ("#1f6feb", "#d1242f", "#1a7f37", "#8250df", "#bf8700", "#57606a")
 
 
-def line_plot(series: dict[str, Sequence[float]], *, width: int = 420, height: int = 180,
-              x_label: str = "epoch", y_label: str = "loss") -> Markup:
-    """Lines for each named series (say the student's and the reference's loss curves)."""
-    clean = {name: [float(v) for v in values if _finite(v)] for name, values in series.items()}
-    clean = {name: values for name, values in clean.items() if values}
+def line_plot(series: dict[str, Sequence[float]], lengths: dict[str, int] | None = None, *, width: int = 420,
+              height: int = 180, x_label: str = "epoch", y_label: str = "loss") -> Markup:
+    """Lines for each named series (say the student's and the reference's loss curves).
+
+    A series is drawn from at most MAX_CURVE_POINTS points (downsampled here too, whatever the result
+    holds); ``lengths`` gives the original length of series downsampled before, for the x axis."""
+    clean, spans = {}, {}
+    for name, values in list(series.items())[:MAX_CURVES]:
+        points = [float(v) for v in downsample([v for v in values if _finite(v)], MAX_CURVE_POINTS)]
+        if points:
+            name = str(name)[:MAX_CELL]
+            clean[name] = points
+            recorded = (lengths or {}).get(name)
+            spans[name] = recorded if isinstance(recorded, int) and recorded > len(points) else len(values)
     if not clean:
         return Markup("")
     left, right, top, bottom = 48, 10, 10, 34
-    longest = max(len(values) for values in clean.values())
+    longest = max(spans.values())
     low = min(min(values) for values in clean.values())
     high = max(max(values) for values in clean.values())
     if high == low:
         high, low = high + 1, low - 1
     plot_w, plot_h = width - left - right, height - top - bottom
 
-    def x(i: int) -> float:
+    def x(i: float) -> float:
         return left + (plot_w * i / max(longest - 1, 1))
 
     def y(v: float) -> float:
@@ -42,11 +53,13 @@ def line_plot(series: dict[str, Sequence[float]], *, width: int = 420, height: i
     parts.append(f'<text x="{left + plot_w / 2:.0f}" y="{height - 4}" text-anchor="middle" class="tick">{escape(x_label)}</text>')
     for index, (name, values) in enumerate(clean.items()):
         color = PALETTE[index % len(PALETTE)]
-        points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values))
+        step = (spans[name] - 1) / max(len(values) - 1, 1)  # downsampled points spread over the original span
+        points = " ".join(f"{x(i * step):.1f},{y(v):.1f}" for i, v in enumerate(values))
         dash = ' stroke-dasharray="5,3"' if index else ""
         parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2"{dash} points="{points}"/>')
+        label = f"{name} ({spans[name]:,} points, {len(values)} shown)" if spans[name] > len(values) else name
         parts.append(
-            f'<text x="{left + 8}" y="{top + 14 + 14 * index}" fill="{color}" class="legend">{escape(name)}</text>'
+            f'<text x="{left + 8}" y="{top + 14 + 14 * index}" fill="{color}" class="legend">{escape(label)}</text>'
         )
     parts.append(f"<title>{escape(y_label)} per {escape(x_label)}</title></svg>")
     return Markup("".join(parts))
