@@ -26,6 +26,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .judge import CheckFailure, PartialCredit
+from .results import MAX_CURVE_POINTS, downsample
 
 Run = dict[str, Any]
 
@@ -37,13 +38,17 @@ class TrainingVerdict:
     exact: bool = False
     converged: int = 0
     eligible: int = 0
-    curves: dict[str, list[float]] = field(default_factory=dict)
+    curves: dict[str, Any] = field(default_factory=dict)  # "your loss", "reference" (and "lengths")
 
     def enforce(self, details: dict[str, Any] | None = None) -> None:
         """Attach the curves to the feedback and raise unless full credit was earned (a full pass
         still says how it was judged: exact reproduction, or convergence on how many seeds)."""
         if details is not None and self.curves:
-            details["curves"] = self.curves
+            curves = dict(self.curves)
+            lengths = curves.pop("lengths", None)
+            details["curves"] = curves
+            if lengths:
+                details["curve_lengths"] = lengths
         if self.fraction >= 1.0:
             if details is not None:
                 details["note"] = self.message
@@ -169,13 +174,20 @@ def _finite_curve(values: Any) -> bool:
     return array.size > 0 and bool(np.isfinite(array).all())
 
 
-def _plot_curves(student_runs: Sequence[Run], reference_runs: Sequence[Run], curve: str) -> dict[str, list[float]]:
-    """The first seed's curves, student's and reference's, for the feedback page's plot."""
+def _plot_curves(student_runs: Sequence[Run], reference_runs: Sequence[Run], curve: str) -> dict[str, Any]:
+    """The first seed's curves, student's and reference's, for the feedback page's plot: downsampled
+    here already (a student's process decides how long its curve is), their lengths kept under
+    ``"lengths"`` for the plot's x axis."""
     if not student_runs or not reference_runs:
         return {}
-    def as_list(values: Any) -> list[float]:
+    curves: dict[str, Any] = {}
+    lengths: dict[str, int] = {}
+    for name, run in (("your loss", student_runs[0]), ("reference", reference_runs[0])):
         try:
-            return [float(v) for v in np.asarray(values, dtype=np.float64).ravel()]
+            values = np.asarray(run.get(curve), dtype=np.float64).ravel()
         except (TypeError, ValueError):
-            return []
-    return {"your loss": as_list(student_runs[0].get(curve)), "reference": as_list(reference_runs[0].get(curve))}
+            values = np.zeros(0)
+        if values.size > MAX_CURVE_POINTS:
+            lengths[name] = int(values.size)
+        curves[name] = downsample(values, MAX_CURVE_POINTS)
+    return {**curves, "lengths": lengths} if lengths else curves

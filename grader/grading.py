@@ -8,6 +8,7 @@ torch, a2-a5's hold torch) and, lazily, one trusted worker for reference answers
 from __future__ import annotations
 
 import ast
+import copy
 import datetime as _dt
 import time
 from dataclasses import dataclass, field
@@ -101,7 +102,8 @@ class FailingWorker:
         self.output = _NoOutput()
 
     def call(self, *args: Any, **kwargs: Any) -> Any:
-        raise self.error
+        # A fresh copy each time: re-raising one object grows its traceback with every check.
+        raise copy.copy(self.error).with_traceback(None)
 
     def close(self) -> None:
         pass
