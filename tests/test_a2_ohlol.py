@@ -236,13 +236,14 @@ def _expect_endless_loop_stopped_early(result):
 
 
 def _expect_other_init_judged_by_convergence(result):
-    """Right code, other initial weights: the curve differs, so convergence decides, with a plot."""
+    """Right code, other initial weights: the loss curves of its own initialisation differ (the
+    handout's order is asked there); the training checks start every seed from the same weights for
+    everyone, so this correct training reproduces the reference's and keeps those points."""
     checks = {c["name"]: c for c in checks_of(result, A2)}
     curve = checks["test_loss_curve"]
     assert curve["status"] == "failed" and "other weights than the reference" in curve["diagnosis"]
-    training = checks["test_converges_to_ohlol"]
-    assert "converged on" in training["message"], training  # passed or not, it says on how many seeds
-    assert training["details"]["curves"]["your loss"] != training["details"]["curves"]["reference"]
+    for name in ("test_converges_to_ohlol", "test_hidden_mapping"):
+        assert checks[name]["status"] == "passed" and "exactly" in checks[name]["message"], checks[name]
     assert 0 < score_of(result, A2) < 100
 
 

@@ -62,14 +62,14 @@ def step(srn, B, D, H, activation, seed):
 def forward(srn, T, B, D, H, activation, seed, h0=True):
     x, h0_value, params = _inputs(seed, T, B, D, H, h0)
     hs, _ = _forward(srn, x, h0_value, params, activation)
-    return {"hs": hs}
+    return {"hs": hs, "_time_axes": {"hs": 0}}
 
 
 def output(srn, T, B, H, O, seed):
     rng = np.random.default_rng(seed)
     hs = rng.standard_normal((T, B, H))
     W_hy, b_y = rng.standard_normal((O, H)), rng.standard_normal(O)
-    return {"ys": as_array(srn.linear_output(hs, W_hy, b_y), "ys returned by linear_output")}
+    return {"ys": as_array(srn.linear_output(hs, W_hy, b_y), "ys returned by linear_output"), "_time_axes": {"ys": 0}}
 
 
 def _grads(srn, dhs, cache):
@@ -87,7 +87,7 @@ def backward(srn, T, B, D, H, activation, seed, h0=True):
     x, h0_value, params = _inputs(seed, T, B, D, H, h0)
     _, cache = _forward(srn, x, h0_value, params, activation)
     dhs = np.random.default_rng(seed + 1).standard_normal((T, B, H))
-    return {"grads": _grads(srn, dhs, cache)}
+    return {"grads": _grads(srn, dhs, cache), "_time_axes": {"grads": {"x": 0}}}
 
 
 def gradient_check(srn, T, B, D, H, activation, seed, eps=1e-6):

@@ -141,7 +141,7 @@ def step(ohlol, input_size, hidden_size, batch_size, steps, seed):
         for x_t in x:
             hidden = model(x_t, hidden)
             states.append(as_array(hidden, "the hidden state returned by model(x_t, hidden)"))
-    return {"hidden": np.stack(states)}
+    return {"hidden": np.stack(states), "_time_axes": {"hidden": 0}}
 
 
 def loss_curve(ohlol, source, target, epochs, lr, seed):

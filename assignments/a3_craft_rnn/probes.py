@@ -84,7 +84,8 @@ def forward(craft_rnn, seed, **config):
     model, x, h0 = _case(craft_rnn, seed, **config)
     with torch.no_grad():
         output, h_n = _run(model, x, h0)
-        return {"output": as_array(output, "output"), "h_n": as_array(h_n, "h_n")}
+        time = 1 if config.get("batch_first") and not config.get("unbatched") else 0
+        return {"output": as_array(output, "output"), "h_n": as_array(h_n, "h_n"), "_time_axes": {"output": time}}
 
 
 def gradients(craft_rnn, seed, **config):

@@ -135,7 +135,7 @@ def forward(seq2seq, emb, hidden, layers, batch, src_len, trg_len, ratio, seed, 
     trg = random_trg(seed, batch, trg_len).to(torch_device())
     with torch.no_grad():
         outputs = model(src, trg, teacher_forcing_ratio=ratio)
-    return {"outputs": as_array(outputs, "outputs of Seq2Seq.forward", ndim=3)}
+    return {"outputs": as_array(outputs, "outputs of Seq2Seq.forward", ndim=3), "_time_axes": {"outputs": 1}}
 
 
 def greedy_decode(seq2seq, emb, hidden, layers, batch, src_len, max_len, seed, scale=2.5):
@@ -145,7 +145,8 @@ def greedy_decode(seq2seq, emb, hidden, layers, batch, src_len, max_len, seed, s
     tokens = seq2seq.greedy_decode(model, src, max_len)
     if not isinstance(tokens, torch.Tensor):
         raise ProbeFailure(f"greedy_decode returned a {type(tokens).__name__}; a LongTensor was expected")
-    return {"tokens": as_array(tokens, "the tokens returned by greedy_decode", ndim=2), "dtype": str(tokens.dtype)}
+    return {"tokens": as_array(tokens, "the tokens returned by greedy_decode", ndim=2), "dtype": str(tokens.dtype),
+            "_time_axes": {"tokens": 1}}
 
 
 def translate(seq2seq, words, n_step, emb, hidden, seed, scale, boost):
