@@ -32,6 +32,12 @@ def test_a_check_asking_for_a_missing_probe_is_the_grader_s_error(run_grade, tmp
     assignment = result["assignments"][0]
     assert score_of(result, A2) == assignment["max_score"], "a grader error must not cost the student points"
 
+    # The class overview lists it for the instructor.
+    shutil.copytree(SOLUTIONS / A2, tmp_path / "class" / "alice" / A2)
+    run_grade("report", str(tmp_path / "class"), "--course", str(course), "--out", str(tmp_path / "grades"))
+    overview = (tmp_path / "grades" / "index.html").read_text()
+    assert "could not judge" in overview and "test_predict" in overview
+
     # `grade check` finds it before anyone is graded, and `grade release` refuses to ship it.
     process = run_grade("check", "--course", str(course), expect=1)
     assert "test_public.py, line" in process.stdout and "no probe named 'predict_wordz'" in process.stdout

@@ -80,9 +80,21 @@ def problems(results: list[SubmissionResult]) -> list[dict[str, str]]:
     for result in results:
         reasons = [] if result.status == "graded" else [result.message or result.status]
         reasons += [f"{a.id}: {a.message or 'grading error'}" for a in result.assignments if a.status == "error"]
+        reasons += [_check_errors(a) for a in result.assignments if any(c.status == "error" for c in a.checks)]
         if reasons:
             found.append({"student": result.student, "status": result.status, "reason": "; ".join(reasons)})
     return found
+
+
+def _check_errors(assignment: Any) -> str:
+    """The checks of one assignment the grader could not judge, for the instructor to decide on:
+    those left out of the score, and those counted at 0 until someone looks."""
+    errors = [c for c in assignment.checks if c.status == "error"]
+    left_out = [c.name for c in errors if not c.counted]
+    counted = [c.name for c in errors if c.counted]
+    parts = ([f"left out of the score: {', '.join(left_out[:5])}"] if left_out else []) + (
+        [f"counted as 0 until you decide: {', '.join(counted[:5])}"] if counted else [])
+    return f"{assignment.id}: {len(errors)} check(s) the grader could not judge ({'; '.join(parts)})"
 
 
 MAX_FLAGGED = 200      # rows of the "Flagged for review" table
