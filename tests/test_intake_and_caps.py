@@ -279,16 +279,16 @@ def test_a_megabyte_message_is_cut(graded):
 
 # trusted-side failures (item 7) ------------------------------------------------------------------
 
-def test_a_valid_file_the_scan_cannot_walk_is_the_graders_problem_alone(graded):
+def test_a_valid_file_too_deep_for_a_recursive_walk_is_scanned_and_graded(graded):
+    """700 terms in one expression: Python imports it, so the scan walks it too (with a deep stack)."""
     results, out, process = graded
     deep = results["deep"]
     assert deep["status"] == "graded"
     work = a1(deep)
-    assert work["status"] == "error" and "not your fault" in work["message"]
+    assert work["status"] == "graded" and work["score"] == 100, work["message"]
     stub = next(a for a in deep["assignments"] if a["id"] == A2)
     assert stub["status"] == "graded" and stub["checks"]
     assert all("is not implemented yet" in c["message"] for c in stub["checks"])
-    assert gradebook(out)["deep"]["status"] == "incomplete"
     assert "Traceback" not in process.stderr
 
 
@@ -326,7 +326,7 @@ def test_submit_escapes_names_and_prints_the_choice_whole(run_grade, tmp_path):
         f"{A3}/craft_rnn.py": (SOLUTIONS / A3 / "craft_rnn.py").read_text() + LONG_SUM,
     })
     aged(folder / A1 / "srn.py", 100)
-    process = run_grade("submit", str(folder), "--out", str(tmp_path / "out"), expect=1)
+    process = run_grade("submit", str(folder), "--out", str(tmp_path / "out"))
     shown = process.stdout + process.stderr
     assert "\x1b" not in shown and "\x07" not in shown and "Traceback" not in shown
     assert not any(line.strip().startswith("All checks passed") for line in shown.splitlines())
@@ -334,7 +334,7 @@ def test_submit_escapes_names_and_prints_the_choice_whole(run_grade, tmp_path):
     work = result["assignments"][0]
     assert work["score"] == 100 and f"      note: {work['choice']}" in process.stdout.splitlines()
     craft = result["assignments"][1]
-    assert craft["status"] == "error" and "not your fault" in craft["message"]
+    assert craft["status"] == "graded" and craft["score"] == 100, craft["message"]
 
 
 # units ---------------------------------------------------------------------------------------------
