@@ -1,6 +1,6 @@
 """Figures of the grading engine: a1 grading time, worker start-up, sandbox overhead, containment.
 
-    .venv/bin/python benchmarks/engine_speed.py [--runs 5]
+    .venv/bin/python benchmarks/engine_speed.py [--runs 5] [--per-submission]
 
 Prints figures; asserts nothing. Run it on an otherwise idle machine.
 """
@@ -74,7 +74,8 @@ def worker_startup(isolation, preload: list[str], runs: int) -> float:
 
 
 def per_submission(isolation, runs: int) -> float:
-    """Fork a child from a ready worker, send a submission, import it, answer one probe, clean up."""
+    """Fork a child from a ready worker (into its own namespaces and cgroup where the host allows),
+    send a submission, import it, answer one probe, end it and everything it started."""
     box = Sandbox(isolation, preload=["numpy"])
     box.zygote()
     spec = LoadSpec("mod", "mod.py", {"mod.py": STUDENT}, PROBES)
@@ -109,13 +110,69 @@ def containment(isolation, name: str, limits: Limits) -> tuple[float, float, str
     return contained, report.get("seconds", 0.0), f"{outcome}; {report.get('killed', 0)} processes killed"
 
 
+def box_alone(isolation, runs: int) -> float:
+    """A child's box alone: spawn it (namespaces, mounts, cgroup), let it end at once, clean up after it."""
+    import os
+
+    box = Sandbox(isolation, preload=["numpy"])
+    zygote = box.zygote()
+
+    def once() -> float:
+        request_r, request_w = os.pipe()
+        reply_r, reply_w = os.pipe()
+        output_r, output_w = os.pipe()
+        started = time.perf_counter()
+        pid = zygote.spawn({"uid": zygote.uid, "limits": Limits().for_child(), "scratch": zygote.scratch},
+                           [request_r, reply_w, output_w])
+        for fd in (request_r, reply_w, output_w, request_w):  # no submission: the child reads EOF and ends
+            os.close(fd)
+        os.read(reply_r, 1)
+        zygote.reap(pid, 1.0)
+        zygote.cleanup()
+        elapsed = time.perf_counter() - started
+        os.close(reply_r)
+        os.close(output_r)
+        return elapsed
+
+    once()
+    value, _ = median_of(runs, once)
+    box.close()
+    return value
+
+
+def box_of(isolation) -> str:
+    """What each child gets of its own with this isolation, as the zygote found at start-up."""
+    sandbox = Sandbox(isolation, preload=[])
+    try:
+        box = sandbox.zygote().box
+    finally:
+        sandbox.close()
+    namespaces = "own pid/IPC/mount namespaces" if box.get("namespaces") else f"no namespaces ({box.get('problem')})"
+    return f"{namespaces}, {'a cgroup' if box.get('cgroups') else 'no cgroup'}"
+
+
+def overhead_only(kinds: list, runs: int) -> None:
+    """The per-submission figure alone, several rounds (the machine's load varies): the median of each."""
+    for label, isolation in kinds:
+        rounds = [per_submission(isolation, runs * 4) for _ in range(3)]
+        alone = box_alone(isolation, runs * 4)
+        print(f"{label:>10}: per submission from a ready worker {1000 * statistics.median(rounds):.0f} ms "
+              f"(rounds: {', '.join(f'{1000 * r:.0f}' for r in rounds)} ms); a child that runs no submission "
+              f"(fork, box, end, clean-up) {1000 * alone:.0f} ms; each child: {box_of(isolation)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--per-submission", action="store_true",
+                        help="only the per-submission overhead from a ready worker")
     args = parser.parse_args()
+    kinds = [("plain", UNISOLATED)] + ([("bubblewrap", BUBBLEWRAP)] if bubblewrap_works() else [])
+    if args.per_submission:
+        overhead_only(kinds, args.runs)
+        return
     with tempfile.TemporaryDirectory() as cache:
         grade_submit_a1(args.runs, cache)
-    kinds = [("plain", UNISOLATED)] + ([("bubblewrap", BUBBLEWRAP)] if bubblewrap_works() else [])
     for label, isolation in kinds:
         numpy_start = worker_startup(isolation, ["numpy"], args.runs)
         torch_start = worker_startup(isolation, ["numpy", "torch"], max(2, args.runs // 2))

@@ -1,19 +1,23 @@
 """How the worker is isolated: bubblewrap where it works, a plain subprocess with limits where not.
 
 The choice is made once per process by a trial launch of the real command line, and it is named in
-the feedback and the JSON so nobody mistakes an unisolated run for an isolated one.
+the feedback and the JSON so nobody mistakes an unisolated run for an isolated one. The name says
+what each submission's box holds here (its own namespaces, a cgroup budget, its own uid, no user
+namespaces) and what it lacks and why, found by a trial worker and a trial cgroup.
 """
 
 from __future__ import annotations
 
 import glob
 import importlib.util
+import json
 import os
 import shutil
 import site
 import subprocess
 import sys
 import sysconfig
+import tempfile
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -21,7 +25,9 @@ from typing import Iterable, Sequence
 
 import grader
 
-SANDBOX_UID_BASE = 61000  # student processes run as 61000 + slot when the grader is root
+from . import cgroups
+from .leases import SANDBOX_UID_BASE  # noqa: F401  (student uids: SANDBOX_UID_BASE + the sandbox's lease)
+
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 ISOLATION_CHOICES = ("auto", "bubblewrap", "none")
 # Packages that go with a blocked one: hiding torch alone would leave its code generator, its
@@ -55,16 +61,84 @@ _trial_cache: dict[str, str | None] = {}  # "bwrap" -> why it cannot run here (N
 
 
 def choose(requested: str = "auto") -> Isolation:
+    """The isolation to grade with, its description naming what each submission's box holds."""
     if requested not in ISOLATION_CHOICES:
         raise ValueError(f"sandbox must be one of {', '.join(ISOLATION_CHOICES)}")
     if requested == "none":
-        return UNISOLATED
+        return _with_box(UNISOLATED)
     problem = bubblewrap_problem()
     if problem is None:
-        return BUBBLEWRAP
+        return _with_box(BUBBLEWRAP)
     if requested == "bubblewrap":
         raise RuntimeError(f"bubblewrap was requested but does not work here: {problem}")
-    return replace(UNISOLATED, description=f"{UNISOLATED.description} ({problem})")
+    return _with_box(replace(UNISOLATED, description=f"{UNISOLATED.description} ({problem})"))
+
+
+def _with_box(isolation: Isolation) -> Isolation:
+    return replace(isolation, description=f"{isolation.description}; {box_description(isolation.kind)}")
+
+
+def box_description(kind: str) -> str:
+    """What one submission's box is made of here (namespaces, budget, uid, user namespaces), and
+    what it lacks and why."""
+    box = box_support(kind)
+    hierarchy, why_not = cgroups.find()
+    parts = []
+    if box.get("namespaces"):
+        parts.append("each submission in its own pid, IPC and mount namespaces with a private /tmp and "
+                     "/dev/shm: nothing it starts outlives it")
+    else:
+        parts.append(f"submissions share the worker's namespaces ({box.get('problem')}): what one leaves "
+                     "running is killed by " + ("cgroup" if hierarchy else "walking the process tree"))
+    if hierarchy is not None:
+        parts.append(f"memory and processes budgeted for all of a submission's processes together "
+                     f"({hierarchy.describe()})")
+    else:
+        parts.append("memory limited per process (RLIMIT_AS) and processes per uid (RLIMIT_NPROC), so a "
+                     f"submission's total is at most their product (no cgroups: {why_not})")
+    parts.append(_uid_description(kind))
+    parts.append(f"user namespaces {box.get('user_namespaces', 'not tested')}")
+    return "; ".join(parts)
+
+
+def _uid_description(kind: str) -> str:
+    if os.geteuid() != 0:
+        return "student code runs as the grader's own user, without capabilities (not root: no other uid to use)"
+    if kind == "bubblewrap":
+        return "student code runs under a uid of its own, unique on this host"
+    return "student code runs as root without capabilities (own uids need bubblewrap's mount layout)"
+
+
+_box_cache: dict[str, dict[str, object]] = {}
+
+
+def box_support(kind: str) -> dict[str, object]:
+    """What a zygote of this isolation kind can give each child, found by starting a trial one."""
+    if kind not in _box_cache:
+        _box_cache[kind] = _probe_box(kind)
+    return _box_cache[kind]
+
+
+def _probe_box(kind: str) -> dict[str, object]:
+    if kind != "bubblewrap" and os.geteuid() != 0:
+        return {"namespaces": False, "problem": "namespaces per submission need root or bubblewrap"}
+    with tempfile.TemporaryDirectory(prefix="grader-trial-") as scratch:
+        config = {"namespaces": True, "proc": True, "scratch": "/tmp" if kind == "bubblewrap" else scratch,
+                  "keep": kept_under("/tmp") if kind == "bubblewrap" else []}
+        script = f"{bootstrap_path()}; from grader.runtime.zygote import probe_box; probe_box({json.dumps(config)!r})"
+        command = [sys.executable, "-I", "-c", script]
+        if kind == "bubblewrap":
+            command = bwrap_prefix(scratch_mb=8, device="cpu") + command
+        try:
+            result = subprocess.run(command, capture_output=True, timeout=60, env=clean_environment(1), cwd=scratch)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return {"namespaces": False, "problem": f"the trial worker did not run ({exc})"}
+    lines = result.stdout.decode("utf-8", "replace").strip().splitlines()
+    try:
+        return dict(json.loads(lines[-1]))
+    except (ValueError, IndexError):
+        said = result.stderr.decode("utf-8", "replace").strip().splitlines()
+        return {"namespaces": False, "problem": f"the trial worker failed: {said[-1] if said else result.returncode}"}
 
 
 def bubblewrap_works() -> bool:
@@ -83,6 +157,16 @@ def _trial_launch() -> str | None:
         return "bubblewrap needs Linux"
     if shutil.which("bwrap") is None:
         return "the bwrap command is not installed"
+    problem = _launch_once()
+    if problem is not None and _options_cache.get("--disable-userns"):
+        # A bubblewrap that knows --disable-userns but cannot apply it here: the children's seccomp
+        # filter still refuses user namespaces, so go without it rather than without bubblewrap.
+        _options_cache["--disable-userns"] = False
+        problem = _launch_once()
+    return problem
+
+
+def _launch_once() -> str | None:
     command = bwrap_prefix(scratch_mb=8, device="cpu") + [sys.executable, "-I", "-c", "pass"]
     try:
         result = subprocess.run(command, capture_output=True, timeout=30, env=clean_environment(1))
@@ -127,9 +211,58 @@ def python_paths() -> list[str]:
             candidates.add(path)
     candidates.add(str(Path(os.path.realpath(sys.executable)).parent))
     candidates.add(str(package_dir()))
+    candidates.update(importable_dirs())
     existing = sorted({os.path.realpath(p) for p in candidates if os.path.isdir(p)})
     # Drop paths nested in another listed path: binding the parent already shows them.
     return [p for p in existing if not any(p != q and p.startswith(q + os.sep) for q in existing)]
+
+
+def importable_dirs() -> list[str]:
+    """The grader's own ``sys.path`` as the sandbox may show it: what PYTHONPATH, ``.pth`` files and
+    the venv add (an HPC ``module load`` torch, say).
+
+    Never a course's files: not the working directory or a folder above it or above the grader
+    package, not the home directory, not a folder that holds a course or lies in one, unless it is a
+    package directory (``site-packages`` of a venv kept in the course folder).
+    """
+    refused = {os.path.realpath(os.path.expanduser("~")), "/"}
+    here, package = os.path.realpath(os.getcwd()), str(package_dir())
+    found: list[str] = []
+    for entry in sys.path:
+        if not entry or not os.path.isdir(entry):
+            continue
+        path = os.path.realpath(entry)
+        if path in refused or path in found or _inside(path, here):
+            continue
+        if not path.endswith("-packages") and (_inside(path, package) or _in_a_course(path)):
+            continue
+        found.append(path)
+    return found
+
+
+def bootstrap_path() -> str:
+    """Python statements that give a worker started with ``-I`` the grader's import path: the grader
+    package first, then what PYTHONPATH and .pth files gave the grader (``-I`` drops PYTHONPATH)."""
+    return (f"import sys; sys.path[1:1] = [p for p in {importable_dirs()!r} if p not in sys.path]; "
+            f"sys.path.insert(0, {str(package_dir().parent)!r})")
+
+
+def _inside(parent: str, path: str) -> bool:
+    return path == parent or path.startswith(parent.rstrip("/") + "/")
+
+
+def _in_a_course(path: str) -> bool:
+    """A folder that holds a course, or lies in one (its solutions or assignments beside it)."""
+    for folder in [Path(path), *Path(path).parents]:
+        if (folder / "solutions").is_dir() or (folder / "assignments").is_dir():
+            return True
+    return False
+
+
+def kept_under(scratch: str) -> list[str]:
+    """Interpreter directories inside the scratch directory, which each child's fresh tmpfs would
+    cover: the child mounts them again."""
+    return [path for path in python_paths() if path.startswith(scratch.rstrip("/") + "/")]
 
 
 def package_dir() -> Path:
@@ -204,11 +337,26 @@ def _parents(paths: list[str]) -> list[str]:
     return sorted(parents, key=lambda p: (p.count("/"), p))
 
 
-def bwrap_prefix(scratch_mb: int, device: str, hide: Sequence[str] = ()) -> list[str]:
+def bwrap_option(option: str) -> bool:
+    """Whether this bubblewrap knows ``option`` (``--disable-userns`` came with 0.8)."""
+    if option not in _options_cache:
+        try:
+            said = subprocess.run(["bwrap", "--help"], capture_output=True, timeout=10)
+            _options_cache[option] = option.encode() in said.stdout + said.stderr
+        except (OSError, subprocess.TimeoutExpired):
+            _options_cache[option] = False
+    return _options_cache[option]
+
+
+_options_cache: dict[str, bool] = {}
+
+
+def bwrap_prefix(scratch_mb: int, device: str, hide: Sequence[str] = (), extra: Sequence[str] = ()) -> list[str]:
     """The bubblewrap command line up to (not including) the program to run.
 
     ``hide``: top-level packages (``torch``) whose files the sandbox must not show at all, so that
-    no import, search or exec inside it can load them.
+    no import, search or exec inside it can load them. ``extra``: more arguments (the sandbox's
+    cgroup binds).
     """
     args = [
         "bwrap",
@@ -217,13 +365,19 @@ def bwrap_prefix(scratch_mb: int, device: str, hide: Sequence[str] = ()) -> list
     ]
     if os.geteuid() == 0:
         # Privileged mode: no user namespace; all capabilities dropped but those the zygote needs to
-        # move each student process to an unprivileged uid (where RLIMIT_NPROC is enforced), and to
-        # kill and clean up after that uid. Student processes lose them all at the uid change.
+        # give each child its own namespaces and mounts (CAP_SYS_ADMIN), to move it to an
+        # unprivileged uid (where RLIMIT_NPROC is enforced) and to clean up after it. Children lose
+        # them all before student code runs. --disable-userns needs --unshare-user, which would leave
+        # one uid only: a seccomp filter in each child refuses user namespaces instead.
         args += ["--cap-drop", "ALL"]
-        for capability in ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_DAC_OVERRIDE", "CAP_FOWNER"):
+        for capability in ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_DAC_OVERRIDE", "CAP_FOWNER",
+                           "CAP_SYS_ADMIN"):
             args += ["--cap-add", capability]
     else:
-        args += ["--unshare-user", "--disable-userns"]
+        # CAP_SYS_ADMIN in bubblewrap's user namespace, for the children's namespaces; they drop it.
+        args += ["--unshare-user", "--cap-add", "CAP_SYS_ADMIN"]
+        if bwrap_option("--disable-userns"):
+            args += ["--disable-userns"]
     for top in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
         if os.path.islink(top):
             args += ["--symlink", os.readlink(top), top]
@@ -246,6 +400,7 @@ def bwrap_prefix(scratch_mb: int, device: str, hide: Sequence[str] = ()) -> list
     for path in binds:
         args += ["--ro-bind", path, path]
     args += _hide_args(hide)  # after the binds, so that the empty mounts cover what they show
+    args += list(extra)
     if device == "cuda":
         args += ["--ro-bind-try", "/sys", "/sys"]
         for name in sorted(os.listdir("/dev")):

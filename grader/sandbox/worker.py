@@ -109,6 +109,7 @@ class StudentWorker:
         self.hanging: dict[str, str] = {}  # student functions that timed out -> why they are not rerun
         self.hanging_limits: dict[str, float] = {}  # ...and the limit each ran past (rerun under longer ones)
         self.last_cleanup: dict[str, Any] = {}  # the zygote's report: processes killed, seconds taken
+        self._hits_seen: dict[str, int] = {}  # the child's budget counters at its last failure
 
     # -- public ------------------------------------------------------------------------------------
 
@@ -149,7 +150,7 @@ class StudentWorker:
             raise stopped from None
         except ChannelClosed:
             status = self._discard_child(kill=False)
-            raise WorkerCrashed(_crash_message(status)) from None
+            raise WorkerCrashed(_crash_message(status, self.limits)) from None
         except FrameError as exc:
             self._discard_child(kill=True)
             raise MalformedResult(f"your code's process sent back data the grader cannot read ({exc})") from None
@@ -159,7 +160,7 @@ class StudentWorker:
         if reply.get("forbidden_used"):
             raise ForbiddenApi(_forbidden_message(reply["forbidden_used"]))
         if not reply.get("ok"):
-            raise StudentError.from_reply(reply.get("error") or {})
+            raise self._named_limits(StudentError.from_reply(reply.get("error") or {}))
         return reply.get("data")
 
     def close(self) -> None:
@@ -183,15 +184,17 @@ class StudentWorker:
         request_r, request_w = os.pipe()
         reply_r, reply_w = os.pipe()
         output_r, output_w = os.pipe()
+        uid = self.uid if self.uid is not None else zygote.uid
         try:
             pid = zygote.spawn(
-                {"uid": self.uid, "limits": self.limits.for_child(), "scratch": zygote.scratch},
+                {"uid": uid, "limits": self.limits.for_child(), "scratch": zygote.scratch},
                 [request_r, reply_w, output_w],
             )
         finally:
             for fd in (request_r, reply_w, output_w):
                 os.close(fd)
         self.child = _Child(pid, request_w, reply_r, output_r, zygote)
+        self._hits_seen = {}
         self._load()
 
     def _load(self) -> None:
@@ -208,14 +211,15 @@ class StudentWorker:
             )
         except ChannelClosed:
             status = self._discard_child(kill=False)
-            self.import_error = ImportFailed(f"while importing {self.spec.filename}, {_crash_message(status)}")
+            self.import_error = ImportFailed(f"while importing {self.spec.filename}, "
+                                             f"{_crash_message(status, self.limits)}")
         except FrameError as exc:
             self._discard_child(kill=True)
             self.import_error = ImportFailed(f"while importing {self.spec.filename}, the worker sent garbage ({exc})")
         else:
             self.import_forbidden = list(reply.get("forbidden_used") or [])
             if not reply.get("ok"):
-                error = StudentError.from_reply(reply.get("error") or {})
+                error = self._named_limits(StudentError.from_reply(reply.get("error") or {}))
                 self._discard_child(kill=False)
                 self.import_error = ImportFailed(
                     f"{self.spec.filename} could not be imported: {error.message}",
@@ -225,6 +229,24 @@ class StudentWorker:
             self.spent += time.monotonic() - started
         if self.import_error is not None:
             raise self.import_error
+
+    def _named_limits(self, error: StudentError) -> StudentError:
+        """The error, saying which budget of the whole submission refused or killed something meanwhile
+        (a fork refused at the process limit, a forked process killed at the memory limit)."""
+        if error.kind == "memory":
+            error.message = f"your code ran out of memory (the memory limit of {self.limits.memory_mb} MB was reached)"
+        if self.child is not None and self.child.zygote.alive:
+            try:
+                hits = self.child.zygote.usage(self.child.pid).get("hits") or {}
+            except SandboxError:
+                hits = {}
+            new = {key: count for key, count in hits.items() if count > self._hits_seen.get(key, 0)}
+            self._hits_seen.update(hits)
+            reached = _limits_reached(new, self.limits)
+            if reached:
+                error.message += f" ({reached} was reached)"
+        error.args = (error.message,)
+        return error
 
     def _discard_child(self, kill: bool) -> dict[str, Any]:
         """Close the pipes, make sure the process is gone, clean up after it; how it ended."""
@@ -308,7 +330,18 @@ _SIGNAL_HINTS = {
 }
 
 
-def _crash_message(status: dict[str, Any]) -> str:
+def _limits_reached(hits: dict[str, int], limits: Limits) -> str:
+    """The budgets named for the student: "the memory limit of 400 MB for all your processes together"."""
+    named = []
+    if hits.get("memory"):
+        named.append(f"the memory limit of {limits.memory_mb} MB for all your processes together")
+    if hits.get("processes"):
+        named.append(f"the limit of {limits.processes} processes and threads for all your processes together")
+    return " and ".join(named)
+
+
+def _crash_message(status: dict[str, Any], limits: Limits) -> str:
+    reached = _limits_reached(status.get("hits") or {}, limits)
     if status.get("zygote_lost"):
         return "your code's process ended and took the grading worker with it"
     if status.get("signal"):
@@ -317,12 +350,15 @@ def _crash_message(status: dict[str, Any]) -> str:
             name = signal.Signals(number).name
         except ValueError:
             name = f"signal {number}"
+        if reached:
+            return f"your code's process was stopped: it reached {reached} ({name})"
         hint = _SIGNAL_HINTS.get(number, "was stopped by a signal")
         return f"your code's process {hint} ({name})"
     code = status.get("exitcode")
+    after = f" (after reaching {reached})" if reached else ""
     if code is not None:
         return (
             f"your code ended the process with exit code {code} (sys.exit or os._exit?) before returning "
-            "a result; ending the process never counts as passing"
+            f"a result; ending the process never counts as passing{after}"
         )
-    return "your code's process ended unexpectedly"
+    return f"your code's process ended unexpectedly{after}"

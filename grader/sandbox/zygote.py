@@ -14,7 +14,7 @@ from typing import Any, Sequence
 from ..errors import SandboxError
 from ..runtime.channel import ChannelClosed, ChannelTimeout, read_frame, send_with_fds
 from ..runtime.codec import FrameError
-from .isolation import Isolation, bwrap_prefix, clean_environment, package_dir
+from .isolation import Isolation, bootstrap_path, bwrap_prefix, clean_environment, kept_under
 
 REQUEST_TIMEOUT_S = 60.0
 
@@ -24,8 +24,12 @@ class Zygote:
 
     def __init__(self, isolation: Isolation, *, preload: list[str], device: str = "cpu",
                  threads: int = 1, warm_optimizer: bool = False, tmp_mb: int = 256,
-                 hide: Sequence[str] = ()) -> None:
-        """``hide``: packages this worker must never load; under bubblewrap their files are not shown."""
+                 hide: Sequence[str] = (), uid: int | None = None, box: dict[str, Any] | None = None,
+                 bwrap_extra: Sequence[str] = ()) -> None:
+        """``hide``: packages this worker must never load; under bubblewrap their files are not shown.
+        ``uid``: what each child runs as (root only). ``box``: what each child gets of its own
+        (``{"namespaces": bool, "cgroups": ..., "unmount": [...]}``; None: nothing, the trusted
+        reference worker). ``bwrap_extra``: more bubblewrap arguments (the cgroup binds)."""
         self.isolation = isolation
         self.preload = preload
         self.hide = tuple(hide)
@@ -33,6 +37,10 @@ class Zygote:
         self.threads = threads
         self.warm_optimizer = warm_optimizer
         self.tmp_mb = tmp_mb
+        self.uid = uid
+        self.box_request = box
+        self.bwrap_extra = tuple(bwrap_extra)
+        self.box: dict[str, Any] = {}  # what the started zygote found it can give each child
         self.process: subprocess.Popen[bytes] | None = None
         self.control: socket.socket | None = None
         self.ready = False
@@ -56,13 +64,11 @@ class Zygote:
         self._host_scratch = tempfile.mkdtemp(prefix="grader-worker-")
         os.chmod(self._host_scratch, 0o1777)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        bootstrap = (
-            f"import sys; sys.path.insert(0, {str(package_dir().parent)!r}); "
-            f"from grader.runtime.zygote import main; main({theirs.fileno()})"
-        )
+        bootstrap = f"{bootstrap_path()}; from grader.runtime.zygote import main; main({theirs.fileno()})"
         command = [sys.executable, "-I", "-B", "-c", bootstrap]
         if self.sandboxed:
-            command = bwrap_prefix(scratch_mb=self.tmp_mb, device=self.device, hide=self.hide) + command
+            command = bwrap_prefix(scratch_mb=self.tmp_mb, device=self.device, hide=self.hide,
+                                   extra=self.bwrap_extra) + command
         self._stderr = tempfile.TemporaryFile()
         self.started_at = time.monotonic()
         self.process = subprocess.Popen(
@@ -82,9 +88,19 @@ class Zygote:
             "absent": list(self.hide),
             "threads": self.threads,
             "warm_optimizer": self.warm_optimizer,
-            "pid_namespace": self.sandboxed,
+            "box": self._box_config(),
             "wipe": ["/tmp", "/dev/shm"] if self.sandboxed else [self.scratch],
         }, [])
+
+    def _box_config(self) -> dict[str, Any]:
+        if self.box_request is None:
+            return {"namespaces": False, "why_not": "the trusted reference worker runs instructor code only"}
+        return {
+            "proc": True,
+            "scratch": self.scratch,
+            "keep": kept_under(self.scratch) if self.sandboxed else [],
+            **self.box_request,
+        }
 
     def wait_ready(self, timeout: float = 180.0) -> None:
         if self.ready:
@@ -93,17 +109,28 @@ class Zygote:
             self.start()
         try:
             reply = self._read(timeout)
-        except (ChannelClosed, ChannelTimeout, FrameError) as exc:
+        except (ChannelClosed, ChannelTimeout, FrameError, OSError) as exc:
             raise SandboxError(f"the grading worker did not start ({exc}){self._stderr_tail()}") from None
+        if reply.get("error"):  # the headline: why, in one line ("torch cannot be imported inside ...")
+            self.close()
+            raise SandboxError(f"the grading worker could not start: {reply['error']}")
         self.versions = dict(reply.get("versions", {}))
+        self.box = dict(reply.get("box", {}))
         self.ready = True
         self.ready_seconds = time.monotonic() - self.started_at
 
     def spawn(self, child_config: dict[str, Any], fds: list[int]) -> int:
-        return int(self.request({"op": "spawn", "config": child_config}, fds)["pid"])
+        reply = self.request({"op": "spawn", "config": child_config}, fds)
+        if reply.get("error"):  # the zygote's word (never the student process's): not the student's fault
+            raise SandboxError(str(reply["error"]))
+        return int(reply["pid"])
 
     def reap(self, pid: int, grace: float = 0.5) -> dict[str, Any]:
         return self.request({"op": "reap", "pid": pid, "grace": grace})
+
+    def usage(self, pid: int) -> dict[str, Any]:
+        """How often each budget of a live child refused or killed so far."""
+        return self.request({"op": "usage", "pid": pid})
 
     def cleanup(self) -> dict[str, Any]:
         return self.request({"op": "cleanup"})

@@ -1,0 +1,507 @@
+"""One submission, one box: nothing of a student outlives its grading or reaches another student.
+
+Each attack is written as a hostile student would write it (issue 11). Attacks that need a second
+student are graded with `grade report` over a small class, one slot (so the students follow each
+other in the same worker) and assert the other students' exact scores. What needs namespaces,
+cgroups, root or bubblewrap is skipped, with the reason, where this machine cannot give it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, SOLUTIONS, checks_of, report_isolation, score_of
+from grader.errors import SandboxError, StudentError
+from grader.sandbox import Limits, LoadSpec, Sandbox
+from grader.sandbox import cgroups
+from grader.sandbox.isolation import (BUBBLEWRAP, UNISOLATED, box_support, bwrap_option, bubblewrap_problem,
+                                      bubblewrap_works, bwrap_prefix, choose)
+from grader.sandbox.leases import SANDBOX_UID_BASE
+from grader.sandbox.worker import StudentWorker
+from grader.sandbox.zygote import Zygote
+
+A1 = "a1_srn_numpy"
+REFERENCE = (SOLUTIONS / A1 / "srn.py").read_text()
+PARTIAL = 85  # the hostile code broke linear_output only (15 points call it)
+TAG = "isolation-246810"
+KIND = "bubblewrap" if bubblewrap_works() else "none"  # what `grade report` uses here
+SYS_EXIT = {"x86_64": 60, "aarch64": 93}
+
+
+def namespaces_problem() -> str | None:
+    box = box_support(KIND)
+    return None if box.get("namespaces") else f"no namespaces per submission here: {box.get('problem')}"
+
+
+def cgroups_problem() -> str | None:
+    hierarchy, why_not = cgroups.find()
+    return None if hierarchy is not None else f"no cgroups the grader can create here: {why_not}"
+
+
+needs_namespaces = pytest.mark.skipif(namespaces_problem() is not None, reason=str(namespaces_problem()))
+needs_cgroups = pytest.mark.skipif(cgroups_problem() is not None, reason=str(cgroups_problem()))
+needs_root_bubblewrap = pytest.mark.skipif(
+    os.geteuid() != 0 or not bubblewrap_works(),
+    reason="own uids per sandbox need root and bubblewrap" + ("" if bubblewrap_works() else f" ({bubblewrap_problem()})"))
+
+
+def at_import(code: str) -> dict[str, str]:
+    return {"srn.py": code + "\n" + REFERENCE}
+
+
+def in_linear_output(code: str) -> dict[str, str]:
+    body = "".join(f"    {line}\n" for line in code.strip("\n").splitlines())
+    return {"srn.py": REFERENCE.replace("def linear_output(hs, W_hy, b_y):\n",
+                                        f"def linear_output(hs, W_hy, b_y):\n{body}", 1)}
+
+
+def leaked(result: dict) -> str:
+    for check in checks_of(result, A1):
+        if "LEAK:" in check["message"]:
+            return check["message"].split("LEAK:", 1)[1]
+    raise AssertionError("the probe did not report back")
+
+
+def messages(result: dict) -> str:
+    return " ".join(c["message"] for c in checks_of(result, A1)) + " " + " ".join(
+        a["message"] for a in result["assignments"])
+
+
+# -- a thread that survives SYS_exit of its main thread ------------------------------------------
+
+LURKER = f"""
+import ctypes, os, signal, threading, time
+
+def lurk():  # for a minute: stop every other process it can see, spoil every submission it can reach
+    end = time.time() + 60
+    while time.time() < end:
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and int(entry) != os.getpid():
+                try:
+                    os.kill(int(entry), signal.SIGSTOP)
+                except OSError:
+                    pass
+        for root, _, files in os.walk("/tmp"):
+            for name in files:
+                try:
+                    open(os.path.join(root, name), "a").write("\\nraise SystemExit('spoilt')\\n")
+                except OSError:
+                    pass
+        time.sleep(0.02)
+
+if os.fork() == 0:
+    os.setsid()
+    threading.Thread(target=lurk).start()
+    time.sleep(0.2)
+    ctypes.CDLL(None).syscall({SYS_EXIT.get(os.uname().machine, 60)}, 0)  # only this thread ends: "Z" in /proc
+"""
+
+
+def test_a_thread_that_outlives_its_main_thread_reaches_no_other_student(grade_class):
+    results = grade_class({"a_lurker": at_import(LURKER), "b_victim": {"srn.py": REFERENCE},
+                           "c_victim": {"srn.py": REFERENCE}}, workers=1)
+    assert score_of(results["b_victim"], A1) == 100, messages(results["b_victim"])
+    assert score_of(results["c_victim"], A1) == 100, messages(results["c_victim"])
+
+
+# -- SysV shared memory --------------------------------------------------------------------------
+
+SHM = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+KEY, IPC_CREAT = 0x5EED, 0o1000
+"""
+
+LEAVES_SEGMENTS = SHM + """
+def _leave(key, size, text=b""):
+    ident = libc.shmget(key, size, IPC_CREAT | 0o666)
+    address = libc.shmat(ident, None, 0)
+    ctypes.memset(address, 1, size)
+    ctypes.memmove(address, text, len(text))
+    libc.shmdt(ctypes.c_void_p(address))
+
+_leave(KEY, 2**20, b"a message for the next student")
+for extra in range(3):
+    _leave(KEY + 1 + extra, 64 * 2**20)
+"""
+
+LOOKS_FOR_SEGMENTS = SHM + """
+ident = libc.shmget(KEY, 0, 0)
+if ident >= 0:
+    address = libc.shmat(ident, None, 0)
+    found = ctypes.string_at(address, 30)
+else:
+    found = os.strerror(ctypes.get_errno())
+listed = len(open("/proc/sysvipc/shm").read().splitlines()) - 1
+raise ValueError("LEAK:" + repr([found, listed]))
+"""
+
+
+@needs_namespaces
+def test_sysv_segments_die_with_their_submission(grade_class):
+    results = grade_class({"a_writer": at_import(LEAVES_SEGMENTS), "b_reader": in_linear_output(LOOKS_FOR_SEGMENTS),
+                           "c_victim": {"srn.py": REFERENCE}}, workers=1)
+    assert leaked(results["b_reader"]).startswith("['No such file or directory', 0]")
+    assert score_of(results["c_victim"], A1) == 100
+
+
+# -- memory for all processes together -------------------------------------------------------------
+
+FORK_AND_TOUCH = """
+import os, time
+children = []
+for _ in range(3):
+    pid = os.fork()
+    if pid == 0:
+        block = bytearray(300 * 2**20)  # touched: every page written
+        time.sleep(1.5)
+        os._exit(0)
+    children.append(pid)
+ended = sorted("killed" if os.WIFSIGNALED(status) else "finished" for status in (os.waitpid(pid, 0)[1] for pid in children))
+raise ValueError("LEAK:" + repr(ended))
+"""
+
+
+@needs_cgroups
+def test_memory_limit_holds_for_all_processes_together(grade_class):
+    results = grade_class({"a_forker": in_linear_output(FORK_AND_TOUCH), "b_victim": {"srn.py": REFERENCE}},
+                          "--limit", "memory_mb=400", "--limit", "probe_timeout_s=20", workers=1)
+    ended = json.loads(leaked(results["a_forker"]).split("]")[0].replace("'", '"') + "]")
+    assert ended.count("killed") >= 2, ended  # 3 x 300 MB never fit in 400 MB together
+    assert "the memory limit of 400 MB for all your processes together was reached" in messages(results["a_forker"])
+    assert score_of(results["a_forker"], A1) == PARTIAL
+    assert score_of(results["b_victim"], A1) == 100
+
+
+# -- uids unique per grader instance ---------------------------------------------------------------
+
+HOG = f"""
+import os, time
+for _ in range(20):
+    if os.fork() == 0:
+        os.execv("/bin/sleep", ["{TAG}", "60"])  # named by argv[0], found in /proc
+time.sleep(60)
+"""
+
+REPORTS_UID = in_linear_output("import os\nraise ValueError('LEAK:' + repr(os.getuid()))")
+
+
+def tagged() -> dict[int, int]:
+    """pid -> uid of the processes the hog started."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if TAG.encode() in Path(f"/proc/{entry}/cmdline").read_bytes():
+                    found[int(entry)] = os.stat(f"/proc/{entry}").st_uid
+            except OSError:
+                continue
+    return found
+
+
+@needs_root_bubblewrap
+def test_two_graders_on_one_host_never_share_a_uid(run_grade, tmp_path, grade_class, cache_dir):
+    hog_class = tmp_path / "hog-class"
+    (hog_class / "hog").mkdir(parents=True)
+    (hog_class / "hog" / "srn.py").write_text(HOG + REFERENCE)
+    command = [sys.executable, "-m", "grader", "report", str(hog_class), "--out", str(tmp_path / "hog-out"),
+               "--workers", "1", "--limit", "import_timeout_s=90", "--limit", "processes=40"]
+    environment = {**os.environ, "GRADER_CACHE_DIR": str(cache_dir)}
+    hog = subprocess.Popen(command + report_isolation(command[3:]), cwd=REPO, env=environment,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while len(tagged()) < 20 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        hog_uids = set(tagged().values())
+        assert len(tagged()) >= 20 and len(hog_uids) == 1, "the first grader's student did not start"
+        results = grade_class({"a_honest": {"srn.py": REFERENCE}, "b_reports": REPORTS_UID,
+                               "c_honest": {"srn.py": REFERENCE}}, workers=1)
+    finally:
+        hog.terminate()
+        hog.wait(30)
+    uid = int(leaked(results["b_reports"]).split()[0])
+    assert uid >= SANDBOX_UID_BASE and uid not in hog_uids
+    assert score_of(results["a_honest"], A1) == 100 and score_of(results["c_honest"], A1) == 100
+    assert score_of(results["b_reports"], A1) == PARTIAL
+
+
+def test_leases_are_exclusive_across_processes(tmp_path):
+    script = ("import sys, time; from grader.sandbox.leases import claim; "
+              "lease = claim(0); print(lease.number, flush=True); time.sleep(3)")
+    holders = [subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True)
+               for _ in range(3)]
+    numbers = [int(process.stdout.readline()) for process in holders]
+    for process in holders:
+        process.wait(10)
+    assert len(set(numbers)) == 3, numbers
+
+
+@needs_root_bubblewrap
+def test_every_sandbox_of_a_grader_has_its_own_uid_the_verifier_included():
+    from grader.course import load_course
+    from grader.grading import Grader
+
+    course = load_course(REPO)
+    with Grader(course) as grader:
+        boxes = [grader.sandbox_for(course.get(A1)), grader.sandbox_for(course.get("a2_rnncell_ohlol")),
+                 grader._verifying_sandbox()]
+        for box in boxes:
+            box._claim()
+        uids = [box.uid for box in boxes]
+    assert len(set(uids)) == 3 and all(uid >= SANDBOX_UID_BASE for uid in uids), uids
+
+
+# -- one submission's box, seen from inside ------------------------------------------------------
+
+PROBES = '''
+def call(student, name, args=()):
+    return getattr(student, name)(*args)
+'''
+
+INSIDE = b'''
+import ctypes, os, subprocess, tempfile, time
+def leave():
+    for folder in (tempfile.gettempdir(), "/dev/shm"):
+        open(os.path.join(folder, "left-behind"), "w").write("x")
+    return 1
+def look():
+    return {"tmp": sorted(os.listdir(tempfile.gettempdir())), "shm": sorted(os.listdir("/dev/shm")),
+            "tmp_mb": os.statvfs(os.getcwd()).f_blocks * os.statvfs(os.getcwd()).f_frsize // 2**20,
+            "procs": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()), "pid": os.getpid()}
+def leave_cgroup():
+    moved = []
+    for top in ("/sys/fs/cgroup", "/run"):
+        for root, _, files in os.walk(top):
+            if "cgroup.procs" in files:
+                try:
+                    open(os.path.join(root, "cgroup.procs"), "w").write("0")
+                    moved.append(root)
+                except OSError:
+                    pass
+    return moved
+def user_namespace():
+    libc = ctypes.CDLL(None, use_errno=True)
+    direct = libc.unshare(0x10000000)
+    tool = subprocess.run(["unshare", "-Ur", "true"], capture_output=True)
+    return [direct, tool.returncode]
+def fork_bomb():
+    count = 0
+    try:
+        while True:
+            if os.fork() == 0:
+                time.sleep(60)
+                os._exit(0)
+            count += 1
+    except OSError:
+        pass
+    raise RuntimeError(f"forked {count}")
+def memory_pair():
+    children = []
+    for _ in range(3):
+        pid = os.fork()
+        if pid == 0:
+            block = bytearray(100 * 2**20)  # within the 200 MB a process may add, but not 3 together
+            time.sleep(1)
+            os._exit(0)
+        children.append(pid)
+    statuses = [os.waitpid(pid, 0)[1] for pid in children]
+    raise RuntimeError(f"the children ended with {statuses}")
+'''
+
+ISOLATIONS = [pytest.param(UNISOLATED, id="plain")]
+ISOLATIONS.append(pytest.param(BUBBLEWRAP, id="bubblewrap", marks=pytest.mark.skipif(
+    not bubblewrap_works(), reason=f"bubblewrap cannot create a sandbox on this machine: {bubblewrap_problem()}")))
+
+
+@pytest.fixture(scope="module", params=ISOLATIONS)
+def sandbox(request):
+    box = Sandbox(request.param, preload=["numpy"])
+    yield box
+    box.close()
+
+
+def inside(sandbox, **limits) -> StudentWorker:
+    spec = LoadSpec("mod", "mod.py", {"mod.py": INSIDE}, PROBES)
+    return sandbox.worker(spec, Limits(**{"probe_timeout_s": 10, **limits}))
+
+
+def test_each_submission_has_its_own_tmp_shm_and_processes(sandbox):
+    if not sandbox.zygote().box.get("namespaces"):
+        pytest.skip(f"no namespaces per submission here: {sandbox.zygote().box.get('problem')}")
+    first = inside(sandbox, tmp_mb=32)
+    first.call("call", {"name": "leave"})
+    first.close()
+    second = inside(sandbox, tmp_mb=32)
+    seen = second.call("call", {"name": "look"})
+    second.close()
+    assert "left-behind" not in seen["tmp"] + seen["shm"]
+    assert seen["tmp_mb"] == 32
+    assert seen["pid"] == 1 and seen["procs"] == [1]  # the first process of its own pid namespace
+
+
+@needs_cgroups
+def test_student_code_cannot_leave_its_cgroup(sandbox):
+    if not sandbox.zygote().box.get("namespaces"):
+        pytest.skip(f"no namespaces per submission here: {sandbox.zygote().box.get('problem')}")
+    student = inside(sandbox)
+    assert student.call("call", {"name": "leave_cgroup"}) == []
+    student.close()
+
+
+def test_student_code_cannot_create_user_namespaces(sandbox):
+    student = inside(sandbox)
+    direct, tool = student.call("call", {"name": "user_namespace"})
+    student.close()
+    assert direct == -1 and tool != 0
+
+
+def test_bubblewrap_disables_user_namespaces_where_it_can(monkeypatch):
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    args = bwrap_prefix(scratch_mb=8, device="cpu")
+    assert ("--disable-userns" in args) == bwrap_option("--disable-userns")
+    assert "--cap-add" in args and "--unshare-user" in args
+
+
+@needs_cgroups
+def test_the_process_limit_is_named(sandbox):
+    student = inside(sandbox, processes=12)
+    with pytest.raises(StudentError) as caught:
+        student.call("call", {"name": "fork_bomb"})
+    student.close()
+    assert "RuntimeError: forked" in caught.value.message
+    assert "the limit of 12 processes and threads for all your processes together was reached" in caught.value.message
+
+
+@needs_cgroups
+def test_the_memory_limit_is_named_when_it_kills(sandbox):
+    student = inside(sandbox, memory_mb=200)
+    with pytest.raises(StudentError) as caught:  # the child killed, or the process itself
+        student.call("call", {"name": "memory_pair"})
+    student.close()
+    assert "the memory limit of 200 MB for all your processes together" in caught.value.message
+
+
+# -- the fallback: no namespaces --------------------------------------------------------------------
+
+LINGERS = b'''
+import ctypes, os, threading, time
+def linger(path):
+    if os.fork() == 0:
+        def beat():
+            while True:
+                open(path, "w").write(str(time.time()))
+                time.sleep(0.02)
+        threading.Thread(target=beat).start()
+        time.sleep(0.2)
+        ctypes.CDLL(None).syscall(%d, 0)
+    time.sleep(0.5)
+    return 1
+''' % SYS_EXIT.get(os.uname().machine, 60)
+
+
+class _Source:
+    def __init__(self, zygote: Zygote) -> None:
+        self._zygote = zygote
+
+    def zygote(self) -> Zygote:
+        self._zygote.wait_ready()
+        return self._zygote
+
+
+@pytest.mark.parametrize("budget", ["process tree", "cgroup"])
+def test_without_namespaces_a_zombie_looking_process_is_killed_too(tmp_path, budget):
+    group = None
+    if budget == "cgroup":
+        hierarchy, why_not = cgroups.find()
+        if hierarchy is None:
+            pytest.skip(f"no cgroups the grader can create here: {why_not}")
+        group = cgroups.SandboxCgroup(hierarchy, f"rnn-autograder-test-{os.getpid()}")
+    zygote = Zygote(UNISOLATED, preload=["numpy"], box={"namespaces": False,
+                                                       "cgroups": group.for_zygote(False) if group else None})
+    heartbeat = tmp_path / "beat"
+    os.chmod(tmp_path, 0o777)
+    try:
+        student = StudentWorker(_Source(zygote), LoadSpec("mod", "mod.py", {"mod.py": LINGERS}, PROBES),
+                                Limits(probe_timeout_s=1))
+        assert student.call("call", {"name": "linger", "args": [str(heartbeat)]}) == 1
+        student.close()
+        time.sleep(0.3)
+        last = heartbeat.stat().st_mtime
+        time.sleep(0.5)
+        assert heartbeat.stat().st_mtime == last, "the lingering thread is still running"
+    finally:
+        zygote.close()
+        if group is not None:
+            group.remove()
+
+
+# -- the worker's import path ---------------------------------------------------------------------
+
+
+def test_a_worker_that_cannot_import_a_preload_says_why_in_one_line():
+    box = Sandbox(BUBBLEWRAP if bubblewrap_works() else UNISOLATED, preload=["numpy", "no_such_module_246810"])
+    try:
+        with pytest.raises(SandboxError) as caught:
+            box.zygote()
+    finally:
+        box.close()
+    assert str(caught.value) == ("the grading worker could not start: no_such_module_246810 cannot be imported "
+                                 "inside the sandbox: No module named 'no_such_module_246810'")
+
+
+def bare_venv(folder: Path) -> Path:
+    """An interpreter with no packages of its own: everything comes from PYTHONPATH or a .pth file."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True, timeout=120)
+    return folder / "bin" / "python"
+
+
+def site_packages() -> str:
+    import numpy
+
+    return str(Path(numpy.__file__).resolve().parent.parent)
+
+
+@pytest.mark.parametrize("how", ["PYTHONPATH", ".pth file"])
+def test_a_grader_whose_packages_come_from_its_path_grades_in_the_sandbox(tmp_path, cache_dir, how):
+    python = bare_venv(tmp_path / "venv")
+    environment = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "GRADER_COURSE")}
+    environment["GRADER_CACHE_DIR"] = str(cache_dir)
+    if how == "PYTHONPATH":
+        environment["PYTHONPATH"] = site_packages()
+        assignment, folder = "a2_rnncell_ohlol", SOLUTIONS  # torch, on PYTHONPATH only
+    else:
+        venv_site = next((tmp_path / "venv" / "lib").glob("python3*/site-packages"))
+        (venv_site / "course-packages.pth").write_text(site_packages() + "\n")
+        assignment, folder = A1, SOLUTIONS  # numpy, through a .pth file only
+    out = tmp_path / "out"
+    process = subprocess.run([str(python), "-m", "grader", "submit", str(folder), "--assignment", assignment,
+                              "--out", str(out), "--json"], cwd=REPO, env=environment, capture_output=True,
+                             text=True, timeout=900)
+    assert process.returncode == 0, process.stderr[-3000:]
+    result = json.loads(process.stdout)
+    assert score_of(result, assignment) == 100, messages_of(result, assignment)
+
+
+def messages_of(result: dict, assignment: str) -> str:
+    return " | ".join(c["message"] for c in checks_of(result, assignment) if c["status"] != "passed")
+
+
+# -- the notice ------------------------------------------------------------------------------------
+
+
+def test_the_isolation_notice_says_what_each_submission_gets():
+    notice = choose("none").description
+    assert notice.startswith("NOT ISOLATED")
+    if os.geteuid() != 0:
+        assert "namespaces per submission need root or bubblewrap" in notice
+    assert ("budgeted for all of a submission's processes together" in notice) == (cgroups_problem() is None)
+    assert "user namespaces" in notice
