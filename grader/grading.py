@@ -32,7 +32,7 @@ from .verifier import Verifier
 from .text import printable
 
 DEVICES = ("cpu", "cuda", "auto")
-VERIFIER_SLOT_OFFSET = 500  # verifier uids: SANDBOX_UID_BASE + 500 + slot, apart from every student's
+VERIFIER_SLOT_OFFSET = 500  # where the verifier's uid lease search starts (sandbox.leases keeps every uid unique)
 
 
 @dataclass
