@@ -82,7 +82,8 @@ def main() -> None:
 @click.option("--sandbox", type=click.Choice(["auto", "bubblewrap", "none"]), default="auto", show_default=True,
               help=SANDBOX_HELP)
 @click.option("--run-all-cells", is_flag=True,
-              help="For notebooks, run every top-level statement (by default loops and calls are skipped).")
+              help="For notebooks, run every top-level statement (by default training runs, plots and prints "
+                   "that nothing graded uses are skipped).")
 @click.option("--verbose", "-v", is_flag=True, help="List every check in the terminal, not only those that lost points.")
 @_limit_option
 @_course_option
@@ -149,7 +150,7 @@ def _print_summary(result: SubmissionResult, verbose: bool) -> None:
     if result.message:
         click.secho(_first_line(result.message, 300), fg="red")
     for note in result.notes[:3]:
-        click.echo(f"  note: {_first_line(note)}")
+        click.echo(f"  note: {_first_line(note, 400)}")
     for a in result.assignments:
         checks = len(a.checks)
         source = terminal(a.source or "-")
@@ -160,7 +161,7 @@ def _print_summary(result: SubmissionResult, verbose: bool) -> None:
         if a.choice:  # which file was graded: never cut short
             click.secho(f"      note: {terminal(a.choice)}", fg="yellow")
         for note in [n for n in a.notes if n != a.choice][:3]:
-            click.echo(f"      note: {_first_line(note)}")
+            click.echo(f"      note: {_first_line(note, 400)}")  # a note is one sentence: shown whole
         for c in a.checks:
             if c.status == "passed" and not verbose:
                 continue

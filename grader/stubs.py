@@ -65,8 +65,9 @@ def notebook_from_stub(stub: str, title: str, handout: str = "README.md") -> str
 
     cells = [nbformat.v4.new_markdown_cell(
         f"# {title}\n\nFill in every function that raises `NotImplementedError`; the handout is {handout}. "
-        "Cells with training loops or other top-level work are skipped when grading, so keep your "
-        "definitions self-contained.\n\nCheck your work with `grade submit .` in this folder.",
+        "The notebook is graded as the same code in a .py would be; training runs, plots and prints "
+        "that nothing graded needs are skipped (the feedback says which).\n\nCheck your work with "
+        "`grade submit .` in this folder.",
         id="intro",
     )]
     for number, chunk in enumerate(_chunks(stub), start=1):
