@@ -124,13 +124,13 @@ def measured_runs(verifier: Any, runs: Sequence[Run], function: str, *,
     """Each run with the outcome the verifier measures on its artefacts (``run["weights"]``, and e.g.
     ``run["vocab"]``) merged in: what the judge decides on. Artefacts that do not fit the
     architecture fail the check with the verifier's message naming the parameters."""
-    measured = []
     for number, run in enumerate(runs, start=1):
         if not isinstance(run, dict) or not isinstance(run.get("weights"), dict):
             raise CheckFailure(f"training run #{number} returned no trained weights")
-        outcome = verifier.measure(function, **{name: run.get(name) for name in artefacts}, **inputs)
-        measured.append({**run, **(outcome if isinstance(outcome, dict) else {"outcome": outcome})})
-    return measured
+    items = [{name: run.get(name) for name in artefacts} for run in runs]
+    outcomes = verifier.measure_each(function, items, **inputs)
+    return [{**run, **(outcome if isinstance(outcome, dict) else {"outcome": outcome})}
+            for run, outcome in zip(runs, outcomes)]
 
 
 Z_ONE_SIDED_1_PERCENT = 2.326  # the standard normal distribution's 99th percentile

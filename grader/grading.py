@@ -24,8 +24,9 @@ from .fingerprints import Catalog, CatalogError, load_catalog
 from .plugin import CheckContext, run_checks
 from .results import AssignmentResult, SubmissionResult, keep_better
 from .secret import CourseSecret, load_secret, shipped_secret
-from .sandbox import Isolation, Limits, LoadSpec, Sandbox, choose
+from .sandbox import Isolation, Limits, LoadSpec, Sandbox, StudentWorker, choose
 from .sandbox.isolation import UNISOLATED, absent_packages
+from .sandbox.leases import Lease, NoLeaseLeft, claim
 from .static_checks import StaticFindings, analyse
 from .submission import Submission, SubmittedModule, load
 from .verifier import Verifier
@@ -137,6 +138,7 @@ class Grader:
         self._trusted: Sandbox | None = None
         self._slot = slot
         self._verifier_sandbox: Sandbox | None = None
+        self._verifier_lease: Lease | None = None
         self._verifiers: dict[str, Verifier] = {}
         self._references: dict[str, References] = {}
         self._catalogs: dict[str, Catalog] = {}
@@ -146,6 +148,8 @@ class Grader:
         only when it needs it."""
         for spec in self._specs:
             self.sandbox_for(spec).start()
+        if any(spec.verify_source() is not None and not self._verifier_shares(spec) for spec in self._specs):
+            self._verifying_sandbox().start()  # imports torch beside the students' worker, not after it
 
     def sandbox_for(self, spec: AssignmentSpec) -> Sandbox:
         """The worker for ``spec``'s profile, created on first use.
@@ -301,12 +305,31 @@ class Grader:
         if spec.verify_source() is None:
             return None
         if spec.id not in self._verifiers:
-            self._verifiers[spec.id] = Verifier(spec, self._verifying_sandbox)
+            self._verifiers[spec.id] = Verifier(spec, lambda load, limits: self._verifier_worker(spec, load, limits))
         return self._verifiers[spec.id]
 
+    def _verifier_shares(self, spec: AssignmentSpec) -> bool:
+        """Whether the verifier is forked from the students' own pre-started worker. Only where each
+        child runs under its own uid in its own pid, IPC and mount namespaces (bubblewrap as root):
+        there a student's processes can neither see, signal, trace nor share memory with it, and the
+        worker it forks from never ran student code. That saves a second torch start-up per slot."""
+        sandbox = self.sandbox_for(spec)
+        sandbox.start()
+        return sandbox.uid is not None
+
+    def _verifier_worker(self, spec: AssignmentSpec, load: LoadSpec, limits: Limits) -> Any:
+        if not self._verifier_shares(spec):
+            return self._verifying_sandbox().worker(load, limits)
+        if self._verifier_lease is None:
+            try:
+                self._verifier_lease = claim(VERIFIER_SLOT_OFFSET + self._slot)
+            except (NoLeaseLeft, OSError) as exc:
+                raise SandboxError(f"no uid is free on this host for the verifier: {exc}") from None
+        return StudentWorker(self.sandbox_for(spec), load, limits, uid=self._verifier_lease.uid)
+
     def _verifying_sandbox(self) -> Sandbox:
-        """The verifier's own sandbox (own zygote, own uid): it never shares a process, a pid namespace
-        or a uid with student code, so nothing a student leaves running can reach it."""
+        """The verifier's own sandbox (own zygote, own uid), where children cannot be kept apart by
+        uid and namespaces: it never shares a process or a pid namespace with student code."""
         if self._verifier_sandbox is None:
             self._verifier_sandbox = Sandbox(self.isolation, preload=["numpy", "torch"], device="cpu",
                                              threads=self.options.threads, slot=VERIFIER_SLOT_OFFSET + self._slot,
@@ -330,6 +353,9 @@ class Grader:
         if self._verifier_sandbox is not None:
             self._verifier_sandbox.close()
             self._verifier_sandbox = None
+        if self._verifier_lease is not None:
+            self._verifier_lease.release()
+            self._verifier_lease = None
         self._close_sandboxes()
         if self._trusted is not None:
             self._trusted.close()

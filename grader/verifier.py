@@ -6,21 +6,31 @@ assignment's architecture (``assignments/<id>/verify.py``, written from the hand
 and computes predictions on inputs the trusted side picks; targets and labels stay in the trusted
 process, where the judge compares.
 
-It runs as its own sandboxed worker, a separate process that never imports student code: the
-weights reach it as data, the code it runs is the instructor's.
+It runs as its own sandboxed worker, a separate process that never imports student code, under a
+uid of its own: the weights reach it as data, the code it runs is the instructor's.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from typing import Any, Callable
 
 from .course import AssignmentSpec
 from .errors import SandboxError, StudentError
 from .judge import CheckFailure
-from .sandbox import LoadSpec, Sandbox
+from .runtime.codec import encode
+from .sandbox import Limits, LoadSpec
 
 ARCHITECTURE_MODULE = "architecture"  # an empty module: verify functions never touch student code
+MEMO_ENTRIES = 256  # measured outcomes kept per verifier: the reference's runs recur for every student
+
+# Appended to verify.py in the verifier: one request measures every run of a training check.
+EACH = '''
+
+def measure_each(_module, function, items, inputs):
+    return {"outcomes": [globals()[function](_module, **item, **inputs) for item in items]}
+'''
 
 
 class VerifierError(RuntimeError):
@@ -30,14 +40,30 @@ class VerifierError(RuntimeError):
 class Verifier:
     """Runs the functions of one assignment's ``verify.py`` on artefacts (one worker per grader)."""
 
-    def __init__(self, spec: AssignmentSpec, sandbox: Callable[[], Sandbox]) -> None:
+    def __init__(self, spec: AssignmentSpec, start_worker: Callable[[LoadSpec, Limits], Any]) -> None:
+        """``start_worker(load, limits)``: a worker process for the verifier's code (the grader decides
+        where it runs: see Grader.verifier_for)."""
         self.spec = spec
-        self._sandbox = sandbox
+        self._start_worker = start_worker
         self._worker: Any = None
+        self._memo: dict[str, Any] = {}
 
     def measure(self, function: str, **args: Any) -> Any:
         """``function(weights=..., inputs...)`` in the verifier; artefacts that do not fit the
         architecture fail the check with the verifier's message."""
+        return self._call(function, args)
+
+    def measure_each(self, function: str, items: list[dict[str, Any]], **inputs: Any) -> list[Any]:
+        """``function(**item, **inputs)`` for every item (a training check's runs), in one request;
+        the same request answered before (the reference's runs, for every student) is not sent again."""
+        key = hashlib.sha256(encode({"function": function, "items": items, "inputs": inputs})).hexdigest()
+        if key not in self._memo:
+            if len(self._memo) >= MEMO_ENTRIES:
+                self._memo.pop(next(iter(self._memo)))
+            self._memo[key] = self._call("measure_each", {"function": function, "items": items, "inputs": inputs})
+        return list(self._memo[key]["outcomes"])
+
+    def _call(self, function: str, args: dict[str, Any]) -> Any:
         try:
             return self._get_worker().call(function, args, timeout=self.spec.limits.probe_timeout_s * 3)
         except StudentError as error:
@@ -53,10 +79,10 @@ class Verifier:
             if source is None:
                 raise VerifierError(f"{self.spec.id} has no verify.py")
             load = LoadSpec(module=ARCHITECTURE_MODULE, filename=f"{ARCHITECTURE_MODULE}.py",
-                            files={f"{ARCHITECTURE_MODULE}.py": b""}, probes_source=source, device="cpu")
+                            files={f"{ARCHITECTURE_MODULE}.py": b""}, probes_source=source + EACH, device="cpu")
             # One verifier serves a whole batch: no per-submission budget applies to it.
             limits = replace(self.spec.limits, submission_timeout_s=float("inf"), max_restarts=10**6)
-            self._worker = self._sandbox().worker(load, limits)
+            self._worker = self._start_worker(load, limits)
         return self._worker
 
     def close(self) -> None:

@@ -8,6 +8,7 @@ anything the grader writes. See DESIGN.md, "verdicts come from artefacts, never 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -256,3 +257,37 @@ def test_no_hidden_task_or_held_out_data_in_the_student_copy():
     assert not list(TEMPLATE.rglob("test.tsv"))
     test_lines = (REPO / "assignments" / A5 / "data" / "test.tsv").read_text(encoding="utf-8").splitlines()[:50]
     assert not any(line.split("\t", 1)[1] in shipped for line in test_lines if "\t" in line and len(line) > 40)
+
+
+def test_the_verifier_runs_apart_from_student_code(tmp_path):
+    """Where it shares the students' pre-started worker (bubblewrap as root), the verifier is a child
+    of its own: another uid, another pid and IPC namespace, no student module imported."""
+    import shutil
+
+    from grader.course import load_course
+    from grader.grading import GradeOptions, Grader
+    from grader.sandbox import LoadSpec
+    from grader.sandbox.isolation import bubblewrap_works
+
+    course_root = tmp_path / "course"
+    for part in ("assignments", "solutions"):
+        shutil.copytree(REPO / part / A2, course_root / part / A2)
+    whoami = ('\n\ndef whoami(_module):\n    import os, sys\n    return {"uid": os.getuid(), "pid_ns": os.readlink("/proc/self/ns/pid"),'
+              ' "ipc_ns": os.readlink("/proc/self/ns/ipc"), "student_module": "ohlol" in sys.modules}\n')
+    for name in ("probes.py", "verify.py"):
+        path = course_root / "assignments" / A2 / name
+        path.write_text(path.read_text() + whoami)
+    course = load_course(course_root)
+    spec = course.get(A2)
+    with Grader(course, GradeOptions()) as grader:
+        grader.start()
+        student = grader.sandbox_for(spec).worker(
+            LoadSpec(module="ohlol", filename="ohlol.py", files=spec.solution_files(), probes_source=spec.probes_source()),
+            spec.limits)
+        mine = student.call("whoami", {})
+        theirs = grader.verifier_for(spec).measure("whoami")
+        student.close()
+    assert mine["student_module"] and not theirs["student_module"]
+    assert mine["pid_ns"] != theirs["pid_ns"], "the verifier must not see the student's processes"
+    if bubblewrap_works() and os.geteuid() == 0:
+        assert mine["uid"] != theirs["uid"] and mine["ipc_ns"] != theirs["ipc_ns"]
