@@ -210,7 +210,7 @@ def test_the_verifier_names_what_does_not_fit(tmp_path):
     assert outcome["predictions"] == ["hello"] and "my_0 (taken as rnncell.weight_ih)" in outcome["ignored"]
 
 
-def test_every_public_question_changes_with_the_course_secret(tmp_path):
+def test_every_public_question_changes_with_the_course_secret(cache_dir):
     """Official grading asks fresh questions: for each public check's probe call, the reference's
     answer under the course secret differs from the answer shipped in the student copy."""
     from grader.course import load_instructor_course, load_template_course
@@ -221,7 +221,7 @@ def test_every_public_question_changes_with_the_course_secret(tmp_path):
 
     course = load_instructor_course(REPO)
     template = load_template_course(TEMPLATE)
-    with Grader(course, GradeOptions(cache_dir=tmp_path / "cache", sandbox="none")) as grader:
+    with Grader(course, GradeOptions(cache_dir=cache_dir, sandbox="none")) as grader:
         for spec in course.assignments.values():
             references = grader.references_for(spec)
             assert references.secret is not None, "official grading must draw fresh seeds"
