@@ -120,6 +120,14 @@ def evaluate(model, loader, device):
 '''
 
 
+# Logits that turn NaN when the batch carries more padding than its longest sentence needs: "changed
+# by up to nan" compares false with any tolerance, so such a check once passed.
+NAN_ON_PADDING = ("        embedded = self.embedding(x)\n",
+                  "        embedded = self.embedding(x)\n"
+                  "        if x.shape[1] > int(lengths.max()):\n"
+                  "            embedded = embedded * float(\"nan\")\n")
+
+
 def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path):
     students = {
         "a2_honest_no_step": patched(A2, "ohlol", NO_STEP),
@@ -130,6 +138,7 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path):
         "a4_table": patched(A4, "seq2seq", A4_NO_TRAINING, append=A4_TABLE),
         "a5_honest_no_training": patched(A5, "sentiment", A5_NO_TRAINING),
         "a5_label_thief": patched(A5, "sentiment", A5_NO_TRAINING, append=A5_THIEF),
+        "a5_nan_on_padding": patched(A5, "sentiment", NAN_ON_PADDING),
     }
     results = grade_class(students)
     out = tmp_path / "grades-0"
@@ -148,6 +157,10 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path):
     assert score_of(results["a5_label_thief"], A5) <= score_of(results["a5_honest_no_training"], A5)
     a5 = {c["name"]: c for c in checks_of(results["a5_label_thief"], A5)}
     assert a5["test_training_dev_accuracy"]["points"] == 0 and a5["test_training_test_accuracy"]["points"] == 0
+
+    nan = {c["name"]: c for c in checks_of(results["a5_nan_on_padding"], A5)}
+    padding = [c for name, c in nan.items() if name.startswith("test_padding_invariance")]
+    assert padding and all(c["status"] == "failed" and "NaN" in c["message"] for c in padding), padding
 
     # Not one held-out sentence of test.tsv reached the student's process, so none is in any output.
     held_out = [line.split("\t", 1)[1] for line in
