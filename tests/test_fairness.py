@@ -37,6 +37,7 @@ def test_a_check_asking_for_a_missing_probe_is_the_grader_s_error(run_grade, tmp
     run_grade("report", str(tmp_path / "class"), "--course", str(course), "--out", str(tmp_path / "grades"))
     overview = (tmp_path / "grades" / "index.html").read_text()
     assert "could not judge" in overview and "test_predict" in overview
+    assert "not judged" in overview  # its pass rate is not a 0%
 
     # `grade check` finds it before anyone is graded, and `grade release` refuses to ship it.
     process = run_grade("check", "--course", str(course), expect=1)

@@ -47,6 +47,8 @@ def summarise(results: list[SubmissionResult], course: Course, assignment_ids: l
             seen = set()
             for check in entry.checks:
                 titles.setdefault(check.name, check.title)
+                if not check.counted:
+                    continue  # not judged (a grader error, a GPU-only rule on a CPU): no pass, no fail
                 graded[check.name] += 1
                 passed[check.name] += check.status == "passed"
                 if check.mistake and check.mistake not in seen:
