@@ -31,7 +31,7 @@ from .judge import CheckFailure, PartialCredit, find_mismatch, is_close
 from .results import CheckResult
 from .sandbox.limits import Limits
 from .static_checks import StaticFindings
-from .validate import defined_functions
+from .validate import probe_names
 from .verifier import VerifierError
 
 POINTS = pytest.StashKey[float]()
@@ -186,7 +186,7 @@ def require_probe(spec: AssignmentSpec, probe: str) -> None:
     """A check that asks for a probe the assignment does not define is the check author's mistake:
     found here, on the trusted side, and reported as such (a reply from the student's process saying
     so would be a claim like any other)."""
-    if probe not in defined_functions(spec.probes_source()):
+    if probe not in probe_names(spec):
         raise CheckAuthoringError(f"a check asks for the probe {probe!r}, which {spec.id}'s probes.py does not define")
 
 

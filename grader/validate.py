@@ -30,6 +30,18 @@ def defined_functions(source: str | None) -> frozenset[str]:
     return frozenset(node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)))
 
 
+def probe_names(spec: AssignmentSpec) -> frozenset[str]:
+    """The probes ``spec`` defines, read again only when probes.py changes (asked on every probe call)."""
+    path = spec.probes_path
+    return _probe_names_of(str(path), path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=32)
+def _probe_names_of(path: str, mtime_ns: int) -> frozenset[str]:
+    with open(path, encoding="utf-8") as source:
+        return defined_functions(source.read())
+
+
 def asked_for(check_source: str) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
     """(line, name) of every probe and every verify function a check file asks for by a literal name."""
     probes: list[tuple[int, str]] = []

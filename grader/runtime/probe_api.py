@@ -104,15 +104,9 @@ def load_weights(module: Any, weights: dict[str, Any], what: str) -> Any:
     found = {name: tuple(value.shape) for name, value in state_dict().items()}
     expected = {name: tuple(value.shape) for name, value in weights.items()}
     if found != expected:
-        missing = [name for name in expected if name not in found]
-        unexpected = [name for name in found if name not in expected]
-        wrong = [f"{name} is {found[name]}, not {expected[name]}" for name in expected
-                 if name in found and found[name] != expected[name]]
-        parts = [f"missing {', '.join(missing)}" if missing else "",
-                 f"unexpected {', '.join(unexpected)}" if unexpected else "", "; ".join(wrong)]
         raise ProbeFailure(
             f"{what} cannot load the weights of the matching torch module: "
-            f"{'; '.join(p for p in parts if p)}. Expected: {_describe_shapes(expected)}. "
+            f"{_differences(expected, found)}. Expected: {_describe_shapes(expected)}. "
             f"Found: {_describe_shapes(found) or 'no parameters'}"
         )
     try:
@@ -120,6 +114,17 @@ def load_weights(module: Any, weights: dict[str, Any], what: str) -> Any:
     except (RuntimeError, KeyError, TypeError) as exc:
         raise ProbeFailure(f"{what}.load_state_dict(...) failed: {str(exc).strip()[:400]}") from None
     return module
+
+
+def _differences(expected: dict[str, Any], found: dict[str, Any], limit: int = 20) -> str:
+    """"missing a, b; unexpected c; d is (3, 4), not (4, 4)": how two name -> shape maps differ."""
+    missing = [name for name in expected if name not in found]
+    unexpected = [name for name in found if name not in expected]
+    misshapen = [f"{name} is {found[name] if found[name] is not None else 'not an array'}, not {expected[name]}"
+                 for name in expected if name in found and found[name] != expected[name]]
+    parts = [f"missing {', '.join(missing[:limit])}" if missing else "",
+             f"unexpected {', '.join(unexpected[:limit])}" if unexpected else "", "; ".join(misshapen[:limit])]
+    return "; ".join(part for part in parts if part)
 
 
 def _describe_shapes(shapes: dict[str, tuple[int, ...]]) -> str:
@@ -162,21 +167,15 @@ def load_trained(module: Any, weights: Any, what: str) -> list[str]:
         raise ProbeFailure(f"the trained weights of {what} are not a mapping of parameter names to arrays")
     expected = {name: tuple(value.shape) for name, value in module.state_dict().items()}
     found = {name: tuple(np.shape(value)) if isinstance(value, np.ndarray) else None for name, value in weights.items()}
-    missing = [name for name in expected if name not in found]
     unexpected = [name for name in found if name not in expected]
-    misshapen = [f"{name} is {found[name] if found[name] is not None else 'not an array'}, not {expected[name]}"
-                 for name in expected if name in found and found[name] != expected[name]]
     notes = [f"{name} (ignored)" for name in unexpected]
-    if missing and list(found.values()) == list(expected.values()):
-        weights = dict(zip(expected, weights.values()))
+    if any(name not in found for name in expected) and list(found.values()) == list(expected.values()):
         notes = [f"{theirs} (taken as {ours})" for theirs, ours in zip(found, expected) if theirs != ours]
-        missing = unexpected = []
-    if missing or misshapen:
-        parts = [f"missing {', '.join(missing)}" if missing else "",
-                 f"unexpected {', '.join(unexpected[:20])}" if unexpected else "", "; ".join(misshapen[:20])]
+        weights, found = dict(zip(expected, weights.values())), dict(expected)
+    if any(name not in found or found[name] != shape for name, shape in expected.items()):
         raise ProbeFailure(
             f"your trained {what} does not have the parameters the assignment specifies: "
-            f"{'; '.join(p for p in parts if p)}. Expected: {_describe_shapes(expected)}"
+            f"{_differences(expected, found)}. Expected: {_describe_shapes(expected)}"
         )
     tensors = {}
     for name, value in weights.items():
