@@ -27,8 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import GRADE, REPO, mb, run_measured  # noqa: E402
 
-from grader.course import load_course  # noqa: E402
-from grader.fingerprints import load_catalog  # noqa: E402
+from grader.course.model import load_course  # noqa: E402
+from grader.course.mistakes import load_catalog  # noqa: E402
 
 COURSE = load_course(REPO)
 KINDS = ("correct", "mistake", "crash", "timeout", "empty")
@@ -105,10 +105,10 @@ def submit(folder: Path, cache: str, runs: int, assignment: list[str]) -> tuple[
 
 def overhead_per_student(root: Path, cache: str, fresh: bool, limit: int) -> float:
     """Seconds per student for the first ``limit`` correct students, via the Python API."""
-    from grader.grading import GradeOptions, Grader
+    from grader.grading.slot import GradeOptions, GradingSlot
 
     folders = sorted(root.iterdir())[:limit]
-    with Grader(COURSE, GradeOptions(cache_dir=Path(cache), fresh_worker=fresh), assignments=["a2_rnncell_ohlol"]) as grader:
+    with GradingSlot(COURSE, GradeOptions(cache_dir=Path(cache), fresh_worker=fresh), assignments=["a2_rnncell_ohlol"]) as grader:
         grader.grade(folders[0])  # warm: the first student always pays the start-up
         started = time.perf_counter()
         for folder in folders:

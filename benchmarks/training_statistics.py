@@ -1,4 +1,4 @@
-"""False negatives and detection of the training checks' statistical rules (grader.convergence).
+"""False negatives and detection of the training checks' statistical rules (grader.judging.convergence).
 
     .venv/bin/python benchmarks/training_statistics.py [--students 50] [--seeds 20]
 
@@ -27,7 +27,7 @@ import torch
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from grader.convergence import paired_verdict, required_successes  # noqa: E402
+from grader.judging.convergence import paired_verdict, required_successes  # noqa: E402
 
 LETTERS = "ehlo"
 TASKS = {"public, hello -> ohlol, 15 epochs": ("hello", "ohlol", 15),

@@ -20,8 +20,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from grader.course import load_course  # noqa: E402
-from grader.grading import GradeOptions, Grader  # noqa: E402
+from grader.course.model import load_course  # noqa: E402
+from grader.grading.slot import GradeOptions, GradingSlot  # noqa: E402
 
 
 def a2_runs(rng: np.random.Generator) -> list[dict]:
@@ -56,7 +56,7 @@ def main() -> None:
     texts = [line.split("\t", 1)[1] for line in lines if line]
     words = sorted({word for text in texts for word in text.lower().split()})
     vocab = {"<pad>": 0, "<unk>": 1, **{word: index + 2 for index, word in enumerate(words)}}
-    with Grader(course, GradeOptions(), assignments=["a2_rnncell_ohlol", "a5_sentiment_lstm"]) as grader:
+    with GradingSlot(course, GradeOptions(), assignments=["a2_rnncell_ohlol", "a5_sentiment_lstm"]) as grader:
         a2_verifier = grader.verifier_for(course.get("a2_rnncell_ohlol"))
         a5_verifier = grader.verifier_for(a5)
         start = timed(lambda: a2_verifier.measure_each("predictions", a2_runs(rng), words=["hello"]))

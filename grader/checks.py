@@ -10,7 +10,7 @@
 
 import pytest
 
-from .judge import CheckFailure, PartialCredit, assert_close, is_close
+from grader.judging.compare import CheckFailure, PartialCredit, assert_close, is_close
 
 points = pytest.mark.points
 hidden = pytest.mark.hidden

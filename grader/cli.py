@@ -15,9 +15,9 @@ from typing import Any, NoReturn
 
 import click
 
-from .course import Course, CourseError, find_course
-from .results import SubmissionResult
-from .text import terminal
+from grader.course.model import Course, CourseError, find_course
+from grader.report.results import SubmissionResult
+from grader.text import terminal
 
 SANDBOX_HELP = (
     "How student code is isolated: 'bubblewrap' (no network, only the submission visible), 'none' "
@@ -35,7 +35,7 @@ def _course_option(function: click.decorators.FC) -> click.decorators.FC:
 
 
 def _parse_limits(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, float]:
-    from .sandbox.limits import Limits
+    from grader.sandbox.limits import Limits
 
     limits: dict[str, float] = {}
     for value in values:
@@ -95,9 +95,9 @@ def submit(folder: Path, assignments: tuple[str, ...], device: str, out: Path, a
     named after the assignments (a1_srn_numpy/, a2_rnncell_ohlol/, ...). In your copy of the course
     only the public checks run; your instructor's grading adds hidden checks.
     """
-    from .grading import GradeOptions, Grader, resolve_device
-    from .report import write_feedback
-    from .submission import load
+    from grader.grading.slot import GradeOptions, GradingSlot, resolve_device
+    from grader.report.pages import write_feedback
+    from grader.intake.submission import load
 
     loaded = _load_course(course, folder)
     _check_assignments(loaded, assignments)
@@ -108,7 +108,7 @@ def submit(folder: Path, assignments: tuple[str, ...], device: str, out: Path, a
     options = GradeOptions(device=device, sandbox=sandbox, keep_all_cells=run_all_cells, limits=limit)
     try:
         submission = load(folder, loaded, list(assignments) or None, run_all_cells)
-        grader = Grader(loaded, options, assignments=list(submission.modules) or None)
+        grader = GradingSlot(loaded, options, assignments=list(submission.modules) or None)
     except RuntimeError as exc:
         _fail(str(exc))
     except Exception as exc:  # noqa: BLE001 - a grader bug: one sentence, never a traceback
@@ -123,7 +123,7 @@ def submit(folder: Path, assignments: tuple[str, ...], device: str, out: Path, a
             result = grader.grade(folder, only=list(assignments) or None, submission=submission)
         html_path, json_path = write_feedback(result, out)
         if gradescope:
-            from .gradescope import write_results
+            from grader.packaging.gradescope import write_results
 
             write_results(result, out / "results.json")
     except Exception as exc:  # noqa: BLE001
@@ -145,7 +145,7 @@ def _grader_bug(exc: Exception) -> NoReturn:
 def _print_summary(result: SubmissionResult, verbose: bool) -> None:
     """The score table. Everything in it that came from a student (names, messages, output) is escaped
     by :func:`_first_line` or :func:`terminal`: no control character reaches the terminal."""
-    from .report import format_points
+    from grader.report.pages import format_points
 
     if result.message:
         click.secho(_first_line(result.message, 300), fg="red")
@@ -209,10 +209,10 @@ def report(submissions: Path, out: Path, workers: int | None, resume: bool, assi
     feedback in OUT/students/<id>/. Student code runs in a sandbox; without bubblewrap this command
     refuses to run unless --allow-unsandboxed is given.
     """
-    from .batch import BatchOptions, cpu_count, run_batch
-    from .grading import GradeOptions, resolve_device
-    from .sandbox import choose
-    from .students import discover
+    from grader.grading.batch import BatchOptions, cpu_count, run_batch
+    from grader.grading.slot import GradeOptions, resolve_device
+    from grader.sandbox import choose
+    from grader.intake.students import discover
 
     loaded = _load_course(course, submissions)
     _check_assignments(loaded, assignments)
@@ -245,7 +245,7 @@ def report(submissions: Path, out: Path, workers: int | None, resume: bool, assi
             bar.update(1)
 
         outcomes = run_batch(loaded, students, out, options, isolation, on_done=done)
-    from .overview_writer import write_class_outputs
+    from grader.report.class_outputs import write_class_outputs
 
     index = write_class_outputs(loaded, out, list(assignments) or list(loaded.assignments), isolation)
     seconds = time.monotonic() - started
@@ -268,8 +268,8 @@ def gradescope(assignment: str, out: Path, course: Path | None) -> None:
     The zip holds the grader, the assignment's checks and reference, and the expected data of every
     check computed once here. Upload it as the programming assignment's autograder.
     """
-    from .gradescope import build_autograder
-    from .release import ReleaseError
+    from grader.packaging.gradescope import build_autograder
+    from grader.packaging.release import ReleaseError
 
     loaded = _load_course(course, Path.cwd())
     if loaded.kind != "instructor":
@@ -296,7 +296,7 @@ def secret(rotate: bool, course: Path | None) -> None:
     course's root (created on first use). Rotate it each term and after any leak; rebuild Gradescope
     autograders afterwards.
     """
-    from .secret import SECRET_ENV, SECRET_FILE, load_secret, rotate_secret
+    from grader.course.secret import SECRET_ENV, SECRET_FILE, load_secret, rotate_secret
 
     loaded = _load_course(course, Path.cwd())
     if loaded.kind != "instructor":
@@ -326,7 +326,7 @@ def check(course: Path | None) -> None:
     catalogued mistake's patches apply to the reference, ids match their folders. `grade release`
     runs the same check first. Exit status 1 when something is wrong.
     """
-    from .validate import course_problems, describe
+    from grader.course.validate import course_problems, describe
 
     loaded = _load_course(course, Path.cwd())
     problems = course_problems(loaded)
@@ -341,8 +341,8 @@ def check(course: Path | None) -> None:
 @_course_option
 def list_(checks: bool, course: Path | None) -> None:
     """List the assignments, their checks and points."""
-    from .plugin import collect_checks
-    from .report import format_points
+    from grader.judging.plugin import collect_checks
+    from grader.report.pages import format_points
 
     loaded = _load_course(course, Path.cwd())
     mode = "all checks" if loaded.mode == "full" else "public checks only (student copy)"
@@ -376,7 +376,7 @@ def list_(checks: bool, course: Path | None) -> None:
 def release(out: Path | None, check_only: bool, assignments: tuple[str, ...], recompute: bool,
             course: Path | None) -> None:
     """Build the student copy (stubs, handouts, public checks, expected data) from solutions/."""
-    from .release import ReleaseError, release as build
+    from grader.packaging.release import ReleaseError, release as build
 
     loaded = _load_course(course, Path.cwd())
     if loaded.kind != "instructor":

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import pytest
 
-# Official grading draws its seeds from the course secret (grader.secret): one fixed key makes the
+# Official grading draws its seeds from the course secret (grader.course.secret): one fixed key makes the
 # suite's scores reproducible on every machine, and keeps it from writing a key into the checkout.
 os.environ["GRADER_SECRET"] = "rnn-autograder-test-suite"
 

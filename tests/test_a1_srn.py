@@ -92,7 +92,7 @@ def test_reference_scores_full_marks(grade):
 
 
 def test_reference_as_notebook_scores_full_marks(grade, tmp_path):
-    from grader.stubs import notebook_from_stub
+    from grader.packaging.stubs import notebook_from_stub
 
     notebook = notebook_from_stub((SOLUTIONS / A1 / "srn.py").read_text(), "a1")
     notebook = notebook.replace('"cell_type": "markdown"', '"cell_type": "markdown"', 1)

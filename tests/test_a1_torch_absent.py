@@ -180,7 +180,7 @@ import numpy as np
 preloaded, source = sys.argv[1] == "1", sys.stdin.read()
 if preloaded:
     import torch
-from grader.runtime import guards
+from grader.inside import guards
 guards.block_imports(["torch"])
 # the old guard had no finder for submodules; with it, torch's own lazy imports would break the cheat
 sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "_BlockedFinder"]

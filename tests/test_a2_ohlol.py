@@ -193,7 +193,7 @@ def test_stub_scores_zero_with_not_implemented_messages(grade):
 
 def test_class_of_submissions(grade_class, tmp_path):
     """The notebook reference, an independent correct student and every wrong one, in one batch."""
-    from grader.stubs import notebook_from_stub
+    from grader.packaging.stubs import notebook_from_stub
 
     notebook = notebook_from_stub((SOLUTIONS / A2 / "ohlol.py").read_text(), "a2")
     students = {

@@ -266,7 +266,7 @@ def _check_cases():
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnknownMarkWarning")  # the check modules' @points and @hidden
 def test_reference_equals_nn_rnn_forward_and_gradients(reference, probes):
     """Through the very probes the checks use: nn.RNN and the reference give the same data."""
-    from grader.judge import assert_close
+    from grader.judging.compare import assert_close
 
     torch_module = torch_backed_module()
     cases = GRID + _check_cases()
@@ -340,7 +340,7 @@ def test_stub_scores_zero_with_not_implemented_messages(grade):
 @pytest.fixture(scope="module")
 def class_results(tmp_path_factory, run_grade):
     """One `grade report` over every submission of this module (torch imported once per worker)."""
-    from grader.stubs import notebook_from_stub
+    from grader.packaging.stubs import notebook_from_stub
 
     students = {
         "notebook": {"craft_rnn.ipynb": notebook_from_stub((SOLUTIONS / A3 / "craft_rnn.py").read_text(), "a3")},
@@ -413,7 +413,7 @@ def test_runtime_guards_in_process():
     code = '''
 import importlib, sys, torch
 from torch import nn
-from grader.runtime import guards
+from grader.inside import guards
 guards.forbid_apis(TOML)
 x = torch.randn(3, 2, 4)
 routes = {
@@ -449,7 +449,7 @@ print("ok")
 '''
     import subprocess
 
-    from grader.course import load_spec
+    from grader.course.model import load_spec
 
     forbidden = list(load_spec(ASSIGNMENT, "full").forbidden_apis)
     process = subprocess.run([sys.executable, "-c", code.replace("TOML", repr(forbidden))], capture_output=True,

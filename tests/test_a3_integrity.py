@@ -59,7 +59,7 @@ KERNEL_BY_COMPUTED_NAME = '        kernel = torch._C._VariableFunctionsClass.__d
 # name: (source, a piece of the line the forbidden-API check must name). Each scored 100 before the
 # guards were hardened and the scan was added (except the exec one, refused at run time already).
 ATTACKS = {
-    "guard_removed_via_sys_modules": with_forward('''        guards = sys.modules["grader.runtime." + "guards"]
+    "guard_removed_via_sys_modules": with_forward('''        guards = sys.modules["grader.inside." + "guards"]
         for library in getattr(guards, "_libraries", []):
             library._destroy()
         guards.used.clear()
@@ -109,7 +109,7 @@ HONEST_STYLES = with_forward(
 # -- the scan alone ----------------------------------------------------------------------------------
 
 def scan(source: str, **rules):
-    from grader.static_checks import analyse
+    from grader.intake.static_checks import analyse
 
     return analyse(source, "craft_rnn.py", **(rules or {"forbidden": FORBIDDEN}))
 
@@ -137,7 +137,7 @@ def test_attacks_are_flagged_at_their_line(name):
     ("import sys as s\ns.modules.update({})", 2, "sys.modules.update"),
     ("import sys\nsys.modules.clear()", 2, "sys.modules.clear"),
     ("import sys\nsys.modules.setdefault('x', 1)", 2, "sys.modules.setdefault"),
-    ("import sys\nguards = sys.modules['grader.runtime.guards']", 2, "sys.modules[…]"),
+    ("import sys\nguards = sys.modules['grader.inside.guards']", 2, "sys.modules[…]"),
     ("import sys\nsys.meta_path.insert(0, object())", 2, "sys.meta_path"),
     ("import sys\nsys.path_hooks.append(len)", 2, "sys.path_hooks"),
     ("import importlib, torch\nimportlib.reload(torch.nn)", 2, "importlib.reload"),
@@ -166,7 +166,7 @@ def test_attacks_are_flagged_at_their_line(name):
     ("exec('import ctypes')", 1, "import ctypes"),  # a constant string is scanned as code
     ("import builtins\nbuiltins.__import__('x')", 2, "builtins.__import__"),
     ("__import__('sys').modules.pop('torch')", 1, "sys.modules.pop"),
-    ("import grader.runtime.guards", 1, "import grader.runtime.guards"),
+    ("import grader.inside.guards", 1, "import grader.inside.guards"),
 ])
 def test_constructs_that_reach_around_the_guards_are_flagged(source, line, construct):
     findings = scan(source)
@@ -210,7 +210,7 @@ def test_numpy_only_assignment_fails_its_check_on_a_flag():
 
 
 def test_flags_and_messages_name_notebook_cells():
-    from grader.notebook import relabel
+    from grader.intake.notebook import relabel
 
     findings = scan("import torch\nx = 1\ntorch._C")
     locate = lambda text: relabel(text, {3: (4, 2)}, "craft_rnn.py", "craft_rnn.ipynb")  # noqa: E731
@@ -219,7 +219,7 @@ def test_flags_and_messages_name_notebook_cells():
 
 
 def test_flags_are_bounded():
-    from grader.static_checks import MAX_CONSTRUCT, MAX_FLAGS
+    from grader.intake.static_checks import MAX_CONSTRUCT, MAX_FLAGS
 
     source = "import torch\n" + "".join(f"torch._C{i}{'y' * 300} = 1\n" for i in range(40))
     findings = scan(source)
@@ -239,7 +239,7 @@ def test_code_deeper_than_the_default_stack_is_walked_and_flagged():
 GUARDS_ALONE = '''
 import gc, sys, torch
 from torch import nn
-from grader.runtime import guards
+from grader.inside import guards
 guards.forbid_apis(FORBIDDEN)
 x, h0 = torch.randn(5, 2, 3), torch.zeros(1, 2, 4)
 params = [torch.randn(4, 3), torch.randn(4, 4), torch.randn(4), torch.randn(4)]
@@ -249,7 +249,7 @@ gru_params = [torch.cat([torch.zeros(8, 3), params[0]]), torch.cat([torch.zeros(
 
 # What a student finds in the process, removed: the guard module's state, every torch.library
 # registration and dispatcher handle gc can see, torch._VF's filtered table.
-found = sys.modules["grader.runtime.guards"]
+found = sys.modules["grader.inside.guards"]
 for value in list(vars(found).values()):
     for item in list(value) if isinstance(value, list) else []:
         getattr(item, "_destroy", lambda: None)()
@@ -307,7 +307,7 @@ def test_runtime_guards_cannot_be_removed_from_inside_the_process():
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, run_grade):
     """One `grade report` over the attacks, the honest work underneath, and honest code."""
-    from grader.stubs import notebook_from_stub
+    from grader.packaging.stubs import notebook_from_stub
 
     students = {
         "reference": {"craft_rnn.py": REFERENCE},
@@ -363,10 +363,10 @@ def test_class_overview_lists_flagged_students(graded):
 
 
 def test_overview_escapes_and_bounds_flags():
-    from grader.course import load_course
-    from grader.report import render_overview
+    from grader.course.model import load_course
+    from grader.report.pages import render_overview
     from grader.report.overview import MAX_FLAG_CHARS, MAX_FLAG_LINES, overview_context
-    from grader.results import AssignmentResult, SubmissionResult
+    from grader.report.results import AssignmentResult, SubmissionResult
 
     flags = [f"craft_rnn.py, line {i}: <script>alert({i})</script>" + "x" * 500 for i in range(12)]
     result = SubmissionResult("mallory", "s/mallory", "0", assignments=[

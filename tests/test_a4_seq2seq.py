@@ -156,7 +156,7 @@ def student_seq2seq(**changes: str) -> str:
 @pytest.fixture(scope="module")
 def graded(run_grade, tmp_path_factory) -> dict[str, Any]:
     """Every submission of this module, graded by one `grade report` with two workers."""
-    from grader.stubs import notebook_from_stub
+    from grader.packaging.stubs import notebook_from_stub
 
     students = {
         "reference": SOLUTIONS / A4,

@@ -157,7 +157,7 @@ def student_sentiment(**changes: str) -> str:
 @pytest.fixture(scope="module")
 def graded(run_grade, tmp_path_factory) -> dict[str, Any]:
     """Every submission of this module, graded by one `grade report` with two workers."""
-    from grader.stubs import notebook_from_stub
+    from grader.packaging.stubs import notebook_from_stub
 
     students = {
         "reference": SOLUTIONS / A5,
@@ -245,7 +245,7 @@ def probes():
 
 
 def mutant(mistake_id: str) -> Any:
-    from grader.fingerprints import load_catalog
+    from grader.course.mistakes import load_catalog
 
     files = {"sentiment.py": (SOLUTIONS / A5 / "sentiment.py").read_bytes()}
     source = load_catalog(ASSIGNMENT / "mistakes.toml").get(mistake_id).mutate(files, "sentiment")["sentiment.py"]
@@ -290,7 +290,7 @@ def test_enforce_sorted_fails_on_the_unsorted_batch(probes):
 
 
 def test_the_test_split_stays_hidden():
-    from grader.course import load_spec
+    from grader.course.model import load_spec
 
     spec = load_spec(ASSIGNMENT, "full")
     assert "test.tsv" not in spec.release_data and "make_dataset.py" not in spec.release_data

@@ -9,8 +9,8 @@ import struct
 import numpy as np
 import pytest
 
-from grader.runtime.channel import FrameReader
-from grader.runtime.codec import MAGIC, PREFIX, FrameError, FrameLimits, decode, encode, parse_prefix
+from grader.wire.channel import FrameReader
+from grader.wire.codec import MAGIC, PREFIX, FrameError, FrameLimits, decode, encode, parse_prefix
 
 
 def roundtrip(message, limits=FrameLimits()):

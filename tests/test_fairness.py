@@ -47,7 +47,7 @@ def test_a_check_asking_for_a_missing_probe_is_the_grader_s_error(run_grade, tmp
 
 
 def test_checks_that_could_not_be_judged_are_left_out_and_the_rest_scaled():
-    from grader.results import AssignmentResult, CheckResult
+    from grader.report.results import AssignmentResult, CheckResult
 
     def check(name: str, points: float, max_points: float, status: str, counted: bool = True) -> CheckResult:
         return CheckResult(name=name, title=name, points=points, max_points=max_points, status=status, counted=counted)

@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, SOLUTIONS, TEMPLATE, checks_of, score_of, write_submission
-from grader.course import load_course
-from grader.results import (MAX_CURVE_POINTS, MAX_MESSAGE, MAX_NOTES, AssignmentResult, CheckResult,
+from grader.course.model import load_course
+from grader.report.results import (MAX_CURVE_POINTS, MAX_MESSAGE, MAX_NOTES, AssignmentResult, CheckResult,
                             SubmissionResult, downsample)
-from grader.stubs import notebook_from_stub
-from grader.students import discover
-from grader.submission import load
+from grader.packaging.stubs import notebook_from_stub
+from grader.intake.students import discover
+from grader.intake.submission import load
 from grader.text import terminal
 
 A1, A2, A3 = "a1_srn_numpy", "a2_rnncell_ohlol", "a3_craft_rnn"
@@ -42,7 +42,7 @@ HELPER_FILES = 3000
 
 # The student's process raises the child's own caps, then raises a 3 MB message.
 SHOUTER = '''import sys as _sys
-_child = _sys.modules.get("grader.runtime.child")
+_child = _sys.modules.get("grader.inside.child")
 for _name in ("MAX_MESSAGE", "MAX_TRACEBACK"):
     if hasattr(_child, _name):
         setattr(_child, _name, 10**9)
@@ -293,9 +293,9 @@ def test_a_valid_file_too_deep_for_a_recursive_walk_is_scanned_and_graded(graded
 
 
 def test_an_exception_in_one_assignment_leaves_the_others_graded(tmp_path):
-    from grader.grading import GradeOptions, Grader
+    from grader.grading.slot import GradeOptions, GradingSlot
 
-    class Exploding(Grader):
+    class Exploding(GradingSlot):
         def grade_assignment(self, work, spec, check_files=None):
             if spec.id == A1:
                 raise RecursionError("maximum recursion depth exceeded")

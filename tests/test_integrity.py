@@ -75,7 +75,7 @@ import stat as _stat
 def train(model, inputs, labels, epochs=15, lr=0.1):
     """Writes a well-formed reply claiming success on every pipe it holds, then leaves."""
     import numpy as np
-    from grader.runtime.channel import write_frame
+    from grader.wire.channel import write_frame
     weights = {name: value.detach().cpu().numpy() for name, value in model.state_dict().items()}
     run = {"losses": np.linspace(5.0, 0.5, epochs), "prediction": "ohlol", "accuracy": 1.0, "weights": weights}
     claim = {"ok": True, "data": {"runs": [run] * 20, "losses": run["losses"], "initial_loss": 5.0},
@@ -196,7 +196,7 @@ def test_the_verifier_names_what_does_not_fit(tmp_path):
     spec = importlib.util.spec_from_file_location("a2_verify", REPO / "assignments" / A2 / "verify.py")
     verify = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(verify)
-    from grader.runtime.probe_api import ProbeFailure
+    from grader.inside.probe_api import ProbeFailure
 
     good = {"rnncell.weight_ih": np.eye(4, dtype=np.float32), "rnncell.weight_hh": np.zeros((4, 4), np.float32),
             "rnncell.bias_ih": np.zeros(4, np.float32), "rnncell.bias_hh": np.zeros(4, np.float32)}
@@ -226,15 +226,15 @@ def test_the_verifier_names_what_does_not_fit(tmp_path):
 def test_every_public_question_changes_with_the_course_secret(cache_dir):
     """Official grading asks fresh questions: for each public check's probe call, the reference's
     answer under the course secret differs from the answer shipped in the student copy."""
-    from grader.course import load_instructor_course, load_template_course
-    from grader.expected import REFERENCE, ShippedExpected
-    from grader.grading import GradeOptions, Grader
-    from grader.judge import is_close
-    from grader.release import _as_submission
+    from grader.course.model import load_instructor_course, load_template_course
+    from grader.judging.expected import REFERENCE, ShippedExpected
+    from grader.grading.slot import GradeOptions, GradingSlot
+    from grader.judging.compare import is_close
+    from grader.packaging.release import _as_submission
 
     course = load_instructor_course(REPO)
     template = load_template_course(TEMPLATE)
-    with Grader(course, GradeOptions(cache_dir=cache_dir, sandbox="none")) as grader:
+    with GradingSlot(course, GradeOptions(cache_dir=cache_dir, sandbox="none")) as grader:
         for spec in course.assignments.values():
             references = grader.references_for(spec)
             assert references.secret is not None, "official grading must draw fresh seeds"
@@ -277,8 +277,8 @@ def test_the_verifier_runs_apart_from_student_code(tmp_path):
     of its own: another uid, another pid and IPC namespace, no student module imported."""
     import shutil
 
-    from grader.course import load_course
-    from grader.grading import GradeOptions, Grader
+    from grader.course.model import load_course
+    from grader.grading.slot import GradeOptions, GradingSlot
     from grader.sandbox import LoadSpec
     from grader.sandbox.isolation import bubblewrap_works
 
@@ -292,7 +292,7 @@ def test_the_verifier_runs_apart_from_student_code(tmp_path):
         path.write_text(path.read_text() + whoami)
     course = load_course(course_root)
     spec = course.get(A2)
-    with Grader(course, GradeOptions()) as grader:
+    with GradingSlot(course, GradeOptions()) as grader:
         grader.start()
         student = grader.sandbox_for(spec).worker(
             LoadSpec(module="ohlol", filename="ohlol.py", files=spec.solution_files(), probes_source=spec.probes_source()),

@@ -24,8 +24,8 @@ from grader.sandbox import cgroups
 from grader.sandbox.isolation import (BUBBLEWRAP, UNISOLATED, box_support, bwrap_option, bubblewrap_problem,
                                       bubblewrap_works, bwrap_prefix, choose)
 from grader.sandbox.leases import SANDBOX_UID_BASE
-from grader.sandbox.worker import StudentWorker
-from grader.sandbox.zygote import Zygote
+from grader.sandbox.submission_process import SubmissionProcess
+from grader.sandbox.zygote_handle import ZygoteHandle
 
 A1 = "a1_srn_numpy"
 REFERENCE = (SOLUTIONS / A1 / "srn.py").read_text()
@@ -247,11 +247,11 @@ def test_leases_are_exclusive_across_processes(tmp_path):
 
 @needs_root_bubblewrap
 def test_every_sandbox_of_a_grader_has_its_own_uid_the_verifier_included():
-    from grader.course import load_course
-    from grader.grading import Grader
+    from grader.course.model import load_course
+    from grader.grading.slot import GradingSlot
 
     course = load_course(REPO)
-    with Grader(course) as grader:
+    with GradingSlot(course) as grader:
         boxes = [grader.sandbox_for(course.get(A1)), grader.sandbox_for(course.get("a2_rnncell_ohlol")),
                  grader._verifying_sandbox()]
         for box in boxes:
@@ -329,7 +329,7 @@ def sandbox(request):
     box.close()
 
 
-def inside(sandbox, **limits) -> StudentWorker:
+def inside(sandbox, **limits) -> SubmissionProcess:
     spec = LoadSpec("mod", "mod.py", {"mod.py": INSIDE}, PROBES)
     return sandbox.worker(spec, Limits(**{"probe_timeout_s": 10, **limits}))
 
@@ -409,10 +409,10 @@ def linger(path):
 
 
 class _Source:
-    def __init__(self, zygote: Zygote) -> None:
+    def __init__(self, zygote: ZygoteHandle) -> None:
         self._zygote = zygote
 
-    def zygote(self) -> Zygote:
+    def zygote(self) -> ZygoteHandle:
         self._zygote.wait_ready()
         return self._zygote
 
@@ -425,12 +425,12 @@ def test_without_namespaces_a_zombie_looking_process_is_killed_too(tmp_path, bud
         if hierarchy is None:
             pytest.skip(f"no cgroups the grader can create here: {why_not}")
         group = cgroups.SandboxCgroup(hierarchy, f"rnn-autograder-test-{os.getpid()}")
-    zygote = Zygote(UNISOLATED, preload=["numpy"], box={"namespaces": False,
+    zygote = ZygoteHandle(UNISOLATED, preload=["numpy"], box={"namespaces": False,
                                                        "cgroups": group.for_zygote(False) if group else None})
     heartbeat = tmp_path / "beat"
     os.chmod(tmp_path, 0o777)
     try:
-        student = StudentWorker(_Source(zygote), LoadSpec("mod", "mod.py", {"mod.py": LINGERS}, PROBES),
+        student = SubmissionProcess(_Source(zygote), LoadSpec("mod", "mod.py", {"mod.py": LINGERS}, PROBES),
                                 Limits(probe_timeout_s=1))
         assert student.call("call", {"name": "linger", "args": [str(heartbeat)]}) == 1
         student.close()

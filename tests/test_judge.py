@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader.judge import CheckFailure, assert_close, find_mismatch, is_close
+from grader.judging.compare import CheckFailure, assert_close, find_mismatch, is_close
 
 rng = np.random.default_rng(0)
 WANT = rng.standard_normal((5, 3, 4))

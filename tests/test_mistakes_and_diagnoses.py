@@ -21,13 +21,13 @@ import pytest
 
 from conftest import REPO, TEMPLATE, checks_of, report_class, score_of
 
-from grader.course import load_course
+from grader.course.model import load_course
 from grader.errors import StudentError
-from grader.expected import DiskCache, References, mistake_variant
-from grader.fingerprints import Catalog, Mistake, Patch, load_catalog
-from grader.judge import find_mismatch
-from grader.plugin import Judge
-from grader.release import indistinguishable
+from grader.judging.expected import DiskCache, References, mistake_variant
+from grader.course.mistakes import Catalog, Mistake, Patch, load_catalog
+from grader.judging.compare import find_mismatch
+from grader.judging.plugin import Judge
+from grader.packaging.release import indistinguishable
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -19,8 +19,8 @@ import nbformat
 import pytest
 
 from conftest import SOLUTIONS, checks_of, report_class, score_of
-from grader.notebook import convert, relabel
-from grader.stubs import notebook_from_stub
+from grader.intake.notebook import convert, relabel
+from grader.packaging.stubs import notebook_from_stub
 from test_a1_srn import student_srn
 from test_a2_ohlol import student_ohlol
 from test_a3_craft_rnn import student_craft

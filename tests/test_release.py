@@ -37,8 +37,8 @@ def test_release_check_notices_stale_stubs_and_stale_expected_data(run_grade, tm
 def _edited_patch_is_recomputed(run_grade, course, check):
     """A retitled mistake needs no new data; an edited patch does, and the cache must not hand back
     the old patch's results (its key covers the patches)."""
-    from grader.expected import load_bytes
-    from grader.judge import is_close
+    from grader.judging.expected import load_bytes
+    from grader.judging.compare import is_close
 
     mistakes = course / "assignments" / A1 / "mistakes.toml"
     retitled = mistakes.read_text().replace('title = "The recurrent bias b_hh is missing"', 'title = "b_hh is missing"')
@@ -71,7 +71,7 @@ def solution_lines(source: str) -> list[str]:
 
 
 def test_student_copy_contains_no_solution_code():
-    from grader.course import load_course
+    from grader.course.model import load_course
 
     for spec in load_course(REPO).assignments.values():
         solution = spec.solution_dir / f"{spec.module}.py"

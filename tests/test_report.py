@@ -83,7 +83,7 @@ def test_csv_cells_that_look_like_formulas_are_neutralised(graded_class):
     _, out, _ = graded_class
     text = (out / "gradebook.csv").read_text()
     assert "\n'-1+1," in text and "\n-1+1," not in text
-    from grader.gradebook import neutralise
+    from grader.report.gradebook import neutralise
 
     for cell in ("=SUM(A1)", "+1", "-1", "@cmd", "\tx"):
         assert neutralise(cell).startswith("'")

@@ -18,7 +18,7 @@ A1_ABSENT = absent_packages(["torch"], ["numpy"])  # a1's worker: numpy preloade
 
 PROBES = '''
 import numpy as np
-from grader.runtime.probe_api import ProbeFailure, as_array
+from grader.inside.probe_api import ProbeFailure, as_array
 
 def call(student, name, args=()):
     return getattr(student, name)(*args)
@@ -277,7 +277,7 @@ def test_bubblewrap_hides_the_course_and_drops_root():
 GPU_MEMORY_LIMIT = """
 import mmap, sys
 import numpy as np
-from grader.runtime.child import _apply_limits
+from grader.inside.child import _apply_limits
 _apply_limits({"memory_mb": 300}, cuda=sys.argv[1] == "cuda")
 try:  # what CUDA does when it starts: reserve a large range of address space it never writes to
     reserved = mmap.mmap(-1, 64 * 2**30, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_NORESERVE", 0),

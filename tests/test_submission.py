@@ -10,11 +10,11 @@ import nbformat
 import pytest
 
 from conftest import REPO, write_submission
-from grader.course import load_course
-from grader.notebook import NotebookError, convert, relabel
-from grader.static_checks import analyse
-from grader.stubs import StubError, make_stub, notebook_from_stub
-from grader.submission import load
+from grader.course.model import load_course
+from grader.intake.notebook import NotebookError, convert, relabel
+from grader.intake.static_checks import analyse
+from grader.packaging.stubs import StubError, make_stub, notebook_from_stub
+from grader.intake.submission import load
 
 COURSE = load_course(REPO)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from grader.course import load_course
-from grader.plugin import CheckContext
+from grader.course.model import load_course
+from grader.judging.plugin import CheckContext
 from grader.sandbox.limits import Limits
-from grader.static_checks import StaticFindings
+from grader.intake.static_checks import StaticFindings
 
 from conftest import REPO
 

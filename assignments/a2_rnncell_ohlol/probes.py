@@ -9,7 +9,7 @@ costs only the checks of that part. Everything lives on `torch_device()`; result
 import numpy as np
 import torch
 
-from grader.runtime.probe_api import (ProbeFailure, as_array, drawn_words, seed_everything, torch_device,
+from grader.inside.probe_api import (ProbeFailure, as_array, drawn_words, seed_everything, torch_device,
                                       trained_weights)
 
 LETTERS = "ehlo"  # IDX2CHAR of the assignment, in order

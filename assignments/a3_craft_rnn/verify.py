@@ -5,7 +5,7 @@ classifies sequences the trusted side chose. It never imports student code."""
 import numpy as np
 import torch
 
-from grader.runtime.probe_api import ProbeFailure, load_trained
+from grader.inside.probe_api import ProbeFailure, load_trained
 
 
 def classify(_, weights, x, hidden_size, num_layers):

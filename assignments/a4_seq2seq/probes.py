@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from grader.runtime.probe_api import (ProbeFailure, as_array, as_number, drawn_words, load_weights, torch_device,
+from grader.inside.probe_api import (ProbeFailure, as_array, as_number, drawn_words, load_weights, torch_device,
                                       trained_weights, unpack)
 
 VOCAB = 29                     # len(LETTERS)

@@ -8,9 +8,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..course import Course
-from ..fingerprints import CatalogError, load_catalog
-from ..results import SubmissionResult
+from grader.course.model import Course
+from grader.course.mistakes import CatalogError, load_catalog
+from grader.report.results import SubmissionResult
 
 
 @dataclass

@@ -7,7 +7,7 @@ from typing import Sequence
 
 from markupsafe import Markup, escape
 
-from ..results import MAX_CELL, MAX_CURVE_POINTS, MAX_CURVES, downsample
+from grader.report.results import MAX_CELL, MAX_CURVE_POINTS, MAX_CURVES, downsample
 
 PALETTE = ("#1f6feb", "#d1242f", "#1a7f37", "#8250df", "#bf8700", "#57606a")
 

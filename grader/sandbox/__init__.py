@@ -5,16 +5,16 @@ from __future__ import annotations
 import os
 from typing import Sequence
 
-from ..errors import SandboxError
-from . import cgroups
-from .cgroups import SandboxCgroup
-from .isolation import Isolation, choose
-from .leases import Lease, NoLeaseLeft, claim
-from .limits import Limits
-from .worker import LoadSpec, StudentWorker
-from .zygote import Zygote
+from grader.errors import SandboxError
+from grader.sandbox import cgroups
+from grader.sandbox.cgroups import SandboxCgroup
+from grader.sandbox.isolation import Isolation, choose
+from grader.sandbox.leases import Lease, NoLeaseLeft, claim
+from grader.sandbox.limits import Limits
+from grader.sandbox.submission_process import LoadSpec, SubmissionProcess
+from grader.sandbox.zygote_handle import ZygoteHandle
 
-__all__ = ["Isolation", "Limits", "LoadSpec", "Sandbox", "StudentWorker", "choose"]
+__all__ = ["Isolation", "Limits", "LoadSpec", "Sandbox", "SubmissionProcess", "choose"]
 
 
 class Sandbox:
@@ -45,7 +45,7 @@ class Sandbox:
         self._lease: Lease | None = None
         self._cgroup: SandboxCgroup | None = None
         self.cgroup_problem = ""  # why this sandbox's submissions have no cgroup budget ("" if they have)
-        self._zygote: Zygote | None = None
+        self._zygote: ZygoteHandle | None = None
 
     @property
     def uid(self) -> int | None:
@@ -65,7 +65,7 @@ class Sandbox:
                 "unmount": self._cgroup.mount_points(sandboxed) if self._cgroup else [],
             }
             binds = self._cgroup.bind_args() if self._cgroup and sandboxed else []
-            self._zygote = Zygote(self.isolation, **self.options, uid=self.uid, box=box, bwrap_extra=binds)
+            self._zygote = ZygoteHandle(self.isolation, **self.options, uid=self.uid, box=box, bwrap_extra=binds)
             self._zygote.start()
 
     def _claim(self) -> None:
@@ -84,14 +84,14 @@ class Sandbox:
             except OSError as exc:
                 self.cgroup_problem = f"the sandbox's cgroup could not be created ({exc})"
 
-    def zygote(self) -> Zygote:
+    def zygote(self) -> ZygoteHandle:
         self.start()
         assert self._zygote is not None
         self._zygote.wait_ready()
         return self._zygote
 
-    def worker(self, spec: LoadSpec, limits: Limits) -> StudentWorker:
-        return StudentWorker(self, spec, limits)
+    def worker(self, spec: LoadSpec, limits: Limits) -> SubmissionProcess:
+        return SubmissionProcess(self, spec, limits)
 
     def close(self) -> None:
         if self._zygote is not None:

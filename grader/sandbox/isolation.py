@@ -25,8 +25,8 @@ from typing import Iterable, Sequence
 
 import grader
 
-from . import cgroups
-from .leases import SANDBOX_UID_BASE  # noqa: F401  (student uids: SANDBOX_UID_BASE + the sandbox's lease)
+from grader.sandbox import cgroups
+from grader.sandbox.leases import SANDBOX_UID_BASE  # noqa: F401  (student uids: SANDBOX_UID_BASE + the sandbox's lease)
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 ISOLATION_CHOICES = ("auto", "bubblewrap", "none")
@@ -125,7 +125,7 @@ def _probe_box(kind: str) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="grader-trial-") as scratch:
         config = {"namespaces": True, "proc": True, "scratch": "/tmp" if kind == "bubblewrap" else scratch,
                   "keep": kept_under("/tmp") if kind == "bubblewrap" else []}
-        script = f"{bootstrap_path()}; from grader.runtime.zygote import probe_box; probe_box({json.dumps(config)!r})"
+        script = f"{bootstrap_path()}; from grader.inside.zygote import probe_box; probe_box({json.dumps(config)!r})"
         command = [sys.executable, "-I", "-c", script]
         if kind == "bubblewrap":
             command = bwrap_prefix(scratch_mb=8, device="cpu") + command

@@ -5,7 +5,7 @@ epochs and learning rates, a mapping over the same four letters that students ha
 import pytest
 
 from grader.checks import hidden, points, timeout
-from grader.convergence import judge_training, measured_runs
+from grader.judging.convergence import judge_training, measured_runs
 
 pytestmark = hidden
 

@@ -6,8 +6,8 @@ checks repeat them on other sizes and settings and train the same code on a mapp
 import pytest
 
 from grader.checks import points, timeout
-from grader.convergence import judge_training, measured_runs
-from grader.judge import find_mismatch
+from grader.judging.convergence import judge_training, measured_runs
+from grader.judging.compare import find_mismatch
 
 HELLO, OHLOL = "hello", "ohlol"
 CONVERGENCE_SEEDS = list(range(20))   # the reference reaches "ohlol" within 15 epochs on 14 of them

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from grader.checks import CheckFailure, hidden, points, timeout
-from grader.convergence import judge_training, measured_runs
+from grader.judging.convergence import judge_training, measured_runs
 
 pytestmark = hidden
 

@@ -7,7 +7,7 @@ import statistics
 import pytest
 
 from grader.checks import hidden, points, timeout
-from grader.convergence import judge_training, measured_runs
+from grader.judging.convergence import judge_training, measured_runs
 
 pytestmark = hidden
 

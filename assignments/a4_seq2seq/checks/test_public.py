@@ -2,7 +2,7 @@
 two-layer LSTMs and other shapes, and train the model on a task it has not seen."""
 
 from grader.checks import points, timeout
-from grader.convergence import judge_training, measured_runs
+from grader.judging.convergence import judge_training, measured_runs
 
 TOY_PAIRS = [["hello", "hola"], ["cat", "gato"], ["good", "bueno"]]
 SMALL = dict(emb=8, hidden=16, layers=1)

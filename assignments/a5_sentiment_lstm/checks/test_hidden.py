@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from grader.checks import CheckFailure, hidden, is_close, points, timeout
-from grader.convergence import judge_training, measured_runs
+from grader.judging.convergence import judge_training, measured_runs
 
 pytestmark = hidden
 

@@ -7,7 +7,7 @@ import statistics
 import numpy as np
 
 from grader.checks import CheckFailure, is_close, points, timeout
-from grader.convergence import judge_training, measured_runs
+from grader.judging.convergence import judge_training, measured_runs
 
 TEXTS = ["The movie was GOOD", "a good  good plot", "not good at all\tat all", "Bad acting but a good story",
          "the end"]

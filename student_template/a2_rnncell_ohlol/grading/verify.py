@@ -7,7 +7,7 @@ returns with the targets, which never leave the trusted side.
 
 import torch
 
-from grader.runtime.probe_api import ProbeFailure, load_trained
+from grader.inside.probe_api import ProbeFailure, load_trained
 
 LETTERS = "ehlo"
 

@@ -11,7 +11,7 @@ Everything lives on `torch_device()`; results come back on the CPU.
 import numpy as np
 import torch
 
-from grader.runtime.probe_api import (ProbeFailure, as_array, as_number, load_weights, seed_everything, torch_device,
+from grader.inside.probe_api import (ProbeFailure, as_array, as_number, load_weights, seed_everything, torch_device,
                                       trained_weights)
 
 

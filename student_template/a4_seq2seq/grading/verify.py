@@ -5,7 +5,7 @@ as the handout's `translate` does. It never imports student code; the targets st
 import torch
 from torch import nn
 
-from grader.runtime.probe_api import ProbeFailure, load_trained
+from grader.inside.probe_api import ProbeFailure, load_trained
 
 LETTERS = "SE?abcdefghijklmnopqrstuvwxyz"
 SOS, EOS, PAD = 0, 1, 2

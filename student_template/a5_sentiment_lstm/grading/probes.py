@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from grader.runtime.probe_api import (ProbeFailure, as_array, as_number, load_weights, seed_everything, torch_device,
+from grader.inside.probe_api import (ProbeFailure, as_array, as_number, load_weights, seed_everything, torch_device,
                                       trained_weights, unpack)
 
 PAD_ID, UNK_ID = 0, 1

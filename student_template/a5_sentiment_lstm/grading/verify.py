@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_sequence
 
-from grader.runtime.probe_api import ProbeFailure, load_trained
+from grader.inside.probe_api import ProbeFailure, load_trained
 
 UNK_ID, MAX_LEN = 1, 100
 

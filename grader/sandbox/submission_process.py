@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import (
+from grader.errors import (
     BudgetExhausted,
     ForbiddenApi,
     ImportFailed,
@@ -26,10 +26,10 @@ from ..errors import (
     StudentError,
     WorkerCrashed,
 )
-from ..runtime.channel import ChannelClosed, ChannelTimeout, FrameReader, write_frame
-from ..runtime.codec import FrameError, FrameLimits
-from .limits import Limits
-from .zygote import Zygote
+from grader.wire.channel import ChannelClosed, ChannelTimeout, FrameReader, write_frame
+from grader.wire.codec import FrameError, FrameLimits
+from grader.sandbox.limits import Limits
+from grader.sandbox.zygote_handle import ZygoteHandle
 
 
 @dataclass
@@ -86,12 +86,12 @@ class _Child:
     request_fd: int
     reply_fd: int
     output_fd: int | None
-    zygote: Zygote
+    zygote: ZygoteHandle
 
 
-class StudentWorker:
+class SubmissionProcess:
     def __init__(self, zygote_source: Any, spec: LoadSpec, limits: Limits, uid: int | None = None) -> None:
-        self._zygotes = zygote_source  # has .zygote() -> a ready Zygote, restarting a dead one
+        self._zygotes = zygote_source  # has .zygote() -> a ready ZygoteHandle, restarting a dead one
         self.spec = spec
         self.limits = limits
         self.uid = uid
@@ -180,7 +180,7 @@ class StudentWorker:
             raise BudgetExhausted(
                 f"your code's process crashed or timed out {self.restarts} times; the remaining checks were not run"
             )
-        zygote: Zygote = self._zygotes.zygote()
+        zygote: ZygoteHandle = self._zygotes.zygote()
         request_r, request_w = os.pipe()
         reply_r, reply_w = os.pipe()
         output_r, output_w = os.pipe()

@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .results import SubmissionResult
-from .text import terminal
+from grader.report.results import SubmissionResult
+from grader.text import terminal
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 MAX_NOTES_CELL = 1000

@@ -25,8 +25,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .judge import CheckFailure, PartialCredit
-from .results import MAX_CURVE_POINTS, downsample
+from grader.judging.compare import CheckFailure, PartialCredit
+from grader.report.results import MAX_CURVE_POINTS, downsample
 
 Run = dict[str, Any]
 

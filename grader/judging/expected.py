@@ -13,18 +13,18 @@ import fcntl
 import hashlib
 import json
 import os
-import tempfile
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .course import AssignmentSpec
-from .fingerprints import Catalog
-from .errors import StudentError
-from .runtime.codec import PREFIX, FrameLimits, decode, encode, parse_prefix
-from .sandbox import LoadSpec, Sandbox
-from .secret import CourseSecret
+from grader.course.model import AssignmentSpec
+from grader.files import write_atomic
+from grader.course.mistakes import Catalog
+from grader.errors import StudentError
+from grader.wire.codec import PREFIX, FrameLimits, decode, encode, parse_prefix
+from grader.sandbox import LoadSpec, Sandbox
+from grader.course.secret import CourseSecret
 
 REFERENCE = "reference"
 CACHE_ENV = "GRADER_CACHE_DIR"
@@ -59,22 +59,6 @@ def load_bytes(data: bytes) -> Any:
     header_len, body_len = parse_prefix(data[: PREFIX.size], BIG)
     header = data[PREFIX.size : PREFIX.size + header_len]
     return decode(header, data[PREFIX.size + header_len : PREFIX.size + header_len + body_len], BIG)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write via a temporary file and rename, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
 
 
 CACHE_LAYOUT = "v2"  # entries carry the reference's running time since v2
@@ -147,7 +131,7 @@ class References:
 
     def __init__(self, spec: AssignmentSpec, catalog: Catalog, cache: DiskCache | None,
                  trusted_sandbox: Callable[[], Sandbox] | None, secret: CourseSecret | None = None) -> None:
-        """``secret``: official grading's fresh seeds (see :mod:`grader.secret`); None asks the
+        """``secret``: official grading's fresh seeds (see :mod:`grader.course.secret`); None asks the
         checks' own questions (a release records those for the student copy)."""
         self.spec = spec
         self.secret = secret

@@ -24,9 +24,9 @@ import traceback
 import types
 from typing import Any, NoReturn
 
-from . import guards, probe_api
-from .channel import read_frame, write_frame
-from .plain import NotPlainData, to_plain
+from grader.inside import guards, probe_api
+from grader.wire.channel import read_frame, write_frame
+from grader.inside.plain import NotPlainData, to_plain
 
 PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38

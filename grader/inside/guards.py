@@ -8,7 +8,7 @@ A forbidden torch kernel is refused by torch's dispatcher, whatever Python path 
 (``torch._C._VariableFunctionsClass.__dict__["rnn_" + "tanh"]`` included). That registration cannot be
 undone from Python: its handle is held by no Python object (see :func:`_keep_forever`). Everything else
 here lives in Python objects that student code in the same process can reach and change; the static
-integrity scan (grader/static_checks.py) flags the code that goes looking for them.
+integrity scan (grader/intake/static_checks.py) flags the code that goes looking for them.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .sandbox.limits import Limits
+from grader.sandbox.limits import Limits
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -219,7 +219,7 @@ def find_course(explicit: Path | None = None, submission: Path | None = None) ->
         explicit = Path(os.environ[COURSE_ENV])
     if explicit is not None:
         return load_course(explicit)
-    repository = Path(__file__).resolve().parent.parent
+    repository = Path(__file__).resolve().parents[2]
     if (repository / "assignments").is_dir() and (repository / "solutions").is_dir():
         return load_instructor_course(repository)
     if submission is not None:

@@ -12,8 +12,8 @@ import ast
 import fnmatch
 import functools
 
-from .course import AssignmentSpec, Course
-from .fingerprints import CatalogError, load_catalog
+from grader.course.model import AssignmentSpec, Course
+from grader.course.mistakes import CatalogError, load_catalog
 
 # Calls whose first string argument names a probe (``judge.compare("forward", ...)``), or a verify function.
 PROBE_CALLS = {("judge", "compare"), ("judge", "run"), ("student", "run"), ("reference", "expected")}

@@ -55,7 +55,7 @@ def _is_tensor(value: Any) -> bool:
 
 
 def _loaded_torch() -> Any:
-    from .guards import real_module
+    from grader.inside.guards import real_module
 
     return real_module("torch")
 

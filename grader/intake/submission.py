@@ -22,8 +22,8 @@ import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .course import GRADING_DIR, AssignmentSpec, Course
-from .notebook import NotebookError, convert, relabel
+from grader.course.model import GRADING_DIR, AssignmentSpec, Course
+from grader.intake.notebook import NotebookError, convert, relabel
 
 MAX_MODULE_BYTES = 1 * 2**20
 MAX_NOTEBOOK_BYTES = 20 * 2**20

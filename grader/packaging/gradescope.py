@@ -14,10 +14,10 @@ import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
-from .course import EXPECTED_FILE, GRADING_DIR, Course
-from .expected import write_atomic
-from .results import SubmissionResult
-from .text import printable
+from grader.course.model import EXPECTED_FILE, GRADING_DIR, Course
+from grader.files import write_atomic
+from grader.report.results import SubmissionResult
+from grader.text import printable
 
 VISIBILITY = {"visible": "visible", "hidden": "after_published"}
 ROOT_FILES = ("pyproject.toml", "constraints.txt", "README.md")
@@ -90,9 +90,9 @@ def build_autograder(course: Course, assignment_id: str, repository: Path, out_z
     is computed here and shipped, as in a student copy, so even a container without bubblewrap
     gives student code nothing to find.
     """
-    from .grading import GradeOptions, Grader
-    from .release import expected_data, grading_files
-    from .secret import SECRET_ENV, SECRET_FILE
+    from grader.grading.slot import GradeOptions, GradingSlot
+    from grader.packaging.release import expected_data, grading_files
+    from grader.course.secret import SECRET_ENV, SECRET_FILE
 
     spec = course.get(assignment_id)
     files: dict[str, bytes] = {}
@@ -110,7 +110,7 @@ def build_autograder(course: Course, assignment_id: str, repository: Path, out_z
             if path.is_file():
                 files[f"{base}/data/{path.name}"] = path.read_bytes()
     log(f"{spec.id}: computing the expected data of every check (reference and catalogued mistakes)")
-    with Grader(course, GradeOptions(), assignments=[spec.id]) as grader:
+    with GradingSlot(course, GradeOptions(), assignments=[spec.id]) as grader:
         files[f"{base}/{GRADING_DIR}/{EXPECTED_FILE}"] = expected_data(grader, spec, spec.check_files())
     # The data was recorded under the course's fresh seeds: the autograder asks the same questions.
     secret_text = os.environ.get(SECRET_ENV, "").strip() or (course.root / SECRET_FILE).read_text().strip()

@@ -1,6 +1,6 @@
 """Grading one submission: load it, run each assignment's checks against a sandboxed worker, total.
 
-A :class:`Grader` owns one sandbox (one zygote) per worker profile (a1's holds numpy and cannot see
+A :class:`GradingSlot` owns one sandbox (one zygote) per worker profile (a1's holds numpy and cannot see
 torch, a2-a5's hold torch) and, lazily, one trusted worker for reference answers.
 ``grade submit`` uses one; ``grade report`` uses one per parallel slot.
 """
@@ -17,20 +17,20 @@ from typing import Any
 
 import grader
 
-from .course import AssignmentSpec, Course
-from .errors import ImportFailed, SandboxError, StudentError
-from .expected import DiskCache, References, default_cache_dir
-from .fingerprints import Catalog, CatalogError, load_catalog
-from .plugin import CheckContext, run_checks
-from .results import AssignmentResult, SubmissionResult, keep_better
-from .secret import CourseSecret, load_secret, shipped_secret
-from .sandbox import Isolation, Limits, LoadSpec, Sandbox, StudentWorker, choose
-from .sandbox.isolation import UNISOLATED, absent_packages
-from .sandbox.leases import Lease, NoLeaseLeft, claim
-from .static_checks import StaticFindings, analyse
-from .submission import Submission, SubmittedModule, load
-from .verifier import Verifier
-from .text import printable
+from grader.course.model import AssignmentSpec, Course
+from grader.errors import ImportFailed, SandboxError, StudentError
+from grader.judging.expected import DiskCache, References, default_cache_dir
+from grader.course.mistakes import Catalog, CatalogError, load_catalog
+from grader.judging.plugin import CheckContext, run_checks
+from grader.report.results import AssignmentResult, SubmissionResult, keep_better
+from grader.course.secret import CourseSecret, load_secret, shipped_secret
+from grader.sandbox import Isolation, Limits, LoadSpec, Sandbox, SubmissionProcess, choose
+from grader.sandbox.isolation import UNISOLATED, absent_packages
+from grader.sandbox.leases import Lease, NoLeaseLeft, claim
+from grader.intake.static_checks import StaticFindings, analyse
+from grader.intake.submission import Submission, SubmittedModule, load
+from grader.judging.verifier import Verifier
+from grader.text import printable
 
 DEVICES = ("cpu", "cuda", "auto")
 VERIFIER_SLOT_OFFSET = 500  # where the verifier's uid lease search starts (sandbox.leases keeps every uid unique)
@@ -124,7 +124,7 @@ def profile(spec: AssignmentSpec) -> Profile:
     return preload, absent_packages(spec.blocked_imports, preload)
 
 
-class Grader:
+class GradingSlot:
     def __init__(self, course: Course, options: GradeOptions | None = None, slot: int = 0,
                  isolation: Isolation | None = None, assignments: list[str] | None = None) -> None:
         """``assignments``: those that will be graded (default all); :meth:`start` starts their workers."""
@@ -325,7 +325,7 @@ class Grader:
                 self._verifier_lease = claim(VERIFIER_SLOT_OFFSET + self._slot)
             except (NoLeaseLeft, OSError) as exc:
                 raise SandboxError(f"no uid is free on this host for the verifier: {exc}") from None
-        return StudentWorker(self.sandbox_for(spec), load, limits, uid=self._verifier_lease.uid)
+        return SubmissionProcess(self.sandbox_for(spec), load, limits, uid=self._verifier_lease.uid)
 
     def _verifying_sandbox(self) -> Sandbox:
         """The verifier's own sandbox (own zygote, own uid), where children cannot be kept apart by
@@ -361,7 +361,7 @@ class Grader:
             self._trusted.close()
             self._trusted = None
 
-    def __enter__(self) -> "Grader":
+    def __enter__(self) -> "GradingSlot":
         return self
 
     def __exit__(self, *exc: object) -> None:

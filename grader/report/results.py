@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Sequence
 
-from .text import shorten
+from grader.text import shorten
 
 SCHEMA = "rnn-autograder/result/1"
 STATUSES = ("passed", "partial", "failed", "error", "skipped")

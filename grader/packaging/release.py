@@ -17,14 +17,15 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .course import EXPECTED_FILE, GRADING_DIR, AssignmentSpec, Course
-from .expected import REFERENCE, dump, load_bytes, write_atomic
-from .fingerprints import CatalogError, load_catalog
-from .grading import GradeOptions, Grader
-from .validate import describe, problems_of
-from .judge import is_close
-from .stubs import StubError, make_stub, notebook_from_stub
-from .submission import SubmittedModule
+from grader.course.model import EXPECTED_FILE, GRADING_DIR, AssignmentSpec, Course
+from grader.files import write_atomic
+from grader.judging.expected import REFERENCE, dump, load_bytes
+from grader.course.mistakes import CatalogError, load_catalog
+from grader.grading.slot import GradeOptions, GradingSlot
+from grader.course.validate import describe, problems_of
+from grader.judging.compare import is_close
+from grader.packaging.stubs import StubError, make_stub, notebook_from_stub
+from grader.intake.submission import SubmittedModule
 
 EXPECTED_RTOL = 1e-6  # expected data recomputed on another CPU may differ in the last bits
 SHIPPED_FORMAT = 1
@@ -64,7 +65,7 @@ def release(course: Course, target: Path, check_only: bool = False, only: list[s
                         "public checks or mistake catalog changed)" for spec in stale]
     elif stale:
         # The student copy answers the checks' own questions; official grading asks fresh ones.
-        with Grader(course, GradeOptions(fresh_seeds=False), assignments=[spec.id for spec in stale]) as grader:
+        with GradingSlot(course, GradeOptions(fresh_seeds=False), assignments=[spec.id for spec in stale]) as grader:
             grader.start()
             for spec in stale:
                 log(f"{spec.id}: expected data of the public checks (reference and catalogued mistakes)")
@@ -188,7 +189,7 @@ def grading_files(spec: AssignmentSpec, check_names: list[str]) -> dict[str, byt
     return files
 
 
-def expected_data(grader: Grader, spec: AssignmentSpec, check_files: list[Path]) -> bytes:
+def expected_data(grader: GradingSlot, spec: AssignmentSpec, check_files: list[Path]) -> bytes:
     """Every expected answer the given checks can ask for, recorded while grading the reference and
     each catalogued mistake: the ``expected.bin`` of a copy without solutions."""
     references = grader.references_for(spec)
@@ -201,7 +202,7 @@ def expected_data(grader: Grader, spec: AssignmentSpec, check_files: list[Path])
     return dump({"format": SHIPPED_FORMAT, "fingerprint": expected_fingerprint(spec, check_files), "entries": recorded})
 
 
-def grade_reference_and_mistakes(grader: Grader, spec: AssignmentSpec, check_files: list[Path]) -> None:
+def grade_reference_and_mistakes(grader: GradingSlot, spec: AssignmentSpec, check_files: list[Path]) -> None:
     """Grade the reference (it must pass) and every catalogued mistake, so every expected answer a
     student can need (reference and mutants alike) is computed and recorded or cached."""
     catalog = load_catalog(spec.mistakes_path)

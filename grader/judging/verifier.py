@@ -16,11 +16,11 @@ import hashlib
 from dataclasses import replace
 from typing import Any, Callable
 
-from .course import AssignmentSpec
-from .errors import SandboxError, StudentError
-from .judge import CheckFailure
-from .runtime.codec import encode
-from .sandbox import Limits, LoadSpec
+from grader.course.model import AssignmentSpec
+from grader.errors import SandboxError, StudentError
+from grader.judging.compare import CheckFailure
+from grader.wire.codec import encode
+from grader.sandbox import Limits, LoadSpec
 
 ARCHITECTURE_MODULE = "architecture"  # an empty module: verify functions never touch student code
 MEMO_ENTRIES = 256  # measured outcomes kept per verifier: the reference's runs recur for every student
@@ -42,7 +42,7 @@ class Verifier:
 
     def __init__(self, spec: AssignmentSpec, start_worker: Callable[[LoadSpec, Limits], Any]) -> None:
         """``start_worker(load, limits)``: a worker process for the verifier's code (the grader decides
-        where it runs: see Grader.verifier_for)."""
+        where it runs: see GradingSlot.verifier_for)."""
         self.spec = spec
         self._start_worker = start_worker
         self._worker: Any = None

@@ -11,15 +11,15 @@ import tempfile
 import time
 from typing import Any, Sequence
 
-from ..errors import SandboxError
-from ..runtime.channel import ChannelClosed, ChannelTimeout, read_frame, send_with_fds
-from ..runtime.codec import FrameError
-from .isolation import Isolation, bootstrap_path, bwrap_prefix, clean_environment, kept_under
+from grader.errors import SandboxError
+from grader.wire.channel import ChannelClosed, ChannelTimeout, read_frame, send_with_fds
+from grader.wire.codec import FrameError
+from grader.sandbox.isolation import Isolation, bootstrap_path, bwrap_prefix, clean_environment, kept_under
 
 REQUEST_TIMEOUT_S = 60.0
 
 
-class Zygote:
+class ZygoteHandle:
     """One pre-started worker process. Not thread-safe: one grading slot owns one zygote."""
 
     def __init__(self, isolation: Isolation, *, preload: list[str], device: str = "cpu",
@@ -64,7 +64,7 @@ class Zygote:
         self._host_scratch = tempfile.mkdtemp(prefix="grader-worker-")
         os.chmod(self._host_scratch, 0o1777)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        bootstrap = f"{bootstrap_path()}; from grader.runtime.zygote import main; main({theirs.fileno()})"
+        bootstrap = f"{bootstrap_path()}; from grader.inside.zygote import main; main({theirs.fileno()})"
         command = [sys.executable, "-I", "-B", "-c", bootstrap]
         if self.sandboxed:
             command = bwrap_prefix(scratch_mb=self.tmp_mb, device=self.device, hide=self.hide,

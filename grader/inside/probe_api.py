@@ -12,8 +12,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .guards import real_module
-from .plain import NotPlainData, to_plain
+from grader.inside.guards import real_module
+from grader.inside.plain import NotPlainData, to_plain
 
 _state = {"device": "cpu"}
 
@@ -206,7 +206,7 @@ def trained_weights(module: Any, what: str) -> dict[str, np.ndarray]:
 
 def drawn_words(seed: int, alphabet: str, count: int, shortest: int = 1, longest: int = 5) -> list[str]:
     """Words drawn from ``seed``, appended to a probe's fixed inputs: official grading passes a seed
-    derived from the course secret (grader.secret), so the shipped answers to the fixed inputs alone
+    derived from the course secret (grader.course.secret), so the shipped answers to the fixed inputs alone
     do not answer the question asked."""
     rng = np.random.default_rng(seed)
     return ["".join(rng.choice(list(alphabet), size=int(rng.integers(shortest, longest + 1))))

@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as _dt
 from pathlib import Path
 
-from . import gradebook
-from .batch import RESULTS_DIR, load_results
-from .course import Course
-from .expected import write_atomic
-from .report import render_overview
-from .report.overview import overview_context
-from .sandbox import Isolation
+from grader.report import gradebook
+from grader.grading.batch import RESULTS_DIR, load_results
+from grader.course.model import Course
+from grader.files import write_atomic
+from grader.report.pages import render_overview
+from grader.report.overview import overview_context
+from grader.sandbox import Isolation
 
 
 def write_class_outputs(course: Course, out: Path, assignment_ids: list[str], isolation: Isolation) -> Path:

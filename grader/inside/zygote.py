@@ -30,7 +30,7 @@ import sys
 import time
 from typing import Any
 
-from .channel import recv_with_fds, send_with_fds
+from grader.wire.channel import recv_with_fds, send_with_fds
 
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
@@ -214,7 +214,7 @@ class Box:
         self.user_namespaces = outcome["user_namespaces"]
 
     def _test_child(self) -> dict[str, Any]:
-        from .child import _drop_capabilities, _refuse_user_namespaces
+        from grader.inside.child import _drop_capabilities, _refuse_user_namespaces
 
         try:
             self.enter({"tmp_mb": 1}, {}, budget=2**20)
@@ -511,7 +511,7 @@ class Zygote:
                 os.write(ready, str(exc).encode()[:1000])
                 os._exit(1)
             os.close(ready)
-            from .child import serve
+            from grader.inside.child import serve
 
             serve(fds, config)
         finally:

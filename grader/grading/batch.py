@@ -1,6 +1,6 @@
 """Grading a whole class in parallel: `grade report`.
 
-N slot processes each own a :class:`~grader.grading.Grader` (one pre-started zygote, so no student
+N slot processes each own a :class:`~grader.grading.slot.GradingSlot` (one pre-started zygote, so no student
 pays the torch import). The parent hands out one student at a time, watches a wall-clock limit per
 student (a slot that overruns is killed and replaced; the student is recorded as "timed out"), and
 updates the progress bar. Each slot writes its student's result atomically as soon as it is done,
@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .course import Course
-from .grading import GradeOptions, Grader
-from .results import SubmissionResult
-from .sandbox import Isolation
-from .students import Student, UnsafeZip, unpack
+from grader.course.model import Course
+from grader.grading.slot import GradeOptions, GradingSlot
+from grader.report.results import SubmissionResult
+from grader.sandbox import Isolation
+from grader.intake.students import Student, UnsafeZip, unpack
 
 RESULTS_DIR = "students"
 RESULT_FILE = "feedback.json"
@@ -90,7 +90,7 @@ def run_batch(course: Course, students: list[Student], out: Path, options: Batch
 
 
 def _unchanged(course: Course, student: Student, out: Path, options: BatchOptions) -> Outcome | None:
-    from .submission import load
+    from grader.intake.submission import load
 
     path = result_path(out, student.id)
     try:
@@ -149,7 +149,7 @@ def _slot_main(slot: int, course: Course, out: str, options: BatchOptions, isola
                tasks: Any, results: Any) -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    grader = Grader(course, options.grade, slot=slot, isolation=isolation, assignments=options.only)
+    grader = GradingSlot(course, options.grade, slot=slot, isolation=isolation, assignments=options.only)
     grader.start()
     try:
         while True:
@@ -168,8 +168,8 @@ def _slot_main(slot: int, course: Course, out: str, options: BatchOptions, isola
         grader.close()
 
 
-def grade_student(grader: Grader, student: Student, out: Path, only: list[str] | None) -> Outcome:
-    from .report import write_feedback
+def grade_student(grader: GradingSlot, student: Student, out: Path, only: list[str] | None) -> Outcome:
+    from grader.report.pages import write_feedback
 
     with _materialised(student) as unpacked:
         if unpacked.folder is None:
@@ -188,7 +188,7 @@ def grade_student(grader: Grader, student: Student, out: Path, only: list[str] |
 
 def _record_failure(out: Path, student: Student, message: str, status: str = "error") -> None:
     """Even a student whose grading failed gets a result file (and so a row and a page)."""
-    from .report import write_feedback
+    from grader.report.pages import write_feedback
     import datetime as _dt
 
     import grader as package

@@ -23,16 +23,16 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from .course import AssignmentSpec
-from .errors import CheckAuthoringError, ProbeTimeout, SandboxError, StudentError
-from .expected import ReferenceUnavailable, References, mistake_variant
-from .fingerprints import Catalog, Mistake
-from .judge import CheckFailure, PartialCredit, find_mismatch, is_close
-from .results import CheckResult
-from .sandbox.limits import Limits
-from .static_checks import StaticFindings
-from .validate import probe_names
-from .verifier import VerifierError
+from grader.course.model import AssignmentSpec
+from grader.errors import CheckAuthoringError, ProbeTimeout, SandboxError, StudentError
+from grader.judging.expected import ReferenceUnavailable, References, mistake_variant
+from grader.course.mistakes import Catalog, Mistake
+from grader.judging.compare import CheckFailure, PartialCredit, find_mismatch, is_close
+from grader.report.results import CheckResult
+from grader.sandbox.limits import Limits
+from grader.intake.static_checks import StaticFindings
+from grader.course.validate import probe_names
+from grader.judging.verifier import VerifierError
 
 POINTS = pytest.StashKey[float]()
 
@@ -40,7 +40,7 @@ POINTS = pytest.StashKey[float]()
 @dataclass
 class CheckContext:
     spec: AssignmentSpec
-    worker: Any                       # StudentWorker, or a stand-in that always raises
+    worker: Any                       # SubmissionProcess, or a stand-in that always raises
     references: References
     catalog: Catalog
     static: StaticFindings
@@ -50,7 +50,7 @@ class CheckContext:
     results: list[CheckResult] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     limits: Limits | None = None                # the limits the worker runs under (CLI overrides included)
-    verifier: Any = None                        # measures trained weights (grader.verifier.Verifier)
+    verifier: Any = None                        # measures trained weights (grader.judging.verifier.Verifier)
 
     def time_limit(self, probe: str, args: dict[str, Any], seed: int) -> tuple[float, str] | None:
         """A limit in proportion to the reference's own time for the same call, so that an endless
@@ -148,7 +148,7 @@ class Judge:
                 return None
         except ReferenceUnavailable:
             return None
-        from .fingerprints import one_of
+        from grader.course.mistakes import one_of
 
         matches = []
         for mistake in self.context.catalog.for_probe(probe):
@@ -164,7 +164,7 @@ class Judge:
                  atol: float, keys: list[str] | None = None) -> Mistake | None:
         """The catalogued mistake whose result equals the student's, if any. Where several do, this
         call cannot tell them apart: the answer names them all ("one of A, B"), under A's id."""
-        from .fingerprints import one_of
+        from grader.course.mistakes import one_of
 
         matches = []
         for mistake in self.context.catalog.for_probe(probe):

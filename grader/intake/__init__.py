@@ -1,0 +1,1 @@
+"""From a folder to graded work: find the submission, read notebooks, discover a class, check the source."""

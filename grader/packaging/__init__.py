@@ -1,0 +1,1 @@
+"""What the course hands out: stubs, the student copy, the Gradescope autograder."""
