@@ -27,8 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import GRADE, REPO, mb, run_measured  # noqa: E402
 
-from grader.course.model import load_course  # noqa: E402
 from grader.course.mistakes import load_catalog  # noqa: E402
+from grader.course.model import load_course  # noqa: E402
 
 COURSE = load_course(REPO)
 KINDS = ("correct", "mistake", "crash", "timeout", "empty")
@@ -108,7 +108,9 @@ def overhead_per_student(root: Path, cache: str, fresh: bool, limit: int) -> flo
     from grader.grading.slot import GradeOptions, GradingSlot
 
     folders = sorted(root.iterdir())[:limit]
-    with GradingSlot(COURSE, GradeOptions(cache_dir=Path(cache), fresh_worker=fresh), assignments=["a2_rnncell_ohlol"]) as grader:
+    with GradingSlot(
+        COURSE, GradeOptions(cache_dir=Path(cache), fresh_worker=fresh), assignments=["a2_rnncell_ohlol"]
+    ) as grader:
         grader.grade(folders[0])  # warm: the first student always pays the start-up
         started = time.perf_counter()
         for folder in folders:
@@ -121,8 +123,11 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=100)
     parser.add_argument("--full", type=int, default=30)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--parts", default="class,overhead,submit,full",
-                        help="comma-separated: class, overhead, submit, full (default: all)")
+    parser.add_argument(
+        "--parts",
+        default="class,overhead,submit,full",
+        help="comma-separated: class, overhead, submit, full (default: all)",
+    )
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     scratch = Path(tempfile.mkdtemp(prefix="bench-class-"))
@@ -149,9 +154,11 @@ def a2_class(scratch: Path, cache: str, students: int, runs: int) -> None:
         times.append(seconds)
         peaks.append(peak)
     wall = statistics.median(times)
-    print(f"grade report, {students} a2 students, 2 workers: median {wall:.1f} s over {runs} runs "
-          f"({', '.join(f'{t:.1f}' for t in times)}); {wall / students:.2f} s per student; "
-          f"peak memory {mb(max(peaks))}")
+    print(
+        f"grade report, {students} a2 students, 2 workers: median {wall:.1f} s over {runs} runs "
+        f"({', '.join(f'{t:.1f}' for t in times)}); {wall / students:.2f} s per student; "
+        f"peak memory {mb(max(peaks))}"
+    )
 
 
 def zygote_overhead(scratch: Path, cache: str) -> None:
@@ -159,8 +166,10 @@ def zygote_overhead(scratch: Path, cache: str) -> None:
     make_class(correct, ["a2_rnncell_ohlol"], 10)
     with_zygote = overhead_per_student(correct, cache, fresh=False, limit=4)
     without = overhead_per_student(correct, cache, fresh=True, limit=4)
-    print(f"per student, one slot, correct a2: {with_zygote:.2f} s with the pre-started worker, "
-          f"{without:.2f} s starting a fresh worker each time (saves {without - with_zygote:.2f} s per student)")
+    print(
+        f"per student, one slot, correct a2: {with_zygote:.2f} s with the pre-started worker, "
+        f"{without:.2f} s starting a fresh worker each time (saves {without - with_zygote:.2f} s per student)"
+    )
 
 
 def single_submissions(scratch: Path, cache: str, runs: int) -> None:
@@ -168,11 +177,15 @@ def single_submissions(scratch: Path, cache: str, runs: int) -> None:
     one.mkdir()
     shutil.copy(REPO / "solutions" / "a2_rnncell_ohlol" / "ohlol.py", one / "ohlol.py")
     median, values, peak = submit(one, cache, runs, [])
-    print(f"grade submit, one a2 submission: median {median:.2f} s ({', '.join(f'{v:.2f}' for v in values)}); "
-          f"peak memory {mb(peak)}")
+    print(
+        f"grade submit, one a2 submission: median {median:.2f} s ({', '.join(f'{v:.2f}' for v in values)}); "
+        f"peak memory {mb(peak)}"
+    )
     median, values, peak = submit(REPO / "solutions", cache, runs, [])
-    print(f"grade submit, one full submission (all five): median {median:.2f} s "
-          f"({', '.join(f'{v:.2f}' for v in values)}); peak memory {mb(peak)}")
+    print(
+        f"grade submit, one full submission (all five): median {median:.2f} s "
+        f"({', '.join(f'{v:.2f}' for v in values)}); peak memory {mb(peak)}"
+    )
     for spec in COURSE.assignments.values():
         median, values, _ = submit(REPO / "solutions", cache, runs, ["--assignment", spec.id])
         print(f"grade submit, reference of {spec.id}: median {median:.2f} s")
@@ -183,8 +196,10 @@ def full_class(scratch: Path, cache: str, students: int) -> None:
     counts = make_class(full, list(COURSE.assignments), students)
     report(full, 2, cache)
     seconds, peak = report(full, 2, cache)
-    print(f"grade report, {students} full submissions (all five) {counts}, 2 workers: {seconds:.1f} s "
-          f"({seconds / students:.2f} s per student); peak memory {mb(peak)}")
+    print(
+        f"grade report, {students} full submissions (all five) {counts}, 2 workers: {seconds:.1f} s "
+        f"({seconds / students:.2f} s per student); peak memory {mb(peak)}"
+    )
 
 
 if __name__ == "__main__":

@@ -35,11 +35,14 @@ def tree_rss(root_pid: int) -> int:
     return sum(rss.get(pid, 0) for pid in members)
 
 
-def run_measured(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int, subprocess.CompletedProcess]:
+def run_measured(
+    command: list[str], env: dict[str, str] | None = None
+) -> tuple[float, int, subprocess.CompletedProcess]:
     """Wall seconds, peak resident memory of the whole process tree, and the completed process."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=REPO, env={**os.environ, **(env or {})},
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command, cwd=REPO, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     peak = [0]
 
     def sample() -> None:

@@ -56,8 +56,10 @@ def grade_submit_a1(runs: int, cache: str) -> None:
         wall, memory, _ = run_measured(command, env)
         seconds.append(wall)
         peak.append(memory)
-    print(f"grade submit a1 reference: median {statistics.median(seconds):.2f} s over {runs} runs "
-          f"(min {min(seconds):.2f}, max {max(seconds):.2f}); peak memory of the process tree {mb(max(peak))}")
+    print(
+        f"grade submit a1 reference: median {statistics.median(seconds):.2f} s over {runs} runs "
+        f"(min {min(seconds):.2f}, max {max(seconds):.2f}); peak memory of the process tree {mb(max(peak))}"
+    )
 
 
 def worker_startup(isolation, preload: list[str], runs: int) -> float:
@@ -122,8 +124,10 @@ def box_alone(isolation, runs: int) -> float:
         reply_r, reply_w = os.pipe()
         output_r, output_w = os.pipe()
         started = time.perf_counter()
-        pid = zygote.spawn({"uid": zygote.uid, "limits": Limits().for_child(), "scratch": zygote.scratch},
-                           [request_r, reply_w, output_w])
+        pid = zygote.spawn(
+            {"uid": zygote.uid, "limits": Limits().for_child(), "scratch": zygote.scratch},
+            [request_r, reply_w, output_w],
+        )
         for fd in (request_r, reply_w, output_w, request_w):  # no submission: the child reads EOF and ends
             os.close(fd)
         os.read(reply_r, 1)
@@ -156,16 +160,19 @@ def overhead_only(kinds: list, runs: int) -> None:
     for label, isolation in kinds:
         rounds = [per_submission(isolation, runs * 4) for _ in range(3)]
         alone = box_alone(isolation, runs * 4)
-        print(f"{label:>10}: per submission from a ready worker {1000 * statistics.median(rounds):.0f} ms "
-              f"(rounds: {', '.join(f'{1000 * r:.0f}' for r in rounds)} ms); a child that runs no submission "
-              f"(fork, box, end, clean-up) {1000 * alone:.0f} ms; each child: {box_of(isolation)}")
+        print(
+            f"{label:>10}: per submission from a ready worker {1000 * statistics.median(rounds):.0f} ms "
+            f"(rounds: {', '.join(f'{1000 * r:.0f}' for r in rounds)} ms); a child that runs no submission "
+            f"(fork, box, end, clean-up) {1000 * alone:.0f} ms; each child: {box_of(isolation)}"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--per-submission", action="store_true",
-                        help="only the per-submission overhead from a ready worker")
+    parser.add_argument(
+        "--per-submission", action="store_true", help="only the per-submission overhead from a ready worker"
+    )
     args = parser.parse_args()
     kinds = [("plain", UNISOLATED)] + ([("bubblewrap", BUBBLEWRAP)] if bubblewrap_works() else [])
     if args.per_submission:
@@ -177,14 +184,20 @@ def main() -> None:
         numpy_start = worker_startup(isolation, ["numpy"], args.runs)
         torch_start = worker_startup(isolation, ["numpy", "torch"], max(2, args.runs // 2))
         child = per_submission(isolation, args.runs * 4)
-        print(f"{label:>10}: worker start-up {numpy_start:.2f} s (numpy), {torch_start:.2f} s (numpy+torch, "
-              f"warm Adam); per submission from a ready worker {1000 * child:.0f} ms (fork, import, one probe, clean-up)")
+        print(
+            f"{label:>10}: worker start-up {numpy_start:.2f} s (numpy), {torch_start:.2f} s (numpy+torch, "
+            f"warm Adam); per submission from a ready worker {1000 * child:.0f} ms (fork, import, one probe, clean-up)"
+        )
     for label, isolation in kinds:
-        for name, limits in (("process_bomb", Limits(processes=64, probe_timeout_s=10)),
-                             ("memory_bomb", Limits(memory_mb=512, probe_timeout_s=10))):
+        for name, limits in (
+            ("process_bomb", Limits(processes=64, probe_timeout_s=10)),
+            ("memory_bomb", Limits(memory_mb=512, probe_timeout_s=10)),
+        ):
             contained, cleanup, outcome = containment(isolation, name, limits)
-            print(f"{label:>10}: {name}: contained and cleaned up in {contained:.2f} s, of which clean-up "
-                  f"{cleanup:.2f} s ({outcome})")
+            print(
+                f"{label:>10}: {name}: contained and cleaned up in {contained:.2f} s, of which clean-up "
+                f"{cleanup:.2f} s ({outcome})"
+            )
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ def encode(texts, vocab):
     lengths = torch.tensor([len(x) for x in ids])
     padded = torch.zeros(len(ids), int(lengths.max()), dtype=torch.long)
     for i, x in enumerate(ids):
-        padded[i, :len(x)] = torch.tensor(x)
+        padded[i, : len(x)] = torch.tensor(x)
     return padded, lengths
 
 
@@ -75,9 +75,15 @@ def bag_of_words(data, vocab, l2):
     lin = nn.Linear(V, 1)
     nn.init.zeros_(lin.weight)
     nn.init.zeros_(lin.bias)
-    opt = torch.optim.LBFGS(lin.parameters(), lr=1.0, max_iter=500,
-                            tolerance_grad=1e-9, tolerance_change=1e-12,
-                            history_size=50, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        lin.parameters(),
+        lr=1.0,
+        max_iter=500,
+        tolerance_grad=1e-9,
+        tolerance_change=1e-12,
+        history_size=50,
+        line_search_fn="strong_wolfe",
+    )
     yf = ytr.float()
 
     def closure():
@@ -90,8 +96,9 @@ def bag_of_words(data, vocab, l2):
     for _ in range(5):
         opt.step(closure)
     with torch.no_grad():
-        acc = [((lin(X).squeeze(1) > 0).long() == y).float().mean().item()
-               for X, y in ((Xtr, ytr), (Xdv, ydv), (Xte, yte))]
+        acc = [
+            ((lin(X).squeeze(1) > 0).long() == y).float().mean().item() for X, y in ((Xtr, ytr), (Xdv, ydv), (Xte, yte))
+        ]
         test_correct = ((lin(Xte).squeeze(1) > 0).long() == yte).tolist()
     return acc, test_correct
 
@@ -106,9 +113,8 @@ class LSTMClassifier(nn.Module):
         self.bidirectional = bidirectional
 
     def forward(self, x, lengths):
-        packed = pack_padded_sequence(self.emb(x), lengths, batch_first=True,
-                                      enforce_sorted=False)
-        _, (h, _) = self.lstm(packed)          # h: (layers * dirs, B, H)
+        packed = pack_padded_sequence(self.emb(x), lengths, batch_first=True, enforce_sorted=False)
+        _, (h, _) = self.lstm(packed)  # h: (layers * dirs, B, H)
         if self.bidirectional:
             feat = torch.cat([h[-2], h[-1]], dim=1)  # last layer fwd, bwd
         else:
@@ -136,20 +142,19 @@ def train_lstm(data, vocab_size, args, seed, bidirectional):
     loss_fn = nn.CrossEntropyLoss()
     g = torch.Generator().manual_seed(seed)
     history = []
-    for epoch in range(args.epochs):
+    for _epoch in range(args.epochs):
         t0 = time.perf_counter()
         perm = torch.randperm(len(ytr), generator=g)
         for i in range(0, len(perm), args.batch):
-            idx = perm[i:i + args.batch]
+            idx = perm[i : i + args.batch]
             L = ltr[idx]
-            xb = xtr[idx, :int(L.max())]
+            xb = xtr[idx, : int(L.max())]
             opt.zero_grad()
             loss = loss_fn(model(xb, L), ytr[idx])
             loss.backward()
             opt.step()
         seconds = time.perf_counter() - t0
-        history.append((accuracy(model, xdv, ldv, ydv),
-                        accuracy(model, xte, lte, yte), seconds))
+        history.append((accuracy(model, xdv, ldv, ydv), accuracy(model, xte, lte, yte), seconds))
     return history, correct(model, xte, lte, yte).tolist()
 
 
@@ -158,8 +163,10 @@ def summary(values):
 
 
 def report_lstm(name, data, vocab_size, args, bidirectional):
-    print("\n%s (emb %d, hidden %d, batch %d, Adam lr %g, seeds %s)"
-          % (name, args.emb, args.hidden, args.batch, args.lr, args.seeds))
+    print(
+        "\n%s (emb %d, hidden %d, batch %d, Adam lr %g, seeds %s)"
+        % (name, args.emb, args.hidden, args.batch, args.lr, args.seeds)
+    )
     results = [train_lstm(data, vocab_size, args, s, bidirectional) for s in args.seeds]
     runs = [r[0] for r in results]
     if args.per_seed:
@@ -171,11 +178,9 @@ def report_lstm(name, data, vocab_size, args, bidirectional):
         dev = [r[e][0] for r in runs]
         test = [r[e][1] for r in runs]
         secs = [r[e][2] for r in runs]
-        print("  %5d   %s    %s    %.2f" % (e + 1, summary(dev), summary(test),
-                                           statistics.median(secs)))
+        print("  %5d   %s    %s    %.2f" % (e + 1, summary(dev), summary(test), statistics.median(secs)))
     total = [sum(x[2] for x in r) for r in runs]
-    print("  total training time per run: median %.2f s (max %.2f s)"
-          % (statistics.median(total), max(total)))
+    print("  total training time per run: median %.2f s (max %.2f s)" % (statistics.median(total), max(total)))
     return [r[1] for r in results]
 
 
@@ -206,16 +211,14 @@ def breakdown(test_texts, train_texts, columns):
             a, b = text.split(" but ", 1)
             if b + " but " + a in train:
                 groups.setdefault("twin in train", []).append(i)
-    order = ["plain", "negated", "A but B", "although A B", "B even though A",
-             "A and B", "twin in train"]
+    order = ["plain", "negated", "A but B", "although A B", "B even though A", "A and B", "twin in train"]
     print("\ntest accuracy by construction (LSTM: mean over seeds, last epoch)")
     print("  %-16s %5s" % ("construction", "n") + "".join(" %14s" % c[0] for c in columns))
     for g in order:
         if g not in groups:
             continue
         idx = groups[g]
-        cells = [statistics.mean(sum(run[i] for i in idx) / len(idx) for run in runs)
-                 for _, runs in columns]
+        cells = [statistics.mean(sum(run[i] for i in idx) / len(idx) for run in runs) for _, runs in columns]
         print("  %-16s %5d" % (g, len(idx)) + "".join(" %14.3f" % c for c in cells))
 
 
@@ -229,8 +232,7 @@ def main():
     ap.add_argument("--emb", type=int, default=32)
     ap.add_argument("--hidden", type=int, default=32)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--l2", type=float, default=1e-4,
-                    help="L2 penalty of the bag-of-words model")
+    ap.add_argument("--l2", type=float, default=1e-4, help="L2 penalty of the bag-of-words model")
     ap.add_argument("--per-seed", action="store_true")
     ap.add_argument("--no-uni", action="store_true", help="skip the unidirectional LSTM")
     args = ap.parse_args()
@@ -244,18 +246,23 @@ def main():
         data.append((x, lengths, torch.tensor(labels)))
     size = sum(os.path.getsize(os.path.join(args.data, n + ".tsv")) for n in ("train", "dev", "test"))
     print("data: %s" % os.path.normpath(args.data))
-    print("sizes: train %d, dev %d, test %d; %d bytes in all; vocabulary %d (with <pad>, <unk>)"
-          % (len(splits[0][1]), len(splits[1][1]), len(splits[2][1]), size, len(vocab)))
+    print(
+        "sizes: train %d, dev %d, test %d; %d bytes in all; vocabulary %d (with <pad>, <unk>)"
+        % (len(splits[0][1]), len(splits[1][1]), len(splits[2][1]), size, len(vocab))
+    )
     for name, (texts, labels) in zip(("train", "dev", "test"), splits):
         unk = sum(w not in vocab for t in texts for w in t)
-        print("  %-5s positive %.3f, mean length %.1f, unknown tokens %d"
-              % (name, sum(labels) / len(labels), sum(map(len, texts)) / len(texts), unk))
+        print(
+            "  %-5s positive %.3f, mean length %.1f, unknown tokens %d"
+            % (name, sum(labels) / len(labels), sum(map(len, texts)) / len(texts), unk)
+        )
 
     t0 = time.perf_counter()
     (tr, dv, te), bow_correct = bag_of_words(data, vocab, args.l2)
-    print("\nbag of words (logistic regression on counts, L2 %g, L-BFGS): "
-          "train %.3f, dev %.3f, test %.3f  (%.1f s)"
-          % (args.l2, tr, dv, te, time.perf_counter() - t0))
+    print(
+        "\nbag of words (logistic regression on counts, L2 %g, L-BFGS): "
+        "train %.3f, dev %.3f, test %.3f  (%.1f s)" % (args.l2, tr, dv, te, time.perf_counter() - t0)
+    )
 
     columns = [("bag of words", [bow_correct])]
     columns.append(("BiLSTM", report_lstm("bidirectional LSTM", data, len(vocab), args, True)))

@@ -30,8 +30,10 @@ sys.path.insert(0, str(REPO))
 from grader.judging.convergence import paired_verdict, required_successes  # noqa: E402
 
 LETTERS = "ehlo"
-TASKS = {"public, hello -> ohlol, 15 epochs": ("hello", "ohlol", 15),
-         "hidden, lolhe -> eholl, 20 epochs": ("lolhe", "eholl", 20)}
+TASKS = {
+    "public, hello -> ohlol, 15 epochs": ("hello", "ohlol", 15),
+    "hidden, lolhe -> eholl, 20 epochs": ("lolhe", "eholl", 20),
+}
 VARIANTS = {
     "correct": {},
     "zero_grad_forgotten": {"zero_grad": False},
@@ -44,8 +46,17 @@ def codes(word: str) -> list[int]:
     return [LETTERS.index(letter) for letter in word]
 
 
-def run(source: str, target: str, epochs: int, seed: int, own_init: int | None = None, zero_grad: bool = True,
-        lr: float = 0.1, nonlinearity: str = "tanh", stacked: bool = False) -> bool:
+def run(
+    source: str,
+    target: str,
+    epochs: int,
+    seed: int,
+    own_init: int | None = None,
+    zero_grad: bool = True,
+    lr: float = 0.1,
+    nonlinearity: str = "tanh",
+    stacked: bool = False,
+) -> bool:
     """One training run as the handout specifies it (Adam, summed cross-entropy, one step an epoch),
     with the given departures; True when greedy decoding gives the target."""
     torch.manual_seed(seed)
@@ -103,8 +114,10 @@ def main() -> None:
         for name in VARIANTS:
             label = "false negatives" if name == "correct" else "detected      "
             share = rates[name] / (options.students * options.seeds)
-            print(f"  {name:20s} success {share:5.1%}   {label} paired {missed['paired', name] / options.students:6.1%}"
-                  f"   unpaired {missed['unpaired', name] / options.students:6.1%}")
+            print(
+                f"  {name:20s} success {share:5.1%}   {label} paired {missed['paired', name] / options.students:6.1%}"
+                f"   unpaired {missed['unpaired', name] / options.students:6.1%}"
+            )
 
 
 if __name__ == "__main__":

@@ -25,18 +25,33 @@ from grader.grading.slot import GradeOptions, GradingSlot  # noqa: E402
 
 
 def a2_runs(rng: np.random.Generator) -> list[dict]:
-    shapes = {"rnncell.weight_ih": (4, 4), "rnncell.weight_hh": (4, 4), "rnncell.bias_ih": (4,), "rnncell.bias_hh": (4,)}
-    return [{"weights": {name: rng.uniform(-1, 1, shape).astype(np.float32) for name, shape in shapes.items()}}
-            for _ in range(20)]
+    shapes = {
+        "rnncell.weight_ih": (4, 4),
+        "rnncell.weight_hh": (4, 4),
+        "rnncell.bias_ih": (4,),
+        "rnncell.bias_hh": (4,),
+    }
+    return [
+        {"weights": {name: rng.uniform(-1, 1, shape).astype(np.float32) for name, shape in shapes.items()}}
+        for _ in range(20)
+    ]
 
 
 def a5_runs(rng: np.random.Generator, vocab: dict[str, int]) -> list[dict]:
     shapes = {"embedding.weight": (len(vocab), 32), "fc.weight": (2, 64), "fc.bias": (2,)}
     for suffix in ("", "_reverse"):
-        shapes.update({f"lstm.weight_ih_l0{suffix}": (128, 32), f"lstm.weight_hh_l0{suffix}": (128, 32),
-                       f"lstm.bias_ih_l0{suffix}": (128,), f"lstm.bias_hh_l0{suffix}": (128,)})
-    return [{"weights": {n: rng.uniform(-0.1, 0.1, s).astype(np.float32) for n, s in shapes.items()}, "vocab": vocab}
-            for _ in range(3)]
+        shapes.update(
+            {
+                f"lstm.weight_ih_l0{suffix}": (128, 32),
+                f"lstm.weight_hh_l0{suffix}": (128, 32),
+                f"lstm.bias_ih_l0{suffix}": (128,),
+                f"lstm.bias_hh_l0{suffix}": (128,),
+            }
+        )
+    return [
+        {"weights": {n: rng.uniform(-0.1, 0.1, s).astype(np.float32) for n, s in shapes.items()}, "vocab": vocab}
+        for _ in range(3)
+    ]
 
 
 def timed(call) -> float:
@@ -61,12 +76,16 @@ def main() -> None:
         a5_verifier = grader.verifier_for(a5)
         start = timed(lambda: a2_verifier.measure_each("predictions", a2_runs(rng), words=["hello"]))
         print(f"verifier start-up and first request (torch imported in its own sandbox): {start:.2f} s")
-        a2 = [timed(lambda: a2_verifier.measure_each("predictions", a2_runs(rng), words=["hello"]))
-              for _ in range(repeats)]
+        a2 = [
+            timed(lambda: a2_verifier.measure_each("predictions", a2_runs(rng), words=["hello"]))
+            for _ in range(repeats)
+        ]
         print(f"a2, 20 runs of one training check: median {statistics.median(a2) * 1000:.1f} ms per request")
         a5_verifier.measure_each("classify", a5_runs(rng, vocab), texts=texts, emb=32, hidden=32)
-        a5s = [timed(lambda: a5_verifier.measure_each("classify", a5_runs(rng, vocab), texts=texts, emb=32, hidden=32))
-               for _ in range(max(3, repeats // 4))]
+        a5s = [
+            timed(lambda: a5_verifier.measure_each("classify", a5_runs(rng, vocab), texts=texts, emb=32, hidden=32))
+            for _ in range(max(3, repeats // 4))
+        ]
         print(f"a5, 3 runs on {len(texts)} dev sentences: median {statistics.median(a5s) * 1000:.0f} ms per request")
 
 

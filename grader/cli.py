@@ -23,14 +23,18 @@ SANDBOX_HELP = (
     "How student code is isolated: 'bubblewrap' (no network, only the submission visible), 'none' "
     "(resource limits only), or 'auto' (bubblewrap when it works here)."
 )
-DEVICE_HELP = "Run the probes on 'cpu', on 'cuda' (a GPU), or 'auto' (cuda when available). Expected data stays CPU-computed."
+DEVICE_HELP = (
+    "Run the probes on 'cpu', on 'cuda' (a GPU), or 'auto' (cuda when available). Expected data stays CPU-computed."
+)
 
 
 def _course_option(function: click.decorators.FC) -> click.decorators.FC:
     return click.option(
-        "--course", type=click.Path(exists=True, file_okay=False, path_type=Path), envvar="GRADER_COURSE",
+        "--course",
+        type=click.Path(exists=True, file_okay=False, path_type=Path),
+        envvar="GRADER_COURSE",
         help="The course to grade against: the instructor's repository (assignments/ and solutions/) or a "
-             "student copy. Default: found automatically.",
+        "student copy. Default: found automatically.",
     )(function)
 
 
@@ -50,10 +54,13 @@ def _parse_limits(ctx: click.Context, param: click.Parameter, values: tuple[str,
 
 def _limit_option(function: click.decorators.FC) -> click.decorators.FC:
     return click.option(
-        "--limit", multiple=True, callback=_parse_limits, metavar="KEY=VALUE",
+        "--limit",
+        multiple=True,
+        callback=_parse_limits,
+        metavar="KEY=VALUE",
         help="Override a sandbox limit of every assignment, e.g. --limit probe_timeout_s=60 (repeatable). "
-             "Keys: memory_mb, cpu_seconds, probe_timeout_s, import_timeout_s, submission_timeout_s, processes, "
-             "file_size_mb, open_files, output_kb, result_mb, tmp_mb.",
+        "Keys: memory_mb, cpu_seconds, probe_timeout_s, import_timeout_s, submission_timeout_s, processes, "
+        "file_size_mb, open_files, output_kb, result_mb, tmp_mb.",
     )(function)
 
 
@@ -72,23 +79,53 @@ def main() -> None:
 
 @main.command()
 @click.argument("folder", type=click.Path(exists=True, path_type=Path))
-@click.option("--assignment", "-a", "assignments", multiple=True, metavar="ID",
-              help="Grade only this assignment (repeatable). Default: every assignment found in FOLDER.")
-@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True, help=DEVICE_HELP)
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("feedback"), show_default=True,
-              help="Folder for the feedback page (feedback.html) and the result (feedback.json).")
+@click.option(
+    "--assignment",
+    "-a",
+    "assignments",
+    multiple=True,
+    metavar="ID",
+    help="Grade only this assignment (repeatable). Default: every assignment found in FOLDER.",
+)
+@click.option(
+    "--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True, help=DEVICE_HELP
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("feedback"),
+    show_default=True,
+    help="Folder for the feedback page (feedback.html) and the result (feedback.json).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of the score table.")
 @click.option("--gradescope", is_flag=True, help="Also write results.json in Gradescope's format into --out.")
-@click.option("--sandbox", type=click.Choice(["auto", "bubblewrap", "none"]), default="auto", show_default=True,
-              help=SANDBOX_HELP)
-@click.option("--run-all-cells", is_flag=True,
-              help="For notebooks, run every top-level statement (by default training runs, plots and prints "
-                   "that nothing graded uses are skipped).")
-@click.option("--verbose", "-v", is_flag=True, help="List every check in the terminal, not only those that lost points.")
+@click.option(
+    "--sandbox", type=click.Choice(["auto", "bubblewrap", "none"]), default="auto", show_default=True, help=SANDBOX_HELP
+)
+@click.option(
+    "--run-all-cells",
+    is_flag=True,
+    help="For notebooks, run every top-level statement (by default training runs, plots and prints "
+    "that nothing graded uses are skipped).",
+)
+@click.option(
+    "--verbose", "-v", is_flag=True, help="List every check in the terminal, not only those that lost points."
+)
 @_limit_option
 @_course_option
-def submit(folder: Path, assignments: tuple[str, ...], device: str, out: Path, as_json: bool, gradescope: bool,
-           sandbox: str, run_all_cells: bool, verbose: bool, limit: dict[str, float], course: Path | None) -> None:
+def submit(
+    folder: Path,
+    assignments: tuple[str, ...],
+    device: str,
+    out: Path,
+    as_json: bool,
+    gradescope: bool,
+    sandbox: str,
+    run_all_cells: bool,
+    verbose: bool,
+    limit: dict[str, float],
+    course: Path | None,
+) -> None:
     """Grade the work in FOLDER and write an HTML feedback page.
 
     FOLDER holds your assignment files (srn.py or srn.ipynb, ohlol.py, ...) directly or in folders
@@ -96,8 +133,8 @@ def submit(folder: Path, assignments: tuple[str, ...], device: str, out: Path, a
     only the public checks run; your instructor's grading adds hidden checks.
     """
     from grader.grading.slot import GradeOptions, GradingSlot, resolve_device
-    from grader.report.pages import write_feedback
     from grader.intake.submission import load
+    from grader.report.pages import write_feedback
 
     loaded = _load_course(course, folder)
     _check_assignments(loaded, assignments)
@@ -166,8 +203,10 @@ def _print_summary(result: SubmissionResult, verbose: bool) -> None:
             if c.status == "passed" and not verbose:
                 continue
             mark = {"passed": "ok", "partial": "~", "skipped": "-"}.get(c.status, "x")
-            click.echo(f"      {mark} {_first_line(c.title)} ({format_points(c.points)}/{format_points(c.max_points)})"
-                       + (f": {_first_line(c.message)}" if c.message and c.status != "passed" else ""))
+            click.echo(
+                f"      {mark} {_first_line(c.title)} ({format_points(c.points)}/{format_points(c.max_points)})"
+                + (f": {_first_line(c.message)}" if c.message and c.status != "passed" else "")
+            )
             if c.mistake and c.diagnosis:
                 click.secho(f"          {_first_line(c.diagnosis)}", fg="magenta")
     if len(result.assignments) > 1:
@@ -182,27 +221,68 @@ def _first_line(text: str, limit: int = 110) -> str:
 
 @main.command()
 @click.argument("submissions", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("grades"), show_default=True,
-              help="Folder for the gradebook, the class overview (index.html) and each student's feedback.")
-@click.option("--workers", "-j", type=click.IntRange(1, 64), default=None,
-              help="Students graded at once. Default: the number of CPU cores.")
-@click.option("--resume", is_flag=True,
-              help="Skip students whose submission is unchanged since their result in --out was recorded.")
-@click.option("--assignment", "-a", "assignments", multiple=True, metavar="ID",
-              help="Grade only this assignment (repeatable). Default: every assignment.")
-@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True, help=DEVICE_HELP)
-@click.option("--sandbox", type=click.Choice(["auto", "bubblewrap", "none"]), default="auto", show_default=True,
-              help=SANDBOX_HELP)
-@click.option("--allow-unsandboxed", is_flag=True,
-              help="Grade even where bubblewrap does not work (student code then runs with resource limits only).")
-@click.option("--student-timeout", type=float, default=None, metavar="SECONDS",
-              help="Stop grading a student after this long (default: from the assignments' time budgets).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("grades"),
+    show_default=True,
+    help="Folder for the gradebook, the class overview (index.html) and each student's feedback.",
+)
+@click.option(
+    "--workers",
+    "-j",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Students graded at once. Default: the number of CPU cores.",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Skip students whose submission is unchanged since their result in --out was recorded.",
+)
+@click.option(
+    "--assignment",
+    "-a",
+    "assignments",
+    multiple=True,
+    metavar="ID",
+    help="Grade only this assignment (repeatable). Default: every assignment.",
+)
+@click.option(
+    "--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True, help=DEVICE_HELP
+)
+@click.option(
+    "--sandbox", type=click.Choice(["auto", "bubblewrap", "none"]), default="auto", show_default=True, help=SANDBOX_HELP
+)
+@click.option(
+    "--allow-unsandboxed",
+    is_flag=True,
+    help="Grade even where bubblewrap does not work (student code then runs with resource limits only).",
+)
+@click.option(
+    "--student-timeout",
+    type=float,
+    default=None,
+    metavar="SECONDS",
+    help="Stop grading a student after this long (default: from the assignments' time budgets).",
+)
 @click.option("--run-all-cells", is_flag=True, help="For notebooks, run every top-level statement.")
 @_limit_option
 @_course_option
-def report(submissions: Path, out: Path, workers: int | None, resume: bool, assignments: tuple[str, ...],
-           device: str, sandbox: str, allow_unsandboxed: bool, student_timeout: float | None, run_all_cells: bool,
-           limit: dict[str, float], course: Path | None) -> None:
+def report(
+    submissions: Path,
+    out: Path,
+    workers: int | None,
+    resume: bool,
+    assignments: tuple[str, ...],
+    device: str,
+    sandbox: str,
+    allow_unsandboxed: bool,
+    student_timeout: float | None,
+    run_all_cells: bool,
+    limit: dict[str, float],
+    course: Path | None,
+) -> None:
     """Grade a whole class: every sub-folder (or .zip) of SUBMISSIONS is one student.
 
     Writes OUT/index.html (class overview), OUT/gradebook.csv and .json, and each student's
@@ -211,8 +291,8 @@ def report(submissions: Path, out: Path, workers: int | None, resume: bool, assi
     """
     from grader.grading.batch import BatchOptions, cpu_count, run_batch
     from grader.grading.slot import GradeOptions, resolve_device
-    from grader.sandbox import choose
     from grader.intake.students import discover
+    from grader.sandbox import choose
 
     loaded = _load_course(course, submissions)
     _check_assignments(loaded, assignments)
@@ -222,8 +302,10 @@ def report(submissions: Path, out: Path, workers: int | None, resume: bool, assi
     except (ValueError, RuntimeError) as exc:
         _fail(str(exc))
     if not isolation.isolated and not allow_unsandboxed:
-        _fail(f"{isolation.description}. Install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap) or pass "
-              "--allow-unsandboxed to grade anyway.")
+        _fail(
+            f"{isolation.description}. Install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap) or pass "
+            "--allow-unsandboxed to grade anyway."
+        )
     students = discover(submissions)
     if not students:
         _fail(f"{terminal(submissions)} holds no student folders or zip files")
@@ -238,8 +320,10 @@ def report(submissions: Path, out: Path, workers: int | None, resume: bool, assi
     )
     started = time.monotonic()
     counts: dict[str, int] = {}
-    with click.progressbar(length=len(students), label=f"Grading {len(students)} students",
-                           show_pos=True, file=sys.stderr) as bar:
+    with click.progressbar(
+        length=len(students), label=f"Grading {len(students)} students", show_pos=True, file=sys.stderr
+    ) as bar:
+
         def done(outcome: Any) -> None:
             counts[outcome.status] = counts.get(outcome.status, 0) + 1
             bar.update(1)
@@ -252,15 +336,22 @@ def report(submissions: Path, out: Path, workers: int | None, resume: bool, assi
     graded = [o for o in outcomes if o.status in ("graded", "skipped")]
     mean = sum(o.score for o in graded) / len(graded) if graded else 0.0
     parts = [f"{n} {status}" for status, n in sorted(counts.items())]
-    click.echo(f"Graded {len(students)} students in {seconds:.1f} s with {options.workers} workers "
-               f"({', '.join(parts)}); mean score {mean:.1f}.")
+    click.echo(
+        f"Graded {len(students)} students in {seconds:.1f} s with {options.workers} workers "
+        f"({', '.join(parts)}); mean score {mean:.1f}."
+    )
     click.echo(f"Class overview: {terminal(index)}  Gradebook: {terminal(out / 'gradebook.csv')}")
 
 
 @main.command()
 @click.option("--assignment", "-a", "assignment", required=True, metavar="ID", help="The assignment to grade.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("autograder.zip"), show_default=True,
-              help="Where to write the zip to upload to Gradescope.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("autograder.zip"),
+    show_default=True,
+    help="Where to write the zip to upload to Gradescope.",
+)
 @_course_option
 def gradescope(assignment: str, out: Path, course: Path | None) -> None:
     """Build a Gradescope autograder (setup.sh, run_autograder) for one assignment.
@@ -313,8 +404,11 @@ def secret(rotate: bool, course: Path | None) -> None:
         return
     existed = path.is_file()
     load_secret(loaded.root)
-    click.echo(f"The course secret is in {path}" + ("" if existed else " (just created)")
-               + ": keep it out of anything students can read.")
+    click.echo(
+        f"The course secret is in {path}"
+        + ("" if existed else " (just created)")
+        + ": keep it out of anything students can read."
+    )
 
 
 @main.command()
@@ -351,8 +445,10 @@ def list_(checks: bool, course: Path | None) -> None:
         found, problems = collect_checks(spec)
         hidden = sum(1 for c in found if c.visibility == "hidden")
         total = sum(c.points for c in found)
-        click.echo(f"\n{spec.id}  module {spec.module}.py  {format_points(total)} points  "
-                   f"({len(found) - hidden} public, {hidden} hidden checks)")
+        click.echo(
+            f"\n{spec.id}  module {spec.module}.py  {format_points(total)} points  "
+            f"({len(found) - hidden} public, {hidden} hidden checks)"
+        )
         click.echo(f"  {spec.title}")
         for problem in problems:
             click.secho(f"  could not load checks: {_first_line(problem)}", fg="red")
@@ -363,20 +459,39 @@ def list_(checks: bool, course: Path | None) -> None:
 
 
 @main.command()
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where to write the student copy. Default: student_template/ in the course.")
-@click.option("--check", "check_only", is_flag=True,
-              help="Do not write; exit 1 if the committed student copy differs from what would be written.")
-@click.option("--assignment", "-a", "assignments", multiple=True, metavar="ID",
-              help="Release only this assignment (repeatable). Default: all.")
-@click.option("--recompute", is_flag=True,
-              help="Recompute the expected data even where its inputs did not change (slow; with --check, "
-                   "compares the values within a tolerance).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the student copy. Default: student_template/ in the course.",
+)
+@click.option(
+    "--check",
+    "check_only",
+    is_flag=True,
+    help="Do not write; exit 1 if the committed student copy differs from what would be written.",
+)
+@click.option(
+    "--assignment",
+    "-a",
+    "assignments",
+    multiple=True,
+    metavar="ID",
+    help="Release only this assignment (repeatable). Default: all.",
+)
+@click.option(
+    "--recompute",
+    is_flag=True,
+    help="Recompute the expected data even where its inputs did not change (slow; with --check, "
+    "compares the values within a tolerance).",
+)
 @_course_option
-def release(out: Path | None, check_only: bool, assignments: tuple[str, ...], recompute: bool,
-            course: Path | None) -> None:
+def release(
+    out: Path | None, check_only: bool, assignments: tuple[str, ...], recompute: bool, course: Path | None
+) -> None:
     """Build the student copy (stubs, handouts, public checks, expected data) from solutions/."""
-    from grader.packaging.release import ReleaseError, release as build
+    from grader.packaging.release import ReleaseError
+    from grader.packaging.release import release as build
 
     loaded = _load_course(course, Path.cwd())
     if loaded.kind != "instructor":
@@ -384,8 +499,14 @@ def release(out: Path | None, check_only: bool, assignments: tuple[str, ...], re
     _check_assignments(loaded, assignments)
     target = out or loaded.root / "student_template"
     try:
-        differences = build(loaded, target, check_only=check_only, only=list(assignments) or None,
-                            recompute=recompute, log=lambda m: click.echo(m, err=True))
+        differences = build(
+            loaded,
+            target,
+            check_only=check_only,
+            only=list(assignments) or None,
+            recompute=recompute,
+            log=lambda m: click.echo(m, err=True),
+        )
     except ReleaseError as exc:
         _fail(str(exc))
     if check_only:

@@ -13,8 +13,9 @@ class StudentError(Exception):
 
     kind = "exception"
 
-    def __init__(self, message: str, *, kind: str | None = None, where: str | None = None,
-                 traceback: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, kind: str | None = None, where: str | None = None, traceback: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         if kind is not None:
@@ -23,7 +24,7 @@ class StudentError(Exception):
         self.traceback = traceback
 
     @classmethod
-    def from_reply(cls, error: dict) -> "StudentError":
+    def from_reply(cls, error: dict) -> StudentError:
         kind = str(error.get("kind", "exception"))
         error_class = _BY_KIND.get(kind, StudentError)
         return error_class(

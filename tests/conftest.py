@@ -6,8 +6,9 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -38,13 +39,22 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def run_grade(cache_dir: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
-    def run(*args: str, expect: int | None = 0, cwd: Path | None = None, timeout: float = 600,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str,
+        expect: int | None = 0,
+        cwd: Path | None = None,
+        timeout: float = 600,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         environment = {**os.environ, "GRADER_CACHE_DIR": str(cache_dir), **(env or {})}
         environment.pop("GRADER_COURSE", None)
         process = subprocess.run(
-            [sys.executable, "-m", "grader", *args, *report_isolation(args)], capture_output=True, text=True, cwd=cwd or REPO,
-            env=environment, timeout=timeout,
+            [sys.executable, "-m", "grader", *args, *report_isolation(args)],
+            capture_output=True,
+            text=True,
+            cwd=cwd or REPO,
+            env=environment,
+            timeout=timeout,
         )
         if expect is not None:
             assert process.returncode == expect, (
@@ -52,6 +62,7 @@ def run_grade(cache_dir: Path) -> Callable[..., subprocess.CompletedProcess[str]
                 f"stdout:\n{process.stdout[-3000:]}\nstderr:\n{process.stderr[-3000:]}"
             )
         return process
+
     return run
 
 
@@ -67,6 +78,7 @@ def grade(run_grade: Callable[..., subprocess.CompletedProcess[str]], tmp_path: 
         assert json.loads((out / "feedback.json").read_text()) == result, "the recorded result differs"
         assert (out / "feedback.html").is_file()
         return result
+
     return run
 
 
@@ -96,9 +108,14 @@ def write_submission(folder: Path, files: dict[str, str | bytes]) -> Path:
     return folder
 
 
-def report_class(run_grade: Callable[..., subprocess.CompletedProcess[str]], root: Path, out: Path,
-                 students: dict[str, Path | dict[str, str | bytes]], *options: str,
-                 workers: int = 2) -> dict[str, Any]:
+def report_class(
+    run_grade: Callable[..., subprocess.CompletedProcess[str]],
+    root: Path,
+    out: Path,
+    students: dict[str, Path | dict[str, str | bytes]],
+    *options: str,
+    workers: int = 2,
+) -> dict[str, Any]:
     """Grade ``students`` with one `grade report` (one pre-started worker per slot, so torch is imported
     once, not once per submission); ``{student: result}``. A value is a folder (copied) or files to write."""
     import shutil
@@ -114,15 +131,19 @@ def report_class(run_grade: Callable[..., subprocess.CompletedProcess[str]], roo
 
 
 @pytest.fixture
-def grade_class(run_grade: Callable[..., subprocess.CompletedProcess[str]], tmp_path: Path) -> Callable[..., dict[str, Any]]:
+def grade_class(
+    run_grade: Callable[..., subprocess.CompletedProcess[str]], tmp_path: Path
+) -> Callable[..., dict[str, Any]]:
     """``grade_class({"alice": folder_or_files, ...}, *options)``: :func:`report_class` in this test's
     temporary folder."""
     counter = iter(range(10**6))
 
     def run(students: dict[str, Path | dict[str, str | bytes]], *options: str, workers: int = 2) -> dict[str, Any]:
         number = next(counter)
-        return report_class(run_grade, tmp_path / f"class-{number}", tmp_path / f"grades-{number}", students,
-                            *options, workers=workers)
+        return report_class(
+            run_grade, tmp_path / f"class-{number}", tmp_path / f"grades-{number}", students, *options, workers=workers
+        )
+
     return run
 
 
@@ -138,7 +159,9 @@ def expect_stub_scores_zero(result: dict[str, Any], assignment: str) -> list[dic
     return checks
 
 
-def expect_partial_credit(result: dict[str, Any], assignment: str, name: str, mistake: str | None) -> list[dict[str, Any]]:
+def expect_partial_credit(
+    result: dict[str, Any], assignment: str, name: str, mistake: str | None
+) -> list[dict[str, Any]]:
     """A wrong submission: strictly between 0 and 100, every lost check explained, and the catalogued
     ``mistake`` (if any) named by at least one check."""
     score = score_of(result, assignment)

@@ -7,9 +7,15 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from conftest import (SOLUTIONS, TEMPLATE, checks_of, expect_partial_credit, expect_stub_scores_zero, score_of,
-                      write_submission)
+from conftest import (
+    SOLUTIONS,
+    TEMPLATE,
+    checks_of,
+    expect_partial_credit,
+    expect_stub_scores_zero,
+    score_of,
+    write_submission,
+)
 
 A1 = "a1_srn_numpy"
 
@@ -64,8 +70,13 @@ def rnn_backward(dhs, cache):
 '''
 
 CORRECT = dict(
-    RECURRENT="np.dot(h_prev, W_hh.T) + b_hh", ACTIVATION_GUARD="", H0="np.zeros((batch, hidden)) if h0 is None else h0",
-    LAYOUT="", DTYPE="", CARRY="+ carry", PREVIOUS="previous",
+    RECURRENT="np.dot(h_prev, W_hh.T) + b_hh",
+    ACTIVATION_GUARD="",
+    H0="np.zeros((batch, hidden)) if h0 is None else h0",
+    LAYOUT="",
+    DTYPE="",
+    CARRY="+ carry",
+    PREVIOUS="previous",
 )
 
 # name: (changes to CORRECT, the catalogued mistake the feedback must name, or None)

@@ -19,8 +19,8 @@ import sys
 from typing import Any
 
 import pytest
-
 from conftest import REPO, SOLUTIONS, checks_of, report_class, score_of, write_submission
+
 from grader.sandbox.isolation import bubblewrap_problem, bubblewrap_works
 
 A1 = "a1_srn_numpy"
@@ -55,11 +55,14 @@ def linear_output(hs, W_hy, b_y):
     return hs @ W_hy.T + b_y
 '''
 
-HONEST = FORWARD + '''
+HONEST = (
+    FORWARD
+    + '''
 
 def rnn_backward(dhs, cache):
     raise NotImplementedError
 '''
+)
 
 AUTOGRAD = '''
 
@@ -86,7 +89,10 @@ def _real_any(module):
 '''
 
 # (a) torch already loaded somewhere in the process: find it among all objects and in sys.modules.
-LOADED = FORWARD + AUTOGRAD + '''
+LOADED = (
+    FORWARD
+    + AUTOGRAD
+    + '''
 
 def _find_loaded():
     import gc, sys
@@ -107,9 +113,13 @@ def _find_loaded():
 def rnn_backward(dhs, cache):
     return _autograd(_find_loaded(), dhs, cache)
 '''.replace("{NO_TORCH}", NO_TORCH)
+)
 
 # (b) undo the guards: drop the stand-ins and any import hooks, then import torch by a computed name.
-SURGERY = FORWARD + AUTOGRAD + '''
+SURGERY = (
+    FORWARD
+    + AUTOGRAD
+    + '''
 
 def _import_anyway():
     import importlib, sys
@@ -131,10 +141,14 @@ def _import_anyway():
 def rnn_backward(dhs, cache):
     return _autograd(_import_anyway(), dhs, cache)
 '''.replace("{NO_TORCH}", NO_TORCH)
+)
 
 # (c) search the file system for torch's __init__.py (beside numpy, along sys.path, under the
 # interpreter's prefixes) and execute it as the torch package.
-ON_DISK = FORWARD + AUTOGRAD + '''
+ON_DISK = (
+    FORWARD
+    + AUTOGRAD
+    + '''
 
 def _search():
     import glob, os, sys
@@ -169,6 +183,7 @@ def _exec_from_disk():
 def rnn_backward(dhs, cache):
     return _autograd(_exec_from_disk(), dhs, cache)
 '''.replace("{NO_TORCH}", NO_TORCH)
+)
 
 CHEATS = {"loaded": LOADED, "surgery": SURGERY, "on_disk": ON_DISK}
 
@@ -203,8 +218,14 @@ print("cheat worked")
 @pytest.mark.parametrize("name, preloaded", [("loaded", True), ("surgery", False), ("on_disk", False)])
 def test_each_cheat_works_where_torch_is_reachable(name: str, preloaded: bool) -> None:
     """The control: outside the grader's worker, each cheat does get torch's exact gradients."""
-    process = subprocess.run([sys.executable, "-c", CONTROL, "1" if preloaded else "0", str(SOLUTIONS / A1)],
-                             input=CHEATS[name], capture_output=True, text=True, timeout=300, cwd=REPO)
+    process = subprocess.run(
+        [sys.executable, "-c", CONTROL, "1" if preloaded else "0", str(SOLUTIONS / A1)],
+        input=CHEATS[name],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
     assert process.stdout.strip() == "cheat worked", process.stdout + process.stderr[-3000:]
 
 
@@ -245,11 +266,11 @@ def test_without_bubblewrap_the_worker_has_not_loaded_torch(tmp_path, run_grade)
     """The guards are all there is without bubblewrap, but a1's worker never imports torch, so
     nothing already loaded can be found (reading torch from disk is only stopped by bubblewrap)."""
     students = {"honest": {"srn.py": HONEST}, "loaded": {"srn.py": LOADED}}
-    results = report_class(run_grade, tmp_path / "class", tmp_path / "grades", students,
-                           "--sandbox", "none", "--allow-unsandboxed")
+    results = report_class(
+        run_grade, tmp_path / "class", tmp_path / "grades", students, "--sandbox", "none", "--allow-unsandboxed"
+    )
     assert results["loaded"]["isolation"]["isolated"] is False
     assert_no_better_than_honest(results, ["loaded"])
-
 
 
 def test_an_unused_torch_import_costs_only_the_numpy_only_check(grade, tmp_path):

@@ -13,9 +13,15 @@ import importlib.util
 import json
 
 import pytest
-
-from conftest import (SOLUTIONS, TEMPLATE, checks_of, expect_partial_credit, expect_stub_scores_zero, score_of,
-                      write_submission)
+from conftest import (
+    SOLUTIONS,
+    TEMPLATE,
+    checks_of,
+    expect_partial_credit,
+    expect_stub_scores_zero,
+    score_of,
+    write_submission,
+)
 
 A2 = "a2_rnncell_ohlol"
 
@@ -85,8 +91,16 @@ def predict(model, inputs):
 '''
 
 CORRECT = dict(
-    ONE_HOT_DTYPE="", BEFORE_CELL="pass", NONLINEARITY="", BATCH="self.batch_size", LR="lr",
-    ZERO_GRAD="opt.zero_grad()", REDUCE="sum", START="model.init_hidden()", REMEMBER="pass", RESULT="out",
+    ONE_HOT_DTYPE="",
+    BEFORE_CELL="pass",
+    NONLINEARITY="",
+    BATCH="self.batch_size",
+    LR="lr",
+    ZERO_GRAD="opt.zero_grad()",
+    REDUCE="sum",
+    START="model.init_hidden()",
+    REMEMBER="pass",
+    RESULT="out",
 )
 
 # name: (changes to CORRECT, the catalogued mistake the feedback must name, or None)
@@ -94,7 +108,8 @@ WRONG = {
     "loss_averaged": (dict(REDUCE="mean"), "loss_averaged"),
     "zero_grad_forgotten": (dict(ZERO_GRAD="pass"), "zero_grad_forgotten"),
     "predict_state_not_reset": (
-        dict(START='_memory.get("h", model.init_hidden())', REMEMBER='_memory["h"] = h'), "predict_state_not_reset"
+        dict(START='_memory.get("h", model.init_hidden())', REMEMBER='_memory["h"] = h'),
+        "predict_state_not_reset",
     ),
     "lr_ignored": (dict(LR="0.1"), "lr_ignored"),
     "init_hidden_batch_ignored": (dict(BATCH="1"), "init_hidden_batch_ignored"),
@@ -176,6 +191,7 @@ def test_reference_reaches_ohlol_on_the_measured_share_of_seeds(reference):
 
 # -- grading ----------------------------------------------------------------------------------------
 
+
 def test_reference_scores_full_marks(grade):
     result = grade(SOLUTIONS, "--assignment", A2)
     assert score_of(result, A2) == 100
@@ -183,7 +199,9 @@ def test_reference_scores_full_marks(grade):
     assert all(check["status"] == "passed" for check in checks)
     training = [c for c in checks if c["name"] in ("test_converges_to_ohlol", "test_hidden_mapping")]
     assert len(training) == 2 and all(c["details"]["curves"]["your loss"] for c in training)
-    assert all("reproduces the reference's loss curves and trained weights exactly" in c["message"] for c in training)  # how it passed
+    assert all(
+        "reproduces the reference's loss curves and trained weights exactly" in c["message"] for c in training
+    )  # how it passed
     assert all(not c["message"] for c in checks if c not in training)
 
 

@@ -19,9 +19,16 @@ import types
 
 import numpy as np
 import pytest
-
-from conftest import (REPO, SOLUTIONS, TEMPLATE, checks_of, expect_partial_credit, expect_stub_scores_zero,
-                      report_class, score_of)
+from conftest import (
+    REPO,
+    SOLUTIONS,
+    TEMPLATE,
+    checks_of,
+    expect_partial_credit,
+    expect_stub_scores_zero,
+    report_class,
+    score_of,
+)
 
 A3 = "a3_craft_rnn"
 ASSIGNMENT = REPO / "assignments" / A3
@@ -97,9 +104,15 @@ class SequenceClassifier(nn.Module):
 '''
 
 CORRECT = dict(
-    NAME_IH='f"weight_ih_l{k}"', B_HH="b_hh", ACTIVATION="(torch.tanh if self.nonlinearity == 'tanh' else torch.relu)",
-    BATCH_FIRST_IN="x.permute(1, 0, 2)", ZEROS_WHEN="h0 is None", LAYER_INPUT="seq", H_N="torch.stack(finals)",
-    BATCH_FIRST_OUT="seq.permute(1, 0, 2)", READOUT="h_n[-1]",
+    NAME_IH='f"weight_ih_l{k}"',
+    B_HH="b_hh",
+    ACTIVATION="(torch.tanh if self.nonlinearity == 'tanh' else torch.relu)",
+    BATCH_FIRST_IN="x.permute(1, 0, 2)",
+    ZEROS_WHEN="h0 is None",
+    LAYER_INPUT="seq",
+    H_N="torch.stack(finals)",
+    BATCH_FIRST_OUT="seq.permute(1, 0, 2)",
+    READOUT="h_n[-1]",
 )
 
 # name: (changes to CORRECT, the catalogued mistake the feedback must name, or None)
@@ -110,7 +123,8 @@ WRONG = {
     "output_not_batch_first": (dict(BATCH_FIRST_OUT="seq"), "output_not_batch_first"),
     "layers_not_stacked": (dict(LAYER_INPUT="x"), "layers_not_stacked"),
     "nonlinearity_swapped": (
-        dict(ACTIVATION="(torch.relu if self.nonlinearity == 'tanh' else torch.tanh)"), "nonlinearity_swapped"
+        dict(ACTIVATION="(torch.relu if self.nonlinearity == 'tanh' else torch.tanh)"),
+        "nonlinearity_swapped",
     ),
     "b_hh_missing": (dict(B_HH="None"), "b_hh_missing"),
     "classifier_first_step": (dict(READOUT="out[:, 0, :]"), "classifier_first_step"),
@@ -120,7 +134,6 @@ WRONG = {
 
 def student_craft(**changes: str) -> str:
     return STUDENT_CRAFT.format(**{**CORRECT, **changes})
-
 
 
 # name: source of a submission that reaches a ready-made RNN some way or other
@@ -166,10 +179,12 @@ class SequenceClassifier(nn.Module):
     def forward(self, x):
         return self.fc(self.rnn(x)[0][:, -1])
 ''',
-    "alias_from_modules": student_craft().replace(
+    "alias_from_modules": student_craft()
+    .replace(
         "import torch.nn.functional as F\n",
         "import torch.nn.functional as F\nfrom torch.nn.modules.rnn import RNN as Helper\n",
-    ).replace("        seq = x\n", "        Helper(2, 2)\n        seq = x\n"),
+    )
+    .replace("        seq = x\n", "        Helper(2, 2)\n        seq = x\n"),
     "getattr_at_run_time": student_craft().replace(
         "        seq = x\n", '        getattr(nn, "R" + "NN")(2, 2)\n        seq = x\n'
     ),
@@ -193,7 +208,8 @@ class SequenceClassifier(nn.Module):
 
 # Correct code near the forbidden names: it must keep its 100.
 ALLOWED = {
-    "compares_under_main": student_craft() + '''
+    "compares_under_main": student_craft()
+    + '''
 
 if __name__ == "__main__":
     reference = torch.nn.RNN(3, 4, num_layers=2)
@@ -202,13 +218,14 @@ if __name__ == "__main__":
     x = torch.randn(5, 2, 3)
     print((mine(x)[0] - reference(x)[0]).abs().max())
 ''',
-    "uses_einsum_and_split": student_craft().replace(
-        "F.linear(x_t, w_ih, b_ih)", '(torch.einsum("bd,hd->bh", x_t, w_ih) + (0 if b_ih is None else b_ih))'
-    ).replace("self._cell(k, seq[t], h)", "self._cell(k, torch.split(seq, 1)[t][0], h)"),
+    "uses_einsum_and_split": student_craft()
+    .replace("F.linear(x_t, w_ih, b_ih)", '(torch.einsum("bd,hd->bh", x_t, w_ih) + (0 if b_ih is None else b_ih))')
+    .replace("self._cell(k, seq[t], h)", "self._cell(k, torch.split(seq, 1)[t][0], h)"),
 }
 
 
 # -- the reference itself equals nn.RNN --------------------------------------------------------------
+
 
 def _load_module(name, path):
     spec = importlib.util.spec_from_file_location(name, path)
@@ -247,10 +264,21 @@ def torch_backed_module():
 
 
 GRID = [
-    dict(T=T, B=2, D=3, H=4, num_layers=layers, nonlinearity=nonlinearity, bias=bias, batch_first=batch_first,
-         h0=h0, unbatched=unbatched)
+    dict(
+        T=T,
+        B=2,
+        D=3,
+        H=4,
+        num_layers=layers,
+        nonlinearity=nonlinearity,
+        bias=bias,
+        batch_first=batch_first,
+        h0=h0,
+        unbatched=unbatched,
+    )
     for layers, nonlinearity, bias, batch_first, h0, T, unbatched in itertools.product(
-        (1, 2, 3), ("tanh", "relu"), (True, False), (False, True), (True, False), (1, 5), (False, True))
+        (1, 2, 3), ("tanh", "relu"), (True, False), (False, True), (True, False), (1, 5), (False, True)
+    )
     if not (unbatched and batch_first)
 ]
 
@@ -310,8 +338,10 @@ def test_reference_classifier_trains_like_one_built_on_nn_rnn(reference, probes)
 def test_handout_worked_example(reference):
     torch = reference.torch
     x = torch.tensor([[1.0, 1.0], [1.0, 1.0], [2.0, 2.0]])
-    for layers, output, h_n in ((1, [[2, 2], [6, 6], [16, 16]], [[16, 16]]),
-                                (2, [[4, 4], [20, 20], [72, 72]], [[16, 16], [72, 72]])):
+    for layers, output, h_n in (
+        (1, [[2, 2], [6, 6], [16, 16]], [[16, 16]]),
+        (2, [[4, 4], [20, 20], [72, 72]], [[16, 16], [72, 72]]),
+    ):
         ours = reference.CraftRNN(2, 2, num_layers=layers, nonlinearity="relu")
         theirs = torch.nn.RNN(2, 2, num_layers=layers, nonlinearity="relu")
         for model in (ours, theirs):
@@ -323,6 +353,7 @@ def test_handout_worked_example(reference):
 
 
 # -- grading --------------------------------------------------------------------------------------
+
 
 def test_reference_scores_full_marks(grade):
     result = grade(SOLUTIONS, "--assignment", A3)
@@ -452,6 +483,11 @@ print("ok")
     from grader.course.model import load_spec
 
     forbidden = list(load_spec(ASSIGNMENT, "full").forbidden_apis)
-    process = subprocess.run([sys.executable, "-c", code.replace("TOML", repr(forbidden))], capture_output=True,
-                             text=True, cwd=REPO, timeout=120)
+    process = subprocess.run(
+        [sys.executable, "-c", code.replace("TOML", repr(forbidden))],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
     assert process.returncode == 0 and process.stdout.strip() == "ok", process.stdout + process.stderr

@@ -19,13 +19,21 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO, SOLUTIONS, TEMPLATE, checks_of, report_class, score_of
 
 A3 = "a3_craft_rnn"
 REFERENCE = (SOLUTIONS / A3 / "craft_rnn.py").read_text()
-FORBIDDEN = ("torch.nn.RNN", "torch.nn.RNNCell", "torch.nn.LSTM", "torch.nn.GRU", "torch._VF", "torch.rnn_tanh",
-             "torch.rnn_relu", "torch.rnn_tanh_cell", "torch.rnn_relu_cell")
+FORBIDDEN = (
+    "torch.nn.RNN",
+    "torch.nn.RNNCell",
+    "torch.nn.LSTM",
+    "torch.nn.GRU",
+    "torch._VF",
+    "torch.rnn_tanh",
+    "torch.rnn_relu",
+    "torch.rnn_tanh_cell",
+    "torch.rnn_relu_cell",
+)
 
 
 def with_forward(body: str, imports: str = "") -> str:
@@ -59,11 +67,16 @@ KERNEL_BY_COMPUTED_NAME = '        kernel = torch._C._VariableFunctionsClass.__d
 # name: (source, a piece of the line the forbidden-API check must name). Each scored 100 before the
 # guards were hardened and the scan was added (except the exec one, refused at run time already).
 ATTACKS = {
-    "guard_removed_via_sys_modules": with_forward('''        guards = sys.modules["grader.inside." + "guards"]
+    "guard_removed_via_sys_modules": with_forward(
+        '''        guards = sys.modules["grader.inside." + "guards"]
         for library in getattr(guards, "_libraries", []):
             library._destroy()
         guards.used.clear()
-''' + KERNEL_BY_COMPUTED_NAME + RUN_KERNEL, imports="import sys\n"),
+'''
+        + KERNEL_BY_COMPUTED_NAME
+        + RUN_KERNEL,
+        imports="import sys\n",
+    ),
     "kernel_via_class_dict": with_forward(KERNEL_BY_COMPUTED_NAME + RUN_KERNEL),
     "exec_of_built_string": with_forward('''        scope = {"nn": nn}
         exec("Ready = nn.R" + "NN", scope)
@@ -72,7 +85,8 @@ ATTACKS = {
         ready.load_state_dict(self.state_dict())
         return ready(x, h0)
 '''),
-    "gc_walk_to_nn_rnn": with_forward('''        for thing in gc.get_objects():
+    "gc_walk_to_nn_rnn": with_forward(
+        '''        for thing in gc.get_objects():
             if type(thing).__name__ == "Library" and any("rnn" in key for key in getattr(thing, "_op_impls", ())):
                 thing._destroy()
             elif type(thing).__name__ == "_FilteredKernels":
@@ -83,7 +97,9 @@ ATTACKS = {
                      nonlinearity=self.nonlinearity, bias=self.bias, batch_first=self.batch_first)
         ready.load_state_dict(self.state_dict())
         return ready(x, h0)
-''', imports="import gc\n"),
+''',
+        imports="import gc\n",
+    ),
 }
 FLAGGED_LINE = {
     "guard_removed_via_sys_modules": 'guards = sys.modules[',
@@ -95,18 +111,24 @@ FLAGGED_LINE = {
 # Honest styles near the flagged ones: computed names on torch's public namespace, the student's own
 # __dict__, gc.collect(), a membership test on sys.modules, exec of a constant string.
 HONEST_STYLES = with_forward(
-    REFERENCE[REFERENCE.index("        unbatched = x.dim() == 2\n"):REFERENCE.index("        # END SOLUTION",
-                                                                             REFERENCE.index("        unbatched"))]
-    .replace('activation = torch.tanh if self.nonlinearity == "tanh" else torch.relu',
-             'activation = getattr(torch, self.nonlinearity)\n'
-             '        assert "weight_hh_l0" in vars(self)["_parameters"]\n'
-             '        assert self.__dict__["training"] == self.training')
+    REFERENCE[
+        REFERENCE.index("        unbatched = x.dim() == 2\n") : REFERENCE.index(
+            "        # END SOLUTION", REFERENCE.index("        unbatched")
+        )
+    ]
+    .replace(
+        'activation = torch.tanh if self.nonlinearity == "tanh" else torch.relu',
+        'activation = getattr(torch, self.nonlinearity)\n'
+        '        assert "weight_hh_l0" in vars(self)["_parameters"]\n'
+        '        assert self.__dict__["training"] == self.training',
+    )
     .replace("layer_input = torch.stack(states)", 'layer_input = getattr(torch, "stack")(states)'),
     imports='import gc\nimport sys\n\nIN_COLAB = "google.colab" in sys.modules\nexec("LIMIT = 10")\ngc.collect()\n',
 )
 
 
 # -- the scan alone ----------------------------------------------------------------------------------
+
 
 def scan(source: str, **rules):
     from grader.intake.static_checks import analyse
@@ -126,68 +148,81 @@ def test_attacks_are_flagged_at_their_line(name):
     assert f"craft_rnn.py, line {line})" in message, message
 
 
-@pytest.mark.parametrize("source, line, construct", [
-    ("import ctypes", 1, "import ctypes"),
-    ("from cffi import FFI", 1, "import cffi"),
-    ("import gc\nx = gc.get_referrers(1)", 2, "gc.get_referrers"),
-    ("from gc import get_objects as walk\nwalk()", 2, "gc.get_objects"),
-    ("import sys\nsys.modules['torch'] = None", 2, "sys.modules[…] = …"),
-    ("import sys\ndel sys.modules['torch.nn']", 2, "del sys.modules[…]"),
-    ("import sys\nsys.modules.pop('torch')", 2, "sys.modules.pop"),
-    ("import sys as s\ns.modules.update({})", 2, "sys.modules.update"),
-    ("import sys\nsys.modules.clear()", 2, "sys.modules.clear"),
-    ("import sys\nsys.modules.setdefault('x', 1)", 2, "sys.modules.setdefault"),
-    ("import sys\nguards = sys.modules['grader.inside.guards']", 2, "sys.modules[…]"),
-    ("import sys\nsys.meta_path.insert(0, object())", 2, "sys.meta_path"),
-    ("import sys\nsys.path_hooks.append(len)", 2, "sys.path_hooks"),
-    ("import importlib, torch\nimportlib.reload(torch.nn)", 2, "importlib.reload"),
-    ("import importlib\nname = 'torch._VF'\nimportlib.import_module(name)", 3,
-     "importlib.import_module of a computed name"),
-    ("__import__('tor' + 'ch')", 1, "__import__ of a computed name"),
-    ("import torch\nname = 'x'\ngetattr(torch._C, name)", 3, "getattr(torch._C, …) with a computed name"),
-    ("import torch\ngetattr(torch, '_C')", 2, "torch._C"),
-    ("import torch as t\nt._C._VariableFunctions", 2, "torch._C"),
-    ("from torch import _C", 1, "torch._C"),
-    ("import torch\ntorch.ops.aten.add", 2, "torch.ops"),
-    ("import torch\ntorch._ops", 2, "torch._ops"),
-    ("import torch._decomp", 1, "torch._decomp"),
-    ("import torch\ntorch.library.Library('aten', 'IMPL')", 2, "torch.library"),
-    ("from torch import nn\nnn.__dict__['R' + 'NN']", 2, "torch.nn.__dict__"),
-    ("import torch\nvars(torch)", 2, "vars(torch)"),
-    ("import importlib\nm = importlib.import_module('torch')\nm.__dict__", 3, "torch.__dict__"),
-    ("from torch import nn\nobject.__getattribute__(nn, 'RNN')", 2, "object.__getattribute__"),
-    ("from torch import nn\nnn.modules.rnn.RNNBase.__subclasses__()", 2, "torch.nn.modules.rnn.RNNBase.__subclasses__"),
-    ("def f():\n    pass\nf.__globals__", 3, "f.__globals__"),
-    ("import sys\nsys._getframe(1).f_globals", 2, "sys._getframe"),
-    ("code = 'x = 1'\nexec(code)", 2, "exec of a computed string"),
-    ("eval('nn.R' + 'NN')", 1, "eval of a computed string"),
-    ("compile(source, 'x', 'exec')", 1, "compile of a computed string"),
-    ("run = exec\nrun('1')", 1, "exec passed around as a value"),
-    ("exec('import ctypes')", 1, "import ctypes"),  # a constant string is scanned as code
-    ("import builtins\nbuiltins.__import__('x')", 2, "builtins.__import__"),
-    ("__import__('sys').modules.pop('torch')", 1, "sys.modules.pop"),
-    ("import grader.inside.guards", 1, "import grader.inside.guards"),
-])
+@pytest.mark.parametrize(
+    "source, line, construct",
+    [
+        ("import ctypes", 1, "import ctypes"),
+        ("from cffi import FFI", 1, "import cffi"),
+        ("import gc\nx = gc.get_referrers(1)", 2, "gc.get_referrers"),
+        ("from gc import get_objects as walk\nwalk()", 2, "gc.get_objects"),
+        ("import sys\nsys.modules['torch'] = None", 2, "sys.modules[…] = …"),
+        ("import sys\ndel sys.modules['torch.nn']", 2, "del sys.modules[…]"),
+        ("import sys\nsys.modules.pop('torch')", 2, "sys.modules.pop"),
+        ("import sys as s\ns.modules.update({})", 2, "sys.modules.update"),
+        ("import sys\nsys.modules.clear()", 2, "sys.modules.clear"),
+        ("import sys\nsys.modules.setdefault('x', 1)", 2, "sys.modules.setdefault"),
+        ("import sys\nguards = sys.modules['grader.inside.guards']", 2, "sys.modules[…]"),
+        ("import sys\nsys.meta_path.insert(0, object())", 2, "sys.meta_path"),
+        ("import sys\nsys.path_hooks.append(len)", 2, "sys.path_hooks"),
+        ("import importlib, torch\nimportlib.reload(torch.nn)", 2, "importlib.reload"),
+        (
+            "import importlib\nname = 'torch._VF'\nimportlib.import_module(name)",
+            3,
+            "importlib.import_module of a computed name",
+        ),
+        ("__import__('tor' + 'ch')", 1, "__import__ of a computed name"),
+        ("import torch\nname = 'x'\ngetattr(torch._C, name)", 3, "getattr(torch._C, …) with a computed name"),
+        ("import torch\ngetattr(torch, '_C')", 2, "torch._C"),
+        ("import torch as t\nt._C._VariableFunctions", 2, "torch._C"),
+        ("from torch import _C", 1, "torch._C"),
+        ("import torch\ntorch.ops.aten.add", 2, "torch.ops"),
+        ("import torch\ntorch._ops", 2, "torch._ops"),
+        ("import torch._decomp", 1, "torch._decomp"),
+        ("import torch\ntorch.library.Library('aten', 'IMPL')", 2, "torch.library"),
+        ("from torch import nn\nnn.__dict__['R' + 'NN']", 2, "torch.nn.__dict__"),
+        ("import torch\nvars(torch)", 2, "vars(torch)"),
+        ("import importlib\nm = importlib.import_module('torch')\nm.__dict__", 3, "torch.__dict__"),
+        ("from torch import nn\nobject.__getattribute__(nn, 'RNN')", 2, "object.__getattribute__"),
+        (
+            "from torch import nn\nnn.modules.rnn.RNNBase.__subclasses__()",
+            2,
+            "torch.nn.modules.rnn.RNNBase.__subclasses__",
+        ),
+        ("def f():\n    pass\nf.__globals__", 3, "f.__globals__"),
+        ("import sys\nsys._getframe(1).f_globals", 2, "sys._getframe"),
+        ("code = 'x = 1'\nexec(code)", 2, "exec of a computed string"),
+        ("eval('nn.R' + 'NN')", 1, "eval of a computed string"),
+        ("compile(source, 'x', 'exec')", 1, "compile of a computed string"),
+        ("run = exec\nrun('1')", 1, "exec passed around as a value"),
+        ("exec('import ctypes')", 1, "import ctypes"),  # a constant string is scanned as code
+        ("import builtins\nbuiltins.__import__('x')", 2, "builtins.__import__"),
+        ("__import__('sys').modules.pop('torch')", 1, "sys.modules.pop"),
+        ("import grader.inside.guards", 1, "import grader.inside.guards"),
+    ],
+)
 def test_constructs_that_reach_around_the_guards_are_flagged(source, line, construct):
     findings = scan(source)
     assert (line, construct) in findings.integrity, findings.integrity
 
 
-@pytest.mark.parametrize("source", [
-    REFERENCE,
-    (TEMPLATE / A3 / "craft_rnn.py").read_text(),
-    HONEST_STYLES,
-    "import torch\nact = getattr(torch, 'tanh')\nh = torch.stack([act(torch.zeros(2))])",
-    "import torch\nclass M:\n    def f(self, name):\n        return getattr(torch, name), getattr(self, f'w{name}')",
-    "class M:\n    def f(self):\n        return self.__dict__, vars(self), type(self).__name__",
-    "import gc\ngc.collect()",
-    "import sys\nif 'google.colab' not in sys.modules:\n    pass",
-    "print(torch.__version__)",
-    "def compile(x):\n    return x\ncompile(3)",
-    "import torch\nmodel = torch.compile(lambda x: x)",
-    "exec('x = 1')",
-    "import sys\nif __name__ == '__main__':\n    sys.modules['x'] = None",  # never runs when graded
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        REFERENCE,
+        (TEMPLATE / A3 / "craft_rnn.py").read_text(),
+        HONEST_STYLES,
+        "import torch\nact = getattr(torch, 'tanh')\nh = torch.stack([act(torch.zeros(2))])",
+        "import torch\nclass M:\n    def f(self, name):\n        return getattr(torch, name), getattr(self, f'w{name}')",
+        "class M:\n    def f(self):\n        return self.__dict__, vars(self), type(self).__name__",
+        "import gc\ngc.collect()",
+        "import sys\nif 'google.colab' not in sys.modules:\n    pass",
+        "print(torch.__version__)",
+        "def compile(x):\n    return x\ncompile(3)",
+        "import torch\nmodel = torch.compile(lambda x: x)",
+        "exec('x = 1')",
+        "import sys\nif __name__ == '__main__':\n    sys.modules['x'] = None",  # never runs when graded
+    ],
+)
 def test_honest_code_is_not_flagged(source):
     findings = scan(source)
     assert findings.integrity == [] and findings.forbidden_uses == [], findings.integrity
@@ -304,6 +339,7 @@ def test_runtime_guards_cannot_be_removed_from_inside_the_process():
 
 # -- graded ------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, run_grade):
     """One `grade report` over the attacks, the honest work underneath, and honest code."""
@@ -351,8 +387,8 @@ def test_notebook_flags_name_the_cell(graded):
 def test_class_overview_lists_flagged_students(graded):
     results, out = graded
     page = (out / "index.html").read_text()
-    section = page[page.index("Flagged for review"):]
-    section = section[:section.index("</section>")]
+    section = page[page.index("Flagged for review") :]
+    section = section[: section.index("</section>")]
     for name in [*ATTACKS, "notebook-attack"]:
         assert f">{name}</a>" in section, name
     for name in ("reference", "honest-styles", "underneath"):
@@ -364,13 +400,14 @@ def test_class_overview_lists_flagged_students(graded):
 
 def test_overview_escapes_and_bounds_flags():
     from grader.course.model import load_course
-    from grader.report.pages import render_overview
     from grader.report.overview import MAX_FLAG_CHARS, MAX_FLAG_LINES, overview_context
+    from grader.report.pages import render_overview
     from grader.report.results import AssignmentResult, SubmissionResult
 
     flags = [f"craft_rnn.py, line {i}: <script>alert({i})</script>" + "x" * 500 for i in range(12)]
-    result = SubmissionResult("mallory", "s/mallory", "0", assignments=[
-        AssignmentResult(A3, "CraftRNN", "graded", flags=flags)])
+    result = SubmissionResult(
+        "mallory", "s/mallory", "0", assignments=[AssignmentResult(A3, "CraftRNN", "graded", flags=flags)]
+    )
     result = SubmissionResult.from_dict(json.loads(result.to_json()))  # flags survive the JSON round trip
     context = overview_context([result], load_course(REPO), [A3], "students")
     row = context["flagged"][0]

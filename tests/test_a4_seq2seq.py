@@ -12,9 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from conftest import (REPO, SOLUTIONS, TEMPLATE, checks_of, expect_partial_credit, expect_stub_scores_zero,
-                      report_class, score_of)
+from conftest import (
+    REPO,
+    SOLUTIONS,
+    TEMPLATE,
+    checks_of,
+    expect_partial_credit,
+    expect_stub_scores_zero,
+    report_class,
+    score_of,
+)
 
 A4 = "a4_seq2seq"
 
@@ -135,13 +142,18 @@ WRONG = {
     "decode_from_padding": (dict(START="2"), "decode_from_padding"),
     "no_gradient_clipping": (dict(CLIP="pass"), "no_gradient_clipping"),
     "loss_includes_position_0": (
-        dict(LOSS="loss = criterion(out.reshape(-1, out.size(-1)), trg.reshape(-1))"), "loss_includes_position_0"),
+        dict(LOSS="loss = criterion(out.reshape(-1, out.size(-1)), trg.reshape(-1))"),
+        "loss_includes_position_0",
+    ),
     "no_zero_grad": (dict(ZERO="pass"), "no_zero_grad"),
     "encoder_state_unused": (dict(STATE="h, c = torch.zeros_like(h), torch.zeros_like(c)"), "encoder_state_unused"),
     "end_before_padding": (
-        dict(SOURCE='sources.append([index_of[ch] for ch in (word + "E").ljust(n_step + 1, "?")])',
-             TARGET='targets.append([0] + [index_of[ch] for ch in (meaning + "E").ljust(n_step + 1, "?")])'),
-        "end_before_padding"),
+        dict(
+            SOURCE='sources.append([index_of[ch] for ch in (word + "E").ljust(n_step + 1, "?")])',
+            TARGET='targets.append([0] + [index_of[ch] for ch in (meaning + "E").ljust(n_step + 1, "?")])',
+        ),
+        "end_before_padding",
+    ),
     "outputs_shifted": (dict(RETURN="torch.cat(scores + [first], dim=1)"), "outputs_shifted"),
     "padding_kept_in_translation": (dict(PADDING="out += LETTERS[idx]"), None),
     # clip_grad_value_ leaves these gradients (all below `clip`) as they are: it behaves as no clipping
@@ -165,8 +177,14 @@ def graded(run_grade, tmp_path_factory) -> dict[str, Any]:
         "independent": {"seq2seq.py": student_seq2seq()},
         **{name: {"seq2seq.py": student_seq2seq(**changes)} for name, (changes, _) in WRONG.items()},
     }
-    return report_class(run_grade, tmp_path_factory.mktemp("a4-class"), tmp_path_factory.mktemp("a4-grades"),
-                        students, "--assignment", A4)
+    return report_class(
+        run_grade,
+        tmp_path_factory.mktemp("a4-class"),
+        tmp_path_factory.mktemp("a4-grades"),
+        students,
+        "--assignment",
+        A4,
+    )
 
 
 @pytest.mark.parametrize("name", ["reference", "reference_notebook", "independent"])
@@ -199,6 +217,7 @@ def test_wrong_submission_partial_credit_and_mistake_named(graded, name):
 
 
 # -- the reference itself behaves as the handout says ----------------------------------------------------
+
 
 def _load(name: str, path: Path) -> Any:
     spec = importlib.util.spec_from_file_location(name, path)
@@ -256,10 +275,14 @@ def test_reference_greedy_decode_is_forward_without_teacher_forcing(reference, p
     assert len(set(map(tuple, tokens.tolist()))) > 1, "the probe's weights should give different guesses per word"
 
 
-@pytest.mark.parametrize("case, covers", [
-    (dict(seed=1, scale=2.5), "stops at E"),
-    (dict(seed=0, scale=4.0), "drops ?"),
-], ids=["public", "hidden"])
+@pytest.mark.parametrize(
+    "case, covers",
+    [
+        (dict(seed=1, scale=2.5), "stops at E"),
+        (dict(seed=0, scale=4.0), "drops ?"),
+    ],
+    ids=["public", "hidden"],
+)
 def test_reference_translate_stops_at_e_and_drops_padding(reference, probes, case, covers):
     """Each translate check's weights exercise the rule it is named for."""
     import torch
@@ -280,10 +303,14 @@ def test_reference_translate_stops_at_e_and_drops_padding(reference, probes, cas
     assert stopped if covers == "stops at E" else dropped, f"these weights never exercise: {covers}"
 
 
-@pytest.mark.parametrize("case, clipped", [
-    (dict(emb=8, hidden=16, layers=1, batch=4, src_len=6, trg_len=7, ratio=1.0, clip=0.2, seed=5), True),
-    (dict(emb=8, hidden=16, layers=1, batch=4, src_len=6, trg_len=7, ratio=1.0, clip=100.0, seed=15), False),
-], ids=["public-clip-0.2", "hidden-clip-100"])
+@pytest.mark.parametrize(
+    "case, clipped",
+    [
+        (dict(emb=8, hidden=16, layers=1, batch=4, src_len=6, trg_len=7, ratio=1.0, clip=0.2, seed=5), True),
+        (dict(emb=8, hidden=16, layers=1, batch=4, src_len=6, trg_len=7, ratio=1.0, clip=100.0, seed=15), False),
+    ],
+    ids=["public-clip-0.2", "hidden-clip-100"],
+)
 def test_train_step_checks_exercise_clipping(reference, probes, case, clipped):
     """The public train_step check only catches missing clipping if the gradient norm exceeds `clip`."""
     import torch

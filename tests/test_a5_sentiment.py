@@ -14,9 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from conftest import (REPO, SOLUTIONS, TEMPLATE, checks_of, expect_partial_credit, expect_stub_scores_zero,
-                      report_class, score_of)
+from conftest import (
+    REPO,
+    SOLUTIONS,
+    TEMPLATE,
+    checks_of,
+    expect_partial_credit,
+    expect_stub_scores_zero,
+    report_class,
+    score_of,
+)
 
 A5 = "a5_sentiment_lstm"
 ASSIGNMENT = REPO / "assignments" / A5
@@ -115,10 +122,13 @@ def evaluate(model, loader, device):
     return hits / total
 '''
 
-PACKED = ('_, (h, _) = self.lstm(pack_padded_sequence(emb, lengths.to("cpu"), batch_first=True, '
-          'enforce_sorted={SORTED}))')
-SORTED_NOT_RESTORED = ("order = lengths.cpu().argsort(descending=True)\n        "
-                       "_, (h, _) = self.lstm(pack_padded_sequence(emb[order], lengths.cpu()[order], batch_first=True))")
+PACKED = (
+    '_, (h, _) = self.lstm(pack_padded_sequence(emb, lengths.to("cpu"), batch_first=True, enforce_sorted={SORTED}))'
+)
+SORTED_NOT_RESTORED = (
+    "order = lengths.cpu().argsort(descending=True)\n        "
+    "_, (h, _) = self.lstm(pack_padded_sequence(emb[order], lengths.cpu()[order], batch_first=True))"
+)
 CORRECT = dict(
     TOKENIZE="[word.lower() for word in text.split()]",
     ORDER="sorted(freq.items(), key=lambda kv: (-kv[1], kv[0]))",
@@ -162,12 +172,20 @@ def graded(run_grade, tmp_path_factory) -> dict[str, Any]:
     students = {
         "reference": SOLUTIONS / A5,
         "stub": TEMPLATE / A5,
-        "reference_notebook": {"sentiment.ipynb": notebook_from_stub((SOLUTIONS / A5 / "sentiment.py").read_text(), "a5")},
+        "reference_notebook": {
+            "sentiment.ipynb": notebook_from_stub((SOLUTIONS / A5 / "sentiment.py").read_text(), "a5")
+        },
         "independent": {"sentiment.py": student_sentiment()},
         **{name: {"sentiment.py": student_sentiment(**changes)} for name, (changes, _) in WRONG.items()},
     }
-    return report_class(run_grade, tmp_path_factory.mktemp("a5-class"), tmp_path_factory.mktemp("a5-grades"),
-                        students, "--assignment", A5)
+    return report_class(
+        run_grade,
+        tmp_path_factory.mktemp("a5-class"),
+        tmp_path_factory.mktemp("a5-grades"),
+        students,
+        "--assignment",
+        A5,
+    )
 
 
 @pytest.mark.parametrize("name", ["reference", "reference_notebook", "independent"])
@@ -202,10 +220,13 @@ def test_wrong_submission_partial_credit_and_mistake_named(graded, name):
     assert {c["mistake"] for c in checks if c["mistake"]} == {mistake}, "another mistake was named"
 
 
-@pytest.mark.parametrize("name, check", [
-    ("no_packing", "test_padding_invariance"),
-    ("sorted_order_not_restored", "test_batch_order_invariance"),
-])
+@pytest.mark.parametrize(
+    "name, check",
+    [
+        ("no_packing", "test_padding_invariance"),
+        ("sorted_order_not_restored", "test_batch_order_invariance"),
+    ],
+)
 def test_broken_packing_loses_the_invariance_checks(graded, name, check):
     checks = {c["name"]: c for c in checks_of(graded[name], A5)}
     assert checks[check]["status"] == "failed"
@@ -215,11 +236,14 @@ def test_broken_packing_loses_the_invariance_checks(graded, name, check):
 
 def test_wrong_layer_costs_only_the_two_layer_checks(graded):
     lost = {c["name"] for c in checks_of(graded["wrong_layer_hidden"], A5) if c["status"] not in ("passed", "skipped")}
-    assert lost == {"test_forward_configurations[2-layers-bidirectional]",
-                    "test_forward_configurations[2-layers-unidirectional]"}, lost
+    assert lost == {
+        "test_forward_configurations[2-layers-bidirectional]",
+        "test_forward_configurations[2-layers-unidirectional]",
+    }, lost
 
 
 # -- the reference itself behaves as the handout says ----------------------------------------------------
+
 
 def _load(name: str, path: Path | None = None, source: str | None = None) -> Any:
     if source is not None:
@@ -261,11 +285,16 @@ def test_reference_matches_the_worked_example(reference):
     assert reference.tokenize("Not  GOOD\tat all") == ["not", "good", "at", "all"]
 
 
-CONFIGS = [dict(vocab=25, emb=5, hidden=6, layers=layers, classes=2, bidirectional=bidirectional, batch=6, max_len=8)
-           for layers in (1, 2) for bidirectional in (True, False)]
+CONFIGS = [
+    dict(vocab=25, emb=5, hidden=6, layers=layers, classes=2, bidirectional=bidirectional, batch=6, max_len=8)
+    for layers in (1, 2)
+    for bidirectional in (True, False)
+]
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"{c['layers']}-layers-{'bi' if c['bidirectional'] else 'uni'}")
+@pytest.mark.parametrize(
+    "config", CONFIGS, ids=lambda c: f"{c['layers']}-layers-{'bi' if c['bidirectional'] else 'uni'}"
+)
 def test_packing_makes_the_reference_padding_and_order_invariant(reference, probes, config):
     import numpy as np
 

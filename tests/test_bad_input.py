@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import SOLUTIONS, checks_of, write_submission
 
 A1 = "a1_srn_numpy"
@@ -30,27 +29,48 @@ BAD = {
     "syntax_error": {"srn.py": REFERENCE.replace("def rnn_step(", "def rnn_step((", 1)},
     "missing_function": {"srn.py": REFERENCE[: REFERENCE.index("def rnn_backward(")]},
     "wrong_return_type": {"srn.py": replace_function("rnn_step", "    return 'a string'\n")},
-    "nan_output": {"srn.py": replace_function("rnn_step", "    return np.full((x_t.shape[0], W_hh.shape[0]), np.nan)\n")},
+    "nan_output": {
+        "srn.py": replace_function("rnn_step", "    return np.full((x_t.shape[0], W_hh.shape[0]), np.nan)\n")
+    },
     "exception": {"srn.py": replace_function("linear_output", "    raise KeyError('W_hy')\n")},
     "endless_loop": {"srn.py": replace_function("rnn_step", "    while True:\n        pass\n")},
     "exit_at_import": {"srn.py": "import sys\nsys.exit()\n" + REFERENCE},
     "os_exit": {"srn.py": replace_function("linear_output", "    import os\n    os._exit(0)\n")},
-    "memory_bomb": {"srn.py": replace_function("linear_output", "    hoard = []\n    while True:\n        hoard.append(np.ones(10**7))\n")},
-    "prints_100mb": {"srn.py": REFERENCE.replace(
-        "def linear_output(hs, W_hy, b_y):\n", "def linear_output(hs, W_hy, b_y):\n    print('x' * 100_000_000)\n", 1)},
+    "memory_bomb": {
+        "srn.py": replace_function(
+            "linear_output", "    hoard = []\n    while True:\n        hoard.append(np.ones(10**7))\n"
+        )
+    },
+    "prints_100mb": {
+        "srn.py": REFERENCE.replace(
+            "def linear_output(hs, W_hy, b_y):\n",
+            "def linear_output(hs, W_hy, b_y):\n    print('x' * 100_000_000)\n",
+            1,
+        )
+    },
     "malformed_notebook": {"srn.ipynb": '{"cells": [ this is not json'},
     "empty": {},
     "no_known_assignment": {"homework.py": "print('hello')\n", "notes.txt": "my answers"},
-    "monkeypatched_numpy": {"srn.py": "import numpy as np\nnp.allclose = lambda *a, **k: True\n"
-                            "np.isclose = lambda a, b, **k: np.ones(np.shape(a), bool)\n"
-                            "np.testing.assert_allclose = lambda *a, **k: None\n"
-                            + replace_function("rnn_step", "    return np.zeros((x_t.shape[0], W_hh.shape[0]))\n")},
-    "rigged_eq": {"srn.py": replace_function(
-        "rnn_step", "    class Always:\n        def __eq__(self, other):\n            return True\n"
-                    "        __array_priority__ = 1000\n    return Always()\n")},
-    "pickle_payload": {"srn.py": replace_function(
-        "rnn_step", "    class Payload:\n        def __reduce__(self):\n"
-                    f"            return (open, ({MARKER!r}, 'w'))\n    return Payload()\n")},
+    "monkeypatched_numpy": {
+        "srn.py": "import numpy as np\nnp.allclose = lambda *a, **k: True\n"
+        "np.isclose = lambda a, b, **k: np.ones(np.shape(a), bool)\n"
+        "np.testing.assert_allclose = lambda *a, **k: None\n"
+        + replace_function("rnn_step", "    return np.zeros((x_t.shape[0], W_hh.shape[0]))\n")
+    },
+    "rigged_eq": {
+        "srn.py": replace_function(
+            "rnn_step",
+            "    class Always:\n        def __eq__(self, other):\n            return True\n"
+            "        __array_priority__ = 1000\n    return Always()\n",
+        )
+    },
+    "pickle_payload": {
+        "srn.py": replace_function(
+            "rnn_step",
+            "    class Payload:\n        def __reduce__(self):\n"
+            f"            return (open, ({MARKER!r}, 'w'))\n    return Payload()\n",
+        )
+    },
 }
 
 
@@ -61,9 +81,20 @@ def graded(tmp_path_factory, run_grade):
         (root / name).mkdir()
         write_submission(root / name, files)
     out = tmp_path_factory.mktemp("bad-grades")
-    process = run_grade("report", str(root), "--out", str(out), "--workers", "2",
-                        "--limit", "probe_timeout_s=2", "--limit", "submission_timeout_s=8",
-                        "--limit", "memory_mb=512")
+    process = run_grade(
+        "report",
+        str(root),
+        "--out",
+        str(out),
+        "--workers",
+        "2",
+        "--limit",
+        "probe_timeout_s=2",
+        "--limit",
+        "submission_timeout_s=8",
+        "--limit",
+        "memory_mb=512",
+    )
     results = {name: json.loads((out / "students" / name / "feedback.json").read_text()) for name in BAD}
     return results, out, process
 

@@ -13,7 +13,8 @@ from grader.wire.channel import FrameReader
 from grader.wire.codec import MAGIC, PREFIX, FrameError, FrameLimits, decode, encode, parse_prefix
 
 
-def roundtrip(message, limits=FrameLimits()):
+def roundtrip(message, limits=None):
+    limits = limits or FrameLimits()
     data = encode(message)
     header_len, body_len = parse_prefix(data[: PREFIX.size], limits)
     header = data[PREFIX.size : PREFIX.size + header_len]
@@ -49,7 +50,9 @@ def test_big_endian_arrays_arrive_little_endian():
     np.testing.assert_array_equal(back, value)
 
 
-@pytest.mark.parametrize("value", [np.array([object()], dtype=object), np.array([1 + 2j]), {1: "int key"}, {"x": {1, 2}}])
+@pytest.mark.parametrize(
+    "value", [np.array([object()], dtype=object), np.array([1 + 2j]), {1: "int key"}, {"x": {1, 2}}]
+)
 def test_encoding_refuses_what_is_not_plain_data(value):
     with pytest.raises(TypeError):
         encode(value)
@@ -76,13 +79,16 @@ def test_a_pickle_payload_is_never_unpickled(tmp_path):
     assert not (tmp_path / "pwned").exists()
 
 
-@pytest.mark.parametrize("spec, body", [
-    ({"dtype": "<f8", "shape": [10], "offset": 0}, b"\0" * 16),         # past the end
-    ({"dtype": "<f8", "shape": [1], "offset": -8}, b"\0" * 16),         # negative offset
-    ({"dtype": "<f8", "shape": [-1], "offset": 0}, b"\0" * 16),         # negative size
-    ({"dtype": "<f8", "shape": [1] * 40, "offset": 0}, b"\0" * 16),     # absurd rank
-    ({"dtype": "<f8", "shape": "12", "offset": 0}, b"\0" * 16),         # wrong type
-])
+@pytest.mark.parametrize(
+    "spec, body",
+    [
+        ({"dtype": "<f8", "shape": [10], "offset": 0}, b"\0" * 16),  # past the end
+        ({"dtype": "<f8", "shape": [1], "offset": -8}, b"\0" * 16),  # negative offset
+        ({"dtype": "<f8", "shape": [-1], "offset": 0}, b"\0" * 16),  # negative size
+        ({"dtype": "<f8", "shape": [1] * 40, "offset": 0}, b"\0" * 16),  # absurd rank
+        ({"dtype": "<f8", "shape": "12", "offset": 0}, b"\0" * 16),  # wrong type
+    ],
+)
 def test_forged_array_descriptions_are_refused(spec, body):
     header, body = frame({"msg": {"__nd__": 0}, "arrays": [spec]}, body)
     with pytest.raises(FrameError):

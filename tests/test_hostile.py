@@ -16,16 +16,16 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from conftest import SOLUTIONS, checks_of, write_submission
+
 from grader.sandbox.isolation import box_support, bubblewrap_problem, bubblewrap_works
 
 A1 = "a1_srn_numpy"
 REFERENCE = (SOLUTIONS / A1 / "srn.py").read_text()
-TAG = "hostile-987654"                        # argv[0] of every process the corpus starts, to find leftovers
-OUTSIDE = Path("/tmp") / f"{TAG}-outside"     # a hostile write that must never land here
+TAG = "hostile-987654"  # argv[0] of every process the corpus starts, to find leftovers
+OUTSIDE = Path("/tmp") / f"{TAG}-outside"  # a hostile write that must never land here
 SECRET = "s3cr3t-token-value"
-LINEAR_OUTPUT_POINTS = 15                     # worked example (10) and linear_output (5) call it
+LINEAR_OUTPUT_POINTS = 15  # worked example (10) and linear_output (5) call it
 
 
 def at_import(code: str) -> dict[str, str]:
@@ -36,8 +36,11 @@ def in_linear_output(code: str, then: str = "") -> dict[str, str]:
     """The reference whose linear_output first runs ``code`` (indented into the function)."""
     body = "".join(f"    {line}\n" for line in code.strip("\n").splitlines())
     body += "".join(f"    {line}\n" for line in then.strip("\n").splitlines())
-    return {"srn.py": REFERENCE.replace("def linear_output(hs, W_hy, b_y):\n",
-                                        f"def linear_output(hs, W_hy, b_y):\n{body}", 1)}
+    return {
+        "srn.py": REFERENCE.replace(
+            "def linear_output(hs, W_hy, b_y):\n", f"def linear_output(hs, W_hy, b_y):\n{body}", 1
+        )
+    }
 
 
 def returning(expression: str, setup: str = "") -> dict[str, str]:
@@ -59,7 +62,9 @@ CASES: dict[str, dict[str, str | bytes]] = {
     "loop_at_import": at_import("while True:\n    pass"),
     "loop_in_function": in_linear_output("while True:\n    pass"),
     "sleep_forever": in_linear_output("import time\ntime.sleep(10**6)"),
-    "ignores_sigterm": in_linear_output("import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nwhile True:\n    pass"),
+    "ignores_sigterm": in_linear_output(
+        "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nwhile True:\n    pass"
+    ),
     "fork_bomb": in_linear_output(f"""
 import os, time
 children = 0
@@ -109,7 +114,8 @@ with open(os.path.join(tempfile.gettempdir(), "huge.bin"), "wb") as out:
     while True:
         out.write(b"x" * 2**20)
 """),
-    "many_files": in_linear_output("""
+    "many_files": in_linear_output(
+        """
 import os, tempfile
 for folder in (tempfile.gettempdir(), "/dev/shm"):
     try:
@@ -117,11 +123,15 @@ for folder in (tempfile.gettempdir(), "/dev/shm"):
             open(os.path.join(folder, f"f{i}"), "w").close()
     except OSError:
         pass
-""", then="return hs @ W_hy.T + b_y"),
+""",
+        then="return hs @ W_hy.T + b_y",
+    ),
     "fake_results_printed": in_linear_output(
         """print('{"score": 100, "status": "passed", "tests": []}')\nprint("PASSED 100/100")""",
-        then="return hs @ W_hy.T + b_y + 1.0"),
-    "fake_results_written": in_linear_output(f"""
+        then="return hs @ W_hy.T + b_y + 1.0",
+    ),
+    "fake_results_written": in_linear_output(
+        f"""
 import os
 fake = '{{"schema": "rnn-autograder/result/1", "score": 100, "assignments": []}}'
 for path in ["results.json", "feedback.json", "../feedback.json", "../../feedback.json",
@@ -132,11 +142,14 @@ for path in ["results.json", "feedback.json", "../feedback.json", "../../feedbac
         open(path, "w").write(fake)
     except OSError:
         pass
-""", then="return None"),
+""",
+        then="return None",
+    ),
     "sys_exit_zero": in_linear_output("import sys\nsys.exit(0)"),
     "os_exit_zero": in_linear_output("import os\nos._exit(0)"),
     "keyboard_interrupt": in_linear_output("raise KeyboardInterrupt"),
-    "patches_numpy_and_pytest": {"srn.py": """
+    "patches_numpy_and_pytest": {
+        "srn.py": """
 import numpy as np
 np.allclose = lambda *a, **k: True
 np.isclose = lambda a, b, *x, **k: np.ones(np.shape(a), bool)
@@ -146,10 +159,15 @@ try:
     pytest.fail = _pytest.outcomes.fail = lambda *a, **k: None
 except ImportError:
     pass
-""" + REFERENCE.replace("+ h_prev @ W_hh.T + b_hh", "+ h_prev @ W_hh.T")},
-    "conftest_and_shadowing_numpy": {"srn.py": REFERENCE.replace("+ h_prev @ W_hh.T + b_hh", "+ h_prev @ W_hh.T"),
-                                     "conftest.py": "import pytest\ndef pytest_runtest_makereport(item, call):\n    call.excinfo = None\n",
-                                     "numpy.py": "raise SystemExit('shadowed')\n", "pytest.ini": "[pytest]\naddopts = -p no:python\n"},
+"""
+        + REFERENCE.replace("+ h_prev @ W_hh.T + b_hh", "+ h_prev @ W_hh.T")
+    },
+    "conftest_and_shadowing_numpy": {
+        "srn.py": REFERENCE.replace("+ h_prev @ W_hh.T + b_hh", "+ h_prev @ W_hh.T"),
+        "conftest.py": "import pytest\ndef pytest_runtest_makereport(item, call):\n    call.excinfo = None\n",
+        "numpy.py": "raise SystemExit('shadowed')\n",
+        "pytest.ini": "[pytest]\naddopts = -p no:python\n",
+    },
     "rigged_ndarray_subclass": in_linear_output("""
 import numpy as np
 class Always(np.ndarray):
@@ -165,10 +183,14 @@ class Payload:
         return (open, ("{OUTSIDE}", "w"))
 return Payload()
 """),
-    "nan_result": in_linear_output("import numpy as np\nreturn np.full((hs.shape[0], hs.shape[1], W_hy.shape[0]), np.nan)"),
+    "nan_result": in_linear_output(
+        "import numpy as np\nreturn np.full((hs.shape[0], hs.shape[1], W_hy.shape[0]), np.nan)"
+    ),
     "wrong_dtype": in_linear_output("return (hs @ W_hy.T + b_y).astype('int64')"),
     "billion_elements": in_linear_output("import numpy as np\nreturn np.broadcast_to(0.0, (10**9,))"),
-    "searches_for_solutions": returning("found", setup="""
+    "searches_for_solutions": returning(
+        "found",
+        setup="""
 import os
 found = []
 for top in ("/", "/work", os.path.expanduser("~")):
@@ -177,9 +199,12 @@ for top in ("/", "/work", os.path.expanduser("~")):
         found += [os.path.join(root, f) for f in files if f in ("test_hidden.py", "expected.bin") or root.endswith("solutions/a1_srn_numpy")]
         if len(found) > 5:
             break
-"""),
+""",
+    ),
     "reads_environment": returning("dict(os.environ)", setup="import os"),
-    "opens_network": returning("outcome", setup="""
+    "opens_network": returning(
+        "outcome",
+        setup="""
 import os, socket
 try:
     with socket.create_connection(("127.0.0.1", int(os.environ.get("HOSTILE_PORT", "0") or PORT)), timeout=2) as s:
@@ -187,8 +212,11 @@ try:
     outcome = "connected"
 except OSError as exc:
     outcome = f"refused: {exc}"
-"""),
-    "writes_site_packages": returning("outcome", setup="""
+""",
+    ),
+    "writes_site_packages": returning(
+        "outcome",
+        setup="""
 import numpy, os
 target = os.path.join(os.path.dirname(numpy.__file__), "hostile_987654.py")
 try:
@@ -196,10 +224,15 @@ try:
     outcome = "written " + target
 except OSError as exc:
     outcome = f"refused: {exc}"
-"""),
-    "kills_parent": in_linear_output("import os, signal\ntry:\n    os.kill(os.getppid(), signal.SIGKILL)\nexcept OSError:\n    pass"),
+""",
+    ),
+    "kills_parent": in_linear_output(
+        "import os, signal\ntry:\n    os.kill(os.getppid(), signal.SIGKILL)\nexcept OSError:\n    pass"
+    ),
     "symlink_to_passwd": {"srn.py": REFERENCE},  # plus a symlink helper, added in the fixture
-    "script_in_output": in_linear_output("print('<script>alert(1)</script>')", then="raise ValueError('<script>alert(2)</script>')"),
+    "script_in_output": in_linear_output(
+        "print('<script>alert(1)</script>')", then="raise ValueError('<script>alert(2)</script>')"
+    ),
     "huge_notebook": {"srn.ipynb": b'{"cells": [], "x": "' + b"x" * (100 * 2**20) + b'"}'},
 }
 
@@ -257,11 +290,31 @@ def leftovers() -> list[str]:
 def grade_corpus(tmp_path_factory, run_grade, port, names, *sandbox):
     root = build_class(tmp_path_factory.mktemp("hostile"), port, names)
     out = tmp_path_factory.mktemp("hostile-grades")
-    process = run_grade("report", str(root), "--out", str(out), "--workers", "2", *sandbox,
-                        "--limit", "probe_timeout_s=2", "--limit", "submission_timeout_s=6",
-                        "--limit", "import_timeout_s=3", "--limit", "memory_mb=400",
-                        "--limit", "processes=24", "--limit", "tmp_mb=64", "--limit", "file_size_mb=16",
-                        env={"SECRET_TOKEN": SECRET, "HOSTILE_PORT": str(port)}, timeout=900)
+    process = run_grade(
+        "report",
+        str(root),
+        "--out",
+        str(out),
+        "--workers",
+        "2",
+        *sandbox,
+        "--limit",
+        "probe_timeout_s=2",
+        "--limit",
+        "submission_timeout_s=6",
+        "--limit",
+        "import_timeout_s=3",
+        "--limit",
+        "memory_mb=400",
+        "--limit",
+        "processes=24",
+        "--limit",
+        "tmp_mb=64",
+        "--limit",
+        "file_size_mb=16",
+        env={"SECRET_TOKEN": SECRET, "HOSTILE_PORT": str(port)},
+        timeout=900,
+    )
     results = {name: json.loads((out / "students" / name / "feedback.json").read_text()) for name in names}
     return results, out, process
 
@@ -306,34 +359,37 @@ PARTIAL = 100 - LINEAR_OUTPUT_POINTS  # the hostile code broke linear_output onl
 KILLS_PARENT = 100 if os.geteuid() == 0 or box_support("bubblewrap").get("namespaces") else PARTIAL
 
 
-@pytest.mark.parametrize("name, expected_score, phrase", [
-    ("loop_at_import", 0, "took more than 3 s"),
-    ("loop_in_function", PARTIAL, "did not finish within 2 s"),
-    ("sleep_forever", PARTIAL, "did not finish within 2 s"),
-    ("ignores_sigterm", PARTIAL, "did not finish within 2 s"),
-    ("fork_bomb", PARTIAL, "RuntimeError: forked"),
-    ("subprocess_bomb", PARTIAL, "RuntimeError: started"),
-    ("thread_bomb", PARTIAL, "RuntimeError: threads"),
-    ("setsid_daemon", 100, ""),
-    ("memory_bomb_retries", PARTIAL, "did not finish within 2 s"),
-    ("huge_file_in_tmp", PARTIAL, "File too large"),
-    ("many_files", 100, ""),
-    ("fake_results_printed", PARTIAL, "off by the same constant 1"),
-    ("fake_results_written", PARTIAL, "ys returned by linear_output is None"),
-    ("sys_exit_zero", PARTIAL, "sys.exit(0)"),
-    ("os_exit_zero", PARTIAL, "never counts as passing"),
-    ("keyboard_interrupt", PARTIAL, "KeyboardInterrupt"),
-    ("patches_numpy_and_pytest", 20, "Known mistake: The recurrent bias b_hh is missing"),
-    ("conftest_and_shadowing_numpy", 20, "conftest.py was ignored"),
-    ("rigged_ndarray_subclass", PARTIAL, "values differ"),
-    ("pickle_payload", PARTIAL, "which the grader cannot use here"),
-    ("nan_result", PARTIAL, "contains NaN"),
-    ("billion_elements", PARTIAL, "memory"),
-    ("kills_parent", KILLS_PARENT, ""),
-    ("symlink_to_passwd", 100, "helper.py was ignored"),  # not a regular file: a link leading out
-    ("script_in_output", PARTIAL, "alert(2)"),
-    ("huge_notebook", 0, "files over 20 MB are not graded"),
-])
+@pytest.mark.parametrize(
+    "name, expected_score, phrase",
+    [
+        ("loop_at_import", 0, "took more than 3 s"),
+        ("loop_in_function", PARTIAL, "did not finish within 2 s"),
+        ("sleep_forever", PARTIAL, "did not finish within 2 s"),
+        ("ignores_sigterm", PARTIAL, "did not finish within 2 s"),
+        ("fork_bomb", PARTIAL, "RuntimeError: forked"),
+        ("subprocess_bomb", PARTIAL, "RuntimeError: started"),
+        ("thread_bomb", PARTIAL, "RuntimeError: threads"),
+        ("setsid_daemon", 100, ""),
+        ("memory_bomb_retries", PARTIAL, "did not finish within 2 s"),
+        ("huge_file_in_tmp", PARTIAL, "File too large"),
+        ("many_files", 100, ""),
+        ("fake_results_printed", PARTIAL, "off by the same constant 1"),
+        ("fake_results_written", PARTIAL, "ys returned by linear_output is None"),
+        ("sys_exit_zero", PARTIAL, "sys.exit(0)"),
+        ("os_exit_zero", PARTIAL, "never counts as passing"),
+        ("keyboard_interrupt", PARTIAL, "KeyboardInterrupt"),
+        ("patches_numpy_and_pytest", 20, "Known mistake: The recurrent bias b_hh is missing"),
+        ("conftest_and_shadowing_numpy", 20, "conftest.py was ignored"),
+        ("rigged_ndarray_subclass", PARTIAL, "values differ"),
+        ("pickle_payload", PARTIAL, "which the grader cannot use here"),
+        ("nan_result", PARTIAL, "contains NaN"),
+        ("billion_elements", PARTIAL, "memory"),
+        ("kills_parent", KILLS_PARENT, ""),
+        ("symlink_to_passwd", 100, "helper.py was ignored"),  # not a regular file: a link leading out
+        ("script_in_output", PARTIAL, "alert(2)"),
+        ("huge_notebook", 0, "files over 20 MB are not graded"),
+    ],
+)
 def test_score_and_message(sandboxed, name, expected_score, phrase):
     result = sandboxed[0][name]
     assert score(result) == pytest.approx(expected_score), text(result)
@@ -394,15 +450,22 @@ def test_fake_results_change_nothing(sandboxed):
 
 
 UNSANDBOXED = {  # must hold even without bubblewrap: limits, cleanup, integrity
-    "loop_in_function": PARTIAL, "ignores_sigterm": PARTIAL, "fork_bomb": PARTIAL, "setsid_daemon": 100,
-    "os_exit_zero": PARTIAL, "pickle_payload": PARTIAL, "rigged_ndarray_subclass": PARTIAL,
-    "fake_results_printed": PARTIAL, "kills_parent": None,
+    "loop_in_function": PARTIAL,
+    "ignores_sigterm": PARTIAL,
+    "fork_bomb": PARTIAL,
+    "setsid_daemon": 100,
+    "os_exit_zero": PARTIAL,
+    "pickle_payload": PARTIAL,
+    "rigged_ndarray_subclass": PARTIAL,
+    "fake_results_printed": PARTIAL,
+    "kills_parent": None,
 }
 
 
 def test_without_bubblewrap_limits_and_cleanup_still_hold(tmp_path_factory, run_grade, listener):
-    results, out, _ = grade_corpus(tmp_path_factory, run_grade, listener[0], list(UNSANDBOXED),
-                                   "--sandbox", "none", "--allow-unsandboxed")
+    results, out, _ = grade_corpus(
+        tmp_path_factory, run_grade, listener[0], list(UNSANDBOXED), "--sandbox", "none", "--allow-unsandboxed"
+    )
     for name, expected in UNSANDBOXED.items():
         if expected is not None:
             assert score(results[name]) == pytest.approx(expected), (name, text(results[name]))

@@ -18,14 +18,21 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, SOLUTIONS, TEMPLATE, checks_of, score_of, write_submission
+
 from grader.course.model import load_course
-from grader.report.results import (MAX_CURVE_POINTS, MAX_MESSAGE, MAX_NOTES, AssignmentResult, CheckResult,
-                            SubmissionResult, downsample)
-from grader.packaging.stubs import notebook_from_stub
 from grader.intake.students import discover
 from grader.intake.submission import load
+from grader.packaging.stubs import notebook_from_stub
+from grader.report.results import (
+    MAX_CURVE_POINTS,
+    MAX_MESSAGE,
+    MAX_NOTES,
+    AssignmentResult,
+    CheckResult,
+    SubmissionResult,
+    downsample,
+)
 from grader.text import terminal
 
 A1, A2, A3 = "a1_srn_numpy", "a2_rnncell_ohlol", "a3_craft_rnn"
@@ -35,8 +42,8 @@ STUB1_NOTEBOOK = (TEMPLATE / A1 / "srn.ipynb").read_text()
 MISTAKE1 = REF1.replace("+ h_prev @ W_hh.T + b_hh", "+ h_prev @ W_hh.T")
 REF2 = (SOLUTIONS / A2 / "ohlol.py").read_text()
 STUB2 = (TEMPLATE / A2 / "ohlol.py").read_text()
-LONG_SUM = "\nLONG_SUM = " + " + ".join(["1"] * 700) + "\n"   # valid Python; once crashed the static scan
-ESCAPES = "\x1b]0;pwned\x07\x1b[2J\nAll checks passed"        # retitles the window, clears the screen
+LONG_SUM = "\nLONG_SUM = " + " + ".join(["1"] * 700) + "\n"  # valid Python; once crashed the static scan
+ESCAPES = "\x1b]0;pwned\x07\x1b[2J\nAll checks passed"  # retitles the window, clears the screen
 CURVE_POINTS = 1_000_000
 HELPER_FILES = 3000
 
@@ -46,11 +53,16 @@ _child = _sys.modules.get("grader.inside.child")
 for _name in ("MAX_MESSAGE", "MAX_TRACEBACK"):
     if hasattr(_child, _name):
         setattr(_child, _name, 10**9)
-''' + REF1.replace("def linear_output(hs, W_hy, b_y):\n",
-                   "def linear_output(hs, W_hy, b_y):\n    raise ValueError('X' * 3_000_000)\n", 1)
+''' + REF1.replace(
+    "def linear_output(hs, W_hy, b_y):\n",
+    "def linear_output(hs, W_hy, b_y):\n    raise ValueError('X' * 3_000_000)\n",
+    1,
+)
 
 # The student replaces the training probe: a loss curve of a million points on the first seed.
-LONG_CURVE = REF2 + f'''
+LONG_CURVE = (
+    REF2
+    + f'''
 
 import sys as _sys
 import numpy as _np
@@ -65,6 +77,7 @@ _probes = _sys.modules.get("assignment_probes")
 if _probes is not None:
     _probes.train_seeds = _long_train_seeds
 '''
+)
 
 
 def aged(path: Path, seconds: float) -> None:
@@ -93,15 +106,15 @@ def build_class(root: Path) -> None:
     (root / "mallory" / A1).symlink_to("../alice")
     (root / "eve").mkdir()
     (root / "eve" / A1).symlink_to(SOLUTIONS / A1)
-    write_submission(root / "kim", {"work/srn.py": REF1})   # a link inside the folder is followed
+    write_submission(root / "kim", {"work/srn.py": REF1})  # a link inside the folder is followed
     (root / "kim" / A1).symlink_to("work")
     symlink_zip(root / "zoe.zip", f"{A1}/srn.py", str(alice / "srn.py"), {"README.txt": "my work"})
     (root / "linked").symlink_to("alice")
     # names that give the same id
     write_submission(root / " bob", {"srn.py": REF1})
     write_submission(root / "bob", {"srn.py": STUB1})
-    write_submission(root / "jos\u00e9", {"srn.py": REF1})        # NFC
-    write_submission(root / "jose\u0301", {"srn.py": STUB1})      # NFD: the same name on screen
+    write_submission(root / "jos\u00e9", {"srn.py": REF1})  # NFC
+    write_submission(root / "jose\u0301", {"srn.py": STUB1})  # NFD: the same name on screen
     write_submission(root / "carl", {"srn.py": STUB1})
     with zipfile.ZipFile(root / "carl.zip", "w") as archive:
         archive.writestr("srn.py", REF1)
@@ -140,10 +153,14 @@ def gradebook(out: Path) -> dict[str, dict[str, str]]:
 
 # symbolic links (issue 11, item 4) ---------------------------------------------------------------
 
-@pytest.mark.parametrize("student, link", [
-    ("mallory", f"{A1} is a symbolic link to ../alice"),
-    ("eve", f"{A1} is a symbolic link to {SOLUTIONS / A1}"),
-])
+
+@pytest.mark.parametrize(
+    "student, link",
+    [
+        ("mallory", f"{A1} is a symbolic link to ../alice"),
+        ("eve", f"{A1} is a symbolic link to {SOLUTIONS / A1}"),
+    ],
+)
 def test_links_out_of_the_folder_are_not_followed(graded, student, link):
     results = graded[0]
     assert score_of(results["alice"], A1) == 100 and score_of(results["carol"], A1) == 0
@@ -163,8 +180,10 @@ def test_links_at_any_depth_are_not_read(tmp_path):
     (wendy / A1).symlink_to("../../alice")
     harry = write_submission(tmp_path / "harry", {"srn.py": "from helper import *\n"})
     (harry / "helper.py").symlink_to(alice / "srn.py")
-    for folder, link in ((walter.parent, f"{A1}/srn.py is a symbolic link to {alice / 'srn.py'}"),
-                         (wendy.parent, f"hw/{A1} is a symbolic link to ../../alice")):
+    for folder, link in (
+        (walter.parent, f"{A1}/srn.py is a symbolic link to {alice / 'srn.py'}"),
+        (wendy.parent, f"hw/{A1} is a symbolic link to ../../alice"),
+    ):
         work = load(folder, course).modules[A1]
         assert work.source is None and link in work.problem, work.problem
     work = load(harry, course).modules[A1]
@@ -191,11 +210,15 @@ def test_a_linked_student_folder_gets_a_row_saying_so(graded):
 
 # ids (item 5) ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kept, renamed, kept_score, renamed_score", [
-    ("bob", "bob-2", 0, 100),      # "bob" (the stub) keeps its name; " bob" (the reference) becomes bob-2
-    ("jose", "jose-2", 0, 100),    # NFD sorts first; the NFC folder holds the reference
-    ("carl", "carl-2", 0, 100),    # the folder keeps the id; carl.zip is no longer dropped
-])
+
+@pytest.mark.parametrize(
+    "kept, renamed, kept_score, renamed_score",
+    [
+        ("bob", "bob-2", 0, 100),  # "bob" (the stub) keeps its name; " bob" (the reference) becomes bob-2
+        ("jose", "jose-2", 0, 100),  # NFD sorts first; the NFC folder holds the reference
+        ("carl", "carl-2", 0, 100),  # the folder keeps the id; carl.zip is no longer dropped
+    ],
+)
 def test_clashing_names_each_get_a_row_and_a_note_naming_both(graded, kept, renamed, kept_score, renamed_score):
     results, out, process = graded
     assert score_of(results[kept], A1) == kept_score and score_of(results[renamed], A1) == renamed_score
@@ -216,19 +239,23 @@ def test_every_folder_and_zip_has_exactly_one_row(graded):
 
 # which file is graded (issue 10) ------------------------------------------------------------------
 
+
 def test_the_untouched_stub_saved_later_is_not_graded(graded):
     work = a1(graded[0]["chooser"])
     assert work["score"] == 100 and work["source"] == "srn.py"
-    assert work["choice"] == "srn.py was graded: srn.ipynb beside it is still the untouched stub " \
-                             "(delete the file you do not use)."
+    assert (
+        work["choice"] == "srn.py was graded: srn.ipynb beside it is still the untouched stub "
+        "(delete the file you do not use)."
+    )
     assert work["notes"][0] == work["choice"]
 
 
 def test_both_edited_are_graded_and_the_better_counts(graded):
     work = a1(graded[0]["both"])
     assert work["score"] == 100 and work["source"] == "srn.py"
-    assert work["choice"].startswith("Both srn.py and srn.ipynb were edited, so both were graded: "
-                                     "srn.py scored 100 / 100, srn.ipynb scored ")
+    assert work["choice"].startswith(
+        "Both srn.py and srn.ipynb were edited, so both were graded: srn.py scored 100 / 100, srn.ipynb scored "
+    )
     assert work["choice"].endswith("; the better, srn.py, counts (delete the file you do not use).")
 
 
@@ -247,10 +274,11 @@ def test_a2_finished_py_beside_an_autosaved_stub_notebook(tmp_path):
 
 # caps (item 6) -----------------------------------------------------------------------------------
 
+
 def test_a_million_point_curve_is_downsampled(graded):
     results, out, _ = graded
     feedback = out / "students" / "curve"
-    assert (feedback / "feedback.json").stat().st_size < 1_000_000   # was 70 MB
+    assert (feedback / "feedback.json").stat().st_size < 1_000_000  # was 70 MB
     assert (feedback / "feedback.html").stat().st_size < 1_000_000
     plotted = [c for c in checks_of(results["curve"], A2) if "curves" in c["details"]]
     assert plotted
@@ -274,10 +302,11 @@ def test_a_megabyte_message_is_cut(graded):
     checks = checks_of(results["shouter"], A1)
     assert max(len(c["message"]) for c in checks) <= MAX_MESSAGE
     assert any("more characters not shown" in c["message"] for c in checks)
-    assert (out / "students" / "shouter" / "feedback.json").stat().st_size < 1_000_000   # was 18 MB
+    assert (out / "students" / "shouter" / "feedback.json").stat().st_size < 1_000_000  # was 18 MB
 
 
 # trusted-side failures (item 7) ------------------------------------------------------------------
+
 
 def test_a_valid_file_too_deep_for_a_recursive_walk_is_scanned_and_graded(graded):
     """700 terms in one expression: Python imports it, so the scan walks it too (with a deep stack)."""
@@ -312,6 +341,7 @@ def test_an_exception_in_one_assignment_leaves_the_others_graded(tmp_path):
 
 # control characters (item 8), and the terminal line of the choice ----------------------------------
 
+
 def test_report_prints_no_control_character(graded):
     results, out, process = graded
     assert "\x1b" not in process.stdout + process.stderr and "\x07" not in process.stdout + process.stderr
@@ -321,10 +351,14 @@ def test_report_prints_no_control_character(graded):
 
 
 def test_submit_escapes_names_and_prints_the_choice_whole(run_grade, tmp_path):
-    folder = write_submission(tmp_path / ESCAPES, {
-        f"{A1}/srn.py": REF1, f"{A1}/srn.ipynb": notebook_from_stub(MISTAKE1, "A1"),
-        f"{A3}/craft_rnn.py": (SOLUTIONS / A3 / "craft_rnn.py").read_text() + LONG_SUM,
-    })
+    folder = write_submission(
+        tmp_path / ESCAPES,
+        {
+            f"{A1}/srn.py": REF1,
+            f"{A1}/srn.ipynb": notebook_from_stub(MISTAKE1, "A1"),
+            f"{A3}/craft_rnn.py": (SOLUTIONS / A3 / "craft_rnn.py").read_text() + LONG_SUM,
+        },
+    )
     aged(folder / A1 / "srn.py", 100)
     process = run_grade("submit", str(folder), "--out", str(tmp_path / "out"))
     shown = process.stdout + process.stderr
@@ -339,6 +373,7 @@ def test_submit_escapes_names_and_prints_the_choice_whole(run_grade, tmp_path):
 
 # units ---------------------------------------------------------------------------------------------
 
+
 def test_downsampling_keeps_the_ends_and_the_shape():
     values = [float(i % 1000) for i in range(100_000)] + [-5.0, 7.0]
     kept = downsample(values, MAX_CURVE_POINTS)
@@ -348,13 +383,24 @@ def test_downsampling_keeps_the_ends_and_the_shape():
 
 
 def test_bounding_is_idempotent_and_covers_every_field():
-    check = CheckResult("c", "t" * 10_000, 0.0, 1.0, "failed", message="m" * 10**6, diagnosis="d" * 10**5, details={
-        "curves": {f"s{i}": list(range(5000)) for i in range(20)},
-        "table": {"columns": list("abcdefghijk"), "rows": [["x" * 500] * 11] * 1000, "shown": 1000, "total": 5000},
-        "traceback": "t" * 10**6, "other": {"deep": [[[[[["x"]]]]]] * 1000},
-    })
-    assignment = AssignmentResult("a", "A", "graded", notes=["n" * 5000] * 100, flags=["f"] * 100,
-                                  output="o" * 10**6, checks=[check])
+    check = CheckResult(
+        "c",
+        "t" * 10_000,
+        0.0,
+        1.0,
+        "failed",
+        message="m" * 10**6,
+        diagnosis="d" * 10**5,
+        details={
+            "curves": {f"s{i}": list(range(5000)) for i in range(20)},
+            "table": {"columns": list("abcdefghijk"), "rows": [["x" * 500] * 11] * 1000, "shown": 1000, "total": 5000},
+            "traceback": "t" * 10**6,
+            "other": {"deep": [[[[[["x"]]]]]] * 1000},
+        },
+    )
+    assignment = AssignmentResult(
+        "a", "A", "graded", notes=["n" * 5000] * 100, flags=["f"] * 100, output="o" * 10**6, checks=[check]
+    )
     result = SubmissionResult("s", "s", "", message="x" * 10**6, notes=["y"] * 50, assignments=[assignment])
     result.bound()
     once = result.to_json()

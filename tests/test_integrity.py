@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import numpy as np
-
 from conftest import REPO, SOLUTIONS, TEMPLATE, checks_of, score_of, write_submission
 
 A2, A3, A4, A5 = "a2_rnncell_ohlol", "a3_craft_rnn", "a4_seq2seq", "a5_sentiment_lstm"
@@ -90,8 +88,10 @@ def train(model, inputs, labels, epochs=15, lr=0.1):
 '''
 
 # a4: no training at all, and translate() by table lookup (the handout names the tasks).
-A4_NO_TRAINING = ("    loss.backward()\n    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)\n    optimizer.step()\n",
-                  "")
+A4_NO_TRAINING = (
+    "    loss.backward()\n    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)\n    optimizer.step()\n",
+    "",
+)
 A4_TABLE = '''
 
 _TABLE = {"hello": "hola", "cat": "gato", "good": "bueno"}
@@ -122,10 +122,12 @@ def evaluate(model, loader, device):
 
 # Logits that turn NaN when the batch carries more padding than its longest sentence needs: "changed
 # by up to nan" compares false with any tolerance, so such a check once passed.
-NAN_ON_PADDING = ("        embedded = self.embedding(x)\n",
-                  "        embedded = self.embedding(x)\n"
-                  "        if x.shape[1] > int(lengths.max()):\n"
-                  "            embedded = embedded * float(\"nan\")\n")
+NAN_ON_PADDING = (
+    "        embedded = self.embedding(x)\n",
+    "        embedded = self.embedding(x)\n"
+    "        if x.shape[1] > int(lengths.max()):\n"
+    "            embedded = embedded * float(\"nan\")\n",
+)
 
 
 def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path):
@@ -163,13 +165,19 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path):
     assert padding and all(c["status"] == "failed" and "NaN" in c["message"] for c in padding), padding
 
     # Not one held-out sentence of test.tsv reached the student's process, so none is in any output.
-    held_out = [line.split("\t", 1)[1] for line in
-                (REPO / "assignments" / A5 / "data" / "test.tsv").read_text(encoding="utf-8").splitlines() if line]
+    held_out = [
+        line.split("\t", 1)[1]
+        for line in (REPO / "assignments" / A5 / "data" / "test.tsv").read_text(encoding="utf-8").splitlines()
+        if line
+    ]
     train = set((REPO / "assignments" / A5 / "data" / "train.tsv").read_text(encoding="utf-8").split("\n"))
     unseen = [text for text in held_out if not any(text in line for line in train)][:200]
     assert len(unseen) > 50
-    written = "\n".join(path.read_text(encoding="utf-8", errors="replace") for path in out.rglob("*")
-                        if path.is_file() and path.suffix in (".json", ".html", ".csv"))
+    written = "\n".join(
+        path.read_text(encoding="utf-8", errors="replace")
+        for path in out.rglob("*")
+        if path.is_file() and path.suffix in (".json", ".html", ".csv")
+    )
     assert "STOLEN" in written  # the thief's printing did reach the feedback: the training sentences
     leaked = [text for text in unseen if text in written]
     assert not leaked, f"held-out sentences reached the output: {leaked[:3]}"
@@ -183,9 +191,14 @@ def test_initial_weights_drawn_in_another_order_cost_only_the_loss_curves(grade,
     unused = patched(A2, "ohlol", (cell, "        self.unused = nn.Linear(hidden_size, hidden_size)\n" + cell))
     checks = checks_of(grade(write_submission(tmp_path / "unused", unused)), A2)
     lost = {c["name"] for c in checks if c["status"] != "passed"}
-    assert lost == {"test_loss_curve", "test_loss_curve_other_settings[hello-lr0.05]",
-                    "test_loss_curve_other_settings[holle-lr0.2]"}, lost
-    assert "other weights than the reference's" in next(c for c in checks if c["name"] == "test_loss_curve")["diagnosis"]
+    assert lost == {
+        "test_loss_curve",
+        "test_loss_curve_other_settings[hello-lr0.05]",
+        "test_loss_curve_other_settings[holle-lr0.2]",
+    }, lost
+    assert (
+        "other weights than the reference's" in next(c for c in checks if c["name"] == "test_loss_curve")["diagnosis"]
+    )
 
 
 def test_the_verifier_names_what_does_not_fit(tmp_path):
@@ -198,8 +211,12 @@ def test_the_verifier_names_what_does_not_fit(tmp_path):
     spec.loader.exec_module(verify)
     from grader.inside.probe_api import ProbeFailure
 
-    good = {"rnncell.weight_ih": np.eye(4, dtype=np.float32), "rnncell.weight_hh": np.zeros((4, 4), np.float32),
-            "rnncell.bias_ih": np.zeros(4, np.float32), "rnncell.bias_hh": np.zeros(4, np.float32)}
+    good = {
+        "rnncell.weight_ih": np.eye(4, dtype=np.float32),
+        "rnncell.weight_hh": np.zeros((4, 4), np.float32),
+        "rnncell.bias_ih": np.zeros(4, np.float32),
+        "rnncell.bias_hh": np.zeros(4, np.float32),
+    }
     assert verify.predictions(None, good, ["hello"])["predictions"] == ["hello"]  # identity-like weights echo
     renamed = {"cell." + name.split(".", 1)[1]: value for name, value in good.items()}
     renamed["gate.weight"] = np.zeros((2, 4), np.float32)
@@ -227,9 +244,9 @@ def test_every_public_question_changes_with_the_course_secret(cache_dir):
     """Official grading asks fresh questions: for each public check's probe call, the reference's
     answer under the course secret differs from the answer shipped in the student copy."""
     from grader.course.model import load_instructor_course, load_template_course
-    from grader.judging.expected import REFERENCE, ShippedExpected
     from grader.grading.slot import GradeOptions, GradingSlot
     from grader.judging.compare import is_close
+    from grader.judging.expected import REFERENCE, ShippedExpected
     from grader.packaging.release import _as_submission
 
     course = load_instructor_course(REPO)
@@ -248,8 +265,9 @@ def test_every_public_question_changes_with_the_course_secret(cache_dir):
             for (fresh_key, fresh_entry), (shipped_key, shipped_entry) in zip(fresh, shipped):
                 assert json.loads(fresh_key)["probe"] == json.loads(shipped_key)["probe"]
                 assert fresh_key != shipped_key
-                same = is_close(_without_weights(fresh_entry["data"]), _without_weights(shipped_entry["data"]),
-                                rtol=1e-9, atol=0.0)
+                same = is_close(
+                    _without_weights(fresh_entry["data"]), _without_weights(shipped_entry["data"]), rtol=1e-9, atol=0.0
+                )
                 assert not same, f"{spec.id}: {shipped_key} is answered alike under the secret"
 
 
@@ -263,8 +281,11 @@ def _without_weights(data):
 
 
 def test_no_hidden_task_or_held_out_data_in_the_student_copy():
-    shipped = "\n".join(path.read_text(encoding="utf-8", errors="replace")
-                        for path in TEMPLATE.rglob("*") if path.is_file() and path.suffix in (".py", ".toml", ".md", ".tsv"))
+    shipped = "\n".join(
+        path.read_text(encoding="utf-8", errors="replace")
+        for path in TEMPLATE.rglob("*")
+        if path.is_file() and path.suffix in (".py", ".toml", ".md", ".tsv")
+    )
     for hidden_only in ("def sum_task", "def reversal_task", "HIDDEN_SOURCE", "eholl"):
         assert hidden_only not in shipped, hidden_only
     assert not list(TEMPLATE.rglob("test.tsv"))
@@ -285,8 +306,10 @@ def test_the_verifier_runs_apart_from_student_code(tmp_path):
     course_root = tmp_path / "course"
     for part in ("assignments", "solutions"):
         shutil.copytree(REPO / part / A2, course_root / part / A2)
-    whoami = ('\n\ndef whoami(_module):\n    import os, sys\n    return {"uid": os.getuid(), "pid_ns": os.readlink("/proc/self/ns/pid"),'
-              ' "ipc_ns": os.readlink("/proc/self/ns/ipc"), "student_module": "ohlol" in sys.modules}\n')
+    whoami = (
+        '\n\ndef whoami(_module):\n    import os, sys\n    return {"uid": os.getuid(), "pid_ns": os.readlink("/proc/self/ns/pid"),'
+        ' "ipc_ns": os.readlink("/proc/self/ns/ipc"), "student_module": "ohlol" in sys.modules}\n'
+    )
     for name in ("probes.py", "verify.py"):
         path = course_root / "assignments" / A2 / name
         path.write_text(path.read_text() + whoami)
@@ -295,8 +318,11 @@ def test_the_verifier_runs_apart_from_student_code(tmp_path):
     with GradingSlot(course, GradeOptions()) as grader:
         grader.start()
         student = grader.sandbox_for(spec).worker(
-            LoadSpec(module="ohlol", filename="ohlol.py", files=spec.solution_files(), probes_source=spec.probes_source()),
-            spec.limits)
+            LoadSpec(
+                module="ohlol", filename="ohlol.py", files=spec.solution_files(), probes_source=spec.probes_source()
+            ),
+            spec.limits,
+        )
         mine = student.call("whoami", {})
         theirs = grader.verifier_for(spec).measure("whoami")
         student.close()

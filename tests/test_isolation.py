@@ -16,13 +16,20 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, SOLUTIONS, checks_of, report_isolation, score_of
+
 from grader.errors import SandboxError, StudentError
-from grader.sandbox import Limits, LoadSpec, Sandbox
-from grader.sandbox import cgroups
-from grader.sandbox.isolation import (BUBBLEWRAP, UNISOLATED, box_support, bwrap_option, bubblewrap_problem,
-                                      bubblewrap_works, bwrap_prefix, choose)
+from grader.sandbox import Limits, LoadSpec, Sandbox, cgroups
+from grader.sandbox.isolation import (
+    BUBBLEWRAP,
+    UNISOLATED,
+    box_support,
+    bubblewrap_problem,
+    bubblewrap_works,
+    bwrap_option,
+    bwrap_prefix,
+    choose,
+)
 from grader.sandbox.leases import SANDBOX_UID_BASE
 from grader.sandbox.submission_process import SubmissionProcess
 from grader.sandbox.zygote_handle import ZygoteHandle
@@ -49,7 +56,9 @@ needs_namespaces = pytest.mark.skipif(namespaces_problem() is not None, reason=s
 needs_cgroups = pytest.mark.skipif(cgroups_problem() is not None, reason=str(cgroups_problem()))
 needs_root_bubblewrap = pytest.mark.skipif(
     os.geteuid() != 0 or not bubblewrap_works(),
-    reason="own uids per sandbox need root and bubblewrap" + ("" if bubblewrap_works() else f" ({bubblewrap_problem()})"))
+    reason="own uids per sandbox need root and bubblewrap"
+    + ("" if bubblewrap_works() else f" ({bubblewrap_problem()})"),
+)
 
 
 def at_import(code: str) -> dict[str, str]:
@@ -58,8 +67,11 @@ def at_import(code: str) -> dict[str, str]:
 
 def in_linear_output(code: str) -> dict[str, str]:
     body = "".join(f"    {line}\n" for line in code.strip("\n").splitlines())
-    return {"srn.py": REFERENCE.replace("def linear_output(hs, W_hy, b_y):\n",
-                                        f"def linear_output(hs, W_hy, b_y):\n{body}", 1)}
+    return {
+        "srn.py": REFERENCE.replace(
+            "def linear_output(hs, W_hy, b_y):\n", f"def linear_output(hs, W_hy, b_y):\n{body}", 1
+        )
+    }
 
 
 def leaked(result: dict) -> str:
@@ -70,8 +82,11 @@ def leaked(result: dict) -> str:
 
 
 def messages(result: dict) -> str:
-    return " ".join(c["message"] for c in checks_of(result, A1)) + " " + " ".join(
-        a["message"] for a in result["assignments"])
+    return (
+        " ".join(c["message"] for c in checks_of(result, A1))
+        + " "
+        + " ".join(a["message"] for a in result["assignments"])
+    )
 
 
 # -- a thread that survives SYS_exit of its main thread ------------------------------------------
@@ -105,8 +120,9 @@ if os.fork() == 0:
 
 
 def test_a_thread_that_outlives_its_main_thread_reaches_no_other_student(grade_class):
-    results = grade_class({"a_lurker": at_import(LURKER), "b_victim": {"srn.py": REFERENCE},
-                           "c_victim": {"srn.py": REFERENCE}}, workers=1)
+    results = grade_class(
+        {"a_lurker": at_import(LURKER), "b_victim": {"srn.py": REFERENCE}, "c_victim": {"srn.py": REFERENCE}}, workers=1
+    )
     assert score_of(results["b_victim"], A1) == 100, messages(results["b_victim"])
     assert score_of(results["c_victim"], A1) == 100, messages(results["c_victim"])
 
@@ -120,7 +136,9 @@ libc.shmat.restype = ctypes.c_void_p
 KEY, IPC_CREAT = 0x5EED, 0o1000
 """
 
-LEAVES_SEGMENTS = SHM + """
+LEAVES_SEGMENTS = (
+    SHM
+    + """
 def _leave(key, size, text=b""):
     ident = libc.shmget(key, size, IPC_CREAT | 0o666)
     address = libc.shmat(ident, None, 0)
@@ -132,8 +150,11 @@ _leave(KEY, 2**20, b"a message for the next student")
 for extra in range(3):
     _leave(KEY + 1 + extra, 64 * 2**20)
 """
+)
 
-LOOKS_FOR_SEGMENTS = SHM + """
+LOOKS_FOR_SEGMENTS = (
+    SHM
+    + """
 ident = libc.shmget(KEY, 0, 0)
 if ident >= 0:
     address = libc.shmat(ident, None, 0)
@@ -143,12 +164,19 @@ else:
 listed = len(open("/proc/sysvipc/shm").read().splitlines()) - 1
 raise ValueError("LEAK:" + repr([found, listed]))
 """
+)
 
 
 @needs_namespaces
 def test_sysv_segments_die_with_their_submission(grade_class):
-    results = grade_class({"a_writer": at_import(LEAVES_SEGMENTS), "b_reader": in_linear_output(LOOKS_FOR_SEGMENTS),
-                           "c_victim": {"srn.py": REFERENCE}}, workers=1)
+    results = grade_class(
+        {
+            "a_writer": at_import(LEAVES_SEGMENTS),
+            "b_reader": in_linear_output(LOOKS_FOR_SEGMENTS),
+            "c_victim": {"srn.py": REFERENCE},
+        },
+        workers=1,
+    )
     assert leaked(results["b_reader"]).startswith("['No such file or directory', 0]")
     assert score_of(results["c_victim"], A1) == 100
 
@@ -172,8 +200,14 @@ raise ValueError("LEAK:" + repr(ended))
 
 @needs_cgroups
 def test_memory_limit_holds_for_all_processes_together(grade_class):
-    results = grade_class({"a_forker": in_linear_output(FORK_AND_TOUCH), "b_victim": {"srn.py": REFERENCE}},
-                          "--limit", "memory_mb=400", "--limit", "probe_timeout_s=20", workers=1)
+    results = grade_class(
+        {"a_forker": in_linear_output(FORK_AND_TOUCH), "b_victim": {"srn.py": REFERENCE}},
+        "--limit",
+        "memory_mb=400",
+        "--limit",
+        "probe_timeout_s=20",
+        workers=1,
+    )
     ended = json.loads(leaked(results["a_forker"]).split("]")[0].replace("'", '"') + "]")
     assert ended.count("killed") >= 2, ended  # 3 x 300 MB never fit in 400 MB together
     assert "the memory limit of 400 MB for all your processes together was reached" in messages(results["a_forker"])
@@ -212,19 +246,38 @@ def test_two_graders_on_one_host_never_share_a_uid(run_grade, tmp_path, grade_cl
     hog_class = tmp_path / "hog-class"
     (hog_class / "hog").mkdir(parents=True)
     (hog_class / "hog" / "srn.py").write_text(HOG + REFERENCE)
-    command = [sys.executable, "-m", "grader", "report", str(hog_class), "--out", str(tmp_path / "hog-out"),
-               "--workers", "1", "--limit", "import_timeout_s=90", "--limit", "processes=40"]
+    command = [
+        sys.executable,
+        "-m",
+        "grader",
+        "report",
+        str(hog_class),
+        "--out",
+        str(tmp_path / "hog-out"),
+        "--workers",
+        "1",
+        "--limit",
+        "import_timeout_s=90",
+        "--limit",
+        "processes=40",
+    ]
     environment = {**os.environ, "GRADER_CACHE_DIR": str(cache_dir)}
-    hog = subprocess.Popen(command + report_isolation(command[3:]), cwd=REPO, env=environment,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    hog = subprocess.Popen(
+        command + report_isolation(command[3:]),
+        cwd=REPO,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 120
         while len(tagged()) < 20 and time.monotonic() < deadline:
             time.sleep(0.2)
         hog_uids = set(tagged().values())
         assert len(tagged()) >= 20 and len(hog_uids) == 1, "the first grader's student did not start"
-        results = grade_class({"a_honest": {"srn.py": REFERENCE}, "b_reports": REPORTS_UID,
-                               "c_honest": {"srn.py": REFERENCE}}, workers=1)
+        results = grade_class(
+            {"a_honest": {"srn.py": REFERENCE}, "b_reports": REPORTS_UID, "c_honest": {"srn.py": REFERENCE}}, workers=1
+        )
     finally:
         hog.terminate()
         hog.wait(30)
@@ -235,10 +288,13 @@ def test_two_graders_on_one_host_never_share_a_uid(run_grade, tmp_path, grade_cl
 
 
 def test_leases_are_exclusive_across_processes(tmp_path):
-    script = ("import sys, time; from grader.sandbox.leases import claim; "
-              "lease = claim(0); print(lease.number, flush=True); time.sleep(3)")
-    holders = [subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True)
-               for _ in range(3)]
+    script = (
+        "import sys, time; from grader.sandbox.leases import claim; "
+        "lease = claim(0); print(lease.number, flush=True); time.sleep(3)"
+    )
+    holders = [
+        subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True) for _ in range(3)
+    ]
     numbers = [int(process.stdout.readline()) for process in holders]
     for process in holders:
         process.wait(10)
@@ -252,8 +308,11 @@ def test_every_sandbox_of_a_grader_has_its_own_uid_the_verifier_included():
 
     course = load_course(REPO)
     with GradingSlot(course) as grader:
-        boxes = [grader.sandbox_for(course.get(A1)), grader.sandbox_for(course.get("a2_rnncell_ohlol")),
-                 grader._verifying_sandbox()]
+        boxes = [
+            grader.sandbox_for(course.get(A1)),
+            grader.sandbox_for(course.get("a2_rnncell_ohlol")),
+            grader._verifying_sandbox(),
+        ]
         for box in boxes:
             box._claim()
         uids = [box.uid for box in boxes]
@@ -318,8 +377,15 @@ def memory_pair():
 '''
 
 ISOLATIONS = [pytest.param(UNISOLATED, id="plain")]
-ISOLATIONS.append(pytest.param(BUBBLEWRAP, id="bubblewrap", marks=pytest.mark.skipif(
-    not bubblewrap_works(), reason=f"bubblewrap cannot create a sandbox on this machine: {bubblewrap_problem()}")))
+ISOLATIONS.append(
+    pytest.param(
+        BUBBLEWRAP,
+        id="bubblewrap",
+        marks=pytest.mark.skipif(
+            not bubblewrap_works(), reason=f"bubblewrap cannot create a sandbox on this machine: {bubblewrap_problem()}"
+        ),
+    )
+)
 
 
 @pytest.fixture(scope="module", params=ISOLATIONS)
@@ -425,13 +491,15 @@ def test_without_namespaces_a_zombie_looking_process_is_killed_too(tmp_path, bud
         if hierarchy is None:
             pytest.skip(f"no cgroups the grader can create here: {why_not}")
         group = cgroups.SandboxCgroup(hierarchy, f"rnn-autograder-test-{os.getpid()}")
-    zygote = ZygoteHandle(UNISOLATED, preload=["numpy"], box={"namespaces": False,
-                                                       "cgroups": group.for_zygote(False) if group else None})
+    zygote = ZygoteHandle(
+        UNISOLATED, preload=["numpy"], box={"namespaces": False, "cgroups": group.for_zygote(False) if group else None}
+    )
     heartbeat = tmp_path / "beat"
     os.chmod(tmp_path, 0o777)
     try:
-        student = SubmissionProcess(_Source(zygote), LoadSpec("mod", "mod.py", {"mod.py": LINGERS}, PROBES),
-                                Limits(probe_timeout_s=1))
+        student = SubmissionProcess(
+            _Source(zygote), LoadSpec("mod", "mod.py", {"mod.py": LINGERS}, PROBES), Limits(probe_timeout_s=1)
+        )
         assert student.call("call", {"name": "linger", "args": [str(heartbeat)]}) == 1
         student.close()
         time.sleep(0.3)
@@ -454,8 +522,10 @@ def test_a_worker_that_cannot_import_a_preload_says_why_in_one_line():
             box.zygote()
     finally:
         box.close()
-    assert str(caught.value) == ("the grading worker could not start: no_such_module_246810 cannot be imported "
-                                 "inside the sandbox: No module named 'no_such_module_246810'")
+    assert str(caught.value) == (
+        "the grading worker could not start: no_such_module_246810 cannot be imported "
+        "inside the sandbox: No module named 'no_such_module_246810'"
+    )
 
 
 def bare_venv(folder: Path) -> Path:
@@ -483,9 +553,14 @@ def test_a_grader_whose_packages_come_from_its_path_grades_in_the_sandbox(tmp_pa
         (venv_site / "course-packages.pth").write_text(site_packages() + "\n")
         assignment, folder = A1, SOLUTIONS  # numpy, through a .pth file only
     out = tmp_path / "out"
-    process = subprocess.run([str(python), "-m", "grader", "submit", str(folder), "--assignment", assignment,
-                              "--out", str(out), "--json"], cwd=REPO, env=environment, capture_output=True,
-                             text=True, timeout=900)
+    process = subprocess.run(
+        [str(python), "-m", "grader", "submit", str(folder), "--assignment", assignment, "--out", str(out), "--json"],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert process.returncode == 0, process.stderr[-3000:]
     result = json.loads(process.stdout)
     assert score_of(result, assignment) == 100, messages_of(result, assignment)

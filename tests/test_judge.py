@@ -50,12 +50,15 @@ def test_nan_is_reported_with_its_position():
     assert "NaN at 1 of 60 positions (first at (2, 1, 0))" in found.message
 
 
-@pytest.mark.parametrize("got, phrase", [
-    (-WANT, "wrong sign"),
-    (WANT * 5, "factor 5"),
-    (WANT + 0.25, "constant 0.25"),
-    (np.zeros_like(WANT), "zero"),
-])
+@pytest.mark.parametrize(
+    "got, phrase",
+    [
+        (-WANT, "wrong sign"),
+        (WANT * 5, "factor 5"),
+        (WANT + 0.25, "constant 0.25"),
+        (np.zeros_like(WANT), "zero"),
+    ],
+)
 def test_systematic_errors(got, phrase):
     assert phrase in failure(got).diagnosis
 
@@ -115,7 +118,10 @@ def test_nested_results_name_the_failing_key():
 
 
 def test_strings_lists_and_none():
-    assert "should be 'ohlol', but it is 'ohlll'" in find_mismatch("ohlll", "ohlol", name="prediction", rtol=0, atol=0).message
+    assert (
+        "should be 'ohlol', but it is 'ohlll'"
+        in find_mismatch("ohlll", "ohlol", name="prediction", rtol=0, atol=0).message
+    )
     assert find_mismatch([1.0, 2.0], [1.0, 2.0], name="losses", rtol=1e-7, atol=0) is None
     assert "forget to `return`" in failure(None).diagnosis
     with pytest.raises(CheckFailure):

@@ -12,20 +12,18 @@ from __future__ import annotations
 import hashlib
 import shutil
 import sys
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
-
 from conftest import REPO, TEMPLATE, checks_of, report_class, score_of
 
+from grader.course.mistakes import Catalog, Mistake, Patch, load_catalog
 from grader.course.model import load_course
 from grader.errors import StudentError
-from grader.judging.expected import DiskCache, References, mistake_variant
-from grader.course.mistakes import Catalog, Mistake, Patch, load_catalog
 from grader.judging.compare import find_mismatch
+from grader.judging.expected import DiskCache, References, mistake_variant
 from grader.judging.plugin import Judge
 from grader.packaging.release import indistinguishable
 
@@ -44,6 +42,7 @@ def diagnosis(got: Any, want: Any, **options: Any) -> str:
 
 
 # -- diagnoses speak only where the data has that structure ------------------------------------------
+
 
 def test_rows_of_a_weight_gradient_are_not_time_steps():
     want = {"grads": {"W_hh": rng.standard_normal((6, 6)), "x": rng.standard_normal((5, 2, 3))}}
@@ -103,19 +102,21 @@ def test_mean_or_sum_only_for_a_whole_count():
 
 # -- the expected-data cache key covers the catalogue --------------------------------------------------
 
+
 class RecordingSandbox:
     """A trusted 'sandbox' whose workers answer with a digest of the code they were given."""
 
     def __init__(self) -> None:
         self.calls = 0
 
-    def __call__(self) -> "RecordingSandbox":
+    def __call__(self) -> RecordingSandbox:
         return self
 
     def worker(self, load: Any, limits: Any) -> Any:
         def call(probe: str, args: dict, seed: int = 0, timeout: float | None = None) -> dict:
             self.calls += 1
             return {"code": hashlib.sha256(load.files[load.filename]).hexdigest()}
+
         return SimpleNamespace(call=call, close=lambda: None)
 
 
@@ -144,6 +145,7 @@ def test_an_edited_patch_never_reuses_the_old_mistakes_results(tmp_path):
 
 # -- a mistake is named only where the evidence tells it apart ----------------------------------------
 
+
 def _mistake(mistake_id: str) -> Mistake:
     return Mistake(mistake_id, f"Title of {mistake_id}", f"Why {mistake_id} is wrong.")
 
@@ -158,17 +160,23 @@ class CannedReferences:
 
 def _judge(entries: dict[str, dict[str, Any]], ids: list[str]) -> Judge:
     context = SimpleNamespace(
-        spec=SimpleNamespace(tolerance_for=lambda device: {"rtol": 1e-6, "atol": 1e-8}), device="cpu",
-        catalog=Catalog(tuple(_mistake(i) for i in ids)), references=CannedReferences(entries),
+        spec=SimpleNamespace(tolerance_for=lambda device: {"rtol": 1e-6, "atol": 1e-8}),
+        device="cpu",
+        catalog=Catalog(tuple(_mistake(i) for i in ids)),
+        references=CannedReferences(entries),
     )
     return Judge(context, student=None)  # type: ignore[arg-type]
 
 
 def test_two_mistakes_with_the_same_numbers_are_named_as_one_of():
     right, wrong, other = np.zeros(3), np.ones(3), np.full(3, 2.0)
-    entries = {"reference": {"ok": True, "data": right}, "mistake:a": {"ok": True, "data": other},
-               "mistake:b": {"ok": True, "data": wrong}, "mistake:c": {"ok": True, "data": wrong},
-               "mistake:d": {"ok": True, "data": right}}
+    entries = {
+        "reference": {"ok": True, "data": right},
+        "mistake:a": {"ok": True, "data": other},
+        "mistake:b": {"ok": True, "data": wrong},
+        "mistake:c": {"ok": True, "data": wrong},
+        "mistake:d": {"ok": True, "data": right},
+    }
     judge = _judge(entries, ["a", "b", "c", "d"])
     named = judge.identify("forward", wrong, right, {}, 0, 1e-6, 1e-8)
     assert named.id == "b"
@@ -180,8 +188,12 @@ def test_two_mistakes_with_the_same_numbers_are_named_as_one_of():
 
 
 def test_two_mistakes_failing_alike_are_named_as_one_of():
-    entries = {"reference": {"ok": True, "data": 1.0}, "mistake:a": {"ok": False, "error": "ValueError: no"},
-               "mistake:b": {"ok": False, "error": "ValueError: no"}, "mistake:c": {"ok": False, "error": "other"}}
+    entries = {
+        "reference": {"ok": True, "data": 1.0},
+        "mistake:a": {"ok": False, "error": "ValueError: no"},
+        "mistake:b": {"ok": False, "error": "ValueError: no"},
+        "mistake:c": {"ok": False, "error": "other"},
+    }
     named = _judge(entries, ["a", "b", "c"]).identify_failure("forward", StudentError("ValueError: no"), {}, 0)
     assert named.id == "a" and "Title of a" in named.feedback() and "Title of b" in named.feedback()
     assert "Title of c" not in named.feedback()
@@ -194,11 +206,11 @@ def test_release_finds_mistakes_no_probe_call_tells_apart():
     entries = {
         "reference": {"k1": ok(0), "k2": ok(0), "k3": ok(0)},
         "mistake:a": {"k1": ok(1), "k2": ok(0)},
-        "mistake:b": {"k1": ok(1), "k2": ok(0), "k3": ok(0)},   # same evidence as a: only k1 shows
-        "mistake:c": {"k1": ok(1), "k2": ok(2)},                # k2 tells it apart
+        "mistake:b": {"k1": ok(1), "k2": ok(0), "k3": ok(0)},  # same evidence as a: only k1 shows
+        "mistake:c": {"k1": ok(1), "k2": ok(2)},  # k2 tells it apart
         "mistake:d": {"k3": {"ok": False, "error": "boom"}},
-        "mistake:e": {"k3": {"ok": False, "error": "boom"}},    # fails alike: one of d, e
-        "mistake:f": {"k1": ok(0)},                             # never shows: nothing to confuse
+        "mistake:e": {"k3": {"ok": False, "error": "boom"}},  # fails alike: one of d, e
+        "mistake:f": {"k1": ok(0)},  # never shows: nothing to confuse
         "mistake:g": {},
     }
     assert indistinguishable(entries, list("abcdefg")) == [("a", "b"), ("d", "e")]
@@ -509,8 +521,11 @@ def translate(model, word, n_step):
             letters.append(ALPHABET[index])
     return "".join(letters)
 '''
-A4_CORRECT = dict(START="pass", DRAW="random.random() < teacher_forcing_ratio",
-                  DECODE="scores, hidden, cell = model.decoder(previous, hidden, cell)")
+A4_CORRECT = dict(
+    START="pass",
+    DRAW="random.random() < teacher_forcing_ratio",
+    DECODE="scores, hidden, cell = model.decoder(previous, hidden, cell)",
+)
 
 A5_STUDENT = '''
 import torch
@@ -594,8 +609,11 @@ def evaluate(model, loader, device):
             seen += len(y)
     return right / seen
 '''
-A5_CORRECT = dict(EPOCH="sum(losses) / len(losses)", LENGTHS="torch.tensor([t.shape[0] for t in ids])",
-                  JOIN="torch.hstack([h_n[-2], h_n[-1]])")
+A5_CORRECT = dict(
+    EPOCH="sum(losses) / len(losses)",
+    LENGTHS="torch.tensor([t.shape[0] for t in ids])",
+    JOIN="torch.hstack([h_n[-2], h_n[-1]])",
+)
 
 STUDENTS = {
     "a1_srn_numpy": ("srn.py", A1_STUDENT, A1_CORRECT),
@@ -641,8 +659,14 @@ def graded(run_grade, tmp_path_factory) -> dict[str, Any]:
     course = tmp_path_factory.mktemp("student-copy") / "course"
     shutil.copytree(TEMPLATE, course, ignore=shutil.ignore_patterns("__pycache__"))
     students = {name: submission(assignment, **changes) for name, (assignment, changes) in WRONG.items()}
-    return report_class(run_grade, tmp_path_factory.mktemp("mistakes-class"),
-                        tmp_path_factory.mktemp("mistakes-grades"), students, "--course", str(course))
+    return report_class(
+        run_grade,
+        tmp_path_factory.mktemp("mistakes-class"),
+        tmp_path_factory.mktemp("mistakes-grades"),
+        students,
+        "--course",
+        str(course),
+    )
 
 
 @pytest.mark.parametrize("name", sorted(WRONG))

@@ -17,62 +17,68 @@ import importlib.util
 
 import nbformat
 import pytest
-
 from conftest import SOLUTIONS, checks_of, report_class, score_of
-from grader.intake.notebook import convert, relabel
-from grader.packaging.stubs import notebook_from_stub
 from test_a1_srn import student_srn
 from test_a2_ohlol import student_ohlol
 from test_a3_craft_rnn import student_craft
 from test_a4_seq2seq import student_seq2seq
 from test_a5_sentiment import student_sentiment
 
-PLOT_CELL = ('%matplotlib inline\nimport matplotlib.pyplot as plt\n'
-             'plt.plot([3.0, 2.0, 1.0])\nplt.title("loss")\nplt.show()')
+from grader.intake.notebook import convert, relabel
+from grader.packaging.stubs import notebook_from_stub
+
+PLOT_CELL = (
+    '%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.plot([3.0, 2.0, 1.0])\nplt.title("loss")\nplt.show()'
+)
 
 # (a) a graded function replaced by one that reads constants computed at top level (exact: times 1)
 EYE_TORCH = "EYE = torch.eye(4)\nONE = EYE[0, 0]"
 WRAPPERS = {
     "srn": "EYE = np.eye(4)\n_linear_output = linear_output\n\n"
-           "def linear_output(hs, W_hy, b_y):\n    return _linear_output(hs, W_hy, b_y) * EYE[0, 0]",
+    "def linear_output(hs, W_hy, b_y):\n    return _linear_output(hs, W_hy, b_y) * EYE[0, 0]",
     "ohlol": f"{EYE_TORCH}\n_one_hot = one_hot\n\n"
-             "def one_hot(indices, num_classes=4):\n    return _one_hot(indices, num_classes) * ONE",
+    "def one_hot(indices, num_classes=4):\n    return _one_hot(indices, num_classes) * ONE",
     "craft_rnn": f"{EYE_TORCH}\n_CraftRNN = CraftRNN\n\n"
-                 "class CraftRNN(_CraftRNN):\n    def forward(self, x, h0=None):\n"
-                 "        output, h_n = super().forward(x, h0)\n        return output * ONE, h_n",
+    "class CraftRNN(_CraftRNN):\n    def forward(self, x, h0=None):\n"
+    "        output, h_n = super().forward(x, h0)\n        return output * ONE, h_n",
     "seq2seq": 'EYE = torch.eye(4)\nPAD = LETTERS.index("?")\n_make_batch = make_batch\n\n'
-               "def make_batch(pairs, n_step):\n    src, trg = _make_batch(pairs, n_step)\n"
-               "    return src + (PAD - 2) * int(EYE[0, 0]), trg",
+    "def make_batch(pairs, n_step):\n    src, trg = _make_batch(pairs, n_step)\n"
+    "    return src + (PAD - 2) * int(EYE[0, 0]), trg",
     "sentiment": f"{EYE_TORCH}\n_encode = encode\n\n"
-                 "def encode(text, vocab, max_len=100):\n    return _encode(text, vocab, max_len) * int(ONE)",
+    "def encode(text, vocab, max_len=100):\n    return _encode(text, vocab, max_len) * int(ONE)",
 }
 
 # (c) training at top level: each would run for hours if it were run
 TRAINING = {
     "srn": "rng = np.random.default_rng(0)\nx, h0 = rng.standard_normal((5, 2, 3)), np.zeros((2, 4))\n"
-           "W_ih, W_hh, b = rng.standard_normal((4, 3)), rng.standard_normal((4, 4)), np.zeros(4)\n"
-           "for epoch in range(10**9):\n    hs, cache = rnn_forward(x, h0, W_ih, W_hh, b, b)\n"
-           '    W_hh -= 0.01 * rnn_backward(np.ones_like(hs), cache)["W_hh"]\nprint(hs.shape)',
+    "W_ih, W_hh, b = rng.standard_normal((4, 3)), rng.standard_normal((4, 4)), np.zeros(4)\n"
+    "for epoch in range(10**9):\n    hs, cache = rnn_forward(x, h0, W_ih, W_hh, b, b)\n"
+    '    W_hh -= 0.01 * rnn_backward(np.ones_like(hs), cache)["W_hh"]\nprint(hs.shape)',
     "ohlol": 'net = Model()\ninputs = one_hot(encode("hello"))\nlabels = torch.tensor(encode("ohlol")).view(-1, 1)\n'
-             "history = train(net, inputs, labels, epochs=10**8)\nprint(predict(net, inputs))",
+    "history = train(net, inputs, labels, epochs=10**8)\nprint(predict(net, inputs))",
     "craft_rnn": "model = SequenceClassifier(3, 8, 2)\noptimizer = torch.optim.Adam(model.parameters())\n"
-                 "for step in range(10**9):\n    optimizer.zero_grad()\n    loss = model(torch.randn(4, 5, 3)).sum()\n"
-                 "    loss.backward()\n    optimizer.step()\nprint(loss.item())",
+    "for step in range(10**9):\n    optimizer.zero_grad()\n    loss = model(torch.randn(4, 5, 3)).sum()\n"
+    "    loss.backward()\n    optimizer.step()\nprint(loss.item())",
     "seq2seq": "model = Seq2Seq(Encoder(len(LETTERS), 8, 16), Decoder(len(LETTERS), 8, 16))\n"
-               "optimizer = torch.optim.Adam(model.parameters())\ncriterion = nn.CrossEntropyLoss()\n"
-               'src, trg = make_batch([("man", "women")], 5)\nfor epoch in range(10**9):\n'
-               "    loss = train_step(model, src, trg, optimizer, criterion)\n"
-               'print(translate(model, "man", 5))',
+    "optimizer = torch.optim.Adam(model.parameters())\ncriterion = nn.CrossEntropyLoss()\n"
+    'src, trg = make_batch([("man", "women")], 5)\nfor epoch in range(10**9):\n'
+    "    loss = train_step(model, src, trg, optimizer, criterion)\n"
+    'print(translate(model, "man", 5))',
     "sentiment": 'texts, labels = ["a good film", "a bad film"], [1, 0]\nvocab = build_vocab(texts)\n'
-                 "loader = torch.utils.data.DataLoader(SentimentDataset(texts, labels, vocab), batch_size=2, "
-                 "collate_fn=collate_fn)\nmodel = SentimentLSTM(len(vocab), 8, 8, 1, 2)\n"
-                 "optimizer = torch.optim.Adam(model.parameters())\ncriterion = nn.CrossEntropyLoss()\n"
-                 'losses = [train_epoch(model, loader, optimizer, criterion, "cpu") for _ in range(10**9)]\n'
-                 'print(f"accuracy {evaluate(model, loader, \'cpu\'):.2f}")',
+    "loader = torch.utils.data.DataLoader(SentimentDataset(texts, labels, vocab), batch_size=2, "
+    "collate_fn=collate_fn)\nmodel = SentimentLSTM(len(vocab), 8, 8, 1, 2)\n"
+    "optimizer = torch.optim.Adam(model.parameters())\ncriterion = nn.CrossEntropyLoss()\n"
+    'losses = [train_epoch(model, loader, optimizer, criterion, "cpu") for _ in range(10**9)]\n'
+    'print(f"accuracy {evaluate(model, loader, \'cpu\'):.2f}")',
 }
 
-ASSIGNMENT = {"srn": "a1_srn_numpy", "ohlol": "a2_rnncell_ohlol", "craft_rnn": "a3_craft_rnn",
-              "seq2seq": "a4_seq2seq", "sentiment": "a5_sentiment_lstm"}
+ASSIGNMENT = {
+    "srn": "a1_srn_numpy",
+    "ohlol": "a2_rnncell_ohlol",
+    "craft_rnn": "a3_craft_rnn",
+    "seq2seq": "a4_seq2seq",
+    "sentiment": "a5_sentiment_lstm",
+}
 
 
 def _progress_and_plot_inside_train(source: str) -> str:
@@ -90,8 +96,14 @@ CORRECT = {
     "a2_independent": ("ohlol", _progress_and_plot_inside_train(student_ohlol())),
     "a3_reference": ("craft_rnn", (SOLUTIONS / "a3_craft_rnn" / "craft_rnn.py").read_text()),
     "a3_independent": ("craft_rnn", student_craft()),
-    "a4_reference": ("seq2seq", (SOLUTIONS / "a4_seq2seq" / "seq2seq.py").read_text().replace(
-        "SOS, EOS, PAD = 0, 1, 2", 'SOS, EOS, PAD = LETTERS.index("S"), LETTERS.index("E"), LETTERS.index("?")')),
+    "a4_reference": (
+        "seq2seq",
+        (SOLUTIONS / "a4_seq2seq" / "seq2seq.py")
+        .read_text()
+        .replace(
+            "SOS, EOS, PAD = 0, 1, 2", 'SOS, EOS, PAD = LETTERS.index("S"), LETTERS.index("E"), LETTERS.index("?")'
+        ),
+    ),
     "a4_independent": ("seq2seq", student_seq2seq()),
     "a5_reference": ("sentiment", (SOLUTIONS / "a5_sentiment_lstm" / "sentiment.py").read_text()),
     "a5_independent": ("sentiment", student_sentiment()),
@@ -111,8 +123,7 @@ def as_notebook(module: str, source: str) -> str:
 def graded(run_grade, tmp_path_factory):
     """Every notebook, graded by one `grade report` (torch imported once per worker)."""
     students = {name: {f"{module}.ipynb": as_notebook(module, source)} for name, (module, source) in CORRECT.items()}
-    return report_class(run_grade, tmp_path_factory.mktemp("nb-class"), tmp_path_factory.mktemp("nb-grades"),
-                        students)
+    return report_class(run_grade, tmp_path_factory.mktemp("nb-class"), tmp_path_factory.mktemp("nb-grades"), students)
 
 
 @pytest.mark.parametrize("name", sorted(CORRECT))
@@ -131,6 +142,7 @@ def test_correct_notebook_scores_what_its_py_scores(graded, name):
 
 
 # -- the converter on small sources -----------------------------------------------------------------
+
 
 def notebook(*cells: str) -> str:
     return nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells]))
@@ -154,9 +166,9 @@ def test_constants_computed_at_top_level_are_kept():
 
 def test_a_heavy_statement_is_kept_when_graded_code_needs_what_it_binds():
     namespace, conversion = run(
-        "VOCAB = []\nfor letter in 'abc':\n    VOCAB.append(letter)",   # a loop, but VOCAB is read below
+        "VOCAB = []\nfor letter in 'abc':\n    VOCAB.append(letter)",  # a loop, but VOCAB is read below
         "def size():\n    return len(VOCAB)",
-        "for epoch in range(10**9):\n    pass",                            # nothing reads epoch
+        "for epoch in range(10**9):\n    pass",  # nothing reads epoch
     )
     assert namespace["size"]() == 3 and "epoch" not in namespace
     assert conversion.skipped == [(3, "loop")]
@@ -165,7 +177,7 @@ def test_a_heavy_statement_is_kept_when_graded_code_needs_what_it_binds():
 def test_dependencies_are_followed_transitively_through_statements_and_functions():
     namespace, _ = run(
         "def build():\n    return {'a': 1}\n\ndef train(model):\n    return [0.5]",
-        "table = build()\nlosses = train(table)\nscale = losses[-1]",      # training needed through `scale`
+        "table = build()\nlosses = train(table)\nscale = losses[-1]",  # training needed through `scale`
         "def helper():\n    return scale\n\ndef graded():\n    return helper() * 2",
     )
     assert namespace["graded"]() == 1.0
@@ -184,9 +196,9 @@ def test_training_and_what_reads_its_results_are_skipped():
 def test_the_last_binding_is_the_one_functions_see():
     namespace, conversion = run(
         "def train():\n    return 5",
-        "PAD = train()",                 # rebound below before anything reads it: not needed
+        "PAD = train()",  # rebound below before anything reads it: not needed
         'PAD = "?"\ndef pad():\n    return PAD',
-        "X = 1\nX = X + train()",         # the last binding reads the earlier one and trains
+        "X = 1\nX = X + train()",  # the last binding reads the earlier one and trains
         "def x():\n    return X",
     )
     assert namespace["pad"]() == "?" and namespace["x"]() == 6
@@ -198,10 +210,10 @@ def test_globals_assigned_inside_called_functions_are_followed():
     namespace, _ = run(
         "def setup():\n    global VOCAB\n    VOCAB = ['a', 'b']\n\n"
         "def train_all():\n    global VOCAB\n    VOCAB = ['t']",
-        "setup()\nfor step in range(3):\n    train_all()",     # the loop binds VOCAB through `global`
+        "setup()\nfor step in range(3):\n    train_all()",  # the loop binds VOCAB through `global`
         "def size():\n    return len(VOCAB)",
     )
-    assert namespace["size"]() == 1   # the loop is kept, as in a .py: graded code reads what it set
+    assert namespace["size"]() == 1  # the loop is kept, as in a .py: graded code reads what it set
 
 
 def test_main_guard_is_not_run_but_its_else_is():
@@ -215,15 +227,18 @@ def test_main_guard_is_not_run_but_its_else_is():
 
 
 def test_keep_everything_runs_every_statement():
-    conversion = convert(notebook("x = [1]\nx.append(2)\nfor i in range(2):\n    x.append(i)\nprint(x)"),
-                         keep_everything=True)
+    conversion = convert(
+        notebook("x = [1]\nx.append(2)\nfor i in range(2):\n    x.append(i)\nprint(x)"), keep_everything=True
+    )
     namespace: dict = {}
     exec(conversion.source, namespace)
     assert namespace["x"] == [1, 2, 0, 1] and conversion.skipped == []
 
 
-@pytest.mark.skipif(any(importlib.util.find_spec(m) for m in ("matplotlib", "seaborn", "tqdm", "IPython")),
-                    reason="the stand-ins replace these libraries only where they are missing")
+@pytest.mark.skipif(
+    any(importlib.util.find_spec(m) for m in ("matplotlib", "seaborn", "tqdm", "IPython")),
+    reason="the stand-ins replace these libraries only where they are missing",
+)
 def test_missing_plotting_libraries_become_stand_ins():
     namespace, conversion = run(
         "%matplotlib inline\n!pip install seaborn\nimport matplotlib.pyplot as plt\nimport seaborn as sns\n"
@@ -245,12 +260,14 @@ def test_display_builtin_of_notebooks_is_a_stand_in_when_never_imported():
 
 
 def test_stand_in_imports_keep_the_line_map_right():
-    conversion = convert(notebook(
-        "from __future__ import annotations\nimport numpy as np",
-        "import matplotlib.pyplot as plt\n\ndef g():\n    raise ValueError",
-    ))
+    conversion = convert(
+        notebook(
+            "from __future__ import annotations\nimport numpy as np",
+            "import matplotlib.pyplot as plt\n\ndef g():\n    raise ValueError",
+        )
+    )
     lines = conversion.source.splitlines()
-    assert lines[0] == "from __future__ import annotations"   # first, as Python requires
+    assert lines[0] == "from __future__ import annotations"  # first, as Python requires
     raising = lines.index("    raise ValueError") + 1
     plotting = lines.index("    import matplotlib.pyplot as plt") + 1
     assert conversion.line_map[raising] == (2, 4) and conversion.line_map[plotting] == (2, 1)
@@ -291,7 +308,8 @@ def test_the_note_names_cells_with_syntax_errors():
     ]
     _, only_broken = run("def broken(:\n    pass")
     assert only_broken.notes("m.ipynb") == [
-        "From m.ipynb, cell 1 was not run: it has a syntax error (invalid syntax, line 1)."]
+        "From m.ipynb, cell 1 was not run: it has a syntax error (invalid syntax, line 1)."
+    ]
 
 
 def test_a_training_call_is_not_needed_by_the_global_it_sets_itself():

@@ -37,8 +37,8 @@ def test_release_check_notices_stale_stubs_and_stale_expected_data(run_grade, tm
 def _edited_patch_is_recomputed(run_grade, course, check):
     """A retitled mistake needs no new data; an edited patch does, and the cache must not hand back
     the old patch's results (its key covers the patches)."""
-    from grader.judging.expected import load_bytes
     from grader.judging.compare import is_close
+    from grader.judging.expected import load_bytes
 
     mistakes = course / "assignments" / A1 / "mistakes.toml"
     retitled = mistakes.read_text().replace('title = "The recurrent bias b_hh is missing"', 'title = "b_hh is missing"')
@@ -52,8 +52,9 @@ def _edited_patch_is_recomputed(run_grade, course, check):
     entries = load_bytes((course / "student_template" / A1 / "grading" / "expected.bin").read_bytes())["entries"]
     edited = entries["mistake:missing_b_hh"]
     assert edited, "the edited mistake has no recorded results"
-    assert all(is_close(entry["data"], entries["reference"][key]["data"], rtol=1e-12, atol=0)
-               for key, entry in edited.items()), "the old patch's results were shipped"
+    assert all(
+        is_close(entry["data"], entries["reference"][key]["data"], rtol=1e-12, atol=0) for key, entry in edited.items()
+    ), "the old patch's results were shipped"
 
 
 def solution_lines(source: str) -> list[str]:
@@ -124,8 +125,9 @@ def test_gradescope_autograder_grades_without_solutions(run_grade, tmp_path):
     root = tmp_path / "autograder"
     submission = root / "submission"
     submission.mkdir()
-    (submission / "srn.py").write_text((SOLUTIONS / A1 / "srn.py").read_text().replace(
-        "+ h_prev @ W_hh.T + b_hh", "+ h_prev @ W_hh.T"))
+    (submission / "srn.py").write_text(
+        (SOLUTIONS / A1 / "srn.py").read_text().replace("+ h_prev @ W_hh.T + b_hh", "+ h_prev @ W_hh.T")
+    )
     import os
     import subprocess
     import sys
@@ -133,7 +135,9 @@ def test_gradescope_autograder_grades_without_solutions(run_grade, tmp_path):
     env = {**os.environ, "AUTOGRADER_ROOT": str(root), "GRADE_COMMAND": f"{sys.executable} -m grader"}
     env.pop("GRADER_CACHE_DIR", None)
     env.pop("GRADER_SECRET", None)  # the autograder asks the questions its shipped answers were recorded for
-    assert (root / "source" / "course" / A1 / "grading" / ".grader-secret").read_text().strip() == os.environ["GRADER_SECRET"]
+    assert (root / "source" / "course" / A1 / "grading" / ".grader-secret").read_text().strip() == os.environ[
+        "GRADER_SECRET"
+    ]
     assert not list(TEMPLATE.rglob(".grader-secret")), "the student copy must not carry the course secret"
     subprocess.run(["bash", str(root / "source" / "run_autograder")], check=True, env=env, cwd=REPO, timeout=300)
     document = json.loads((root / "results" / "results.json").read_text())

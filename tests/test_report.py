@@ -14,7 +14,6 @@ import time
 import zipfile
 
 import pytest
-
 from conftest import REPO, SOLUTIONS, report_isolation, write_submission
 
 A1 = "a1_srn_numpy"
@@ -25,7 +24,9 @@ CLASS = {
     "alice": {"srn.py": REFERENCE},
     "bob": {"srn.py": REFERENCE.replace("+ h_prev @ W_hh.T + b_hh", "+ h_prev @ W_hh.T")},
     "carol-crashes": {"srn.py": REFERENCE.replace("def rnn_step(", "import os\nos._exit(1)\ndef rnn_step(", 1)},
-    "dave-loops": {"srn.py": REFERENCE.replace('    z = x_t @ W_ih.T', '    while True:\n        pass\n    z = x_t @ W_ih.T', 1)},
+    "dave-loops": {
+        "srn.py": REFERENCE.replace('    z = x_t @ W_ih.T', '    while True:\n        pass\n    z = x_t @ W_ih.T', 1)
+    },
     "erin-empty": {},
     "-1+1": {"srn.py": REFERENCE.replace("dh = dhs[t] + dh_next", "dh = dhs[t]")},
 }
@@ -76,7 +77,8 @@ def test_gradebook_equals_individual_grade_submit(graded_class, run_grade, tmp_p
         assert float(rows[student]["total"]) == pytest.approx(alone["score"])
         recorded = json.loads((out / "students" / student / "feedback.json").read_text())
         assert [c["points"] for c in recorded["assignments"][0]["checks"]] == [
-            c["points"] for c in alone["assignments"][0]["checks"]]
+            c["points"] for c in alone["assignments"][0]["checks"]
+        ]
 
 
 def test_csv_cells_that_look_like_formulas_are_neutralised(graded_class):
@@ -94,10 +96,10 @@ def test_class_overview_lists_scores_mistakes_and_problems(graded_class):
     _, out, _ = graded_class
     page = (out / "index.html").read_text()
     assert "Class overview" in page and "<svg" in page
-    assert "The recurrent bias b_hh is missing" in page          # bob's mistake, counted
-    assert "erin-empty" in page and "nothing to grade" in page   # a grading problem, listed
+    assert "The recurrent bias b_hh is missing" in page  # bob's mistake, counted
+    assert "erin-empty" in page and "nothing to grade" in page  # a grading problem, listed
     assert 'href="students/alice/feedback.html"' in page
-    assert not re.search(r'(src|href)\s*=\s*"https?:', page)     # self-contained: nothing fetched
+    assert not re.search(r'(src|href)\s*=\s*"https?:', page)  # self-contained: nothing fetched
     assert "<script" not in page and "<link" not in page
 
 
@@ -107,13 +109,15 @@ def test_resume_after_sigkill_regrades_only_the_unfinished(tmp_path, cache_dir):
         write_submission(root / f"slow-{index}", CLASS["dave-loops"])
     out = tmp_path / "grades"
     env = {**os.environ, "GRADER_CACHE_DIR": str(cache_dir)}
+
     def report(into):
         args = ["report", str(root), "--out", str(into), "--workers", "2", *LIMITS]
         return [sys.executable, "-m", "grader", *args, *report_isolation(args)]
 
     command = report(out)
-    batch = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             start_new_session=True)
+    batch = subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(list(out.glob("students/*/feedback.json"))) < 3:
         time.sleep(0.05)
@@ -140,8 +144,16 @@ def test_report_refuses_to_grade_unisolated_without_permission(run_grade, tmp_pa
     make_class(tmp_path / "class")
     process = run_grade("report", str(tmp_path / "class"), "--out", str(tmp_path / "o"), "--sandbox", "none", expect=1)
     assert "--allow-unsandboxed" in process.stderr
-    allowed = run_grade("report", str(tmp_path / "class"), "--out", str(tmp_path / "o"), "--sandbox", "none",
-                        "--allow-unsandboxed", *LIMITS)
+    allowed = run_grade(
+        "report",
+        str(tmp_path / "class"),
+        "--out",
+        str(tmp_path / "o"),
+        "--sandbox",
+        "none",
+        "--allow-unsandboxed",
+        *LIMITS,
+    )
     assert "Graded 7 students" in allowed.stdout
     result = json.loads((tmp_path / "o" / "students" / "alice" / "feedback.json").read_text())
     assert result["isolation"]["isolated"] is False and "NOT ISOLATED" in result["isolation"]["description"]

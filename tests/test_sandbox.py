@@ -11,8 +11,14 @@ import pytest
 
 from grader.errors import ForbiddenApi, ImportFailed, ProbeTimeout, SandboxError, StudentError, WorkerCrashed
 from grader.sandbox import Limits, LoadSpec, Sandbox
-from grader.sandbox.isolation import (BUBBLEWRAP, UNISOLATED, absent_packages, bubblewrap_problem, bubblewrap_works,
-                                      python_paths)
+from grader.sandbox.isolation import (
+    BUBBLEWRAP,
+    UNISOLATED,
+    absent_packages,
+    bubblewrap_problem,
+    bubblewrap_works,
+    python_paths,
+)
 
 A1_ABSENT = absent_packages(["torch"], ["numpy"])  # a1's worker: numpy preloaded, torch and its kin absent
 
@@ -86,8 +92,15 @@ def leave_file():
 '''
 
 ISOLATIONS = [pytest.param(UNISOLATED, id="plain")]
-ISOLATIONS.append(pytest.param(BUBBLEWRAP, id="bubblewrap", marks=pytest.mark.skipif(
-    not bubblewrap_works(), reason=f"bubblewrap cannot create a sandbox on this machine: {bubblewrap_problem()}")))
+ISOLATIONS.append(
+    pytest.param(
+        BUBBLEWRAP,
+        id="bubblewrap",
+        marks=pytest.mark.skipif(
+            not bubblewrap_works(), reason=f"bubblewrap cannot create a sandbox on this machine: {bubblewrap_problem()}"
+        ),
+    )
+)
 
 
 @pytest.fixture(scope="module", params=ISOLATIONS)
@@ -109,11 +122,14 @@ def test_results_come_back_as_plain_data(sandbox):
     student.close()
 
 
-@pytest.mark.parametrize("name, kind, phrase", [
-    ("fails", "exception", "ValueError: bad value"),
-    ("todo", "not_implemented", "`todo` is not implemented yet"),
-    ("rigged", "probe_failure", "rigged() is a"),
-])
+@pytest.mark.parametrize(
+    "name, kind, phrase",
+    [
+        ("fails", "exception", "ValueError: bad value"),
+        ("todo", "not_implemented", "`todo` is not implemented yet"),
+        ("rigged", "probe_failure", "rigged() is a"),
+    ],
+)
 def test_student_failures_are_classified(sandbox, name, kind, phrase):
     student = worker(sandbox)
     probe, args = ("array", {"name": name}) if name == "rigged" else ("call", {"name": name})
@@ -211,18 +227,27 @@ def test_finding_the_packages_to_hide_does_not_import_them():
     import subprocess
     import sys
 
-    script = ("import sys, importlib.util\n"
-              "from grader.sandbox.isolation import absent_packages, package_locations\n"
-              "found = package_locations(absent_packages(['torch'], ['numpy']))\n"
-              "spec = importlib.util.find_spec('torch')\n"
-              "assert spec is None or spec.submodule_search_locations[0] in found, found\n"
-              "assert not [k for k in sys.modules if k.startswith(('torch', 'functorch', 'triton'))]\n")
-    process = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
-                             cwd=Path(__file__).resolve().parent.parent)
+    script = (
+        "import sys, importlib.util\n"
+        "from grader.sandbox.isolation import absent_packages, package_locations\n"
+        "found = package_locations(absent_packages(['torch'], ['numpy']))\n"
+        "spec = importlib.util.find_spec('torch')\n"
+        "assert spec is None or spec.submodule_search_locations[0] in found, found\n"
+        "assert not [k for k in sys.modules if k.startswith(('torch', 'functorch', 'triton'))]\n"
+    )
+    process = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     assert process.returncode == 0, process.stderr
 
 
-@pytest.mark.skipif(not bubblewrap_works(), reason=f"bubblewrap cannot create a sandbox on this machine: {bubblewrap_problem()}")
+@pytest.mark.skipif(
+    not bubblewrap_works(), reason=f"bubblewrap cannot create a sandbox on this machine: {bubblewrap_problem()}"
+)
 def test_bubblewrap_shows_hidden_packages_as_empty_read_only_directories():
     import importlib.util
 
@@ -252,7 +277,9 @@ def test_scratch_space_is_wiped_between_submissions(sandbox):
     second.close()
 
 
-@pytest.mark.skipif(not bubblewrap_works(), reason=f"bubblewrap cannot create a sandbox on this machine: {bubblewrap_problem()}")
+@pytest.mark.skipif(
+    not bubblewrap_works(), reason=f"bubblewrap cannot create a sandbox on this machine: {bubblewrap_problem()}"
+)
 def test_bubblewrap_hides_the_course_and_drops_root():
     box = Sandbox(BUBBLEWRAP, preload=["numpy"])
     try:
@@ -293,14 +320,18 @@ except MemoryError:
 """
 
 
-@pytest.mark.parametrize("device, expected", [
-    ("cpu", ["no reservation", "memory error"]),   # the address space is capped
-    ("cuda", ["reserved", "memory error"]),        # private writable memory is capped, reservations are not
-])
+@pytest.mark.parametrize(
+    "device, expected",
+    [
+        ("cpu", ["no reservation", "memory error"]),  # the address space is capped
+        ("cuda", ["reserved", "memory error"]),  # private writable memory is capped, reservations are not
+    ],
+)
 def test_memory_limit_lets_cuda_reserve_address_space_but_not_use_memory(device, expected):
     import subprocess
     import sys
 
-    process = subprocess.run([sys.executable, "-c", GPU_MEMORY_LIMIT, device], capture_output=True, text=True,
-                             timeout=60)
+    process = subprocess.run(
+        [sys.executable, "-c", GPU_MEMORY_LIMIT, device], capture_output=True, text=True, timeout=60
+    )
     assert process.stdout.split("\n")[:2] == expected, process.stdout + process.stderr

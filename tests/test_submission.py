@@ -8,13 +8,13 @@ import time
 
 import nbformat
 import pytest
-
 from conftest import REPO, write_submission
+
 from grader.course.model import load_course
 from grader.intake.notebook import NotebookError, convert, relabel
 from grader.intake.static_checks import analyse
-from grader.packaging.stubs import StubError, make_stub, notebook_from_stub
 from grader.intake.submission import load
+from grader.packaging.stubs import StubError, make_stub, notebook_from_stub
 
 COURSE = load_course(REPO)
 
@@ -24,6 +24,7 @@ def notebook(*cells: str) -> str:
 
 
 # notebooks ---------------------------------------------------------------------------------------
+
 
 def test_notebook_runs_what_a_py_runs_except_training_plots_and_prints():
     text = notebook(
@@ -40,7 +41,8 @@ def test_notebook_runs_what_a_py_runs_except_training_plots_and_prints():
     assert isinstance(namespace["model"], namespace["Model"]) and "epoch" not in namespace
     assert conversion.skipped == [(4, "print")] and conversion.kept == 9
     assert conversion.notes("m.ipynb") == [
-        "From m.ipynb, 1 statement that nothing graded uses was not run: a print (cell 4)."]
+        "From m.ipynb, 1 statement that nothing graded uses was not run: a print (cell 4)."
+    ]
 
 
 def test_keep_everything_runs_every_statement():
@@ -55,13 +57,16 @@ def test_a_cell_with_a_syntax_error_is_skipped_and_reported():
     assert "def ok" in conversion.source and "broken" not in conversion.source
     assert conversion.broken == [(2, "invalid syntax, line 1")]
     assert conversion.notes("m.ipynb") == [
-        "From m.ipynb, cell 2 was not run: it has a syntax error (invalid syntax, line 1)."]
+        "From m.ipynb, cell 2 was not run: it has a syntax error (invalid syntax, line 1)."
+    ]
 
 
 def test_line_numbers_point_at_the_notebook_cell():
     conversion = convert(notebook("import numpy as np", "x = 1\n\ndef g():\n    raise ValueError"))
     line = conversion.source.splitlines().index("    raise ValueError") + 1
-    text = relabel(f'File "srn.py", line {line}, in g / srn.py, line {line}', conversion.line_map, "srn.py", "srn.ipynb")
+    text = relabel(
+        f'File "srn.py", line {line}, in g / srn.py, line {line}', conversion.line_map, "srn.py", "srn.ipynb"
+    )
     assert text == 'File "srn.ipynb", cell 2, line 4, in g / srn.ipynb, cell 2, line 4'
 
 
@@ -71,26 +76,30 @@ def test_malformed_notebooks_raise_a_clear_error(text):
         convert(text)
 
 
-@pytest.mark.parametrize("statement, kept", [
-    ("device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')", True),
-    ("LETTERS = 'SE?' + 'abc'\nPAD = LETTERS.index('?')", True),
-    ("EYE = torch.eye(4)", True),
-    ("try:\n    import torch\nexcept ImportError:\n    pass", True),
-    ("torch.manual_seed(0)", True),
-    ("losses = train(model)", False),
-    ("for epoch in range(10):\n    step(epoch)", False),
-    ("optimizer.step()", False),
-    ("if __name__ == '__main__':\n    main()", False),
-    ("print('hi')", False),
-    ("plt.plot(losses)", False),
-    ("display(frame)", False),
-])
+@pytest.mark.parametrize(
+    "statement, kept",
+    [
+        ("device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')", True),
+        ("LETTERS = 'SE?' + 'abc'\nPAD = LETTERS.index('?')", True),
+        ("EYE = torch.eye(4)", True),
+        ("try:\n    import torch\nexcept ImportError:\n    pass", True),
+        ("torch.manual_seed(0)", True),
+        ("losses = train(model)", False),
+        ("for epoch in range(10):\n    step(epoch)", False),
+        ("optimizer.step()", False),
+        ("if __name__ == '__main__':\n    main()", False),
+        ("print('hi')", False),
+        ("plt.plot(losses)", False),
+        ("display(frame)", False),
+    ],
+)
 def test_which_top_level_statements_are_kept(statement, kept):
     conversion = convert(notebook("import torch\nimport matplotlib.pyplot as plt", statement))
     assert (conversion.skipped == []) is kept, conversion.skipped
 
 
 # discovery ---------------------------------------------------------------------------------------
+
 
 def test_module_found_directly_in_an_assignment_folder_or_under_a_wrapper(tmp_path):
     direct = write_submission(tmp_path / "direct", {"srn.py": "x = 1\n"})
@@ -107,17 +116,26 @@ def test_content_not_save_time_decides_which_file_is_graded(tmp_path):
     old = time.time() - 100
     os.utime(folder / "srn.py", (old, old))
     work = load(folder, COURSE).modules["a1_srn_numpy"]
-    assert work.kind == "py" and work.alternative is None and "srn.ipynb beside it is still the untouched stub" in work.choice
+    assert (
+        work.kind == "py"
+        and work.alternative is None
+        and "srn.ipynb beside it is still the untouched stub" in work.choice
+    )
     (folder / "srn.ipynb").write_text(notebook("def rnn_step(x):\n    return 2 * x"))
     work = load(folder, COURSE).modules["a1_srn_numpy"]
-    assert work.kind == "py" and work.alternative.kind == "ipynb" and work.choice.startswith("Both srn.py and srn.ipynb")
+    assert (
+        work.kind == "py" and work.alternative.kind == "ipynb" and work.choice.startswith("Both srn.py and srn.ipynb")
+    )
 
 
-@pytest.mark.parametrize("content, problem", [
-    (b"x = '\xff\xfe'\n", "not valid UTF-8"),
-    (b"x = 1\0\n", "null bytes"),
-    (b"   \n", "is empty"),
-])
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        (b"x = '\xff\xfe'\n", "not valid UTF-8"),
+        (b"x = 1\0\n", "null bytes"),
+        (b"   \n", "is empty"),
+    ],
+)
 def test_unreadable_modules_get_a_sentence_not_an_exception(tmp_path, content, problem):
     folder = write_submission(tmp_path / "s", {"srn.py": content})
     assert problem in load(folder, COURSE).modules["a1_srn_numpy"].problem
@@ -139,9 +157,16 @@ def test_huge_and_linked_modules_are_refused(tmp_path):
 
 
 def test_risky_helper_files_are_left_behind_and_reported(tmp_path):
-    folder = write_submission(tmp_path / "s", {
-        "srn.py": "import helper\n", "helper.py": "X = 1\n", "numpy.py": "", "conftest.py": "", "evil.pth": "import os",
-    })
+    folder = write_submission(
+        tmp_path / "s",
+        {
+            "srn.py": "import helper\n",
+            "helper.py": "X = 1\n",
+            "numpy.py": "",
+            "conftest.py": "",
+            "evil.pth": "import os",
+        },
+    )
     work = load(folder, COURSE).modules["a1_srn_numpy"]
     assert set(work.helpers) == {"helper.py"}
     notes = " ".join(work.notes)
@@ -168,6 +193,7 @@ def test_content_hash_follows_the_graded_files(tmp_path):
 
 # stubs -------------------------------------------------------------------------------------------
 
+
 def test_stub_replaces_solution_blocks():
     source = (
         "import numpy as np\n\n"
@@ -179,11 +205,14 @@ def test_stub_replaces_solution_blocks():
     assert "    # Hint: use np.tanh\n    raise NotImplementedError" in stub
 
 
-@pytest.mark.parametrize("source, problem", [
-    ("def f():\n    # BEGIN SOLUTION\n    return 1\n", "never closed"),
-    ("def f():\n    return 1\n    # END SOLUTION\n", "without"),
-    ("# BEGIN SOLUTION\n# BEGIN SOLUTION\n# END SOLUTION\n", "nested"),
-])
+@pytest.mark.parametrize(
+    "source, problem",
+    [
+        ("def f():\n    # BEGIN SOLUTION\n    return 1\n", "never closed"),
+        ("def f():\n    return 1\n    # END SOLUTION\n", "without"),
+        ("# BEGIN SOLUTION\n# BEGIN SOLUTION\n# END SOLUTION\n", "nested"),
+    ],
+)
 def test_unbalanced_markers_are_reported(source, problem):
     with pytest.raises(StubError, match=problem):
         make_stub(source)
@@ -203,14 +232,17 @@ def test_stub_notebook_is_valid_and_deterministic():
 FORBIDDEN = ("torch.nn.RNN", "torch.nn.RNNCell", "torch._VF", "torch.rnn_tanh")
 
 
-@pytest.mark.parametrize("source, found", [
-    ("import torch.nn as nn\nclass M(nn.RNN): pass", "torch.nn.RNN"),
-    ("from torch import nn\nlayer = nn.RNNCell(3, 4)", "torch.nn.RNNCell"),
-    ("from torch.nn import RNN as R\nR(3, 4)", "torch.nn.RNN"),
-    ("import torch\ngetattr(torch, 'rnn_tanh')", "torch.rnn_tanh"),
-    ("import torch\ntorch._VF.rnn_tanh", "torch._VF"),
-    ("from torch import _VF", "torch._VF"),
-])
+@pytest.mark.parametrize(
+    "source, found",
+    [
+        ("import torch.nn as nn\nclass M(nn.RNN): pass", "torch.nn.RNN"),
+        ("from torch import nn\nlayer = nn.RNNCell(3, 4)", "torch.nn.RNNCell"),
+        ("from torch.nn import RNN as R\nR(3, 4)", "torch.nn.RNN"),
+        ("import torch\ngetattr(torch, 'rnn_tanh')", "torch.rnn_tanh"),
+        ("import torch\ntorch._VF.rnn_tanh", "torch._VF"),
+        ("from torch import _VF", "torch._VF"),
+    ],
+)
 def test_forbidden_apis_are_found_through_aliases(source, found):
     findings = analyse(source, "craft_rnn.py", forbidden=FORBIDDEN)
     assert found in [name for _, name in findings.forbidden_uses]

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from conftest import REPO
 
 from grader.course.model import load_course
+from grader.intake.static_checks import StaticFindings
 from grader.judging.plugin import CheckContext
 from grader.sandbox.limits import Limits
-from grader.intake.static_checks import StaticFindings
-
-from conftest import REPO
 
 SPEC = load_course(REPO).get("a2_rnncell_ohlol")
 
@@ -23,25 +22,36 @@ class TimedReferences:
 
 
 def limit(seconds: float | None, device: str = "cpu", **limits) -> float | None:
-    context = CheckContext(SPEC, None, TimedReferences(seconds), None, StaticFindings(), "ohlol.py",  # type: ignore[arg-type]
-                           device, limits=Limits(probe_timeout_s=20, **limits))
+    context = CheckContext(
+        SPEC,
+        None,
+        TimedReferences(seconds),
+        None,
+        StaticFindings(),
+        "ohlol.py",  # type: ignore[arg-type]
+        device,
+        limits=Limits(probe_timeout_s=20, **limits),
+    )
     found = context.time_limit("predict", {}, 0)
     return None if found is None else found[0]
 
 
-@pytest.mark.parametrize("reference_seconds, expected", [
-    (0.001, 3.0),    # quick calls: the floor
-    (0.5, 5.0),      # ten times the reference
-    (4.0, 20.0),     # never beyond the assignment's probe_timeout_s
-])
+@pytest.mark.parametrize(
+    "reference_seconds, expected",
+    [
+        (0.001, 3.0),  # quick calls: the floor
+        (0.5, 5.0),  # ten times the reference
+        (4.0, 20.0),  # never beyond the assignment's probe_timeout_s
+    ],
+)
 def test_limit_is_ten_times_the_reference_between_floor_and_cap(reference_seconds, expected):
     assert limit(reference_seconds) == pytest.approx(expected)
 
 
 def test_fixed_limit_where_the_reference_was_not_timed_here_or_on_a_gpu():
-    assert limit(None) is None                    # shipped expected data: timed on another machine
-    assert limit(0.5, device="cuda") is None      # GPU timings differ from the CPU's
-    assert limit(0.5, timeout_factor=0) is None   # switched off in assignment.toml
+    assert limit(None) is None  # shipped expected data: timed on another machine
+    assert limit(0.5, device="cuda") is None  # GPU timings differ from the CPU's
+    assert limit(0.5, timeout_factor=0) is None  # switched off in assignment.toml
 
 
 def test_the_factor_and_floor_are_configurable():

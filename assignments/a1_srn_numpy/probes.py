@@ -31,8 +31,9 @@ def _inputs(seed, T, B, D, H, with_h0):
 
 
 def _forward(srn, x, h0, params, activation):
-    result = srn.rnn_forward(x, h0, params["W_ih"], params["W_hh"], params["b_ih"], params["b_hh"],
-                             activation=activation)
+    result = srn.rnn_forward(
+        x, h0, params["W_ih"], params["W_hh"], params["b_ih"], params["b_hh"], activation=activation
+    )
     hs, cache = unpack(result, "rnn_forward(...)", ("hs", "cache"))
     return as_array(hs, "hs returned by rnn_forward"), cache
 
@@ -54,8 +55,9 @@ def step(srn, B, D, H, activation, seed):
     rng = np.random.default_rng(seed)
     params = _params(rng, D, H)
     x_t, h_prev = rng.standard_normal((B, D)), rng.standard_normal((B, H))
-    h_t = srn.rnn_step(x_t, h_prev, params["W_ih"], params["W_hh"], params["b_ih"], params["b_hh"],
-                       activation=activation)
+    h_t = srn.rnn_step(
+        x_t, h_prev, params["W_ih"], params["W_hh"], params["b_ih"], params["b_hh"], activation=activation
+    )
     return {"h_t": as_array(h_t, "h_t returned by rnn_step")}
 
 

@@ -11,11 +11,18 @@ Everything lives on `torch_device()`; results come back on the CPU.
 import numpy as np
 import torch
 
-from grader.inside.probe_api import (ProbeFailure, as_array, as_number, load_weights, seed_everything, torch_device,
-                                      trained_weights)
-
+from grader.inside.probe_api import (
+    ProbeFailure,
+    as_array,
+    as_number,
+    load_weights,
+    seed_everything,
+    torch_device,
+    trained_weights,
+)
 
 # -- building blocks ------------------------------------------------------------------------------
+
 
 def rnn_parameter_shapes(input_size, hidden_size, num_layers, bias):
     """nn.RNN's parameters, in its order: name -> shape."""
@@ -32,19 +39,34 @@ def rnn_parameter_shapes(input_size, hidden_size, num_layers, bias):
 
 def _weights(rng, shapes, hidden_size):
     bound = 1.0 / np.sqrt(hidden_size)
-    return {name: torch.tensor(rng.uniform(-bound, bound, shape), dtype=torch.float32) for name, shape in shapes.items()}
+    return {
+        name: torch.tensor(rng.uniform(-bound, bound, shape), dtype=torch.float32) for name, shape in shapes.items()
+    }
 
 
 def _craft(craft_rnn, input_size, hidden_size, num_layers, nonlinearity, bias, batch_first):
-    model = craft_rnn.CraftRNN(input_size, hidden_size, num_layers=num_layers, nonlinearity=nonlinearity,
-                               bias=bias, batch_first=batch_first)
+    model = craft_rnn.CraftRNN(
+        input_size, hidden_size, num_layers=num_layers, nonlinearity=nonlinearity, bias=bias, batch_first=batch_first
+    )
     if not isinstance(model, torch.nn.Module):
         raise ProbeFailure(f"CraftRNN(...) is a {type(model).__name__}, not an nn.Module")
     return model.to(torch_device())
 
 
-def _case(craft_rnn, seed, T, B, D, H, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
-          h0=True, unbatched=False):
+def _case(
+    craft_rnn,
+    seed,
+    T,
+    B,
+    D,
+    H,
+    num_layers=1,
+    nonlinearity="tanh",
+    bias=True,
+    batch_first=False,
+    h0=True,
+    unbatched=False,
+):
     """A CraftRNN with seeded weights, an input and h0 (or None), all as the configuration says."""
     rng = np.random.default_rng(seed)
     what = f"CraftRNN({D}, {H}, num_layers={num_layers}, bias={bias})"
@@ -55,7 +77,9 @@ def _case(craft_rnn, seed, T, B, D, H, num_layers=1, nonlinearity="tanh", bias=T
     else:
         x_shape, h_shape = ((B, T, D) if batch_first else (T, B, D)), (num_layers, B, H)
     x = torch.tensor(rng.standard_normal(x_shape), dtype=torch.float32, device=torch_device())
-    h0_value = torch.tensor(rng.standard_normal(h_shape) * 0.5, dtype=torch.float32, device=torch_device()) if h0 else None
+    h0_value = (
+        torch.tensor(rng.standard_normal(h_shape) * 0.5, dtype=torch.float32, device=torch_device()) if h0 else None
+    )
     return model, x, h0_value
 
 
@@ -68,9 +92,11 @@ def _run(model, x, h0):
 
 # -- probes ---------------------------------------------------------------------------------------
 
+
 def parameters(craft_rnn, input_size, hidden_size, num_layers, bias, seed=0):
     """Names and shapes of CraftRNN's parameters (they must equal nn.RNN's), for the given sizes and
     for sizes drawn from the seed."""
+
     def shapes_of(d, h):
         model = _craft(craft_rnn, d, h, num_layers, "tanh", bias, False)
         return {name: list(value.shape) for name, value in model.named_parameters()}
@@ -100,8 +126,10 @@ def gradients(craft_rnn, seed, **config):
     weights_last = torch.tensor(rng.standard_normal(tuple(h_n.shape)), dtype=torch.float32, device=torch_device())
     loss = (output * weights_out).sum() + (h_n * weights_last).sum()
     loss.backward()
-    grads = {name: as_array(p.grad if p.grad is not None else torch.zeros_like(p), f"the gradient of {name}")
-             for name, p in model.named_parameters()}
+    grads = {
+        name: as_array(p.grad if p.grad is not None else torch.zeros_like(p), f"the gradient of {name}")
+        for name, p in model.named_parameters()
+    }
     grads["x"] = as_array(x.grad if x.grad is not None else torch.zeros_like(x), "the gradient of x")
     if h0 is not None:
         grads["h0"] = as_array(h0.grad if h0.grad is not None else torch.zeros_like(h0), "the gradient of h0")
@@ -112,8 +140,10 @@ def _classifier(craft_rnn, input_size, hidden_size, output_size, num_layers):
     model = craft_rnn.SequenceClassifier(input_size, hidden_size, output_size, num_layers=num_layers)
     for name in ("rnn", "fc"):
         if not isinstance(getattr(model, name, None), torch.nn.Module):
-            raise ProbeFailure(f"SequenceClassifier has no `self.{name}` module (the assignment asks for "
-                               "self.rnn = CraftRNN(..., batch_first=True) and self.fc = nn.Linear(...))")
+            raise ProbeFailure(
+                f"SequenceClassifier has no `self.{name}` module (the assignment asks for "
+                "self.rnn = CraftRNN(..., batch_first=True) and self.fc = nn.Linear(...))"
+            )
     return model.to(torch_device())
 
 
@@ -121,10 +151,20 @@ def classifier_forward(craft_rnn, input_size, hidden_size, output_size, num_laye
     """The classifier's logits with seeded weights for self.rnn and self.fc."""
     rng = np.random.default_rng(seed)
     model = _classifier(craft_rnn, input_size, hidden_size, output_size, num_layers)
-    weights = {f"rnn.{name}": value for name, value in
-               _weights(rng, rnn_parameter_shapes(input_size, hidden_size, num_layers, True), hidden_size).items()}
-    weights.update({f"fc.{name}": value for name, value in
-                    _weights(rng, {"weight": (output_size, hidden_size), "bias": (output_size,)}, hidden_size).items()})
+    weights = {
+        f"rnn.{name}": value
+        for name, value in _weights(
+            rng, rnn_parameter_shapes(input_size, hidden_size, num_layers, True), hidden_size
+        ).items()
+    }
+    weights.update(
+        {
+            f"fc.{name}": value
+            for name, value in _weights(
+                rng, {"weight": (output_size, hidden_size), "bias": (output_size,)}, hidden_size
+            ).items()
+        }
+    )
     load_weights(model, weights, "SequenceClassifier")
     x = torch.tensor(rng.standard_normal((B, T, input_size)), dtype=torch.float32, device=torch_device())
     with torch.no_grad():
@@ -149,8 +189,10 @@ def classifier_training(craft_rnn, seeds, x_train, y_train, hidden_size=12, num_
             optimizer.zero_grad()
             logits = model(x)
             if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (n, classes):
-                raise ProbeFailure(f"SequenceClassifier returned {type(logits).__name__} "
-                                   f"{tuple(getattr(logits, 'shape', ()))}; logits of shape ({n}, {classes}) were expected")
+                raise ProbeFailure(
+                    f"SequenceClassifier returned {type(logits).__name__} "
+                    f"{tuple(getattr(logits, 'shape', ()))}; logits of shape ({n}, {classes}) were expected"
+                )
             loss = torch.nn.functional.cross_entropy(logits, y)
             loss.backward()
             optimizer.step()

@@ -34,10 +34,14 @@ def classify(_, weights, vocab, texts, emb, hidden, classes=2):
     predicted = []
     with torch.no_grad():
         for start in range(0, len(texts), 256):
-            sequences = [_ids(text, vocab) for text in texts[start:start + 256]]
+            sequences = [_ids(text, vocab) for text in texts[start : start + 256]]
             lengths = torch.tensor([len(ids) for ids in sequences])
-            packed = pack_padded_sequence(model.embedding(pad_sequence(sequences, batch_first=True)), lengths,
-                                          batch_first=True, enforce_sorted=False)
+            packed = pack_padded_sequence(
+                model.embedding(pad_sequence(sequences, batch_first=True)),
+                lengths,
+                batch_first=True,
+                enforce_sorted=False,
+            )
             _, (h_n, _) = model.lstm(packed)
             predicted.append(model.fc(torch.cat([h_n[-2], h_n[-1]], dim=1)).argmax(dim=1))
     classes = torch.cat(predicted).numpy().astype(np.int64) if predicted else np.zeros(0, np.int64)

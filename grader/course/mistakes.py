@@ -50,7 +50,7 @@ class Mistake:
     explain: str
     probes: tuple[str, ...] = ("*",)
     patches: tuple[Patch, ...] = field(default_factory=tuple)
-    alternatives: tuple["Mistake", ...] = ()  # set by one_of(): the mistakes this one stands for
+    alternatives: tuple[Mistake, ...] = ()  # set by one_of(): the mistakes this one stands for
 
     def applies_to(self, probe: str) -> bool:
         return any(fnmatch.fnmatchcase(probe, pattern) for pattern in self.probes)
@@ -81,8 +81,10 @@ class Mistake:
     def feedback(self) -> str:
         if self.alternatives:
             listed = " ".join(f"({n}) {m.feedback()}" for n, m in enumerate(self.alternatives, start=1))
-            return (f"one of {len(self.alternatives)} known mistakes, which give the same result here "
-                    f"(this check cannot tell them apart): {listed}")
+            return (
+                f"one of {len(self.alternatives)} known mistakes, which give the same result here "
+                f"(this check cannot tell them apart): {listed}"
+            )
         return f"{self.title}. {self.explain}".strip()
 
 

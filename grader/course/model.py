@@ -27,8 +27,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-GRADING_DIR = "grading"          # inside a student's assignment folder
-EXPECTED_FILE = "expected.bin"   # shipped expected data, inside GRADING_DIR
+GRADING_DIR = "grading"  # inside a student's assignment folder
+EXPECTED_FILE = "expected.bin"  # shipped expected data, inside GRADING_DIR
 COURSE_ENV = "GRADER_COURSE"
 
 
@@ -42,7 +42,7 @@ class AssignmentSpec:
     title: str
     module: str
     spec_dir: Path
-    mode: str                          # "full" (instructor) or "public" (student copy)
+    mode: str  # "full" (instructor) or "public" (student copy)
     solution_dir: Path | None = None
     points: float = 100.0
     preload: tuple[str, ...] = ("numpy",)
@@ -125,7 +125,7 @@ class AssignmentSpec:
 @dataclass
 class Course:
     root: Path
-    kind: str                                    # "instructor" or "template" (no solutions)
+    kind: str  # "instructor" or "template" (no solutions)
     assignments: dict[str, AssignmentSpec]
 
     @property
@@ -140,8 +140,9 @@ class Course:
             raise CourseError(f"unknown assignment {assignment_id!r} (known: {known})") from None
 
 
-def load_spec(spec_dir: Path, mode: str, solution_dir: Path | None = None,
-              data_dir: Path | None = None) -> AssignmentSpec:
+def load_spec(
+    spec_dir: Path, mode: str, solution_dir: Path | None = None, data_dir: Path | None = None
+) -> AssignmentSpec:
     toml_path = spec_dir / "assignment.toml"
     try:
         raw: dict[str, Any] = tomllib.loads(toml_path.read_text(encoding="utf-8"))
@@ -187,8 +188,10 @@ def load_template_course(root: Path) -> Course:
     Expected data comes from ``grading/expected.bin``. A student copy holds only the public checks
     (public mode); a Gradescope autograder holds them all (full mode).
     """
-    folders = [root] if (root / GRADING_DIR / "assignment.toml").is_file() else sorted(
-        p for p in root.iterdir() if (p / GRADING_DIR / "assignment.toml").is_file()
+    folders = (
+        [root]
+        if (root / GRADING_DIR / "assignment.toml").is_file()
+        else sorted(p for p in root.iterdir() if (p / GRADING_DIR / "assignment.toml").is_file())
     )
     assignments = {}
     for folder in folders:

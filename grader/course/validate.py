@@ -12,8 +12,8 @@ import ast
 import fnmatch
 import functools
 
-from grader.course.model import AssignmentSpec, Course
 from grader.course.mistakes import CatalogError, load_catalog
+from grader.course.model import AssignmentSpec, Course
 
 # Calls whose first string argument names a probe (``judge.compare("forward", ...)``), or a verify function.
 PROBE_CALLS = {("judge", "compare"), ("judge", "run"), ("student", "run"), ("reference", "expected")}
@@ -74,7 +74,9 @@ def problems_of(spec: AssignmentSpec) -> list[str]:
     """Everything wrong with one assignment's material, one sentence each."""
     found: list[str] = []
     if spec.spec_dir.name not in (spec.id, "grading"):
-        found.append(f"{spec.spec_dir}: the folder is named {spec.spec_dir.name!r} but assignment.toml says id = {spec.id!r}")
+        found.append(
+            f"{spec.spec_dir}: the folder is named {spec.spec_dir.name!r} but assignment.toml says id = {spec.id!r}"
+        )
     probes = defined_functions(spec.probes_source())
     verifiers = defined_functions(spec.verify_source())
     for path in spec.check_files():
@@ -83,18 +85,27 @@ def problems_of(spec: AssignmentSpec) -> list[str]:
         except (OSError, SyntaxError, ValueError) as exc:
             found.append(f"{path}: cannot be read ({exc})")
             continue
-        found += [f"{path.name}, line {line}: no probe named {name!r} in probes.py" for line, name in asked
-                  if name not in probes]
-        found += [f"{path.name}, line {line}: no function named {name!r} in verify.py" for line, name in verified
-                  if name not in verifiers]
+        found += [
+            f"{path.name}, line {line}: no probe named {name!r} in probes.py"
+            for line, name in asked
+            if name not in probes
+        ]
+        found += [
+            f"{path.name}, line {line}: no function named {name!r} in verify.py"
+            for line, name in verified
+            if name not in verifiers
+        ]
     try:
         catalog = load_catalog(spec.mistakes_path)
     except CatalogError as exc:
         return found + [str(exc)]
     solution = spec.solution_files() if spec.solution_dir is not None else None
     for mistake in catalog.mistakes:
-        found += [f"mistakes.toml, {mistake.id}: shows in {pattern!r}, which matches no probe of probes.py"
-                  for pattern in mistake.probes if not fnmatch.filter(probes, pattern)]
+        found += [
+            f"mistakes.toml, {mistake.id}: shows in {pattern!r}, which matches no probe of probes.py"
+            for pattern in mistake.probes
+            if not fnmatch.filter(probes, pattern)
+        ]
         if solution is not None:
             try:
                 mistake.mutate(solution, spec.module)
@@ -112,4 +123,3 @@ def course_problems(course: Course) -> dict[str, list[str]]:
 def describe(problems: dict[str, list[str]]) -> str:
     lines = [f"{assignment}: {problem}" for assignment, listed in problems.items() for problem in listed]
     return "\n".join(lines)
-

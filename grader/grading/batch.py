@@ -14,19 +14,20 @@ import ctypes
 import multiprocessing as mp
 import os
 import queue
-import signal
 import shutil
+import signal
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from grader.course.model import Course
 from grader.grading.slot import GradeOptions, GradingSlot
+from grader.intake.students import Student, UnsafeZip, unpack
 from grader.report.results import SubmissionResult
 from grader.sandbox import Isolation
-from grader.intake.students import Student, UnsafeZip, unpack
 
 RESULTS_DIR = "students"
 RESULT_FILE = "feedback.json"
@@ -37,14 +38,14 @@ class BatchOptions:
     workers: int = 2
     resume: bool = False
     only: list[str] | None = None
-    student_timeout_s: float | None = None   # default: derived from the assignments' budgets
+    student_timeout_s: float | None = None  # default: derived from the assignments' budgets
     grade: GradeOptions = field(default_factory=GradeOptions)
 
 
 @dataclass
 class Outcome:
     student: str
-    status: str                 # graded | empty | error | timeout | skipped (unchanged, --resume)
+    status: str  # graded | empty | error | timeout | skipped (unchanged, --resume)
     score: float = 0.0
     max_score: float = 0.0
     seconds: float = 0.0
@@ -63,8 +64,14 @@ def student_timeout(course: Course, options: BatchOptions) -> float:
     return 120.0 + 1.5 * sum(budgets)
 
 
-def run_batch(course: Course, students: list[Student], out: Path, options: BatchOptions,
-              isolation: Isolation, on_done: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+def run_batch(
+    course: Course,
+    students: list[Student],
+    out: Path,
+    options: BatchOptions,
+    isolation: Isolation,
+    on_done: Callable[[Outcome], None] | None = None,
+) -> list[Outcome]:
     out.mkdir(parents=True, exist_ok=True)
     outcomes: list[Outcome] = []
     todo: list[Student] = []
@@ -119,7 +126,7 @@ class _materialised:
         self.refused: list[str] = []
         self.folder: Path | None = None
 
-    def __enter__(self) -> "_materialised":
+    def __enter__(self) -> _materialised:
         self.folder = self._open()
         return self
 
@@ -145,8 +152,9 @@ class _materialised:
 # -- slot processes --------------------------------------------------------------------------------
 
 
-def _slot_main(slot: int, course: Course, out: str, options: BatchOptions, isolation: Isolation,
-               tasks: Any, results: Any) -> None:
+def _slot_main(
+    slot: int, course: Course, out: str, options: BatchOptions, isolation: Isolation, tasks: Any, results: Any
+) -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     grader = GradingSlot(course, options.grade, slot=slot, isolation=isolation, assignments=options.only)
@@ -188,15 +196,20 @@ def grade_student(grader: GradingSlot, student: Student, out: Path, only: list[s
 
 def _record_failure(out: Path, student: Student, message: str, status: str = "error") -> None:
     """Even a student whose grading failed gets a result file (and so a row and a page)."""
-    from grader.report.pages import write_feedback
     import datetime as _dt
 
     import grader as package
+    from grader.report.pages import write_feedback
 
     result = SubmissionResult(
-        student=student.id, submission=str(student.path), content_hash="", status=status, message=message,
+        student=student.id,
+        submission=str(student.path),
+        content_hash="",
+        status=status,
+        message=message,
         graded_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        grader_version=package.__version__, notes=list(student.notes),
+        grader_version=package.__version__,
+        notes=list(student.notes),
     )
     write_feedback(result, out / RESULTS_DIR / student.id)
 
@@ -265,14 +278,17 @@ class _SlotPool:
             process.kill()
         process.join(5)
         seconds = round(time.monotonic() - started, 3)
-        message = (f"grading took longer than {seconds:.0f} s and was stopped" if overran
-                   else "the grading process died unexpectedly")
+        message = (
+            f"grading took longer than {seconds:.0f} s and was stopped"
+            if overran
+            else "the grading process died unexpectedly"
+        )
         _record_failure(self.out, student, message)
         self._start(slot)
         return Outcome(student.id, "timeout" if overran else "error", seconds=seconds, message=message)
 
     def close(self) -> None:
-        for process, tasks in self.slots.values():
+        for _process, tasks in self.slots.values():
             try:
                 tasks.put(None)
             except (OSError, ValueError):

@@ -16,20 +16,19 @@ from pathlib import Path
 from typing import Any
 
 import grader
-
-from grader.course.model import AssignmentSpec, Course
-from grader.errors import ImportFailed, SandboxError, StudentError
-from grader.judging.expected import DiskCache, References, default_cache_dir
 from grader.course.mistakes import Catalog, CatalogError, load_catalog
-from grader.judging.plugin import CheckContext, run_checks
-from grader.report.results import AssignmentResult, SubmissionResult, keep_better
+from grader.course.model import AssignmentSpec, Course
 from grader.course.secret import CourseSecret, load_secret, shipped_secret
+from grader.errors import ImportFailed, SandboxError, StudentError
+from grader.intake.static_checks import StaticFindings, analyse
+from grader.intake.submission import Submission, SubmittedModule, load
+from grader.judging.expected import DiskCache, References, default_cache_dir
+from grader.judging.plugin import CheckContext, run_checks
+from grader.judging.verifier import Verifier
+from grader.report.results import AssignmentResult, SubmissionResult, keep_better
 from grader.sandbox import Isolation, Limits, LoadSpec, Sandbox, SubmissionProcess, choose
 from grader.sandbox.isolation import UNISOLATED, absent_packages
 from grader.sandbox.leases import Lease, NoLeaseLeft, claim
-from grader.intake.static_checks import StaticFindings, analyse
-from grader.intake.submission import Submission, SubmittedModule, load
-from grader.judging.verifier import Verifier
 from grader.text import printable
 
 DEVICES = ("cpu", "cuda", "auto")
@@ -39,13 +38,13 @@ VERIFIER_SLOT_OFFSET = 500  # where the verifier's uid lease search starts (sand
 @dataclass
 class GradeOptions:
     device: str = "cpu"
-    sandbox: str = "auto"              # auto | bubblewrap | none
+    sandbox: str = "auto"  # auto | bubblewrap | none
     cache_dir: Path | None = None
     keep_all_cells: bool = False
-    threads: int = 1                   # BLAS/OpenMP threads of each worker
+    threads: int = 1  # BLAS/OpenMP threads of each worker
     limits: dict[str, float] = field(default_factory=dict)  # overrides of every assignment's limits
-    fresh_worker: bool = False         # restart the worker for every submission (benchmarks only)
-    fresh_seeds: bool = True           # official grading draws seeds from the course secret (not release)
+    fresh_worker: bool = False  # restart the worker for every submission (benchmarks only)
+    fresh_seeds: bool = True  # official grading draws seeds from the course secret (not release)
 
     def limits_for(self, spec: AssignmentSpec) -> Limits:
         return Limits.from_mapping(self.limits, base=spec.limits) if self.limits else spec.limits
@@ -89,10 +88,17 @@ def _parses(source: str) -> bool:
 
 def _grader_error(work: SubmittedModule, spec: AssignmentSpec, why: str) -> AssignmentResult:
     """The result of an assignment the grader itself failed on: status error, no points, the reason."""
-    return AssignmentResult(id=spec.id, title=spec.title, status="error", max_score=spec.points, mode=spec.mode,
-                            source=work.path.name if work.path else None, notes=list(work.notes),
-                            message=f"{work.filename} could not be graded because of a grader bug, not your fault "
-                                    f"({why}); your instructor will see this")
+    return AssignmentResult(
+        id=spec.id,
+        title=spec.title,
+        status="error",
+        max_score=spec.points,
+        mode=spec.mode,
+        source=work.path.name if work.path else None,
+        notes=list(work.notes),
+        message=f"{work.filename} could not be graded because of a grader bug, not your fault "
+        f"({why}); your instructor will see this",
+    )
 
 
 class FailingWorker:
@@ -125,8 +131,14 @@ def profile(spec: AssignmentSpec) -> Profile:
 
 
 class GradingSlot:
-    def __init__(self, course: Course, options: GradeOptions | None = None, slot: int = 0,
-                 isolation: Isolation | None = None, assignments: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        course: Course,
+        options: GradeOptions | None = None,
+        slot: int = 0,
+        isolation: Isolation | None = None,
+        assignments: list[str] | None = None,
+    ) -> None:
         """``assignments``: those that will be graded (default all); :meth:`start` starts their workers."""
         self.course = course
         self.options = options or GradeOptions()
@@ -162,17 +174,28 @@ class GradingSlot:
         key = profile(spec)
         if key not in self._sandboxes:
             preload, hide = key
-            self._sandboxes[key] = Sandbox(self.isolation, preload=list(preload), hide=hide,
-                                           device=self.options.device, threads=self.options.threads,
-                                           slot=self._slot, tmp_mb=self._tmp_mb)
+            self._sandboxes[key] = Sandbox(
+                self.isolation,
+                preload=list(preload),
+                hide=hide,
+                device=self.options.device,
+                threads=self.options.threads,
+                slot=self._slot,
+                tmp_mb=self._tmp_mb,
+            )
         return self._sandboxes[key]
 
     def _close_sandboxes(self) -> None:
         for sandbox in self._sandboxes.values():
             sandbox.close()
 
-    def grade(self, folder: Path, student: str | None = None, only: list[str] | None = None,
-              submission: Submission | None = None) -> SubmissionResult:
+    def grade(
+        self,
+        folder: Path,
+        student: str | None = None,
+        only: list[str] | None = None,
+        submission: Submission | None = None,
+    ) -> SubmissionResult:
         """Grade the submission in ``folder`` (already loaded, if ``submission`` is given)."""
         started = time.monotonic()
         folder = Path(folder)
@@ -219,13 +242,19 @@ class GradingSlot:
         except Exception as exc:  # noqa: BLE001 - one assignment's problem must not fail the student
             return _grader_error(work, spec, _fault(exc))
 
-    def grade_assignment(self, work: SubmittedModule, spec: AssignmentSpec,
-                         check_files: list[Path] | None = None) -> AssignmentResult:
+    def grade_assignment(
+        self, work: SubmittedModule, spec: AssignmentSpec, check_files: list[Path] | None = None
+    ) -> AssignmentResult:
         """Grade one assignment; ``check_files`` narrows the checks (release uses the public ones)."""
         started = time.monotonic()
         result = AssignmentResult(
-            id=spec.id, title=spec.title, status="graded", max_score=spec.points, mode=spec.mode,
-            source=work.path.name if work.path else None, notes=list(work.notes),
+            id=spec.id,
+            title=spec.title,
+            status="graded",
+            max_score=spec.points,
+            mode=spec.mode,
+            source=work.path.name if work.path else None,
+            notes=list(work.notes),
         )
         if spec.mode == "public":
             result.notes.insert(0, "Only the public checks ran here; your instructor's grading adds hidden checks.")
@@ -238,9 +267,18 @@ class GradingSlot:
         worker = self._worker(work, spec, static)
         try:
             catalog = self._catalog(spec)
-            context = CheckContext(spec, worker, self.references_for(spec), catalog, static,
-                                   work.filename, self.options.device, locate=work.locate,
-                                   limits=self.options.limits_for(spec), verifier=self.verifier_for(spec))
+            context = CheckContext(
+                spec,
+                worker,
+                self.references_for(spec),
+                catalog,
+                static,
+                work.filename,
+                self.options.device,
+                locate=work.locate,
+                limits=self.options.limits_for(spec),
+                verifier=self.verifier_for(spec),
+            )
             run_checks(context, [str(path) for path in (check_files or spec.check_files())])
             result.checks = context.results
             if context.problems:
@@ -287,8 +325,9 @@ class GradingSlot:
         """The source of expected data for ``spec``, kept for the grader's life (workers included)."""
         if spec.id not in self._references:
             cache = None if spec.shipped_expected else self.cache
-            self._references[spec.id] = References(spec, self._catalog(spec), cache, self._trusted_sandbox,
-                                                   secret=self._secret_for(spec))
+            self._references[spec.id] = References(
+                spec, self._catalog(spec), cache, self._trusted_sandbox, secret=self._secret_for(spec)
+            )
         return self._references[spec.id]
 
     def _secret_for(self, spec: AssignmentSpec) -> CourseSecret | None:
@@ -331,16 +370,22 @@ class GradingSlot:
         """The verifier's own sandbox (own zygote, own uid), where children cannot be kept apart by
         uid and namespaces: it never shares a process or a pid namespace with student code."""
         if self._verifier_sandbox is None:
-            self._verifier_sandbox = Sandbox(self.isolation, preload=["numpy", "torch"], device="cpu",
-                                             threads=self.options.threads, slot=VERIFIER_SLOT_OFFSET + self._slot,
-                                             warm_optimizer=False)
+            self._verifier_sandbox = Sandbox(
+                self.isolation,
+                preload=["numpy", "torch"],
+                device="cpu",
+                threads=self.options.threads,
+                slot=VERIFIER_SLOT_OFFSET + self._slot,
+                warm_optimizer=False,
+            )
         return self._verifier_sandbox
 
     def _trusted_sandbox(self) -> Sandbox:
         if self._trusted is None:
             preload = sorted({name for spec in self.course.assignments.values() for name in spec.preload})
-            self._trusted = Sandbox(UNISOLATED, preload=preload, device="cpu", threads=self.options.threads,
-                                    trusted=True)
+            self._trusted = Sandbox(
+                UNISOLATED, preload=preload, device="cpu", threads=self.options.threads, trusted=True
+            )
         return self._trusted
 
     def close(self) -> None:
@@ -361,9 +406,8 @@ class GradingSlot:
             self._trusted.close()
             self._trusted = None
 
-    def __enter__(self) -> "GradingSlot":
+    def __enter__(self) -> GradingSlot:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-

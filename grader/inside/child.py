@@ -25,8 +25,8 @@ import types
 from typing import Any, NoReturn
 
 from grader.inside import guards, probe_api
-from grader.wire.channel import read_frame, write_frame
 from grader.inside.plain import NotPlainData, to_plain
+from grader.wire.channel import read_frame, write_frame
 
 PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
@@ -119,7 +119,7 @@ def _status_field(name: str) -> str:
     with open("/proc/self/status") as status:
         for line in status:
             if line.startswith(name):
-                return line[len(name):].strip() + " "
+                return line[len(name) :].strip() + " "
     return ""
 
 
@@ -152,22 +152,24 @@ def _user_namespace_filter(audit_arch: int, unshare: int, clone: int) -> bytes:
 
     load, jeq, jset, jge, ret = 0x20, 0x15, 0x45, 0x35, 0x06
     allow, eperm, enosys = 0x7FFF0000, 0x00050000 | errno.EPERM, 0x00050000 | errno.ENOSYS
-    return b"".join([
-        op(load, 4),                       # 0: arch
-        op(jeq, audit_arch, 1, 0),         # 1: ours? go on, else refuse
-        op(ret, eperm),                    # 2
-        op(load, 0),                       # 3: syscall number
-        op(jge, 0x40000000, 7, 0),         # 4: x32 ABI numbers: refuse (-> 12)
-        op(jeq, _SYS_CLONE3, 7, 0),        # 5: -> 13
-        op(jeq, unshare, 2, 0),            # 6: -> 9
-        op(jeq, clone, 1, 0),              # 7: -> 9
-        op(ret, allow),                    # 8
-        op(load, 16),                      # 9: flags (first argument, low 32 bits)
-        op(jset, CLONE_NEWUSER, 1, 0),     # 10: -> 12
-        op(ret, allow),                    # 11
-        op(ret, eperm),                    # 12
-        op(ret, enosys),                   # 13
-    ])
+    return b"".join(
+        [
+            op(load, 4),  # 0: arch
+            op(jeq, audit_arch, 1, 0),  # 1: ours? go on, else refuse
+            op(ret, eperm),  # 2
+            op(load, 0),  # 3: syscall number
+            op(jge, 0x40000000, 7, 0),  # 4: x32 ABI numbers: refuse (-> 12)
+            op(jeq, _SYS_CLONE3, 7, 0),  # 5: -> 13
+            op(jeq, unshare, 2, 0),  # 6: -> 9
+            op(jeq, clone, 1, 0),  # 7: -> 9
+            op(ret, allow),  # 8
+            op(load, 16),  # 9: flags (first argument, low 32 bits)
+            op(jset, CLONE_NEWUSER, 1, 0),  # 10: -> 12
+            op(ret, allow),  # 11
+            op(ret, eperm),  # 12
+            op(ret, enosys),  # 13
+        ]
+    )
 
 
 def _write_files(files: dict[str, Any], scratch: str) -> str:
@@ -189,6 +191,7 @@ def _apply_limits(limits: dict[str, Any], cuda: bool = False) -> None:
     since it reserves tens of GB of address space it never backs, so there the private writable
     memory (RLIMIT_DATA, Linux 4.7 and later: heap and anonymous mappings) is capped instead.
     """
+
     def cap(which: int, value: int | None) -> None:
         if value is None:
             return
@@ -292,8 +295,9 @@ def _stop_hanging_functions(module: Any, hanging: dict[str, str], limits: dict[s
         original = raw.__func__ if wrapper else getattr(target, name)
         ran_past = float(limits.get(qualname, float("inf")))
 
-        def stopped(*args: Any, _message: str = message, _original: Any = original, _limit: float = ran_past,
-                    **kwargs: Any) -> Any:
+        def stopped(
+            *args: Any, _message: str = message, _original: Any = original, _limit: float = ran_past, **kwargs: Any
+        ) -> Any:
             if _call_limit[0] <= _limit:
                 raise HungBefore(_message)
             return _original(*args, **kwargs)

@@ -20,7 +20,8 @@ import re
 import sys
 import types
 import warnings
-from typing import Any, Callable, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 used: list[str] = []
 
@@ -104,14 +105,34 @@ def real_module(name: str) -> Any:
 KERNELS_BEHIND: dict[str, tuple[str, ...]] = {
     "torch.nn.RNN": ("rnn_tanh", "rnn_relu", "mkldnn_rnn_layer", "_cudnn_rnn", "miopen_rnn"),
     "torch.nn.RNNCell": ("rnn_tanh_cell", "rnn_relu_cell", "quantized_rnn_tanh_cell", "quantized_rnn_relu_cell"),
-    "torch.nn.LSTM": ("lstm", "lstm_cell", "quantized_lstm", "quantized_lstm_cell", "_thnn_fused_lstm_cell",
-                      "mkldnn_rnn_layer", "_cudnn_rnn", "miopen_rnn"),
-    "torch.nn.GRU": ("gru", "gru_cell", "quantized_gru", "quantized_gru_cell", "_thnn_fused_gru_cell",
-                     "_cudnn_rnn", "miopen_rnn"),
+    "torch.nn.LSTM": (
+        "lstm",
+        "lstm_cell",
+        "quantized_lstm",
+        "quantized_lstm_cell",
+        "_thnn_fused_lstm_cell",
+        "mkldnn_rnn_layer",
+        "_cudnn_rnn",
+        "miopen_rnn",
+    ),
+    "torch.nn.GRU": (
+        "gru",
+        "gru_cell",
+        "quantized_gru",
+        "quantized_gru_cell",
+        "_thnn_fused_gru_cell",
+        "_cudnn_rnn",
+        "miopen_rnn",
+    ),
 }
 # Where torch's dispatcher may hold a kernel of those operators (others, like Autograd, call one of these).
-_KERNEL_KEYS = ("CompositeImplicitAutograd", "CompositeExplicitAutograd", "CompositeExplicitAutogradNonFunctional",
-                "CPU", "CUDA")
+_KERNEL_KEYS = (
+    "CompositeImplicitAutograd",
+    "CompositeExplicitAutograd",
+    "CompositeExplicitAutogradNonFunctional",
+    "CPU",
+    "CUDA",
+)
 # Python helpers of torch._decomp.decompositions that together make a ready-made RNN, LSTM or GRU.
 _RNN_HELPER = re.compile(r"rnn|lstm|gru", re.IGNORECASE)
 
@@ -203,8 +224,12 @@ def _refuse_operator(attr: str, refuse: Callable[..., NoReturn]) -> bool:
     except (AttributeError, RuntimeError):
         return False
     names = [op.name() for op in overloads]  # "aten::rnn_tanh.input"
-    registrations = [(name.removeprefix("aten::"), key) for name in names for key in _KERNEL_KEYS
-                     if torch._C._dispatch_has_kernel_for_dispatch_key(name, key)]
+    registrations = [
+        (name.removeprefix("aten::"), key)
+        for name in names
+        for key in _KERNEL_KEYS
+        if torch._C._dispatch_has_kernel_for_dispatch_key(name, key)
+    ]
     if registrations:
         library = torch._C._dispatch_library("IMPL", "aten", "", __file__, 0)
         with warnings.catch_warnings():
@@ -349,7 +374,10 @@ class _ForbiddenNamespace:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)  # the import system asking for __spec__, not a use
-        original, package_dir = object.__getattribute__(self, "_original"), object.__getattribute__(self, "_package_dir")
+        original, package_dir = (
+            object.__getattribute__(self, "_original"),
+            object.__getattribute__(self, "_package_dir"),
+        )
         caller = sys._getframe(1).f_code.co_filename
         if original is not None and package_dir and caller.startswith(package_dir):
             return getattr(original, name)

@@ -76,9 +76,7 @@ def tensor_to_numpy(value: Any, where: str) -> np.ndarray:
 def ndarray_copy(value: np.ndarray, where: str) -> np.ndarray:
     array = np.array(value, copy=True, subok=False)
     if array.dtype.kind not in "biuf":
-        raise NotPlainData(
-            f"{where} is a numpy array of dtype {array.dtype}; numbers were expected"
-        )
+        raise NotPlainData(f"{where} is a numpy array of dtype {array.dtype}; numbers were expected")
     return array
 
 

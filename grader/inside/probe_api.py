@@ -8,7 +8,8 @@ with a message a student understands), and returns plain data for the judges.
 from __future__ import annotations
 
 import random
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -66,9 +67,7 @@ def as_array(value: Any, what: str, *, ndim: int | None = None) -> np.ndarray:
     if not isinstance(plain, np.ndarray):
         raise ProbeFailure(f"{what} is a {type(value).__name__}; an array was expected")
     if ndim is not None and plain.ndim != ndim:
-        raise ProbeFailure(
-            f"{what} has {plain.ndim} dimensions (shape {tuple(plain.shape)}); {ndim} were expected"
-        )
+        raise ProbeFailure(f"{what} has {plain.ndim} dimensions (shape {tuple(plain.shape)}); {ndim} were expected")
     return plain
 
 
@@ -117,13 +116,19 @@ def load_weights(module: Any, weights: dict[str, Any], what: str) -> Any:
 
 
 def _differences(expected: dict[str, Any], found: dict[str, Any], limit: int = 20) -> str:
-    """"missing a, b; unexpected c; d is (3, 4), not (4, 4)": how two name -> shape maps differ."""
+    """ "missing a, b; unexpected c; d is (3, 4), not (4, 4)": how two name -> shape maps differ."""
     missing = [name for name in expected if name not in found]
     unexpected = [name for name in found if name not in expected]
-    misshapen = [f"{name} is {found[name] if found[name] is not None else 'not an array'}, not {expected[name]}"
-                 for name in expected if name in found and found[name] != expected[name]]
-    parts = [f"missing {', '.join(missing[:limit])}" if missing else "",
-             f"unexpected {', '.join(unexpected[:limit])}" if unexpected else "", "; ".join(misshapen[:limit])]
+    misshapen = [
+        f"{name} is {found[name] if found[name] is not None else 'not an array'}, not {expected[name]}"
+        for name in expected
+        if name in found and found[name] != expected[name]
+    ]
+    parts = [
+        f"missing {', '.join(missing[:limit])}" if missing else "",
+        f"unexpected {', '.join(unexpected[:limit])}" if unexpected else "",
+        "; ".join(misshapen[:limit]),
+    ]
     return "; ".join(part for part in parts if part)
 
 
@@ -199,15 +204,17 @@ def trained_weights(module: Any, what: str) -> dict[str, np.ndarray]:
     state_dict = getattr(module, "state_dict", None)
     if not callable(state_dict):
         raise ProbeFailure(f"{what} must be a torch.nn.Module (it is a {type(module).__name__})")
-    return {str(name): as_array(value, f"the trained parameter {name} of {what}") for name, value in state_dict().items()}
+    return {
+        str(name): as_array(value, f"the trained parameter {name} of {what}") for name, value in state_dict().items()
+    }
 
 
 # -- fresh inputs: what official grading asks is drawn from the call's seed -----------------------
+
 
 def drawn_words(seed: int, alphabet: str, count: int, shortest: int = 1, longest: int = 5) -> list[str]:
     """Words drawn from ``seed``, appended to a probe's fixed inputs: official grading passes a seed
     derived from the course secret (grader.course.secret), so the shipped answers to the fixed inputs alone
     do not answer the question asked."""
     rng = np.random.default_rng(seed)
-    return ["".join(rng.choice(list(alphabet), size=int(rng.integers(shortest, longest + 1))))
-            for _ in range(count)]
+    return ["".join(rng.choice(list(alphabet), size=int(rng.integers(shortest, longest + 1)))) for _ in range(count)]

@@ -130,8 +130,10 @@ def _setns(fd: int, kind: int) -> None:
 
 def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
     encode = lambda text: None if text is None else text.encode()  # noqa: E731
-    _check(_libc.mount(encode(source), target.encode(), encode(fstype), ctypes.c_ulong(flags), encode(data)),
-           f"mount {target}")
+    _check(
+        _libc.mount(encode(source), target.encode(), encode(fstype), ctypes.c_ulong(flags), encode(data)),
+        f"mount {target}",
+    )
 
 
 def _read_only(path: str) -> None:
@@ -156,7 +158,7 @@ class Box:
     def __init__(self, config: dict[str, Any], pid_namespace: int | None, problem: str | None) -> None:
         self.config = config
         self.pid_namespace = pid_namespace  # the zygote's own pid namespace, to return to after a fork
-        self.problem = problem              # why children share the zygote's namespaces (None: they don't)
+        self.problem = problem  # why children share the zygote's namespaces (None: they don't)
         self.cgroups = Cgroups(config["cgroups"]) if config.get("cgroups") else None
         self.user_namespaces = "not tested"  # what a child found when it tried to create one
 
@@ -165,7 +167,7 @@ class Box:
         return self.pid_namespace is not None
 
     @classmethod
-    def prepare(cls, config: dict[str, Any], control: socket.socket | None) -> "Box":
+    def prepare(cls, config: dict[str, Any], control: socket.socket | None) -> Box:
         """Find out, by trying once, whether children can have their own namespaces here."""
         if not config.get("namespaces"):
             return cls(config, None, config.get("why_not") or "not requested")
@@ -178,8 +180,12 @@ class Box:
             return cls(config, None, f"namespaces cannot be created here ({exc.strerror or exc})")
 
     def report(self) -> dict[str, Any]:
-        return {"namespaces": self.namespaces, "problem": self.problem, "cgroups": self.cgroups is not None,
-                "user_namespaces": self.user_namespaces}
+        return {
+            "namespaces": self.namespaces,
+            "problem": self.problem,
+            "cgroups": self.cgroups is not None,
+            "user_namespaces": self.user_namespaces,
+        }
 
     def fork(self) -> int:
         """Fork a child that is pid 1 of a new pid namespace (a plain fork without namespaces)."""
@@ -470,7 +476,9 @@ class Zygote:
         if self.box.cgroups is not None:
             self.count += 1
             try:
-                dirs = self.box.cgroups.create(f"submission-{self.count}", budget, processes + 1 if processes else 2**30)
+                dirs = self.box.cgroups.create(
+                    f"submission-{self.count}", budget, processes + 1 if processes else 2**30
+                )
             except OSError as exc:
                 for fd in fds:
                     os.close(fd)
@@ -499,8 +507,9 @@ class Zygote:
             return {"error": f"the sandbox could not be set up for this submission: {problem}"}
         return {"pid": pid}
 
-    def _become_child(self, fds: list[int], config: dict[str, Any], dirs: dict[str, str], budget: int,
-                      ready: int) -> None:
+    def _become_child(
+        self, fds: list[int], config: dict[str, Any], dirs: dict[str, str], budget: int, ready: int
+    ) -> None:
         try:
             self.control.close()
             if self.box.pid_namespace is not None:

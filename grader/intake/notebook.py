@@ -23,11 +23,12 @@ from __future__ import annotations
 import ast
 import re
 import symtable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
-STAND_IN_ROOTS = frozenset({"matplotlib", "mpl_toolkits", "pylab", "seaborn", "plotly", "IPython", "ipywidgets",
-                            "tqdm"})
+STAND_IN_ROOTS = frozenset(
+    {"matplotlib", "mpl_toolkits", "pylab", "seaborn", "plotly", "IPython", "ipywidgets", "tqdm"}
+)
 PLOT_ROOTS = STAND_IN_ROOTS - {"tqdm"}
 PRINTS = frozenset({"print", "pprint", "pp"})
 DISPLAYS = frozenset({"display", "clear_output"})
@@ -116,19 +117,20 @@ class NotebookError(ValueError):
 @dataclass
 class Conversion:
     source: str
-    kept: int = 0                                            # top-level statements kept
-    skipped: list[tuple[int, str]] = field(default_factory=list)   # (cell, kind) of each skipped statement
-    broken: list[tuple[int, str]] = field(default_factory=list)    # (cell, why) of cells not run at all
+    kept: int = 0  # top-level statements kept
+    skipped: list[tuple[int, str]] = field(default_factory=list)  # (cell, kind) of each skipped statement
+    broken: list[tuple[int, str]] = field(default_factory=list)  # (cell, why) of cells not run at all
     line_map: dict[int, tuple[int, int]] = field(default_factory=dict)  # module line -> (cell, cell line)
-    everything: bool = False                                 # too large to choose: every statement ran
+    everything: bool = False  # too large to choose: every statement ran
 
     def notes(self, filename: str) -> list[str]:
         """At most one short line: what was not run, grouped by kind, with the cells."""
         parts = []
         if self.skipped:
             count = len(self.skipped)
-            what = ("statement that nothing graded uses was" if count == 1
-                    else "statements that nothing graded uses were")
+            what = (
+                "statement that nothing graded uses was" if count == 1 else "statements that nothing graded uses were"
+            )
             parts.append(f"{count} {what} not run: {_grouped(self.skipped)}.")
         for cell, why in self.broken[:MAX_BROKEN_SHOWN]:
             parts.append(f"cell {cell} was not run: it has a syntax error ({why}).")
@@ -147,14 +149,14 @@ class _Unit:
     """Top-level statements of one cell that share lines: kept or skipped together."""
 
     cell: int
-    first: int                      # first line within the cell (decorators included)
+    first: int  # first line within the cell (decorators included)
     last: int
     statements: list[ast.stmt]
-    lines: list[str]                # all lines of the cell
-    binds: set[str] = field(default_factory=set)    # names it may bind or change
-    kills: set[str] = field(default_factory=set)    # names it certainly rebinds
-    uses: set[str] = field(default_factory=set)     # names it reads when it runs
-    later: set[str] = field(default_factory=set)    # names its functions read when called
+    lines: list[str]  # all lines of the cell
+    binds: set[str] = field(default_factory=set)  # names it may bind or change
+    kills: set[str] = field(default_factory=set)  # names it certainly rebinds
+    uses: set[str] = field(default_factory=set)  # names it reads when it runs
+    later: set[str] = field(default_factory=set)  # names its functions read when called
     assigns: set[str] = field(default_factory=set)  # globals its functions assign when called
     changed: set[str] = field(default_factory=set)  # names whose object it may change in place
     kind: str = "other"
@@ -197,6 +199,7 @@ def relabel(text: str, line_map: dict[int, tuple[int, int]], module_file: str, n
 
 # -- reading cells -----------------------------------------------------------------------------------
 
+
 def _code_cells(text: str) -> list[str]:
     import nbformat  # slow to import (jsonschema); only paid when a notebook is submitted
 
@@ -216,7 +219,7 @@ def _cell_units(source: str, number: int, conversion: Conversion) -> list[_Unit]
     """The cell's top-level statements, grouped where they share a line (``a = 1; b = 2``)."""
     lines = re.sub(r"\r\n?", "\n", source).split("\n")
     if lines[0].lstrip().startswith("%%"):
-        if not lines[0].split()[0] in PYTHON_CELL_MAGICS:
+        if lines[0].split()[0] not in PYTHON_CELL_MAGICS:
             return []  # %%bash, %%html, %%writefile...: not Python; dropped silently like other magics
         lines[0] = ""
     tree = _parse(lines, number, conversion)
@@ -272,6 +275,7 @@ def _strip_ipython(line: str) -> str:
 
 # -- what each statement binds, reads and is --------------------------------------------------------
 
+
 def _too_large(units: list[_Unit]) -> bool:
     names: set[str] = set()
     for unit in units:
@@ -297,7 +301,7 @@ def _analyse(units: list[_Unit]) -> None:
 
 def _names(unit: _Unit) -> None:
     """Fill binds, kills, uses, later and assigns from Python's own scope analysis of the unit."""
-    text = "\n".join(unit.lines[unit.first - 1:unit.last])
+    text = "\n".join(unit.lines[unit.first - 1 : unit.last])
     try:
         table = symtable.symtable(text, "<cell>", "exec")
     except Exception:  # noqa: BLE001 - e.g. top-level `await`; the rough reading is the safe side
@@ -347,8 +351,11 @@ def _certainly_bound(statement: ast.stmt) -> set[str]:
         return {statement.name}
     if isinstance(statement, (ast.Import, ast.ImportFrom)):
         return {(a.asname or a.name).split(".")[0] for a in statement.names if a.name != "*"}
-    targets = statement.targets if isinstance(statement, ast.Assign) else (
-        [statement.target] if isinstance(statement, ast.AnnAssign) and statement.value is not None else [])
+    targets = (
+        statement.targets
+        if isinstance(statement, ast.Assign)
+        else ([statement.target] if isinstance(statement, ast.AnnAssign) and statement.value is not None else [])
+    )
     names = set()
     for target in targets:
         for node in ast.walk(target):
@@ -454,14 +461,17 @@ def _reach_functions(called: set[str], reach: dict[str, set[str]], later: dict[s
 
 def _training_functions(functions: dict[str, list[ast.AST]], reach: dict[str, set[str]]) -> set[str]:
     """The notebook's own functions that train: by name, by an optimizer step inside, or by calling one."""
-    training = {name for name, nodes in functions.items()
-                if TRAINING_NAME.search(name) or any(_steps(node) for node in nodes)}
+    training = {
+        name for name, nodes in functions.items() if TRAINING_NAME.search(name) or any(_steps(node) for node in nodes)
+    }
     return training | {name for name in functions if reach.get(name, set()) & training}
 
 
 def _steps(function: ast.AST) -> bool:
-    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in STEP_METHODS
-               for n in ast.walk(function))
+    return any(
+        isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in STEP_METHODS
+        for n in ast.walk(function)
+    )
 
 
 def _kind(unit: _Unit, aliases: dict[str, set[str]], training: set[str], plotting: set[str]) -> str:
@@ -470,8 +480,11 @@ def _kind(unit: _Unit, aliases: dict[str, set[str]], training: set[str], plottin
         return "definition"
     if any(_is_main_guard(s) for s in unit.statements):
         return "main"
-    signals = {_signal(node, aliases, training, plotting) for node in _module_scope(unit.statements)
-               if isinstance(node, ast.Call)}
+    signals = {
+        _signal(node, aliases, training, plotting)
+        for node in _module_scope(unit.statements)
+        if isinstance(node, ast.Call)
+    }
     for kind in ("training", "plot", "print"):
         if kind in signals:
             return kind
@@ -482,8 +495,9 @@ def _kind(unit: _Unit, aliases: dict[str, set[str]], training: set[str], plottin
 
 def _defines(statement: ast.stmt) -> bool:
     """Imports, functions and classes (and docstrings, ``pass``): what graded code is made of."""
-    if isinstance(statement, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
-                              ast.Pass)):
+    if isinstance(
+        statement, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Pass)
+    ):
         return True
     return isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)
 
@@ -514,11 +528,14 @@ def _is_main_guard(statement: ast.stmt) -> bool:
     if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
         return False
     sides = [test.left, test.comparators[0]]
-    return (sum(isinstance(s, ast.Name) and s.id == "__name__" for s in sides) == 1
-            and sum(isinstance(s, ast.Constant) and s.value == "__main__" for s in sides) == 1)
+    return (
+        sum(isinstance(s, ast.Name) and s.id == "__name__" for s in sides) == 1
+        and sum(isinstance(s, ast.Constant) and s.value == "__main__" for s in sides) == 1
+    )
 
 
 # -- choosing what runs ------------------------------------------------------------------------------
+
 
 def _select(units: list[_Unit]) -> None:
     """Keep what definitions need (backwards, following names), then skip heavy statements and what
@@ -555,6 +572,7 @@ def _needed(units: list[_Unit]) -> set[_Unit]:
 
 # -- writing the module ------------------------------------------------------------------------------
 
+
 def _emit(units: list[_Unit], line_map: dict[int, tuple[int, int]]) -> str:
     """Future imports first (Python requires it), then the prelude if any stand-in is needed, then the
     cells; ``line_map`` records where each line came from."""
@@ -589,8 +607,9 @@ def _emit(units: list[_Unit], line_map: dict[int, tuple[int, int]]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _emit_unit(unit: _Unit, wraps: dict[int, tuple[int, str, list[str]]],
-               add: Callable[[str, tuple[int, int] | None], None]) -> None:
+def _emit_unit(
+    unit: _Unit, wraps: dict[int, tuple[int, str, list[str]]], add: Callable[[str, tuple[int, int] | None], None]
+) -> None:
     """The unit's lines, imports of stand-in libraries inside ``try:``/``except ImportError:``."""
     number = unit.first
     while number <= unit.last:
@@ -600,7 +619,7 @@ def _emit_unit(unit: _Unit, wraps: dict[int, tuple[int, str, list[str]]],
             continue
         end, indent, fallbacks = wraps[number]
         add(f"{indent}try:", None)
-        add(indent + "    " + unit.lines[number - 1][len(indent):], (unit.cell, number))  # tabs stay first
+        add(indent + "    " + unit.lines[number - 1][len(indent) :], (unit.cell, number))  # tabs stay first
         for inner in range(number + 1, end + 1):
             add("    " + unit.lines[inner - 1], (unit.cell, inner))
         add(f"{indent}except ImportError:", None)
@@ -620,7 +639,7 @@ def _wrapped_imports(unit: _Unit) -> dict[int, tuple[int, str, list[str]]]:
         first, last = node.lineno, node.end_lineno or node.lineno
         line = unit.lines[first - 1]
         indent = line[: len(line) - len(line.lstrip())]
-        rest = unit.lines[last - 1].encode()[node.end_col_offset or 0:].decode(errors="replace").strip()
+        rest = unit.lines[last - 1].encode()[node.end_col_offset or 0 :].decode(errors="replace").strip()
         if len(indent.encode()) != node.col_offset or (rest and not rest.startswith("#")):
             continue  # shares its line with other code: left as it is
         wraps[first] = (last, indent, [f"{local} = _GraderStandIn({module!r})" for local, module in imported])

@@ -17,20 +17,20 @@ from __future__ import annotations
 import ast
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePath
-from typing import Callable
 
 REVIEW = "reaches around the course's rules: flagged for your instructor's review"
-MAX_FLAGS = 20           # integrity findings kept per file
-MAX_CONSTRUCT = 80       # characters of one flagged construct
+MAX_FLAGS = 20  # integrity findings kept per file
+MAX_CONSTRUCT = 80  # characters of one flagged construct
 
 
 @dataclass
 class StaticFindings:
     syntax_error: str | None = None
-    blocked_imports: list[tuple[int, str]] = field(default_factory=list)   # (line, module)
-    forbidden_uses: list[tuple[int, str]] = field(default_factory=list)    # (line, dotted name)
+    blocked_imports: list[tuple[int, str]] = field(default_factory=list)  # (line, module)
+    forbidden_uses: list[tuple[int, str]] = field(default_factory=list)  # (line, dotted name)
     # (line, construct) that reaches around the guards; also in forbidden_uses (assignments with
     # forbidden APIs) and blocked_imports (with blocked imports), so their checks fail on it.
     integrity: list[tuple[int, str]] = field(default_factory=list)
@@ -65,8 +65,9 @@ class StaticFindings:
         return "; ".join(part for part in parts if part)
 
 
-def analyse(source: str, filename: str, blocked: tuple[str, ...] = (),
-            forbidden: tuple[str, ...] = ()) -> StaticFindings:
+def analyse(
+    source: str, filename: str, blocked: tuple[str, ...] = (), forbidden: tuple[str, ...] = ()
+) -> StaticFindings:
     findings = StaticFindings()
     try:
         tree = ast.parse(source, filename=filename)
@@ -131,7 +132,7 @@ class _Visitor(ast.NodeVisitor):
     def __init__(self, blocked: tuple[str, ...], forbidden: tuple[str, ...]) -> None:
         self.blocked_roots = blocked
         self.forbidden_names = forbidden
-        self.aliases: dict[str, str] = {}   # local name -> dotted module/object path
+        self.aliases: dict[str, str] = {}  # local name -> dotted module/object path
         self.blocked: list[tuple[int, str]] = []
         self.forbidden: list[tuple[int, str]] = []
 
@@ -208,19 +209,53 @@ ESCAPE_MODULES = ("ctypes", "_ctypes", "cffi", "marshal", "runpy", "grader")
 # Any use of these names, however they were imported: object walks, import machinery, frames, code
 # objects built at run time.
 ESCAPE_NAMES = (
-    "gc.get_objects", "gc.get_referrers", "gc.get_referents", "importlib.reload", "importlib.machinery",
-    "importlib.util.spec_from_file_location", "importlib.util.module_from_spec", "sys.meta_path",
-    "sys.path_hooks", "sys.path_importer_cache", "sys._getframe", "sys.settrace", "sys.setprofile",
-    "threading.settrace", "inspect.currentframe", "inspect.stack", "inspect.getouterframes",
-    "inspect.getmembers", "types.FunctionType", "types.CodeType", "pickle.loads", "pickle.load",
-    "pickle.Unpickler", "operator.attrgetter", "operator.methodcaller", "builtins.__import__",
+    "gc.get_objects",
+    "gc.get_referrers",
+    "gc.get_referents",
+    "importlib.reload",
+    "importlib.machinery",
+    "importlib.util.spec_from_file_location",
+    "importlib.util.module_from_spec",
+    "sys.meta_path",
+    "sys.path_hooks",
+    "sys.path_importer_cache",
+    "sys._getframe",
+    "sys.settrace",
+    "sys.setprofile",
+    "threading.settrace",
+    "inspect.currentframe",
+    "inspect.stack",
+    "inspect.getouterframes",
+    "inspect.getmembers",
+    "types.FunctionType",
+    "types.CodeType",
+    "pickle.loads",
+    "pickle.load",
+    "pickle.Unpickler",
+    "operator.attrgetter",
+    "operator.methodcaller",
+    "builtins.__import__",
 )
 # Attributes that lead from any object to others it was never meant to expose (the real class behind a
 # guard, a function's module globals, the caller's frame).
-ESCAPE_ATTRIBUTES = frozenset({
-    "__subclasses__", "__globals__", "__builtins__", "__code__", "__closure__", "__getattribute__",
-    "f_globals", "f_locals", "f_back", "f_builtins", "tb_frame", "gi_frame", "cr_frame", "ag_frame",
-})
+ESCAPE_ATTRIBUTES = frozenset(
+    {
+        "__subclasses__",
+        "__globals__",
+        "__builtins__",
+        "__code__",
+        "__closure__",
+        "__getattribute__",
+        "f_globals",
+        "f_locals",
+        "f_back",
+        "f_builtins",
+        "tb_frame",
+        "gi_frame",
+        "cr_frame",
+        "ag_frame",
+    }
+)
 # Computed names on these reach anything in them (``getattr(sys, name)``).
 ESCAPE_ROOTS = frozenset({"sys", "builtins", "importlib", "gc", "inspect", "types", "ctypes", "grader"})
 CODE_RUNNERS = frozenset({"exec", "eval", "compile"})
@@ -351,8 +386,11 @@ class _IntegrityScan(_Visitor):
     def _sys_modules(self, line: int, node: ast.AST | None) -> None:
         """Any use of ``sys.modules`` but a membership test (``"google.colab" in sys.modules``)."""
         parent = self.parents.get(node) if node is not None else None
-        if isinstance(parent, ast.Compare) and node in parent.comparators and all(
-                isinstance(op, (ast.In, ast.NotIn)) for op in parent.ops):
+        if (
+            isinstance(parent, ast.Compare)
+            and node in parent.comparators
+            and all(isinstance(op, (ast.In, ast.NotIn)) for op in parent.ops)
+        ):
             return
         if isinstance(parent, ast.Subscript) and parent.value is node:
             shown = {ast.Store: "sys.modules[…] = …", ast.Del: "del sys.modules[…]"}.get(type(parent.ctx))
@@ -419,8 +457,13 @@ def _torch_internal(dotted: str) -> str:
 
 def _most_specific(found: list[tuple[int, str]]) -> list[tuple[int, str]]:
     """Sorted by line, without ``torch._C`` where the same line has ``torch._C._VariableFunctionsClass.__dict__``."""
-    return sorted({(line, what) for line, what in found
-                   if not any(other_line == line and other.startswith(what + ".") for other_line, other in found)})
+    return sorted(
+        {
+            (line, what)
+            for line, what in found
+            if not any(other_line == line and other.startswith(what + ".") for other_line, other in found)
+        }
+    )
 
 
 def _parents(tree: ast.AST) -> dict[ast.AST, ast.AST]:

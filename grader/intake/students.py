@@ -27,10 +27,10 @@ SAFE_ID = re.compile(r"[^A-Za-z0-9._@+-]+")
 @dataclass(frozen=True)
 class Student:
     id: str
-    path: Path                      # a folder, or a .zip file
+    path: Path  # a folder, or a .zip file
     is_zip: bool = False
-    notes: tuple[str, ...] = ()     # said on the student's result and in the gradebook (a clash of ids)
-    refused: str | None = None      # why nothing of it is read (a symbolic link)
+    notes: tuple[str, ...] = ()  # said on the student's result and in the gradebook (a clash of ids)
+    refused: str | None = None  # why nothing of it is read (a symbolic link)
 
     @property
     def name(self) -> str:
@@ -47,8 +47,12 @@ def discover(submissions: Path) -> list[Student]:
     files are skipped."""
     entries = [entry for entry in sorted(submissions.iterdir()) if _is_student(entry)]
     ids, notes = _unique_ids(entries)
-    return [Student(ids[entry], entry, is_zip=_is_zip(entry), notes=tuple(notes.get(entry, ())),
-                    refused=_link_refusal(entry)) for entry in entries]
+    return [
+        Student(
+            ids[entry], entry, is_zip=_is_zip(entry), notes=tuple(notes.get(entry, ())), refused=_link_refusal(entry)
+        )
+        for entry in entries
+    ]
 
 
 def _is_student(entry: Path) -> bool:
@@ -64,8 +68,10 @@ def _is_zip(entry: Path) -> bool:
 def _link_refusal(entry: Path) -> str | None:
     if not entry.is_symlink():
         return None
-    return (f"{entry.name} is a symbolic link (to {os.readlink(entry)}): it was not followed, so nothing was "
-            f"graded; put the student's files in the folder itself")
+    return (
+        f"{entry.name} is a symbolic link (to {os.readlink(entry)}): it was not followed, so nothing was "
+        f"graded; put the student's files in the folder itself"
+    )
 
 
 def _unique_ids(entries: list[Path]) -> tuple[dict[Path, str], dict[Path, list[str]]]:
@@ -74,8 +80,8 @@ def _unique_ids(entries: list[Path]) -> tuple[dict[Path, str], dict[Path, list[s
     stems = {entry: entry.stem if _is_zip(entry) else entry.name for entry in entries}
     bases = {entry: safe_id(stem) for entry, stem in stems.items()}
     order = sorted(entries, key=lambda e: (bases[e] != stems[e], _is_zip(e), e.name))
-    taken: dict[str, Path] = {}        # lower-cased id -> entry (ids are folder names, maybe case-blind)
-    first: dict[str, Path] = {}        # lower-cased base id -> the entry that holds it
+    taken: dict[str, Path] = {}  # lower-cased id -> entry (ids are folder names, maybe case-blind)
+    first: dict[str, Path] = {}  # lower-cased base id -> the entry that holds it
     ids: dict[Path, str] = {}
     notes: dict[Path, list[str]] = {}
     for entry in order:
@@ -150,5 +156,7 @@ def _zip_refusal(zipped: zipfile.ZipFile, member: zipfile.ZipInfo, kind: int) ->
     if kind != stat.S_IFLNK:
         return f"{member.filename} in the zip file is not a regular file: it was not unpacked"
     target = zipped.read(member)[:200].decode("utf-8", "replace") if member.file_size <= 4096 else "?"
-    return (f"{member.filename} in the zip file is a symbolic link (to {target}): it was not unpacked, "
-            f"since nothing outside a student's own files is read; put the file itself in the zip")
+    return (
+        f"{member.filename} in the zip file is a symbolic link (to {target}): it was not unpacked, "
+        f"since nothing outside a student's own files is read; put the file itself in the zip"
+    )

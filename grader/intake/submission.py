@@ -30,8 +30,19 @@ MAX_NOTEBOOK_BYTES = 20 * 2**20
 MAX_HELPER_BYTES = 1 * 2**20
 SHADOWING = frozenset(
     set(getattr(sys, "stdlib_module_names", ()))
-    | {"numpy", "torch", "grader", "pytest", "nbformat", "jinja2", "click", "conftest", "sitecustomize",
-       "usercustomize", "assignment_probes"}
+    | {
+        "numpy",
+        "torch",
+        "grader",
+        "pytest",
+        "nbformat",
+        "jinja2",
+        "click",
+        "conftest",
+        "sitecustomize",
+        "usercustomize",
+        "assignment_probes",
+    }
 )
 IGNORED_DIRS = frozenset({"__MACOSX", "__pycache__", ".ipynb_checkpoints", GRADING_DIR, "feedback"})
 # Files that configure Python or pytest: never copied, always reported, so nobody wonders.
@@ -44,15 +55,15 @@ class SubmittedModule:
 
     assignment_id: str
     module: str
-    path: Path | None              # the .py or .ipynb graded (None when missing)
-    source: str | None = None      # the Python source that runs (a notebook's converted cells)
-    problem: str | None = None     # why it cannot be graded, in a sentence for the student
+    path: Path | None  # the .py or .ipynb graded (None when missing)
+    source: str | None = None  # the Python source that runs (a notebook's converted cells)
+    problem: str | None = None  # why it cannot be graded, in a sentence for the student
     notes: list[str] = field(default_factory=list)
     helpers: dict[str, bytes] = field(default_factory=dict)
     line_map: dict[int, tuple[int, int]] = field(default_factory=dict)  # notebook: line -> (cell, line)
-    error: str | None = None       # the grader's own failure reading it (not the student's fault)
-    choice: str = ""               # which of a .py and an .ipynb is graded, and why (one line)
-    alternative: "SubmittedModule | None" = None  # the other file, when both were edited: graded too
+    error: str | None = None  # the grader's own failure reading it (not the student's fault)
+    choice: str = ""  # which of a .py and an .ipynb is graded, and why (one line)
+    alternative: SubmittedModule | None = None  # the other file, when both were edited: graded too
 
     def locate(self, text: str) -> str:
         """Rewrite ``srn.py, line 34`` in a message as ``srn.ipynb, cell 3, line 5`` for notebooks."""
@@ -71,7 +82,7 @@ class SubmittedModule:
         files[f"{self.module}.py"] = (self.source or "").encode("utf-8")
         return files
 
-    def candidates(self) -> list["SubmittedModule"]:
+    def candidates(self) -> list[SubmittedModule]:
         """The files to grade: this one, and the other when both a .py and an .ipynb were edited."""
         return [self] + ([self.alternative] if self.alternative is not None else [])
 
@@ -81,12 +92,11 @@ class Submission:
     root: Path
     modules: dict[str, SubmittedModule]
     content_hash: str
-    problem: str | None = None     # nothing gradable at all (empty folder, no known assignment)
+    problem: str | None = None  # nothing gradable at all (empty folder, no known assignment)
     notes: list[str] = field(default_factory=list)
 
 
-def load(folder: Path, course: Course, only: list[str] | None = None,
-         keep_all_cells: bool = False) -> Submission:
+def load(folder: Path, course: Course, only: list[str] | None = None, keep_all_cells: bool = False) -> Submission:
     folder = Path(folder)
     if not folder.exists():
         return Submission(folder, {}, _hash({}), problem=f"{folder} does not exist")
@@ -102,7 +112,9 @@ def load(folder: Path, course: Course, only: list[str] | None = None,
             modules[spec.id] = work
         elif only:
             modules[spec.id] = SubmittedModule(
-                spec.id, spec.module, None,
+                spec.id,
+                spec.module,
+                None,
                 problem=f"no {spec.module}.py or {spec.module}.ipynb found in {folder.name}/ or {folder.name}/{spec.id}/",
             )
     submission = Submission(folder, modules, _hash(modules))
@@ -122,8 +134,7 @@ def _assignment(folder: Path, root: Path, spec: AssignmentSpec, keep_all_cells: 
         work.notes[:0] = refused
         return work
     except Exception as exc:  # noqa: BLE001 - one assignment's problem must not stop the others
-        return SubmittedModule(spec.id, spec.module, None,
-                               error=f"reading it failed: {type(exc).__name__}: {exc}")
+        return SubmittedModule(spec.id, spec.module, None, error=f"reading it failed: {type(exc).__name__}: {exc}")
 
 
 def _unwrap(folder: Path, course: Course) -> Path:
@@ -182,8 +193,10 @@ def link_refusal(path: Path, root: Path) -> str:
     except OSError:
         target = "?"
     shown = link.relative_to(root) if link.is_relative_to(root) else link
-    return (f"{shown} is a symbolic link to {target}, outside your folder: it was not read "
-            f"(submit the files themselves, not a link)")
+    return (
+        f"{shown} is a symbolic link to {target}, outside your folder: it was not read "
+        f"(submit the files themselves, not a link)"
+    )
 
 
 def _choose(works: list[SubmittedModule]) -> SubmittedModule:
@@ -195,17 +208,19 @@ def _choose(works: list[SubmittedModule]) -> SubmittedModule:
     edited = [w for w in works if not _untouched(w, unfinished)]
     if len(edited) == 2:
         py.alternative = notebook
-        py.choice = (f"Both {py.filename} and {notebook.filename} were edited: both were graded and the "
-                     f"better counts.")
+        py.choice = f"Both {py.filename} and {notebook.filename} were edited: both were graded and the better counts."
         return py
     if edited:
         chosen, other = edited[0], (notebook if edited[0] is py else py)
-        chosen.choice = (f"{chosen.filename} was graded: {other.filename} beside it is still the untouched "
-                         f"stub (delete the file you do not use).")
+        chosen.choice = (
+            f"{chosen.filename} was graded: {other.filename} beside it is still the untouched "
+            f"stub (delete the file you do not use)."
+        )
         return chosen
     chosen = max(works, key=lambda work: _modified(work.path))
-    chosen.choice = (f"{py.filename} and {notebook.filename} are both still the untouched stub; "
-                     f"{chosen.filename} was graded.")
+    chosen.choice = (
+        f"{py.filename} and {notebook.filename} are both still the untouched stub; {chosen.filename} was graded."
+    )
     return chosen
 
 
@@ -276,8 +291,9 @@ def _read_module(path: Path, spec: AssignmentSpec, keep_all_cells: bool, root: P
         work.source, work.problem = decode_source(raw, path.name)
     if work.problem is None and not (work.source or "").strip():
         work.problem = f"{path.name} is empty"
-    work.helpers, skipped = _helpers(path.parent, root, spec.module, spec.limits.submission_files,
-                                     spec.limits.submission_mb * 2**20)
+    work.helpers, skipped = _helpers(
+        path.parent, root, spec.module, spec.limits.submission_files, spec.limits.submission_mb * 2**20
+    )
     work.notes += skipped
     return work
 
@@ -310,8 +326,9 @@ def decode_source(raw: bytes, name: str) -> tuple[str | None, str | None]:
         return None, f"{name} is not valid UTF-8 text{position}; save it with UTF-8 encoding"
 
 
-def _helpers(folder: Path, root: Path, module: str, max_files: int,
-             max_bytes: int) -> tuple[dict[str, bytes], list[str]]:
+def _helpers(
+    folder: Path, root: Path, module: str, max_files: int, max_bytes: int
+) -> tuple[dict[str, bytes], list[str]]:
     """Other .py files beside the module that it may import; risky names and links leading out of the
     student's folder are left behind."""
     helpers: dict[str, bytes] = {}
@@ -331,8 +348,9 @@ def _helpers(folder: Path, root: Path, module: str, max_files: int,
         elif path.stat().st_size > MAX_HELPER_BYTES:
             skipped.append(f"{path.name} was ignored: larger than {MAX_HELPER_BYTES // 2**20} MB")
         elif len(helpers) >= max_files or total + path.stat().st_size > max_bytes:
-            skipped.append(f"{path.name} was ignored: at most {max_files} helper files "
-                           f"({max_bytes // 2**20} MB) are copied")
+            skipped.append(
+                f"{path.name} was ignored: at most {max_files} helper files ({max_bytes // 2**20} MB) are copied"
+            )
         else:
             helpers[path.name] = path.read_bytes()
             total += len(helpers[path.name])
@@ -349,9 +367,13 @@ def _nothing_found(folder: Path, specs: list[AssignmentSpec]) -> str:
         return f"{folder.name}/ is empty: there is nothing to grade"
     expected = ", ".join(f"{s.module}.py" for s in specs)
     return (
-        f"no assignment found in {folder.name}/: expected one of {expected} (or the same as .ipynb), "
-        f"directly or in a folder named after the assignment, such as {specs[0].id}/"
-    ) if specs else f"the course has no assignments to look for in {folder.name}/"
+        (
+            f"no assignment found in {folder.name}/: expected one of {expected} (or the same as .ipynb), "
+            f"directly or in a folder named after the assignment, such as {specs[0].id}/"
+        )
+        if specs
+        else f"the course has no assignments to look for in {folder.name}/"
+    )
 
 
 def _hash(modules: dict[str, SubmittedModule]) -> str:

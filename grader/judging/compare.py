@@ -14,20 +14,22 @@ axis declared as time, either with ``time_axis=`` or by the probe in its result:
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Union
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
 TABLE_ROWS = 6
 TIME_AXES = "_time_axes"  # reserved key of a result dict: which of its arrays have a time axis, and where
-TimeAxis = Union[int, Mapping[str, Any], None]  # an axis for an array, or key -> TimeAxis for a dict
+TimeAxis = int | Mapping[str, Any] | None  # an axis for an array, or key -> TimeAxis for a dict
 
 
 class CheckFailure(AssertionError):
     """A check failed on the student's result. Everything in it is shown to the student."""
 
-    def __init__(self, message: str, *, diagnosis: str | None = None,
-                 table: dict[str, Any] | None = None, mistake: Any = None) -> None:
+    def __init__(
+        self, message: str, *, diagnosis: str | None = None, table: dict[str, Any] | None = None, mistake: Any = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.diagnosis = diagnosis
@@ -44,12 +46,21 @@ class PartialCredit(Exception):
         self.message = message
 
 
-def assert_close(got: Any, expected: Any, *, name: str = "result", rtol: float = 1e-6,
-                 atol: float = 1e-8, check_dtype: bool = False, time_axis: TimeAxis = None) -> None:
+def assert_close(
+    got: Any,
+    expected: Any,
+    *,
+    name: str = "result",
+    rtol: float = 1e-6,
+    atol: float = 1e-8,
+    check_dtype: bool = False,
+    time_axis: TimeAxis = None,
+) -> None:
     """Raise :class:`CheckFailure` unless ``got`` matches ``expected`` within the tolerances;
     ``time_axis``: see :func:`find_mismatch`."""
-    failure = find_mismatch(got, expected, name=name, rtol=rtol, atol=atol, check_dtype=check_dtype,
-                            time_axis=time_axis)
+    failure = find_mismatch(
+        got, expected, name=name, rtol=rtol, atol=atol, check_dtype=check_dtype, time_axis=time_axis
+    )
     if failure is not None:
         raise failure
 
@@ -58,8 +69,16 @@ def is_close(got: Any, expected: Any, *, rtol: float = 1e-6, atol: float = 1e-8)
     return find_mismatch(got, expected, name="", rtol=rtol, atol=atol) is None
 
 
-def find_mismatch(got: Any, expected: Any, *, name: str, rtol: float, atol: float,
-                  check_dtype: bool = False, time_axis: TimeAxis = None) -> CheckFailure | None:
+def find_mismatch(
+    got: Any,
+    expected: Any,
+    *,
+    name: str,
+    rtol: float,
+    atol: float,
+    check_dtype: bool = False,
+    time_axis: TimeAxis = None,
+) -> CheckFailure | None:
     """The first difference between ``got`` and ``expected``, diagnosed, or None.
 
     ``time_axis`` says where an array has a time axis (an int), or for a dict which keys do
@@ -85,8 +104,9 @@ def _declared_axes(expected: dict, time_axis: TimeAxis) -> dict[str, Any]:
     return declared
 
 
-def _dict_mismatch(got: Any, expected: dict, name: str, rtol: float, atol: float,
-                   check_dtype: bool, time_axis: TimeAxis = None) -> CheckFailure | None:
+def _dict_mismatch(
+    got: Any, expected: dict, name: str, rtol: float, atol: float, check_dtype: bool, time_axis: TimeAxis = None
+) -> CheckFailure | None:
     keys = [key for key in expected if key != TIME_AXES]
     if not isinstance(got, dict):
         return CheckFailure(f"{name} should be a dict with keys {sorted(keys)}, but it is {_kind(got)}")
@@ -98,34 +118,46 @@ def _dict_mismatch(got: Any, expected: dict, name: str, rtol: float, atol: float
         )
     axes = _declared_axes(expected, time_axis)
     for key in keys:
-        failure = find_mismatch(got[key], expected[key], name=f"{name}[{key!r}]" if name else str(key),
-                                rtol=rtol, atol=atol, check_dtype=check_dtype, time_axis=axes.get(key))
+        failure = find_mismatch(
+            got[key],
+            expected[key],
+            name=f"{name}[{key!r}]" if name else str(key),
+            rtol=rtol,
+            atol=atol,
+            check_dtype=check_dtype,
+            time_axis=axes.get(key),
+        )
         if failure is not None:
             return failure
     return None
 
 
-def _list_mismatch(got: Any, expected: list, name: str, rtol: float, atol: float,
-                   check_dtype: bool, time_axis: TimeAxis = None) -> CheckFailure | None:
+def _list_mismatch(
+    got: Any, expected: list, name: str, rtol: float, atol: float, check_dtype: bool, time_axis: TimeAxis = None
+) -> CheckFailure | None:
     if not isinstance(got, list) or len(got) != len(expected):
         return CheckFailure(f"{name} should hold {len(expected)} items, but it is {_kind(got)}")
     for index, (mine, theirs) in enumerate(zip(got, expected)):
-        failure = find_mismatch(mine, theirs, name=f"{name}[{index}]", rtol=rtol, atol=atol,
-                                check_dtype=check_dtype, time_axis=time_axis)
+        failure = find_mismatch(
+            mine, theirs, name=f"{name}[{index}]", rtol=rtol, atol=atol, check_dtype=check_dtype, time_axis=time_axis
+        )
         if failure is not None:
             return failure
     return None
 
 
-def _array_mismatch(got: Any, expected: Any, name: str, rtol: float, atol: float,
-                    check_dtype: bool, time_axis: TimeAxis = None) -> CheckFailure | None:
+def _array_mismatch(
+    got: Any, expected: Any, name: str, rtol: float, atol: float, check_dtype: bool, time_axis: TimeAxis = None
+) -> CheckFailure | None:
     try:
         want = np.asarray(expected)
     except ValueError:  # a ragged list reached here through a mixed one: compare item by item
         return _list_mismatch(got, list(expected), name, rtol, atol, check_dtype, time_axis)
     if got is None:
-        return CheckFailure(f"{name} is None, but an array of shape {_shape(want)} was expected",
-                            diagnosis="did the function forget to `return` its result?")
+        return CheckFailure(
+            f"{name} is None, but an array of shape {_shape(want)} was expected",
+            diagnosis="did the function forget to `return` its result?",
+        )
     try:
         mine = np.asarray(got)
     except (TypeError, ValueError):
@@ -147,15 +179,21 @@ def _array_mismatch(got: Any, expected: Any, name: str, rtol: float, atol: float
     if want.dtype.kind in "biu" and mine.dtype.kind in "biu":
         wrong = mine != want
     else:
-        wrong = ~np.isclose(mine.astype(np.float64), want.astype(np.float64), rtol=rtol, atol=atol,
-                            equal_nan=True)
+        wrong = ~np.isclose(mine.astype(np.float64), want.astype(np.float64), rtol=rtol, atol=atol, equal_nan=True)
     if not wrong.any():
         return None
     return _value_failure(mine, want, wrong, name, rtol, atol, time_axis if isinstance(time_axis, int) else None)
 
 
-def _value_failure(mine: np.ndarray, want: np.ndarray, wrong: np.ndarray, name: str,
-                   rtol: float, atol: float, time_axis: int | None = None) -> CheckFailure:
+def _value_failure(
+    mine: np.ndarray,
+    want: np.ndarray,
+    wrong: np.ndarray,
+    name: str,
+    rtol: float,
+    atol: float,
+    time_axis: int | None = None,
+) -> CheckFailure:
     count, total = int(wrong.sum()), wrong.size
     mine64, want64 = mine.astype(np.float64), want.astype(np.float64)
     bad_values = ~np.isfinite(mine64) & np.isfinite(want64)
@@ -169,15 +207,14 @@ def _value_failure(mine: np.ndarray, want: np.ndarray, wrong: np.ndarray, name: 
         finite = np.isfinite(diff)
         max_abs = float(diff[finite].max()) if finite.any() else float("inf")
         nonzero = finite & (np.abs(want64) > 1e-12)  # relative error means nothing where 0 is expected
-        relative = (
-            f", relative {float((diff[nonzero] / np.abs(want64[nonzero])).max()):.3g}" if nonzero.any() else ""
-        )
+        relative = f", relative {float((diff[nonzero] / np.abs(want64[nonzero])).max()):.3g}" if nonzero.any() else ""
         message = (
             f"{name}: {count} of {total} values differ from the expected ones (largest absolute error "
             f"{max_abs:.3g}{relative}; allowed rtol={rtol:g}, atol={atol:g})"
         )
-        diagnosis = diagnose_values(mine64, want64, wrong, rtol, atol, time_axis=time_axis,
-                                    floats=want.dtype.kind in "fc")
+        diagnosis = diagnose_values(
+            mine64, want64, wrong, rtol, atol, time_axis=time_axis, floats=want.dtype.kind in "fc"
+        )
     return CheckFailure(message, diagnosis=diagnosis, table=mismatch_table(mine, want, wrong))
 
 
@@ -187,8 +224,12 @@ def mismatch_table(mine: np.ndarray, want: np.ndarray, wrong: np.ndarray) -> dic
         position = tuple(int(i) for i in index)
         expected, got = want[position], mine[position]
         rows.append([str(position), _num(expected), _num(got), _num(float(got) - float(expected))])
-    return {"columns": ["position", "expected", "got", "difference"], "rows": rows,
-            "shown": len(rows), "total": int(wrong.sum())}
+    return {
+        "columns": ["position", "expected", "got", "difference"],
+        "rows": rows,
+        "shown": len(rows),
+        "total": int(wrong.sum()),
+    }
 
 
 def diagnose_shape(mine: np.ndarray, want: np.ndarray, rtol: float, atol: float) -> str | None:
@@ -201,8 +242,10 @@ def diagnose_shape(mine: np.ndarray, want: np.ndarray, rtol: float, atol: float)
         if mine.ndim == 2 and same(mine.T):
             return "the values are right but the matrix is transposed"
         if mine.ndim >= 2 and same(np.swapaxes(mine, 0, 1)):
-            return ("the values are right but the first two dimensions are swapped: "
-                    "batch-first versus time-first (batch_first)?")
+            return (
+                "the values are right but the first two dimensions are swapped: "
+                "batch-first versus time-first (batch_first)?"
+            )
         if mine.squeeze().shape == want.squeeze().shape:
             if want.ndim == mine.ndim + 1 and want.shape[0] == 1:
                 return "the leading dimension of size 1 is missing"
@@ -212,16 +255,26 @@ def diagnose_shape(mine: np.ndarray, want: np.ndarray, rtol: float, atol: float)
     if want.ndim == mine.ndim + 1 and want.shape[1:] == mine.shape:
         for position, label in ((-1, "last"), (0, "first")):
             if np.allclose(mine.astype(np.float64), want[position].astype(np.float64), rtol=rtol, atol=atol):
-                return (f"it equals the {label} entry along the first dimension only: the other "
-                        f"{want.shape[0] - 1} are missing (for example only the last layer's state)")
+                return (
+                    f"it equals the {label} entry along the first dimension only: the other "
+                    f"{want.shape[0] - 1} are missing (for example only the last layer's state)"
+                )
         return f"the leading dimension (size {want.shape[0]}) is missing"
     if mine.ndim == want.ndim + 1 and mine.shape[1:] == want.shape:
         return f"there is an extra leading dimension of size {mine.shape[0]}"
     return None
 
 
-def diagnose_values(mine: np.ndarray, want: np.ndarray, wrong: np.ndarray, rtol: float, atol: float, *,
-                    time_axis: int | None = None, floats: bool = True) -> str | None:
+def diagnose_values(
+    mine: np.ndarray,
+    want: np.ndarray,
+    wrong: np.ndarray,
+    rtol: float,
+    atol: float,
+    *,
+    time_axis: int | None = None,
+    floats: bool = True,
+) -> str | None:
     """What the wrong values have in common, said only where the data has that structure: value
     patterns for float data (never for integer ids), steps only along a declared time axis."""
     hint = _value_pattern(mine, want, rtol, atol) if floats else None
@@ -232,6 +285,7 @@ def diagnose_values(mine: np.ndarray, want: np.ndarray, wrong: np.ndarray, rtol:
 
 def _value_pattern(mine: np.ndarray, want: np.ndarray, rtol: float, atol: float) -> str | None:
     """Sign, scale, offset or zeros; scale and offset need more than one value to mean anything."""
+
     def close(a: np.ndarray, b: np.ndarray) -> bool:
         return bool(np.allclose(a, b, rtol=max(rtol, 1e-6), atol=max(atol, 1e-9)))
 
@@ -247,7 +301,8 @@ def _value_pattern(mine: np.ndarray, want: np.ndarray, rtol: float, atol: float)
         factor = float(np.vdot(mine, want)) / norm
         if abs(factor - 1) > 1e-3 and abs(factor) > 1e-12 and close(mine, factor * want):
             return f"every value is off by the same factor {factor:.4g}" + (
-                " (a mean instead of a sum, or the reverse?)" if _count_like(factor) else "")
+                " (a mean instead of a sum, or the reverse?)" if _count_like(factor) else ""
+            )
     shift = float(np.mean(mine - want))
     if abs(shift) > atol and close(mine, want + shift):
         return f"every value is off by the same constant {shift:.4g} (a bias added twice, or missing?)"
@@ -270,8 +325,10 @@ def _first_bad_step(mine: np.ndarray, wrong: np.ndarray, axis: int) -> str | Non
     bad = np.flatnonzero(steps)
     first = int(bad[0])
     if first > 0:
-        return (f"the values match up to step {first - 1} and differ from step {first} on "
-                f"(the error starts at step {first})")
+        return (
+            f"the values match up to step {first - 1} and differ from step {first} on "
+            f"(the error starts at step {first})"
+        )
     if len(bad) == 1 and mine.shape[axis] > 2:
         return "only step 0 differs (the first step, or the initial state?)"
     return None

@@ -20,8 +20,9 @@ from the run's trained weights, never on what the student's process says about i
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +34,7 @@ Run = dict[str, Any]
 
 @dataclass
 class TrainingVerdict:
-    fraction: float                    # of the check's points
+    fraction: float  # of the check's points
     message: str
     exact: bool = False
     converged: int = 0
@@ -58,15 +59,22 @@ class TrainingVerdict:
         raise PartialCredit(self.fraction, self.message)
 
 
-def curves_match(student: Sequence[float], reference: Sequence[float], rtol: float = 1e-4,
-                 atol: float = 1e-6) -> bool:
+def curves_match(student: Sequence[float], reference: Sequence[float], rtol: float = 1e-4, atol: float = 1e-6) -> bool:
     a, b = np.asarray(student, dtype=np.float64), np.asarray(reference, dtype=np.float64)
     return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))
 
 
-def judge_training(student_runs: Sequence[Run], reference_runs: Sequence[Run],
-                   converged: Callable[[Run], bool], *, curve: str = "losses", rtol: float = 1e-4,
-                   atol: float = 1e-6, what: str = "training", paired: bool = False) -> TrainingVerdict:
+def judge_training(
+    student_runs: Sequence[Run],
+    reference_runs: Sequence[Run],
+    converged: Callable[[Run], bool],
+    *,
+    curve: str = "losses",
+    rtol: float = 1e-4,
+    atol: float = 1e-6,
+    what: str = "training",
+    paired: bool = False,
+) -> TrainingVerdict:
     """Compare per-seed runs of the student with the reference's (same order, same seeds).
 
     ``paired``: each seed's run started from the same initial weights on both sides (the probe loaded
@@ -76,13 +84,25 @@ def judge_training(student_runs: Sequence[Run], reference_runs: Sequence[Run],
     curves = _plot_curves(student_runs, reference_runs, curve)
     bad = [i for i, run in enumerate(student_runs) if not _finite_curve(run.get(curve))]
     if bad:
-        return TrainingVerdict(0.0, f"{what}: the loss is NaN or infinite (seed #{bad[0] + 1}); the learning "
-                                    "rate may be too high, or the loss is computed wrongly", curves=curves)
-    if all(curves_match(s.get(curve, []), r.get(curve, []), rtol, atol) and same_weights(s, r, rtol, atol)
-           for s, r in zip(student_runs, reference_runs)):
+        return TrainingVerdict(
+            0.0,
+            f"{what}: the loss is NaN or infinite (seed #{bad[0] + 1}); the learning "
+            "rate may be too high, or the loss is computed wrongly",
+            curves=curves,
+        )
+    if all(
+        curves_match(s.get(curve, []), r.get(curve, []), rtol, atol) and same_weights(s, r, rtol, atol)
+        for s, r in zip(student_runs, reference_runs)
+    ):
         n = len(reference_runs)
-        return TrainingVerdict(1.0, f"{what} reproduces the reference's loss curves and trained weights exactly on all {n} seeds",
-                               exact=True, converged=n, eligible=n, curves=curves)
+        return TrainingVerdict(
+            1.0,
+            f"{what} reproduces the reference's loss curves and trained weights exactly on all {n} seeds",
+            exact=True,
+            converged=n,
+            eligible=n,
+            curves=curves,
+        )
     n = len(reference_runs)
     reference_wins = sum(1 for run in reference_runs if converged(run))
     if reference_wins == 0:
@@ -103,8 +123,10 @@ def judge_training(student_runs: Sequence[Run], reference_runs: Sequence[Run],
         message += "; your loss curve differs from the reference's (see the plot)"
         notes = list(dict.fromkeys(str(note) for run in student_runs for note in (run.get("ignored") or [])))
         if notes:
-            message += (". Your trained model was measured in the specified architecture, where its parameters "
-                        f"do not all fit by name: {', '.join(notes[:8])}")
+            message += (
+                ". Your trained model was measured in the specified architecture, where its parameters "
+                f"do not all fit by name: {', '.join(notes[:8])}"
+            )
     return TrainingVerdict(fraction, message, converged=wins, eligible=n, curves=curves)
 
 
@@ -115,12 +137,17 @@ def same_weights(student: Run, reference: Run, rtol: float, atol: float) -> bool
         return True
     if not isinstance(mine, dict) or any(name not in mine for name in theirs):
         return False
-    return all(curves_match(np.ravel(mine[name]), np.ravel(theirs[name]), rtol, atol)
-               if np.shape(mine[name]) == np.shape(theirs[name]) else False for name in theirs)
+    return all(
+        curves_match(np.ravel(mine[name]), np.ravel(theirs[name]), rtol, atol)
+        if np.shape(mine[name]) == np.shape(theirs[name])
+        else False
+        for name in theirs
+    )
 
 
-def measured_runs(verifier: Any, runs: Sequence[Run], function: str, *,
-                  artefacts: Sequence[str] = ("weights",), **inputs: Any) -> list[Run]:
+def measured_runs(
+    verifier: Any, runs: Sequence[Run], function: str, *, artefacts: Sequence[str] = ("weights",), **inputs: Any
+) -> list[Run]:
     """Each run with the outcome the verifier measures on its artefacts (``run["weights"]``, and e.g.
     ``run["vocab"]``) merged in: what the judge decides on. Artefacts that do not fit the
     architecture fail the check with the verifier's message naming the parameters."""
@@ -129,28 +156,32 @@ def measured_runs(verifier: Any, runs: Sequence[Run], function: str, *,
             raise CheckFailure(f"training run #{number} returned no trained weights")
     items = [{name: run.get(name) for name in artefacts} for run in runs]
     outcomes = verifier.measure_each(function, items, **inputs)
-    return [{**run, **(outcome if isinstance(outcome, dict) else {"outcome": outcome})}
-            for run, outcome in zip(runs, outcomes)]
+    return [
+        {**run, **(outcome if isinstance(outcome, dict) else {"outcome": outcome})}
+        for run, outcome in zip(runs, outcomes)
+    ]
 
 
 Z_ONE_SIDED_1_PERCENT = 2.326  # the standard normal distribution's 99th percentile
 SIGNIFICANCE = 0.01
 
 
-def paired_verdict(wins: int, reference_wins: int, seeds: int, lost: int, gained: int,
-                   what: str) -> tuple[float, str]:
+def paired_verdict(wins: int, reference_wins: int, seeds: int, lost: int, gained: int, what: str) -> tuple[float, str]:
     """Seeds started from the same weights on both sides: a sign test on the seeds where only one
     side succeeded. A correct implementation whose arithmetic differs a little (another order of
     additions, a GPU) is as likely to win such a seed as to lose it, so full credit stands unless
     losing ``lost`` of the ``lost + gained`` split seeds would happen less than 1 time in 100."""
     chance = sum(math.comb(lost + gained, k) for k in range(lost, lost + gained + 1)) / 2 ** (lost + gained)
-    message = (f"{what} succeeded on {wins} of {seeds} seeds, the reference on {reference_wins} from the same "
-               f"initial weights; yours failed on {lost} where the reference succeeded and succeeded on {gained} "
-               "where it failed")
+    message = (
+        f"{what} succeeded on {wins} of {seeds} seeds, the reference on {reference_wins} from the same "
+        f"initial weights; yours failed on {lost} where the reference succeeded and succeeded on {gained} "
+        "where it failed"
+    )
     if chance >= SIGNIFICANCE:
         return 1.0, message + " (as close as a correct implementation comes)"
     return min(1.0, wins / reference_wins) if reference_wins else 0.0, message + (
-        f": a correct implementation would do that less than 1 time in 100 (p = {chance:.2g})")
+        f": a correct implementation would do that less than 1 time in 100 (p = {chance:.2g})"
+    )
 
 
 def required_successes(reference_successes: int, seeds: int, z: float = Z_ONE_SIDED_1_PERCENT) -> int:

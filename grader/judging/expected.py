@@ -13,18 +13,19 @@ import fcntl
 import hashlib
 import json
 import os
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
-from grader.course.model import AssignmentSpec
-from grader.files import write_atomic
 from grader.course.mistakes import Catalog
-from grader.errors import StudentError
-from grader.wire.codec import PREFIX, FrameLimits, decode, encode, parse_prefix
-from grader.sandbox import LoadSpec, Sandbox
+from grader.course.model import AssignmentSpec
 from grader.course.secret import CourseSecret
+from grader.errors import StudentError
+from grader.files import write_atomic
+from grader.sandbox import LoadSpec, Sandbox
+from grader.wire.codec import PREFIX, FrameLimits, decode, encode, parse_prefix
 
 REFERENCE = "reference"
 CACHE_ENV = "GRADER_CACHE_DIR"
@@ -129,8 +130,14 @@ class ShippedExpected:
 class References:
     """Answers ``expected(probe, args, seed, variant)`` for one assignment, from wherever it can."""
 
-    def __init__(self, spec: AssignmentSpec, catalog: Catalog, cache: DiskCache | None,
-                 trusted_sandbox: Callable[[], Sandbox] | None, secret: CourseSecret | None = None) -> None:
+    def __init__(
+        self,
+        spec: AssignmentSpec,
+        catalog: Catalog,
+        cache: DiskCache | None,
+        trusted_sandbox: Callable[[], Sandbox] | None,
+        secret: CourseSecret | None = None,
+    ) -> None:
         """``secret``: official grading's fresh seeds (see :mod:`grader.course.secret`); None asks the
         checks' own questions (a release records those for the student copy)."""
         self.spec = spec

@@ -17,22 +17,23 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
-from grader.course.model import AssignmentSpec
-from grader.errors import CheckAuthoringError, ProbeTimeout, SandboxError, StudentError
-from grader.judging.expected import ReferenceUnavailable, References, mistake_variant
 from grader.course.mistakes import Catalog, Mistake
+from grader.course.model import AssignmentSpec
+from grader.course.validate import probe_names
+from grader.errors import CheckAuthoringError, ProbeTimeout, SandboxError, StudentError
+from grader.intake.static_checks import StaticFindings
 from grader.judging.compare import CheckFailure, PartialCredit, find_mismatch, is_close
+from grader.judging.expected import References, ReferenceUnavailable, mistake_variant
+from grader.judging.verifier import VerifierError
 from grader.report.results import CheckResult
 from grader.sandbox.limits import Limits
-from grader.intake.static_checks import StaticFindings
-from grader.course.validate import probe_names
-from grader.judging.verifier import VerifierError
 
 POINTS = pytest.StashKey[float]()
 
@@ -40,17 +41,17 @@ POINTS = pytest.StashKey[float]()
 @dataclass
 class CheckContext:
     spec: AssignmentSpec
-    worker: Any                       # SubmissionProcess, or a stand-in that always raises
+    worker: Any  # SubmissionProcess, or a stand-in that always raises
     references: References
     catalog: Catalog
     static: StaticFindings
     filename: str
     device: str = "cpu"
-    locate: Callable[[str], str] = str          # maps module lines to notebook cells in messages
+    locate: Callable[[str], str] = str  # maps module lines to notebook cells in messages
     results: list[CheckResult] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-    limits: Limits | None = None                # the limits the worker runs under (CLI overrides included)
-    verifier: Any = None                        # measures trained weights (grader.judging.verifier.Verifier)
+    limits: Limits | None = None  # the limits the worker runs under (CLI overrides included)
+    verifier: Any = None  # measures trained weights (grader.judging.verifier.Verifier)
 
     def time_limit(self, probe: str, args: dict[str, Any], seed: int) -> tuple[float, str] | None:
         """A limit in proportion to the reference's own time for the same call, so that an endless
@@ -66,8 +67,10 @@ class CheckContext:
         if seconds is None:
             return None
         limit = min(limits.probe_timeout_s, max(limits.timeout_floor_s, limits.timeout_factor * seconds))
-        return limit, (f" (a call may take {limits.timeout_factor:g} times as long as the reference solution's "
-                       f"{seconds:.2g} s, and at least {limits.timeout_floor_s:g} s)")
+        return limit, (
+            f" (a call may take {limits.timeout_factor:g} times as long as the reference solution's "
+            f"{seconds:.2g} s, and at least {limits.timeout_floor_s:g} s)"
+        )
 
 
 class StudentRunner:
@@ -112,17 +115,27 @@ class Judge:
         self.student = student
         self.tolerance = context.spec.tolerance_for(context.device)
 
-    def compare(self, probe: str, *, seed: int = 0, rtol: float | None = None, atol: float | None = None,
-                keys: list[str] | None = None, check_dtype: bool = False, timeout: float | None = None,
-                **args: Any) -> tuple[Any, Any]:
+    def compare(
+        self,
+        probe: str,
+        *,
+        seed: int = 0,
+        rtol: float | None = None,
+        atol: float | None = None,
+        keys: list[str] | None = None,
+        check_dtype: bool = False,
+        timeout: float | None = None,
+        **args: Any,
+    ) -> tuple[Any, Any]:
         """Run ``probe`` on both sides and fail with a diagnosis unless the results match."""
         require_probe(self.context.spec, probe)
         want = self.context.references.expected(probe, args, seed)
         got = self.run(probe, seed=seed, timeout=timeout, **args)
         rtol = self.tolerance["rtol"] if rtol is None else rtol
         atol = self.tolerance["atol"] if atol is None else atol
-        failure = find_mismatch(_select(got, keys), _select(want, keys), name="", rtol=rtol, atol=atol,
-                                check_dtype=check_dtype)
+        failure = find_mismatch(
+            _select(got, keys), _select(want, keys), name="", rtol=rtol, atol=atol, check_dtype=check_dtype
+        )
         if failure is not None:
             failure.mistake = self.identify(probe, got, want, args, seed, rtol, atol, keys)
             raise failure
@@ -136,8 +149,7 @@ class Judge:
             error.mistake = self.identify_failure(probe, error, args, seed)  # type: ignore[attr-defined]
             raise
 
-    def identify_failure(self, probe: str, error: StudentError, args: dict[str, Any],
-                         seed: int) -> Mistake | None:
+    def identify_failure(self, probe: str, error: StudentError, args: dict[str, Any], seed: int) -> Mistake | None:
         """The catalogued mistake whose code raises the same error message where the reference works
         (e.g. ``enforce_sorted=True`` on an unsorted batch), or "one of" several that do; timeouts and
         crashes are never matched."""
@@ -160,8 +172,17 @@ class Judge:
                 matches.append(mistake)
         return one_of(matches)
 
-    def identify(self, probe: str, got: Any, want: Any, args: dict[str, Any], seed: int, rtol: float,
-                 atol: float, keys: list[str] | None = None) -> Mistake | None:
+    def identify(
+        self,
+        probe: str,
+        got: Any,
+        want: Any,
+        args: dict[str, Any],
+        seed: int,
+        rtol: float,
+        atol: float,
+        keys: list[str] | None = None,
+    ) -> Mistake | None:
         """The catalogued mistake whose result equals the student's, if any. Where several do, this
         call cannot tell them apart: the answer names them all ("one of A, B"), under A's id."""
         from grader.course.mistakes import one_of
@@ -285,8 +306,9 @@ class GradingPlugin:
             self.context.results.append(result)
 
 
-def _check_result(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[None],
-                  locate: Callable[[str], str]) -> CheckResult:
+def _check_result(
+    item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[None], locate: Callable[[str], str]
+) -> CheckResult:
     max_points = item.stash.get(POINTS, 0.0)
     result = CheckResult(
         name=item.name,
@@ -354,7 +376,9 @@ def _check_result(item: pytest.Item, report: pytest.TestReport, call: pytest.Cal
 def _title(item: pytest.Item) -> str:
     function = getattr(item, "obj", None)
     doc = (getattr(function, "__doc__", None) or "").strip()
-    title = doc.splitlines()[0] if doc else getattr(item, "originalname", item.name).removeprefix("test_").replace("_", " ")
+    title = (
+        doc.splitlines()[0] if doc else getattr(item, "originalname", item.name).removeprefix("test_").replace("_", " ")
+    )
     callspec = getattr(item, "callspec", None)
     return f"{title} [{callspec.id}]" if callspec is not None else title
 
@@ -371,9 +395,21 @@ def run_checks(context: CheckContext, files: list[str]) -> None:
     plugin = GradingPlugin(context)
     args = [
         *files,
-        "-p", "no:terminal", "-p", "no:cacheprovider", "-p", "no:stepwise", "-p", "no:warnings",
-        "--assert=plain", "--import-mode=importlib", "--noconftest",
-        "-c", os.devnull, "--rootdir", str(context.spec.spec_dir),
+        "-p",
+        "no:terminal",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:stepwise",
+        "-p",
+        "no:warnings",
+        "--assert=plain",
+        "--import-mode=importlib",
+        "--noconftest",
+        "-c",
+        os.devnull,
+        "--rootdir",
+        str(context.spec.spec_dir),
     ]
     with _no_plugin_autoload():
         code = pytest.main(args, plugins=[plugin])
@@ -404,7 +440,6 @@ def _forget_modules(directory: str) -> None:
             del sys.modules[name]
 
 
-
 @dataclass
 class CheckInfo:
     name: str
@@ -423,13 +458,15 @@ class _Collector:
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         for item in session.items:
-            self.checks.append(CheckInfo(
-                name=item.name,
-                title=_title(item),
-                points=round(item.stash.get(POINTS, 0.0), 4),
-                visibility="hidden" if item.get_closest_marker("hidden") else "visible",
-                file=os.path.basename(item.fspath.strpath),
-            ))
+            self.checks.append(
+                CheckInfo(
+                    name=item.name,
+                    title=_title(item),
+                    points=round(item.stash.get(POINTS, 0.0), 4),
+                    visibility="hidden" if item.get_closest_marker("hidden") else "visible",
+                    file=os.path.basename(item.fspath.strpath),
+                )
+            )
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
@@ -441,8 +478,17 @@ def collect_checks(spec: AssignmentSpec) -> tuple[list[CheckInfo], list[str]]:
     collector = _Collector()
     marker_plugin = GradingPlugin(CheckContext(spec, None, None, None, StaticFindings(), ""))  # type: ignore[arg-type]
     args = [str(p) for p in spec.check_files()] + [
-        "--collect-only", "-p", "no:terminal", "-p", "no:cacheprovider", "--import-mode=importlib",
-        "--noconftest", "-c", os.devnull, "--rootdir", str(spec.spec_dir),
+        "--collect-only",
+        "-p",
+        "no:terminal",
+        "-p",
+        "no:cacheprovider",
+        "--import-mode=importlib",
+        "--noconftest",
+        "-c",
+        os.devnull,
+        "--rootdir",
+        str(spec.spec_dir),
     ]
     with _no_plugin_autoload():
         pytest.main(args, plugins=[marker_plugin, collector])

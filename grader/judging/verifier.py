@@ -13,14 +13,15 @@ uid of its own: the weights reach it as data, the code it runs is the instructor
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any
 
 from grader.course.model import AssignmentSpec
 from grader.errors import SandboxError, StudentError
 from grader.judging.compare import CheckFailure
-from grader.wire.codec import encode
 from grader.sandbox import Limits, LoadSpec
+from grader.wire.codec import encode
 
 ARCHITECTURE_MODULE = "architecture"  # an empty module: verify functions never touch student code
 MEMO_ENTRIES = 256  # measured outcomes kept per verifier: the reference's runs recur for every student
@@ -78,8 +79,13 @@ class Verifier:
             source = self.spec.verify_source()
             if source is None:
                 raise VerifierError(f"{self.spec.id} has no verify.py")
-            load = LoadSpec(module=ARCHITECTURE_MODULE, filename=f"{ARCHITECTURE_MODULE}.py",
-                            files={f"{ARCHITECTURE_MODULE}.py": b""}, probes_source=source + EACH, device="cpu")
+            load = LoadSpec(
+                module=ARCHITECTURE_MODULE,
+                filename=f"{ARCHITECTURE_MODULE}.py",
+                files={f"{ARCHITECTURE_MODULE}.py": b""},
+                probes_source=source + EACH,
+                device="cpu",
+            )
             # One verifier serves a whole batch: no per-submission budget applies to it.
             limits = replace(self.spec.limits, submission_timeout_s=float("inf"), max_restarts=10**6)
             self._worker = self._start_worker(load, limits)

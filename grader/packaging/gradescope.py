@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from grader.course.model import EXPECTED_FILE, GRADING_DIR, Course
 from grader.files import write_atomic
@@ -28,17 +29,21 @@ def results_document(result: SubmissionResult) -> dict[str, Any]:
     for assignment in result.assignments:
         for check in assignment.checks:
             output = "\n".join(part for part in (check.message, check.diagnosis) if part)
-            tests.append({
-                "name": f"{check.title}" if len(result.assignments) == 1 else f"{assignment.id}: {check.title}",
-                "number": f"{assignment.id}.{check.name}",
-                "score": round(check.points, 4),
-                "max_score": round(check.max_points, 4),
-                "status": "passed" if check.status == "passed" else "failed",
-                "output": printable(output, limit=8000),
-                "visibility": VISIBILITY.get(check.visibility, "visible"),
-            })
-    summary = [f"{a.title}: {a.score:g} / {a.max_score:g}" + (f"\n{a.message}" if a.message else "")
-               for a in result.assignments]
+            tests.append(
+                {
+                    "name": f"{check.title}" if len(result.assignments) == 1 else f"{assignment.id}: {check.title}",
+                    "number": f"{assignment.id}.{check.name}",
+                    "score": round(check.points, 4),
+                    "max_score": round(check.max_points, 4),
+                    "status": "passed" if check.status == "passed" else "failed",
+                    "output": printable(output, limit=8000),
+                    "visibility": VISIBILITY.get(check.visibility, "visible"),
+                }
+            )
+    summary = [
+        f"{a.title}: {a.score:g} / {a.max_score:g}" + (f"\n{a.message}" if a.message else "")
+        for a in result.assignments
+    ]
     if result.message:
         summary.insert(0, result.message)
     return {
@@ -82,17 +87,18 @@ exit 0
 """
 
 
-def build_autograder(course: Course, assignment_id: str, repository: Path, out_zip: Path,
-                     log: Callable[[str], None] = print) -> Path:
+def build_autograder(
+    course: Course, assignment_id: str, repository: Path, out_zip: Path, log: Callable[[str], None] = print
+) -> Path:
     """Write a Gradescope autograder zip for one assignment of an instructor's course.
 
     The zip holds no solution: the expected data of every check (and of every catalogued mistake)
     is computed here and shipped, as in a student copy, so even a container without bubblewrap
     gives student code nothing to find.
     """
+    from grader.course.secret import SECRET_ENV, SECRET_FILE
     from grader.grading.slot import GradeOptions, GradingSlot
     from grader.packaging.release import expected_data, grading_files
-    from grader.course.secret import SECRET_ENV, SECRET_FILE
 
     spec = course.get(assignment_id)
     files: dict[str, bytes] = {}

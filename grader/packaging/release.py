@@ -11,21 +11,22 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from collections.abc import Callable
 from itertools import combinations
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from grader.course.model import EXPECTED_FILE, GRADING_DIR, AssignmentSpec, Course
-from grader.files import write_atomic
-from grader.judging.expected import REFERENCE, dump, load_bytes
 from grader.course.mistakes import CatalogError, load_catalog
-from grader.grading.slot import GradeOptions, GradingSlot
+from grader.course.model import EXPECTED_FILE, GRADING_DIR, AssignmentSpec, Course
 from grader.course.validate import describe, problems_of
-from grader.judging.compare import is_close
-from grader.packaging.stubs import StubError, make_stub, notebook_from_stub
+from grader.files import write_atomic
+from grader.grading.slot import GradeOptions, GradingSlot
 from grader.intake.submission import SubmittedModule
+from grader.judging.compare import is_close
+from grader.judging.expected import REFERENCE, dump, load_bytes
+from grader.packaging.stubs import StubError, make_stub, notebook_from_stub
 
 EXPECTED_RTOL = 1e-6  # expected data recomputed on another CPU may differ in the last bits
 SHIPPED_FORMAT = 1
@@ -37,8 +38,14 @@ class ReleaseError(Exception):
     """The student copy cannot be built (broken markers, a failing reference, a stale patch)."""
 
 
-def release(course: Course, target: Path, check_only: bool = False, only: list[str] | None = None,
-            recompute: bool = False, log: Callable[[str], None] = print) -> list[str]:
+def release(
+    course: Course,
+    target: Path,
+    check_only: bool = False,
+    only: list[str] | None = None,
+    recompute: bool = False,
+    log: Callable[[str], None] = print,
+) -> list[str]:
     """Write (or with ``check_only`` compare) the student copy; return the differences found.
 
     Expected data is recomputed only when its inputs (probes, solution, public checks, mistake
@@ -61,8 +68,11 @@ def release(course: Course, target: Path, check_only: bool = False, only: list[s
             stale.append(spec)
     differences: list[str] = []
     if stale and check_only and not recompute:
-        differences += [f"differs: {spec.id}/{GRADING_DIR}/{EXPECTED_FILE} (out of date: its probes, solution, "
-                        "public checks or mistake catalog changed)" for spec in stale]
+        differences += [
+            f"differs: {spec.id}/{GRADING_DIR}/{EXPECTED_FILE} (out of date: its probes, solution, "
+            "public checks or mistake catalog changed)"
+            for spec in stale
+        ]
     elif stale:
         # The student copy answers the checks' own questions; official grading asks fresh ones.
         with GradingSlot(course, GradeOptions(fresh_seeds=False), assignments=[spec.id for spec in stale]) as grader:
@@ -126,8 +136,10 @@ def _warn_indistinguishable(spec: AssignmentSpec, shipped: bytes | None, log: Ca
         return
     order = [m.id for m in load_catalog(spec.mistakes_path).mistakes]
     for first, second in indistinguishable(entries, order):
-        log(f"warning: {spec.id}: the mistakes {first!r} and {second!r} give the same results on every probe "
-            "call of the public checks that shows either; feedback can only say it is one of the two")
+        log(
+            f"warning: {spec.id}: the mistakes {first!r} and {second!r} give the same results on every probe "
+            "call of the public checks that shows either; feedback can only say it is one of the two"
+        )
 
 
 def indistinguishable(entries: dict[str, dict[str, Any]], order: list[str]) -> list[tuple[str, str]]:
@@ -135,15 +147,22 @@ def indistinguishable(entries: dict[str, dict[str, Any]], order: list[str]) -> l
     the same probe calls and agree with each other on every one of them."""
     reference = entries.get(REFERENCE, {})
     evidence = {mistake: _evidence(entries.get(f"mistake:{mistake}", {}), reference) for mistake in order}
-    return [(a, b) for a, b in combinations(order, 2)
-            if evidence[a] and evidence[a].keys() == evidence[b].keys()
-            and all(_alike(evidence[a][key], evidence[b][key]) for key in evidence[a])]
+    return [
+        (a, b)
+        for a, b in combinations(order, 2)
+        if evidence[a]
+        and evidence[a].keys() == evidence[b].keys()
+        and all(_alike(evidence[a][key], evidence[b][key]) for key in evidence[a])
+    ]
 
 
 def _evidence(calls: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
     """The calls on which a mistake shows: its result (or error) differs from the reference's."""
-    return {key: entry for key, entry in calls.items()
-            if isinstance(entry, dict) and not (key in reference and _alike(entry, reference[key]))}
+    return {
+        key: entry
+        for key, entry in calls.items()
+        if isinstance(entry, dict) and not (key in reference and _alike(entry, reference[key]))
+    }
 
 
 def _alike(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -224,7 +243,9 @@ def grade_reference_and_mistakes(grader: GradingSlot, spec: AssignmentSpec, chec
 def _as_submission(spec: AssignmentSpec, files: dict[str, bytes]) -> SubmittedModule:
     main = f"{spec.module}.py"
     return SubmittedModule(
-        spec.id, spec.module, (spec.solution_dir or Path(".")) / main,
+        spec.id,
+        spec.module,
+        (spec.solution_dir or Path(".")) / main,
         source=files[main].decode("utf-8"),
         helpers={name: data for name, data in files.items() if name != main},
     )
@@ -232,12 +253,16 @@ def _as_submission(spec: AssignmentSpec, files: dict[str, bytes]) -> SubmittedMo
 
 def _differences(produced: dict[str, bytes], target: Path, assignment_ids: list[str]) -> list[str]:
     found = []
-    present = {
-        str(path.relative_to(target)): path
-        for spec_id in assignment_ids
-        for path in (target / spec_id).rglob("*")
-        if path.is_file() and "__pycache__" not in path.parts
-    } if target.is_dir() else {}
+    present = (
+        {
+            str(path.relative_to(target)): path
+            for spec_id in assignment_ids
+            for path in (target / spec_id).rglob("*")
+            if path.is_file() and "__pycache__" not in path.parts
+        }
+        if target.is_dir()
+        else {}
+    )
     for relative, data in sorted(produced.items()):
         if relative not in present:
             found.append(f"missing: {relative}")
@@ -273,10 +298,11 @@ def _close(a: object, b: object) -> bool:
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b))
     if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
-        return a.shape == b.shape and a.dtype == b.dtype and bool(
-            np.allclose(a, b, rtol=EXPECTED_RTOL, atol=1e-8, equal_nan=True)
+        return (
+            a.shape == b.shape
+            and a.dtype == b.dtype
+            and bool(np.allclose(a, b, rtol=EXPECTED_RTOL, atol=1e-8, equal_nan=True))
         )
     if isinstance(a, float) and isinstance(b, float):
         return bool(np.isclose(a, b, rtol=EXPECTED_RTOL, atol=1e-8, equal_nan=True))
     return a == b
-

@@ -38,7 +38,7 @@ def make_stub(source: str, filename: str = "solution") -> str:
             index += 1
             continue
         indent = line[: len(line) - len(line.lstrip())]
-        hint = stripped[len(BEGIN):].lstrip(":").strip()
+        hint = stripped[len(BEGIN) :].lstrip(":").strip()
         end = index + 1
         while end < len(lines) and not lines[end].strip().startswith(END):
             if lines[end].strip().startswith(BEGIN):
@@ -63,19 +63,24 @@ def notebook_from_stub(stub: str, title: str, handout: str = "README.md") -> str
     """The same stub as a notebook: an introduction, then one code cell per top-level definition."""
     import nbformat
 
-    cells = [nbformat.v4.new_markdown_cell(
-        f"# {title}\n\nFill in every function that raises `NotImplementedError`; the handout is {handout}. "
-        "The notebook is graded as the same code in a .py would be; training runs, plots and prints "
-        "that nothing graded needs are skipped (the feedback says which).\n\nCheck your work with "
-        "`grade submit .` in this folder.",
-        id="intro",
-    )]
+    cells = [
+        nbformat.v4.new_markdown_cell(
+            f"# {title}\n\nFill in every function that raises `NotImplementedError`; the handout is {handout}. "
+            "The notebook is graded as the same code in a .py would be; training runs, plots and prints "
+            "that nothing graded needs are skipped (the feedback says which).\n\nCheck your work with "
+            "`grade submit .` in this folder.",
+            id="intro",
+        )
+    ]
     for number, chunk in enumerate(_chunks(stub), start=1):
         cells.append(nbformat.v4.new_code_cell(chunk, id=f"cell-{number}"))
-    notebook = nbformat.v4.new_notebook(cells=cells, metadata={
-        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-        "language_info": {"name": "python"},
-    })
+    notebook = nbformat.v4.new_notebook(
+        cells=cells,
+        metadata={
+            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+            "language_info": {"name": "python"},
+        },
+    )
     text = nbformat.writes(notebook)
     json.loads(text)  # always valid JSON
     return text if text.endswith("\n") else text + "\n"

@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as _dt
 from pathlib import Path
 
-from grader.report import gradebook
-from grader.grading.batch import RESULTS_DIR, load_results
 from grader.course.model import Course
 from grader.files import write_atomic
-from grader.report.pages import render_overview
+from grader.grading.batch import RESULTS_DIR, load_results
+from grader.report import gradebook
 from grader.report.overview import overview_context
+from grader.report.pages import render_overview
 from grader.sandbox import Isolation
 
 

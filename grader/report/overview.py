@@ -8,8 +8,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from grader.course.model import Course
 from grader.course.mistakes import CatalogError, load_catalog
+from grader.course.model import Course
 from grader.report.results import SubmissionResult
 
 
@@ -18,8 +18,8 @@ class AssignmentSummary:
     id: str
     title: str
     scores: list[float] = field(default_factory=list)
-    checks: list[dict[str, Any]] = field(default_factory=list)     # name, title, passed, graded, rate
-    mistakes: list[dict[str, Any]] = field(default_factory=list)   # id, title, students
+    checks: list[dict[str, Any]] = field(default_factory=list)  # name, title, passed, graded, rate
+    mistakes: list[dict[str, Any]] = field(default_factory=list)  # id, title, students
 
     @property
     def mean(self) -> float:
@@ -55,8 +55,13 @@ def summarise(results: list[SubmissionResult], course: Course, assignment_ids: l
                     seen.add(check.mistake)
                     mistakes[check.mistake] += 1
         summary.checks = [
-            {"name": name, "title": titles[name], "passed": passed[name], "graded": graded[name],
-             "rate": passed[name] / graded[name] if graded[name] else 0.0}
+            {
+                "name": name,
+                "title": titles[name],
+                "passed": passed[name],
+                "graded": graded[name],
+                "rate": passed[name] / graded[name] if graded[name] else 0.0,
+            }
             for name in titles
         ]
         catalog_titles = _mistake_titles(spec)
@@ -95,13 +100,14 @@ def _check_errors(assignment: Any) -> str:
     left_out = [c.name for c in errors if not c.counted]
     counted = [c.name for c in errors if c.counted]
     parts = ([f"left out of the score: {', '.join(left_out[:5])}"] if left_out else []) + (
-        [f"counted as 0 until you decide: {', '.join(counted[:5])}"] if counted else [])
+        [f"counted as 0 until you decide: {', '.join(counted[:5])}"] if counted else []
+    )
     return f"{assignment.id}: {len(errors)} check(s) the grader could not judge ({'; '.join(parts)})"
 
 
-MAX_FLAGGED = 200      # rows of the "Flagged for review" table
-MAX_FLAG_LINES = 5     # flagged constructs shown per row
-MAX_FLAG_CHARS = 160   # characters of one
+MAX_FLAGGED = 200  # rows of the "Flagged for review" table
+MAX_FLAG_LINES = 5  # flagged constructs shown per row
+MAX_FLAG_CHARS = 160  # characters of one
 
 
 def flagged(results: list[SubmissionResult]) -> list[dict[str, Any]]:
@@ -121,8 +127,9 @@ def _shorten(text: str) -> str:
     return text if len(text) <= MAX_FLAG_CHARS else text[: MAX_FLAG_CHARS - 1] + "…"
 
 
-def overview_context(results: list[SubmissionResult], course: Course, assignment_ids: list[str],
-                     results_dir: str) -> dict[str, Any]:
+def overview_context(
+    results: list[SubmissionResult], course: Course, assignment_ids: list[str], results_dir: str
+) -> dict[str, Any]:
     return {
         "assignments": summarise(results, course, assignment_ids),
         "problems": problems(results),

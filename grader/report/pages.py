@@ -12,9 +12,9 @@ from typing import Any
 import jinja2
 
 from grader.files import write_atomic
+from grader.report.plots import histogram, line_plot
 from grader.report.results import SubmissionResult
 from grader.text import printable
-from grader.report.plots import histogram, line_plot
 
 STATUS_LABELS = {
     "passed": "passed",
@@ -55,8 +55,10 @@ def named_mistakes(checks: list[Any]) -> list[dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for check in checks:
         if check.mistake:
-            entry = found.setdefault(check.mistake, {"text": (check.diagnosis or "").removeprefix("Known mistake: "),
-                                                     "checks": 0, "points": 0.0})
+            entry = found.setdefault(
+                check.mistake,
+                {"text": (check.diagnosis or "").removeprefix("Known mistake: "), "checks": 0, "points": 0.0},
+            )
             entry["checks"] += 1
             entry["points"] += check.max_points - check.points
     return sorted(found.values(), key=lambda entry: -entry["points"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
@@ -12,8 +12,15 @@ from grader.report.results import MAX_CELL, MAX_CURVE_POINTS, MAX_CURVES, downsa
 PALETTE = ("#1f6feb", "#d1242f", "#1a7f37", "#8250df", "#bf8700", "#57606a")
 
 
-def line_plot(series: dict[str, Sequence[float]], lengths: dict[str, int] | None = None, *, width: int = 420,
-              height: int = 180, x_label: str = "epoch", y_label: str = "loss") -> Markup:
+def line_plot(
+    series: dict[str, Sequence[float]],
+    lengths: dict[str, int] | None = None,
+    *,
+    width: int = 420,
+    height: int = 180,
+    x_label: str = "epoch",
+    y_label: str = "loss",
+) -> Markup:
     """Lines for each named series (say the student's and the reference's loss curves).
 
     A series is drawn from at most MAX_CURVE_POINTS points (downsampled here too, whatever the result
@@ -50,7 +57,9 @@ def line_plot(series: dict[str, Sequence[float]], lengths: dict[str, int] | None
         parts.append(f'<text x="{left - 4}" y="{y(value) + 4:.1f}" text-anchor="end" class="tick">{_fmt(value)}</text>')
     parts.append(f'<text x="{left}" y="{height - 18}" class="tick">1</text>')
     parts.append(f'<text x="{left + plot_w}" y="{height - 18}" text-anchor="end" class="tick">{longest}</text>')
-    parts.append(f'<text x="{left + plot_w / 2:.0f}" y="{height - 4}" text-anchor="middle" class="tick">{escape(x_label)}</text>')
+    parts.append(
+        f'<text x="{left + plot_w / 2:.0f}" y="{height - 4}" text-anchor="middle" class="tick">{escape(x_label)}</text>'
+    )
     for index, (name, values) in enumerate(clean.items()):
         color = PALETTE[index % len(PALETTE)]
         step = (spans[name] - 1) / max(len(values) - 1, 1)  # downsampled points spread over the original span
@@ -65,8 +74,9 @@ def line_plot(series: dict[str, Sequence[float]], lengths: dict[str, int] | None
     return Markup("".join(parts))
 
 
-def histogram(values: Sequence[float], *, maximum: float = 100.0, bins: int = 10, width: int = 300,
-              height: int = 120) -> Markup:
+def histogram(
+    values: Sequence[float], *, maximum: float = 100.0, bins: int = 10, width: int = 300, height: int = 120
+) -> Markup:
     """Score distribution: how many students fall in each tenth of the points."""
     counts = [0] * bins
     for value in values:
@@ -83,7 +93,9 @@ def histogram(values: Sequence[float], *, maximum: float = 100.0, bins: int = 10
             f'fill="#1f6feb"><title>{_fmt(i * maximum / bins)}-{_fmt((i + 1) * maximum / bins)}: {count}</title></rect>'
         )
         if count:
-            parts.append(f'<text x="{x + bar_w / 2:.1f}" y="{height - 21 - bar_h:.1f}" text-anchor="middle" class="tick">{count}</text>')
+            parts.append(
+                f'<text x="{x + bar_w / 2:.1f}" y="{height - 21 - bar_h:.1f}" text-anchor="middle" class="tick">{count}</text>'
+            )
     parts.append(f'<text x="10" y="{height - 4}" class="tick">0</text>')
     parts.append(f'<text x="{width - 10}" y="{height - 4}" text-anchor="end" class="tick">{_fmt(maximum)}</text>')
     parts.append("</svg>")

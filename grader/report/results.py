@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from grader.text import shorten
 
@@ -21,36 +22,36 @@ STATUSES = ("passed", "partial", "failed", "error", "skipped")
 
 # Caps on everything student-derived that reaches a result file and the pages (docs/results.md):
 # a student's process decides how much it prints, raises or returns, never how big a report gets.
-MAX_MESSAGE = 2000            # characters of a message (check, assignment, submission)
+MAX_MESSAGE = 2000  # characters of a message (check, assignment, submission)
 MAX_DIAGNOSIS = 1000
 MAX_TITLE = 300
 MAX_TRACEBACK = 4000
-MAX_NOTES = 20                # notes kept per assignment and per submission, then "and N more"
+MAX_NOTES = 20  # notes kept per assignment and per submission, then "and N more"
 MAX_NOTE = 1000
 MAX_FLAGS = 20
 MAX_FLAG = 200
-MAX_OUTPUT = 96 * 1024        # characters of printed output (above the sandbox's default 64 KB and its note)
-MAX_CURVES = 6                # series of one plot
-MAX_CURVE_POINTS = 400        # points of one series: first, last, and each stretch's lowest and highest
+MAX_OUTPUT = 96 * 1024  # characters of printed output (above the sandbox's default 64 KB and its note)
+MAX_CURVES = 6  # series of one plot
+MAX_CURVE_POINTS = 400  # points of one series: first, last, and each stretch's lowest and highest
 MAX_TABLE_ROWS = 20
 MAX_TABLE_COLUMNS = 8
-MAX_CELL = 100                # characters of a table cell, a curve's name, a short detail
-MAX_ITEMS = 100               # items of any other list or mapping in details
-MAX_DEPTH = 4                 # nesting of any other detail
-MAX_ASSIGNMENT_BYTES = 1 * 2**20   # one assignment's JSON, all of the above together
+MAX_CELL = 100  # characters of a table cell, a curve's name, a short detail
+MAX_ITEMS = 100  # items of any other list or mapping in details
+MAX_DEPTH = 4  # nesting of any other detail
+MAX_ASSIGNMENT_BYTES = 1 * 2**20  # one assignment's JSON, all of the above together
 
 
 @dataclass
 class CheckResult:
-    name: str                          # stable id within the assignment, e.g. "test_forward[tanh]"
-    title: str                         # one line for people
+    name: str  # stable id within the assignment, e.g. "test_forward[tanh]"
+    title: str  # one line for people
     points: float
     max_points: float
-    status: str                        # passed | partial | failed | error (grader fault) | skipped
+    status: str  # passed | partial | failed | error (grader fault) | skipped
     message: str = ""
-    diagnosis: str | None = None       # what the judge worked out (transposed? NaN? known mistake?)
-    mistake: str | None = None         # id from the assignment's mistake catalog, when recognised
-    visibility: str = "visible"        # visible | hidden
+    diagnosis: str | None = None  # what the judge worked out (transposed? NaN? known mistake?)
+    mistake: str | None = None  # id from the assignment's mistake catalog, when recognised
+    visibility: str = "visible"  # visible | hidden
     duration: float = 0.0
     details: dict[str, Any] = field(default_factory=dict)  # table rows, curves, traceback
     # False where the grader could not judge the check for reasons no student causes (a check asking
@@ -74,11 +75,11 @@ class CheckResult:
 class AssignmentResult:
     id: str
     title: str
-    status: str                        # graded | error (grading failed) | missing
+    status: str  # graded | error (grading failed) | missing
     score: float = 0.0
     max_score: float = 100.0
-    mode: str = "full"                 # full (all checks) | public (student copy: public checks only)
-    source: str | None = None          # file graded, e.g. "srn.ipynb"
+    mode: str = "full"  # full (all checks) | public (student copy: public checks only)
+    source: str | None = None  # file graded, e.g. "srn.ipynb"
     message: str = ""
     # Which file was graded when both a .py and an .ipynb were present, and why: one line, never cut short.
     choice: str = ""
@@ -86,7 +87,7 @@ class AssignmentResult:
     # Constructs that reach around the assignment's rules (ctypes, gc walks, sys.modules surgery...),
     # "craft_rnn.py, line 12: gc.get_objects": listed in the class overview for the instructor's review.
     flags: list[str] = field(default_factory=list)
-    output: str = ""                   # what the student's code printed (truncated)
+    output: str = ""  # what the student's code printed (truncated)
     duration: float = 0.0
     checks: list[CheckResult] = field(default_factory=list)
 
@@ -116,7 +117,7 @@ class SubmissionResult:
     content_hash: str
     score: float = 0.0
     max_score: float = 0.0
-    status: str = "graded"             # graded | error | empty
+    status: str = "graded"  # graded | error | empty
     message: str = ""
     graded_at: str = ""
     grader_version: str = ""
@@ -152,20 +153,22 @@ class SubmissionResult:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False, allow_nan=False)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SubmissionResult":
+    def from_dict(cls, data: dict[str, Any]) -> SubmissionResult:
         if data.get("schema") != SCHEMA:
             raise ValueError(f"not a {SCHEMA} document")
         assignments = [
-            AssignmentResult(**{
-                **_known(AssignmentResult, a),
-                "checks": [CheckResult(**_known(CheckResult, c)) for c in a.get("checks", [])],
-            })
+            AssignmentResult(
+                **{
+                    **_known(AssignmentResult, a),
+                    "checks": [CheckResult(**_known(CheckResult, c)) for c in a.get("checks", [])],
+                }
+            )
             for a in data.get("assignments", [])
         ]
         return cls(**{**_known(cls, data), "assignments": assignments})
 
     @classmethod
-    def load(cls, path: Path) -> "SubmissionResult":
+    def load(cls, path: Path) -> SubmissionResult:
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
@@ -192,8 +195,10 @@ def keep_better(graded: list[AssignmentResult], choice: str = "") -> AssignmentR
     if len(graded) > 1:
         scores = ", ".join(f"{a.source} scored {a.score:g} / {a.max_score:g}" for a in graded)
         others = " and ".join(str(a.source) for a in graded)
-        choice = (f"Both {others} were edited, so both were graded: {scores}; the better, {best.source}, "
-                  f"counts (delete the file you do not use).")
+        choice = (
+            f"Both {others} were edited, so both were graded: {scores}; the better, {best.source}, "
+            f"counts (delete the file you do not use)."
+        )
     if choice:
         best.choice = choice
         best.notes.insert(0, choice)
@@ -248,8 +253,10 @@ def _bound_table(table: Any) -> dict[str, Any] | None:
         return None
     columns = [shorten(str(c), MAX_CELL) for c in list(table.get("columns") or [])[:MAX_TABLE_COLUMNS]]
     width = len(columns) or MAX_TABLE_COLUMNS
-    rows = [[shorten(str(cell), MAX_CELL) for cell in (row if isinstance(row, (list, tuple)) else [row])[:width]]
-            for row in table["rows"][:MAX_TABLE_ROWS]]
+    rows = [
+        [shorten(str(cell), MAX_CELL) for cell in (row if isinstance(row, (list, tuple)) else [row])[:width]]
+        for row in table["rows"][:MAX_TABLE_ROWS]
+    ]
     total = table.get("total")
     if not isinstance(total, int) or isinstance(total, bool) or total < len(rows):
         total = len(table["rows"])

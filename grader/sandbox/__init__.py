@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 from grader.errors import SandboxError
 from grader.sandbox import cgroups
@@ -22,9 +22,19 @@ class Sandbox:
     cgroup no other sandbox on this host holds (by lease), and namespaces per child. One per grading
     slot and worker profile, and one for the verifier."""
 
-    def __init__(self, isolation: Isolation, *, preload: list[str], device: str = "cpu", threads: int = 1,
-                 slot: int = 0, warm_optimizer: bool | None = None, tmp_mb: int = 256,
-                 trusted: bool = False, hide: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        isolation: Isolation,
+        *,
+        preload: list[str],
+        device: str = "cpu",
+        threads: int = 1,
+        slot: int = 0,
+        warm_optimizer: bool | None = None,
+        tmp_mb: int = 256,
+        trusted: bool = False,
+        hide: Sequence[str] = (),
+    ) -> None:
         """``hide``: packages the worker never loads and, under bubblewrap, cannot see (a1's torch).
         ``slot``: where the search for a free lease starts (any free one is taken). ``trusted``: the
         reference worker, which runs instructor code only and gets no box."""
@@ -59,11 +69,15 @@ class Sandbox:
                 self._zygote.close()
             self._claim()
             sandboxed = self.isolation.kind == "bubblewrap"
-            box = None if self.trusted else {
-                "namespaces": True,
-                "cgroups": self._cgroup.for_zygote(sandboxed) if self._cgroup else None,
-                "unmount": self._cgroup.mount_points(sandboxed) if self._cgroup else [],
-            }
+            box = (
+                None
+                if self.trusted
+                else {
+                    "namespaces": True,
+                    "cgroups": self._cgroup.for_zygote(sandboxed) if self._cgroup else None,
+                    "unmount": self._cgroup.mount_points(sandboxed) if self._cgroup else [],
+                }
+            )
             binds = self._cgroup.bind_args() if self._cgroup and sandboxed else []
             self._zygote = ZygoteHandle(self.isolation, **self.options, uid=self.uid, box=box, bwrap_extra=binds)
             self._zygote.start()

@@ -15,7 +15,7 @@ import os
 import signal
 import time
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cache
 
 INSIDE = "/run/grader-cgroup"  # where a bubblewrap sandbox shows its cgroups to the zygote
 CONTROLLERS = ("memory", "pids")
@@ -25,7 +25,7 @@ CONTROLLERS = ("memory", "pids")
 class Hierarchy:
     version: int
     dirs: tuple[tuple[str, str], ...]  # (controller, the grader's own cgroup directory); v2: ("unified", dir)
-    mounts: tuple[str, ...] = ()       # where every cgroup hierarchy is mounted on this host
+    mounts: tuple[str, ...] = ()  # where every cgroup hierarchy is mounted on this host
 
     def describe(self) -> str:
         return f"cgroup v{self.version} (memory, pids)"
@@ -39,7 +39,7 @@ class _Mount:
     options: frozenset[str]
 
 
-@lru_cache(maxsize=None)
+@cache
 def find() -> tuple[Hierarchy | None, str]:
     """The grader's own cgroups, where it may create children with a memory and pids budget; else
     None and why not."""
@@ -88,7 +88,7 @@ def _host_dir(mount: _Mount, path: str) -> str | None:
     root = mount.root.rstrip("/")
     if path != root and not path.startswith(root + "/"):
         return None
-    return mount.point + path[len(root):]
+    return mount.point + path[len(root) :]
 
 
 def _unified(mounts: list[_Mount], membership: dict[str, str]) -> tuple[Hierarchy | None, str]:
@@ -106,9 +106,11 @@ def _unified(mounts: list[_Mount], membership: dict[str, str]) -> tuple[Hierarch
         try:
             _write(os.path.join(own, "cgroup.subtree_control"), " ".join(f"+{c}" for c in CONTROLLERS))
         except OSError as exc:
-            return None, (f"cgroup v2: memory and pids cannot be enabled below {own} ({exc.strerror}; a cgroup "
-                          "with processes of its own cannot: start the grader in a delegated cgroup, e.g. "
-                          "systemd-run --scope -p Delegate=yes)")
+            return None, (
+                f"cgroup v2: memory and pids cannot be enabled below {own} ({exc.strerror}; a cgroup "
+                "with processes of its own cannot: start the grader in a delegated cgroup, e.g. "
+                "systemd-run --scope -p Delegate=yes)"
+            )
     problem = _try_child(own)
     return (None, f"cgroup v2: {problem}") if problem else (Hierarchy(2, (("unified", own),)), "")
 

@@ -18,13 +18,12 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import grader
-
 from grader.sandbox import cgroups
 from grader.sandbox.leases import SANDBOX_UID_BASE  # noqa: F401  (student uids: SANDBOX_UID_BASE + the sandbox's lease)
 
@@ -37,8 +36,8 @@ COMPANIONS = {"torch": ("torchgen", "functorch", "triton")}
 
 @dataclass(frozen=True)
 class Isolation:
-    kind: str          # "bubblewrap" or "none"
-    description: str   # one line for the feedback
+    kind: str  # "bubblewrap" or "none"
+    description: str  # one line for the feedback
     isolated: bool
 
     def as_dict(self) -> dict[str, object]:
@@ -85,17 +84,24 @@ def box_description(kind: str) -> str:
     hierarchy, why_not = cgroups.find()
     parts = []
     if box.get("namespaces"):
-        parts.append("each submission in its own pid, IPC and mount namespaces with a private /tmp and "
-                     "/dev/shm: nothing it starts outlives it")
+        parts.append(
+            "each submission in its own pid, IPC and mount namespaces with a private /tmp and "
+            "/dev/shm: nothing it starts outlives it"
+        )
     else:
-        parts.append(f"submissions share the worker's namespaces ({box.get('problem')}): what one leaves "
-                     "running is killed by " + ("cgroup" if hierarchy else "walking the process tree"))
+        parts.append(
+            f"submissions share the worker's namespaces ({box.get('problem')}): what one leaves "
+            "running is killed by " + ("cgroup" if hierarchy else "walking the process tree")
+        )
     if hierarchy is not None:
-        parts.append(f"memory and processes budgeted for all of a submission's processes together "
-                     f"({hierarchy.describe()})")
+        parts.append(
+            f"memory and processes budgeted for all of a submission's processes together ({hierarchy.describe()})"
+        )
     else:
-        parts.append("memory limited per process (RLIMIT_AS) and processes per uid (RLIMIT_NPROC), so a "
-                     f"submission's total is at most their product (no cgroups: {why_not})")
+        parts.append(
+            "memory limited per process (RLIMIT_AS) and processes per uid (RLIMIT_NPROC), so a "
+            f"submission's total is at most their product (no cgroups: {why_not})"
+        )
     parts.append(_uid_description(kind))
     parts.append(f"user namespaces {box.get('user_namespaces', 'not tested')}")
     return "; ".join(parts)
@@ -123,8 +129,12 @@ def _probe_box(kind: str) -> dict[str, object]:
     if kind != "bubblewrap" and os.geteuid() != 0:
         return {"namespaces": False, "problem": "namespaces per submission need root or bubblewrap"}
     with tempfile.TemporaryDirectory(prefix="grader-trial-") as scratch:
-        config = {"namespaces": True, "proc": True, "scratch": "/tmp" if kind == "bubblewrap" else scratch,
-                  "keep": kept_under("/tmp") if kind == "bubblewrap" else []}
+        config = {
+            "namespaces": True,
+            "proc": True,
+            "scratch": "/tmp" if kind == "bubblewrap" else scratch,
+            "keep": kept_under("/tmp") if kind == "bubblewrap" else [],
+        }
         script = f"{bootstrap_path()}; from grader.inside.zygote import probe_box; probe_box({json.dumps(config)!r})"
         command = [sys.executable, "-I", "-c", script]
         if kind == "bubblewrap":
@@ -243,8 +253,10 @@ def importable_dirs() -> list[str]:
 def bootstrap_path() -> str:
     """Python statements that give a worker started with ``-I`` the grader's import path: the grader
     package first, then what PYTHONPATH and .pth files gave the grader (``-I`` drops PYTHONPATH)."""
-    return (f"import sys; sys.path[1:1] = [p for p in {importable_dirs()!r} if p not in sys.path]; "
-            f"sys.path.insert(0, {str(package_dir().parent)!r})")
+    return (
+        f"import sys; sys.path[1:1] = [p for p in {importable_dirs()!r} if p not in sys.path]; "
+        f"sys.path.insert(0, {str(package_dir().parent)!r})"
+    )
 
 
 def _inside(parent: str, path: str) -> bool:
@@ -277,7 +289,7 @@ def absent_packages(blocked: Iterable[str], preload: Iterable[str]) -> tuple[str
     return tuple(sorted(tops - loaded))
 
 
-@lru_cache(maxsize=None)
+@cache
 def package_locations(names: tuple[str, ...]) -> tuple[str, ...]:
     """Every directory or file the sandbox would show for these top-level packages.
 
@@ -360,8 +372,13 @@ def bwrap_prefix(scratch_mb: int, device: str, hide: Sequence[str] = (), extra: 
     """
     args = [
         "bwrap",
-        "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-        "--die-with-parent", "--new-session",
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--die-with-parent",
+        "--new-session",
     ]
     if os.geteuid() == 0:
         # Privileged mode: no user namespace; all capabilities dropped but those the zygote needs to
@@ -370,8 +387,7 @@ def bwrap_prefix(scratch_mb: int, device: str, hide: Sequence[str] = (), extra: 
         # them all before student code runs. --disable-userns needs --unshare-user, which would leave
         # one uid only: a seccomp filter in each child refuses user namespaces instead.
         args += ["--cap-drop", "ALL"]
-        for capability in ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_DAC_OVERRIDE", "CAP_FOWNER",
-                           "CAP_SYS_ADMIN"):
+        for capability in ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_SYS_ADMIN"):
             args += ["--cap-add", capability]
     else:
         # CAP_SYS_ADMIN in bubblewrap's user namespace, for the children's namespaces; they drop it.

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SANDBOX_UID_BASE = 61000  # student processes run as SANDBOX_UID_BASE + lease number when the grader is root
-POOL = 1000               # numbers 0..999: uids 61000-61999
+POOL = 1000  # numbers 0..999: uids 61000-61999
 
 
 class NoLeaseLeft(RuntimeError):

@@ -8,26 +8,26 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Limits:
-    memory_mb: int = 2048            # memory a submission may add to what the worker holds: per process
-                                     # (address space) and, where cgroups exist, all its processes together
-    cpu_seconds: int = 300           # CPU time of one student process (SIGXCPU beyond)
-    probe_timeout_s: float = 20.0    # wall clock for one probe call (a check's @timeout overrides)
-    timeout_factor: float = 10.0     # ...and at most this many times the reference's time for the same
-    timeout_floor_s: float = 3.0     # call, but never less than this (factor 0: probe_timeout_s only)
-    import_timeout_s: float = 10.0   # wall clock for importing the student's module
+    memory_mb: int = 2048  # memory a submission may add to what the worker holds: per process
+    # (address space) and, where cgroups exist, all its processes together
+    cpu_seconds: int = 300  # CPU time of one student process (SIGXCPU beyond)
+    probe_timeout_s: float = 20.0  # wall clock for one probe call (a check's @timeout overrides)
+    timeout_factor: float = 10.0  # ...and at most this many times the reference's time for the same
+    timeout_floor_s: float = 3.0  # call, but never less than this (factor 0: probe_timeout_s only)
+    import_timeout_s: float = 10.0  # wall clock for importing the student's module
     submission_timeout_s: float = 180.0  # wall clock for all probe calls of one assignment
-    processes: int = 32              # processes and threads a submission may start (all together)
-    file_size_mb: int = 64           # largest file a student process may write
+    processes: int = 32  # processes and threads a submission may start (all together)
+    file_size_mb: int = 64  # largest file a student process may write
     open_files: int = 256
-    output_kb: int = 64              # printed output kept for the feedback (the rest is counted, dropped)
-    result_mb: int = 64              # largest result a probe may send back
-    tmp_mb: int = 256                # size of each submission's own /tmp and /dev/shm
-    max_restarts: int = 6            # worker restarts after crashes/timeouts before giving up
-    submission_files: int = 50       # files copied from the submission into the sandbox
-    submission_mb: int = 20          # their total size
+    output_kb: int = 64  # printed output kept for the feedback (the rest is counted, dropped)
+    result_mb: int = 64  # largest result a probe may send back
+    tmp_mb: int = 256  # size of each submission's own /tmp and /dev/shm
+    max_restarts: int = 6  # worker restarts after crashes/timeouts before giving up
+    submission_files: int = 50  # files copied from the submission into the sandbox
+    submission_mb: int = 20  # their total size
 
     @classmethod
-    def from_mapping(cls, values: dict[str, Any] | None, base: "Limits | None" = None) -> "Limits":
+    def from_mapping(cls, values: dict[str, Any] | None, base: Limits | None = None) -> Limits:
         base = base or cls()
         values = dict(values or {})
         known = {f.name: f.type for f in fields(cls)}

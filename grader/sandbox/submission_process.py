@@ -26,26 +26,27 @@ from grader.errors import (
     StudentError,
     WorkerCrashed,
 )
-from grader.wire.channel import ChannelClosed, ChannelTimeout, FrameReader, write_frame
-from grader.wire.codec import FrameError, FrameLimits
 from grader.sandbox.limits import Limits
 from grader.sandbox.zygote_handle import ZygoteHandle
+from grader.wire.channel import ChannelClosed, ChannelTimeout, FrameReader, write_frame
+from grader.wire.codec import FrameError, FrameLimits
 
 
 @dataclass
 class LoadSpec:
     """Everything a child needs to import one submission of one assignment."""
 
-    module: str                      # import name, e.g. "srn"
-    filename: str                    # what the student calls it, e.g. "srn.py" or "srn.ipynb"
-    files: dict[str, bytes]          # file name -> content, written into the child's private directory
+    module: str  # import name, e.g. "srn"
+    filename: str  # what the student calls it, e.g. "srn.py" or "srn.ipynb"
+    files: dict[str, bytes]  # file name -> content, written into the child's private directory
     probes_source: str
     blocked_imports: list[str] = field(default_factory=list)
     forbidden_apis: list[str] = field(default_factory=list)
     device: str = "cpu"
 
-    def message(self, hanging: dict[str, str] | None = None,
-                hanging_limits: dict[str, float] | None = None) -> dict[str, Any]:
+    def message(
+        self, hanging: dict[str, str] | None = None, hanging_limits: dict[str, float] | None = None
+    ) -> dict[str, Any]:
         return {
             "hanging": hanging or {},
             "hanging_limits": hanging_limits or {},
@@ -113,8 +114,9 @@ class SubmissionProcess:
 
     # -- public ------------------------------------------------------------------------------------
 
-    def call(self, probe: str, args: dict[str, Any] | None = None, *, seed: int = 0,
-             timeout: float | None = None) -> Any:
+    def call(
+        self, probe: str, args: dict[str, Any] | None = None, *, seed: int = 0, timeout: float | None = None
+    ) -> Any:
         """Run ``probe`` on the student's module; plain data back, or a :class:`StudentError`."""
         timeout = self.limits.probe_timeout_s if timeout is None else timeout
         self._ensure_child()
@@ -126,8 +128,14 @@ class SubmissionProcess:
         started = time.monotonic()
         self.calls += 1
         self._last_where = self._last_function = None
-        request = {"op": "probe", "name": probe, "args": args or {}, "seed": seed, "limit": timeout,
-                   "report_after": max(wait - min(0.5, wait / 4), 0.05)}
+        request = {
+            "op": "probe",
+            "name": probe,
+            "args": args or {},
+            "seed": seed,
+            "limit": timeout,
+            "report_after": max(wait - min(0.5, wait / 4), 0.05),
+        }
         try:
             write_frame(self.child.request_fd, request)
             reply = self._await_reply(time.monotonic() + wait)
@@ -211,8 +219,9 @@ class SubmissionProcess:
             )
         except ChannelClosed:
             status = self._discard_child(kill=False)
-            self.import_error = ImportFailed(f"while importing {self.spec.filename}, "
-                                             f"{_crash_message(status, self.limits)}")
+            self.import_error = ImportFailed(
+                f"while importing {self.spec.filename}, {_crash_message(status, self.limits)}"
+            )
         except FrameError as exc:
             self._discard_child(kill=True)
             self.import_error = ImportFailed(f"while importing {self.spec.filename}, the worker sent garbage ({exc})")
@@ -223,7 +232,8 @@ class SubmissionProcess:
                 self._discard_child(kill=False)
                 self.import_error = ImportFailed(
                     f"{self.spec.filename} could not be imported: {error.message}",
-                    where=error.where, traceback=error.traceback,
+                    where=error.where,
+                    traceback=error.traceback,
                 )
         finally:
             self.spent += time.monotonic() - started

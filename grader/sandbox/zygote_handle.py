@@ -9,12 +9,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from grader.errors import SandboxError
+from grader.sandbox.isolation import Isolation, bootstrap_path, bwrap_prefix, clean_environment, kept_under
 from grader.wire.channel import ChannelClosed, ChannelTimeout, read_frame, send_with_fds
 from grader.wire.codec import FrameError
-from grader.sandbox.isolation import Isolation, bootstrap_path, bwrap_prefix, clean_environment, kept_under
 
 REQUEST_TIMEOUT_S = 60.0
 
@@ -22,10 +23,20 @@ REQUEST_TIMEOUT_S = 60.0
 class ZygoteHandle:
     """One pre-started worker process. Not thread-safe: one grading slot owns one zygote."""
 
-    def __init__(self, isolation: Isolation, *, preload: list[str], device: str = "cpu",
-                 threads: int = 1, warm_optimizer: bool = False, tmp_mb: int = 256,
-                 hide: Sequence[str] = (), uid: int | None = None, box: dict[str, Any] | None = None,
-                 bwrap_extra: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        isolation: Isolation,
+        *,
+        preload: list[str],
+        device: str = "cpu",
+        threads: int = 1,
+        warm_optimizer: bool = False,
+        tmp_mb: int = 256,
+        hide: Sequence[str] = (),
+        uid: int | None = None,
+        box: dict[str, Any] | None = None,
+        bwrap_extra: Sequence[str] = (),
+    ) -> None:
         """``hide``: packages this worker must never load; under bubblewrap their files are not shown.
         ``uid``: what each child runs as (root only). ``box``: what each child gets of its own
         (``{"namespaces": bool, "cgroups": ..., "unmount": [...]}``; None: nothing, the trusted
@@ -67,8 +78,10 @@ class ZygoteHandle:
         bootstrap = f"{bootstrap_path()}; from grader.inside.zygote import main; main({theirs.fileno()})"
         command = [sys.executable, "-I", "-B", "-c", bootstrap]
         if self.sandboxed:
-            command = bwrap_prefix(scratch_mb=self.tmp_mb, device=self.device, hide=self.hide,
-                                   extra=self.bwrap_extra) + command
+            command = (
+                bwrap_prefix(scratch_mb=self.tmp_mb, device=self.device, hide=self.hide, extra=self.bwrap_extra)
+                + command
+            )
         self._stderr = tempfile.TemporaryFile()
         self.started_at = time.monotonic()
         self.process = subprocess.Popen(
@@ -83,14 +96,18 @@ class ZygoteHandle:
         )
         theirs.close()
         self.control = ours
-        send_with_fds(ours, {
-            "preload": self.preload,
-            "absent": list(self.hide),
-            "threads": self.threads,
-            "warm_optimizer": self.warm_optimizer,
-            "box": self._box_config(),
-            "wipe": ["/tmp", "/dev/shm"] if self.sandboxed else [self.scratch],
-        }, [])
+        send_with_fds(
+            ours,
+            {
+                "preload": self.preload,
+                "absent": list(self.hide),
+                "threads": self.threads,
+                "warm_optimizer": self.warm_optimizer,
+                "box": self._box_config(),
+                "wipe": ["/tmp", "/dev/shm"] if self.sandboxed else [self.scratch],
+            },
+            [],
+        )
 
     def _box_config(self) -> dict[str, Any]:
         if self.box_request is None:

@@ -12,7 +12,7 @@ import socket
 import time
 from typing import Any
 
-from grader.wire.codec import PREFIX, DEFAULT_LIMITS, FrameLimits, decode, encode, parse_prefix
+from grader.wire.codec import DEFAULT_LIMITS, PREFIX, FrameLimits, decode, encode, parse_prefix
 
 
 class ChannelClosed(EOFError):

@@ -23,9 +23,7 @@ MAGIC = b"RNG1"
 PREFIX = struct.Struct("<4sIQ")
 
 # Little-endian dtypes a result may carry. Anything else is refused rather than interpreted.
-ALLOWED_DTYPES = frozenset(
-    ["|b1", "|i1", "<i2", "<i4", "<i8", "|u1", "<u2", "<u4", "<u8", "<f2", "<f4", "<f8"]
-)
+ALLOWED_DTYPES = frozenset(["|b1", "|i1", "<i2", "<i4", "<i8", "|u1", "<u2", "<u4", "<u8", "<f2", "<f4", "<f8"])
 ARRAY_TAG = "__nd__"
 MAX_DEPTH = 64
 

@@ -51,9 +51,17 @@ def test_hidden_mapping(judge, student, reference, verifier, details):
     """The same code learns a mapping you have not seen (20 epochs, 20 seeds)"""
     args = dict(source=HIDDEN_SOURCE, target=HIDDEN_TARGET, seeds=HIDDEN_SEEDS, epochs=20, lr=0.1)
     got, want = student.run("train_seeds", **args), reference.expected("train_seeds", **args)
-    got, want = (measured_runs(verifier, result["runs"], "predictions", words=[HIDDEN_SOURCE]) for result in (got, want))
-    verdict = judge_training(got, want, converged=lambda run: run["predictions"] == [HIDDEN_TARGET],
-                             what="training on the hidden mapping", **curve_tolerance(judge.tolerance), paired=True)
+    got, want = (
+        measured_runs(verifier, result["runs"], "predictions", words=[HIDDEN_SOURCE]) for result in (got, want)
+    )
+    verdict = judge_training(
+        got,
+        want,
+        converged=lambda run: run["predictions"] == [HIDDEN_TARGET],
+        what="training on the hidden mapping",
+        **curve_tolerance(judge.tolerance),
+        paired=True,
+    )
     verdict.enforce(details)
 
 

@@ -23,13 +23,15 @@ FORWARD_CASES = {
     "no-bias-batch-first-h0": dict(T=4, B=2, D=5, H=3, num_layers=2, bias=False, batch_first=True, h0=True),
     "T1-three-layers": dict(T=1, B=3, D=3, H=4, num_layers=3, h0=True),
     "unbatched-relu-no-h0": dict(T=6, B=1, D=2, H=5, num_layers=1, nonlinearity="relu", unbatched=True, h0=False),
-    "three-layers-relu-batch-first": dict(T=5, B=2, D=4, H=4, num_layers=3, nonlinearity="relu", batch_first=True,
-                                          h0=True),
+    "three-layers-relu-batch-first": dict(
+        T=5, B=2, D=4, H=4, num_layers=3, nonlinearity="relu", batch_first=True, h0=True
+    ),
     "long-batch-of-one": dict(T=7, B=1, D=6, H=8, num_layers=2, h0=False),
 }
 GRADIENT_CASES = {
-    "relu-no-bias-batch-first": dict(T=4, B=3, D=3, H=5, num_layers=1, nonlinearity="relu", bias=False,
-                                     batch_first=True, h0=True),
+    "relu-no-bias-batch-first": dict(
+        T=4, B=3, D=3, H=5, num_layers=1, nonlinearity="relu", bias=False, batch_first=True, h0=True
+    ),
     "T1-three-layers-no-h0": dict(T=1, B=2, D=4, H=3, num_layers=3, h0=False),
     "unbatched-relu": dict(T=5, B=1, D=3, H=4, num_layers=2, nonlinearity="relu", unbatched=True, h0=True),
 }
@@ -57,8 +59,10 @@ def test_parameter_names_without_bias(student, reference):
         if got.get(key) != want[key]:
             expected = ", ".join(f"{name} {tuple(shape)}" for name, shape in want[key].items())
             found = ", ".join(f"{name} {tuple(shape)}" for name, shape in (got.get(key) or {}).items()) or "none"
-            raise CheckFailure(f"CraftRNN(..., num_layers=3, bias=False) should have exactly nn.RNN's parameters "
-                               f"{expected}; yours are {found}")
+            raise CheckFailure(
+                f"CraftRNN(..., num_layers=3, bias=False) should have exactly nn.RNN's parameters "
+                f"{expected}; yours are {found}"
+            )
 
 
 @points(20)
@@ -97,13 +101,19 @@ def test_classifier_training(judge, student, reference, verifier, details):
     x_test, y_test = sum_task(256, data_seed=1235)
     args = dict(seeds=TRAINING_SEEDS, x_train=x_train.tolist(), y_train=y_train.tolist())
     got, want = student.run("classifier_training", **args), reference.expected("classifier_training", **args)
-    got, want = (measured_runs(verifier, result["runs"], "classify", x=x_test, hidden_size=12, num_layers=1)
-                 for result in (got, want))
+    got, want = (
+        measured_runs(verifier, result["runs"], "classify", x=x_test, hidden_size=12, num_layers=1)
+        for result in (got, want)
+    )
     for run in got + want:
         run["accuracy"] = float(np.mean(np.asarray(run["classes"]) == y_test))
     bar = SHARE_OF_REFERENCE * statistics.median(run["accuracy"] for run in want)
     details["accuracy"] = {"yours": [run["accuracy"] for run in got], "reference": [run["accuracy"] for run in want]}
-    verdict = judge_training(got, want, converged=lambda run: run["accuracy"] >= bar,
-                             what=f"training the classifier on the hidden task (held-out accuracy {bar:.2f} or more)",
-                             **curve_tolerance(judge.tolerance))
+    verdict = judge_training(
+        got,
+        want,
+        converged=lambda run: run["accuracy"] >= bar,
+        what=f"training the classifier on the hidden task (held-out accuracy {bar:.2f} or more)",
+        **curve_tolerance(judge.tolerance),
+    )
     verdict.enforce(details)

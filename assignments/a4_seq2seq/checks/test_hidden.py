@@ -30,10 +30,14 @@ def reversal_task(train_size=300, test_size=100, seed=2024):
 
 
 @points(5)
-@pytest.mark.parametrize("case", [
-    dict(pairs=[["a", "b"]], n_step=3),
-    dict(pairs=[["moon", "luna"], ["sun", "sol"], ["water", "agua"], ["i", "yo"]], n_step=7),
-], ids=["one-letter", "n_step-7"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        dict(pairs=[["a", "b"]], n_step=3),
+        dict(pairs=[["moon", "luna"], ["sun", "sol"], ["water", "agua"], ["i", "yo"]], n_step=7),
+    ],
+    ids=["one-letter", "n_step-7"],
+)
 def test_make_batch_shapes(judge, case):
     """make_batch with other batch sizes and n_step"""
     judge.compare("make_batch", **case)
@@ -50,22 +54,30 @@ def test_two_layer_parts(judge, part):
 
 
 @points(10)
-@pytest.mark.parametrize("case", [
-    dict(TWO_LAYERS, batch=2, src_len=5, trg_len=8, ratio=1.0),
-    dict(TWO_LAYERS, batch=2, src_len=5, trg_len=8, ratio=0.0),
-    dict(emb=10, hidden=20, layers=1, batch=5, src_len=4, trg_len=3, ratio=0.0),
-    dict(emb=10, hidden=20, layers=1, batch=1, src_len=9, trg_len=6, ratio=1.0),
-], ids=["2-layers-forced", "2-layers-free", "short-free", "batch-1-forced"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        dict(TWO_LAYERS, batch=2, src_len=5, trg_len=8, ratio=1.0),
+        dict(TWO_LAYERS, batch=2, src_len=5, trg_len=8, ratio=0.0),
+        dict(emb=10, hidden=20, layers=1, batch=5, src_len=4, trg_len=3, ratio=0.0),
+        dict(emb=10, hidden=20, layers=1, batch=1, src_len=9, trg_len=6, ratio=1.0),
+    ],
+    ids=["2-layers-forced", "2-layers-free", "short-free", "batch-1-forced"],
+)
 def test_forward_configurations(judge, case):
     """Seq2Seq.forward at ratios 1.0 and 0.0 on other shapes"""
     judge.compare("forward", **case, seed=13)
 
 
 @points(5)
-@pytest.mark.parametrize("case", [
-    dict(TWO_LAYERS, batch=3, src_len=5, max_len=7),
-    dict(emb=8, hidden=16, layers=1, batch=1, src_len=4, max_len=2),
-], ids=["2-layers", "batch-1"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        dict(TWO_LAYERS, batch=3, src_len=5, max_len=7),
+        dict(emb=8, hidden=16, layers=1, batch=1, src_len=4, max_len=2),
+    ],
+    ids=["2-layers", "batch-1"],
+)
 def test_greedy_decode_configurations(judge, case):
     """greedy_decode with two layers and other lengths"""
     judge.compare("greedy_decode", **case, seed=14)
@@ -74,16 +86,28 @@ def test_greedy_decode_configurations(judge, case):
 @points(3)
 def test_translate_padding(judge):
     """translate removes the padding "?" (weights that emit it)"""
-    judge.compare("translate", words=["hello", "cat", "good", "abc", "zzz", "q", "moon", "xyzzy"], n_step=5,
-                  emb=8, hidden=32, seed=0, scale=4.0, boost=0.5)
+    judge.compare(
+        "translate",
+        words=["hello", "cat", "good", "abc", "zzz", "q", "moon", "xyzzy"],
+        n_step=5,
+        emb=8,
+        hidden=32,
+        seed=0,
+        scale=4.0,
+        boost=0.5,
+    )
 
 
 @points(9)
-@pytest.mark.parametrize("case", [
-    dict(emb=8, hidden=16, layers=1, batch=4, src_len=6, trg_len=7, ratio=0.0, clip=0.2),
-    dict(TWO_LAYERS, batch=3, src_len=5, trg_len=6, ratio=1.0, clip=0.3),
-    dict(emb=8, hidden=16, layers=1, batch=4, src_len=6, trg_len=7, ratio=1.0, clip=100.0),
-], ids=["free-running", "2-layers", "no-clipping-needed"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        dict(emb=8, hidden=16, layers=1, batch=4, src_len=6, trg_len=7, ratio=0.0, clip=0.2),
+        dict(TWO_LAYERS, batch=3, src_len=5, trg_len=6, ratio=1.0, clip=0.3),
+        dict(emb=8, hidden=16, layers=1, batch=4, src_len=6, trg_len=7, ratio=1.0, clip=100.0),
+    ],
+    ids=["free-running", "2-layers", "no-clipping-needed"],
+)
 def test_train_step_configurations(judge, case):
     """train_step: loss and updated weights on other configurations"""
     judge.compare("train_step", **case, lr=0.5, steps=3, seed=15, rtol=1e-4, atol=1e-5)
@@ -94,18 +118,21 @@ def test_train_step_configurations(judge, case):
 def test_reversal_learned(judge, reference, verifier, details):
     """Learns to reverse unseen words (exact match, threshold from the reference's own accuracy)"""
     train, test = reversal_task()
-    task = dict(pairs=train, n_step=4, emb=16, hidden=64, lr=0.02, epochs=40, batch_size=100, ratio=0.5,
-                seeds=[0, 1])
+    task = dict(pairs=train, n_step=4, emb=16, hidden=64, lr=0.02, epochs=40, batch_size=100, ratio=0.5, seeds=[0, 1])
     got = judge.run("train_pairs", **task)
     want = reference.expected("train_pairs", **task)
     words = [word for word, _ in test]
-    got, want = (measured_runs(verifier, result["runs"], "translations", words=words, n_step=4, emb=16, hidden=64)
-                 for result in (got, want))
+    got, want = (
+        measured_runs(verifier, result["runs"], "translations", words=words, n_step=4, emb=16, hidden=64)
+        for result in (got, want)
+    )
     for run in got + want:
         run["accuracy"] = sum(text == target for text, (_, target) in zip(run["translations"], test)) / len(test)
     threshold = REVERSAL_SHARE * statistics.median(run["accuracy"] for run in want)
     verdict = judge_training(
-        got, want, converged=lambda run: run["accuracy"] >= threshold,
+        got,
+        want,
+        converged=lambda run: run["accuracy"] >= threshold,
         what=f"training on a hidden task (reversing unseen words; {threshold:.0%} exact matches needed)",
     )
     details["accuracy"] = {"yours": [run["accuracy"] for run in got], "reference": [run["accuracy"] for run in want]}

@@ -11,8 +11,14 @@ from grader.judging.convergence import judge_training, measured_runs
 
 pytestmark = hidden
 
-TEXTS = ["Zebra apple zebra", "apple  Apple mango\n", "\tmango kiwi zebra ", "kiwi banana", "BANANA cherry",
-         "cherry date mango"]
+TEXTS = [
+    "Zebra apple zebra",
+    "apple  Apple mango\n",
+    "\tmango kiwi zebra ",
+    "kiwi banana",
+    "BANANA cherry",
+    "cherry date mango",
+]
 VOCAB_WORDS = ["<pad>", "<unk>", "the", "movie", "was", "not", "good", "bad", "at", "all"]
 CONFIGURATIONS = {
     "1-layer-unidirectional": dict(vocab=25, emb=5, hidden=6, layers=1, classes=3, bidirectional=False),
@@ -47,16 +53,21 @@ def judge_invariance(judge, reference, probe, case, first, second, change, seed)
     difference = float(np.max(np.abs(mine - again))) if mine.size else 0.0
     if difference > 1e-5:
         mistake = judge.identify(probe, got, want, case, seed, tolerance["rtol"], tolerance["atol"])
-        raise CheckFailure(f"{change} changed your logits by up to {difference:.3g}; they should not change",
-                           diagnosis="only packing (pack_padded_sequence with the true lengths, "
-                                     "enforce_sorted=False) makes the LSTM ignore the padding", mistake=mistake)
+        raise CheckFailure(
+            f"{change} changed your logits by up to {difference:.3g}; they should not change",
+            diagnosis="only packing (pack_padded_sequence with the true lengths, "
+            "enforce_sorted=False) makes the LSTM ignore the padding",
+            mistake=mistake,
+        )
     if mine.size and np.allclose(mine, mine[:1]):
         raise CheckFailure("every sentence gets the same logits: the model does not read its input")
     if not is_close(mine, np.asarray(want[first]), rtol=tolerance["rtol"], atol=tolerance["atol"]):
         known = judge.identify(probe, got, want, case, seed, tolerance["rtol"], tolerance["atol"], keys=[first])
         if known is None:
-            raise CheckFailure("your logits differ from the reference's with the same weights (see the forward "
-                               f"check), so whether {change} leaves them unchanged cannot be judged")
+            raise CheckFailure(
+                "your logits differ from the reference's with the same weights (see the forward "
+                f"check), so whether {change} leaves them unchanged cannot be judged"
+            )
 
 
 @points(2)
@@ -75,8 +86,7 @@ def test_build_vocab_min_freq(judge, min_freq):
 @points(2)
 def test_encode_max_len(judge):
     """encode cuts at max_len"""
-    judge.compare("encode", texts=["the movie was not good at all", "bad bad bad"], vocab_words=VOCAB_WORDS,
-                  max_len=4)
+    judge.compare("encode", texts=["the movie was not good at all", "bad bad bad"], vocab_words=VOCAB_WORDS, max_len=4)
 
 
 @points(12)
@@ -90,15 +100,31 @@ def test_forward_configurations(judge, name):
 @pytest.mark.parametrize("name", ["1-layer-unidirectional", "2-layers-bidirectional"])
 def test_padding_invariance_configurations(judge, reference, name):
     """Extra padding leaves the logits unchanged (unidirectional; two layers)"""
-    judge_invariance(judge, reference, "padding_invariance", dict(CONFIGURATIONS[name], batch=6, max_len=8, extra=6),
-                     "logits", "logits_extra_padding", "adding 6 padding columns", seed=22)
+    judge_invariance(
+        judge,
+        reference,
+        "padding_invariance",
+        dict(CONFIGURATIONS[name], batch=6, max_len=8, extra=6),
+        "logits",
+        "logits_extra_padding",
+        "adding 6 padding columns",
+        seed=22,
+    )
 
 
 @points(4)
 def test_batch_order_two_layers(judge, reference):
     """Two layers: an unsorted batch works, and reordering it reorders the logits only"""
-    judge_invariance(judge, reference, "batch_order", TWO_LAYERS, "logits", "logits_reordered",
-                     "reordering the sentences of the batch", seed=23)
+    judge_invariance(
+        judge,
+        reference,
+        "batch_order",
+        TWO_LAYERS,
+        "logits",
+        "logits_reordered",
+        "reordering the sentences of the batch",
+        seed=23,
+    )
 
 
 @points(6)
@@ -108,7 +134,9 @@ def test_lengths_on_the_model_device(judge, device):
         pytest.skip("checked on GPU only: on a CPU the model's device is the CPU, so this rule cannot be seen")
     judge.compare("lengths_on_device", **ONE_LAYER, seed=24)
     got, _ = judge.compare("collate", sequences=[[3], [4, 5, 6]], labels=[0, 1])
-    assert got["lengths_device"] == "cpu", f"collate_fn returned lengths on {got['lengths_device']}; keep them on the CPU"
+    assert got["lengths_device"] == "cpu", (
+        f"collate_fn returned lengths on {got['lengths_device']}; keep them on the CPU"
+    )
 
 
 @points(4)
@@ -130,11 +158,25 @@ def test_training_test_accuracy(judge, reference, assignment, verifier, details)
     task = dict(TRAINING, train_texts=train_texts, train_labels=train_labels)
     got = judge.run("train_classifier", **task)
     want = reference.expected("train_classifier", **task)
-    got, want = (measured_runs(verifier, result["runs"], "classify", artefacts=("weights", "vocab"), texts=test_texts, emb=TRAINING["emb"],
-                               hidden=TRAINING["hidden"]) for result in (got, want))
+    got, want = (
+        measured_runs(
+            verifier,
+            result["runs"],
+            "classify",
+            artefacts=("weights", "vocab"),
+            texts=test_texts,
+            emb=TRAINING["emb"],
+            hidden=TRAINING["hidden"],
+        )
+        for result in (got, want)
+    )
     for run in got + want:
         run["accuracy"] = float(np.mean(np.asarray(run["classes"]) == np.asarray(test_labels)))
     threshold = ACCURACY_SHARE * statistics.median(run["accuracy"] for run in want)
     details["accuracy"] = {"yours": [run["accuracy"] for run in got], "reference": [run["accuracy"] for run in want]}
-    judge_training(got, want, converged=lambda run: run["accuracy"] >= threshold,
-                   what=f"training (test accuracy {threshold:.3f} needed)").enforce(details)
+    judge_training(
+        got,
+        want,
+        converged=lambda run: run["accuracy"] >= threshold,
+        what=f"training (test accuracy {threshold:.3f} needed)",
+    ).enforce(details)

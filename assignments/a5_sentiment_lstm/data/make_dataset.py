@@ -57,103 +57,239 @@ MIN_WORDS, MAX_WORDS = 3, 14
 
 # How often each construction is drawn (see Grammar.sentence).
 CONSTRUCTIONS = (
-    ("plain", 0.42),         # the acting was really good
-    ("negated", 0.15),       # the plot was not funny at all
-    ("fragment", 0.04),      # not bad at all / hardly worth it
-    ("but", 0.24),           # good acting but a boring story
-    ("although", 0.05),      # although the plot was dull the cast was great
-    ("even_though", 0.05),   # the phone is great even though the battery is weak
-    ("and", 0.05),           # the plot was clever and i loved the ending
+    ("plain", 0.42),  # the acting was really good
+    ("negated", 0.15),  # the plot was not funny at all
+    ("fragment", 0.04),  # not bad at all / hardly worth it
+    ("but", 0.24),  # good acting but a boring story
+    ("although", 0.05),  # although the plot was dull the cast was great
+    ("even_though", 0.05),  # the phone is great even though the battery is weak
+    ("and", 0.05),  # the plot was clever and i loved the ending
 )
 
 # ---------------------------------------------------------------- vocabulary
 # Adjectives for both domains.
-POS_ADJ = ["good", "great", "wonderful", "excellent", "brilliant", "superb",
-           "fantastic", "amazing", "lovely", "solid", "impressive", "perfect",
-           "pleasant", "enjoyable", "nice", "decent", "terrific", "outstanding",
-           "fun", "awesome"]
-NEG_ADJ = ["bad", "awful", "terrible", "poor", "weak", "horrible", "dreadful",
-           "mediocre", "disappointing", "lousy", "annoying", "cheap", "useless",
-           "pathetic", "lame", "clumsy", "ugly", "frustrating", "crappy",
-           "sloppy"]
+POS_ADJ = [
+    "good",
+    "great",
+    "wonderful",
+    "excellent",
+    "brilliant",
+    "superb",
+    "fantastic",
+    "amazing",
+    "lovely",
+    "solid",
+    "impressive",
+    "perfect",
+    "pleasant",
+    "enjoyable",
+    "nice",
+    "decent",
+    "terrific",
+    "outstanding",
+    "fun",
+    "awesome",
+]
+NEG_ADJ = [
+    "bad",
+    "awful",
+    "terrible",
+    "poor",
+    "weak",
+    "horrible",
+    "dreadful",
+    "mediocre",
+    "disappointing",
+    "lousy",
+    "annoying",
+    "cheap",
+    "useless",
+    "pathetic",
+    "lame",
+    "clumsy",
+    "ugly",
+    "frustrating",
+    "crappy",
+    "sloppy",
+]
 
 DOMAINS = {
     "movie": {
         # (noun, kind); kind is "count" (takes a/an), "mass" or "plural".
-        "nouns": [("movie", "count"), ("film", "count"), ("plot", "count"),
-                  ("story", "count"), ("script", "count"), ("ending", "count"),
-                  ("soundtrack", "count"), ("villain", "count"),
-                  ("finale", "count"), ("sequel", "count"), ("cast", "count"),
-                  ("lead actor", "count"), ("first half", "count"),
-                  ("twist", "count"), ("opening scene", "count"),
-                  ("acting", "mass"), ("dialogue", "mass"), ("music", "mass"),
-                  ("pacing", "mass"), ("direction", "mass"), ("humor", "mass"),
-                  ("cinematography", "mass"), ("editing", "mass"),
-                  ("characters", "plural"), ("visuals", "plural"),
-                  ("jokes", "plural"), ("special effects", "plural"),
-                  ("fight scenes", "plural"), ("costumes", "plural")],
-        "pos": ["funny", "moving", "gripping", "clever", "charming", "touching",
-                "thrilling", "beautiful", "memorable", "witty", "stunning",
-                "fresh", "powerful", "exciting"],
-        "neg": ["boring", "dull", "tedious", "predictable", "silly", "bland",
-                "forgettable", "confusing", "slow", "messy", "pointless",
-                "stale", "cheesy", "corny"],
-        "pos_phrase": ["worth it", "worth watching", "worth the wait",
-                       "worth the ticket", "a real treat", "a pleasure to watch",
-                       "a must see"],
-        "neg_phrase": ["a waste of time", "a waste of money", "a mess",
-                       "a letdown", "a chore to sit through", "a disaster",
-                       "hard to watch"],
+        "nouns": [
+            ("movie", "count"),
+            ("film", "count"),
+            ("plot", "count"),
+            ("story", "count"),
+            ("script", "count"),
+            ("ending", "count"),
+            ("soundtrack", "count"),
+            ("villain", "count"),
+            ("finale", "count"),
+            ("sequel", "count"),
+            ("cast", "count"),
+            ("lead actor", "count"),
+            ("first half", "count"),
+            ("twist", "count"),
+            ("opening scene", "count"),
+            ("acting", "mass"),
+            ("dialogue", "mass"),
+            ("music", "mass"),
+            ("pacing", "mass"),
+            ("direction", "mass"),
+            ("humor", "mass"),
+            ("cinematography", "mass"),
+            ("editing", "mass"),
+            ("characters", "plural"),
+            ("visuals", "plural"),
+            ("jokes", "plural"),
+            ("special effects", "plural"),
+            ("fight scenes", "plural"),
+            ("costumes", "plural"),
+        ],
+        "pos": [
+            "funny",
+            "moving",
+            "gripping",
+            "clever",
+            "charming",
+            "touching",
+            "thrilling",
+            "beautiful",
+            "memorable",
+            "witty",
+            "stunning",
+            "fresh",
+            "powerful",
+            "exciting",
+        ],
+        "neg": [
+            "boring",
+            "dull",
+            "tedious",
+            "predictable",
+            "silly",
+            "bland",
+            "forgettable",
+            "confusing",
+            "slow",
+            "messy",
+            "pointless",
+            "stale",
+            "cheesy",
+            "corny",
+        ],
+        "pos_phrase": [
+            "worth it",
+            "worth watching",
+            "worth the wait",
+            "worth the ticket",
+            "a real treat",
+            "a pleasure to watch",
+            "a must see",
+        ],
+        "neg_phrase": [
+            "a waste of time",
+            "a waste of money",
+            "a mess",
+            "a letdown",
+            "a chore to sit through",
+            "a disaster",
+            "hard to watch",
+        ],
         "things": ["movie", "film", "show", "sequel", "series"],
     },
     "product": {
-        "nouns": [("phone", "count"), ("laptop", "count"), ("battery", "count"),
-                  ("screen", "count"), ("camera", "count"), ("keyboard", "count"),
-                  ("charger", "count"), ("blender", "count"), ("case", "count"),
-                  ("app", "count"), ("design", "count"), ("price", "count"),
-                  ("printer", "count"), ("kettle", "count"), ("mouse", "count"),
-                  ("tablet", "count"), ("remote", "count"),
-                  ("sound", "mass"), ("packaging", "mass"), ("delivery", "mass"),
-                  ("build quality", "mass"), ("customer service", "mass"),
-                  ("software", "mass"),
-                  ("headphones", "plural"), ("speakers", "plural"),
-                  ("buttons", "plural"), ("instructions", "plural"),
-                  ("cables", "plural")],
-        "pos": ["sturdy", "reliable", "fast", "comfortable", "durable", "sleek",
-                "handy", "quiet", "responsive", "bright", "crisp", "helpful",
-                "compact", "smooth"],
-        "neg": ["flimsy", "unreliable", "noisy", "faulty", "overpriced",
-                "fragile", "sluggish", "buggy", "dim", "uncomfortable",
-                "unhelpful", "broken", "bulky", "leaky"],
-        "pos_phrase": ["worth it", "worth the money", "worth every penny",
-                       "a great buy", "a bargain", "a pleasure to use",
-                       "a real gem"],
-        "neg_phrase": ["a waste of money", "a rip off", "a mess", "a letdown",
-                       "a disaster", "junk", "a total lemon"],
+        "nouns": [
+            ("phone", "count"),
+            ("laptop", "count"),
+            ("battery", "count"),
+            ("screen", "count"),
+            ("camera", "count"),
+            ("keyboard", "count"),
+            ("charger", "count"),
+            ("blender", "count"),
+            ("case", "count"),
+            ("app", "count"),
+            ("design", "count"),
+            ("price", "count"),
+            ("printer", "count"),
+            ("kettle", "count"),
+            ("mouse", "count"),
+            ("tablet", "count"),
+            ("remote", "count"),
+            ("sound", "mass"),
+            ("packaging", "mass"),
+            ("delivery", "mass"),
+            ("build quality", "mass"),
+            ("customer service", "mass"),
+            ("software", "mass"),
+            ("headphones", "plural"),
+            ("speakers", "plural"),
+            ("buttons", "plural"),
+            ("instructions", "plural"),
+            ("cables", "plural"),
+        ],
+        "pos": [
+            "sturdy",
+            "reliable",
+            "fast",
+            "comfortable",
+            "durable",
+            "sleek",
+            "handy",
+            "quiet",
+            "responsive",
+            "bright",
+            "crisp",
+            "helpful",
+            "compact",
+            "smooth",
+        ],
+        "neg": [
+            "flimsy",
+            "unreliable",
+            "noisy",
+            "faulty",
+            "overpriced",
+            "fragile",
+            "sluggish",
+            "buggy",
+            "dim",
+            "uncomfortable",
+            "unhelpful",
+            "broken",
+            "bulky",
+            "leaky",
+        ],
+        "pos_phrase": [
+            "worth it",
+            "worth the money",
+            "worth every penny",
+            "a great buy",
+            "a bargain",
+            "a pleasure to use",
+            "a real gem",
+        ],
+        "neg_phrase": ["a waste of money", "a rip off", "a mess", "a letdown", "a disaster", "junk", "a total lemon"],
         "things": ["phone", "laptop", "blender", "product", "charger", "kettle"],
     },
 }
 
-INTENSIFIERS = ["very", "really", "quite", "truly", "extremely", "so",
-                "incredibly", "pretty", "totally", "absolutely"]
+INTENSIFIERS = ["very", "really", "quite", "truly", "extremely", "so", "incredibly", "pretty", "totally", "absolutely"]
 DOWNTONERS = ["somewhat", "rather", "fairly", "kind of", "mostly"]
-MILD_NEG = ["a bit", "slightly", "a little"]      # only before negative words
+MILD_NEG = ["a bit", "slightly", "a little"]  # only before negative words
 # Modifiers that read well inside a noun phrase ("really stunning visuals").
 NP_MODIFIERS = ["very", "really", "truly", "pretty", "rather", "fairly"]
 # Negators placed before an adjective ("not" is also used as "not X at all").
-NEGATORS = ["not", "never", "hardly", "not really", "not very", "not that",
-            "far from"]
+NEGATORS = ["not", "never", "hardly", "not really", "not very", "not that", "far from"]
 PHRASE_NEGATORS = ["not", "never", "hardly", "far from", "not really"]
 
 # Opinion verbs: (base form, past form).
-POS_VERBS = [("love", "loved"), ("like", "liked"), ("enjoy", "enjoyed"),
-             ("adore", "adored")]
-NEG_VERBS = [("hate", "hated"), ("dislike", "disliked"),
-             ("despise", "despised")]
-VERB_SUBJECTS = ["i", "we", "my kids", "my friends", "everyone", "my wife",
-                 "my husband"]
-OPENERS = ["honestly", "overall", "frankly", "in short", "to be honest",
-           "all in all", "in the end"]
+POS_VERBS = [("love", "loved"), ("like", "liked"), ("enjoy", "enjoyed"), ("adore", "adored")]
+NEG_VERBS = [("hate", "hated"), ("dislike", "disliked"), ("despise", "despised")]
+VERB_SUBJECTS = ["i", "we", "my kids", "my friends", "everyone", "my wife", "my husband"]
+OPENERS = ["honestly", "overall", "frankly", "in short", "to be honest", "all in all", "in the end"]
 
 
 def article(next_word):
@@ -165,7 +301,7 @@ class Grammar:
 
     def __init__(self, rng):
         self.r = rng
-        self.used = set()          # nouns already used in the current sentence
+        self.used = set()  # nouns already used in the current sentence
 
     def pick(self, seq):
         return self.r.choice(seq)
@@ -237,17 +373,17 @@ class Grammar:
     # clauses ----------------------------------------------------------------
     def plain_clause(self, dom, pol):
         u = self.r.random()
-        if u < 0.55:                                  # the acting was very good
+        if u < 0.55:  # the acting was very good
             subj, pl = self.subject(dom)
             return subj + " " + self.be(pl) + " " + self.modified_adjective(dom, pol)
-        if u < 0.7:                                   # the film was worth it
+        if u < 0.7:  # the film was worth it
             subj, pl = self.subject(dom)
             return subj + " " + self.be(pl) + " " + self.phrase(dom, pol)
-        if u < 0.8:                                   # i would recommend this phone
+        if u < 0.8:  # i would recommend this phone
             thing = self.pick(DOMAINS[dom]["things"])
             verb = "recommend" if pol else "avoid"
             return self.pick(["i", "we"]) + " would " + verb + " this " + thing
-        base, past = self.pick(POS_VERBS if pol else NEG_VERBS)   # i loved it
+        base, past = self.pick(POS_VERBS if pol else NEG_VERBS)  # i loved it
         who = self.pick(VERB_SUBJECTS)
         if who in ("i", "we") and self.chance(0.3):
             who += " " + self.pick(["really", "truly", "just"])
@@ -255,17 +391,16 @@ class Grammar:
 
     def negated_clause(self, dom, pol):
         u = self.r.random()
-        if u < 0.55:                                  # the plot was not funny
+        if u < 0.55:  # the plot was not funny
             subj, pl = self.subject(dom)
             return subj + " " + self.be(pl) + " " + self.negated_adjective(dom, pol)
-        if u < 0.7:                                   # the film was hardly worth it
+        if u < 0.7:  # the film was hardly worth it
             subj, pl = self.subject(dom)
             return subj + " " + self.be(pl) + " " + self.negated_phrase(dom, pol)
-        if u < 0.8 and pol == 0:                      # i would not recommend it
+        if u < 0.8 and pol == 0:  # i would not recommend it
             thing = self.pick(DOMAINS[dom]["things"])
-            return (self.pick(["i", "we"]) + " would " + self.pick(["not", "never"])
-                    + " recommend this " + thing)
-        base, past = self.pick(NEG_VERBS if pol else POS_VERBS)   # i did not like it
+            return self.pick(["i", "we"]) + " would " + self.pick(["not", "never"]) + " recommend this " + thing
+        base, past = self.pick(NEG_VERBS if pol else POS_VERBS)  # i did not like it
         who = self.pick(VERB_SUBJECTS)
         if self.chance(0.6):
             return who + " did not " + base + " " + self.verb_object(dom)
@@ -288,7 +423,7 @@ class Grammar:
         self.used = set()
         dom = self.pick(sorted(DOMAINS))
         u, kind = self.r.random(), None
-        for kind, weight in CONSTRUCTIONS:
+        for kind, weight in CONSTRUCTIONS:  # noqa: B007 (the last kind tried is the one drawn)
             u -= weight
             if u < 0:
                 break
@@ -329,8 +464,7 @@ def generate(seed=SEED):
     i = 0
     while len(pools[0]) < per_label or len(pools[1]) < per_label:
         for text, label in grammar.sentence(i % 2):
-            if (MIN_WORDS <= len(text.split()) <= MAX_WORDS and text not in seen
-                    and len(pools[label]) < per_label):
+            if MIN_WORDS <= len(text.split()) <= MAX_WORDS and text not in seen and len(pools[label]) < per_label:
                 seen.add(text)
                 pools[label].append(text)
         i += 1
@@ -339,8 +473,7 @@ def generate(seed=SEED):
     splits, start = {}, 0
     for name, n in SIZES:
         half = n // 2
-        rows = ([(1, t) for t in pools[1][start:start + half]]
-                + [(0, t) for t in pools[0][start:start + half]])
+        rows = [(1, t) for t in pools[1][start : start + half]] + [(0, t) for t in pools[0][start : start + half]]
         rng.shuffle(rows)
         splits[name] = rows
         start += half
@@ -349,8 +482,11 @@ def generate(seed=SEED):
 
 def main():
     ap = argparse.ArgumentParser(description="Regenerate train/dev/test.tsv.")
-    ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)),
-                    help="output folder (default: the folder of this script)")
+    ap.add_argument(
+        "--out",
+        default=os.path.dirname(os.path.abspath(__file__)),
+        help="output folder (default: the folder of this script)",
+    )
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     for name, rows in generate().items():

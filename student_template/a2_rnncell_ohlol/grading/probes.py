@@ -9,13 +9,13 @@ costs only the checks of that part. Everything lives on `torch_device()`; result
 import numpy as np
 import torch
 
-from grader.inside.probe_api import (ProbeFailure, as_array, drawn_words, seed_everything, torch_device,
-                                      trained_weights)
+from grader.inside.probe_api import ProbeFailure, as_array, drawn_words, seed_everything, torch_device, trained_weights
 
 LETTERS = "ehlo"  # IDX2CHAR of the assignment, in order
 
 
 # -- building blocks ------------------------------------------------------------------------------
+
 
 def _codes(word):
     return [LETTERS.index(char) for char in word]
@@ -47,9 +47,15 @@ def _cell(model):
 def _cell_weights(seed, input_size, hidden_size, scale):
     """Weights of an nn.RNNCell(input_size, hidden_size), drawn from a seeded generator."""
     rng = np.random.default_rng(seed)
-    shapes = {"weight_ih": (hidden_size, input_size), "weight_hh": (hidden_size, hidden_size),
-              "bias_ih": (hidden_size,), "bias_hh": (hidden_size,)}
-    return {name: torch.tensor(rng.uniform(-scale, scale, shape), dtype=torch.float32) for name, shape in shapes.items()}
+    shapes = {
+        "weight_ih": (hidden_size, input_size),
+        "weight_hh": (hidden_size, hidden_size),
+        "bias_ih": (hidden_size,),
+        "bias_hh": (hidden_size,),
+    }
+    return {
+        name: torch.tensor(rng.uniform(-scale, scale, shape), dtype=torch.float32) for name, shape in shapes.items()
+    }
 
 
 def _load(model, weights, input_size, hidden_size):
@@ -102,6 +108,7 @@ def _train_once(ohlol, source, target, epochs, lr, seed, own_init=True):
 
 # -- probes ---------------------------------------------------------------------------------------
 
+
 def encode_words(ohlol, words, seed=0):
     """encode() of the given words, then of words drawn from the seed."""
     words = list(words) + drawn_words(seed, LETTERS, 2)
@@ -131,8 +138,9 @@ def init_hidden(ohlol, input_size, hidden_size, batch_size, seed=0):
 def step(ohlol, input_size, hidden_size, batch_size, steps, seed):
     """`steps` forward steps from a random state, with the same weights as the reference."""
     model = _build(ohlol, input_size, hidden_size, batch_size)
-    _load(model, _cell_weights(seed, input_size, hidden_size, scale=1.0 / np.sqrt(hidden_size)),
-          input_size, hidden_size)
+    _load(
+        model, _cell_weights(seed, input_size, hidden_size, scale=1.0 / np.sqrt(hidden_size)), input_size, hidden_size
+    )
     rng = np.random.default_rng(seed + 1)
     x = torch.tensor(rng.standard_normal((steps, batch_size, input_size)), dtype=torch.float32).to(torch_device())
     hidden = torch.tensor(rng.standard_normal((batch_size, hidden_size)) * 0.5, dtype=torch.float32).to(torch_device())
@@ -169,6 +177,8 @@ def predict_words(ohlol, words, seed, scale=2.0):
     for word in words:
         predicted = ohlol.predict(model, _one_hot(word))
         if type(predicted) is not str:
-            raise ProbeFailure(f"predict(...) returned a {type(predicted).__name__}; a string such as 'ohlol' was expected")
+            raise ProbeFailure(
+                f"predict(...) returned a {type(predicted).__name__}; a string such as 'ohlol' was expected"
+            )
         predictions.append(predicted)
     return {"predictions": predictions}

@@ -12,15 +12,24 @@ import numpy as np
 import torch
 from torch import nn
 
-from grader.inside.probe_api import (ProbeFailure, as_array, as_number, drawn_words, load_weights, torch_device,
-                                      trained_weights, unpack)
+from grader.inside.probe_api import (
+    ProbeFailure,
+    as_array,
+    as_number,
+    drawn_words,
+    load_weights,
+    torch_device,
+    trained_weights,
+    unpack,
+)
 
-VOCAB = 29                     # len(LETTERS)
+VOCAB = 29  # len(LETTERS)
 SOS, EOS, PAD = 0, 1, 2
 LETTERS = "SE?abcdefghijklmnopqrstuvwxyz"
 
 
 # ------------------------------------------------------------------------------------------- weights
+
 
 def lstm_shapes(prefix, input_size, hidden, layers):
     shapes = {}
@@ -81,11 +90,11 @@ def parameters_of(model):
 
 # ---------------------------------------------------------------------------------------------- probes
 
+
 def make_batch(seq2seq, pairs, n_step, seed=0):
     """make_batch of the given pairs and one drawn from the seed (no longer than n_step)."""
     pairs = [tuple(pair) for pair in pairs] + [tuple(drawn_words(seed, LETTERS[3:], 2, 1, n_step))]
-    src, trg = unpack(seq2seq.make_batch(pairs, n_step), "make_batch(...)",
-                      ("src", "trg"))
+    src, trg = unpack(seq2seq.make_batch(pairs, n_step), "make_batch(...)", ("src", "trg"))
     result = {}
     for name, value in (("src", src), ("trg", trg)):
         if not isinstance(value, torch.Tensor):
@@ -98,23 +107,31 @@ def make_batch(seq2seq, pairs, n_step, seed=0):
 def encoder(seq2seq, emb, hidden, layers, batch, length, seed):
     """Encoder alone, with the Seq2Seq's encoder weights."""
     model = seq2seq.Encoder(VOCAB, emb, hidden, num_layers=layers)
-    shapes = {name[len("encoder."):]: shape for name, shape in seq2seq_shapes(emb, hidden, layers).items()
-              if name.startswith("encoder.")}
+    shapes = {
+        name[len("encoder.") :]: shape
+        for name, shape in seq2seq_shapes(emb, hidden, layers).items()
+        if name.startswith("encoder.")
+    }
     load_weights(model, make_weights(seed, shapes), "Encoder")
     model = model.to(torch_device()).eval()
     with torch.no_grad():
         result = model(random_ids(seed, batch, length).to(torch_device()))
     outputs, hidden_state, cell = unpack(result, "Encoder.forward(src)", ("outputs", "hidden", "cell"))
-    return {"outputs": as_array(outputs, "outputs of Encoder.forward", ndim=3),
-            "hidden": as_array(hidden_state, "hidden of Encoder.forward", ndim=3),
-            "cell": as_array(cell, "cell of Encoder.forward", ndim=3)}
+    return {
+        "outputs": as_array(outputs, "outputs of Encoder.forward", ndim=3),
+        "hidden": as_array(hidden_state, "hidden of Encoder.forward", ndim=3),
+        "cell": as_array(cell, "cell of Encoder.forward", ndim=3),
+    }
 
 
 def decoder(seq2seq, emb, hidden, layers, batch, seed):
     """One decoder step from a random state."""
     model = seq2seq.Decoder(VOCAB, emb, hidden, num_layers=layers)
-    shapes = {name[len("decoder."):]: shape for name, shape in seq2seq_shapes(emb, hidden, layers).items()
-              if name.startswith("decoder.")}
+    shapes = {
+        name[len("decoder.") :]: shape
+        for name, shape in seq2seq_shapes(emb, hidden, layers).items()
+        if name.startswith("decoder.")
+    }
     load_weights(model, make_weights(seed, shapes), "Decoder")
     model = model.to(torch_device()).eval()
     generator = torch.Generator().manual_seed(seed + 3)
@@ -123,9 +140,11 @@ def decoder(seq2seq, emb, hidden, layers, batch, seed):
     with torch.no_grad():
         result = model(token, state[0], state[1])
     logits, hidden_state, cell = unpack(result, "Decoder.forward(token, hidden, cell)", ("logits", "hidden", "cell"))
-    return {"logits": as_array(logits, "logits of Decoder.forward", ndim=3),
-            "hidden": as_array(hidden_state, "hidden of Decoder.forward", ndim=3),
-            "cell": as_array(cell, "cell of Decoder.forward", ndim=3)}
+    return {
+        "logits": as_array(logits, "logits of Decoder.forward", ndim=3),
+        "hidden": as_array(hidden_state, "hidden of Decoder.forward", ndim=3),
+        "cell": as_array(cell, "cell of Decoder.forward", ndim=3),
+    }
 
 
 def forward(seq2seq, emb, hidden, layers, batch, src_len, trg_len, ratio, seed, scale=1.5):
@@ -145,8 +164,11 @@ def greedy_decode(seq2seq, emb, hidden, layers, batch, src_len, max_len, seed, s
     tokens = seq2seq.greedy_decode(model, src, max_len)
     if not isinstance(tokens, torch.Tensor):
         raise ProbeFailure(f"greedy_decode returned a {type(tokens).__name__}; a LongTensor was expected")
-    return {"tokens": as_array(tokens, "the tokens returned by greedy_decode", ndim=2), "dtype": str(tokens.dtype),
-            "_time_axes": {"tokens": 1}}
+    return {
+        "tokens": as_array(tokens, "the tokens returned by greedy_decode", ndim=2),
+        "dtype": str(tokens.dtype),
+        "_time_axes": {"tokens": 1},
+    }
 
 
 def translate(seq2seq, words, n_step, emb, hidden, seed, scale, boost):
@@ -192,8 +214,9 @@ def train_pairs(seq2seq, pairs, n_step, emb, hidden, lr, epochs, batch_size, rat
         random.seed(seed)
         np.random.seed(seed)
         torch.manual_seed(seed)
-        runs.append(_train_once(seq2seq, [tuple(p) for p in pairs], n_step, emb, hidden, lr, epochs, batch_size,
-                                ratio, seed))
+        runs.append(
+            _train_once(seq2seq, [tuple(p) for p in pairs], n_step, emb, hidden, lr, epochs, batch_size, ratio, seed)
+        )
     return {"runs": runs}
 
 
@@ -205,12 +228,19 @@ def _train_once(seq2seq, pairs, n_step, emb, hidden, lr, epochs, batch_size, rat
     order = random.Random(seed + 1_000_003)
     batches = []
     for start in range(0, len(pairs), batch_size):
-        src, trg = unpack(seq2seq.make_batch(pairs[start:start + batch_size], n_step), "make_batch(...)", ("src", "trg"))
+        src, trg = unpack(
+            seq2seq.make_batch(pairs[start : start + batch_size], n_step), "make_batch(...)", ("src", "trg")
+        )
         batches.append((src.to(torch_device()), trg.to(torch_device())))
     losses = []
     for epoch in range(epochs):
         order.shuffle(batches)
-        epoch_losses = [as_number(seq2seq.train_step(model, src, trg, optimizer, criterion, ratio),
-                                  f"the loss returned by train_step (epoch {epoch + 1})") for src, trg in batches]
+        epoch_losses = [
+            as_number(
+                seq2seq.train_step(model, src, trg, optimizer, criterion, ratio),
+                f"the loss returned by train_step (epoch {epoch + 1})",
+            )
+            for src, trg in batches
+        ]
         losses.append(float(np.mean(epoch_losses)))
     return {"losses": losses, "weights": trained_weights(model, "Seq2Seq")}

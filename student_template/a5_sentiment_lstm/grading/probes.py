@@ -13,13 +13,22 @@ import numpy as np
 import torch
 from torch import nn
 
-from grader.inside.probe_api import (ProbeFailure, as_array, as_number, load_weights, seed_everything, torch_device,
-                                      trained_weights, unpack)
+from grader.inside.probe_api import (
+    ProbeFailure,
+    as_array,
+    as_number,
+    load_weights,
+    seed_everything,
+    torch_device,
+    trained_weights,
+    unpack,
+)
 
 PAD_ID, UNK_ID = 0, 1
 
 
 # ------------------------------------------------------------------------------------------- helpers
+
 
 def _check_tensor(value, what, dtype=None):
     if not isinstance(value, torch.Tensor):
@@ -35,7 +44,7 @@ def lstm_classifier_shapes(vocab, emb, hidden, layers, classes, bidirectional):
     shapes = {"embedding.weight": (vocab, emb)}
     for k in range(layers):
         width = emb if k == 0 else hidden * directions
-        for suffix in ([""] + (["_reverse"] if bidirectional else [])):
+        for suffix in [""] + (["_reverse"] if bidirectional else []):
             shapes[f"lstm.weight_ih_l{k}{suffix}"] = (4 * hidden, width)
             shapes[f"lstm.weight_hh_l{k}{suffix}"] = (4 * hidden, hidden)
             shapes[f"lstm.bias_ih_l{k}{suffix}"] = (4 * hidden,)
@@ -88,6 +97,7 @@ def logits_of(model, padded, lengths, what="the logits of SentimentLSTM.forward"
 
 
 # ------------------------------------------------------------------------------------- text to ids
+
 
 def _drawn_text(seed, words=("good", "Bad", "not", "MOVIE", "plot", "at", "all", "the", "a", "zzz")):
     """A sentence drawn from the seed (mixed case and spacing), added to a probe's fixed texts."""
@@ -146,16 +156,22 @@ def collate(sentiment, sequences, labels, seed=0):
     sequences = list(sequences) + [[int(i) for i in rng.integers(2, 30, int(rng.integers(1, 6)))]]
     labels = list(labels) + [int(rng.integers(0, 2))]
     batch = [(torch.tensor(ids, dtype=torch.long), torch.tensor(label)) for ids, label in zip(sequences, labels)]
-    padded, lengths, label_tensor = unpack(sentiment.collate_fn(batch), "collate_fn(batch)",
-                                           ("padded", "lengths", "labels"))
+    padded, lengths, label_tensor = unpack(
+        sentiment.collate_fn(batch), "collate_fn(batch)", ("padded", "lengths", "labels")
+    )
     _check_tensor(padded, "padded", torch.long)
     _check_tensor(lengths, "lengths", torch.long)
     _check_tensor(label_tensor, "labels")
-    return {"padded": as_array(padded, "padded", ndim=2), "lengths": as_array(lengths, "lengths", ndim=1),
-            "labels": as_array(label_tensor, "labels", ndim=1), "lengths_device": str(lengths.device)}
+    return {
+        "padded": as_array(padded, "padded", ndim=2),
+        "lengths": as_array(lengths, "lengths", ndim=1),
+        "labels": as_array(label_tensor, "labels", ndim=1),
+        "lengths_device": str(lengths.device),
+    }
 
 
 # ------------------------------------------------------------------------------------------- model
+
 
 def forward(sentiment, vocab, emb, hidden, layers, classes, bidirectional, batch, max_len, seed):
     """Logits in eval mode with the probe's weights, on a batch sorted longest first."""
@@ -169,8 +185,7 @@ def padding_invariance(sentiment, vocab, emb, hidden, layers, classes, bidirecti
     model = build_classifier(sentiment, vocab, emb, hidden, layers, classes, bidirectional, seed)
     padded, lengths = random_batch(seed, batch, vocab, max_len)
     more, _ = random_batch(seed, batch, vocab, max_len, extra=extra)
-    return {"logits": logits_of(model, padded, lengths),
-            "logits_extra_padding": logits_of(model, more, lengths)}
+    return {"logits": logits_of(model, padded, lengths), "logits_extra_padding": logits_of(model, more, lengths)}
 
 
 def batch_order(sentiment, vocab, emb, hidden, layers, classes, bidirectional, batch, max_len, seed):
@@ -191,11 +206,14 @@ def lengths_on_device(sentiment, vocab, emb, hidden, layers, classes, bidirectio
     """
     model = build_classifier(sentiment, vocab, emb, hidden, layers, classes, bidirectional, seed)
     padded, lengths = random_batch(seed, batch, vocab, max_len, sort=False)
-    return {"lengths_on_device": logits_of(model, padded, lengths.to(torch_device())),
-            "lengths_on_cpu": logits_of(model, padded, lengths)}
+    return {
+        "lengths_on_device": logits_of(model, padded, lengths.to(torch_device())),
+        "lengths_on_cpu": logits_of(model, padded, lengths),
+    }
 
 
 # --------------------------------------------------------------------- train_epoch and evaluate
+
 
 class MeanOfEmbeddings(nn.Module):
     """A small stand-in model with the classifier's interface: mean of the word vectors, dropout, linear.
@@ -240,8 +258,10 @@ def train_epoch(sentiment, sizes, vocab, emb, classes, max_len, lr, seed):
     loader = stand_in_loader(seed, sizes, vocab, max_len, classes)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     loss = sentiment.train_epoch(model, loader, optimizer, nn.CrossEntropyLoss(), torch_device())
-    return {"loss": as_number(loss, "the value returned by train_epoch"),
-            "weights": {name: value.detach() for name, value in model.named_parameters()}}
+    return {
+        "loss": as_number(loss, "the value returned by train_epoch"),
+        "weights": {name: value.detach() for name, value in model.named_parameters()},
+    }
 
 
 def _mostly_learnt(model, loader, seed, share=0.75):
@@ -294,7 +314,9 @@ def train_classifier(sentiment, train_texts, train_labels, epochs, batch_size, l
 
 def _vocab_ids(vocab):
     """The vocabulary as plain data (word -> id), checked so that the verifier can encode with it."""
-    if not isinstance(vocab, dict) or not all(isinstance(word, str) and type(index) is int for word, index in vocab.items()):
+    if not isinstance(vocab, dict) or not all(
+        isinstance(word, str) and type(index) is int for word, index in vocab.items()
+    ):
         raise ProbeFailure("build_vocab must return a dict of words to integer ids")
     return dict(vocab)
 
@@ -304,11 +326,19 @@ def _train_once(sentiment, texts, labels, epochs, batch_size, lr, emb, hidden, s
     model = sentiment.SentimentLSTM(len(vocab), emb, hidden, 1, 2, dropout=0.0, bidirectional=True)
     model = model.to(torch_device())
     loader = torch.utils.data.DataLoader(
-        sentiment.SentimentDataset(list(texts), list(labels), vocab), batch_size=batch_size, shuffle=True,
-        collate_fn=sentiment.collate_fn, generator=torch.Generator().manual_seed(seed),
+        sentiment.SentimentDataset(list(texts), list(labels), vocab),
+        batch_size=batch_size,
+        shuffle=True,
+        collate_fn=sentiment.collate_fn,
+        generator=torch.Generator().manual_seed(seed),
     )
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     criterion = nn.CrossEntropyLoss()
-    losses = [as_number(sentiment.train_epoch(model, loader, optimizer, criterion, torch_device()),
-                        f"the value returned by train_epoch (epoch {epoch + 1})") for epoch in range(epochs)]
+    losses = [
+        as_number(
+            sentiment.train_epoch(model, loader, optimizer, criterion, torch_device()),
+            f"the value returned by train_epoch (epoch {epoch + 1})",
+        )
+        for epoch in range(epochs)
+    ]
     return vocab, model, losses

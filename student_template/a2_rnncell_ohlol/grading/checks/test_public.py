@@ -6,11 +6,11 @@ checks repeat them on other sizes and settings and train the same code on a mapp
 import pytest
 
 from grader.checks import points, timeout
-from grader.judging.convergence import judge_training, measured_runs
 from grader.judging.compare import find_mismatch
+from grader.judging.convergence import judge_training, measured_runs
 
 HELLO, OHLOL = "hello", "ohlol"
-CONVERGENCE_SEEDS = list(range(20))   # the reference reaches "ohlol" within 15 epochs on 14 of them
+CONVERGENCE_SEEDS = list(range(20))  # the reference reaches "ohlol" within 15 epochs on 14 of them
 CURVE_TOLERANCE = {"rtol": 1e-4, "atol": 1e-6}
 
 
@@ -72,8 +72,14 @@ def test_converges_to_ohlol(judge, student, reference, verifier, details):
     args = dict(source=HELLO, target=OHLOL, seeds=CONVERGENCE_SEEDS, epochs=15, lr=0.1)
     got, want = student.run("train_seeds", **args), reference.expected("train_seeds", **args)
     got, want = (measured_runs(verifier, result["runs"], "predictions", words=[HELLO]) for result in (got, want))
-    verdict = judge_training(got, want, converged=lambda run: run["predictions"] == [OHLOL],
-                             what='training on "hello" -> "ohlol"', **curve_tolerance(judge.tolerance), paired=True)
+    verdict = judge_training(
+        got,
+        want,
+        converged=lambda run: run["predictions"] == [OHLOL],
+        what='training on "hello" -> "ohlol"',
+        **curve_tolerance(judge.tolerance),
+        paired=True,
+    )
     verdict.enforce(details)
 
 

@@ -46,13 +46,21 @@ def test_parameter_names(student, reference):
 def parameter_message(what, found, expected):
     missing = [name for name in expected if name not in found]
     unexpected = [name for name in found if name not in expected]
-    wrong = [f"{name} is {tuple(found[name])}, not {tuple(expected[name])}" for name in expected
-             if name in found and list(found[name]) != list(expected[name])]
-    problems = ([f"missing {', '.join(missing)}"] if missing else []) + (
-        [f"unexpected {', '.join(unexpected)}"] if unexpected else []) + wrong
+    wrong = [
+        f"{name} is {tuple(found[name])}, not {tuple(expected[name])}"
+        for name in expected
+        if name in found and list(found[name]) != list(expected[name])
+    ]
+    problems = (
+        ([f"missing {', '.join(missing)}"] if missing else [])
+        + ([f"unexpected {', '.join(unexpected)}"] if unexpected else [])
+        + wrong
+    )
     listing = ", ".join(f"{name} {tuple(shape)}" for name, shape in expected.items())
-    return (f"{what} cannot load nn.RNN's state_dict: {'; '.join(problems)}. nn.RNN's parameters are {listing}; "
-            f"yours are {', '.join(f'{name} {tuple(shape)}' for name, shape in found.items()) or 'none'}")
+    return (
+        f"{what} cannot load nn.RNN's state_dict: {'; '.join(problems)}. nn.RNN's parameters are {listing}; "
+        f"yours are {', '.join(f'{name} {tuple(shape)}' for name, shape in found.items()) or 'none'}"
+    )
 
 
 @points(20)

@@ -7,8 +7,9 @@ from grader.judging.convergence import judge_training, measured_runs
 TOY_PAIRS = [["hello", "hola"], ["cat", "gato"], ["good", "bueno"]]
 SMALL = dict(emb=8, hidden=16, layers=1)
 # The toy task: every seed trains from scratch with the student's train_step, then translates.
-TOY_TRAINING = dict(pairs=TOY_PAIRS, n_step=5, emb=16, hidden=32, lr=0.02, epochs=40, batch_size=3, ratio=0.5,
-                    seeds=[0, 1, 2, 3])
+TOY_TRAINING = dict(
+    pairs=TOY_PAIRS, n_step=5, emb=16, hidden=32, lr=0.02, epochs=40, batch_size=3, ratio=0.5, seeds=[0, 1, 2, 3]
+)
 
 
 @points(5)
@@ -50,15 +51,35 @@ def test_greedy_decode(judge):
 @points(4)
 def test_translate(judge):
     """translate: greedy, stops at the first E, drops the padding"""
-    judge.compare("translate", words=["hello", "cat", "good", "abc", "zzz", "q", "moon", "xyzzy"], n_step=5,
-                  emb=8, hidden=32, seed=1, scale=2.5, boost=0.5)
+    judge.compare(
+        "translate",
+        words=["hello", "cat", "good", "abc", "zzz", "q", "moon", "xyzzy"],
+        n_step=5,
+        emb=8,
+        hidden=32,
+        seed=1,
+        scale=2.5,
+        boost=0.5,
+    )
 
 
 @points(5)
 def test_train_step(judge):
     """train_step: the loss over positions 1.., clipping by norm, one optimizer step (3 SGD steps)"""
-    judge.compare("train_step", **SMALL, batch=4, src_len=6, trg_len=7, ratio=1.0, clip=0.2, lr=0.5, steps=3,
-                  seed=5, rtol=1e-4, atol=1e-5)
+    judge.compare(
+        "train_step",
+        **SMALL,
+        batch=4,
+        src_len=6,
+        trg_len=7,
+        ratio=1.0,
+        clip=0.2,
+        lr=0.5,
+        steps=3,
+        seed=5,
+        rtol=1e-4,
+        atol=1e-5,
+    )
 
 
 @points(8)
@@ -68,8 +89,11 @@ def test_toy_pairs_learned(judge, reference, verifier, details):
     got = judge.run("train_pairs", **TOY_TRAINING)
     want = reference.expected("train_pairs", **TOY_TRAINING)
     words, targets = [word for word, _ in TOY_PAIRS], [target for _, target in TOY_PAIRS]
-    got, want = (measured_runs(verifier, result["runs"], "translations", words=words, n_step=5, emb=16, hidden=32)
-                 for result in (got, want))
-    verdict = judge_training(got, want, converged=lambda run: run["translations"] == targets,
-                             what="training on the toy pairs")
+    got, want = (
+        measured_runs(verifier, result["runs"], "translations", words=words, n_step=5, emb=16, hidden=32)
+        for result in (got, want)
+    )
+    verdict = judge_training(
+        got, want, converged=lambda run: run["translations"] == targets, what="training on the toy pairs"
+    )
     verdict.enforce(details)

@@ -9,8 +9,7 @@ import numpy as np
 from grader.checks import CheckFailure, is_close, points, timeout
 from grader.judging.convergence import judge_training, measured_runs
 
-TEXTS = ["The movie was GOOD", "a good  good plot", "not good at all\tat all", "Bad acting but a good story",
-         "the end"]
+TEXTS = ["The movie was GOOD", "a good  good plot", "not good at all\tat all", "Bad acting but a good story", "the end"]
 VOCAB_WORDS = ["<pad>", "<unk>", "good", "at", "all", "a", "not", "the", "movie", "was", "plot", "story"]
 BIDIRECTIONAL = dict(vocab=30, emb=6, hidden=5, layers=1, classes=2, bidirectional=True, batch=5, max_len=7)
 # A student's model must reach this fraction of the reference's median held-out accuracy.
@@ -41,16 +40,21 @@ def judge_invariance(judge, reference, probe, case, first, second, change, seed)
     difference = float(np.max(np.abs(mine - again))) if mine.size else 0.0
     if difference > 1e-5:
         mistake = judge.identify(probe, got, want, case, seed, tolerance["rtol"], tolerance["atol"])
-        raise CheckFailure(f"{change} changed your logits by up to {difference:.3g}; they should not change",
-                           diagnosis="only packing (pack_padded_sequence with the true lengths, "
-                                     "enforce_sorted=False) makes the LSTM ignore the padding", mistake=mistake)
+        raise CheckFailure(
+            f"{change} changed your logits by up to {difference:.3g}; they should not change",
+            diagnosis="only packing (pack_padded_sequence with the true lengths, "
+            "enforce_sorted=False) makes the LSTM ignore the padding",
+            mistake=mistake,
+        )
     if mine.size and np.allclose(mine, mine[:1]):
         raise CheckFailure("every sentence gets the same logits: the model does not read its input")
     if not is_close(mine, np.asarray(want[first]), rtol=tolerance["rtol"], atol=tolerance["atol"]):
         known = judge.identify(probe, got, want, case, seed, tolerance["rtol"], tolerance["atol"], keys=[first])
         if known is None:
-            raise CheckFailure("your logits differ from the reference's with the same weights (see the forward "
-                               f"check), so whether {change} leaves them unchanged cannot be judged")
+            raise CheckFailure(
+                "your logits differ from the reference's with the same weights (see the forward "
+                f"check), so whether {change} leaves them unchanged cannot be judged"
+            )
 
 
 @points(3)
@@ -68,8 +72,7 @@ def test_build_vocab(judge):
 @points(3)
 def test_encode(judge):
     """encode: ids of the words, unknown words -> 1, a 1-D long tensor"""
-    judge.compare("encode", texts=["the movie was good", "a GREAT movie", "zzz"], vocab_words=VOCAB_WORDS,
-                  max_len=100)
+    judge.compare("encode", texts=["the movie was good", "a GREAT movie", "zzz"], vocab_words=VOCAB_WORDS, max_len=100)
 
 
 @points(5)
@@ -88,15 +91,31 @@ def test_forward_bidirectional(judge):
 @points(4)
 def test_padding_invariance(judge, reference):
     """Extra padding leaves the logits unchanged"""
-    judge_invariance(judge, reference, "padding_invariance", dict(BIDIRECTIONAL, extra=4),
-                     "logits", "logits_extra_padding", "adding 4 padding columns", seed=2)
+    judge_invariance(
+        judge,
+        reference,
+        "padding_invariance",
+        dict(BIDIRECTIONAL, extra=4),
+        "logits",
+        "logits_extra_padding",
+        "adding 4 padding columns",
+        seed=2,
+    )
 
 
 @points(4)
 def test_batch_order_invariance(judge, reference):
     """An unsorted batch works, and reordering the batch reorders the logits only"""
-    judge_invariance(judge, reference, "batch_order", BIDIRECTIONAL, "logits", "logits_reordered",
-                     "reordering the sentences of the batch", seed=3)
+    judge_invariance(
+        judge,
+        reference,
+        "batch_order",
+        BIDIRECTIONAL,
+        "logits",
+        "logits_reordered",
+        "reordering the sentences of the batch",
+        seed=3,
+    )
 
 
 @points(3)
@@ -120,11 +139,25 @@ def test_training_dev_accuracy(judge, reference, assignment, verifier, details):
     task = dict(TRAINING, train_texts=train_texts, train_labels=train_labels)
     got = judge.run("train_classifier", **task)
     want = reference.expected("train_classifier", **task)
-    got, want = (measured_runs(verifier, result["runs"], "classify", artefacts=("weights", "vocab"), texts=dev_texts, emb=TRAINING["emb"],
-                               hidden=TRAINING["hidden"]) for result in (got, want))
+    got, want = (
+        measured_runs(
+            verifier,
+            result["runs"],
+            "classify",
+            artefacts=("weights", "vocab"),
+            texts=dev_texts,
+            emb=TRAINING["emb"],
+            hidden=TRAINING["hidden"],
+        )
+        for result in (got, want)
+    )
     for run in got + want:
         run["accuracy"] = float(np.mean(np.asarray(run["classes"]) == np.asarray(dev_labels)))
     threshold = ACCURACY_SHARE * statistics.median(run["accuracy"] for run in want)
     details["accuracy"] = {"yours": [run["accuracy"] for run in got], "reference": [run["accuracy"] for run in want]}
-    judge_training(got, want, converged=lambda run: run["accuracy"] >= threshold,
-                   what=f"training (dev accuracy {threshold:.3f} needed)").enforce(details)
+    judge_training(
+        got,
+        want,
+        converged=lambda run: run["accuracy"] >= threshold,
+        what=f"training (dev accuracy {threshold:.3f} needed)",
+    ).enforce(details)
