@@ -26,11 +26,8 @@ from typing import Any
 from grader.course.model import Course
 from grader.grading.slot import GradeOptions, GradingSlot
 from grader.intake.students import Student, UnsafeZip, unpack
-from grader.report.results import SubmissionResult
+from grader.report.results import RESULTS_DIR, SubmissionResult, result_path
 from grader.sandbox import Isolation
-
-RESULTS_DIR = "students"
-RESULT_FILE = "feedback.json"
 
 
 @dataclass
@@ -50,10 +47,6 @@ class Outcome:
     max_score: float = 0.0
     seconds: float = 0.0
     message: str = ""
-
-
-def result_path(out: Path, student_id: str) -> Path:
-    return out / RESULTS_DIR / student_id / RESULT_FILE
 
 
 def student_timeout(course: Course, options: BatchOptions) -> float:
@@ -299,16 +292,6 @@ class _SlotPool:
             if process.is_alive():
                 process.kill()
                 process.join(5)
-
-
-def load_results(out: Path) -> list[SubmissionResult]:
-    results = []
-    for path in sorted((out / RESULTS_DIR).glob(f"*/{RESULT_FILE}")):
-        try:
-            results.append(SubmissionResult.load(path))
-        except (OSError, ValueError, TypeError):
-            continue
-    return results
 
 
 def cpu_count() -> int:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from grader.course.model import Course
 from grader.files import write_atomic
-from grader.grading.batch import RESULTS_DIR, load_results
 from grader.report import gradebook
 from grader.report.overview import overview_context
 from grader.report.pages import render_overview
+from grader.report.results import RESULTS_DIR, load_results
 from grader.sandbox import Isolation
 
 

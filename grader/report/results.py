@@ -356,3 +356,24 @@ def _fit(assignment: AssignmentResult) -> None:
     for check in assignment.checks:
         check.message = shorten(check.message, 200)
         check.diagnosis = shorten(check.diagnosis, 200) if check.diagnosis else check.diagnosis
+
+
+# -- where a class's results live: <out>/students/<id>/feedback.json ---------------------------------
+
+RESULTS_DIR = "students"
+RESULT_FILE = "feedback.json"
+
+
+def result_path(out: Path, student_id: str) -> Path:
+    return out / RESULTS_DIR / student_id / RESULT_FILE
+
+
+def load_results(out: Path) -> list[SubmissionResult]:
+    """Every readable result under ``out``; a damaged file is left out (``grade report --resume`` regrades it)."""
+    results = []
+    for path in sorted((out / RESULTS_DIR).glob(f"*/{RESULT_FILE}")):
+        try:
+            results.append(SubmissionResult.load(path))
+        except (OSError, ValueError, TypeError):
+            continue
+    return results
