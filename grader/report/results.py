@@ -7,17 +7,43 @@ as escaped text in ``message``, ``output`` and ``details``.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import platform
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from grader.text import shorten
 
 SCHEMA = "rnn-autograder/result/1"
+VERSIONED = ("rnn-autograder", "torch", "numpy")  # what a result's numbers depend on, besides the submission
+
+
+def runtime_versions() -> dict[str, str]:
+    return dict(_installed_versions())
+
+
+@functools.lru_cache(maxsize=1)
+def _installed_versions() -> tuple[tuple[str, str], ...]:
+    """The versions a result was graded with: a regrade request or a changed number starts here.
+
+    Read from the installed distributions, so the trusted process never imports torch to learn it; the
+    sandbox runs the same interpreter and packages.
+    """
+    found = {"python": platform.python_version()}
+    for name in VERSIONED:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return tuple(found.items())
+
+
 STATUSES = ("passed", "partial", "failed", "error", "skipped")
 
 # Caps on everything student-derived that reaches a result file and the pages (docs/results.md):
@@ -121,6 +147,7 @@ class SubmissionResult:
     message: str = ""
     graded_at: str = ""
     grader_version: str = ""
+    versions: dict[str, str] = field(default_factory=runtime_versions)  # python, rnn-autograder, torch, numpy
     device: str = "cpu"
     isolation: dict[str, Any] = field(default_factory=dict)
     duration: float = 0.0
@@ -165,7 +192,8 @@ class SubmissionResult:
             )
             for a in data.get("assignments", [])
         ]
-        return cls(**{**_known(cls, data), "assignments": assignments})
+        # A result written before versions were recorded says nothing, rather than today's versions.
+        return cls(**{"versions": {}, **_known(cls, data), "assignments": assignments})
 
     @classmethod
     def load(cls, path: Path) -> SubmissionResult:
