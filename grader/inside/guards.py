@@ -58,7 +58,7 @@ class _BlockedModule(types.ModuleType):
 
 def _stand_in(dotted: str) -> _BlockedModule:
     stand_in = _BlockedModule(dotted)
-    stand_in.__path__ = []  # type: ignore[attr-defined]  # a package: its submodules import too
+    stand_in.__path__ = []  # a package: its submodules import too
     return stand_in
 
 
@@ -73,7 +73,7 @@ class _BlockedFinder:
             return None
         import importlib.machinery
 
-        return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+        return importlib.machinery.ModuleSpec(fullname, self, is_package=True)  # type: ignore[arg-type]
 
     def create_module(self, spec: Any) -> _BlockedModule:
         return _stand_in(spec.name)
@@ -287,7 +287,9 @@ def _refuse_decomposition_helpers() -> None:
     """The helpers of torch._decomp.decompositions that the refused decompositions were built from
     (``_rnn_helper``, ``one_layer_rnn``, ``gru_cell``...): together they are a ready-made RNN too."""
     module = sys.modules.get("torch._decomp.decompositions")
-    for name, value in list(vars(module).items()) if module is not None else []:
+    if module is None:
+        return
+    for name, value in list(vars(module).items()):
         if isinstance(value, types.FunctionType) and _RNN_HELPER.search(name):
             setattr(module, name, _refusal(f"{module.__name__}.{name}"))
 

@@ -633,6 +633,8 @@ def _wrapped_imports(unit: _Unit) -> dict[int, tuple[int, str, list[str]]]:
     the assignments of stand-ins that replace the import when it fails)."""
     wraps = {}
     for node in ast.walk(ast.Module(body=unit.statements, type_ignores=[])):
+        if not isinstance(node, (ast.Import, ast.ImportFrom)):
+            continue
         imported = _imported(node)
         if not imported or not all(module.split(".")[0] in STAND_IN_ROOTS for _, module in imported):
             continue

@@ -350,7 +350,7 @@ class _IntegrityScan(_Visitor):
             return
         for child in ast.walk(tree):  # every line of the string is reported at the call's line
             if hasattr(child, "lineno"):
-                child.lineno = node.lineno  # type: ignore[attr-defined]
+                child.lineno = node.lineno
         self.parents.update(_parents(tree))
         self.depth += 1
         self.visit(tree)
