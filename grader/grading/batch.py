@@ -26,7 +26,7 @@ from typing import Any
 from grader.course.model import Course
 from grader.grading.slot import GradeOptions, GradingSlot
 from grader.intake.students import Student, UnsafeZip, unpack
-from grader.report.results import RESULTS_DIR, SubmissionResult, result_path
+from grader.report.results import RESULTS_DIR, AssignmentResult, SubmissionResult, result_path
 from grader.sandbox import Isolation
 
 
@@ -179,12 +179,59 @@ def grade_student(grader: GradingSlot, student: Student, out: Path, only: list[s
             return Outcome(student.id, "empty", message=message)
         result = grader.grade(unpacked.folder, student=student.id, only=only)
         result.notes = [*student.notes, *unpacked.refused, *result.notes]
+        mark_missing(result, unpacked.folder, student.name)
     result.submission = str(student.path)
     write_feedback(result, out / RESULTS_DIR / student.id)
     status = result.status
     if status == "graded" and any(a.status == "error" for a in result.assignments):
         status = "error"
     return Outcome(student.id, status, result.score, result.max_score, result.duration, result.message)
+
+
+MAX_LISTED = 5  # files named in a missing assignment's reason
+
+
+def mark_missing(result: SubmissionResult, folder: Path, name: str) -> None:
+    """Work that is not there stays missing: an assignment for which no file was found (none handed in,
+    a wrongly named file, a link leading out) is "missing" with the reason, never "graded" at 0 with its
+    checks failed; where every assignment asked for is missing, the submission itself is "empty"."""
+    files = _listing(folder)
+    for index, assignment in enumerate(result.assignments):
+        if assignment.status != "graded" or assignment.source is not None:
+            continue
+        reason = assignment.message or "no file for it was found"
+        if "found:" not in reason and "empty" not in reason:
+            reason += f" (found: {files})" if files else f" ({name} is empty)"
+        result.assignments[index] = AssignmentResult(
+            id=assignment.id,
+            title=assignment.title,
+            status="missing",
+            max_score=assignment.max_score,
+            mode=assignment.mode,
+            message=reason,
+            notes=assignment.notes,
+        )
+    if result.status == "graded" and result.assignments and all(a.status == "missing" for a in result.assignments):
+        result.status = "empty"
+        result.message = (
+            f"{name} is empty: there is nothing to grade"
+            if not files
+            else f"nothing to grade in {name}: {'; '.join(a.message for a in result.assignments)}"
+        )
+    result.total()
+
+
+def _listing(folder: Path, limit: int = 200) -> str:
+    """The first few files of a student's folder (links not followed, at most ``limit`` looked at), for
+    the instructor wondering why nothing was found."""
+    names: list[str] = []
+    for top, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__")))
+        names += sorted(str(Path(top, f).relative_to(folder)) for f in files if not f.startswith("."))
+        if len(names) >= limit:
+            break
+    shown = ", ".join(names[:MAX_LISTED])
+    return shown + (f" and {len(names) - MAX_LISTED} more" if len(names) > MAX_LISTED else "")
 
 
 def _record_failure(out: Path, student: Student, message: str, status: str = "error") -> None:
@@ -276,7 +323,7 @@ class _SlotPool:
             if overran
             else "the grading process died unexpectedly"
         )
-        _record_failure(self.out, student, message)
+        _record_failure(self.out, student, message, status="timeout" if overran else "error")
         self._start(slot)
         return Outcome(student.id, "timeout" if overran else "error", seconds=seconds, message=message)
 

@@ -69,8 +69,10 @@ def format_points(value: float) -> str:
     return text or "0"
 
 
-def render_feedback(result: SubmissionResult, links: dict[str, Any] | None = None) -> str:
-    return environment().get_template("feedback.html.j2").render(result=result, links=links or {})
+def render_feedback(result: SubmissionResult, links: dict[str, Any] | None = None, handback: Any = None) -> str:
+    """The feedback page; ``handback`` (a :class:`~grader.report.handback.Handback`) marks the student
+    version, whose hidden checks were already cut down (:func:`~grader.report.handback.student_version`)."""
+    return environment().get_template("feedback.html.j2").render(result=result, links=links or {}, handback=handback)
 
 
 def render_overview(context: dict[str, Any]) -> str:
