@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import GRADE, mb, median_of, run_measured  # noqa: E402
 
-from grader.errors import StudentError  # noqa: E402
+from grader.errors import RunFailed  # noqa: E402
 from grader.sandbox import Limits, LoadSpec, Sandbox  # noqa: E402
 from grader.sandbox.isolation import BUBBLEWRAP, UNISOLATED, bubblewrap_works  # noqa: E402
 
@@ -103,8 +103,8 @@ def containment(isolation, name: str, limits: Limits) -> tuple[float, float, str
     started = time.perf_counter()
     try:
         outcome = f"returned {worker.call('call', {'name': name})}"
-    except StudentError as exc:
-        outcome = f"{exc.kind}: {exc.message[:70]}"
+    except RunFailed as exc:
+        outcome = f"{exc.failure.kind.value}: {exc.failure.message[:70]}"
     worker.close()
     contained = time.perf_counter() - started
     report = worker.last_cleanup

@@ -1,62 +1,123 @@
-"""Failures attributed to the student's code, as the trusted side sees them.
+"""Failures of code run in a worker, as the trusted side sees them, and the grader's own errors.
 
-Every way a submission can go wrong (an exception, a timeout, a crash, a forbidden API, garbage sent
-back) arrives as a :class:`StudentError` with a ``kind`` and a message written for the student. The
-pytest plugin turns these into failed checks; anything else raised in a check is a grader bug.
+Every way a run can go wrong (the student's code raises, loops, crashes, uses a forbidden API, sends
+garbage back, or the grader fails inside the worker) is one value, a :class:`Failure`: a
+:class:`FailureKind`, a message written for the student, and what the layers above add to it (the
+limit a call was stopped under, the catalogued mistake that fails alike). It travels up as the one
+exception :class:`RunFailed`. The pytest plugin turns it into a failed check, or into a grader error
+where the kind says the grader is at fault; anything else raised in a check is a grader bug.
+
+The worker names a failure's kind with a string (``{"kind": "timeout", ...}``, see inside/child.py);
+:meth:`Failure.from_reply` is the one place where that string becomes a kind, and a string it does
+not know is the grader's failure, never the student's.
 """
 
 from __future__ import annotations
 
+import enum
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
-class StudentError(Exception):
-    """The student's code failed in a way the feedback should explain."""
+if TYPE_CHECKING:
+    from grader.course.mistakes import Mistake
 
-    kind = "exception"
+MAX_UNKNOWN_KIND = 60  # characters of an unknown kind quoted in the message (the reply may be forged)
 
-    def __init__(
-        self, message: str, *, kind: str | None = None, where: str | None = None, traceback: str | None = None
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        if kind is not None:
-            self.kind = kind
-        self.where = where
-        self.traceback = traceback
+
+class FailureKind(enum.Enum):
+    """What went wrong. The values are the wire's strings (inside/child.py sends the first group)."""
+
+    # Reported by the worker, about the student's code:
+    EXCEPTION = "exception"  # it raised
+    NOT_IMPLEMENTED = "not_implemented"  # it raised NotImplementedError: a stub left as handed out
+    EXIT = "exit"  # it called sys.exit
+    INTERRUPT = "interrupt"  # it raised KeyboardInterrupt
+    MEMORY = "memory"  # it raised MemoryError: the memory limit was reached
+    SYNTAX = "syntax"  # a SyntaxError while it ran (a file it imports, an exec)
+    TIMEOUT = "timeout"  # it ran past a time limit (stopped here, or not rerun after an earlier timeout)
+    FORBIDDEN = "forbidden"  # it used an API the assignment does not allow
+    PROBE_FAILURE = "probe_failure"  # the probe (or verify.py) refused what it returned or produced
+    PROBE_ERROR = "probe_error"  # the probe could not use what it returned
+    # Found by the trusted side:
+    IMPORT = "import"  # the module could not be imported, or not even started
+    CRASH = "crash"  # its process died
+    MALFORMED = "malformed"  # its process sent back data the grader cannot read
+    BUDGET = "budget"  # the assignment's time or restart budget was used up
+    # The grader's own failure (a worker's "no probe named ...", a kind this grader does not know):
+    GRADER = "grader"
+
+    @property
+    def students(self) -> bool:
+        """Whether the student's code is the cause (everything but a grader failure)."""
+        return self is not FailureKind.GRADER
+
+
+# The kinds a worker may report; any other string in a reply (or a trusted-side kind claimed by the
+# worker, which runs the student's code) is the grader's failure.
+REPORTED_BY_WORKER = frozenset(
+    {
+        FailureKind.EXCEPTION,
+        FailureKind.NOT_IMPLEMENTED,
+        FailureKind.EXIT,
+        FailureKind.INTERRUPT,
+        FailureKind.MEMORY,
+        FailureKind.SYNTAX,
+        FailureKind.TIMEOUT,
+        FailureKind.FORBIDDEN,
+        FailureKind.PROBE_FAILURE,
+        FailureKind.PROBE_ERROR,
+        FailureKind.GRADER,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failed run, as a value: what happened, said for the student, and where."""
+
+    kind: FailureKind
+    message: str  # one line for the student (for GRADER: for the instructor, the student is told it is not theirs)
+    where: str | None = None  # "srn.py, line 12, in rnn_step": the innermost line of the student's code
+    traceback: str | None = None  # the student's frames only
+    limit_s: float | None = None  # TIMEOUT: the limit the trusted side stopped this very call under
+    mistake: Mistake | None = None  # the catalogued mistake whose code fails alike (set by the judge)
 
     @classmethod
-    def from_reply(cls, error: dict) -> StudentError:
-        kind = str(error.get("kind", "exception"))
-        error_class = _BY_KIND.get(kind, StudentError)
-        return error_class(
-            str(error.get("message", "your code failed")),
-            kind=kind,
-            where=_optional_str(error.get("where")),
-            traceback=_optional_str(error.get("traceback")),
+    def from_reply(cls, error: object) -> Failure:
+        """The worker's ``{"kind", "message", "where", "traceback"}``, as a Failure: the one place
+        the wire's kind strings are read."""
+        fields: dict[str, Any] = error if isinstance(error, dict) else {}
+        message = _optional_str(fields.get("message")) or "your code failed"
+        raw = fields.get("kind")
+        kind = next((k for k in REPORTED_BY_WORKER if k.value == raw), None)
+        if kind is None:
+            quoted = repr(raw)[:MAX_UNKNOWN_KIND]
+            return cls(FailureKind.GRADER, f"the grading worker reported a failure of unknown kind {quoted}: {message}")
+        return cls(
+            kind, message, where=_optional_str(fields.get("where")), traceback=_optional_str(fields.get("traceback"))
         )
 
+    def noted(self, note: str) -> Failure:
+        """The same failure with ``note`` added to its message."""
+        return replace(self, message=self.message + note)
 
-class ImportFailed(StudentError):
-    kind = "import"
-
-
-class ProbeTimeout(StudentError):
-    kind = "timeout"
-
-
-class WorkerCrashed(StudentError):
-    kind = "crash"
-
-
-class MalformedResult(StudentError):
-    kind = "malformed"
+    def student_message(self) -> str:
+        """What the feedback says about this failure."""
+        if not self.kind.students:
+            return f"the grader could not run this check (not your fault): {self.message}"
+        where = f" ({self.where})" if self.where and self.where not in self.message else ""
+        return self.message + where
 
 
-class ForbiddenApi(StudentError):
-    kind = "forbidden"
+class RunFailed(Exception):
+    """Code run in a worker failed: the :class:`Failure` says how, and whose fault it is."""
 
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
 
-class BudgetExhausted(StudentError):
-    kind = "budget"
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.failure,))
 
 
 class SandboxError(RuntimeError):
@@ -65,9 +126,6 @@ class SandboxError(RuntimeError):
 
 def _optional_str(value: object) -> str | None:
     return None if value is None else str(value)
-
-
-_BY_KIND = {"forbidden": ForbiddenApi, "timeout": ProbeTimeout, "crash": WorkerCrashed}
 
 
 class CheckAuthoringError(RuntimeError):

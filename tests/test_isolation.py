@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, SOLUTIONS, checks_of, report_isolation, score_of
 
-from grader.errors import SandboxError, StudentError
+from grader.errors import RunFailed, SandboxError
 from grader.sandbox import Limits, LoadSpec, Sandbox, cgroups
 from grader.sandbox.isolation import (
     BUBBLEWRAP,
@@ -32,7 +32,7 @@ from grader.sandbox.isolation import (
 )
 from grader.sandbox.leases import SANDBOX_UID_BASE
 from grader.sandbox.submission_process import SubmissionProcess
-from grader.sandbox.zygote_handle import ZygoteHandle
+from grader.sandbox.zygote_handle import WorkerSetup, ZygoteHandle
 
 A1 = "a1_srn_numpy"
 REFERENCE = (SOLUTIONS / A1 / "srn.py").read_text()
@@ -440,20 +440,21 @@ def test_bubblewrap_disables_user_namespaces_where_it_can(monkeypatch):
 @needs_cgroups
 def test_the_process_limit_is_named(sandbox):
     student = inside(sandbox, processes=12)
-    with pytest.raises(StudentError) as caught:
+    with pytest.raises(RunFailed) as caught:
         student.call("call", {"name": "fork_bomb"})
     student.close()
-    assert "RuntimeError: forked" in caught.value.message
-    assert "the limit of 12 processes and threads for all your processes together was reached" in caught.value.message
+    message = caught.value.failure.message
+    assert "RuntimeError: forked" in message
+    assert "the limit of 12 processes and threads for all your processes together was reached" in message
 
 
 @needs_cgroups
 def test_the_memory_limit_is_named_when_it_kills(sandbox):
     student = inside(sandbox, memory_mb=200)
-    with pytest.raises(StudentError) as caught:  # the child killed, or the process itself
+    with pytest.raises(RunFailed) as caught:  # the child killed, or the process itself
         student.call("call", {"name": "memory_pair"})
     student.close()
-    assert "the memory limit of 200 MB for all your processes together" in caught.value.message
+    assert "the memory limit of 200 MB for all your processes together" in caught.value.failure.message
 
 
 # -- the fallback: no namespaces --------------------------------------------------------------------
@@ -492,7 +493,9 @@ def test_without_namespaces_a_zombie_looking_process_is_killed_too(tmp_path, bud
             pytest.skip(f"no cgroups the grader can create here: {why_not}")
         group = cgroups.SandboxCgroup(hierarchy, f"rnn-autograder-test-{os.getpid()}")
     zygote = ZygoteHandle(
-        UNISOLATED, preload=["numpy"], box={"namespaces": False, "cgroups": group.for_zygote(False) if group else None}
+        UNISOLATED,
+        WorkerSetup(preload=("numpy",)),
+        box={"namespaces": False, "cgroups": group.for_zygote(False) if group else None},
     )
     heartbeat = tmp_path / "beat"
     os.chmod(tmp_path, 0o777)

@@ -21,7 +21,7 @@ from conftest import REPO, TEMPLATE, checks_of, report_class, score_of
 
 from grader.course.mistakes import Catalog, Mistake, Patch, load_catalog
 from grader.course.model import load_course
-from grader.errors import StudentError
+from grader.errors import Failure, FailureKind
 from grader.judging.compare import find_mismatch
 from grader.judging.expected import DiskCache, References, mistake_variant
 from grader.judging.plugin import Judge
@@ -194,7 +194,9 @@ def test_two_mistakes_failing_alike_are_named_as_one_of():
         "mistake:b": {"ok": False, "error": "ValueError: no"},
         "mistake:c": {"ok": False, "error": "other"},
     }
-    named = _judge(entries, ["a", "b", "c"]).identify_failure("forward", StudentError("ValueError: no"), {}, 0)
+    named = _judge(entries, ["a", "b", "c"]).identify_failure(
+        "forward", Failure(FailureKind.EXCEPTION, "ValueError: no"), {}, 0
+    )
     assert named.id == "a" and "Title of a" in named.feedback() and "Title of b" in named.feedback()
     assert "Title of c" not in named.feedback()
 

@@ -1,4 +1,4 @@
-"""The worker layer: every way student code can fail becomes a clear StudentError, and the worker
+"""The worker layer: every way student code can fail becomes a clear Failure (raised as RunFailed), and the worker
 recovers for the next call. Runs under each isolation this machine supports."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader.errors import ForbiddenApi, ImportFailed, ProbeTimeout, SandboxError, StudentError, WorkerCrashed
+from grader.errors import FailureKind, RunFailed, SandboxError
 from grader.sandbox import Limits, LoadSpec, Sandbox
 from grader.sandbox.isolation import (
     BUBBLEWRAP,
@@ -133,19 +133,21 @@ def test_results_come_back_as_plain_data(sandbox):
 def test_student_failures_are_classified(sandbox, name, kind, phrase):
     student = worker(sandbox)
     probe, args = ("array", {"name": name}) if name == "rigged" else ("call", {"name": name})
-    with pytest.raises(StudentError) as caught:
+    with pytest.raises(RunFailed) as caught:
         student.call(probe, args)
-    assert caught.value.kind == kind and phrase in caught.value.message
+    assert caught.value.failure.kind == FailureKind(kind) and phrase in caught.value.failure.message
     assert student.call("call", {"name": "double", "args": [1]}) == 2  # the worker carries on
     student.close()
 
 
 def test_a_timeout_names_the_running_line_and_the_worker_restarts(sandbox):
     student = worker(sandbox, probe_timeout_s=1)
-    with pytest.raises(ProbeTimeout) as caught:
+    with pytest.raises(RunFailed) as caught:
         student.call("call", {"name": "spin"})
-    assert "within 1 s" in caught.value.message and "it was still running mod.py, line" in caught.value.message
-    assert caught.value.message.endswith("in spin")
+    failure = caught.value.failure
+    assert failure.kind is FailureKind.TIMEOUT and failure.limit_s == 1
+    assert "within 1 s" in failure.message and "it was still running mod.py, line" in failure.message
+    assert failure.message.endswith("in spin")
     assert student.call("call", {"name": "double", "args": [3]}) == 6
     student.close()
 
@@ -153,30 +155,33 @@ def test_a_timeout_names_the_running_line_and_the_worker_restarts(sandbox):
 @pytest.mark.parametrize("name, stopped", [("slow", "slow"), ("slow_method", "Lazy.nap")])
 def test_a_stopped_function_is_refused_under_the_same_limit_and_rerun_under_a_longer_one(sandbox, name, stopped):
     student = worker(sandbox)
-    with pytest.raises(ProbeTimeout, match="within 0.5 s"):
+    with pytest.raises(RunFailed, match="within 0.5 s") as caught:
         student.call("call", {"name": name}, timeout=0.5)
-    with pytest.raises(StudentError, match=f"`{stopped}` was stopped after running more than 0.5 s"):
+    assert caught.value.failure.kind is FailureKind.TIMEOUT
+    with pytest.raises(RunFailed, match=f"`{stopped}` was stopped after running more than 0.5 s") as caught:
         student.call("call", {"name": name}, timeout=0.5)  # not waited out a second time
+    assert caught.value.failure.kind is FailureKind.TIMEOUT and caught.value.failure.limit_s is None  # refused
     assert student.call("call", {"name": "double", "args": [2]}, timeout=5) == 4
     assert student.call("call", {"name": name}, timeout=5) == "done"
-    with pytest.raises(StudentError, match="was stopped"):
+    with pytest.raises(RunFailed, match="was stopped"):
         student.call("call", {"name": name}, timeout=0.5)
     student.close()
 
 
 def test_exiting_the_process_is_a_crash_never_a_pass(sandbox):
     student = worker(sandbox)
-    with pytest.raises(WorkerCrashed, match="exit code 0"):
+    with pytest.raises(RunFailed, match="exit code 0") as caught:
         student.call("call", {"name": "leave"})
+    assert caught.value.failure.kind is FailureKind.CRASH
     assert student.call("call", {"name": "double", "args": [4]}) == 8
     student.close()
 
 
 def test_memory_limit_stops_a_memory_bomb(sandbox):
     student = worker(sandbox, memory_mb=300)
-    with pytest.raises(StudentError) as caught:
+    with pytest.raises(RunFailed) as caught:
         student.call("call", {"name": "greedy"})
-    assert caught.value.kind in ("memory", "crash")
+    assert caught.value.failure.kind in (FailureKind.MEMORY, FailureKind.CRASH)
     student.close()
 
 
@@ -191,10 +196,12 @@ def test_printed_output_is_captured_and_truncated(sandbox):
 
 def test_import_failures_are_remembered(sandbox):
     student = worker(sandbox, source="import sys\nsys.exit(3)\n")
-    with pytest.raises(ImportFailed, match=r"called sys.exit\(3\) while importing mod.py"):
+    with pytest.raises(RunFailed, match=r"called sys.exit\(3\) while importing mod.py") as caught:
         student.call("call", {"name": "double"})
-    with pytest.raises(ImportFailed):
+    assert caught.value.failure.kind is FailureKind.IMPORT
+    with pytest.raises(RunFailed) as caught:
         student.call("call", {"name": "double"})
+    assert caught.value.failure.kind is FailureKind.IMPORT
     assert student.restarts == 1
     student.close()
 
@@ -202,8 +209,9 @@ def test_import_failures_are_remembered(sandbox):
 def test_blocked_import_fails_only_when_used(sandbox):
     student = worker(sandbox, source="import torch\n" + STUDENT)
     assert student.call("call", {"name": "double", "args": [1]}) == 2
-    with pytest.raises(ForbiddenApi, match="torch.zeros"):
+    with pytest.raises(RunFailed, match="torch.zeros") as caught:
         student.call("call", {"name": "uses_torch"})
+    assert caught.value.failure.kind is FailureKind.FORBIDDEN
     student.close()
 
 

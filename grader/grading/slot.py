@@ -8,7 +8,6 @@ torch, a2-a5's hold torch) and, lazily, one trusted worker for reference answers
 from __future__ import annotations
 
 import ast
-import copy
 import datetime as _dt
 import time
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ import grader
 from grader.course.mistakes import Catalog, CatalogError, load_catalog
 from grader.course.model import AssignmentSpec, Course
 from grader.course.secret import CourseSecret, load_secret, shipped_secret
-from grader.errors import ImportFailed, SandboxError, StudentError
+from grader.errors import Failure, FailureKind, RunFailed, SandboxError
 from grader.intake.static_checks import StaticFindings, analyse
 from grader.intake.submission import Submission, SubmittedModule, load
 from grader.judging.expected import DiskCache, References, default_cache_dir
@@ -104,13 +103,12 @@ def _grader_error(work: SubmittedModule, spec: AssignmentSpec, why: str) -> Assi
 class FailingWorker:
     """Stands in for a worker when the module cannot even be started: every probe call fails alike."""
 
-    def __init__(self, error: StudentError) -> None:
-        self.error = error
+    def __init__(self, failure: Failure) -> None:
+        self.failure = failure
         self.output = _NoOutput()
 
     def call(self, *args: Any, **kwargs: Any) -> Any:
-        # A fresh copy each time: re-raising one object grows its traceback with every check.
-        raise copy.copy(self.error).with_traceback(None)
+        raise RunFailed(self.failure)  # a fresh exception each time: one re-raised grows its traceback
 
     def close(self) -> None:
         pass
@@ -302,9 +300,9 @@ class GradingSlot:
 
     def _worker(self, work: SubmittedModule, spec: AssignmentSpec, static: StaticFindings) -> Any:
         if work.problem:
-            return FailingWorker(ImportFailed(work.problem))
+            return FailingWorker(Failure(FailureKind.IMPORT, work.problem))
         if static.syntax_error:
-            return FailingWorker(ImportFailed(static.syntax_error))
+            return FailingWorker(Failure(FailureKind.IMPORT, static.syntax_error))
         load_spec = LoadSpec(
             module=spec.module,
             filename=work.filename,

@@ -22,7 +22,7 @@ from typing import Any
 from grader.course.mistakes import Catalog
 from grader.course.model import AssignmentSpec
 from grader.course.secret import CourseSecret
-from grader.errors import StudentError
+from grader.errors import RunFailed
 from grader.files import write_atomic
 from grader.sandbox import LoadSpec, Sandbox
 from grader.wire.codec import PREFIX, FrameLimits, decode, encode, parse_prefix
@@ -218,13 +218,14 @@ class References:
             if isinstance(seconds, (int, float)):
                 entry["seconds"] = round(float(seconds), 4)
             return entry
-        except StudentError as exc:
-            if variant == REFERENCE:
+        except RunFailed as exc:
+            failure = exc.failure
+            if variant == REFERENCE or not failure.kind.students:  # a grader failure is no mistake's answer
                 raise ReferenceUnavailable(
-                    f"the reference solution failed on probe {probe!r}: {exc.message}"
-                    + (f"\n{exc.traceback}" if exc.traceback else "")
+                    f"the {'reference solution' if variant == REFERENCE else variant} failed on probe {probe!r}: "
+                    f"{failure.message}" + (f"\n{failure.traceback}" if failure.traceback else "")
                 ) from None
-            return {"ok": False, "error": exc.message}
+            return {"ok": False, "error": failure.message}
 
     def _worker(self, variant: str) -> Any:
         if variant not in self._workers:

@@ -19,7 +19,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -27,7 +27,7 @@ import pytest
 from grader.course.mistakes import Catalog, Mistake
 from grader.course.model import AssignmentSpec
 from grader.course.validate import probe_names
-from grader.errors import CheckAuthoringError, ProbeTimeout, SandboxError, StudentError
+from grader.errors import CheckAuthoringError, Failure, FailureKind, RunFailed, SandboxError
 from grader.intake.static_checks import StaticFindings
 from grader.judging.compare import CheckFailure, PartialCredit, find_mismatch, is_close
 from grader.judging.expected import References, ReferenceUnavailable, mistake_variant
@@ -90,10 +90,10 @@ class StudentRunner:
             args, seed = self._context.references.fresh_call(args, seed)
         try:
             return self._worker.call(probe, args, seed=seed, timeout=limit)
-        except ProbeTimeout as error:
-            if note and getattr(error, "limit_s", None) is not None:  # stopped under this very limit
-                error.message += note
-                error.args = (error.message,)
+        except RunFailed as error:
+            failure = error.failure
+            if note and failure.kind is FailureKind.TIMEOUT and failure.limit_s is not None:  # stopped under it
+                raise RunFailed(failure.noted(note)) from None
             raise
 
 
@@ -145,15 +145,17 @@ class Judge:
         """``student.run``, except that a failure names the catalogued mistake that fails alike."""
         try:
             return self.student.run(probe, seed=seed, timeout=timeout, **args)
-        except StudentError as error:
-            error.mistake = self.identify_failure(probe, error, args, seed)  # type: ignore[attr-defined]
-            raise
+        except RunFailed as error:
+            mistake = self.identify_failure(probe, error.failure, args, seed)
+            if mistake is None:
+                raise
+            raise RunFailed(replace(error.failure, mistake=mistake)) from None
 
-    def identify_failure(self, probe: str, error: StudentError, args: dict[str, Any], seed: int) -> Mistake | None:
+    def identify_failure(self, probe: str, failure: Failure, args: dict[str, Any], seed: int) -> Mistake | None:
         """The catalogued mistake whose code raises the same error message where the reference works
         (e.g. ``enforce_sorted=True`` on an unsorted batch), or "one of" several that do; timeouts and
         crashes are never matched."""
-        if error.kind not in ("exception", "probe_failure"):
+        if failure.kind not in (FailureKind.EXCEPTION, FailureKind.PROBE_FAILURE):
             return None
         try:
             if not self.context.references.entry(probe, args, seed).get("ok"):
@@ -168,7 +170,7 @@ class Judge:
                 entry = self.context.references.entry(probe, args, seed, mistake_variant(mistake.id))
             except ReferenceUnavailable:
                 continue
-            if not entry.get("ok") and entry.get("error") == error.message:
+            if not entry.get("ok") and entry.get("error") == failure.message:
                 matches.append(mistake)
         return one_of(matches)
 
@@ -343,17 +345,18 @@ def _check_result(
             )
         if error.table:
             result.details["table"] = error.table
-    elif isinstance(error, StudentError):
-        result.status = "failed"
-        where = f" ({error.where})" if error.where and error.where not in error.message else ""
-        result.message = locate(error.message + where)
-        if error.traceback:
-            result.details["traceback"] = locate(error.traceback)
-        result.details["kind"] = error.kind
-        mistake = getattr(error, "mistake", None)  # set by Judge.run when a catalogued mistake fails alike
-        if mistake is not None:
-            result.mistake = mistake.id
-            result.diagnosis = f"Known mistake: {mistake.feedback()}"
+    elif isinstance(error, RunFailed):
+        failure = error.failure
+        # A grader failure reported by the student's worker counts (at 0) like a SandboxError: the
+        # student's code runs in that process and could claim one to have a check left out.
+        result.status = "failed" if failure.kind.students else "error"
+        result.message = locate(failure.student_message())
+        if failure.traceback:
+            result.details["traceback"] = locate(failure.traceback)
+        result.details["kind"] = failure.kind.value
+        if failure.mistake is not None:  # set by Judge.run when a catalogued mistake fails alike
+            result.mistake = failure.mistake.id
+            result.diagnosis = f"Known mistake: {failure.mistake.feedback()}"
     elif isinstance(error, (ReferenceUnavailable, SandboxError, VerifierError, CheckAuthoringError)):
         result.status = "error"
         result.message = f"the grader could not run this check (not your fault): {error}"

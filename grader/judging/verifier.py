@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import Any
 
 from grader.course.model import AssignmentSpec
-from grader.errors import SandboxError, StudentError
+from grader.errors import FailureKind, RunFailed, SandboxError
 from grader.judging.compare import CheckFailure
 from grader.sandbox import Limits, LoadSpec
 from grader.wire.codec import encode
@@ -67,10 +67,10 @@ class Verifier:
     def _call(self, function: str, args: dict[str, Any]) -> Any:
         try:
             return self._get_worker().call(function, args, timeout=self.spec.limits.probe_timeout_s * 3)
-        except StudentError as error:
-            if error.kind == "probe_failure":  # raised by verify.py about the student's artefact
-                raise CheckFailure(error.message) from None
-            raise VerifierError(f"the verifier failed on {function!r}: {error.message}") from None
+        except RunFailed as error:
+            if error.failure.kind is FailureKind.PROBE_FAILURE:  # raised by verify.py about the student's artefact
+                raise CheckFailure(error.failure.message) from None
+            raise VerifierError(f"the verifier failed on {function!r}: {error.failure.message}") from None
         except SandboxError as error:
             raise VerifierError(f"the verifier could not run: {error}") from None
 

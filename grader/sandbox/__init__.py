@@ -12,7 +12,7 @@ from grader.sandbox.isolation import Isolation, choose
 from grader.sandbox.leases import Lease, NoLeaseLeft, claim
 from grader.sandbox.limits import Limits
 from grader.sandbox.submission_process import LoadSpec, SubmissionProcess
-from grader.sandbox.zygote_handle import ZygoteHandle
+from grader.sandbox.zygote_handle import WorkerSetup, ZygoteHandle
 
 __all__ = ["Isolation", "Limits", "LoadSpec", "Sandbox", "SubmissionProcess", "choose"]
 
@@ -39,8 +39,8 @@ class Sandbox:
         ``slot``: where the search for a free lease starts (any free one is taken). ``trusted``: the
         reference worker, which runs instructor code only and gets no box."""
         self.isolation = isolation
-        self.options = dict(
-            preload=preload,
+        self.setup = WorkerSetup(
+            preload=tuple(preload),
             hide=tuple(hide),
             device=device,
             threads=threads,
@@ -79,7 +79,7 @@ class Sandbox:
                 }
             )
             binds = self._cgroup.bind_args() if self._cgroup and sandboxed else []
-            self._zygote = ZygoteHandle(self.isolation, **self.options, uid=self.uid, box=box, bwrap_extra=binds)
+            self._zygote = ZygoteHandle(self.isolation, self.setup, uid=self.uid, box=box, bwrap_extra=binds)
             self._zygote.start()
 
     def _claim(self) -> None:

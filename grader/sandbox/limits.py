@@ -34,7 +34,7 @@ class Limits:
         unknown = sorted(set(values) - set(known))
         if unknown:
             raise ValueError(f"unknown limit(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        typed = {name: (float(v) if known[name] == "float" else int(v)) for name, v in values.items()}
+        typed: dict[str, Any] = {name: (float(v) if known[name] == "float" else int(v)) for name, v in values.items()}
         return replace(base, **typed)
 
     def for_child(self) -> dict[str, Any]:

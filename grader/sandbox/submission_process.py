@@ -11,21 +11,12 @@ import os
 import select
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from grader.errors import (
-    BudgetExhausted,
-    ForbiddenApi,
-    ImportFailed,
-    MalformedResult,
-    ProbeTimeout,
-    SandboxError,
-    StudentError,
-    WorkerCrashed,
-)
+from grader.errors import Failure, FailureKind, RunFailed, SandboxError
 from grader.sandbox.limits import Limits
 from grader.sandbox.zygote_handle import ZygoteHandle
 from grader.wire.channel import ChannelClosed, ChannelTimeout, FrameReader, write_frame
@@ -58,6 +49,9 @@ class LoadSpec:
             "forbidden_apis": self.forbidden_apis,
             "device": self.device,
         }
+
+
+NEVER_AGAIN = 1e9  # the limit recorded for a function that ran past a small call's: no call has a longer one
 
 
 class OutputCapture:
@@ -99,11 +93,10 @@ class SubmissionProcess:
         self.output = OutputCapture(limits.output_kb * 1024)
         self.frame_limits = FrameLimits(max_body_bytes=limits.result_mb * 2**20)
         self.child: _Child | None = None
-        self.import_error: StudentError | None = None
+        self.import_error: Failure | None = None  # remembered: a module that does not import is not retried
         self.import_forbidden: list[str] = []
         self.restarts = 0
         self.spent = 0.0
-        self.calls = 0
         self._last_where: str | None = None
         self._last_function: str | None = None
         self.last_elapsed: float | None = None
@@ -115,18 +108,29 @@ class SubmissionProcess:
     # -- public ------------------------------------------------------------------------------------
 
     def call(
-        self, probe: str, args: dict[str, Any] | None = None, *, seed: int = 0, timeout: float | None = None
+        self,
+        probe: str,
+        args: dict[str, Any] | None = None,
+        *,
+        seed: int = 0,
+        timeout: float | None = None,
+        small: bool = False,
     ) -> Any:
-        """Run ``probe`` on the student's module; plain data back, or a :class:`StudentError`."""
+        """Run ``probe`` on the student's module; plain data back, or :class:`RunFailed`.
+
+        ``small``: a plain probe call, whose limit is 10 times the reference's time for it (at least
+        ``timeout_floor_s``) or the fixed ``probe_timeout_s``. A function that runs past it is not run
+        again in this submission under any limit: the training checks that call it many times could
+        not finish either, and would each wait out their own longer limit (30 s, 60 s) for nothing."""
         timeout = self.limits.probe_timeout_s if timeout is None else timeout
         self._ensure_child()
         assert self.child is not None
         if self.import_forbidden:  # e.g. `class MyRNN(nn.RNN)`: used when the module was imported
-            raise ForbiddenApi(_forbidden_message(self.import_forbidden) + " (when your module was imported)")
+            message = _forbidden_message(self.import_forbidden) + " (when your module was imported)"
+            raise RunFailed(Failure(FailureKind.FORBIDDEN, message))
         budget_left = self.limits.submission_timeout_s - self.spent
         wait = min(timeout, max(budget_left, 0.0))
         started = time.monotonic()
-        self.calls += 1
         self._last_where = self._last_function = None
         request = {
             "op": "probe",
@@ -142,33 +146,35 @@ class SubmissionProcess:
         except ChannelTimeout:
             self._discard_child(kill=True)
             if wait < timeout:
-                raise BudgetExhausted(self._budget_message()) from None
+                raise RunFailed(Failure(FailureKind.BUDGET, self._budget_message())) from None
             where = f"; it was still running {self._last_where}" if self._last_where else ""
             if self._last_function:
-                self.hanging_limits[self._last_function] = timeout
+                self.hanging_limits[self._last_function] = NEVER_AGAIN if small else timeout
                 self.hanging[self._last_function] = (
                     f"`{self._last_function}` was stopped after running more than {timeout:g} s in an earlier "
                     "check, so it was not run again (look for an endless loop)"
                 )
-            stopped = ProbeTimeout(
+            stopped = Failure(
+                FailureKind.TIMEOUT,
                 f"your code did not finish within {timeout:g} s (an endless loop, or far too slow?){where}",
                 where=self._last_where,
+                limit_s=timeout,  # stopped here under this limit, not refused by the child
             )
-            stopped.limit_s = timeout  # type: ignore[attr-defined]  # stopped here, not refused by the child
-            raise stopped from None
+            raise RunFailed(stopped) from None
         except ChannelClosed:
             status = self._discard_child(kill=False)
-            raise WorkerCrashed(_crash_message(status, self.limits)) from None
+            raise RunFailed(Failure(FailureKind.CRASH, _crash_message(status, self.limits))) from None
         except FrameError as exc:
             self._discard_child(kill=True)
-            raise MalformedResult(f"your code's process sent back data the grader cannot read ({exc})") from None
+            message = f"your code's process sent back data the grader cannot read ({exc})"
+            raise RunFailed(Failure(FailureKind.MALFORMED, message)) from None
         finally:
             self.spent += time.monotonic() - started
         self.last_elapsed = reply.get("elapsed")  # the probe's own running time, start-up excluded
         if reply.get("forbidden_used"):
-            raise ForbiddenApi(_forbidden_message(reply["forbidden_used"]))
+            raise RunFailed(Failure(FailureKind.FORBIDDEN, _forbidden_message(reply["forbidden_used"])))
         if not reply.get("ok"):
-            raise self._named_limits(StudentError.from_reply(reply.get("error") or {}))
+            raise RunFailed(self._named_limits(Failure.from_reply(reply.get("error"))))
         return reply.get("data")
 
     def close(self) -> None:
@@ -181,13 +187,14 @@ class SubmissionProcess:
         if self.child is not None:
             return
         if self.import_error is not None:
-            raise self.import_error
+            raise RunFailed(self.import_error)
         if self.spent >= self.limits.submission_timeout_s:
-            raise BudgetExhausted(self._budget_message())
+            raise RunFailed(Failure(FailureKind.BUDGET, self._budget_message()))
         if self.restarts > self.limits.max_restarts:
-            raise BudgetExhausted(
+            message = (
                 f"your code's process crashed or timed out {self.restarts} times; the remaining checks were not run"
             )
+            raise RunFailed(Failure(FailureKind.BUDGET, message))
         zygote: ZygoteHandle = self._zygotes.zygote()
         request_r, request_w = os.pipe()
         reply_r, reply_w = os.pipe()
@@ -213,38 +220,42 @@ class SubmissionProcess:
             reply = self._await_reply(started + self.limits.import_timeout_s)
         except ChannelTimeout:
             self._discard_child(kill=True)
-            self.import_error = ImportFailed(
+            self.import_error = Failure(
+                FailureKind.IMPORT,
                 f"importing {self.spec.filename} took more than {self.limits.import_timeout_s:g} s: does it "
-                "train a model or loop at the top level? Put such code under `if __name__ == \"__main__\":`"
+                "train a model or loop at the top level? Put such code under `if __name__ == \"__main__\":`",
             )
         except ChannelClosed:
             status = self._discard_child(kill=False)
-            self.import_error = ImportFailed(
-                f"while importing {self.spec.filename}, {_crash_message(status, self.limits)}"
+            self.import_error = Failure(
+                FailureKind.IMPORT, f"while importing {self.spec.filename}, {_crash_message(status, self.limits)}"
             )
         except FrameError as exc:
             self._discard_child(kill=True)
-            self.import_error = ImportFailed(f"while importing {self.spec.filename}, the worker sent garbage ({exc})")
+            garbage = f"while importing {self.spec.filename}, the worker sent garbage ({exc})"
+            self.import_error = Failure(FailureKind.IMPORT, garbage)
         else:
             self.import_forbidden = list(reply.get("forbidden_used") or [])
             if not reply.get("ok"):
-                error = self._named_limits(StudentError.from_reply(reply.get("error") or {}))
+                error = self._named_limits(Failure.from_reply(reply.get("error")))
                 self._discard_child(kill=False)
-                self.import_error = ImportFailed(
-                    f"{self.spec.filename} could not be imported: {error.message}",
-                    where=error.where,
-                    traceback=error.traceback,
-                )
+                if error.kind.students:  # the grader's failure stays the grader's
+                    message = f"{self.spec.filename} could not be imported: {error.message}"
+                    error = replace(error, kind=FailureKind.IMPORT, message=message)
+                self.import_error = error
         finally:
             self.spent += time.monotonic() - started
         if self.import_error is not None:
-            raise self.import_error
+            raise RunFailed(self.import_error)
 
-    def _named_limits(self, error: StudentError) -> StudentError:
-        """The error, saying which budget of the whole submission refused or killed something meanwhile
+    def _named_limits(self, error: Failure) -> Failure:
+        """The failure, saying which budget of the whole submission refused or killed something meanwhile
         (a fork refused at the process limit, a forked process killed at the memory limit)."""
-        if error.kind == "memory":
-            error.message = f"your code ran out of memory (the memory limit of {self.limits.memory_mb} MB was reached)"
+        if error.kind is FailureKind.MEMORY:
+            error = replace(
+                error,
+                message=f"your code ran out of memory (the memory limit of {self.limits.memory_mb} MB was reached)",
+            )
         if self.child is not None and self.child.zygote.alive:
             try:
                 hits = self.child.zygote.usage(self.child.pid).get("hits") or {}
@@ -254,8 +265,7 @@ class SubmissionProcess:
             self._hits_seen.update(hits)
             reached = _limits_reached(new, self.limits)
             if reached:
-                error.message += f" ({reached} was reached)"
-        error.args = (error.message,)
+                error = error.noted(f" ({reached} was reached)")
         return error
 
     def _discard_child(self, kill: bool) -> dict[str, Any]:
@@ -330,7 +340,7 @@ def _forbidden_message(names: list[str]) -> str:
     return f"your code used {listed}, which this assignment does not allow: write it yourself from tensors"
 
 
-_SIGNAL_HINTS = {
+_SIGNAL_HINTS: dict[int, str] = {
     signal.SIGKILL: "was killed (usually the memory limit, or too many processes)",
     signal.SIGXCPU: "used more CPU time than allowed",
     signal.SIGXFSZ: "wrote a file larger than allowed",

@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from grader.errors import SandboxError
@@ -20,34 +21,35 @@ from grader.wire.codec import FrameError
 REQUEST_TIMEOUT_S = 60.0
 
 
+@dataclass(frozen=True)
+class WorkerSetup:
+    """What a zygote is started with; every child it forks inherits it."""
+
+    preload: tuple[str, ...] = ()  # packages imported once, before any child is forked
+    hide: tuple[str, ...] = ()  # packages it must never load; under bubblewrap their files are not shown
+    device: str = "cpu"
+    threads: int = 1  # BLAS/OpenMP threads
+    warm_optimizer: bool = False  # run one optimiser step at start-up (torch's lazy imports, paid once)
+    tmp_mb: int = 256  # size of the worker's /tmp under bubblewrap
+
+
 class ZygoteHandle:
     """One pre-started worker process. Not thread-safe: one grading slot owns one zygote."""
 
     def __init__(
         self,
         isolation: Isolation,
+        setup: WorkerSetup,
         *,
-        preload: list[str],
-        device: str = "cpu",
-        threads: int = 1,
-        warm_optimizer: bool = False,
-        tmp_mb: int = 256,
-        hide: Sequence[str] = (),
         uid: int | None = None,
         box: dict[str, Any] | None = None,
         bwrap_extra: Sequence[str] = (),
     ) -> None:
-        """``hide``: packages this worker must never load; under bubblewrap their files are not shown.
-        ``uid``: what each child runs as (root only). ``box``: what each child gets of its own
+        """``uid``: what each child runs as (root only). ``box``: what each child gets of its own
         (``{"namespaces": bool, "cgroups": ..., "unmount": [...]}``; None: nothing, the trusted
         reference worker). ``bwrap_extra``: more bubblewrap arguments (the cgroup binds)."""
         self.isolation = isolation
-        self.preload = preload
-        self.hide = tuple(hide)
-        self.device = device
-        self.threads = threads
-        self.warm_optimizer = warm_optimizer
-        self.tmp_mb = tmp_mb
+        self.setup = setup
         self.uid = uid
         self.box_request = box
         self.bwrap_extra = tuple(bwrap_extra)
@@ -55,7 +57,6 @@ class ZygoteHandle:
         self.process: subprocess.Popen[bytes] | None = None
         self.control: socket.socket | None = None
         self.ready = False
-        self.versions: dict[str, str] = {}
         self.started_at = 0.0
         self.ready_seconds = 0.0
         self._host_scratch: str | None = None
@@ -79,14 +80,16 @@ class ZygoteHandle:
         command = [sys.executable, "-I", "-B", "-c", bootstrap]
         if self.sandboxed:
             command = (
-                bwrap_prefix(scratch_mb=self.tmp_mb, device=self.device, hide=self.hide, extra=self.bwrap_extra)
+                bwrap_prefix(
+                    scratch_mb=self.setup.tmp_mb, device=self.setup.device, hide=self.setup.hide, extra=self.bwrap_extra
+                )
                 + command
             )
         self._stderr = tempfile.TemporaryFile()
         self.started_at = time.monotonic()
         self.process = subprocess.Popen(
             command,
-            env=clean_environment(self.threads, tmpdir=self.scratch),
+            env=clean_environment(self.setup.threads, tmpdir=self.scratch),
             pass_fds=[theirs.fileno()],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -99,10 +102,10 @@ class ZygoteHandle:
         send_with_fds(
             ours,
             {
-                "preload": self.preload,
-                "absent": list(self.hide),
-                "threads": self.threads,
-                "warm_optimizer": self.warm_optimizer,
+                "preload": list(self.setup.preload),
+                "absent": list(self.setup.hide),
+                "threads": self.setup.threads,
+                "warm_optimizer": self.setup.warm_optimizer,
                 "box": self._box_config(),
                 "wipe": ["/tmp", "/dev/shm"] if self.sandboxed else [self.scratch],
             },
@@ -131,7 +134,6 @@ class ZygoteHandle:
         if reply.get("error"):  # the headline: why, in one line ("torch cannot be imported inside ...")
             self.close()
             raise SandboxError(f"the grading worker could not start: {reply['error']}")
-        self.versions = dict(reply.get("versions", {}))
         self.box = dict(reply.get("box", {}))
         self.ready = True
         self.ready_seconds = time.monotonic() - self.started_at
