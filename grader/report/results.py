@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from grader.text import shorten
 
@@ -44,7 +44,7 @@ def _installed_versions() -> tuple[tuple[str, str], ...]:
     return tuple(found.items())
 
 
-STATUSES = ("passed", "partial", "failed", "error", "skipped")
+CheckStatus = Literal["passed", "partial", "failed", "error", "skipped"]  # error: the grader failed, not the student
 
 # Caps on everything student-derived that reaches a result file and the pages (docs/results.md):
 # a student's process decides how much it prints, raises or returns, never how big a report gets.
@@ -73,7 +73,7 @@ class CheckResult:
     title: str  # one line for people
     points: float
     max_points: float
-    status: str  # passed | partial | failed | error (grader fault) | skipped
+    status: CheckStatus
     message: str = ""
     diagnosis: str | None = None  # what the judge worked out (transposed? NaN? known mistake?)
     mistake: str | None = None  # id from the assignment's mistake catalog, when recognised
