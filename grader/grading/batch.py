@@ -30,7 +30,7 @@ from grader.report.results import RESULTS_DIR, AssignmentResult, SubmissionResul
 from grader.sandbox import Isolation
 
 
-@dataclass
+@dataclass(frozen=True)
 class BatchOptions:
     workers: int = 2
     resume: bool = False

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import datetime as _dt
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,14 +35,16 @@ DEVICES = ("cpu", "cuda", "auto")
 VERIFIER_SLOT_OFFSET = 500  # where the verifier's uid lease search starts (sandbox.leases keeps every uid unique)
 
 
-@dataclass
+@dataclass(frozen=True)
 class GradeOptions:
+    """How to grade: the same for every submission one slot grades (what to grade is a GradeRequest)."""
+
     device: str = "cpu"
     sandbox: str = "auto"  # auto | bubblewrap | none
     cache_dir: Path | None = None
     keep_all_cells: bool = False
     threads: int = 1  # BLAS/OpenMP threads of each worker
-    limits: dict[str, float] = field(default_factory=dict)  # overrides of every assignment's limits
+    limits: Mapping[str, float] = field(default_factory=dict)  # Limits field -> value, for every assignment
     fresh_worker: bool = False  # restart the worker for every submission (benchmarks only)
     fresh_seeds: bool = True  # official grading draws seeds from the course secret (not release)
 

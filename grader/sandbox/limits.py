@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -27,7 +28,7 @@ class Limits:
     submission_mb: int = 20  # their total size
 
     @classmethod
-    def from_mapping(cls, values: dict[str, Any] | None, base: Limits | None = None) -> Limits:
+    def from_mapping(cls, values: Mapping[str, Any] | None, base: Limits | None = None) -> Limits:
         base = base or cls()
         values = dict(values or {})
         known = {f.name: f.type for f in fields(cls)}
