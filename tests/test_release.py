@@ -132,7 +132,7 @@ def test_gradescope_autograder_grades_without_solutions(run_grade, tmp_path):
     import subprocess
     import sys
 
-    env = {**os.environ, "AUTOGRADER_ROOT": str(root), "GRADE_COMMAND": f"{sys.executable} -m grader"}
+    env = {**os.environ, "AUTOGRADER_ROOT": str(root), "AUTOGRADER_PYTHON": sys.executable}
     env.pop("GRADER_CACHE_DIR", None)
     env.pop("GRADER_SECRET", None)  # the autograder asks the questions its shipped answers were recorded for
     assert (root / "source" / "course" / A1 / "grading" / ".grader-secret").read_text().strip() == os.environ[

@@ -1,13 +1,15 @@
 """Gradescope: the results.json format, and an autograder zip for one assignment.
 
 The zip holds setup.sh (installs Python, bubblewrap and the grader), run_autograder (grades
-/autograder/submission and writes /autograder/results/results.json), the grader's source, and the
-assignment's checks with the expected data of every check, computed once here: no solution travels,
-and no Gradescope run recomputes reference answers.
+/autograder/submission and writes /autograder/results/results.json, see
+:mod:`grader.packaging.gradescope_run`), the grader's source, and the assignment's checks with the
+expected data of every check, computed once here: no solution travels, and no Gradescope run
+recomputes reference answers. docs/gradescope.md is the instructor's guide.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import zipfile
@@ -17,70 +19,203 @@ from typing import Any
 
 from grader.course.model import EXPECTED_FILE, GRADING_DIR, Course
 from grader.files import write_atomic
-from grader.report.results import SubmissionResult
+from grader.report.results import CheckResult, SubmissionResult
 from grader.text import printable
 
 VISIBILITY = {"visible": "visible", "hidden": "after_published"}
 ROOT_FILES = ("pyproject.toml", "constraints.txt", "README.md")
+SCRIPTS = ("setup.sh", "run_autograder")
+MAX_TEST_OUTPUT = 8000  # characters of one test's output: Gradescope shows every test on one page
+MAX_OUTPUT = 16000
 
 
-def results_document(result: SubmissionResult) -> dict[str, Any]:
+def results_document(result: SubmissionResult, execution_time: float | None = None) -> dict[str, Any]:
+    """Gradescope's results.json for one graded submission: a test per check, each with its message,
+    diagnosis, mismatch table and traceback as HTML (every student-derived string escaped)."""
     tests = []
-    for assignment in result.assignments:
-        for check in assignment.checks:
-            output = "\n".join(part for part in (check.message, check.diagnosis) if part)
-            tests.append(
-                {
-                    "name": f"{check.title}" if len(result.assignments) == 1 else f"{assignment.id}: {check.title}",
-                    "number": f"{assignment.id}.{check.name}",
-                    "score": round(check.points, 4),
-                    "max_score": round(check.max_points, 4),
-                    "status": "passed" if check.status == "passed" else "failed",
-                    "output": printable(output, limit=8000),
-                    "visibility": VISIBILITY.get(check.visibility, "visible"),
-                }
-            )
-    summary = [
-        f"{a.title}: {a.score:g} / {a.max_score:g}" + (f"\n{a.message}" if a.message else "")
-        for a in result.assignments
-    ]
-    if result.message:
-        summary.insert(0, result.message)
-    return {
+    for number, assignment in enumerate(result.assignments, start=1):
+        for index, check in enumerate(assignment.checks, start=1):
+            title = check.title if len(result.assignments) == 1 else f"{assignment.id}: {check.title}"
+            test: dict[str, Any] = {
+                "name": printable(title, limit=300),
+                "number": f"{number}.{index}",
+                "score": round(check.points, 4),
+                "max_score": round(check.max_points, 4),
+                "status": "passed" if check.status == "passed" else "failed",
+                "output": check_html(check),
+                "output_format": "html",
+                "visibility": VISIBILITY.get(check.visibility, "visible"),
+                "tags": [assignment.id] + ([f"mistake:{check.mistake}"] if check.mistake else []),
+            }
+            tests.append(test)
+    document: dict[str, Any] = {
         "score": round(result.score, 4),
-        "output": printable("\n".join(summary), limit=8000),
+        "output": summary_html(result),
+        "output_format": "html",
+        "visibility": "visible",
         "stdout_visibility": "hidden",
         "tests": tests,
     }
+    if execution_time is not None:
+        document["execution_time"] = max(0, round(execution_time))
+    return document
 
 
-def write_results(result: SubmissionResult, path: Path) -> None:
-    write_atomic(path, json.dumps(results_document(result), indent=2, ensure_ascii=False).encode("utf-8"))
+def failure_document(message: str, execution_time: float | None = None) -> dict[str, Any]:
+    """A results.json that says why nothing was graded (score 0, no tests): never a crash."""
+    document: dict[str, Any] = {
+        "score": 0,
+        "output": f"<p>{_escape(message, MAX_OUTPUT)}</p>",
+        "output_format": "html",
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": [],
+    }
+    if execution_time is not None:
+        document["execution_time"] = max(0, round(execution_time))
+    return document
+
+
+def check_html(check: CheckResult) -> str:
+    """One check's feedback, as the feedback page words it (without its plot)."""
+    parts = []
+    if check.message:
+        parts.append(f"<p>{_escape(check.message, 3000)}</p>")
+    elif check.status == "passed":
+        parts.append("<p>Passed.</p>")
+    if check.diagnosis:
+        parts.append(f"<p><strong>Diagnosis:</strong> {_escape(check.diagnosis, 1500)}</p>")
+    table = check.details.get("table") if isinstance(check.details, dict) else None
+    if isinstance(table, dict) and table.get("rows"):
+        parts.append(_table_html(table))
+    curves = check.details.get("curves") if isinstance(check.details, dict) else None
+    if isinstance(curves, dict) and curves:
+        parts.append(_curves_html(curves, check.details.get("curve_lengths")))
+    traceback = check.details.get("traceback") if isinstance(check.details, dict) else None
+    if traceback:
+        parts.append(f"<p><strong>Traceback</strong></p><pre>{_escape(str(traceback), 3000)}</pre>")
+    return _fit("\n".join(parts), MAX_TEST_OUTPUT)
+
+
+def summary_html(result: SubmissionResult) -> str:
+    """The submission's headline: each assignment's score and notes, and what the student's code printed."""
+    parts = []
+    if result.message:
+        parts.append(f"<p><strong>{_escape(result.message, 2000)}</strong></p>")
+    parts += [f"<p>{_escape(note, 1000)}</p>" for note in result.notes]
+    for assignment in result.assignments:
+        parts.append(
+            f"<h3>{_escape(assignment.title, 300)}: {assignment.score:g} / {assignment.max_score:g}</h3>"
+            + (f"<p>Graded {_escape(assignment.source, 300)}</p>" if assignment.source else "")
+        )
+        if assignment.message:
+            parts.append(f"<p><strong>{_escape(assignment.message, 2000)}</strong></p>")
+        for note in dict.fromkeys([assignment.choice, *assignment.notes]):
+            if note:
+                parts.append(f"<p>{_escape(note, 1000)}</p>")
+        if assignment.output:
+            parts.append(f"<p>What your code printed:</p><pre>{_escape(assignment.output, 4000)}</pre>")
+    return _fit("\n".join(parts), MAX_OUTPUT)
+
+
+def _table_html(table: dict[str, Any]) -> str:
+    columns = "".join(f"<th>{_escape(str(c), 100)}</th>" for c in table.get("columns", []))
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{_escape(str(cell), 100)}</td>" for cell in row) + "</tr>"
+        for row in list(table.get("rows", []))[:20]
+        if isinstance(row, list)
+    )
+    shown, total = table.get("shown"), table.get("total")
+    more = f"<p>first {shown} of {total} mismatches</p>" if isinstance(total, int) and total != shown else ""
+    return f"<table><tr>{columns}</tr>{rows}</table>{more}"
+
+
+def _curves_html(curves: dict[str, Any], lengths: Any = None) -> str:
+    """Plots do not travel to Gradescope: each curve as its first and last value, epochs counted from 1
+    (``lengths``: the curves' lengths before they were thinned for the page)."""
+    items = []
+    for name, values in list(curves.items())[:6]:
+        numbers = [v for v in values if isinstance(v, (int, float))] if isinstance(values, list) else []
+        length = lengths.get(name) if isinstance(lengths, dict) else None
+        if numbers:
+            items.append(
+                f"<li>{_escape(str(name), 100)}: {numbers[0]:.4g} at epoch 1, {numbers[-1]:.4g} at "
+                f"epoch {length if isinstance(length, int) else len(numbers)}</li>"
+            )
+    return f"<ul>{''.join(items)}</ul>" if items else ""
+
+
+def _escape(text: str, limit: int) -> str:
+    return html.escape(printable(str(text), limit=limit))
+
+
+def _fit(text: str, limit: int) -> str:
+    """Markup cut at a tag boundary: dropped whole parts rather than a half-open tag."""
+    if len(text) <= limit:
+        return text
+    kept, size = [], 0
+    for part in text.split("\n"):
+        if size + len(part) > limit - 80:
+            break
+        kept.append(part)
+        size += len(part) + 1
+    return "\n".join(kept) + "\n<p>[... more feedback than Gradescope shows; see the grader's page]</p>"
+
+
+def write_results(result: SubmissionResult, path: Path, execution_time: float | None = None) -> None:
+    write_document(results_document(result, execution_time), path)
+
+
+def write_document(document: dict[str, Any], path: Path) -> None:
+    write_atomic(path, json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False).encode("utf-8"))
 
 
 SETUP_SH = """#!/usr/bin/env bash
-# Gradescope runs this once when the autograder image is built.
+# Gradescope runs this once, as root, when it builds the autograder's image (docs/gradescope.md).
+# Outside Gradescope (a test, a trial on your machine) these change what it does; Gradescope sets none:
+#   AUTOGRADER_ROOT=DIR        the autograder's root instead of /autograder
+#   AUTOGRADER_SKIP_APT=1      use the system's packages as they are (no apt-get)
+#   AUTOGRADER_VENV_OPTIONS    more options for `python3 -m venv` (e.g. --system-site-packages)
+#   PIP_*                      pip's own settings (e.g. PIP_NO_INDEX=1 PIP_FIND_LINKS=DIR for an offline install)
 set -euo pipefail
-apt-get update -q
-apt-get install -y -q python3 python3-venv python3-pip bubblewrap
-cd /autograder/source
-python3 -m venv /autograder/venv
+ROOT="${{AUTOGRADER_ROOT:-/autograder}}"
+SOURCE="$ROOT/source"
+VENV="$ROOT/venv"
+umask 022  # the venv must be readable by the uid student code runs under
+if [ "${{AUTOGRADER_SKIP_APT:-0}}" != 1 ] && command -v apt-get > /dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends python3 python3-venv python3-pip
+  # bubblewrap isolates student code where the container allows namespaces; where it cannot run,
+  # student code still runs under an unprivileged uid of its own that cannot read $SOURCE.
+  apt-get install -y -q --no-install-recommends bubblewrap || echo "setup.sh: bubblewrap is not available" >&2
+fi
+python3 -m venv ${{AUTOGRADER_VENV_OPTIONS:-}} "$VENV"
 # The CPU build of torch is enough (and far smaller than the default CUDA build).
-/autograder/venv/bin/pip install -q torch=={torch} --index-url https://download.pytorch.org/whl/cpu
-/autograder/venv/bin/pip install -q -c constraints.txt ./grader-src
+"$VENV/bin/pip" install -q "torch=={torch}" --index-url https://download.pytorch.org/whl/cpu
+"$VENV/bin/pip" install -q -c "$SOURCE/grader-src/constraints.txt" "$SOURCE/grader-src"
+# From here on the autograder's own files (hidden checks, expected data, the course secret) are root's
+# alone. No account is created for student code: each grading sandbox lends it a uid of its own
+# from 61000 up that belongs to no account (one that did would never be lent).
+chmod -R go-rwx "$SOURCE"
+# Which isolation student code will get in this container (a line in the build log; run_autograder
+# refuses to grade where student code could read these files).
+"$VENV/bin/python" -m grader.packaging.gradescope_run --root "$ROOT" --check || true
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
-# Gradescope runs this for every submission: grade it, write results/results.json.
+# Gradescope runs this, as root, for every submission: grade $ROOT/submission, write
+# $ROOT/results/results.json. It never fails: whatever goes wrong, results.json says so.
 set -uo pipefail
 ROOT="${{AUTOGRADER_ROOT:-/autograder}}"
-GRADE="${{GRADE_COMMAND:-$ROOT/venv/bin/grade}}"
+PYTHON="${{AUTOGRADER_PYTHON:-$ROOT/venv/bin/python}}"
 mkdir -p "$ROOT/results"
-$GRADE submit "$ROOT/submission" --assignment {assignment} --course "$ROOT/source/course" \\
-    --gradescope --out "$ROOT/results" --json > "$ROOT/results/feedback-stdout.json"
+# Never from the submission's folder: `python -m` imports from the working directory first.
+cd "$ROOT/source" || cd /
+"$PYTHON" -m grader.packaging.gradescope_run --root "$ROOT" --assignment {assignment}
 status=$?
 if [ ! -s "$ROOT/results/results.json" ]; then
-  echo '{{"score": 0, "output": "The autograder could not grade this submission (exit status '$status'). Please contact your instructor."}}' \\
+  printf '%s\\n' '{{"score": 0, "tests": [], "output": "The autograder could not run (exit status '"$status"'). Please contact your instructor."}}' \\
     > "$ROOT/results/results.json"
 fi
 exit 0
@@ -128,7 +263,7 @@ def build_autograder(
     with zipfile.ZipFile(out_zip, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in sorted(files.items()):
             info = zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))
-            info.external_attr = (0o100755 if name in ("setup.sh", "run_autograder") else 0o100644) << 16
+            info.external_attr = (0o100755 if name in SCRIPTS else 0o100644) << 16
             archive.writestr(info, data, zipfile.ZIP_DEFLATED)
     return out_zip
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from grader.errors import SandboxError
 from grader.sandbox import cgroups
 from grader.sandbox.cgroups import SandboxCgroup
-from grader.sandbox.isolation import Isolation, choose
+from grader.sandbox.isolation import Isolation, choose, drops_to_own_uid
 from grader.sandbox.leases import Lease, NoLeaseLeft, claim
 from grader.sandbox.limits import Limits
 from grader.sandbox.submission_process import LoadSpec, SubmissionProcess
@@ -49,9 +49,9 @@ class Sandbox:
         )
         self.trusted = trusted
         self.slot = slot
-        # Root only keeps RLIMIT_NPROC and signal isolation if children move to their own uid, which
-        # needs the bubblewrap mount layout (the interpreter may live in a root-only directory).
-        self._dropping = not trusted and isolation.kind == "bubblewrap" and os.geteuid() == 0
+        # Root only keeps RLIMIT_NPROC, signal isolation and root-only files if children move to their
+        # own uid: under bubblewrap, or without it where that uid can load the interpreter (a trial).
+        self._dropping = not trusted and drops_to_own_uid(isolation.kind)
         self._lease: Lease | None = None
         self._cgroup: SandboxCgroup | None = None
         self.cgroup_problem = ""  # why this sandbox's submissions have no cgroup budget ("" if they have)

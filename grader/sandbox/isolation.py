@@ -110,9 +110,63 @@ def box_description(kind: str) -> str:
 def _uid_description(kind: str) -> str:
     if os.geteuid() != 0:
         return "student code runs as the grader's own user, without capabilities (not root: no other uid to use)"
-    if kind == "bubblewrap":
+    if drops_to_own_uid(kind):
         return "student code runs under a uid of its own, unique on this host"
-    return "student code runs as root without capabilities (own uids need bubblewrap's mount layout)"
+    return (
+        "student code runs as root without capabilities, so it can read and write whatever root owns "
+        f"(its own uid cannot be used here: {own_uid_problem()})"
+    )
+
+
+def drops_to_own_uid(kind: str) -> bool:
+    """Whether a sandbox's children leave root for a uid of their own (SANDBOX_UID_BASE + lease).
+
+    Under bubblewrap always (its mount layout shows the interpreter to any uid). Without it, where a
+    trial shows that an unprivileged uid can load the interpreter, its packages and the grader: then
+    the course's root-only files (an autograder's hidden checks, expected data and secret) stay out
+    of reach even with no namespaces at all (a container that forbids them).
+    """
+    if os.geteuid() != 0:
+        return False
+    return kind == "bubblewrap" or own_uid_problem() is None
+
+
+def own_uid_problem() -> str | None:
+    """Why student code cannot run under an unprivileged uid without bubblewrap (None: it can)."""
+    if "own-uid" not in _trial_cache:
+        _trial_cache["own-uid"] = _own_uid_trial()
+    return _trial_cache["own-uid"]
+
+
+TRIAL_UID = SANDBOX_UID_BASE + 999  # any uid without an account or groups sees what a student's sees
+
+
+def _own_uid_trial() -> str | None:
+    """Start the interpreter as an unprivileged uid and load what a child needs (torch's files are
+    opened, not imported: seconds saved, and the trusted side never imports torch)."""
+    script = (
+        f"{bootstrap_path()}; import importlib.util, grader.inside.zygote, grader.inside.child, numpy; "
+        "spec = importlib.util.find_spec('torch'); "
+        "spec is None or open(spec.origin, 'rb').close()"
+    )
+    try:
+        result = subprocess.run(
+            [sys.executable, "-I", "-c", script],
+            capture_output=True,
+            timeout=60,
+            env=clean_environment(1),
+            cwd="/",
+            user=TRIAL_UID,
+            group=TRIAL_UID,
+            extra_groups=[],
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"a trial as uid {TRIAL_UID} did not start ({exc})"
+    if result.returncode != 0:
+        said = result.stderr.decode("utf-8", "replace").strip().splitlines()
+        reason = said[-1] if said else f"exit status {result.returncode}"
+        return f"uid {TRIAL_UID} cannot load the interpreter at {sys.executable} and its packages: {reason}"
+    return None
 
 
 _box_cache: dict[str, dict[str, object]] = {}
