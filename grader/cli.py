@@ -64,6 +64,66 @@ def _limit_option(function: click.decorators.FC) -> click.decorators.FC:
     )(function)
 
 
+def _times_option(function: click.decorators.FC) -> click.decorators.FC:
+    return click.option(
+        "--times",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        metavar="FILE",
+        help="When each student handed in, for the late policy of course.toml: a CSV with the columns student, "
+        "assignment, submitted_at (ISO 8601 with a UTC offset). Default: submission_times.csv beside the "
+        "student folders, else the times grade report recorded, else file times (weak evidence, warned).",
+    )(function)
+
+
+def _adjustments_option(function: click.decorators.FC) -> click.decorators.FC:
+    return click.option(
+        "--adjustments",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        metavar="FILE",
+        help="Manual adjustments, applied after the late penalty: a CSV with the columns student, assignment, "
+        "delta or override, reason, by. Default: adjustments.csv in the grades folder, when there is one.",
+    )(function)
+
+
+def _check_gradebook_inputs(course: Course, out: Path, times: Path | None, adjustments: Path | None) -> None:
+    """A wrong course.toml, times manifest or adjustments file is said before any grading, not after."""
+    from grader.report.adjustments import FILE, read_adjustments
+    from grader.report.late import read_manifest
+
+    if adjustments is None and (out / FILE).is_file():
+        adjustments = out / FILE
+    try:
+        course.late_policy()
+        if times is not None:
+            read_manifest(times)
+        if adjustments is not None:
+            read_adjustments(adjustments)
+    except (CourseError, ValueError) as exc:
+        _fail(str(exc))
+
+
+def _class_mean(out: Path) -> str:
+    """The class mean as the gradebook states it (students with graded work only, out of its points), after
+    its warnings (file times taken as submission times, adjustments that match no one)."""
+    from grader.report.gradebook import JSON_FILE
+
+    try:
+        document = json.loads((out / JSON_FILE).read_text(encoding="utf-8"))
+        summary, warnings = document["summary"], document.get("warnings", [])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "no gradebook"
+    for warning in warnings:
+        click.secho(f"warning: {terminal(warning)}", fg="yellow", err=True)
+    if summary.get("mean") is None:
+        return "no graded work"
+    without = summary["without_work"]
+    return f"mean total {summary['mean']:.1f} / {summary['max_total']:g} over {summary['with_work']} students" + (
+        f" ({without} with nothing graded, left out)" if without else ""
+    )
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="rnn-autograder")
 def main() -> None:
@@ -267,6 +327,8 @@ def _first_line(text: str, limit: int = 110) -> str:
     help="Stop grading a student after this long (default: from the assignments' time budgets).",
 )
 @click.option("--run-all-cells", is_flag=True, help="For notebooks, run every top-level statement.")
+@_times_option
+@_adjustments_option
 @_limit_option
 @_course_option
 def report(
@@ -280,6 +342,8 @@ def report(
     allow_unsandboxed: bool,
     student_timeout: float | None,
     run_all_cells: bool,
+    times: Path | None,
+    adjustments: Path | None,
     limit: dict[str, float],
     course: Path | None,
 ) -> None:
@@ -296,6 +360,7 @@ def report(
 
     loaded = _load_course(course, submissions)
     _check_assignments(loaded, assignments)
+    _check_gradebook_inputs(loaded, out, times, adjustments)
     try:
         device = resolve_device(device)
         isolation = choose(sandbox)
@@ -328,19 +393,134 @@ def report(
             counts[outcome.status] = counts.get(outcome.status, 0) + 1
             bar.update(1)
 
-        outcomes = run_batch(loaded, students, out, options, isolation, on_done=done)
+        run_batch(loaded, students, out, options, isolation, on_done=done)
     from grader.report.class_outputs import write_class_outputs
 
-    index = write_class_outputs(loaded, out, list(assignments) or list(loaded.assignments), isolation)
+    try:
+        index = write_class_outputs(
+            loaded,
+            out,
+            list(assignments) or list(loaded.assignments),
+            isolation,
+            submissions=submissions,
+            times_file=times,
+            adjustments_file=adjustments,
+        )
+    except (CourseError, ValueError) as exc:  # course.toml, times or adjustments edited during the run
+        _fail(str(exc))
     seconds = time.monotonic() - started
-    graded = [o for o in outcomes if o.status in ("graded", "skipped")]
-    mean = sum(o.score for o in graded) / len(graded) if graded else 0.0
     parts = [f"{n} {status}" for status, n in sorted(counts.items())]
     click.echo(
         f"Graded {len(students)} students in {seconds:.1f} s with {options.workers} workers "
-        f"({', '.join(parts)}); mean score {mean:.1f}."
+        f"({', '.join(parts)}); {_class_mean(out)}."
     )
     click.echo(f"Class overview: {terminal(index)}  Gradebook: {terminal(out / 'gradebook.csv')}")
+
+
+@main.command()
+@click.argument("grades", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice(["zips", "canvas", "moodle"]),
+    default="zips",
+    show_default=True,
+    help="zips: one zip per student of the pages to hand back; canvas, moodle: the gradebook as that LMS's "
+    "CSV grade import (needs --roster).",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="zips: a folder (default GRADES/handback); canvas, moodle: a file (default GRADES/canvas.csv or "
+    "GRADES/moodle.csv).",
+)
+@click.option(
+    "--roster",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="CSV of the enrolled students: a 'student' column with the grader's ids (folder or zip names) and the "
+    "LMS's: Canvas needs canvas_id, sis_user_id or sis_login_id (name, section optional); Moodle needs email "
+    "or id_number (name or first_name/last_name optional).",
+)
+@_times_option
+@_adjustments_option
+@_course_option
+def export(
+    grades: Path,
+    format_: str,
+    out: Path | None,
+    roster: Path | None,
+    times: Path | None,
+    adjustments: Path | None,
+    course: Path | None,
+) -> None:
+    """Export what `grade report` wrote in GRADES: per-student zips, or an LMS gradebook.
+
+    The LMS file holds each student's final score per assignment (after the late policy of course.toml
+    and the manual adjustments in GRADES/adjustments.csv); missing work is an empty cell.
+    """
+    if format_ == "zips":
+        _export_zips(grades, out, course)
+        return
+    _export_lms(grades, format_, out, roster, times, adjustments, course)
+
+
+def _export_zips(grades: Path, out: Path | None, course: Path | None) -> None:
+    """Per-student zips of the pages to hand back (helper E1's part of `grade export`)."""
+    _fail("per-student zips are not built yet: use --format canvas or --format moodle")
+
+
+def _export_lms(
+    grades: Path,
+    lms: str,
+    out: Path | None,
+    roster_path: Path | None,
+    times: Path | None,
+    adjustments: Path | None,
+    course: Path | None,
+) -> None:
+    """The gradebook rebuilt exactly as `grade report` builds it, written as ``lms``'s CSV import."""
+    from grader.files import write_atomic
+    from grader.report import gradebook
+    from grader.report import lms as lms_formats
+    from grader.report.results import load_results
+
+    if roster_path is None:
+        raise click.UsageError(f"--format {lms} needs --roster (which LMS id belongs to which student)")
+    loaded = _load_course(course, Path.cwd())
+    results = load_results(grades)
+    if not results:
+        _fail(f"{terminal(grades)} holds no graded students (students/<id>/feedback.json): run grade report first")
+    recorded = grades / gradebook.JSON_FILE
+    try:
+        assignment_ids = list(json.loads(recorded.read_text(encoding="utf-8"))["assignments"])
+    except (OSError, ValueError, KeyError, TypeError):
+        assignment_ids = list(loaded.assignments)
+    try:
+        book = gradebook.assemble(
+            loaded, grades, results, assignment_ids, times_file=times, adjustments_file=adjustments
+        )
+        roster = lms_formats.read_roster(roster_path)
+        names = loaded.settings().get("export", {}).get("columns", {})
+        exported = lms_formats.export(book, roster, lms, names if isinstance(names, dict) else {})
+    except (CourseError, ValueError) as exc:
+        _fail(str(exc))
+    for warning in [*book.warnings, *exported.warnings]:
+        click.secho(f"warning: {terminal(warning)}", fg="yellow", err=True)
+    if recorded.is_file() and recorded.read_text(encoding="utf-8") != gradebook.to_json(book):
+        click.secho(
+            f"warning: the gradebook changed since grade report wrote {terminal(recorded)} (adjustments or "
+            "course.toml edited): this export uses the new one; rerun grade report with --resume to update the "
+            "pages and gradebook.csv",
+            fg="yellow",
+            err=True,
+        )
+    target = out or grades / f"{lms}.csv"
+    write_atomic(target, exported.text.encode("utf-8"))
+    click.echo(
+        f"Wrote {terminal(target)}: {exported.rows} students, {len(book.assignments)} assignments ({lms} import)"
+    )
 
 
 @main.command()

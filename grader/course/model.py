@@ -13,6 +13,7 @@ Student copy (public mode: public checks, expected data shipped instead of solut
 
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
 import os
 import sys
@@ -27,6 +28,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
+COURSE_FILE = "course.toml"  # course-wide settings at the course's root (late policy, hand-back, export)
 GRADING_DIR = "grading"  # inside a student's assignment folder
 EXPECTED_FILE = "expected.bin"  # shipped expected data, inside GRADING_DIR
 COURSE_ENV = "GRADER_COURSE"
@@ -132,12 +134,145 @@ class Course:
     def mode(self) -> str:
         return "public" if any(spec.mode == "public" for spec in self.assignments.values()) else "full"
 
+    def settings(self) -> dict[str, Any]:
+        """The course's ``course.toml`` (empty where there is none)."""
+        return read_course_file(self.root)
+
+    def late_policy(self) -> LatePolicy | None:
+        """The ``[late]`` table of ``course.toml``: None where the course sets no deadline."""
+        return LatePolicy.from_table(self.settings().get("late"), self.root / COURSE_FILE)
+
     def get(self, assignment_id: str) -> AssignmentSpec:
         try:
             return self.assignments[assignment_id]
         except KeyError:
             known = ", ".join(self.assignments) or "none"
             raise CourseError(f"unknown assignment {assignment_id!r} (known: {known})") from None
+
+
+def read_course_file(root: Path) -> dict[str, Any]:
+    path = root / COURSE_FILE
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise CourseError(f"cannot read {path}: {exc}") from None
+
+
+LATE_RULES = ("percent-per-day", "zero")
+
+
+@dataclass(frozen=True)
+class LatePolicy:
+    """When work is due and what lateness costs (``[late]`` in course.toml; docs/gradebook.md).
+
+    A submission later than its deadline (the assignment's, else the course's, moved by the student's
+    extension) plus ``grace_minutes`` is late by whole started days counted from the deadline. Rule
+    ``percent-per-day`` takes ``percent_per_day`` per day, at most ``max_percent``, of the points earned
+    (``of = "earned"``) or of the assignment's points (``of = "possible"``); ``zero_after_days`` makes
+    anything later worth 0. Rule ``zero`` makes any late work worth 0.
+    """
+
+    deadline: _dt.datetime | None = None
+    deadlines: dict[str, _dt.datetime] = field(default_factory=dict)  # per assignment
+    # Per student: extra days (float), a new deadline, or a table of either per assignment.
+    extensions: dict[str, Any] = field(default_factory=dict)
+    grace_minutes: float = 0.0
+    rule: str = "percent-per-day"
+    percent_per_day: float = 10.0
+    max_percent: float = 100.0
+    zero_after_days: float | None = None
+    of: str = "earned"
+
+    @classmethod
+    def from_table(cls, table: Any, where: Path) -> LatePolicy | None:
+        if table is None:
+            return None
+
+        def fail(why: str) -> CourseError:
+            return CourseError(f"{where}, [late]: {why}")
+
+        if not isinstance(table, dict):
+            raise fail("must be a table")
+        known = {
+            "deadline", "deadlines", "extensions", "grace_minutes", "rule", "percent_per_day", "max_percent",
+            "zero_after_days", "of",
+        }  # fmt: skip
+        unknown = sorted(set(table) - known)
+        if unknown:
+            raise fail(f"unknown key {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        try:
+            deadline = _moment(table["deadline"], "deadline") if "deadline" in table else None
+            deadlines = {str(k): _moment(v, f"deadlines.{k}") for k, v in dict(table.get("deadlines", {})).items()}
+            extensions = {
+                str(k): _extension(v, f"extensions.{k}") for k, v in dict(table.get("extensions", {})).items()
+            }
+            policy = cls(
+                deadline=deadline,
+                deadlines=deadlines,
+                extensions=extensions,
+                grace_minutes=_number(table.get("grace_minutes", 0), "grace_minutes"),
+                rule=str(table.get("rule", "percent-per-day")),
+                percent_per_day=_number(table.get("percent_per_day", 10), "percent_per_day"),
+                max_percent=_number(table.get("max_percent", 100), "max_percent"),
+                zero_after_days=(
+                    _number(table["zero_after_days"], "zero_after_days") if "zero_after_days" in table else None
+                ),
+                of=str(table.get("of", "earned")),
+            )
+        except (TypeError, ValueError) as exc:
+            raise fail(str(exc)) from None
+        if policy.rule not in LATE_RULES:
+            raise fail(f"rule {policy.rule!r} is not one of {', '.join(LATE_RULES)}")
+        if policy.of not in ("earned", "possible"):
+            raise fail(f"of = {policy.of!r}: say \"earned\" or \"possible\"")
+        if deadline is None and not deadlines:
+            raise fail("no deadline: set deadline (every assignment) or [late.deadlines] (per assignment)")
+        return policy
+
+    def deadline_for(self, student: str, assignment: str) -> _dt.datetime | None:
+        """The student's deadline for the assignment, extension included (None: no deadline set)."""
+        base = self.deadlines.get(assignment, self.deadline)
+        extension = self.extensions.get(student)
+        if isinstance(extension, dict):
+            extension = extension.get(assignment)
+        if isinstance(extension, _dt.datetime):
+            return extension
+        if base is not None and isinstance(extension, float):
+            return base + _dt.timedelta(days=extension)
+        return base
+
+
+def _moment(value: Any, name: str) -> _dt.datetime:
+    """A TOML offset date-time, or an ISO 8601 string with a UTC offset ("Z" allowed)."""
+    if isinstance(value, str):
+        try:
+            value = _dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"{name} = {value!r} is not an ISO 8601 date and time") from None
+    if isinstance(value, _dt.date) and not isinstance(value, _dt.datetime):
+        raise ValueError(f"{name} = {value}: give a time and a UTC offset too, e.g. {value}T23:59:00+01:00")
+    if not isinstance(value, _dt.datetime):
+        raise ValueError(f"{name} must be a date and time, e.g. 2026-10-15T23:59:00+02:00")
+    if value.tzinfo is None:
+        raise ValueError(f"{name} = {value.isoformat()} has no UTC offset: add one, e.g. +01:00 or Z")
+    return value
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValueError(f"{name} must be a number of at least 0, not {value!r}")
+    return float(value)
+
+
+def _extension(value: Any, name: str) -> Any:
+    """Extra days, a new deadline, or a table of either per assignment."""
+    if isinstance(value, dict):
+        return {str(k): _extension(v, f"{name}.{k}") for k, v in value.items()}
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _number(value, name)
+    return _moment(value, name)
 
 
 def load_spec(

@@ -9,22 +9,68 @@ from grader.course.model import Course
 from grader.files import write_atomic
 from grader.report import gradebook
 from grader.report.overview import overview_context
-from grader.report.pages import render_overview
-from grader.report.results import RESULTS_DIR, load_results
+from grader.report.pages import render_feedback, render_overview
+from grader.report.results import RESULT_FILE, RESULTS_DIR, SubmissionResult, load_results
 from grader.sandbox import Isolation
 
+STANDING_MARK = "score for the gradebook:"  # in a page's notes: a late penalty or an adjustment was shown
 
-def write_class_outputs(course: Course, out: Path, assignment_ids: list[str], isolation: Isolation) -> Path:
+
+def write_class_outputs(
+    course: Course,
+    out: Path,
+    assignment_ids: list[str],
+    isolation: Isolation,
+    *,
+    submissions: Path | None = None,
+    times_file: Path | None = None,
+    adjustments_file: Path | None = None,
+) -> Path:
     results = load_results(out)
-    table = gradebook.rows(results, assignment_ids)
-    write_atomic(out / "gradebook.csv", gradebook.to_csv(table, assignment_ids).encode("utf-8"))
-    write_atomic(out / "gradebook.json", gradebook.to_json(table, assignment_ids).encode("utf-8"))
+    book = gradebook.assemble(
+        course,
+        out,
+        results,
+        assignment_ids,
+        submissions=submissions,
+        times_file=times_file,
+        adjustments_file=adjustments_file,
+    )
+    gradebook.write(book, out)
+    show_standing(out, results, book)
     context = overview_context(results, course, assignment_ids, RESULTS_DIR)
     context.update(
         generated=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         isolation=isolation.as_dict(),
         summary="",
+        gradebook=book,
     )
     index = out / "index.html"
     write_atomic(index, render_overview(context).encode("utf-8"))
     return index
+
+
+def show_standing(out: Path, results: list[SubmissionResult], book: gradebook.Gradebook) -> None:
+    """Late penalties and manual adjustments, as notes on the student's page (re-rendered; the result file
+    stays as graded, so --resume is unaffected). A page that showed them before is re-rendered too, so a
+    withdrawn adjustment disappears."""
+    for result in results:
+        notes = gradebook.page_notes(book, result.student)
+        page = out / RESULTS_DIR / result.student / Path(RESULT_FILE).with_suffix(".html").name
+        if not notes and not _showed_standing(page):
+            continue
+        for assignment_id, lines in notes.items():
+            graded = result.assignment(assignment_id)
+            if graded is not None:
+                graded.notes[:0] = lines
+            else:
+                result.notes[:0] = [f"{assignment_id}: {line}" for line in lines]
+        result.bound()
+        write_atomic(page, render_feedback(result).encode("utf-8"))
+
+
+def _showed_standing(page: Path) -> bool:
+    try:
+        return STANDING_MARK in page.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
