@@ -536,8 +536,9 @@ def _export_lms(
 def gradescope(assignment: str, out: Path, course: Path | None) -> None:
     """Build a Gradescope autograder (setup.sh, run_autograder) for one assignment.
 
-    The zip holds the grader, the assignment's checks and reference, and the expected data of every
-    check computed once here. Upload it as the programming assignment's autograder.
+    The zip holds the grader, the assignment's checks (hidden ones included) and the expected data of
+    every check, computed once here: no solution. Upload it as the programming assignment's
+    autograder; docs/gradescope.md says how, and how student code is kept away from these files.
     """
     from grader.packaging.gradescope import build_autograder
     from grader.packaging.release import ReleaseError
