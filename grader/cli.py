@@ -192,32 +192,34 @@ def submit(
     named after the assignments (a1_srn_numpy/, a2_rnncell_ohlol/, ...). In your copy of the course
     only the public checks run; your instructor's grading adds hidden checks.
     """
+    from grader.grading.request import GradeRequest
     from grader.grading.slot import GradeOptions, GradingSlot, resolve_device
-    from grader.intake.submission import load
     from grader.report.pages import write_feedback
 
-    loaded = _load_course(course, folder)
+    loaded = _load_course(course, folder, own_copy_first=True)
     _check_assignments(loaded, assignments)
     try:
         device = resolve_device(device)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    # Built once, handed down once: how to grade to the slot, what to grade to slot.grade.
     options = GradeOptions(device=device, sandbox=sandbox, keep_all_cells=run_all_cells, limits=limit)
+    request = GradeRequest(folder, tuple(assignments))
     try:
-        submission = load(folder, loaded, list(assignments) or None, run_all_cells)
-        grader = GradingSlot(loaded, options, assignments=list(submission.modules) or None)
+        slot = GradingSlot(loaded, options)
     except RuntimeError as exc:
         _fail(str(exc))
     except Exception as exc:  # noqa: BLE001 - a grader bug: one sentence, never a traceback
         _grader_bug(exc)
-    if not grader.isolation.isolated and not as_json:
-        click.secho(f"warning: {terminal(grader.isolation.description)}", fg="yellow", err=True)
+    if not as_json:
+        _say(f"Course: {loaded.describe()}", err=True)
+        if not slot.isolation.isolated:
+            _say(f"warning: {slot.isolation.description}", fg="yellow", err=True)
     try:
-        with grader:
-            grader.start()
+        with slot:
             if not as_json:
-                click.echo(f"Grading {terminal(folder)} on {device} ({grader.isolation.kind} sandbox) ...", err=True)
-            result = grader.grade(folder, only=list(assignments) or None, submission=submission)
+                click.echo(f"Grading {terminal(folder)} on {device} ({slot.isolation.kind} sandbox) ...", err=True)
+            result = slot.grade(request)
         html_path, json_path = write_feedback(result, out)
         if gradescope:
             from grader.packaging.gradescope import write_results
@@ -241,42 +243,108 @@ def _grader_bug(exc: Exception) -> NoReturn:
 
 def _print_summary(result: SubmissionResult, verbose: bool) -> None:
     """The score table. Everything in it that came from a student (names, messages, output) is escaped
-    by :func:`_first_line` or :func:`terminal`: no control character reaches the terminal."""
-    from grader.report.pages import format_points
+    by :func:`_say` or :func:`terminal` (no control character reaches the terminal) and wrapped, never
+    cut: the end of a message is often the part that says what to fix."""
+    from grader.report.pages import SHARED_FAILURE_NOTE, format_points, shared_failure
 
     if result.message:
-        click.secho(_first_line(result.message, 300), fg="red")
+        _say(result.message, fg="red")
     for note in result.notes[:3]:
-        click.echo(f"  note: {_first_line(note, 400)}")
+        _say(f"note: {note}", indent="  ")
     for a in result.assignments:
         checks = len(a.checks)
         source = terminal(a.source or "-")
         line = f"  {a.id:<20} {source:<16} {format_points(a.score):>6} / {format_points(a.max_score):<4}"
         click.echo(f"{line} {checks} checks, {a.duration:.1f} s")
         if a.message:
-            click.secho(f"      {_first_line(a.message)}", fg="red")
-        if a.choice:  # which file was graded: never cut short
-            click.secho(f"      note: {terminal(a.choice)}", fg="yellow")
+            _say(a.message, indent="      ", fg="red")
+        shared = shared_failure(a)
+        if shared:
+            _say(f"every failed check: {shared}", indent="      ", fg="red")
+        if a.choice:  # which file was graded
+            _say(f"note: {a.choice}", indent="      ", fg="yellow")
         for note in [n for n in a.notes if n != a.choice][:3]:
-            click.echo(f"      note: {_first_line(note, 400)}")  # a note is one sentence: shown whole
+            _say(f"note: {note}", indent="      ")
         for c in a.checks:
             if c.status == "passed" and not verbose:
                 continue
             mark = {"passed": "ok", "partial": "~", "skipped": "-"}.get(c.status, "x")
-            click.echo(
-                f"      {mark} {_first_line(c.title)} ({format_points(c.points)}/{format_points(c.max_points)})"
-                + (f": {_first_line(c.message)}" if c.message and c.status != "passed" else "")
+            message = SHARED_FAILURE_NOTE if shared and c.message == shared else c.message
+            _say(
+                f"{mark} {c.title} ({format_points(c.points)}/{format_points(c.max_points)})"
+                + (f": {message}" if message and c.status != "passed" else ""),
+                indent="      ",
             )
             if c.mistake and c.diagnosis:
-                click.secho(f"          {_first_line(c.diagnosis)}", fg="magenta")
+                _say(c.diagnosis, indent="          ", fg="magenta")
     if len(result.assignments) > 1:
         click.echo(f"  {'Total':<37} {format_points(result.score):>6} / {format_points(result.max_score)}")
 
 
-def _first_line(text: str, limit: int = 110) -> str:
-    """The first line of ``text``, escaped for the terminal and cut to ``limit`` characters."""
+MAX_TERMINAL_LINES = 12  # of one message: the feedback page has the rest
+
+
+def _say(text: str, indent: str = "", fg: str | None = None, err: bool = False) -> None:
+    """``text`` escaped for the terminal and wrapped to its width (continuation lines indented two more
+    spaces), never cut mid-sentence; a message of many lines shows its first :data:`MAX_TERMINAL_LINES`."""
+    import shutil
+    import textwrap
+
+    width = max(shutil.get_terminal_size((100, 24)).columns, 60)
+    lines: list[str] = []
+    for paragraph in (text.strip() or "").splitlines() or [""]:
+        lines += textwrap.wrap(
+            terminal(paragraph),
+            width=width,
+            initial_indent=indent if not lines else indent + "  ",
+            subsequent_indent=indent + "  ",
+            break_long_words=True,
+            break_on_hyphens=False,
+        ) or [indent]
+    if len(lines) > MAX_TERMINAL_LINES:
+        lines = lines[:MAX_TERMINAL_LINES] + [f"{indent}  [... more in the feedback page]"]
+    click.secho("\n".join(lines), fg=fg, err=err)
+
+
+def _first_line(text: str, limit: int = 300) -> str:
+    """The first line of ``text``, escaped for the terminal (a grader's own error, for one-line reports)."""
     line = text.strip().splitlines()[0] if text.strip() else ""
     return terminal(line, limit)
+
+
+CLUSTER_INSTALL = 'grading on a Dask cluster needs Dask: pip install "rnn-autograder[cluster]"'
+
+
+def _parse_local_cluster(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    """``local:N`` -> N worker processes (``local``: one per CPU core)."""
+    if value is None:
+        return None
+    kind, _, count = value.partition(":")
+    if kind != "local" or (count and not (count.isdigit() and 1 <= int(count) <= 256)):
+        raise click.BadParameter(f"{value!r}: expected local:N, N from 1 to 256 worker processes on this machine")
+    if not count:
+        from grader.grading.batch import cpu_count
+
+        return cpu_count()
+    return int(count)
+
+
+def _open_cluster(scheduler: str | None, local_workers: int | None, device: str) -> Any:
+    """A connected :class:`~grader.grading.cluster.ClusterSession`, closed when the command ends."""
+    if scheduler and local_workers:
+        raise click.UsageError("give --scheduler or --cluster, not both")
+    try:
+        from grader.grading.cluster import ClusterError, ClusterSession
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in ("dask", "distributed"):
+            raise
+        _fail(CLUSTER_INSTALL)
+    try:
+        session = ClusterSession(scheduler, local_workers, device)
+    except (ClusterError, ValueError) as exc:
+        _fail(str(exc))
+    click.get_current_context().call_on_close(session.close)
+    return session
 
 
 @main.command()
@@ -701,9 +769,9 @@ def release(
         click.echo(f"Wrote the student copy to {target}")
 
 
-def _load_course(course: Path | None, near: Path) -> Course:
+def _load_course(course: Path | None, near: Path, own_copy_first: bool = False) -> Course:
     try:
-        return find_course(course, near)
+        return find_course(course, near, own_copy_first)
     except CourseError as exc:
         _fail(str(exc))
 

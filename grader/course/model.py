@@ -142,6 +142,18 @@ class Course:
         """The ``[late]`` table of ``course.toml``: None where the course sets no deadline."""
         return LatePolicy.from_table(self.settings().get("late"), self.root / COURSE_FILE)
 
+    def describe(self) -> str:
+        """Which course and which checks, in a line for the terminal: a student must know whether a
+        score is their copy's self-check or the instructor's grading."""
+        if self.kind == "instructor":
+            return f"the instructor's course at {self.root}: all checks, hidden ones included (full mode)"
+        if self.mode == "public":
+            return (
+                f"your copy of the course at {self.root}: public checks only (public mode; your "
+                "instructor's grading adds hidden checks)"
+            )
+        return f"the course copy at {self.root}: all its checks (full mode)"
+
     def get(self, assignment_id: str) -> AssignmentSpec:
         try:
             return self.assignments[assignment_id]
@@ -339,6 +351,18 @@ def load_template_course(root: Path) -> Course:
     return Course(root, "template", assignments)
 
 
+def _copy_holding(submission: Path) -> Course | None:
+    """The copy of the course without solutions (a student copy) that holds ``submission``: the
+    submission's folder (a file's folder) or the folder above it."""
+    folder = submission if submission.is_dir() else submission.parent
+    for candidate in (folder, folder.parent):
+        try:
+            return load_template_course(candidate.resolve())
+        except (CourseError, OSError):
+            continue
+    return None
+
+
 def load_course(path: Path) -> Course:
     path = path.resolve()
     if (path / "assignments").is_dir():
@@ -346,26 +370,28 @@ def load_course(path: Path) -> Course:
     return load_template_course(path)
 
 
-def find_course(explicit: Path | None = None, submission: Path | None = None) -> Course:
+def find_course(explicit: Path | None = None, submission: Path | None = None, own_copy_first: bool = False) -> Course:
     """The course to grade against, most specific first.
 
-    1. ``--course`` or ``$GRADER_COURSE``; 2. the course repository this grader was installed from
-    (an editable install inside the instructor's repository); 3. the grading material shipped inside
-    the submission itself (a student's copy of the template: public checks only).
+    1. ``--course`` or ``$GRADER_COURSE``; 2. with ``own_copy_first`` (``grade submit``), the student copy
+    that holds the submission (its folder or the folder above it): a student checks their work with
+    their copy's public checks, whichever grader is installed; 3. the course repository this grader was
+    installed from (an editable install inside the instructor's repository); 4. the student copy that
+    holds the submission. ``grade report`` never takes a copy from inside a submission first: a
+    student's own ``grading/`` folder must not decide their official grade.
     """
     if explicit is None and os.environ.get(COURSE_ENV):
         explicit = Path(os.environ[COURSE_ENV])
     if explicit is not None:
         return load_course(explicit)
+    copy = _copy_holding(submission) if submission is not None else None
+    if own_copy_first and copy is not None:
+        return copy
     repository = Path(__file__).resolve().parents[2]
     if (repository / "assignments").is_dir() and (repository / "solutions").is_dir():
         return load_instructor_course(repository)
-    if submission is not None:
-        for candidate in (submission, submission.parent):
-            try:
-                return load_template_course(candidate.resolve())
-            except (CourseError, OSError):
-                continue
+    if copy is not None:
+        return copy
     raise CourseError(
         "cannot find the course's checks: run this inside your copy of the course (the folders with a "
         f"{GRADING_DIR}/ subfolder), or pass --course DIR"

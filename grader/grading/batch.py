@@ -14,9 +14,7 @@ import ctypes
 import multiprocessing as mp
 import os
 import queue
-import shutil
 import signal
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from grader.course.model import Course
+from grader.grading.request import GradeRequest
 from grader.grading.slot import GradeOptions, GradingSlot
-from grader.intake.students import Student, UnsafeZip, unpack
+from grader.intake.students import Student, opened
 from grader.report.results import RESULTS_DIR, AssignmentResult, SubmissionResult, result_path
 from grader.sandbox import Isolation
 
@@ -65,21 +64,15 @@ def run_batch(
     isolation: Isolation,
     on_done: Callable[[Outcome], None] | None = None,
 ) -> list[Outcome]:
+    """Grade ``students`` in parallel slots. With ``resume``, a slot opens each student's submission
+    (a zip unpacked once), reads it once, and grades it only if its content changed since its
+    recorded result."""
     out.mkdir(parents=True, exist_ok=True)
     outcomes: list[Outcome] = []
-    todo: list[Student] = []
-    for student in students:
-        skipped = _unchanged(course, student, out, options) if options.resume else None
-        if skipped is not None:
-            outcomes.append(skipped)
-            if on_done:
-                on_done(skipped)
-        else:
-            todo.append(student)
-    if todo:
-        pool = _SlotPool(course, out, options, isolation, min(max(options.workers, 1), len(todo)))
+    if students:
+        pool = _SlotPool(course, out, options, isolation, min(max(options.workers, 1), len(students)))
         try:
-            for outcome in pool.run(todo, student_timeout(course, options)):
+            for outcome in pool.run(students, student_timeout(course, options)):
                 outcomes.append(outcome)
                 if on_done:
                     on_done(outcome)
@@ -89,57 +82,15 @@ def run_batch(
     return sorted(outcomes, key=lambda o: order.get(o.student, 0))
 
 
-def _unchanged(course: Course, student: Student, out: Path, options: BatchOptions) -> Outcome | None:
-    from grader.intake.submission import load
-
-    path = result_path(out, student.id)
+def _recorded_hash(out: Path, student_id: str) -> str | None:
+    """The content hash of the student's recorded result, if it may be kept (not an error)."""
     try:
-        recorded = SubmissionResult.load(path)
+        recorded = SubmissionResult.load(result_path(out, student_id))
     except (OSError, ValueError, TypeError):
         return None
     if recorded.status == "error" or any(a.status == "error" for a in recorded.assignments):
         return None
-    with _materialised(student) as unpacked:
-        if unpacked.folder is None:
-            return None
-        current = load(unpacked.folder, course, options.only, options.grade.keep_all_cells).content_hash
-    if current != recorded.content_hash:
-        return None
-    return Outcome(student.id, "skipped", recorded.score, recorded.max_score, 0.0, "unchanged since last graded")
-
-
-class _materialised:
-    """A student's folder: the folder itself, or a zip unpacked into a temporary folder (``refused``
-    names the links it held, which were not unpacked)."""
-
-    def __init__(self, student: Student) -> None:
-        self.student = student
-        self.temporary: str | None = None
-        self.error: str | None = None
-        self.refused: list[str] = []
-        self.folder: Path | None = None
-
-    def __enter__(self) -> _materialised:
-        self.folder = self._open()
-        return self
-
-    def _open(self) -> Path | None:
-        if self.student.refused:
-            return None
-        if not self.student.is_zip:
-            return self.student.path
-        self.temporary = tempfile.mkdtemp(prefix="grader-zip-")
-        folder = Path(self.temporary) / self.student.name  # messages name the zip, not a temporary folder
-        folder.mkdir()
-        try:
-            return unpack(self.student.path, folder, self.refused)
-        except UnsafeZip as exc:
-            self.error = str(exc)
-            return None
-
-    def __exit__(self, *exc: object) -> None:
-        if self.temporary:
-            shutil.rmtree(self.temporary, ignore_errors=True)
+    return recorded.content_hash or None
 
 
 # -- slot processes --------------------------------------------------------------------------------
@@ -150,8 +101,7 @@ def _slot_main(
 ) -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    grader = GradingSlot(course, options.grade, slot=slot, isolation=isolation, assignments=options.only)
-    grader.start()
+    grader = GradingSlot(course, options.grade, slot=slot, isolation=isolation)  # workers start on first use
     try:
         while True:
             student = tasks.get()
@@ -159,7 +109,7 @@ def _slot_main(
                 break
             started = time.monotonic()
             try:
-                outcome = grade_student(grader, student, Path(out), options.only)
+                outcome = grade_student(grader, student, Path(out), options)
             except Exception as exc:  # a grader bug must not stop the class: record it, go on
                 outcome = Outcome(student.id, "error", message=f"grading failed: {type(exc).__name__}: {exc}")
                 _record_failure(Path(out), student, outcome.message)
@@ -169,17 +119,25 @@ def _slot_main(
         grader.close()
 
 
-def grade_student(grader: GradingSlot, student: Student, out: Path, only: list[str] | None) -> Outcome:
+def grade_student(grader: GradingSlot, student: Student, out: Path, options: BatchOptions) -> Outcome:
+    """Open (a zip: unpack), read and grade one student, once each; write their result and page."""
+    from grader.intake.submission import load
     from grader.report.pages import write_feedback
 
-    with _materialised(student) as unpacked:
-        if unpacked.folder is None:
-            message = student.refused or unpacked.error or f"{student.name} could not be unpacked"
+    request = GradeRequest.for_student(student, tuple(options.only or ()))
+    with opened(request.path, request.refusal) as found:
+        if found.folder is None:
+            message = found.problem or f"{student.name} could not be unpacked"
             _record_failure(out, student, message, status="empty")
             return Outcome(student.id, "empty", message=message)
-        result = grader.grade(unpacked.folder, student=student.id, only=only)
-        result.notes = [*student.notes, *unpacked.refused, *result.notes]
-        mark_missing(result, unpacked.folder, student.name)
+        submission = load(found.folder, grader.course, request.only, grader.options.keep_all_cells)
+        if options.resume and submission.content_hash == _recorded_hash(out, student.id):
+            recorded = SubmissionResult.load(result_path(out, student.id))
+            return Outcome(
+                student.id, "skipped", recorded.score, recorded.max_score, 0.0, "unchanged since last graded"
+            )
+        result = grader.grade_loaded(submission, request, found.refused)
+        mark_missing(result, found.folder, student.name)
     result.submission = str(student.path)
     write_feedback(result, out / RESULTS_DIR / student.id)
     status = result.status

@@ -20,7 +20,9 @@ from grader.course.mistakes import Catalog, CatalogError, load_catalog
 from grader.course.model import AssignmentSpec, Course
 from grader.course.secret import CourseSecret, load_secret, shipped_secret
 from grader.errors import Failure, FailureKind, RunFailed, SandboxError
+from grader.grading.request import GradeRequest
 from grader.intake.static_checks import StaticFindings, analyse
+from grader.intake.students import opened
 from grader.intake.submission import Submission, SubmittedModule, load
 from grader.judging.expected import DiskCache, References, default_cache_dir
 from grader.judging.plugin import CheckContext, run_checks
@@ -156,12 +158,13 @@ class GradingSlot:
         self._references: dict[str, References] = {}
         self._catalogs: dict[str, Catalog] = {}
 
-    def start(self) -> None:
-        """Start the workers of the assignments to grade in the background; grading waits for one
-        only when it needs it."""
-        for spec in self._specs:
+    def start(self, assignments: list[str] | None = None) -> None:
+        """Start the workers of ``assignments`` (default: those given when the slot was made) in the
+        background; grading waits for one only when it needs it. Workers already started are kept."""
+        specs = [self.course.get(a) for a in assignments] if assignments is not None else self._specs
+        for spec in specs:
             self.sandbox_for(spec).start()
-        if any(spec.verify_source() is not None and not self._verifier_shares(spec) for spec in self._specs):
+        if any(spec.verify_source() is not None and not self._verifier_shares(spec) for spec in specs):
             self._verifying_sandbox().start()  # imports torch beside the students' worker, not after it
 
     def sandbox_for(self, spec: AssignmentSpec) -> Sandbox:
@@ -190,33 +193,39 @@ class GradingSlot:
         for sandbox in self._sandboxes.values():
             sandbox.close()
 
-    def grade(
-        self,
-        folder: Path,
-        student: str | None = None,
-        only: list[str] | None = None,
-        submission: Submission | None = None,
+    def grade(self, request: GradeRequest | Path) -> SubmissionResult:
+        """Grade what ``request`` names (a bare path: everything found there): a zip is unpacked once,
+        the submission read once, and only the workers of the assignments it holds are started."""
+        request = request if isinstance(request, GradeRequest) else GradeRequest(Path(request))
+        with opened(request.path, request.refusal) as found:
+            if found.folder is None:
+                result = self._result(request)
+                result.status, result.message = "empty", found.problem or f"{request.path.name} could not be read"
+                return result
+            try:
+                submission = load(found.folder, self.course, request.only, self.options.keep_all_cells)
+            except Exception as exc:  # noqa: BLE001 - a grader bug: a recorded result, never a traceback
+                result = self._result(request)
+                result.status = "error"
+                result.message = (
+                    f"the grader could not read {request.path.name}: a grader bug, not your fault ({_fault(exc)})"
+                )
+                return result
+            return self.grade_loaded(submission, request, found.refused)
+
+    def grade_loaded(
+        self, submission: Submission, request: GradeRequest, intake_notes: list[str] | None = None
     ) -> SubmissionResult:
-        """Grade the submission in ``folder`` (already loaded, if ``submission`` is given)."""
+        """Grade a submission already read (``grade report --resume`` compares its content hash first);
+        ``intake_notes``: what opening it left out (links in a zip)."""
         started = time.monotonic()
-        folder = Path(folder)
-        result = SubmissionResult(
-            student=student or folder.resolve().name,
-            submission=str(folder),
-            content_hash="",
-            graded_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            grader_version=grader.__version__,
-            device=self.options.device,
-            isolation=self.isolation.as_dict(),
-        )
-        try:
-            submission = submission or load(folder, self.course, only, self.options.keep_all_cells)
-        except Exception as exc:  # noqa: BLE001 - a grader bug: a recorded result, never a traceback
-            result.status = "error"
-            result.message = f"the grader could not read {folder.name}: a grader bug, not your fault ({_fault(exc)})"
-            return result
+        result = self._result(request)
         if self.options.fresh_worker:
             self._close_sandboxes()  # measures what the pre-started worker saves: the full start-up each time
+        try:
+            self.start(list(submission.modules))  # in the background: grading waits for a worker when it needs one
+        except SandboxError:
+            pass  # each assignment then says why its worker could not start
         result.content_hash = submission.content_hash
         if submission.problem:
             result.status = "empty"
@@ -225,11 +234,23 @@ class GradingSlot:
             spec = self.course.get(assignment_id)
             graded = [self._grade_contained(one, spec) for one in work.candidates()]
             result.assignments.append(keep_better(graded, work.choice))
-        result.notes = [*submission.notes, *result.notes]
+        result.notes = [*request.notes, *(intake_notes or []), *submission.notes]
         result.total()
         result.bound()
         result.duration = round(time.monotonic() - started, 3)
         return result
+
+    def _result(self, request: GradeRequest) -> SubmissionResult:
+        return SubmissionResult(
+            student=request.name,
+            submission=str(request.path),
+            content_hash="",
+            graded_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            grader_version=grader.__version__,
+            device=self.options.device,
+            isolation=self.isolation.as_dict(),
+            notes=list(request.notes),
+        )  # grade_loaded adds what reading the submission noted
 
     def _grade_contained(self, work: SubmittedModule, spec: AssignmentSpec) -> AssignmentResult:
         """:meth:`grade_assignment`, where any exception on the trusted side becomes this assignment's
@@ -265,7 +286,8 @@ class GradingSlot:
             if static.syntax_error and _parses(work.source):  # Python reads it: the grader's failure
                 raise RuntimeError(f"its code scan failed on a file Python reads: {static.syntax_error}")
         result.flags = static.review(work.filename, work.locate)  # for the overview; check messages name cells too
-        worker = self._worker(work, spec, static)
+        limits = self.options.limits_for(spec)
+        worker = self._worker(work, spec, static, limits)
         try:
             catalog = self._catalog(spec)
             context = CheckContext(
@@ -277,7 +299,7 @@ class GradingSlot:
                 work.filename,
                 self.options.device,
                 locate=work.locate,
-                limits=self.options.limits_for(spec),
+                limits=limits,
                 verifier=self.verifier_for(spec),
             )
             run_checks(context, [str(path) for path in (check_files or spec.check_files())])
@@ -301,7 +323,7 @@ class GradingSlot:
         result.duration = round(time.monotonic() - started, 3)
         return result
 
-    def _worker(self, work: SubmittedModule, spec: AssignmentSpec, static: StaticFindings) -> Any:
+    def _worker(self, work: SubmittedModule, spec: AssignmentSpec, static: StaticFindings, limits: Limits) -> Any:
         if work.problem:
             return FailingWorker(Failure(FailureKind.IMPORT, work.problem))
         if static.syntax_error:
@@ -315,7 +337,7 @@ class GradingSlot:
             forbidden_apis=list(spec.forbidden_apis),
             device=self.options.device,
         )
-        return self.sandbox_for(spec).worker(load_spec, self.options.limits_for(spec))
+        return self.sandbox_for(spec).worker(load_spec, limits)
 
     def _catalog(self, spec: AssignmentSpec) -> Catalog:
         if spec.id not in self._catalogs:

@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import stat
+import tempfile
 import unicodedata
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 MAX_ZIP_FILES = 500
@@ -160,3 +164,38 @@ def _zip_refusal(zipped: zipfile.ZipFile, member: zipfile.ZipInfo, kind: int) ->
         f"{member.filename} in the zip file is a symbolic link (to {target}): it was not unpacked, "
         f"since nothing outside a student's own files is read; put the file itself in the zip"
     )
+
+
+@dataclass
+class Opened:
+    """A submission ready to read: its folder (a zip's private unpacked copy), or why there is none."""
+
+    folder: Path | None
+    problem: str | None = None  # why nothing of it can be read (a link, an unsafe zip)
+    refused: list[str] = field(default_factory=list)  # entries of a zip that were not unpacked, each named
+
+
+@contextmanager
+def opened(path: Path, refusal: str | None = None) -> Iterator[Opened]:
+    """``path`` as a folder to read, for as long as the ``with`` lasts: a folder or file as it is, a zip
+    unpacked once into a temporary folder named after it (so messages name the zip), removed afterwards.
+    ``refusal``: why it must not be read at all (a student entry that is a symbolic link)."""
+    if refusal:
+        yield Opened(None, refusal)
+        return
+    if not _is_zip(path):
+        yield Opened(path)
+        return
+    temporary = tempfile.mkdtemp(prefix="grader-zip-")
+    try:
+        folder = Path(temporary) / path.name
+        folder.mkdir()
+        refused: list[str] = []
+        try:
+            unpack(path, folder, refused)
+        except UnsafeZip as exc:
+            yield Opened(None, str(exc))
+        else:
+            yield Opened(folder, refused=refused)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)

@@ -101,7 +101,7 @@ def load(folder: Path, course: Course, only: list[str] | None = None, keep_all_c
     if not folder.exists():
         return Submission(folder, {}, _hash({}), problem=f"{folder} does not exist")
     if not folder.is_dir():
-        return Submission(folder, {}, _hash({}), problem=f"{folder} is not a folder")
+        return _load_file(folder, course, only, keep_all_cells)
     root = Path(os.path.realpath(folder))  # the student's own folder: nothing outside it is read
     folder = _unwrap(root, course)
     specs = [course.get(a) for a in only] if only else list(course.assignments.values())
@@ -121,6 +121,22 @@ def load(folder: Path, course: Course, only: list[str] | None = None, keep_all_c
     if not modules:
         submission.problem = _nothing_found(folder, specs)
     return submission
+
+
+def _load_file(path: Path, course: Course, only: list[str] | None, keep_all_cells: bool) -> Submission:
+    """One file named on the command line (``grade submit ohlol.py``): the assignment whose module it
+    is, read like the same file in a folder (helpers beside it included)."""
+    specs = [course.get(a) for a in only] if only else list(course.assignments.values())
+    spec = next((s for s in specs if path.suffix in (".py", ".ipynb") and path.stem == s.module), None)
+    if spec is None:
+        expected = ", ".join(f"{s.module}.py" for s in specs) or "none"
+        problem = f"{path.name} is not an assignment file: give one of {expected} (or the same as .ipynb), or a folder"
+        return Submission(path, {}, _hash({}), problem=problem)
+    root = Path(os.path.realpath(path.parent))  # its folder is the student's: nothing outside it is read
+    if not inside(path, root):
+        return Submission(path, {}, _hash({}), problem=link_refusal(path, root))
+    modules = {spec.id: _read_module(root / path.name, spec, keep_all_cells, root)}
+    return Submission(root, modules, _hash(modules))
 
 
 def _assignment(folder: Path, root: Path, spec: AssignmentSpec, keep_all_cells: bool) -> SubmittedModule | None:

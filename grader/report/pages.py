@@ -40,6 +40,8 @@ def environment() -> jinja2.Environment:
     env.globals["histogram"] = histogram
     env.globals["status_label"] = lambda status: STATUS_LABELS.get(status, status)
     env.globals["named_mistakes"] = named_mistakes
+    env.globals["shared_failure"] = shared_failure
+    env.globals["shared_failure_note"] = SHARED_FAILURE_NOTE
     env.globals["original_name"] = original_name
     return env
 
@@ -62,6 +64,20 @@ def named_mistakes(checks: list[Any]) -> list[dict[str, Any]]:
             entry["checks"] += 1
             entry["points"] += check.max_points - check.points
     return sorted(found.values(), key=lambda entry: -entry["points"])
+
+
+SHARED_FAILURE_NOTE = "same error as above"
+SHARED_FAILURE_MIN = 2  # checks that fail alike before their message is said once, above them
+
+
+def shared_failure(assignment: Any) -> str | None:
+    """The message every failed check of ``assignment`` shares (a module that cannot be imported fails
+    every check alike): said once above the checks, which then point to it. None if they differ."""
+    failed = [check for check in assignment.checks if check.status == "failed"]
+    messages = {check.message for check in failed}
+    if len(failed) < SHARED_FAILURE_MIN or len(messages) != 1:
+        return None
+    return next(iter(messages)) or None
 
 
 def format_points(value: float) -> str:
