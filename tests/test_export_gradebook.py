@@ -308,3 +308,37 @@ def test_export_applies_adjustments_edited_after_the_report(run_grade, graded):
     assert "the gradebook changed since grade report" in process.stderr
     no_roster = export(run_grade, course, grades, "--format", "canvas", expect=2)
     assert "--roster" in no_roster.stderr
+
+
+# the gradebook's rules, without the CLI --------------------------------------------------------------
+
+
+def test_failed_grading_is_not_missing_work_and_a_delta_needs_graded_work():
+    from grader.report.adjustments import Adjustment
+    from grader.report.gradebook import build, to_csv
+
+    failed = SubmissionResult("carl", "/class/carl", "", status="error", message="grading took longer than 90 s")
+    partial = SubmissionResult(
+        "dora",
+        "/class/dora",
+        "h",
+        assignments=[
+            AssignmentResult(A1, A1, "graded", score=50.0),
+            AssignmentResult(A2, A2, "error", max_score=40.0, message="a grader bug"),
+        ],
+    )
+    book = build(
+        [failed, partial],
+        [A1, A2],
+        {A1: 100.0, A2: 40.0},
+        adjustments=[
+            Adjustment("dora", A2, None, 35.0, "graded by hand", "ana", 2),
+            Adjustment("carl", A1, 5.0, None, "bonus", "ana", 3),
+        ],
+    )
+    carl, dora = book.row("carl"), book.row("dora")
+    assert carl.entries[A1].status == "error" and carl.total is None
+    assert carl.notes == "grading took longer than 90 s"  # said once, not once per assignment
+    assert dora.entries[A2].final == 35 and dora.total == 85 and "(score set by hand)" in dora.notes
+    assert any("line 3" in w and "give an override instead" in w for w in book.warnings)
+    assert to_csv(book).splitlines()[1].startswith("carl,,,,140.0,error,")  # empty cells and total; out of 140

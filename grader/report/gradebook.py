@@ -160,6 +160,8 @@ def build(
 
 def _entry(result: SubmissionResult, assignment_id: str, possible: float) -> Entry:
     graded = result.assignment(assignment_id)
+    if graded is None and result.status in ("error", "timeout"):  # the whole grading failed: not the student's
+        return Entry("error", possible, reason=result.message or "grading failed")
     if graded is None:
         reason = result.message if result.status != "graded" and result.message else "no work submitted"
         return Entry("missing", possible, reason=reason)
@@ -197,7 +199,10 @@ def _row(result: SubmissionResult, entries: dict[str, Entry]) -> Row:
     problems = []
     for assignment_id, entry in entries.items():
         if entry.status == "missing" and entry.final is None:
-            problems.append(f"{assignment_id} missing")
+            said = entry.reason in ("no work submitted", result.message)  # nothing more to say than "missing"
+            problems.append(f"{assignment_id} missing" + ("" if said else f" ({entry.reason})"))
+        elif entry.status == "error" and result.assignment(assignment_id) is None:
+            pass  # the whole submission's grading failed: its message, first in the notes, says why
         elif entry.status == "error":
             problems.append(f"{assignment_id}: grading error" + ("" if entry.final is None else " (score set by hand)"))
         problems += [f"{assignment_id} {note}" for note in entry.notes()]
