@@ -395,6 +395,21 @@ def _open_cluster(scheduler: str | None, local_workers: int | None, device: str)
     help="Stop grading a student after this long (default: from the assignments' time budgets).",
 )
 @click.option("--run-all-cells", is_flag=True, help="For notebooks, run every top-level statement.")
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    default=None,
+    help="Grade on a Dask cluster: its scheduler's address (tcp://HOST:8786). Each worker needs the course, "
+    "bubblewrap and torch; see docs/cluster.md. Needs: pip install \"rnn-autograder[cluster]\".",
+)
+@click.option(
+    "--cluster",
+    "local_cluster",
+    metavar="local:N",
+    default=None,
+    callback=_parse_local_cluster,
+    help="Start a Dask cluster of N worker processes on this machine and grade on it (--workers then does not apply).",
+)
 @_times_option
 @_adjustments_option
 @_limit_option
@@ -414,6 +429,8 @@ def report(
     adjustments: Path | None,
     limit: dict[str, float],
     course: Path | None,
+    scheduler: str | None = None,
+    local_cluster: int | None = None,
 ) -> None:
     """Grade a whole class: every sub-folder (or .zip) of SUBMISSIONS is one student.
 
@@ -429,9 +446,19 @@ def report(
     loaded = _load_course(course, submissions)
     _check_assignments(loaded, assignments)
     _check_gradebook_inputs(loaded, out, times, adjustments)
+    session = _open_cluster(scheduler, local_cluster, device) if scheduler or local_cluster else None
     try:
-        device = resolve_device(device)
-        isolation = choose(sandbox)
+        device = session.device if session else resolve_device(device)
+        isolation = (
+            session.prepare(  # each Dask worker chooses its own sandbox and refuses one without isolation
+                loaded,
+                GradeOptions(device=device, sandbox=sandbox, keep_all_cells=run_all_cells, limits=limit),
+                list(assignments) or None,
+                require_isolation=not allow_unsandboxed,
+            )
+            if session
+            else choose(sandbox)
+        )
     except (ValueError, RuntimeError) as exc:
         _fail(str(exc))
     if not isolation.isolated and not allow_unsandboxed:
@@ -445,10 +472,11 @@ def report(
     for warning in sorted({note for student in students for note in student.notes}):
         click.secho(f"warning: {terminal(warning)}", fg="yellow", err=True)
     options = BatchOptions(
-        workers=workers or cpu_count(),
+        workers=session.slots if session else workers or cpu_count(),
         resume=resume,
         only=list(assignments) or None,
         student_timeout_s=student_timeout,
+        cluster=session,
         grade=GradeOptions(device=device, sandbox=isolation.kind, keep_all_cells=run_all_cells, limits=limit),
     )
     started = time.monotonic()
@@ -479,7 +507,8 @@ def report(
     seconds = time.monotonic() - started
     parts = [f"{n} {status}" for status, n in sorted(counts.items())]
     click.echo(
-        f"Graded {len(students)} students in {seconds:.1f} s with {options.workers} workers "
+        f"Graded {len(students)} students in {seconds:.1f} s with {options.workers} workers"
+        f"{f' on the Dask cluster at {session.address}' if session else ''} "
         f"({', '.join(parts)}); {_class_mean(out)}."
     )
     click.echo(f"Class overview: {terminal(index)}  Gradebook: {terminal(out / 'gradebook.csv')}")

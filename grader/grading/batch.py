@@ -36,6 +36,7 @@ class BatchOptions:
     only: list[str] | None = None
     student_timeout_s: float | None = None  # default: derived from the assignments' budgets
     grade: GradeOptions = field(default_factory=GradeOptions)
+    cluster: Any = None  # a prepared grader.grading.cluster.ClusterSession: grade on its Dask workers
 
 
 @dataclass
@@ -70,7 +71,11 @@ def run_batch(
     out.mkdir(parents=True, exist_ok=True)
     outcomes: list[Outcome] = []
     if students:
-        pool = _SlotPool(course, out, options, isolation, min(max(options.workers, 1), len(students)))
+        pool: Any = (
+            options.cluster.pool(course, out, options)
+            if options.cluster is not None
+            else _SlotPool(course, out, options, isolation, min(max(options.workers, 1), len(students)))
+        )
         try:
             for outcome in pool.run(students, student_timeout(course, options)):
                 outcomes.append(outcome)
