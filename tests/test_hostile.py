@@ -440,13 +440,16 @@ def test_feedback_pages_escape_markup(sandboxed):
     page = (out / "students" / "script_in_output" / "feedback.html").read_text()
     assert "<script>alert" not in page and "&lt;script&gt;alert(1)" in page and "&lt;script&gt;alert(2)" in page
     assert "<script>alert" not in (out / "index.html").read_text()
+    student = (out / "students" / "script_in_output" / "feedback.student.html").read_text()
+    assert "<script>alert" not in student and "&lt;script&gt;alert(1)" in student
 
 
 def test_fake_results_change_nothing(sandboxed):
     _, out, _ = sandboxed
     recorded = json.loads((out / "students" / "fake_results_written" / "feedback.json").read_text())
     assert recorded["score"] == 100 - LINEAR_OUTPUT_POINTS
-    assert {p.name for p in (out / "students" / "fake_results_written").iterdir()} == {"feedback.json", "feedback.html"}
+    written = {p.name for p in (out / "students" / "fake_results_written").iterdir()}
+    assert written == {"feedback.json", "feedback.html", "feedback.student.html"}
 
 
 UNSANDBOXED = {  # must hold even without bubblewrap: limits, cleanup, integrity

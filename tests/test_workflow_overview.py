@@ -85,6 +85,7 @@ def test_missing_work_stays_missing_with_the_reason(graded):
     assert "(found: SRN_final.py)" in results["frank-misnamed"]["assignments"][0]["message"]
     assert "(found: ohlol.py)" in results["gina-other-work"]["assignments"][0]["message"]
     assert "erin-empty is empty" in results["erin-empty"]["message"]
+    assert "(erin-empty is empty)" in results["erin-empty"]["assignments"][0]["message"]
     for name in GRADED:  # handed in, even the untouched stub: graded, whatever the score
         assert results[name]["status"] == "graded" and results[name]["assignments"][0]["status"] == "graded", name
     page = graded["out"] / "students" / "frank-misnamed" / "feedback.html"
@@ -191,6 +192,20 @@ def test_student_page_never_shows_a_hidden_checks_expected_values(graded):
 
 
 @pytest.mark.slow
+def test_an_error_every_check_shares_is_kept_on_hidden_checks(graded):
+    """A module that cannot be imported fails every check alike: the public checks show the error, so the
+    hidden ones may say it too (and the page can say it once), which tells nothing about their answers."""
+    from grader.report.handback import Handback, student_version
+    from grader.report.results import SubmissionResult
+
+    carol = student_version(SubmissionResult.from_dict(graded["results"]["carol-syntax"]), Handback())
+    messages = {check.message for check in carol.assignments[0].checks}
+    assert len(messages) == 1 and "syntax error" in messages.pop()
+    bob = student_version(SubmissionResult.from_dict(graded["results"]["bob"]), Handback())
+    assert {c.message for c in bob.assignments[0].checks if c.visibility == "hidden"} == {""}
+
+
+@pytest.mark.slow
 def test_export_makes_one_zip_per_student_with_only_their_page(graded, run_grade, tmp_path):
     target = tmp_path / "handback"
     process = run_grade("export", str(graded["out"]), "--out", str(target))
@@ -259,3 +274,41 @@ def test_reference_curves_of_hidden_checks_stay_off_the_student_page():
         assert "1.0393" not in page and "0.3141" not in page and "<svg" not in page, mode
         assert "0.3141" in render_feedback(result), "the instructor's result is left as it was"
     assert "0.3141" in render_student_page(result, Handback("full"))
+
+
+def test_attention_lists_what_no_score_shows():
+    """Results no small class run produces cheaply: a student stopped at the class's time limit, one whose
+    grading failed, an assignment the grader failed on, checks it could not judge, flagged code."""
+    from grader.course.model import load_course
+    from grader.report.overview import overview_context
+    from grader.report.pages import render_overview
+    from grader.report.results import AssignmentResult, CheckResult, SubmissionResult
+
+    def graded(student: str, **fields) -> SubmissionResult:
+        return SubmissionResult(student, f"s/{student}", "0", assignments=[AssignmentResult(A1, "SRN", **fields)])
+
+    unjudged = CheckResult("test_x", "x", 0.0, 5.0, "error", message="the grader could not run this check")
+    results = [
+        SubmissionResult("tom-slow", "s/tom-slow", "", status="timeout", message="grading took longer than 99 s"),
+        SubmissionResult("uma-broke", "s/uma-broke", "", status="error", message="the grading process died"),
+        graded("vic", status="error", message="a grader bug, not your fault"),
+        graded("wes", status="graded", checks=[unjudged]),
+        graded("xia", status="graded", flags=["srn.py, line 3: ctypes"]),
+        graded("yan", status="graded", score=80.0),
+    ]
+    context = overview_context(results, load_course(REPO), [A1], "students", student_page="feedback.student.html")
+    groups = {g["heading"]: g["rows"] for g in context["attention"]}
+    assert [row["student"] for row in groups["Timed out"]] == ["tom-slow"]
+    assert [row["student"] for row in groups["Not graded"]] == ["uma-broke"]
+    assert [row["student"] for row in groups["Grader errors"]] == ["vic", "wes"]
+    assert "could not judge" in groups["Grader errors"][1]["reason"]
+    assert [row["student"] for row in groups["Flagged for review"]] == ["xia"]
+    assert groups["Grader errors"][0]["link"] == f"students/vic/feedback.html#{A1}"
+    assert not any(row["student"] == "yan" for rows in groups.values() for row in rows)
+    (summary,) = context["assignments"]
+    assert (summary.graded, summary.ungraded, summary.missing) == (3, 3, 0)  # wes, xia, yan; tom, uma, vic
+    assert summary.mean == pytest.approx(80 / 3)
+    context.update(generated="now", isolation={"isolated": True, "description": "test"}, summary="")
+    page = render_overview(context)
+    assert page.index("Needs attention") < page.index("Timed out") < page.index('id="students"')
+    assert 'href="students/tom-slow/feedback.student.html"' in page and ">not graded</a>" in page

@@ -163,8 +163,7 @@ def mark_missing(result: SubmissionResult, folder: Path, name: str) -> None:
         if assignment.status != "graded" or assignment.source is not None:
             continue
         reason = assignment.message or "no file for it was found"
-        if "found:" not in reason and "empty" not in reason:
-            reason += f" (found: {files})" if files else f" ({name} is empty)"
+        reason += f" (found: {files})" if files else f" ({name} is empty)"
         result.assignments[index] = AssignmentResult(
             id=assignment.id,
             title=assignment.title,

@@ -95,14 +95,40 @@ def student_version(result: SubmissionResult, handback: Handback) -> SubmissionR
     if handback.hidden == "full":
         return copied
     for assignment in copied.assignments:
-        assignment.checks = [_reduced(c, handback) if c.visibility == "hidden" else c for c in assignment.checks]
+        shared = _shared_message(assignment.checks)
+        assignment.checks = [
+            _reduced(c, handback, shared) if c.visibility == "hidden" else c for c in assignment.checks
+        ]
     return copied
 
 
-def _reduced(check: CheckResult, handback: Handback) -> CheckResult:
-    """The check's name, points and visibility; with "verdict", its status and the kind of failure."""
+def _shared_message(checks: list[CheckResult]) -> str | None:
+    """The one message of every failed check, where a public check shows it too (a module that cannot
+    be imported fails every check alike): a hidden check keeps it, since it tells nothing the public
+    checks do not, and the page can say it once above the checks."""
+    failed = [check for check in checks if check.status == "failed"]
+    messages = {check.message for check in failed}
+    if len(messages) != 1 or not any(check.visibility != "hidden" for check in failed):
+        return None
+    return messages.pop() or None
+
+
+def _reduced(check: CheckResult, handback: Handback, shared: str | None) -> CheckResult:
+    """The check's name, points and visibility; with "verdict", its status and the kind of failure; the
+    assignment's shared failure where this check failed with it."""
     kind = check.details.get("kind") if isinstance(check.details, dict) else None
     verdict = handback.hidden == "verdict" and check.status != "passed"
+    if shared is not None and check.status == "failed" and check.message == shared:
+        return CheckResult(
+            check.name,
+            check.title,
+            check.points,
+            check.max_points,
+            "failed",
+            shared,
+            counted=check.counted,
+            visibility="hidden",
+        )
     return CheckResult(
         name=check.name,
         title=check.title,

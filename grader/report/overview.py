@@ -281,7 +281,8 @@ def student_table(
     results: list[SubmissionResult], summaries: list[AssignmentSummary], groups: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """One row per student, one cell per assignment: the score, or "missing" / "not graded" with the
-    reason; the groups of "Needs attention" it appears in; the total of the graded scores."""
+    reason; the groups of "Needs attention" it appears in; the total of the graded scores ("graded": whether
+    there is any)."""
     marks: dict[tuple[str, str], list[str]] = {}
     for group in groups:
         for row in group["rows"]:
@@ -310,6 +311,7 @@ def student_table(
                 "result": result,
                 "cells": cells,
                 "total": total,
+                "graded": any(cell["standing"] == "graded" for cell in cells),
                 "max_total": sum(s.max_score for s in summaries),
             }
         )
