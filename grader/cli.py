@@ -481,9 +481,12 @@ def report(
     )
     started = time.monotonic()
     counts: dict[str, int] = {}
-    with click.progressbar(
-        length=len(students), label=f"Grading {len(students)} students", show_pos=True, file=sys.stderr
-    ) as bar:
+    label = f"Grading {len(students)} students"
+    references = _ReferenceProgress(loaded, list(assignments) or list(loaded.assignments), options.grade, label)
+    with (
+        click.progressbar(length=len(students), label=label, show_pos=True, file=sys.stderr) as bar,
+        references.on(bar),
+    ):
 
         def done(outcome: Any) -> None:
             counts[outcome.status] = counts.get(outcome.status, 0) + 1
@@ -796,6 +799,60 @@ def release(
         click.echo(f"{target} is up to date")
     else:
         click.echo(f"Wrote the student copy to {target}")
+
+
+class _ReferenceProgress:
+    """While a class is graded, say how many reference answers have been computed: on the first run
+    of a course version the first students wait for them, and a bar sitting at 0/N says nothing."""
+
+    EVERY_S = 2.0  # how often the count is looked at (and, without a terminal, at most one line per change)
+
+    def __init__(self, course: Course, assignments: list[str], options: Any, label: str) -> None:
+        """Says at once (before the bar) when reference answers are missing, and for which assignments."""
+        import threading
+
+        from grader.judging.expected import DiskCache, default_cache_dir
+
+        self.cache = DiskCache(options.cache_dir or default_cache_dir())
+        self.specs = [course.get(a) for a in assignments if course.get(a).solution_dir is not None]
+        self.bar: Any = None
+        self.label = label
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.first = self._count()
+        self.cold = [spec.id for spec in self.specs if self.cache.count(spec) == 0]
+        if self.cold:
+            _say(
+                f"First run with this version of {', '.join(self.cold)}: the reference answers are computed "
+                "once, while the first students are graded (they wait for them), then cached for later runs.",
+                err=True,
+            )
+
+    def _count(self) -> int:
+        return sum(self.cache.count(spec) for spec in self.specs)
+
+    def on(self, bar: Any) -> _ReferenceProgress:
+        self.bar = bar
+        return self
+
+    def __enter__(self) -> _ReferenceProgress:
+        if self.cold:
+            self.thread.start()
+        return self
+
+    def _watch(self) -> None:
+        shown = self.first
+        while not self.stop.wait(self.EVERY_S):
+            now = self._count()
+            if now != shown:
+                shown = now
+                self.bar.label = f"{self.label} (reference answers computed: {now - self.first})"
+                self.bar.render_progress()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join(5)
 
 
 def _load_course(course: Path | None, near: Path, own_copy_first: bool = False) -> Course:

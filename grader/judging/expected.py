@@ -87,6 +87,14 @@ class DiskCache:
         except OSError:
             pass  # a read-only cache only costs speed
 
+    def count(self, spec: AssignmentSpec) -> int:
+        """How many answers are cached for ``spec``'s current reference and probes (a first class run
+        shows this grow while it computes them)."""
+        try:
+            return sum(1 for path in (self.root / CACHE_LAYOUT / spec.id / spec.fingerprint()).glob("*.bin"))
+        except OSError:
+            return 0
+
     @contextmanager
     def computing(self, spec: AssignmentSpec, variant: str, key: str) -> Iterator[None]:
         """Hold a per-key lock, so parallel slots of a batch compute each reference answer once:
