@@ -132,6 +132,7 @@ def main() -> None:
     \b
     Students:     grade submit a1_srn_numpy/        check your work, get an HTML feedback page
     Instructors:  grade report submissions/ --out grades/    grade a whole class
+                  grade export grades/              one zip per student of the page to send back
                   grade release                     rebuild student_template/ from solutions/
                   grade list                        assignments, checks and points
     """
@@ -446,6 +447,7 @@ def report(
     loaded = _load_course(course, submissions)
     _check_assignments(loaded, assignments)
     _check_gradebook_inputs(loaded, out, times, adjustments)
+    _check_handback(loaded)
     session = _open_cluster(scheduler, local_cluster, device) if scheduler or local_cluster else None
     try:
         device = session.device if session else resolve_device(device)
@@ -515,6 +517,13 @@ def report(
         f"({', '.join(parts)}); {_class_mean(out)}."
     )
     click.echo(f"Class overview: {terminal(index)}  Gradebook: {terminal(out / 'gradebook.csv')}")
+    from grader.report.handback import STUDENT_PAGE
+
+    click.echo(
+        f"To send back: {terminal(out / 'students')}/<id>/{STUDENT_PAGE} (hidden checks reduced); "
+        f"`grade export {terminal(out)}` zips one per student"
+    )
+
 
 
 @main.command()
@@ -557,6 +566,9 @@ def export(
 ) -> None:
     """Export what `grade report` wrote in GRADES: per-student zips, or an LMS gradebook.
 
+    A zip (OUT/<id>.zip) holds only that student's feedback.student.html, as <id>/feedback.html: the page
+    whose hidden checks are reduced as course.toml's [handback] says (docs/handback.md).
+
     The LMS file holds each student's final score per assignment (after the late policy of course.toml
     and the manual adjustments in GRADES/adjustments.csv); missing work is an empty cell.
     """
@@ -566,9 +578,40 @@ def export(
     _export_lms(grades, format_, out, roster, times, adjustments, course)
 
 
+def _check_handback(course: Course) -> None:
+    """A [handback] setting in course.toml that the grader does not know stops `grade report` before
+    anyone is graded, not after."""
+    from grader.report.handback import HandbackError, handback_for
+
+    try:
+        handback_for(course)
+    except HandbackError as exc:
+        _fail(str(exc))
+
+
 def _export_zips(grades: Path, out: Path | None, course: Path | None) -> None:
-    """Per-student zips of the pages to hand back (helper E1's part of `grade export`)."""
-    _fail("per-student zips are not built yet: use --format canvas or --format moodle")
+    """OUT/<id>.zip per student, holding only the student version of their page (hidden checks reduced
+    as course.toml's [handback] says), ready to send."""
+    from grader.report.handback import HandbackError, export_zips, handback_for
+
+    def handback() -> Any:  # needed only for a page grade report did not write (an older grades folder)
+        try:
+            return handback_for(_load_course(course, grades))
+        except HandbackError as exc:
+            _fail(str(exc))
+
+    target = out or grades / "handback"
+    exported = export_zips(grades, target, handback)
+    if not exported.zips:
+        _fail(f"{terminal(grades)} holds no graded students (students/<id>/feedback.json): run grade report first")
+    if exported.rendered:
+        click.secho(
+            f"note: {len(exported.rendered)} student pages were not in {terminal(grades)} and were rendered from "
+            "their results now: rerun grade report --resume to write them there too",
+            fg="yellow",
+            err=True,
+        )
+    click.echo(f"Wrote {len(exported.zips)} zips to {terminal(target)}: one per student, their page only")
 
 
 def _export_lms(

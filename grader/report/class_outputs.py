@@ -8,6 +8,7 @@ from pathlib import Path
 from grader.course.model import Course
 from grader.files import write_atomic
 from grader.report import gradebook
+from grader.report.handback import STUDENT_PAGE, handback_for, write_student_page
 from grader.report.overview import overview_context
 from grader.report.pages import render_feedback, render_overview
 from grader.report.results import RESULT_FILE, RESULTS_DIR, SubmissionResult, load_results
@@ -38,7 +39,8 @@ def write_class_outputs(
     )
     gradebook.write(book, out)
     show_standing(out, results, book)
-    context = overview_context(results, course, assignment_ids, RESULTS_DIR)
+    write_student_pages(course, out, results)
+    context = overview_context(results, course, assignment_ids, RESULTS_DIR, student_page=STUDENT_PAGE)
     context.update(
         generated=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         isolation=isolation.as_dict(),
@@ -48,6 +50,15 @@ def write_class_outputs(
     index = out / "index.html"
     write_atomic(index, render_overview(context).encode("utf-8"))
     return index
+
+
+def write_student_pages(course: Course, out: Path, results: list[SubmissionResult]) -> None:
+    """Each student's page as it may be sent back (hidden checks reduced as the course says), beside the
+    instructor's: students/<id>/feedback.student.html. Rewritten every time, so a page follows the
+    course's current ``[handback]`` setting and the late penalties and adjustments shown."""
+    handback = handback_for(course)
+    for result in results:
+        write_student_page(result, out / RESULTS_DIR / result.student, handback)
 
 
 def show_standing(out: Path, results: list[SubmissionResult], book: gradebook.Gradebook) -> None:
