@@ -149,6 +149,7 @@ def export(book: Gradebook, roster: list[Enrolled], lms: str, names: dict[str, s
 
 
 def _check_roster(roster: list[Enrolled], lms: str) -> list[str]:
+    keys: tuple[str, ...]
     if lms == "canvas":
         keys, what = ("canvas_id", "sis_user_id", "sis_login_id"), "a Canvas ID, SIS User ID or SIS Login ID"
     else:
