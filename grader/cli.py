@@ -525,7 +525,6 @@ def report(
     )
 
 
-
 @main.command()
 @click.argument("grades", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option(
