@@ -21,6 +21,8 @@ from grader.course.mistakes import Mistake
 from grader.errors import REPORTED_BY_WORKER, Failure, FailureKind, RunFailed
 from grader.inside import child, guards, probe_api
 from grader.judging.plugin import _check_result
+from grader.sandbox import Limits, LoadSpec, Sandbox
+from grader.sandbox.isolation import UNISOLATED
 from grader.wire.channel import FrameReader
 from grader.wire.codec import encode
 
@@ -267,3 +269,27 @@ def test_no_old_failure_classes_remain():
 
     for old in ("StudentError", "ProbeTimeout", "WorkerCrashed", "ImportFailed", "MalformedResult", "BudgetExhausted"):
         assert not hasattr(grader.errors, old), old
+
+
+# -- through a real worker ------------------------------------------------------------------------------
+
+
+def test_a_grader_failure_from_a_real_worker_arrives_as_one():
+    """The worker's own "no probe named ..." crosses the pipe and stays the grader's failure; the worker
+    carries on with the student's next call."""
+    box = Sandbox(UNISOLATED, preload=[])
+    try:
+        probes = "def call(student, name):\n    return getattr(student, name)()\n"
+        source = b"def todo():\n    raise NotImplementedError\n\ndef one():\n    return 1\n"
+        worker = box.worker(LoadSpec("mod", "mod.py", {"mod.py": source}, probes), Limits(probe_timeout_s=10))
+        with pytest.raises(RunFailed) as caught:
+            worker.call("no_such_probe", {})
+        assert caught.value.failure.kind is FailureKind.GRADER and "no probe named" in caught.value.failure.message
+        with pytest.raises(RunFailed) as caught:
+            worker.call("call", {"name": "todo"})
+        assert caught.value.failure.kind is FailureKind.NOT_IMPLEMENTED
+        assert caught.value.failure.where == "mod.py, line 2, in todo"
+        assert worker.call("call", {"name": "one"}) == 1
+        worker.close()
+    finally:
+        box.close()
