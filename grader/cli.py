@@ -494,7 +494,12 @@ def report(
             counts[outcome.status] = counts.get(outcome.status, 0) + 1
             bar.update(1)
 
-        run_batch(loaded, students, out, options, isolation, on_done=done)
+        try:
+            run_batch(loaded, students, out, options, isolation, on_done=done)
+        except RuntimeError as exc:  # a cluster that can no longer grade (ClusterError); what was graded is saved
+            if session is None:
+                raise
+            _fail(f"{exc}")
     from grader.report.class_outputs import write_class_outputs
 
     try:

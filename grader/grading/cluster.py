@@ -371,7 +371,8 @@ class ClusterPool:
         exhausted = False
         alone_since: float | None = None  # since when no worker is connected
         while True:
-            while not exhausted and len(self.futures) < self._window():
+            window = self._window()
+            while not exhausted and len(self.futures) < window:
                 student = next(waiting, None)
                 if student is None:
                     exhausted = True
