@@ -237,3 +237,56 @@ def test_a_worker_with_another_version_of_the_course_is_refused(tmp_path, monkey
                 session.prepare(load_course(REPO), GradeOptions(), [A1], require_isolation=False)
         finally:
             session.close()
+
+
+def test_a_student_that_keeps_killing_workers_is_recorded_once_as_an_error(tmp_path):
+    """Dask gives up on a task after ``allowed-failures`` dead workers (KilledWorker): that student gets an
+    error result of their own, and the batch goes on."""
+    pytest.importorskip("distributed")
+    from types import SimpleNamespace
+
+    from distributed.scheduler import KilledWorker
+
+    from grader.course.model import load_course
+    from grader.grading.batch import BatchOptions
+    from grader.grading.cluster import ClusterPool, _Pending
+    from grader.intake.students import discover, opened
+
+    class GivenUp:  # what Client.submit returns, once the scheduler has given up on the task
+        def result(self) -> None:
+            raise KilledWorker("grade-mallory", SimpleNamespace(address="tcp://10.0.0.9:1234"), 3)
+
+        def release(self) -> None:
+            pass
+
+    root = make_class(tmp_path / "class", {"mallory": CLASS["alice"]})
+    mallory = next(s for s in discover(root) if s.id == "mallory")
+    out = tmp_path / "grades"
+    pool = ClusterPool(SimpleNamespace(client=None), load_course(REPO), out, BatchOptions())
+    opening = opened(mallory.path)
+    outcome = pool._collect(GivenUp(), _Pending(mallory, opening.__enter__(), opening))
+    assert outcome.student == "mallory" and outcome.status == "error"
+    recorded = results(out)["mallory"]
+    assert recorded["status"] == "error" and "died while grading it" in recorded["message"]
+
+
+def test_a_batch_whose_workers_are_all_gone_stops_with_a_reason(monkeypatch):
+    pytest.importorskip("distributed")
+    from grader.grading import cluster as module
+
+    class NoWorkers:
+        def nthreads(self) -> dict:
+            return {}
+
+    class Session:
+        client = NoWorkers()
+        address = "tcp://10.0.0.1:8786"
+
+    monkeypatch.setattr(module, "WORKER_WAIT_S", 0.0)
+    pool = module.ClusterPool.__new__(module.ClusterPool)
+    pool.session, pool.client = Session(), NoWorkers()
+    alone_since = pool._still_served(None)
+    assert alone_since is not None
+    time.sleep(0.01)
+    with pytest.raises(module.ClusterError, match="rerun with --resume"):
+        pool._still_served(alone_since)
