@@ -113,6 +113,10 @@ def test_totals_are_out_of_each_assignments_points_and_missing_work_is_empty(run
     # The mean counts students with graded work only (the empty folder is not a 0), out of 440.
     assert book["summary"]["mean"] == 100 and book["summary"]["without_work"] == 1
     assert "mean total 100.0 / 440 over 2 students (1 with nothing graded, left out)" in process.stdout
+    # The student's page states the same total as the gradebook, out of every assignment's points.
+    page = (grades / "students" / "bob" / "feedback.html").read_text()
+    assert "Total for the gradebook: 80 / 440; no score for a2_rnncell_ohlol, a3_craft_rnn" in page
+    assert "80 / 440" in page.split("Total for the gradebook")[0]  # the page's own total, above
 
 
 @pytest.mark.slow
@@ -178,11 +182,11 @@ def test_late_policy_from_a_manifest_keeps_raw_and_final(run_grade, course, tmp_
     assert rows["bob"][A1] == "64.0" and rows["bob"][f"{A1}_raw"] == "80.0"
     assert rows["carol"][A1] == "70.0"
     assert rows["dave"][A1] == "35.0"
-    assert "2 days late" in rows["bob"]["notes"] and "-20%" in rows["bob"]["notes"]
+    assert "Late: 2 days after the deadline" in rows["bob"]["notes"] and "-20%, -16 points" in rows["bob"]["notes"]
     entry = next(s for s in json.loads((grades / "gradebook.json").read_text())["students"] if s["student"] == "bob")
     assert entry["entries"][A1]["late_penalty"] == 16 and entry["entries"][A1]["time_source"] == "manifest"
     page = (grades / "students" / "bob" / "feedback.html").read_text()
-    assert "2 days late" in page and "score for the gradebook: 64 / 100" in page
+    assert "2 days after the deadline" in page and "Score for the gradebook: 64 / 100 (checks: 80)" in page
     recorded = json.loads((grades / "students" / "bob" / "feedback.json").read_text())
     assert recorded["assignments"][0]["score"] == 80  # the result stays as graded
 
@@ -232,7 +236,7 @@ def test_adjustments_apply_after_the_late_penalty_with_their_reason(run_grade, c
     assert rows["erin-empty"][A1] == "50.0" and rows["erin-empty"]["total"] == "50.0"
     assert "no student 'nobody'" in process.stderr
     page = (grades / "students" / "bob" / "feedback.html").read_text()
-    assert "check 3 regraded by hand" in page and "score for the gradebook: 69 / 100" in page
+    assert "check 3 regraded by hand" in page and "Score for the gradebook: 69 / 100" in page
     # Withdrawn: the page and the gradebook no longer show it.
     (grades / "adjustments.csv").write_text("student,assignment,delta,override,reason,by\n")
     report(run_grade, course, root, grades)

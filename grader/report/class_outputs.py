@@ -14,7 +14,7 @@ from grader.report.pages import render_feedback, render_overview
 from grader.report.results import RESULT_FILE, RESULTS_DIR, SubmissionResult, load_results
 from grader.sandbox import Isolation
 
-STANDING_MARK = "score for the gradebook:"  # in a page's notes: a late penalty or an adjustment was shown
+STANDING_MARK = "for the gradebook:"  # in a page's notes: the gradebook's view of the page was shown
 
 
 def write_class_outputs(
@@ -62,14 +62,20 @@ def write_student_pages(course: Course, out: Path, results: list[SubmissionResul
 
 
 def show_standing(out: Path, results: list[SubmissionResult], book: gradebook.Gradebook) -> None:
-    """Late penalties and manual adjustments, as notes on the student's page (re-rendered; the result file
-    stays as graded, so --resume is unaffected). A page that showed them before is re-rendered too, so a
-    withdrawn adjustment disappears."""
+    """The gradebook's view on the student's page (re-rendered; the result file stays as graded, so
+    --resume is unaffected): the total out of every assignment's points, as gradebook.csv has it, and the
+    late penalties and manual adjustments, as notes. A page that showed them before is re-rendered too,
+    so a withdrawn adjustment disappears."""
     for result in results:
         notes = gradebook.page_notes(book, result.student)
+        overall = gradebook.total_notes(book, result.student)
         page = out / RESULTS_DIR / result.student / Path(RESULT_FILE).with_suffix(".html").name
-        if not notes and not _showed_standing(page):
+        if not notes and not overall and not _showed_standing(page):
             continue
+        row = book.row(result.student)
+        if overall and row is not None and row.total is not None:
+            result.score, result.max_score = row.total, row.max_total
+            result.notes[:0] = overall
         for assignment_id, lines in notes.items():
             graded = result.assignment(assignment_id)
             if graded is not None:

@@ -59,8 +59,8 @@ class Entry:
 
     def notes(self) -> list[str]:
         """What changed the raw score, for the gradebook's notes and the student's page."""
-        late = [f"late: {self.late} ({-self.late_penalty:g} points)"] if self.late_penalty else []
-        return late + [f"adjusted: {text}" for text in self.adjustments]
+        late = [f"Late: {self.late}, {-self.late_penalty:g} points"] if self.late_penalty else []
+        return late + [f"Adjusted: {text}" for text in self.adjustments]
 
 
 @dataclass
@@ -205,7 +205,7 @@ def _row(result: SubmissionResult, entries: dict[str, Entry]) -> Row:
             pass  # the whole submission's grading failed: its message, first in the notes, says why
         elif entry.status == "error":
             problems.append(f"{assignment_id}: grading error" + ("" if entry.final is None else " (score set by hand)"))
-        problems += [f"{assignment_id} {note}" for note in entry.notes()]
+        problems += [f"{assignment_id}: {note}" for note in entry.notes()]
     status = result.status
     if status == "graded" and any(e.status != "graded" for e in entries.values()):
         status = "incomplete"
@@ -317,10 +317,26 @@ def page_notes(book: Gradebook, student: str) -> dict[str, list[str]]:
         notes = entry.notes()
         if notes and entry.final is not None:
             raw = "not graded" if entry.raw is None else f"{entry.raw:g}"
-            notes.append(f"score for the gradebook: {entry.final:g} / {entry.possible:g} (graded: {raw})")
+            notes.append(f"Score for the gradebook: {entry.final:g} / {entry.possible:g} (checks: {raw})")
         if notes:
             found[assignment_id] = notes
     return found
+
+
+def total_notes(book: Gradebook, student: str) -> list[str]:
+    """What the student's page says about the whole, where the gradebook's total differs from the sum the
+    page shows (missing work counted out of its points, a late penalty, an adjustment)."""
+    row = book.row(student)
+    if row is None or row.total is None:
+        return []
+    missing = [a for a, e in row.entries.items() if e.final is None]
+    changed = [a for a, e in row.entries.items() if e.final is not None and e.final != e.raw]
+    if not missing and not changed:
+        return []
+    note = f"Total for the gradebook: {row.total:g} / {row.max_total:g}"
+    if missing:
+        note += f"; no score for {', '.join(missing)} (missing or not graded)"
+    return [note]
 
 
 def assemble(

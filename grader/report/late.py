@@ -145,13 +145,13 @@ class Lateness:
     submitted: SubmittedAt
 
     def describe(self) -> str:
-        when = self.submitted.when.isoformat(timespec="minutes")
-        due = self.deadline.isoformat(timespec="minutes")
+        when = self.submitted.when.isoformat(sep=" ", timespec="minutes")
+        due = self.deadline.isoformat(sep=" ", timespec="minutes")
         source = "" if self.submitted.source == "manifest" else f" ({self.submitted.source})"
         if self.days == 0:
             return f"submitted {when}{source}, within the grace period of the deadline {due}"
         plural = "s" if self.days != 1 else ""
-        return f"{self.days} day{plural} late (submitted {when}{source}, due {due}): -{self.percent:g}%"
+        return f"{self.days} day{plural} after the deadline (submitted {when}{source}, due {due}): -{self.percent:g}%"
 
 
 def lateness(
