@@ -1,19 +1,67 @@
-"""What check authors import: markers and judges.
+"""Everything a check needs: markers, failures, comparisons and training verdicts.
 
-from grader.checks import points, hidden, timeout, assert_close, CheckFailure, PartialCredit
+A check is a pytest test in ``assignments/<id>/checks/``. It imports from this module only (and from
+pytest, for ``parametrize``, ``fixture`` and ``skip``); what it judges comes from its fixtures::
 
-@points(10)
-def test_forward(judge):
-    \"\"\"rnn_forward equals torch.nn.RNN on random weights\"\"\"
-    judge.compare("forward", T=5, B=3, D=4, H=6, activation="tanh", seed=1)
+    from grader.checks import points, timeout
+
+    @points(10)
+    def test_forward(judge):
+        \"\"\"rnn_forward equals torch.nn.RNN on random weights\"\"\"
+        judge.compare("forward", T=5, B=3, D=4, H=6, activation="tanh", seed=1)
+
+Markers
+    ``@points(n)`` (split evenly across a parametrized test's cases), ``@hidden`` (or
+    ``pytestmark = hidden``: not in the student copy), ``@timeout(seconds)`` (each probe call).
+
+Fixtures (given by the grader's pytest plugin; a probe's arguments are passed by keyword)
+    ``judge``
+        ``judge.compare(probe, *, seed=0, rtol=None, atol=None, keys=None, check_dtype=False, **args)``
+        runs the probe on the student's code and on the reference and fails with a diagnosis (and the
+        catalogued mistake named) unless they match; returns ``(got, expected)``.
+        ``judge.compare_curve(probe, *, curve="losses", name=..., seed=0, rtol=None, atol=None,
+        explain=None, **args)``: the same for a curve with one value per epoch: epochs counted from 1,
+        and the plot of both curves on this check when it fails; ``explain(got, expected)`` may say
+        why where no catalogued mistake matches.
+        ``judge.run(probe, *, seed=0, **args)``: the student's result alone; a failure still names the
+        catalogued mistake that fails alike.
+        ``judge.known_mistake(probe, got, *, seed=0, keys=None, **args)``: the catalogued mistake whose
+        result for that call equals ``got``, or None (for checks that judge by hand).
+        ``judge.tolerance`` (the device's ``{"rtol", "atol"}``) and
+        ``judge.tolerance_at_least(*, rtol, atol)`` (widened, e.g. for loss curves).
+    ``student`` / ``reference``
+        ``student.run(probe, *, seed=0, **args)``; ``reference.expected(probe, *, seed=0, **args)``.
+    ``verifier``
+        measures trained weights with the assignment's ``verify.py`` (see :func:`measured_runs`).
+    ``static``, ``details``, ``device``, ``assignment``, ``filename``
+        what the source shows without running it (``static.forbidden_uses``, ``static.blocked_imports``);
+        a dict shown with the check's result (``details["note"]`` is a passed check's message); "cpu" or
+        "cuda"; the assignment (``assignment.data_dir``, tolerances); the graded file's name.
+
+Fail with ``assert ..., "message"``, :func:`assert_close`, ``raise CheckFailure(...)``, or award part of
+the points with ``raise PartialCredit(fraction, "message")``. Helper modules beside the checks are
+imported relatively (``from .shared import read_split``); see docs/authoring.md for which ship to
+students.
 """
 
 import pytest
 
 from grader.judging.compare import CheckFailure, PartialCredit, assert_close, is_close
+from grader.judging.convergence import TrainingVerdict, judge_training, measured_runs
 
 points = pytest.mark.points
 hidden = pytest.mark.hidden
 timeout = pytest.mark.timeout
 
-__all__ = ["CheckFailure", "PartialCredit", "assert_close", "hidden", "is_close", "points", "timeout"]
+__all__ = [
+    "CheckFailure",
+    "PartialCredit",
+    "TrainingVerdict",
+    "assert_close",
+    "hidden",
+    "is_close",
+    "judge_training",
+    "measured_runs",
+    "points",
+    "timeout",
+]

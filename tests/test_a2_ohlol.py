@@ -198,7 +198,8 @@ def test_reference_scores_full_marks(grade):
     checks = checks_of(result, A2)
     assert all(check["status"] == "passed" for check in checks)
     training = [c for c in checks if c["name"] in ("test_converges_to_ohlol", "test_hidden_mapping")]
-    assert len(training) == 2 and all(c["details"]["curves"]["your loss"] for c in training)
+    assert len(training) == 2
+    assert not any("curves" in c["details"] for c in checks)  # plots go with a loss curve that fails
     assert all(
         "reproduces the reference's loss curves and trained weights exactly" in c["message"] for c in training
     )  # how it passed
@@ -282,7 +283,8 @@ def test_feedback_plots_the_loss_curves(run_grade, tmp_path):
     run_grade("submit", str(folder), "--out", str(out), "--json")
     result = json.loads((out / "feedback.json").read_text())
     checks = {c["name"]: c for c in checks_of(result, A2)}
-    curves = checks["test_converges_to_ohlol"]["details"]["curves"]
+    curves = checks["test_loss_curve"]["details"]["curves"]  # on the check that fails on the curve
     assert set(curves) == {"your loss", "reference"} and len(curves["reference"]) == 15
+    assert "curves" not in checks["test_converges_to_ohlol"]["details"]
     html = (out / "feedback.html").read_text()
     assert "<polyline" in html and "your loss" in html

@@ -59,7 +59,7 @@ for _name in ("MAX_MESSAGE", "MAX_TRACEBACK"):
     1,
 )
 
-# The student replaces the training probe: a loss curve of a million points on the first seed.
+# The student replaces the training probes: a loss curve of a million points (on the first seed).
 LONG_CURVE = (
     REF2
     + f'''
@@ -73,9 +73,14 @@ def _long_train_seeds(ohlol, source, target, seeds, epochs=15, lr=0.1):
     return {{"runs": [{{"losses": _np.linspace(5.0, 0.1, {CURVE_POINTS} if i == 0 else epochs), "weights": weights,
                        "prediction": target, "accuracy": 1.0}} for i, _ in enumerate(seeds)]}}
 
+def _long_loss_curve(ohlol, source, target, epochs, lr, seed):
+    run = _long_train_seeds(ohlol, source, target, [seed], epochs, lr)["runs"][0]
+    return {{**run, "initial_loss": 5.0}}
+
 _probes = _sys.modules.get("assignment_probes")
 if _probes is not None:
     _probes.train_seeds = _long_train_seeds
+    _probes.loss_curve = _long_loss_curve
 '''
 )
 

@@ -30,15 +30,15 @@ def _inputs(seed, T, B, D, H, with_h0):
     return x, h0, params
 
 
-def _forward(srn, x, h0, params, activation):
-    result = srn.rnn_forward(
+def _forward(student, x, h0, params, activation):
+    result = student.rnn_forward(
         x, h0, params["W_ih"], params["W_hh"], params["b_ih"], params["b_hh"], activation=activation
     )
     hs, cache = unpack(result, "rnn_forward(...)", ("hs", "cache"))
     return as_array(hs, "hs returned by rnn_forward"), cache
 
 
-def worked_example(srn, activation, seed=0):
+def worked_example(student, activation, seed=0):
     """The course notes' example: inputs [[1,1],[1,1],[2,2]], every weight 1, every bias 0; then the
     same weights on inputs drawn from the seed (fresh in official grading)."""
     ones, zeros = np.ones((2, 2)), np.zeros(2)
@@ -46,36 +46,39 @@ def worked_example(srn, activation, seed=0):
     result = {}
     drawn = np.round(np.random.default_rng(seed).uniform(-2, 2, (3, 1, 2)), 1)
     for name, x in (("ys", np.array([[[1.0, 1.0]], [[1.0, 1.0]], [[2.0, 2.0]]])), ("ys_drawn", drawn)):
-        hs, _ = _forward(srn, x, None, weights, activation)
-        result[name] = as_array(srn.linear_output(hs, np.ones((2, 2)), np.zeros(2)), "linear_output(hs, W_hy, b_y)")
+        hs, _ = _forward(student, x, None, weights, activation)
+        result[name] = as_array(student.linear_output(hs, np.ones((2, 2)), np.zeros(2)), "linear_output(hs, W_hy, b_y)")
     return result
 
 
-def step(srn, B, D, H, activation, seed):
+def step(student, B, D, H, activation, seed):
     rng = np.random.default_rng(seed)
     params = _params(rng, D, H)
     x_t, h_prev = rng.standard_normal((B, D)), rng.standard_normal((B, H))
-    h_t = srn.rnn_step(
+    h_t = student.rnn_step(
         x_t, h_prev, params["W_ih"], params["W_hh"], params["b_ih"], params["b_hh"], activation=activation
     )
     return {"h_t": as_array(h_t, "h_t returned by rnn_step")}
 
 
-def forward(srn, T, B, D, H, activation, seed, h0=True):
+def forward(student, T, B, D, H, activation, seed, h0=True):
     x, h0_value, params = _inputs(seed, T, B, D, H, h0)
-    hs, _ = _forward(srn, x, h0_value, params, activation)
+    hs, _ = _forward(student, x, h0_value, params, activation)
     return {"hs": hs, "_time_axes": {"hs": 0}}
 
 
-def output(srn, T, B, H, O, seed):
+def output(student, T, B, H, O, seed):
     rng = np.random.default_rng(seed)
     hs = rng.standard_normal((T, B, H))
     W_hy, b_y = rng.standard_normal((O, H)), rng.standard_normal(O)
-    return {"ys": as_array(srn.linear_output(hs, W_hy, b_y), "ys returned by linear_output"), "_time_axes": {"ys": 0}}
+    return {
+        "ys": as_array(student.linear_output(hs, W_hy, b_y), "ys returned by linear_output"),
+        "_time_axes": {"ys": 0},
+    }
 
 
-def _grads(srn, dhs, cache):
-    grads = srn.rnn_backward(dhs, cache)
+def _grads(student, dhs, cache):
+    grads = student.rnn_backward(dhs, cache)
     if not isinstance(grads, dict):
         raise ProbeFailure(f"rnn_backward must return a dict of gradients; it returned a {type(grads).__name__}")
     missing = [key for key in GRAD_KEYS if key not in grads]
@@ -84,15 +87,15 @@ def _grads(srn, dhs, cache):
     return {key: as_array(grads[key], f"grads[{key!r}] from rnn_backward") for key in GRAD_KEYS}
 
 
-def backward(srn, T, B, D, H, activation, seed, h0=True):
+def backward(student, T, B, D, H, activation, seed, h0=True):
     """Gradients of loss = sum(hs * dhs) for a random upstream gradient dhs."""
     x, h0_value, params = _inputs(seed, T, B, D, H, h0)
-    _, cache = _forward(srn, x, h0_value, params, activation)
+    _, cache = _forward(student, x, h0_value, params, activation)
     dhs = np.random.default_rng(seed + 1).standard_normal((T, B, H))
-    return {"grads": _grads(srn, dhs, cache), "_time_axes": {"grads": {"x": 0}}}
+    return {"grads": _grads(student, dhs, cache), "_time_axes": {"grads": {"x": 0}}}
 
 
-def gradient_check(srn, T, B, D, H, activation, seed, eps=1e-6):
+def gradient_check(student, T, B, D, H, activation, seed, eps=1e-6):
     """rnn_backward against central differences of the student's own rnn_forward.
 
     Passing this means forward and backward agree with each other, whatever else is wrong.
@@ -101,11 +104,11 @@ def gradient_check(srn, T, B, D, H, activation, seed, eps=1e-6):
     dhs = np.random.default_rng(seed + 1).standard_normal((T, B, H))
 
     def loss():
-        hs, _ = _forward(srn, x, h0, params, activation)
+        hs, _ = _forward(student, x, h0, params, activation)
         return float(np.sum(hs * dhs))
 
-    _, cache = _forward(srn, x, h0, params, activation)
-    analytic = _grads(srn, dhs, cache)
+    _, cache = _forward(student, x, h0, params, activation)
+    analytic = _grads(student, dhs, cache)
     inputs = {"x": x, "h0": h0, **params}
     numeric = {}
     for key in GRAD_KEYS:

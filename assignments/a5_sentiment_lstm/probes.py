@@ -18,9 +18,11 @@ from grader.inside.probe_api import (
     as_array,
     as_number,
     load_weights,
+    recurrent_weight_shapes,
     seed_everything,
     torch_device,
     trained_weights,
+    uniform_weights,
     unpack,
 )
 
@@ -41,30 +43,24 @@ def _check_tensor(value, what, dtype=None):
 def lstm_classifier_shapes(vocab, emb, hidden, layers, classes, bidirectional):
     """Every parameter of SentimentLSTM by its documented name (torch's nn.LSTM naming)."""
     directions = 2 if bidirectional else 1
-    shapes = {"embedding.weight": (vocab, emb)}
-    for k in range(layers):
-        width = emb if k == 0 else hidden * directions
-        for suffix in [""] + (["_reverse"] if bidirectional else []):
-            shapes[f"lstm.weight_ih_l{k}{suffix}"] = (4 * hidden, width)
-            shapes[f"lstm.weight_hh_l{k}{suffix}"] = (4 * hidden, hidden)
-            shapes[f"lstm.bias_ih_l{k}{suffix}"] = (4 * hidden,)
-            shapes[f"lstm.bias_hh_l{k}{suffix}"] = (4 * hidden,)
-    shapes["fc.weight"] = (classes, hidden * directions)
-    shapes["fc.bias"] = (classes,)
-    return shapes
+    return {
+        "embedding.weight": (vocab, emb),
+        **recurrent_weight_shapes(emb, hidden, num_layers=layers, gates=4, bidirectional=bidirectional, prefix="lstm"),
+        "fc.weight": (classes, hidden * directions),
+        "fc.bias": (classes,),
+    }
 
 
 def make_weights(seed, shapes, scale=0.5):
     """Uniform(-scale, scale) weights from a generator of their own; the padding row is zero."""
-    generator = torch.Generator().manual_seed(seed + 7919)
-    weights = {name: (torch.rand(shape, generator=generator) * 2 - 1) * scale for name, shape in shapes.items()}
+    weights = uniform_weights(shapes, scale=scale, generator=seed)
     if "embedding.weight" in weights:
         weights["embedding.weight"][PAD_ID] = 0.0
     return weights
 
 
-def build_classifier(sentiment, vocab, emb, hidden, layers, classes, bidirectional, seed):
-    model = sentiment.SentimentLSTM(vocab, emb, hidden, layers, classes, dropout=0.3, bidirectional=bidirectional)
+def build_classifier(student, vocab, emb, hidden, layers, classes, bidirectional, seed):
+    model = student.SentimentLSTM(vocab, emb, hidden, layers, classes, dropout=0.3, bidirectional=bidirectional)
     shapes = lstm_classifier_shapes(vocab, emb, hidden, layers, classes, bidirectional)
     load_weights(model, make_weights(seed, shapes), "SentimentLSTM")
     return model.to(torch_device()).eval()
@@ -106,19 +102,19 @@ def _drawn_text(seed, words=("good", "Bad", "not", "MOVIE", "plot", "at", "all",
     return "".join(word + (" " if rng.random() < 0.8 else "  ") for word in chosen).strip()
 
 
-def tokenize(sentiment, texts, seed=0):
+def tokenize(student, texts, seed=0):
     tokens = []
     for text in list(texts) + [_drawn_text(seed)]:
-        words = sentiment.tokenize(text)
+        words = student.tokenize(text)
         if not isinstance(words, list) or not all(type(word) is str for word in words):
             raise ProbeFailure(f"tokenize({text!r}) returned {type(words).__name__}; a list of strings was expected")
         tokens.append(words)
     return {"tokens": tokens}
 
 
-def build_vocab(sentiment, texts, min_freq, seed=0):
+def build_vocab(student, texts, min_freq, seed=0):
     """The vocabulary as its words in id order (so extra or missing words show)."""
-    vocab = sentiment.build_vocab(list(texts) + [_drawn_text(seed), _drawn_text(seed + 1)], min_freq=min_freq)
+    vocab = student.build_vocab(list(texts) + [_drawn_text(seed), _drawn_text(seed + 1)], min_freq=min_freq)
     if not isinstance(vocab, dict):
         raise ProbeFailure(f"build_vocab returned a {type(vocab).__name__}; a dict word -> id was expected")
     if not all(type(word) is str and type(index) is int for word, index in vocab.items()):
@@ -128,20 +124,20 @@ def build_vocab(sentiment, texts, min_freq, seed=0):
     return {"words": [word for word, _ in sorted(vocab.items(), key=lambda item: item[1])]}
 
 
-def encode(sentiment, texts, vocab_words, max_len, seed=0):
+def encode(student, texts, vocab_words, max_len, seed=0):
     """encode() with a vocabulary given here (words in id order), so build_vocab is not involved."""
     vocab = {word: index for index, word in enumerate(vocab_words)}
     ids = []
     for text in list(texts) + [_drawn_text(seed)]:
-        value = _check_tensor(sentiment.encode(text, dict(vocab), max_len=max_len), f"encode({text!r})", torch.long)
+        value = _check_tensor(student.encode(text, dict(vocab), max_len=max_len), f"encode({text!r})", torch.long)
         ids.append(as_array(value, f"encode({text!r})", ndim=1))
     return {"ids": ids}  # a list of arrays of different lengths, judged one by one
 
 
-def dataset(sentiment, texts, labels, vocab_words, max_len, seed=0):
+def dataset(student, texts, labels, vocab_words, max_len, seed=0):
     vocab = {word: index for index, word in enumerate(vocab_words)}
     texts, labels = list(texts) + [_drawn_text(seed)], list(labels) + [int(np.random.default_rng(seed).integers(0, 2))]
-    data = sentiment.SentimentDataset(list(texts), list(labels), vocab, max_len)
+    data = student.SentimentDataset(list(texts), list(labels), vocab, max_len)
     items = []
     for index in range(len(texts)):
         item = unpack(data[index], f"SentimentDataset[{index}]", ("ids", "label"))
@@ -151,13 +147,13 @@ def dataset(sentiment, texts, labels, vocab_words, max_len, seed=0):
     return {"length": len(data), "items": items}
 
 
-def collate(sentiment, sequences, labels, seed=0):
+def collate(student, sequences, labels, seed=0):
     rng = np.random.default_rng(seed)
     sequences = list(sequences) + [[int(i) for i in rng.integers(2, 30, int(rng.integers(1, 6)))]]
     labels = list(labels) + [int(rng.integers(0, 2))]
     batch = [(torch.tensor(ids, dtype=torch.long), torch.tensor(label)) for ids, label in zip(sequences, labels)]
     padded, lengths, label_tensor = unpack(
-        sentiment.collate_fn(batch), "collate_fn(batch)", ("padded", "lengths", "labels")
+        student.collate_fn(batch), "collate_fn(batch)", ("padded", "lengths", "labels")
     )
     _check_tensor(padded, "padded", torch.long)
     _check_tensor(lengths, "lengths", torch.long)
@@ -173,24 +169,24 @@ def collate(sentiment, sequences, labels, seed=0):
 # ------------------------------------------------------------------------------------------- model
 
 
-def forward(sentiment, vocab, emb, hidden, layers, classes, bidirectional, batch, max_len, seed):
+def forward(student, vocab, emb, hidden, layers, classes, bidirectional, batch, max_len, seed):
     """Logits in eval mode with the probe's weights, on a batch sorted longest first."""
-    model = build_classifier(sentiment, vocab, emb, hidden, layers, classes, bidirectional, seed)
+    model = build_classifier(student, vocab, emb, hidden, layers, classes, bidirectional, seed)
     padded, lengths = random_batch(seed, batch, vocab, max_len)
     return {"logits": logits_of(model, padded, lengths)}
 
 
-def padding_invariance(sentiment, vocab, emb, hidden, layers, classes, bidirectional, batch, max_len, extra, seed):
+def padding_invariance(student, vocab, emb, hidden, layers, classes, bidirectional, batch, max_len, extra, seed):
     """The same sentences with `extra` more padding columns: packing makes the logits identical."""
-    model = build_classifier(sentiment, vocab, emb, hidden, layers, classes, bidirectional, seed)
+    model = build_classifier(student, vocab, emb, hidden, layers, classes, bidirectional, seed)
     padded, lengths = random_batch(seed, batch, vocab, max_len)
     more, _ = random_batch(seed, batch, vocab, max_len, extra=extra)
     return {"logits": logits_of(model, padded, lengths), "logits_extra_padding": logits_of(model, more, lengths)}
 
 
-def batch_order(sentiment, vocab, emb, hidden, layers, classes, bidirectional, batch, max_len, seed):
+def batch_order(student, vocab, emb, hidden, layers, classes, bidirectional, batch, max_len, seed):
     """An unsorted batch, and the same batch in another order (logits put back in the first order)."""
-    model = build_classifier(sentiment, vocab, emb, hidden, layers, classes, bidirectional, seed)
+    model = build_classifier(student, vocab, emb, hidden, layers, classes, bidirectional, seed)
     padded, lengths = random_batch(seed, batch, vocab, max_len, sort=False)
     order = torch.from_numpy(np.random.default_rng(seed).permutation(batch))
     shuffled = logits_of(model, padded[order], lengths[order])
@@ -199,12 +195,12 @@ def batch_order(sentiment, vocab, emb, hidden, layers, classes, bidirectional, b
     return {"logits": logits_of(model, padded, lengths), "logits_reordered": back}
 
 
-def lengths_on_device(sentiment, vocab, emb, hidden, layers, classes, bidirectional, batch, max_len, seed):
+def lengths_on_device(student, vocab, emb, hidden, layers, classes, bidirectional, batch, max_len, seed):
     """Model and ids on the grading device, lengths once on that device and once on the CPU.
 
     pack_padded_sequence wants the lengths on the CPU; forward must accept them from either side.
     """
-    model = build_classifier(sentiment, vocab, emb, hidden, layers, classes, bidirectional, seed)
+    model = build_classifier(student, vocab, emb, hidden, layers, classes, bidirectional, seed)
     padded, lengths = random_batch(seed, batch, vocab, max_len, sort=False)
     return {
         "lengths_on_device": logits_of(model, padded, lengths.to(torch_device())),
@@ -251,16 +247,16 @@ def stand_in_loader(seed, sizes, vocab, max_len, classes):
     return loader
 
 
-def train_epoch(sentiment, sizes, vocab, emb, classes, max_len, lr, seed):
+def train_epoch(student, sizes, vocab, emb, classes, max_len, lr, seed):
     """train_epoch on the stand-in model with SGD: the mean batch loss and the updated weights."""
     model = stand_in_model(vocab, emb, classes, 0.0, seed)
     model.eval()  # train_epoch must switch to training mode itself
     loader = stand_in_loader(seed, sizes, vocab, max_len, classes)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
-    loss = sentiment.train_epoch(model, loader, optimizer, nn.CrossEntropyLoss(), torch_device())
+    loss = student.train_epoch(model, loader, optimizer, nn.CrossEntropyLoss(), torch_device())
     return {
         "loss": as_number(loss, "the value returned by train_epoch"),
-        "weights": {name: value.detach() for name, value in model.named_parameters()},
+        "weights": trained_weights(model, "the model given to train_epoch"),
     }
 
 
@@ -278,12 +274,12 @@ def _mostly_learnt(model, loader, seed, share=0.75):
     return relabelled
 
 
-def evaluate(sentiment, sizes, vocab, emb, classes, max_len, dropout, seed):
+def evaluate(student, sizes, vocab, emb, classes, max_len, dropout, seed):
     """evaluate on the stand-in model, which has dropout: only eval mode gives a reproducible answer."""
     model = stand_in_model(vocab, emb, classes, dropout, seed)
     loader = _mostly_learnt(model, stand_in_loader(seed, sizes, vocab, max_len, classes), seed)
     model.train()  # evaluate must switch to eval mode itself
-    accuracy = as_number(sentiment.evaluate(model, loader, torch_device()), "the value returned by evaluate")
+    accuracy = as_number(student.evaluate(model, loader, torch_device()), "the value returned by evaluate")
     return {"accuracy": accuracy}
 
 
@@ -292,7 +288,7 @@ def evaluate(sentiment, sizes, vocab, emb, classes, max_len, dropout, seed):
 _trained = {}  # (training arguments, seed) -> (vocab, model, losses): trained once per process
 
 
-def train_classifier(sentiment, train_texts, train_labels, epochs, batch_size, lr, emb, hidden, seeds):
+def train_classifier(student, train_texts, train_labels, epochs, batch_size, lr, emb, hidden, seeds):
     """Train the student's pipeline from scratch once per seed: the loss of every epoch, the trained
     weights and the vocabulary. Held-out sentences never come here: the verifier (verify.py) classifies
     them with the weights, so the student's `evaluate` is never asked how well training went.
@@ -306,7 +302,7 @@ def train_classifier(sentiment, train_texts, train_labels, epochs, batch_size, l
         key = (setup, seed)
         if key not in _trained:
             seed_everything(seed)
-            _trained[key] = _train_once(sentiment, train_texts, train_labels, epochs, batch_size, lr, emb, hidden, seed)
+            _trained[key] = _train_once(student, train_texts, train_labels, epochs, batch_size, lr, emb, hidden, seed)
         vocab, model, losses = _trained[key]
         runs.append({"losses": losses, "weights": trained_weights(model, "SentimentLSTM"), "vocab": _vocab_ids(vocab)})
     return {"runs": runs}
@@ -321,22 +317,22 @@ def _vocab_ids(vocab):
     return dict(vocab)
 
 
-def _train_once(sentiment, texts, labels, epochs, batch_size, lr, emb, hidden, seed):
-    vocab = sentiment.build_vocab(list(texts))
-    model = sentiment.SentimentLSTM(len(vocab), emb, hidden, 1, 2, dropout=0.0, bidirectional=True)
+def _train_once(student, texts, labels, epochs, batch_size, lr, emb, hidden, seed):
+    vocab = student.build_vocab(list(texts))
+    model = student.SentimentLSTM(len(vocab), emb, hidden, 1, 2, dropout=0.0, bidirectional=True)
     model = model.to(torch_device())
     loader = torch.utils.data.DataLoader(
-        sentiment.SentimentDataset(list(texts), list(labels), vocab),
+        student.SentimentDataset(list(texts), list(labels), vocab),
         batch_size=batch_size,
         shuffle=True,
-        collate_fn=sentiment.collate_fn,
+        collate_fn=student.collate_fn,
         generator=torch.Generator().manual_seed(seed),
     )
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     criterion = nn.CrossEntropyLoss()
     losses = [
         as_number(
-            sentiment.train_epoch(model, loader, optimizer, criterion, torch_device()),
+            student.train_epoch(model, loader, optimizer, criterion, torch_device()),
             f"the value returned by train_epoch (epoch {epoch + 1})",
         )
         for epoch in range(epochs)

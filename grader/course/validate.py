@@ -79,7 +79,7 @@ def problems_of(spec: AssignmentSpec) -> list[str]:
         )
     probes = defined_functions(spec.probes_source())
     verifiers = defined_functions(spec.verify_source())
-    for path in spec.check_files():
+    for path in sorted(spec.checks_dir.glob("*.py")):  # the checks and their helper modules
         try:
             asked, verified = asked_for(path.read_text(encoding="utf-8"))
         except (OSError, SyntaxError, ValueError) as exc:

@@ -94,6 +94,55 @@ def as_number(value: Any, what: str) -> float:
     return float(plain)
 
 
+# -- weights: drawn by the grader, named as torch names them -------------------------------------
+
+WEIGHT_STREAM = 7919  # an int seed draws weights from seed + this, apart from inputs drawn from the seed
+
+
+def recurrent_weight_shapes(
+    input_size: int,
+    hidden_size: int,
+    *,
+    num_layers: int = 1,
+    gates: int = 1,
+    bias: bool = True,
+    bidirectional: bool = False,
+    prefix: str = "",
+) -> dict[str, tuple[int, ...]]:
+    """The parameters of ``torch.nn.RNN`` (``gates=1``), ``GRU`` (3) or ``LSTM`` (4) in torch's order,
+    name -> shape: ``weight_ih_l0`` (gates * hidden_size, input_size), ``weight_hh_l0``, ``bias_ih_l0``,
+    ``bias_hh_l0``, then ``..._reverse`` and the next layer. ``prefix="encoder.lstm"`` names them
+    inside a model."""
+    lead = f"{prefix}." if prefix else ""
+    directions = ["", "_reverse"] if bidirectional else [""]
+    rows = gates * hidden_size
+    shapes: dict[str, tuple[int, ...]] = {}
+    for layer in range(num_layers):
+        width = input_size if layer == 0 else hidden_size * len(directions)
+        for suffix in directions:
+            shapes[f"{lead}weight_ih_l{layer}{suffix}"] = (rows, width)
+            shapes[f"{lead}weight_hh_l{layer}{suffix}"] = (rows, hidden_size)
+            if bias:
+                shapes[f"{lead}bias_ih_l{layer}{suffix}"] = (rows,)
+                shapes[f"{lead}bias_hh_l{layer}{suffix}"] = (rows,)
+    return shapes
+
+
+def uniform_weights(shapes: dict[str, tuple[int, ...]], *, scale: float, generator: Any) -> dict[str, Any]:
+    """float32 tensors uniform in (-scale, scale), by name, in the order of ``shapes``: drawn from
+    ``generator`` when it is a numpy Generator (its later draws continue after them), or from a torch
+    generator of their own when it is an int seed (seeded with ``seed + WEIGHT_STREAM``)."""
+    import torch
+
+    if isinstance(generator, np.random.Generator):
+        return {
+            name: torch.tensor(generator.uniform(-scale, scale, shape), dtype=torch.float32)
+            for name, shape in shapes.items()
+        }
+    stream = torch.Generator().manual_seed(int(generator) + WEIGHT_STREAM)
+    return {name: (torch.rand(shape, generator=stream) * 2 - 1) * scale for name, shape in shapes.items()}
+
+
 def load_weights(module: Any, weights: dict[str, Any], what: str) -> Any:
     """``module.load_state_dict(weights)``, or a failure naming the missing, unexpected and misshapen
     parameters, with both lists, so that a student sees how to name their layers."""

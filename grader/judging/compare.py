@@ -15,6 +15,7 @@ axis declared as time, either with ``time_axis=`` or by the probe in its result:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,22 @@ import numpy as np
 TABLE_ROWS = 6
 TIME_AXES = "_time_axes"  # reserved key of a result dict: which of its arrays have a time axis, and where
 TimeAxis = int | Mapping[str, Any] | None  # an axis for an array, or key -> TimeAxis for a dict
+
+
+@dataclass(frozen=True)
+class Positions:
+    """How messages name positions along a time axis: steps from 0, as arrays index them; epochs
+    from 1, as the feedback page's loss plot and the handouts count them."""
+
+    unit: str = "step"
+    first: int = 0
+
+    def name(self, index: int) -> str:
+        return f"{self.unit} {index + self.first}"
+
+
+STEPS = Positions("step", 0)
+EPOCHS = Positions("epoch", 1)
 
 
 class CheckFailure(AssertionError):
@@ -78,21 +95,30 @@ def find_mismatch(
     atol: float,
     check_dtype: bool = False,
     time_axis: TimeAxis = None,
+    positions: Positions = STEPS,
 ) -> CheckFailure | None:
     """The first difference between ``got`` and ``expected``, diagnosed, or None.
 
     ``time_axis`` says where an array has a time axis (an int), or for a dict which keys do
-    ({"hs": 0, "grads": {"x": 0}}); with none declared, no diagnosis talks of steps.
+    ({"hs": 0, "grads": {"x": 0}}); with none declared, no diagnosis talks of steps. ``positions``
+    names the places along it: steps from 0 (the default), or :data:`EPOCHS` from 1 for a curve
+    with one value per epoch, whose table then lists epochs too.
     """
     if isinstance(expected, dict):
-        return _dict_mismatch(got, expected, name, rtol, atol, check_dtype, time_axis)
+        return _dict_mismatch(got, expected, name, rtol, atol, check_dtype, time_axis, positions)
     if isinstance(expected, list) and not _is_numeric_list(expected):
-        return _list_mismatch(got, expected, name, rtol, atol, check_dtype, time_axis)
+        return _list_mismatch(got, expected, name, rtol, atol, check_dtype, time_axis, positions)
     if isinstance(expected, str) or expected is None or isinstance(expected, bool):
         if got == expected and type(got) is type(expected):
             return None
         return CheckFailure(f"{name} should be {_show(expected)}, but it is {_show(got)}")
-    return _array_mismatch(got, expected, name, rtol, atol, check_dtype, time_axis)
+    return _array_mismatch(got, expected, name, rtol, atol, check_dtype, time_axis, positions)
+
+
+def curve_mismatch(got: Any, expected: Any, *, name: str, rtol: float, atol: float) -> CheckFailure | None:
+    """A curve with one value per epoch (the loss of each epoch) against the expected one: epochs
+    counted from 1 in the message, the diagnosis and the table, as the plot counts them."""
+    return find_mismatch(got, expected, name=name, rtol=rtol, atol=atol, time_axis=0, positions=EPOCHS)
 
 
 def _declared_axes(expected: dict, time_axis: TimeAxis) -> dict[str, Any]:
@@ -105,7 +131,14 @@ def _declared_axes(expected: dict, time_axis: TimeAxis) -> dict[str, Any]:
 
 
 def _dict_mismatch(
-    got: Any, expected: dict, name: str, rtol: float, atol: float, check_dtype: bool, time_axis: TimeAxis = None
+    got: Any,
+    expected: dict,
+    name: str,
+    rtol: float,
+    atol: float,
+    check_dtype: bool,
+    time_axis: TimeAxis = None,
+    positions: Positions = STEPS,
 ) -> CheckFailure | None:
     keys = [key for key in expected if key != TIME_AXES]
     if not isinstance(got, dict):
@@ -126,6 +159,7 @@ def _dict_mismatch(
             atol=atol,
             check_dtype=check_dtype,
             time_axis=axes.get(key),
+            positions=positions,
         )
         if failure is not None:
             return failure
@@ -133,13 +167,27 @@ def _dict_mismatch(
 
 
 def _list_mismatch(
-    got: Any, expected: list, name: str, rtol: float, atol: float, check_dtype: bool, time_axis: TimeAxis = None
+    got: Any,
+    expected: list,
+    name: str,
+    rtol: float,
+    atol: float,
+    check_dtype: bool,
+    time_axis: TimeAxis = None,
+    positions: Positions = STEPS,
 ) -> CheckFailure | None:
     if not isinstance(got, list) or len(got) != len(expected):
         return CheckFailure(f"{name} should hold {len(expected)} items, but it is {_kind(got)}")
     for index, (mine, theirs) in enumerate(zip(got, expected)):
         failure = find_mismatch(
-            mine, theirs, name=f"{name}[{index}]", rtol=rtol, atol=atol, check_dtype=check_dtype, time_axis=time_axis
+            mine,
+            theirs,
+            name=f"{name}[{index}]",
+            rtol=rtol,
+            atol=atol,
+            check_dtype=check_dtype,
+            time_axis=time_axis,
+            positions=positions,
         )
         if failure is not None:
             return failure
@@ -147,12 +195,19 @@ def _list_mismatch(
 
 
 def _array_mismatch(
-    got: Any, expected: Any, name: str, rtol: float, atol: float, check_dtype: bool, time_axis: TimeAxis = None
+    got: Any,
+    expected: Any,
+    name: str,
+    rtol: float,
+    atol: float,
+    check_dtype: bool,
+    time_axis: TimeAxis = None,
+    positions: Positions = STEPS,
 ) -> CheckFailure | None:
     try:
         want = np.asarray(expected)
     except ValueError:  # a ragged list reached here through a mixed one: compare item by item
-        return _list_mismatch(got, list(expected), name, rtol, atol, check_dtype, time_axis)
+        return _list_mismatch(got, list(expected), name, rtol, atol, check_dtype, time_axis, positions)
     if got is None:
         return CheckFailure(
             f"{name} is None, but an array of shape {_shape(want)} was expected",
@@ -162,7 +217,7 @@ def _array_mismatch(
         mine = np.asarray(got)
     except (TypeError, ValueError):
         if isinstance(got, list) and isinstance(expected, list):  # ragged: say which item differs
-            return _list_mismatch(got, expected, name, rtol, atol, check_dtype, time_axis)
+            return _list_mismatch(got, expected, name, rtol, atol, check_dtype, time_axis, positions)
         return CheckFailure(f"{name} should be an array of shape {_shape(want)}, but it is {_kind(got)}")
     if mine.dtype.kind not in "biuf":
         return CheckFailure(f"{name} should hold numbers, but it is {_kind(got)}")
@@ -182,7 +237,8 @@ def _array_mismatch(
         wrong = ~np.isclose(mine.astype(np.float64), want.astype(np.float64), rtol=rtol, atol=atol, equal_nan=True)
     if not wrong.any():
         return None
-    return _value_failure(mine, want, wrong, name, rtol, atol, time_axis if isinstance(time_axis, int) else None)
+    axis = time_axis if isinstance(time_axis, int) else None
+    return _value_failure(mine, want, wrong, name, rtol, atol, axis, positions if axis is not None else STEPS)
 
 
 def _value_failure(
@@ -193,6 +249,7 @@ def _value_failure(
     rtol: float,
     atol: float,
     time_axis: int | None = None,
+    positions: Positions = STEPS,
 ) -> CheckFailure:
     count, total = int(wrong.sum()), wrong.size
     mine64, want64 = mine.astype(np.float64), want.astype(np.float64)
@@ -200,7 +257,8 @@ def _value_failure(
     if bad_values.any():
         first = tuple(int(i) for i in np.argwhere(bad_values)[0])
         kind = "NaN" if np.isnan(mine64[bad_values]).any() else "Inf"
-        message = f"{name} contains {kind} at {int(bad_values.sum())} of {total} positions (first at {first})"
+        where = positions.name(first[0]) if positions is not STEPS and mine.ndim == 1 else str(first)
+        message = f"{name} contains {kind} at {int(bad_values.sum())} of {total} positions (first at {where})"
         diagnosis = "a value overflowed or was divided by zero; look at exp/log and at uninitialised arrays"
     else:
         diff = np.abs(mine64 - want64)
@@ -213,19 +271,24 @@ def _value_failure(
             f"{max_abs:.3g}{relative}; allowed rtol={rtol:g}, atol={atol:g})"
         )
         diagnosis = diagnose_values(
-            mine64, want64, wrong, rtol, atol, time_axis=time_axis, floats=want.dtype.kind in "fc"
+            mine64, want64, wrong, rtol, atol, time_axis=time_axis, floats=want.dtype.kind in "fc", positions=positions
         )
-    return CheckFailure(message, diagnosis=diagnosis, table=mismatch_table(mine, want, wrong))
+    return CheckFailure(message, diagnosis=diagnosis, table=mismatch_table(mine, want, wrong, positions))
 
 
-def mismatch_table(mine: np.ndarray, want: np.ndarray, wrong: np.ndarray) -> dict[str, Any]:
+def mismatch_table(
+    mine: np.ndarray, want: np.ndarray, wrong: np.ndarray, positions: Positions = STEPS
+) -> dict[str, Any]:
+    """The first mismatching entries; a curve's (1-D, positions other than steps) by its own unit."""
+    by_unit = positions is not STEPS and mine.ndim == 1
     rows = []
     for index in np.argwhere(wrong)[:TABLE_ROWS]:
         position = tuple(int(i) for i in index)
         expected, got = want[position], mine[position]
-        rows.append([str(position), _num(expected), _num(got), _num(float(got) - float(expected))])
+        label = str(position[0] + positions.first) if by_unit else str(position)
+        rows.append([label, _num(expected), _num(got), _num(float(got) - float(expected))])
     return {
-        "columns": ["position", "expected", "got", "difference"],
+        "columns": [positions.unit if by_unit else "position", "expected", "got", "difference"],
         "rows": rows,
         "shown": len(rows),
         "total": int(wrong.sum()),
@@ -274,12 +337,13 @@ def diagnose_values(
     *,
     time_axis: int | None = None,
     floats: bool = True,
+    positions: Positions = STEPS,
 ) -> str | None:
     """What the wrong values have in common, said only where the data has that structure: value
     patterns for float data (never for integer ids), steps only along a declared time axis."""
     hint = _value_pattern(mine, want, rtol, atol) if floats else None
     if hint is None and time_axis is not None:
-        hint = _first_bad_step(mine, wrong, time_axis)
+        hint = _first_bad_step(mine, wrong, time_axis, positions)
     return hint
 
 
@@ -317,8 +381,8 @@ def _count_like(factor: float) -> bool:
     return False
 
 
-def _first_bad_step(mine: np.ndarray, wrong: np.ndarray, axis: int) -> str | None:
-    """Where along the time axis the differences begin: right until step k, or only step 0 wrong."""
+def _first_bad_step(mine: np.ndarray, wrong: np.ndarray, axis: int, positions: Positions = STEPS) -> str | None:
+    """Where along the time axis the differences begin: right until step k, or only the first wrong."""
     if not -mine.ndim <= axis < mine.ndim or mine.shape[axis] < 2:
         return None
     steps = np.moveaxis(wrong, axis, 0).reshape(mine.shape[axis], -1).any(axis=1)
@@ -326,11 +390,11 @@ def _first_bad_step(mine: np.ndarray, wrong: np.ndarray, axis: int) -> str | Non
     first = int(bad[0])
     if first > 0:
         return (
-            f"the values match up to step {first - 1} and differ from step {first} on "
-            f"(the error starts at step {first})"
+            f"the values match up to {positions.name(first - 1)} and differ from {positions.name(first)} on "
+            f"(the error starts at {positions.name(first)})"
         )
     if len(bad) == 1 and mine.shape[axis] > 2:
-        return "only step 0 differs (the first step, or the initial state?)"
+        return f"only {positions.name(0)} differs (the first {positions.unit}, or the initial state?)"
     return None
 
 

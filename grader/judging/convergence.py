@@ -45,11 +45,7 @@ class TrainingVerdict:
         """Attach the curves to the feedback and raise unless full credit was earned (a full pass
         still says how it was judged: exact reproduction, or convergence on how many seeds)."""
         if details is not None and self.curves:
-            curves = dict(self.curves)
-            lengths = curves.pop("lengths", None)
-            details["curves"] = curves
-            if lengths:
-                details["curve_lengths"] = lengths
+            _attach(details, self.curves)
         if self.fraction >= 1.0:
             if details is not None:
                 details["note"] = self.message
@@ -57,6 +53,19 @@ class TrainingVerdict:
         if self.fraction <= 0.0:
             raise CheckFailure(self.message)
         raise PartialCredit(self.fraction, self.message)
+
+
+def show_curves(details: dict[str, Any], student_run: Run, reference_run: Run, curve: str = "losses") -> None:
+    """Plot the student's ``student_run[curve]`` against the reference's on this check's feedback."""
+    _attach(details, _plot_curves([student_run], [reference_run], curve))
+
+
+def _attach(details: dict[str, Any], curves: dict[str, Any]) -> None:
+    curves = dict(curves)
+    lengths = curves.pop("lengths", None)
+    details["curves"] = curves
+    if lengths:
+        details["curve_lengths"] = lengths
 
 
 def curves_match(student: Sequence[float], reference: Sequence[float], rtol: float = 1e-4, atol: float = 1e-6) -> bool:
@@ -67,21 +76,24 @@ def curves_match(student: Sequence[float], reference: Sequence[float], rtol: flo
 def judge_training(
     student_runs: Sequence[Run],
     reference_runs: Sequence[Run],
-    converged: Callable[[Run], bool],
     *,
+    converged: Callable[[Run], bool],
     curve: str = "losses",
     rtol: float = 1e-4,
     atol: float = 1e-6,
     what: str = "training",
     paired: bool = False,
+    plot: bool = True,
 ) -> TrainingVerdict:
     """Compare per-seed runs of the student with the reference's (same order, same seeds).
 
     ``paired``: each seed's run started from the same initial weights on both sides (the probe loaded
-    them), so the seeds are compared one by one (:func:`paired_verdict`); otherwise the counts are."""
+    them), so the seeds are compared one by one (:func:`paired_verdict`); otherwise the counts are.
+    ``plot=False`` where another check of the assignment judges the loss curve itself and shows it
+    (``judge.compare_curve``): the plot then sits on the check that fails on the curve."""
     if len(student_runs) != len(reference_runs):
         return TrainingVerdict(0.0, f"{what} returned {len(student_runs)} runs, {len(reference_runs)} expected")
-    curves = _plot_curves(student_runs, reference_runs, curve)
+    curves = _plot_curves(student_runs, reference_runs, curve) if plot else {}
     bad = [i for i, run in enumerate(student_runs) if not _finite_curve(run.get(curve))]
     if bad:
         return TrainingVerdict(
@@ -120,7 +132,9 @@ def judge_training(
             "credit, a bar a correct implementation with initial weights of its own clears 99 times in 100"
         )
     if fraction < 1.0:
-        message += "; your loss curve differs from the reference's (see the plot)"
+        message += "; your loss curve differs from the reference's " + (
+            "(see the plot)" if plot else "(the loss curve check shows where)"
+        )
         notes = list(dict.fromkeys(str(note) for run in student_runs for note in (run.get("ignored") or [])))
         if notes:
             message += (

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import os
 import sys
+import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,8 +31,9 @@ from grader.course.model import AssignmentSpec
 from grader.course.validate import probe_names
 from grader.errors import CheckAuthoringError, Failure, FailureKind, RunFailed, SandboxError
 from grader.intake.static_checks import StaticFindings
-from grader.judging.compare import CheckFailure, PartialCredit, find_mismatch, is_close
+from grader.judging.compare import CheckFailure, PartialCredit, curve_mismatch, find_mismatch, is_close
 from grader.judging.expected import References, ReferenceUnavailable, mistake_variant
+from grader.judging.replay import Recording, RecordingVerifier
 from grader.judging.verifier import VerifierError
 from grader.report.results import CheckResult
 from grader.sandbox.limits import Limits
@@ -52,6 +55,7 @@ class CheckContext:
     problems: list[str] = field(default_factory=list)
     limits: Limits | None = None  # the limits the worker runs under (CLI overrides included)
     verifier: Any = None  # measures trained weights (grader.judging.verifier.Verifier)
+    recording: Recording | None = None  # the student's answers, stored with the result (grader.judging.replay)
 
     def time_limit(self, probe: str, args: dict[str, Any], seed: int) -> tuple[float, str] | None:
         """A limit in proportion to the reference's own time for the same call, so that an endless
@@ -95,13 +99,19 @@ class StudentRunner:
             args, seed = self._context.references.fresh_call(args, seed)
         try:
             if explicit is None:  # a plain probe call: what runs past its limit is not run again
-                return self._worker.call(probe, args, seed=seed, timeout=limit, small=True)
-            return self._worker.call(probe, args, seed=seed, timeout=limit)
+                return self._recorded(
+                    probe, args, seed, lambda: self._worker.call(probe, args, seed=seed, timeout=limit, small=True)
+                )
+            return self._recorded(probe, args, seed, lambda: self._worker.call(probe, args, seed=seed, timeout=limit))
         except RunFailed as error:
             failure = error.failure
             if note and failure.kind is FailureKind.TIMEOUT and failure.limit_s is not None:  # stopped under it
                 raise RunFailed(failure.noted(note)) from None
             raise
+
+    def _recorded(self, probe: str, args: dict[str, Any], seed: int, call: Callable[[], Any]) -> Any:
+        recording = self._context.recording if self._context is not None else None
+        return call() if recording is None else recording.student_call(probe, args, seed, call)
 
 
 class ReferenceRunner:
@@ -117,10 +127,14 @@ class ReferenceRunner:
 
 
 class Judge:
-    def __init__(self, context: CheckContext, student: StudentRunner) -> None:
+    """The ``judge`` fixture: runs a probe on both sides and judges, naming catalogued mistakes.
+    What check authors call is documented in :mod:`grader.checks`."""
+
+    def __init__(self, context: CheckContext, student: StudentRunner, details: dict[str, Any] | None = None) -> None:
         self.context = context
         self.student = student
         self.tolerance = context.spec.tolerance_for(context.device)
+        self._details = details  # the check's ``details`` (plots go there)
 
     def compare(
         self,
@@ -211,6 +225,64 @@ class Judge:
                 matches.append(mistake)
         return one_of(matches)
 
+    # -- what check authors call beside compare and run (see grader.checks) -----------------------
+
+    def tolerance_at_least(self, *, rtol: float, atol: float) -> dict[str, float]:
+        """The device's tolerance widened to at least ``rtol`` and ``atol``: ``{"rtol": ..., "atol": ...}``."""
+        return {"rtol": max(rtol, self.tolerance["rtol"]), "atol": max(atol, self.tolerance["atol"])}
+
+    def known_mistake(
+        self,
+        probe: str,
+        got: Any,
+        *,
+        seed: int = 0,
+        keys: list[str] | None = None,
+        rtol: float | None = None,
+        atol: float | None = None,
+        **args: Any,
+    ) -> Mistake | None:
+        """The catalogued mistake whose result for this probe call equals ``got`` (the student's), or None."""
+        want = self.context.references.expected(probe, args, seed)
+        rtol = self.tolerance["rtol"] if rtol is None else rtol
+        atol = self.tolerance["atol"] if atol is None else atol
+        return self.identify(probe, got, want, args, seed, rtol, atol, keys)
+
+    def compare_curve(
+        self,
+        probe: str,
+        *,
+        curve: str = "losses",
+        name: str = "the loss of each epoch",
+        seed: int = 0,
+        rtol: float | None = None,
+        atol: float | None = None,
+        explain: Callable[[Any, Any], str | None] | None = None,
+        timeout: float | None = None,
+        **args: Any,
+    ) -> tuple[Any, Any]:
+        """Run ``probe`` on both sides and compare ``result[curve]``, one value per epoch. On a
+        mismatch the check fails with epochs counted from 1, the plot of both curves, and the
+        catalogued mistake named; where none matches, ``explain(got, want)`` may give the diagnosis."""
+        from grader.judging.convergence import show_curves
+
+        require_probe(self.context.spec, probe)
+        want = self.context.references.expected(probe, args, seed)
+        got = self.run(probe, seed=seed, timeout=timeout, **args)
+        rtol = self.tolerance["rtol"] if rtol is None else rtol
+        atol = self.tolerance["atol"] if atol is None else atol
+        mine = got.get(curve) if isinstance(got, dict) else got
+        theirs = want.get(curve) if isinstance(want, dict) else want
+        failure = curve_mismatch(mine, theirs, name=name, rtol=rtol, atol=atol)
+        if failure is None:
+            return got, want
+        if self._details is not None:
+            show_curves(self._details, {curve: mine}, {curve: theirs}, curve)
+        failure.mistake = self.identify(probe, got, want, args, seed, rtol, atol, [curve])
+        if failure.mistake is None and explain is not None:
+            failure.diagnosis = explain(got, want) or failure.diagnosis
+        raise failure
+
 
 def require_probe(spec: AssignmentSpec, probe: str) -> None:
     """A check that asks for a probe the assignment does not define is the check author's mistake:
@@ -263,8 +335,8 @@ class GradingPlugin:
         return ReferenceRunner(self.context.references)
 
     @pytest.fixture
-    def judge(self, student: StudentRunner) -> Judge:
-        return Judge(self.context, student)
+    def judge(self, student: StudentRunner, details: dict[str, Any]) -> Judge:
+        return Judge(self.context, student, details)
 
     @pytest.fixture
     def verifier(self) -> Any:
@@ -272,6 +344,8 @@ class GradingPlugin:
         assignment's verify.py from the student's trained weights, never by student code."""
         if self.context.verifier is None:
             raise VerifierError("this assignment has no verifier (verify.py)")
+        if self.context.recording is not None:
+            return RecordingVerifier(self.context.verifier, self.context.recording)
         return self.context.verifier
 
     @pytest.fixture
@@ -421,7 +495,7 @@ def run_checks(context: CheckContext, files: list[str]) -> None:
         "--rootdir",
         str(context.spec.spec_dir),
     ]
-    with _no_plugin_autoload():
+    with _no_plugin_autoload(), checks_package(context.spec.checks_dir):
         code = pytest.main(args, plugins=[plugin])
     _forget_modules(str(context.spec.checks_dir))
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and not context.problems:
@@ -448,6 +522,29 @@ def _forget_modules(directory: str) -> None:
         path = getattr(module, "__file__", None) or ""
         if path.startswith(directory + os.sep):
             del sys.modules[name]
+
+
+CHECKS_PACKAGE = "checks"  # what pytest (importlib mode, rootdir the assignment's folder) puts check modules in
+
+
+@contextmanager
+def checks_package(directory: Path) -> Iterator[None]:
+    """The checks folder as the package ``checks`` while its checks run, so that public and hidden
+    checks share helper modules by relative import (``from .shared import read_split``); forgotten
+    afterwards, so that the next assignment's ``checks`` never finds this one's helpers."""
+
+    def forget() -> None:
+        for name in [n for n in sys.modules if n == CHECKS_PACKAGE or n.startswith(CHECKS_PACKAGE + ".")]:
+            del sys.modules[name]
+
+    forget()
+    package = types.ModuleType(CHECKS_PACKAGE)
+    package.__path__ = [str(directory)]
+    sys.modules[CHECKS_PACKAGE] = package
+    try:
+        yield
+    finally:
+        forget()
 
 
 @dataclass
@@ -500,7 +597,7 @@ def collect_checks(spec: AssignmentSpec) -> tuple[list[CheckInfo], list[str]]:
         "--rootdir",
         str(spec.spec_dir),
     ]
-    with _no_plugin_autoload():
+    with _no_plugin_autoload(), checks_package(spec.checks_dir):
         pytest.main(args, plugins=[marker_plugin, collector])
     _forget_modules(str(spec.checks_dir))
     return collector.checks, collector.problems

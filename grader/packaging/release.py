@@ -9,6 +9,7 @@ mistakes) without the solutions. ``--check`` compares instead of writing; a test
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import shutil
 from collections.abc import Callable
@@ -82,6 +83,8 @@ def release(
                 produced[f"{spec.id}/{GRADING_DIR}/{EXPECTED_FILE}"] = expected_data(grader, spec, _public(spec))
     for spec in specs:
         _warn_indistinguishable(spec, produced.get(f"{spec.id}/{GRADING_DIR}/{EXPECTED_FILE}"), log)
+    if only is None:
+        produced[STUDENT_README] = student_readme(course).encode("utf-8")
     if check_only:
         return differences + _differences(produced, target, [spec.id for spec in specs])
     for spec in specs:
@@ -91,8 +94,170 @@ def release(
     return []
 
 
+STUDENT_README = "README.md"  # at the student copy's root: install the grader, check your work
+
+
+def student_readme(course: Course) -> str:
+    """The student copy's own README: the one-line install and how `grade submit` is used in it."""
+    rows = "\n".join(
+        f"| `{spec.id}/` | `{spec.module}.py` or `{spec.module}.ipynb` | {spec.title} |"
+        for spec in course.assignments.values()
+    )
+    first = next(iter(course.assignments.values()))
+    return f"""# Your copy of the course
+
+Install the grader once (Python 3.10 or newer; pip brings numpy and torch), from this folder:
+
+```bash
+pip install rnn_autograder-*.whl
+```
+
+The wheel beside this file holds the grader only, none of the course. Then fill in the functions that
+raise `NotImplementedError` and check your work:
+
+```bash
+{f"grade submit {first.id}/":<36}# one assignment (or: grade submit {first.id}/{first.module}.py)
+{"grade submit .":<36}# every assignment in this folder
+```
+
+`grade submit` grades with the public checks of this copy and says so on its first line ("public
+checks only"); it prints your score with what went wrong and writes `feedback/feedback.html`, every
+check with what was expected and what your code gave. Your instructor's grading runs the same checks
+with fresh inputs, plus hidden ones. `grade submit --help` lists the options.
+
+| folder | your file | what you build |
+|---|---|---|
+{rows}
+
+Each folder's `README.md` is the handout; `grading/` holds the public checks and their expected answers
+(leave it as it is).
+"""
+
+
 def _public(spec: AssignmentSpec) -> list[Path]:
-    return [spec.checks_dir / name for name in spec.public_checks]
+    """The public checks and the helper modules they import: what the student copy's answers depend on."""
+    checks = [spec.checks_dir / name for name in spec.public_checks]
+    return checks + [spec.checks_dir / name for name in shipped_helpers(spec, list(spec.public_checks))]
+
+
+# -- helper modules: shared by public and hidden checks, shipped only without hidden data -------------
+
+
+def helper_modules(spec: AssignmentSpec) -> dict[str, Path]:
+    """The helper modules beside the checks (``checks/*.py`` other than ``test_*.py``), by module name."""
+    return {
+        path.stem: path
+        for path in sorted(spec.checks_dir.glob("*.py"))
+        if not path.name.startswith("test_") and path.name not in ("__init__.py", "conftest.py")
+    }
+
+
+def shipped_helpers(spec: AssignmentSpec, check_names: list[str]) -> list[str]:
+    """The helper modules (file names) the given checks import, directly or through another helper
+    (``from .shared import read_split``): they travel with those checks.
+
+    A helper travels only if everything it defines serves those checks: a name that only other
+    checks use (the hidden ones, when the student copy is built) may be hidden data (a hidden task,
+    its seeds), so it raises :class:`ReleaseError` naming it, instead of reaching the student copy."""
+    helpers = helper_modules(spec)
+    trees = {name: _parse(path) for name, path in helpers.items()}
+    wanted: dict[str, set[str]] = {}  # helper -> names imported from it (EVERYTHING: the whole module)
+    pending = [_parse(spec.checks_dir / name) for name in check_names if (spec.checks_dir / name).is_file()]
+    seen: set[str] = set()
+    while pending:
+        for helper, names in _helper_imports(pending.pop(), helpers).items():
+            wanted.setdefault(helper, set()).update(names)
+            if helper not in seen:
+                seen.add(helper)
+                pending.append(trees[helper])
+    problems = []
+    for helper, names in sorted(wanted.items()):
+        unused = _unreached(trees[helper], names)
+        if unused:
+            problems.append(
+                f"{spec.id}: checks/{helpers[helper].name} travels with {', '.join(check_names)} (imported there) "
+                f"but defines {', '.join(unused)}, which those checks never use: what only other (hidden) "
+                "checks use may be hidden data. Move it into the hidden checks, or into a helper module "
+                "that only they import"
+            )
+    if problems:
+        raise ReleaseError("\n".join(problems))
+    return [helpers[helper].name for helper in sorted(wanted)]
+
+
+EVERYTHING = "*"
+
+
+def _parse(path: Path) -> ast.Module:
+    try:
+        return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ReleaseError(f"{path}: cannot be read ({exc})") from None
+
+
+def _helper_imports(tree: ast.Module, helpers: dict[str, Path]) -> dict[str, set[str]]:
+    """Helper name -> names a module imports from it: ``from .shared import a, b``, or the whole
+    module for ``from . import shared`` and ``from .shared import *``."""
+    found: dict[str, set[str]] = {}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ImportFrom) or node.level != 1:
+            continue
+        if node.module in helpers:
+            names = {alias.name for alias in node.names}
+            found.setdefault(node.module, set()).update({EVERYTHING} if "*" in names else names)
+        elif node.module is None:
+            for alias in node.names:
+                if alias.name in helpers:
+                    found.setdefault(alias.name, set()).add(EVERYTHING)
+    return found
+
+
+def _unreached(tree: ast.Module, roots: set[str]) -> list[str]:
+    """The names a helper defines at top level (functions, classes, constants) that nothing reachable
+    from ``roots`` uses. Top-level statements that define nothing (an ``if``, a call) always run, so
+    what they use counts as used."""
+    if EVERYTHING in roots:
+        return []
+    definitions: dict[str, list[ast.stmt]] = {}
+    always: list[ast.stmt] = []
+    for statement in tree.body:
+        if isinstance(statement, (ast.Import, ast.ImportFrom)):
+            continue
+        names = _defined(statement)
+        for name in names:
+            definitions.setdefault(name, []).append(statement)
+        if not names and not _is_docstring(statement):
+            always.append(statement)
+    reached: set[str] = set()
+    pending = [name for name in roots if name in definitions] + [
+        name for statement in always for name in _used(statement) if name in definitions
+    ]
+    while pending:
+        name = pending.pop()
+        if name in reached:
+            continue
+        reached.add(name)
+        pending += [used for statement in definitions[name] for used in _used(statement) if used in definitions]
+    return sorted(name for name in definitions if name not in reached and not name.startswith("__"))
+
+
+def _defined(statement: ast.stmt) -> list[str]:
+    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [statement.name]
+    targets: list[ast.expr] = []
+    if isinstance(statement, ast.Assign):
+        targets = statement.targets
+    elif isinstance(statement, (ast.AnnAssign, ast.AugAssign)):
+        targets = [statement.target]
+    return [node.id for target in targets for node in ast.walk(target) if isinstance(node, ast.Name)]
+
+
+def _used(statement: ast.stmt) -> set[str]:
+    return {node.id for node in ast.walk(statement) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
+
+
+def _is_docstring(statement: ast.stmt) -> bool:
+    return isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)
 
 
 def _read(path: Path) -> bytes | None:
@@ -203,7 +368,7 @@ def grading_files(spec: AssignmentSpec, check_names: list[str]) -> dict[str, byt
         files[f"{grading}/mistakes.toml"] = load_catalog(spec.mistakes_path).public_toml().encode("utf-8")
     except CatalogError as exc:
         raise ReleaseError(str(exc)) from None
-    for name in check_names:
+    for name in check_names + shipped_helpers(spec, check_names):
         files[f"{grading}/checks/{name}"] = (spec.checks_dir / name).read_bytes()
     return files
 
@@ -263,6 +428,7 @@ def _differences(produced: dict[str, bytes], target: Path, assignment_ids: list[
         if target.is_dir()
         else {}
     )
+    present.update({name: target / name for name in produced if "/" not in name and (target / name).is_file()})
     for relative, data in sorted(produced.items()):
         if relative not in present:
             found.append(f"missing: {relative}")

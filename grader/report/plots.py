@@ -24,7 +24,9 @@ def line_plot(
     """Lines for each named series (say the student's and the reference's loss curves).
 
     A series is drawn from at most MAX_CURVE_POINTS points (downsampled here too, whatever the result
-    holds); ``lengths`` gives the original length of series downsampled before, for the x axis."""
+    holds); ``lengths`` gives the original length of series downsampled before, for the x axis. The
+    x axis counts from 1 (epoch 1 is the first), as messages do. The legend sits below the chart, one
+    line per series with its stroke, so it never covers a curve (loss curves start in the top left)."""
     clean, spans = {}, {}
     for name, values in list(series.items())[:MAX_CURVES]:
         points = [float(v) for v in downsample([v for v in values if _finite(v)], MAX_CURVE_POINTS)]
@@ -49,8 +51,10 @@ def line_plot(
     def y(v: float) -> float:
         return top + plot_h * (1 - (v - low) / (high - low))
 
+    legend_row = 16
+    total_height = height + legend_row * len(clean) + 4
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" class="plot">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{total_height}" role="img" class="plot">',
         f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#fff" stroke="#d0d7de"/>',
     ]
     for value in (low, (low + high) / 2, high):
@@ -67,8 +71,10 @@ def line_plot(
         dash = ' stroke-dasharray="5,3"' if index else ""
         parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2"{dash} points="{points}"/>')
         label = f"{name} ({spans[name]:,} points, {len(values)} shown)" if spans[name] > len(values) else name
+        row = height + legend_row * index + 8
         parts.append(
-            f'<text x="{left + 8}" y="{top + 14 + 14 * index}" fill="{color}" class="legend">{escape(label)}</text>'
+            f'<line x1="{left}" y1="{row}" x2="{left + 24}" y2="{row}" stroke="{color}" stroke-width="2"{dash}/>'
+            f'<text x="{left + 30}" y="{row + 4}" fill="{color}" class="legend">{escape(label)}</text>'
         )
     parts.append(f"<title>{escape(y_label)} per {escape(x_label)}</title></svg>")
     return Markup("".join(parts))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from grader.checks import hidden, points
+from grader.checks import assert_close, hidden, points
 
 pytestmark = hidden
 
@@ -50,7 +50,5 @@ def test_backward_configurations(judge, case):
 @points(10)
 def test_gradient_check(student):
     """rnn_backward agrees with numerical gradients of your own rnn_forward"""
-    from grader.checks import assert_close
-
     result = student.run("gradient_check", T=3, B=2, D=2, H=3, activation="tanh", seed=24)
     assert_close(result["analytic"], result["numeric"], name="analytic gradient", rtol=1e-5, atol=1e-7)

@@ -5,7 +5,8 @@ epochs and learning rates, a mapping over the same four letters that students ha
 import pytest
 
 from grader.checks import hidden, points, timeout
-from grader.judging.convergence import judge_training, measured_runs
+
+from .shared import CURVE_TOLERANCE, judge_learning
 
 pytestmark = hidden
 
@@ -13,7 +14,6 @@ pytestmark = hidden
 # ("l" -> "e" first, "l" -> "o" later), so the hidden state has to carry context.
 HIDDEN_SOURCE, HIDDEN_TARGET = "lolhe", "eholl"
 HIDDEN_SEEDS = list(range(100, 120))  # the reference learns it within 20 epochs on 18 of them
-CURVE_TOLERANCE = {"rtol": 1e-4, "atol": 1e-6}
 CURVE_CASES = [
     dict(source="hello", target="ohlol", epochs=10, lr=0.05, seed=3),
     dict(source="holle", target="lehoh", epochs=12, lr=0.2, seed=7),
@@ -32,37 +32,31 @@ def test_forward_other_sizes(judge):
     judge.compare("step", input_size=5, hidden_size=3, batch_size=2, steps=4, seed=22)
 
 
-def curve_tolerance(tolerance):
-    """The loss curves' tolerance, widened to the device's (a GPU sums in another order)."""
-    return {key: max(value, tolerance[key]) for key, value in CURVE_TOLERANCE.items()}
-
-
 @points(10)
 @timeout(30)
 @pytest.mark.parametrize("case", CURVE_CASES, ids=lambda case: f"{case['source']}-lr{case['lr']}")
 def test_loss_curve_other_settings(judge, case):
     """The loss curve under other seeds, epochs and learning rates equals the reference's"""
-    judge.compare("loss_curve", keys=["losses"], **curve_tolerance(judge.tolerance), **case)
+    judge.compare_curve("loss_curve", **judge.tolerance_at_least(**CURVE_TOLERANCE), **case)
 
 
 @points(20)
 @timeout(60)
 def test_hidden_mapping(judge, student, reference, verifier, details):
     """The same code learns a mapping you have not seen (20 epochs, 20 seeds)"""
-    args = dict(source=HIDDEN_SOURCE, target=HIDDEN_TARGET, seeds=HIDDEN_SEEDS, epochs=20, lr=0.1)
-    got, want = student.run("train_seeds", **args), reference.expected("train_seeds", **args)
-    got, want = (
-        measured_runs(verifier, result["runs"], "predictions", words=[HIDDEN_SOURCE]) for result in (got, want)
-    )
-    verdict = judge_training(
-        got,
-        want,
-        converged=lambda run: run["predictions"] == [HIDDEN_TARGET],
+    judge_learning(
+        judge,
+        student,
+        reference,
+        verifier,
+        details,
+        source=HIDDEN_SOURCE,
+        target=HIDDEN_TARGET,
         what="training on the hidden mapping",
-        **curve_tolerance(judge.tolerance),
-        paired=True,
+        seeds=HIDDEN_SEEDS,
+        epochs=20,
+        lr=0.1,
     )
-    verdict.enforce(details)
 
 
 @points(10)

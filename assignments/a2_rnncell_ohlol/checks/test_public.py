@@ -6,17 +6,11 @@ checks repeat them on other sizes and settings and train the same code on a mapp
 import pytest
 
 from grader.checks import points, timeout
-from grader.judging.compare import find_mismatch
-from grader.judging.convergence import judge_training, measured_runs
+
+from .shared import CURVE_TOLERANCE, judge_learning
 
 HELLO, OHLOL = "hello", "ohlol"
 CONVERGENCE_SEEDS = list(range(20))  # the reference reaches "ohlol" within 15 epochs on 14 of them
-CURVE_TOLERANCE = {"rtol": 1e-4, "atol": 1e-6}
-
-
-def curve_tolerance(tolerance):
-    """The loss curves' tolerance, widened to the device's (a GPU sums in another order)."""
-    return {key: max(value, tolerance[key]) for key, value in CURVE_TOLERANCE.items()}
 
 
 @points(5)
@@ -46,41 +40,50 @@ def test_forward_step(judge):
 
 @points(10)
 @timeout(30)
-def test_loss_curve(judge, student, reference):
+def test_loss_curve(judge):
     """The loss curve of the course's set-up (seed 0, 15 epochs, lr 0.1) equals the reference's"""
-    args = dict(source=HELLO, target=OHLOL, epochs=15, lr=0.1)
-    got = student.run("loss_curve", seed=0, **args)
-    want = reference.expected("loss_curve", seed=0, **args)
-    tolerance = curve_tolerance(judge.tolerance)
-    failure = find_mismatch(got["losses"], want["losses"], name="the loss of each epoch", **tolerance)
-    if failure is None:
-        return
-    failure.mistake = judge.identify("loss_curve", got, want, args, 0, keys=["losses"], **tolerance)
-    if failure.mistake is None and abs(got["losses"][0] - got["initial_loss"]) <= 1e-4 * abs(got["initial_loss"]):
-        failure.diagnosis = (
-            "your first loss is the summed cross-entropy of your own untrained model, so the loss is computed "
-            "right; but your model starts from other weights than the reference's under the same seed. Build "
-            "nothing random before self.rnncell = nn.RNNCell(...) and do not call torch.manual_seed in your module"
-        )
-    raise failure
+    judge.compare_curve(
+        "loss_curve",
+        source=HELLO,
+        target=OHLOL,
+        epochs=15,
+        lr=0.1,
+        seed=0,
+        explain=other_initial_weights,
+        **judge.tolerance_at_least(**CURVE_TOLERANCE),
+    )
+
+
+def other_initial_weights(got, want):
+    """The loss is computed right (epoch 1's loss is the untrained model's summed cross-entropy), but
+    training starts from other weights than the reference's under the same seed."""
+    first, untrained = float(got["losses"][0]), float(got["initial_loss"])
+    if abs(first - untrained) > 1e-4 * abs(untrained):
+        return None
+    return (
+        "your first loss is the summed cross-entropy of your own untrained model, so the loss is computed "
+        "right; but your model starts from other weights than the reference's under the same seed. Build "
+        "nothing random before self.rnncell = nn.RNNCell(...) and do not call torch.manual_seed in your module"
+    )
 
 
 @points(10)
 @timeout(60)
 def test_converges_to_ohlol(judge, student, reference, verifier, details):
     """Training turns "hello" into "ohlol" within 15 epochs (20 seeds)"""
-    args = dict(source=HELLO, target=OHLOL, seeds=CONVERGENCE_SEEDS, epochs=15, lr=0.1)
-    got, want = student.run("train_seeds", **args), reference.expected("train_seeds", **args)
-    got, want = (measured_runs(verifier, result["runs"], "predictions", words=[HELLO]) for result in (got, want))
-    verdict = judge_training(
-        got,
-        want,
-        converged=lambda run: run["predictions"] == [OHLOL],
+    judge_learning(
+        judge,
+        student,
+        reference,
+        verifier,
+        details,
+        source=HELLO,
+        target=OHLOL,
         what='training on "hello" -> "ohlol"',
-        **curve_tolerance(judge.tolerance),
-        paired=True,
+        seeds=CONVERGENCE_SEEDS,
+        epochs=15,
+        lr=0.1,
     )
-    verdict.enforce(details)
 
 
 @points(5)

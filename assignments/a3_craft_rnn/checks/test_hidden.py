@@ -7,17 +7,11 @@ import statistics
 import numpy as np
 import pytest
 
-from grader.checks import CheckFailure, hidden, points, timeout
-from grader.judging.convergence import judge_training, measured_runs
+from grader.checks import hidden, judge_training, measured_runs, points, timeout
+
+from .shared import judge_parameters, no_ready_made_rnn  # noqa: F401 (an autouse fixture)
 
 pytestmark = hidden
-
-WHY_FORBIDDEN = (
-    "which this assignment does not allow: CraftRNN must compute the recurrence itself from tensors. nn.RNN, "
-    "nn.RNNCell, nn.LSTM, nn.GRU and the kernels behind them (torch._VF, torch.rnn_tanh, torch.rnn_relu) are "
-    "ready-made RNNs and may not appear in the module at all, not even unused (compare with nn.RNN in a "
-    "separate file, or under `if __name__ == \"__main__\":`)"
-)
 
 FORWARD_CASES = {
     "no-bias-batch-first-h0": dict(T=4, B=2, D=5, H=3, num_layers=2, bias=False, batch_first=True, h0=True),
@@ -39,30 +33,18 @@ TRAINING_SEEDS = [100, 101, 102, 103, 104, 105]
 SHARE_OF_REFERENCE = 0.9  # a seed counts as learnt at 90% of the reference's median held-out accuracy
 
 
-def curve_tolerance(tolerance):
-    """Loss curves match to 1e-4, or to the device's tolerance where that is wider (a GPU)."""
-    return {"rtol": max(1e-4, tolerance["rtol"]), "atol": max(1e-6, tolerance["atol"])}
-
-
-@pytest.fixture(autouse=True)
-def no_ready_made_rnn(static, filename):
-    if static.forbidden_uses:
-        raise CheckFailure(f"{static.describe_forbidden(filename)}, {WHY_FORBIDDEN}")
-
-
 @points(5)
 def test_parameter_names_without_bias(student, reference):
     """Parameters with bias=False and three layers: only the weights, named like nn.RNN's"""
-    args = dict(input_size=4, hidden_size=3, num_layers=3, bias=False)
-    got, want = student.run("parameters", **args), reference.expected("parameters", **args)
-    for key in ("shapes", "drawn_shapes"):
-        if got.get(key) != want[key]:
-            expected = ", ".join(f"{name} {tuple(shape)}" for name, shape in want[key].items())
-            found = ", ".join(f"{name} {tuple(shape)}" for name, shape in (got.get(key) or {}).items()) or "none"
-            raise CheckFailure(
-                f"CraftRNN(..., num_layers=3, bias=False) should have exactly nn.RNN's parameters "
-                f"{expected}; yours are {found}"
-            )
+    judge_parameters(
+        student,
+        reference,
+        what="CraftRNN(4, 3, num_layers=3, bias=False)",
+        input_size=4,
+        hidden_size=3,
+        num_layers=3,
+        bias=False,
+    )
 
 
 @points(20)
@@ -114,6 +96,6 @@ def test_classifier_training(judge, student, reference, verifier, details):
         want,
         converged=lambda run: run["accuracy"] >= bar,
         what=f"training the classifier on the hidden task (held-out accuracy {bar:.2f} or more)",
-        **curve_tolerance(judge.tolerance),
+        **judge.tolerance_at_least(rtol=1e-4, atol=1e-6),
     )
     verdict.enforce(details)

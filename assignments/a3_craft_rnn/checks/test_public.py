@@ -9,14 +9,9 @@ that reference equal to torch.nn.RNN on every configuration, gradients included.
 
 import pytest
 
-from grader.checks import CheckFailure, points
+from grader.checks import points
 
-WHY_FORBIDDEN = (
-    "which this assignment does not allow: CraftRNN must compute the recurrence itself from tensors. nn.RNN, "
-    "nn.RNNCell, nn.LSTM, nn.GRU and the kernels behind them (torch._VF, torch.rnn_tanh, torch.rnn_relu) are "
-    "ready-made RNNs and may not appear in the module at all, not even unused (compare with nn.RNN in a "
-    "separate file, or under `if __name__ == \"__main__\":`)"
-)
+from .shared import judge_parameters, no_ready_made_rnn  # noqa: F401 (an autouse fixture)
 
 FORWARD_CASES = {
     "one-layer": dict(T=6, B=2, D=3, H=5, num_layers=1, h0=True),
@@ -26,40 +21,11 @@ FORWARD_CASES = {
 }
 
 
-@pytest.fixture(autouse=True)
-def no_ready_made_rnn(static, filename):
-    """Found in the source without running it (run-time uses fail the check that ran them)."""
-    if static.forbidden_uses:
-        raise CheckFailure(f"{static.describe_forbidden(filename)}, {WHY_FORBIDDEN}")
-
-
 @points(5)
 def test_parameter_names(student, reference):
     """Parameters are named and shaped like nn.RNN's (two layers, with biases)"""
-    args = dict(input_size=3, hidden_size=5, num_layers=2, bias=True)
-    got, want = student.run("parameters", **args), reference.expected("parameters", **args)
-    for key, what in (("shapes", "CraftRNN(3, 5, num_layers=2)"), ("drawn_shapes", "CraftRNN of other sizes")):
-        if got.get(key) != want[key]:
-            raise CheckFailure(parameter_message(what, got.get(key) or {}, want[key]))
-
-
-def parameter_message(what, found, expected):
-    missing = [name for name in expected if name not in found]
-    unexpected = [name for name in found if name not in expected]
-    wrong = [
-        f"{name} is {tuple(found[name])}, not {tuple(expected[name])}"
-        for name in expected
-        if name in found and list(found[name]) != list(expected[name])
-    ]
-    problems = (
-        ([f"missing {', '.join(missing)}"] if missing else [])
-        + ([f"unexpected {', '.join(unexpected)}"] if unexpected else [])
-        + wrong
-    )
-    listing = ", ".join(f"{name} {tuple(shape)}" for name, shape in expected.items())
-    return (
-        f"{what} cannot load nn.RNN's state_dict: {'; '.join(problems)}. nn.RNN's parameters are {listing}; "
-        f"yours are {', '.join(f'{name} {tuple(shape)}' for name, shape in found.items()) or 'none'}"
+    judge_parameters(
+        student, reference, what="CraftRNN(3, 5, num_layers=2)", input_size=3, hidden_size=5, num_layers=2, bias=True
     )
 
 

@@ -6,8 +6,7 @@ import statistics
 
 import pytest
 
-from grader.checks import hidden, points, timeout
-from grader.judging.convergence import judge_training, measured_runs
+from grader.checks import hidden, judge_training, measured_runs, points, timeout
 
 pytestmark = hidden
 

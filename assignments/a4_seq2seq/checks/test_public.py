@@ -1,8 +1,7 @@
 """Public checks of a4_seq2seq (shipped to students, 45 points). The hidden checks repeat these with
 two-layer LSTMs and other shapes, and train the model on a task it has not seen."""
 
-from grader.checks import points, timeout
-from grader.judging.convergence import judge_training, measured_runs
+from grader.checks import judge_training, measured_runs, points, timeout
 
 TOY_PAIRS = [["hello", "hola"], ["cat", "gato"], ["good", "bueno"]]
 SMALL = dict(emb=8, hidden=16, layers=1)

@@ -9,7 +9,17 @@ costs only the checks of that part. Everything lives on `torch_device()`; result
 import numpy as np
 import torch
 
-from grader.inside.probe_api import ProbeFailure, as_array, drawn_words, seed_everything, torch_device, trained_weights
+from grader.inside.probe_api import (
+    ProbeFailure,
+    as_array,
+    drawn_words,
+    load_weights,
+    recurrent_weight_shapes,
+    seed_everything,
+    torch_device,
+    trained_weights,
+    uniform_weights,
+)
 
 LETTERS = "ehlo"  # IDX2CHAR of the assignment, in order
 
@@ -30,8 +40,8 @@ def _labels(word):
     return torch.tensor(_codes(word), dtype=torch.long).view(-1, 1).to(torch_device())
 
 
-def _build(ohlol, input_size=4, hidden_size=4, batch_size=1):
-    model = ohlol.Model(input_size=input_size, hidden_size=hidden_size, batch_size=batch_size)
+def _build(student, input_size=4, hidden_size=4, batch_size=1):
+    model = student.Model(input_size=input_size, hidden_size=hidden_size, batch_size=batch_size)
     if not isinstance(model, torch.nn.Module):
         raise ProbeFailure(f"Model(...) is a {type(model).__name__}, not an nn.Module")
     return model.to(torch_device())
@@ -45,28 +55,20 @@ def _cell(model):
 
 
 def _cell_weights(seed, input_size, hidden_size, scale):
-    """Weights of an nn.RNNCell(input_size, hidden_size), drawn from a seeded generator."""
-    rng = np.random.default_rng(seed)
-    shapes = {
-        "weight_ih": (hidden_size, input_size),
-        "weight_hh": (hidden_size, hidden_size),
-        "bias_ih": (hidden_size,),
-        "bias_hh": (hidden_size,),
-    }
-    return {
-        name: torch.tensor(rng.uniform(-scale, scale, shape), dtype=torch.float32) for name, shape in shapes.items()
-    }
+    """Weights of an nn.RNNCell(input_size, hidden_size) (nn.RNN's names without the layer suffix),
+    drawn from a seeded generator."""
+    shapes = recurrent_weight_shapes(input_size, hidden_size)
+    return uniform_weights(
+        {name.removesuffix("_l0"): shape for name, shape in shapes.items()},
+        scale=scale,
+        generator=np.random.default_rng(seed),
+    )
 
 
 def _load(model, weights, input_size, hidden_size):
-    cell = _cell(model)
-    try:
-        cell.load_state_dict({name: value.to(torch_device()) for name, value in weights.items()})
-    except (RuntimeError, KeyError, TypeError) as exc:
-        raise ProbeFailure(
-            f"model.rnncell cannot take the weights of nn.RNNCell(input_size={input_size}, "
-            f"hidden_size={hidden_size}) with load_state_dict: {str(exc).strip()[:400]}"
-        ) from None
+    load_weights(
+        _cell(model), weights, f"model.rnncell (nn.RNNCell(input_size={input_size}, hidden_size={hidden_size}))"
+    )
 
 
 def _losses(value, epochs):
@@ -90,54 +92,54 @@ def _summed_loss(model, inputs, labels):
     return total
 
 
-def _train_once(ohlol, source, target, epochs, lr, seed, own_init=True):
+def _train_once(student, source, target, epochs, lr, seed, own_init=True):
     """One training run under ``seed``: with the model's own initial weights, or with those of a
     fresh nn.RNNCell drawn under the seed (what the reference's Model starts from), so that a correct
     implementation that draws its weights in another order still reproduces the reference."""
     seed_everything(seed)
     initial = None if own_init else torch.nn.RNNCell(4, 4).state_dict()
     seed_everything(seed)
-    model = _build(ohlol)
+    model = _build(student)
     if initial is not None:
         _load(model, initial, 4, 4)
     inputs, labels = _one_hot(source), _labels(target)
     initial = _summed_loss(model, inputs, labels)
-    losses = _losses(ohlol.train(model, inputs, labels, epochs=epochs, lr=lr), epochs)
+    losses = _losses(student.train(model, inputs, labels, epochs=epochs, lr=lr), epochs)
     return {"losses": losses, "weights": trained_weights(model, "Model"), "initial_loss": initial}
 
 
 # -- probes ---------------------------------------------------------------------------------------
 
 
-def encode_words(ohlol, words, seed=0):
+def encode_words(student, words, seed=0):
     """encode() of the given words, then of words drawn from the seed."""
     words = list(words) + drawn_words(seed, LETTERS, 2)
-    return {"codes": [as_array(ohlol.encode(word), f"encode({word!r})", ndim=1) for word in words]}
+    return {"codes": [as_array(student.encode(word), f"encode({word!r})", ndim=1) for word in words]}
 
 
-def one_hot_of(ohlol, indices, num_classes=4, seed=0):
+def one_hot_of(student, indices, num_classes=4, seed=0):
     """one_hot() of the given indices, then of indices drawn from the seed."""
     drawn = [int(i) for i in np.random.default_rng(seed).integers(0, num_classes, 3)]
     result = {}
     for name, values in (("one_hot", list(indices)), ("one_hot_drawn", drawn)):
-        value = ohlol.one_hot(values) if num_classes == 4 else ohlol.one_hot(values, num_classes=num_classes)
+        value = student.one_hot(values) if num_classes == 4 else student.one_hot(values, num_classes=num_classes)
         result[name] = as_array(value, f"one_hot({values})")
     return result
 
 
-def init_hidden(ohlol, input_size, hidden_size, batch_size, seed=0):
+def init_hidden(student, input_size, hidden_size, batch_size, seed=0):
     """init_hidden() of a model of the given sizes, then of one of sizes drawn from the seed."""
     hidden_drawn, batch_drawn = (int(n) for n in np.random.default_rng(seed).integers(1, 7, 2))
     result = {}
     for name, sizes in (("init_hidden", (hidden_size, batch_size)), ("init_hidden_drawn", (hidden_drawn, batch_drawn))):
-        model = _build(ohlol, input_size, *sizes)
+        model = _build(student, input_size, *sizes)
         result[name] = as_array(model.init_hidden(), "model.init_hidden()")
     return result
 
 
-def step(ohlol, input_size, hidden_size, batch_size, steps, seed):
+def step(student, input_size, hidden_size, batch_size, steps, seed):
     """`steps` forward steps from a random state, with the same weights as the reference."""
-    model = _build(ohlol, input_size, hidden_size, batch_size)
+    model = _build(student, input_size, hidden_size, batch_size)
     _load(
         model, _cell_weights(seed, input_size, hidden_size, scale=1.0 / np.sqrt(hidden_size)), input_size, hidden_size
     )
@@ -152,30 +154,30 @@ def step(ohlol, input_size, hidden_size, batch_size, steps, seed):
     return {"hidden": np.stack(states), "_time_axes": {"hidden": 0}}
 
 
-def loss_curve(ohlol, source, target, epochs, lr, seed):
+def loss_curve(student, source, target, epochs, lr, seed):
     """One training run under `seed`: the loss of every epoch, and the untrained model's summed loss."""
-    return _train_once(ohlol, source, target, epochs, lr, seed)
+    return _train_once(student, source, target, epochs, lr, seed)
 
 
-def train_seeds(ohlol, source, target, seeds, epochs=15, lr=0.1):
+def train_seeds(student, source, target, seeds, epochs=15, lr=0.1):
     """One training run per seed from the initial weights the seed gives nn.RNNCell: losses and the
     trained weights, which the verifier (verify.py) decodes; what the model predicts is never asked of
     the student's code. (The loss-curve probe keeps the model's own initial weights: that check is
     where the handout's "build nothing random before the cell" is judged.)"""
     runs = []
     for seed in seeds:
-        run = _train_once(ohlol, source, target, epochs, lr, seed, own_init=False)
+        run = _train_once(student, source, target, epochs, lr, seed, own_init=False)
         runs.append({"losses": run["losses"], "weights": run["weights"]})
     return {"runs": runs}
 
 
-def predict_words(ohlol, words, seed, scale=2.0):
+def predict_words(student, words, seed, scale=2.0):
     """predict() on several words in a row with the same random weights: each must start afresh."""
-    model = _build(ohlol)
+    model = _build(student)
     _load(model, _cell_weights(seed, 4, 4, scale), 4, 4)
     predictions = []
     for word in words:
-        predicted = ohlol.predict(model, _one_hot(word))
+        predicted = student.predict(model, _one_hot(word))
         if type(predicted) is not str:
             raise ProbeFailure(
                 f"predict(...) returned a {type(predicted).__name__}; a string such as 'ohlol' was expected"

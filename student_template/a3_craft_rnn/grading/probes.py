@@ -16,36 +16,23 @@ from grader.inside.probe_api import (
     as_array,
     as_number,
     load_weights,
+    recurrent_weight_shapes,
     seed_everything,
     torch_device,
     trained_weights,
+    uniform_weights,
 )
 
 # -- building blocks ------------------------------------------------------------------------------
 
 
-def rnn_parameter_shapes(input_size, hidden_size, num_layers, bias):
-    """nn.RNN's parameters, in its order: name -> shape."""
-    shapes = {}
-    for layer in range(num_layers):
-        layer_input = input_size if layer == 0 else hidden_size
-        shapes[f"weight_ih_l{layer}"] = (hidden_size, layer_input)
-        shapes[f"weight_hh_l{layer}"] = (hidden_size, hidden_size)
-        if bias:
-            shapes[f"bias_ih_l{layer}"] = (hidden_size,)
-            shapes[f"bias_hh_l{layer}"] = (hidden_size,)
-    return shapes
-
-
 def _weights(rng, shapes, hidden_size):
-    bound = 1.0 / np.sqrt(hidden_size)
-    return {
-        name: torch.tensor(rng.uniform(-bound, bound, shape), dtype=torch.float32) for name, shape in shapes.items()
-    }
+    """Uniform weights in +-1/sqrt(hidden_size), as nn.RNN draws them, from the probe's generator."""
+    return uniform_weights(shapes, scale=1.0 / np.sqrt(hidden_size), generator=rng)
 
 
-def _craft(craft_rnn, input_size, hidden_size, num_layers, nonlinearity, bias, batch_first):
-    model = craft_rnn.CraftRNN(
+def _craft(student, input_size, hidden_size, num_layers, nonlinearity, bias, batch_first):
+    model = student.CraftRNN(
         input_size, hidden_size, num_layers=num_layers, nonlinearity=nonlinearity, bias=bias, batch_first=batch_first
     )
     if not isinstance(model, torch.nn.Module):
@@ -54,7 +41,7 @@ def _craft(craft_rnn, input_size, hidden_size, num_layers, nonlinearity, bias, b
 
 
 def _case(
-    craft_rnn,
+    student,
     seed,
     T,
     B,
@@ -70,8 +57,8 @@ def _case(
     """A CraftRNN with seeded weights, an input and h0 (or None), all as the configuration says."""
     rng = np.random.default_rng(seed)
     what = f"CraftRNN({D}, {H}, num_layers={num_layers}, bias={bias})"
-    model = _craft(craft_rnn, D, H, num_layers, nonlinearity, bias, batch_first)
-    load_weights(model, _weights(rng, rnn_parameter_shapes(D, H, num_layers, bias), H), what)
+    model = _craft(student, D, H, num_layers, nonlinearity, bias, batch_first)
+    load_weights(model, _weights(rng, recurrent_weight_shapes(D, H, num_layers=num_layers, bias=bias), H), what)
     if unbatched:
         x_shape, h_shape = (T, D), (num_layers, H)
     else:
@@ -93,12 +80,12 @@ def _run(model, x, h0):
 # -- probes ---------------------------------------------------------------------------------------
 
 
-def parameters(craft_rnn, input_size, hidden_size, num_layers, bias, seed=0):
+def parameters(student, input_size, hidden_size, num_layers, bias, seed=0):
     """Names and shapes of CraftRNN's parameters (they must equal nn.RNN's), for the given sizes and
     for sizes drawn from the seed."""
 
     def shapes_of(d, h):
-        model = _craft(craft_rnn, d, h, num_layers, "tanh", bias, False)
+        model = _craft(student, d, h, num_layers, "tanh", bias, False)
         return {name: list(value.shape) for name, value in model.named_parameters()}
 
     shapes = shapes_of(input_size, hidden_size)
@@ -106,17 +93,17 @@ def parameters(craft_rnn, input_size, hidden_size, num_layers, bias, seed=0):
     return {"names": sorted(shapes), "shapes": shapes, "drawn_shapes": drawn}
 
 
-def forward(craft_rnn, seed, **config):
-    model, x, h0 = _case(craft_rnn, seed, **config)
+def forward(student, seed, **config):
+    model, x, h0 = _case(student, seed, **config)
     with torch.no_grad():
         output, h_n = _run(model, x, h0)
         time = 1 if config.get("batch_first") and not config.get("unbatched") else 0
         return {"output": as_array(output, "output"), "h_n": as_array(h_n, "h_n"), "_time_axes": {"output": time}}
 
 
-def gradients(craft_rnn, seed, **config):
+def gradients(student, seed, **config):
     """Gradients of every parameter (and of x and h0) for loss = sum(output * R1) + sum(h_n * R2)."""
-    model, x, h0 = _case(craft_rnn, seed, **config)
+    model, x, h0 = _case(student, seed, **config)
     x.requires_grad_(True)
     if h0 is not None:
         h0.requires_grad_(True)
@@ -136,8 +123,8 @@ def gradients(craft_rnn, seed, **config):
     return {"grads": grads}
 
 
-def _classifier(craft_rnn, input_size, hidden_size, output_size, num_layers):
-    model = craft_rnn.SequenceClassifier(input_size, hidden_size, output_size, num_layers=num_layers)
+def _classifier(student, input_size, hidden_size, output_size, num_layers):
+    model = student.SequenceClassifier(input_size, hidden_size, output_size, num_layers=num_layers)
     for name in ("rnn", "fc"):
         if not isinstance(getattr(model, name, None), torch.nn.Module):
             raise ProbeFailure(
@@ -147,31 +134,23 @@ def _classifier(craft_rnn, input_size, hidden_size, output_size, num_layers):
     return model.to(torch_device())
 
 
-def classifier_forward(craft_rnn, input_size, hidden_size, output_size, num_layers, B, T, seed):
+def classifier_forward(student, input_size, hidden_size, output_size, num_layers, B, T, seed):
     """The classifier's logits with seeded weights for self.rnn and self.fc."""
     rng = np.random.default_rng(seed)
-    model = _classifier(craft_rnn, input_size, hidden_size, output_size, num_layers)
-    weights = {
-        f"rnn.{name}": value
-        for name, value in _weights(
-            rng, rnn_parameter_shapes(input_size, hidden_size, num_layers, True), hidden_size
-        ).items()
+    model = _classifier(student, input_size, hidden_size, output_size, num_layers)
+    shapes = {
+        **recurrent_weight_shapes(input_size, hidden_size, num_layers=num_layers, prefix="rnn"),
+        "fc.weight": (output_size, hidden_size),
+        "fc.bias": (output_size,),
     }
-    weights.update(
-        {
-            f"fc.{name}": value
-            for name, value in _weights(
-                rng, {"weight": (output_size, hidden_size), "bias": (output_size,)}, hidden_size
-            ).items()
-        }
-    )
+    weights = _weights(rng, shapes, hidden_size)
     load_weights(model, weights, "SequenceClassifier")
     x = torch.tensor(rng.standard_normal((B, T, input_size)), dtype=torch.float32, device=torch_device())
     with torch.no_grad():
         return {"logits": as_array(model(x), "the logits returned by SequenceClassifier", ndim=2)}
 
 
-def classifier_training(craft_rnn, seeds, x_train, y_train, hidden_size=12, num_layers=1, epochs=40, lr=0.05):
+def classifier_training(student, seeds, x_train, y_train, hidden_size=12, num_layers=1, epochs=40, lr=0.05):
     """Per seed: build the classifier after seeding, train it full-batch with Adam on the training
     sequences the check sends, and return the loss of every epoch and the trained weights. The
     held-out sequences never come here: the verifier (verify.py) classifies them with the weights."""
@@ -182,7 +161,7 @@ def classifier_training(craft_rnn, seeds, x_train, y_train, hidden_size=12, num_
     runs = []
     for seed in seeds:
         seed_everything(seed)
-        model = _classifier(craft_rnn, D, hidden_size, classes, num_layers)
+        model = _classifier(student, D, hidden_size, classes, num_layers)
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
         losses = []
         for _ in range(epochs):

@@ -18,8 +18,10 @@ from grader.inside.probe_api import (
     as_number,
     drawn_words,
     load_weights,
+    recurrent_weight_shapes,
     torch_device,
     trained_weights,
+    uniform_weights,
     unpack,
 )
 
@@ -31,24 +33,13 @@ LETTERS = "SE?abcdefghijklmnopqrstuvwxyz"
 # ------------------------------------------------------------------------------------------- weights
 
 
-def lstm_shapes(prefix, input_size, hidden, layers):
-    shapes = {}
-    for k in range(layers):
-        width = input_size if k == 0 else hidden
-        shapes[f"{prefix}.weight_ih_l{k}"] = (4 * hidden, width)
-        shapes[f"{prefix}.weight_hh_l{k}"] = (4 * hidden, hidden)
-        shapes[f"{prefix}.bias_ih_l{k}"] = (4 * hidden,)
-        shapes[f"{prefix}.bias_hh_l{k}"] = (4 * hidden,)
-    return shapes
-
-
 def seq2seq_shapes(emb, hidden, layers):
     """Every parameter of Seq2Seq(Encoder(...), Decoder(...)) by its documented name."""
     return {
         "encoder.embedding.weight": (VOCAB, emb),
-        **lstm_shapes("encoder.lstm", emb, hidden, layers),
+        **recurrent_weight_shapes(emb, hidden, num_layers=layers, gates=4, prefix="encoder.lstm"),
         "decoder.embedding.weight": (VOCAB, emb),
-        **lstm_shapes("decoder.lstm", emb, hidden, layers),
+        **recurrent_weight_shapes(emb, hidden, num_layers=layers, gates=4, prefix="decoder.lstm"),
         "decoder.fc.weight": (VOCAB, hidden),
         "decoder.fc.bias": (VOCAB,),
     }
@@ -56,8 +47,7 @@ def seq2seq_shapes(emb, hidden, layers):
 
 def make_weights(seed, shapes, scale=1.0):
     """Uniform(-scale, scale) weights from a generator of their own (the global seed stays untouched)."""
-    generator = torch.Generator().manual_seed(seed + 7919)
-    return {name: (torch.rand(shape, generator=generator) * 2 - 1) * scale for name, shape in shapes.items()}
+    return uniform_weights(shapes, scale=scale, generator=seed)
 
 
 def build_model(student, emb, hidden, layers, seed, scale=1.0):
@@ -84,17 +74,13 @@ def random_trg(seed, batch, trg_len):
     return trg
 
 
-def parameters_of(model):
-    return {name: value.detach() for name, value in model.named_parameters()}
-
-
 # ---------------------------------------------------------------------------------------------- probes
 
 
-def make_batch(seq2seq, pairs, n_step, seed=0):
+def make_batch(student, pairs, n_step, seed=0):
     """make_batch of the given pairs and one drawn from the seed (no longer than n_step)."""
     pairs = [tuple(pair) for pair in pairs] + [tuple(drawn_words(seed, LETTERS[3:], 2, 1, n_step))]
-    src, trg = unpack(seq2seq.make_batch(pairs, n_step), "make_batch(...)", ("src", "trg"))
+    src, trg = unpack(student.make_batch(pairs, n_step), "make_batch(...)", ("src", "trg"))
     result = {}
     for name, value in (("src", src), ("trg", trg)):
         if not isinstance(value, torch.Tensor):
@@ -104,9 +90,9 @@ def make_batch(seq2seq, pairs, n_step, seed=0):
     return result
 
 
-def encoder(seq2seq, emb, hidden, layers, batch, length, seed):
+def encoder(student, emb, hidden, layers, batch, length, seed):
     """Encoder alone, with the Seq2Seq's encoder weights."""
-    model = seq2seq.Encoder(VOCAB, emb, hidden, num_layers=layers)
+    model = student.Encoder(VOCAB, emb, hidden, num_layers=layers)
     shapes = {
         name[len("encoder.") :]: shape
         for name, shape in seq2seq_shapes(emb, hidden, layers).items()
@@ -124,9 +110,9 @@ def encoder(seq2seq, emb, hidden, layers, batch, length, seed):
     }
 
 
-def decoder(seq2seq, emb, hidden, layers, batch, seed):
+def decoder(student, emb, hidden, layers, batch, seed):
     """One decoder step from a random state."""
-    model = seq2seq.Decoder(VOCAB, emb, hidden, num_layers=layers)
+    model = student.Decoder(VOCAB, emb, hidden, num_layers=layers)
     shapes = {
         name[len("decoder.") :]: shape
         for name, shape in seq2seq_shapes(emb, hidden, layers).items()
@@ -147,9 +133,9 @@ def decoder(seq2seq, emb, hidden, layers, batch, seed):
     }
 
 
-def forward(seq2seq, emb, hidden, layers, batch, src_len, trg_len, ratio, seed, scale=1.5):
+def forward(student, emb, hidden, layers, batch, src_len, trg_len, ratio, seed, scale=1.5):
     """Seq2Seq.forward at a given teacher_forcing_ratio (1.0 and 0.0 are deterministic)."""
-    model = build_model(seq2seq, emb, hidden, layers, seed, scale).eval()
+    model = build_model(student, emb, hidden, layers, seed, scale).eval()
     src = random_ids(seed, batch, src_len).to(torch_device())
     trg = random_trg(seed, batch, trg_len).to(torch_device())
     with torch.no_grad():
@@ -157,11 +143,11 @@ def forward(seq2seq, emb, hidden, layers, batch, src_len, trg_len, ratio, seed, 
     return {"outputs": as_array(outputs, "outputs of Seq2Seq.forward", ndim=3), "_time_axes": {"outputs": 1}}
 
 
-def greedy_decode(seq2seq, emb, hidden, layers, batch, src_len, max_len, seed, scale=2.5):
+def greedy_decode(student, emb, hidden, layers, batch, src_len, max_len, seed, scale=2.5):
     """Large weights (scale) make the guesses vary from step to step and from word to word."""
-    model = build_model(seq2seq, emb, hidden, layers, seed, scale).eval()
+    model = build_model(student, emb, hidden, layers, seed, scale).eval()
     src = random_ids(seed, batch, src_len).to(torch_device())
-    tokens = seq2seq.greedy_decode(model, src, max_len)
+    tokens = student.greedy_decode(model, src, max_len)
     if not isinstance(tokens, torch.Tensor):
         raise ProbeFailure(f"greedy_decode returned a {type(tokens).__name__}; a LongTensor was expected")
     return {
@@ -171,36 +157,36 @@ def greedy_decode(seq2seq, emb, hidden, layers, batch, src_len, max_len, seed, s
     }
 
 
-def translate(seq2seq, words, n_step, emb, hidden, seed, scale, boost):
+def translate(student, words, n_step, emb, hidden, seed, scale, boost):
     """translate() with the probe's weights; `boost` raises the scores of E and ? so both appear."""
-    model = build_model(seq2seq, emb, hidden, 1, seed, scale).eval()
+    model = build_model(student, emb, hidden, 1, seed, scale).eval()
     with torch.no_grad():
         model.decoder.fc.bias[EOS] += boost
         model.decoder.fc.bias[PAD] += boost
     translations = []
     for word in words:
-        text = seq2seq.translate(model, word, n_step)
+        text = student.translate(model, word, n_step)
         if type(text) is not str:
             raise ProbeFailure(f"translate returned a {type(text).__name__}; a str was expected")
         translations.append(text)
     return {"translations": translations}
 
 
-def train_step(seq2seq, emb, hidden, layers, batch, src_len, trg_len, ratio, clip, lr, steps, seed):
+def train_step(student, emb, hidden, layers, batch, src_len, trg_len, ratio, clip, lr, steps, seed):
     """A few train_step calls with plain SGD (under Adam, clipping would barely show in one step)."""
-    model = build_model(seq2seq, emb, hidden, layers, seed)
+    model = build_model(student, emb, hidden, layers, seed)
     src = random_ids(seed, batch, src_len).to(torch_device())
     trg = random_trg(seed, batch, trg_len).to(torch_device())
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     criterion = nn.CrossEntropyLoss()
     losses = []
     for step in range(steps):
-        loss = seq2seq.train_step(model, src, trg, optimizer, criterion, teacher_forcing_ratio=ratio, clip=clip)
+        loss = student.train_step(model, src, trg, optimizer, criterion, teacher_forcing_ratio=ratio, clip=clip)
         losses.append(as_number(loss, f"the loss returned by train_step (step {step + 1})"))
-    return {"losses": losses, "weights": parameters_of(model)}
+    return {"losses": losses, "weights": trained_weights(model, "Seq2Seq")}
 
 
-def train_pairs(seq2seq, pairs, n_step, emb, hidden, lr, epochs, batch_size, ratio, seeds):
+def train_pairs(student, pairs, n_step, emb, hidden, lr, epochs, batch_size, ratio, seeds):
     """Train from scratch once per seed with the student's own code: the loss of every epoch and the
     trained weights. The words to translate never come here: the verifier (verify.py) translates
     them with the weights, so what the student's `translate` would say is never asked.
@@ -215,13 +201,13 @@ def train_pairs(seq2seq, pairs, n_step, emb, hidden, lr, epochs, batch_size, rat
         np.random.seed(seed)
         torch.manual_seed(seed)
         runs.append(
-            _train_once(seq2seq, [tuple(p) for p in pairs], n_step, emb, hidden, lr, epochs, batch_size, ratio, seed)
+            _train_once(student, [tuple(p) for p in pairs], n_step, emb, hidden, lr, epochs, batch_size, ratio, seed)
         )
     return {"runs": runs}
 
 
-def _train_once(seq2seq, pairs, n_step, emb, hidden, lr, epochs, batch_size, ratio, seed):
-    model = seq2seq.Seq2Seq(seq2seq.Encoder(VOCAB, emb, hidden), seq2seq.Decoder(VOCAB, emb, hidden))
+def _train_once(student, pairs, n_step, emb, hidden, lr, epochs, batch_size, ratio, seed):
+    model = student.Seq2Seq(student.Encoder(VOCAB, emb, hidden), student.Decoder(VOCAB, emb, hidden))
     model = model.to(torch_device())
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     criterion = nn.CrossEntropyLoss()
@@ -229,7 +215,7 @@ def _train_once(seq2seq, pairs, n_step, emb, hidden, lr, epochs, batch_size, rat
     batches = []
     for start in range(0, len(pairs), batch_size):
         src, trg = unpack(
-            seq2seq.make_batch(pairs[start : start + batch_size], n_step), "make_batch(...)", ("src", "trg")
+            student.make_batch(pairs[start : start + batch_size], n_step), "make_batch(...)", ("src", "trg")
         )
         batches.append((src.to(torch_device()), trg.to(torch_device())))
     losses = []
@@ -237,7 +223,7 @@ def _train_once(seq2seq, pairs, n_step, emb, hidden, lr, epochs, batch_size, rat
         order.shuffle(batches)
         epoch_losses = [
             as_number(
-                seq2seq.train_step(model, src, trg, optimizer, criterion, ratio),
+                student.train_step(model, src, trg, optimizer, criterion, ratio),
                 f"the loss returned by train_step (epoch {epoch + 1})",
             )
             for src, trg in batches

@@ -1,0 +1,82 @@
+"""Helpers of a5's public and hidden checks. Shipped with the public checks: nothing here is hidden
+(the test split's labels are read from data/test.tsv by the hidden check, and never shipped)."""
+
+import statistics
+
+import numpy as np
+
+from grader.checks import CheckFailure, is_close, judge_training, measured_runs
+
+# A student's model must reach this fraction of the reference's median held-out accuracy.
+ACCURACY_SHARE = 0.9
+TRAINING = dict(epochs=2, batch_size=128, lr=3e-2, emb=32, hidden=32, seeds=[0, 1, 2])
+
+
+def read_split(assignment, name):
+    """(texts, labels) of data/<name>.tsv: one `label<TAB>text` per line."""
+    lines = (assignment.data_dir / f"{name}.tsv").read_text(encoding="utf-8").splitlines()
+    labels, texts = zip(*(line.split("\t", 1) for line in lines if line))
+    return list(texts), [int(label) for label in labels]
+
+
+def judge_held_out_accuracy(judge, reference, assignment, verifier, details, *, split):
+    """Train with the student's whole pipeline on train.tsv (once per seed of TRAINING); the verifier
+    classifies the ``split`` sentences with the trained weights and vocabulary, and the labels never
+    leave this process. A seed succeeds at ACCURACY_SHARE of the reference's median accuracy."""
+    train_texts, train_labels = read_split(assignment, "train")
+    texts, labels = read_split(assignment, split)
+    task = dict(TRAINING, train_texts=train_texts, train_labels=train_labels)
+    got = judge.run("train_classifier", **task)
+    want = reference.expected("train_classifier", **task)
+    got, want = (
+        measured_runs(
+            verifier,
+            result["runs"],
+            "classify",
+            artefacts=("weights", "vocab"),
+            texts=texts,
+            emb=TRAINING["emb"],
+            hidden=TRAINING["hidden"],
+        )
+        for result in (got, want)
+    )
+    for run in got + want:
+        run["accuracy"] = float(np.mean(np.asarray(run["classes"]) == np.asarray(labels)))
+    threshold = ACCURACY_SHARE * statistics.median(run["accuracy"] for run in want)
+    details["accuracy"] = {"yours": [run["accuracy"] for run in got], "reference": [run["accuracy"] for run in want]}
+    judge_training(
+        got,
+        want,
+        converged=lambda run: run["accuracy"] >= threshold,
+        what=f"training ({split} accuracy {threshold:.3f} needed)",
+    ).enforce(details)
+
+
+def judge_invariance(judge, reference, probe, case, *, first, second, change, seed):
+    """The student's own logits must not change between two presentations of the same batch.
+
+    Two equal arrays are easy to claim, so the first presentation must also be an answer that takes
+    the work: the reference's logits with the same weights, or those of a catalogued mistake."""
+    got = judge.run(probe, **case, seed=seed)
+    want = reference.expected(probe, **case, seed=seed)
+    mine, again = np.asarray(got[first], dtype=np.float64), np.asarray(got[second], dtype=np.float64)
+    if mine.shape != again.shape:
+        raise CheckFailure(f"the logits have shape {again.shape} after the change, {mine.shape} before")
+    if not (np.isfinite(mine).all() and np.isfinite(again).all()):
+        raise CheckFailure("your logits contain NaN or infinite values")
+    difference = float(np.max(np.abs(mine - again))) if mine.size else 0.0
+    if difference > 1e-5:
+        raise CheckFailure(
+            f"{change} changed your logits by up to {difference:.3g}; they should not change",
+            diagnosis="only packing (pack_padded_sequence with the true lengths, "
+            "enforce_sorted=False) makes the LSTM ignore the padding",
+            mistake=judge.known_mistake(probe, got, seed=seed, **case),
+        )
+    if mine.size and np.allclose(mine, mine[:1]):
+        raise CheckFailure("every sentence gets the same logits: the model does not read its input")
+    if not is_close(mine, np.asarray(want[first]), rtol=judge.tolerance["rtol"], atol=judge.tolerance["atol"]):
+        if judge.known_mistake(probe, got, seed=seed, keys=[first], **case) is None:
+            raise CheckFailure(
+                "your logits differ from the reference's with the same weights (see the forward "
+                f"check), so whether {change} leaves them unchanged cannot be judged"
+            )
