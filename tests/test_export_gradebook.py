@@ -174,8 +174,10 @@ def test_late_policy_from_a_manifest_keeps_raw_and_final(run_grade, course, tmp_
         "bob,,2026-10-17T12:00:00+02:00\n"  # every assignment of bob's: 2 started days late
         "carol,a1_srn_numpy,2026-10-18T12:00:00+02:00\n"  # within her 3-day extension
         "dave,a1_srn_numpy,2026-10-25T12:00:00Z\n"  # 10 days late: the 30% cap
+        "mallory,,2026-10-25T12:00:00Z\n"  # not in the class: warned
     )
-    report(run_grade, course, root, grades)
+    process = report(run_grade, course, root, grades)
+    assert "the submission times name 1 student(s) the gradebook does not have: mallory" in process.stderr
     rows = gradebook(grades)
     assert rows["alice"][A1] == "90.0" and rows["alice"][f"{A1}_raw"] == "90.0"
     assert rows["alice"][A2] == "36.0" and rows["alice"][f"{A2}_raw"] == "40.0"

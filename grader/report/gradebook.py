@@ -143,6 +143,12 @@ def build(
             what = f"no student {student!r}" if student not in students else f"no assignment {assignment!r}"
             lines = ", ".join(str(a.line) for a in found)
             book.warnings.append(f"adjustments line {lines}: {what} in the gradebook; not applied")
+    strangers = sorted({s for (s, _), at in times.times.items() if s not in students and at.source == "manifest"})
+    if strangers:
+        book.warnings.append(
+            f"the submission times name {len(strangers)} student(s) the gradebook does not have: "
+            f"{', '.join(strangers[:20])}{' ...' if len(strangers) > 20 else ''}"
+        )
     for result in sorted(results, key=lambda r: r.student):
         entries = {}
         for assignment_id in assignment_ids:
