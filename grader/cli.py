@@ -618,6 +618,14 @@ def _export_zips(grades: Path, out: Path | None, course: Path | None) -> None:
     click.echo(f"Wrote {len(exported.zips)} zips to {terminal(target)}: one per student, their page only")
 
 
+def _standings(text: str) -> Any:
+    """What a gradebook says of each student (its warnings and summary aside)."""
+    try:
+        return json.loads(text).get("students")
+    except (ValueError, AttributeError):
+        return None
+
+
 def _export_lms(
     grades: Path,
     lms: str,
@@ -655,7 +663,7 @@ def _export_lms(
         _fail(str(exc))
     for warning in [*book.warnings, *exported.warnings]:
         click.secho(f"warning: {terminal(warning)}", fg="yellow", err=True)
-    if recorded.is_file() and recorded.read_text(encoding="utf-8") != gradebook.to_json(book):
+    if recorded.is_file() and _standings(recorded.read_text(encoding="utf-8")) != _standings(gradebook.to_json(book)):
         click.secho(
             f"warning: the gradebook changed since grade report wrote {terminal(recorded)} (adjustments or "
             "course.toml edited): this export uses the new one; rerun grade report with --resume to update the "

@@ -191,6 +191,12 @@ def test_late_policy_from_a_manifest_keeps_raw_and_final(run_grade, course, tmp_
     assert "2 days after the deadline" in page and "Score for the gradebook: 64 / 100 (checks: 80)" in page
     recorded = json.loads((grades / "students" / "bob" / "feedback.json").read_text())
     assert recorded["assignments"][0]["score"] == 80  # the result stays as graded
+    # grade export uses the times grade report recorded (the submissions folder may be gone by then).
+    (root / "submission_times.csv").unlink()
+    (grades / "roster.csv").write_text("student,sis_user_id\nbob,S002\n")
+    process = export(run_grade, course, grades, "--format", "canvas", "--roster", str(grades / "roster.csv"))
+    assert "changed since grade report" not in process.stderr
+    assert list(csv.reader(io.StringIO((grades / "canvas.csv").read_text())))[2][5] == "64"
 
 
 def test_zero_after_a_grace_period_and_file_times_are_warned(run_grade, course, tmp_path):
