@@ -299,7 +299,7 @@ def _say(text: str, indent: str = "", fg: str | None = None, err: bool = False) 
             width=width,
             initial_indent=indent if not lines else indent + "  ",
             subsequent_indent=indent + "  ",
-            break_long_words=True,
+            break_long_words=False,  # a path or a name stays whole, even past the width
             break_on_hyphens=False,
         ) or [indent]
     if len(lines) > MAX_TERMINAL_LINES:
@@ -821,11 +821,24 @@ def list_(checks: bool, course: Path | None) -> None:
     help="Recompute the expected data even where its inputs did not change (slow; with --check, "
     "compares the values within a tolerance).",
 )
+@click.option(
+    "--wheel/--no-wheel",
+    default=True,
+    show_default=True,
+    help="Also write the grader's wheel (no course data in it) into the student copy, for students to "
+    "`pip install rnn_autograder-*.whl`.",
+)
 @_course_option
 def release(
-    out: Path | None, check_only: bool, assignments: tuple[str, ...], recompute: bool, course: Path | None
+    out: Path | None,
+    check_only: bool,
+    assignments: tuple[str, ...],
+    recompute: bool,
+    wheel: bool,
+    course: Path | None,
 ) -> None:
-    """Build the student copy (stubs, handouts, public checks, expected data) from solutions/."""
+    """Build the student copy (stubs, handouts, public checks, expected data, its README) from
+    solutions/, and the grader's wheel students install (git ignores it: hand students the folder)."""
     from grader.packaging.release import ReleaseError
     from grader.packaging.release import release as build
 
@@ -854,6 +867,19 @@ def release(
         click.echo(f"{target} is up to date")
     else:
         click.echo(f"Wrote the student copy to {target}")
+        if wheel and not assignments:
+            _write_student_wheel(target)
+
+
+def _write_student_wheel(target: Path) -> None:
+    from grader.packaging.wheel import WheelError, build_student_wheel
+
+    repository = Path(__file__).resolve().parent.parent
+    try:
+        built = build_student_wheel(repository, target)
+    except WheelError as exc:
+        _fail(f"{exc} (--no-wheel writes the student copy alone)")
+    click.echo(f"Wrote the grader for students to {built}: `pip install {built.name}` (no course data in it)")
 
 
 class _ReferenceProgress:

@@ -1,0 +1,175 @@
+"""What a student meets (issue 13 items 2 and 7): installing the grader, `grade submit` inside their
+copy of the course, a single file, a zip, messages that wrap instead of being cut, one message for an
+error every check shares, and an endless loop that costs one time limit, not one per check."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import REPO, SOLUTIONS, TEMPLATE, checks_of, write_submission
+
+from grader.packaging.wheel import build_student_wheel, course_files_in
+
+A1, A2 = "a1_srn_numpy", "a2_rnncell_ohlol"
+REF1 = (SOLUTIONS / A1 / "srn.py").read_text()
+REF2 = (SOLUTIONS / A2 / "ohlol.py").read_text()
+STUB2 = (TEMPLATE / A2 / "ohlol.py").read_text()
+END = "the-end-of-this-message-says-what-to-fix"
+
+
+def _student_copy(tmp_path: Path, *assignments: str) -> Path:
+    copy = tmp_path / "my-course"
+    for assignment in assignments:
+        shutil.copytree(TEMPLATE / assignment, copy / assignment, ignore=shutil.ignore_patterns("__pycache__"))
+    return copy
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _with_loop(source: str, function: str) -> str:
+    """``source`` with an endless loop at the top of ``function``'s body."""
+    lines = []
+    for line in source.splitlines():
+        lines.append(line)
+        if line.lstrip().startswith(f"def {function}("):
+            indent = " " * (len(line) - len(line.lstrip()) + 4)
+            lines += [f"{indent}while True:", f"{indent}    pass"]
+    return "\n".join(lines) + "\n"
+
+
+# -- a student copy grades with its own public checks ----------------------------------------------
+
+
+def test_submit_inside_a_student_copy_uses_its_public_checks_and_says_so(run_grade, tmp_path):
+    """The instructor's editable install picked up the instructor's course for a student copy (hidden
+    checks: 0/100 instead of the handout's 0/50): the copy that holds the work decides."""
+    copy = _student_copy(tmp_path, A2)
+    process = run_grade("submit", f"{A2}/", "--out", str(tmp_path / "out"), cwd=copy)
+    said = _one_line(process.stderr)
+    assert "Course: your copy of the course" in said and "public checks only" in said
+    result = json.loads((tmp_path / "out" / "feedback.json").read_text())
+    (work,) = result["assignments"]
+    assert work["mode"] == "public" and work["score"] == 0
+    assert all(check["visibility"] == "visible" for check in work["checks"])
+    assert work["max_score"] == sum(check["max_points"] for check in work["checks"]) < 100
+
+    full = run_grade("submit", f"{A2}/", "--out", str(tmp_path / "full"), "--course", str(REPO), cwd=copy)
+    assert "all checks, hidden ones included (full mode)" in _one_line(full.stderr)
+    work = json.loads((tmp_path / "full" / "feedback.json").read_text())["assignments"][0]
+    assert work["mode"] == "full" and work["max_score"] == 100
+    assert any(check["visibility"] == "hidden" for check in work["checks"])
+
+
+def test_a_single_file_and_a_zip_are_graded(grade, run_grade, tmp_path):
+    folder = write_submission(tmp_path / "work", {"srn.py": REF1, "notes.txt": "not graded"})
+    result = grade(folder / "srn.py")
+    assert [a["id"] for a in result["assignments"]] == [A1] and result["assignments"][0]["score"] == 100
+    assert result["student"] == "work"
+
+    archive = tmp_path / "alice.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr(f"alice/{A1}/srn.py", REF1)
+    result = grade(archive)
+    assert result["student"] == "alice" and result["assignments"][0]["score"] == 100
+
+    wrong = write_submission(tmp_path / "other", {"my_srn.py": REF1})
+    process = run_grade("submit", str(wrong / "my_srn.py"), "--out", str(tmp_path / "o"), expect=1)
+    assert "my_srn.py is not an assignment file" in _one_line(process.stdout + process.stderr)
+    assert "Traceback" not in process.stderr
+
+
+# -- the terminal: wrapped, never cut; a shared error said once --------------------------------------
+
+
+def test_terminal_messages_wrap_and_are_never_cut(run_grade, tmp_path):
+    long_error = f"raise ValueError('{'this message is long on purpose, ' * 6}{END}')"
+    source = REF2.replace("    return [IDX2CHAR.index(char) for char in text]", f"    {long_error}", 1)
+    assert source != REF2
+    folder = write_submission(tmp_path / "student", {"ohlol.py": source})
+    process = run_grade(
+        "submit", str(folder), "-a", A2, "--out", str(tmp_path / "out"), env={"COLUMNS": "80"}, timeout=900
+    )
+    assert END in _one_line(process.stdout), process.stdout  # the end of the message is there
+    assert all(len(line) <= 80 for line in process.stdout.splitlines() if not line.startswith("Feedback:"))
+
+
+def test_an_error_every_check_shares_is_said_once(run_grade, tmp_path):
+    folder = write_submission(tmp_path / "student", {"ohlol.py": "import nonexistent_module_xyz\n" + STUB2})
+    process = run_grade("submit", str(folder), "-a", A2, "--out", str(tmp_path / "out"))
+    shown = _one_line(process.stdout)
+    assert shown.count("No module named 'nonexistent_module_xyz'") == 1, process.stdout
+    result = json.loads((tmp_path / "out" / "feedback.json").read_text())
+    failed = [check for check in checks_of(result, A2) if check["status"] == "failed"]
+    assert len(failed) > 2 and all("nonexistent_module_xyz" in check["message"] for check in failed)  # data kept
+    assert shown.count("same error as above") == len(failed)
+    page = (tmp_path / "out" / "feedback.html").read_text()
+    assert page.count("Every check that failed failed with this error") == 1
+    assert page.count("same error as above") == len(failed)
+
+
+# -- an endless loop costs one limit ---------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_an_endless_loop_costs_one_time_limit_not_one_per_check(grade, tmp_path):
+    """A loop in forward: the first plain probe that reaches it times out; every later check that
+    needs it (the training checks with their own 30 s and 60 s limits included) is refused at once
+    with a message saying why, instead of waiting out its own limit. (Seconds: benchmarks/loop_cost.py.)"""
+    folder = write_submission(tmp_path / "student", {"ohlol.py": _with_loop(REF2, "forward")})
+    result = grade(folder, "-a", A2)
+    checks = checks_of(result, A2)
+    stopped = [c for c in checks if "did not finish within" in c["message"]]
+    refused = [c for c in checks if "so it was not run again" in c["message"]]
+    assert len(stopped) == 1, [c["message"] for c in checks]
+    assert refused and all(c["status"] == "failed" for c in refused)
+    assert {c["status"] for c in checks} - {"passed", "failed"} == set()
+    assert all(c["status"] == "passed" for c in checks if c not in stopped and c not in refused)
+    assert any("loss curve" in c["title"].lower() for c in refused)  # a training check: not rerun
+
+
+# -- the student install: a wheel without course data ----------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_student_wheel_holds_no_course_and_grades_with_the_copy(run_grade, tmp_path, cache_dir):
+    wheel = build_student_wheel(REPO, tmp_path / "dist")
+    assert wheel.name.startswith("rnn_autograder-") and course_files_in(wheel) == []
+    with zipfile.ZipFile(wheel) as zipped:
+        names = zipped.namelist()
+    assert any(name == "grader/cli.py" for name in names)
+    assert not any(part in name for name in names for part in ("assignments/", "solutions/", "test_hidden"))
+
+    site = tmp_path / "site"  # the wheel installed as a student's pip would, outside the course
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q", "--target", str(site), str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+    copy = _student_copy(tmp_path, A1)
+    env = {**os.environ, "PYTHONPATH": str(site), "GRADER_CACHE_DIR": str(cache_dir)}
+    env.pop("GRADER_COURSE", None)
+    command = [sys.executable, "-m", "grader", "submit", "--out", str(tmp_path / "out")]
+    process = subprocess.run([*command, f"{A1}/srn.py"], cwd=copy, env=env, capture_output=True, text=True)
+    assert process.returncode == 0, process.stderr
+    assert "your copy of the course" in _one_line(process.stderr)
+    result = json.loads((tmp_path / "out" / "feedback.json").read_text())
+    assert result["assignments"][0]["mode"] == "public" and result["assignments"][0]["score"] == 0
+
+    outside = write_submission(tmp_path / "loose", {"srn.py": REF1})  # no course anywhere near it
+    process = subprocess.run([*command, str(outside)], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert process.returncode == 1 and "cannot find the course's checks" in _one_line(process.stderr)
+
+
+def test_release_writes_the_copy_readme_with_the_one_line_install():
+    readme = (TEMPLATE / "README.md").read_text()
+    assert "pip install rnn_autograder-*.whl" in readme and "grade submit" in readme
+    assert "rnn_autograder-*.whl" in (REPO / ".gitignore").read_text()
