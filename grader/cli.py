@@ -823,10 +823,9 @@ def list_(checks: bool, course: Path | None) -> None:
 )
 @click.option(
     "--wheel/--no-wheel",
-    default=True,
-    show_default=True,
+    default=None,
     help="Also write the grader's wheel (no course data in it) into the student copy, for students to "
-    "`pip install rnn_autograder-*.whl`.",
+    "`pip install rnn_autograder-*.whl`. Default: when the course is the grader's own repository.",
 )
 @_course_option
 def release(
@@ -834,7 +833,7 @@ def release(
     check_only: bool,
     assignments: tuple[str, ...],
     recompute: bool,
-    wheel: bool,
+    wheel: bool | None,
     course: Path | None,
 ) -> None:
     """Build the student copy (stubs, handouts, public checks, expected data, its README) from
@@ -867,14 +866,14 @@ def release(
         click.echo(f"{target} is up to date")
     else:
         click.echo(f"Wrote the student copy to {target}")
-        if wheel and not assignments:
-            _write_student_wheel(target)
+        repository = Path(__file__).resolve().parent.parent  # the grader's source, in an editable install
+        if wheel or (wheel is None and not assignments and loaded.root == repository):
+            _write_student_wheel(repository, target)
 
 
-def _write_student_wheel(target: Path) -> None:
+def _write_student_wheel(repository: Path, target: Path) -> None:
     from grader.packaging.wheel import WheelError, build_student_wheel
 
-    repository = Path(__file__).resolve().parent.parent
     try:
         built = build_student_wheel(repository, target)
     except WheelError as exc:
