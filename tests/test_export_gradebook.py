@@ -178,6 +178,7 @@ def test_late_policy_from_a_manifest_keeps_raw_and_final(run_grade, course, tmp_
     )
     process = report(run_grade, course, root, grades)
     assert "the submission times name 1 student(s) the gradebook does not have: mallory" in process.stderr
+    assert "no submission time" not in process.stderr  # every graded assignment has one
     rows = gradebook(grades)
     assert rows["alice"][A1] == "90.0" and rows["alice"][f"{A1}_raw"] == "90.0"
     assert rows["alice"][A2] == "36.0" and rows["alice"][f"{A2}_raw"] == "40.0"
@@ -229,7 +230,7 @@ def test_a_wrong_late_policy_is_refused_before_grading(run_grade, course, tmp_pa
 def test_adjustments_apply_after_the_late_penalty_with_their_reason(run_grade, course, tmp_path):
     (course / "course.toml").write_text(LATE)
     root, grades = tmp_path / "class", tmp_path / "grades"
-    make_class(course, root, grades, {"bob": {A1: 80.0}, "erin-empty": {}})
+    make_class(course, root, grades, {"bob": {A1: 80.0}, "carl": {A1: 60.0}, "erin-empty": {}})
     (root / "submission_times.csv").write_text("student,assignment,submitted_at\nbob,,2026-10-17T12:00:00+02:00\n")
     (grades / "adjustments.csv").write_text(
         "student,assignment,delta,override,reason,by\n"
@@ -243,6 +244,7 @@ def test_adjustments_apply_after_the_late_penalty_with_their_reason(run_grade, c
     assert "+5 points by ana: check 3 regraded by hand" in rows["bob"]["notes"]
     assert rows["erin-empty"][A1] == "50.0" and rows["erin-empty"]["total"] == "50.0"
     assert "no student 'nobody'" in process.stderr
+    assert "no submission time for 1 student(s), so no late penalty was applied to them: carl" in process.stderr
     page = (grades / "students" / "bob" / "feedback.html").read_text()
     assert "check 3 regraded by hand" in page and "Score for the gradebook: 69 / 100" in page
     # Withdrawn: the page and the gradebook no longer show it.

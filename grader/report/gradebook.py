@@ -161,6 +161,14 @@ def build(
                 _apply_adjustment(entry, adjustment, book.warnings)
             entries[assignment_id] = entry
         book.rows.append(_row(result, entries))
+    untimed = sorted(
+        {r.student for r in book.rows for e in r.entries.values() if e.status == "graded" and e.submitted_at is None}
+    )
+    if policy is not None and untimed:
+        book.warnings.append(
+            f"no submission time for {len(untimed)} student(s), so no late penalty was applied to them: "
+            f"{', '.join(untimed[:20])}{' ...' if len(untimed) > 20 else ''}"
+        )
     return book
 
 
