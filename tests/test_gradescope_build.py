@@ -26,13 +26,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, SOLUTIONS
+from conftest import SOLUTIONS
 
 from grader.packaging.gradescope import failure_document, results_document
 from grader.report.results import AssignmentResult, CheckResult, SubmissionResult
 
 A1 = "a1_srn_numpy"
 SYSTEM_PYTHON = "/usr/bin/python3"
+# A container like Docker's default gives root no CAP_SYS_ADMIN: neither bubblewrap nor namespaces work.
+NO_SYS_ADMIN = ("setpriv", "--bounding-set=-sys_admin")
 
 # -- Gradescope's results.json, as documented ----------------------------------------------------------
 
@@ -245,15 +247,18 @@ def autograder(run_grade, tmp_path_factory) -> Iterator[Path]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def run_autograder(root: Path, files: dict[str, str], sandbox: str = "auto", **env: str) -> dict[str, Any]:
-    """One Gradescope run: a fresh submission folder and results folder, run_autograder, results.json."""
+def run_autograder(
+    root: Path, files: dict[str, str], sandbox: str = "auto", prefix: tuple[str, ...] = (), **env: str
+) -> dict[str, Any]:
+    """One Gradescope run: a fresh submission folder and results folder, run_autograder, results.json.
+    ``prefix``: a command that starts it (``setpriv`` taking capabilities away, as a container would)."""
     for folder in ("submission", "results"):
         shutil.rmtree(root / folder, ignore_errors=True)
         (root / folder).mkdir()
     for name, text in files.items():
         (root / "submission" / name).write_text(text)
     process = subprocess.run(
-        [str(root / "source" / "run_autograder")],
+        [*prefix, str(root / "source" / "run_autograder")],
         env=_environment(root, AUTOGRADER_SANDBOX=sandbox, **env),
         cwd=root / "submission",  # where a student's file could shadow a module, were it imported from here
         capture_output=True,
@@ -295,8 +300,12 @@ def test_zip_and_setup(autograder):
 
 
 @pytest.mark.slow
-def test_correct_submission_earns_full_marks(autograder):
-    document = run_autograder(autograder, {"srn.py": _reference()})
+@pytest.mark.parametrize("container", [False, True], ids=["here", "container"])
+def test_correct_submission_earns_full_marks(autograder, container):
+    """Also where student code runs under its own uid with no namespaces (a container without CAP_SYS_ADMIN)."""
+    if container and shutil.which(NO_SYS_ADMIN[0]) is None:
+        pytest.skip("no setpriv to take CAP_SYS_ADMIN away")
+    document = run_autograder(autograder, {"srn.py": _reference()}, prefix=NO_SYS_ADMIN if container else ())
     assert document["score"] == 100
     assert all(test["status"] == "passed" for test in document["tests"])
     assert round(sum(test["max_score"] for test in document["tests"]), 4) == 100
@@ -379,14 +388,20 @@ def _hostile(root: Path) -> tuple[str, list[str]]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sandbox", ["bubblewrap", "none"])
+@pytest.mark.parametrize("sandbox", ["bubblewrap", "none", "container"])
 def test_hostile_submission_reads_none_of_the_autograders_files(autograder, sandbox):
     from grader.sandbox.isolation import bubblewrap_works
 
     if sandbox == "bubblewrap" and not bubblewrap_works():
         pytest.skip("bubblewrap does not work here")
+    if sandbox == "container" and shutil.which(NO_SYS_ADMIN[0]) is None:
+        pytest.skip("no setpriv to take CAP_SYS_ADMIN away")
     code, targets = _hostile(autograder)
-    document = run_autograder(autograder, {"srn.py": code}, sandbox=sandbox)
+    if sandbox == "container":
+        document = run_autograder(autograder, {"srn.py": code}, prefix=NO_SYS_ADMIN)
+        assert "namespaces cannot be created here" in document["_log"]  # as in such a container
+    else:
+        document = run_autograder(autograder, {"srn.py": code}, sandbox=sandbox)
     text = json.dumps(document)
     assert "SPY " in text, "the hostile code did not run"
     secret = (autograder / "source" / "course" / A1 / "grading" / ".grader-secret").read_text().strip()
@@ -395,7 +410,7 @@ def test_hostile_submission_reads_none_of_the_autograders_files(autograder, sand
     for target in targets:
         assert f"DENIED {target}: " in text, target
         assert f"READ {target}" not in text and f"LISTED {target}" not in text, target
-    if sandbox == "none":  # (bubblewrap shows no file of the host's but the interpreter's)
+    if sandbox != "bubblewrap":  # (bubblewrap shows no file of the host's but the interpreter's)
         assert "CONTROL-VISIBLE" in text, "the spy cannot read a world-readable file either: the test proves nothing"
     assert "uid=0" not in text and "uid=6" in text  # one of the lent uids, 61000 and up
     assert document["score"] == 0
@@ -415,7 +430,3 @@ def test_refuses_to_run_student_code_that_could_read_its_files(autograder):
     assert "did not run your code" in document["output"]
     assert "SPY" not in json.dumps(document) and "SPY" not in document["_log"]
     assert "student code could read" in document["_log"]
-
-
-def test_repository_layout_is_what_the_zip_expects():
-    assert (REPO / "constraints.txt").is_file() and (REPO / "pyproject.toml").is_file()
