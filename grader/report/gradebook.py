@@ -223,7 +223,9 @@ def _row(result: SubmissionResult, entries: dict[str, Entry]) -> Row:
     status = result.status
     if status == "graded" and any(e.status != "graded" for e in entries.values()):
         status = "incomplete"
-    notes = "; ".join(([result.message] if result.message else []) + problems + list(result.notes))
+    # The submission's own notes (an id clash, a link not followed) before the per-assignment ones: a long
+    # cell is cut at its end.
+    notes = "; ".join(([result.message] if result.message else []) + list(result.notes) + problems)
     return Row(
         student=result.student,
         submission=terminal(Path(str(result.submission)).name),
