@@ -287,6 +287,15 @@ def test_canvas_export_lists_the_roster_with_points_possible_and_empty_missing(r
     assert by_name["Zed, Zoe"][5:] == [""] * 5  # on the roster, no submission
     assert "erin-empty" in process.stderr and "not in the roster" in process.stderr  # warned, not silently dropped
     assert "zed" in process.stderr and "no submission" in process.stderr
+    # Canvas's own export as the roster, with a grader_id column added: its Student column is the name.
+    (grades / "canvas-export.csv").write_text(
+        "Student,ID,SIS User ID,SIS Login ID,Section,A1 (777),grader_id\n"
+        "    Points Possible,,,,,100,\n"
+        '"Liddell, Alice",101,S001,aliddell,Lab 1,,alice\n'
+    )
+    export(run_grade, course, grades, "--format", "canvas", "--roster", str(grades / "canvas-export.csv"))
+    rows = list(csv.reader(io.StringIO(out.read_text())))
+    assert len(rows) == 3 and rows[2][:7] == ["Liddell, Alice", "101", "S001", "aliddell", "Lab 1", "90", "30"]
 
 
 def test_moodle_export_matches_by_email_or_id_number(run_grade, graded):

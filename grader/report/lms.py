@@ -30,8 +30,9 @@ FORMATS = ("canvas", "moodle")
 
 # Roster columns: the names a column may have (lower case, spaces and dashes as underscores).
 ROSTER_ALIASES = {
-    "student": ("student", "student_id", "folder", "submission", "grader_id"),
-    "name": ("name", "full_name", "student_name", "sortable_name"),
+    # grader_id first: in a Canvas export (usable as a roster with a grader_id column added), "Student" is a name.
+    "student": ("grader_id", "folder", "submission", "student", "student_id"),
+    "name": ("name", "full_name", "student_name", "sortable_name", "student"),
     "first_name": ("first_name", "firstname", "given_name"),
     "last_name": ("last_name", "lastname", "surname", "family_name"),
     "email": ("email", "email_address", "mail"),
@@ -88,13 +89,14 @@ def read_roster(path: Path) -> list[Enrolled]:
     found = {_normal(name or ""): name for name in reader.fieldnames or []}
     columns = {}
     for key, aliases in ROSTER_ALIASES.items():
-        match = next((found[a] for a in aliases if a in found), None)
+        taken = set(columns.values())
+        match = next((found[a] for a in aliases if a in found and found[a] not in taken), None)
         if match is not None:
             columns[key] = match
     if "student" not in columns:
         raise RosterError(
-            f"{path}: the roster needs a 'student' column holding the grader's student ids (the names of the "
-            f"folders or zips graded); found {', '.join(found) or 'no columns'}"
+            f"{path}: the roster needs a 'student' (or 'grader_id') column holding the grader's student ids (the "
+            f"names of the folders or zips graded); found {', '.join(found) or 'no columns'}"
         )
     enrolled, seen = [], set()
     for line, row in enumerate(reader, start=2):
