@@ -312,3 +312,28 @@ def test_attention_lists_what_no_score_shows():
     page = render_overview(context)
     assert page.index("Needs attention") < page.index("Timed out") < page.index('id="students"')
     assert 'href="students/tom-slow/feedback.student.html"' in page and ">not graded</a>" in page
+
+
+def test_an_assignment_nobody_handed_in_is_not_listed_as_missing_work():
+    """Graded before a2 is due: nobody's a2 is "missing work" to look at; once someone hands it in, the
+    others' absence is."""
+    from grader.course.model import load_course
+    from grader.report.overview import overview_context
+    from grader.report.results import AssignmentResult, SubmissionResult
+
+    A2 = "a2_rnncell_ohlol"
+
+    def student(name: str, *assignments: str) -> SubmissionResult:
+        return SubmissionResult(
+            name, f"s/{name}", "0", assignments=[AssignmentResult(a, a, "graded") for a in assignments]
+        )
+
+    course = load_course(REPO)
+    context = overview_context([student("amy", A1), student("ben", A1)], course, [A1, A2], "students")
+    assert context["attention"] == [] and context["headers"] == {A1: "a1", A2: "a2"}
+    assert [s.missing for s in context["assignments"]] == [0, 2]  # still counted as missing in the statistics
+    context = overview_context([student("amy", A1, A2), student("ben", A1)], course, [A1, A2], "students")
+    (group,) = context["attention"]
+    assert group["heading"] == "Missing work" and [(r["student"], r["assignment"]) for r in group["rows"]] == [
+        ("ben", A2)
+    ]

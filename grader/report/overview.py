@@ -166,6 +166,8 @@ def attention(
         link = f"{results_dir}/{result.student}/{page}{anchor}"
         rows[group].append({"student": result.student, "assignment": assignment, "reason": reason, "link": link})
 
+    # An assignment nobody handed in work for is not due yet (or was not asked for): its absence is not listed.
+    handed_in = {a for a in assignment_ids if any(standing(result, a) != "missing" for result in results)}
     for result in sorted(results, key=lambda r: r.student):
         if result.status in ("error", "timeout"):
             add(
@@ -180,7 +182,7 @@ def attention(
         for assignment_id in ids:
             entry = result.assignment(assignment_id)
             if entry is None:
-                if result.status == "graded":
+                if result.status == "graded" and assignment_id in handed_in:
                     add("missing", result, assignment_id, f"no work for {assignment_id} was handed in")
                 continue
             if entry.status == "missing":
@@ -329,7 +331,10 @@ def overview_context(
     instructor's page, where one was written."""
     summaries = summarise(results, course, assignment_ids)
     groups = attention(results, assignment_ids, results_dir)
+    prefixes = [assignment_id.split("_")[0] for assignment_id in assignment_ids]
+    unique = len(set(prefixes)) == len(prefixes)
     return {
+        "headers": dict(zip(assignment_ids, prefixes if unique else assignment_ids)),  # a1, a2... where unique
         "assignments": summaries,
         "attention": groups,
         "flagged": flagged(results),
