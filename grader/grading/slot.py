@@ -26,6 +26,7 @@ from grader.intake.students import opened
 from grader.intake.submission import Submission, SubmittedModule, load
 from grader.judging.expected import DiskCache, References, default_cache_dir
 from grader.judging.plugin import CheckContext, run_checks
+from grader.judging.replay import Recording, fingerprint
 from grader.judging.verifier import Verifier
 from grader.report.results import AssignmentResult, SubmissionResult, keep_better
 from grader.sandbox import Isolation, Limits, LoadSpec, Sandbox, SubmissionProcess, choose
@@ -301,9 +302,11 @@ class GradingSlot:
                 locate=work.locate,
                 limits=limits,
                 verifier=self.verifier_for(spec),
+                recording=Recording(fingerprint(spec.probes_source()), fingerprint(spec.verify_source())),
             )
             run_checks(context, [str(path) for path in (check_files or spec.check_files())])
             result.checks = context.results
+            result.recorded = context.recording.encode() if context.recording is not None else ""
             if context.problems:
                 result.status = "error"
                 result.message = "; ".join(context.problems)

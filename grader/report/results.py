@@ -116,6 +116,9 @@ class AssignmentResult:
     output: str = ""  # what the student's code printed (truncated)
     duration: float = 0.0
     checks: list[CheckResult] = field(default_factory=list)
+    # The student's probe answers, for `grade rejudge` (grader.judging.replay: a compressed frame, base64,
+    # bounded there); written by the trusted side only, never shown, not counted in MAX_ASSIGNMENT_BYTES.
+    recorded: str = ""
 
     def total(self) -> None:
         """Points of the judged checks, scaled to all checks' points where some could not be judged."""
@@ -366,7 +369,8 @@ def _bound_value(value: Any, depth: int) -> Any:
 
 
 def _size(assignment: AssignmentResult) -> int:
-    return len(json.dumps(_finite(asdict(assignment)), indent=2, ensure_ascii=False, allow_nan=False))
+    data = {**asdict(assignment), "recorded": ""}  # the stored answers have their own bound
+    return len(json.dumps(_finite(data), indent=2, ensure_ascii=False, allow_nan=False))
 
 
 def _fit(assignment: AssignmentResult) -> None:

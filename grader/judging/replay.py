@@ -1,0 +1,260 @@
+"""Stored probe outputs: what the student's process answered, recorded while grading, replayed to re-judge.
+
+While the checks run, every probe call the trusted side makes on the student's worker (probe, the
+arguments and seed really asked, i.e. after official grading's fresh seeds) is recorded with the
+answer: the plain data, or the failure (kind, message, where, traceback, limit). The verifier's answers
+are recorded too, keyed by a hash of what it was asked (the student's trained weights included), with
+a fingerprint of ``verify.py``: a verifier that changed is run again rather than replayed.
+
+The recording is kept inside the assignment's result (``AssignmentResult.recorded``): one frame in
+the wire format of :mod:`grader.wire.codec` (arrays as raw bytes, so floats keep every bit),
+compressed and base64-encoded. Inside the result, and not in a file beside it, because a result
+travels as one document: from slot processes and Dask workers (``to_dict``) to the one place that
+writes it, atomically; a side file could disagree with the result it belongs to after a crash or a
+``--resume``. It is bounded (:data:`MAX_RECORDED_BYTES`): past that, the largest answers are left out,
+and a re-judge that needs one of them says the student needs a regrade.
+
+Only the trusted side writes it (the grading process, from the values it received); the student's
+process never sees it. Replaying it (:class:`ReplayWorker`) answers the same calls without a sandbox:
+a call that was not recorded means the check's probes or arguments changed, and is counted as a miss.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from grader.errors import Failure, FailureKind, RunFailed
+from grader.judging.compare import CheckFailure
+from grader.judging.expected import call_key
+from grader.judging.verifier import VerifierError
+from grader.wire.codec import PREFIX, FrameLimits, decode, encode, parse_prefix
+
+FORMAT = "rnn-autograder/probes/1"
+MAX_RECORDED_BYTES = 4 * 2**20  # one assignment's recording, compressed and encoded (what the JSON holds)
+_READ_LIMITS = FrameLimits(max_header_bytes=2**28, max_body_bytes=2**30)
+
+
+def fingerprint(text: str | None) -> str:
+    return hashlib.sha256((text or "").encode("utf-8")).hexdigest()[:16]
+
+
+def verifier_key(function: str, args: dict[str, Any]) -> str:
+    return hashlib.sha256(encode({"function": function, "args": args})).hexdigest()
+
+
+def _failure_dict(failure: Failure) -> dict[str, Any]:
+    return {
+        "kind": failure.kind.value,
+        "message": failure.message,
+        "where": failure.where,
+        "traceback": failure.traceback,
+        "limit_s": failure.limit_s,
+    }
+
+
+def _failure_from(data: dict[str, Any]) -> Failure:
+    kind = next((k for k in FailureKind if k.value == data.get("kind")), FailureKind.GRADER)
+    return Failure(
+        kind,
+        str(data.get("message") or ""),
+        where=data.get("where"),
+        traceback=data.get("traceback"),
+        limit_s=data.get("limit_s"),
+    )
+
+
+@dataclass
+class Recording:
+    """One assignment's recorded calls: student probe calls in order, and the verifier's answers."""
+
+    probes_hash: str = ""  # of the probes' source: changed probes cannot be replayed
+    verify_hash: str = ""  # of verify.py: a changed verifier is run again
+    calls: list[dict[str, Any]] = field(default_factory=list)  # {"key", "ok", "data"|"failure"} or "left_out"
+    verifier: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> {"ok", "data"|"error", "kind"}
+
+    # -- recording (trusted side, while grading) --------------------------------------------------
+
+    def student_call(self, probe: str, args: dict[str, Any], seed: int, call: Callable[[], Any]) -> Any:
+        """Run ``call`` (the worker's) and record what it answered."""
+        key = call_key(probe, args, seed)
+        try:
+            data = call()
+        except RunFailed as error:
+            self.calls.append({"key": key, "ok": False, "failure": _failure_dict(error.failure)})
+            raise
+        self.calls.append({"key": key, "ok": True, "data": data})
+        return data
+
+    def verifier_call(self, function: str, args: dict[str, Any], call: Callable[[], Any]) -> Any:
+        key = verifier_key(function, args)
+        try:
+            data = call()
+        except CheckFailure as error:
+            self.verifier[key] = {"ok": False, "kind": "check", "error": error.message}
+            raise
+        except VerifierError as error:
+            self.verifier[key] = {"ok": False, "kind": "verifier", "error": str(error)}
+            raise
+        self.verifier[key] = {"ok": True, "data": data}
+        return data
+
+    # -- storage ----------------------------------------------------------------------------------
+
+    def encode(self, limit: int = MAX_RECORDED_BYTES) -> str:
+        """The recording as text for the result JSON, within ``limit`` characters: the largest answers
+        are left out first (a replay that needs one asks for a regrade)."""
+        calls = list(self.calls)
+        verifier = dict(self.verifier)
+        while True:
+            document = {
+                "format": FORMAT,
+                "probes": self.probes_hash,
+                "verify": self.verify_hash,
+                "calls": calls,
+                "verifier": verifier,
+            }
+            try:
+                text = base64.b64encode(zlib.compress(encode(document), 6)).decode("ascii")
+            except TypeError:  # data the codec cannot write (never expected: it came through the codec)
+                return ""
+            if len(text) <= limit:
+                return text
+            sizes = [(len(encode(c.get("data"))), "call", i) for i, c in enumerate(calls) if "data" in c]
+            sizes += [(len(encode(v.get("data"))), "verifier", k) for k, v in verifier.items() if "data" in v]
+            if not sizes:
+                return ""
+            _, kind, where = max(sizes, key=lambda item: item[0])
+            if kind == "call":
+                calls[where] = {"key": calls[where]["key"], "left_out": True}  # type: ignore[index]
+            else:
+                verifier.pop(where)  # type: ignore[arg-type]
+
+    @classmethod
+    def decode(cls, text: str) -> Recording | None:
+        """The recording stored in a result, or None where there is none or it cannot be read."""
+        if not text:
+            return None
+        try:
+            raw = zlib.decompress(base64.b64decode(text.encode("ascii"), validate=True))
+            header_len, body_len = parse_prefix(raw[: PREFIX.size], _READ_LIMITS)
+            header = raw[PREFIX.size : PREFIX.size + header_len]
+            document = decode(header, raw[PREFIX.size + header_len : PREFIX.size + header_len + body_len], _READ_LIMITS)
+        except (ValueError, zlib.error, UnicodeEncodeError):
+            return None
+        if not isinstance(document, dict) or document.get("format") != FORMAT:
+            return None
+        return cls(
+            probes_hash=str(document.get("probes") or ""),
+            verify_hash=str(document.get("verify") or ""),
+            calls=[c for c in document.get("calls") or [] if isinstance(c, dict)],
+            verifier={k: v for k, v in (document.get("verifier") or {}).items() if isinstance(v, dict)},
+        )
+
+
+class RecordingVerifier:
+    """The ``verifier`` fixture while grading: the real verifier, its answers recorded."""
+
+    def __init__(self, verifier: Any, recording: Recording) -> None:
+        self._verifier = verifier
+        self._recording = recording
+
+    def measure(self, function: str, **args: Any) -> Any:
+        return self._recording.verifier_call(function, args, lambda: self._verifier.measure(function, **args))
+
+    def measure_each(self, function: str, items: list[dict[str, Any]], **inputs: Any) -> list[Any]:
+        args = {"items": items, "inputs": inputs, "each": True}
+        return self._recording.verifier_call(
+            function, args, lambda: self._verifier.measure_each(function, items, **inputs)
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._verifier, name)
+
+
+# -- replay (rejudge: no student code runs) ---------------------------------------------------------
+
+
+class NotRecorded(RunFailed):
+    """A probe call the recording does not hold: the check asks something it did not ask before."""
+
+
+class _NoOutput:
+    def __init__(self, text: str = "") -> None:
+        self._text = text
+
+    def text(self) -> str:
+        return self._text
+
+
+class ReplayWorker:
+    """Stands in for the student's worker: answers each call from the recording, in the order the
+    calls were made (a call asked twice gets its answers in turn, then the last one again)."""
+
+    hanging = None
+
+    def __init__(self, recording: Recording, output: str = "") -> None:
+        self.output = _NoOutput(output)
+        self.misses: list[str] = []
+        self._answers: dict[str, list[dict[str, Any]]] = {}
+        for call in recording.calls:
+            self._answers.setdefault(str(call.get("key")), []).append(call)
+        self._used: dict[str, int] = {}
+
+    def call(self, probe: str, args: dict[str, Any], seed: int = 0, **_: Any) -> Any:
+        key = call_key(probe, args, seed)
+        answers = self._answers.get(key)
+        if not answers:
+            self.misses.append(f"{probe}({_short(args)}, seed={seed}) was not asked when this student was graded")
+            raise NotRecorded(Failure(FailureKind.GRADER, f"the probe call {probe} was not recorded"))
+        index = self._used.get(key, 0)
+        self._used[key] = index + 1
+        answer = answers[min(index, len(answers) - 1)]
+        if answer.get("left_out"):
+            self.misses.append(f"the answer to {probe}({_short(args)}) was too large to keep")
+            raise NotRecorded(Failure(FailureKind.GRADER, f"the answer to {probe} was not kept"))
+        if answer.get("ok"):
+            return answer.get("data")
+        raise RunFailed(_failure_from(answer.get("failure") or {}))
+
+    def close(self) -> None:
+        pass
+
+
+class ReplayVerifier:
+    """Answers the verifier's questions from the recording; one it does not hold goes to ``fallback``
+    (the real verifier, which runs the instructor's verify.py on the stored weights, never student code)."""
+
+    def __init__(self, recording: Recording, fallback: Callable[[], Any] | None) -> None:
+        self._answers = recording.verifier
+        self._fallback = fallback
+        self.misses = 0
+
+    def _answer(self, function: str, args: dict[str, Any], real: Callable[[Any], Any]) -> Any:
+        answer = self._answers.get(verifier_key(function, args))
+        if answer is None:
+            self.misses += 1
+            if self._fallback is None:
+                raise VerifierError("the verifier's answer was not recorded and no verifier is available")
+            return real(self._fallback())
+        if answer.get("ok"):
+            return answer.get("data")
+        if answer.get("kind") == "check":
+            raise CheckFailure(str(answer.get("error")))
+        raise VerifierError(str(answer.get("error")))
+
+    def measure(self, function: str, **args: Any) -> Any:
+        return self._answer(function, args, lambda verifier: verifier.measure(function, **args))
+
+    def measure_each(self, function: str, items: list[dict[str, Any]], **inputs: Any) -> list[Any]:
+        args = {"items": items, "inputs": inputs, "each": True}
+        return self._answer(function, args, lambda verifier: verifier.measure_each(function, items, **inputs))
+
+
+def _short(args: dict[str, Any], limit: int = 80) -> str:
+    text = ", ".join(f"{k}={v!r}" for k, v in args.items())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,132 @@
+"""`grade rejudge`: changed points and tolerances applied to the stored probe answers, no student code run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import REPO, SOLUTIONS, TEMPLATE, write_submission
+
+A2 = "a2_rnncell_ohlol"
+MODULE = "ohlol.py"
+
+
+def _course(tmp_path: Path) -> Path:
+    course = tmp_path / "course"
+    shutil.copytree(REPO / "assignments" / A2, course / "assignments" / A2)
+    shutil.copytree(REPO / "solutions" / A2, course / "solutions" / A2)
+    return course
+
+
+def _class(root: Path) -> Path:
+    """Correct, a catalogued mistake, a forward step off by 3e-5 (fails rtol 1e-5, passes 1e-3), a stub."""
+    from grader.course.mistakes import load_catalog
+
+    solution = (SOLUTIONS / A2 / MODULE).read_text()
+    catalog = load_catalog(REPO / "assignments" / A2 / "mistakes.toml")
+    mutated = catalog.get("zero_grad_forgotten").mutate({MODULE: solution.encode()}, "ohlol")[MODULE].decode()
+    close = solution.replace("return self.rnncell(x_t, hidden)", "return self.rnncell(x_t, hidden) * (1 + 3e-5)")
+    assert close != solution
+    write_submission(root / "correct", {MODULE: solution})
+    write_submission(root / "mistake", {MODULE: mutated})
+    write_submission(root / "close", {MODULE: close})
+    write_submission(root / "stub", {MODULE: (TEMPLATE / A2 / MODULE).read_text()})
+    return root
+
+
+def _checks(grades: Path) -> dict[str, dict[str, tuple]]:
+    found = {}
+    for path in sorted((grades / "students").glob("*/feedback.json")):
+        result = json.loads(path.read_text())
+        found[path.parent.name] = {
+            check["name"]: (
+                check["points"],
+                check["max_points"],
+                check["status"],
+                check["message"],
+                check["mistake"],
+                check["diagnosis"],
+            )
+            for assignment in result["assignments"]
+            for check in assignment["checks"]
+        } | {"score": result["score"]}
+    return found
+
+
+@pytest.mark.slow
+def test_rejudge_equals_a_full_regrade_and_runs_no_student_code(run_grade, tmp_path, monkeypatch, cache_dir):
+    from grader.course.model import load_course
+    from grader.grading import rejudge
+    from grader.sandbox import submission_process
+
+    course = _course(tmp_path)
+    submissions = _class(tmp_path / "class")
+    first = tmp_path / "grades"
+    run_grade("report", str(submissions), "--course", str(course), "--out", str(first))
+    before = _checks(first)
+    assert before["close"]["test_forward_step"][2] == "failed"
+    stored = json.loads((first / "students" / "correct" / "feedback.json").read_text())
+    assert stored["assignments"][0]["recorded"], "the probe answers are stored with the result"
+
+    # The instructor changes one check's points and the assignment's tolerance.
+    public = course / "assignments" / A2 / "checks" / "test_public.py"
+    source = public.read_text()
+    assert "@points(5)\ndef test_encode" in source
+    public.write_text(source.replace("@points(5)\ndef test_encode", "@points(8)\ndef test_encode"))
+    toml = course / "assignments" / A2 / "assignment.toml"
+    text = toml.read_text()
+    assert "[tolerance]\nrtol = 1e-5" in text
+    toml.write_text(text.replace("[tolerance]\nrtol = 1e-5", "[tolerance]\nrtol = 1e-3"))
+
+    def no_student_code(*args, **kwargs):
+        raise AssertionError("rejudge started a student's process")
+
+    monkeypatch.setattr(submission_process.SubmissionProcess, "__init__", no_student_code)
+    monkeypatch.setattr("grader.sandbox.Sandbox.worker", no_student_code)
+    monkeypatch.setattr("grader.sandbox.Sandbox.start", no_student_code)  # no sandbox at all: answers are cached
+    monkeypatch.setenv("GRADER_CACHE_DIR", str(cache_dir))
+    report = rejudge.rejudge_class(load_course(course), first)
+    assert not report.needs_regrade and not report.skipped, report
+    assert sorted(report.unchanged + report.rejudged) == ["close", "correct", "mistake", "stub"]
+    changed = {(c.student, c.check): c for c in report.changes}
+    assert changed[("correct", "test_encode")].old == 5 and changed[("correct", "test_encode")].new == 8
+    assert "worth 8 points (was 5)" in changed[("correct", "test_encode")].why
+    assert (
+        changed[("close", "test_forward_step")].new == 10
+        and "failed -> passed" in changed[("close", "test_forward_step")].why
+    )
+    assert ("stub", "test_encode") not in changed  # 0 of 5, 0 of 8: the student's points did not move
+    monkeypatch.undo()
+
+    regraded = tmp_path / "regraded"
+    run_grade("report", str(submissions), "--course", str(course), "--out", str(regraded))
+    assert _checks(first) == _checks(regraded)
+    assert _checks(first)["mistake"] == {**before["mistake"], **_checks(first)["mistake"]}
+
+
+@pytest.mark.slow
+def test_a_changed_probe_call_needs_a_regrade_and_resume_regrades_only_it(run_grade, tmp_path):
+    course = _course(tmp_path)
+    submissions = tmp_path / "class"
+    write_submission(submissions / "alice", {MODULE: (SOLUTIONS / A2 / MODULE).read_text()})
+    write_submission(submissions / "bob", {MODULE: "def encode(text:\n"})  # graded without running it
+    grades = tmp_path / "grades"
+    run_grade("report", str(submissions), "--course", str(course), "--out", str(grades))
+
+    public = course / "assignments" / A2 / "checks" / "test_public.py"
+    source = public.read_text()
+    call = 'judge.compare("predict_words", words=[HELLO, OHLOL, "leo"], seed=31)'
+    assert call in source
+    public.write_text(source.replace(call, call.replace('"leo"]', '"leo", "eh"]')))
+    process = run_grade("rejudge", str(grades), "--course", str(course))
+    assert "needs a regrade: alice" in process.stdout and "--resume" in process.stdout, process.stdout
+    report = json.loads((grades / "rejudge.json").read_text())
+    assert sorted(report["needs_regrade"]) == ["alice"], report  # bob's syntax error asked no probe: replayed
+    assert any("predict_words" in why for why in report["needs_regrade"]["alice"])
+    alice = json.loads((grades / "students" / "alice" / "feedback.json").read_text())
+    assert alice["content_hash"] == "" and any("Needs a regrade" in note for note in alice["notes"])
+
+    process = run_grade("report", str(submissions), "--course", str(course), "--out", str(grades), "--resume")
+    assert "1 graded" in process.stdout and "1 skipped" in process.stdout, process.stdout
