@@ -337,3 +337,20 @@ def test_an_assignment_nobody_handed_in_is_not_listed_as_missing_work():
     assert group["heading"] == "Missing work" and [(r["student"], r["assignment"]) for r in group["rows"]] == [
         ("ben", A2)
     ]
+
+
+def test_student_version_leaves_out_notes_naming_other_students(tmp_path):
+    """Two folders that give one id ('bob ' and 'bob'): each page says so to the instructor, never to the
+    student, whose hand-back must hold nothing of anyone else."""
+    from grader.intake.students import discover
+    from grader.report.handback import Handback, student_version
+    from grader.report.results import SubmissionResult
+
+    (tmp_path / "bob").mkdir()
+    (tmp_path / "bob ").mkdir()
+    clash = [student for student in discover(tmp_path) if student.id != "bob"][0]
+    assert clash.notes and "'bob'" in clash.notes[0]
+    result = SubmissionResult(clash.id, str(clash.path), "0", notes=[*clash.notes, "srn.py was graded"])
+    for mode in ("name-and-points", "verdict", "full"):
+        assert student_version(result, Handback(mode)).notes == ["srn.py was graded"]
+    assert result.notes[0] == clash.notes[0]

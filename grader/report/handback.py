@@ -47,6 +47,11 @@ OTHER_VERDICTS = {
 }
 
 
+# Notes for the instructor only, left off the student version: a clash of ids names another student's
+# folder or zip (grader/intake/students.py writes it).
+INSTRUCTOR_NOTES = (" give the same student id ",)
+
+
 class HandbackError(ValueError):
     """The course's ``[handback]`` setting is not one the grader knows; the message says which are."""
 
@@ -90,8 +95,10 @@ def _course_table(course: Course | None) -> dict[str, Any]:
 
 
 def student_version(result: SubmissionResult, handback: Handback) -> SubmissionResult:
-    """A copy of ``result`` fit to send to the student: every hidden check reduced as configured."""
+    """A copy of ``result`` fit to send to the student: every hidden check reduced as configured, and no
+    note that names another student."""
     copied = copy.deepcopy(result)
+    copied.notes = [note for note in copied.notes if not any(mark in note for mark in INSTRUCTOR_NOTES)]
     if handback.hidden == "full":
         return copied
     for assignment in copied.assignments:
