@@ -552,9 +552,9 @@ def report(
     "--roster",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
-    help="CSV of the enrolled students: a 'student' column with the grader's ids (folder or zip names) and the "
-    "LMS's: Canvas needs canvas_id, sis_user_id or sis_login_id (name, section optional); Moodle needs email "
-    "or id_number (name or first_name/last_name optional).",
+    help="CSV of the enrolled students: a 'student' (or 'grader_id') column with the grader's ids (folder or zip "
+    "names) and the LMS's: Canvas needs canvas_id, sis_user_id or sis_login_id (name, section optional); Moodle "
+    "needs email or id_number (name or first_name/last_name optional). See docs/gradebook.md.",
 )
 @_times_option
 @_adjustments_option
