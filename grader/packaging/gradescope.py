@@ -25,6 +25,7 @@ from grader.text import printable
 VISIBILITY = {"visible": "visible", "hidden": "after_published"}
 ROOT_FILES = ("pyproject.toml", "constraints.txt", "README.md")
 SCRIPTS = ("setup.sh", "run_autograder")
+PYTHON_MIN = (3, 11)  # what the versions in constraints.txt need (numpy 2.4)
 MAX_TEST_OUTPUT = 8000  # characters of one test's output: Gradescope shows every test on one page
 MAX_OUTPUT = 16000
 
@@ -182,15 +183,22 @@ ROOT="${{AUTOGRADER_ROOT:-/autograder}}"
 SOURCE="$ROOT/source"
 VENV="$ROOT/venv"
 umask 022  # the venv must be readable by the uid student code runs under
+PYTHON=python3
+recent() {{ "$1" -c 'import sys; sys.exit(sys.version_info < ({python_min}))' 2> /dev/null; }}
 if [ "${{AUTOGRADER_SKIP_APT:-0}}" != 1 ] && command -v apt-get > /dev/null; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
   apt-get install -y -q --no-install-recommends python3 python3-venv python3-pip
+  if ! recent python3; then  # the pinned numpy needs Python {python_version} (Ubuntu 22.04 has 3.10)
+    apt-get install -y -q --no-install-recommends python{python_version} python{python_version}-venv
+    PYTHON=python{python_version}
+  fi
   # bubblewrap isolates student code where the container allows namespaces; where it cannot run,
   # student code still runs under an unprivileged uid of its own that cannot read $SOURCE.
   apt-get install -y -q --no-install-recommends bubblewrap || echo "setup.sh: bubblewrap is not available" >&2
 fi
-python3 -m venv ${{AUTOGRADER_VENV_OPTIONS:-}} "$VENV"
+recent "$PYTHON" || {{ echo "setup.sh: the grader needs Python {python_version} or newer" >&2; exit 1; }}
+"$PYTHON" -m venv ${{AUTOGRADER_VENV_OPTIONS:-}} "$VENV"
 # The CPU build of torch is enough (and far smaller than the default CUDA build).
 "$VENV/bin/pip" install -q "torch=={torch}" --index-url https://download.pytorch.org/whl/cpu
 "$VENV/bin/pip" install -q -c "$SOURCE/grader-src/constraints.txt" "$SOURCE/grader-src"
@@ -257,7 +265,9 @@ def build_autograder(
     secret_text = os.environ.get(SECRET_ENV, "").strip() or (course.root / SECRET_FILE).read_text().strip()
     files[f"{base}/{GRADING_DIR}/{SECRET_FILE}"] = (secret_text + "\n").encode()
     torch_version = _pinned(repository / "constraints.txt", "torch") or "2.13.0"
-    files["setup.sh"] = SETUP_SH.format(torch=torch_version).encode()
+    files["setup.sh"] = SETUP_SH.format(
+        torch=torch_version, python_min="%d, %d" % PYTHON_MIN, python_version="%d.%d" % PYTHON_MIN
+    ).encode()
     files["run_autograder"] = RUN_AUTOGRADER.format(assignment=spec.id).encode()
     out_zip.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out_zip, "w", zipfile.ZIP_DEFLATED) as archive:
