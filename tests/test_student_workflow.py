@@ -68,6 +68,10 @@ def test_submit_inside_a_student_copy_uses_its_public_checks_and_says_so(run_gra
     assert work["mode"] == "full" and work["max_score"] == 100
     assert any(check["visibility"] == "hidden" for check in work["checks"])
 
+    beside = write_submission(copy.parent / "beside", {"srn.py": REF1})  # next to a copy, not in it
+    process = run_grade("submit", str(beside), "--out", str(tmp_path / "beside-out"))
+    assert "Course: the instructor's course" in _one_line(process.stderr)
+
 
 def test_a_single_file_and_a_zip_are_graded(grade, run_grade, tmp_path):
     folder = write_submission(tmp_path / "work", {"srn.py": REF1, "notes.txt": "not graded"})
@@ -112,7 +116,7 @@ def test_an_error_every_check_shares_is_said_once(run_grade, tmp_path):
     assert len(failed) > 2 and all("nonexistent_module_xyz" in check["message"] for check in failed)  # data kept
     assert shown.count("same error as above") == len(failed)
     page = (tmp_path / "out" / "feedback.html").read_text()
-    assert page.count("Every check that failed failed with this error") == 1
+    assert page.count("Every failed check below failed with this error") == 1
     assert page.count("same error as above") == len(failed)
 
 

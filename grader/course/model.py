@@ -353,14 +353,13 @@ def load_template_course(root: Path) -> Course:
 
 def _copy_holding(submission: Path) -> Course | None:
     """The copy of the course without solutions (a student copy) that holds ``submission``: the
-    submission's folder (a file's folder) or the folder above it."""
+    submission's folder (a file's folder) is the copy, or one of its assignment folders. Never a
+    folder beside it: work kept next to somebody's copy is not graded with that copy."""
     folder = submission if submission.is_dir() else submission.parent
-    for candidate in (folder, folder.parent):
-        try:
-            return load_template_course(candidate.resolve())
-        except (CourseError, OSError):
-            continue
-    return None
+    try:
+        return load_template_course(folder.resolve())
+    except (CourseError, OSError):
+        return None
 
 
 def load_course(path: Path) -> Course:
@@ -374,24 +373,29 @@ def find_course(explicit: Path | None = None, submission: Path | None = None, ow
     """The course to grade against, most specific first.
 
     1. ``--course`` or ``$GRADER_COURSE``; 2. with ``own_copy_first`` (``grade submit``), the student copy
-    that holds the submission (its folder or the folder above it): a student checks their work with
+    that holds the submission (the copy itself or one of its assignment folders): a student checks their work with
     their copy's public checks, whichever grader is installed; 3. the course repository this grader was
-    installed from (an editable install inside the instructor's repository); 4. the student copy that
-    holds the submission. ``grade report`` never takes a copy from inside a submission first: a
+    installed from (an editable install inside the instructor's repository); 4. the grading material in
+    the submission's folder or the folder above it. ``grade report`` never takes a copy from inside a submission first: a
     student's own ``grading/`` folder must not decide their official grade.
     """
     if explicit is None and os.environ.get(COURSE_ENV):
         explicit = Path(os.environ[COURSE_ENV])
     if explicit is not None:
         return load_course(explicit)
-    copy = _copy_holding(submission) if submission is not None else None
-    if own_copy_first and copy is not None:
-        return copy
+    if own_copy_first and submission is not None:
+        copy = _copy_holding(submission)
+        if copy is not None:
+            return copy
     repository = Path(__file__).resolve().parents[2]
     if (repository / "assignments").is_dir() and (repository / "solutions").is_dir():
         return load_instructor_course(repository)
-    if copy is not None:
-        return copy
+    if submission is not None:
+        for candidate in (submission, submission.parent):
+            try:
+                return load_template_course(candidate.resolve())
+            except (CourseError, OSError):
+                continue
     raise CourseError(
         "cannot find the course's checks: run this inside your copy of the course (the folders with a "
         f"{GRADING_DIR}/ subfolder), or pass --course DIR"
