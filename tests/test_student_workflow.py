@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, SOLUTIONS, TEMPLATE, checks_of, write_submission
+from test_sandbox import sandbox, worker  # noqa: F401 - the fixture, and a worker on its test module
 
+from grader.errors import RunFailed
 from grader.packaging.wheel import build_student_wheel, course_files_in
 
 A1, A2 = "a1_srn_numpy", "a2_rnncell_ohlol"
@@ -138,6 +140,16 @@ def test_an_endless_loop_costs_one_time_limit_not_one_per_check(grade, tmp_path)
     assert {c["status"] for c in checks} - {"passed", "failed"} == set()
     assert all(c["status"] == "passed" for c in checks if c not in stopped and c not in refused)
     assert any("loss curve" in c["title"].lower() for c in refused)  # a training check: not rerun
+
+
+def test_a_function_stopped_on_a_plain_call_is_not_run_again_under_a_longer_limit(sandbox):  # noqa: F811
+    student = worker(sandbox)
+    with pytest.raises(RunFailed, match="within 0.5 s"):
+        student.call("call", {"name": "slow"}, timeout=0.5, small=True)
+    with pytest.raises(RunFailed, match="`slow` was stopped after running more than 0.5 s"):
+        student.call("call", {"name": "slow"}, timeout=5)  # a training check's longer limit: refused at once
+    assert student.call("call", {"name": "double", "args": [2]}, timeout=5) == 4  # the rest still runs
+    student.close()
 
 
 # -- the student install: a wheel without course data ----------------------------------------------
