@@ -94,8 +94,11 @@ def _check_gradebook_inputs(course: Course, out: Path, times: Path | None, adjus
 
     if adjustments is None and (out / FILE).is_file():
         adjustments = out / FILE
+    from grader.report.insight import InsightSettings
+
     try:
         course.late_policy()
+        InsightSettings.of(course)  # [insight] of course.toml, checked before anyone is graded
         if times is not None:
             read_manifest(times)
         if adjustments is not None:
@@ -190,8 +193,9 @@ def submit(
     """Grade the work in FOLDER and write an HTML feedback page.
 
     FOLDER holds your assignment files (srn.py or srn.ipynb, ohlol.py, ...) directly or in folders
-    named after the assignments (a1_srn_numpy/, a2_rnncell_ohlol/, ...). In your copy of the course
-    only the public checks run; your instructor's grading adds hidden checks.
+    named after the assignments (a1_srn_numpy/, a2_rnncell_ohlol/, ...); it may also be one such file
+    (grade submit a2_rnncell_ohlol/ohlol.py) or a zip of the folder. Inside your copy of the course, the
+    copy's public checks run (the first line says so); your instructor's grading adds hidden checks.
     """
     from grader.grading.request import GradeRequest
     from grader.grading.slot import GradeOptions, GradingSlot, resolve_device
