@@ -87,7 +87,7 @@ def read_roster(path: Path) -> list[Enrolled]:
         raise RosterError(f"cannot read the roster {path}: {exc}") from None
     reader = csv.DictReader(io.StringIO(text))
     found = {_normal(name or ""): name for name in reader.fieldnames or []}
-    columns = {}
+    columns: dict[str, str] = {}
     for key, aliases in ROSTER_ALIASES.items():
         taken = set(columns.values())
         match = next((found[a] for a in aliases if a in found and found[a] not in taken), None)
