@@ -16,10 +16,18 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from grader.course.mistakes import Mistake
+
+class Mistake(Protocol):
+    """A catalogued mistake as a failure names it (grader.course.mistakes.Mistake is one); typed here so
+    that this bottom layer knows no course."""
+
+    @property
+    def id(self) -> str: ...
+
+    def feedback(self) -> str: ...
+
 
 MAX_UNKNOWN_KIND = 60  # characters of an unknown kind quoted in the message (the reply may be forged)
 
