@@ -97,6 +97,7 @@ def graded(course: Path, tmp_path: Path):
 # totals, missing, the class mean ------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a grade report run (it grades no one, but starts its slots)
 def test_totals_are_out_of_each_assignments_points_and_missing_work_is_empty(run_grade, graded):
     course, root, grades = graded
     process = report(run_grade, course, root, grades)
@@ -158,6 +159,7 @@ carol = 3
 """
 
 
+@pytest.mark.slow  # a grade report run (it grades no one, but starts its slots)
 def test_late_policy_from_a_manifest_keeps_raw_and_final(run_grade, course, tmp_path):
     (course / "course.toml").write_text(LATE)
     root, grades = tmp_path / "class", tmp_path / "grades"
@@ -200,6 +202,7 @@ def test_late_policy_from_a_manifest_keeps_raw_and_final(run_grade, course, tmp_
     assert list(csv.reader(io.StringIO((grades / "canvas.csv").read_text())))[2][5] == "64"
 
 
+@pytest.mark.slow  # a grade report run (it grades no one, but starts its slots)
 def test_zero_after_a_grace_period_and_file_times_are_warned(run_grade, course, tmp_path):
     (course / "course.toml").write_text(
         '[late]\ndeadline = "2026-10-15T23:59:00Z"\nrule = "zero"\ngrace_minutes = 60\n'
@@ -227,6 +230,7 @@ def test_a_wrong_late_policy_is_refused_before_grading(run_grade, course, tmp_pa
 # manual adjustments --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a grade report run (it grades no one, but starts its slots)
 def test_adjustments_apply_after_the_late_penalty_with_their_reason(run_grade, course, tmp_path):
     (course / "course.toml").write_text(LATE)
     root, grades = tmp_path / "class", tmp_path / "grades"
@@ -272,8 +276,7 @@ ROSTER = (
 
 
 def test_canvas_export_lists_the_roster_with_points_possible_and_empty_missing(run_grade, graded):
-    course, root, grades = graded
-    report(run_grade, course, root, grades)
+    course, root, grades = graded  # graded: export rebuilds the gradebook from the result files
     (grades / "roster.csv").write_text(ROSTER)
     out = grades / "canvas.csv"
     process = export(run_grade, course, grades, "--format", "canvas", "--roster", str(grades / "roster.csv"))
@@ -300,7 +303,6 @@ def test_canvas_export_lists_the_roster_with_points_possible_and_empty_missing(r
 
 def test_moodle_export_matches_by_email_or_id_number(run_grade, graded):
     course, root, grades = graded
-    report(run_grade, course, root, grades)
     (course / "course.toml").write_text('[export.columns]\na1_srn_numpy = "Assignment 1: SRN"\n')
     (grades / "roster.csv").write_text(ROSTER)
     out = grades / "moodle-grades.csv"
@@ -318,6 +320,7 @@ def test_moodle_export_matches_by_email_or_id_number(run_grade, graded):
     assert "Moodle matches students by an email address or an ID number" in refused.stderr
 
 
+@pytest.mark.slow  # a grade report run (it grades no one, but starts its slots)
 def test_export_applies_adjustments_edited_after_the_report(run_grade, graded):
     course, root, grades = graded
     report(run_grade, course, root, grades)
