@@ -17,6 +17,7 @@ first students). Run it on an otherwise idle machine: on a busy one every figure
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import statistics
@@ -31,8 +32,9 @@ from common import GRADE, mb, run_measured  # noqa: E402
 GRADED = re.compile(r"Graded (\d+) students in ([0-9.]+) s")
 
 
-def report(root: Path, cache: str, how: list[str]) -> tuple[float, float, int, str]:
-    """Wall seconds of the command, seconds of its grading phase, peak memory, the gradebook's text."""
+def report(root: Path, cache: str, how: list[str]) -> tuple[float, float, int, str, list[float]]:
+    """Wall seconds of the command, seconds of its grading phase, peak memory, the gradebook's text, and
+    each student's grading time in its slot (``duration`` of the result)."""
     out = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
     wall, peak, process = run_measured(
         GRADE + ["report", str(root), "--out", str(out), *how], {"GRADER_CACHE_DIR": cache}
@@ -41,15 +43,16 @@ def report(root: Path, cache: str, how: list[str]) -> tuple[float, float, int, s
     if found is None:
         raise RuntimeError(f"grade report {' '.join(how)} printed no summary:\n{process.stdout}\n{process.stderr}")
     gradebook = (out / "gradebook.csv").read_text()
+    durations = [json.loads(p.read_text()).get("duration", 0.0) for p in out.glob("students/*/feedback.json")]
     shutil.rmtree(out, ignore_errors=True)
-    return wall, float(found.group(2)), peak, gradebook
+    return wall, float(found.group(2)), peak, gradebook, [float(d) for d in durations if d]
 
 
-def measured(root: Path, cache: str, how: list[str], runs: int) -> tuple[float, float, int, str]:
+def measured(root: Path, cache: str, how: list[str], runs: int) -> tuple[float, float, int, str, list[float]]:
     results = [report(root, cache, how) for _ in range(runs)]
     wall = statistics.median(r[0] for r in results)
     phase = statistics.median(r[1] for r in results)
-    return wall, phase, max(r[2] for r in results), results[-1][3]
+    return wall, phase, max(r[2] for r in results), results[-1][3], results[-1][4]
 
 
 def main() -> None:
@@ -66,8 +69,8 @@ def main() -> None:
     print(f"a2 class: {args.students} students {counts}")
     report(root, cache, ["--workers", "2"])  # fill the reference cache
 
-    local_wall, local_phase, local_peak, local_book = measured(root, cache, ["--workers", "2"], args.runs)
-    dask_wall, dask_phase, dask_peak, dask_book = measured(root, cache, ["--cluster", "local:2"], args.runs)
+    local_wall, local_phase, local_peak, local_book, _ = measured(root, cache, ["--workers", "2"], args.runs)
+    dask_wall, dask_phase, dask_peak, dask_book, _ = measured(root, cache, ["--cluster", "local:2"], args.runs)
     print(
         f"2 local slots:            {local_wall:6.1f} s in all, grading {local_phase:6.1f} s, "
         f"peak memory {mb(local_peak)}"
@@ -82,28 +85,33 @@ def main() -> None:
     )
     print(f"gradebooks identical: {'yes' if dask_book == local_book else 'NO'}")
 
-    one_wall, one_phase, _, _ = measured(root, cache, ["--cluster", "local:1"], args.runs)
+    one_wall, one_phase, _, _, durations = measured(root, cache, ["--cluster", "local:1"], args.runs)
     print(f"1-worker LocalCluster:    {one_wall:6.1f} s in all, grading {one_phase:6.1f} s")
-    # time(w) = start + students * cost / w, from the grading phases with 1 and 2 workers
-    cost = max(2 * (one_phase - dask_phase), 1e-3) / args.students
-    start = max(one_phase - args.students * cost, 0.0)
+    # the model: grading phase(w) = start-up + students x cost / w, with the cost measured per student
+    # (each result's own grading time in its slot) and the start-up what the 1-worker run spent besides
+    cost = statistics.mean(durations) if durations else one_phase / args.students
+    start = max(one_phase - len(durations) * cost, 0.0)
     print(
-        f"model: grading phase = {start:.1f} s + students x {cost:.2f} s / workers "
-        f"(1 worker: {one_phase:.1f} s measured; 2 workers: {dask_phase:.1f} s measured, "
-        f"{start + args.students * cost / 2:.1f} s modelled)"
+        f"per student in one slot: mean {cost:.2f} s, median {statistics.median(durations or [cost]):.2f} s "
+        f"over {len(durations)} graded results; start-up in the grading phase {start:.1f} s "
+        f"(each slot's first torch import), cluster start {one_wall - one_phase:.1f} s"
     )
+    for workers, measured_phase in ((1, one_phase), (2, dask_phase)):
+        print(
+            f"model, {workers} worker(s): {start + len(durations) * cost / workers:6.1f} s modelled, "
+            f"{measured_phase:6.1f} s measured"
+        )
     print(
-        f"  per student on one slot: {one_phase / args.students:.2f} s with 1 worker; "
-        f"{cost:.2f} s of slot time from the 1-to-2 worker difference (2 workers share this machine's "
-        f"{_cores()} cores with the client, so their slots are slower than a node's own)"
+        f"  (2 workers on this machine share its {_cores()} cores with the client and the scheduler: the model "
+        "assumes each slot has a core to itself, as on a cluster node)"
     )
     slots = args.nodes * args.slots_per_node
-    per_slot = one_phase / args.students  # one slot with a core to itself: the conservative figure
-    estimate = (one_wall - one_phase) + 1000 * per_slot / slots
+    students = 1000
+    estimate = (one_wall - one_phase) + start + students * cost / slots
     print(
-        f"estimate, 1,000 a2 students on {args.nodes} nodes x {args.slots_per_node} slots ({slots} slots): "
-        f"about {estimate:.0f} s (start-up {one_wall - one_phase:.0f} s + 1000 x {per_slot:.2f} s / {slots}); "
-        f"all five assignments cost about five times the grading part"
+        f"estimate, {students:,} a2 students on {args.nodes} nodes x {args.slots_per_node} slots ({slots} slots): "
+        f"about {estimate:.0f} s = cluster start {one_wall - one_phase:.0f} s + slot start-up {start:.0f} s + "
+        f"{students} x {cost:.2f} s / {slots} (a full five-assignment submission costs several times an a2 one)"
     )
     shutil.rmtree(scratch, ignore_errors=True)
 
