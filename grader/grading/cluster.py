@@ -255,8 +255,13 @@ class ClusterSession:
                 self.client = Client(self.cluster)
             else:
                 self.client = Client(scheduler, timeout=30)
-        except (OSError, TimeoutError) as exc:
+        except ValueError:  # a device this machine lacks, an address Dask cannot read: said as it is
             self.close()
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever stops Dask from starting, in one line
+            self.close()
+            if local_workers:
+                raise ClusterError(f"could not start a local Dask cluster: {type(exc).__name__}: {exc}") from None
             raise ClusterError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
         if not local_workers:
             try:
@@ -310,7 +315,7 @@ class ClusterSession:
             f"Dask worker {address}: {report['problem']}" for address, report in reports.items() if report["problem"]
         ]
         if problems:
-            raise ClusterError("; ".join(problems))
+            raise ClusterError("\n".join(problems))
         self.slots = sum(report["slots"] for report in reports.values())
         return combined_isolation([report["isolation"] for report in reports.values()])
 
