@@ -94,8 +94,11 @@ def _check_gradebook_inputs(course: Course, out: Path, times: Path | None, adjus
 
     if adjustments is None and (out / FILE).is_file():
         adjustments = out / FILE
+    from grader.report.insight import InsightSettings
+
     try:
         course.late_policy()
+        InsightSettings.of(course)  # [insight] of course.toml, checked before anyone is graded
         if times is not None:
             read_manifest(times)
         if adjustments is not None:

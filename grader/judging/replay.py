@@ -8,7 +8,7 @@ a fingerprint of ``verify.py``: a verifier that changed is run again rather than
 
 The recording is kept inside the assignment's result (``AssignmentResult.recorded``): one frame in
 the wire format of :mod:`grader.wire.codec` (arrays as raw bytes, so floats keep every bit),
-compressed and base64-encoded. Inside the result, and not in a file beside it, because a result
+compressed and base64-encoded (:mod:`grader.report.recorded`). Inside the result, and not in a file beside it, because a result
 travels as one document: from slot processes and Dask workers (``to_dict``) to the one place that
 writes it, atomically; a side file could disagree with the result it belongs to after a crash or a
 ``--resume``. It is bounded (:data:`MAX_RECORDED_BYTES`): past that, the largest answers are left out,
@@ -21,9 +21,7 @@ a call that was not recorded means the check's probes or arguments changed, and 
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,11 +30,10 @@ from grader.errors import Failure, FailureKind, RunFailed
 from grader.judging.compare import CheckFailure
 from grader.judging.expected import call_key
 from grader.judging.verifier import VerifierError
-from grader.wire.codec import PREFIX, FrameLimits, decode, encode, parse_prefix
+from grader.report.recorded import pack, unpack
+from grader.wire.codec import encode
 
-FORMAT = "rnn-autograder/probes/1"
 MAX_RECORDED_BYTES = 4 * 2**20  # one assignment's recording, compressed and encoded (what the JSON holds)
-_READ_LIMITS = FrameLimits(max_header_bytes=2**28, max_body_bytes=2**30)
 
 
 def fingerprint(text: str | None) -> str:
@@ -74,7 +71,8 @@ class Recording:
 
     probes_hash: str = ""  # of the probes' source: changed probes cannot be replayed
     verify_hash: str = ""  # of verify.py: a changed verifier is run again
-    calls: list[dict[str, Any]] = field(default_factory=list)  # {"key", "ok", "data"|"failure"} or "left_out"
+    calls: list[dict[str, Any]] = field(default_factory=list)  # see grader.report.recorded
+    check: str = ""  # the check running now: each call says which check asked it
     verifier: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> {"ok", "data"|"error", "kind"}
 
     # -- recording (trusted side, while grading) --------------------------------------------------
@@ -85,9 +83,9 @@ class Recording:
         try:
             data = call()
         except RunFailed as error:
-            self.calls.append({"key": key, "ok": False, "failure": _failure_dict(error.failure)})
+            self.calls.append({"key": key, "check": self.check, "ok": False, "failure": _failure_dict(error.failure)})
             raise
-        self.calls.append({"key": key, "ok": True, "data": data})
+        self.calls.append({"key": key, "check": self.check, "ok": True, "data": data})
         return data
 
     def verifier_call(self, function: str, args: dict[str, Any], call: Callable[[], Any]) -> Any:
@@ -111,15 +109,9 @@ class Recording:
         calls = list(self.calls)
         verifier = dict(self.verifier)
         while True:
-            document = {
-                "format": FORMAT,
-                "probes": self.probes_hash,
-                "verify": self.verify_hash,
-                "calls": calls,
-                "verifier": verifier,
-            }
+            document = {"probes": self.probes_hash, "verify": self.verify_hash, "calls": calls, "verifier": verifier}
             try:
-                text = base64.b64encode(zlib.compress(encode(document), 6)).decode("ascii")
+                text = pack(document)
             except TypeError:  # data the codec cannot write (never expected: it came through the codec)
                 return ""
             if len(text) <= limit:
@@ -130,23 +122,16 @@ class Recording:
                 return ""
             _, kind, where = max(sizes, key=lambda item: item[0])
             if kind == "call":
-                calls[where] = {"key": calls[where]["key"], "left_out": True}  # type: ignore[index]
+                kept = calls[where]  # type: ignore[index]
+                calls[where] = {"key": kept["key"], "check": kept.get("check"), "left_out": True}  # type: ignore[index]
             else:
                 verifier.pop(where)  # type: ignore[arg-type]
 
     @classmethod
     def decode(cls, text: str) -> Recording | None:
         """The recording stored in a result, or None where there is none or it cannot be read."""
-        if not text:
-            return None
-        try:
-            raw = zlib.decompress(base64.b64decode(text.encode("ascii"), validate=True))
-            header_len, body_len = parse_prefix(raw[: PREFIX.size], _READ_LIMITS)
-            header = raw[PREFIX.size : PREFIX.size + header_len]
-            document = decode(header, raw[PREFIX.size + header_len : PREFIX.size + header_len + body_len], _READ_LIMITS)
-        except (ValueError, zlib.error, UnicodeEncodeError):
-            return None
-        if not isinstance(document, dict) or document.get("format") != FORMAT:
+        document = unpack(text)
+        if document is None:
             return None
         return cls(
             probes_hash=str(document.get("probes") or ""),

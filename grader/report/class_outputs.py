@@ -9,6 +9,7 @@ from grader.course.model import Course
 from grader.files import write_atomic
 from grader.report import gradebook
 from grader.report.handback import STUDENT_PAGE, handback_for, write_student_page
+from grader.report.insight import class_insight
 from grader.report.overview import overview_context
 from grader.report.pages import render_feedback, render_overview
 from grader.report.results import RESULT_FILE, RESULTS_DIR, SubmissionResult, load_results
@@ -46,6 +47,7 @@ def write_class_outputs(
         isolation=isolation.as_dict(),
         summary="",
         gradebook=book,
+        insight=class_insight(course, out, results, assignment_ids),  # similar work, unexplained mistakes
     )
     index = out / "index.html"
     write_atomic(index, render_overview(context).encode("utf-8"))

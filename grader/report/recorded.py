@@ -1,0 +1,47 @@
+"""The stored probe answers of an assignment's result (``AssignmentResult.recorded``), as data.
+
+Written by :mod:`grader.judging.replay` while grading; read there to re-judge, and here by the class
+insight (which outputs students share). One frame in the wire format (:mod:`grader.wire.codec`: arrays
+as raw bytes, every bit of every float kept), compressed, base64 text in the result JSON.
+
+The document: ``{"format", "probes", "verify", "calls": [{"key", "check", "ok", "data" | "failure"}
+| {"key", "check", "left_out": true}], "verifier": {key: {"ok", "data" | "error", "kind"}}}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import zlib
+from typing import Any
+
+from grader.wire.codec import PREFIX, FrameLimits, decode, encode, parse_prefix
+
+FORMAT = "rnn-autograder/probes/1"
+_READ_LIMITS = FrameLimits(max_header_bytes=2**28, max_body_bytes=2**30)
+
+
+def pack(document: dict[str, Any]) -> str:
+    """The document as text for the result JSON (raises TypeError for data the codec cannot write)."""
+    return base64.b64encode(zlib.compress(encode({**document, "format": FORMAT}), 6)).decode("ascii")
+
+
+def unpack(text: str) -> dict[str, Any] | None:
+    """The stored document, or None where there is none or it cannot be read."""
+    if not text:
+        return None
+    try:
+        raw = zlib.decompress(base64.b64decode(text.encode("ascii"), validate=True))
+        header_len, body_len = parse_prefix(raw[: PREFIX.size], _READ_LIMITS)
+        header = raw[PREFIX.size : PREFIX.size + header_len]
+        document = decode(header, raw[PREFIX.size + header_len : PREFIX.size + header_len + body_len], _READ_LIMITS)
+    except (ValueError, zlib.error, UnicodeEncodeError):
+        return None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        return None
+    return document
+
+
+def answers(text: str) -> list[dict[str, Any]]:
+    """The student's probe calls stored in ``text`` (each ``{"key", "check", "ok", "data"|"failure"}``)."""
+    document = unpack(text)
+    return [c for c in (document or {}).get("calls") or [] if isinstance(c, dict)]
