@@ -282,7 +282,9 @@ def _raises_not_implemented(statement: ast.stmt) -> bool:
     return isinstance(exc, ast.Name) and exc.id == "NotImplementedError"
 
 
-def _modified(path: Path) -> float:
+def _modified(path: Path | None) -> float:
+    if path is None:
+        return 0.0
     try:
         return path.lstat().st_mtime
     except OSError:
