@@ -20,6 +20,7 @@ def test_release_check_notices_stale_stubs_and_stale_expected_data(run_grade, tm
     course = tmp_path / "course"
     for part in ("assignments", "solutions", "student_template"):
         shutil.copytree(REPO / part / A1, course / part / A1)
+    shutil.copy2(REPO / "student_template" / "README.md", course / "student_template" / "README.md")
     check = ("release", "--check", "--course", str(course))
     assert run_grade(*check).returncode == 0
     probes = course / "assignments" / A1 / "probes.py"

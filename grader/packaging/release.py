@@ -84,7 +84,7 @@ def release(
     for spec in specs:
         _warn_indistinguishable(spec, produced.get(f"{spec.id}/{GRADING_DIR}/{EXPECTED_FILE}"), log)
     if only is None:
-        produced[STUDENT_README] = student_readme(course).encode("utf-8")
+        produced[STUDENT_README] = student_readme().encode("utf-8")
     if check_only:
         return differences + _differences(produced, target, [spec.id for spec in specs])
     for spec in specs:
@@ -97,14 +97,10 @@ def release(
 STUDENT_README = "README.md"  # at the student copy's root: install the grader, check your work
 
 
-def student_readme(course: Course) -> str:
-    """The student copy's own README: the one-line install and how `grade submit` is used in it."""
-    rows = "\n".join(
-        f"| `{spec.id}/` | `{spec.module}.py` or `{spec.module}.ipynb` | {spec.title} |"
-        for spec in course.assignments.values()
-    )
-    first = next(iter(course.assignments.values()))
-    return f"""# Your copy of the course
+def student_readme() -> str:
+    """The student copy's own README: the one-line install and how `grade submit` is used in it. The
+    same for every course and every release (each folder's README.md is its handout)."""
+    return """# Your copy of the course
 
 Install the grader once (Python 3.10 or newer; pip brings numpy and torch), from this folder:
 
@@ -112,25 +108,20 @@ Install the grader once (Python 3.10 or newer; pip brings numpy and torch), from
 pip install rnn_autograder-*.whl
 ```
 
-The wheel beside this file holds the grader only, none of the course. Then fill in the functions that
-raise `NotImplementedError` and check your work:
+The wheel beside this file holds the grader only, none of the course. Fill in the functions that raise
+`NotImplementedError` in an assignment's folder (its `README.md` is the handout), then check your work:
 
 ```bash
-{f"grade submit {first.id}/":<36}# one assignment (or: grade submit {first.id}/{first.module}.py)
-{"grade submit .":<36}# every assignment in this folder
+grade submit FOLDER/                # one assignment: the folder named after it
+grade submit FOLDER/MODULE.py       # one file (or MODULE.ipynb)
+grade submit .                      # every assignment in this copy
 ```
 
 `grade submit` grades with the public checks of this copy and says so on its first line ("public
 checks only"); it prints your score with what went wrong and writes `feedback/feedback.html`, every
 check with what was expected and what your code gave. Your instructor's grading runs the same checks
-with fresh inputs, plus hidden ones. `grade submit --help` lists the options.
-
-| folder | your file | what you build |
-|---|---|---|
-{rows}
-
-Each folder's `README.md` is the handout; `grading/` holds the public checks and their expected answers
-(leave it as it is).
+with fresh inputs, plus hidden ones. `grade submit --help` lists the options. Leave the `grading/`
+folders as they are: they hold the public checks and their expected answers.
 """
 
 
