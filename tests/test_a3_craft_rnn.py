@@ -234,6 +234,14 @@ def _load_module(name, path):
     return module
 
 
+def _load_check(name):
+    """A check module of a3, imported as the grader imports it: in the package ``checks``, beside its helpers."""
+    from grader.judging.plugin import checks_package
+
+    with checks_package(ASSIGNMENT / "checks"):
+        return importlib.import_module(f"checks.{name.removesuffix('.py')}")
+
+
 @pytest.fixture(scope="module")
 def reference():
     module = _load_module("craft_rnn_reference", SOLUTIONS / A3 / "craft_rnn.py")
@@ -286,7 +294,7 @@ GRID = [
 def _check_cases():
     cases = []
     for name in ("test_public.py", "test_hidden.py"):
-        module = _load_module(f"a3_{name[:-3]}", ASSIGNMENT / "checks" / name)
+        module = _load_check(name)
         cases += list(module.FORWARD_CASES.values()) + list(getattr(module, "GRADIENT_CASES", {}).values())
     return cases
 
@@ -319,7 +327,7 @@ def test_reference_parameters_and_initialisation_equal_nn_rnn(reference):
 
 
 def test_reference_classifier_trains_like_one_built_on_nn_rnn(reference, probes):
-    hidden = _load_module("a3_hidden_checks_under_test", ASSIGNMENT / "checks" / "test_hidden.py")
+    hidden = _load_check("test_hidden.py")
     verify = _load_module("a3_verify_under_test", ASSIGNMENT / "verify.py")
     x_train, y_train = hidden.sum_task(256, data_seed=1234)
     x_test, y_test = hidden.sum_task(256, data_seed=1235)

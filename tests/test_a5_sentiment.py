@@ -320,11 +320,16 @@ def test_enforce_sorted_fails_on_the_unsorted_batch(probes):
 
 def test_the_test_split_stays_hidden():
     from grader.course.model import load_spec
+    from grader.packaging.release import shipped_helpers
 
     spec = load_spec(ASSIGNMENT, "full")
     assert "test.tsv" not in spec.release_data and "make_dataset.py" not in spec.release_data
     assert not list((TEMPLATE / A5).rglob("test.tsv")) and not list((TEMPLATE / A5).rglob("make_dataset.py"))
-    shipped = [ASSIGNMENT / "probes.py"] + [ASSIGNMENT / "checks" / name for name in spec.public_checks]
+    public = list(spec.public_checks)
+    shipped = [ASSIGNMENT / "probes.py"] + [
+        ASSIGNMENT / "checks" / name for name in public + shipped_helpers(spec, public)
+    ]
+    assert ASSIGNMENT / "checks" / "shared.py" in shipped  # the helper public and hidden checks share
     assert all('"test"' not in path.read_text() and "test.tsv" not in path.read_text() for path in shipped)
-    assert 'read_split(assignment, "test")' in (ASSIGNMENT / "checks" / "test_hidden.py").read_text()
+    assert 'split="test"' in (ASSIGNMENT / "checks" / "test_hidden.py").read_text()
     assert len((ASSIGNMENT / "data" / "test.tsv").read_text().splitlines()) == 600

@@ -262,6 +262,8 @@ def test_the_walk_through_works_in_a_copy_of_the_course(run_grade, tmp_path):
     assert score(course / "solutions", "--course", str(course))["score"] == 100
     stub = score(copy, "--course", str(course))
     assert stub["score"] == 0 and stub["max_score"] == 100
+    as_a_student = score(copy)  # inside the student copy: its own public checks
+    assert as_a_student["score"] == 0 and as_a_student["max_score"] == 40
 
     wrong = tmp_path / "wrong"
     wrong.mkdir()

@@ -1,5 +1,5 @@
 """Helpers of a5's public and hidden checks. Shipped with the public checks: nothing here is hidden
-(the test split's labels are read from data/test.tsv by the hidden check, and never shipped)."""
+(which held-out split a hidden check reads is said in that check, and its file is never shipped)."""
 
 import statistics
 
