@@ -147,6 +147,11 @@ def test_a_shipped_helper_holding_what_only_hidden_checks_use_is_refused(tmp_pat
     with pytest.raises(ReleaseError, match="defines HIDDEN_TARGET, which those checks never use"):
         shipped_helpers(spec, ["test_public.py"])
     assert shipped_helpers(spec, ["test_public.py", "test_hidden.py"]) == ["shared.py"]  # the Gradescope zip
+    (spec.checks_dir / "test_public.py").write_text("from . import shared\n\ndef test_a():\n    shared.case_id(1)\n")
+    with pytest.raises(ReleaseError, match="defines HIDDEN_TARGET"):
+        shipped_helpers(spec, ["test_public.py"])  # what `shared.name` reads counts, not the whole module
+    (spec.checks_dir / "test_public.py").write_text("from . import shared\n\ndef test_a():\n    vars(shared)\n")
+    assert shipped_helpers(spec, ["test_public.py"]) == ["shared.py"]  # the module used whole: all of it
 
 
 def test_helpers_reach_the_student_copy_as_they_are():

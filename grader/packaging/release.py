@@ -187,8 +187,9 @@ def _parse(path: Path) -> ast.Module:
 
 
 def _helper_imports(tree: ast.Module, helpers: dict[str, Path]) -> dict[str, set[str]]:
-    """Helper name -> names a module imports from it: ``from .shared import a, b``, or the whole
-    module for ``from . import shared`` and ``from .shared import *``."""
+    """Helper name -> names a module takes from it: ``from .shared import a, b``; with ``from . import
+    shared``, the ``shared.a`` it reads (the whole module where ``shared`` is used otherwise, or for
+    ``from .shared import *``)."""
     found: dict[str, set[str]] = {}
     for node in ast.walk(tree):
         if not isinstance(node, ast.ImportFrom) or node.level != 1:
@@ -199,8 +200,22 @@ def _helper_imports(tree: ast.Module, helpers: dict[str, Path]) -> dict[str, set
         elif node.module is None:
             for alias in node.names:
                 if alias.name in helpers:
-                    found.setdefault(alias.name, set()).add(EVERYTHING)
+                    found.setdefault(alias.name, set()).update(_attributes_read(tree, alias.asname or alias.name))
     return found
+
+
+def _attributes_read(tree: ast.Module, module_name: str) -> set[str]:
+    """The ``a`` of every ``module_name.a`` in ``tree``; EVERYTHING where the module itself is used."""
+    bases = set()
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == module_name:
+            names.add(node.attr)
+            bases.add(id(node.value))
+    used_whole = any(
+        isinstance(node, ast.Name) and node.id == module_name and id(node) not in bases for node in ast.walk(tree)
+    )
+    return names | ({EVERYTHING} if used_whole else set())
 
 
 def _unreached(tree: ast.Module, roots: set[str]) -> list[str]:
