@@ -51,6 +51,7 @@ def _with_loop(source: str, function: str) -> str:
 # -- a student copy grades with its own public checks ----------------------------------------------
 
 
+@pytest.mark.slow
 def test_submit_inside_a_student_copy_uses_its_public_checks_and_says_so(run_grade, tmp_path):
     """The instructor's editable install picked up the instructor's course for a student copy (hidden
     checks: 0/100 instead of the handout's 0/50): the copy that holds the work decides."""
@@ -75,6 +76,7 @@ def test_submit_inside_a_student_copy_uses_its_public_checks_and_says_so(run_gra
     assert "Course: the instructor's course" in _one_line(process.stderr)
 
 
+@pytest.mark.slow
 def test_a_single_file_and_a_zip_are_graded(grade, run_grade, tmp_path):
     folder = write_submission(tmp_path / "work", {"srn.py": REF1, "notes.txt": "not graded"})
     result = grade(folder / "srn.py")
@@ -96,6 +98,7 @@ def test_a_single_file_and_a_zip_are_graded(grade, run_grade, tmp_path):
 # -- the terminal: wrapped, never cut; a shared error said once --------------------------------------
 
 
+@pytest.mark.slow
 def test_terminal_messages_wrap_and_are_never_cut(run_grade, tmp_path):
     long_error = f"raise ValueError('{'this message is long on purpose, ' * 6}{END}')"
     source = REF2.replace("    return [IDX2CHAR.index(char) for char in text]", f"    {long_error}", 1)
@@ -108,6 +111,7 @@ def test_terminal_messages_wrap_and_are_never_cut(run_grade, tmp_path):
     assert all(len(line) <= 80 for line in process.stdout.splitlines() if not line.startswith("Feedback:"))
 
 
+@pytest.mark.slow
 def test_an_error_every_check_shares_is_said_once(run_grade, tmp_path):
     folder = write_submission(tmp_path / "student", {"ohlol.py": "import nonexistent_module_xyz\n" + STUB2})
     process = run_grade("submit", str(folder), "-a", A2, "--out", str(tmp_path / "out"))
