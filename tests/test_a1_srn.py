@@ -1,21 +1,16 @@
-"""Assignment a1 graded end to end: the reference scores 100, the stub 0, wrong work partial credit
-with the mistake named. The wrong submissions are variants of a student-style implementation written
+"""Assignment a1 graded end to end: independent correct work scores 100, wrong work partial credit
+with the mistake named (the reference, the stub and the catalogue's own mutants: tests/test_contract.py;
+notebooks: tests/test_notebooks_as_py.py). The wrong submissions are variants of a student-style implementation written
 independently of the reference (so fingerprinting is shown to match behaviour, not text)."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import (
-    SOLUTIONS,
-    TEMPLATE,
-    checks_of,
-    expect_partial_credit,
-    expect_stub_scores_zero,
-    score_of,
-    write_submission,
-)
+from conftest import checks_of, expect_partial_credit, report_class, score_of
 
 A1 = "a1_srn_numpy"
 
@@ -96,71 +91,65 @@ def student_srn(**changes: str) -> str:
     return STUDENT_SRN.format(**{**CORRECT, **changes})
 
 
-def test_reference_scores_full_marks(grade):
-    result = grade(SOLUTIONS, "--assignment", A1)
-    assert score_of(result, A1) == 100
-    assert all(check["status"] == "passed" for check in checks_of(result, A1))
+TORCH_IMPORTED = "import torch\n" + student_srn()
+TORCH_USED = student_srn().replace(
+    "def linear_output(hs, W_hy, b_y):\n",
+    "def linear_output(hs, W_hy, b_y):\n    import torch\n    return torch.nn.functional.linear("
+    "torch.tensor(hs), torch.tensor(W_hy), torch.tensor(b_y)).numpy()\n",
+)
 
 
-def test_reference_as_notebook_scores_full_marks(grade, tmp_path):
-    from grader.packaging.stubs import notebook_from_stub
-
-    notebook = notebook_from_stub((SOLUTIONS / A1 / "srn.py").read_text(), "a1")
-    notebook = notebook.replace('"cell_type": "markdown"', '"cell_type": "markdown"', 1)
-    folder = write_submission(tmp_path / "nb", {"srn.ipynb": notebook})
-    result = grade(folder)
-    assert score_of(result, A1) == 100
-    assert result["assignments"][0]["source"] == "srn.ipynb"
-
-
-def test_independent_correct_implementation_scores_full_marks(grade, tmp_path):
-    folder = write_submission(tmp_path / "ok", {"srn.py": student_srn()})
-    assert score_of(grade(folder), A1) == 100
+@pytest.fixture(scope="module")
+def graded(run_grade, tmp_path_factory) -> dict[str, Any]:
+    """Every submission of this module, graded by one `grade report` (the reference and the stub are
+    graded by tests/test_contract.py)."""
+    students: dict[str, Path | dict[str, str | bytes]] = {
+        "independent": {"srn.py": student_srn()},
+        "torch_imported": {"srn.py": TORCH_IMPORTED},
+        "torch_used": {"srn.py": TORCH_USED},
+        **{name: {"srn.py": student_srn(**changes)} for name, (changes, _) in WRONG.items()},
+    }
+    root = tmp_path_factory.mktemp("a1")
+    return report_class(run_grade, root / "class", root / "grades", students, "--assignment", A1)
 
 
-def test_stub_scores_zero_with_not_implemented_messages(grade):
-    expect_stub_scores_zero(grade(TEMPLATE / A1), A1)
+@pytest.mark.slow
+def test_independent_correct_implementation_scores_full_marks(graded):
+    assert score_of(graded["independent"], A1) == 100
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(WRONG))
-def test_wrong_submission_partial_credit_and_mistake_named(grade, tmp_path, name):
-    changes, mistake = WRONG[name]
-    folder = write_submission(tmp_path / name, {"srn.py": student_srn(**changes)})
-    expect_partial_credit(grade(folder), A1, name, mistake)
+def test_wrong_submission_partial_credit_and_mistake_named(graded, name):
+    expect_partial_credit(graded[name], A1, name, WRONG[name][1])
 
 
-def test_float32_and_layout_mistakes_are_diagnosed(grade, tmp_path):
-    result = grade(write_submission(tmp_path / "f32", {"srn.py": student_srn(DTYPE=".astype(np.float32)")}))
-    assert any("dtype float32" in c["message"] for c in checks_of(result, A1))
-    result = grade(write_submission(tmp_path / "bf", {"srn.py": student_srn(LAYOUT=".transpose(1, 0, 2)")}))
-    diagnoses = " ".join(c["diagnosis"] or "" for c in checks_of(result, A1))
+@pytest.mark.slow
+def test_float32_and_layout_mistakes_are_diagnosed(graded):
+    assert any("dtype float32" in c["message"] for c in checks_of(graded["float32"], A1))
+    diagnoses = " ".join(c["diagnosis"] or "" for c in checks_of(graded["batch_first_output"], A1))
     assert "first two dimensions are swapped" in diagnoses
 
 
-def test_torch_import_costs_only_the_numpy_only_check(grade, tmp_path):
-    source = "import torch\n" + student_srn()
-    result = grade(write_submission(tmp_path / "torch", {"srn.py": source}))
-    failed = [c for c in checks_of(result, A1) if c["status"] != "passed"]
+@pytest.mark.slow
+def test_torch_import_costs_only_the_numpy_only_check(graded):
+    failed = [c for c in checks_of(graded["torch_imported"], A1) if c["status"] != "passed"]
     assert [c["name"] for c in failed] == ["test_numpy_only"]
     assert "imports `torch` (line 1)" in failed[0]["message"]
 
 
-def test_torch_use_fails_the_checks_that_use_it(grade, tmp_path):
-    source = student_srn().replace(
-        "def linear_output(hs, W_hy, b_y):\n",
-        "def linear_output(hs, W_hy, b_y):\n    import torch\n    return torch.nn.functional.linear("
-        "torch.tensor(hs), torch.tensor(W_hy), torch.tensor(b_y)).numpy()\n",
-    )
-    result = grade(write_submission(tmp_path / "uses", {"srn.py": source}))
-    failed = {c["name"]: c for c in checks_of(result, A1) if c["status"] != "passed"}
+@pytest.mark.slow
+def test_torch_use_fails_the_checks_that_use_it(graded):
+    failed = {c["name"]: c for c in checks_of(graded["torch_used"], A1) if c["status"] != "passed"}
     uses = {"test_worked_example[identity]", "test_worked_example[tanh]", "test_linear_output"}
     assert set(failed) == uses | {"test_numpy_only"}
     assert all("torch" in failed[name]["message"] and "not allow" in failed[name]["message"] for name in uses)
     assert "imports `torch` (line" in failed["test_numpy_only"]["message"]
 
 
-def test_json_result_follows_the_documented_schema(grade):
-    result = grade(SOLUTIONS, "--assignment", A1)
+@pytest.mark.slow
+def test_json_result_follows_the_documented_schema(graded):
+    result = graded["independent"]
     assert result["schema"] == "rnn-autograder/result/1"
     for key in ("student", "score", "max_score", "isolation", "assignments", "content_hash", "graded_at"):
         assert key in result

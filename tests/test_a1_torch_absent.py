@@ -19,7 +19,7 @@ import sys
 from typing import Any
 
 import pytest
-from conftest import REPO, SOLUTIONS, checks_of, report_class, score_of, write_submission
+from conftest import REPO, SOLUTIONS, checks_of, report_class, score_of
 
 from grader.sandbox.isolation import bubblewrap_problem, bubblewrap_works
 
@@ -215,6 +215,7 @@ print("cheat worked")
 '''
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, preloaded", [("loaded", True), ("surgery", False), ("on_disk", False)])
 def test_each_cheat_works_where_torch_is_reachable(name: str, preloaded: bool) -> None:
     """The control: outside the grader's worker, each cheat does get torch's exact gradients."""
@@ -256,12 +257,14 @@ def bubblewrap_results(tmp_path_factory: pytest.TempPathFactory, run_grade: Any)
     return report_class(run_grade, root / "class", root / "grades", students, "--sandbox", "bubblewrap")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CHEATS))
 def test_under_bubblewrap_no_cheat_finds_torch_or_beats_the_honest_work(bubblewrap_results, name: str) -> None:
     assert bubblewrap_results[name]["isolation"]["kind"] == "bubblewrap"
     assert_no_better_than_honest(bubblewrap_results, [name])
 
 
+@pytest.mark.slow
 def test_without_bubblewrap_the_worker_has_not_loaded_torch(tmp_path, run_grade) -> None:
     """The guards are all there is without bubblewrap, but a1's worker never imports torch, so
     nothing already loaded can be found (reading torch from disk is only stopped by bubblewrap)."""
@@ -273,17 +276,18 @@ def test_without_bubblewrap_the_worker_has_not_loaded_torch(tmp_path, run_grade)
     assert_no_better_than_honest(results, ["loaded"])
 
 
-def test_an_unused_torch_import_costs_only_the_numpy_only_check(grade, tmp_path):
+@pytest.mark.slow
+def test_an_unused_torch_import_costs_only_the_numpy_only_check(grade_class):
     """Fairness: `from torch import nn` and `import torch.nn.functional as F` left at the top of a
     finished numpy solution cost the "numpy only" check alone; a call into torch fails the checks that
     make it, naming what was called."""
     reference = (SOLUTIONS / A1 / "srn.py").read_text()
     unused = "import torch.nn.functional as F\nfrom torch import nn\n" + reference
-    result = grade(write_submission(tmp_path / "unused", {f"{A1}/srn.py": unused}))
-    lost = [c["name"] for c in checks_of(result, A1) if c["status"] != "passed"]
-    assert lost == ["test_numpy_only"], lost
     used = unused.replace("    return hs, cache", "    nn.Linear(2, 2)\n    return hs, cache", 1)
     assert used != unused
-    checks = checks_of(grade(write_submission(tmp_path / "used", {f"{A1}/srn.py": used})), A1)
+    results = grade_class({"unused": {f"{A1}/srn.py": unused}, "used": {f"{A1}/srn.py": used}})
+    lost = [c["name"] for c in checks_of(results["unused"], A1) if c["status"] != "passed"]
+    assert lost == ["test_numpy_only"], lost
+    checks = checks_of(results["used"], A1)
     forward = next(c for c in checks if c["name"] == "test_rnn_forward")
     assert forward["status"] == "failed" and "`torch.nn.Linear`" in forward["message"], forward["message"]

@@ -1,5 +1,6 @@
-"""Assignment a2 graded end to end: the reference scores 100 (as .py and as a notebook), the stub 0,
-wrong work partial credit with the mistake named. The wrong submissions are variants of a
+"""Assignment a2 graded end to end: independent correct work scores 100, wrong work partial credit
+with the mistake named (the reference, the stub and the catalogue's own mutants: tests/test_contract.py;
+notebooks: tests/test_notebooks_as_py.py). The wrong submissions are variants of a
 student-style implementation written independently of the reference (stacked losses, a dict for
 the letters, a module-level memory), so fingerprinting is shown to match behaviour, not text.
 
@@ -10,18 +11,10 @@ loss, and reaches "ohlol" on the measured share of seeds.
 from __future__ import annotations
 
 import importlib.util
-import json
+import re
 
 import pytest
-from conftest import (
-    SOLUTIONS,
-    TEMPLATE,
-    checks_of,
-    expect_partial_credit,
-    expect_stub_scores_zero,
-    score_of,
-    write_submission,
-)
+from conftest import SOLUTIONS, checks_of, expect_partial_credit, report_class, score_of
 
 A2 = "a2_rnncell_ohlol"
 
@@ -154,6 +147,7 @@ def reference():
     return module
 
 
+@pytest.mark.slow
 def test_reference_matches_the_course_notes(reference):
     torch = reference.torch
     namespace = {"torch": torch}
@@ -175,6 +169,7 @@ def test_reference_matches_the_course_notes(reference):
     assert reference.predict(model, inputs) == "ohlll"  # the handout: 15 epochs are not enough for seed 0
 
 
+@pytest.mark.slow
 def test_reference_reaches_ohlol_on_the_measured_share_of_seeds(reference):
     torch = reference.torch
     inputs = reference.one_hot(reference.encode("hello"))
@@ -192,41 +187,21 @@ def test_reference_reaches_ohlol_on_the_measured_share_of_seeds(reference):
 # -- grading ----------------------------------------------------------------------------------------
 
 
-def test_reference_scores_full_marks(grade):
-    result = grade(SOLUTIONS, "--assignment", A2)
-    assert score_of(result, A2) == 100
-    checks = checks_of(result, A2)
-    assert all(check["status"] == "passed" for check in checks)
-    training = [c for c in checks if c["name"] in ("test_converges_to_ohlol", "test_hidden_mapping")]
-    assert len(training) == 2
-    assert not any("curves" in c["details"] for c in checks)  # plots go with a loss curve that fails
-    assert all(
-        "reproduces the reference's loss curves and trained weights exactly" in c["message"] for c in training
-    )  # how it passed
-    assert all(not c["message"] for c in checks if c not in training)
-
-
-def test_stub_scores_zero_with_not_implemented_messages(grade):
-    expect_stub_scores_zero(grade(TEMPLATE / A2), A2)
-
-
-def test_class_of_submissions(grade_class, tmp_path):
-    """The notebook reference, an independent correct student and every wrong one, in one batch."""
-    from grader.packaging.stubs import notebook_from_stub
-
-    notebook = notebook_from_stub((SOLUTIONS / A2 / "ohlol.py").read_text(), "a2")
+@pytest.mark.slow
+def test_class_of_submissions(run_grade, tmp_path):
+    """An independent correct student and every wrong one, in one batch."""
     students = {
-        "notebook": {"ohlol.ipynb": notebook},
         "independent": {"ohlol.py": student_ohlol()},
         "other_init": {"ohlol.py": student_ohlol(BEFORE_CELL="self.scale = nn.Linear(4, 4)")},
         **{name: {"ohlol.py": student_ohlol(**changes)} for name, (changes, _) in WRONG.items()},
         "endless_predict": {"ohlol.py": _with_endless_predict((SOLUTIONS / A2 / "ohlol.py").read_text())},
     }
-    results = grade_class(students)
+    results = report_class(run_grade, tmp_path / "class", tmp_path / "grades", students)
     _expect_endless_loop_stopped_early(results.pop("endless_predict"))
+    _expect_loss_curves_plotted(
+        results["zero_grad_forgotten"], tmp_path / "grades" / "students" / "zero_grad_forgotten"
+    )
 
-    assert score_of(results["notebook"], A2) == 100
-    assert results["notebook"]["assignments"][0]["source"] == "ohlol.ipynb"
     assert score_of(results["independent"], A2) == 100
 
     for name, (_, mistake) in WRONG.items():
@@ -243,11 +218,13 @@ def _with_endless_predict(source: str) -> str:
 
 def _expect_endless_loop_stopped_early(result):
     """The limit follows the reference's own time for the call (milliseconds here), so an endless loop
-    is stopped at the floor of 3 s, not at the assignment's 20 s; the rest is graded as usual."""
+    is stopped at the floor of 3 s, not at the assignment's 20 s; the rest is graded as usual. (On a busy
+    machine the reference's time, and so the limit, may be larger: only the floor and the cap are sure.)"""
     checks = {c["name"]: c for c in checks_of(result, A2)}
     stopped = checks["test_predict"]
     assert stopped["status"] == "failed"
-    assert "did not finish within 3 s" in stopped["message"], stopped["message"]
+    limit = re.search(r"did not finish within ([0-9.]+) s", stopped["message"])
+    assert limit and 3 <= float(limit.group(1)) < 20, stopped["message"]
     assert "times as long as the reference solution's" in stopped["message"]
     assert "in predict" in stopped["message"]
     assert checks["test_hidden_mapping"]["status"] == "passed"
@@ -277,11 +254,8 @@ def _expect_specific_messages(results):
     assert hard_coded["test_hidden_mapping"]["status"] == "passed"  # training itself is right
 
 
-def test_feedback_plots_the_loss_curves(run_grade, tmp_path):
-    folder = write_submission(tmp_path / "zg", {"ohlol.py": student_ohlol(ZERO_GRAD="pass")})
-    out = tmp_path / "out"
-    run_grade("submit", str(folder), "--out", str(out), "--json")
-    result = json.loads((out / "feedback.json").read_text())
+def _expect_loss_curves_plotted(result, out):
+    """The feedback plots the loss curves, on the check that fails on the curve."""
     checks = {c["name"]: c for c in checks_of(result, A2)}
     curves = checks["test_loss_curve"]["details"]["curves"]  # on the check that fails on the curve
     assert set(curves) == {"your loss", "reference"} and len(curves["reference"]) == 15

@@ -263,6 +263,7 @@ def test_flags_are_bounded():
     assert findings.integrity[0][1].endswith("y" * 10)
 
 
+@pytest.mark.slow
 def test_code_deeper_than_the_default_stack_is_walked_and_flagged():
     """Valid Python that a plain recursive walk cannot finish: scanned all the same (a deep stack)."""
     findings = scan("import gc\nx = " + "a." * 1000 + "b\ngc.get_objects()\n")
@@ -329,6 +330,7 @@ print("ok")
 '''
 
 
+@pytest.mark.slow
 def test_runtime_guards_cannot_be_removed_from_inside_the_process():
     """Without the static scan: a process that removes everything it can find of the guards still
     cannot run a ready-made RNN kernel, whichever Python path it takes to it."""
@@ -357,6 +359,7 @@ def graded(tmp_path_factory, run_grade):
     return results, out
 
 
+@pytest.mark.slow
 def test_honest_code_keeps_full_marks(graded):
     results, _ = graded
     for name in ("reference", "honest-styles"):
@@ -365,6 +368,7 @@ def test_honest_code_keeps_full_marks(graded):
         assert results[name]["assignments"][0]["flags"] == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(ATTACKS))
 def test_attack_earns_no_more_than_the_work_underneath(graded, name):
     results, _ = graded
@@ -376,6 +380,7 @@ def test_attack_earns_no_more_than_the_work_underneath(graded, name):
     assert any(flag.startswith(f"craft_rnn.py, line {line}: ") for flag in results[name]["assignments"][0]["flags"])
 
 
+@pytest.mark.slow
 def test_notebook_flags_name_the_cell(graded):
     results, _ = graded
     flags = results["notebook-attack"]["assignments"][0]["flags"]
@@ -384,6 +389,7 @@ def test_notebook_flags_name_the_cell(graded):
     assert "(craft_rnn.ipynb, cell " in message and "craft_rnn.py, line" not in message, message
 
 
+@pytest.mark.slow
 def test_class_overview_lists_flagged_students(graded):
     results, out = graded
     page = (out / "index.html").read_text()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
 from conftest import REPO, SOLUTIONS, checks_of, score_of
 
 A2 = "a2_rnncell_ohlol"
 
 
+@pytest.mark.slow
 def test_a_check_asking_for_a_missing_probe_is_the_grader_s_error(run_grade, tmp_path):
     """A check author's typo in a probe name: the check is an error "not your fault" for everyone,
     found on the trusted side, and it costs the reference nothing."""

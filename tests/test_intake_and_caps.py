@@ -159,6 +159,7 @@ def gradebook(out: Path) -> dict[str, dict[str, str]]:
 # symbolic links (issue 11, item 4) ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "student, link",
     [
@@ -195,16 +196,19 @@ def test_links_at_any_depth_are_not_read(tmp_path):
     assert work.helpers == {} and any("helper.py is a symbolic link to" in note for note in work.notes)
 
 
+@pytest.mark.slow
 def test_a_link_inside_the_folder_is_followed(graded):
     assert score_of(graded[0]["kim"], A1) == 100
 
 
+@pytest.mark.slow
 def test_zip_links_are_named_in_a_note_not_unpacked(graded):
     zoe = graded[0]["zoe"]
     assert zoe["status"] == "empty" and zoe["score"] == 0
     assert any(f"{A1}/srn.py in the zip file is a symbolic link" in note for note in zoe["notes"])
 
 
+@pytest.mark.slow
 def test_a_linked_student_folder_gets_a_row_saying_so(graded):
     results, out, _ = graded
     linked = results["linked"]
@@ -216,6 +220,7 @@ def test_a_linked_student_folder_gets_a_row_saying_so(graded):
 # ids (item 5) ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "kept, renamed, kept_score, renamed_score",
     [
@@ -235,6 +240,7 @@ def test_clashing_names_each_get_a_row_and_a_note_naming_both(graded, kept, rena
     assert gradebook(out)[renamed]["submission"] in (" bob", "carl.zip", "jos\u00e9")
 
 
+@pytest.mark.slow
 def test_every_folder_and_zip_has_exactly_one_row(graded):
     _, out, _ = graded
     rows = gradebook(out)
@@ -245,6 +251,7 @@ def test_every_folder_and_zip_has_exactly_one_row(graded):
 # which file is graded (issue 10) ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_untouched_stub_saved_later_is_not_graded(graded):
     work = a1(graded[0]["chooser"])
     assert work["score"] == 100 and work["source"] == "srn.py"
@@ -255,6 +262,7 @@ def test_the_untouched_stub_saved_later_is_not_graded(graded):
     assert work["notes"][0] == work["choice"]
 
 
+@pytest.mark.slow
 def test_both_edited_are_graded_and_the_better_counts(graded):
     work = a1(graded[0]["both"])
     assert work["score"] == 100 and work["source"] == "srn.py"
@@ -280,6 +288,7 @@ def test_a2_finished_py_beside_an_autosaved_stub_notebook(tmp_path):
 # caps (item 6) -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_million_point_curve_is_downsampled(graded):
     results, out, _ = graded
     feedback = out / "students" / "curve"
@@ -294,6 +303,7 @@ def test_a_million_point_curve_is_downsampled(graded):
     assert "<polyline" in (feedback / "feedback.html").read_text()
 
 
+@pytest.mark.slow
 def test_thousands_of_helper_files_give_twenty_notes_and_a_count(graded):
     results, out, _ = graded
     notes = a1(results["helpers"])["notes"]
@@ -302,6 +312,7 @@ def test_thousands_of_helper_files_give_twenty_notes_and_a_count(graded):
     assert (out / "students" / "helpers" / "feedback.html").stat().st_size < 100_000
 
 
+@pytest.mark.slow
 def test_a_megabyte_message_is_cut(graded):
     results, out, _ = graded
     checks = checks_of(results["shouter"], A1)
@@ -313,6 +324,7 @@ def test_a_megabyte_message_is_cut(graded):
 # trusted-side failures (item 7) ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_valid_file_too_deep_for_a_recursive_walk_is_scanned_and_graded(graded):
     """700 terms in one expression: Python imports it, so the scan walks it too (with a deep stack)."""
     results, out, process = graded
@@ -347,6 +359,7 @@ def test_an_exception_in_one_assignment_leaves_the_others_graded(tmp_path):
 # control characters (item 8), and the terminal line of the choice ----------------------------------
 
 
+@pytest.mark.slow
 def test_report_prints_no_control_character(graded):
     results, out, process = graded
     assert "\x1b" not in process.stdout + process.stderr and "\x07" not in process.stdout + process.stderr
@@ -355,6 +368,7 @@ def test_report_prints_no_control_character(graded):
     assert "\x1b" not in text and "\\x1b]0;pwned\\x07\\x1b[2J\\x0aAll checks passed" in text
 
 
+@pytest.mark.slow
 def test_submit_escapes_names_and_prints_the_choice_whole(run_grade, tmp_path):
     folder = write_submission(
         tmp_path / ESCAPES,

@@ -11,6 +11,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 from conftest import REPO, SOLUTIONS, TEMPLATE, checks_of, score_of, write_submission
 
 A2, A3, A4, A5 = "a2_rnncell_ohlol", "a3_craft_rnn", "a4_seq2seq", "a5_sentiment_lstm"
@@ -130,6 +131,7 @@ NAN_ON_PADDING = (
 )
 
 
+@pytest.mark.slow
 def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path):
     students = {
         "a2_honest_no_step": patched(A2, "ohlol", NO_STEP),
@@ -183,6 +185,7 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path):
     assert not leaked, f"held-out sentences reached the output: {leaked[:3]}"
 
 
+@pytest.mark.slow
 def test_initial_weights_drawn_in_another_order_cost_only_the_loss_curves(grade, tmp_path):
     """Fairness: an unused layer built before the cell draws the cell's weights in another order. The
     handout asks for the reference's order only where the loss curve is compared; the training checks
@@ -240,6 +243,7 @@ def test_the_verifier_names_what_does_not_fit(tmp_path):
     assert outcome["predictions"] == ["hello"] and "my_0 (taken as rnncell.weight_ih)" in outcome["ignored"]
 
 
+@pytest.mark.slow
 def test_every_public_question_changes_with_the_course_secret(cache_dir):
     """Official grading asks fresh questions: for each public check's probe call, the reference's
     answer under the course secret differs from the answer shipped in the student copy."""
@@ -293,6 +297,7 @@ def test_no_hidden_task_or_held_out_data_in_the_student_copy():
     assert not any(line.split("\t", 1)[1] in shipped for line in test_lines if "\t" in line and len(line) > 40)
 
 
+@pytest.mark.slow
 def test_the_verifier_runs_apart_from_student_code(tmp_path):
     """Where it shares the students' pre-started worker (bubblewrap as root), the verifier is a child
     of its own: another uid, another pid and IPC namespace, no student module imported."""

@@ -671,6 +671,7 @@ def graded(run_grade, tmp_path_factory) -> dict[str, Any]:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(WRONG))
 def test_new_mistake_is_named_for_a_realistic_wrong_submission(graded, name):
     assignment = WRONG[name][0]
@@ -683,6 +684,7 @@ def test_new_mistake_is_named_for_a_realistic_wrong_submission(graded, name):
     assert all("Known mistake" in c["diagnosis"] for c in named)
 
 
+@pytest.mark.slow
 def test_an_inverted_ratio_is_one_of_two_where_the_call_cannot_tell(graded):
     """At ratio 0.0 an ignored and an inverted ratio both feed the target: the feedback names both; at
     ratio 1.0 only the inverted one differs from the right answer, and it is named alone."""
@@ -694,6 +696,7 @@ def test_an_inverted_ratio_is_one_of_two_where_the_call_cannot_tell(graded):
     assert forced["mistake"] == "teacher_forcing_inverted" and "one of" not in forced["diagnosis"]
 
 
+@pytest.mark.slow
 def test_gradient_rows_and_token_ids_get_no_misleading_hints(graded):
     """No "step" talk for weight-gradient rows, no bias hint for token ids."""
     a1 = {c["name"]: c for c in checks_of(graded["weight_grads_not_summed"], "a1_srn_numpy")}

@@ -126,6 +126,7 @@ def graded(run_grade, tmp_path_factory):
     return report_class(run_grade, tmp_path_factory.mktemp("nb-class"), tmp_path_factory.mktemp("nb-grades"), students)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CORRECT))
 def test_correct_notebook_scores_what_its_py_scores(graded, name):
     module, _ = CORRECT[name]

@@ -6,16 +6,19 @@ import json
 import shutil
 import zipfile
 
+import pytest
 from conftest import REPO, SOLUTIONS, TEMPLATE, checks_of, score_of
 
 A1 = "a1_srn_numpy"
 
 
+@pytest.mark.slow
 def test_committed_student_template_equals_what_release_produces(run_grade):
     process = run_grade("release", "--check", expect=None)
     assert process.returncode == 0, f"student_template/ is stale; run `grade release`:\n{process.stdout}"
 
 
+@pytest.mark.slow
 def test_release_check_notices_stale_stubs_and_stale_expected_data(run_grade, tmp_path):
     course = tmp_path / "course"
     for part in ("assignments", "solutions", "student_template"):
@@ -88,6 +91,7 @@ def test_student_copy_contains_no_solution_code():
         assert "[[mistake.patch]]" not in (grading / "mistakes.toml").read_text()
 
 
+@pytest.mark.slow
 def test_student_copy_grades_public_checks_without_the_solutions(run_grade, tmp_path):
     copy = tmp_path / "course"
     shutil.copytree(TEMPLATE, copy)
@@ -102,6 +106,7 @@ def test_student_copy_grades_public_checks_without_the_solutions(run_grade, tmp_
     assert "Only the public checks ran" in assignment["notes"][0]
 
 
+@pytest.mark.slow
 def test_student_copy_names_mistakes_offline(run_grade, tmp_path):
     copy = tmp_path / "course"
     shutil.copytree(TEMPLATE / A1, copy / A1)
@@ -114,6 +119,7 @@ def test_student_copy_names_mistakes_offline(run_grade, tmp_path):
     assert any(c["mistake"] == "bptt_not_carried" for c in checks_of(result, A1))
 
 
+@pytest.mark.slow
 def test_gradescope_autograder_grades_without_solutions(run_grade, tmp_path):
     archive = tmp_path / "autograder.zip"
     run_grade("gradescope", "--assignment", A1, "--out", str(archive))

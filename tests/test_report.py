@@ -18,7 +18,7 @@ from conftest import REPO, SOLUTIONS, report_isolation, write_submission
 
 A1 = "a1_srn_numpy"
 REFERENCE = (SOLUTIONS / A1 / "srn.py").read_text()
-LIMITS = ("--limit", "probe_timeout_s=1", "--limit", "submission_timeout_s=4")
+LIMITS = ("--limit", "probe_timeout_s=1", "--limit", "submission_timeout_s=60")  # the loop costs 1 s, once
 
 CLASS = {
     "alice": {"srn.py": REFERENCE},
@@ -53,6 +53,7 @@ def gradebook(out):
     return list(csv.DictReader(io.StringIO((out / "gradebook.csv").read_text())))
 
 
+@pytest.mark.slow
 def test_every_student_has_a_row_a_page_and_a_result(graded_class):
     root, out, process = graded_class
     rows = {row["student"].lstrip("'"): row for row in gradebook(out)}
@@ -67,10 +68,11 @@ def test_every_student_has_a_row_a_page_and_a_result(graded_class):
     assert "Graded 7 students" in process.stdout
 
 
+@pytest.mark.slow
 def test_gradebook_equals_individual_grade_submit(graded_class, run_grade, tmp_path):
     root, out, _ = graded_class
     rows = {row["student"].lstrip("'"): row for row in gradebook(out)}
-    for student in ("bob", "carol-crashes", "-1+1"):
+    for student in ("bob", "carol-crashes"):  # a mistake named, a crash
         process = run_grade("submit", str(root / student), "--out", str(tmp_path / student), "--json", *LIMITS)
         alone = json.loads(process.stdout)
         assert float(rows[student][A1]) == pytest.approx(alone["score"])
@@ -81,6 +83,7 @@ def test_gradebook_equals_individual_grade_submit(graded_class, run_grade, tmp_p
         ]
 
 
+@pytest.mark.slow
 def test_csv_cells_that_look_like_formulas_are_neutralised(graded_class):
     _, out, _ = graded_class
     text = (out / "gradebook.csv").read_text()
@@ -92,6 +95,7 @@ def test_csv_cells_that_look_like_formulas_are_neutralised(graded_class):
     assert neutralise("alice") == "alice" and neutralise(3.5) == 3.5
 
 
+@pytest.mark.slow
 def test_class_overview_lists_scores_mistakes_and_problems(graded_class):
     _, out, _ = graded_class
     page = (out / "index.html").read_text()
@@ -103,6 +107,7 @@ def test_class_overview_lists_scores_mistakes_and_problems(graded_class):
     assert "<script" not in page and "<link" not in page
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_regrades_only_the_unfinished(tmp_path, cache_dir):
     root = make_class(tmp_path / "class")
     for index in range(4):  # slow students make the kill land mid-run
@@ -140,13 +145,15 @@ def test_resume_after_sigkill_regrades_only_the_unfinished(tmp_path, cache_dir):
     assert gradebook(out) == gradebook(fresh)
 
 
+@pytest.mark.slow
 def test_report_refuses_to_grade_unisolated_without_permission(run_grade, tmp_path):
     make_class(tmp_path / "class")
     process = run_grade("report", str(tmp_path / "class"), "--out", str(tmp_path / "o"), "--sandbox", "none", expect=1)
     assert "--allow-unsandboxed" in process.stderr
+    write_submission(tmp_path / "one" / "alice", CLASS["alice"])  # one student shows it as well as seven
     allowed = run_grade(
         "report",
-        str(tmp_path / "class"),
+        str(tmp_path / "one"),
         "--out",
         str(tmp_path / "o"),
         "--sandbox",
@@ -154,11 +161,12 @@ def test_report_refuses_to_grade_unisolated_without_permission(run_grade, tmp_pa
         "--allow-unsandboxed",
         *LIMITS,
     )
-    assert "Graded 7 students" in allowed.stdout
+    assert "Graded 1 student" in allowed.stdout
     result = json.loads((tmp_path / "o" / "students" / "alice" / "feedback.json").read_text())
     assert result["isolation"]["isolated"] is False and "NOT ISOLATED" in result["isolation"]["description"]
 
 
+@pytest.mark.slow
 def test_unsafe_zip_is_recorded_not_unpacked(run_grade, tmp_path):
     root = tmp_path / "class"
     root.mkdir()

@@ -62,7 +62,7 @@ def slow_method():
 def greedy():
     blocks = []
     while True:
-        blocks.append(bytearray(50 * 2**20))
+        blocks.append(bytearray(400 * 2**20))  # over the limit at once: refused however slow the machine
 def chatty():
     for _ in range(20000):
         print("x" * 100)
@@ -178,7 +178,7 @@ def test_exiting_the_process_is_a_crash_never_a_pass(sandbox):
 
 
 def test_memory_limit_stops_a_memory_bomb(sandbox):
-    student = worker(sandbox, memory_mb=300)
+    student = worker(sandbox, memory_mb=300, probe_timeout_s=60)  # the memory limit, never the time limit
     with pytest.raises(RunFailed) as caught:
         student.call("call", {"name": "greedy"})
     assert caught.value.failure.kind in (FailureKind.MEMORY, FailureKind.CRASH)

@@ -1,0 +1,158 @@
+"""The contract of every assignment, graded end to end: the reference scores full marks, the generated
+stub scores 0 with "not implemented" on every check, and every mistake of the assignment's catalogue
+(``mistakes.toml``, each a patch of the reference) is named by the checks where it shows, and only on
+checks calling a probe its catalogue entry covers.
+
+Each assignment is graded by one `grade report` (reference, stub and every mutant), so a new mistake,
+check or probe is held to the contract without a line of test code; the assignments' own test modules
+keep what is particular to them (independent student-style code, notebooks, specific messages).
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import REPO, TEMPLATE, checks_of, expect_stub_scores_zero, report_class
+
+from grader.course.mistakes import Mistake, load_catalog
+from grader.course.model import AssignmentSpec, load_course
+
+COURSE = load_course(REPO)
+ASSIGNMENTS = sorted(COURSE.assignments)
+MISTAKES = [
+    pytest.param(spec.id, mistake.id, id=f"{spec.id}-{mistake.id}")
+    for spec in (COURSE.get(a) for a in ASSIGNMENTS)
+    for mistake in load_catalog(spec.mistakes_path).mistakes
+]
+
+
+def _students(spec: AssignmentSpec) -> dict[str, Path | dict[str, str | bytes]]:
+    """The reference, the stub students receive, and one mutant per catalogued mistake."""
+    reference = spec.solution_files()
+    students: dict[str, Path | dict[str, str | bytes]] = {"reference": dict(reference), "stub": TEMPLATE / spec.id}
+    for mistake in load_catalog(spec.mistakes_path).mistakes:
+        students[f"mistake-{mistake.id}"] = dict(mistake.mutate(reference, spec.module))
+    return students
+
+
+@pytest.fixture(scope="module")
+def contract(run_grade, tmp_path_factory) -> Callable[[str], dict[str, dict[str, Any]]]:
+    """``contract(assignment)``: that assignment's class, graded once (on first use), by student."""
+    graded: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def results(assignment: str) -> dict[str, dict[str, Any]]:
+        if assignment not in graded:
+            root = tmp_path_factory.mktemp(f"contract-{assignment}")
+            graded[assignment] = report_class(
+                run_grade,
+                root / "class",
+                root / "grades",
+                _students(COURSE.get(assignment)),
+                "--assignment",
+                assignment,
+            )
+            shutil.rmtree(root / "class")
+        return graded[assignment]
+
+    return results
+
+
+def _entry(result: dict[str, Any], assignment: str) -> dict[str, Any]:
+    [entry] = [a for a in result["assignments"] if a["id"] == assignment]
+    return entry
+
+
+def _counted(checks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Checks that count: a rule that cannot apply on this device (a GPU-only rule on a CPU) is skipped."""
+    return [c for c in checks if c["status"] != "skipped" or c.get("counted", True)]
+
+
+@pytest.mark.slow  # one `grade report` per assignment: its reference, stub and every mutant
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_reference_scores_full_marks(contract, assignment):
+    entry = _entry(contract(assignment)["reference"], assignment)
+    failed = [(c["name"], c["status"], c["message"]) for c in _counted(entry["checks"]) if c["status"] != "passed"]
+    assert entry["score"] == entry["max_score"] == 100 and not failed, failed
+    assert all(c["mistake"] is None for c in entry["checks"])
+    for check in _counted(entry["checks"]):  # only a training check says how it passed: exactly
+        assert not check["message"] or "reproduces the reference" in check["message"], check
+        curves = (check["details"] or {}).get("curves")
+        assert not curves or curves["your loss"] == curves["reference"], check["name"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_stub_scores_zero_with_not_implemented_messages(contract, assignment):
+    result = contract(assignment)["stub"]
+    checks = expect_stub_scores_zero(result, assignment)
+    assert len(checks) == len(_counted(_entry(contract(assignment)["reference"], assignment)["checks"]))
+
+
+# -- every catalogued mistake is named where it shows ----------------------------------------------
+
+
+def _probe_names(spec: AssignmentSpec) -> set[str]:
+    tree = ast.parse(spec.probes_source())
+    return {node.name for node in tree.body if isinstance(node, ast.FunctionDef) and not node.name.startswith("_")}
+
+
+def _probes_of_checks(spec: AssignmentSpec) -> dict[str, set[str]]:
+    """check function -> the probes it names (string literals in its body that are probe names)."""
+    probes = _probe_names(spec)
+    found: dict[str, set[str]] = {}
+    for path in spec.check_files():
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+                literals = {
+                    n.value for part in node.body for n in ast.walk(part) if isinstance(n, ast.Constant)
+                } & probes
+                found[node.name] = {str(value) for value in literals}
+    return found
+
+
+def _names(check: dict[str, Any], mistake: Mistake) -> bool:
+    """The check names ``mistake``: alone, or among mistakes its evidence cannot tell apart ("one of")."""
+    diagnosis = check["diagnosis"] or ""
+    if check["mistake"] == mistake.id:
+        return True
+    return check["mistake"] is not None and "one of" in diagnosis and f"{mistake.title}." in diagnosis
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment, mistake_id", MISTAKES)
+def test_every_catalogued_mistake_is_named_where_it_shows(contract, assignment, mistake_id):
+    spec = COURSE.get(assignment)
+    mistake = load_catalog(spec.mistakes_path).get(mistake_id)
+    entry = _entry(contract(assignment)[f"mistake-{mistake_id}"], assignment)
+    checks = checks_of(contract(assignment)[f"mistake-{mistake_id}"], assignment)
+    failed = [c for c in checks if c["status"] not in ("passed", "skipped")]
+    summary = [(c["name"], c["mistake"], c["message"][:200]) for c in failed]
+    assert 0 < len(failed) and entry["score"] < entry["max_score"], f"the mutant lost nothing: {summary}"
+    named = [c for c in checks if _names(c, mistake)]
+    assert named, f"no check named {mistake_id}: {summary}"
+    assert all("Known mistake" in c["diagnosis"] for c in named)
+    wrongly = [(c["name"], c["mistake"]) for c in checks if c["mistake"] is not None and c not in named]
+    assert not wrongly, f"the mutant of {mistake_id} was named as another mistake"
+    probes_of = _probes_of_checks(spec)
+    for check in named:
+        probes = probes_of[check["name"].split("[")[0]]
+        assert any(mistake.applies_to(p) for p in probes), (
+            f"{check['name']} (probes {sorted(probes)}) named {mistake_id}, whose catalogue entry covers "
+            f"only {list(mistake.probes)}"
+        )
+
+
+def test_every_catalogue_glob_matches_a_probe():
+    """A misspelt probe in ``probes = [...]`` would silently keep a mistake from ever being named."""
+    for assignment in ASSIGNMENTS:
+        spec = COURSE.get(assignment)
+        probes = _probe_names(spec)
+        for mistake in load_catalog(spec.mistakes_path).mistakes:
+            for pattern in mistake.probes:
+                assert fnmatch.filter(probes, pattern), f"{assignment}/{mistake.id}: no probe matches {pattern!r}"
