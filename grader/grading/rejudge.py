@@ -29,6 +29,7 @@ from grader.grading.slot import GradeOptions, GradingSlot
 from grader.intake.static_checks import StaticFindings
 from grader.intake.students import Student, opened
 from grader.intake.submission import SubmittedModule, load
+from grader.judging.expected import REFERENCE, References, call_key
 from grader.judging.replay import Recording, ReplayVerifier, ReplayWorker, fingerprint
 from grader.report.results import RESULTS_DIR, AssignmentResult, SubmissionResult
 from grader.sandbox import Limits
@@ -91,6 +92,14 @@ class ReplaySlot(GradingSlot):
     def start(self, assignments: list[str] | None = None) -> None:
         """Nothing to start: no student code runs."""
 
+    def references_for(self, spec: AssignmentSpec) -> References:
+        if spec.id not in self._references:
+            cache = None if spec.shipped_expected else self.cache
+            self._references[spec.id] = _KeptReferences(
+                spec, self._catalog(spec), cache, self._trusted_sandbox, secret=self._secret_for(spec)
+            )
+        return self._references[spec.id]
+
     def _worker(self, work: SubmittedModule, spec: AssignmentSpec, static: StaticFindings, limits: Limits) -> Any:
         if work.problem or static.syntax_error:  # failed before any probe: graded without a worker, as before
             self._current = Recording()
@@ -120,6 +129,20 @@ class ReplaySlot(GradingSlot):
 
     def misses(self) -> list[str]:
         return [*self.stale, *(miss for worker in self.workers for miss in worker.misses)]
+
+
+class _KeptReferences(References):
+    """Reference answers kept in memory for the whole class (read from the disk cache once, not per student)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._kept: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+    def entry(self, probe: str, args: dict[str, Any], seed: int = 0, variant: str = REFERENCE) -> dict[str, Any]:
+        key = (probe, call_key(probe, args, seed), variant)
+        if key not in self._kept:
+            self._kept[key] = super().entry(probe, args, seed, variant)
+        return self._kept[key]
 
 
 def rejudge_class(course: Course, grades: Path, options: GradeOptions | None = None) -> RejudgeReport:

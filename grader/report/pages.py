@@ -6,6 +6,7 @@ file names) can never become markup. No external CSS, scripts or fonts: the page
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ STATUS_LABELS = {
 }
 
 
+@functools.lru_cache(maxsize=1)  # compiled templates are kept: a class renders hundreds of pages
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("grader.report", "templates"),
