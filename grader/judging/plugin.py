@@ -497,7 +497,7 @@ def run_checks(context: CheckContext, files: list[str]) -> None:
         "no:unraisableexception",  # a gc.collect() per session: 60 ms a student for nothing the grade uses
         "-p",
         "no:logging",
-        "--capture=no",  # no student code runs here: nothing to capture, and each check's set-up is cheaper
+        "--capture=sys",  # a check's stray print never reaches `grade submit --json`; cheaper than fd capture
         "--assert=plain",
         "--import-mode=importlib",
         "--noconftest",
