@@ -53,7 +53,7 @@ class AssignmentSpec:
     public_checks: tuple[str, ...] = ("test_public.py",)
     release_data: tuple[str, ...] = ()
     limits: Limits = field(default_factory=Limits)
-    tolerance: dict[str, dict[str, float]] = field(default_factory=dict)
+    tolerance: dict[str, float | dict[str, float]] = field(default_factory=dict)
     data_dir: Path | None = None
 
     @property
@@ -101,9 +101,10 @@ class AssignmentSpec:
 
     def tolerance_for(self, device: str) -> dict[str, float]:
         base = {"rtol": 1e-6, "atol": 1e-8}
-        base.update({k: v for k, v in self.tolerance.items() if not isinstance(v, dict)})
-        if device != "cpu" and isinstance(self.tolerance.get(device), dict):
-            base.update(self.tolerance[device])
+        base.update({k: float(v) for k, v in self.tolerance.items() if not isinstance(v, dict)})
+        on_device = self.tolerance.get(device)
+        if device != "cpu" and isinstance(on_device, dict):
+            base.update({k: float(v) for k, v in on_device.items()})
         return base
 
     def solution_files(self) -> dict[str, bytes]:

@@ -349,7 +349,7 @@ class _Watchdog:
             self.timer.start()
 
     def _report(self, resp_fd: int, workdir: str) -> None:
-        frame = sys._current_frames().get(self.main)
+        frame = sys._current_frames().get(self.main) if self.main is not None else None
         where = function = None
         while frame is not None:
             if frame.f_code.co_filename.startswith(workdir + os.sep):

@@ -254,6 +254,7 @@ def _value_failure(
     count, total = int(wrong.sum()), wrong.size
     mine64, want64 = mine.astype(np.float64), want.astype(np.float64)
     bad_values = ~np.isfinite(mine64) & np.isfinite(want64)
+    diagnosis: str | None
     if bad_values.any():
         first = tuple(int(i) for i in np.argwhere(bad_values)[0])
         kind = "NaN" if np.isnan(mine64[bad_values]).any() else "Inf"

@@ -68,7 +68,12 @@ def _attach(details: dict[str, Any], curves: dict[str, Any]) -> None:
         details["curve_lengths"] = lengths
 
 
-def curves_match(student: Sequence[float], reference: Sequence[float], rtol: float = 1e-4, atol: float = 1e-6) -> bool:
+def curves_match(
+    student: Sequence[float] | np.ndarray,
+    reference: Sequence[float] | np.ndarray,
+    rtol: float = 1e-4,
+    atol: float = 1e-6,
+) -> bool:
     a, b = np.asarray(student, dtype=np.float64), np.asarray(reference, dtype=np.float64)
     return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))
 

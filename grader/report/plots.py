@@ -67,9 +67,9 @@ def line_plot(
     for index, (name, values) in enumerate(clean.items()):
         color = PALETTE[index % len(PALETTE)]
         step = (spans[name] - 1) / max(len(values) - 1, 1)  # downsampled points spread over the original span
-        points = " ".join(f"{x(i * step):.1f},{y(v):.1f}" for i, v in enumerate(values))
+        polyline = " ".join(f"{x(i * step):.1f},{y(v):.1f}" for i, v in enumerate(values))
         dash = ' stroke-dasharray="5,3"' if index else ""
-        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2"{dash} points="{points}"/>')
+        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2"{dash} points="{polyline}"/>')
         label = f"{name} ({spans[name]:,} points, {len(values)} shown)" if spans[name] > len(values) else name
         row = height + legend_row * index + 8
         parts.append(

@@ -16,7 +16,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import numpy as np
 
 from grader.text import shorten
 
@@ -324,7 +327,7 @@ def _floats(values: Any) -> Any:
         return np.zeros(0)
 
 
-def downsample(values: Sequence[float], limit: int) -> list[float]:
+def downsample(values: Sequence[float] | np.ndarray, limit: int) -> list[float]:
     """At most ``limit`` points that keep the curve's shape: the first and last, and the lowest and the
     highest of each of ``(limit - 2) // 2`` equal stretches in between, in their order."""
     import numpy as np
