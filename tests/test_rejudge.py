@@ -80,14 +80,18 @@ def test_rejudge_equals_a_full_regrade_and_runs_no_student_code(run_grade, tmp_p
     assert "[tolerance]\nrtol = 1e-5" in text
     toml.write_text(text.replace("[tolerance]\nrtol = 1e-5", "[tolerance]\nrtol = 1e-3"))
 
+    started = tmp_path / "a-sandbox-was-used"  # a file: the forked processes that rejudge say so too
+
     def no_student_code(*args, **kwargs):
+        started.touch()
         raise AssertionError("rejudge started a student's process")
 
     monkeypatch.setattr(submission_process.SubmissionProcess, "__init__", no_student_code)
     monkeypatch.setattr("grader.sandbox.Sandbox.worker", no_student_code)
     monkeypatch.setattr("grader.sandbox.Sandbox.start", no_student_code)  # no sandbox at all: answers are cached
     monkeypatch.setenv("GRADER_CACHE_DIR", str(cache_dir))
-    report = rejudge.rejudge_class(load_course(course), first)
+    report = rejudge.rejudge_class(load_course(course), first, workers=2)  # forked processes: patched too
+    assert not started.exists(), "no student code runs in a rejudge, no sandbox is started"
     assert not report.needs_regrade and not report.skipped, report
     assert sorted(report.unchanged + report.rejudged) == ["close", "correct", "mistake", "stub"]
     changed = {(c.student, c.check): c for c in report.changes}

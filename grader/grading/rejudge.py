@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import multiprocessing as mp
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from grader.course.model import AssignmentSpec, Course
 from grader.files import write_atomic
-from grader.grading.batch import mark_missing
+from grader.grading.batch import cpu_count, mark_missing
 from grader.grading.request import GradeRequest
 from grader.grading.slot import GradeOptions, GradingSlot
 from grader.intake.static_checks import StaticFindings
@@ -36,6 +37,8 @@ from grader.sandbox import Limits
 from grader.sandbox.isolation import UNISOLATED
 
 REJUDGE_FILE = "rejudge.json"
+MAX_WORKERS = 4  # processes that share a class
+MIN_PER_WORKER = 10  # students a process must have to be worth forking
 NOT_REJUDGED = ("error", "empty", "timeout")  # statuses with nothing stored to judge again
 
 
@@ -145,12 +148,43 @@ class _KeptReferences(References):
         return self._kept[key]
 
 
-def rejudge_class(course: Course, grades: Path, options: GradeOptions | None = None) -> RejudgeReport:
-    """Judge every stored result under ``grades`` again; write the changed results and rejudge.json."""
+def rejudge_class(
+    course: Course, grades: Path, options: GradeOptions | None = None, workers: int | None = None
+) -> RejudgeReport:
+    """Judge every stored result under ``grades`` again; write the changed results and rejudge.json.
+
+    ``workers`` processes (default: one per CPU, at most 4, none for a small class) share the class."""
+    paths = sorted((grades / RESULTS_DIR).glob("*/feedback.json"))
+    if workers is None:
+        workers = min(cpu_count(), MAX_WORKERS, max(len(paths) // MIN_PER_WORKER, 1))
+    workers = max(min(workers, len(paths)), 1)
+    if workers > 1 and "fork" in mp.get_all_start_methods():
+        with mp.get_context("fork").Pool(workers) as pool:  # forked: the course and imports are already here
+            parts = pool.starmap(_rejudge_paths, [(course, grades, options, paths[i::workers]) for i in range(workers)])
+    else:
+        parts = [_rejudge_paths(course, grades, options, paths)]
+    report = RejudgeReport()
+    for part in parts:
+        report.rejudged += part.rejudged
+        report.unchanged += part.unchanged
+        report.needs_regrade.update(part.needs_regrade)
+        report.skipped.update(part.skipped)
+        report.changes += part.changes
+        report.totals.update(part.totals)
+    report.rejudged.sort()
+    report.unchanged.sort()
+    report.changes.sort(key=lambda change: (change.student, change.assignment))
+    report.needs_regrade = dict(sorted(report.needs_regrade.items()))
+    report.skipped = dict(sorted(report.skipped.items()))
+    report.totals = dict(sorted(report.totals.items()))
+    write_atomic(grades / REJUDGE_FILE, json.dumps(report.to_dict(), indent=2).encode("utf-8"))
+    return report
+
+
+def _rejudge_paths(course: Course, grades: Path, options: GradeOptions | None, paths: list[Path]) -> RejudgeReport:
     from grader.report.pages import write_feedback
 
     report = RejudgeReport()
-    paths = sorted((grades / RESULTS_DIR).glob("*/feedback.json"))
     slot = ReplaySlot(course, options or GradeOptions())
     try:
         for path in paths:
@@ -175,7 +209,6 @@ def rejudge_class(course: Course, grades: Path, options: GradeOptions | None = N
             write_feedback(new, grades / RESULTS_DIR / student_id)
     finally:
         slot.close()
-    write_atomic(grades / REJUDGE_FILE, json.dumps(report.to_dict(), indent=2).encode("utf-8"))
     return report
 
 
