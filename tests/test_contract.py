@@ -103,17 +103,29 @@ def _probe_names(spec: AssignmentSpec) -> set[str]:
 
 
 def _probes_of_checks(spec: AssignmentSpec) -> dict[str, set[str]]:
-    """check function -> the probes it names (string literals in its body that are probe names)."""
+    """check function -> the probes it names: string literals that are probe names, in its body or in
+    the bodies of the functions of the checks folder it calls (helpers such as ``shared.py``'s)."""
     probes = _probe_names(spec)
-    found: dict[str, set[str]] = {}
-    for path in spec.check_files():
-        for node in ast.parse(path.read_text(encoding="utf-8")).body:
-            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
-                literals = {
-                    n.value for part in node.body for n in ast.walk(part) if isinstance(n, ast.Constant)
-                } & probes
-                found[node.name] = {str(value) for value in literals}
-    return found
+    functions = {
+        node.name: node
+        for path in sorted(spec.checks_dir.glob("*.py"))
+        for node in ast.parse(path.read_text(encoding="utf-8")).body
+        if isinstance(node, ast.FunctionDef)
+    }
+
+    def literals(name: str, seen: set[str]) -> set[str]:
+        seen.add(name)
+        found: set[str] = set()
+        for node in (n for part in functions[name].body for n in ast.walk(part)):
+            if isinstance(node, ast.Constant) and node.value in probes:
+                found.add(str(node.value))
+            called = node.func if isinstance(node, ast.Call) else None
+            callee = called.id if isinstance(called, ast.Name) else getattr(called, "attr", None)
+            if callee in functions and callee not in seen:
+                found |= literals(callee, seen)
+        return found
+
+    return {name: literals(name, set()) for name in functions if name.startswith("test_")}
 
 
 def _names(check: dict[str, Any], mistake: Mistake) -> bool:
