@@ -12,6 +12,8 @@ Prints figures; asserts nothing.
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import shutil
 import statistics
 import sys
@@ -44,17 +46,19 @@ def main() -> None:
         print(f"grade report, {args.students} a2 students {counts}, 2 workers: {seconds:.1f} s")
         sizes = [len(p.read_bytes()) for p in (grades / "students").glob("*/feedback.json")]
         print(f"result files: median {statistics.median(sizes) / 1024:.0f} KB, largest {max(sizes) / 1024:.0f} KB")
-        commands, peaks = [], []
+        commands, peaks, cpu = [], [], []
         for _ in range(args.runs):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             seconds, peak, _ = run_measured(GRADE + ["rejudge", str(grades), "--quiet"], env)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
             commands.append(seconds)
             peaks.append(peak)
+            cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
         print(
             f"grade rejudge (whole command): median {statistics.median(commands):.2f} s over {args.runs} runs "
-            f"({', '.join(f'{t:.2f}' for t in commands)}); peak memory {mb(max(peaks))}"
+            f"({', '.join(f'{t:.2f}' for t in commands)}); CPU time (all its processes) median "
+            f"{statistics.median(cpu):.2f} s; load average before {os.getloadavg()[0]:.1f}; peak memory {mb(max(peaks))}"
         )
-        import os
-
         os.environ.update(env)
         from grader.course.model import load_course
         from grader.grading.rejudge import rejudge_class

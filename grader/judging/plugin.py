@@ -480,6 +480,26 @@ def _skip_reason(report: pytest.TestReport) -> str:
     return "skipped"
 
 
+# pytest's own plugins that checks never use (no doctests, unittest classes, XML reports, pdb, recwarn
+# fixture): registering them is most of a session's start-up, paid once per student and assignment.
+UNUSED_PLUGINS = [
+    arg
+    for name in (
+        "doctest",
+        "junitxml",
+        "pastebin",
+        "recwarn",
+        "setuponly",
+        "setupplan",
+        "faulthandler",
+        "threadexception",
+        "unittest",
+        "debugging",
+    )
+    for arg in ("-p", f"no:{name}")
+]
+
+
 def run_checks(context: CheckContext, files: list[str]) -> None:
     """Run the given check files under pytest, in this process, filling ``context.results``."""
     plugin = GradingPlugin(context)
@@ -497,6 +517,7 @@ def run_checks(context: CheckContext, files: list[str]) -> None:
         "no:unraisableexception",  # a gc.collect() per session: 60 ms a student for nothing the grade uses
         "-p",
         "no:logging",
+        *UNUSED_PLUGINS,
         "--capture=sys",  # a check's stray print never reaches `grade submit --json`; cheaper than fd capture
         "--assert=plain",
         "--import-mode=importlib",
