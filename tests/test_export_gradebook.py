@@ -194,6 +194,9 @@ def test_late_policy_from_a_manifest_keeps_raw_and_final(run_grade, course, tmp_
     assert "2 days after the deadline" in page and "Score for the gradebook: 64 / 100 (checks: 80)" in page
     recorded = json.loads((grades / "students" / "bob" / "feedback.json").read_text())
     assert recorded["assignments"][0]["score"] == 80  # the result stays as graded
+    overview = (grades / "index.html").read_text()  # the class overview shows the gradebook's number too
+    bob_row = overview[overview.index('href="students/bob/feedback.html">bob</a>') :].split("</tr>", 1)[0]
+    assert ">64<" in bob_row.replace(" ", "") and "checks 80" in bob_row, bob_row
     # grade export uses the times grade report recorded (the submissions folder may be gone by then).
     (root / "submission_times.csv").unlink()
     (grades / "roster.csv").write_text("student,sis_user_id\nbob,S002\n")

@@ -41,7 +41,7 @@ def write_class_outputs(
     gradebook.write(book, out)
     show_standing(out, results, book)
     write_student_pages(course, out, results)
-    context = overview_context(results, course, assignment_ids, RESULTS_DIR, student_page=STUDENT_PAGE)
+    context = overview_context(results, course, assignment_ids, RESULTS_DIR, student_page=STUDENT_PAGE, book=book)
     context.update(
         generated=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         isolation=isolation.as_dict(),

@@ -13,6 +13,7 @@ from typing import Any
 
 from grader.course.mistakes import CatalogError, load_catalog
 from grader.course.model import Course
+from grader.report.gradebook import Gradebook
 from grader.report.results import SubmissionResult
 
 
@@ -280,11 +281,15 @@ def _shorten(text: str, limit: int = MAX_FLAG_CHARS) -> str:
 
 
 def student_table(
-    results: list[SubmissionResult], summaries: list[AssignmentSummary], groups: list[dict[str, Any]]
+    results: list[SubmissionResult],
+    summaries: list[AssignmentSummary],
+    groups: list[dict[str, Any]],
+    book: Gradebook | None = None,
 ) -> list[dict[str, Any]]:
     """One row per student, one cell per assignment: the score, or "missing" / "not graded" with the
     reason; the groups of "Needs attention" it appears in; the total of the graded scores ("graded": whether
-    there is any)."""
+    there is any). With the gradebook, scores and totals are its final ones (late penalty and adjustments
+    applied), so the overview shows the number gradebook.csv and the student's page show."""
     marks: dict[tuple[str, str], list[str]] = {}
     for group in groups:
         for row in group["rows"]:
@@ -308,6 +313,16 @@ def student_table(
                     "marks": marks.get((result.student, summary.id), []) + marks.get((result.student, "all"), []),
                 }
             )
+        row = book.row(result.student) if book is not None else None
+        if row is not None:
+            for cell in cells:
+                entry_in_book = row.entries.get(str(cell["id"]))
+                if entry_in_book is None or entry_in_book.final is None or entry_in_book.final == cell["score"]:
+                    continue
+                changes = "; ".join(entry_in_book.notes())
+                cell["reason"] = f"checks {entry_in_book.raw:g}" + (f"; {changes}" if changes else "")
+                cell["score"] = entry_in_book.final
+            total = row.total if row.total is not None else total
         table.append(
             {
                 "result": result,
@@ -326,9 +341,10 @@ def overview_context(
     assignment_ids: list[str],
     results_dir: str,
     student_page: str | None = None,
+    book: Gradebook | None = None,
 ) -> dict[str, Any]:
     """What the class overview shows; ``student_page`` names the student version beside each
-    instructor's page, where one was written."""
+    instructor's page, where one was written; ``book``, the gradebook whose final scores it shows."""
     summaries = summarise(results, course, assignment_ids)
     groups = attention(results, assignment_ids, results_dir)
     prefixes = [assignment_id.split("_")[0] for assignment_id in assignment_ids]
@@ -338,7 +354,7 @@ def overview_context(
         "assignments": summaries,
         "attention": groups,
         "flagged": flagged(results),
-        "students": student_table(results, summaries, groups),
+        "students": student_table(results, summaries, groups, book),
         "assignment_ids": assignment_ids,
         "results_dir": results_dir,
         "student_page": student_page,
