@@ -21,7 +21,8 @@ def _course(tmp_path: Path) -> Path:
 
 
 def _class(root: Path) -> Path:
-    """Correct, a catalogued mistake, a forward step off by 3e-5 (fails rtol 1e-5, passes 1e-3), a stub."""
+    """Correct, a catalogued mistake, a forward step off by 3e-5 (fails rtol 1e-5, passes 1e-3), a stub, an
+    endless loop in predict and a module that ends its process when imported."""
     from grader.course.mistakes import load_catalog
 
     solution = (SOLUTIONS / A2 / MODULE).read_text()
@@ -33,6 +34,12 @@ def _class(root: Path) -> Path:
     write_submission(root / "mistake", {MODULE: mutated})
     write_submission(root / "close", {MODULE: close})
     write_submission(root / "stub", {MODULE: (TEMPLATE / A2 / MODULE).read_text()})
+    loop = solution.replace(
+        "    with torch.no_grad():\n        hidden = model.init_hidden()", "    while True:\n        pass"
+    )
+    assert loop != solution
+    write_submission(root / "loop", {MODULE: loop})  # predict never returns: timeouts, then "not run again"
+    write_submission(root / "crash", {MODULE: "import os\nos._exit(3)\n" + solution})
     return root
 
 
@@ -93,7 +100,7 @@ def test_rejudge_equals_a_full_regrade_and_runs_no_student_code(run_grade, tmp_p
     report = rejudge.rejudge_class(load_course(course), first, workers=2)  # forked processes: patched too
     assert not started.exists(), "no student code runs in a rejudge, no sandbox is started"
     assert not report.needs_regrade and not report.skipped, report
-    assert sorted(report.unchanged + report.rejudged) == ["close", "correct", "mistake", "stub"]
+    assert sorted(report.unchanged + report.rejudged) == ["close", "correct", "crash", "loop", "mistake", "stub"]
     changed = {(c.student, c.check): c for c in report.changes}
     assert changed[("correct", "test_encode")].old == 5 and changed[("correct", "test_encode")].new == 8
     assert "worth 8 points (was 5)" in changed[("correct", "test_encode")].why

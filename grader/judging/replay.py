@@ -180,10 +180,10 @@ class ReplayWorker:
     """Stands in for the student's worker: answers each call from the recording, in the order the
     calls were made (a call asked twice gets its answers in turn, then the last one again)."""
 
-    hanging = None
-
     def __init__(self, recording: Recording, output: str = "") -> None:
         self.output = _NoOutput(output)
+        # As the real worker's: non-empty once a call timed out (StudentRunner then caps later limits).
+        self.hanging: dict[str, str] = {}
         self.misses: list[str] = []
         self._answers: dict[str, list[dict[str, Any]]] = {}
         for call in recording.calls:
@@ -204,7 +204,10 @@ class ReplayWorker:
             raise NotRecorded(Failure(FailureKind.GRADER, f"the answer to {probe} was not kept"))
         if answer.get("ok"):
             return answer.get("data")
-        raise RunFailed(_failure_from(answer.get("failure") or {}))
+        failure = _failure_from(answer.get("failure") or {})
+        if failure.kind is FailureKind.TIMEOUT:
+            self.hanging[probe] = failure.message
+        raise RunFailed(failure)
 
     def close(self) -> None:
         pass
