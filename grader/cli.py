@@ -505,12 +505,17 @@ def report(
                 raise
             _fail(f"{exc}")
     from grader.report.class_outputs import write_class_outputs
+    from grader.report.results import load_results
 
+    # -a adds to what earlier runs graded: the gradebook covers every assignment graded so far.
+    graded_before = {a.id for r in load_results(out) for a in r.assignments} if assignments else set()
     try:
         index = write_class_outputs(
             loaded,
             out,
-            list(assignments) or list(loaded.assignments),
+            [a for a in loaded.assignments if a in assignments or a in graded_before]
+            if assignments
+            else list(loaded.assignments),
             isolation,
             submissions=submissions,
             times_file=times,

@@ -25,7 +25,13 @@ from grader.course.model import Course
 from grader.grading.request import GradeRequest
 from grader.grading.slot import GradeOptions, GradingSlot
 from grader.intake.students import Student, opened
-from grader.report.results import RESULTS_DIR, AssignmentResult, SubmissionResult, result_path
+from grader.report.results import (
+    RESULTS_DIR,
+    AssignmentResult,
+    SubmissionResult,
+    keep_other_assignments,
+    result_path,
+)
 from grader.sandbox import Isolation
 
 
@@ -144,6 +150,7 @@ def grade_student(grader: GradingSlot, student: Student, out: Path, options: Bat
         result = grader.grade_loaded(submission, request, found.refused)
         mark_missing(result, found.folder, student.name)
     result.submission = str(student.path)
+    result = keep_other_assignments(result, result_path(out, student.id), options.only or ())
     write_feedback(result, out / RESULTS_DIR / student.id)
     status = result.status
     if status == "graded" and any(a.status == "error" for a in result.assignments):

@@ -412,3 +412,25 @@ def load_results(out: Path) -> list[SubmissionResult]:
         except (OSError, ValueError, TypeError):
             continue
     return results
+
+
+def keep_other_assignments(fresh: SubmissionResult, previous_path: Path, only: Sequence[str]) -> SubmissionResult:
+    """A run of some assignments (``grade report -a``) adds to a student's result, never wipes the rest.
+
+    The assignments of the previous result that were not graded now are kept as they were; totals are
+    recomputed. Without a previous result for the same student, or without ``only``, ``fresh`` is returned.
+    """
+    if not only or not previous_path.is_file():
+        return fresh
+    try:
+        previous = SubmissionResult.load(previous_path)
+    except (OSError, ValueError, TypeError):
+        return fresh
+    kept = [a for a in previous.assignments if a.id not in only]
+    if previous.student != fresh.student or not kept:
+        return fresh
+    fresh.assignments = sorted(kept + fresh.assignments, key=lambda a: a.id)
+    if fresh.status == "empty" and any(a.status == "graded" for a in kept):
+        fresh.status, fresh.message = "graded", ""  # nothing for -a, but earlier work stands
+    fresh.total()
+    return fresh
