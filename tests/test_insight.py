@@ -189,3 +189,17 @@ def test_stored_answers_are_bounded_and_keep_every_bit():
     assert replayed.misses and "too large" in replayed.misses[0]
     whole = Recording.decode(recording.encode())
     assert whole.calls[1]["data"]["hs"].tobytes() == big.tobytes() and whole.calls[1]["check"] == "test_a"
+
+
+def test_unreadable_stored_answers_and_vanished_submissions_are_left_out(tmp_path):
+    from grader.course.model import load_course
+    from grader.report.insight import class_insight
+    from grader.report.results import AssignmentResult, CheckResult, SubmissionResult
+
+    def result(student: str, recorded: str) -> SubmissionResult:
+        check = CheckResult("test_x", "x", 0.0, 5.0, "failed", visibility="hidden")
+        assignment = AssignmentResult(A1, "a1", "graded", source="srn.py", checks=[check], recorded=recorded)
+        return SubmissionResult(student, str(tmp_path / "gone" / student), "hash", assignments=[assignment])
+
+    results = [result("a", "not base64 at all!"), result("b", "eJzLSM3JyVcozy/KSQEAGgQEXQ=="), result("c", "")]
+    assert class_insight(load_course(REPO), tmp_path, results, [A1]) == []

@@ -103,6 +103,7 @@ class AssignmentInsight:
     output_pairs: list[OutputPair] = field(default_factory=list)
     groups: list[MistakeGroup] = field(default_factory=list)
     compared: int = 0  # submissions whose code was compared
+    problem: str = ""  # why it could not be computed
 
 
 def class_insight(
@@ -122,18 +123,35 @@ def class_insight(
             r.student: a for r in results if (a := r.assignment(assignment_id)) is not None and a.status == "graded"
         }
         insight = AssignmentInsight(spec.id, spec.title)
-        sources = module_sources(course, spec, results)
-        insight.compared = len(sources)
-        for pair in rank_pairs(sources, stub_source(course, spec), threshold=settings.code_threshold)[: settings.top]:
-            link = f"{PAIRS_DIR}/{spec.id}/{pair.first}--{pair.second}.html"
-            page = render_pair(pair, sources[pair.first], sources[pair.second], spec.id)
-            write_atomic(out / link, page.encode("utf-8"))
-            insight.code_pairs.append({"pair": pair, "link": link})
-        insight.output_pairs = output_pairs(graded, settings)
-        insight.groups = unexplained_groups(course, spec, graded, sources, settings)
-        if insight.code_pairs or insight.output_pairs or insight.groups:
+        try:
+            _fill(insight, course, spec, out, results, graded, settings)
+        except Exception as exc:  # noqa: BLE001 - insight is extra: a bug in it must not cost the overview
+            insight.problem = (
+                f"the insight of {spec.id} could not be computed (a grader bug): {type(exc).__name__}: {exc}"
+            )
+        if insight.code_pairs or insight.output_pairs or insight.groups or insight.problem:
             found.append(insight)
     return found
+
+
+def _fill(
+    insight: AssignmentInsight,
+    course: Course,
+    spec: AssignmentSpec,
+    out: Path,
+    results: list[SubmissionResult],
+    graded: dict[str, AssignmentResult],
+    settings: InsightSettings,
+) -> None:
+    sources = module_sources(course, spec, results)
+    insight.compared = len(sources)
+    for pair in rank_pairs(sources, stub_source(course, spec), threshold=settings.code_threshold)[: settings.top]:
+        link = f"{PAIRS_DIR}/{spec.id}/{pair.first}--{pair.second}.html"
+        page = render_pair(pair, sources[pair.first], sources[pair.second], spec.id)
+        write_atomic(out / link, page.encode("utf-8"))
+        insight.code_pairs.append({"pair": pair, "link": link})
+    insight.output_pairs = output_pairs(graded, settings)
+    insight.groups = unexplained_groups(course, spec, graded, sources, settings)
 
 
 # -- sources ---------------------------------------------------------------------------------------
@@ -298,6 +316,8 @@ def _signature(
             else:
                 failure = call.get("failure") or {}
                 outputs.append(f"{call.get('key')}!{failure.get('kind')}:{failure.get('message')}")
+    if not outputs:  # nothing stored to compare (graded before answers were stored): no evidence to group by
+        return None
     return tuple(failing), tuple(sorted(set(outputs)))
 
 
