@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import multiprocessing as mp
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,8 @@ class ReplaySlot(GradingSlot):
         """Answer the next grading from ``old``'s stored recordings."""
         self._stored.clear()
         self.workers, self.verifiers, self.stale = [], [], []
+        if old.device in ("cpu", "cuda") and old.device != self.options.device:  # its tolerances are the device's
+            self.options = replace(self.options, device=old.device)
         for assignment in old.assignments:
             recording = Recording.decode(assignment.recorded)
             if recording is not None and assignment.source:
