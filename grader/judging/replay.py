@@ -116,16 +116,18 @@ class Recording:
                 return ""
             if len(text) <= limit:
                 return text
-            sizes = [(len(encode(c.get("data"))), "call", i) for i, c in enumerate(calls) if "data" in c]
-            sizes += [(len(encode(v.get("data"))), "verifier", k) for k, v in verifier.items() if "data" in v]
+            sizes: list[tuple[int, int | str]] = [
+                (len(encode(c.get("data"))), i) for i, c in enumerate(calls) if "data" in c
+            ]
+            sizes += [(len(encode(v.get("data"))), k) for k, v in verifier.items() if "data" in v]
             if not sizes:
                 return ""
-            _, kind, where = max(sizes, key=lambda item: item[0])
-            if kind == "call":
-                kept = calls[where]  # type: ignore[index]
-                calls[where] = {"key": kept["key"], "check": kept.get("check"), "left_out": True}  # type: ignore[index]
+            _, where = max(sizes, key=lambda item: item[0])
+            if isinstance(where, int):  # a student's answer: its key stays, so a replay knows it was there
+                kept = calls[where]
+                calls[where] = {"key": kept["key"], "check": kept.get("check"), "left_out": True}
             else:
-                verifier.pop(where)  # type: ignore[arg-type]
+                verifier.pop(where)
 
     @classmethod
     def decode(cls, text: str) -> Recording | None:

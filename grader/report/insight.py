@@ -336,7 +336,7 @@ def unexplained_groups(
         if signature is not None:
             groups[signature].append(student)
     reference = reference_source(spec)
-    found = []
+    found: list[MistakeGroup] = []
     for (checks, _), students in sorted(groups.items(), key=lambda item: (-len(item[1]), item[1])):
         if len(students) < settings.group_min:
             continue
