@@ -23,9 +23,9 @@ def test_a_check_asking_for_a_missing_probe_is_the_grader_s_error(run_grade, tmp
     source = checks.read_text()
     assert 'judge.compare("predict_words"' in source
     checks.write_text(source.replace('judge.compare("predict_words"', 'judge.compare("predict_wordz"'))
-    out = tmp_path / "out"
-    run_grade("submit", str(SOLUTIONS / A2), "--course", str(course), "--out", str(out), "--json")
-    result = json.loads((out / "feedback.json").read_text())
+    shutil.copytree(SOLUTIONS / A2, tmp_path / "class" / "alice" / A2)
+    run_grade("report", str(tmp_path / "class"), "--course", str(course), "--out", str(tmp_path / "grades"))
+    result = json.loads((tmp_path / "grades" / "students" / "alice" / "feedback.json").read_text())
     by_name = {c["name"]: c for c in checks_of(result, A2)}
     typo = by_name["test_predict"]
     assert typo["status"] == "error", typo
@@ -35,8 +35,6 @@ def test_a_check_asking_for_a_missing_probe_is_the_grader_s_error(run_grade, tmp
     assert score_of(result, A2) == assignment["max_score"], "a grader error must not cost the student points"
 
     # The class overview lists it for the instructor.
-    shutil.copytree(SOLUTIONS / A2, tmp_path / "class" / "alice" / A2)
-    run_grade("report", str(tmp_path / "class"), "--course", str(course), "--out", str(tmp_path / "grades"))
     overview = (tmp_path / "grades" / "index.html").read_text()
     assert "could not judge" in overview and "test_predict" in overview
     assert "not judged" in overview  # its pass rate is not a 0%
