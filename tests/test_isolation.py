@@ -300,18 +300,21 @@ def test_two_graders_on_one_host_never_share_a_uid(run_grade, tmp_path, grade_cl
     assert score_of(results["b_reports"], A1) == PARTIAL
 
 
-@pytest.mark.slow
 def test_leases_are_exclusive_across_processes(tmp_path):
-    script = (
-        "import sys, time; from grader.sandbox.leases import claim; "
-        "lease = claim(0); print(lease.number, flush=True); time.sleep(3)"
+    script = (  # each holds its lease until told to let go: all three are held at once, however slow the start
+        "import sys; from grader.sandbox.leases import claim; "
+        "lease = claim(0); print(lease.number, flush=True); sys.stdin.read()"
     )
     holders = [
-        subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True) for _ in range(3)
+        subprocess.Popen(
+            [sys.executable, "-c", script], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(3)
     ]
     numbers = [int(process.stdout.readline()) for process in holders]
     for process in holders:
-        process.wait(10)
+        process.stdin.close()
+        process.wait(60)
     assert len(set(numbers)) == 3, numbers
 
 
