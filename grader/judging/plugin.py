@@ -526,6 +526,10 @@ def run_checks(context: CheckContext, files: list[str]) -> None:
         os.devnull,
         "--rootdir",
         str(context.spec.spec_dir),
+        # Collection starts here: without it pytest lists every directory from / down to the checks
+        # (all of /tmp for a course there), per student and assignment.
+        "--confcutdir",
+        str(context.spec.spec_dir),
     ]
     with _no_plugin_autoload(), checks_package(context.spec.checks_dir):
         code = pytest.main(args, plugins=[plugin])
@@ -627,6 +631,8 @@ def collect_checks(spec: AssignmentSpec) -> tuple[list[CheckInfo], list[str]]:
         "-c",
         os.devnull,
         "--rootdir",
+        str(spec.spec_dir),
+        "--confcutdir",
         str(spec.spec_dir),
     ]
     with _no_plugin_autoload(), checks_package(spec.checks_dir):
