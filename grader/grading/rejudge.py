@@ -250,8 +250,7 @@ def _rejudge_one(
         if before is not None:
             assignment.duration = before.duration
     new.notes.append(f"Judged again on {_now()} from the answers stored when it was graded (grade rejudge).")
-    new.bound()
-    return new, []
+    return new, []  # bounded where it is written (write_feedback)
 
 
 def _mark_for_regrade(old: SubmissionResult, path: Path, why: list[str]) -> None:
