@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import resource
 import shutil
 import statistics
 import sys
@@ -34,11 +36,16 @@ GRADED = re.compile(r"Graded (\d+) students in ([0-9.]+) s")
 
 def report(root: Path, cache: str, how: list[str]) -> tuple[float, float, int, str, list[float]]:
     """Wall seconds of the command, seconds of its grading phase, peak memory, the gradebook's text, and
-    each student's grading time in its slot (``duration`` of the result)."""
+    each student's grading time in its slot (``duration`` of the result). Prints the CPU seconds of the
+    command and every process it waited for (slots, Dask workers, sandboxes)."""
     out = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     wall, peak, process = run_measured(
         GRADE + ["report", str(root), "--out", str(out), *how], {"GRADER_CACHE_DIR": cache}
     )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    print(f"  [{' '.join(how)}: {wall:.1f} s wall, {cpu:.1f} s CPU; load average {os.getloadavg()[0]:.1f}]")
     found = GRADED.search(process.stdout)
     if found is None:
         raise RuntimeError(f"grade report {' '.join(how)} printed no summary:\n{process.stdout}\n{process.stderr}")

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dask
 from distributed import Client, Future, LocalCluster, WorkerPlugin, get_worker, wait
 from distributed.scheduler import KilledWorker
 
@@ -49,6 +50,9 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
+# A local cluster's workers share this machine's cores with the slots: no statistical profiler sampling
+# every 10 ms, system statistics every 2 s instead of 0.5 s (remote workers: docs/cluster.md).
+QUIET_WORKERS = {"distributed.worker.profile.enabled": False, "distributed.admin.system-monitor.interval": "2s"}
 POLL_S = 5.0  # how often a batch waiting for results checks that some worker is still there
 WORKER_WAIT_S = 120.0  # how long a scheduler may have no worker (a batch system still starting them)
 GPU = "GPU"  # the Dask resource a GPU worker declares: dask worker ... --resources GPU=1
@@ -243,6 +247,7 @@ class ClusterSession:
         try:
             if local_workers:
                 self.device = resolve_device(device)  # the workers are this machine
+                dask.config.set(QUIET_WORKERS)  # inherited by the local workers
                 self.cluster = LocalCluster(
                     n_workers=local_workers,
                     threads_per_worker=1,
