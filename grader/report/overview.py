@@ -320,8 +320,9 @@ def student_table(
                 if entry_in_book is None or entry_in_book.final is None or entry_in_book.final == cell["score"]:
                     continue
                 changes = "; ".join(entry_in_book.notes())
-                cell["reason"] = f"checks {entry_in_book.raw:g}" + (f"; {changes}" if changes else "")
-                cell["score"] = entry_in_book.final
+                checks = "no checks' score" if entry_in_book.raw is None else f"checks {entry_in_book.raw:g}"
+                cell["reason"] = checks + (f"; {changes}" if changes else "")
+                cell["score"], cell["standing"] = entry_in_book.final, "graded"  # an override can score missing work
             total = row.total if row.total is not None else total
         table.append(
             {
