@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import sys
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -379,7 +379,7 @@ class GradingPlugin:
     # outcomes ---------------------------------------------------------------------------------------
 
     @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
         outcome = yield
         report = outcome.get_result()
         if item.nodeid in self._seen:
@@ -605,7 +605,7 @@ class _Collector:
                 CheckInfo(
                     name=item.name,
                     title=_title(item),
-                    points=round(item.stash.get(POINTS, 0.0), 4),
+                    points=round(float(item.stash.get(POINTS, 0.0)), 4),
                     visibility="hidden" if item.get_closest_marker("hidden") else "visible",
                     file=os.path.basename(item.fspath.strpath),
                 )
