@@ -323,6 +323,11 @@ def test_wrong_submission_is_explained(autograder):
     assert failed and all(test["output"] and test["output_format"] == "html" for test in failed)
     assert any("b_hh is missing" in test["output"] for test in failed)
     assert any("mistake:missing_b_hh" in test["tags"] for test in failed)
+    # Hidden tests are shown once grades are published: reduced as the course's [handback] says (names
+    # and points by default), so no expected value of a hidden check reaches the student that way.
+    hidden = [test for test in failed if test["visibility"] == "after_published"]
+    assert hidden and all("<table" not in test["output"] and "b_hh" not in test["output"] for test in hidden)
+    assert any("<table" in test["output"] for test in failed if test["visibility"] == "visible")
 
 
 @pytest.mark.slow

@@ -23,6 +23,7 @@ from grader.report.results import CheckResult, SubmissionResult
 from grader.text import printable
 
 VISIBILITY = {"visible": "visible", "hidden": "after_published"}
+HIDDEN_NOTE = "<p>A hidden check: the course shows its name and your points, not its details.</p>"
 ROOT_FILES = ("pyproject.toml", "constraints.txt", "README.md")
 SCRIPTS = ("setup.sh", "run_autograder")
 PYTHON_MIN = (3, 11)  # what the versions in constraints.txt need (numpy 2.4)
@@ -43,7 +44,7 @@ def results_document(result: SubmissionResult, execution_time: float | None = No
                 "score": round(check.points, 4),
                 "max_score": round(check.max_points, 4),
                 "status": "passed" if check.status == "passed" else "failed",
-                "output": check_html(check),
+                "output": check_html(check) or (HIDDEN_NOTE if check.visibility == "hidden" else ""),
                 "output_format": "html",
                 "visibility": VISIBILITY.get(check.visibility, "visible"),
                 "tags": [assignment.id] + ([f"mistake:{check.mistake}"] if check.mistake else []),

@@ -26,6 +26,7 @@ from typing import Any
 from grader.course.secret import SECRET_ENV
 from grader.judging.expected import CACHE_ENV
 from grader.packaging.gradescope import failure_document, results_document, write_document
+from grader.report.handback import Handback, HandbackError, handback_for, student_version
 from grader.report.results import SubmissionResult
 
 ROOT_ENV = "AUTOGRADER_ROOT"
@@ -116,10 +117,23 @@ def _grade_in(
     print(process.stdout, process.stderr, sep="\n", flush=True)  # Gradescope's stdout: hidden from students
     feedback = out / "feedback.json"
     if feedback.is_file():
-        return results_document(SubmissionResult.load(feedback), time.monotonic() - started)
+        # Gradescope shows hidden tests to the student once grades are published: reduce them as the
+        # course's [handback] setting says, as on the pages handed back.
+        handed_back = student_version(SubmissionResult.load(feedback), _handback(root / "source" / "course"))
+        return results_document(handed_back, time.monotonic() - started)
     said = [line[len("error: ") :] for line in process.stderr.splitlines() if line.startswith("error: ")]
     reason = said[-1] if said else f"the grader stopped with exit status {process.returncode}"
     return failure_document(f"Your submission could not be graded: {reason}", time.monotonic() - started)
+
+
+def _handback(course_folder: Path) -> Handback:
+    """The course's [handback] setting; the default (names and points) where it cannot be read."""
+    from grader.course.model import CourseError, load_course
+
+    try:
+        return handback_for(load_course(course_folder))
+    except (CourseError, HandbackError, OSError):
+        return handback_for(None)
 
 
 def lock_down(source: Path) -> None:
