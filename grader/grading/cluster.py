@@ -42,7 +42,7 @@ from grader.grading.request import GradeRequest
 from grader.grading.slot import GradeOptions, resolve_device
 from grader.grading.slot_host import GradingJob, SlotHost, failure
 from grader.intake.students import Opened, Student, opened
-from grader.report.results import RESULTS_DIR, SubmissionResult, result_path
+from grader.report.results import RESULTS_DIR, SubmissionResult, keep_other_assignments, result_path
 from grader.sandbox import Isolation, choose
 
 try:
@@ -499,6 +499,7 @@ class ClusterPool:
         assert pending.found.folder is not None
         mark_missing(result, pending.found.folder, student.name)
         result.submission = str(student.path)
+        result = keep_other_assignments(result, result_path(self.out, student.id), self.options.only or ())
         write_feedback(result, self.out / RESULTS_DIR / student.id)
         status = result.status
         if status == "graded" and any(a.status == "error" for a in result.assignments):
