@@ -33,7 +33,14 @@ def report_isolation(args: tuple[str, ...] | list[str]) -> list[str]:
 
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One expected-data cache for the whole session: each reference answer is computed once."""
+    """One expected-data cache for the whole session: each reference answer is computed once.
+
+    Under pytest-xdist the workers share it (their base folders have one parent): the cache locks each
+    entry while it is computed, so two workers never compute the same answer twice."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = tmp_path_factory.getbasetemp().parent / "expected-cache"
+        shared.mkdir(exist_ok=True)
+        return shared
     return tmp_path_factory.mktemp("expected-cache")
 
 
@@ -174,3 +181,4 @@ def expect_partial_credit(
         assert named, f"{name}: no check named the mistake {mistake}: {[(c['name'], c['message']) for c in failed]}"
         assert all("Known mistake" in c["diagnosis"] for c in named)
     return checks
+
