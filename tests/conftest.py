@@ -181,4 +181,3 @@ def expect_partial_credit(
         assert named, f"{name}: no check named the mistake {mistake}: {[(c['name'], c['message']) for c in failed]}"
         assert all("Known mistake" in c["diagnosis"] for c in named)
     return checks
-
