@@ -16,7 +16,7 @@ import os
 import queue
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,7 +133,6 @@ def _slot_main(
 def grade_student(grader: GradingSlot, student: Student, out: Path, options: BatchOptions) -> Outcome:
     """Open (a zip: unpack), read and grade one student, once each; write their result and page."""
     from grader.intake.submission import load
-    from grader.report.pages import write_feedback
 
     request = GradeRequest.for_student(student, tuple(options.only or ()))
     with opened(request.path, request.refusal) as found:
@@ -149,13 +148,23 @@ def grade_student(grader: GradingSlot, student: Student, out: Path, options: Bat
             )
         result = grader.grade_loaded(submission, request, found.refused)
         mark_missing(result, found.folder, student.name)
+    return record_result(out, student, result, options.only, result.duration)
+
+
+def record_result(
+    out: Path, student: Student, result: SubmissionResult, only: Sequence[str] | None, seconds: float
+) -> Outcome:
+    """Write a graded student's result and page (an ``-a`` run adds to what earlier runs graded), and
+    say how it went; one place for local slots and Dask workers alike."""
+    from grader.report.pages import write_feedback
+
     result.submission = str(student.path)
-    result = keep_other_assignments(result, result_path(out, student.id), options.only or ())
+    result = keep_other_assignments(result, result_path(out, student.id), only or ())
     write_feedback(result, out / RESULTS_DIR / student.id)
     status = result.status
     if status == "graded" and any(a.status == "error" for a in result.assignments):
         status = "error"
-    return Outcome(student.id, status, result.score, result.max_score, result.duration, result.message)
+    return Outcome(student.id, status, result.score, result.max_score, seconds, result.message)
 
 
 MAX_LISTED = 5  # files named in a missing assignment's reason

@@ -37,12 +37,19 @@ from distributed.scheduler import KilledWorker
 
 from grader.course.model import COURSE_ENV, AssignmentSpec, Course, load_course
 from grader.course.secret import load_secret, shipped_secret
-from grader.grading.batch import BatchOptions, Outcome, _record_failure, _recorded_hash, mark_missing
+from grader.grading.batch import (
+    BatchOptions,
+    Outcome,
+    _record_failure,
+    _recorded_hash,
+    mark_missing,
+    record_result,
+)
 from grader.grading.request import GradeRequest
 from grader.grading.slot import GradeOptions, resolve_device
 from grader.grading.slot_host import GradingJob, SlotHost, failure
 from grader.intake.students import Opened, Student, opened
-from grader.report.results import RESULTS_DIR, SubmissionResult, keep_other_assignments, result_path
+from grader.report.results import SubmissionResult, result_path
 from grader.sandbox import Isolation, choose
 
 try:
@@ -472,7 +479,6 @@ class ClusterPool:
             pending.opening.__exit__(None, None, None)
 
     def _finish(self, future: Future, pending: _Pending) -> Outcome:
-        from grader.report.pages import write_feedback
 
         student = pending.student
         try:
@@ -498,13 +504,7 @@ class ClusterPool:
         result = SubmissionResult.from_dict(reply["result"])
         assert pending.found.folder is not None
         mark_missing(result, pending.found.folder, student.name)
-        result.submission = str(student.path)
-        result = keep_other_assignments(result, result_path(self.out, student.id), self.options.only or ())
-        write_feedback(result, self.out / RESULTS_DIR / student.id)
-        status = result.status
-        if status == "graded" and any(a.status == "error" for a in result.assignments):
-            status = "error"
-        return Outcome(student.id, status, result.score, result.max_score, float(reply["seconds"]), result.message)
+        return record_result(self.out, student, result, self.options.only, float(reply["seconds"]))
 
     def close(self) -> None:
         """Stop what is still queued (an interrupted batch); finished students are already written."""
