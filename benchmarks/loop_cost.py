@@ -1,18 +1,20 @@
-"""What an endless loop costs: `grade submit` of a2 with a loop in one function, against the correct work.
+"""What an endless loop costs: `grade submit` of one assignment with a loop in one function, against the correct work.
 
-    .venv/bin/python benchmarks/loop_cost.py [--runs 1] [--functions forward,train,predict]
+    .venv/bin/python benchmarks/loop_cost.py [--runs 1] [--cases a2:forward,a2:train,...]
 
-For each function, the reference solution with ``while True: pass`` at the top of that function is
+For each case, the reference solution with ``while True: pass`` at the top of that function's body is
 graded with the instructor's course (reference answers timed on this machine), and the same for the
-correct solution; the difference of the assignment's duration is what the loop cost. Before the
-issue-13 fix a loop in ``forward`` cost its first plain probe's limit, then each training check's own
-``@timeout`` (30 s, 60 s, ...): about 90 s. Prints figures; asserts nothing. Reference answers are
-cached by a first run that is not counted.
+correct solution; the difference of the assignment's duration is what the loop cost. Before issue 13
+a loop in a2's ``forward`` cost its first plain probe's limit and then each training check's own
+``@timeout`` (30 s, 60 s, ...): about 90 s; a loop that only training reaches cost the first training
+check's whole limit. Prints figures; asserts nothing. Reference answers are cached by a first run that
+is not counted.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import statistics
 import sys
@@ -22,52 +24,72 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import GRADE, REPO, run_measured  # noqa: E402
 
-A2 = "a2_rnncell_ohlol"
-REFERENCE = (REPO / "solutions" / A2 / "ohlol.py").read_text()
+ASSIGNMENTS = {
+    "a2": ("a2_rnncell_ohlol", "ohlol.py"),
+    "a3": ("a3_craft_rnn", "craft_rnn.py"),
+    "a4": ("a4_seq2seq", "seq2seq.py"),
+    "a5": ("a5_sentiment_lstm", "sentiment.py"),
+}
+CASES = "a2:forward,a2:train,a2:predict,a3:CraftRNN.forward,a4:train_step,a4:greedy_decode,a5:train_epoch,a5:evaluate"
 
 
-def with_loop(source: str, function: str) -> str:
-    lines = []
-    for line in source.splitlines():
-        lines.append(line)
-        if line.lstrip().startswith(f"def {function}("):
-            indent = " " * (len(line) - len(line.lstrip()) + 4)
-            lines += [f"{indent}while True:", f"{indent}    pass"]
-    return "\n".join(lines) + "\n"
+def with_loop(source: str, qualname: str) -> str:
+    """``source`` with ``while True: pass`` before the first statement of ``qualname``'s body (a bare
+    name: the first function of that name, methods included)."""
+    *owners, name = qualname.split(".")
+    tree = ast.parse(source)
+    for owner in owners:
+        tree = next(node for node in ast.walk(tree) if isinstance(node, ast.ClassDef) and node.name == owner)
+    function = next(node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef) and node.name == name)
+    first = function.body[0]
+    indent = " " * first.col_offset
+    lines = source.splitlines()
+    at = first.lineno - 1
+    return "\n".join([*lines[:at], f"{indent}while True:", f"{indent}    pass", *lines[at:]]) + "\n"
 
 
-def grade_once(source: str, root: Path, name: str) -> tuple[float, list[dict]]:
+def grade_once(assignment: str, filename: str, source: str, root: Path, name: str) -> tuple[float, list[dict]]:
     folder = root / name
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "ohlol.py").write_text(source)
+    (folder / filename).write_text(source)
     out = root / f"out-{name}"
-    _, _, process = run_measured([*GRADE, "submit", str(folder), "-a", A2, "--out", str(out), "--json"])
-    result = json.loads(process.stdout)
-    work = result["assignments"][0]
+    _, _, process = run_measured([*GRADE, "submit", str(folder), "-a", assignment, "--out", str(out), "--json"])
+    work = json.loads(process.stdout)["assignments"][0]
     return work["duration"], work["checks"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1)
-    parser.add_argument("--functions", default="forward,train,predict")
+    parser.add_argument("--cases", default=CASES, help="assignment:function pairs, comma-separated")
     options = parser.parse_args()
+    cases = [case.split(":") for case in options.cases.split(",")]
     with tempfile.TemporaryDirectory() as temporary:
         root = Path(temporary)
-        grade_once(REFERENCE, root, "warm")  # computes and caches the reference answers
-        correct = [grade_once(REFERENCE, root, f"correct-{i}")[0] for i in range(options.runs)]
-        print(f"a2 correct: {statistics.median(correct):.1f} s (median of {options.runs})")
-        for function in options.functions.split(","):
-            durations, stopped, refused = [], 0, 0
+        correct: dict[str, float] = {}
+        for short in dict.fromkeys(short for short, _ in cases):
+            assignment, filename = ASSIGNMENTS[short]
+            reference = (REPO / "solutions" / assignment / filename).read_text()
+            grade_once(assignment, filename, reference, root, f"{short}-warm")  # computes the reference answers
+            runs = [grade_once(assignment, filename, reference, root, f"{short}-{i}")[0] for i in range(options.runs)]
+            correct[short] = statistics.median(runs)
+            print(f"{short} correct: {correct[short]:.1f} s (median of {options.runs})", flush=True)
+        for short, function in cases:
+            assignment, filename = ASSIGNMENTS[short]
+            source = with_loop((REPO / "solutions" / assignment / filename).read_text(), function)
+            durations, checks = [], []
             for run in range(options.runs):
-                seconds, checks = grade_once(with_loop(REFERENCE, function), root, f"{function}-{run}")
+                seconds, checks = grade_once(assignment, filename, source, root, f"{short}-{function}-{run}")
                 durations.append(seconds)
-                stopped = sum("did not finish within" in c["message"] for c in checks)
-                refused = sum("so it was not run again" in c["message"] for c in checks)
-            cost = statistics.median(durations) - statistics.median(correct)
+            messages = [c["message"] for c in checks]
+            waited = sum("did not finish within" in m for m in messages)
+            stuck = sum(m.startswith("your code was stopped after") for m in messages)
+            refused = sum("so it was not run again" in m for m in messages)
+            cost = statistics.median(durations) - correct[short]
             print(
-                f"a2 loop in {function}: {statistics.median(durations):.1f} s, {cost:+.1f} s over correct work; "
-                f"{stopped} check(s) waited out a limit, {refused} refused at once"
+                f"{short} loop in {function}: {statistics.median(durations):.1f} s, {cost:+.1f} s over correct work; "
+                f"{waited} check(s) waited out a limit, {stuck} stopped as stuck, {refused} refused at once",
+                flush=True,
             )
 
 

@@ -52,6 +52,16 @@ def spin():
 def slow():
     time.sleep(1.2)
     return "done"
+def step(n):
+    return n + sum(range(20000))  # one training step's work, in a call of its own
+def working():  # slow, but calls its steps all the time, as training code does
+    end, n = time.monotonic() + 2.5, 0
+    while time.monotonic() < end:
+        n = step(n)
+    return "done"
+def waiting():
+    while True:
+        time.sleep(0.05)
 class Lazy:
     @staticmethod
     def nap():
@@ -165,6 +175,35 @@ def test_a_stopped_function_is_refused_under_the_same_limit_and_rerun_under_a_lo
     assert student.call("call", {"name": name}, timeout=5) == "done"
     with pytest.raises(RunFailed, match="was stopped"):
         student.call("call", {"name": name}, timeout=0.5)
+    student.close()
+
+
+@pytest.mark.parametrize("name", ["spin", "waiting"])
+def test_code_stuck_in_one_call_is_stopped_long_before_a_long_limit_and_not_run_again(sandbox, name):
+    student = worker(sandbox, stuck_after_s=1)
+    with pytest.raises(RunFailed) as caught:
+        student.call("call", {"name": name}, timeout=60)  # a training check's limit
+    failure = caught.value.failure
+    assert failure.kind is FailureKind.TIMEOUT and failure.limit_s is None  # not the check's limit
+    assert f"inside one call of `{name}` (mod.py, line" in failure.message
+    assert "without calling any other function" in failure.message and "whole 60 s" in failure.message
+    with pytest.raises(RunFailed, match=f"`{name}` was stopped in an earlier check"):
+        student.call("call", {"name": name}, timeout=120)  # refused at once, under any limit
+    assert student.call("call", {"name": "double", "args": [3]}) == 6  # the rest still runs
+    student.close()
+
+
+def test_slow_code_that_keeps_calling_functions_gets_the_whole_limit(sandbox):
+    student = worker(sandbox, stuck_after_s=1)
+    assert student.call("call", {"name": "working"}, timeout=60) == "done"  # 2.5 s: past stuck_after_s
+    student.close()
+
+
+def test_with_stuck_reports_switched_off_a_loop_waits_out_the_limit(sandbox):
+    student = worker(sandbox, stuck_after_s=0)  # switched off: the loop waits out the limit
+    with pytest.raises(RunFailed, match="did not finish within 2 s") as caught:
+        student.call("call", {"name": "spin"}, timeout=2)
+    assert caught.value.failure.limit_s == 2
     student.close()
 
 

@@ -146,6 +146,22 @@ def test_an_endless_loop_costs_one_time_limit_not_one_per_check(grade, tmp_path)
     assert any("loss curve" in c["title"].lower() for c in refused)  # a training check: not rerun
 
 
+@pytest.mark.slow
+def test_a_loop_only_training_reaches_is_stopped_when_stuck_not_after_the_checks_limit(grade, tmp_path):
+    """A loop in train: no plain probe reaches it, so the first training check (30 s limit) meets it.
+    The worker's watchdog sees the code stay in one call of `train`, calling nothing, and the check
+    ends after `stuck_after_s` (6 s); the other training checks are refused at once."""
+    folder = write_submission(tmp_path / "student", {"ohlol.py": _with_loop(REF2, "train")})
+    checks = checks_of(grade(folder, "-a", A2), A2)
+    stuck = [c for c in checks if c["message"].startswith("your code was stopped after")]
+    refused = [c for c in checks if "so it was not run again" in c["message"]]
+    assert len(stuck) == 1, [c["message"] for c in checks]
+    assert "inside one call of `train` (ohlol.py, line" in stuck[0]["message"]
+    assert "did not finish within" not in " ".join(c["message"] for c in checks)  # no limit waited out
+    assert refused and all(c["status"] == "failed" for c in stuck + refused)
+    assert all(c["status"] == "passed" for c in checks if c not in stuck and c not in refused)
+
+
 def test_a_function_stopped_on_a_plain_call_is_not_run_again_under_a_longer_limit(sandbox):  # noqa: F811
     student = worker(sandbox)
     with pytest.raises(RunFailed, match="within 0.5 s"):

@@ -62,7 +62,7 @@ def serve(fds: list[int], config: dict[str, Any]) -> NoReturn:
             request = read_frame(req_fd)
             if request.get("op") != "probe":
                 break
-            watchdog = _Watchdog(resp_fd, workdir, request.get("report_after"))
+            watchdog = _Watchdog(resp_fd, workdir, request.get("report_after"), request.get("stuck_after"))
             reply = _run_probe(probes, student, request, workdir)
             watchdog.cancel()
             write_frame(resp_fd, reply)
@@ -335,38 +335,87 @@ def _run_probe(probes: types.ModuleType, student: Any, request: dict[str, Any], 
 
 
 class _Watchdog:
-    """Shortly before the trusted side gives up on a probe, say which student line is running.
+    """Watches the student's code from a thread of its own while a probe runs.
 
-    The grader then names the place in its timeout message ("still running rnn_step, line 12").
+    Shortly before the trusted side gives up on a probe, it says which student line is running (the
+    grader names it in its timeout message: "still running rnn_step, line 12").
+
+    Given ``stuck_after``, it also looks at the running frame fifty times a second and says "stuck" once
+    every look for that long found the same call of one of the student's functions, on at most three of
+    its lines: a ``while True`` with nothing in it that could end it (a library's long call, such as
+    CUDA starting up, is never called stuck). The grader then stops the call instead of waiting out a
+    training check's own limit (30 s, 60 s). Working code, however slow, enters and leaves functions all
+    the time (each forward, backward and optimizer step is a call), so it is never called stuck; where
+    samples are few (a busy machine) it gets the benefit of the doubt.
     """
 
-    def __init__(self, resp_fd: int, workdir: str, after: float | None) -> None:
-        self.main = threading.main_thread().ident
-        self.timer = None
-        if after:
-            self.timer = threading.Timer(after, self._report, args=(resp_fd, workdir))
-            self.timer.daemon = True
-            self.timer.start()
+    PERIOD_S = 0.02  # often enough that a call taking 1% of the time is seen: 300 looks in 6 s
+    MIN_SAMPLES = 50  # fewer looks (the machine was too busy to take them): no verdict
+    MAX_LINES = 3  # a loop inlined over more lines of one function is not called stuck
 
-    def _report(self, resp_fd: int, workdir: str) -> None:
+    def __init__(self, resp_fd: int, workdir: str, after: float | None, stuck_after: float | None = None) -> None:
+        self.main = threading.main_thread().ident
+        self.resp_fd, self.workdir = resp_fd, workdir
+        self.after, self.stuck_after = after, stuck_after
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+        if after or stuck_after:
+            self.thread = threading.Thread(target=self._watch, daemon=True)
+            self.thread.start()
+
+    def _watch(self) -> None:
+        started = time.monotonic()
+        same: Any = None  # the running frame object itself: held, so its identity cannot be reused
+        since, samples, lines = started, 0, set[int | None]()
+        reported, stuck = not self.after, not self.stuck_after
+        while not (reported and stuck):
+            pause = self.PERIOD_S if not stuck else max(0.0, started + (self.after or 0.0) - time.monotonic())
+            if self.stop.wait(pause):
+                return
+            now = time.monotonic()
+            if not stuck:
+                frame = sys._current_frames().get(self.main) if self.main is not None else None
+                if frame is not same:
+                    same, since, samples, lines = frame, now, 0, set()
+                samples += 1
+                lines.add(frame.f_lineno if frame is not None else None)
+                del frame
+                if self._stuck(same, now - started, now - since, samples, lines):
+                    stuck = True
+                    self._report(stuck=round(now - since, 1))
+            if not reported and now - started >= (self.after or 0.0):
+                reported = True
+                self._report()
+
+    def _stuck(self, frame: Any, running: float, unchanged: float, samples: int, lines: set[int | None]) -> bool:
+        assert self.stuck_after is not None
+        return (
+            min(running, unchanged) >= self.stuck_after
+            and samples >= self.MIN_SAMPLES
+            and len(lines) <= self.MAX_LINES
+            and frame is not None
+            and frame.f_code.co_filename.startswith(self.workdir + os.sep)
+        )
+
+    def _report(self, **extra: Any) -> None:
         frame = sys._current_frames().get(self.main) if self.main is not None else None
         where = function = None
         while frame is not None:
-            if frame.f_code.co_filename.startswith(workdir + os.sep):
+            if frame.f_code.co_filename.startswith(self.workdir + os.sep):
                 code = frame.f_code
                 function = getattr(code, "co_qualname", code.co_name)
                 where = f"{os.path.basename(code.co_filename)}, line {frame.f_lineno}, in {function}"
                 break
             frame = frame.f_back
         try:
-            write_frame(resp_fd, {"progress": True, "where": where, "function": function})
+            write_frame(self.resp_fd, {"progress": True, "where": where, "function": function, **extra})
         except BaseException:
             pass
 
     def cancel(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer.join()
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join()
 
 
 def _flush() -> None:

@@ -54,6 +54,14 @@ class LoadSpec:
 NEVER_AGAIN = 1e9  # the limit recorded for a function that ran past a small call's: no call has a longer one
 
 
+class _Stuck(Exception):
+    """The child's watchdog saw the student's code stay inside one function call, calling nothing."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"stuck for {seconds:g} s")
+        self.seconds = seconds
+
+
 class OutputCapture:
     """Keeps the first ``limit`` bytes a student process prints and counts the rest."""
 
@@ -132,6 +140,7 @@ class SubmissionProcess:
         wait = min(timeout, max(budget_left, 0.0))
         started = time.monotonic()
         self._last_where = self._last_function = None
+        stuck_after = self.limits.stuck_after_s if 0 < self.limits.stuck_after_s < wait else None
         request = {
             "op": "probe",
             "name": probe,
@@ -139,10 +148,16 @@ class SubmissionProcess:
             "seed": seed,
             "limit": timeout,
             "report_after": max(wait - min(0.5, wait / 4), 0.05),
+            "stuck_after": stuck_after,
         }
         try:
             write_frame(self.child.request_fd, request)
-            reply = self._await_reply(time.monotonic() + wait)
+            reply = self._await_reply(
+                time.monotonic() + wait, stuck_from=started + stuck_after if stuck_after else None
+            )
+        except _Stuck as stuck:
+            self._discard_child(kill=True)
+            raise RunFailed(self._stuck_failure(stuck.seconds, time.monotonic() - started, timeout)) from None
         except ChannelTimeout:
             self._discard_child(kill=True)
             if wait < timeout:
@@ -288,7 +303,31 @@ class SubmissionProcess:
         self.restarts += 1
         return status
 
-    def _await_reply(self, deadline: float) -> dict[str, Any]:
+    def _stuck_failure(self, stuck_s: float, elapsed: float, timeout: float) -> Failure:
+        """A call stopped early because its code stayed in one function call, calling nothing: what
+        a `while True` does. The function is not run again in this submission (each later check would
+        wait the same seconds for it); the message says why, and that working code gets the full limit."""
+        function = self._last_function
+        inside = f"inside one call of `{function}`" if function else "inside one function call"
+        where = f" ({self._last_where})" if self._last_where else ""
+        if function:
+            self.hanging_limits[function] = NEVER_AGAIN
+            self.hanging[function] = (
+                f"`{function}` was stopped in an earlier check: it ran {stuck_s:g} s without calling any other "
+                "function, so it was not run again (look for an endless loop)"
+            )
+        return Failure(
+            FailureKind.TIMEOUT,
+            f"your code was stopped after {elapsed:.0f} s: it ran {stuck_s:g} s {inside}{where} without calling "
+            f"any other function, which working code does all the time (an endless loop?). Code that keeps "
+            f"working may run for this check's whole {timeout:g} s.",
+            where=self._last_where,
+        )
+
+    def _await_reply(self, deadline: float, stuck_from: float | None = None) -> dict[str, Any]:
+        """The child's reply. Its watchdog's reports on the way name the running line; a report that
+        the code is stuck ends the wait, but only from ``stuck_from`` on and only when this call asked
+        for one (a child cannot end a call early that the grader meant to wait for)."""
         assert self.child is not None
         reader = FrameReader(self.frame_limits)
         while True:
@@ -312,6 +351,13 @@ class SubmissionProcess:
                     if isinstance(message, dict) and message.get("progress"):
                         self._last_where = message.get("where")  # the watchdog's report, see child.py
                         self._last_function = message.get("function")
+                        stuck = message.get("stuck")
+                        if (
+                            stuck_from is not None
+                            and isinstance(stuck, (int, float))
+                            and time.monotonic() >= stuck_from
+                        ):
+                            raise _Stuck(float(stuck))
                         continue
                     return message
 
