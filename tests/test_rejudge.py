@@ -141,3 +141,34 @@ def test_a_changed_probe_call_needs_a_regrade_and_resume_regrades_only_it(run_gr
 
     process = run_grade("report", str(submissions), "--course", str(course), "--out", str(grades), "--resume")
     assert "1 graded" in process.stdout and "1 skipped" in process.stdout, process.stdout
+
+
+def test_a_recording_over_its_cap_leaves_out_the_largest_answers_compressing_few_times(monkeypatch):
+    """Huge answers (a student's million-point curves) are left out largest first until the stored text
+    fits, their keys kept so a replay asks for a regrade; each answer is measured once and several go per
+    compression (one compression per answer left out made such a student cost the grader 6.5 s)."""
+    import numpy as np
+
+    from grader.judging import replay
+
+    rng = np.random.default_rng(0)
+    recording = replay.Recording(probes_hash="p", verify_hash="v")
+    sizes = [4, 300_000, 8, 250_000, 16, 200_000, 150_000, 100_000, 32, 50_000]  # floats per answer
+    for i, size in enumerate(sizes):
+        recording.check = f"check_{i}"
+        recording.student_call("probe", {"i": i}, 0, lambda size=size: {"losses": rng.standard_normal(size)})
+    recording.verifier["measure"] = {"ok": True, "data": {"accuracy": 1.0}}
+    packs = []
+    real = replay.pack_measured
+    monkeypatch.setattr(replay, "pack_measured", lambda document: packs.append(1) or real(document))
+
+    limit = 2 * 2**20  # characters: room for about 200,000 incompressible floats
+    text = recording.encode(limit)
+    assert 0 < len(text) <= limit and len(packs) <= 3, len(packs)
+    stored = replay.Recording.decode(text)
+    left_out = {c["check"] for c in stored.calls if c.get("left_out")}
+    kept = {c["check"]: len(c["data"]["losses"]) for c in stored.calls if "data" in c}
+    assert left_out and set(kept) | left_out == {f"check_{i}" for i in range(len(sizes))}
+    assert min(sizes[int(c.split("_")[1])] for c in left_out) >= max(kept.values())  # the largest went first
+    assert {"check_0", "check_2", "check_4", "check_8"} <= set(kept) and stored.verifier["measure"]["ok"]
+    assert [c["key"] for c in stored.calls] == [c["key"] for c in recording.calls]  # every key kept, in order

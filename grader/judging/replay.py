@@ -30,7 +30,7 @@ from grader.errors import Failure, FailureKind, RunFailed
 from grader.judging.compare import CheckFailure
 from grader.judging.expected import call_key
 from grader.judging.verifier import VerifierError
-from grader.report.recorded import pack, unpack
+from grader.report.recorded import pack_measured, unpack
 from grader.wire.codec import encode
 
 MAX_RECORDED_BYTES = 4 * 2**20  # one assignment's recording, compressed and encoded (what the JSON holds)
@@ -127,29 +127,41 @@ class Recording:
 
     def encode(self, limit: int = MAX_RECORDED_BYTES) -> str:
         """The recording as text for the result JSON, within ``limit`` characters: the largest answers
-        are left out first (a replay that needs one asks for a regrade)."""
+        are left out first (a replay that needs one asks for a regrade).
+
+        Each answer's size is measured once, and as many are left out at a time as the last
+        compression's ratio says must go: compressing megabytes costs about a second, so a student who
+        returns huge answers must not cost one compression per answer left out (it cost 6.5 s)."""
         calls = list(self.calls)
         verifier = dict(self.verifier)
+        largest_first: list[tuple[int, int | str]] | None = None
         while True:
             document = {"probes": self.probes_hash, "verify": self.verify_hash, "calls": calls, "verifier": verifier}
             try:
-                text = pack(document)
+                text, raw = pack_measured(document)
             except TypeError:  # data the codec cannot write (never expected: it came through the codec)
                 return ""
             if len(text) <= limit:
                 return text
-            sizes: list[tuple[int, int | str]] = [
-                (len(encode(c.get("data"))), i) for i, c in enumerate(calls) if "data" in c
-            ]
-            sizes += [(len(encode(v.get("data"))), k) for k, v in verifier.items() if "data" in v]
-            if not sizes:
+            if largest_first is None:
+                largest_first = sorted(
+                    [(len(encode(c.get("data"))), i) for i, c in enumerate(calls) if "data" in c]
+                    + [(len(encode(v.get("data"))), k) for k, v in verifier.items() if "data" in v],
+                    key=lambda item: item[0],
+                    reverse=True,
+                )
+            if not largest_first:
                 return ""
-            _, where = max(sizes, key=lambda item: item[0])
-            if isinstance(where, int):  # a student's answer: its key stays, so a replay knows it was there
-                kept = calls[where]
-                calls[where] = {"key": kept["key"], "check": kept.get("check"), "left_out": True}
-            else:
-                verifier.pop(where)
+            ratio = len(text) / max(raw, 1)  # characters of text per byte of frame
+            excess = raw - 0.9 * limit / ratio  # frame bytes to leave out (with a margin)
+            while largest_first and excess > 0:
+                size, where = largest_first.pop(0)
+                excess -= size
+                if isinstance(where, int):  # a student's answer: its key stays, so a replay knows it was there
+                    kept = calls[where]
+                    calls[where] = {"key": kept["key"], "check": kept.get("check"), "left_out": True}
+                else:
+                    verifier.pop(where)
 
     @classmethod
     def decode(cls, text: str) -> Recording | None:

@@ -22,7 +22,14 @@ _READ_LIMITS = FrameLimits(max_header_bytes=2**28, max_body_bytes=2**30)
 
 def pack(document: dict[str, Any]) -> str:
     """The document as text for the result JSON (raises TypeError for data the codec cannot write)."""
-    return base64.b64encode(zlib.compress(encode({**document, "format": FORMAT}), 6)).decode("ascii")
+    return pack_measured(document)[0]
+
+
+def pack_measured(document: dict[str, Any]) -> tuple[str, int]:
+    """The text, and the size of the frame before compression (what one answer's share of the text is
+    estimated from, when answers must be left out)."""
+    frame = encode({**document, "format": FORMAT})
+    return base64.b64encode(zlib.compress(frame, 6)).decode("ascii"), len(frame)
 
 
 def unpack(text: str) -> dict[str, Any] | None:
