@@ -95,6 +95,7 @@ def _become_student(config: dict[str, Any], out_fd: int) -> None:
     sys.stderr = io.TextIOWrapper(os.fdopen(2, "wb", closefd=False), "utf-8", "replace", line_buffering=True)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(LISTEN_SIGNAL, _listen_for_calls)
 
 
 def _drop_capabilities() -> None:
@@ -334,24 +335,44 @@ def _run_probe(probes: types.ModuleType, student: Any, request: dict[str, Any], 
     return reply
 
 
+LISTEN_SIGNAL = signal.SIGUSR2  # the watchdog's request to the main thread: say when you next call anything
+_calls = {"listening": False, "seen": False}
+
+
+def _listen_for_calls(signum: int, frame: Any) -> None:
+    """On the main thread (a signal handler runs there, between two instructions of its code): report
+    the next function call, built-in ones included, then stop listening. Costs nothing until asked."""
+    _calls["listening"] = True
+    sys.setprofile(_saw_call)
+
+
+def _saw_call(frame: Any, event: str, arg: Any) -> None:
+    if event in ("call", "c_call"):
+        _calls["seen"] = True
+        sys.setprofile(None)
+
+
 class _Watchdog:
     """Watches the student's code from a thread of its own while a probe runs.
 
     Shortly before the trusted side gives up on a probe, it says which student line is running (the
     grader names it in its timeout message: "still running rnn_step, line 12").
 
-    Given ``stuck_after``, it also looks at the running frame fifty times a second and says "stuck" once
-    every look for that long found the same call of one of the student's functions, on at most three of
-    its lines: a ``while True`` with nothing in it that could end it (a library's long call, such as
-    CUDA starting up, is never called stuck). The grader then stops the call instead of waiting out a
-    training check's own limit (30 s, 60 s). Working code, however slow, enters and leaves functions all
-    the time (each forward, backward and optimizer step is a call), so it is never called stuck; where
-    samples are few (a busy machine) it gets the benefit of the doubt.
+    Given ``stuck_after``, it also looks at the running frame fifty times a second. When every look for
+    that long found the same call of one of the student's functions, on at most three of its lines, it
+    asks the main thread (a signal, whose handler runs there) to report its next function call; if
+    none comes within a second, not even of a built-in such as ``list.count`` or ``time.sleep``, it
+    says "stuck": a ``while True`` with nothing in it that could end it. The grader then stops the call
+    instead of waiting out a training check's own limit (30 s, 60 s). Working code, however slow, calls
+    something all the time, so it is never called stuck; a library's long call (CUDA starting up) is
+    not the student's frame; and where looks are few (a busy machine), or the main thread cannot be
+    asked, the code gets the benefit of the doubt.
     """
 
     PERIOD_S = 0.02  # often enough that a call taking 1% of the time is seen: 300 looks in 6 s
     MIN_SAMPLES = 50  # fewer looks (the machine was too busy to take them): no verdict
     MAX_LINES = 3  # a loop inlined over more lines of one function is not called stuck
+    CONFIRM_S = 1.0  # after the looks, how long the main thread is listened to for any call
 
     def __init__(self, resp_fd: int, workdir: str, after: float | None, stuck_after: float | None = None) -> None:
         self.main = threading.main_thread().ident
@@ -367,6 +388,7 @@ class _Watchdog:
         started = time.monotonic()
         same: Any = None  # the running frame object itself: held, so its identity cannot be reused
         since, samples, lines = started, 0, set[int | None]()
+        asked: float | None = None  # when the main thread was asked to report its next call
         reported, stuck = not self.after, not self.stuck_after
         while not (reported and stuck):
             pause = self.PERIOD_S if not stuck else max(0.0, started + (self.after or 0.0) - time.monotonic())
@@ -376,18 +398,32 @@ class _Watchdog:
             if not stuck:
                 frame = sys._current_frames().get(self.main) if self.main is not None else None
                 if frame is not same:
-                    same, since, samples, lines = frame, now, 0, set()
+                    same, since, samples, lines, asked = frame, now, 0, set(), None
                 samples += 1
                 lines.add(frame.f_lineno if frame is not None else None)
                 del frame
-                if self._stuck(same, now - started, now - since, samples, lines):
-                    stuck = True
-                    self._report(stuck=round(now - since, 1))
+                if asked is None and self._suspect(same, now - started, now - since, samples, lines):
+                    asked = now  # confirm: does the code call anything at all in the next second?
+                    _calls.update(listening=False, seen=False)
+                    self._ask_main_thread()
+                elif asked is not None and now - asked >= self.CONFIRM_S:
+                    if _calls["listening"] and not _calls["seen"]:
+                        stuck = True
+                        self._report(stuck=round(now - since, 1))
+                    else:  # it called something (or could not be asked): working, however slowly
+                        since, samples, lines, asked = now, 0, set(), None
             if not reported and now - started >= (self.after or 0.0):
                 reported = True
                 self._report()
 
-    def _stuck(self, frame: Any, running: float, unchanged: float, samples: int, lines: set[int | None]) -> bool:
+    def _ask_main_thread(self) -> None:
+        try:
+            if self.main is not None:
+                signal.pthread_kill(self.main, LISTEN_SIGNAL)
+        except (OSError, ValueError):
+            pass
+
+    def _suspect(self, frame: Any, running: float, unchanged: float, samples: int, lines: set[int | None]) -> bool:
         assert self.stuck_after is not None
         return (
             min(running, unchanged) >= self.stuck_after

@@ -16,7 +16,7 @@ class Limits:
     timeout_factor: float = 10.0  # ...and at most this many times the reference's time for the same
     timeout_floor_s: float = 3.0  # call, but never less than this (factor 0: probe_timeout_s only)
     stuck_after_s: float = 6.0  # a call with a longer limit ends once its code has run this long inside one
-    # function call without calling any other function: a `while True` (0: wait out the limit)
+    # function call, on the same lines, without calling any function: a `while True` (0: wait out the limit)
     import_timeout_s: float = 10.0  # wall clock for importing the student's module
     submission_timeout_s: float = 180.0  # wall clock for all probe calls of one assignment
     processes: int = 32  # processes and threads a submission may start (all together)

@@ -313,14 +313,14 @@ class SubmissionProcess:
         if function:
             self.hanging_limits[function] = NEVER_AGAIN
             self.hanging[function] = (
-                f"`{function}` was stopped in an earlier check: it ran {stuck_s:g} s without calling any other "
-                "function, so it was not run again (look for an endless loop)"
+                f"`{function}` was stopped in an earlier check: it ran {stuck_s:g} s on the same lines without "
+                "calling any function, so it was not run again (look for an endless loop)"
             )
         return Failure(
             FailureKind.TIMEOUT,
-            f"your code was stopped after {elapsed:.0f} s: it ran {stuck_s:g} s {inside}{where} without calling "
-            f"any other function, which working code does all the time (an endless loop?). Code that keeps "
-            f"working may run for this check's whole {timeout:g} s.",
+            f"your code was stopped after {elapsed:.0f} s: it ran {stuck_s:g} s on the same lines {inside}{where} "
+            "without calling any function, not even a built-in one, which working code does all the time (an "
+            f"endless loop?). Code that keeps working may run for this check's whole {timeout:g} s.",
             where=self._last_where,
         )
 
