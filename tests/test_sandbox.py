@@ -67,7 +67,7 @@ def waiting():
     while True:
         time.sleep(0.05)
 def counting_words():  # correct, slow, one frame, two lines: but it calls a built-in (list.count) all the time
-    words, end, total = [str(i % 500) for i in range(5000)], time.monotonic() + 3, 0
+    words, end, total = [str(i % 500) for i in range(5000)], time.monotonic() + 2.5, 0
     while time.monotonic() < end:
         total += words.count("7")
     return "done"
@@ -187,9 +187,17 @@ def test_a_stopped_function_is_refused_under_the_same_limit_and_rerun_under_a_lo
     student.close()
 
 
-@pytest.mark.parametrize("name", ["spin", "counting"])
-def test_code_stuck_in_one_call_is_stopped_long_before_a_long_limit_and_not_run_again(sandbox, name):
-    student = worker(sandbox, stuck_after_s=1)
+@pytest.fixture(scope="module")
+def watched():
+    """The watchdog runs inside the student's process, whatever the isolation: its cases run once,
+    unisolated (the plain endless loop runs under each isolation)."""
+    box = Sandbox(UNISOLATED, preload=["numpy"], hide=A1_ABSENT)
+    yield box
+    box.close()
+
+
+def _stopped_as_stuck(box, name):
+    student = worker(box, stuck_after_s=1)
     with pytest.raises(RunFailed) as caught:
         student.call("call", {"name": name}, timeout=60)  # a training check's limit
     failure = caught.value.failure
@@ -202,26 +210,34 @@ def test_code_stuck_in_one_call_is_stopped_long_before_a_long_limit_and_not_run_
     student.close()
 
 
+def test_code_stuck_in_one_call_is_stopped_long_before_a_long_limit_and_not_run_again(sandbox):
+    _stopped_as_stuck(sandbox, "spin")
+
+
+def test_a_loop_that_only_counts_is_stuck_too(watched):
+    _stopped_as_stuck(watched, "counting")
+
+
 @pytest.mark.parametrize("name", ["working", "counting_words"])
-def test_slow_code_that_keeps_calling_functions_gets_the_whole_limit(sandbox, name):
+def test_slow_code_that_keeps_calling_functions_gets_the_whole_limit(watched, name):
     """`counting_words` stays in one frame on two lines, as a loop does; asked, it calls list.count."""
-    student = worker(sandbox, stuck_after_s=1)
-    assert student.call("call", {"name": name}, timeout=60) == "done"  # 2.5-3 s: past stuck_after_s
+    student = worker(watched, stuck_after_s=1)
+    assert student.call("call", {"name": name}, timeout=60) == "done"  # 2.5 s: past a verdict's 2 s
     student.close()
 
 
-def test_waiting_in_a_loop_calls_a_built_in_so_it_gets_the_benefit_of_the_doubt(sandbox):
-    student = worker(sandbox, stuck_after_s=1)
-    with pytest.raises(RunFailed, match="did not finish within 4 s"):
-        student.call("call", {"name": "waiting"}, timeout=4)
+def test_waiting_in_a_loop_calls_a_built_in_so_it_gets_the_benefit_of_the_doubt(watched):
+    student = worker(watched, stuck_after_s=1)
+    with pytest.raises(RunFailed, match="did not finish within 3 s"):
+        student.call("call", {"name": "waiting"}, timeout=3)
     student.close()
 
 
-def test_with_stuck_reports_switched_off_a_loop_waits_out_the_limit(sandbox):
-    student = worker(sandbox, stuck_after_s=0)  # switched off: the loop waits out the limit
-    with pytest.raises(RunFailed, match="did not finish within 2 s") as caught:
-        student.call("call", {"name": "spin"}, timeout=2)
-    assert caught.value.failure.limit_s == 2
+def test_with_stuck_reports_switched_off_a_loop_waits_out_the_limit(watched):
+    student = worker(watched, stuck_after_s=0)  # switched off: the loop waits out the limit
+    with pytest.raises(RunFailed, match="did not finish within 1.5 s") as caught:
+        student.call("call", {"name": "spin"}, timeout=1.5)
+    assert caught.value.failure.limit_s == 1.5
     student.close()
 
 
