@@ -63,6 +63,11 @@ def counting():
     n = 0
     while True:
         n += 1
+def total_to(n):  # quick for small inputs; "stuck" (no call, two lines) for huge ones
+    total = 0
+    for i in range(n):
+        total += i
+    return total
 def waiting():
     while True:
         time.sleep(0.05)
@@ -202,7 +207,8 @@ def _stopped_as_stuck(box, name):
         student.call("call", {"name": name}, timeout=60)  # a training check's limit
     failure = caught.value.failure
     assert failure.kind is FailureKind.TIMEOUT and failure.limit_s is None  # not the check's limit
-    assert f"inside one call of `{name}` (mod.py, line" in failure.message
+    assert f"on the same lines of `{name}` without" in failure.message
+    assert failure.where and failure.where.startswith("mod.py, line") and failure.where.endswith(f"in {name}")
     assert "without calling any function" in failure.message and "whole 60 s" in failure.message
     with pytest.raises(RunFailed, match=f"`{name}` was stopped in an earlier check"):
         student.call("call", {"name": name}, timeout=120)  # refused at once, under any limit
@@ -216,6 +222,18 @@ def test_code_stuck_in_one_call_is_stopped_long_before_a_long_limit_and_not_run_
 
 def test_a_loop_that_only_counts_is_stuck_too(watched):
     _stopped_as_stuck(watched, "counting")
+
+
+def test_a_function_stopped_as_stuck_still_runs_in_plain_calls_with_small_inputs(watched):
+    """A training check's huge input stopped it; a plain probe's small input, under its short limit, may
+    still finish (a false alarm then costs the training check, not every check of the function)."""
+    student = worker(watched, stuck_after_s=1)
+    with pytest.raises(RunFailed, match="on the same lines of `total_to`"):
+        student.call("call", {"name": "total_to", "args": [10**12]}, timeout=60)
+    assert student.call("call", {"name": "total_to", "args": [10]}, timeout=3, small=True) == 45
+    with pytest.raises(RunFailed, match="`total_to` was stopped in an earlier check"):
+        student.call("call", {"name": "total_to", "args": [10]}, timeout=60)  # a training check's call
+    student.close()
 
 
 @pytest.mark.parametrize("name", ["working", "counting_words"])

@@ -52,7 +52,9 @@ def serve(fds: list[int], config: dict[str, Any]) -> NoReturn:
         probe_api.set_device(load.get("device", "cpu"))
         module, error = _import_student(load["module"], load["filename"], workdir)
         if module is not None:
-            _stop_hanging_functions(module, load.get("hanging", {}), load.get("hanging_limits", {}))
+            _stop_hanging_functions(
+                module, load.get("hanging", {}), load.get("hanging_limits", {}), load.get("hanging_stuck", [])
+            )
         reply: dict[str, Any] = {"ok": error is None, "error": error, "forbidden_used": list(guards.used)}
         write_frame(resp_fd, reply)
         if module is None:
@@ -271,16 +273,21 @@ class HungBefore(Exception):
 
 
 _call_limit = [float("inf")]  # the wall-clock limit of the probe call now running
+_call_small = [False]  # whether it is a plain probe call (small inputs), not a training check's
 
 
-def _stop_hanging_functions(module: Any, hanging: dict[str, str], limits: dict[str, float]) -> None:
+def _stop_hanging_functions(
+    module: Any, hanging: dict[str, str], limits: dict[str, float], stuck: list[str] | None = None
+) -> None:
     """Make functions that timed out in an earlier check fail at once, under the same limit.
 
     Without this, every later check that reaches the same endless loop would wait out its own time
     limit, use up the submission's time budget, and cost the checks that never touch that function.
     A call under a longer limit than the one the function ran past (a training check's ``@timeout``)
-    still runs it.
+    still runs it. A function stopped as stuck (``stuck``) is refused except in plain probe calls,
+    whose small inputs and short limits (10 times the reference's time) bound it anyway.
     """
+    stuck = stuck or []
     for qualname, message in hanging.items():
         owner, *path = qualname.split(".")
         if "<" in qualname:
@@ -294,12 +301,17 @@ def _stop_hanging_functions(module: Any, hanging: dict[str, str], limits: dict[s
         raw = inspect.getattr_static(target, name)
         wrapper = type(raw) if isinstance(raw, (staticmethod, classmethod)) else None
         original = raw.__func__ if wrapper else getattr(target, name)
-        ran_past = float(limits.get(qualname, float("inf")))
+        ran_past = float(limits.get(qualname, float("-inf") if qualname in stuck else float("inf")))
 
         def stopped(
-            *args: Any, _message: str = message, _original: Any = original, _limit: float = ran_past, **kwargs: Any
+            *args: Any,
+            _message: str = message,
+            _original: Any = original,
+            _limit: float = ran_past,
+            _stuck: bool = qualname in stuck,
+            **kwargs: Any,
         ) -> Any:
-            if _call_limit[0] <= _limit:
+            if _call_limit[0] <= _limit or (_stuck and not _call_small[0]):
                 raise HungBefore(_message)
             return _original(*args, **kwargs)
 
@@ -313,6 +325,7 @@ def _run_probe(probes: types.ModuleType, student: Any, request: dict[str, Any], 
         return {"ok": False, "error": {"kind": "grader", "message": f"no probe named {name!r}"}}
     seed = int(request.get("seed", 0))
     _call_limit[0] = float(request.get("limit") or float("inf"))
+    _call_small[0] = request.get("small") is True
     probe_api.seed_everything(seed)
     args = dict(request.get("args", {}))
     if "seed" in inspect.signature(probe).parameters:
@@ -440,7 +453,8 @@ class _Watchdog:
             if frame.f_code.co_filename.startswith(self.workdir + os.sep):
                 code = frame.f_code
                 function = getattr(code, "co_qualname", code.co_name)
-                where = f"{os.path.basename(code.co_filename)}, line {frame.f_lineno}, in {function}"
+                line = f", line {frame.f_lineno}" if frame.f_lineno is not None else ""
+                where = f"{os.path.basename(code.co_filename)}{line}, in {function}"
                 break
             frame = frame.f_back
         try:

@@ -36,11 +36,15 @@ class LoadSpec:
     device: str = "cpu"
 
     def message(
-        self, hanging: dict[str, str] | None = None, hanging_limits: dict[str, float] | None = None
+        self,
+        hanging: dict[str, str] | None = None,
+        hanging_limits: dict[str, float] | None = None,
+        hanging_stuck: list[str] | None = None,
     ) -> dict[str, Any]:
         return {
             "hanging": hanging or {},
             "hanging_limits": hanging_limits or {},
+            "hanging_stuck": hanging_stuck or [],
             "module": self.module,
             "filename": self.filename,
             "files": {name: np.frombuffer(data, dtype=np.uint8) for name, data in self.files.items()},
@@ -110,6 +114,7 @@ class SubmissionProcess:
         self.last_elapsed: float | None = None
         self.hanging: dict[str, str] = {}  # student functions that timed out -> why they are not rerun
         self.hanging_limits: dict[str, float] = {}  # ...and the limit each ran past (rerun under longer ones)
+        self.hanging_stuck: set[str] = set()  # ...or stopped as stuck: refused except in plain probe calls
         self.last_cleanup: dict[str, Any] = {}  # the zygote's report: processes killed, seconds taken
         self._hits_seen: dict[str, int] = {}  # the child's budget counters at its last failure
 
@@ -149,6 +154,7 @@ class SubmissionProcess:
             "limit": timeout,
             "report_after": max(wait - min(0.5, wait / 4), 0.05),
             "stuck_after": stuck_after,
+            "small": small,
         }
         try:
             write_frame(self.child.request_fd, request)
@@ -157,7 +163,8 @@ class SubmissionProcess:
             )
         except _Stuck as stuck:
             self._discard_child(kill=True)
-            raise RunFailed(self._stuck_failure(stuck.seconds, time.monotonic() - started, timeout)) from None
+            elapsed = time.monotonic() - started  # the child's own figure is believed no further than this
+            raise RunFailed(self._stuck_failure(min(stuck.seconds, elapsed), elapsed, timeout)) from None
         except ChannelTimeout:
             self._discard_child(kill=True)
             if wait < timeout:
@@ -231,7 +238,9 @@ class SubmissionProcess:
         assert self.child is not None
         started = time.monotonic()
         try:
-            write_frame(self.child.request_fd, self.spec.message(self.hanging, self.hanging_limits))
+            write_frame(
+                self.child.request_fd, self.spec.message(self.hanging, self.hanging_limits, sorted(self.hanging_stuck))
+            )
             reply = self._await_reply(started + self.limits.import_timeout_s)
         except ChannelTimeout:
             self._discard_child(kill=True)
@@ -304,21 +313,22 @@ class SubmissionProcess:
         return status
 
     def _stuck_failure(self, stuck_s: float, elapsed: float, timeout: float) -> Failure:
-        """A call stopped early because its code stayed in one function call, calling nothing: what
-        a `while True` does. The function is not run again in this submission (each later check would
-        wait the same seconds for it); the message says why, and that working code gets the full limit."""
+        """A call stopped early because its code stayed on the same lines of one function call, calling
+        nothing: what a `while True` does. The function is not run again in a training check (each would
+        wait the same seconds for it), while plain probe calls of it, with small inputs, still run under
+        their own short limits (a plain call that runs past its limit is then refused everywhere). The message says why, and that
+        working code gets the full limit."""
         function = self._last_function
-        inside = f"inside one call of `{function}`" if function else "inside one function call"
-        where = f" ({self._last_where})" if self._last_where else ""
-        if function:
-            self.hanging_limits[function] = NEVER_AGAIN
+        place = f"`{function}`" if function else "one function"  # the line follows: `where`
+        if function:  # refused in training checks; a plain probe call (small inputs, short limit) still runs
+            self.hanging_stuck.add(function)
             self.hanging[function] = (
-                f"`{function}` was stopped in an earlier check: it ran {stuck_s:g} s on the same lines without "
+                f"`{function}` was stopped in an earlier check: it ran {stuck_s:.0f} s on the same lines without "
                 "calling any function, so it was not run again (look for an endless loop)"
             )
         return Failure(
             FailureKind.TIMEOUT,
-            f"your code was stopped after {elapsed:.0f} s: it ran {stuck_s:g} s on the same lines {inside}{where} "
+            f"your code was stopped after {elapsed:.0f} s: it ran {stuck_s:.0f} s on the same lines of {place} "
             "without calling any function, not even a built-in one, which working code does all the time (an "
             f"endless loop?). Code that keeps working may run for this check's whole {timeout:g} s.",
             where=self._last_where,
