@@ -16,7 +16,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "grader"
 
-# Lowest first. Top-level modules (grader/cli.py, grader/text.py, ...) are named by their stem.
+# Lowest first. Top-level modules (grader/text.py, grader/checks.py, ...) are named by their stem.
 LAYERS: list[set[str]] = [
     {"grader", "text", "files", "errors", "wire"},
     {"inside", "sandbox"},

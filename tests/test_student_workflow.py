@@ -181,7 +181,7 @@ def test_the_student_wheel_holds_no_course_and_grades_with_the_copy(run_grade, t
     assert wheel.name.startswith("rnn_autograder-") and course_files_in(wheel) == []
     with zipfile.ZipFile(wheel) as zipped:
         names = zipped.namelist()
-    assert any(name == "grader/cli.py" for name in names)
+    assert any(name == "grader/cli/__init__.py" for name in names)
     assert not any(part in name for name in names for part in ("assignments/", "solutions/", "test_hidden"))
 
     site = tmp_path / "site"  # the wheel installed as a student's pip would, outside the course
