@@ -162,6 +162,24 @@ def test_a_loop_only_training_reaches_is_stopped_when_stuck_not_after_the_checks
     assert all(c["status"] == "passed" for c in checks if c not in stuck and c not in refused)
 
 
+@pytest.mark.slow
+def test_training_that_never_ends_is_stopped_by_its_optimizer_steps_not_the_checks_limit(grade, tmp_path):
+    """`while loss > 0` around real training steps keeps calling functions, so it is never stuck; but it
+    takes far more optimizer steps than the reference does for the same call, which working code never
+    does however slow it is. The first training check ends there; the others are refused at once."""
+    source = REF2.replace("    for _ in range(epochs):\n", "    while not losses or losses[-1] > 0.0:  # never\n", 1)
+    assert source != REF2
+    folder = write_submission(tmp_path / "student", {"ohlol.py": source})
+    checks = checks_of(grade(folder, "-a", A2), A2)
+    stopped = [c for c in checks if "optimizer steps and was still training" in c["message"]]
+    refused = [c for c in checks if "it kept training past" in c["message"]]
+    assert len(stopped) == 1, [c["message"] for c in checks]
+    assert "in `train`" in stopped[0]["message"] and "the reference solution takes 15 for" in stopped[0]["message"]
+    assert "did not finish within" not in " ".join(c["message"] for c in checks)  # no limit waited out
+    assert refused and all(c["status"] == "failed" for c in stopped + refused)
+    assert all(c["status"] == "passed" for c in checks if c not in stopped and c not in refused)
+
+
 def test_a_function_stopped_on_a_plain_call_is_not_run_again_under_a_longer_limit(sandbox):  # noqa: F811
     student = worker(sandbox)
     with pytest.raises(RunFailed, match="within 0.5 s"):

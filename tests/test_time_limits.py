@@ -7,7 +7,7 @@ from conftest import REPO
 
 from grader.course.model import load_course
 from grader.intake.static_checks import StaticFindings
-from grader.judging.plugin import CheckContext
+from grader.judging.plugin import CheckContext, step_budget
 from grader.sandbox.limits import Limits
 
 SPEC = load_course(REPO).get("a2_rnncell_ohlol")
@@ -19,6 +19,9 @@ class TimedReferences:
 
     def reference_seconds(self, probe, args, seed):
         return self.seconds
+
+    def reference_steps(self, probe, args, seed):
+        return None if self.seconds is None else int(self.seconds)
 
 
 def limit(seconds: float | None, device: str = "cpu", **limits) -> float | None:
@@ -57,3 +60,23 @@ def test_fixed_limit_where_the_reference_was_not_timed_here_or_on_a_gpu():
 def test_the_factor_and_floor_are_configurable():
     assert limit(0.5, timeout_factor=2, timeout_floor_s=0.1) == pytest.approx(1.0)
     assert limit(0.001, timeout_floor_s=8) == pytest.approx(8.0)
+
+
+def budget(steps: float | None, **limits) -> tuple[int, int] | None:
+    context = CheckContext(
+        SPEC,
+        None,
+        TimedReferences(steps),
+        None,
+        StaticFindings(),
+        "ohlol.py",
+        limits=Limits(**limits),  # type: ignore[arg-type]
+    )
+    return step_budget(context, "train_seeds", {}, 0)
+
+
+def test_a_training_call_may_take_ten_times_the_reference_s_optimizer_steps_and_100_more():
+    assert budget(15) == (250, 15)  # a2's training: 15 epochs, one step each
+    assert budget(15, step_factor=2) == (130, 15)
+    assert budget(15, step_factor=0) is None  # switched off in assignment.toml
+    assert budget(None) is None  # shipped data, or a call that trains nothing: no step limit

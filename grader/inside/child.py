@@ -64,7 +64,9 @@ def serve(fds: list[int], config: dict[str, Any]) -> NoReturn:
             request = read_frame(req_fd)
             if request.get("op") != "probe":
                 break
-            watchdog = _Watchdog(resp_fd, workdir, request.get("report_after"), request.get("stuck_after"))
+            watchdog = _Watchdog(
+                resp_fd, workdir, request.get("report_after"), request.get("stuck_after"), request.get("step_budget")
+            )
             reply = _run_probe(probes, student, request, workdir)
             watchdog.cancel()
             write_frame(resp_fd, reply)
@@ -274,6 +276,25 @@ class HungBefore(Exception):
 
 _call_limit = [float("inf")]  # the wall-clock limit of the probe call now running
 _call_small = [False]  # whether it is a plain probe call (small inputs), not a training check's
+_steps = [0]  # optimizer steps taken in the probe call now running (torch's global step hook counts them)
+_counting = [False]
+
+
+def _count_optimizer_steps() -> None:
+    """Count every optimizer step of this process, once torch is loaded: a training call that has taken
+    many times the reference's steps for the same call is training without end (see _Watchdog)."""
+    optim = sys.modules.get("torch.optim.optimizer")  # the real torch's (a1's stand-in has none)
+    if _counting[0] or optim is None:
+        return
+
+    def counted(optimizer: Any, args: Any, kwargs: Any) -> None:
+        _steps[0] += 1
+
+    try:
+        optim.register_optimizer_step_post_hook(counted)
+    except Exception:  # an older torch, or a module a student replaced: no step limit, as before
+        return
+    _counting[0] = True
 
 
 def _stop_hanging_functions(
@@ -326,6 +347,8 @@ def _run_probe(probes: types.ModuleType, student: Any, request: dict[str, Any], 
     seed = int(request.get("seed", 0))
     _call_limit[0] = float(request.get("limit") or float("inf"))
     _call_small[0] = request.get("small") is True
+    _count_optimizer_steps()
+    _steps[0] = 0
     probe_api.seed_everything(seed)
     args = dict(request.get("args", {}))
     if "seed" in inspect.signature(probe).parameters:
@@ -345,6 +368,8 @@ def _run_probe(probes: types.ModuleType, student: Any, request: dict[str, Any], 
         _flush()
     reply["elapsed"] = time.perf_counter() - start
     reply["forbidden_used"] = list(guards.used)
+    if _counting[0]:
+        reply["steps"] = _steps[0]
     return reply
 
 
@@ -380,6 +405,10 @@ class _Watchdog:
     something all the time, so it is never called stuck; a library's long call (CUDA starting up) is
     not the student's frame; and where looks are few (a busy machine), or the main thread cannot be
     asked, the code gets the benefit of the doubt.
+
+    Given ``step_budget`` too, it says "looping" once the call has taken more optimizer steps than that
+    (many times the reference's for the same call): training that waits for a loss it never reaches
+    keeps calling functions, so only its steps tell it from slow training, which takes no extra steps.
     """
 
     PERIOD_S = 0.02  # often enough that a call taking 1% of the time is seen: 300 looks in 6 s
@@ -387,10 +416,18 @@ class _Watchdog:
     MAX_LINES = 3  # a loop inlined over more lines of one function is not called stuck
     CONFIRM_S = 1.0  # after the looks, how long the main thread is listened to for any call
 
-    def __init__(self, resp_fd: int, workdir: str, after: float | None, stuck_after: float | None = None) -> None:
+    def __init__(
+        self,
+        resp_fd: int,
+        workdir: str,
+        after: float | None,
+        stuck_after: float | None = None,
+        step_budget: int | None = None,
+    ) -> None:
         self.main = threading.main_thread().ident
         self.resp_fd, self.workdir = resp_fd, workdir
         self.after, self.stuck_after = after, stuck_after
+        self.step_budget = step_budget if stuck_after else None  # looked at by the same looks
         self.stop = threading.Event()
         self.thread: threading.Thread | None = None
         if after or stuck_after:
@@ -419,6 +456,9 @@ class _Watchdog:
                     asked = now  # confirm: does the code call anything at all in the next second?
                     _calls.update(listening=False, seen=False)
                     self._ask_main_thread()
+                elif self.step_budget is not None and _steps[0] > self.step_budget:
+                    stuck = True  # still training, far past the reference's steps: it will not end
+                    self._report(looping=_steps[0])
                 elif asked is not None and now - asked >= self.CONFIRM_S:
                     if _calls["listening"] and not _calls["seen"]:
                         stuck = True

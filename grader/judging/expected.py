@@ -62,7 +62,8 @@ def load_bytes(data: bytes) -> Any:
     return decode(header, data[PREFIX.size + header_len : PREFIX.size + header_len + body_len], BIG)
 
 
-CACHE_LAYOUT = "v2"  # entries carry the reference's running time since v2
+CACHE_LAYOUT = "v2"  # entries carry the reference's running time since v2 (and its optimizer steps, if any)
+MEASURED = ("seconds", "steps")  # of this machine's run: never in shipped data, whose bytes stay the same
 
 
 class DiskCache:
@@ -181,7 +182,7 @@ class References:
         elif entry is None:
             entry = self._compute(probe, args, seed, variant)
         if self.recorded is not None:  # shipped data: the same bytes on every release, so no timing
-            self.recorded.setdefault(variant, {})[key] = {k: v for k, v in entry.items() if k != "seconds"}
+            self.recorded.setdefault(variant, {})[key] = {k: v for k, v in entry.items() if k not in MEASURED}
         return entry
 
     def reference_seconds(self, probe: str, args: dict[str, Any], seed: int = 0) -> float | None:
@@ -195,6 +196,18 @@ class References:
             return None
         seconds = entry.get("seconds")
         return float(seconds) if entry.get("ok") and isinstance(seconds, (int, float)) else None
+
+    def reference_steps(self, probe: str, args: dict[str, Any], seed: int = 0) -> int | None:
+        """How many optimizer steps the reference took for this call here; None where unknown (shipped
+        data, an entry computed before steps were counted) or where it does not train."""
+        if self.shipped is not None:
+            return None
+        try:
+            entry = self.entry(probe, args, seed)
+        except ReferenceUnavailable:
+            return None
+        steps = entry.get("steps")
+        return steps if entry.get("ok") and isinstance(steps, int) and steps > 0 else None
 
     def _lookup(self, variant: str, key: str) -> dict[str, Any] | None:
         if self.shipped is not None:
@@ -225,6 +238,9 @@ class References:
             seconds = getattr(worker, "last_elapsed", None)
             if isinstance(seconds, (int, float)):
                 entry["seconds"] = round(float(seconds), 4)
+            steps = getattr(worker, "last_steps", None)
+            if isinstance(steps, int) and steps > 0:
+                entry["steps"] = steps
             return entry
         except RunFailed as exc:
             failure = exc.failure

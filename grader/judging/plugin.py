@@ -77,6 +77,19 @@ class CheckContext:
         )
 
 
+def step_budget(context: CheckContext, probe: str, args: dict[str, Any], seed: int) -> tuple[int, int] | None:
+    """(budget, the reference's steps) for a training call: ``step_factor`` times the reference's optimizer
+    steps for the same call, and 100 more (a student who steps per time step, not per epoch, still
+    ends). None where the reference's steps are unknown or it takes none."""
+    limits = context.limits or context.spec.limits
+    if limits.step_factor <= 0 or context.references is None:
+        return None
+    reference = context.references.reference_steps(probe, args, seed)
+    if reference is None:
+        return None
+    return int(limits.step_factor * reference) + 100, reference
+
+
 class StudentRunner:
     def __init__(self, worker: Any, timeout: float | None, context: CheckContext | None = None) -> None:
         self._worker = worker
@@ -94,6 +107,8 @@ class StudentRunner:
             derived = self._context.time_limit(probe, args, seed)
             if derived is not None and (explicit is None or derived[0] < explicit):
                 limit, note = derived
+        # a training call's optimizer steps are bounded too (before the fresh seeds: those are asked below)
+        steps = step_budget(self._context, probe, args, seed) if self._context and explicit is not None else None
         if self._context is not None:  # official grading asks with fresh seeds, as the reference answers
             require_probe(self._context.spec, probe)
             args, seed = self._context.references.fresh_call(args, seed)
@@ -102,7 +117,9 @@ class StudentRunner:
                 return self._recorded(
                     probe, args, seed, lambda: self._worker.call(probe, args, seed=seed, timeout=limit, small=True)
                 )
-            return self._recorded(probe, args, seed, lambda: self._worker.call(probe, args, seed=seed, timeout=limit))
+            return self._recorded(
+                probe, args, seed, lambda: self._worker.call(probe, args, seed=seed, timeout=limit, steps=steps)
+            )
         except RunFailed as error:
             failure = error.failure
             if note and failure.kind is FailureKind.TIMEOUT and failure.limit_s is not None:  # stopped under it

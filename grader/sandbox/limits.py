@@ -17,6 +17,8 @@ class Limits:
     timeout_floor_s: float = 3.0  # call, but never less than this (factor 0: probe_timeout_s only)
     stuck_after_s: float = 6.0  # a call with a longer limit ends once its code has run this long inside one
     # function call, on the same lines, without calling any function: a `while True` (0: wait out the limit)
+    step_factor: float = 10.0  # a training call may take this many times the reference's optimizer steps
+    # for the same call, and 100 more, before it counts as training without end (0: no step limit)
     import_timeout_s: float = 10.0  # wall clock for importing the student's module
     submission_timeout_s: float = 180.0  # wall clock for all probe calls of one assignment
     processes: int = 32  # processes and threads a submission may start (all together)

@@ -58,6 +58,14 @@ class LoadSpec:
 NEVER_AGAIN = 1e9  # the limit recorded for a function that ran past a small call's: no call has a longer one
 
 
+class _Looping(Exception):
+    """The child's watchdog counted more optimizer steps than the call's budget."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__(f"{steps} optimizer steps")
+        self.steps = steps
+
+
 class _Stuck(Exception):
     """The child's watchdog saw the student's code stay inside one function call, calling nothing."""
 
@@ -112,6 +120,7 @@ class SubmissionProcess:
         self._last_where: str | None = None
         self._last_function: str | None = None
         self.last_elapsed: float | None = None
+        self.last_steps: int | None = None
         self.hanging: dict[str, str] = {}  # student functions that timed out -> why they are not rerun
         self.hanging_limits: dict[str, float] = {}  # ...and the limit each ran past (rerun under longer ones)
         self.hanging_stuck: set[str] = set()  # ...or stopped as stuck: refused except in plain probe calls
@@ -128,13 +137,17 @@ class SubmissionProcess:
         seed: int = 0,
         timeout: float | None = None,
         small: bool = False,
+        steps: tuple[int, int] | None = None,
     ) -> Any:
         """Run ``probe`` on the student's module; plain data back, or :class:`RunFailed`.
 
         ``small``: a plain probe call, whose limit is 10 times the reference's time for it (at least
         ``timeout_floor_s``) or the fixed ``probe_timeout_s``. A function that runs past it is not run
         again in this submission under any limit: the training checks that call it many times could
-        not finish either, and would each wait out their own longer limit (30 s, 60 s) for nothing."""
+        not finish either, and would each wait out their own longer limit (30 s, 60 s) for nothing.
+
+        ``steps``: (budget, the reference's optimizer steps for the same call). A call that takes more
+        steps than the budget is training without end, and is stopped as soon as the child says so."""
         timeout = self.limits.probe_timeout_s if timeout is None else timeout
         self._ensure_child()
         assert self.child is not None
@@ -155,12 +168,19 @@ class SubmissionProcess:
             "report_after": max(wait - min(0.5, wait / 4), 0.05),
             "stuck_after": stuck_after,
             "small": small,
+            "step_budget": steps[0] if steps and stuck_after else None,
         }
         try:
             write_frame(self.child.request_fd, request)
             reply = self._await_reply(
-                time.monotonic() + wait, stuck_from=started + stuck_after if stuck_after else None
+                time.monotonic() + wait,
+                stuck_from=started + stuck_after if stuck_after else None,
+                step_budget=steps[0] if steps and stuck_after else None,
             )
+        except _Looping as looping:
+            self._discard_child(kill=True)
+            assert steps is not None
+            raise RunFailed(self._looping_failure(looping.steps, steps, time.monotonic() - started, timeout)) from None
         except _Stuck as stuck:
             self._discard_child(kill=True)
             elapsed = time.monotonic() - started  # the child's own figure is believed no further than this
@@ -193,6 +213,7 @@ class SubmissionProcess:
         finally:
             self.spent += time.monotonic() - started
         self.last_elapsed = reply.get("elapsed")  # the probe's own running time, start-up excluded
+        self.last_steps = reply.get("steps")  # optimizer steps it took (where torch is loaded)
         if reply.get("forbidden_used"):
             raise RunFailed(Failure(FailureKind.FORBIDDEN, _forbidden_message(reply["forbidden_used"])))
         if not reply.get("ok"):
@@ -334,7 +355,30 @@ class SubmissionProcess:
             where=self._last_where,
         )
 
-    def _await_reply(self, deadline: float, stuck_from: float | None = None) -> dict[str, Any]:
+    def _looping_failure(self, taken: int, steps: tuple[int, int], elapsed: float, timeout: float) -> Failure:
+        """A training call stopped once it took far more optimizer steps than the reference does for the
+        same call: it trains without end (``while loss > 1e-9:``). Refused in later training checks."""
+        budget, reference = steps
+        function = self._last_function
+        if function:
+            self.hanging_stuck.add(function)
+            self.hanging[function] = (
+                f"`{function}` was stopped in an earlier check: it kept training past {budget} optimizer steps "
+                f"(the reference solution takes {reference}), so it was not run again"
+            )
+        place = f" in `{function}`" if function else ""
+        return Failure(
+            FailureKind.TIMEOUT,
+            f"your code was stopped after {elapsed:.1f} s{place}: it had taken more than {budget} optimizer steps "
+            f"and was still training, where the reference solution takes {reference} for the same call. Does it "
+            "train until the loss reaches a value it never reaches? Code that trains as asked may run for this "
+            f"check's whole {timeout:g} s.",
+            where=self._last_where,
+        )
+
+    def _await_reply(
+        self, deadline: float, stuck_from: float | None = None, step_budget: int | None = None
+    ) -> dict[str, Any]:
         """The child's reply. Its watchdog's reports on the way name the running line; a report that
         the code is stuck ends the wait, but only from ``stuck_from`` on and only when this call asked
         for one (a child cannot end a call early that the grader meant to wait for)."""
@@ -361,7 +405,9 @@ class SubmissionProcess:
                     if isinstance(message, dict) and message.get("progress"):
                         self._last_where = message.get("where")  # the watchdog's report, see child.py
                         self._last_function = message.get("function")
-                        stuck = message.get("stuck")
+                        stuck, looping = message.get("stuck"), message.get("looping")
+                        if step_budget is not None and isinstance(looping, int) and looping > step_budget:
+                            raise _Looping(looping)
                         if (
                             stuck_from is not None
                             and isinstance(stuck, (int, float))
