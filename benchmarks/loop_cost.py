@@ -61,7 +61,8 @@ def grade_once(assignment: str, filename: str, source: str, root: Path, name: st
     folder.mkdir(parents=True, exist_ok=True)
     (folder / filename).write_text(source)
     out = root / f"out-{name}"
-    _, _, process = run_measured([*GRADE, "submit", str(folder), "-a", assignment, "--out", str(out), "--json"])
+    command = [*GRADE, "submit", str(folder), "-a", assignment, "--out", str(out), "--json"]
+    _, _, process = run_measured(command, env={"GRADER_CACHE_DIR": str(root / "cache")})  # answers timed here, now
     work = json.loads(process.stdout)["assignments"][0]
     return work["duration"], work["checks"]
 
