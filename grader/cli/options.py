@@ -24,6 +24,22 @@ DEVICE_HELP = (
 )
 
 
+def device_option(function: click.decorators.FC) -> click.decorators.FC:
+    return click.option(
+        "--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True, help=DEVICE_HELP
+    )(function)
+
+
+def sandbox_option(function: click.decorators.FC) -> click.decorators.FC:
+    return click.option(
+        "--sandbox",
+        type=click.Choice(["auto", "bubblewrap", "none"]),
+        default="auto",
+        show_default=True,
+        help=SANDBOX_HELP,
+    )(function)
+
+
 def course_option(function: click.decorators.FC) -> click.decorators.FC:
     return click.option(
         "--course",

@@ -11,16 +11,16 @@ import click
 
 from grader.cli.export_command import check_handback
 from grader.cli.options import (
-    DEVICE_HELP,
-    SANDBOX_HELP,
     adjustments_option,
     check_assignments,
     check_gradebook_inputs,
     class_mean,
     course_option,
+    device_option,
     fail,
     limit_option,
     load_course,
+    sandbox_option,
     times_option,
 )
 from grader.cli.printing import ReferenceProgress
@@ -91,12 +91,8 @@ def _open_cluster(scheduler: str | None, local_workers: int | None, device: str)
     metavar="ID",
     help="Grade only this assignment (repeatable). Default: every assignment.",
 )
-@click.option(
-    "--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True, help=DEVICE_HELP
-)
-@click.option(
-    "--sandbox", type=click.Choice(["auto", "bubblewrap", "none"]), default="auto", show_default=True, help=SANDBOX_HELP
-)
+@device_option
+@sandbox_option
 @click.option(
     "--allow-unsandboxed",
     is_flag=True,

@@ -9,14 +9,14 @@ from pathlib import Path
 import click
 
 from grader.cli.options import (
-    DEVICE_HELP,
-    SANDBOX_HELP,
     check_assignments,
     course_option,
+    device_option,
     fail,
     grader_bug,
     limit_option,
     load_course,
+    sandbox_option,
 )
 from grader.cli.printing import print_summary, say
 from grader.text import terminal
@@ -32,9 +32,7 @@ from grader.text import terminal
     metavar="ID",
     help="Grade only this assignment (repeatable). Default: every assignment found in FOLDER.",
 )
-@click.option(
-    "--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True, help=DEVICE_HELP
-)
+@device_option
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -44,9 +42,7 @@ from grader.text import terminal
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of the score table.")
 @click.option("--gradescope", is_flag=True, help="Also write results.json in Gradescope's format into --out.")
-@click.option(
-    "--sandbox", type=click.Choice(["auto", "bubblewrap", "none"]), default="auto", show_default=True, help=SANDBOX_HELP
-)
+@sandbox_option
 @click.option(
     "--run-all-cells",
     is_flag=True,
