@@ -458,7 +458,7 @@ class _Watchdog:
                     self._ask_main_thread()
                 elif self.step_budget is not None and _steps[0] > self.step_budget:
                     stuck = True  # still training, far past the reference's steps: it will not end
-                    self._report(looping=_steps[0])
+                    self._report(outermost=True, looping=_steps[0])
                 elif asked is not None and now - asked >= self.CONFIRM_S:
                     if _calls["listening"] and not _calls["seen"]:
                         stuck = True
@@ -486,7 +486,10 @@ class _Watchdog:
             and frame.f_code.co_filename.startswith(self.workdir + os.sep)
         )
 
-    def _report(self, **extra: Any) -> None:
+    def _report(self, outermost: bool = False, **extra: Any) -> None:
+        """Where the student's code is running: its innermost frame (the line a loop spins on), or with
+        ``outermost`` the student function the probe called (the training that does not end, not the
+        forward it happens to be in)."""
         frame = sys._current_frames().get(self.main) if self.main is not None else None
         where = function = None
         while frame is not None:
@@ -495,7 +498,8 @@ class _Watchdog:
                 function = getattr(code, "co_qualname", code.co_name)
                 line = f", line {frame.f_lineno}" if frame.f_lineno is not None else ""
                 where = f"{os.path.basename(code.co_filename)}{line}, in {function}"
-                break
+                if not outermost:
+                    break
             frame = frame.f_back
         try:
             write_frame(self.resp_fd, {"progress": True, "where": where, "function": function, **extra})
