@@ -7,7 +7,7 @@ from conftest import REPO
 
 from grader.course.model import load_course
 from grader.intake.static_checks import StaticFindings
-from grader.judging.plugin import CheckContext, step_budget
+from grader.judging.plugin import CheckContext
 from grader.sandbox.limits import Limits
 
 SPEC = load_course(REPO).get("a2_rnncell_ohlol")
@@ -72,7 +72,7 @@ def budget(steps: float | None, **limits) -> tuple[int, int] | None:
         "ohlol.py",
         limits=Limits(**limits),  # type: ignore[arg-type]
     )
-    return step_budget(context, "train_seeds", {}, 0)
+    return context.step_budget("train_seeds", {}, 0)
 
 
 def test_a_training_call_may_take_ten_times_the_reference_s_optimizer_steps_and_100_more():

@@ -76,18 +76,17 @@ class CheckContext:
             f"{seconds:.2g} s, and at least {limits.timeout_floor_s:g} s)"
         )
 
-
-def step_budget(context: CheckContext, probe: str, args: dict[str, Any], seed: int) -> tuple[int, int] | None:
-    """(budget, the reference's steps) for a training call: ``step_factor`` times the reference's optimizer
-    steps for the same call, and 100 more (a student who steps per time step, not per epoch, still
-    ends). None where the reference's steps are unknown or it takes none."""
-    limits = context.limits or context.spec.limits
-    if limits.step_factor <= 0 or context.references is None:
-        return None
-    reference = context.references.reference_steps(probe, args, seed)
-    if reference is None:
-        return None
-    return int(limits.step_factor * reference) + 100, reference
+    def step_budget(self, probe: str, args: dict[str, Any], seed: int) -> tuple[int, int] | None:
+        """(budget, the reference's steps) for a training call: ``step_factor`` times the reference's
+        optimizer steps for the same call, and 100 more (a student who steps per time step, not per
+        epoch, still ends). None where the reference's steps are unknown or it takes none."""
+        limits = self.limits or self.spec.limits
+        if limits.step_factor <= 0 or self.references is None:
+            return None
+        reference = self.references.reference_steps(probe, args, seed)
+        if reference is None:
+            return None
+        return int(limits.step_factor * reference) + 100, reference
 
 
 class StudentRunner:
@@ -108,7 +107,7 @@ class StudentRunner:
             if derived is not None and (explicit is None or derived[0] < explicit):
                 limit, note = derived
         # a training call's optimizer steps are bounded too (before the fresh seeds: those are asked below)
-        steps = step_budget(self._context, probe, args, seed) if self._context and explicit is not None else None
+        steps = self._context.step_budget(probe, args, seed) if self._context and explicit is not None else None
         if self._context is not None:  # official grading asks with fresh seeds, as the reference answers
             require_probe(self._context.spec, probe)
             args, seed = self._context.references.fresh_call(args, seed)

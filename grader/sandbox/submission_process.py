@@ -159,6 +159,7 @@ class SubmissionProcess:
         started = time.monotonic()
         self._last_where = self._last_function = None
         stuck_after = self.limits.stuck_after_s if 0 < self.limits.stuck_after_s < wait else None
+        budget = steps[0] if steps and stuck_after else None  # the same watchdog counts the steps
         request = {
             "op": "probe",
             "name": probe,
@@ -168,14 +169,14 @@ class SubmissionProcess:
             "report_after": max(wait - min(0.5, wait / 4), 0.05),
             "stuck_after": stuck_after,
             "small": small,
-            "step_budget": steps[0] if steps and stuck_after else None,
+            "step_budget": budget,
         }
         try:
             write_frame(self.child.request_fd, request)
             reply = self._await_reply(
                 time.monotonic() + wait,
                 stuck_from=started + stuck_after if stuck_after else None,
-                step_budget=steps[0] if steps and stuck_after else None,
+                step_budget=budget,
             )
         except _Looping as looping:
             self._discard_child(kill=True)
