@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +32,50 @@ def report_isolation(args: tuple[str, ...] | list[str]) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def cache_dir(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """One expected-data cache for the whole session: each reference answer is computed once.
 
     Under pytest-xdist the workers share it (their base folders have one parent): the cache locks each
-    entry while it is computed, so two workers never compute the same answer twice."""
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        shared = tmp_path_factory.getbasetemp().parent / "expected-cache"
-        shared.mkdir(exist_ok=True)
-        return shared
-    return tmp_path_factory.mktemp("expected-cache")
+    entry while it is computed, so two workers never compute the same answer twice. The first to ask
+    for it also starts :func:`_compute_reference_answers` in the background."""
+    base = tmp_path_factory.getbasetemp()
+    cache = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "expected-cache"
+    cache.mkdir(exist_ok=True)
+    try:
+        (cache.parent / "reference-answers").mkdir()  # exactly one process of the run gets to create it
+    except FileExistsError:
+        yield cache
+        return
+    computing = None if pytestconfig.getoption("markexpr") else _compute_reference_answers(cache)
+    yield cache
+    if computing is not None:
+        try:
+            computing.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            computing.kill()
+            computing.wait()
+
+
+def _compute_reference_answers(cache: Path) -> subprocess.Popen[bytes]:
+    """Compute the course's reference answers in the background, while the first tests run.
+
+    One `grade submit` of the stubs asks the reference every hidden check's question (the stubs fail at
+    once, so the reference answers are nearly all it computes). Without it, each early `grade` run that
+    finds an answer missing starts its own trusted worker (a torch start-up) to compute it; with it, they
+    wait for the answer being computed (the entry's lock) or find it done. Nothing depends on it: an
+    answer a test needs first is computed by that test. Not for a selection by marker (`-m "not slow"`,
+    the one-minute loop): there it would cost more than it saves."""
+    environment = {**os.environ, "GRADER_CACHE_DIR": str(cache)}
+    environment.pop("GRADER_COURSE", None)
+    out = cache.parent / "reference-answers"
+    return subprocess.Popen(
+        [sys.executable, "-m", "grader", "submit", str(TEMPLATE), "--course", str(REPO), "--out", str(out), "--json"],
+        cwd=REPO,
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -121,10 +155,13 @@ def report_class(
     out: Path,
     students: dict[str, Path | dict[str, str | bytes]],
     *options: str,
-    workers: int = 2,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Grade ``students`` with one `grade report` (one pre-started worker per slot, so torch is imported
-    once, not once per submission); ``{student: result}``. A value is a folder (copied) or files to write."""
+    once, not once per submission); ``{student: result}``. A value is a folder (copied) or files to write.
+
+    One slot unless asked: the suite's two test processes already keep both cores busy, and each slot
+    costs a torch start-up (about 2.4 CPU-s) and its own reference worker."""
     import shutil
 
     root.mkdir(parents=True, exist_ok=True)
@@ -145,7 +182,7 @@ def grade_class(
     temporary folder."""
     counter = iter(range(10**6))
 
-    def run(students: dict[str, Path | dict[str, str | bytes]], *options: str, workers: int = 2) -> dict[str, Any]:
+    def run(students: dict[str, Path | dict[str, str | bytes]], *options: str, workers: int = 1) -> dict[str, Any]:
         number = next(counter)
         return report_class(
             run_grade, tmp_path / f"class-{number}", tmp_path / f"grades-{number}", students, *options, workers=workers

@@ -163,7 +163,7 @@ def student_seq2seq(**changes: str) -> str:
 
 @pytest.fixture(scope="module")
 def graded(run_grade, tmp_path_factory) -> dict[str, Any]:
-    """Every submission of this module, graded by one `grade report` with two workers."""
+    """Every submission of this module, graded by one `grade report` (torch imported once)."""
     students = {
         "independent": {"seq2seq.py": student_seq2seq()},
         **{name: {"seq2seq.py": student_seq2seq(**changes)} for name, (changes, _) in WRONG.items()},

@@ -161,7 +161,7 @@ def student_sentiment(**changes: str) -> str:
 
 @pytest.fixture(scope="module")
 def graded(run_grade, tmp_path_factory) -> dict[str, Any]:
-    """Every submission of this module, graded by one `grade report` with two workers."""
+    """Every submission of this module, graded by one `grade report` (torch imported once)."""
     students = {
         "independent": {"sentiment.py": student_sentiment()},
         **{name: {"sentiment.py": student_sentiment(**changes)} for name, (changes, _) in WRONG.items()},

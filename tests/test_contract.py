@@ -3,9 +3,11 @@ stub scores 0 with "not implemented" on every check, and every mistake of the as
 (``mistakes.toml``, each a patch of the reference) is named by the checks where it shows, and only on
 checks calling a probe its catalogue entry covers.
 
-Each assignment is graded by one `grade report` (reference, stub and every mutant), so a new mistake,
-check or probe is held to the contract without a line of test code; the assignments' own test modules
-keep what is particular to them (independent student-style code, notebooks, specific messages).
+The whole course is graded by one `grade report` (every assignment's reference, stub and mutants, each
+student holding one assignment), so a new mistake, check or probe is held to the contract without a
+line of test code; the assignments' own test modules keep what is particular to them (independent
+student-style code, notebooks, specific messages). One report, not one per assignment: each report
+starts its own workers, and a worker's torch start-up costs more than grading a mutant.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import ast
 import fnmatch
 import shutil
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,33 +33,35 @@ MISTAKES = [
 ]
 
 
-def _students(spec: AssignmentSpec) -> dict[str, Path | dict[str, str | bytes]]:
-    """The reference, the stub students receive, and one mutant per catalogued mistake."""
+def _students(spec: AssignmentSpec) -> dict[str, dict[str, str | bytes]]:
+    """The reference, the stub students receive, and one mutant per catalogued mistake, each in the
+    assignment's folder (so that one report of the whole course grades each of them on this assignment)."""
     reference = spec.solution_files()
-    students: dict[str, Path | dict[str, str | bytes]] = {"reference": dict(reference), "stub": TEMPLATE / spec.id}
+    handout = TEMPLATE / spec.id
+    stub = {str(p.relative_to(handout)): p.read_bytes() for p in sorted(handout.rglob("*")) if p.is_file()}
+    variants: dict[str, dict[str, str | bytes]] = {"reference": dict(reference), "stub": stub}
     for mistake in load_catalog(spec.mistakes_path).mistakes:
-        students[f"mistake-{mistake.id}"] = dict(mistake.mutate(reference, spec.module))
-    return students
+        variants[f"mistake-{mistake.id}"] = dict(mistake.mutate(reference, spec.module))
+    return {
+        f"{spec.id}--{name}": {f"{spec.id}/{path}": data for path, data in files.items()}
+        for name, files in variants.items()
+    }
 
 
 @pytest.fixture(scope="module")
 def contract(run_grade, tmp_path_factory) -> Callable[[str], dict[str, dict[str, Any]]]:
-    """``contract(assignment)``: that assignment's class, graded once (on first use), by student."""
-    graded: dict[str, dict[str, dict[str, Any]]] = {}
+    """``contract(assignment)``: that assignment's students (``reference``, ``stub``, ``mistake-ID``), by
+    name; the whole course is graded once, on first use."""
+    graded: dict[str, dict[str, Any]] = {}
 
     def results(assignment: str) -> dict[str, dict[str, Any]]:
-        if assignment not in graded:
-            root = tmp_path_factory.mktemp(f"contract-{assignment}")
-            graded[assignment] = report_class(
-                run_grade,
-                root / "class",
-                root / "grades",
-                _students(COURSE.get(assignment)),
-                "--assignment",
-                assignment,
-            )
+        if not graded:
+            root = tmp_path_factory.mktemp("contract")
+            students = {name: files for spec in map(COURSE.get, ASSIGNMENTS) for name, files in _students(spec).items()}
+            graded.update(report_class(run_grade, root / "class", root / "grades", dict(students)))
             shutil.rmtree(root / "class")
-        return graded[assignment]
+        prefix = f"{assignment}--"
+        return {name.removeprefix(prefix): result for name, result in graded.items() if name.startswith(prefix)}
 
     return results
 

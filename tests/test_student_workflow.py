@@ -11,9 +11,10 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import REPO, SOLUTIONS, TEMPLATE, checks_of, write_submission
+from conftest import REPO, SOLUTIONS, TEMPLATE, checks_of, report_class, write_submission
 from test_sandbox import sandbox, worker  # noqa: F401 - the fixture, and a worker on its test module
 
 from grader.errors import RunFailed
@@ -128,15 +129,32 @@ def test_an_error_every_check_shares_is_said_once(run_grade, tmp_path):
 
 # -- an endless loop costs one limit ---------------------------------------------------------------
 
+LOOPS = {
+    "forward": _with_loop(REF2, "forward"),
+    "train": _with_loop(REF2, "train"),
+    "never-ending": REF2.replace(
+        "    for _ in range(epochs):\n", "    while not losses or losses[-1] > 0.0:  # never\n", 1
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def looping(run_grade, tmp_path_factory) -> dict[str, list[dict[str, Any]]]:
+    """The checks of each looping student; the three are graded by one `grade report` (one worker
+    start-up, not three)."""
+    assert LOOPS["never-ending"] != REF2
+    root = tmp_path_factory.mktemp("loops")
+    students = {name: {"ohlol.py": source} for name, source in LOOPS.items()}
+    results = report_class(run_grade, root / "class", root / "grades", dict(students), "-a", A2)
+    return {name: checks_of(result, A2) for name, result in results.items()}
+
 
 @pytest.mark.slow
-def test_an_endless_loop_costs_one_time_limit_not_one_per_check(grade, tmp_path):
+def test_an_endless_loop_costs_one_time_limit_not_one_per_check(looping):
     """A loop in forward: the first plain probe that reaches it times out; every later check that
     needs it (the training checks with their own 30 s and 60 s limits included) is refused at once
     with a message saying why, instead of waiting out its own limit. (Seconds: benchmarks/loop_cost.py.)"""
-    folder = write_submission(tmp_path / "student", {"ohlol.py": _with_loop(REF2, "forward")})
-    result = grade(folder, "-a", A2)
-    checks = checks_of(result, A2)
+    checks = looping["forward"]
     stopped = [c for c in checks if "did not finish within" in c["message"]]
     refused = [c for c in checks if "so it was not run again" in c["message"]]
     assert len(stopped) == 1, [c["message"] for c in checks]
@@ -147,12 +165,11 @@ def test_an_endless_loop_costs_one_time_limit_not_one_per_check(grade, tmp_path)
 
 
 @pytest.mark.slow
-def test_a_loop_only_training_reaches_is_stopped_when_stuck_not_after_the_checks_limit(grade, tmp_path):
+def test_a_loop_only_training_reaches_is_stopped_when_stuck_not_after_the_checks_limit(looping):
     """A loop in train: no plain probe reaches it, so the first training check (30 s limit) meets it.
     The worker's watchdog sees the code stay in one call of `train`, calling nothing, and the check
     ends after `stuck_after_s` (6 s); the other training checks are refused at once."""
-    folder = write_submission(tmp_path / "student", {"ohlol.py": _with_loop(REF2, "train")})
-    checks = checks_of(grade(folder, "-a", A2), A2)
+    checks = looping["train"]
     stuck = [c for c in checks if c["message"].startswith("your code was stopped after")]
     refused = [c for c in checks if "so it was not run again" in c["message"]]
     assert len(stuck) == 1, [c["message"] for c in checks]
@@ -163,14 +180,11 @@ def test_a_loop_only_training_reaches_is_stopped_when_stuck_not_after_the_checks
 
 
 @pytest.mark.slow
-def test_training_that_never_ends_is_stopped_by_its_optimizer_steps_not_the_checks_limit(grade, tmp_path):
+def test_training_that_never_ends_is_stopped_by_its_optimizer_steps_not_the_checks_limit(looping, grade, tmp_path):
     """`while loss > 0` around real training steps keeps calling functions, so it is never stuck; but it
     takes far more optimizer steps than the reference does for the same call, which working code never
     does however slow it is. The first training check ends there; the others are refused at once."""
-    source = REF2.replace("    for _ in range(epochs):\n", "    while not losses or losses[-1] > 0.0:  # never\n", 1)
-    assert source != REF2
-    folder = write_submission(tmp_path / "student", {"ohlol.py": source})
-    checks = checks_of(grade(folder, "-a", A2), A2)
+    checks = looping["never-ending"]
     stopped = [c for c in checks if "optimizer steps and was still training" in c["message"]]
     refused = [c for c in checks if "it kept training past" in c["message"]]
     assert len(stopped) == 1, [c["message"] for c in checks]
@@ -182,7 +196,7 @@ def test_training_that_never_ends_is_stopped_by_its_optimizer_steps_not_the_chec
     # In a student copy (and on Gradescope) nothing is timed here, but the shipped data carries the
     # reference's step counts (the algorithm's, the same on every machine): the same stop.
     copy = _student_copy(tmp_path, A2)
-    write_submission(copy / A2, {"ohlol.py": source})
+    write_submission(copy / A2, {"ohlol.py": LOOPS["never-ending"]})
     result = grade(copy / A2)
     public = [c for c in checks_of(result, A2) if "optimizer steps and was still training" in c["message"]]
     assert len(public) == 1 and result["assignments"][0]["mode"] == "public"
