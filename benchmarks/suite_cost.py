@@ -1,0 +1,166 @@
+"""Where the test suite's CPU goes: run it under Linux process accounting and sum CPU by role.
+
+    sudo .venv/bin/python benchmarks/suite_cost.py [-- PYTEST ARGS]   (default: -q -n 2)
+
+Needs root (acct(2): every process that ends is recorded with its parent, CPU and flags, sandboxed
+children included, which `time` misses because they are not waited for up the chain). Prints the
+suite's wall time, the machine's busy and idle core-seconds, and CPU-seconds by role:
+
+- student code: processes forked from a sandboxed worker (the students' children, the verifier's);
+- sandboxed worker start-ups: the worker (zygote) itself, with torch (import torch, torch._dynamo,
+  one optimizer step) or without (numpy only, trial launches);
+- reference answers: trusted workers (unsandboxed, started when an answer is not cached) and what
+  they fork;
+- the trusted side: `grade` processes the tests start, the slot processes a report spawns;
+- pytest's own processes.
+
+The wall time depends on the machine's speed and load; the counts and the shares are what to compare
+between two commits. Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import ctypes
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+AFORK = 0x01  # forked but never exec'd
+RECORD = struct.Struct("<BBHIIIIIIf8H16s")  # struct acct_v3 (64 bytes)
+TORCH_START_S = 1.5  # a worker that imported torch spent at least this much CPU starting up
+AHZ = 100  # the unit of acct's times
+
+
+@dataclass
+class Process:
+    pid: int
+    ppid: int
+    comm: str
+    cpu_s: float
+    forked: bool
+
+
+def _comp_t(value: int) -> float:
+    """acct's 16-bit float: a 13-bit mantissa and a base-8 exponent."""
+    return float((value & 0x1FFF) << (3 * (value >> 13)))
+
+
+def read_accounting(path: Path) -> dict[int, Process]:
+    data = path.read_bytes()
+    processes: dict[int, Process] = {}
+    for offset in range(0, len(data) - RECORD.size + 1, RECORD.size):
+        fields = RECORD.unpack_from(data, offset)
+        flag, version, pid, ppid = fields[0], fields[1], fields[6], fields[7]
+        if version != 3:
+            continue
+        utime, stime = _comp_t(fields[10]), _comp_t(fields[11])
+        comm = fields[18].split(b"\0", 1)[0].decode("utf-8", "replace")
+        processes[pid] = Process(pid, ppid, comm, (utime + stime) / AHZ, bool(flag & AFORK))
+    return processes
+
+
+def busy_and_idle() -> tuple[float, float]:
+    fields = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    hertz = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + fields[4]
+    return (sum(fields) - idle) / hertz, idle / hertz
+
+
+def roles(
+    processes: dict[int, Process], root: int, pytest_depth: int
+) -> tuple[dict[str, float], collections.Counter[str]]:
+    """CPU-seconds and process counts by role, for ``root`` (pytest) and every process below it;
+    ``pytest_depth``: 1 where pytest-xdist's workers sit between pytest and the processes tests start."""
+    children: dict[int, list[Process]] = collections.defaultdict(list)
+    for process in processes.values():
+        parent = process.ppid if process.ppid in processes else _bwrap_parent(processes, process)
+        if parent is not None:
+            children[parent].append(process)
+    seconds: dict[str, float] = collections.defaultdict(float)
+    counts: collections.Counter[str] = collections.Counter()
+
+    def role(process: Process, depth: int, sandboxed: bool) -> str:
+        if process.comm == "bwrap":
+            return "bubblewrap itself"
+        if depth <= pytest_depth:
+            return "pytest (controller and workers)"
+        if process.forked:
+            return "student code (forked from a sandboxed worker)" if sandboxed else "reference answers: computing"
+        if sandboxed:
+            return "sandboxed worker start-up: torch" if process.cpu_s >= TORCH_START_S else "sandboxed, no torch"
+        if depth == pytest_depth + 1:
+            return "trusted side: the processes tests start (grade, ...)"
+        if process.cpu_s >= TORCH_START_S and not any(child.comm == "bwrap" for child in children[process.pid]):
+            return "reference answers: trusted worker start-up"
+        return "trusted side: slot processes, trials"
+
+    def walk(process: Process, depth: int, sandboxed: bool) -> None:
+        sandboxed = sandboxed or process.comm == "bwrap"
+        name = role(process, depth, sandboxed)
+        seconds[name] += process.cpu_s
+        counts[name] += 1
+        for child in children[process.pid]:
+            walk(child, depth + 1, sandboxed)
+
+    if root in processes:
+        walk(processes[root], 0, False)
+    return seconds, counts
+
+
+def _bwrap_parent(processes: dict[int, Process], process: Process) -> int | None:
+    """bubblewrap's inner process is reparented when the outer one hands over: its parent is the
+    bwrap started just before it."""
+    if process.comm != "bwrap":
+        return None
+    for step in (1, 2, 3):
+        candidate = processes.get(process.pid - step)
+        if candidate is not None and candidate.comm == "bwrap" and not candidate.forked:
+            return candidate.pid
+    return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("pytest_args", nargs="*", default=["-q", "-n", "2"])
+    options = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("process accounting needs root (acct(2)); run with sudo")
+    libc = ctypes.CDLL(None, use_errno=True)
+    with tempfile.TemporaryDirectory(prefix="suite-cost-") as scratch:
+        log = Path(scratch) / "pacct"
+        log.touch()
+        if libc.acct(str(log).encode()) != 0:
+            sys.exit(f"acct(2) failed: {os.strerror(ctypes.get_errno())}")
+        try:
+            busy0, idle0 = busy_and_idle()
+            started = time.monotonic()
+            process = subprocess.Popen(
+                [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *options.pytest_args], cwd=REPO
+            )
+            status = process.wait()
+            wall = time.monotonic() - started
+            busy1, idle1 = busy_and_idle()
+        finally:
+            libc.acct(None)
+        xdist = any(arg.startswith(("-n", "--numprocesses")) for arg in options.pytest_args)
+        seconds, counts = roles(read_accounting(log), process.pid, pytest_depth=1 if xdist else 0)
+    total = sum(seconds.values())
+    print(
+        f"\npytest exited {status}: {wall:.0f} s wall; the machine {busy1 - busy0:.0f} core-s busy, "
+        f"{idle1 - idle0:.0f} idle"
+    )
+    print(f"CPU of the suite's processes: {total:.0f} s")
+    for name, value in sorted(seconds.items(), key=lambda item: -item[1]):
+        print(f"  {value:7.1f} s {100 * value / total:5.1f} %  {counts[name]:5d} processes  {name}")
+
+
+if __name__ == "__main__":
+    main()
