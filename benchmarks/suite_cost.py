@@ -68,7 +68,7 @@ def read_accounting(path: Path) -> dict[int, Process]:
 
 
 def busy_and_idle() -> tuple[float, float]:
-    fields = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     hertz = os.sysconf("SC_CLK_TCK")
     idle = fields[3] + fields[4]
     return (sum(fields) - idle) / hertz, idle / hertz

@@ -41,12 +41,13 @@ def cache_dir(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFact
     base = tmp_path_factory.getbasetemp()
     cache = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "expected-cache"
     cache.mkdir(exist_ok=True)
+    computing = None
     try:
         (cache.parent / "reference-answers").mkdir()  # exactly one process of the run gets to create it
+        if not pytestconfig.getoption("markexpr"):
+            computing = _compute_reference_answers(cache)
     except FileExistsError:
-        yield cache
-        return
-    computing = None if pytestconfig.getoption("markexpr") else _compute_reference_answers(cache)
+        pass
     yield cache
     if computing is not None:
         try:

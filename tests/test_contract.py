@@ -58,7 +58,7 @@ def contract(run_grade, tmp_path_factory) -> Callable[[str], dict[str, dict[str,
         if not graded:
             root = tmp_path_factory.mktemp("contract")
             students = {name: files for spec in map(COURSE.get, ASSIGNMENTS) for name, files in _students(spec).items()}
-            graded.update(report_class(run_grade, root / "class", root / "grades", dict(students)))
+            graded.update(report_class(run_grade, root / "class", root / "grades", students))
             shutil.rmtree(root / "class")
         prefix = f"{assignment}--"
         return {name.removeprefix(prefix): result for name, result in graded.items() if name.startswith(prefix)}

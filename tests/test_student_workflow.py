@@ -145,7 +145,7 @@ def looping(run_grade, tmp_path_factory) -> dict[str, list[dict[str, Any]]]:
     assert LOOPS["never-ending"] != REF2
     root = tmp_path_factory.mktemp("loops")
     students = {name: {"ohlol.py": source} for name, source in LOOPS.items()}
-    results = report_class(run_grade, root / "class", root / "grades", dict(students), "-a", A2)
+    results = report_class(run_grade, root / "class", root / "grades", students, "-a", A2)
     return {name: checks_of(result, A2) for name, result in results.items()}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import fields
 from pathlib import Path
 from typing import NoReturn
 
@@ -11,6 +12,7 @@ import click
 
 from grader.cli.printing import first_line
 from grader.course.model import Course, CourseError, find_course
+from grader.sandbox.limits import Limits
 from grader.text import terminal
 
 SANDBOX_HELP = (
@@ -51,8 +53,6 @@ def course_option(function: click.decorators.FC) -> click.decorators.FC:
 
 
 def _parse_limits(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, float]:
-    from grader.sandbox.limits import Limits
-
     limits: dict[str, float] = {}
     for value in values:
         key, _, number = value.partition("=")
@@ -71,8 +71,7 @@ def limit_option(function: click.decorators.FC) -> click.decorators.FC:
         callback=_parse_limits,
         metavar="KEY=VALUE",
         help="Override a sandbox limit of every assignment, e.g. --limit probe_timeout_s=60 (repeatable). "
-        "Keys: memory_mb, cpu_seconds, probe_timeout_s, import_timeout_s, submission_timeout_s, processes, "
-        "file_size_mb, open_files, output_kb, result_mb, tmp_mb.",
+        f"Keys: {', '.join(field.name for field in fields(Limits))}.",
     )(function)
 
 
