@@ -146,6 +146,38 @@ def test_resume_after_sigkill_regrades_only_the_unfinished(tmp_path, cache_dir):
 
 
 @pytest.mark.slow
+def test_a_student_past_the_time_limit_is_timed_out_and_a_new_slot_grades_the_next(run_grade, tmp_path):
+    """The overrunning slot is killed and replaced mid-run (spawned then: the grader runs threads by
+    that time); the next student is graded as if nothing had happened."""
+    root = tmp_path / "class"
+    sleeps = REFERENCE.replace("    z = x_t @ W_ih.T", "    import time\n    time.sleep(120)\n    z = x_t @ W_ih.T", 1)
+    assert sleeps != REFERENCE
+    write_submission(root / "a-sleeps", {"srn.py": sleeps})
+    write_submission(root / "b-honest", {"srn.py": REFERENCE})
+    out = tmp_path / "grades"
+    # Every call may take 300 s (no limit from the reference's time): the student's 10 s come first.
+    limits = ("--student-timeout", "10", "--limit", "probe_timeout_s=300", "--limit", "timeout_factor=0")
+    run_grade("report", str(root), "--out", str(out), "--workers", "1", *limits)
+    rows = {row["student"]: row for row in gradebook(out)}
+    assert rows["a-sleeps"]["status"] == "timeout", rows["a-sleeps"]
+    assert "grading took longer than" in rows["a-sleeps"]["notes"], rows["a-sleeps"]
+    assert float(rows["b-honest"][A1]) == 100 and "took longer" not in rows["b-honest"]["notes"], rows["b-honest"]
+
+
+def test_slots_are_forked_only_while_the_grader_runs_no_other_thread():
+    """A fork copies the locks other threads hold: with a second thread alive, slots are spawned."""
+    script = (
+        "import threading, time\n"
+        "from grader.grading.batch import _start_method\n"
+        "alone = _start_method()\n"
+        "threading.Thread(target=time.sleep, args=(2,), daemon=True).start()\n"
+        "print(alone, _start_method())\n"
+    )
+    said = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True)
+    assert said.stdout.split() == ["fork", "spawn"]
+
+
+@pytest.mark.slow
 def test_report_refuses_to_grade_unisolated_without_permission(run_grade, tmp_path):
     make_class(tmp_path / "class")
     process = run_grade("report", str(tmp_path / "class"), "--out", str(tmp_path / "o"), "--sandbox", "none", expect=1)
