@@ -251,7 +251,8 @@ class _SlotPool:
 
     def _start(self, slot: int) -> None:
         tasks = self.context.Queue()
-        process = mp.get_context(_start_method()).Process(
+        starter: Any = mp.get_context(_start_method())  # typeshed's BaseContext lacks Process
+        process = starter.Process(
             target=_slot_main,
             args=(slot, self.course, str(self.out), self.options, self.isolation, tasks, self.results),
             daemon=True,
