@@ -313,6 +313,28 @@ def test_a_worker_without_torch_never_loads_it(sandbox):
     student.close()
 
 
+def test_reference_answers_of_a_numpy_assignment_never_wait_for_torch():
+    """One trusted reference worker per set of preloads, as for students: a1's answers are computed
+    in a worker that imports numpy only (torch's start-up costs over 2 CPU-s), and the torch
+    assignments share one."""
+    from conftest import REPO
+
+    from grader.course.model import load_course
+    from grader.grading.slot import GradeOptions, GradingSlot
+
+    course = load_course(REPO)
+    slot = GradingSlot(course, GradeOptions(sandbox="none"))
+    try:
+        numpy_only = slot.trusted_sandbox_for(course.get("a1_srn_numpy"))
+        with_torch = {
+            id(slot.trusted_sandbox_for(spec)) for spec in course.assignments.values() if "torch" in spec.preload
+        }
+        assert numpy_only.setup.preload == ("numpy",) and not numpy_only.setup.warm_optimizer
+        assert len(with_torch) == 1 and id(numpy_only) not in with_torch
+    finally:
+        slot.close()
+
+
 def test_a_worker_refuses_to_start_holding_what_it_must_not():
     box = Sandbox(UNISOLATED, preload=["numpy"], hide=["numpy"])
     try:

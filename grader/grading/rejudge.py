@@ -101,7 +101,7 @@ class ReplaySlot(GradingSlot):
         if spec.id not in self._references:
             cache = None if spec.shipped_expected else self.cache
             self._references[spec.id] = _KeptReferences(
-                spec, self._catalog(spec), cache, self._trusted_sandbox, secret=self._secret_for(spec)
+                spec, self._catalog(spec), cache, lambda: self.trusted_sandbox_for(spec), secret=self._secret_for(spec)
             )
         return self._references[spec.id]
 

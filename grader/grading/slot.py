@@ -151,7 +151,7 @@ class GradingSlot:
         self._tmp_mb = max(spec.limits.tmp_mb for spec in course.assignments.values())
         self._sandboxes: dict[Profile, Sandbox] = {}
         self.cache = DiskCache(self.options.cache_dir or default_cache_dir())
-        self._trusted: Sandbox | None = None
+        self._trusted: dict[tuple[str, ...], Sandbox] = {}  # by preload: see trusted_sandbox_for
         self._slot = slot
         self._verifier_sandbox: Sandbox | None = None
         self._verifier_lease: Lease | None = None
@@ -352,7 +352,7 @@ class GradingSlot:
         if spec.id not in self._references:
             cache = None if spec.shipped_expected else self.cache
             self._references[spec.id] = References(
-                spec, self._catalog(spec), cache, self._trusted_sandbox, secret=self._secret_for(spec)
+                spec, self._catalog(spec), cache, lambda: self.trusted_sandbox_for(spec), secret=self._secret_for(spec)
             )
         return self._references[spec.id]
 
@@ -406,13 +406,16 @@ class GradingSlot:
             )
         return self._verifier_sandbox
 
-    def _trusted_sandbox(self) -> Sandbox:
-        if self._trusted is None:
-            preload = sorted({name for spec in self.course.assignments.values() for name in spec.preload})
-            self._trusted = Sandbox(
-                UNISOLATED, preload=preload, device="cpu", threads=self.options.threads, trusted=True
+    def trusted_sandbox_for(self, spec: AssignmentSpec) -> Sandbox:
+        """The unsandboxed worker that runs ``spec``'s reference solution for expected data, created on
+        first use. One per set of preloads, as for students: a numpy assignment's answers never wait
+        for a torch start-up (over 2 CPU-s) they do not use."""
+        preload, _ = profile(spec)
+        if preload not in self._trusted:
+            self._trusted[preload] = Sandbox(
+                UNISOLATED, preload=list(preload), device="cpu", threads=self.options.threads, trusted=True
             )
-        return self._trusted
+        return self._trusted[preload]
 
     def close(self) -> None:
         for references in self._references.values():
@@ -428,9 +431,9 @@ class GradingSlot:
             self._verifier_lease.release()
             self._verifier_lease = None
         self._close_sandboxes()
-        if self._trusted is not None:
-            self._trusted.close()
-            self._trusted = None
+        for sandbox in self._trusted.values():
+            sandbox.close()
+        self._trusted.clear()
 
     def __enter__(self) -> GradingSlot:
         return self
