@@ -11,7 +11,7 @@ suite's wall time, the machine's busy and idle core-seconds, and CPU-seconds by 
   one optimizer step) or without (numpy only, trial launches);
 - reference answers: trusted workers (unsandboxed, started when an answer is not cached) and what
   they fork;
-- the trusted side: `grade` processes the tests start, the slot processes a report spawns;
+- the trusted side: `grade` processes the tests start, the slot processes a report forks;
 - pytest's own processes.
 
 The wall time depends on the machine's speed and load; the counts and the shares are what to compare
@@ -87,31 +87,36 @@ def roles(
     seconds: dict[str, float] = collections.defaultdict(float)
     counts: collections.Counter[str] = collections.Counter()
 
-    def role(process: Process, depth: int, sandboxed: bool) -> str:
+    def role(process: Process, depth: int, sandboxed: bool, parent: str) -> str:
         if process.comm == "bwrap":
             return "bubblewrap itself"
         if depth <= pytest_depth:
             return "pytest (controller and workers)"
         if process.forked:
-            return "student code (forked from a sandboxed worker)" if sandboxed else "reference answers: computing"
+            if sandboxed:
+                return "student code (forked from a sandboxed worker)"
+            if parent.startswith("reference answers"):
+                return "reference answers: computing"
+            return "trusted side: slot processes, trials"  # `grade report` forks its slots
         if sandboxed:
             return "sandboxed worker start-up: torch" if process.cpu_s >= TORCH_START_S else "sandboxed, no torch"
         if depth == pytest_depth + 1:
             return "trusted side: the processes tests start (grade, ...)"
-        if process.cpu_s >= TORCH_START_S and not any(child.comm == "bwrap" for child in children[process.pid]):
-            return "reference answers: trusted worker start-up"
+        kids = children[process.pid]
+        if any(kid.forked for kid in kids) and not any(kid.comm == "bwrap" for kid in kids):
+            return "reference answers: trusted worker start-up"  # forks answers, starts no sandbox
         return "trusted side: slot processes, trials"
 
-    def walk(process: Process, depth: int, sandboxed: bool) -> None:
+    def walk(process: Process, depth: int, sandboxed: bool, parent: str) -> None:
         sandboxed = sandboxed or process.comm == "bwrap"
-        name = role(process, depth, sandboxed)
+        name = role(process, depth, sandboxed, parent)
         seconds[name] += process.cpu_s
         counts[name] += 1
         for child in children[process.pid]:
-            walk(child, depth + 1, sandboxed)
+            walk(child, depth + 1, sandboxed, name)
 
     if root in processes:
-        walk(processes[root], 0, False)
+        walk(processes[root], 0, False, "")
     return seconds, counts
 
 
