@@ -8,14 +8,12 @@ resource limits, then run anything the student wrote. Every failure of student c
 from __future__ import annotations
 
 import ctypes
-import errno
 import importlib
 import inspect
 import io
 import os
 import resource
 import signal
-import struct
 import sys
 import tempfile
 import threading
@@ -25,14 +23,11 @@ import types
 from typing import Any, NoReturn
 
 from grader.inside import guards, probe_api
+from grader.inside.lockdown import drop_capabilities, refuse_user_namespaces
 from grader.inside.plain import NotPlainData, to_plain
 from grader.wire.channel import read_frame, write_frame
 
 PR_SET_PDEATHSIG = 1
-PR_SET_NO_NEW_PRIVS = 38
-PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
-PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
-LINUX_CAPABILITY_VERSION_3 = 0x20080522
 MAX_MESSAGE = 2000
 MAX_TRACEBACK = 4000
 
@@ -90,8 +85,8 @@ def _become_student(config: dict[str, Any], out_fd: int) -> None:
         os.setgroups([])
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)
-    _drop_capabilities()
-    _refuse_user_namespaces()
+    drop_capabilities()
+    refuse_user_namespaces()
     os.dup2(out_fd, 1)
     os.dup2(out_fd, 2)
     os.close(out_fd)
@@ -100,81 +95,6 @@ def _become_student(config: dict[str, Any], out_fd: int) -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(LISTEN_SIGNAL, _listen_for_calls)
-
-
-def _drop_capabilities() -> None:
-    """No capability survives into student code, whatever the zygote held.
-
-    A uid change from root clears them by itself; in bubblewrap's user namespace (grading as a
-    normal user) the uid stays, so the zygote's CAP_SYS_ADMIN there is cleared here. No new
-    privileges either: a setuid program cannot give any back.
-    """
-    _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-    _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
-    header = (ctypes.c_uint32 * 2)(LINUX_CAPABILITY_VERSION_3, 0)
-    data = (ctypes.c_uint32 * 6)()  # effective, permitted, inheritable, for both 32-bit halves
-    if _libc.capset(header, data) != 0:
-        raise RuntimeError(f"capset failed ({os.strerror(ctypes.get_errno())}): student code would keep capabilities")
-    held = _status_field("CapEff:") + _status_field("CapPrm:")
-    if held.strip("0 "):
-        raise RuntimeError(f"capabilities remain after dropping them ({held.split()})")
-
-
-def _status_field(name: str) -> str:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(name):
-                return line[len(name) :].strip() + " "
-    return ""
-
-
-# seccomp: unshare(CLONE_NEWUSER) and clone(CLONE_NEWUSER) fail with EPERM; clone3 (whose flags a
-# classic filter cannot read) with ENOSYS, so the C library falls back to clone; other ABIs refused.
-_ARCHES = {"x86_64": (0xC000003E, 272, 56), "aarch64": (0xC00000B7, 97, 220)}  # audit arch, unshare, clone
-CLONE_NEWUSER = 0x10000000
-_SYS_CLONE3 = 435
-
-
-def _refuse_user_namespaces() -> str | None:
-    """Student code cannot create user namespaces (``unshare -Ur``), whatever bubblewrap allowed: as
-    root, bubblewrap's ``--disable-userns`` does not apply. A seccomp filter, inherited by every
-    process the student starts and never removable. Why it could not be installed, or None; the
-    zygote tries it at start-up and the isolation notice says so."""
-    arch = _ARCHES.get(os.uname().machine)
-    if arch is None:
-        return f"no seccomp filter for {os.uname().machine}"
-    program = _user_namespace_filter(*arch)
-    buffer = ctypes.create_string_buffer(program, len(program))
-    fprog = struct.pack("HL", len(program) // 8, ctypes.addressof(buffer))
-    if _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.c_char_p(fprog), 0, 0) != 0:
-        return f"seccomp refused the filter ({os.strerror(ctypes.get_errno())})"
-    return None
-
-
-def _user_namespace_filter(audit_arch: int, unshare: int, clone: int) -> bytes:
-    def op(code: int, k: int, jt: int = 0, jf: int = 0) -> bytes:
-        return struct.pack("HBBI", code, jt, jf, k)
-
-    load, jeq, jset, jge, ret = 0x20, 0x15, 0x45, 0x35, 0x06
-    allow, eperm, enosys = 0x7FFF0000, 0x00050000 | errno.EPERM, 0x00050000 | errno.ENOSYS
-    return b"".join(
-        [
-            op(load, 4),  # 0: arch
-            op(jeq, audit_arch, 1, 0),  # 1: ours? go on, else refuse
-            op(ret, eperm),  # 2
-            op(load, 0),  # 3: syscall number
-            op(jge, 0x40000000, 7, 0),  # 4: x32 ABI numbers: refuse (-> 12)
-            op(jeq, _SYS_CLONE3, 7, 0),  # 5: -> 13
-            op(jeq, unshare, 2, 0),  # 6: -> 9
-            op(jeq, clone, 1, 0),  # 7: -> 9
-            op(ret, allow),  # 8
-            op(load, 16),  # 9: flags (first argument, low 32 bits)
-            op(jset, CLONE_NEWUSER, 1, 0),  # 10: -> 12
-            op(ret, allow),  # 11
-            op(ret, eperm),  # 12
-            op(ret, enosys),  # 13
-        ]
-    )
 
 
 def _write_files(files: dict[str, Any], scratch: str) -> str:

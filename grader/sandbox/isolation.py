@@ -189,7 +189,7 @@ def _probe_box(kind: str) -> dict[str, object]:
             "scratch": "/tmp" if kind == "bubblewrap" else scratch,
             "keep": kept_under("/tmp") if kind == "bubblewrap" else [],
         }
-        script = f"{bootstrap_path()}; from grader.inside.zygote import probe_box; probe_box({json.dumps(config)!r})"
+        script = f"{bootstrap_path()}; from grader.inside.box import probe_box; probe_box({json.dumps(config)!r})"
         command = [sys.executable, "-I", "-c", script]
         if kind == "bubblewrap":
             command = bwrap_prefix(scratch_mb=8, device="cpu") + command
