@@ -18,6 +18,27 @@ def test_committed_student_template_equals_what_release_produces(run_grade):
     assert process.returncode == 0, f"student_template/ is stale; run `grade release`:\n{process.stdout}"
 
 
+def test_expected_data_stays_current_when_python_caches_a_data_script(tmp_path):
+    """Importing a5's data script (or `compileall`) writes data/__pycache__: that is not data, and must
+    not make `grade release --check` call the shipped expected data stale. An edited data file must."""
+    from grader.course.model import load_course
+    from grader.packaging.release import expected_fingerprint
+
+    a5 = "a5_sentiment_lstm"
+    for part in ("assignments", "solutions"):
+        shutil.copytree(REPO / part / a5, tmp_path / part / a5, ignore=shutil.ignore_patterns("__pycache__"))
+    spec = load_course(tmp_path).assignments[a5]
+    assert spec.data_dir is not None and (spec.data_dir / "make_dataset.py").is_file()
+    before = expected_fingerprint(spec, spec.check_files())
+    cache = spec.data_dir / "__pycache__"
+    cache.mkdir()
+    (cache / "make_dataset.cpython-311.pyc").write_bytes(b"bytecode")
+    assert expected_fingerprint(spec, spec.check_files()) == before
+    dev = spec.data_dir / "dev.tsv"
+    dev.write_text(dev.read_text() + "one more line\t1\n")
+    assert expected_fingerprint(spec, spec.check_files()) != before
+
+
 @pytest.mark.slow
 def test_release_check_notices_stale_stubs_and_stale_expected_data(run_grade, tmp_path):
     course = tmp_path / "course"

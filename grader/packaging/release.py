@@ -293,8 +293,9 @@ def expected_fingerprint(spec: AssignmentSpec, check_files: list[Path]) -> str:
         raise ReleaseError(str(exc)) from None
     digest = hashlib.sha256(f"format {SHIPPED_FORMAT}\n{spec.fingerprint()}\ncatalog {catalog}".encode())
     data_files = sorted(spec.data_dir.iterdir()) if spec.data_dir is not None and spec.data_dir.is_dir() else []
-    for path in sorted(check_files) + data_files:
-        digest.update(path.name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b""))
+    # Files only: a __pycache__ beside a data script (Python writes one when it imports it) is not data.
+    for path in sorted(check_files) + [path for path in data_files if path.is_file()]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:24]
 
 
