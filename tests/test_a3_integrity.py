@@ -100,12 +100,26 @@ ATTACKS = {
 ''',
         imports="import gc\n",
     ),
+    "nn_rnn_in_another_interpreter": with_forward(
+        '''        folder = tempfile.mkdtemp()
+        sizes = dict(input_size=self.input_size, hidden_size=self.hidden_size, num_layers=self.num_layers,
+                     nonlinearity=self.nonlinearity, bias=self.bias, batch_first=self.batch_first)
+        torch.save({"x": x, "h0": h0, "state": self.state_dict(), "sizes": sizes}, os.path.join(folder, "in.pt"))
+        subprocess.run([sys.executable, "-c", ELSEWHERE, folder], check=True)  # a fresh torch, no guards
+        return tuple(torch.load(os.path.join(folder, "out.pt")))
+''',
+        imports="import os\nimport subprocess\nimport sys\nimport tempfile\n\nELSEWHERE = '''\n"
+        "import os, sys, torch\nfolder = sys.argv[1]\nd = torch.load(os.path.join(folder, 'in.pt'))\n"
+        "rnn = torch.nn.RNN(**d['sizes'])\nrnn.load_state_dict(d['state'])\n"
+        "torch.save(rnn(d['x'], d['h0']), os.path.join(folder, 'out.pt'))\n'''\n",
+    ),
 }
 FLAGGED_LINE = {
     "guard_removed_via_sys_modules": 'guards = sys.modules[',
     "kernel_via_class_dict": "torch._C._VariableFunctionsClass.__dict__",
     "exec_of_built_string": 'exec("Ready',
     "gc_walk_to_nn_rnn": "for thing in gc.get_objects():",
+    "nn_rnn_in_another_interpreter": "import subprocess",
 }
 
 # Honest styles near the flagged ones: computed names on torch's public namespace, the student's own
@@ -198,6 +212,12 @@ def test_attacks_are_flagged_at_their_line(name):
         ("import builtins\nbuiltins.__import__('x')", 2, "builtins.__import__"),
         ("__import__('sys').modules.pop('torch')", 1, "sys.modules.pop"),
         ("import grader.inside.guards", 1, "import grader.inside.guards"),
+        ("import subprocess", 1, "import subprocess"),
+        ("from subprocess import run", 1, "import subprocess"),
+        ("import os\nos.execv('/bin/sh', ['sh'])", 2, "os.execv"),
+        ("from os import posix_spawn as go\ngo('x', [], {})", 1, "os.posix_spawn"),
+        ("import os\nos.system('python -c 1')", 2, "os.system"),
+        ("import os\nname = 'execv'\ngetattr(os, name)", 3, "getattr(os, …) with a computed name"),
     ],
 )
 def test_constructs_that_reach_around_the_guards_are_flagged(source, line, construct):
@@ -220,6 +240,8 @@ def test_constructs_that_reach_around_the_guards_are_flagged(source, line, const
         "def compile(x):\n    return x\ncompile(3)",
         "import torch\nmodel = torch.compile(lambda x: x)",
         "exec('x = 1')",
+        "import os\npath = os.path.join(os.getcwd(), 'x')\nos.makedirs(path, exist_ok=True)",
+        "import os\nif os.fork() == 0:\n    os._exit(0)",  # a forked process keeps the guards
         "import sys\nif __name__ == '__main__':\n    sys.modules['x'] = None",  # never runs when graded
     ],
 )
@@ -336,6 +358,37 @@ def test_runtime_guards_cannot_be_removed_from_inside_the_process():
     cannot run a ready-made RNN kernel, whichever Python path it takes to it."""
     code = GUARDS_ALONE.replace("FORBIDDEN", repr(list(FORBIDDEN)))
     process = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=180)
+    assert process.returncode == 0 and process.stdout.strip() == "ok", process.stdout + process.stderr[-3000:]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="seccomp is Linux only")
+def test_a_guarded_process_cannot_start_another_program():
+    """Where APIs are forbidden, the student's process refuses execve to itself and whatever it forks:
+    a fresh interpreter would start without the guards. Forking stays allowed (the child keeps them)."""
+    code = """
+import ctypes, os, subprocess, sys
+from grader.inside.lockdown import refuse_new_programs
+ctypes.CDLL(None).prctl(38, 1, 0, 0, 0)  # no new privileges, as the student's process has
+assert refuse_new_programs() is None
+for label, start in (("subprocess", lambda: subprocess.run([sys.executable, "-c", "pass"])),
+                     ("posix_spawn", lambda: os.posix_spawn("/bin/true", ["true"], {}))):
+    try:
+        start()
+    except PermissionError:
+        continue
+    raise SystemExit(f"{label} started a program")
+assert os.system("true") != 0, "os.system started a shell"
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execv("/bin/true", ["true"])
+    except PermissionError:
+        os._exit(7)
+    os._exit(0)
+assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 7, "the forked child started a program"
+print("ok")
+"""
+    process = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert process.returncode == 0 and process.stdout.strip() == "ok", process.stdout + process.stderr[-3000:]
 
 

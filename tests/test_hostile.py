@@ -28,6 +28,7 @@ TAG = "hostile-987654"  # argv[0] of every process the corpus starts, to find le
 OUTSIDE = Path("/tmp") / f"{TAG}-outside"  # a hostile write that must never land here
 SECRET = "s3cr3t-token-value"
 LINEAR_OUTPUT_POINTS = 15  # worked example (10) and linear_output (5) call it
+NUMPY_ONLY_POINTS = 5  # a1's numpy-only check: fails where the integrity scan flags the source
 
 
 def at_import(code: str) -> dict[str, str]:
@@ -359,6 +360,9 @@ PARTIAL = 100 - LINEAR_OUTPUT_POINTS  # the hostile code broke linear_output onl
 # the worker is refused: the reference's answer comes back. Elsewhere it kills the worker, which is
 # restarted, and only that student's linear_output checks fail.
 KILLS_PARENT = 100 if os.geteuid() == 0 or box_support("bubblewrap").get("namespaces") else PARTIAL
+# Starting another program (subprocess, os.exec*) is flagged by the integrity scan: a new interpreter
+# would run without the course's guards. The flag fails a1's numpy-only check and lists the student.
+STARTS_PROGRAMS = 100 - NUMPY_ONLY_POINTS
 
 
 @pytest.mark.parametrize(
@@ -368,10 +372,10 @@ KILLS_PARENT = 100 if os.geteuid() == 0 or box_support("bubblewrap").get("namesp
         ("loop_in_function", PARTIAL, "did not finish within 2 s"),
         ("sleep_forever", PARTIAL, "did not finish within 2 s"),
         ("ignores_sigterm", PARTIAL, "did not finish within 2 s"),
-        ("fork_bomb", PARTIAL, "RuntimeError: forked"),
-        ("subprocess_bomb", PARTIAL, "RuntimeError: started"),
+        ("fork_bomb", PARTIAL - NUMPY_ONLY_POINTS, "RuntimeError: forked"),
+        ("subprocess_bomb", PARTIAL - NUMPY_ONLY_POINTS, "RuntimeError: started"),
         ("thread_bomb", PARTIAL, "RuntimeError: threads"),
-        ("setsid_daemon", 100, ""),
+        ("setsid_daemon", STARTS_PROGRAMS, "uses `os.execv`"),
         ("memory_bomb_retries", PARTIAL, "did not finish within 2 s"),
         ("huge_file_in_tmp", PARTIAL, "File too large"),
         ("many_files", 100, ""),
@@ -457,8 +461,8 @@ def test_fake_results_change_nothing(sandboxed):
 UNSANDBOXED = {  # must hold even without bubblewrap: limits, cleanup, integrity
     "loop_in_function": PARTIAL,
     "ignores_sigterm": PARTIAL,
-    "fork_bomb": PARTIAL,
-    "setsid_daemon": 100,
+    "fork_bomb": PARTIAL - NUMPY_ONLY_POINTS,
+    "setsid_daemon": STARTS_PROGRAMS,
     "os_exit_zero": PARTIAL,
     "pickle_payload": PARTIAL,
     "rigged_ndarray_subclass": PARTIAL,

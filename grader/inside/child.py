@@ -8,6 +8,7 @@ resource limits, then run anything the student wrote. Every failure of student c
 from __future__ import annotations
 
 import ctypes
+import errno
 import importlib
 import inspect
 import io
@@ -23,7 +24,7 @@ import types
 from typing import Any, NoReturn
 
 from grader.inside import guards, probe_api
-from grader.inside.lockdown import drop_capabilities, refuse_user_namespaces
+from grader.inside.lockdown import drop_capabilities, refuse_new_programs, refuse_user_namespaces
 from grader.inside.plain import NotPlainData, to_plain
 from grader.wire.channel import read_frame, write_frame
 
@@ -32,6 +33,7 @@ MAX_MESSAGE = 2000
 MAX_TRACEBACK = 4000
 
 _libc = ctypes.CDLL(None, use_errno=True)
+_programs_refused = False  # whether this process (and what it forks) can no longer start programs
 
 
 def serve(fds: list[int], config: dict[str, Any]) -> NoReturn:
@@ -44,6 +46,9 @@ def serve(fds: list[int], config: dict[str, Any]) -> NoReturn:
         probes = _load_probes(load["probes_source"])
         guards.block_imports(load.get("blocked_imports", []))
         guards.forbid_apis(load.get("forbidden_apis", []))
+        if load.get("forbidden_apis"):  # a new program would start without the guards
+            global _programs_refused
+            _programs_refused = refuse_new_programs() is None
         probe_api.set_device(load.get("device", "cpu"))
         module, error = _import_student(load["module"], load["filename"], workdir)
         if module is not None:
@@ -487,6 +492,11 @@ def _classify(exc: BaseException, function: str | None, last: Any, during: str |
         return "interrupt", "your code raised KeyboardInterrupt"
     if isinstance(exc, MemoryError):
         return "memory", "your code ran out of memory (the memory limit was reached)"
+    if isinstance(exc, PermissionError) and exc.errno == errno.EPERM and _programs_refused:
+        return "exception", (
+            f"PermissionError: {text} (your code may not start another program in this assignment: "
+            "its rules hold only in the process the grader started)"
+        )
     if isinstance(exc, RecursionError):
         return "exception", f"RecursionError: {text} (a function calls itself without end?)"
     if isinstance(exc, SyntaxError):

@@ -1,5 +1,6 @@
 """What a student's process may never do, set on itself before the student's code runs: hold a
-capability, gain privileges, or create a user namespace.
+capability, gain privileges, create a user namespace, or (where the course's guards are in force)
+start another program.
 
 Standard library only: the trusted side's trial launch (:func:`grader.inside.box.probe_box`) runs
 these too, and it should not pay for numpy.
@@ -91,5 +92,47 @@ def _user_namespace_filter(audit_arch: int, unshare: int, clone: int) -> bytes:
             op(ret, allow),  # 11
             op(ret, eperm),  # 12
             op(ret, enosys),  # 13
+        ]
+    )
+
+
+# execve and execveat, by architecture.
+_EXEC_CALLS = {"x86_64": (59, 322), "aarch64": (221, 281)}
+
+
+def refuse_new_programs() -> str | None:
+    """Student code cannot start another program (execve, execveat; so no subprocess, no os.exec*, no
+    ``python -c``), in this process or any it forks. For assignments whose guards live in the
+    student's process (a3's ban on torch's RNN kernels): a new interpreter would start without them.
+    Forked processes keep the guards, so fork stays allowed. A seccomp filter, never removable. Why it
+    could not be installed, or None."""
+    arch = _ARCHES.get(os.uname().machine)
+    calls = _EXEC_CALLS.get(os.uname().machine)
+    if arch is None or calls is None:
+        return f"no seccomp filter for {os.uname().machine}"
+    program = _exec_filter(arch[0], *calls)
+    buffer = ctypes.create_string_buffer(program, len(program))
+    fprog = struct.pack("HL", len(program) // 8, ctypes.addressof(buffer))
+    if _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.c_char_p(fprog), 0, 0) != 0:
+        return f"seccomp refused the filter ({os.strerror(ctypes.get_errno())})"
+    return None
+
+
+def _exec_filter(audit_arch: int, execve: int, execveat: int) -> bytes:
+    def op(code: int, k: int, jt: int = 0, jf: int = 0) -> bytes:
+        return struct.pack("HBBI", code, jt, jf, k)
+
+    load, jeq, ret = 0x20, 0x15, 0x06
+    allow, eperm = 0x7FFF0000, 0x00050000 | errno.EPERM
+    return b"".join(
+        [
+            op(load, 4),  # 0: arch
+            op(jeq, audit_arch, 1, 0),  # 1: ours? go on, else refuse
+            op(ret, eperm),  # 2
+            op(load, 0),  # 3: syscall number
+            op(jeq, execve, 2, 0),  # 4: -> 7
+            op(jeq, execveat, 1, 0),  # 5: -> 7
+            op(ret, allow),  # 6
+            op(ret, eperm),  # 7
         ]
     )

@@ -4,6 +4,7 @@ and uses of forbidden APIs (resolving ``import torch.nn as nn`` so ``nn.RNN`` is
 
 Where an assignment forbids APIs or blocks imports, an **integrity scan** also flags code that reaches
 around the run-time guards (ctypes, ``gc`` object walks, ``sys.modules`` surgery, import hooks,
+starting another program (``subprocess``, ``os.exec*``: a new interpreter has no guards),
 computed access to torch internals, ``exec`` of built strings: see :class:`_IntegrityScan`). The
 guards live in the student's own process, so such code could undo them; a flag fails the
 assignment's forbidden-API (or numpy-only) check and lists the student for the instructor's review.
@@ -204,8 +205,19 @@ class _Visitor(ast.NodeVisitor):
 
 # -- the integrity scan ------------------------------------------------------------------------------
 
-# Importing these at all: raw memory (ctypes, cffi), code from bytes (marshal), the grader's own runtime.
-ESCAPE_MODULES = ("ctypes", "_ctypes", "cffi", "marshal", "runpy", "grader")
+# Importing these at all: raw memory (ctypes, cffi), code from bytes (marshal), the grader's own runtime,
+# other programs (a new interpreter starts without the guards; where APIs are forbidden the sandbox
+# refuses to start one anyway, see grader.inside.lockdown.refuse_new_programs).
+ESCAPE_MODULES = ("ctypes", "_ctypes", "cffi", "marshal", "runpy", "grader", "subprocess", "_posixsubprocess", "pty")
+# Starting another program through os.
+PROGRAM_STARTERS = tuple(
+    f"os.{name}"
+    for name in (
+        "system", "popen", "posix_spawn", "posix_spawnp", "forkpty",
+        "execl", "execle", "execlp", "execlpe", "execv", "execve", "execvp", "execvpe",
+        "spawnl", "spawnle", "spawnlp", "spawnlpe", "spawnv", "spawnve", "spawnvp", "spawnvpe",
+    )
+)  # fmt: skip
 # Any use of these names, however they were imported: object walks, import machinery, frames, code
 # objects built at run time.
 ESCAPE_NAMES = (
@@ -235,6 +247,7 @@ ESCAPE_NAMES = (
     "operator.attrgetter",
     "operator.methodcaller",
     "builtins.__import__",
+    *PROGRAM_STARTERS,
 )
 # Attributes that lead from any object to others it was never meant to expose (the real class behind a
 # guard, a function's module globals, the caller's frame).
@@ -257,7 +270,7 @@ ESCAPE_ATTRIBUTES = frozenset(
     }
 )
 # Computed names on these reach anything in them (``getattr(sys, name)``).
-ESCAPE_ROOTS = frozenset({"sys", "builtins", "importlib", "gc", "inspect", "types", "ctypes", "grader"})
+ESCAPE_ROOTS = frozenset({"sys", "builtins", "importlib", "gc", "inspect", "types", "ctypes", "grader", "os"})
 CODE_RUNNERS = frozenset({"exec", "eval", "compile"})
 IMPORTERS = frozenset({"__import__", "importlib.import_module", "importlib.__import__"})
 # Builtins that, passed around as values, run or reach what the scan cannot see (``e = eval``).
