@@ -87,6 +87,12 @@ def test_a_pickle_payload_is_never_unpickled(tmp_path):
         ({"dtype": "<f8", "shape": [-1], "offset": 0}, b"\0" * 16),  # negative size
         ({"dtype": "<f8", "shape": [1] * 40, "offset": 0}, b"\0" * 16),  # absurd rank
         ({"dtype": "<f8", "shape": "12", "offset": 0}, b"\0" * 16),  # wrong type
+        ({"dtype": [], "shape": [1], "offset": 0}, b"\0" * 16),  # unhashable dtype
+        ({"dtype": {"<f8": 1}, "shape": [1], "offset": 0}, b"\0" * 16),
+        ({"dtype": "<f8", "shape": [0, 10**30], "offset": 0}, b""),  # empty, yet numpy cannot build it
+        ({"dtype": "<f8", "shape": [0, 2**31, 2**31, 2**31], "offset": 0}, b""),
+        ({"dtype": "<f8", "shape": [2**62, 0], "offset": 0}, b""),
+        ([1, 2], b""),  # not a description at all
     ],
 )
 def test_forged_array_descriptions_are_refused(spec, body):

@@ -118,7 +118,12 @@ def decode(header: bytes, body: bytes, limits: FrameLimits = DEFAULT_LIMITS) -> 
     specs = parsed["arrays"]
     if len(specs) > limits.max_arrays:
         raise FrameError(f"frame holds {len(specs)} arrays, more than {limits.max_arrays}")
-    arrays = [_array_from(spec, body, limits) for spec in specs]
+    try:
+        arrays = [_array_from(spec, body, limits) for spec in specs]
+    except FrameError:
+        raise
+    except (ValueError, TypeError, OverflowError, MemoryError) as exc:  # a description numpy refuses
+        raise FrameError(f"bad array description ({type(exc).__name__})") from None
 
     def walk(value: Any, depth: int) -> Any:
         if depth > MAX_DEPTH:
@@ -141,7 +146,7 @@ def _array_from(spec: Any, body: bytes, limits: FrameLimits) -> np.ndarray:
     if not isinstance(spec, dict):
         raise FrameError("bad array description")
     dtype, shape, offset = spec.get("dtype"), spec.get("shape"), spec.get("offset")
-    if dtype not in ALLOWED_DTYPES:
+    if not isinstance(dtype, str) or dtype not in ALLOWED_DTYPES:
         raise FrameError(f"array dtype {dtype!r} is not allowed")
     if (
         not isinstance(shape, list)
@@ -152,6 +157,8 @@ def _array_from(spec: Any, body: bytes, limits: FrameLimits) -> np.ndarray:
     if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
         raise FrameError("bad array offset")
     dt = np.dtype(dtype)
+    if math.prod(max(n, 1) for n in shape) * dt.itemsize > limits.max_body_bytes:
+        raise FrameError("bad array shape")  # even an empty array's other dimensions must be allocatable
     count = math.prod(shape)
     nbytes = count * dt.itemsize
     if offset + nbytes > len(body):
