@@ -31,6 +31,13 @@ def terminal(text: object, limit: int | None = None) -> str:
     return line
 
 
+def lines(text: str) -> list[str]:
+    """``text`` split at its newlines only. ``str.splitlines`` also splits at ``\\r``, ``\\x85``,
+    U+2028 and other separators, which untrusted text could use to start a line of its own on the
+    terminal; :func:`terminal` shows those as escapes instead."""
+    return text.replace("\r\n", "\n").split("\n")
+
+
 def shorten(text: str, limit: int, what: str = "characters") -> str:
     """``text`` cut to at most ``limit`` characters, saying how much was left out; idempotent (for
     stored results, which are bounded again whenever they are written)."""

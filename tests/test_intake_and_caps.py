@@ -436,6 +436,20 @@ def test_terminal_shows_control_characters_as_escapes():
     assert terminal("caf\u00e9 \u202eevil") == "caf\u00e9 \\u202eevil"
 
 
+@pytest.mark.parametrize("separator", ["\r", "\x0b", "\x0c", "\x1c", "\x1e", "\x85", "\u2028", "\u2029"])
+def test_a_message_starts_no_line_of_its_own_on_the_terminal(separator, capsys):
+    """A student's exception message can hold any line separator Python knows: on the terminal each is
+    an escape inside the grader's line, never a new line that could read "SCORE 100/100"."""
+    from grader.cli.printing import first_line, say
+
+    message = f"ValueError: no{separator}SCORE 100/100 all checks passed"
+    say(message, indent="        ")
+    assert first_line(message).startswith("ValueError: no\\")
+    shown = capsys.readouterr().out
+    assert shown.count("\n") == 1 and not any(line.startswith("SCORE") for line in shown.split("\n")), shown
+    assert "\\x" in shown or "\\u" in shown
+
+
 def test_ids_are_unique_whatever_the_case():
     import tempfile
 

@@ -13,7 +13,7 @@ import click
 from grader.cli.printing import first_line
 from grader.course.model import Course, CourseError, find_course
 from grader.sandbox.limits import Limits
-from grader.text import terminal
+from grader.text import lines, terminal
 
 SANDBOX_HELP = (
     "How student code is isolated: 'bubblewrap' (no network, only the submission visible), 'none' "
@@ -160,6 +160,6 @@ def check_assignments(course: Course, assignments: tuple[str, ...]) -> None:
 
 
 def fail(message: str) -> NoReturn:
-    escaped = "\n".join(terminal(line) for line in message.splitlines())  # no line can act on the terminal
+    escaped = "\n".join(terminal(line) for line in lines(message))  # no line can act on the terminal
     click.secho(f"error: {escaped}", fg="red", err=True)
     sys.exit(1)

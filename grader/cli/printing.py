@@ -8,6 +8,7 @@ import click
 
 from grader.course.model import Course
 from grader.report.results import SubmissionResult
+from grader.text import lines as lines_of
 from grader.text import terminal
 
 
@@ -62,7 +63,7 @@ def say(text: str, indent: str = "", fg: str | None = None, err: bool = False) -
 
     width = max(shutil.get_terminal_size((100, 24)).columns, 60)
     lines: list[str] = []
-    for paragraph in (text.strip() or "").splitlines() or [""]:
+    for paragraph in lines_of(text.strip()):
         lines += textwrap.wrap(
             terminal(paragraph),
             width=width,
@@ -78,7 +79,7 @@ def say(text: str, indent: str = "", fg: str | None = None, err: bool = False) -
 
 def first_line(text: str, limit: int = 300) -> str:
     """The first line of ``text``, escaped for the terminal (a grader's own error, for one-line reports)."""
-    line = text.strip().splitlines()[0] if text.strip() else ""
+    line = lines_of(text.strip())[0]
     return terminal(line, limit)
 
 
