@@ -16,9 +16,13 @@ Markers
 
 Fixtures (given by the grader's pytest plugin; a probe's arguments are passed by keyword)
     ``judge``
-        ``judge.compare(probe, *, seed=0, rtol=None, atol=None, keys=None, check_dtype=False, **args)``
-        runs the probe on the student's code and on the reference and fails with a diagnosis (and the
-        catalogued mistake named) unless they match; returns ``(got, expected)``.
+        ``judge.compare(probe, *, seed=0, rtol=None, atol=None, keys=None, check_dtype=False,
+        per_key=False, **args)`` runs the probe on the student's code and on the reference and fails
+        with a diagnosis (and the catalogued mistake named) unless they match; returns ``(got, expected)``.
+        ``per_key`` gives credit per entry of a dict result instead of all or nothing: ``True`` makes
+        each top-level key an equal share, a key's name (``per_key="grads"``) each key of the dict
+        there; the entries that match earn their shares (:class:`PartialCredit`; none: a failure) and
+        the message names every wrong entry with its diagnosis.
         ``judge.compare_curve(probe, *, curve="losses", name=..., seed=0, rtol=None, atol=None,
         explain=None, **args)``: the same for a curve with one value per epoch: epochs counted from 1,
         and the plot of both curves on this check when it fails; ``explain(got, expected)`` may say
@@ -39,7 +43,9 @@ Fixtures (given by the grader's pytest plugin; a probe's arguments are passed by
         "cuda"; the assignment (``assignment.data_dir``, tolerances); the graded file's name.
 
 Fail with ``assert ..., "message"``, :func:`assert_close`, ``raise CheckFailure(...)``, or award part of
-the points with ``raise PartialCredit(fraction, "message")``. Helper modules beside the checks are
+the points with ``raise PartialCredit(fraction, "message")``. Both take ``diagnosis=``, ``table=`` and
+``mistake=`` (a catalogued mistake, from ``judge.known_mistake``), shown alike on the feedback page.
+``assert_close(got, expected, ..., per_key=True)`` gives credit per entry as ``judge.compare`` does. Helper modules beside the checks are
 imported relatively (``from .shared import read_split``); see docs/authoring.md for which ship to
 students.
 """

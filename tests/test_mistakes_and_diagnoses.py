@@ -700,6 +700,10 @@ def test_an_inverted_ratio_is_one_of_two_where_the_call_cannot_tell(graded):
 def test_gradient_rows_and_token_ids_get_no_misleading_hints(graded):
     """No "step" talk for weight-gradient rows, no bias hint for token ids."""
     a1 = {c["name"]: c for c in checks_of(graded["weight_grads_not_summed"], "a1_srn_numpy")}
-    assert "the error starts at step" not in (a1["test_rnn_backward"]["diagnosis"] or "")
+    backward = a1["test_rnn_backward"]
+    assert "the error starts at step" not in (backward["diagnosis"] or "")
+    # credit per gradient: each wrong gradient has its own line in the message, with its own diagnosis
+    weights = [line for line in backward["message"].splitlines() if "['W_" in line or "['b_" in line]
+    assert weights and not any("the error starts at step" in line for line in weights), backward["message"]
     a4 = {c["name"]: c for c in checks_of(graded["greedy_state_not_carried"], "a4_seq2seq")}
     assert "a bias added" not in (a4["test_greedy_decode"]["diagnosis"] or "")

@@ -55,12 +55,25 @@ class CheckFailure(AssertionError):
 
 
 class PartialCredit(Exception):
-    """Award a fraction of a check's points, with a message saying what was missing."""
+    """Award a fraction of a check's points, with a message saying what was missing. Like
+    :class:`CheckFailure` it may carry a diagnosis, a table of mismatches and the catalogued mistake
+    recognised (``mistake``), shown with the check's result the same way."""
 
-    def __init__(self, fraction: float, message: str) -> None:
+    def __init__(
+        self,
+        fraction: float,
+        message: str,
+        *,
+        diagnosis: str | None = None,
+        table: dict[str, Any] | None = None,
+        mistake: Any = None,
+    ) -> None:
         super().__init__(message)
         self.fraction = min(max(float(fraction), 0.0), 1.0)
         self.message = message
+        self.diagnosis = diagnosis
+        self.table = table
+        self.mistake = mistake  # a fingerprints.Mistake once recognised
 
 
 def assert_close(
@@ -72,9 +85,25 @@ def assert_close(
     atol: float = 1e-8,
     check_dtype: bool = False,
     time_axis: TimeAxis = None,
+    per_key: bool | str = False,
 ) -> None:
     """Raise :class:`CheckFailure` unless ``got`` matches ``expected`` within the tolerances;
-    ``time_axis``: see :func:`find_mismatch`."""
+    ``time_axis``: see :func:`find_mismatch`. With ``per_key`` a dict earns credit key by key: see
+    :func:`judge_per_key` (:class:`PartialCredit` for the keys that match, every wrong one named)."""
+    if per_key:
+        verdict = judge_per_key(
+            got,
+            expected,
+            name=name,
+            rtol=rtol,
+            atol=atol,
+            check_dtype=check_dtype,
+            time_axis=time_axis,
+            within=per_key if isinstance(per_key, str) else None,
+        )
+        if verdict is not None:
+            raise verdict
+        return
     failure = find_mismatch(
         got, expected, name=name, rtol=rtol, atol=atol, check_dtype=check_dtype, time_axis=time_axis
     )
@@ -113,6 +142,95 @@ def find_mismatch(
             return None
         return CheckFailure(f"{name} should be {_show(expected)}, but it is {_show(got)}")
     return _array_mismatch(got, expected, name, rtol, atol, check_dtype, time_axis, positions)
+
+
+def judge_per_key(
+    got: Any,
+    expected: Any,
+    *,
+    name: str,
+    rtol: float,
+    atol: float,
+    check_dtype: bool = False,
+    time_axis: TimeAxis = None,
+    within: str | None = None,
+) -> CheckFailure | PartialCredit | None:
+    """Credit per entry of a dict result: each key of ``expected`` (``"_time_axes"`` aside) is one
+    equal share, and where ``within`` names a key whose value is itself a dict, each of *its* keys is
+    a share instead (a1's backward: ``within="grads"``, six gradients, each a sixth of the check).
+
+    None when every entry matches; else :class:`PartialCredit` for the fraction that match, or
+    :class:`CheckFailure` when none does. Either way the message names every wrong entry, each with
+    what :func:`find_mismatch` says of it (its diagnosis after a colon), and the table holds the
+    first mismatches of each. A result that is not a dict at all fails as :func:`find_mismatch` says.
+    """
+    if not isinstance(expected, dict) or not isinstance(got, dict):
+        return find_mismatch(
+            got, expected, name=name, rtol=rtol, atol=atol, check_dtype=check_dtype, time_axis=time_axis
+        )
+
+    def judged(mine: dict, want: dict, key: str, parent: str, axis: TimeAxis) -> tuple[str, CheckFailure | None]:
+        label = f"{parent}[{key!r}]" if parent else str(key)
+        if key not in mine:
+            return label, CheckFailure(f"{label} is missing")
+        failure = find_mismatch(
+            mine[key], want[key], name=label, rtol=rtol, atol=atol, check_dtype=check_dtype, time_axis=axis
+        )
+        return label, failure
+
+    entries: list[tuple[str, CheckFailure | None]] = []  # each share: its name, and what is wrong with it
+    axes = _declared_axes(expected, time_axis)
+    for key in (k for k in expected if k != TIME_AXES):
+        want = expected[key]
+        if key != within or not isinstance(want, dict):
+            entries.append(judged(got, expected, key, name, axes.get(key)))
+            continue
+        label = f"{name}[{key!r}]" if name else str(key)
+        inner = [k for k in want if k != TIME_AXES]
+        mine = got.get(key)
+        if not isinstance(mine, dict):  # not even a dict: every share in it is wrong, for one reason
+            failure = find_mismatch(mine, want, name=label, rtol=rtol, atol=atol, check_dtype=check_dtype)
+            entries += [(f"{label}[{k!r}]", failure) for k in inner]
+            continue
+        inner_axes = _declared_axes(want, axes.get(key))
+        entries += [judged(mine, want, k, label, inner_axes.get(k)) for k in inner]
+    wrong: list[tuple[str, CheckFailure]] = [(label, failure) for label, failure in entries if failure is not None]
+    if not wrong:
+        return None
+    total, right = len(entries), len(entries) - len(wrong)
+    reasons: dict[int, tuple[str, CheckFailure]] = {}  # one line each (a non-dict fails all its shares alike)
+    for label, failure in wrong:
+        reasons.setdefault(id(failure), (label, failure))
+    allowed = f"; allowed rtol={rtol:g}, atol={atol:g}"  # said once, in the first line
+    lines = [
+        f"- {failure.message.replace(allowed, '')}" + (f": {failure.diagnosis}" if failure.diagnosis else "")
+        for _, failure in reasons.values()
+    ]
+    tolerance = f" (allowed rtol={rtol:g}, atol={atol:g})" if any(allowed in f.message for _, f in wrong) else ""
+    if right:
+        names = ", ".join(label for label, _ in wrong)
+        head = (
+            f"{len(wrong)} of {total} entries {'is' if len(wrong) == 1 else 'are'} wrong ({names}); the {right} "
+            f"right {'earns' if right == 1 else 'earn'} {right}/{total} of the points{tolerance}:"
+        )
+    else:
+        head = f"all {total} entries are wrong{tolerance}:"
+    message = "\n".join([head, *lines])
+    table = _joined_table(list(reasons.values()))
+    if not right:
+        return CheckFailure(message, table=table)
+    return PartialCredit(right / total, message, table=table)
+
+
+def _joined_table(wrong: list[tuple[str, CheckFailure]]) -> dict[str, Any] | None:
+    """The first mismatches of each wrong entry in one table, each row's position led by the entry's name."""
+    tables = [(label, failure.table) for label, failure in wrong if failure.table]
+    if not tables:
+        return None
+    each = max(2, TABLE_ROWS // len(tables))
+    rows = [[f"{label} {row[0]}", *row[1:]] for label, table in tables for row in table["rows"][:each]]
+    total = sum(int(table.get("total", len(table["rows"]))) for _, table in tables)
+    return {"columns": tables[0][1]["columns"], "rows": rows, "shown": len(rows), "total": total}
 
 
 def curve_mismatch(got: Any, expected: Any, *, name: str, rtol: float, atol: float) -> CheckFailure | None:

@@ -4,8 +4,9 @@ Checks are ordinary pytest tests in ``assignments/<id>/checks/``. They get these
 
 ``student``     ``student.run(probe, seed=0, **args)``: the probe's result on the student's code
 ``reference``   ``reference.expected(probe, seed=0, **args)``: the same probe on the reference
-``judge``       ``judge.compare(probe, seed=0, rtol=None, atol=None, **args)``: both, judged, with the
-                mistake named when the result matches a catalogued mistake; returns (got, expected)
+``judge``       ``judge.compare(probe, seed=0, rtol=None, atol=None, per_key=False, **args)``: both,
+                judged (with ``per_key``, credit per entry of a dict result), with the mistake named
+                when the result matches a catalogued mistake; returns (got, expected)
 ``static``      what the source shows without running (forbidden imports and APIs)
 ``device``      "cpu" or "cuda"; ``assignment``: the AssignmentSpec (tolerances, data folder)
 
@@ -31,7 +32,7 @@ from grader.course.model import AssignmentSpec
 from grader.course.validate import probe_names
 from grader.errors import CheckAuthoringError, Failure, FailureKind, RunFailed, SandboxError
 from grader.intake.static_checks import StaticFindings
-from grader.judging.compare import CheckFailure, PartialCredit, curve_mismatch, find_mismatch, is_close
+from grader.judging.compare import CheckFailure, PartialCredit, curve_mismatch, find_mismatch, is_close, judge_per_key
 from grader.judging.expected import References, ReferenceUnavailable, mistake_variant
 from grader.judging.replay import Recording, RecordingVerifier
 from grader.judging.verifier import VerifierError
@@ -162,17 +163,35 @@ class Judge:
         keys: list[str] | None = None,
         check_dtype: bool = False,
         timeout: float | None = None,
+        per_key: bool | str = False,
         **args: Any,
     ) -> tuple[Any, Any]:
-        """Run ``probe`` on both sides and fail with a diagnosis unless the results match."""
+        """Run ``probe`` on both sides and fail with a diagnosis unless the results match. With
+        ``per_key`` (True: each top-level key of a dict result; a key's name: each key of the dict
+        there, e.g. ``per_key="grads"``) every entry earns an equal share of the check: the entries
+        that match earn :class:`PartialCredit` and the message names every wrong one (judge_per_key).
+        Either way the catalogued mistake whose whole result equals the student's is named."""
         require_probe(self.context.spec, probe)
         want = self.context.references.expected(probe, args, seed)
         got = self.run(probe, seed=seed, timeout=timeout, **args)
         rtol = self.tolerance["rtol"] if rtol is None else rtol
         atol = self.tolerance["atol"] if atol is None else atol
-        failure = find_mismatch(
-            _select(got, keys), _select(want, keys), name="", rtol=rtol, atol=atol, check_dtype=check_dtype
-        )
+        failure: CheckFailure | PartialCredit | None
+        if per_key:
+            within = per_key if isinstance(per_key, str) else None
+            failure = judge_per_key(
+                _select(got, keys),
+                _select(want, keys),
+                name="",
+                rtol=rtol,
+                atol=atol,
+                check_dtype=check_dtype,
+                within=within,
+            )
+        else:
+            failure = find_mismatch(
+                _select(got, keys), _select(want, keys), name="", rtol=rtol, atol=atol, check_dtype=check_dtype
+            )
         if failure is not None:
             failure.mistake = self.identify(probe, got, want, args, seed, rtol, atol, keys)
             raise failure
@@ -433,12 +452,11 @@ def _check_result(
         result.counted = False
         return result
     error = call.excinfo.value if call.excinfo is not None else None
-    if isinstance(error, PartialCredit):
-        result.status = "partial"
-        result.points = round(max_points * error.fraction, 4)
-        result.message = error.message
-    elif isinstance(error, CheckFailure):
+    if isinstance(error, (PartialCredit, CheckFailure)):  # both may carry a diagnosis, a table and a mistake
         result.status = "failed"
+        if isinstance(error, PartialCredit):
+            result.status = "partial"
+            result.points = round(max_points * error.fraction, 4)
         result.message = error.message
         result.diagnosis = error.diagnosis
         if error.mistake is not None:
