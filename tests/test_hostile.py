@@ -363,6 +363,10 @@ KILLS_PARENT = 100 if os.geteuid() == 0 or box_support("bubblewrap").get("namesp
 # Starting another program (subprocess, os.exec*) is flagged by the integrity scan: a new interpreter
 # would run without the course's guards. The flag fails a1's numpy-only check and lists the student.
 STARTS_PROGRAMS = 100 - NUMPY_ONLY_POINTS
+# The catalogued "b_hh missing" mistake the corpus dresses up: the worked example, linear_output and the
+# numpy-only check (20), and credit per gradient (a sixth each) where its gradients still match: five of
+# six in the identity backward case (5 points) and in the gradient check against its own forward (10).
+B_HH_MISSING = 20 + 5 * 5 / 6 + 10 * 5 / 6
 
 
 @pytest.mark.parametrize(
@@ -384,8 +388,8 @@ STARTS_PROGRAMS = 100 - NUMPY_ONLY_POINTS
         ("sys_exit_zero", PARTIAL, "sys.exit(0)"),
         ("os_exit_zero", PARTIAL, "never counts as passing"),
         ("keyboard_interrupt", PARTIAL, "KeyboardInterrupt"),
-        ("patches_numpy_and_pytest", 20, "Known mistake: The recurrent bias b_hh is missing"),
-        ("conftest_and_shadowing_numpy", 20, "conftest.py was ignored"),
+        ("patches_numpy_and_pytest", B_HH_MISSING, "Known mistake: The recurrent bias b_hh is missing"),
+        ("conftest_and_shadowing_numpy", B_HH_MISSING, "conftest.py was ignored"),
         ("rigged_ndarray_subclass", PARTIAL, "values differ"),
         ("pickle_payload", PARTIAL, "which the grader cannot use here"),
         ("nan_result", PARTIAL, "contains NaN"),
@@ -400,6 +404,11 @@ def test_score_and_message(sandboxed, name, expected_score, phrase):
     result = sandboxed[0][name]
     assert score(result) == pytest.approx(expected_score), text(result)
     assert phrase in text(result)
+
+
+def test_starting_a_program_is_named_as_such_not_as_a_torch_import(sandboxed):
+    message = text(sandboxed[0]["setsid_daemon"])
+    assert "reaches around the course's rules" in message and "remove the torch import" not in message, message
 
 
 def test_shadowing_files_and_configuration_are_reported(sandboxed):
