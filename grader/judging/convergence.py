@@ -15,6 +15,18 @@ probe on the reference gives the yardstick. Then:
 
 Whether a run converged is decided on outcomes that :func:`measured_runs` has the verifier compute
 from the run's trained weights, never on what the student's process says about itself.
+
+The weights count only if they are the model the student's code runs. A student's process could train
+one model and hand over the weights of another (a linear model on summed inputs, written by hand into
+the RNN's parameters): the verifier, loading them into the reference architecture, would then measure
+work the student's code never did. So a training probe also returns its trained model's *replay*: the
+outputs of the student's own model on inputs the grader drew, and the gradients of every parameter of
+a fixed projection of those outputs (``{"outputs": ..., "grads": {name: ...}}``). The verifier
+computes the same from the same weights in the reference architecture (its measuring function returns
+them under ``"replayed"``), and :func:`measured_runs` requires the two to agree (:func:`replay_problem`).
+A run where they do not is marked ``"not_the_model"`` and never counts as converged. The replay cannot be
+produced without running the specified architecture with those weights: the outputs of a forward
+that never uses its RNN differ, and its RNN's parameters get no gradient.
 """
 
 from __future__ import annotations
@@ -107,7 +119,15 @@ def judge_training(
             "rate may be too high, or the loss is computed wrongly",
             curves=curves,
         )
-    if all(
+    for number, run in enumerate(reference_runs, start=1):
+        if run.get(NOT_THE_MODEL):
+            raise ValueError(f"the reference's run #{number} fails its own replay: {run[NOT_THE_MODEL]}")
+    impostors = [i for i, run in enumerate(student_runs) if run.get(NOT_THE_MODEL)]
+    if len(impostors) == len(student_runs):
+        return TrainingVerdict(
+            0.0, f"{what}: {NOT_THE_MODEL_SENTENCE}: {student_runs[0][NOT_THE_MODEL]}", curves=curves
+        )
+    if not impostors and all(
         curves_match(s.get(curve, []), r.get(curve, []), rtol, atol) and same_weights(s, r, rtol, atol)
         for s, r in zip(student_runs, reference_runs)
     ):
@@ -124,10 +144,14 @@ def judge_training(
     reference_wins = sum(1 for run in reference_runs if converged(run))
     if reference_wins == 0:
         raise ValueError("the reference converges on none of the seeds: choose other seeds or a larger budget")
-    wins = sum(1 for run in student_runs if converged(run))
+
+    def won(run: Run) -> bool:  # a run whose weights are not its model's never converged
+        return not run.get(NOT_THE_MODEL) and converged(run)
+
+    wins = sum(1 for run in student_runs if won(run))
     if paired:
-        lost = sum(1 for s, r in zip(student_runs, reference_runs) if converged(r) and not converged(s))
-        gained = sum(1 for s, r in zip(student_runs, reference_runs) if converged(s) and not converged(r))
+        lost = sum(1 for s, r in zip(student_runs, reference_runs) if converged(r) and not won(s))
+        gained = sum(1 for s, r in zip(student_runs, reference_runs) if won(s) and not converged(r))
         fraction, message = paired_verdict(wins, reference_wins, n, lost, gained, what)
     else:
         required = required_successes(reference_wins, n)
@@ -135,6 +159,12 @@ def judge_training(
         message = (
             f"{what} succeeded on {wins} of {n} seeds (the reference: {reference_wins}); {required} earn full "
             "credit, a bar a correct implementation with initial weights of its own clears 99 times in 100"
+        )
+    if impostors:
+        message += (
+            f". On seed #{impostors[0] + 1}"
+            + (f" and {len(impostors) - 1} more" if len(impostors) > 1 else "")
+            + f", {NOT_THE_MODEL_SENTENCE}: {student_runs[impostors[0]][NOT_THE_MODEL]}"
         )
     if fraction < 1.0:
         message += "; your loss curve differs from the reference's " + (
@@ -175,10 +205,102 @@ def measured_runs(
             raise CheckFailure(f"training run #{number} returned no trained weights")
     items = [{name: run.get(name) for name in artefacts} for run in runs]
     outcomes = verifier.measure_each(function, items, **inputs)
-    return [
-        {**run, **(outcome if isinstance(outcome, dict) else {"outcome": outcome})}
-        for run, outcome in zip(runs, outcomes)
-    ]
+    measured = []
+    for run, outcome in zip(runs, outcomes):
+        outcome = dict(outcome) if isinstance(outcome, dict) else {"outcome": outcome}
+        replayed = outcome.pop("replayed", None)
+        merged = {**run, **outcome}
+        merged.pop("replay", None)  # compared below; too large to keep in the check's details
+        merged[NOT_THE_MODEL] = None if replayed is None else replay_problem(run, replayed)
+        measured.append(merged)
+    return measured
+
+
+NOT_THE_MODEL = "not_the_model"
+NOT_THE_MODEL_SENTENCE = (
+    "your trained model does not compute what the specified architecture computes with its weights, "
+    "so its training cannot be measured"
+)
+# Replay tolerance, relative to each array's size (2-norm): a correct model and the reference
+# architecture differ by rounding (float32, another order of additions, a GPU's kernels: ~1e-6 to 1e-3);
+# a forward that does not run the architecture differs by order one, or gives its parameters no gradient.
+REPLAY_RTOL = 2e-2
+REPLAY_ATOL = 1e-5  # per entry (root mean square), for arrays near zero
+
+
+def replay_problem(run: Run, replayed: Any) -> str | None:
+    """Why the student's replay (``run["replay"]``: outputs of the trained model on the grader's
+    inputs, and the gradients of a projection of them) disagrees with the reference architecture's
+    (``replayed``, computed by the verifier from the run's weights), or None where they agree.
+
+    Gradients are matched by name, or by position where the weights were taken by position."""
+    claim = run.get("replay")
+    if not isinstance(claim, dict):
+        return "your training run returned no outputs of your trained model on the grader's inputs"
+    want = dict(replayed.get("grads") or {})
+    grads = claim.get("grads")
+    got: dict[str, Any] = grads if isinstance(grads, dict) else {}
+    weights = list(run.get("weights") or {})
+    if any(name not in got for name in want) and len(weights) == len(want):
+        mapping = dict(zip(want, weights))  # the verifier took the weights by position: so are the gradients
+    else:
+        mapping = {name: name for name in want}
+    unused, other = [], []
+    for name, expected in want.items():
+        mine = got.get(mapping[name])
+        expected_norm = _norm(expected)
+        if expected_norm > 0 and (mine is None or _norm(mine) == 0):
+            unused.append(mapping[name])
+            continue
+        problem = _differs(mine, expected, f"the gradient of {mapping[name]}")
+        if problem:
+            other.append(problem)
+    if unused:  # the plainest evidence first: parameters the student's model never computes with
+        return (
+            f"{', '.join(unused[:6])}{' and more' if len(unused) > 6 else ''} get no gradient from your trained "
+            "model's outputs, so your model does not compute with "
+            f"{'them' if len(unused) > 1 else 'it'}, though the specified architecture does"
+        )
+    problem = _differs(claim.get("outputs"), replayed.get("outputs"), "its outputs")
+    if problem:
+        return (
+            "on inputs the grader drew, your trained model and the specified architecture with your weights "
+            f"give different outputs ({problem})"
+        )
+    if other:
+        return (
+            "your trained model's outputs depend on its parameters otherwise than the specified architecture's "
+            f"do ({'; '.join(other[:3])})"
+        )
+    return None
+
+
+def _norm(value: Any) -> float:
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return float("nan")
+    return float(np.sqrt(np.sum(array * array))) if array.size else 0.0
+
+
+def _differs(mine: Any, expected: Any, what: str) -> str | None:
+    """Why ``mine`` is not ``expected`` within the replay tolerance, or None."""
+    want = np.asarray(expected, dtype=np.float64)
+    try:
+        got = np.asarray(mine, dtype=np.float64)
+    except (TypeError, ValueError):
+        return f"{what}: not an array of numbers"
+    if got.shape != want.shape:
+        return f"{what}: shape {tuple(got.shape)}, not {tuple(want.shape)}"
+    if not np.isfinite(got).all():
+        return f"{what}: NaN or infinite values"
+    error = _norm(got - want)
+    allowed = REPLAY_RTOL * _norm(want) + REPLAY_ATOL * math.sqrt(max(want.size, 1))
+    if error <= allowed:
+        return None
+    scale = _norm(want)
+    relative = f"{error / scale:.2g} of its size" if scale > 0 else f"{error:.2g} where it should be 0"
+    return f"{what} differ{'s' if not what.endswith('outputs') else ''} by {relative}"
 
 
 Z_ONE_SIDED_1_PERCENT = 2.326  # the standard normal distribution's 99th percentile

@@ -75,16 +75,26 @@ def sum_task(n, T=6, D=3, data_seed=1234):
     return x, x.sum(axis=1).argmax(axis=1)
 
 
+def replay_sequences(n, T=7, D=3, data_seed=1236):
+    """Inputs only (no task, no label), at several scales: tanh's range, saturation included."""
+    rng = np.random.default_rng(data_seed)
+    scales = np.resize(np.array([0.5, 1.0, 2.0, 4.0], dtype=np.float32), n)[:, None, None]
+    return (rng.standard_normal((n, T, D)) * scales).astype(np.float32)
+
+
 @points(15)
 @timeout(60)
 def test_classifier_training(judge, student, reference, verifier, details):
     """SequenceClassifier learns a small sequence task you have not seen (6 seeds)"""
     x_train, y_train = sum_task(256, data_seed=1234)
     x_test, y_test = sum_task(256, data_seed=1235)
-    args = dict(seeds=TRAINING_SEEDS, x_train=x_train.tolist(), y_train=y_train.tolist())
+    # The trained model's own logits on these (and their gradients) must be the reference architecture's
+    # with its weights: the weights count only if they are the model the student's code runs.
+    replay_x = replay_sequences(8, data_seed=1236)
+    args = dict(seeds=TRAINING_SEEDS, x_train=x_train.tolist(), y_train=y_train.tolist(), replay_x=replay_x.tolist())
     got, want = student.run("classifier_training", **args), reference.expected("classifier_training", **args)
     got, want = (
-        measured_runs(verifier, result["runs"], "classify", x=x_test, hidden_size=12, num_layers=1)
+        measured_runs(verifier, result["runs"], "classify", x=x_test, hidden_size=12, num_layers=1, replay_x=replay_x)
         for result in (got, want)
     )
     for run in got + want:

@@ -1,0 +1,295 @@
+"""Trained weights count only if they are the model the student's code runs.
+
+The verifier measures a training run by loading its weights into the reference architecture. A
+hostile student can train some other model (a linear model on the summed inputs) and hand over weights
+written by hand into the specified parameters, so that the reference architecture computes nearly the
+same function: the verifier would then measure work the student's code never did. Every training probe
+therefore also returns its trained model's *replay* (its own outputs on inputs the grader chose, and
+the gradients of every parameter of a fixed projection of them); the verifier computes the same from
+the weights in the reference architecture, and the trusted side requires them to agree
+(grader.judging.convergence.replay_problem).
+
+* the a3 cheat found by a tester (CraftRNN.forward raises; SequenceClassifier trains a linear model and
+  writes an equivalent identity-running-sum RNN into rnn.* and fc.*) loses its training points, and
+  scores no more than the same file without the trick;
+* for every assignment with a verifier, the reference's replay equals the verifier's (tightly), and a
+  model whose forward bypasses the specified architecture is refused with the sentence;
+* judge_training never counts a run whose weights are not its model's.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import types
+
+import numpy as np
+import pytest
+from conftest import REPO, SOLUTIONS, checks_of, score_of
+
+from grader.judging.convergence import NOT_THE_MODEL, judge_training, replay_problem
+
+A3 = "a3_craft_rnn"
+SENTENCE = (
+    "your trained model does not compute what the specified architecture computes with its weights, "
+    "so its training cannot be measured"
+)
+
+# The honest part: parameters right, no forward.
+A3_HONEST_PARAMETERS = '''
+import math
+
+import torch
+from torch import nn
+
+
+class CraftRNN(nn.Module):
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
+                 batch_first=False):
+        super().__init__()
+        self.hidden_size, self.num_layers, self.bias, self.batch_first = hidden_size, num_layers, bias, batch_first
+        for k in range(num_layers):
+            d = input_size if k == 0 else hidden_size
+            setattr(self, f"weight_ih_l{k}", nn.Parameter(torch.empty(hidden_size, d)))
+            setattr(self, f"weight_hh_l{k}", nn.Parameter(torch.empty(hidden_size, hidden_size)))
+            if bias:
+                setattr(self, f"bias_ih_l{k}", nn.Parameter(torch.empty(hidden_size)))
+                setattr(self, f"bias_hh_l{k}", nn.Parameter(torch.empty(hidden_size)))
+        bound = 1.0 / math.sqrt(hidden_size)
+        for parameter in self.parameters():
+            nn.init.uniform_(parameter, -bound, bound)
+
+    def forward(self, x, h0=None):
+        raise NotImplementedError  # the student never wrote the RNN
+
+
+class SequenceClassifier(nn.Module):
+    def __init__(self, input_size, hidden_size, output_size, num_layers=1):
+        super().__init__()
+        self.rnn = CraftRNN(input_size, hidden_size, num_layers, batch_first=True)
+        self.fc = nn.Linear(hidden_size, output_size)
+
+    def forward(self, x):
+        output, _ = self.rnn(x)
+        return self.fc(output[:, -1])
+'''
+
+# The tester's cheat: a linear model of the summed inputs, and on every call the same function written
+# into the RNN (h_T ~= eps * sum_t x_t in tanh's linear range) and into fc. It scored 25 (15 of them
+# for training) where the honest part scores 10.
+A3_CRAFTED_WEIGHTS = A3_HONEST_PARAMETERS.replace(
+    '''        self.fc = nn.Linear(hidden_size, output_size)
+
+    def forward(self, x):
+        output, _ = self.rnn(x)
+        return self.fc(output[:, -1])
+''',
+    '''        self.fc = nn.Linear(hidden_size, output_size)
+        self.shortcut = nn.Linear(input_size, output_size)  # not part of the architecture: ignored
+
+    def forward(self, x):
+        logits = self.shortcut(x.sum(dim=1))
+        eps = EPS
+        D, H = x.shape[2], self.rnn.hidden_size
+        with torch.no_grad():
+            if D <= H and self.rnn.num_layers == 1:
+                self.rnn.weight_ih_l0.zero_()
+                self.rnn.weight_ih_l0[:D, :D] = eps * torch.eye(D)
+                self.rnn.weight_hh_l0.zero_()
+                self.rnn.weight_hh_l0[:D, :D] = torch.eye(D)
+                if self.rnn.bias:
+                    self.rnn.bias_ih_l0.zero_()
+                    self.rnn.bias_hh_l0.zero_()
+                self.fc.weight.zero_()
+                self.fc.weight[:, :D] = self.shortcut.weight / eps
+                self.fc.bias.copy_(self.shortcut.bias)
+        return logits
+''',
+)
+assert "shortcut" in A3_CRAFTED_WEIGHTS
+
+
+@pytest.mark.slow
+def test_crafted_weights_earn_no_training_points(grade_class):
+    results = grade_class(
+        {
+            "honest_params": {f"{A3}/craft_rnn.py": A3_HONEST_PARAMETERS},
+            "crafted_weights": {f"{A3}/craft_rnn.py": A3_CRAFTED_WEIGHTS.replace("EPS", "0.01")},
+            # A smaller eps makes the RNN's function the linear model's to float precision: the outputs
+            # then agree, but the RNN's parameters still get no gradient from the student's model.
+            "crafted_tiny_eps": {f"{A3}/craft_rnn.py": A3_CRAFTED_WEIGHTS.replace("EPS", "1e-4")},
+        }
+    )
+    honest = score_of(results["honest_params"], A3)
+    for name in ("crafted_weights", "crafted_tiny_eps"):
+        assert score_of(results[name], A3) <= honest, (name, score_of(results[name], A3), honest)
+        check = {c["name"]: c for c in checks_of(results[name], A3)}["test_classifier_training"]
+        assert check["points"] == 0 and SENTENCE in check["message"], (name, check["message"])
+        assert "rnn.weight_ih_l0" in check["message"] and "no gradient" in check["message"], check["message"]
+
+
+# -- every assignment with a verifier: the reference replays as the verifier does; a bypass is refused
+
+
+def _load(name: str, path) -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _course(assignment: str, module: str) -> tuple[types.ModuleType, types.ModuleType, types.ModuleType]:
+    folder = REPO / "assignments" / assignment
+    return (
+        _load(f"{assignment}_probes_tw", folder / "probes.py"),
+        _load(f"{assignment}_verify_tw", folder / "verify.py"),
+        _load(f"{assignment}_solution_tw", SOLUTIONS / assignment / f"{module}.py"),
+    )
+
+
+def _bypassing(solution: types.ModuleType, name: str, forward, shortcut=None) -> types.ModuleType:
+    """The reference module with class ``name``'s forward replaced (and ``self.shortcut =
+    shortcut(self)`` added): a model that trains, whose specified parameters are not what it computes with."""
+    base = solution.__dict__[name]
+
+    def __init__(self, *args, **kwargs):
+        base.__init__(self, *args, **kwargs)
+        if shortcut is not None:
+            self.shortcut = shortcut(self)
+
+    module = types.ModuleType(f"{solution.__name__}_bypass")
+    module.__dict__.update(solution.__dict__)
+    module.__dict__[name] = type(name, (base,), {"__init__": __init__, "forward": forward})
+    return module
+
+
+def _a2_runs(student):
+    probes, verify, _ = _course("a2_rnncell_ohlol", "ohlol")
+    runs = probes.train_seeds(student, "hello", "ohlol", seeds=[0, 1], epochs=15, lr=0.1)["runs"]
+    return [(run, verify.predictions(None, run["weights"], ["hello"])["replayed"]) for run in runs]
+
+
+def _a3_runs(student):
+    probes, verify, _ = _course(A3, "craft_rnn")
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((64, 6, 3)).astype(np.float32)
+    y = x.sum(1).argmax(1)
+    runs = probes.classifier_training(student, seeds=[0, 1], x_train=x.tolist(), y_train=y.tolist(), epochs=5)
+    return [(run, verify.classify(None, run["weights"], x, 12, 1)["replayed"]) for run in runs["runs"]]
+
+
+def _a4_runs(student):
+    probes, verify, _ = _course("a4_seq2seq", "seq2seq")
+    pairs = [("hello", "hola"), ("cat", "gato")]
+    runs = probes.train_pairs(student, pairs, 5, 8, 16, 0.01, 3, 2, 0.5, [0, 1])["runs"]
+    return [(run, verify.translations(None, run["weights"], ["cat"], 5, 8, 16)["replayed"]) for run in runs]
+
+
+def _a5_runs(student):
+    probes, verify, _ = _course("a5_sentiment_lstm", "sentiment")
+    texts = ["a good film", "not good at all", "bad plot", "a really good plot", "not bad", "bad bad film"]
+    labels = [1, 0, 0, 1, 1, 0]
+    runs = probes.train_classifier(student, texts, labels, 2, 3, 0.01, 8, 8, [0, 1])["runs"]
+    return [(run, verify.classify(None, run["weights"], run["vocab"], texts, 8, 8)["replayed"]) for run in runs]
+
+
+def _linear(inputs: int, outputs: int):
+    import torch
+
+    return lambda self: torch.nn.Linear(inputs, outputs)
+
+
+def _a2_bypass(self, x_t, hidden):  # a memoryless linear map: rnncell never computes
+    return self.shortcut(x_t) + 0 * hidden
+
+
+def _a3_bypass(self, x):  # the linear model of the summed inputs, without the weight writing
+    return self.shortcut(x.sum(dim=1))
+
+
+def _a4_bypass(self, src, trg, teacher_forcing_ratio=0.5):  # the decoder alone, never the encoder
+    torch = __import__("torch")
+    outputs = torch.zeros(trg.shape[0], trg.shape[1], self.decoder.fc.out_features, device=trg.device)
+    hidden = torch.zeros(1, trg.shape[0], self.decoder.lstm.hidden_size, device=trg.device)
+    state = (hidden, hidden.clone())
+    for t in range(1, trg.shape[1]):
+        logits, *state = self.decoder(trg[:, t - 1 : t], *state)
+        outputs[:, t] = logits[:, 0]
+    return outputs
+
+
+def _a5_bypass(self, x, lengths):  # the mean of the word vectors: the LSTM never computes
+    torch = __import__("torch")
+    mask = (torch.arange(x.shape[1], device=x.device)[None, :] < lengths.to(x.device)[:, None]).float()
+    mean = (self.embedding(x) * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+    return self.fc(torch.cat([mean, mean], dim=1)[:, : self.fc.in_features])
+
+
+CASES = {
+    "a2_rnncell_ohlol": ("ohlol", "Model", _a2_bypass, _linear(4, 4), _a2_runs),
+    A3: ("craft_rnn", "SequenceClassifier", _a3_bypass, _linear(3, 3), _a3_runs),
+    "a4_seq2seq": ("seq2seq", "Seq2Seq", _a4_bypass, None, _a4_runs),
+    "a5_sentiment_lstm": ("sentiment", "SentimentLSTM", _a5_bypass, None, _a5_runs),
+}
+
+
+@pytest.mark.parametrize("assignment", sorted(CASES))
+def test_reference_replays_as_the_verifier_and_a_bypass_is_refused(assignment):
+    module, name, bypass, shortcut, runs_of = CASES[assignment]
+    _, _, solution = _course(assignment, module)
+    solution.torch.set_num_threads(1)
+    for run, replayed in runs_of(solution):
+        assert replay_problem(run, replayed) is None
+        errors = [np.abs(run["replay"]["outputs"] - replayed["outputs"]).max()] + [
+            np.abs(run["replay"]["grads"][key] - value).max() / (np.abs(value).max() + 1e-12)
+            for key, value in replayed["grads"].items()
+        ]
+        assert max(errors) < 1e-4, errors  # rounding only: the tolerance (2e-2) leaves room for GPUs
+    for run, replayed in runs_of(_bypassing(solution, name, bypass, shortcut)):
+        problem = replay_problem(run, replayed)
+        assert problem and "no gradient" in problem, problem
+
+
+# -- the trusted side's judgement --------------------------------------------------------------------
+
+
+def _replay(outputs, **grads):
+    return {"outputs": np.asarray(outputs, dtype=np.float32), "grads": {k: np.asarray(v) for k, v in grads.items()}}
+
+
+def test_replay_problem_names_what_differs():
+    want = _replay([[1.0, -2.0]], w=[[0.5, 0.25]], b=[1.0])
+    assert replay_problem({"replay": want, "weights": {"w": 0, "b": 0}}, want) is None
+    close = _replay([[1.0 + 1e-5, -2.0]], w=[[0.5, 0.25 + 1e-6]], b=[1.0])
+    assert replay_problem({"replay": close, "weights": {"w": 0, "b": 0}}, want) is None
+    assert "no outputs" in replay_problem({"weights": {}}, want)
+    unused = replay_problem({"replay": _replay([[1.0, -2.0]], w=[[0.0, 0.0]], b=[1.0])}, want)
+    assert "w get no gradient" in unused and "does not compute with it" in unused
+    missing = replay_problem({"replay": _replay([[1.0, -2.0]], b=[1.0])}, want)
+    assert "w get no gradient" in missing
+    outputs = replay_problem({"replay": _replay([[1.5, -2.0]], w=[[0.5, 0.25]], b=[1.0])}, want)
+    assert "different outputs" in outputs and "differ by" in outputs
+    assert "shape (1, 3)" in replay_problem({"replay": _replay([[1.0, -2.0, 0.0]], w=[[0.5, 0.25]], b=[1.0])}, want)
+    assert "NaN" in replay_problem({"replay": _replay([[np.nan, -2.0]], w=[[0.5, 0.25]], b=[1.0])}, want)
+    gradient = replay_problem({"replay": _replay([[1.0, -2.0]], w=[[0.5, -0.25]], b=[1.0])}, want)
+    assert "otherwise than" in gradient and "the gradient of w" in gradient
+    # Weights taken by position (misnamed parameters): so are the gradients.
+    renamed = {"replay": _replay([[1.0, -2.0]], my_w=[[0.5, 0.25]], my_b=[1.0]), "weights": {"my_w": 0, "my_b": 0}}
+    assert replay_problem(renamed, want) is None
+
+
+def test_judge_training_never_counts_a_run_whose_weights_are_not_its_model():
+    reference = [{"losses": [2.0, 1.0], "ok": True, NOT_THE_MODEL: None} for _ in range(10)]
+    honest = [dict(run, losses=[2.1, 1.1]) for run in reference]
+    assert judge_training(honest, reference, converged=lambda run: run["ok"]).fraction == 1.0
+    impostor = [dict(run, **{NOT_THE_MODEL: "rnn.weight_ih_l0 get no gradient"}) for run in honest]
+    verdict = judge_training(impostor, reference, converged=lambda run: run["ok"])
+    assert verdict.fraction == 0.0 and SENTENCE in verdict.message and "rnn.weight_ih_l0" in verdict.message
+    # Even an exact copy of the reference's curves and weights does not pass without the model.
+    copied = [dict(run, **{NOT_THE_MODEL: "fc.weight get no gradient"}) for run in reference]
+    assert judge_training(copied, reference, converged=lambda run: run["ok"]).fraction == 0.0
+    partly = honest[:5] + impostor[5:]
+    verdict = judge_training(partly, reference, converged=lambda run: run["ok"])
+    assert verdict.fraction < 1.0 and "seed #6 and 4 more" in verdict.message and SENTENCE in verdict.message
+    with pytest.raises(ValueError, match="fails its own replay"):
+        judge_training(honest, impostor, converged=lambda run: run["ok"])
