@@ -131,6 +131,19 @@ NAN_ON_PADDING = (
 )
 
 
+# a5 without packing, the batch cut to its longest sentence: more padding columns than that change
+# nothing, yet every shorter sentence still reads padding. It earned the padding-invariance points when
+# that check only added padding columns; it must earn no more than plain no-packing.
+NO_PACKING = (
+    "packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)",
+    "packed = embedded",
+)
+CUT_TO_LONGEST = (
+    "        embedded = self.embedding(x)\n",
+    "        embedded = self.embedding(x[:, : int(lengths.max())])\n",
+)
+
+
 @pytest.mark.slow
 def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path):
     students = {
@@ -143,6 +156,8 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path):
         "a5_honest_no_training": patched(A5, "sentiment", A5_NO_TRAINING),
         "a5_label_thief": patched(A5, "sentiment", A5_NO_TRAINING, append=A5_THIEF),
         "a5_nan_on_padding": patched(A5, "sentiment", NAN_ON_PADDING),
+        "a5_no_packing": patched(A5, "sentiment", NO_PACKING),
+        "a5_no_packing_cut_to_longest": patched(A5, "sentiment", NO_PACKING, CUT_TO_LONGEST),
     }
     results = grade_class(students)
     out = tmp_path / "grades-0"
@@ -165,6 +180,11 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path):
     nan = {c["name"]: c for c in checks_of(results["a5_nan_on_padding"], A5)}
     padding = [c for name, c in nan.items() if name.startswith("test_padding_invariance")]
     assert padding and all(c["status"] == "failed" and "NaN" in c["message"] for c in padding), padding
+
+    assert score_of(results["a5_no_packing_cut_to_longest"], A5) <= score_of(results["a5_no_packing"], A5)
+    cut = {c["name"]: c for c in checks_of(results["a5_no_packing_cut_to_longest"], A5)}
+    padding = [c for name, c in cut.items() if name.startswith("test_padding_invariance")]
+    assert padding and all(c["points"] == 0 for c in padding), [c["message"] for c in padding]
 
     # Not one held-out sentence of test.tsv reached the student's process, so none is in any output.
     held_out = [

@@ -225,7 +225,13 @@ NEW_MISTAKES = {
     "a2_rnncell_ohlol": ["loss_overwritten", "optimizer_step_missing", "hidden_not_passed_to_cell"],
     "a3_craft_rnn": ["shared_recurrent_matrix", "same_weights_every_layer"],
     "a4_seq2seq": ["teacher_forcing_inverted", "greedy_state_not_carried", "encoder_cell_unused"],
-    "a5_sentiment_lstm": ["directions_swapped", "lengths_after_padding", "train_epoch_returns_last_loss"],
+    "a5_sentiment_lstm": [
+        "directions_swapped",
+        "lengths_after_padding",
+        "train_epoch_returns_last_loss",
+        "last_column_as_final_state",
+        "forward_final_at_last_column",
+    ],
 }
 
 
@@ -617,6 +623,9 @@ A5_CORRECT = dict(
     JOIN="torch.hstack([h_n[-2], h_n[-1]])",
 )
 
+# The LSTM's output padded back (a student who reads "the last output" from it instead of h_n).
+A5_PADDED_OUTPUT = "torch.nn.utils.rnn.pad_packed_sequence(self.lstm(packed)[0], batch_first=True)[0]"
+
 STUDENTS = {
     "a1_srn_numpy": ("srn.py", A1_STUDENT, A1_CORRECT),
     "a2_rnncell_ohlol": ("ohlol.py", A2_STUDENT, A2_CORRECT),
@@ -641,6 +650,11 @@ WRONG = {
     "directions_swapped": ("a5_sentiment_lstm", dict(JOIN="torch.hstack([h_n[-1], h_n[-2]])")),
     "lengths_after_padding": ("a5_sentiment_lstm", dict(LENGTHS="torch.full((len(ids),), padded.shape[1])")),
     "train_epoch_returns_last_loss": ("a5_sentiment_lstm", dict(EPOCH="losses[-1]")),
+    "last_column_as_final_state": ("a5_sentiment_lstm", dict(JOIN=f"{A5_PADDED_OUTPUT}[:, -1]")),
+    "forward_final_at_last_column": (
+        "a5_sentiment_lstm",
+        dict(JOIN=f"torch.hstack([{A5_PADDED_OUTPUT}[:, -1, : self.lstm.hidden_size], h_n[-1]])"),
+    ),
 }
 
 

@@ -56,7 +56,7 @@ def test_forward_configurations(judge, name):
 @points(4)
 @pytest.mark.parametrize("name", ["1-layer-unidirectional", "2-layers-bidirectional"])
 def test_padding_invariance_configurations(judge, reference, name):
-    """Extra padding leaves the logits unchanged (unidirectional; two layers)"""
+    """Padding leaves the logits unchanged: each sentence alone, with extra padding (unidirectional; two layers)"""
     judge_invariance(
         judge,
         reference,
@@ -64,7 +64,7 @@ def test_padding_invariance_configurations(judge, reference, name):
         dict(CONFIGURATIONS[name], batch=6, max_len=8, extra=6),
         first="logits",
         second="logits_extra_padding",
-        change="adding 6 padding columns",
+        change="giving each sentence alone, with 6 padding columns after it,",
         seed=22,
     )
 
