@@ -105,7 +105,47 @@ def _train_once(student, source, target, epochs, lr, seed, own_init=True):
     inputs, labels = _one_hot(source), _labels(target)
     initial = _summed_loss(model, inputs, labels)
     losses = _losses(student.train(model, inputs, labels, epochs=epochs, lr=lr), epochs)
-    return {"losses": losses, "weights": trained_weights(model, "Model"), "initial_loss": initial}
+    return {"losses": losses, "weights": trained_weights(model, "Model"), "initial_loss": initial, "model": model}
+
+
+def replay_words():
+    """The words a trained model is replayed on (fixed; verify.py draws the same): inputs only."""
+    rng = np.random.default_rng(20240613)
+    return ["".join(rng.choice(list(LETTERS), size=7)) for _ in range(4)]
+
+
+def projection(shape):
+    """The fixed direction along which the replay differentiates the outputs (verify.py has the same)."""
+    size = int(np.prod(shape))
+    return np.cos(np.arange(size) * 0.7 + 0.3).reshape(shape).astype(np.float32)
+
+
+def _replay(model):
+    """The trained model's own hidden states (the logits) on the replay words from a zero state, and
+    the gradient of every parameter of sum(states * projection): what the verifier recomputes from
+    the weights in the specified architecture. autograd.grad leaves the model's .grad untouched."""
+    model.eval()
+    states = []
+    for word in replay_words():
+        hidden = torch.zeros(1, 4, device=torch_device())
+        for x_t in _one_hot(word):
+            hidden = model(x_t, hidden)
+            if not isinstance(hidden, torch.Tensor) or tuple(hidden.shape) != (1, 4):
+                raise ProbeFailure("model(x_t, hidden) must return the next hidden state, a tensor of shape (1, 4)")
+            states.append(hidden[0])
+    outputs = torch.stack(states)
+    named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    loss = (outputs * torch.tensor(projection(tuple(outputs.shape)), device=outputs.device, dtype=outputs.dtype)).sum()
+    found = (
+        torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)
+        if named and loss.requires_grad
+        else [None] * len(named)
+    )
+    grads = {
+        name: np.zeros(tuple(p.shape), np.float32) if g is None else as_array(g, f"the gradient of {name}")
+        for (name, p), g in zip(named, found)
+    }
+    return {"outputs": as_array(outputs, "the hidden states of your trained Model"), "grads": grads}
 
 
 # -- probes ---------------------------------------------------------------------------------------
@@ -156,7 +196,8 @@ def step(student, input_size, hidden_size, batch_size, steps, seed):
 
 def loss_curve(student, source, target, epochs, lr, seed):
     """One training run under `seed`: the loss of every epoch, and the untrained model's summed loss."""
-    return _train_once(student, source, target, epochs, lr, seed)
+    run = _train_once(student, source, target, epochs, lr, seed)
+    return {name: value for name, value in run.items() if name != "model"}
 
 
 def train_seeds(student, source, target, seeds, epochs=15, lr=0.1):
@@ -167,7 +208,7 @@ def train_seeds(student, source, target, seeds, epochs=15, lr=0.1):
     runs = []
     for seed in seeds:
         run = _train_once(student, source, target, epochs, lr, seed, own_init=False)
-        runs.append({"losses": run["losses"], "weights": run["weights"]})
+        runs.append({"losses": run["losses"], "weights": run["weights"], "replay": _replay(run["model"])})
     return {"runs": runs}
 
 

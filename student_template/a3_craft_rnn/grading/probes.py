@@ -150,10 +150,52 @@ def classifier_forward(student, input_size, hidden_size, output_size, num_layers
         return {"logits": as_array(model(x), "the logits returned by SequenceClassifier", ndim=2)}
 
 
-def classifier_training(student, seeds, x_train, y_train, hidden_size=12, num_layers=1, epochs=40, lr=0.05):
+def replay_inputs(replay_x, input_size):
+    """The sequences a trained classifier is replayed on: the check's (drawn on the trusted side), or
+    by default a fixed draw (verify.py draws the same). Inputs only, never a label."""
+    if replay_x is not None:
+        return np.asarray(replay_x, dtype=np.float32)
+    rng = np.random.default_rng(20240613)
+    scales = np.array([0.5, 1.0, 2.0, 4.0] * 2, dtype=np.float32)[:, None, None]
+    return (rng.standard_normal((8, 7, input_size)) * scales).astype(np.float32)
+
+
+def projection(shape):
+    """The fixed direction along which the replay differentiates the outputs (verify.py has the same)."""
+    size = int(np.prod(shape))
+    return np.cos(np.arange(size) * 0.7 + 0.3).reshape(shape).astype(np.float32)
+
+
+def replay(model, x, what):
+    """The trained model's own outputs on the grader's inputs, and the gradient of every parameter of
+    sum(outputs * projection): what the verifier recomputes from the weights in the reference
+    architecture. Gradients come from autograd.grad, so the model's .grad fields stay untouched."""
+    model.eval()
+    logits = model(torch.tensor(x, device=torch_device()))
+    if not isinstance(logits, torch.Tensor):
+        raise ProbeFailure(f"{what} returned a {type(logits).__name__}, not a tensor of logits")
+    named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    direction = torch.tensor(projection(tuple(logits.shape)), device=logits.device, dtype=logits.dtype)
+    loss = (logits * direction).sum()
+    found = (
+        torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)
+        if named and loss.requires_grad
+        else [None] * len(named)
+    )
+    grads = {
+        name: np.zeros(tuple(p.shape), np.float32) if g is None else as_array(g, f"the gradient of {name}")
+        for (name, p), g in zip(named, found)
+    }
+    return {"outputs": as_array(logits, f"the logits of {what}"), "grads": grads}
+
+
+def classifier_training(
+    student, seeds, x_train, y_train, hidden_size=12, num_layers=1, epochs=40, lr=0.05, replay_x=None
+):
     """Per seed: build the classifier after seeding, train it full-batch with Adam on the training
-    sequences the check sends, and return the loss of every epoch and the trained weights. The
-    held-out sequences never come here: the verifier (verify.py) classifies them with the weights."""
+    sequences the check sends, and return the loss of every epoch, the trained weights, and the
+    trained model's replay on ``replay_x`` (see :func:`replay`). The held-out sequences never come
+    here: the verifier (verify.py) classifies them with the weights."""
     x = torch.tensor(np.asarray(x_train, dtype=np.float32), device=torch_device())
     y = torch.tensor(np.asarray(y_train, dtype=np.int64), device=torch_device())
     n, _, D = x.shape
@@ -176,5 +218,7 @@ def classifier_training(student, seeds, x_train, y_train, hidden_size=12, num_la
             loss.backward()
             optimizer.step()
             losses.append(as_number(loss, "the training loss"))
-        runs.append({"losses": losses, "weights": trained_weights(model, "SequenceClassifier")})
+        weights = trained_weights(model, "SequenceClassifier")
+        replayed = replay(model, replay_inputs(replay_x, D), "your trained SequenceClassifier")
+        runs.append({"losses": losses, "weights": weights, "replay": replayed})
     return {"runs": runs}

@@ -8,8 +8,42 @@ import torch
 from grader.inside.probe_api import ProbeFailure, load_trained
 
 
-def classify(_, weights, x, hidden_size, num_layers):
-    """The predicted class of every sequence of x (N, T, D)."""
+def replay_inputs(replay_x, input_size):
+    """As probes.py's: the check's replay sequences, or by default the same fixed draw."""
+    if replay_x is not None:
+        return np.asarray(replay_x, dtype=np.float32)
+    rng = np.random.default_rng(20240613)
+    scales = np.array([0.5, 1.0, 2.0, 4.0] * 2, dtype=np.float32)[:, None, None]
+    return (rng.standard_normal((8, 7, input_size)) * scales).astype(np.float32)
+
+
+def projection(shape):
+    """As probes.py's: the fixed direction along which the replay differentiates the outputs."""
+    size = int(np.prod(shape))
+    return np.cos(np.arange(size) * 0.7 + 0.3).reshape(shape).astype(np.float32)
+
+
+def _logits(model, x):
+    output, _ = model.rnn(x)
+    return model.fc(output[:, -1])
+
+
+def _replayed(model, x):
+    """The reference architecture's outputs on the replay sequences, and the gradient of every
+    parameter of sum(outputs * projection): what the student's own trained model must reproduce."""
+    with torch.enable_grad():
+        logits = _logits(model, torch.tensor(x))
+        named = list(model.named_parameters())
+        loss = (logits * torch.tensor(projection(tuple(logits.shape)))).sum()
+        grads = torch.autograd.grad(loss, [p for _, p in named])
+    return {
+        "outputs": logits.detach().numpy(),
+        "grads": {name: g.numpy() for (name, _), g in zip(named, grads)},
+    }
+
+
+def classify(_, weights, x, hidden_size, num_layers, replay_x=None):
+    """The predicted class of every sequence of x (N, T, D), and the replay (see probes.replay)."""
     x = torch.tensor(np.asarray(x, dtype=np.float32))
     if x.ndim != 3:
         raise ProbeFailure(f"sequences of shape (N, T, D) were expected, not {tuple(x.shape)}")
@@ -21,6 +55,6 @@ def classify(_, weights, x, hidden_size, num_layers):
     model.fc = torch.nn.Linear(hidden_size, classes[0])
     ignored = load_trained(model, weights, "SequenceClassifier")
     with torch.no_grad():
-        output, _ = model.rnn(x)
-        logits = model.fc(output[:, -1])
-    return {"classes": logits.argmax(dim=1).numpy().astype(np.int64), "ignored": ignored}
+        logits = _logits(model, x)
+    replayed = _replayed(model, replay_inputs(replay_x, x.shape[2]))
+    return {"classes": logits.argmax(dim=1).numpy().astype(np.int64), "ignored": ignored, "replayed": replayed}

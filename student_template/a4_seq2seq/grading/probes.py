@@ -189,7 +189,9 @@ def train_step(student, emb, hidden, layers, batch, src_len, trg_len, ratio, cli
 def train_pairs(student, pairs, n_step, emb, hidden, lr, epochs, batch_size, ratio, seeds):
     """Train from scratch once per seed with the student's own code: the loss of every epoch and the
     trained weights. The words to translate never come here: the verifier (verify.py) translates
-    them with the weights, so what the student's `translate` would say is never asked.
+    them with the weights, so what the student's `translate` would say is never asked. Each run also
+    carries the trained model's replay (:func:`_replay`), which the verifier's must equal: the weights
+    count only as the model the student's code runs.
 
     Each seed seeds random, numpy and torch before the model is built, so a student who builds the
     layers in the documented order starts from the reference's initial weights. Pairs are shuffled by
@@ -204,6 +206,48 @@ def train_pairs(student, pairs, n_step, emb, hidden, lr, epochs, batch_size, rat
             _train_once(student, [tuple(p) for p in pairs], n_step, emb, hidden, lr, epochs, batch_size, ratio, seed)
         )
     return {"runs": runs}
+
+
+def replay_batch():
+    """The batch a trained model is replayed on (fixed; verify.py draws the same): source words of
+    random letters ending in E, and targets starting with S. Inputs only: teacher forcing feeds trg."""
+    rng = np.random.default_rng(20240613)
+    src = rng.integers(3, VOCAB, (6, 6))
+    src[:, -1] = EOS
+    trg = rng.integers(3, VOCAB, (6, 7))
+    trg[:, 0] = SOS
+    return src, trg
+
+
+def projection(shape):
+    """The fixed direction along which the replay differentiates the outputs (verify.py has the same)."""
+    size = int(np.prod(shape))
+    return np.cos(np.arange(size) * 0.7 + 0.3).reshape(shape).astype(np.float32)
+
+
+def _replay(model):
+    """The trained model's own scores, teacher forced, on the replay batch (outputs[:, 1:]), and the
+    gradient of every parameter of sum(scores * projection): what the verifier recomputes from the
+    weights in the specified architecture. autograd.grad leaves the model's .grad untouched."""
+    model.eval()
+    src, trg = (torch.tensor(a, dtype=torch.long, device=torch_device()) for a in replay_batch())
+    outputs = model(src, trg, teacher_forcing_ratio=1.0)
+    if not isinstance(outputs, torch.Tensor) or outputs.dim() != 3:
+        raise ProbeFailure("Seq2Seq.forward must return a tensor of scores (B, trg_len, vocab_size)")
+    scores = outputs[:, 1:]
+    named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    direction = torch.tensor(projection(tuple(scores.shape)), device=scores.device, dtype=scores.dtype)
+    loss = (scores * direction).sum()
+    found = (
+        torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)
+        if named and loss.requires_grad
+        else [None] * len(named)
+    )
+    grads = {
+        name: np.zeros(tuple(p.shape), np.float32) if g is None else as_array(g, f"the gradient of {name}")
+        for (name, p), g in zip(named, found)
+    }
+    return {"outputs": as_array(scores, "the scores of your trained Seq2Seq"), "grads": grads}
 
 
 def _train_once(student, pairs, n_step, emb, hidden, lr, epochs, batch_size, ratio, seed):
@@ -229,4 +273,5 @@ def _train_once(student, pairs, n_step, emb, hidden, lr, epochs, batch_size, rat
             for src, trg in batches
         ]
         losses.append(float(np.mean(epoch_losses)))
-    return {"losses": losses, "weights": trained_weights(model, "Seq2Seq")}
+    weights = trained_weights(model, "Seq2Seq")
+    return {"losses": losses, "weights": weights, "replay": _replay(model)}

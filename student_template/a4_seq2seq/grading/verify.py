@@ -2,6 +2,7 @@
 a linear layer on the decoder), loaded with a student's trained weights, translates words greedily
 as the handout's `translate` does. It never imports student code; the targets stay with the judge."""
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -21,6 +22,39 @@ def _model(emb, hidden):
     model.decoder.lstm = nn.LSTM(emb, hidden, batch_first=True)
     model.decoder.fc = nn.Linear(hidden, len(LETTERS))
     return model
+
+
+def replay_batch():
+    """As probes.py's: the fixed batch a trained model is replayed on."""
+    rng = np.random.default_rng(20240613)
+    src = rng.integers(3, len(LETTERS), (6, 6))
+    src[:, -1] = EOS
+    trg = rng.integers(3, len(LETTERS), (6, 7))
+    trg[:, 0] = SOS
+    return src, trg
+
+
+def projection(shape):
+    """As probes.py's: the fixed direction along which the replay differentiates the outputs."""
+    size = int(np.prod(shape))
+    return np.cos(np.arange(size) * 0.7 + 0.3).reshape(shape).astype(np.float32)
+
+
+def _replayed(model):
+    """The specified architecture's teacher-forced scores on the replay batch (step t fed trg[:, t-1],
+    scored in outputs[:, t]), and the gradient of every parameter of sum(scores * projection)."""
+    src, trg = (torch.tensor(a, dtype=torch.long) for a in replay_batch())
+    with torch.enable_grad():
+        _, state = model.encoder.lstm(model.encoder.embedding(src))
+        output, _ = model.decoder.lstm(model.decoder.embedding(trg[:, :-1]), state)
+        scores = model.decoder.fc(output)
+        named = list(model.named_parameters())
+        loss = (scores * torch.tensor(projection(tuple(scores.shape)))).sum()
+        grads = torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)
+    return {
+        "outputs": scores.detach().numpy(),
+        "grads": {name: (torch.zeros_like(p) if g is None else g).numpy() for (name, p), g in zip(named, grads)},
+    }
 
 
 def translations(_, weights, words, n_step, emb, hidden):
@@ -45,4 +79,4 @@ def translations(_, weights, words, n_step, emb, hidden):
                 if int(token) != PAD:
                     letters.append(LETTERS[int(token)])
             texts.append("".join(letters))
-    return {"translations": texts, "ignored": ignored}
+    return {"translations": texts, "ignored": ignored, "replayed": _replayed(model)}

@@ -177,11 +177,18 @@ def forward(student, vocab, emb, hidden, layers, classes, bidirectional, batch, 
 
 
 def padding_invariance(student, vocab, emb, hidden, layers, classes, bidirectional, batch, max_len, extra, seed):
-    """The same sentences with `extra` more padding columns: packing makes the logits identical."""
+    """The same sentences padded otherwise: in one batch (each padded to the longest), and each alone
+    with `extra` padding columns after its last word. Packing makes the logits identical; a model that
+    reads padding does not, nor one that only cuts the batch to its longest sentence."""
     model = build_classifier(student, vocab, emb, hidden, layers, classes, bidirectional, seed)
     padded, lengths = random_batch(seed, batch, vocab, max_len)
-    more, _ = random_batch(seed, batch, vocab, max_len, extra=extra)
-    return {"logits": logits_of(model, padded, lengths), "logits_extra_padding": logits_of(model, more, lengths)}
+    alone = []
+    for row in range(batch):
+        length = int(lengths[row])
+        single = torch.zeros((1, length + extra), dtype=padded.dtype)
+        single[0, :length] = padded[row, :length]
+        alone.append(logits_of(model, single, lengths[row : row + 1]))
+    return {"logits": logits_of(model, padded, lengths), "logits_extra_padding": np.concatenate(alone)}
 
 
 def batch_order(student, vocab, emb, hidden, layers, classes, bidirectional, batch, max_len, seed):
@@ -291,7 +298,9 @@ _trained = {}  # (training arguments, seed) -> (vocab, model, losses): trained o
 def train_classifier(student, train_texts, train_labels, epochs, batch_size, lr, emb, hidden, seeds):
     """Train the student's pipeline from scratch once per seed: the loss of every epoch, the trained
     weights and the vocabulary. Held-out sentences never come here: the verifier (verify.py) classifies
-    them with the weights, so the student's `evaluate` is never asked how well training went.
+    them with the weights, so the student's `evaluate` is never asked how well training went. Each run
+    also carries the trained model's replay (:func:`_replay`), which the verifier's must equal: the
+    weights count only as the model the student's code runs.
 
     Everything is the student's: build_vocab, SentimentDataset, collate_fn, SentimentLSTM, train_epoch.
     A second check with the same training reuses the models trained in this process.
@@ -304,8 +313,48 @@ def train_classifier(student, train_texts, train_labels, epochs, batch_size, lr,
             seed_everything(seed)
             _trained[key] = _train_once(student, train_texts, train_labels, epochs, batch_size, lr, emb, hidden, seed)
         vocab, model, losses = _trained[key]
-        runs.append({"losses": losses, "weights": trained_weights(model, "SentimentLSTM"), "vocab": _vocab_ids(vocab)})
+        weights, ids = trained_weights(model, "SentimentLSTM"), _vocab_ids(vocab)
+        runs.append({"losses": losses, "weights": weights, "vocab": ids, "replay": _replay(model, len(ids))})
     return {"runs": runs}
+
+
+def replay_batch(rows):
+    """The batch a trained model is replayed on (fixed; verify.py draws the same): padded ids of
+    random words among the model's ``rows`` embedding rows (never the padding id), unsorted lengths."""
+    rng = np.random.default_rng(20240613)
+    lengths = np.array([7, 1, 4, 9, 2, 5])
+    ids = 1 + np.minimum((rng.random((6, 9)) * (rows - 1)).astype(np.int64), rows - 2)
+    ids[np.arange(9)[None, :] >= lengths[:, None]] = PAD_ID
+    return ids, lengths
+
+
+def projection(shape):
+    """The fixed direction along which the replay differentiates the outputs (verify.py has the same)."""
+    size = int(np.prod(shape))
+    return np.cos(np.arange(size) * 0.7 + 0.3).reshape(shape).astype(np.float32)
+
+
+def _replay(model, rows):
+    """The trained model's own logits (eval mode) on the replay batch, and the gradient of every
+    parameter of sum(logits * projection): what the verifier recomputes from the weights and the
+    vocabulary's size in the specified architecture. autograd.grad leaves the model's .grad untouched."""
+    ids, lengths = replay_batch(rows)
+    model.eval()
+    logits = model(torch.tensor(ids, device=torch_device()), torch.tensor(lengths))
+    _check_tensor(logits, "the logits of your trained SentimentLSTM")
+    named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    direction = torch.tensor(projection(tuple(logits.shape)), device=logits.device, dtype=logits.dtype)
+    loss = (logits * direction).sum()
+    found = (
+        torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)
+        if named and loss.requires_grad
+        else [None] * len(named)
+    )
+    grads = {
+        name: np.zeros(tuple(p.shape), np.float32) if g is None else as_array(g, f"the gradient of {name}")
+        for (name, p), g in zip(named, found)
+    }
+    return {"outputs": as_array(logits, "the logits of your trained SentimentLSTM"), "grads": grads}
 
 
 def _vocab_ids(vocab):

@@ -19,8 +19,44 @@ def _ids(text, vocab):
     return torch.tensor(ids or [UNK_ID], dtype=torch.long)
 
 
+def replay_batch(rows):
+    """As probes.py's: the fixed batch a trained model is replayed on."""
+    rng = np.random.default_rng(20240613)
+    lengths = np.array([7, 1, 4, 9, 2, 5])
+    ids = 1 + np.minimum((rng.random((6, 9)) * (rows - 1)).astype(np.int64), rows - 2)
+    ids[np.arange(9)[None, :] >= lengths[:, None]] = 0
+    return ids, lengths
+
+
+def projection(shape):
+    """As probes.py's: the fixed direction along which the replay differentiates the outputs."""
+    size = int(np.prod(shape))
+    return np.cos(np.arange(size) * 0.7 + 0.3).reshape(shape).astype(np.float32)
+
+
+def _logits(model, padded, lengths):
+    packed = pack_padded_sequence(model.embedding(padded), lengths, batch_first=True, enforce_sorted=False)
+    _, (h_n, _) = model.lstm(packed)
+    return model.fc(torch.cat([h_n[-2], h_n[-1]], dim=1))
+
+
+def _replayed(model, rows):
+    """The specified architecture's logits on the replay batch, and the gradient of every parameter
+    of sum(logits * projection): what the student's own trained model must reproduce."""
+    ids, lengths = replay_batch(rows)
+    with torch.enable_grad():
+        logits = _logits(model, torch.tensor(ids), torch.tensor(lengths))
+        named = list(model.named_parameters())
+        loss = (logits * torch.tensor(projection(tuple(logits.shape)))).sum()
+        grads = torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)
+    return {
+        "outputs": logits.detach().numpy(),
+        "grads": {name: (torch.zeros_like(p) if g is None else g).numpy() for (name, p), g in zip(named, grads)},
+    }
+
+
 def classify(_, weights, vocab, texts, emb, hidden, classes=2):
-    """The predicted class of every text."""
+    """The predicted class of every text (and the replay, see probes._replay)."""
     if not isinstance(weights, dict) or np.ndim(weights.get("embedding.weight")) != 2:
         raise ProbeFailure("your trained SentimentLSTM has no embedding.weight of shape (vocab_size, embedding_dim)")
     rows = np.shape(weights["embedding.weight"])[0]
@@ -30,19 +66,14 @@ def classify(_, weights, vocab, texts, emb, hidden, classes=2):
     model.embedding = nn.Embedding(rows, emb, padding_idx=0)
     model.lstm = nn.LSTM(emb, hidden, batch_first=True, bidirectional=True)
     model.fc = nn.Linear(2 * hidden, classes)
+    if len(vocab) > rows:
+        raise ProbeFailure(f"your vocabulary has {len(vocab)} words but your embedding only {rows} rows")
     ignored = load_trained(model, weights, "SentimentLSTM")
     predicted = []
     with torch.no_grad():
         for start in range(0, len(texts), 256):
             sequences = [_ids(text, vocab) for text in texts[start : start + 256]]
             lengths = torch.tensor([len(ids) for ids in sequences])
-            packed = pack_padded_sequence(
-                model.embedding(pad_sequence(sequences, batch_first=True)),
-                lengths,
-                batch_first=True,
-                enforce_sorted=False,
-            )
-            _, (h_n, _) = model.lstm(packed)
-            predicted.append(model.fc(torch.cat([h_n[-2], h_n[-1]], dim=1)).argmax(dim=1))
+            predicted.append(_logits(model, pad_sequence(sequences, batch_first=True), lengths).argmax(dim=1))
     classes = torch.cat(predicted).numpy().astype(np.int64) if predicted else np.zeros(0, np.int64)
-    return {"classes": classes, "ignored": ignored}
+    return {"classes": classes, "ignored": ignored, "replayed": _replayed(model, len(vocab))}

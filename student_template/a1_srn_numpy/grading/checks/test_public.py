@@ -35,14 +35,18 @@ def test_linear_output(judge):
 
 @points(5)
 def test_rnn_backward(judge):
-    """rnn_backward equals torch autograd (tanh, h0 given)"""
-    judge.compare("backward", **SHAPE, activation="tanh", seed=14, rtol=1e-9, atol=1e-10, check_dtype=True)
+    """rnn_backward equals torch autograd (tanh, h0 given; each gradient a sixth)"""
+    judge.compare(
+        "backward", **SHAPE, activation="tanh", seed=14, rtol=1e-9, atol=1e-10, check_dtype=True, per_key="grads"
+    )
 
 
 @points(5)
 def test_numpy_only(student, static, filename):
     """srn runs on numpy alone (no torch)"""
     student.run("forward", T=2, B=1, D=2, H=2, activation="tanh", seed=15)
+    imports_torch = any(found not in static.integrity for found in static.blocked_imports)
     assert not static.blocked_imports, (
-        f"{static.describe_blocked(filename)}; this assignment is numpy only, so remove the torch import"
+        f"{static.describe_blocked(filename)}; this assignment is numpy only"
+        + (", so remove the torch import" if imports_torch else "")
     )

@@ -55,10 +55,31 @@ def test_loss_curve(judge):
 
 
 def other_initial_weights(got, want):
-    """The loss is computed right (epoch 1's loss is the untrained model's summed cross-entropy), but
-    training starts from other weights than the reference's under the same seed."""
-    first, untrained = float(got["losses"][0]), float(got["initial_loss"])
-    if abs(first - untrained) > 1e-4 * abs(untrained):
+    """Why the curve differs where no catalogued mistake says, from epoch 1's loss (computed before the
+    first update, from the initial weights): the student's equals the reference's, so the weights start
+    alike and the loss is computed right, and what differs later is the gradient or the update; or it
+    equals the student's own untrained loss but not the reference's, so the loss is computed right from
+    other initial weights. Anything else: None (the judge's own diagnosis stands)."""
+    try:
+        mine, theirs = [float(v) for v in got["losses"]], [float(v) for v in want["losses"]]
+        first, untrained = mine[0], float(got["initial_loss"])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+
+    def close(a, b):
+        return abs(a - b) <= CURVE_TOLERANCE["atol"] + CURVE_TOLERANCE["rtol"] * abs(b)
+
+    if close(first, theirs[0]):
+        later = [epoch for epoch, (a, b) in enumerate(zip(mine, theirs), start=1) if not close(a, b)]
+        if len(mine) != len(theirs) or not later:
+            return None
+        return (
+            f"your first loss equals the reference's, so your model starts from the same weights and computes "
+            f"the loss right; from epoch {later[0]} on the losses differ, so the weights are updated differently: "
+            "the gradient (what loss.backward() reaches through the steps) or the update (zero_grad, the "
+            "optimizer's step and learning rate) is wrong"
+        )
+    if not close(first, untrained):
         return None
     return (
         "your first loss is the summed cross-entropy of your own untrained model, so the loss is computed "

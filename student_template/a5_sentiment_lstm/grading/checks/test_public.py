@@ -44,7 +44,7 @@ def test_forward_bidirectional(judge):
 
 @points(4)
 def test_padding_invariance(judge, reference):
-    """Extra padding leaves the logits unchanged"""
+    """Padding leaves the logits unchanged: each sentence alone, with extra padding, as in the batch"""
     judge_invariance(
         judge,
         reference,
@@ -52,7 +52,7 @@ def test_padding_invariance(judge, reference):
         dict(BIDIRECTIONAL, extra=4),
         first="logits",
         second="logits_extra_padding",
-        change="adding 4 padding columns",
+        change="giving each sentence alone, with 4 padding columns after it,",
         seed=2,
     )
 
