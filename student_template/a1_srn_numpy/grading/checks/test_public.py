@@ -46,7 +46,6 @@ def test_numpy_only(student, static, filename):
     """srn runs on numpy alone (no torch)"""
     student.run("forward", T=2, B=1, D=2, H=2, activation="tanh", seed=15)
     imports_torch = any(found not in static.integrity for found in static.blocked_imports)
-    assert not static.blocked_imports, (
-        f"{static.describe_blocked(filename)}; this assignment is numpy only"
-        + (", so remove the torch import" if imports_torch else "")
+    assert not static.blocked_imports, f"{static.describe_blocked(filename)}; this assignment is numpy only" + (
+        ", so remove the torch import" if imports_torch else ""
     )
