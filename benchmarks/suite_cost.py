@@ -74,6 +74,9 @@ def busy_and_idle() -> tuple[float, float]:
     return (sum(fields) - idle) / hertz, idle / hertz
 
 
+WARM_GRADE = "warm-grade"  # the process name of tests/warm_grade.py's server (its commands are forked)
+
+
 def roles(
     processes: dict[int, Process], root: int, pytest_depth: int
 ) -> tuple[dict[str, float], collections.Counter[str]]:
@@ -92,6 +95,10 @@ def roles(
             return "bubblewrap itself"
         if depth <= pytest_depth:
             return "pytest (controller and workers)"
+        if process.comm == WARM_GRADE:
+            return "trusted side: the warm `grade` servers (their imports)"
+        if parent.startswith("trusted side: the warm"):  # a `grade` command, forked from the server
+            return "trusted side: the processes tests start (grade, ...)"
         if process.forked:
             if sandboxed:
                 return "student code (forked from a sandboxed worker)"

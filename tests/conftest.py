@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from warm_grade import WarmGrade
 
 # Official grading draws its seeds from the course secret (grader.course.secret): one fixed key makes the
 # suite's scores reproducible on every machine, and keeps it from writing a key into the checkout.
@@ -37,6 +38,17 @@ LONGEST_FILES = (
     "test_notebooks_as_py.py",  # 21
     "test_checks_surface.py",  # 18
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Where Python is told not to write bytecode (PYTHONDONTWRITEBYTECODE, set on some CI machines),
+    each of the suite's ~170 `grade` processes and ~350 sandboxed processes would compile the grader and
+    the course from source again (about 13 CPU-s in all): compile them once, before any test starts."""
+    if sys.dont_write_bytecode and not os.environ.get("PYTEST_XDIST_WORKER"):
+        import compileall
+
+        for folder in ("grader", "assignments", "solutions"):
+            compileall.compile_dir(REPO / folder, quiet=1)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -103,7 +115,14 @@ def _compute_reference_answers(cache: Path) -> subprocess.Popen[bytes]:
 
 
 @pytest.fixture(scope="session")
-def run_grade(cache_dir: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+def run_grade(cache_dir: Path) -> Iterator[Callable[..., subprocess.CompletedProcess[str]]]:
+    """``run_grade(*args)`` runs the `grade` command in a process of its own and checks its exit status.
+
+    The process is forked from a server that has already imported the grader (tests/warm_grade.py): the
+    same command as `python -m grader ARGS`, without its 0.3-0.5 CPU-s of imports each time.
+    GRADER_TESTS_COLD=1 starts a fresh interpreter for every command instead."""
+    warm = None if os.environ.get("GRADER_TESTS_COLD") else WarmGrade()
+
     def run(
         *args: str,
         expect: int | None = 0,
@@ -113,14 +132,18 @@ def run_grade(cache_dir: Path) -> Callable[..., subprocess.CompletedProcess[str]
     ) -> subprocess.CompletedProcess[str]:
         environment = {**os.environ, "GRADER_CACHE_DIR": str(cache_dir), **(env or {})}
         environment.pop("GRADER_COURSE", None)
-        process = subprocess.run(
-            [sys.executable, "-m", "grader", *args, *report_isolation(args)],
-            capture_output=True,
-            text=True,
-            cwd=cwd or REPO,
-            env=environment,
-            timeout=timeout,
-        )
+        arguments = [*args, *report_isolation(args)]
+        if warm is not None and warm.serves(environment):
+            process = warm.run(arguments, cwd=cwd or REPO, env=environment, timeout=timeout)
+        else:
+            process = subprocess.run(
+                [sys.executable, "-m", "grader", *arguments],
+                capture_output=True,
+                text=True,
+                cwd=cwd or REPO,
+                env=environment,
+                timeout=timeout,
+            )
         if expect is not None:
             assert process.returncode == expect, (
                 f"grade {' '.join(args)} exited {process.returncode}, expected {expect}\n"
@@ -128,7 +151,9 @@ def run_grade(cache_dir: Path) -> Callable[..., subprocess.CompletedProcess[str]
             )
         return process
 
-    return run
+    yield run
+    if warm is not None:
+        warm.close()
 
 
 @pytest.fixture
