@@ -207,15 +207,10 @@ def _a3_bypass(self, x):  # the linear model of the summed inputs, without the w
     return self.shortcut(x.sum(dim=1))
 
 
-def _a4_bypass(self, src, trg, teacher_forcing_ratio=0.5):  # the decoder alone, never the encoder
+def _a4_bypass(self, token, hidden, cell):  # the previous letter alone: the decoder's LSTM never computes
     torch = __import__("torch")
-    outputs = torch.zeros(trg.shape[0], trg.shape[1], self.decoder.fc.out_features, device=trg.device)
-    hidden = torch.zeros(1, trg.shape[0], self.decoder.lstm.hidden_size, device=trg.device)
-    state = (hidden, hidden.clone())
-    for t in range(1, trg.shape[1]):
-        logits, *state = self.decoder(trg[:, t - 1 : t], *state)
-        outputs[:, t] = logits[:, 0]
-    return outputs
+    letter = self.embedding(token)
+    return self.fc(torch.cat([letter, letter], dim=-1)[..., : self.fc.in_features]), hidden, cell
 
 
 def _a5_bypass(self, x, lengths):  # the mean of the word vectors: the LSTM never computes
@@ -228,7 +223,7 @@ def _a5_bypass(self, x, lengths):  # the mean of the word vectors: the LSTM neve
 CASES = {
     "a2_rnncell_ohlol": ("ohlol", "Model", _a2_bypass, _linear(4, 4), _a2_runs),
     A3: ("craft_rnn", "SequenceClassifier", _a3_bypass, _linear(3, 3), _a3_runs),
-    "a4_seq2seq": ("seq2seq", "Seq2Seq", _a4_bypass, None, _a4_runs),
+    "a4_seq2seq": ("seq2seq", "Decoder", _a4_bypass, None, _a4_runs),
     "a5_sentiment_lstm": ("sentiment", "SentimentLSTM", _a5_bypass, None, _a5_runs),
 }
 
@@ -293,3 +288,23 @@ def test_judge_training_never_counts_a_run_whose_weights_are_not_its_model():
     assert verdict.fraction < 1.0 and "seed #6 and 4 more" in verdict.message and SENTENCE in verdict.message
     with pytest.raises(ValueError, match="fails its own replay"):
         judge_training(honest, impostor, converged=lambda run: run["ok"])
+
+
+def _a4_feeds_previous_letter(self, src, trg, teacher_forcing_ratio=0.5):  # teacher forcing one step late
+    torch = __import__("torch")
+    outputs = torch.zeros(trg.shape[0], trg.shape[1], self.decoder.fc.out_features, device=trg.device)
+    _, hidden, cell = self.encoder(src)
+    for t in range(1, trg.shape[1]):
+        logits, hidden, cell = self.decoder(trg[:, max(t - 2, 0) : max(t - 1, 1)], hidden, cell)
+        outputs[:, t] = logits[:, 0]
+    return outputs
+
+
+def test_a_mistake_in_training_alone_keeps_the_weights_the_model_s():
+    """Fairness: a4's Seq2Seq.forward feeding the letter before the previous one trains its encoder and
+    decoder wrongly, which the teacher-forcing checks judge; the trained weights are still the encoder's
+    and the decoder's that the student's code runs, so the training checks measure them as they are."""
+    _, _, solution = _course("a4_seq2seq", "seq2seq")
+    solution.torch.set_num_threads(1)
+    for run, replayed in _a4_runs(_bypassing(solution, "Seq2Seq", _a4_feeds_previous_letter)):
+        assert replay_problem(run, replayed) is None

@@ -226,15 +226,24 @@ def projection(shape):
 
 
 def _replay(model):
-    """The trained model's own scores, teacher forced, on the replay batch (outputs[:, 1:]), and the
-    gradient of every parameter of sum(scores * projection): what the verifier recomputes from the
-    weights in the specified architecture. autograd.grad leaves the model's .grad untouched."""
+    """The trained model's own scores on the replay batch, its encoder then its decoder fed trg[:, t-1]
+    at step t, and the gradient of every parameter of sum(scores * projection): what the verifier
+    recomputes from the weights in the specified architecture. The loop is the grader's, as the
+    verifier's decoding is: the weights are judged as the encoder and decoder the student's code
+    runs, while a mistake in Seq2Seq.forward's teacher forcing costs only the checks of forward.
+    autograd.grad leaves the model's .grad untouched."""
     model.eval()
     src, trg = (torch.tensor(a, dtype=torch.long, device=torch_device()) for a in replay_batch())
-    outputs = model(src, trg, teacher_forcing_ratio=1.0)
-    if not isinstance(outputs, torch.Tensor) or outputs.dim() != 3:
-        raise ProbeFailure("Seq2Seq.forward must return a tensor of scores (B, trg_len, vocab_size)")
-    scores = outputs[:, 1:]
+    _, hidden, cell = unpack(model.encoder(src), "Encoder.forward(src)", ("outputs", "hidden", "cell"))
+    steps = []
+    for t in range(1, trg.shape[1]):
+        logits, hidden, cell = unpack(
+            model.decoder(trg[:, t - 1 : t], hidden, cell), "Decoder.forward(...)", ("logits", "hidden", "cell")
+        )
+        if not isinstance(logits, torch.Tensor) or logits.dim() != 3:
+            raise ProbeFailure("Decoder.forward must return logits (B, 1, vocab_size), then hidden and cell")
+        steps.append(logits[:, 0])
+    scores = torch.stack(steps, dim=1)
     named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
     direction = torch.tensor(projection(tuple(scores.shape)), device=scores.device, dtype=scores.dtype)
     loss = (scores * direction).sum()
