@@ -103,6 +103,20 @@ except RuntimeError:
 raise RuntimeError(f"threads {len(threads)}")
 """),
     "setsid_daemon": in_linear_output(SPAWN_DAEMON),
+    "threads_kept_answer_right": in_linear_output(
+        """
+import threading, time
+kept = globals().setdefault("_kept_threads", [])
+try:
+    for _ in range(10000):
+        thread = threading.Thread(target=time.sleep, args=(1000,), daemon=True)
+        thread.start()
+        kept.append(thread)
+except RuntimeError:
+    pass
+""",
+        then="return hs @ W_hy.T + b_y",
+    ),
     "memory_bomb_retries": in_linear_output("""
 hoard = []
 while True:
@@ -380,6 +394,9 @@ B_HH_MISSING = 20 + 5 * 5 / 6 + 10 * 5 / 6
         ("subprocess_bomb", PARTIAL - NUMPY_ONLY_POINTS, "RuntimeError: started"),
         ("thread_bomb", PARTIAL, "RuntimeError: threads"),
         ("setsid_daemon", STARTS_PROGRAMS, "uses `os.execv`"),
+        # Every thread under the limit held, the answer right: the grader's watchdog gets no thread and
+        # does without (it ended the process, and the later checks read "exit code 0").
+        ("threads_kept_answer_right", 100, ""),
         ("memory_bomb_retries", PARTIAL, "did not finish within 2 s"),
         ("huge_file_in_tmp", PARTIAL, "File too large"),
         ("many_files", 100, ""),

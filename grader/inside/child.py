@@ -356,8 +356,12 @@ class _Watchdog:
         self.stop = threading.Event()
         self.thread: threading.Thread | None = None
         if after or stuck_after:
-            self.thread = threading.Thread(target=self._watch, daemon=True)
-            self.thread.start()
+            thread = threading.Thread(target=self._watch, daemon=True)
+            try:
+                thread.start()
+            except RuntimeError:  # no thread left under the limit (the student's threads hold them all,
+                return  # or the last watchdog's has not quite ended): the trusted side's limits still hold
+            self.thread = thread
 
     def _watch(self) -> None:
         started = time.monotonic()
