@@ -304,6 +304,9 @@ params = [torch.randn(4, 3), torch.randn(4, 4), torch.randn(4), torch.randn(4)]
 gru_params = [torch.cat([torch.zeros(8, 3), params[0]]), torch.cat([torch.zeros(8, 4), params[1]]),
               torch.cat([torch.full((4,), 100.0), torch.full((4,), -100.0), params[2]]),
               torch.cat([torch.zeros(8), params[3]])]  # saturated gates: exactly a tanh RNN
+lstm = [torch.cat([torch.zeros(8, 3), params[0], torch.zeros(4, 3)]), torch.cat([torch.zeros(8, 4), params[1],
+        torch.zeros(4, 4)]), torch.cat([torch.full((4,), 50.0), torch.full((4,), -50.0), params[2], torch.full((4,), 50.0)]),
+        torch.cat([torch.zeros(8), params[3], torch.zeros(4)])]  # LSTM gates i=1, f=0, o=1: tanh(tanh(a))
 
 # What a student finds in the process, removed: the guard module's state, every torch.library
 # registration and dispatcher handle gc can see, torch._VF's filtered table.
@@ -336,6 +339,9 @@ routes = {
     "decomposition table": lambda: torch._decomp.decomposition_table[torch.ops.aten.rnn_tanh.input](
         x, h0, params, True, 1, 0.0, False, False, False),
     "decomposition helper": lambda: decompositions.one_layer_rnn(x, h0[0], params, True, torch.tanh),
+    "mkldnn layer on mkldnn weights": lambda: torch.ops.aten.mkldnn_rnn_layer(
+        x[:1].contiguous(), *torch.ops.mkldnn._reorder_mkldnn_rnn_layer_weight(lstm[0], lstm[1], 4, False, True, False),
+        lstm[2], lstm[3], h0[0], torch.zeros(2, 4), False, [1], 2, 4, 1, True, False, False, False),
 }
 for label, route in routes.items():
     for mode in (torch.enable_grad, torch.inference_mode):

@@ -208,6 +208,23 @@ def _refuse_in_kernel_table(vf_module: Any, attr: str, dotted: str, original: An
     table.refused[attr] = dotted
 
 
+def _kernel_keys(torch: Any, name: str) -> list[str]:
+    """Every dispatch key with a kernel of its own for operator ``name``: the composite and backend keys
+    that every build has, and whatever else the dispatcher lists (MkldnnCPU: mkldnn_rnn_layer ran on
+    mkldnn tensors though its CPU kernel was refused; Meta, autocast, quantized backends)."""
+    keys = [key for key in _KERNEL_KEYS if torch._C._dispatch_has_kernel_for_dispatch_key(name, key)]
+    try:
+        table = torch._C._dispatch_dump_table(name)
+    except (AttributeError, RuntimeError):
+        return keys
+    for line in table.splitlines():
+        key, _, registered = line.partition(":")
+        key = key.strip()
+        if registered.rstrip().endswith("[kernel]") and "fallthrough" not in registered and key not in keys:
+            keys.append(key)
+    return keys
+
+
 def _refuse_operator(attr: str, refuse: Callable[..., NoReturn]) -> bool:
     """Refuse the torch operator ``aten::attr`` in torch's dispatcher and in its Python kernels.
 
@@ -224,18 +241,16 @@ def _refuse_operator(attr: str, refuse: Callable[..., NoReturn]) -> bool:
     except (AttributeError, RuntimeError):
         return False
     names = [op.name() for op in overloads]  # "aten::rnn_tanh.input"
-    registrations = [
-        (name.removeprefix("aten::"), key)
-        for name in names
-        for key in _KERNEL_KEYS
-        if torch._C._dispatch_has_kernel_for_dispatch_key(name, key)
-    ]
+    registrations = [(name.removeprefix("aten::"), key) for name in names for key in _kernel_keys(torch, name)]
     if registrations:
         library = torch._C._dispatch_library("IMPL", "aten", "", __file__, 0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "overriding a previously registered kernel" is the point
             for name, key in registrations:
-                library.impl(name, key, refuse, False)
+                try:
+                    library.impl(name, key, refuse, False)
+                except RuntimeError:  # a key that takes no Python kernel: its neighbours still refuse
+                    continue
         _keep_forever(library)
     for op in overloads:
         _refuse_python_kernels(torch, op, refuse)
