@@ -138,6 +138,16 @@ NO_PACKING = (
     "packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)",
     "packed = embedded",
 )
+# a5 whose train_epoch never steps the optimizer it is given but writes the weights itself: it stands for
+# weights trained elsewhere and copied in (a student shipped ones trained offline on the public data).
+# A training call must take about the optimizer steps the reference's takes.
+WEIGHTS_WRITTEN_BY_HAND = (
+    "        optimizer.step()\n",
+    "        with torch.no_grad():\n"
+    "            for parameter in model.parameters():\n"
+    "                if parameter.grad is not None:\n"
+    "                    parameter -= 0.01 * parameter.grad.sign()\n",
+)
 CUT_TO_LONGEST = (
     "        embedded = self.embedding(x)\n",
     "        embedded = self.embedding(x[:, : int(lengths.max())])\n",
@@ -158,6 +168,7 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path):
         "a5_nan_on_padding": patched(A5, "sentiment", NAN_ON_PADDING),
         "a5_no_packing": patched(A5, "sentiment", NO_PACKING),
         "a5_no_packing_cut_to_longest": patched(A5, "sentiment", NO_PACKING, CUT_TO_LONGEST),
+        "a5_weights_written_by_hand": patched(A5, "sentiment", WEIGHTS_WRITTEN_BY_HAND),
     }
     results = grade_class(students)
     out = tmp_path / "grades-0"
@@ -185,6 +196,11 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path):
     cut = {c["name"]: c for c in checks_of(results["a5_no_packing_cut_to_longest"], A5)}
     padding = [c for name, c in cut.items() if name.startswith("test_padding_invariance")]
     assert padding and all(c["points"] == 0 for c in padding), [c["message"] for c in padding]
+
+    assert score_of(results["a5_weights_written_by_hand"], A5) <= score_of(results["a5_honest_no_training"], A5)
+    by_hand = {c["name"]: c for c in checks_of(results["a5_weights_written_by_hand"], A5)}
+    for name in ("test_training_dev_accuracy", "test_training_test_accuracy"):
+        assert by_hand[name]["points"] == 0 and "optimizer steps" in by_hand[name]["message"], by_hand[name]
 
     # Not one held-out sentence of test.tsv reached the student's process, so none is in any output.
     held_out = [

@@ -308,3 +308,69 @@ def test_a_mistake_in_training_alone_keeps_the_weights_the_model_s():
     solution.torch.set_num_threads(1)
     for run, replayed in _a4_runs(_bypassing(solution, "Seq2Seq", _a4_feeds_previous_letter)):
         assert replay_problem(run, replayed) is None
+
+
+def _no_graph_in_eval(forward):
+    """``forward`` run with gradients off outside training (``torch.set_grad_enabled(self.training)``),
+    a style the handouts allow: the model's outputs carry no graph in eval mode."""
+
+    def wrapped(self, *args):
+        torch = __import__("torch")
+        with torch.set_grad_enabled(self.training and torch.is_grad_enabled()):
+            return forward(self, *args)
+
+    return wrapped
+
+
+def test_a_model_without_a_graph_in_eval_mode_replays_by_differences():
+    """Fairness: the replay differentiates by central differences where the outputs carry no graph, so
+    such a correct model keeps its training points; the bypass that does so too is still refused."""
+    _, _, solution = _course("a2_rnncell_ohlol", "ohlol")
+    solution.torch.set_num_threads(1)
+    honest = _bypassing(solution, "Model", _no_graph_in_eval(solution.Model.forward))
+    for run, replayed in _a2_runs(honest):
+        assert "directional" in run["replay"] and "grads" not in run["replay"]
+        assert replay_problem(run, replayed) is None
+    cheat = _bypassing(solution, "Model", _no_graph_in_eval(_a2_bypass), _linear(4, 4))
+    for run, replayed in _a2_runs(cheat):
+        problem = replay_problem(run, replayed)
+        assert problem and "do not move your trained model's outputs" in problem and "rnncell.weight_ih" in problem
+
+
+def test_a_parameter_registered_under_two_names_replays_under_both():
+    """Fairness: ``self.cell = nn.RNNCell(...); self.rnncell = self.cell`` meets the handout; the replay
+    names every parameter under all its names, not only the first (named_parameters' default)."""
+    _, _, solution = _course("a2_rnncell_ohlol", "ohlol")
+    solution.torch.set_num_threads(1)
+    base = solution.Model
+
+    def __init__(self, *args, **kwargs):
+        base.__init__(self, *args, **kwargs)
+        cell = self.rnncell
+        del self.rnncell
+        self.cell = cell  # registered first: named_parameters() would say cell.weight_ih only
+        self.rnncell = cell
+
+    module = types.ModuleType("ohlol_alias_first")
+    module.__dict__.update(solution.__dict__)
+    module.__dict__["Model"] = type("Model", (base,), {"__init__": __init__})
+    for run, replayed in _a2_runs(module):
+        assert replay_problem(run, replayed) is None
+
+
+def test_a_run_that_took_too_few_optimizer_steps_never_counts():
+    """Weights trained offline and copied in by a train_epoch that never steps: the run took none of the
+    reference's optimizer steps, so it never counts as trained, even as an exact copy of the reference's
+    run. Runs whose steps were not counted are judged as before; more steps than the reference's are
+    fine (a student who steps per time step)."""
+    reference = [{"losses": [2.0, 1.0], "ok": True, "steps": 48, NOT_THE_MODEL: None} for _ in range(10)]
+    copied = [dict(run, steps=0) for run in reference]
+    verdict = judge_training(copied, reference, converged=lambda run: run["ok"])
+    assert (
+        verdict.fraction == 0.0 and "took 0 optimizer steps where the reference solution's took 48" in verdict.message
+    )
+    few = [dict(run, steps=23) for run in reference]
+    assert judge_training(few, reference, converged=lambda run: run["ok"]).fraction == 0.0
+    for steps in (None, 24, 48, 480):
+        honest = [dict(run, losses=[2.1, 1.1], steps=steps) for run in reference]
+        assert judge_training(honest, reference, converged=lambda run: run["ok"]).fraction == 1.0, steps

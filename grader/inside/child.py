@@ -201,8 +201,8 @@ class HungBefore(Exception):
 
 _call_limit = [float("inf")]  # the wall-clock limit of the probe call now running
 _call_small = [False]  # whether it is a plain probe call (small inputs), not a training check's
-_steps = [0]  # optimizer steps taken in the probe call now running (torch's global step hook counts them)
-_counting = [False]
+_steps = probe_api.OPTIMIZER_STEPS  # in the probe call now running (torch's global step hook counts them)
+_counting = probe_api.STEPS_COUNTED
 
 
 def _count_optimizer_steps() -> None:

@@ -267,3 +267,78 @@ def drawn_words(seed: int, alphabet: str, count: int, shortest: int = 1, longest
     do not answer the question asked."""
     rng = np.random.default_rng(seed)
     return ["".join(rng.choice(list(alphabet), size=int(rng.integers(shortest, longest + 1)))) for _ in range(count)]
+
+
+# -- how a model was trained -------------------------------------------------------------------------
+
+OPTIMIZER_STEPS = [0]  # optimizer steps of the probe call now running; inside/child.py counts them
+STEPS_COUNTED = [False]  # whether they are counted (torch's global step hook is in place)
+
+
+def optimizer_steps() -> int | None:
+    """Optimizer steps taken so far in this probe call, or None where nothing counts them (a probe
+    run outside a graded process). A training probe records each run's (the difference around it), so
+    that weights no optimizer step produced do not count as trained (convergence.measured_runs)."""
+    return OPTIMIZER_STEPS[0] if STEPS_COUNTED[0] else None
+
+
+def steps_since(before: int | None) -> int | None:
+    """The optimizer steps taken since ``before`` (an :func:`optimizer_steps` reading), or None."""
+    now = optimizer_steps()
+    return None if before is None or now is None else now - before
+
+
+# -- replaying a trained model (see grader.judging.convergence.replay_problem) ------------------------
+
+
+def projection(shape: tuple[int, ...]) -> np.ndarray:
+    """The fixed direction along which a replay differentiates outputs (and perturbs parameters)."""
+    size = int(np.prod(shape))
+    return np.cos(np.arange(size) * 0.7 + 0.3).reshape(shape).astype(np.float32)
+
+
+def replay_sensitivity(model: Any, outputs: Any, recompute: Any) -> dict[str, Any]:
+    """How ``outputs`` (a tensor the trained ``model`` computed in eval mode) depend on each parameter:
+    ``{"grads": name -> gradient of sum(outputs * projection)}``, every name of a shared parameter
+    included; or, where the outputs carry no graph (a forward that turns gradients off outside
+    training, which the handouts allow), ``{"directional": name -> the same sum's derivative along
+    projection(parameter's shape)}`` by central differences, ``recompute()`` giving the outputs again.
+    autograd.grad leaves the model's .grad fields untouched; perturbed parameters are restored."""
+    torch = real_module("torch")
+    named = [(name, p) for name, p in model.named_parameters(remove_duplicate=False) if p.requires_grad]
+    direction = torch.tensor(projection(tuple(outputs.shape)), device=outputs.device, dtype=outputs.dtype)
+    if outputs.requires_grad:
+        found = torch.autograd.grad((outputs * direction).sum(), [p for _, p in named], allow_unused=True)
+        return {
+            "grads": {
+                name: np.zeros(tuple(p.shape), np.float32) if g is None else as_array(g, f"the gradient of {name}")
+                for (name, p), g in zip(named, found)
+            }
+        }
+
+    def objective() -> float:
+        again = recompute()
+        return float((again.double() * direction.double()).sum())
+
+    directional: dict[str, float] = {}
+    done: dict[int, float] = {}
+    with torch.no_grad():
+        for name, p in named:
+            if id(p) not in done:
+                saved = p.detach().clone()
+                step = torch.tensor(projection(tuple(p.shape)), device=p.device, dtype=p.dtype)
+                eps = 1e-3 * max(float(saved.double().abs().mean()), 1e-2)
+                p.copy_(saved + eps * step)
+                plus = objective()
+                p.copy_(saved - eps * step)
+                minus = objective()
+                p.copy_(saved)
+                done[id(p)] = (plus - minus) / (2 * eps)
+            directional[name] = done[id(p)]
+    return {"directional": directional}
+
+
+def directional_of(grads: dict[str, Any]) -> dict[str, float]:
+    """The verifier's side of :func:`replay_sensitivity`'s central differences: each gradient's
+    derivative along projection(its shape)."""
+    return {name: float(np.sum(np.asarray(g, dtype=np.float64) * projection(np.shape(g)))) for name, g in grads.items()}

@@ -122,11 +122,10 @@ def judge_training(
     for number, run in enumerate(reference_runs, start=1):
         if run.get(NOT_THE_MODEL):
             raise ValueError(f"the reference's run #{number} fails its own replay: {run[NOT_THE_MODEL]}")
-    impostors = [i for i, run in enumerate(student_runs) if run.get(NOT_THE_MODEL)]
+    refusals = [_refusal(s, r) for s, r in zip(student_runs, reference_runs)]
+    impostors = [i for i, reason in enumerate(refusals) if reason]
     if len(impostors) == len(student_runs):
-        return TrainingVerdict(
-            0.0, f"{what}: {NOT_THE_MODEL_SENTENCE}: {student_runs[0][NOT_THE_MODEL]}", curves=curves
-        )
+        return TrainingVerdict(0.0, f"{what}: {refusals[0]}", curves=curves)
     if not impostors and all(
         curves_match(s.get(curve, []), r.get(curve, []), rtol, atol) and same_weights(s, r, rtol, atol)
         for s, r in zip(student_runs, reference_runs)
@@ -145,13 +144,12 @@ def judge_training(
     if reference_wins == 0:
         raise ValueError("the reference converges on none of the seeds: choose other seeds or a larger budget")
 
-    def won(run: Run) -> bool:  # a run whose weights are not its model's never converged
-        return not run.get(NOT_THE_MODEL) and converged(run)
-
-    wins = sum(1 for run in student_runs if won(run))
+    # a run whose weights are not its model's, or that no training produced, never converged
+    won = [not refusals[i] and converged(run) for i, run in enumerate(student_runs)]
+    wins = sum(won)
     if paired:
-        lost = sum(1 for s, r in zip(student_runs, reference_runs) if converged(r) and not won(s))
-        gained = sum(1 for s, r in zip(student_runs, reference_runs) if won(s) and not converged(r))
+        lost = sum(1 for i, r in enumerate(reference_runs) if converged(r) and not won[i])
+        gained = sum(1 for i, r in enumerate(reference_runs) if won[i] and not converged(r))
         fraction, message = paired_verdict(wins, reference_wins, n, lost, gained, what)
     else:
         required = required_successes(reference_wins, n)
@@ -164,7 +162,7 @@ def judge_training(
         message += (
             f". On seed #{impostors[0] + 1}"
             + (f" and {len(impostors) - 1} more" if len(impostors) > 1 else "")
-            + f", {NOT_THE_MODEL_SENTENCE}: {student_runs[impostors[0]][NOT_THE_MODEL]}"
+            + f", {refusals[impostors[0]]}"
         )
     if fraction < 1.0:
         message += "; your loss curve differs from the reference's " + (
@@ -177,6 +175,24 @@ def judge_training(
                 f"do not all fit by name: {', '.join(notes[:8])}"
             )
     return TrainingVerdict(fraction, message, converged=wins, eligible=n, curves=curves)
+
+
+def _refusal(run: Run, reference: Run) -> str | None:
+    """Why a student's run cannot count as trained, or None: its weights are not its model's (the
+    replay, :func:`replay_problem`), or it took under half the optimizer steps the reference's run took
+    (one per batch): weights trained elsewhere and copied in. Step counts come from the student's
+    process (inside/child counts them), so this stops the plain copy, not one that fakes its steps."""
+    if run.get(NOT_THE_MODEL):
+        return f"{NOT_THE_MODEL_SENTENCE}: {run[NOT_THE_MODEL]}"
+    mine, theirs = run.get("steps"), reference.get("steps")
+    if not isinstance(mine, int) or not isinstance(theirs, int) or isinstance(mine, bool) or isinstance(theirs, bool):
+        return None  # not counted (a probe run outside a graded process, an older recording)
+    if theirs > 0 and mine * 2 < theirs:
+        return (
+            f"your training took {mine} optimizer steps where the reference solution's took {theirs} (one per "
+            "batch), too few to have trained the weights it returned"
+        )
+    return None
 
 
 def same_weights(student: Run, reference: Run, rtol: float, atol: float) -> bool:
@@ -237,6 +253,8 @@ def replay_problem(run: Run, replayed: Any) -> str | None:
     claim = run.get("replay")
     if not isinstance(claim, dict):
         return "your training run returned no outputs of your trained model on the grader's inputs"
+    if isinstance(claim.get("directional"), dict) and not isinstance(claim.get("grads"), dict):
+        return _directional_problem(run, claim, replayed)
     want = dict(replayed.get("grads") or {})
     grads = claim.get("grads")
     got: dict[str, Any] = grads if isinstance(grads, dict) else {}
@@ -271,6 +289,50 @@ def replay_problem(run: Run, replayed: Any) -> str | None:
         return (
             "your trained model's outputs depend on its parameters otherwise than the specified architecture's "
             f"do ({'; '.join(other[:3])})"
+        )
+    return None
+
+
+def _directional_problem(run: Run, claim: dict[str, Any], replayed: Any) -> str | None:
+    """:func:`replay_problem` for a model whose outputs carry no graph in eval mode: each parameter's
+    derivative along a fixed direction (central differences in the student's process) against the
+    verifier's (its gradient along the same direction), within REPLAY_RTOL of the most the derivative
+    can be (the gradient's size times the direction's)."""
+    want = dict(replayed.get("directional") or {})
+    sizes = {
+        name: _norm(grad) * math.sqrt(max(np.size(grad), 1)) for name, grad in (replayed.get("grads") or {}).items()
+    }
+    got = claim["directional"]
+    weights = list(run.get("weights") or {})
+    mapping: dict[str, str] = (
+        dict(zip(want, weights)) if any(n not in got for n in want) and len(weights) == len(want) else {}
+    )
+    unused: list[str] = []
+    other: list[str] = []
+    for name, expected in want.items():
+        theirs = str(mapping.get(name, name))
+        mine = got.get(theirs)
+        allowed = REPLAY_RTOL * sizes.get(name, 0.0) + REPLAY_ATOL
+        if not isinstance(mine, (int, float)) or isinstance(mine, bool) or not math.isfinite(mine):
+            unused.append(theirs)
+        elif abs(mine - expected) > allowed:
+            (unused if abs(mine) <= allowed < abs(expected) else other).append(theirs)
+    if unused:
+        return (
+            f"{', '.join(unused[:6])}{' and more' if len(unused) > 6 else ''} do not move your trained model's "
+            "outputs, so your model does not compute with "
+            f"{'them' if len(unused) > 1 else 'it'}, though the specified architecture does"
+        )
+    problem = _differs(claim.get("outputs"), replayed.get("outputs"), "its outputs")
+    if problem:
+        return (
+            "on inputs the grader drew, your trained model and the specified architecture with your weights "
+            f"give different outputs ({problem})"
+        )
+    if other:
+        return (
+            "your trained model's outputs depend on its parameters otherwise than the specified architecture's "
+            f"do ({', '.join(other[:3])})"
         )
     return None
 
