@@ -176,6 +176,28 @@ def a2_detached_every_step() -> dict[str, str]:
     return {"ohlol.py": A2_SOLUTION.replace(step, step.replace("hidden)", "hidden.detach())"))}
 
 
+BACKWARD_OF_ZEROS = (
+    "    shape = dhs.shape[1:]\n"
+    "    return {k: np.zeros(shape) if v is None else np.zeros_like(v) for k, v in cache.items()}\n"
+)
+
+
+def a1_constant_forward() -> dict[str, str]:
+    """No RNN at all: a forward of zeros and a backward of zeros, which agree with each other."""
+    forward = A1_SOLUTION.index("def rnn_forward(")
+    body = A1_SOLUTION.index("    # BEGIN SOLUTION", forward)
+    end = A1_SOLUTION.index("    # END SOLUTION", body) + len("    # END SOLUTION\n")
+    zeros = (
+        "    inputs = dict(x=x, h0=h0, W_ih=W_ih, W_hh=W_hh, b_ih=b_ih, b_hh=b_hh)\n"
+        "    return np.zeros((x.shape[0], x.shape[1], W_hh.shape[0])), inputs\n"
+    )
+    source = A1_SOLUTION[:body] + zeros + A1_SOLUTION[end:]
+    start = source.index("def rnn_backward(")
+    body = source.index("    # BEGIN SOLUTION", start)
+    end = source.index("    # END SOLUTION", body) + len("    # END SOLUTION\n")
+    return {"srn.py": source[:body] + BACKWARD_OF_ZEROS + source[end:]}
+
+
 STUDENTS: dict[str, dict[str, str]] = {
     "one_wrong": a1_with_backward_return('    grads["b_hh"] = np.zeros_like(grads["b_hh"])\n    return grads'),
     "five_wrong": a1_with_backward_return(
@@ -185,6 +207,7 @@ STUDENTS: dict[str, dict[str, str]] = {
     "not_done": a1_backward_not_done(),
     "bias_averaged": {"srn.py": A1_SOLUTION.replace("dz.sum(axis=0)", "dz.mean(axis=0)")},
     "detached": a2_detached_every_step(),
+    "constant": a1_constant_forward(),
 }
 
 
@@ -231,6 +254,15 @@ def test_a_catalogued_mistake_is_still_named_beside_partial_credit(graded):
         assert check["diagnosis"].startswith("Known mistake: The bias gradients are averaged")
         assert "['b_ih']: " in check["message"] and "['b_hh']: " in check["message"]
     assert score_of(graded["bias_averaged"], A1) == pytest.approx(100 - BACKWARD_POINTS * 2 / 6, abs=0.01)
+
+
+@pytest.mark.slow
+def test_a_gradient_check_of_a_forward_that_computes_nothing_earns_nothing(graded):
+    """A forward of zeros and a backward of zeros agree, yet check nothing: no share for a gradient
+    whose numerical value shows the forward ignoring that input."""
+    [check] = [c for c in checks_of(graded["constant"], A1) if c["name"] == "test_gradient_check"]
+    assert check["status"] == "failed" and check["points"] == 0, check
+    assert "does not depend on" in check["message"]
 
 
 @pytest.mark.slow

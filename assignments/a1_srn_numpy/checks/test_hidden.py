@@ -1,5 +1,6 @@
 """Hidden checks of a1 (65 points): more shapes, every activation, h0=None, T=1, and a gradient check."""
 
+import numpy as np
 import pytest
 
 from grader.checks import CheckFailure, PartialCredit, assert_close, hidden, points
@@ -54,10 +55,39 @@ GRADIENT_CHECK = dict(T=3, B=2, D=2, H=3, activation="tanh", seed=24)
 def test_gradient_check(judge):
     """rnn_backward agrees with numerical gradients of your own rnn_forward (each gradient a sixth)"""
     result = judge.run("gradient_check", **GRADIENT_CHECK)
+    numeric = result.get("numeric") if isinstance(result, dict) else None
+    analytic = result.get("analytic") if isinstance(result, dict) else None
+    if not isinstance(numeric, dict) or not numeric:
+        raise CheckFailure("the gradient check got no numerical gradients back")
+    # A forward that ignores an input (all zeros, or NaN everywhere) has nothing there to agree with:
+    # a backward of zeros "agrees" with a forward of zeros. Such a gradient earns no share.
+    inert = [key for key, value in numeric.items() if not _moves(value)]
+    live = {key: value for key, value in numeric.items() if key not in inert}
+    why = (
+        f"your rnn_forward does not depend on {', '.join(inert)} (a numerical gradient of zeros or NaN), "
+        "so there is no gradient of it to check"
+    )
+    share = len(live) / len(numeric)
     try:
-        assert_close(
-            result["analytic"], result["numeric"], name="analytic gradient", rtol=1e-5, atol=1e-7, per_key=True
-        )
-    except (CheckFailure, PartialCredit) as failure:  # a catalogued backward mistake gives the same gradients
+        if live:
+            mine = {key: analytic.get(key) for key in live} if isinstance(analytic, dict) else analytic
+            assert_close(mine, live, name="analytic gradient", rtol=1e-5, atol=1e-7, per_key=True)
+    except PartialCredit as partial:  # a catalogued backward mistake gives the same gradients
+        partial.fraction *= share
+        partial.message += f"; {why}" if inert else ""
+        partial.mistake = judge.known_mistake("gradient_check", result, keys=["analytic"], **GRADIENT_CHECK)
+        raise
+    except CheckFailure as failure:
+        failure.message += f"; {why}" if inert else ""
         failure.mistake = judge.known_mistake("gradient_check", result, keys=["analytic"], **GRADIENT_CHECK)
         raise
+    if inert:
+        if not live:
+            raise CheckFailure(why)
+        raise PartialCredit(share, why)
+
+
+def _moves(value):
+    """Whether a numerical gradient shows the forward depending on that input: finite, not all zero."""
+    array = np.asarray(value, dtype=np.float64)
+    return bool(array.size) and bool(np.isfinite(array).all()) and bool(np.abs(array).max() > 0)

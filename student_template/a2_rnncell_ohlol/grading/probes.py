@@ -14,8 +14,11 @@ from grader.inside.probe_api import (
     as_array,
     drawn_words,
     load_weights,
+    optimizer_steps,
     recurrent_weight_shapes,
+    replay_sensitivity,
     seed_everything,
+    steps_since,
     torch_device,
     trained_weights,
     uniform_weights,
@@ -114,38 +117,26 @@ def replay_words():
     return ["".join(rng.choice(list(LETTERS), size=7)) for _ in range(4)]
 
 
-def projection(shape):
-    """The fixed direction along which the replay differentiates the outputs (verify.py has the same)."""
-    size = int(np.prod(shape))
-    return np.cos(np.arange(size) * 0.7 + 0.3).reshape(shape).astype(np.float32)
-
-
 def _replay(model):
-    """The trained model's own hidden states (the logits) on the replay words from a zero state, and
-    the gradient of every parameter of sum(states * projection): what the verifier recomputes from
-    the weights in the specified architecture. autograd.grad leaves the model's .grad untouched."""
+    """The trained model's own hidden states on the replay words (eval mode), and how they depend on
+    each parameter (probe_api.replay_sensitivity): what the verifier recomputes from the weights in
+    the specified architecture."""
     model.eval()
-    states = []
-    for word in replay_words():
-        hidden = torch.zeros(1, 4, device=torch_device())
-        for x_t in _one_hot(word):
-            hidden = model(x_t, hidden)
-            if not isinstance(hidden, torch.Tensor) or tuple(hidden.shape) != (1, 4):
-                raise ProbeFailure("model(x_t, hidden) must return the next hidden state, a tensor of shape (1, 4)")
-            states.append(hidden[0])
-    outputs = torch.stack(states)
-    named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
-    loss = (outputs * torch.tensor(projection(tuple(outputs.shape)), device=outputs.device, dtype=outputs.dtype)).sum()
-    found = (
-        torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)
-        if named and loss.requires_grad
-        else [None] * len(named)
-    )
-    grads = {
-        name: np.zeros(tuple(p.shape), np.float32) if g is None else as_array(g, f"the gradient of {name}")
-        for (name, p), g in zip(named, found)
-    }
-    return {"outputs": as_array(outputs, "the hidden states of your trained Model"), "grads": grads}
+
+    def states_now():
+        states = []
+        for word in replay_words():
+            hidden = torch.zeros(1, 4, device=torch_device())
+            for x_t in _one_hot(word):
+                hidden = model(x_t, hidden)
+                if not isinstance(hidden, torch.Tensor) or tuple(hidden.shape) != (1, 4):
+                    raise ProbeFailure("model(x_t, hidden) must return the next hidden state, a tensor of shape (1, 4)")
+                states.append(hidden[0])
+        return torch.stack(states)
+
+    outputs = states_now()
+    states = as_array(outputs, "the hidden states of your trained Model")
+    return {"outputs": states, **replay_sensitivity(model, outputs, states_now)}
 
 
 # -- probes ---------------------------------------------------------------------------------------
@@ -207,8 +198,12 @@ def train_seeds(student, source, target, seeds, epochs=15, lr=0.1):
     where the handout's "build nothing random before the cell" is judged.)"""
     runs = []
     for seed in seeds:
+        before = optimizer_steps()
         run = _train_once(student, source, target, epochs, lr, seed, own_init=False)
-        runs.append({"losses": run["losses"], "weights": run["weights"], "replay": _replay(run["model"])})
+        steps = steps_since(before)
+        runs.append(
+            {"losses": run["losses"], "weights": run["weights"], "replay": _replay(run["model"]), "steps": steps}
+        )
     return {"runs": runs}
 
 

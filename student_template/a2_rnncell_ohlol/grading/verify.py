@@ -8,7 +8,7 @@ returns with the targets, which never leave the trusted side.
 import numpy as np
 import torch
 
-from grader.inside.probe_api import ProbeFailure, load_trained
+from grader.inside.probe_api import ProbeFailure, directional_of, load_trained, projection
 
 LETTERS = "ehlo"
 
@@ -17,12 +17,6 @@ def replay_words():
     """As probes.py's: the fixed words a trained model is replayed on."""
     rng = np.random.default_rng(20240613)
     return ["".join(rng.choice(list(LETTERS), size=7)) for _ in range(4)]
-
-
-def projection(shape):
-    """As probes.py's: the fixed direction along which the replay differentiates the outputs."""
-    size = int(np.prod(shape))
-    return np.cos(np.arange(size) * 0.7 + 0.3).reshape(shape).astype(np.float32)
 
 
 def _replayed(model):
@@ -39,7 +33,9 @@ def _replayed(model):
         named = list(model.named_parameters())
         loss = (outputs * torch.tensor(projection(tuple(outputs.shape)))).sum()
         grads = torch.autograd.grad(loss, [p for _, p in named])
-    return {"outputs": outputs.detach().numpy(), "grads": {name: g.numpy() for (name, _), g in zip(named, grads)}}
+    replayed = {"outputs": outputs.detach().numpy(), "grads": {name: g.numpy() for (name, _), g in zip(named, grads)}}
+    replayed["directional"] = directional_of(replayed["grads"])  # for a model without a graph in eval mode
+    return replayed
 
 
 def predictions(_, weights, words):

@@ -17,6 +17,7 @@ from grader.inside.probe_api import (
     as_number,
     load_weights,
     recurrent_weight_shapes,
+    replay_sensitivity,
     seed_everything,
     torch_device,
     trained_weights,
@@ -160,33 +161,20 @@ def replay_inputs(replay_x, input_size):
     return (rng.standard_normal((8, 7, input_size)) * scales).astype(np.float32)
 
 
-def projection(shape):
-    """The fixed direction along which the replay differentiates the outputs (verify.py has the same)."""
-    size = int(np.prod(shape))
-    return np.cos(np.arange(size) * 0.7 + 0.3).reshape(shape).astype(np.float32)
-
-
 def replay(model, x, what):
-    """The trained model's own outputs on the grader's inputs, and the gradient of every parameter of
-    sum(outputs * projection): what the verifier recomputes from the weights in the reference
-    architecture. Gradients come from autograd.grad, so the model's .grad fields stay untouched."""
+    """The trained model's own outputs on the grader's inputs (eval mode), and how they depend on each
+    parameter (probe_api.replay_sensitivity): what the verifier recomputes from the weights in the
+    reference architecture."""
     model.eval()
-    logits = model(torch.tensor(x, device=torch_device()))
-    if not isinstance(logits, torch.Tensor):
-        raise ProbeFailure(f"{what} returned a {type(logits).__name__}, not a tensor of logits")
-    named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
-    direction = torch.tensor(projection(tuple(logits.shape)), device=logits.device, dtype=logits.dtype)
-    loss = (logits * direction).sum()
-    found = (
-        torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)
-        if named and loss.requires_grad
-        else [None] * len(named)
-    )
-    grads = {
-        name: np.zeros(tuple(p.shape), np.float32) if g is None else as_array(g, f"the gradient of {name}")
-        for (name, p), g in zip(named, found)
-    }
-    return {"outputs": as_array(logits, f"the logits of {what}"), "grads": grads}
+
+    def logits_now():
+        logits = model(torch.tensor(x, device=torch_device()))
+        if not isinstance(logits, torch.Tensor):
+            raise ProbeFailure(f"{what} returned a {type(logits).__name__}, not a tensor of logits")
+        return logits
+
+    logits = logits_now()
+    return {"outputs": as_array(logits, f"the logits of {what}"), **replay_sensitivity(model, logits, logits_now)}
 
 
 def classifier_training(

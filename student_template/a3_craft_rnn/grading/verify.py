@@ -5,7 +5,7 @@ classifies sequences the trusted side chose. It never imports student code."""
 import numpy as np
 import torch
 
-from grader.inside.probe_api import ProbeFailure, load_trained
+from grader.inside.probe_api import ProbeFailure, directional_of, load_trained, projection
 
 
 def replay_inputs(replay_x, input_size):
@@ -15,12 +15,6 @@ def replay_inputs(replay_x, input_size):
     rng = np.random.default_rng(20240613)
     scales = np.array([0.5, 1.0, 2.0, 4.0] * 2, dtype=np.float32)[:, None, None]
     return (rng.standard_normal((8, 7, input_size)) * scales).astype(np.float32)
-
-
-def projection(shape):
-    """As probes.py's: the fixed direction along which the replay differentiates the outputs."""
-    size = int(np.prod(shape))
-    return np.cos(np.arange(size) * 0.7 + 0.3).reshape(shape).astype(np.float32)
 
 
 def _logits(model, x):
@@ -36,10 +30,12 @@ def _replayed(model, x):
         named = list(model.named_parameters())
         loss = (logits * torch.tensor(projection(tuple(logits.shape)))).sum()
         grads = torch.autograd.grad(loss, [p for _, p in named])
-    return {
+    replayed = {
         "outputs": logits.detach().numpy(),
         "grads": {name: g.numpy() for (name, _), g in zip(named, grads)},
     }
+    replayed["directional"] = directional_of(replayed["grads"])  # for a model without a graph in eval mode
+    return replayed
 
 
 def classify(_, weights, x, hidden_size, num_layers, replay_x=None):

@@ -18,7 +18,10 @@ from grader.inside.probe_api import (
     as_number,
     drawn_words,
     load_weights,
+    optimizer_steps,
     recurrent_weight_shapes,
+    replay_sensitivity,
+    steps_since,
     torch_device,
     trained_weights,
     uniform_weights,
@@ -202,9 +205,9 @@ def train_pairs(student, pairs, n_step, emb, hidden, lr, epochs, batch_size, rat
         random.seed(seed)
         np.random.seed(seed)
         torch.manual_seed(seed)
-        runs.append(
-            _train_once(student, [tuple(p) for p in pairs], n_step, emb, hidden, lr, epochs, batch_size, ratio, seed)
-        )
+        before = optimizer_steps()
+        run = _train_once(student, [tuple(p) for p in pairs], n_step, emb, hidden, lr, epochs, batch_size, ratio, seed)
+        runs.append({**run, "steps": steps_since(before)})
     return {"runs": runs}
 
 
@@ -219,44 +222,30 @@ def replay_batch():
     return src, trg
 
 
-def projection(shape):
-    """The fixed direction along which the replay differentiates the outputs (verify.py has the same)."""
-    size = int(np.prod(shape))
-    return np.cos(np.arange(size) * 0.7 + 0.3).reshape(shape).astype(np.float32)
-
-
 def _replay(model):
     """The trained model's own scores on the replay batch, its encoder then its decoder fed trg[:, t-1]
-    at step t, and the gradient of every parameter of sum(scores * projection): what the verifier
+    at step t, and how they depend on each parameter (probe_api.replay_sensitivity): what the verifier
     recomputes from the weights in the specified architecture. The loop is the grader's, as the
     verifier's decoding is: the weights are judged as the encoder and decoder the student's code
-    runs, while a mistake in Seq2Seq.forward's teacher forcing costs only the checks of forward.
-    autograd.grad leaves the model's .grad untouched."""
+    runs, while a mistake in Seq2Seq.forward's teacher forcing costs only the checks of forward."""
     model.eval()
-    src, trg = (torch.tensor(a, dtype=torch.long, device=torch_device()) for a in replay_batch())
-    _, hidden, cell = unpack(model.encoder(src), "Encoder.forward(src)", ("outputs", "hidden", "cell"))
-    steps = []
-    for t in range(1, trg.shape[1]):
-        logits, hidden, cell = unpack(
-            model.decoder(trg[:, t - 1 : t], hidden, cell), "Decoder.forward(...)", ("logits", "hidden", "cell")
-        )
-        if not isinstance(logits, torch.Tensor) or logits.dim() != 3:
-            raise ProbeFailure("Decoder.forward must return logits (B, 1, vocab_size), then hidden and cell")
-        steps.append(logits[:, 0])
-    scores = torch.stack(steps, dim=1)
-    named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
-    direction = torch.tensor(projection(tuple(scores.shape)), device=scores.device, dtype=scores.dtype)
-    loss = (scores * direction).sum()
-    found = (
-        torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)
-        if named and loss.requires_grad
-        else [None] * len(named)
-    )
-    grads = {
-        name: np.zeros(tuple(p.shape), np.float32) if g is None else as_array(g, f"the gradient of {name}")
-        for (name, p), g in zip(named, found)
-    }
-    return {"outputs": as_array(scores, "the scores of your trained Seq2Seq"), "grads": grads}
+
+    def scores_now():
+        src, trg = (torch.tensor(a, dtype=torch.long, device=torch_device()) for a in replay_batch())
+        _, hidden, cell = unpack(model.encoder(src), "Encoder.forward(src)", ("outputs", "hidden", "cell"))
+        steps = []
+        for t in range(1, trg.shape[1]):
+            logits, hidden, cell = unpack(
+                model.decoder(trg[:, t - 1 : t], hidden, cell), "Decoder.forward(...)", ("logits", "hidden", "cell")
+            )
+            if not isinstance(logits, torch.Tensor) or logits.dim() != 3:
+                raise ProbeFailure("Decoder.forward must return logits (B, 1, vocab_size), then hidden and cell")
+            steps.append(logits[:, 0])
+        return torch.stack(steps, dim=1)
+
+    scores = scores_now()
+    outputs = as_array(scores, "the scores of your trained Seq2Seq")
+    return {"outputs": outputs, **replay_sensitivity(model, scores, scores_now)}
 
 
 def _train_once(student, pairs, n_step, emb, hidden, lr, epochs, batch_size, ratio, seed):

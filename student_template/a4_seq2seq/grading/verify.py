@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from grader.inside.probe_api import ProbeFailure, load_trained
+from grader.inside.probe_api import ProbeFailure, directional_of, load_trained, projection
 
 LETTERS = "SE?abcdefghijklmnopqrstuvwxyz"
 SOS, EOS, PAD = 0, 1, 2
@@ -34,12 +34,6 @@ def replay_batch():
     return src, trg
 
 
-def projection(shape):
-    """As probes.py's: the fixed direction along which the replay differentiates the outputs."""
-    size = int(np.prod(shape))
-    return np.cos(np.arange(size) * 0.7 + 0.3).reshape(shape).astype(np.float32)
-
-
 def _replayed(model):
     """The specified architecture's teacher-forced scores on the replay batch (step t fed trg[:, t-1],
     scored in outputs[:, t]), and the gradient of every parameter of sum(scores * projection)."""
@@ -51,10 +45,12 @@ def _replayed(model):
         named = list(model.named_parameters())
         loss = (scores * torch.tensor(projection(tuple(scores.shape)))).sum()
         grads = torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)
-    return {
+    replayed = {
         "outputs": scores.detach().numpy(),
         "grads": {name: (torch.zeros_like(p) if g is None else g).numpy() for (name, p), g in zip(named, grads)},
     }
+    replayed["directional"] = directional_of(replayed["grads"])  # for a model without a graph in eval mode
+    return replayed
 
 
 def translations(_, weights, words, n_step, emb, hidden):

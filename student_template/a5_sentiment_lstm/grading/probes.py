@@ -18,8 +18,11 @@ from grader.inside.probe_api import (
     as_array,
     as_number,
     load_weights,
+    optimizer_steps,
     recurrent_weight_shapes,
+    replay_sensitivity,
     seed_everything,
+    steps_since,
     torch_device,
     trained_weights,
     uniform_weights,
@@ -292,7 +295,7 @@ def evaluate(student, sizes, vocab, emb, classes, max_len, dropout, seed):
 
 # ---------------------------------------------------------------------------------------- training
 
-_trained = {}  # (training arguments, seed) -> (vocab, model, losses): trained once per process
+_trained = {}  # (training arguments, seed) -> (vocab, model, losses, optimizer steps): trained once per process
 
 
 def train_classifier(student, train_texts, train_labels, epochs, batch_size, lr, emb, hidden, seeds):
@@ -311,10 +314,13 @@ def train_classifier(student, train_texts, train_labels, epochs, batch_size, lr,
         key = (setup, seed)
         if key not in _trained:
             seed_everything(seed)
-            _trained[key] = _train_once(student, train_texts, train_labels, epochs, batch_size, lr, emb, hidden, seed)
-        vocab, model, losses = _trained[key]
+            before = optimizer_steps()
+            trained = _train_once(student, train_texts, train_labels, epochs, batch_size, lr, emb, hidden, seed)
+            _trained[key] = (*trained, steps_since(before))
+        vocab, model, losses, steps = _trained[key]
         weights, ids = trained_weights(model, "SentimentLSTM"), _vocab_ids(vocab)
-        runs.append({"losses": losses, "weights": weights, "vocab": ids, "replay": _replay(model, len(ids))})
+        replayed = _replay(model, len(ids))
+        runs.append({"losses": losses, "weights": weights, "vocab": ids, "replay": replayed, "steps": steps})
     return {"runs": runs}
 
 
@@ -328,33 +334,21 @@ def replay_batch(rows):
     return ids, lengths
 
 
-def projection(shape):
-    """The fixed direction along which the replay differentiates the outputs (verify.py has the same)."""
-    size = int(np.prod(shape))
-    return np.cos(np.arange(size) * 0.7 + 0.3).reshape(shape).astype(np.float32)
-
-
 def _replay(model, rows):
-    """The trained model's own logits (eval mode) on the replay batch, and the gradient of every
-    parameter of sum(logits * projection): what the verifier recomputes from the weights and the
-    vocabulary's size in the specified architecture. autograd.grad leaves the model's .grad untouched."""
+    """The trained model's own logits (eval mode) on the replay batch, and how they depend on each
+    parameter (probe_api.replay_sensitivity): what the verifier recomputes from the weights and the
+    vocabulary's size in the specified architecture."""
     ids, lengths = replay_batch(rows)
     model.eval()
-    logits = model(torch.tensor(ids, device=torch_device()), torch.tensor(lengths))
-    _check_tensor(logits, "the logits of your trained SentimentLSTM")
-    named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
-    direction = torch.tensor(projection(tuple(logits.shape)), device=logits.device, dtype=logits.dtype)
-    loss = (logits * direction).sum()
-    found = (
-        torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)
-        if named and loss.requires_grad
-        else [None] * len(named)
-    )
-    grads = {
-        name: np.zeros(tuple(p.shape), np.float32) if g is None else as_array(g, f"the gradient of {name}")
-        for (name, p), g in zip(named, found)
-    }
-    return {"outputs": as_array(logits, "the logits of your trained SentimentLSTM"), "grads": grads}
+
+    def logits_now():
+        logits = model(torch.tensor(ids, device=torch_device()), torch.tensor(lengths))
+        _check_tensor(logits, "the logits of your trained SentimentLSTM")
+        return logits
+
+    logits = logits_now()
+    outputs = as_array(logits, "the logits of your trained SentimentLSTM")
+    return {"outputs": outputs, **replay_sensitivity(model, logits, logits_now)}
 
 
 def _vocab_ids(vocab):

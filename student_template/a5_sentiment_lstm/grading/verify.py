@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_sequence
 
-from grader.inside.probe_api import ProbeFailure, load_trained
+from grader.inside.probe_api import ProbeFailure, directional_of, load_trained, projection
 
 UNK_ID, MAX_LEN = 1, 100
 
@@ -28,12 +28,6 @@ def replay_batch(rows):
     return ids, lengths
 
 
-def projection(shape):
-    """As probes.py's: the fixed direction along which the replay differentiates the outputs."""
-    size = int(np.prod(shape))
-    return np.cos(np.arange(size) * 0.7 + 0.3).reshape(shape).astype(np.float32)
-
-
 def _logits(model, padded, lengths):
     packed = pack_padded_sequence(model.embedding(padded), lengths, batch_first=True, enforce_sorted=False)
     _, (h_n, _) = model.lstm(packed)
@@ -49,10 +43,12 @@ def _replayed(model, rows):
         named = list(model.named_parameters())
         loss = (logits * torch.tensor(projection(tuple(logits.shape)))).sum()
         grads = torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)
-    return {
+    replayed = {
         "outputs": logits.detach().numpy(),
         "grads": {name: (torch.zeros_like(p) if g is None else g).numpy() for (name, p), g in zip(named, grads)},
     }
+    replayed["directional"] = directional_of(replayed["grads"])  # for a model without a graph in eval mode
+    return replayed
 
 
 def classify(_, weights, vocab, texts, emb, hidden, classes=2):
