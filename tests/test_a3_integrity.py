@@ -213,6 +213,7 @@ def test_attacks_are_flagged_at_their_line(name):
         ("__import__('sys').modules.pop('torch')", 1, "sys.modules.pop"),
         ("import grader.inside.guards", 1, "import grader.inside.guards"),
         ("import subprocess", 1, "import subprocess"),
+        ("import torch\nunit = torch.jit.CompilationUnit(source)", 2, "torch.jit.CompilationUnit"),
         ("from subprocess import run", 1, "import subprocess"),
         ("import os\nos.execv('/bin/sh', ['sh'])", 2, "os.execv"),
         ("from os import posix_spawn as go\ngo('x', [], {})", 1, "os.posix_spawn"),

@@ -247,6 +247,7 @@ ESCAPE_NAMES = (
     "operator.attrgetter",
     "operator.methodcaller",
     "builtins.__import__",
+    "torch.jit.CompilationUnit",  # TorchScript compiled from a string the scan cannot read
     *PROGRAM_STARTERS,
 )
 # Attributes that lead from any object to others it was never meant to expose (the real class behind a
