@@ -371,6 +371,17 @@ def test_a_run_that_took_too_few_optimizer_steps_never_counts():
     )
     few = [dict(run, steps=23) for run in reference]
     assert judge_training(few, reference, converged=lambda run: run["ok"]).fraction == 0.0
-    for steps in (None, 24, 48, 480):
+    for steps in (24, 48, 480):
         honest = [dict(run, losses=[2.1, 1.1], steps=steps) for run in reference]
         assert judge_training(honest, reference, converged=lambda run: run["ok"]).fraction == 1.0, steps
+    # Counted for the reference, so for the student too: a count switched off in their process is refused.
+    uncounted = [dict(run, losses=[2.1, 1.1], steps=None) for run in reference]
+    verdict = judge_training(uncounted, reference, converged=lambda run: run["ok"])
+    assert verdict.fraction == 0.0 and "were not counted" in verdict.message
+    unknown = [dict(run, steps=None) for run in reference]  # nothing counted anywhere: judged as before
+    assert (
+        judge_training(
+            [dict(run, losses=[2.1, 1.1]) for run in unknown], unknown, converged=lambda run: run["ok"]
+        ).fraction
+        == 1.0
+    )

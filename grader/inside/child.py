@@ -213,7 +213,10 @@ def _count_optimizer_steps() -> None:
         return
 
     def counted(optimizer: Any, args: Any, kwargs: Any) -> None:
-        _steps[0] += 1
+        # A step with no gradient anywhere moves nothing (Adam, SGD): stepping so does not train.
+        groups = getattr(optimizer, "param_groups", None) or []
+        if any(p.grad is not None and bool(p.grad.any()) for group in groups for p in group.get("params", ())):
+            _steps[0] += 1
 
     try:
         optim.register_optimizer_step_post_hook(counted)

@@ -185,9 +185,11 @@ def _refusal(run: Run, reference: Run) -> str | None:
     if run.get(NOT_THE_MODEL):
         return f"{NOT_THE_MODEL_SENTENCE}: {run[NOT_THE_MODEL]}"
     mine, theirs = run.get("steps"), reference.get("steps")
-    if not isinstance(mine, int) or not isinstance(theirs, int) or isinstance(mine, bool) or isinstance(theirs, bool):
-        return None  # not counted (a probe run outside a graded process, an older recording)
-    if theirs > 0 and mine * 2 < theirs:
+    if not isinstance(theirs, int) or isinstance(theirs, bool) or theirs <= 0:
+        return None  # not counted on the reference's side (a probe run outside a graded process)
+    if not isinstance(mine, int) or isinstance(mine, bool):  # counted for the reference, so for everyone
+        return "the optimizer steps of your training were not counted (the grader's counter was changed)"
+    if mine * 2 < theirs:
         return (
             f"your training took {mine} optimizer steps where the reference solution's took {theirs} (one per "
             "batch), too few to have trained the weights it returned"
