@@ -27,16 +27,18 @@ TEMPLATE = REPO / "student_template"
 # order as workers free up, so only short files are left at the end and neither worker waits long for
 # the other. A stale list costs only that balance, never a result.
 LONGEST_FILES = (
-    "test_contract.py",  # 110 s: the whole course, every mutant
-    "test_student_workflow.py",  # 40
-    "test_sandbox.py",  # 30
+    "test_contract.py",  # 140 s: the whole course, every mutant
+    "test_student_workflow.py",  # 47
+    "test_integrity.py",  # 40
+    "test_a4_seq2seq.py",  # 34
+    "test_rejudge.py",  # 33
+    "test_sandbox.py",  # 32
     "test_report.py",  # 28
-    "test_integrity.py",  # 27
-    "test_a4_seq2seq.py",  # 22
-    "test_rejudge.py",  # 22
-    "test_hostile.py",  # 22
-    "test_notebooks_as_py.py",  # 21
-    "test_checks_surface.py",  # 18
+    "test_a2_ohlol.py",  # 26
+    "test_mistakes_and_diagnoses.py",  # 25
+    "test_notebooks_as_py.py",  # 24
+    "test_a5_sentiment.py",  # 22
+    "test_gradescope_build.py",  # 21
 )
 
 
