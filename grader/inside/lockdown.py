@@ -62,7 +62,12 @@ def refuse_user_namespaces() -> str | None:
     arch = _ARCHES.get(os.uname().machine)
     if arch is None:
         return f"no seccomp filter for {os.uname().machine}"
-    program = _user_namespace_filter(*arch)
+    return _install(_user_namespace_filter(*arch))
+
+
+def _install(program: bytes) -> str | None:
+    """Install a classic seccomp filter on this thread's process (inherited by every child, never
+    removable); why it could not be, or None."""
     buffer = ctypes.create_string_buffer(program, len(program))
     fprog = struct.pack("HL", len(program) // 8, ctypes.addressof(buffer))
     if _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.c_char_p(fprog), 0, 0) != 0:
@@ -110,12 +115,7 @@ def refuse_new_programs() -> str | None:
     calls = _EXEC_CALLS.get(os.uname().machine)
     if arch is None or calls is None:
         return f"no seccomp filter for {os.uname().machine}"
-    program = _exec_filter(arch[0], *calls)
-    buffer = ctypes.create_string_buffer(program, len(program))
-    fprog = struct.pack("HL", len(program) // 8, ctypes.addressof(buffer))
-    if _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.c_char_p(fprog), 0, 0) != 0:
-        return f"seccomp refused the filter ({os.strerror(ctypes.get_errno())})"
-    return None
+    return _install(_exec_filter(arch[0], *calls))
 
 
 def _exec_filter(audit_arch: int, execve: int, execveat: int) -> bytes:

@@ -260,39 +260,17 @@ def replay_problem(run: Run, replayed: Any) -> str | None:
     want = dict(replayed.get("grads") or {})
     grads = claim.get("grads")
     got: dict[str, Any] = grads if isinstance(grads, dict) else {}
-    weights = list(run.get("weights") or {})
-    if any(name not in got for name in want) and len(weights) == len(want):
-        mapping = dict(zip(want, weights))  # the verifier took the weights by position: so are the gradients
-    else:
-        mapping = {name: name for name in want}
+    mapping = _names_in_run(run, want, got)
     unused, other = [], []
     for name, expected in want.items():
         mine = got.get(mapping[name])
-        expected_norm = _norm(expected)
-        if expected_norm > 0 and (mine is None or _norm(mine) == 0):
+        if _norm(expected) > 0 and (mine is None or _norm(mine) == 0):
             unused.append(mapping[name])
             continue
         problem = _differs(mine, expected, f"the gradient of {mapping[name]}")
         if problem:
             other.append(problem)
-    if unused:  # the plainest evidence first: parameters the student's model never computes with
-        return (
-            f"{', '.join(unused[:6])}{' and more' if len(unused) > 6 else ''} get no gradient from your trained "
-            "model's outputs, so your model does not compute with "
-            f"{'them' if len(unused) > 1 else 'it'}, though the specified architecture does"
-        )
-    problem = _differs(claim.get("outputs"), replayed.get("outputs"), "its outputs")
-    if problem:
-        return (
-            "on inputs the grader drew, your trained model and the specified architecture with your weights "
-            f"give different outputs ({problem})"
-        )
-    if other:
-        return (
-            "your trained model's outputs depend on its parameters otherwise than the specified architecture's "
-            f"do ({'; '.join(other[:3])})"
-        )
-    return None
+    return _replay_verdict(claim, replayed, unused, "get no gradient from", "; ".join(other[:3]))
 
 
 def _directional_problem(run: Run, claim: dict[str, Any], replayed: Any) -> str | None:
@@ -301,29 +279,40 @@ def _directional_problem(run: Run, claim: dict[str, Any], replayed: Any) -> str 
     verifier's (its gradient along the same direction), within REPLAY_RTOL of the most the derivative
     can be (the gradient's size times the direction's)."""
     want = dict(replayed.get("directional") or {})
-    sizes = {
-        name: _norm(grad) * math.sqrt(max(np.size(grad), 1)) for name, grad in (replayed.get("grads") or {}).items()
-    }
+    grads = replayed.get("grads") or {}
     got = claim["directional"]
-    weights = list(run.get("weights") or {})
-    mapping: dict[str, str] = (
-        dict(zip(want, weights)) if any(n not in got for n in want) and len(weights) == len(want) else {}
-    )
+    mapping = _names_in_run(run, want, got)
     unused: list[str] = []
     other: list[str] = []
     for name, expected in want.items():
-        theirs = str(mapping.get(name, name))
-        mine = got.get(theirs)
-        allowed = REPLAY_RTOL * sizes.get(name, 0.0) + REPLAY_ATOL
+        mine = got.get(mapping[name])
+        gradient = grads.get(name, 0.0)  # the most the derivative can be: |gradient| |direction|
+        allowed = REPLAY_RTOL * _norm(gradient) * math.sqrt(max(np.size(gradient), 1)) + REPLAY_ATOL
         if not isinstance(mine, (int, float)) or isinstance(mine, bool) or not math.isfinite(mine):
-            unused.append(theirs)
+            unused.append(mapping[name])
         elif abs(mine - expected) > allowed:
-            (unused if abs(mine) <= allowed < abs(expected) else other).append(theirs)
+            (unused if abs(mine) <= allowed < abs(expected) else other).append(mapping[name])
+    return _replay_verdict(claim, replayed, unused, "do not move", ", ".join(other[:3]))
+
+
+def _names_in_run(run: Run, want: dict[str, Any], got: dict[str, Any]) -> dict[str, str]:
+    """The student's name of each of the verifier's parameters: the same, or by position where the
+    verifier took the weights by position (their names differ)."""
+    weights = [str(name) for name in run.get("weights") or {}]
+    if any(name not in got for name in want) and len(weights) == len(want):
+        return dict(zip(want, weights))
+    return {name: name for name in want}
+
+
+def _replay_verdict(claim: dict[str, Any], replayed: Any, unused: list[str], verb: str, other: str) -> str | None:
+    """The replay's disagreement in one sentence, the plainest evidence first: parameters the student's
+    model never computes with, then different outputs, then outputs that depend on the parameters
+    otherwise; None where there is none."""
     if unused:
         return (
-            f"{', '.join(unused[:6])}{' and more' if len(unused) > 6 else ''} do not move your trained model's "
-            "outputs, so your model does not compute with "
-            f"{'them' if len(unused) > 1 else 'it'}, though the specified architecture does"
+            f"{', '.join(unused[:6])}{' and more' if len(unused) > 6 else ''} {verb} your trained model's outputs, "
+            f"so your model does not compute with {'them' if len(unused) > 1 else 'it'}, though the specified "
+            "architecture does"
         )
     problem = _differs(claim.get("outputs"), replayed.get("outputs"), "its outputs")
     if problem:
@@ -332,10 +321,7 @@ def _directional_problem(run: Run, claim: dict[str, Any], replayed: Any) -> str 
             f"give different outputs ({problem})"
         )
     if other:
-        return (
-            "your trained model's outputs depend on its parameters otherwise than the specified architecture's "
-            f"do ({', '.join(other[:3])})"
-        )
+        return f"your trained model's outputs depend on its parameters otherwise than the specified architecture's do ({other})"
     return None
 
 
