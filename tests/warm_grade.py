@@ -120,7 +120,7 @@ class WarmGrade:
 
 
 def _text(path: Path) -> str:
-    """As ``subprocess.run(text=True)`` decodes: the locale's encoding, universal newlines."""
+    """As ``subprocess.run(text=True)`` decodes here (a UTF-8 locale), with universal newlines."""
     data = path.read_bytes().decode() if path.exists() else ""
     return data.replace("\r\n", "\n").replace("\r", "\n")
 
