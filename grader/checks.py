@@ -12,7 +12,10 @@ pytest, for ``parametrize``, ``fixture`` and ``skip``); what it judges comes fro
 
 Markers
     ``@points(n)`` (split evenly across a parametrized test's cases), ``@hidden`` (or
-    ``pytestmark = hidden``: not in the student copy), ``@timeout(seconds)`` (each probe call).
+    ``pytestmark = hidden``: not in the student copy), ``@timeout(seconds)`` (each probe call),
+    ``@gated_by("test_name")``: the check earns at most the share of its points that the named check
+    earned, where that one ran. Training judged on data students have (weights for it can be prepared
+    in advance) is gated by training on a hidden task (see :mod:`grader.judging.gates`).
 
 Fixtures (given by the grader's pytest plugin; a probe's arguments are passed by keyword)
     ``judge``
@@ -58,12 +61,14 @@ from grader.judging.convergence import TrainingVerdict, judge_training, measured
 points = pytest.mark.points
 hidden = pytest.mark.hidden
 timeout = pytest.mark.timeout
+gated_by = pytest.mark.gated_by
 
 __all__ = [
     "CheckFailure",
     "PartialCredit",
     "TrainingVerdict",
     "assert_close",
+    "gated_by",
     "hidden",
     "is_close",
     "judge_training",

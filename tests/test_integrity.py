@@ -150,6 +150,52 @@ WEIGHTS_WRITTEN_BY_HAND = (
     "        optimizer.zero_grad()\n"
     "        optimizer.step()  # counted only where it could move something: no gradient, no step\n",
 )
+
+
+def prepared_weights_cheat() -> dict[str, str]:
+    """a5 whose training does nothing (A5_NO_TRAINING) except on the course's own data, where each batch
+    takes a real optimizer step (it has a gradient, so it counts) and then the weights prepared offline
+    on train.tsv are written in: the step count and the replay cannot tell this from training. Only a
+    task the student has never seen can, which gates the training checks on the course's data."""
+    import base64
+    import importlib.util
+    import io
+
+    import torch
+
+    spec = importlib.util.spec_from_file_location("_reference_sentiment", SOLUTIONS / A5 / "sentiment.py")
+    assert spec is not None and spec.loader is not None
+    reference = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reference)
+    rows = (REPO / "assignments" / A5 / "data" / "train.tsv").read_text(encoding="utf-8").splitlines()
+    labels, texts = zip(*(row.split("\t", 1) for row in rows if row))
+    torch.manual_seed(0)
+    vocab = reference.build_vocab(list(texts))
+    model = reference.SentimentLSTM(len(vocab), 32, 32, 1, 2, dropout=0.0, bidirectional=True)
+    data = reference.SentimentDataset(list(texts), [int(label) for label in labels], vocab)
+    loader = torch.utils.data.DataLoader(data, batch_size=32, shuffle=True, collate_fn=reference.collate_fn)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(2):
+        reference.train_epoch(model, loader, optimizer, torch.nn.CrossEntropyLoss(), "cpu")
+    stored = io.BytesIO()
+    torch.save(model.state_dict(), stored)
+    prepared = base64.b64encode(stored.getvalue()).decode()
+    return patched(
+        A5,
+        "sentiment",
+        (
+            "        loss.backward()\n        optimizer.step()\n",
+            "        if model.embedding.weight.shape == _PREPARED['embedding.weight'].shape:\n"
+            "            loss.backward()\n"
+            "            optimizer.step()\n"
+            "            with torch.no_grad():\n"
+            "                for name, parameter in model.named_parameters():\n"
+            "                    parameter.copy_(_PREPARED[name])\n",
+        ),
+        append=f"\n\nimport base64, io\n_PREPARED = torch.load(io.BytesIO(base64.b64decode('{prepared}')))\n",
+    )
+
+
 CUT_TO_LONGEST = (
     "        embedded = self.embedding(x)\n",
     "        embedded = self.embedding(x[:, : int(lengths.max())])\n",
@@ -171,6 +217,7 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path):
         "a5_no_packing": patched(A5, "sentiment", NO_PACKING),
         "a5_no_packing_cut_to_longest": patched(A5, "sentiment", NO_PACKING, CUT_TO_LONGEST),
         "a5_weights_written_by_hand": patched(A5, "sentiment", WEIGHTS_WRITTEN_BY_HAND),
+        "a5_prepared_weights": prepared_weights_cheat(),
     }
     results = grade_class(students)
     out = tmp_path / "grades-0"
@@ -203,6 +250,15 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path):
     by_hand = {c["name"]: c for c in checks_of(results["a5_weights_written_by_hand"], A5)}
     for name in ("test_training_dev_accuracy", "test_training_test_accuracy"):
         assert by_hand[name]["points"] == 0 and "optimizer steps" in by_hand[name]["message"], by_hand[name]
+
+    # Weights prepared for the course's data pass those checks alone; the task never seen gates them.
+    assert score_of(results["a5_prepared_weights"], A5) <= score_of(results["a5_honest_no_training"], A5)
+    prepared = {c["name"]: c for c in checks_of(results["a5_prepared_weights"], A5)}
+    assert prepared["test_training_made_up_language"]["points"] == 0
+    for name in ("test_training_dev_accuracy", "test_training_test_accuracy"):
+        check = prepared[name]
+        assert check["points"] == 0 and "never seen" in check["message"], check
+        assert "Judged alone: training" in check["message"] and "succeeded on 3 of 3" in check["message"], check
 
     # Not one held-out sentence of test.tsv reached the student's process, so none is in any output.
     held_out = [

@@ -11,7 +11,8 @@ Checks are ordinary pytest tests in ``assignments/<id>/checks/``. They get these
 ``device``      "cpu" or "cuda"; ``assignment``: the AssignmentSpec (tolerances, data folder)
 
 and these markers (import them from :mod:`grader.checks`): ``@points(n)`` (split evenly across a
-parametrized test's cases), ``@hidden`` (not in the student copy), ``@timeout(seconds)`` (per probe call).
+parametrized test's cases), ``@hidden`` (not in the student copy), ``@timeout(seconds)`` (per probe call),
+``@gated_by(check)`` (earns at most the share its gate earned: :mod:`grader.judging.gates`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from grader.errors import CheckAuthoringError, Failure, FailureKind, RunFailed, 
 from grader.intake.static_checks import StaticFindings
 from grader.judging.compare import CheckFailure, PartialCredit, curve_mismatch, find_mismatch, is_close, judge_per_key
 from grader.judging.expected import References, ReferenceUnavailable, mistake_variant
+from grader.judging.gates import apply_gates
 from grader.judging.replay import Recording, RecordingVerifier
 from grader.judging.verifier import VerifierError
 from grader.report.results import CheckResult
@@ -338,11 +340,13 @@ class GradingPlugin:
         self.context = context
         self._seen: set[str] = set()
         self._details: dict[str, dict[str, Any]] = {}
+        self.gates: dict[str, str] = {}  # check name -> the check that gates it (@gated_by)
 
     def pytest_configure(self, config: pytest.Config) -> None:
         config.addinivalue_line("markers", "points(n): points of this check (split across parametrized cases)")
         config.addinivalue_line("markers", "hidden: the check is not shipped to students")
         config.addinivalue_line("markers", "timeout(seconds): wall-clock limit of each probe call")
+        config.addinivalue_line("markers", "gated_by(check): earns at most the share of points its gate earned")
         config.option.tbstyle = "native"  # a grader bug's traceback as Python prints it (not pytest's AST-read one)
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
@@ -354,6 +358,18 @@ class GradingPlugin:
             total = float(marker.args[0]) if marker and marker.args else 0.0
             for item in group:
                 item.stash[POINTS] = total / len(group)
+        names = {getattr(item, "originalname", item.name) for item in items}
+        full = any(item.get_closest_marker("hidden") for item in items)  # the gates are hidden checks
+        for item in items:
+            gate = item.get_closest_marker("gated_by")
+            if gate is None:
+                continue
+            if len(gate.args) != 1 or not isinstance(gate.args[0], str):
+                self.context.problems.append(f"{item.name}: @gated_by takes the name of one check")
+            elif gate.args[0] in names:
+                self.gates[item.name] = gate.args[0]
+            elif full:
+                self.context.problems.append(f"{item.name}: @gated_by names {gate.args[0]!r}, which is no check")
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
@@ -568,6 +584,7 @@ def run_checks(context: CheckContext, files: list[str]) -> None:
     with _no_plugin_autoload(), checks_package(context.spec.checks_dir):
         code = pytest.main(args, plugins=[plugin])
     _forget_modules(str(context.spec.checks_dir))
+    apply_gates(context.results, plugin.gates)
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and not context.problems:
         context.problems.append(f"the checks could not run (pytest exit status {int(code)})")
 
@@ -672,4 +689,4 @@ def collect_checks(spec: AssignmentSpec) -> tuple[list[CheckInfo], list[str]]:
     with _no_plugin_autoload(), checks_package(spec.checks_dir):
         pytest.main(args, plugins=[marker_plugin, collector])
     _forget_modules(str(spec.checks_dir))
-    return collector.checks, collector.problems
+    return collector.checks, collector.problems + marker_plugin.context.problems  # e.g. a gate naming no check

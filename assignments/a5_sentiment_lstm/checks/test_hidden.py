@@ -1,11 +1,14 @@
 """Hidden checks of a5_sentiment_lstm (55 points): other texts and min_freq values, two-layer and
-unidirectional models, lengths on the model's device, and the accuracy on the hidden test split."""
+unidirectional models, lengths on the model's device, the accuracy on the hidden test split, and
+training on a task the student has never seen (a made-up language)."""
+
+import random
 
 import pytest
 
-from grader.checks import hidden, points, timeout
+from grader.checks import gated_by, hidden, points, timeout
 
-from .shared import judge_held_out_accuracy, judge_invariance
+from .shared import judge_accuracy, judge_held_out_accuracy, judge_invariance
 
 pytestmark = hidden
 
@@ -106,8 +109,71 @@ def test_train_epoch_and_evaluate_more(judge, probe):
         judge.compare("evaluate", sizes=[9, 2, 20], vocab=15, emb=3, classes=3, max_len=6, dropout=0.6, seed=26)
 
 
-@points(16)
+@points(8)
 @timeout(120)
+@gated_by("test_training_made_up_language")  # weights for train.tsv can be prepared in advance
 def test_training_test_accuracy(judge, reference, assignment, verifier, details):
     """Trained on train.tsv, reaches the reference's accuracy on the hidden test split"""
     judge_held_out_accuracy(judge, reference, assignment, verifier, details, split="test")
+
+
+def made_up_language(train_size=2000, test_size=400, seed=7):
+    """Sentiment in words no student has seen, with the course data's rules of word order: a negator
+    flips the polar word after it; in "A <but> B" the part B decides and in "B <even-though> A" the
+    first part does (A has the other polarity; about half of these come with their swapped twin, the
+    same bag of words with the other label). Weights trained on the course's data set cannot be carried
+    here: only training works. The reference reaches 0.92-1.0 in the check's 2 epochs (seeds 0-9);
+    training that never zeroes its gradients stays near 0.7."""
+    rng = random.Random(seed)
+    syllables = "ka lo mi ru te sa vo ni pe zu ba do fi gu ha je ko li mo nu po qi ra si tu vi wo xa yu ze".split()
+    words = set()
+    while len(words) < 50:
+        words.add("".join(rng.choice(syllables) for _ in range(rng.randint(2, 3))))
+    words = sorted(words)
+    rng.shuffle(words)
+    positive, negative, negators, (but, even_though) = words[:12], words[12:24], words[24:26], words[26:28]
+    nouns, fillers = words[28:38], words[38:50]
+
+    def clause(polarity):
+        parts = [rng.choice(nouns)] + ([rng.choice(fillers)] if rng.random() < 0.5 else [])
+        if rng.random() < 0.4:
+            parts += [rng.choice(negators), rng.choice(negative if polarity else positive)]
+        else:
+            parts.append(rng.choice(positive if polarity else negative))
+        return parts + ([rng.choice(fillers)] if rng.random() < 0.3 else [])
+
+    seen, examples = set(), []
+    while len(examples) < train_size + test_size:
+        label = rng.randint(0, 1)
+        if rng.random() < 0.4:
+            drawn = [(clause(label), label)]
+        else:
+            losing, deciding = clause(1 - label), clause(label)
+            first, joint, second = (deciding, even_though, losing) if rng.random() < 0.25 else (losing, but, deciding)
+            drawn = [(first + [joint] + second, label)]
+            if rng.random() < 0.5:
+                drawn.append((second + [joint] + first, 1 - label))
+        for parts, polarity in drawn:
+            text = " ".join(parts)
+            if text not in seen:
+                seen.add(text)
+                examples.append((text, polarity))
+    rng.shuffle(examples)
+    train, test = examples[:train_size], examples[train_size : train_size + test_size]
+    return tuple(zip(*train)), tuple(zip(*test))
+
+
+@points(8)
+@timeout(120)
+def test_training_made_up_language(judge, reference, verifier, details):
+    """Trained on a task you have never seen (sentiment in a made-up language), reaches the reference's accuracy"""
+    train, held_out = made_up_language()
+    judge_accuracy(
+        judge,
+        reference,
+        verifier,
+        details,
+        train=train,
+        held_out=held_out,
+        what="training on a hidden task (sentiment in a made-up language; held-out accuracy {threshold:.3f} needed)",
+    )

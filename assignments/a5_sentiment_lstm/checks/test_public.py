@@ -2,7 +2,7 @@
 texts and min_freq values, two-layer and unidirectional models, lengths on the model's device, and the
 accuracy on a test split that students never see."""
 
-from grader.checks import points, timeout
+from grader.checks import gated_by, points, timeout
 
 from .shared import judge_held_out_accuracy, judge_invariance
 
@@ -86,6 +86,9 @@ def test_evaluate(judge):
 
 @points(9)
 @timeout(120)
+@gated_by(
+    "test_training_made_up_language"
+)  # weights for train.tsv can be prepared in advance: see grader/judging/gates.py
 def test_training_dev_accuracy(judge, reference, assignment, verifier, details):
     """Trained on train.tsv with your whole pipeline, reaches the reference's accuracy on dev.tsv"""
     judge_held_out_accuracy(judge, reference, assignment, verifier, details, split="dev")

@@ -5,7 +5,7 @@ checks repeat them on other sizes and settings and train the same code on a mapp
 
 import pytest
 
-from grader.checks import points, timeout
+from grader.checks import gated_by, points, timeout
 
 from .shared import CURVE_TOLERANCE, judge_learning
 
@@ -90,6 +90,7 @@ def other_initial_weights(got, want):
 
 @points(10)
 @timeout(60)
+@gated_by("test_hidden_mapping")  # weights for "ohlol" can be prepared in advance: see grader/judging/gates.py
 def test_converges_to_ohlol(judge, student, reference, verifier, details):
     """Training turns "hello" into "ohlol" within 15 epochs (20 seeds)"""
     judge_learning(

@@ -1,7 +1,7 @@
 """Public checks of a4_seq2seq (shipped to students, 45 points). The hidden checks repeat these with
 two-layer LSTMs and other shapes, and train the model on a task it has not seen."""
 
-from grader.checks import judge_training, measured_runs, points, timeout
+from grader.checks import gated_by, judge_training, measured_runs, points, timeout
 
 TOY_PAIRS = [["hello", "hola"], ["cat", "gato"], ["good", "bueno"]]
 SMALL = dict(emb=8, hidden=16, layers=1)
@@ -83,6 +83,7 @@ def test_train_step(judge):
 
 @points(8)
 @timeout(60)
+@gated_by("test_reversal_learned")  # weights for the toy pairs can be prepared in advance: see grader/judging/gates.py
 def test_toy_pairs_learned(judge, reference, verifier, details):
     """After training, hello→hola, cat→gato and good→bueno are all translated (4 seeds)"""
     got = judge.run("train_pairs", **TOY_TRAINING)

@@ -20,12 +20,25 @@ def read_split(assignment, name):
 
 
 def judge_held_out_accuracy(judge, reference, assignment, verifier, details, *, split):
-    """Train with the student's whole pipeline on train.tsv (once per seed of TRAINING); the verifier
-    classifies the ``split`` sentences with the trained weights and vocabulary, and the labels never
-    leave this process. A seed succeeds at ACCURACY_SHARE of the reference's median accuracy."""
-    train_texts, train_labels = read_split(assignment, "train")
-    texts, labels = read_split(assignment, split)
-    task = dict(TRAINING, train_texts=train_texts, train_labels=train_labels)
+    """Trained on train.tsv, judged on data/<split>.tsv (see judge_accuracy)."""
+    judge_accuracy(
+        judge,
+        reference,
+        verifier,
+        details,
+        train=read_split(assignment, "train"),
+        held_out=read_split(assignment, split),
+        what=f"training ({split} accuracy {{threshold:.3f}} needed)",
+    )
+
+
+def judge_accuracy(judge, reference, verifier, details, *, train, held_out, what):
+    """Train with the student's whole pipeline on ``train`` (texts, labels), once per seed of TRAINING;
+    the verifier classifies the ``held_out`` texts with the trained weights and vocabulary, and their
+    labels never leave this process. A seed succeeds at ACCURACY_SHARE of the reference's median
+    accuracy; ``what`` names the training in messages, with ``{threshold}`` for that accuracy."""
+    (train_texts, train_labels), (texts, labels) = train, held_out
+    task = dict(TRAINING, train_texts=list(train_texts), train_labels=list(train_labels))
     got = judge.run("train_classifier", **task)
     want = reference.expected("train_classifier", **task)
     got, want = (
@@ -34,7 +47,7 @@ def judge_held_out_accuracy(judge, reference, assignment, verifier, details, *, 
             result["runs"],
             "classify",
             artefacts=("weights", "vocab"),
-            texts=texts,
+            texts=list(texts),
             emb=TRAINING["emb"],
             hidden=TRAINING["hidden"],
         )
@@ -48,7 +61,7 @@ def judge_held_out_accuracy(judge, reference, assignment, verifier, details, *, 
         got,
         want,
         converged=lambda run: run["accuracy"] >= threshold,
-        what=f"training ({split} accuracy {threshold:.3f} needed)",
+        what=what.format(threshold=threshold),
     ).enforce(details)
 
 
