@@ -89,6 +89,9 @@ class Failure:
     traceback: str | None = None  # the student's frames only
     limit_s: float | None = None  # TIMEOUT: the limit the trusted side stopped this very call under
     mistake: Mistake | None = None  # the catalogued mistake whose code fails alike (set by the judge)
+    # GRADER only: said by the process that runs the student's code (its own or an unknown kind), so
+    # possibly the student's doing: counted at 0 and never worded as "not your fault".
+    claimed: bool = False
 
     @classmethod
     def from_reply(cls, error: object) -> Failure:
@@ -100,9 +103,17 @@ class Failure:
         kind = next((k for k in REPORTED_BY_WORKER if k.value == raw), None)
         if kind is None:
             quoted = repr(raw)[:MAX_UNKNOWN_KIND]
-            return cls(FailureKind.GRADER, f"the grading worker reported a failure of unknown kind {quoted}: {message}")
+            return cls(
+                FailureKind.GRADER,
+                f"the grading worker reported a failure of unknown kind {quoted}: {message}",
+                claimed=True,
+            )
         return cls(
-            kind, message, where=_optional_str(fields.get("where")), traceback=_optional_str(fields.get("traceback"))
+            kind,
+            message,
+            where=_optional_str(fields.get("where")),
+            traceback=_optional_str(fields.get("traceback")),
+            claimed=kind is FailureKind.GRADER,
         )
 
     def noted(self, note: str) -> Failure:
@@ -111,6 +122,11 @@ class Failure:
 
     def student_message(self) -> str:
         """What the feedback says about this failure."""
+        if self.claimed:
+            return (
+                "the process that runs your code reported a failure of the grader's, which may be your code's "
+                f"doing, so the check counts as 0 until an instructor looks: {self.message}"
+            )
         if not self.kind.students:
             return f"the grader could not run this check (not your fault): {self.message}"
         where = f" ({self.where})" if self.where and self.where not in self.message else ""

@@ -164,8 +164,10 @@ def test_every_kind_is_tested_here():
 )
 def test_a_kind_the_grader_does_not_know_is_a_grader_failure(error):
     failure = Failure.from_reply(error)
-    assert failure.kind is FailureKind.GRADER and not failure.kind.students
-    assert failure.student_message().startswith("the grader could not run this check (not your fault)")
+    assert failure.kind is FailureKind.GRADER and not failure.kind.students and failure.claimed
+    # said by the process that runs the student's code: never worded as "not your fault"
+    assert failure.student_message().startswith("the process that runs your code reported a failure of the grader's")
+    assert "not your fault" not in failure.student_message()
 
 
 def test_an_unknown_kind_is_quoted_briefly():
@@ -175,8 +177,9 @@ def test_an_unknown_kind_is_quoted_briefly():
 
 def test_the_workers_own_grader_failure_stays_the_graders():
     failure = Failure.from_reply({"kind": "grader", "message": "no probe named 'fowrard'"})
-    assert failure.kind is FailureKind.GRADER
+    assert failure.kind is FailureKind.GRADER and failure.claimed
     assert "no probe named 'fowrard'" in failure.student_message()
+    assert "not your fault" not in failure.student_message()  # a student's process can say it too
 
 
 # -- into the feedback ----------------------------------------------------------------------------------
@@ -233,8 +236,10 @@ def test_a_grader_failure_is_an_error_that_still_counts_at_zero():
     claim one, so it must not be a way to have a check left out of the score."""
     result = _feedback(RunFailed(Failure.from_reply({"kind": "sabotage", "message": "m"})))
     assert result.status == "error" and result.points == 0 and result.counted
-    assert result.message.startswith("the grader could not run this check (not your fault)")
+    assert result.message.startswith("the process that runs your code reported a failure of the grader's")
     assert result.details["kind"] == "grader"
+    trusted = _feedback(RunFailed(Failure(FailureKind.GRADER, "the probe call forward was not recorded")))
+    assert trusted.message.startswith("the grader could not run this check (not your fault)")
 
 
 def test_a_failure_that_a_catalogued_mistake_shares_names_it():

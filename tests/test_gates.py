@@ -59,6 +59,14 @@ def test_nothing_is_lowered_where_the_gate_was_not_judged_or_earned_as_much():
     assert (alone.points, alone.status) == (5, "passed")
 
 
+def test_a_gate_that_ended_in_an_error_the_student_may_have_caused_counts_at_its_zero():
+    """A verifier that failed on the student's weights (or a grader failure their process claimed) is
+    an error counted at 0: turning the hidden task into an error must not lift the public one."""
+    public = check("test_public", 9, 9)
+    apply_gates([public, check("test_hidden_task", 0, 8, "error", counted=True)], {"test_public": "test_hidden_task"})
+    assert (public.points, public.status) == (0, "failed")
+
+
 def _course(tmp_path: Path, hidden: str) -> SimpleNamespace:
     checks = tmp_path / "checks"
     checks.mkdir()

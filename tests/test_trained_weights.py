@@ -367,7 +367,8 @@ def test_a_run_that_took_too_few_optimizer_steps_never_counts():
     copied = [dict(run, steps=0) for run in reference]
     verdict = judge_training(copied, reference, converged=lambda run: run["ok"])
     assert (
-        verdict.fraction == 0.0 and "took 0 optimizer steps where the reference solution's took 48" in verdict.message
+        verdict.fraction == 0.0
+        and "moved the weights in 0 optimizer steps where the reference solution's did in 48" in verdict.message
     )
     few = [dict(run, steps=23) for run in reference]
     assert judge_training(few, reference, converged=lambda run: run["ok"]).fraction == 0.0
@@ -385,3 +386,48 @@ def test_a_run_that_took_too_few_optimizer_steps_never_counts():
         ).fraction
         == 1.0
     )
+
+
+STEPPING = '''
+import torch
+
+
+def train(lr, zero_grad_first=False, backward=True):
+    """Three Adam steps of a one-weight model; what counts is whether a step moved the weight."""
+    weight = torch.nn.Parameter(torch.ones(3))
+    optimizer = torch.optim.Adam([weight], lr=lr)
+    for _ in range(3):
+        optimizer.zero_grad()
+        if backward:
+            (weight * torch.arange(3.0)).sum().backward()
+        if zero_grad_first:
+            optimizer.zero_grad()
+        optimizer.step()
+    return float(weight.sum())
+'''
+
+
+def test_only_a_step_that_moves_a_weight_is_counted():
+    """In the student's process (inside/child.py), an optimizer step counts where it changed a weight:
+    not where no parameter has a gradient (zeroed before the step, or no backward) and not at a learning
+    rate of 0, which let weights prepared offline pass as trained after real but inert steps."""
+    from grader.sandbox import Limits, LoadSpec, Sandbox
+    from grader.sandbox.isolation import UNISOLATED
+
+    probes = (
+        "from grader.inside.probe_api import optimizer_steps, steps_since\n\n"
+        "def steps(student, **how):\n"
+        "    before = optimizer_steps()\n"
+        "    student.train(**how)\n"
+        "    return steps_since(before)\n"
+    )
+    box = Sandbox(UNISOLATED, preload=["torch"])
+    try:
+        worker = box.worker(LoadSpec("stepping", "stepping.py", {"stepping.py": STEPPING.encode()}, probes), Limits())
+        assert worker.call("steps", {"lr": 0.1}) == 3
+        assert worker.call("steps", {"lr": 0.0}) == 0
+        assert worker.call("steps", {"lr": 0.1, "zero_grad_first": True}) == 0
+        assert worker.call("steps", {"lr": 0.1, "backward": False}) == 0
+        worker.close()
+    finally:
+        box.close()

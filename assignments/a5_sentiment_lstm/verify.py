@@ -56,6 +56,10 @@ def classify(_, weights, vocab, texts, emb, hidden, classes=2):
     if not isinstance(weights, dict) or np.ndim(weights.get("embedding.weight")) != 2:
         raise ProbeFailure("your trained SentimentLSTM has no embedding.weight of shape (vocab_size, embedding_dim)")
     rows = np.shape(weights["embedding.weight"])[0]
+    if rows < 2:
+        raise ProbeFailure(
+            f"your trained embedding has {rows} rows: it needs one for <pad>, one for <unk> and one per word"
+        )
     if not isinstance(vocab, dict) or any(type(i) is not int or not 0 <= i < rows for i in vocab.values()):
         raise ProbeFailure(f"your vocabulary maps words to ids outside the embedding's {rows} rows")
     model = nn.Module()
@@ -72,4 +76,4 @@ def classify(_, weights, vocab, texts, emb, hidden, classes=2):
             lengths = torch.tensor([len(ids) for ids in sequences])
             predicted.append(_logits(model, pad_sequence(sequences, batch_first=True), lengths).argmax(dim=1))
     classes = torch.cat(predicted).numpy().astype(np.int64) if predicted else np.zeros(0, np.int64)
-    return {"classes": classes, "ignored": ignored, "replayed": _replayed(model, len(vocab))}
+    return {"classes": classes, "ignored": ignored, "replayed": _replayed(model, rows)}

@@ -212,13 +212,27 @@ def _count_optimizer_steps() -> None:
     if _counting[0] or optim is None:
         return
 
-    def counted(optimizer: Any, args: Any, kwargs: Any) -> None:
-        # A step with no gradient anywhere moves nothing (Adam, SGD): stepping so does not train.
+    before: list[tuple[Any, Any]] = []  # (parameter, its value before the step now running)
+
+    def remember(optimizer: Any, args: Any, kwargs: Any) -> None:
+        # Only parameters with a gradient can move (Adam, SGD): stepping with none does not train.
         groups = getattr(optimizer, "param_groups", None) or []
-        if any(p.grad is not None and bool(p.grad.any()) for group in groups for p in group.get("params", ())):
+        before[:] = [
+            (p, p.detach().clone())
+            for group in groups
+            for p in group.get("params", ())
+            if p.grad is not None and bool(p.grad.any())
+        ]
+
+    def counted(optimizer: Any, args: Any, kwargs: Any) -> None:
+        # A step counts where it moved a weight: not with no gradient, nor at a learning rate of 0.
+        moved = any(not bool((p.detach() == value).all()) for p, value in before)
+        before.clear()
+        if moved:
             _steps[0] += 1
 
     try:
+        optim.register_optimizer_step_pre_hook(remember)
         optim.register_optimizer_step_post_hook(counted)
     except Exception:  # an older torch, or a module a student replaced: no step limit, as before
         return

@@ -191,8 +191,10 @@ def _refusal(run: Run, reference: Run) -> str | None:
         return "the optimizer steps of your training were not counted (the grader's counter was changed)"
     if mine * 2 < theirs:
         return (
-            f"your training took {mine} optimizer steps where the reference solution's took {theirs} (one per "
-            "batch), too few to have trained the weights it returned"
+            f"your training moved the weights in {mine} optimizer steps where the reference solution's did in "
+            f"{theirs} (one per batch), too few to have trained the weights it returned. A step moves nothing "
+            "where no parameter has a gradient (zero_grad() between backward() and step(), or step() before "
+            "backward()) or at a learning rate of 0"
         )
     return None
 
@@ -311,14 +313,14 @@ def _replay_verdict(claim: dict[str, Any], replayed: Any, unused: list[str], ver
     if unused:
         return (
             f"{', '.join(unused[:6])}{' and more' if len(unused) > 6 else ''} {verb} your trained model's outputs, "
-            f"so your model does not compute with {'them' if len(unused) > 1 else 'it'}, though the specified "
-            "architecture does"
+            f"so your model does not compute with {'them' if len(unused) > 1 else 'it'}, or cuts the gradient "
+            "(.detach(), torch.no_grad(), requires_grad=False), though the specified architecture does not"
         )
     problem = _differs(claim.get("outputs"), replayed.get("outputs"), "its outputs")
     if problem:
         return (
             "on inputs the grader drew, your trained model and the specified architecture with your weights "
-            f"give different outputs ({problem})"
+            f"give different outputs ({problem}); where a check of your model's forward fails, it shows why"
         )
     if other:
         return f"your trained model's outputs depend on its parameters otherwise than the specified architecture's do ({other})"

@@ -7,8 +7,10 @@ made-up language) has no weights to prepare. So such a check is marked ``@gated_
 and earns at most the share of its points that its gate earned, where the gate ran: in the student's
 copy (no hidden checks) the gate is absent and the check is judged alone.
 
-A gate that the grader could not judge (an error left out of the score, a rule skipped on this device)
-gates nothing: a student never loses points to the grader's failure.
+A gate that the grader could not judge for reasons no student causes (an error left out of the score,
+a rule skipped on this device) gates nothing. A gate that ended in an error the student's process may
+have caused (a verifier that failed on its weights) counts at its 0, as it does in the score: turning
+the gate into an error must not lift it.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from grader.report.results import CheckResult
 def gate_share(results: list[CheckResult], gate: str) -> tuple[float, str] | None:
     """The share of its points that the check named ``gate`` earned (all its parametrized cases
     together) and its title; None where it did not run or was not judged."""
+    # A counted error (a verifier or sandbox failure that the student's process may have caused, or a
+    # grader failure it claimed) earns its 0; only what no student can cause is left out.
     cases = [r for r in results if (r.name == gate or r.name.startswith(f"{gate}[")) and r.counted]
-    cases = [r for r in cases if r.status in ("passed", "partial", "failed")]
+    cases = [r for r in cases if r.status != "skipped"]
     total = sum(r.max_points for r in cases)
     if not cases or total <= 0:
         return None

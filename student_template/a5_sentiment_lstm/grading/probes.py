@@ -120,8 +120,9 @@ def build_vocab(student, texts, min_freq, seed=0):
     vocab = student.build_vocab(list(texts) + [_drawn_text(seed), _drawn_text(seed + 1)], min_freq=min_freq)
     if not isinstance(vocab, dict):
         raise ProbeFailure(f"build_vocab returned a {type(vocab).__name__}; a dict word -> id was expected")
-    if not all(type(word) is str and type(index) is int for word, index in vocab.items()):
+    if not all(type(word) is str and _is_id(index) for word, index in vocab.items()):
         raise ProbeFailure("build_vocab must map words (str) to ids (int)")
+    vocab = {word: int(index) for word, index in vocab.items()}
     if sorted(vocab.values()) != list(range(len(vocab))):
         raise ProbeFailure(f"the ids of build_vocab must be 0, 1, ..., {len(vocab) - 1}, each once")
     return {"words": [word for word, _ in sorted(vocab.items(), key=lambda item: item[1])]}
@@ -319,7 +320,10 @@ def train_classifier(student, train_texts, train_labels, epochs, batch_size, lr,
             _trained[key] = (*trained, steps_since(before))
         vocab, model, losses, steps = _trained[key]
         weights, ids = trained_weights(model, "SentimentLSTM"), _vocab_ids(vocab)
-        replayed = _replay(model, len(ids))
+        # the replay draws ids among the embedding's rows (as verify.py does): the vocabulary's size is
+        # the student's to report, and a vocabulary of 0 words once drew id -1 on the verifier's side
+        rows = np.shape(weights["embedding.weight"])[0] if "embedding.weight" in weights else len(ids)
+        replayed = _replay(model, rows)
         runs.append({"losses": losses, "weights": weights, "vocab": ids, "replay": replayed, "steps": steps})
     return {"runs": runs}
 
@@ -338,6 +342,10 @@ def _replay(model, rows):
     """The trained model's own logits (eval mode) on the replay batch, and how they depend on each
     parameter (probe_api.replay_sensitivity): what the verifier recomputes from the weights and the
     vocabulary's size in the specified architecture."""
+    if rows < 2:
+        raise ProbeFailure(
+            f"your trained embedding has {rows} rows: it needs one for <pad>, one for <unk> and one per word"
+        )
     ids, lengths = replay_batch(rows)
     model.eval()
 
@@ -351,13 +359,17 @@ def _replay(model, rows):
     return {"outputs": outputs, **replay_sensitivity(model, logits, logits_now)}
 
 
+def _is_id(index):
+    """An integer id: a Python int or a numpy integer (an np.argsort-built vocabulary works in torch as
+    well), never a bool."""
+    return isinstance(index, (int, np.integer)) and not isinstance(index, (bool, np.bool_))
+
+
 def _vocab_ids(vocab):
     """The vocabulary as plain data (word -> id), checked so that the verifier can encode with it."""
-    if not isinstance(vocab, dict) or not all(
-        isinstance(word, str) and type(index) is int for word, index in vocab.items()
-    ):
+    if not isinstance(vocab, dict) or not all(isinstance(word, str) and _is_id(index) for word, index in vocab.items()):
         raise ProbeFailure("build_vocab must return a dict of words to integer ids")
-    return dict(vocab)
+    return {str(word): int(index) for word, index in vocab.items()}
 
 
 def _train_once(student, texts, labels, epochs, batch_size, lr, emb, hidden, seed):
