@@ -34,6 +34,8 @@ Fixtures (given by the grader's pytest plugin; a probe's arguments are passed by
         catalogued mistake that fails alike.
         ``judge.known_mistake(probe, got, *, seed=0, keys=None, **args)``: the catalogued mistake whose
         result for that call equals ``got``, or None (for checks that judge by hand).
+        ``judge.drawn(seed)``: the seed as official grading draws it from the course secret (``seed``
+        itself elsewhere), for a hidden task a check builds itself.
         ``judge.tolerance`` (the device's ``{"rtol", "atol"}``) and
         ``judge.tolerance_at_least(*, rtol, atol)`` (widened, e.g. for loss curves).
     ``student`` / ``reference``

@@ -152,6 +152,19 @@ WEIGHTS_WRITTEN_BY_HAND = (
 )
 
 
+# a2 that prints every target it is trained on: printed during a hidden check, that is the hidden
+# task itself, which answered the next submission (weights prepared for it offline). The instructor sees
+# it; the page sent back to the student never does.
+RECON = """
+
+_honest_train = train
+
+def train(model, inputs, labels, epochs=15, lr=0.1):
+    print("RECON", "".join(IDX2CHAR[int(i)] for i in labels.flatten()))
+    return _honest_train(model, inputs, labels, epochs, lr)
+"""
+
+
 def prepared_weights_cheat() -> dict[str, str]:
     """a5 whose training does nothing (A5_NO_TRAINING) except on the course's own data, where each batch
     takes a real optimizer step (it has a gradient, so it counts) and then the weights prepared offline
@@ -218,6 +231,7 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path):
         "a5_no_packing_cut_to_longest": patched(A5, "sentiment", NO_PACKING, CUT_TO_LONGEST),
         "a5_weights_written_by_hand": patched(A5, "sentiment", WEIGHTS_WRITTEN_BY_HAND),
         "a5_prepared_weights": prepared_weights_cheat(),
+        "a2_recon": patched(A2, "ohlol", append=RECON),
     }
     results = grade_class(students)
     out = tmp_path / "grades-0"
@@ -259,6 +273,15 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path):
         check = prepared[name]
         assert check["points"] == 0 and "never seen" in check["message"], check
         assert "Judged alone: training" in check["message"] and "succeeded on 3 of 3" in check["message"], check
+
+    # What the student's code printed during hidden checks (the hidden mapping "eholl") is the instructor's only.
+    [recon] = [a for a in results["a2_recon"]["assignments"] if a["id"] == A2]
+    assert "RECON ohlol" in recon["output"] and "RECON eholl" not in recon["output"]
+    assert "RECON eholl" in recon["hidden_output"]
+    pages = out / "students" / "a2_recon"
+    assert "RECON eholl" in (pages / "feedback.html").read_text(encoding="utf-8")
+    student_page = (pages / "feedback.student.html").read_text(encoding="utf-8")
+    assert "RECON ohlol" in student_page and "RECON eholl" not in student_page
 
     # Not one held-out sentence of test.tsv reached the student's process, so none is in any output.
     held_out = [

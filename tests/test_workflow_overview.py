@@ -354,3 +354,46 @@ def test_student_version_leaves_out_notes_naming_other_students(tmp_path):
     for mode in ("name-and-points", "verdict", "full"):
         assert student_version(result, Handback(mode)).notes == ["srn.py was graded"]
     assert result.notes[0] == clash.notes[0]
+
+
+def test_what_the_code_printed_during_hidden_checks_is_never_handed_back():
+    """Printing carried a hidden task's inputs out (the next submission came with weights prepared for
+    it): whatever the [handback] setting, the student version has no output of the hidden checks."""
+    from grader.report.handback import Handback, student_version
+    from grader.report.results import AssignmentResult, CheckResult, SubmissionResult
+
+    checks = [
+        CheckResult("test_public", "public", 5, 5, "passed", duration=1.5),
+        CheckResult("test_hidden", "hidden", 5, 5, "passed", visibility="hidden", duration=4.0),
+    ]
+    assignment = AssignmentResult(
+        "a2", "A2", "graded", output="public print", hidden_output="RECON eholl", duration=6.0, checks=checks
+    )
+    result = SubmissionResult("s", "s", "hash", duration=7.0, assignments=[assignment])
+    for mode in ("name-and-points", "verdict", "full"):
+        handed_back = student_version(result, Handback(mode))
+        [handed] = handed_back.assignments
+        assert (handed.output, handed.hidden_output) == ("public print", ""), mode
+        # a code that waits as long as a hidden label says: the times shown are the public checks' only
+        assert (handed.duration, handed_back.duration) == (1.5, 1.5), mode
+    assert result.assignments[0].hidden_output == "RECON eholl"  # the instructor's copy keeps it
+    assert (result.duration, result.assignments[0].duration) == (7.0, 6.0)
+
+
+def test_printed_output_is_split_where_the_hidden_checks_begin():
+    from grader.sandbox.submission_process import OutputCapture
+
+    capture = OutputCapture(limit=12)
+    capture.feed(b"public ")
+    assert (capture.text(), capture.text_after_mark()) == ("public ", "")  # nothing marked: all of it
+    capture.mark()
+    capture.feed(b"hidden data")
+    capture.mark()  # the first mark holds
+    assert capture.text() == "public "
+    assert capture.text_after_mark() == "hidde\n[... 6 more bytes of output not shown]"
+    full = OutputCapture(limit=4)
+    full.feed(b"public ")
+    full.mark()
+    full.feed(b"secret")  # the count of what the hidden checks printed is not shown before the mark either
+    assert full.text() == "publ\n[... 3 more bytes of output not shown]"
+    assert full.text_after_mark() == "\n[... 6 more bytes of output not shown]"

@@ -77,7 +77,7 @@ class ReplaySlot(GradingSlot):
 
     def __init__(self, course: Course, options: GradeOptions) -> None:
         super().__init__(course, options, isolation=UNISOLATED)
-        self._stored: dict[tuple[str, str], tuple[Recording, str]] = {}
+        self._stored: dict[tuple[str, str], tuple[Recording, str, str]] = {}  # recording, output, hidden output
         self._current: Recording = Recording()
         self.workers: list[ReplayWorker] = []
         self.verifiers: list[ReplayVerifier] = []
@@ -92,7 +92,11 @@ class ReplaySlot(GradingSlot):
         for assignment in old.assignments:
             recording = Recording.decode(assignment.recorded)
             if recording is not None and assignment.source:
-                self._stored[(assignment.id, assignment.source)] = (recording, assignment.output)
+                self._stored[(assignment.id, assignment.source)] = (
+                    recording,
+                    assignment.output,
+                    assignment.hidden_output,
+                )
 
     def start(self, assignments: list[str] | None = None) -> None:
         """Nothing to start: no student code runs."""
@@ -112,13 +116,13 @@ class ReplaySlot(GradingSlot):
         stored = self._stored.get((spec.id, work.path.name if work.path else ""))
         if stored is None:
             self.stale.append(f"{spec.id}: no probe answers were stored for {work.filename}")
-            recording, output = Recording(), ""
+            recording, output, hidden_output = Recording(), "", ""
         else:
-            recording, output = stored
+            recording, output, hidden_output = stored
             if recording.probes_hash != fingerprint(spec.probes_source()):
                 self.stale.append(f"{spec.id}: the probes changed since this student was graded")
         self._current = recording
-        worker = ReplayWorker(recording, output)
+        worker = ReplayWorker(recording, output, hidden_output)
         self.workers.append(worker)
         return worker
 

@@ -124,6 +124,12 @@ class _NoOutput:
     def text(self) -> str:
         return ""
 
+    def text_after_mark(self) -> str:
+        return ""
+
+    def mark(self) -> None:
+        pass
+
 
 Profile = tuple[tuple[str, ...], tuple[str, ...]]  # (packages preloaded, packages absent)
 
@@ -320,6 +326,7 @@ class GradingSlot:
         elif static.syntax_error and not result.message:
             result.message = work.locate(static.syntax_error)
         result.output = printable(worker.output.text())
+        result.hidden_output = printable(worker.output.text_after_mark())
         result.total()
         if spec.mode == "public":
             result.max_score = round(sum(check.max_points for check in result.checks), 4) or result.max_score

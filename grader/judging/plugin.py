@@ -264,6 +264,14 @@ class Judge:
 
     # -- what check authors call beside compare and run (see grader.checks) -----------------------
 
+    def drawn(self, value: int) -> int:
+        """``value`` as official grading asks it: drawn from the course secret, as the seeds of probe
+        calls are (``value`` itself where there is no secret). For a hidden task a check builds itself
+        (a4's words to reverse, a5's made-up language): a copy of the check file, or the task as it was
+        in a term before the secret was rotated, does not answer it."""
+        secret = getattr(self.context.references, "secret", None)
+        return secret.seed(self.context.spec.id, value) if secret is not None else value
+
     def tolerance_at_least(self, *, rtol: float, atol: float) -> dict[str, float]:
         """The device's tolerance widened to at least ``rtol`` and ``atol``: ``{"rtol": ..., "atol": ...}``."""
         return {"rtol": max(rtol, self.tolerance["rtol"]), "atol": max(atol, self.tolerance["atol"])}
@@ -375,6 +383,9 @@ class GradingPlugin:
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         if self.context.recording is not None:  # each stored answer says which check asked for it
             self.context.recording.check = item.name
+        output = getattr(self.context.worker, "output", None)
+        if item.get_closest_marker("hidden") and output is not None:
+            output.mark()  # what is printed from here on is the instructor's only (OutputCapture.mark)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:

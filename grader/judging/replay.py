@@ -205,19 +205,29 @@ class NotRecorded(RunFailed):
 
 
 class _NoOutput:
-    def __init__(self, text: str = "") -> None:
+    """What the student's code printed when it ran, kept as it was split (before and after the hidden
+    checks began): re-judging runs no code, so it prints nothing new."""
+
+    def __init__(self, text: str = "", after_mark: str = "") -> None:
         self._text = text
+        self._after_mark = after_mark
 
     def text(self) -> str:
         return self._text
+
+    def text_after_mark(self) -> str:
+        return self._after_mark
+
+    def mark(self) -> None:
+        pass
 
 
 class ReplayWorker:
     """Stands in for the student's worker: answers each call from the recording, in the order the
     calls were made (a call asked twice gets its answers in turn, then the last one again)."""
 
-    def __init__(self, recording: Recording, output: str = "") -> None:
-        self.output = _NoOutput(output)
+    def __init__(self, recording: Recording, output: str = "", hidden_output: str = "") -> None:
+        self.output = _NoOutput(output, hidden_output)
         # As the real worker's: non-empty once a call timed out (StudentRunner then caps later limits).
         self.hanging: dict[str, str] = {}
         self.misses: list[str] = []

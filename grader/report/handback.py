@@ -99,6 +99,13 @@ def student_version(result: SubmissionResult, handback: Handback) -> SubmissionR
     note that names another student."""
     copied = copy.deepcopy(result)
     copied.notes = [note for note in copied.notes if not any(mark in note for mark in INSTRUCTOR_NOTES)]
+    for assignment in copied.assignments:
+        # What the hidden checks' inputs can carry out, whatever the setting: what the code printed while
+        # they ran, and how long they took (code waited as long as a hidden label said): the times
+        # shown are the public checks' only.
+        assignment.hidden_output = ""
+        assignment.duration = round(sum(c.duration for c in assignment.checks if c.visibility != "hidden"), 3)
+    copied.duration = round(sum(assignment.duration for assignment in copied.assignments), 3)
     if handback.hidden == "full":
         return copied
     for assignment in copied.assignments:

@@ -116,7 +116,9 @@ class AssignmentResult:
     # Constructs that reach around the assignment's rules (ctypes, gc walks, sys.modules surgery...),
     # "craft_rnn.py, line 12: gc.get_objects": listed in the class overview for the instructor's review.
     flags: list[str] = field(default_factory=list)
-    output: str = ""  # what the student's code printed (truncated)
+    output: str = ""  # what the student's code printed (truncated): before the first hidden check
+    # ... and from then on: for the instructor only (printing carried a hidden task's inputs out)
+    hidden_output: str = ""
     duration: float = 0.0
     checks: list[CheckResult] = field(default_factory=list)
     # The student's probe answers, for `grade rejudge` (grader.judging.replay: a compressed frame, base64,
@@ -137,6 +139,7 @@ class AssignmentResult:
         self.notes = bound_notes(self.notes)
         self.flags = [shorten(str(flag), MAX_FLAG) for flag in self.flags[:MAX_FLAGS]]
         self.output = shorten(str(self.output or ""), MAX_OUTPUT)
+        self.hidden_output = shorten(str(self.hidden_output or ""), MAX_OUTPUT)
         for check in self.checks:
             check.bound()
         _fit(self)
@@ -388,6 +391,7 @@ def _fit(assignment: AssignmentResult) -> None:
         if _size(assignment) <= MAX_ASSIGNMENT_BYTES:
             return
     assignment.output = shorten(assignment.output, 4096)
+    assignment.hidden_output = shorten(assignment.hidden_output, 4096)
     for check in assignment.checks:
         check.message = shorten(check.message, 200)
         check.diagnosis = shorten(check.diagnosis, 200) if check.diagnosis else check.diagnosis

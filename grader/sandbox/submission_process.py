@@ -75,12 +75,18 @@ class _Stuck(Exception):
 
 
 class OutputCapture:
-    """Keeps the first ``limit`` bytes a student process prints and counts the rest."""
+    """Keeps the first ``limit`` bytes a student process prints and counts the rest.
+
+    :meth:`mark` splits what was printed in two: before the mark (the public checks) and after it (the
+    hidden ones). What a student's code prints while hidden checks run can carry their inputs out (a
+    hidden task's training data, printed, answered the next submission), so only the instructor sees it.
+    """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.kept = bytearray()
         self.total = 0
+        self._marked: tuple[int, int] | None = None  # (bytes kept, bytes printed) at the mark
 
     def feed(self, data: bytes) -> None:
         self.total += len(data)
@@ -88,11 +94,25 @@ class OutputCapture:
         if room > 0:
             self.kept += data[:room]
 
+    def mark(self) -> None:
+        if self._marked is None:
+            self._marked = (len(self.kept), self.total)
+
     def text(self) -> str:
-        text = self.kept.decode("utf-8", "replace")
-        if self.total > len(self.kept):
-            text += f"\n[... {self.total - len(self.kept):,} more bytes of output not shown]"
-        return text
+        """What was printed before the mark (everything, where nothing was marked)."""
+        kept, total = self._marked or (len(self.kept), self.total)
+        return _with_rest(bytes(self.kept[:kept]), total - kept)
+
+    def text_after_mark(self) -> str:
+        if self._marked is None:
+            return ""
+        kept, total = self._marked
+        return _with_rest(bytes(self.kept[kept:]), self.total - total - (len(self.kept) - kept))
+
+
+def _with_rest(kept: bytes, rest: int) -> str:
+    text = kept.decode("utf-8", "replace")
+    return text + (f"\n[... {rest:,} more bytes of output not shown]" if rest > 0 else "")
 
 
 @dataclass

@@ -8,7 +8,7 @@ import pytest
 
 from grader.checks import gated_by, hidden, points, timeout
 
-from .shared import judge_accuracy, judge_held_out_accuracy, judge_invariance
+from .shared import TRAINING, judge_accuracy, judge_held_out_accuracy, judge_invariance
 
 pytestmark = hidden
 
@@ -122,8 +122,9 @@ def made_up_language(train_size=2000, test_size=400, seed=7):
     flips the polar word after it; in "A <but> B" the part B decides and in "B <even-though> A" the
     first part does (A has the other polarity; about half of these come with their swapped twin, the
     same bag of words with the other label). Weights trained on the course's data set cannot be carried
-    here: only training works. The reference reaches 0.92-1.0 in the check's 2 epochs (seeds 0-9);
-    training that never zeroes its gradients stays near 0.7."""
+    here: only training works. Official grading draws the language from the course secret
+    (judge.drawn). In 3 epochs the reference reaches 0.99-1.0 on languages drawn from several seeds;
+    training that never zeroes its gradients stays near 0.75."""
     rng = random.Random(seed)
     syllables = "ka lo mi ru te sa vo ni pe zu ba do fi gu ha je ko li mo nu po qi ra si tu vi wo xa yu ze".split()
     words = set()
@@ -167,7 +168,7 @@ def made_up_language(train_size=2000, test_size=400, seed=7):
 @timeout(120)
 def test_training_made_up_language(judge, reference, verifier, details):
     """Trained on a task you have never seen (sentiment in a made-up language), reaches the reference's accuracy"""
-    train, held_out = made_up_language()
+    train, held_out = made_up_language(seed=judge.drawn(7))
     judge_accuracy(
         judge,
         reference,
@@ -175,5 +176,6 @@ def test_training_made_up_language(judge, reference, verifier, details):
         details,
         train=train,
         held_out=held_out,
+        training=dict(TRAINING, epochs=3),
         what="training on a hidden task (sentiment in a made-up language; held-out accuracy {threshold:.3f} needed)",
     )

@@ -32,13 +32,14 @@ def judge_held_out_accuracy(judge, reference, assignment, verifier, details, *, 
     )
 
 
-def judge_accuracy(judge, reference, verifier, details, *, train, held_out, what):
+def judge_accuracy(judge, reference, verifier, details, *, train, held_out, what, training=TRAINING):
     """Train with the student's whole pipeline on ``train`` (texts, labels), once per seed of TRAINING;
     the verifier classifies the ``held_out`` texts with the trained weights and vocabulary, and their
     labels never leave this process. A seed succeeds at ACCURACY_SHARE of the reference's median
-    accuracy; ``what`` names the training in messages, with ``{threshold}`` for that accuracy."""
+    accuracy; ``what`` names the training in messages, with ``{threshold}`` for that accuracy.
+    ``training`` may change TRAINING's settings (epochs) for another task."""
     (train_texts, train_labels), (texts, labels) = train, held_out
-    task = dict(TRAINING, train_texts=list(train_texts), train_labels=list(train_labels))
+    task = dict(training, train_texts=list(train_texts), train_labels=list(train_labels))
     got = judge.run("train_classifier", **task)
     want = reference.expected("train_classifier", **task)
     got, want = (
@@ -48,8 +49,8 @@ def judge_accuracy(judge, reference, verifier, details, *, train, held_out, what
             "classify",
             artefacts=("weights", "vocab"),
             texts=list(texts),
-            emb=TRAINING["emb"],
-            hidden=TRAINING["hidden"],
+            emb=training["emb"],
+            hidden=training["hidden"],
         )
         for result in (got, want)
     )
