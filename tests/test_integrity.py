@@ -186,10 +186,15 @@ def prepared_weights_cheat() -> dict[str, str]:
     vocab = reference.build_vocab(list(texts))
     model = reference.SentimentLSTM(len(vocab), 32, 32, 1, 2, dropout=0.0, bidirectional=True)
     data = reference.SentimentDataset(list(texts), [int(label) for label in labels], vocab)
-    loader = torch.utils.data.DataLoader(data, batch_size=32, shuffle=True, collate_fn=reference.collate_fn)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(2):
-        reference.train_epoch(model, loader, optimizer, torch.nn.CrossEntropyLoss(), "cpu")
+    loader = torch.utils.data.DataLoader(data, batch_size=128, shuffle=True, collate_fn=reference.collate_fn)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-2)  # the training checks' settings: about 0.99
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a test's share of the machine
+    try:
+        for _ in range(2):
+            reference.train_epoch(model, loader, optimizer, torch.nn.CrossEntropyLoss(), "cpu")
+    finally:
+        torch.set_num_threads(threads)
     stored = io.BytesIO()
     torch.save(model.state_dict(), stored)
     prepared = base64.b64encode(stored.getvalue()).decode()
