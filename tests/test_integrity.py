@@ -165,6 +165,19 @@ def train(model, inputs, labels, epochs=15, lr=0.1):
 """
 
 
+def hidden_mapping() -> tuple[str, str]:
+    """a2's hidden mapping as official grading draws it under the suite's course secret (judge.drawn)."""
+    from grader.course.secret import load_secret
+
+    path = REPO / "assignments" / A2 / "checks" / "test_hidden.py"
+    text = path.read_text(encoding="utf-8")
+    namespace: dict[str, object] = {}
+    exec(text[text.index("HIDDEN_MAPPINGS = [") : text.index("HIDDEN_SOURCE, HIDDEN_TARGET")], namespace)
+    mappings = namespace["HIDDEN_MAPPINGS"]
+    assert isinstance(mappings, list)
+    return mappings[load_secret(REPO, create=False).seed(A2, 0) % len(mappings)]
+
+
 def prepared_weights_cheat() -> dict[str, str]:
     """a5 whose training does nothing (A5_NO_TRAINING) except on the course's own data, where each batch
     takes a real optimizer step (it has a gradient, so it counts) and then the weights prepared offline
@@ -279,14 +292,15 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path):
         assert check["points"] == 0 and "never seen" in check["message"], check
         assert "Judged alone: training" in check["message"] and "succeeded on 3 of 3" in check["message"], check
 
-    # What the student's code printed during hidden checks (the hidden mapping "eholl") is the instructor's only.
+    # What the student's code printed during hidden checks (the hidden mapping) is the instructor's only.
     [recon] = [a for a in results["a2_recon"]["assignments"] if a["id"] == A2]
-    assert "RECON ohlol" in recon["output"] and "RECON eholl" not in recon["output"]
-    assert "RECON eholl" in recon["hidden_output"]
+    hidden_target = f"RECON {hidden_mapping()[1]}"
+    assert "RECON ohlol" in recon["output"] and hidden_target not in recon["output"]
+    assert hidden_target in recon["hidden_output"]
     pages = out / "students" / "a2_recon"
-    assert "RECON eholl" in (pages / "feedback.html").read_text(encoding="utf-8")
+    assert hidden_target in (pages / "feedback.html").read_text(encoding="utf-8")
     student_page = (pages / "feedback.student.html").read_text(encoding="utf-8")
-    assert "RECON ohlol" in student_page and "RECON eholl" not in student_page
+    assert "RECON ohlol" in student_page and hidden_target not in student_page
 
     # Not one held-out sentence of test.tsv reached the student's process, so none is in any output.
     held_out = [
@@ -412,7 +426,7 @@ def test_no_hidden_task_or_held_out_data_in_the_student_copy():
         for path in TEMPLATE.rglob("*")
         if path.is_file() and path.suffix in (".py", ".toml", ".md", ".tsv")
     )
-    for hidden_only in ("def sum_task", "def reversal_task", "HIDDEN_SOURCE", "eholl"):
+    for hidden_only in ("def sum_task", "def reversal_task", "HIDDEN_MAPPINGS", "eholl", "def made_up_language"):
         assert hidden_only not in shipped, hidden_only
     assert not list(TEMPLATE.rglob("test.tsv"))
     test_lines = (REPO / "assignments" / A5 / "data" / "test.tsv").read_text(encoding="utf-8").splitlines()[:50]

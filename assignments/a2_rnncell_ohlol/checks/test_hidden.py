@@ -10,10 +10,20 @@ from .shared import CURVE_TOLERANCE, judge_learning
 
 pytestmark = hidden
 
-# Unseen task: the same letter must map to different letters depending on what came before
-# ("l" -> "e" first, "l" -> "o" later), so the hidden state has to carry context.
-HIDDEN_SOURCE, HIDDEN_TARGET = "lolhe", "eholl"
-HIDDEN_SEEDS = list(range(100, 120))  # the reference learns it within 20 epochs on 18 of them
+# Unseen tasks: in each, a letter maps to different letters depending on what came before ("l" -> "e"
+# first, "l" -> "o" later), so the hidden state has to carry context. Official grading takes one drawn
+# from the course secret (judge.drawn): a copy of this file does not say which. The reference learns
+# each within 20 epochs on 16 to 19 of HIDDEN_SEEDS.
+HIDDEN_MAPPINGS = [
+    ("lolhe", "eholl"),
+    ("leohh", "oeolh"),
+    ("oolol", "eloeh"),
+    ("eeeeo", "hoeho"),
+    ("hlelo", "hlloo"),
+    ("eholo", "eoelo"),
+]
+HIDDEN_SOURCE, HIDDEN_TARGET = HIDDEN_MAPPINGS[0]  # where there is no course secret
+HIDDEN_SEEDS = list(range(100, 120))
 CURVE_CASES = [
     dict(source="hello", target="ohlol", epochs=10, lr=0.05, seed=3),
     dict(source="holle", target="lehoh", epochs=12, lr=0.2, seed=7),
@@ -44,14 +54,15 @@ def test_loss_curve_other_settings(judge, case):
 @timeout(60)
 def test_hidden_mapping(judge, student, reference, verifier, details):
     """The same code learns a mapping you have not seen (20 epochs, 20 seeds)"""
+    source, target = HIDDEN_MAPPINGS[judge.drawn(0) % len(HIDDEN_MAPPINGS)]
     judge_learning(
         judge,
         student,
         reference,
         verifier,
         details,
-        source=HIDDEN_SOURCE,
-        target=HIDDEN_TARGET,
+        source=source,
+        target=target,
         what="training on the hidden mapping",
         seeds=HIDDEN_SEEDS,
         epochs=20,
