@@ -334,6 +334,10 @@ routes = {
         x, h0, params, True, 1, 0.0, False, False, False),
     "aten op": lambda: torch.ops.aten.rnn_tanh.input(x, h0, params, True, 1, 0.0, False, False, False),
     "real nn.RNN via gc": lambda: real_rnn(3, 4)(x),
+    # pure Python on ordinary operators (no kernel to refuse): with its gates pinned, a tanh RNN
+    "quantizable LSTM": lambda: getattr(torch.ao.nn.quantizable, "LS" + "TM")(3, 4)(x),
+    "quantizable LSTM by its torch.nn name": lambda: torch.nn.quantizable.LSTM(3, 4)(x),
+    "quantizable LSTM cell": lambda: torch.ao.nn.quantizable.LSTMCell(3, 4)(x[0]),
     "gru kernel": lambda: torch._C._VariableFunctions.gru(x, h0, gru_params, True, 1, 0.0, False, False, False),
     "gru cell kernel": lambda: torch._C._VariableFunctions.gru_cell(x[0], h0[0], gru_params[0], gru_params[1]),
     "decomposition": lambda: decompositions.rnn_tanh_input(x, h0, params, True, 1, 0.0, False, False, False),

@@ -125,6 +125,13 @@ KERNELS_BEHIND: dict[str, tuple[str, ...]] = {
         "miopen_rnn",
     ),
 }
+# torch's ready-made recurrent modules written in Python on ordinary operators: no kernel of theirs to
+# refuse. The quantizable LSTM (also torch.nn.quantizable.LSTM), with its gates pinned by tiny modules,
+# computes exactly a tanh RNN, time loop, layers and h_n included.
+PYTHON_IMPLEMENTATIONS: dict[str, tuple[str, ...]] = {
+    "torch.nn.RNN": ("torch.ao.nn.quantizable.LSTM", "torch.ao.nn.quantizable.LSTMCell"),
+    "torch.nn.LSTM": ("torch.ao.nn.quantizable.LSTM", "torch.ao.nn.quantizable.LSTMCell"),
+}
 # Where torch's dispatcher may hold a kernel of those operators (others, like Autograd, call one of these).
 _KERNEL_KEYS = (
     "CompositeImplicitAutograd",
@@ -138,10 +145,12 @@ _RNN_HELPER = re.compile(r"rnn|lstm|gru", re.IGNORECASE)
 
 
 def with_kernels(dotted_names: list[str]) -> list[str]:
-    """``dotted_names`` and, after them, the torch kernels behind the forbidden modules among them."""
+    """``dotted_names`` and, after them, the torch kernels behind the forbidden modules among them and
+    torch's other implementations of them in Python."""
     names = list(dotted_names)
     for dotted in dotted_names:
-        names += [f"torch.{kernel}" for kernel in KERNELS_BEHIND.get(dotted, ()) if f"torch.{kernel}" not in names]
+        names += [f"torch.{kernel}" for kernel in KERNELS_BEHIND.get(dotted, ())]
+        names += PYTHON_IMPLEMENTATIONS.get(dotted, ())
     return list(dict.fromkeys(names))
 
 
