@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import checks_of, expect_partial_credit, report_class, score_of
+from conftest import REPO, checks_of, expect_partial_credit, report_class, score_of
 
 A1 = "a1_srn_numpy"
 
@@ -99,12 +99,36 @@ TORCH_USED = student_srn().replace(
 )
 
 
+SOLUTION = (REPO / "solutions" / A1 / "srn.py").read_text(encoding="utf-8")
+
+
+def reference_changed(*replacements: tuple[str, str]) -> str:
+    source = SOLUTION
+    for old, new in replacements:
+        assert source.count(old) == 1, old
+        source = source.replace(old, new)
+    return source
+
+
+# Correct work in other styles the handout allows: it changes the caller's dhs in place (a buffer it
+# reuses), and it gives no gradient for an h0 it was not given (the handout's "shaped like that input"
+# says nothing of None). The first lost the gradient check (the probe computed its numerical loss with
+# the changed dhs), the second a whole backward case.
+CHANGES_DHS = reference_changed(("    grads[\"h0\"] = dh_next\n", "    grads[\"h0\"] = dh_next\n    dhs *= 0.0\n"))
+NO_H0_NO_GRADIENT = reference_changed(
+    ('"activation": activation}', '"activation": activation, "h0_given": h0 is not None}'),
+    ("    grads[\"h0\"] = dh_next\n", "    grads[\"h0\"] = dh_next if cache[\"h0_given\"] else None\n"),
+)
+
+
 @pytest.fixture(scope="module")
 def graded(run_grade, tmp_path_factory) -> dict[str, Any]:
     """Every submission of this module, graded by one `grade report` (the reference and the stub are
     graded by tests/test_contract.py)."""
     students: dict[str, Path | dict[str, str | bytes]] = {
         "independent": {"srn.py": student_srn()},
+        "changes_dhs": {"srn.py": CHANGES_DHS},
+        "no_h0_no_gradient": {"srn.py": NO_H0_NO_GRADIENT},
         "torch_imported": {"srn.py": TORCH_IMPORTED},
         "torch_used": {"srn.py": TORCH_USED},
         **{name: {"srn.py": student_srn(**changes)} for name, (changes, _) in WRONG.items()},
@@ -114,8 +138,11 @@ def graded(run_grade, tmp_path_factory) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-def test_independent_correct_implementation_scores_full_marks(graded):
-    assert score_of(graded["independent"], A1) == 100
+@pytest.mark.parametrize("name", ["independent", "changes_dhs", "no_h0_no_gradient"])
+def test_independent_correct_implementation_scores_full_marks(graded, name):
+    assert score_of(graded[name], A1) == 100, [
+        c["message"] for c in checks_of(graded[name], A1) if c["points"] < c["max_points"]
+    ]
 
 
 @pytest.mark.slow

@@ -30,9 +30,18 @@ def _inputs(seed, T, B, D, H, with_h0):
     return x, h0, params
 
 
+def _copy(value):
+    """What a student's function receives: its own copy, so that changing an input in place (allowed)
+    never changes what the probe computes with afterwards."""
+    return None if value is None else np.array(value, copy=True)
+
+
 def _forward(student, x, h0, params, activation):
     result = student.rnn_forward(
-        x, h0, params["W_ih"], params["W_hh"], params["b_ih"], params["b_hh"], activation=activation
+        _copy(x),
+        _copy(h0),
+        *(_copy(params[key]) for key in ("W_ih", "W_hh", "b_ih", "b_hh")),
+        activation=activation,
     )
     hs, cache = unpack(result, "rnn_forward(...)", ("hs", "cache"))
     return as_array(hs, "hs returned by rnn_forward"), cache
@@ -77,14 +86,17 @@ def output(student, T, B, H, O, seed):
     }
 
 
-def _grads(student, dhs, cache):
-    grads = student.rnn_backward(dhs, cache)
+def _grads(student, dhs, cache, keys=GRAD_KEYS):
+    """The gradients ``keys`` from rnn_backward (``dhs`` passed as a copy: see _copy). Without an h0
+    the handout's "shaped like that input" says nothing, so "h0" is then not asked for (None, zeros
+    or the gradient of the zero state are all right)."""
+    grads = student.rnn_backward(_copy(dhs), cache)
     if not isinstance(grads, dict):
         raise ProbeFailure(f"rnn_backward must return a dict of gradients; it returned a {type(grads).__name__}")
-    missing = [key for key in GRAD_KEYS if key not in grads]
+    missing = [key for key in keys if key not in grads]
     if missing:
         raise ProbeFailure(f"the dict returned by rnn_backward has no key {', '.join(map(repr, missing))}")
-    return {key: as_array(grads[key], f"grads[{key!r}] from rnn_backward") for key in GRAD_KEYS}
+    return {key: as_array(grads[key], f"grads[{key!r}] from rnn_backward") for key in keys}
 
 
 def backward(student, T, B, D, H, activation, seed, h0=True):
@@ -92,7 +104,8 @@ def backward(student, T, B, D, H, activation, seed, h0=True):
     x, h0_value, params = _inputs(seed, T, B, D, H, h0)
     _, cache = _forward(student, x, h0_value, params, activation)
     dhs = np.random.default_rng(seed + 1).standard_normal((T, B, H))
-    return {"grads": _grads(student, dhs, cache), "_time_axes": {"grads": {"x": 0}}}
+    keys = GRAD_KEYS if h0 else tuple(key for key in GRAD_KEYS if key != "h0")
+    return {"grads": _grads(student, dhs, cache, keys), "_time_axes": {"grads": {"x": 0}}}
 
 
 def gradient_check(student, T, B, D, H, activation, seed, eps=1e-6):
