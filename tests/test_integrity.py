@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -180,9 +181,11 @@ def hidden_mapping() -> tuple[str, str]:
 
 def prepared_weights_cheat() -> dict[str, str]:
     """a5 whose training does nothing (A5_NO_TRAINING) except on the course's own data, where each batch
-    takes a real optimizer step (it has a gradient, so it counts) and then the weights prepared offline
-    on train.tsv are written in: the step count and the replay cannot tell this from training. Only a
-    task the student has never seen can, which gates the training checks on the course's data."""
+    takes a real optimizer step on a made-up loss, the distance to weights prepared offline on
+    train.tsv: every step has a gradient and moves the weights, nothing is written outside the steps,
+    and the replay holds. Only a task the student has never seen tells this from training, which gates
+    the training checks on the course's data. (Copying the weights in after each step is caught
+    earlier: weights written outside the optimizer's steps count no step.)"""
     import base64
     import importlib.util
     import io
@@ -217,11 +220,9 @@ def prepared_weights_cheat() -> dict[str, str]:
         (
             "        loss.backward()\n        optimizer.step()\n",
             "        if model.embedding.weight.shape == _PREPARED['embedding.weight'].shape:\n"
-            "            loss.backward()\n"
-            "            optimizer.step()\n"
-            "            with torch.no_grad():\n"
-            "                for name, parameter in model.named_parameters():\n"
-            "                    parameter.copy_(_PREPARED[name])\n",
+            "            steer = sum(((p - _PREPARED[n]) ** 2).sum() for n, p in model.named_parameters())\n"
+            "            steer.backward()  # a real step on a made-up loss: towards the prepared weights\n"
+            "            optimizer.step()\n",
         ),
         append=f"\n\nimport base64, io\n_PREPARED = torch.load(io.BytesIO(base64.b64decode('{prepared}')))\n",
     )
@@ -290,7 +291,9 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path):
     for name in ("test_training_dev_accuracy", "test_training_test_accuracy"):
         check = prepared[name]
         assert check["points"] == 0 and "never seen" in check["message"], check
-        assert "Judged alone: training" in check["message"] and "succeeded on 3 of 3" in check["message"], check
+        # judged alone, the steered weights pass (2 seeds of 3 earn full credit)
+        assert "Judged alone: training" in check["message"], check
+        assert re.search(r"succeeded on [23] of 3 seeds", check["message"]), check["message"]
 
     # What the student's code printed during hidden checks (the hidden mapping) is the instructor's only.
     [recon] = [a for a in results["a2_recon"]["assignments"] if a["id"] == A2]

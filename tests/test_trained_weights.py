@@ -392,17 +392,21 @@ STEPPING = '''
 import torch
 
 
-def train(lr, zero_grad_first=False, backward=True):
-    """Three Adam steps of a one-weight model; what counts is whether a step moved the weight."""
+def train(lr, zero_grad_first=False, backward=True, write_after=None):
+    """Three Adam steps of a one-weight model; what counts is whether a step moved the weight, and
+    whether the weight was written outside the steps ("each": after every step, "last": at the end)."""
     weight = torch.nn.Parameter(torch.ones(3))
     optimizer = torch.optim.Adam([weight], lr=lr)
-    for _ in range(3):
+    for step in range(3):
         optimizer.zero_grad()
         if backward:
             (weight * torch.arange(3.0)).sum().backward()
         if zero_grad_first:
             optimizer.zero_grad()
         optimizer.step()
+        if write_after == "each" or (write_after == "last" and step == 2):
+            with torch.no_grad():
+                weight.copy_(torch.tensor([0.5, -0.5, 2.0]))  # prepared weights
     return float(weight.sum())
 '''
 
@@ -410,7 +414,9 @@ def train(lr, zero_grad_first=False, backward=True):
 def test_only_a_step_that_moves_a_weight_is_counted():
     """In the student's process (inside/child.py), an optimizer step counts where it changed a weight:
     not where no parameter has a gradient (zeroed before the step, or no backward) and not at a learning
-    rate of 0, which let weights prepared offline pass as trained after real but inert steps."""
+    rate of 0, which let weights prepared offline pass as trained after real but inert steps; and a run
+    whose weights were written outside the optimizer's steps (after each step, or after the last)
+    counts none."""
     from grader.sandbox import Limits, LoadSpec, Sandbox
     from grader.sandbox.isolation import UNISOLATED
 
@@ -428,6 +434,10 @@ def test_only_a_step_that_moves_a_weight_is_counted():
         assert worker.call("steps", {"lr": 0.0}) == 0
         assert worker.call("steps", {"lr": 0.1, "zero_grad_first": True}) == 0
         assert worker.call("steps", {"lr": 0.1, "backward": False}) == 0
+        # weights copied in after real steps: no step produced them
+        assert worker.call("steps", {"lr": 0.1, "write_after": "each"}) == 0
+        assert worker.call("steps", {"lr": 0.1, "write_after": "last"}) == 0
+        assert worker.call("steps", {"lr": 0.1}) == 3  # and the next run is judged on its own
         worker.close()
     finally:
         box.close()

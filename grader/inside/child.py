@@ -213,8 +213,12 @@ def _count_optimizer_steps() -> None:
         return
 
     before: list[tuple[Any, Any]] = []  # (parameter, its value before the step now running)
+    after = probe_api.AFTER_LAST_STEP
 
     def remember(optimizer: Any, args: Any, kwargs: Any) -> None:
+        # Weights that changed since the last step were written outside the optimizer (copied in).
+        if probe_api.written_after_last_step():
+            probe_api.WEIGHTS_WRITTEN[0] += 1
         # Only parameters with a gradient can move (Adam, SGD): stepping with none does not train.
         groups = getattr(optimizer, "param_groups", None) or []
         before[:] = [
@@ -230,6 +234,9 @@ def _count_optimizer_steps() -> None:
         before.clear()
         if moved:
             _steps[0] += 1
+        groups = getattr(optimizer, "param_groups", None) or []
+        after.clear()
+        after.update((id(p), (p, p.detach().clone())) for group in groups for p in group.get("params", ()))
 
     try:
         optim.register_optimizer_step_pre_hook(remember)
@@ -291,6 +298,8 @@ def _run_probe(probes: types.ModuleType, student: Any, request: dict[str, Any], 
     _call_small[0] = request.get("small") is True
     _count_optimizer_steps()
     _steps[0] = 0
+    probe_api.WEIGHTS_WRITTEN[0] = 0
+    probe_api.AFTER_LAST_STEP.clear()  # no parameter of an earlier call is kept alive or compared
     probe_api.seed_everything(seed)
     args = dict(request.get("args", {}))
     if "seed" in inspect.signature(probe).parameters:

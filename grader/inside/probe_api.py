@@ -273,19 +273,46 @@ def drawn_words(seed: int, alphabet: str, count: int, shortest: int = 1, longest
 
 OPTIMIZER_STEPS = [0]  # optimizer steps of the probe call now running; inside/child.py counts them
 STEPS_COUNTED = [False]  # whether they are counted (torch's global step hook is in place)
+# Times the weights changed outside an optimizer step (between two steps, or after the last one), and
+# each parameter of the last step with its value right after it (id -> (parameter, value)): kept by
+# inside/child.py's step hooks, for the probe call now running.
+WEIGHTS_WRITTEN = [0]
+AFTER_LAST_STEP: dict[int, tuple[Any, Any]] = {}
+_WRITTEN_AT: dict[int, int] = {}  # an optimizer_steps() reading -> WEIGHTS_WRITTEN then
 
 
 def optimizer_steps() -> int | None:
     """Optimizer steps taken so far in this probe call, or None where nothing counts them (a probe
-    run outside a graded process). A training probe records each run's (the difference around it), so
-    that weights no optimizer step produced do not count as trained (convergence.measured_runs)."""
-    return OPTIMIZER_STEPS[0] if STEPS_COUNTED[0] else None
+    run outside a graded process). A training probe records each run's (:func:`steps_since` around
+    it), so that weights no optimizer step produced do not count as trained (convergence.measured_runs)."""
+    if not STEPS_COUNTED[0]:
+        return None
+    AFTER_LAST_STEP.clear()  # a run starts: what earlier runs (and their replays) did is not compared
+    _WRITTEN_AT[OPTIMIZER_STEPS[0]] = WEIGHTS_WRITTEN[0]
+    return OPTIMIZER_STEPS[0]
 
 
 def steps_since(before: int | None) -> int | None:
-    """The optimizer steps taken since ``before`` (an :func:`optimizer_steps` reading), or None."""
-    now = optimizer_steps()
-    return None if before is None or now is None else now - before
+    """The optimizer steps taken since ``before`` (an :func:`optimizer_steps` reading), or None; 0
+    where the weights were written outside the optimizer's steps meanwhile (prepared weights copied in
+    after a real step): then no step produced the weights the run returns."""
+    if before is None or not STEPS_COUNTED[0]:
+        return None
+    now = OPTIMIZER_STEPS[0]
+    if written_after_last_step():
+        WEIGHTS_WRITTEN[0] += 1
+    return 0 if WEIGHTS_WRITTEN[0] > _WRITTEN_AT.get(before, 0) else now - before
+
+
+def written_after_last_step() -> bool:
+    """Whether a parameter of the last optimizer step now differs from its value right after it."""
+    for parameter, value in AFTER_LAST_STEP.values():
+        try:
+            if not bool((parameter.detach() == value).all()):
+                return True
+        except Exception:  # a parameter replaced by something else: written
+            return True
+    return False
 
 
 # -- replaying a trained model (see grader.judging.convergence.replay_problem) ------------------------

@@ -194,7 +194,8 @@ def _refusal(run: Run, reference: Run) -> str | None:
             f"your training moved the weights in {mine} optimizer steps where the reference solution's did in "
             f"{theirs} (one per batch), too few to have trained the weights it returned. A step moves nothing "
             "where no parameter has a gradient (zero_grad() between backward() and step(), or step() before "
-            "backward()) or at a learning rate of 0"
+            "backward()) or at a learning rate of 0, and weights written outside the optimizer's steps count "
+            "no step at all"
         )
     return None
 
