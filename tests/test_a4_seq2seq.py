@@ -320,4 +320,9 @@ def test_hidden_reversal_words_are_unseen():
     train, test = hidden_checks.reversal_task()
     assert len(train) == 300 and len(test) == 100
     assert not {word for word, _ in train} & {word for word, _ in test}
-    assert all(target == word[::-1] for word, target in train + test)
+    # each target is the word reversed, every letter spelled by one cipher drawn with the task
+    cipher = {a: b for word, target in train + test for a, b in zip(word[::-1], target, strict=True)}
+    assert all(target == "".join(cipher[a] for a in word[::-1]) for word, target in train + test)
+    assert len(set(cipher.values())) == len(cipher) and cipher != {a: a for a in cipher}
+    other = {a: b for word, target in hidden_checks.reversal_task(seed=7)[0] for a, b in zip(word[::-1], target)}
+    assert other != cipher  # another draw, another cipher

@@ -17,14 +17,19 @@ REVERSAL_SHARE = 0.8
 
 
 def reversal_task(train_size=300, test_size=100, seed=2024):
-    """Words of 3-4 letters and their reversals; the test words never occur in training."""
+    """Words of 3-4 letters, reversed and each letter spelled in a cipher alphabet drawn with the words
+    ("abc" -> cipher of "cba"); the test words never occur in training. Reversing alone is a skill whose
+    weights could be prepared once for every word over the letters; the cipher makes the task the
+    grader's draw (official grading draws the seed from the course secret). Relabelling the outputs
+    leaves the difficulty as it was."""
     rng = random.Random(seed)
     words = set()
     while len(words) < train_size + test_size:
         words.add("".join(rng.choice(REVERSAL_LETTERS) for _ in range(rng.randint(3, 4))))
     words = sorted(words)
     rng.shuffle(words)
-    pairs = [[word, word[::-1]] for word in words]
+    cipher = dict(zip(REVERSAL_LETTERS, rng.sample("abcdefghijklmnopqrstuvwxyz", len(REVERSAL_LETTERS))))
+    pairs = [[word, "".join(cipher[letter] for letter in reversed(word))] for word in words]
     return pairs[:train_size], pairs[train_size:]
 
 
@@ -115,7 +120,7 @@ def test_train_step_configurations(judge, case):
 @points(18)
 @timeout(120)
 def test_reversal_learned(judge, reference, verifier, details):
-    """Learns to reverse unseen words (exact match, threshold from the reference's own accuracy)"""
+    """Learns to reverse unseen words into a cipher alphabet (exact match, threshold from the reference's own accuracy)"""
     train, test = reversal_task(seed=judge.drawn(2024))  # official grading: drawn from the course secret
     task = dict(pairs=train, n_step=4, emb=16, hidden=64, lr=0.02, epochs=40, batch_size=100, ratio=0.5, seeds=[0, 1])
     got = judge.run("train_pairs", **task)
@@ -132,7 +137,7 @@ def test_reversal_learned(judge, reference, verifier, details):
         got,
         want,
         converged=lambda run: run["accuracy"] >= threshold,
-        what=f"training on a hidden task (reversing unseen words; {threshold:.0%} exact matches needed)",
+        what=f"training on a hidden task (reversing unseen words, in a cipher; {threshold:.0%} exact matches needed)",
     )
     details["accuracy"] = {"yours": [run["accuracy"] for run in got], "reference": [run["accuracy"] for run in want]}
     verdict.enforce(details)
