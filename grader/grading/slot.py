@@ -26,7 +26,7 @@ from grader.intake.students import opened
 from grader.intake.submission import Submission, SubmittedModule, load
 from grader.judging.expected import DiskCache, References, default_cache_dir
 from grader.judging.plugin import CheckContext, run_checks
-from grader.judging.replay import Recording, fingerprint
+from grader.judging.replay import Recording, StoredOutput, fingerprint
 from grader.judging.verifier import Verifier
 from grader.report.results import AssignmentResult, SubmissionResult, keep_better
 from grader.sandbox import Isolation, Limits, LoadSpec, Sandbox, SubmissionProcess, choose
@@ -111,23 +111,12 @@ class FailingWorker:
 
     def __init__(self, failure: Failure) -> None:
         self.failure = failure
-        self.output = _NoOutput()
+        self.output = StoredOutput()
 
     def call(self, *args: Any, **kwargs: Any) -> Any:
         raise RunFailed(self.failure)  # a fresh exception each time: one re-raised grows its traceback
 
     def close(self) -> None:
-        pass
-
-
-class _NoOutput:
-    def text(self) -> str:
-        return ""
-
-    def text_after_mark(self) -> str:
-        return ""
-
-    def mark(self) -> None:
         pass
 
 

@@ -273,12 +273,11 @@ def drawn_words(seed: int, alphabet: str, count: int, shortest: int = 1, longest
 
 OPTIMIZER_STEPS = [0]  # optimizer steps of the probe call now running; inside/child.py counts them
 STEPS_COUNTED = [False]  # whether they are counted (torch's global step hook is in place)
-# Times the weights changed outside an optimizer step (between two steps, or after the last one), and
-# each parameter of the last step with its value right after it (id -> (parameter, value)): kept by
-# inside/child.py's step hooks, for the probe call now running.
+# Times the weights changed outside an optimizer step (between two steps, or after the last one) in
+# the training run now running, and each parameter of the last step with its value right after it
+# (id -> (parameter, value)): kept by inside/child.py's step hooks.
 WEIGHTS_WRITTEN = [0]
 AFTER_LAST_STEP: dict[int, tuple[Any, Any]] = {}
-_WRITTEN_AT: dict[int, int] = {}  # an optimizer_steps() reading -> WEIGHTS_WRITTEN then
 
 
 def optimizer_steps() -> int | None:
@@ -287,8 +286,9 @@ def optimizer_steps() -> int | None:
     it), so that weights no optimizer step produced do not count as trained (convergence.measured_runs)."""
     if not STEPS_COUNTED[0]:
         return None
-    AFTER_LAST_STEP.clear()  # a run starts: what earlier runs (and their replays) did is not compared
-    _WRITTEN_AT[OPTIMIZER_STEPS[0]] = WEIGHTS_WRITTEN[0]
+    # A run starts: what earlier runs (and their replays) did is neither compared nor counted.
+    AFTER_LAST_STEP.clear()
+    WEIGHTS_WRITTEN[0] = 0
     return OPTIMIZER_STEPS[0]
 
 
@@ -301,7 +301,7 @@ def steps_since(before: int | None) -> int | None:
     now = OPTIMIZER_STEPS[0]
     if written_after_last_step():
         WEIGHTS_WRITTEN[0] += 1
-    return 0 if WEIGHTS_WRITTEN[0] > _WRITTEN_AT.get(before, 0) else now - before
+    return 0 if WEIGHTS_WRITTEN[0] else now - before
 
 
 def written_after_last_step() -> bool:

@@ -204,9 +204,9 @@ class NotRecorded(RunFailed):
     """A probe call the recording does not hold: the check asks something it did not ask before."""
 
 
-class _NoOutput:
-    """What the student's code printed when it ran, kept as it was split (before and after the hidden
-    checks began): re-judging runs no code, so it prints nothing new."""
+class StoredOutput:
+    """What the student's code printed, as it was split (before and after the hidden checks began),
+    where no code runs now: re-judging (the stored output), or a module that could not start (none)."""
 
     def __init__(self, text: str = "", after_mark: str = "") -> None:
         self._text = text
@@ -227,7 +227,7 @@ class ReplayWorker:
     calls were made (a call asked twice gets its answers in turn, then the last one again)."""
 
     def __init__(self, recording: Recording, output: str = "", hidden_output: str = "") -> None:
-        self.output = _NoOutput(output, hidden_output)
+        self.output = StoredOutput(output, hidden_output)
         # As the real worker's: non-empty once a call timed out (StudentRunner then caps later limits).
         self.hanging: dict[str, str] = {}
         self.misses: list[str] = []
