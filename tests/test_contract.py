@@ -3,11 +3,13 @@ stub scores 0 with "not implemented" on every check, and every mistake of the as
 (``mistakes.toml``, each a patch of the reference) is named by the checks where it shows, and only on
 checks calling a probe its catalogue entry covers.
 
-The whole course is graded by one `grade report` (every assignment's reference, stub and mutants, each
-student holding one assignment), so a new mistake, check or probe is held to the contract without a
-line of test code; the assignments' own test modules keep what is particular to them (independent
-student-style code, notebooks, specific messages). One report, not one per assignment: each report
-starts its own workers, and a worker's torch start-up costs more than grading a mutant.
+The whole course is graded by two `grade report`s (every assignment's reference and stub, then every
+mutant, each student holding one assignment), so a new mistake, check or probe is held to the contract
+without a line of test code; the assignments' own test modules keep what is particular to them
+(independent student-style code, notebooks, specific messages). Two reports, not one per assignment:
+each report starts its own workers, and a worker's torch start-up costs more than grading a mutant.
+The mutants skip the checks that cannot name a mistake (the training checks of a4 and a5: most of
+the course's grading time), which the reference and the stub run.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import ast
 import fnmatch
 import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -48,18 +51,68 @@ def _students(spec: AssignmentSpec) -> dict[str, dict[str, str | bytes]]:
     }
 
 
+def _unnameable_checks(spec: AssignmentSpec) -> list[str]:
+    """The checks that cannot name a mistake of the catalogue: every probe they call is one no entry
+    covers (a mistake is named only through a probe its entry covers, ``Catalog.for_probe``). The
+    training checks are among them: on a mutant they could only pass or fail, and they cost more than
+    all the other checks together (a5: 3.5 of 4 CPU-s per student)."""
+    catalog = load_catalog(spec.mistakes_path)
+    return sorted(
+        name
+        for name, probes in _probes_of_checks(spec).items()
+        if probes and not any(catalog.for_probe(probe) for probe in probes)
+    )
+
+
+def _course_for_mutants(root: Path) -> Path:
+    """A copy of the course in which the checks that cannot name a mistake are skipped (left out of
+    the score, as a rule that cannot apply on this device is): the course the mutants are graded on.
+    The reference and the stub are graded on the course itself."""
+    course = root / "course-for-mutants"
+    for folder in ("assignments", "solutions"):
+        shutil.copytree(REPO / folder, course / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    for assignment in ASSIGNMENTS:
+        spec = COURSE.get(assignment)
+        unnameable = set(_unnameable_checks(spec))
+        for path in sorted(spec.checks_dir.glob("test_*.py")):
+            defined = {
+                node.name
+                for node in ast.parse(path.read_text(encoding="utf-8")).body
+                if isinstance(node, ast.FunctionDef)
+            }
+            skipped = sorted(unnameable & defined)
+            if skipped:
+                copy = course / path.relative_to(REPO)
+                reason = "the contract: this check can name no catalogued mistake"
+                copy.write_text(
+                    copy.read_text(encoding="utf-8")
+                    + "\n\nimport pytest as _contract_pytest\n\n"
+                    + "".join(f"{name} = _contract_pytest.mark.skip(reason={reason!r})({name})\n" for name in skipped),
+                    encoding="utf-8",
+                )
+    return course
+
+
 @pytest.fixture(scope="module")
 def contract(run_grade, tmp_path_factory) -> Callable[[str], dict[str, dict[str, Any]]]:
     """``contract(assignment)``: that assignment's students (``reference``, ``stub``, ``mistake-ID``), by
-    name; the whole course is graded once, on first use."""
+    name; graded once, on first use, by two reports: the reference and the stub of every assignment on
+    the course, the mutants on :func:`_course_for_mutants`."""
     graded: dict[str, dict[str, Any]] = {}
 
     def results(assignment: str) -> dict[str, dict[str, Any]]:
         if not graded:
             root = tmp_path_factory.mktemp("contract")
             students = {name: files for spec in map(COURSE.get, ASSIGNMENTS) for name, files in _students(spec).items()}
-            graded.update(report_class(run_grade, root / "class", root / "grades", students))
+            whole = {name: files for name, files in students.items() if not name.split("--")[1].startswith("mistake-")}
+            mutants = {name: files for name, files in students.items() if name not in whole}
+            graded.update(report_class(run_grade, root / "class", root / "grades", whole))
+            course = str(_course_for_mutants(root))
+            graded.update(
+                report_class(run_grade, root / "mutants", root / "mutant-grades", mutants, "--course", course)
+            )
             shutil.rmtree(root / "class")
+            shutil.rmtree(root / "mutants")
         prefix = f"{assignment}--"
         return {name.removeprefix(prefix): result for name, result in graded.items() if name.startswith(prefix)}
 
@@ -161,6 +214,26 @@ def test_every_catalogued_mistake_is_named_where_it_shows(contract, assignment, 
             f"{check['name']} (probes {sorted(probes)}) named {mistake_id}, whose catalogue entry covers "
             f"only {list(mistake.probes)}"
         )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_mutants_skip_only_the_checks_that_can_name_no_mistake(contract, assignment):
+    """What the mutants' course leaves out is what the reference and the stub run: a check skipped
+    for any other reason, or a check that can name a mistake skipped, would hide a broken contract."""
+    unnameable = set(_unnameable_checks(COURSE.get(assignment)))
+    reference = checks_of(contract(assignment)["reference"], assignment)
+    assert not [c["name"] for c in reference if c["name"].split("[")[0] in unnameable and c["status"] == "skipped"]
+    for name, result in contract(assignment).items():
+        if name.startswith("mistake-"):
+            skipped = {c["name"].split("[")[0] for c in checks_of(result, assignment) if c["status"] == "skipped"}
+            skipped -= {c["name"].split("[")[0] for c in _skipped_everywhere(reference)}
+            assert skipped == unnameable, (name, sorted(skipped ^ unnameable))
+
+
+def _skipped_everywhere(checks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Checks the reference skips too (a GPU-only rule on a CPU)."""
+    return [c for c in checks if c["status"] == "skipped"]
 
 
 def test_every_catalogue_glob_matches_a_probe():
