@@ -14,14 +14,13 @@ the course's grading time), which the reference and the stub run.
 
 from __future__ import annotations
 
-import ast
 import fnmatch
 import shutil
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
+from catalogue_reach import checks_naming_no_mistake, course_naming_only, probe_names, probes_of_checks
 from conftest import REPO, TEMPLATE, checks_of, expect_stub_scores_zero, report_class
 
 from grader.course.mistakes import Mistake, load_catalog
@@ -51,53 +50,12 @@ def _students(spec: AssignmentSpec) -> dict[str, dict[str, str | bytes]]:
     }
 
 
-def _unnameable_checks(spec: AssignmentSpec) -> list[str]:
-    """The checks that cannot name a mistake of the catalogue: every probe they call is one no entry
-    covers (a mistake is named only through a probe its entry covers, ``Catalog.for_probe``). The
-    training checks are among them: on a mutant they could only pass or fail, and they cost more than
-    all the other checks together (a5: 3.5 of 4 CPU-s per student)."""
-    catalog = load_catalog(spec.mistakes_path)
-    return sorted(
-        name
-        for name, probes in _probes_of_checks(spec).items()
-        if probes and not any(catalog.for_probe(probe) for probe in probes)
-    )
-
-
-def _course_for_mutants(root: Path) -> Path:
-    """A copy of the course in which the checks that cannot name a mistake are skipped (left out of
-    the score, as a rule that cannot apply on this device is): the course the mutants are graded on.
-    The reference and the stub are graded on the course itself."""
-    course = root / "course-for-mutants"
-    for folder in ("assignments", "solutions"):
-        shutil.copytree(REPO / folder, course / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    for assignment in ASSIGNMENTS:
-        spec = COURSE.get(assignment)
-        unnameable = set(_unnameable_checks(spec))
-        for path in sorted(spec.checks_dir.glob("test_*.py")):
-            defined = {
-                node.name
-                for node in ast.parse(path.read_text(encoding="utf-8")).body
-                if isinstance(node, ast.FunctionDef)
-            }
-            skipped = sorted(unnameable & defined)
-            if skipped:
-                copy = course / path.relative_to(REPO)
-                reason = "the contract: this check can name no catalogued mistake"
-                copy.write_text(
-                    copy.read_text(encoding="utf-8")
-                    + "\n\nimport pytest as _contract_pytest\n\n"
-                    + "".join(f"{name} = _contract_pytest.mark.skip(reason={reason!r})({name})\n" for name in skipped),
-                    encoding="utf-8",
-                )
-    return course
-
-
 @pytest.fixture(scope="module")
 def contract(run_grade, tmp_path_factory) -> Callable[[str], dict[str, dict[str, Any]]]:
     """``contract(assignment)``: that assignment's students (``reference``, ``stub``, ``mistake-ID``), by
     name; graded once, on first use, by two reports: the reference and the stub of every assignment on
-    the course, the mutants on :func:`_course_for_mutants`."""
+    the course, the mutants on a copy that skips the checks no mistake can be named on
+    (:func:`catalogue_reach.course_naming_only`)."""
     graded: dict[str, dict[str, Any]] = {}
 
     def results(assignment: str) -> dict[str, dict[str, Any]]:
@@ -107,7 +65,7 @@ def contract(run_grade, tmp_path_factory) -> Callable[[str], dict[str, dict[str,
             whole = {name: files for name, files in students.items() if not name.split("--")[1].startswith("mistake-")}
             mutants = {name: files for name, files in students.items() if name not in whole}
             graded.update(report_class(run_grade, root / "class", root / "grades", whole))
-            course = str(_course_for_mutants(root))
+            course = str(course_naming_only(REPO, root / "course-for-mutants"))
             graded.update(
                 report_class(run_grade, root / "mutants", root / "mutant-grades", mutants, "--course", course)
             )
@@ -153,37 +111,6 @@ def test_stub_scores_zero_with_not_implemented_messages(contract, assignment):
 # -- every catalogued mistake is named where it shows ----------------------------------------------
 
 
-def _probe_names(spec: AssignmentSpec) -> set[str]:
-    tree = ast.parse(spec.probes_source())
-    return {node.name for node in tree.body if isinstance(node, ast.FunctionDef) and not node.name.startswith("_")}
-
-
-def _probes_of_checks(spec: AssignmentSpec) -> dict[str, set[str]]:
-    """check function -> the probes it names: string literals that are probe names, in its body or in
-    the bodies of the functions of the checks folder it calls (helpers such as ``shared.py``'s)."""
-    probes = _probe_names(spec)
-    functions = {
-        node.name: node
-        for path in sorted(spec.checks_dir.glob("*.py"))
-        for node in ast.parse(path.read_text(encoding="utf-8")).body
-        if isinstance(node, ast.FunctionDef)
-    }
-
-    def literals(name: str, seen: set[str]) -> set[str]:
-        seen.add(name)
-        found: set[str] = set()
-        for node in (n for part in functions[name].body for n in ast.walk(part)):
-            if isinstance(node, ast.Constant) and node.value in probes:
-                found.add(str(node.value))
-            called = node.func if isinstance(node, ast.Call) else None
-            callee = called.id if isinstance(called, ast.Name) else getattr(called, "attr", None)
-            if callee in functions and callee not in seen:
-                found |= literals(callee, seen)
-        return found
-
-    return {name: literals(name, set()) for name in functions if name.startswith("test_")}
-
-
 def _names(check: dict[str, Any], mistake: Mistake) -> bool:
     """The check names ``mistake``: alone, or among mistakes its evidence cannot tell apart ("one of")."""
     diagnosis = check["diagnosis"] or ""
@@ -207,7 +134,7 @@ def test_every_catalogued_mistake_is_named_where_it_shows(contract, assignment, 
     assert all("Known mistake" in c["diagnosis"] for c in named)
     wrongly = [(c["name"], c["mistake"]) for c in checks if c["mistake"] is not None and c not in named]
     assert not wrongly, f"the mutant of {mistake_id} was named as another mistake"
-    probes_of = _probes_of_checks(spec)
+    probes_of = probes_of_checks(spec)
     for check in named:
         probes = probes_of[check["name"].split("[")[0]]
         assert any(mistake.applies_to(p) for p in probes), (
@@ -221,7 +148,7 @@ def test_every_catalogued_mistake_is_named_where_it_shows(contract, assignment, 
 def test_mutants_skip_only_the_checks_that_can_name_no_mistake(contract, assignment):
     """What the mutants' course leaves out is what the reference and the stub run: a check skipped
     for any other reason, or a check that can name a mistake skipped, would hide a broken contract."""
-    unnameable = set(_unnameable_checks(COURSE.get(assignment)))
+    unnameable = checks_naming_no_mistake(COURSE.get(assignment))
     reference = checks_of(contract(assignment)["reference"], assignment)
     assert not [c["name"] for c in reference if c["name"].split("[")[0] in unnameable and c["status"] == "skipped"]
     for name, result in contract(assignment).items():
@@ -240,7 +167,7 @@ def test_every_catalogue_glob_matches_a_probe():
     """A misspelt probe in ``probes = [...]`` would silently keep a mistake from ever being named."""
     for assignment in ASSIGNMENTS:
         spec = COURSE.get(assignment)
-        probes = _probe_names(spec)
+        probes = probe_names(spec)
         for mistake in load_catalog(spec.mistakes_path).mistakes:
             for pattern in mistake.probes:
                 assert fnmatch.filter(probes, pattern), f"{assignment}/{mistake.id}: no probe matches {pattern!r}"

@@ -10,13 +10,13 @@ assignments' own test modules), all in one `grade report` against the student co
 from __future__ import annotations
 
 import hashlib
-import shutil
 import sys
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
+from catalogue_reach import course_naming_only
 from conftest import REPO, TEMPLATE, checks_of, report_class, score_of
 
 from grader.course.mistakes import Catalog, Mistake, Patch, load_catalog
@@ -670,10 +670,9 @@ def test_every_new_mistake_has_a_wrong_submission():
 @pytest.fixture(scope="module")
 def graded(run_grade, tmp_path_factory) -> dict[str, Any]:
     """Every wrong submission of this module, graded by one `grade report` against the student copy:
-    its public checks and shipped expected data must name every new mistake without the solutions
-    (and cost no training beyond the public checks')."""
-    course = tmp_path_factory.mktemp("student-copy") / "course"
-    shutil.copytree(TEMPLATE, course, ignore=shutil.ignore_patterns("__pycache__"))
+    its public checks and shipped expected data must name every new mistake without the solutions.
+    The checks that can name no mistake (training) are left out (catalogue_reach.course_naming_only)."""
+    course = course_naming_only(TEMPLATE, tmp_path_factory.mktemp("student-copy") / "course")
     students = {name: submission(assignment, **changes) for name, (assignment, changes) in WRONG.items()}
     return report_class(
         run_grade,
