@@ -1,7 +1,7 @@
 """Assignment a4_seq2seq graded end to end: independent correct work scores 100, wrong work partial
 credit with the mistake named (the reference, the stub and the catalogue's own mutants:
-tests/test_contract.py; notebooks: tests/test_notebooks_as_py.py). Every submission is graded by one
-`grade report` (torch is imported once per worker). The wrong submissions are variants of a student-style
+tests/test_contract.py; notebooks: tests/test_notebooks_as_py.py). The wrong submissions are graded
+without the training checks, which can name no mistake (tests/catalogue_reach.py). The wrong submissions are variants of a student-style
 implementation written independently of the reference, so fingerprinting is shown to match behaviour,
 not text. The last tests prove, in this process, that the reference itself behaves as the handout says."""
 
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from catalogue_reach import course_naming_only
 from conftest import (
     REPO,
     SOLUTIONS,
@@ -163,19 +164,17 @@ def student_seq2seq(**changes: str) -> str:
 
 @pytest.fixture(scope="module")
 def graded(run_grade, tmp_path_factory) -> dict[str, Any]:
-    """Every submission of this module, graded by one `grade report` (torch imported once)."""
-    students = {
-        "independent": {"seq2seq.py": student_seq2seq()},
-        **{name: {"seq2seq.py": student_seq2seq(**changes)} for name, (changes, _) in WRONG.items()},
+    """The independent work by one `grade report` on the course; the wrong ones by one on a copy without
+    the checks that can name no mistake (the training checks: catalogue_reach.course_naming_only)."""
+    root = tmp_path_factory.mktemp("a4")
+    wrong = {name: {"seq2seq.py": student_seq2seq(**changes)} for name, (changes, _) in WRONG.items()}
+    naming = course_naming_only(REPO, root / "course")
+    return {
+        **report_class(
+            run_grade, root / "class", root / "grades", {"independent": {"seq2seq.py": student_seq2seq()}}, "-a", A4
+        ),
+        **report_class(run_grade, root / "wrong", root / "wrong-grades", wrong, "-a", A4, "--course", str(naming)),
     }
-    return report_class(
-        run_grade,
-        tmp_path_factory.mktemp("a4-class"),
-        tmp_path_factory.mktemp("a4-grades"),
-        students,
-        "--assignment",
-        A4,
-    )
 
 
 @pytest.mark.slow

@@ -1,7 +1,8 @@
 """Assignment a5_sentiment_lstm graded end to end: independent correct work scores 100, wrong work
 partial credit with the mistake named (the reference, the stub and the catalogue's own mutants:
-tests/test_contract.py; notebooks: tests/test_notebooks_as_py.py). Every submission is graded by one
-`grade report` (torch is imported once per worker). The wrong submissions are variants of a
+tests/test_contract.py; notebooks: tests/test_notebooks_as_py.py). The wrong submissions (but one that
+must keep its training points) are graded without the training checks, which can name no mistake
+(tests/catalogue_reach.py). They are variants of a
 student-style implementation written independently of the reference, so fingerprinting is shown to
 match behaviour, not text. The last tests prove, in this process, that the reference itself behaves as
 the handout says (packing makes it padding- and order-invariant) and that the test split stays hidden."""
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from catalogue_reach import course_naming_only
 from conftest import (
     REPO,
     SOLUTIONS,
@@ -144,7 +146,8 @@ CORRECT = dict(
 
 # name: (changes to CORRECT, the catalogued mistake the feedback must name). Every catalogued mistake's
 # own mutant is graded by tests/test_contract.py; these show the naming follows behaviour (another
-# packing, another vocabulary order, a failure that fails alike, summed losses) and what each costs.
+# packing, another vocabulary order, a failure that fails alike, summed losses) and what each costs
+# outside training.
 WRONG = {
     "no_packing": (dict(RUN="_, (h, _) = self.lstm(emb)"), "no_packing"),
     "enforce_sorted_true": (dict(RUN=PACKED.format(SORTED="True")), "enforce_sorted_true"),
@@ -159,21 +162,36 @@ def student_sentiment(**changes: str) -> str:
     return STUDENT_SENTIMENT.format(**{**CORRECT, **changes})
 
 
+# Graded on the course itself, training included: the rest are graded where only mistakes are named.
+TRAINED = ("independent", "wrong_layer_hidden")
+
+
 @pytest.fixture(scope="module")
 def graded(run_grade, tmp_path_factory) -> dict[str, Any]:
-    """Every submission of this module, graded by one `grade report` (torch imported once)."""
+    """Every submission of this module: those of TRAINED by one `grade report` on the course, the other
+    wrong ones by one on a copy without the checks that can name no mistake (the training checks:
+    catalogue_reach.course_naming_only)."""
     students = {
         "independent": {"sentiment.py": student_sentiment()},
         **{name: {"sentiment.py": student_sentiment(**changes)} for name, (changes, _) in WRONG.items()},
     }
-    return report_class(
-        run_grade,
-        tmp_path_factory.mktemp("a5-class"),
-        tmp_path_factory.mktemp("a5-grades"),
-        students,
-        "--assignment",
-        A5,
-    )
+    root = tmp_path_factory.mktemp("a5")
+    naming = course_naming_only(REPO, root / "course")
+    return {
+        **report_class(
+            run_grade, root / "class", root / "grades", {n: students[n] for n in TRAINED}, "--assignment", A5
+        ),
+        **report_class(
+            run_grade,
+            root / "wrong",
+            root / "wrong-grades",
+            {name: files for name, files in students.items() if name not in TRAINED},
+            "--assignment",
+            A5,
+            "--course",
+            str(naming),
+        ),
+    }
 
 
 @pytest.mark.slow
