@@ -68,6 +68,16 @@ def report_isolation(args: tuple[str, ...] | list[str]) -> list[str]:
     return []
 
 
+def report_slots(args: tuple[str, ...] | list[str]) -> list[str]:
+    """`grade report` grades with one slot per CPU core unless told; here one slot unless the test says
+    (``-j``, ``--workers``, a cluster). The suite's two test processes already keep both cores busy, and
+    each slot costs a torch start-up (about 2.5 CPU-s) and its own reference worker."""
+    told = {"-j", "--workers", "--cluster", "--scheduler"}
+    if args and args[0] == "report" and not any(arg in told or arg.startswith(("-j", "--workers=")) for arg in args):
+        return ["--workers", "1"]
+    return []
+
+
 @pytest.fixture(scope="session")
 def cache_dir(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """One expected-data cache for the whole session: each reference answer is computed once.
@@ -134,7 +144,7 @@ def run_grade(cache_dir: Path) -> Iterator[Callable[..., subprocess.CompletedPro
     ) -> subprocess.CompletedProcess[str]:
         environment = {**os.environ, "GRADER_CACHE_DIR": str(cache_dir), **(env or {})}
         environment.pop("GRADER_COURSE", None)
-        arguments = [*args, *report_isolation(args)]
+        arguments = [*args, *report_isolation(args), *report_slots(args)]
         if warm is not None and warm.serves(environment):
             process = warm.run(arguments, cwd=cwd or REPO, env=environment, timeout=timeout)
         else:
