@@ -23,7 +23,7 @@ from grader.packaging.wheel import build_student_wheel, course_files_in
 A1, A2 = "a1_srn_numpy", "a2_rnncell_ohlol"
 REF1 = (SOLUTIONS / A1 / "srn.py").read_text()
 REF2 = (SOLUTIONS / A2 / "ohlol.py").read_text()
-STUB2 = (TEMPLATE / A2 / "ohlol.py").read_text()
+STUB1 = (TEMPLATE / A1 / "srn.py").read_text()
 END = "the-end-of-this-message-says-what-to-fix"
 
 
@@ -56,8 +56,8 @@ def _with_loop(source: str, function: str) -> str:
 def test_submit_inside_a_student_copy_uses_its_public_checks_and_says_so(run_grade, tmp_path):
     """The instructor's editable install picked up the instructor's course for a student copy (hidden
     checks: 0/100 instead of the handout's 0/50): the copy that holds the work decides."""
-    copy = _student_copy(tmp_path, A2)
-    process = run_grade("submit", f"{A2}/", "--out", str(tmp_path / "out"), cwd=copy)
+    copy = _student_copy(tmp_path, A1)
+    process = run_grade("submit", f"{A1}/", "--out", str(tmp_path / "out"), cwd=copy)
     said = _one_line(process.stderr)
     assert "Course: your copy of the course" in said and "public checks only" in said
     result = json.loads((tmp_path / "out" / "feedback.json").read_text())
@@ -66,7 +66,7 @@ def test_submit_inside_a_student_copy_uses_its_public_checks_and_says_so(run_gra
     assert all(check["visibility"] == "visible" for check in work["checks"])
     assert work["max_score"] == sum(check["max_points"] for check in work["checks"]) < 100
 
-    full = run_grade("submit", f"{A2}/", "--out", str(tmp_path / "full"), "--course", str(REPO), cwd=copy)
+    full = run_grade("submit", f"{A1}/", "--out", str(tmp_path / "full"), "--course", str(REPO), cwd=copy)
     assert "all checks, hidden ones included (full mode)" in _one_line(full.stderr)
     work = json.loads((tmp_path / "full" / "feedback.json").read_text())["assignments"][0]
     assert work["mode"] == "full" and work["max_score"] == 100
@@ -102,11 +102,11 @@ def test_a_single_file_and_a_zip_are_graded(grade, run_grade, tmp_path):
 @pytest.mark.slow
 def test_terminal_messages_wrap_and_are_never_cut(run_grade, tmp_path):
     long_error = f"raise ValueError('{'this message is long on purpose, ' * 6}{END}')"
-    source = REF2.replace("    return [IDX2CHAR.index(char) for char in text]", f"    {long_error}", 1)
-    assert source != REF2
-    folder = write_submission(tmp_path / "student", {"ohlol.py": source})
+    source = REF1.replace("    return activate(z, activation)", f"    {long_error}", 1)
+    assert source != REF1
+    folder = write_submission(tmp_path / "student", {"srn.py": source})
     process = run_grade(
-        "submit", str(folder), "-a", A2, "--out", str(tmp_path / "out"), env={"COLUMNS": "80"}, timeout=900
+        "submit", str(folder), "-a", A1, "--out", str(tmp_path / "out"), env={"COLUMNS": "80"}, timeout=900
     )
     assert END in _one_line(process.stdout), process.stdout  # the end of the message is there
     assert all(len(line) <= 80 for line in process.stdout.splitlines() if not line.startswith("Feedback:"))
@@ -114,12 +114,12 @@ def test_terminal_messages_wrap_and_are_never_cut(run_grade, tmp_path):
 
 @pytest.mark.slow
 def test_an_error_every_check_shares_is_said_once(run_grade, tmp_path):
-    folder = write_submission(tmp_path / "student", {"ohlol.py": "import nonexistent_module_xyz\n" + STUB2})
-    process = run_grade("submit", str(folder), "-a", A2, "--out", str(tmp_path / "out"))
+    folder = write_submission(tmp_path / "student", {"srn.py": "import nonexistent_module_xyz\n" + STUB1})
+    process = run_grade("submit", str(folder), "-a", A1, "--out", str(tmp_path / "out"))
     shown = _one_line(process.stdout)
     assert shown.count("No module named 'nonexistent_module_xyz'") == 1, process.stdout
     result = json.loads((tmp_path / "out" / "feedback.json").read_text())
-    failed = [check for check in checks_of(result, A2) if check["status"] == "failed"]
+    failed = [check for check in checks_of(result, A1) if check["status"] == "failed"]
     assert len(failed) > 2 and all("nonexistent_module_xyz" in check["message"] for check in failed)  # data kept
     assert shown.count("same error as above") == len(failed)
     page = (tmp_path / "out" / "feedback.html").read_text()
