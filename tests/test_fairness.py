@@ -7,7 +7,7 @@ import shutil
 import pytest
 from conftest import REPO, SOLUTIONS, checks_of, score_of
 
-A2 = "a2_rnncell_ohlol"
+A1 = "a1_srn_numpy"
 
 
 @pytest.mark.slow
@@ -17,33 +17,33 @@ def test_a_check_asking_for_a_missing_probe_is_the_grader_s_error(run_grade, tmp
     import json
 
     course = tmp_path / "course"
-    shutil.copytree(REPO / "assignments" / A2, course / "assignments" / A2)
-    shutil.copytree(REPO / "solutions" / A2, course / "solutions" / A2)
-    checks = course / "assignments" / A2 / "checks" / "test_public.py"
+    shutil.copytree(REPO / "assignments" / A1, course / "assignments" / A1)
+    shutil.copytree(REPO / "solutions" / A1, course / "solutions" / A1)
+    checks = course / "assignments" / A1 / "checks" / "test_public.py"
     source = checks.read_text()
-    assert 'judge.compare("predict_words"' in source
-    checks.write_text(source.replace('judge.compare("predict_words"', 'judge.compare("predict_wordz"'))
-    shutil.copytree(SOLUTIONS / A2, tmp_path / "class" / "alice" / A2)
+    assert 'judge.compare("output"' in source
+    checks.write_text(source.replace('judge.compare("output"', 'judge.compare("outputz"'))
+    shutil.copytree(SOLUTIONS / A1, tmp_path / "class" / "alice" / A1)
     run_grade("report", str(tmp_path / "class"), "--course", str(course), "--out", str(tmp_path / "grades"))
     result = json.loads((tmp_path / "grades" / "students" / "alice" / "feedback.json").read_text())
-    by_name = {c["name"]: c for c in checks_of(result, A2)}
-    typo = by_name["test_predict"]
+    by_name = {c["name"]: c for c in checks_of(result, A1)}
+    typo = by_name["test_linear_output"]
     assert typo["status"] == "error", typo
-    assert "not your fault" in typo["message"] and "'predict_wordz'" in typo["message"], typo["message"]
-    assert all(c["status"] == "passed" for name, c in by_name.items() if name != "test_predict")
+    assert "not your fault" in typo["message"] and "'outputz'" in typo["message"], typo["message"]
+    assert all(c["status"] == "passed" for name, c in by_name.items() if name != "test_linear_output")
     assignment = result["assignments"][0]
-    assert score_of(result, A2) == assignment["max_score"], "a grader error must not cost the student points"
+    assert score_of(result, A1) == assignment["max_score"], "a grader error must not cost the student points"
 
     # The class overview lists it for the instructor.
     overview = (tmp_path / "grades" / "index.html").read_text()
-    assert "could not judge" in overview and "test_predict" in overview
+    assert "could not judge" in overview and "test_linear_output" in overview
     assert "not judged" in overview  # its pass rate is not a 0%
 
     # `grade check` finds it before anyone is graded, and `grade release` refuses to ship it.
     process = run_grade("check", "--course", str(course), expect=1)
-    assert "test_public.py, line" in process.stdout and "no probe named 'predict_wordz'" in process.stdout
+    assert "test_public.py, line" in process.stdout and "no probe named 'outputz'" in process.stdout
     process = run_grade("release", "--course", str(course), "--out", str(tmp_path / "copy"), expect=None)
-    assert process.returncode != 0 and "predict_wordz" in process.stdout + process.stderr
+    assert process.returncode != 0 and "outputz" in process.stdout + process.stderr
 
 
 def test_checks_that_could_not_be_judged_are_left_out_and_the_rest_scaled():
