@@ -27,18 +27,21 @@ TEMPLATE = REPO / "student_template"
 # order as workers free up, so only short files are left at the end and neither worker waits long for
 # the other. A stale list costs only that balance, never a result.
 LONGEST_FILES = (
-    "test_contract.py",  # 140 s: the whole course, every mutant
-    "test_student_workflow.py",  # 47
-    "test_integrity.py",  # 40
-    "test_a4_seq2seq.py",  # 34
-    "test_rejudge.py",  # 33
-    "test_sandbox.py",  # 32
-    "test_report.py",  # 28
-    "test_a2_ohlol.py",  # 26
-    "test_mistakes_and_diagnoses.py",  # 25
-    "test_notebooks_as_py.py",  # 24
-    "test_a5_sentiment.py",  # 22
-    "test_gradescope_build.py",  # 21
+    "test_contract.py",  # 71 s: the whole course (references, stubs, then every mutant)
+    "test_integrity.py",  # 53
+    "test_student_workflow.py",  # 37
+    "test_sandbox.py",  # 31
+    "test_rejudge.py",  # 28
+    "test_report.py",  # 25
+    "test_notebooks_as_py.py",  # 21
+    "test_a2_ohlol.py",  # 20
+    "test_isolation.py",  # 19
+    "test_intake_and_caps.py",  # 18
+    "test_hostile.py",  # 17
+    "test_cluster.py",  # 15
+    "test_gradescope_build.py",  # 15
+    "test_a5_sentiment.py",  # 14
+    "test_a3_craft_rnn.py",  # 14
 )
 
 

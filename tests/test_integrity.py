@@ -13,6 +13,7 @@ import re
 
 import numpy as np
 import pytest
+from catalogue_reach import course_naming_only
 from conftest import REPO, SOLUTIONS, TEMPLATE, checks_of, score_of, write_submission
 
 A2, A3, A4, A5 = "a2_rnncell_ohlol", "a3_craft_rnn", "a4_seq2seq", "a5_sentiment_lstm"
@@ -245,15 +246,19 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path):
         "a4_table": patched(A4, "seq2seq", A4_NO_TRAINING, append=A4_TABLE),
         "a5_honest_no_training": patched(A5, "sentiment", A5_NO_TRAINING),
         "a5_label_thief": patched(A5, "sentiment", A5_NO_TRAINING, append=A5_THIEF),
-        "a5_nan_on_padding": patched(A5, "sentiment", NAN_ON_PADDING),
-        "a5_no_packing": patched(A5, "sentiment", NO_PACKING),
-        "a5_no_packing_cut_to_longest": patched(A5, "sentiment", NO_PACKING, CUT_TO_LONGEST),
         "a5_weights_written_by_hand": patched(A5, "sentiment", WEIGHTS_WRITTEN_BY_HAND),
         "a5_prepared_weights": prepared_weights_cheat(),
         "a2_recon": patched(A2, "ohlol", append=RECON),
     }
+    # cheats on the forward checks: graded without the checks that can name no mistake (training)
+    forward_cheats = {
+        "a5_nan_on_padding": patched(A5, "sentiment", NAN_ON_PADDING),
+        "a5_no_packing": patched(A5, "sentiment", NO_PACKING),
+        "a5_no_packing_cut_to_longest": patched(A5, "sentiment", NO_PACKING, CUT_TO_LONGEST),
+    }
     results = grade_class(students)
     out = tmp_path / "grades-0"
+    results |= grade_class(forward_cheats, "--course", str(course_naming_only(REPO, tmp_path / "naming-course")))
 
     honest_a2 = score_of(results["a2_honest_no_step"], A2)
     for cheat in ("a2_forged_probe", "a2_replayed_targets", "a2_forged_frame"):
