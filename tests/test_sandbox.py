@@ -176,9 +176,16 @@ def test_a_timeout_names_the_running_line_and_the_worker_restarts(sandbox):
     student.close()
 
 
-@pytest.mark.parametrize("name, stopped", [("slow", "slow"), ("slow_method", "Lazy.nap")])
-def test_a_stopped_function_is_refused_under_the_same_limit_and_rerun_under_a_longer_one(sandbox, name, stopped):
-    student = worker(sandbox)
+def test_a_stopped_function_is_refused_under_the_same_limit_and_rerun_under_a_longer_one(sandbox):
+    _refused_then_rerun(worker(sandbox), "slow", "slow")
+
+
+def test_a_stopped_method_is_named_with_its_class(watched):
+    """What was stopped is named inside the student's process, whatever the isolation: once, unisolated."""
+    _refused_then_rerun(worker(watched), "slow_method", "Lazy.nap")
+
+
+def _refused_then_rerun(student, name, stopped):
     with pytest.raises(RunFailed, match="within 0.5 s") as caught:
         student.call("call", {"name": name}, timeout=0.5)
     assert caught.value.failure.kind is FailureKind.TIMEOUT
