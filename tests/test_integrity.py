@@ -403,12 +403,18 @@ def test_every_public_question_changes_with_the_course_secret(cache_dir):
         for spec in course.assignments.values():
             references = grader.references_for(spec)
             assert references.secret is not None, "official grading must draw fresh seeds"
-            references.recorded = {}
             public = [path for path in spec.check_files() if path.name in spec.public_checks]
-            graded = grader.grade_assignment(_as_submission(spec, spec.solution_files()), spec, public)
-            assert graded.score == graded.max_score or graded.status == "graded"
-            fresh = list(references.recorded[REFERENCE].items())
             shipped = list(ShippedExpected(template.get(spec.id).expected_path).entries()[REFERENCE].items())
+            # The stub asks the reference its questions without training anything; where a failed call
+            # ends a check before its next question (a5's collate), the solution asks them all.
+            stub = {path.name: path.read_bytes() for path in (TEMPLATE / spec.id).glob("*.py")}
+            for files in (stub, spec.solution_files()):
+                references.recorded = {}
+                graded = grader.grade_assignment(_as_submission(spec, files), spec, public)
+                assert graded.status == "graded", (spec.id, graded.message)
+                fresh = list(references.recorded[REFERENCE].items())
+                if len(fresh) == len(shipped):
+                    break
             assert len(fresh) == len(shipped), spec.id
             for (fresh_key, fresh_entry), (shipped_key, shipped_entry) in zip(fresh, shipped):
                 assert json.loads(fresh_key)["probe"] == json.loads(shipped_key)["probe"]
