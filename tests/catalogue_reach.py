@@ -3,9 +3,9 @@
 A mistake is named only through a probe its catalogue entry covers (``Catalog.for_probe``), so a check
 whose every probe no entry covers can only pass or fail. The training checks of a4 and a5 are such
 checks, and they cost most of each student's grading time (a5: 3.5 of 4 CPU-s). Tests about naming
-mistakes grade their wrong submissions on :func:`course_naming_only`, a copy of the course in which
-those checks are skipped; the reference, the stub and every test about what training earns still
-run them on the course itself.
+mistakes grade their wrong submissions on :func:`course_naming_only` (conftest's ``naming_course``),
+a copy of the course in which those checks are skipped; the reference, the stub and every test about
+what training earns still run them on the course itself.
 """
 
 from __future__ import annotations

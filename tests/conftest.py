@@ -130,6 +130,15 @@ def _compute_reference_answers(cache: Path) -> subprocess.Popen[bytes]:
 
 
 @pytest.fixture(scope="session")
+def naming_course(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The course without the checks that can name no catalogued mistake (catalogue_reach): where tests
+    that only ask whether a mistake is named grade their wrong submissions. One copy per test process."""
+    from catalogue_reach import course_naming_only
+
+    return course_naming_only(REPO, tmp_path_factory.mktemp("naming") / "course")
+
+
+@pytest.fixture(scope="session")
 def run_grade(cache_dir: Path) -> Iterator[Callable[..., subprocess.CompletedProcess[str]]]:
     """``run_grade(*args)`` runs the `grade` command in a process of its own and checks its exit status.
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from catalogue_reach import course_naming_only
 from conftest import (
     REPO,
     SOLUTIONS,
@@ -163,17 +162,18 @@ def student_seq2seq(**changes: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def graded(run_grade, tmp_path_factory) -> dict[str, Any]:
+def graded(run_grade, tmp_path_factory, naming_course) -> dict[str, Any]:
     """The independent work by one `grade report` on the course; the wrong ones by one on a copy without
     the checks that can name no mistake (the training checks: catalogue_reach.course_naming_only)."""
     root = tmp_path_factory.mktemp("a4")
     wrong = {name: {"seq2seq.py": student_seq2seq(**changes)} for name, (changes, _) in WRONG.items()}
-    naming = course_naming_only(REPO, root / "course")
     return {
         **report_class(
             run_grade, root / "class", root / "grades", {"independent": {"seq2seq.py": student_seq2seq()}}, "-a", A4
         ),
-        **report_class(run_grade, root / "wrong", root / "wrong-grades", wrong, "-a", A4, "--course", str(naming)),
+        **report_class(
+            run_grade, root / "wrong", root / "wrong-grades", wrong, "-a", A4, "--course", str(naming_course)
+        ),
     }
 
 

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from catalogue_reach import course_naming_only
 from conftest import (
     REPO,
     SOLUTIONS,
@@ -167,7 +166,7 @@ TRAINED = ("independent", "wrong_layer_hidden")
 
 
 @pytest.fixture(scope="module")
-def graded(run_grade, tmp_path_factory) -> dict[str, Any]:
+def graded(run_grade, tmp_path_factory, naming_course) -> dict[str, Any]:
     """Every submission of this module: those of TRAINED by one `grade report` on the course, the other
     wrong ones by one on a copy without the checks that can name no mistake (the training checks:
     catalogue_reach.course_naming_only)."""
@@ -176,7 +175,6 @@ def graded(run_grade, tmp_path_factory) -> dict[str, Any]:
         **{name: {"sentiment.py": student_sentiment(**changes)} for name, (changes, _) in WRONG.items()},
     }
     root = tmp_path_factory.mktemp("a5")
-    naming = course_naming_only(REPO, root / "course")
     return {
         **report_class(
             run_grade, root / "class", root / "grades", {n: students[n] for n in TRAINED}, "--assignment", A5
@@ -189,7 +187,7 @@ def graded(run_grade, tmp_path_factory) -> dict[str, Any]:
             "--assignment",
             A5,
             "--course",
-            str(naming),
+            str(naming_course),
         ),
     }
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from catalogue_reach import checks_naming_no_mistake, course_naming_only, probe_names, probes_of_checks
+from catalogue_reach import checks_naming_no_mistake, probe_names, probes_of_checks
 from conftest import REPO, TEMPLATE, checks_of, expect_stub_scores_zero, report_class
 
 from grader.course.mistakes import Mistake, load_catalog
@@ -51,11 +51,11 @@ def _students(spec: AssignmentSpec) -> dict[str, dict[str, str | bytes]]:
 
 
 @pytest.fixture(scope="module")
-def contract(run_grade, tmp_path_factory) -> Callable[[str], dict[str, dict[str, Any]]]:
+def contract(run_grade, tmp_path_factory, naming_course) -> Callable[[str], dict[str, dict[str, Any]]]:
     """``contract(assignment)``: that assignment's students (``reference``, ``stub``, ``mistake-ID``), by
     name; graded once, on first use, by two reports: the reference and the stub of every assignment on
     the course, the mutants on a copy that skips the checks no mistake can be named on
-    (:func:`catalogue_reach.course_naming_only`)."""
+    (the ``naming_course`` fixture)."""
     graded: dict[str, dict[str, Any]] = {}
 
     def results(assignment: str) -> dict[str, dict[str, Any]]:
@@ -65,9 +65,10 @@ def contract(run_grade, tmp_path_factory) -> Callable[[str], dict[str, dict[str,
             whole = {name: files for name, files in students.items() if not name.split("--")[1].startswith("mistake-")}
             mutants = {name: files for name, files in students.items() if name not in whole}
             graded.update(report_class(run_grade, root / "class", root / "grades", whole))
-            course = str(course_naming_only(REPO, root / "course-for-mutants"))
             graded.update(
-                report_class(run_grade, root / "mutants", root / "mutant-grades", mutants, "--course", course)
+                report_class(
+                    run_grade, root / "mutants", root / "mutant-grades", mutants, "--course", str(naming_course)
+                )
             )
             shutil.rmtree(root / "class")
             shutil.rmtree(root / "mutants")
@@ -151,16 +152,12 @@ def test_mutants_skip_only_the_checks_that_can_name_no_mistake(contract, assignm
     unnameable = checks_naming_no_mistake(COURSE.get(assignment))
     reference = checks_of(contract(assignment)["reference"], assignment)
     assert not [c["name"] for c in reference if c["name"].split("[")[0] in unnameable and c["status"] == "skipped"]
+    skipped_by_reference = {c["name"].split("[")[0] for c in reference if c["status"] == "skipped"}  # GPU-only
     for name, result in contract(assignment).items():
         if name.startswith("mistake-"):
             skipped = {c["name"].split("[")[0] for c in checks_of(result, assignment) if c["status"] == "skipped"}
-            skipped -= {c["name"].split("[")[0] for c in _skipped_everywhere(reference)}
+            skipped -= skipped_by_reference
             assert skipped == unnameable, (name, sorted(skipped ^ unnameable))
-
-
-def _skipped_everywhere(checks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Checks the reference skips too (a GPU-only rule on a CPU)."""
-    return [c for c in checks if c["status"] == "skipped"]
 
 
 def test_every_catalogue_glob_matches_a_probe():

@@ -13,7 +13,6 @@ import re
 
 import numpy as np
 import pytest
-from catalogue_reach import course_naming_only
 from conftest import REPO, SOLUTIONS, TEMPLATE, checks_of, score_of, write_submission
 
 A2, A3, A4, A5 = "a2_rnncell_ohlol", "a3_craft_rnn", "a4_seq2seq", "a5_sentiment_lstm"
@@ -236,7 +235,7 @@ CUT_TO_LONGEST = (
 
 
 @pytest.mark.slow
-def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path):
+def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path, naming_course):
     students = {
         "a2_honest_no_step": patched(A2, "ohlol", NO_STEP),
         "a2_forged_probe": patched(A2, "ohlol", NO_STEP, append=FORGED_TRAINING_PROBE),
@@ -258,7 +257,7 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path):
     }
     results = grade_class(students)
     out = tmp_path / "grades-0"
-    results |= grade_class(forward_cheats, "--course", str(course_naming_only(REPO, tmp_path / "naming-course")))
+    results |= grade_class(forward_cheats, "--course", str(naming_course))
 
     honest_a2 = score_of(results["a2_honest_no_step"], A2)
     for cheat in ("a2_forged_probe", "a2_replayed_targets", "a2_forged_frame"):
