@@ -17,6 +17,10 @@ def _course(tmp_path: Path) -> Path:
     course = tmp_path / "course"
     shutil.copytree(REPO / "assignments" / A2, course / "assignments" / A2)
     shutil.copytree(REPO / "solutions" / A2, course / "solutions" / A2)
+    # The loop student is stopped as stuck after 1 s of its loop instead of the 3 s limit of its call: the
+    # replay of a stopped call is what is tested here, not the watchdog (test_sandbox, test_student_workflow).
+    toml = course / "assignments" / A2 / "assignment.toml"
+    toml.write_text(toml.read_text().replace("[limits]\n", "[limits]\nstuck_after_s = 1\n", 1))
     return course
 
 

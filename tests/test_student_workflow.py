@@ -129,6 +129,7 @@ def test_an_error_every_check_shares_is_said_once(run_grade, tmp_path):
 
 # -- an endless loop costs one limit ---------------------------------------------------------------
 
+STUCK_AFTER_S = 2
 LOOPS = {
     "forward": _with_loop(REF2, "forward"),
     "train": _with_loop(REF2, "train"),
@@ -145,7 +146,8 @@ def looping(run_grade, tmp_path_factory) -> dict[str, list[dict[str, Any]]]:
     assert LOOPS["never-ending"] != REF2
     root = tmp_path_factory.mktemp("loops")
     students = {name: {"ohlol.py": source} for name, source in LOOPS.items()}
-    results = report_class(run_grade, root / "class", root / "grades", students, "-a", A2)
+    stuck = ("--limit", f"stuck_after_s={STUCK_AFTER_S}")  # what ends the loop in train, not the default 6 s
+    results = report_class(run_grade, root / "class", root / "grades", students, "-a", A2, *stuck)
     return {name: checks_of(result, A2) for name, result in results.items()}
 
 
@@ -168,7 +170,7 @@ def test_an_endless_loop_costs_one_time_limit_not_one_per_check(looping):
 def test_a_loop_only_training_reaches_is_stopped_when_stuck_not_after_the_checks_limit(looping):
     """A loop in train: no plain probe reaches it, so the first training check (30 s limit) meets it.
     The worker's watchdog sees the code stay in one call of `train`, calling nothing, and the check
-    ends after `stuck_after_s` (6 s); the other training checks are refused at once."""
+    ends after `stuck_after_s` (here 2 s); the other training checks are refused at once."""
     checks = looping["train"]
     stuck = [c for c in checks if c["message"].startswith("your code was stopped after")]
     refused = [c for c in checks if "so it was not run again" in c["message"]]
