@@ -484,3 +484,18 @@ def test_the_verifier_runs_apart_from_student_code(tmp_path):
     assert mine["pid_ns"] != theirs["pid_ns"], "the verifier must not see the student's processes"
     if bubblewrap_works() and os.geteuid() == 0:
         assert mine["uid"] != theirs["uid"] and mine["ipc_ns"] != theirs["ipc_ns"]
+
+
+def test_student_code_gets_the_released_data_and_never_a_held_out_file():
+    """What a student's copy holds in data/ is there when their code is graded (a notebook reads it at top
+    level: test_notebooks_as_py), in the instructor's course and in the student copy alike; test.tsv never."""
+    from grader.course.model import load_course
+
+    for root in (REPO, TEMPLATE):
+        spec = load_course(root).get(A5)
+        released = spec.released_data()
+        assert sorted(released) == sorted(spec.release_data) == ["dev.tsv", "train.tsv"], root
+        assert "test.tsv" not in released and (REPO / "assignments" / A5 / "data" / "test.tsv").is_file()
+        for name, content in released.items():
+            assert content == (TEMPLATE / A5 / "data" / name).read_bytes(), name
+    assert load_course(REPO).get("a1_srn_numpy").released_data() == {}

@@ -64,7 +64,12 @@ TRAINING = {
     'src, trg = make_batch([("man", "women")], 5)\nfor epoch in range(10**9):\n'
     "    loss = train_step(model, src, trg, optimizer, criterion)\n"
     'print(translate(model, "man", 5))',
-    "sentiment": 'texts, labels = ["a good film", "a bad film"], [1, 0]\nvocab = build_vocab(texts)\n'
+    # The course's data read at top level, as students do: data/ holds what their copy has, nothing held out.
+    "sentiment": "import os\n\ndef read_tsv(path):\n    with open(path, encoding='utf-8') as handle:\n"
+    "        rows = [line.rstrip('\\n').split('\\t', 1) for line in handle if line.strip()]\n"
+    "    return [text for _, text in rows], [int(label) for label, _ in rows]\n\n"
+    'texts, labels = read_tsv("data/train.tsv")\ndev_texts, dev_labels = read_tsv("data/dev.tsv")\n'
+    'assert not os.path.exists("data/test.tsv"), "a held-out file reached the student"\nvocab = build_vocab(texts)\n'
     "loader = torch.utils.data.DataLoader(SentimentDataset(texts, labels, vocab), batch_size=2, "
     "collate_fn=collate_fn)\nmodel = SentimentLSTM(len(vocab), 8, 8, 1, 2)\n"
     "optimizer = torch.optim.Adam(model.parameters())\ncriterion = nn.CrossEntropyLoss()\n"

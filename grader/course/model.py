@@ -99,6 +99,18 @@ class AssignmentSpec:
     def probes_source(self) -> str:
         return self.probes_path.read_text(encoding="utf-8")
 
+    def released_data(self) -> dict[str, bytes]:
+        """The data files students receive (``release_data``), by name: their code finds them in
+        ``data/`` beside the module when it is graded, as in their copy. Never a held-out file."""
+        if self.data_dir is None:
+            return {}
+        found = {}
+        for name in self.release_data:
+            path = self.data_dir / name
+            if "/" not in name and not name.startswith(".") and path.is_file():
+                found[name] = path.read_bytes()
+        return found
+
     def tolerance_for(self, device: str) -> dict[str, float]:
         base = {"rtol": 1e-6, "atol": 1e-8}
         base.update({k: float(v) for k, v in self.tolerance.items() if not isinstance(v, dict)})

@@ -335,6 +335,7 @@ class GradingSlot:
             blocked_imports=list(spec.blocked_imports),
             forbidden_apis=list(spec.forbidden_apis),
             device=self.options.device,
+            data=spec.released_data(),
         )
         return self.sandbox_for(spec).worker(load_spec, limits)
 

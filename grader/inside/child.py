@@ -41,7 +41,7 @@ def serve(fds: list[int], config: dict[str, Any]) -> NoReturn:
     try:
         _become_student(config, out_fd)
         load = read_frame(req_fd)
-        workdir = _write_files(load["files"], config["scratch"])
+        workdir = _write_files(load["files"], config["scratch"], load.get("data") or {})
         _apply_limits(config["limits"], cuda=load.get("device") == "cuda")
         probes = _load_probes(load["probes_source"])
         guards.block_imports(load.get("blocked_imports", []))
@@ -102,13 +102,17 @@ def _become_student(config: dict[str, Any], out_fd: int) -> None:
     signal.signal(LISTEN_SIGNAL, _listen_for_calls)
 
 
-def _write_files(files: dict[str, Any], scratch: str) -> str:
+def _write_files(files: dict[str, Any], scratch: str, data: dict[str, Any]) -> str:
+    """The submission's files, and the course's released data in ``data/`` as the student copy has it
+    (a notebook that reads ``data/train.tsv`` at top level runs here as on the student's machine)."""
     workdir = tempfile.mkdtemp(prefix="submission-", dir=scratch)
-    for name, data in files.items():
-        if "/" in name or name.startswith("."):
-            continue
-        with open(os.path.join(workdir, name), "wb") as handle:
-            handle.write(data.tobytes())
+    for folder, named in ((workdir, files), (os.path.join(workdir, "data"), data)):
+        for name, content in named.items():
+            if "/" in name or name.startswith("."):
+                continue
+            os.makedirs(folder, exist_ok=True)
+            with open(os.path.join(folder, name), "wb") as handle:
+                handle.write(content.tobytes())
     os.chdir(workdir)
     os.environ["HOME"] = workdir
     return workdir

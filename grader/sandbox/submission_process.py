@@ -34,6 +34,7 @@ class LoadSpec:
     blocked_imports: list[str] = field(default_factory=list)
     forbidden_apis: list[str] = field(default_factory=list)
     device: str = "cpu"
+    data: dict[str, bytes] = field(default_factory=dict)  # the released data files, written into data/
 
     def message(
         self,
@@ -48,6 +49,7 @@ class LoadSpec:
             "module": self.module,
             "filename": self.filename,
             "files": {name: np.frombuffer(data, dtype=np.uint8) for name, data in self.files.items()},
+            "data": {name: np.frombuffer(data, dtype=np.uint8) for name, data in self.data.items()},
             "probes_source": self.probes_source,
             "blocked_imports": self.blocked_imports,
             "forbidden_apis": self.forbidden_apis,
