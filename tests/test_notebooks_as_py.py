@@ -14,10 +14,12 @@ Then unit tests of the converter on small sources: following names, rebinding, `
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
 
 import nbformat
 import pytest
-from conftest import SOLUTIONS, checks_of, report_class, score_of
+from conftest import REPO, SOLUTIONS, checks_of, report_class, score_of
 from test_a1_srn import student_srn
 from test_a2_ohlol import student_ohlol
 from test_a3_craft_rnn import student_craft
@@ -284,6 +286,45 @@ def test_stand_in_imports_keep_the_line_map_right():
     with pytest.raises(ValueError) as caught:
         namespace["g"]()
     assert caught.traceback[-1].lineno + 1 == raising
+
+
+DISPLAY_IMPORTS = (
+    "import matplotlib.pyplot as plt\nimport seaborn as sns\nfrom tqdm.auto import tqdm, trange\n"
+    "from google.colab import drive\n"
+)
+
+
+def test_a_py_that_imports_display_libraries_grades_as_its_notebook(grade, tmp_path):
+    """A .py importing what the student's machine has for plots, progress bars and Colab gets the stand-ins
+    a notebook gets where grading runs without them (the notebooks above use them inside graded code)."""
+    source = DISPLAY_IMPORTS + (SOLUTIONS / "a1_srn_numpy" / "srn.py").read_text()
+    source = source.replace("    for t in range(T):", "    for t in tqdm(range(T), leave=False):", 1)
+    assert "tqdm(range(T)" in source
+    source += "\ndrive.mount('/content/drive')\nfig, axes = plt.subplots(1, 2)\nsns.set_theme()\n"
+    source += "for step in trange(3):\n    axes[0].plot([step])\n"  # kept: a .py runs every statement
+    folder = tmp_path / "student" / "a1_srn_numpy"
+    folder.mkdir(parents=True)
+    (folder / "srn.py").write_text(source)
+    result = grade(folder.parent)
+    failed = [(c["name"], c["message"]) for c in checks_of(result, "a1_srn_numpy") if c["status"] != "passed"]
+    assert score_of(result, "a1_srn_numpy") == 100, failed
+
+
+def test_stand_ins_replace_only_missing_display_libraries():
+    """An installed package is itself (the finder is asked last); a missing one outside the list still
+    fails to import, as on the student's machine."""
+    script = (
+        "import importlib, sys\nfrom grader.inside import stand_ins\nstand_ins.install()\n"
+        "import numpy, tqdm, google.colab\nfrom google.colab import drive\n"
+        "assert type(numpy).__name__ == 'module' and numpy.zeros(2).shape == (2,)\n"
+        "assert 'google.colab' in stand_ins.used and list(tqdm.tqdm([1, 2])) == [1, 2]\n"
+        "for name in ('no_such_module_24680', 'google.no_such_part'):\n"
+        "    try:\n        importlib.import_module(name)\n    except ModuleNotFoundError:\n        pass\n"
+        "    else:\n        raise AssertionError(name)\n"
+        "print('ok', sorted(set(stand_ins.used)))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("ok"), done.stderr
 
 
 def test_python_cell_magics_run_their_body_and_others_are_dropped():

@@ -23,7 +23,7 @@ import traceback
 import types
 from typing import Any, NoReturn
 
-from grader.inside import guards, probe_api
+from grader.inside import guards, probe_api, stand_ins
 from grader.inside.lockdown import drop_capabilities, refuse_new_programs, refuse_user_namespaces
 from grader.inside.plain import NotPlainData, to_plain
 from grader.wire.channel import read_frame, write_frame
@@ -50,6 +50,7 @@ def serve(fds: list[int], config: dict[str, Any]) -> NoReturn:
             global _programs_refused
             _programs_refused = refuse_new_programs() is None
         probe_api.set_device(load.get("device", "cpu"))
+        stand_ins.install()  # matplotlib, tqdm, google.colab...: a stand-in where not installed, as in a notebook
         module, error = _import_student(load["module"], load["filename"], workdir)
         if module is not None:
             _stop_hanging_functions(

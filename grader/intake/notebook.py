@@ -15,7 +15,8 @@ Plotting and progress-bar libraries (matplotlib, seaborn, plotly, IPython.displa
 where grading runs: their imports fall back to a stand-in whose every use does nothing (tqdm's passes the
 iterable through), defined in a short prelude. The line map (module line -> cell, line) ignores the
 prelude and the added ``try:`` lines, so messages name the right cell and line. What was skipped is said
-in one short note. nbformat is imported only here, only when a notebook is submitted.
+in one short note. The same stand-ins serve a ``.py`` (grader/inside/stand_ins.py, where the sandbox
+lacks the library). nbformat is imported only here, only when a notebook is submitted.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ import symtable
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-STAND_IN_ROOTS = frozenset(
-    {"matplotlib", "mpl_toolkits", "pylab", "seaborn", "plotly", "IPython", "ipywidgets", "tqdm"}
-)
+from grader.inside.stand_ins import ROOTS as STAND_IN_ROOTS
+from grader.inside.stand_ins import SOURCE as STAND_IN_SOURCE
+
 PLOT_ROOTS = STAND_IN_ROOTS - {"tqdm"}
 PRINTS = frozenset({"print", "pprint", "pp"})
 DISPLAYS = frozenset({"display", "clear_output"})
@@ -55,59 +56,9 @@ LABELS = {
 }
 HEAVY = frozenset({"training", "plot", "print", "loop"})
 
-PRELUDE = '''\
-# --- added by the grader: stand-ins for plotting and progress-bar libraries missing here ---
-class _GraderStandIn:
-    """A library missing where grading runs: every use does nothing (tqdm passes its iterable on)."""
-
-    def __init__(self, name, items=()):
-        self._name, self._items = name, items
-
-    def __getattr__(self, attribute):
-        if attribute.startswith("__"):
-            raise AttributeError(attribute)
-        return _GraderStandIn(self._name + "." + attribute)
-
-    def __call__(self, *args, **kwargs):
-        last = self._name.rsplit(".", 1)[-1]
-        if last == "trange":
-            return _GraderStandIn(self._name, range(*args))
-        if last == "tqdm" and (args or "iterable" in kwargs):
-            return _GraderStandIn(self._name, args[0] if args else kwargs["iterable"])
-        if last == "subplots":
-            rows, cols = (list(args) + [kwargs.get("nrows", 1), kwargs.get("ncols", 1)])[:2]
-            count = rows * cols if isinstance(rows, int) and isinstance(cols, int) else 1
-            axes = [_GraderStandIn(self._name) for _ in range(min(count, 64))]
-            return _GraderStandIn(self._name), axes[0] if count == 1 else _GraderStandIn(self._name, axes)
-        return _GraderStandIn(self._name)
-
-    def __iter__(self):
-        return iter(self._items)
-
-    def __len__(self):
-        try:
-            return len(self._items)
-        except TypeError:
-            return 0
-
-    def __bool__(self):
-        return True
-
-    def __getitem__(self, key):
-        try:
-            return self._items[key]
-        except Exception:
-            return _GraderStandIn(self._name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def __repr__(self):
-        return "<" + self._name + ": not installed where grading runs>"
-'''
+PRELUDE = (
+    "# --- added by the grader: stand-ins for plotting and progress-bar libraries missing here ---\n" + STAND_IN_SOURCE
+)
 
 
 class NotebookError(ValueError):
