@@ -122,6 +122,11 @@ checks only"); it prints your score with what went wrong and writes `feedback/fe
 check with what was expected and what your code gave. Your instructor's grading runs the same checks
 with fresh inputs, plus hidden ones. `grade submit --help` lists the options. Leave the `grading/`
 folders as they are: they hold the public checks and their expected answers.
+
+What is graded is `MODULE.py` (or `MODULE.ipynb`) in the assignment's folder, with the helper `.py`
+files beside it; nothing is read from other folders. Your code finds the folder's `data/` files where
+it runs, as here. Libraries for plots and progress bars (matplotlib, seaborn, tqdm, IPython, Colab's
+`google.colab`) may be missing where your work is graded: there every use of them does nothing.
 """
 
 
