@@ -347,6 +347,21 @@ def test_the_note_is_one_short_line():
     ]
 
 
+def test_cells_are_counted_as_the_student_sees_them_markdown_included():
+    cells = [
+        nbformat.v4.new_markdown_cell("# Assignment 1"),
+        nbformat.v4.new_code_cell("import numpy as np"),
+        nbformat.v4.new_markdown_cell("Try it:"),
+        nbformat.v4.new_code_cell("print(np.ones(2))\n\ndef g():\n    raise ValueError"),
+    ]
+    conversion = convert(nbformat.writes(nbformat.v4.new_notebook(cells=cells)))
+    assert conversion.notes("m.ipynb") == [
+        "From m.ipynb, 1 statement that nothing graded uses was not run: a print (cell 4)."
+    ]
+    raising = conversion.source.splitlines().index("    raise ValueError") + 1
+    assert conversion.line_map[raising] == (4, 4)
+
+
 def test_the_note_names_cells_with_syntax_errors():
     _, conversion = run("x = 1\nprint(x)", "def broken(:\n    pass")
     assert conversion.notes("m.ipynb") == [

@@ -117,7 +117,7 @@ class _Unit:
 def convert(text: str, keep_everything: bool = False) -> Conversion:
     conversion = Conversion(source="")
     units: list[_Unit] = []
-    for number, source in enumerate(_code_cells(text), start=1):
+    for number, source in _code_cells(text):
         units += _cell_units(source, number, conversion)
     for unit in units:
         _names(unit)
@@ -151,7 +151,9 @@ def relabel(text: str, line_map: dict[int, tuple[int, int]], module_file: str, n
 # -- reading cells -----------------------------------------------------------------------------------
 
 
-def _code_cells(text: str) -> list[str]:
+def _code_cells(text: str) -> list[tuple[int, str]]:
+    """Each code cell with its place among all the cells (markdown ones too), counted from 1 at the top:
+    "cell 6" is the sixth cell a student sees, not the sixth code cell."""
     import nbformat  # slow to import (jsonschema); only paid when a notebook is submitted
 
     try:
@@ -159,10 +161,10 @@ def _code_cells(text: str) -> list[str]:
     except Exception as exc:  # nbformat raises many kinds (JSON errors, validation, version)
         raise NotebookError(f"not a readable Jupyter notebook ({type(exc).__name__}: {exc})") from None
     sources = []
-    for cell in notebook.get("cells", []):
+    for place, cell in enumerate(notebook.get("cells", []), start=1):
         if cell.get("cell_type") == "code":
             source = cell.get("source", "")
-            sources.append("".join(source) if isinstance(source, list) else str(source))
+            sources.append((place, "".join(source) if isinstance(source, list) else str(source)))
     return sources
 
 
@@ -553,7 +555,7 @@ def _emit(units: list[_Unit], line_map: dict[int, tuple[int, int]]) -> str:
             if cell:
                 add("")
             cell = unit.cell
-            add(f"# --- code cell {cell} ---")
+            add(f"# --- cell {cell} ---")
         _emit_unit(unit, wraps[id(unit)], add)
     return "\n".join(out) + "\n"
 
