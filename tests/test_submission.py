@@ -259,3 +259,28 @@ def test_allowed_code_and_blocked_imports():
 def test_syntax_errors_get_line_and_text():
     findings = analyse("def f(:\n    pass\n", "srn.py")
     assert "srn.py has a syntax error" in findings.syntax_error and "line 1" in findings.syntax_error
+
+
+def test_a_copy_named_module_is_graded_with_a_note_and_two_copies_are_not_guessed(tmp_path):
+    """A browser names a second download `srn (1).py`; a file manager a copy `srn - Copy.py`."""
+    for name in ("srn (1).py", "srn(2).ipynb", "srn - Copy.py", "srn copy 2.py", "SRN.py"):
+        folder = tmp_path / name.replace(" ", "_") / "a1_srn_numpy"
+        body = (
+            notebook("def rnn_step():\n    return 1") if name.endswith(".ipynb") else "def rnn_step():\n    return 1\n"
+        )
+        write_submission(folder, {name: body})
+        work = load(folder.parent, COURSE).modules["a1_srn_numpy"]
+        assert work.path is not None and work.path.name == name and "return 1" in (work.source or ""), name
+        suffix = name.rsplit(".", 1)[1]
+        assert work.notes[0] == f"{name} was graded as srn.{suffix}: name it so", work.notes
+        single = load(folder / name, COURSE).modules["a1_srn_numpy"]  # `grade submit "srn (1).py"`
+        assert single.source == work.source and single.notes[0] == work.notes[0]
+    both = tmp_path / "both" / "a1_srn_numpy"
+    write_submission(both, {"srn.py": "A = 1\n", "srn (1).py": "A = 2\n"})
+    assert load(both.parent, COURSE).modules["a1_srn_numpy"].source == "A = 1\n"  # the module itself wins
+    two = tmp_path / "two" / "a1_srn_numpy"
+    write_submission(two, {"srn (1).py": "A = 1\n", "srn (2).py": "A = 2\n"})
+    assert "a1_srn_numpy" not in load(two.parent, COURSE).modules  # which one? said as "no assignment found"
+    unrelated = tmp_path / "unrelated" / "a1_srn_numpy"
+    write_submission(unrelated, {"srn_helpers.py": "A = 1\n", "my srn.py": "A = 2\n"})
+    assert "a1_srn_numpy" not in load(unrelated.parent, COURSE).modules

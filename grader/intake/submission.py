@@ -17,6 +17,7 @@ import ast
 import hashlib
 import io
 import os
+import re
 import sys
 import tokenize
 from dataclasses import dataclass, field
@@ -127,7 +128,7 @@ def _load_file(path: Path, course: Course, only: list[str] | None, keep_all_cell
     """One file named on the command line (``grade submit ohlol.py``): the assignment whose module it
     is, read like the same file in a folder (helpers beside it included)."""
     specs = [course.get(a) for a in only] if only else list(course.assignments.values())
-    spec = next((s for s in specs if path.suffix in (".py", ".ipynb") and path.stem == s.module), None)
+    spec = next((s for s in specs if path.suffix in (".py", ".ipynb") and _names_module(path, s.module)), None)
     if spec is None:
         expected = ", ".join(f"{s.module}.py" for s in specs) or "none"
         problem = f"{path.name} is not an assignment file: give one of {expected} (or the same as .ipynb), or a folder"
@@ -136,6 +137,8 @@ def _load_file(path: Path, course: Course, only: list[str] | None, keep_all_cell
     if not inside(path, root):
         return Submission(path, {}, _hash({}), problem=link_refusal(path, root))
     modules = {spec.id: _read_module(root / path.name, spec, keep_all_cells, root)}
+    if path.stem != spec.module:
+        modules[spec.id].notes.insert(0, f"{path.name} was graded as {spec.module}{path.suffix}: name it so")
     return Submission(root, modules, _hash(modules))
 
 
@@ -147,7 +150,12 @@ def _assignment(folder: Path, root: Path, spec: AssignmentSpec, keep_all_cells: 
         if not found:
             return SubmittedModule(spec.id, spec.module, None, problem="; ".join(refused)) if refused else None
         work = _choose([_read_module(path, spec, keep_all_cells, root) for path in found])
-        work.notes[:0] = refused
+        renamed = [
+            f"{path.name} was graded as {spec.module}{path.suffix}: name it so"
+            for path in found
+            if path.stem != spec.module
+        ]
+        work.notes[:0] = refused + renamed
         return work
     except Exception as exc:  # noqa: BLE001 - one assignment's problem must not stop the others
         return SubmittedModule(spec.id, spec.module, None, error=f"reading it failed: {type(exc).__name__}: {exc}")
@@ -182,12 +190,29 @@ def _locate(folder: Path, root: Path, spec: AssignmentSpec) -> tuple[list[Path],
             refused.append(link_refusal(base, root))
             continue
         present = [base / f"{spec.module}{suffix}" for suffix in (".py", ".ipynb")]
-        present = [p for p in present if os.path.lexists(p)]
+        present = [p for p in present if os.path.lexists(p)] or _copy_named(base, spec.module)
         refused += [link_refusal(p, root) for p in present if not inside(p, root)]
         found = [p for p in present if inside(p, root) and p.is_file()]
         if found or present:
             return found, refused
     return [], refused
+
+
+def _copy_named(base: Path, module: str) -> list[Path]:
+    """``srn (1).py``, ``srn(2).ipynb``, ``srn copy.py``, ``srn - Copy.py``: the name a browser gives a
+    second download, or a file manager a copy, where the module itself is absent. One of each kind at
+    most: with two copies there is no telling which the student meant."""
+    found = []
+    for suffix in (".py", ".ipynb"):
+        copies = [p for p in _entries(base) if p.suffix == suffix and p.stem != module and _names_module(p, module)]
+        found += copies if len(copies) == 1 else []
+    return found
+
+
+def _names_module(path: Path, module: str) -> bool:
+    """``path`` is named ``module`` or a copy of it (see :func:`_copy_named`)."""
+    copy = r"(?: ?\(\d+\)| - Copy(?: \(\d+\))?| copy(?: \d+)?)?"
+    return re.fullmatch(re.escape(module) + copy, path.stem, flags=re.IGNORECASE) is not None
 
 
 def inside(path: Path, root: Path) -> bool:
