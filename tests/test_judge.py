@@ -138,3 +138,33 @@ def test_ragged_lists_are_compared_item_by_item():
     assert wrong is not None and "tokens[1]" in str(wrong)
     ragged_answer = find_mismatch([[1, 2], [3]], [[1, 2], [3, 4]], name="tokens", rtol=0, atol=0)
     assert ragged_answer is not None and "tokens[1]" in str(ragged_answer)
+
+
+def test_float32_where_float64_is_expected_is_named_as_the_dtype_not_a_value_pattern():
+    want = np.random.default_rng(3).standard_normal((5, 3, 4)) * 0.1
+    found = find_mismatch(want.astype(np.float32), want, name="grads['x']", rtol=1e-9, atol=1e-10)
+    assert found is not None and "has dtype float32, but float64 was expected" in found.message
+    assert "float32's precision" in found.message and "dtype of the inputs" in (found.diagnosis or "")
+    wrong = (want + 1e-3).astype(np.float32)  # a real error in float32: the values are named, not the dtype
+    found = find_mismatch(wrong, want, name="grads['x']", rtol=1e-9, atol=1e-10)
+    assert found is not None and "values differ" in found.message and "dtype" not in found.message
+
+
+def test_an_initial_state_kept_in_front_of_the_states_is_named():
+    want = np.random.default_rng(4).standard_normal((5, 3, 4))
+    with_h0 = np.concatenate([np.zeros((1, 3, 4)), want])
+    found = find_mismatch(with_h0, want, name="hs", rtol=1e-7, atol=1e-9)
+    assert found is not None and "shape (6, 3, 4)" in found.message
+    assert "one entry too many at the start" in (found.diagnosis or "") and "h0" in (found.diagnosis or "")
+    found = find_mismatch(np.concatenate([want, want[-1:]]), want, name="hs", rtol=1e-7, atol=1e-9)
+    assert found is not None and "one entry too many at the end" in (found.diagnosis or "")
+
+
+def test_float64_values_rounded_through_float32_are_said_to_be_so():
+    """a1's backward on a float32 forward: float64 gradients, each off by float32 rounding."""
+    want = np.random.default_rng(5).standard_normal((6, 2, 3))
+    rounded = want.astype(np.float32).astype(np.float64) + 1e-9  # the rounding, and a constant it can look like
+    found = find_mismatch(rounded, want, name="grads['x']", rtol=1e-9, atol=1e-10)
+    assert found is not None and "float32 precision" in (found.diagnosis or ""), found.diagnosis
+    bias_twice = want + 0.3  # a real constant offset is still named as one
+    assert "same constant" in (find_mismatch(bias_twice, want, name="x", rtol=1e-9, atol=1e-10).diagnosis or "")

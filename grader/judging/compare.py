@@ -355,8 +355,37 @@ def _array_mismatch(
         wrong = ~np.isclose(mine.astype(np.float64), want.astype(np.float64), rtol=rtol, atol=atol, equal_nan=True)
     if not wrong.any():
         return None
+    if _only_precision_lost(mine, want):
+        return CheckFailure(
+            f"{name} has dtype {mine.dtype}, but {want.dtype} was expected: its values agree with the expected "
+            f"ones only to {mine.dtype}'s precision (allowed rtol={rtol:g}, atol={atol:g})",
+            diagnosis="compute in the dtype of the inputs (float64 here); do not convert",
+        )
     axis = time_axis if isinstance(time_axis, int) else None
     return _value_failure(mine, want, wrong, name, rtol, atol, axis, positions if axis is not None else STEPS)
+
+
+def _only_precision_lost(mine: np.ndarray, want: np.ndarray) -> bool:
+    """A float array of lower precision than expected (float32 for float64) whose values agree at its own
+    precision: the dtype is the mistake, not the values, whatever the gap looks like."""
+    if mine.dtype.kind != "f" or want.dtype.kind != "f" or mine.dtype.itemsize >= want.dtype.itemsize:
+        return False
+    precision = float(np.finfo(mine.dtype).eps) * 100
+    scale = float(np.abs(want).max(initial=0.0)) or 1.0
+    close = np.isclose(mine.astype(np.float64), want.astype(np.float64), rtol=precision, atol=precision * scale)
+    return bool(close.all())
+
+
+def _float32_on_the_way(mine64: np.ndarray, want: np.ndarray, max_abs: float) -> str | None:
+    """float64 expected, and every value off by no more than float32 rounding: float64 code that differs
+    only in its order of operations agrees to ~1e-15, so float32 came in somewhere (said before any
+    value pattern, which such noise can mimic)."""
+    if want.dtype != np.float64 or not np.isfinite(max_abs):
+        return None
+    scale = float(np.abs(want).max(initial=0.0)) or 1.0
+    if max_abs > 1e-5 * scale:
+        return None
+    return "the values agree only to about float32 precision: is an array converted to float32 on the way? keep float64"
 
 
 def _value_failure(
@@ -389,7 +418,7 @@ def _value_failure(
             f"{name}: {count} of {total} values differ from the expected ones (largest absolute error "
             f"{max_abs:.3g}{relative}; allowed rtol={rtol:g}, atol={atol:g})"
         )
-        diagnosis = diagnose_values(
+        diagnosis = _float32_on_the_way(mine64, want, max_abs) or diagnose_values(
             mine64, want64, wrong, rtol, atol, time_axis=time_axis, floats=want.dtype.kind in "fc", positions=positions
         )
     return CheckFailure(message, diagnosis=diagnosis, table=mismatch_table(mine, want, wrong, positions))
@@ -444,6 +473,11 @@ def diagnose_shape(mine: np.ndarray, want: np.ndarray, rtol: float, atol: float)
         return f"the leading dimension (size {want.shape[0]}) is missing"
     if mine.ndim == want.ndim + 1 and mine.shape[1:] == want.shape:
         return f"there is an extra leading dimension of size {mine.shape[0]}"
+    if mine.ndim == want.ndim >= 1 and mine.shape[1:] == want.shape[1:] and mine.shape[0] == want.shape[0] + 1:
+        if same(mine[1:]):
+            return "the values are right with one entry too many at the start: does it hold the initial state (h0)?"
+        if same(mine[:-1]):
+            return "the values are right with one entry too many at the end"
     return None
 
 
