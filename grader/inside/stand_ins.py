@@ -85,7 +85,9 @@ def covers(name: str) -> bool:
     return name.split(".")[0] in ROOTS or name in ("google", COLAB) or name.startswith(COLAB + ".")
 
 
-class _StandInModule(types.ModuleType):
+class StandInModule(types.ModuleType):
+    """A missing library's module: each attribute a stand-in."""
+
     def __getattr__(self, attribute: str) -> Any:
         if attribute.startswith("__"):
             raise AttributeError(attribute)
@@ -94,10 +96,10 @@ class _StandInModule(types.ModuleType):
 
 class _Loader(importlib.abc.Loader):
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
-        return _StandInModule(spec.name)
+        return StandInModule(spec.name)
 
     def exec_module(self, module: types.ModuleType) -> None:
-        used.append(module.__name__)
+        pass  # nothing to run: every attribute is made when asked for
 
 
 class StandInFinder(importlib.abc.MetaPathFinder):
@@ -107,9 +109,6 @@ class StandInFinder(importlib.abc.MetaPathFinder):
         if not covers(fullname):
             return None
         return importlib.machinery.ModuleSpec(fullname, _Loader(), is_package=True)
-
-
-used: list[str] = []  # the stand-in modules imported in this process, in order
 
 
 def install() -> None:
