@@ -16,7 +16,10 @@ pytestmark = hidden
 FORWARD_CASES = {
     "no-bias-batch-first-h0": dict(T=4, B=2, D=5, H=3, num_layers=2, bias=False, batch_first=True, h0=True),
     "T1-three-layers": dict(T=1, B=3, D=3, H=4, num_layers=3, h0=True),
-    "unbatched-relu-no-h0": dict(T=6, B=1, D=2, H=5, num_layers=1, nonlinearity="relu", unbatched=True, h0=False),
+    # batch_first changes nothing for an unbatched (T, D) input, as in nn.RNN
+    "unbatched-batch-first-relu-no-h0": dict(
+        T=6, B=1, D=2, H=5, num_layers=1, nonlinearity="relu", batch_first=True, unbatched=True, h0=False
+    ),
     "three-layers-relu-batch-first": dict(
         T=5, B=2, D=4, H=4, num_layers=3, nonlinearity="relu", batch_first=True, h0=True
     ),
