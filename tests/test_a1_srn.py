@@ -183,3 +183,23 @@ def test_json_result_follows_the_documented_schema(graded):
     check = result["assignments"][0]["checks"][0]
     assert set(check) >= {"name", "points", "max_points", "status", "message", "diagnosis", "duration", "visibility"}
     json.dumps(result, allow_nan=False)
+
+
+def test_gradients_under_other_names_are_listed_beside_the_names_asked_for():
+    import importlib.util
+    import types
+
+    import numpy as np
+
+    from grader.inside.probe_api import ProbeFailure
+
+    spec = importlib.util.spec_from_file_location("a1_probes", REPO / "assignments" / "a1_srn_numpy" / "probes.py")
+    assert spec is not None and spec.loader is not None
+    probes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probes)
+    renamed = types.SimpleNamespace(rnn_backward=lambda dhs, cache: {"dx": 1, "dW_ih": 2})
+    with pytest.raises(ProbeFailure, match=r"has no key 'x', .*; its keys are 'dx', 'dW_ih'$"):
+        probes._grads(renamed, np.zeros(2), None)
+    empty = types.SimpleNamespace(rnn_backward=lambda dhs, cache: {})
+    with pytest.raises(ProbeFailure, match="; it is empty$"):
+        probes._grads(empty, np.zeros(2), None)

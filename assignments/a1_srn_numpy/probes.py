@@ -95,7 +95,11 @@ def _grads(student, dhs, cache, keys=GRAD_KEYS):
         raise ProbeFailure(f"rnn_backward must return a dict of gradients; it returned a {type(grads).__name__}")
     missing = [key for key in keys if key not in grads]
     if missing:
-        raise ProbeFailure(f"the dict returned by rnn_backward has no key {', '.join(map(repr, missing))}")
+        found = ", ".join(repr(key)[:40] for key in list(grads)[:8]) + (", ..." if len(grads) > 8 else "")
+        raise ProbeFailure(
+            f"the dict returned by rnn_backward has no key {', '.join(map(repr, missing))}"
+            + (f"; its keys are {found}" if grads else "; it is empty")
+        )
     return {key: as_array(grads[key], f"grads[{key!r}] from rnn_backward") for key in keys}
 
 
