@@ -137,8 +137,7 @@ def _load_file(path: Path, course: Course, only: list[str] | None, keep_all_cell
     if not inside(path, root):
         return Submission(path, {}, _hash({}), problem=link_refusal(path, root))
     modules = {spec.id: _read_module(root / path.name, spec, keep_all_cells, root)}
-    if path.stem != spec.module:
-        modules[spec.id].notes.insert(0, f"{path.name} was graded as {spec.module}{path.suffix}: name it so")
+    modules[spec.id].notes[:0] = _renamed([path], spec.module)
     return Submission(root, modules, _hash(modules))
 
 
@@ -150,12 +149,7 @@ def _assignment(folder: Path, root: Path, spec: AssignmentSpec, keep_all_cells: 
         if not found:
             return SubmittedModule(spec.id, spec.module, None, problem="; ".join(refused)) if refused else None
         work = _choose([_read_module(path, spec, keep_all_cells, root) for path in found])
-        renamed = [
-            f"{path.name} was graded as {spec.module}{path.suffix}: name it so"
-            for path in found
-            if path.stem != spec.module
-        ]
-        work.notes[:0] = refused + renamed
+        work.notes[:0] = refused + _renamed(found, spec.module)
         return work
     except Exception as exc:  # noqa: BLE001 - one assignment's problem must not stop the others
         return SubmittedModule(spec.id, spec.module, None, error=f"reading it failed: {type(exc).__name__}: {exc}")
@@ -207,6 +201,11 @@ def _copy_named(base: Path, module: str) -> list[Path]:
         copies = [p for p in _entries(base) if p.suffix == suffix and p.stem != module and _names_module(p, module)]
         found += copies if len(copies) == 1 else []
     return found
+
+
+def _renamed(paths: list[Path], module: str) -> list[str]:
+    """The note for each file graded under a copy's name."""
+    return [f"{p.name} was graded as {module}{p.suffix}: name it so" for p in paths if p.stem != module]
 
 
 def _names_module(path: Path, module: str) -> bool:

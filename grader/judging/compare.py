@@ -376,7 +376,7 @@ def _only_precision_lost(mine: np.ndarray, want: np.ndarray) -> bool:
     return bool(close.all())
 
 
-def _float32_on_the_way(mine64: np.ndarray, want: np.ndarray, max_abs: float) -> str | None:
+def _float32_on_the_way(want: np.ndarray, max_abs: float) -> str | None:
     """float64 expected, and every value off by no more than float32 rounding: float64 code that differs
     only in its order of operations agrees to ~1e-15, so float32 came in somewhere (said before any
     value pattern, which such noise can mimic)."""
@@ -418,7 +418,7 @@ def _value_failure(
             f"{name}: {count} of {total} values differ from the expected ones (largest absolute error "
             f"{max_abs:.3g}{relative}; allowed rtol={rtol:g}, atol={atol:g})"
         )
-        diagnosis = _float32_on_the_way(mine64, want, max_abs) or diagnose_values(
+        diagnosis = _float32_on_the_way(want, max_abs) or diagnose_values(
             mine64, want64, wrong, rtol, atol, time_axis=time_axis, floats=want.dtype.kind in "fc", positions=positions
         )
     return CheckFailure(message, diagnosis=diagnosis, table=mismatch_table(mine, want, wrong, positions))
