@@ -288,6 +288,27 @@ def test_reference_translate_stops_at_e_and_drops_padding(reference, probes, cas
     assert stopped if covers == "stops at E" else dropped, f"these weights never exercise: {covers}"
 
 
+def test_translate_checks_accept_s_kept_or_dropped(reference, probes):
+    """The handout is silent on an S guessed inside a translation: a translate that drops it earns what
+    the reference earns (official grading draws its own seeds; seed 18 is one whose weights guess S)."""
+    import types
+
+    import torch
+
+    def translate_dropping_s(model, word, n_step):
+        return reference.translate(model, word, n_step).replace("S", "")
+
+    dropping = types.SimpleNamespace(**{**vars(reference), "translate": translate_dropping_s})
+    case = dict(words=["hello", "cat", "good", "abc", "zzz", "q", "moon", "xyzzy"], n_step=5, emb=8, hidden=32)
+    model = probes.build_model(reference, 8, 32, 1, 18, 4.0).eval()
+    with torch.no_grad():
+        model.decoder.fc.bias[reference.EOS] += 0.5
+        model.decoder.fc.bias[reference.PAD] += 0.5
+    assert any("S" in reference.translate(model, word, 5) for word in case["words"]), "these weights guess no S"
+    answer = probes.translate(reference, **case, seed=18, scale=4.0, boost=0.5)
+    assert probes.translate(dropping, **case, seed=18, scale=4.0, boost=0.5) == answer
+
+
 @pytest.mark.parametrize(
     "case, clipped",
     [
