@@ -120,6 +120,16 @@ NO_H0_NO_GRADIENT = reference_changed(
     ("    grads[\"h0\"] = dh_next\n", "    grads[\"h0\"] = dh_next if cache[\"h0_given\"] else None\n"),
 )
 
+# Wrong work whose backward is consistent with its own forward: hs keeps h0 in front (T + 1 states).
+# The handout gives the gradient check's points to such a backward; the check failed with a numpy
+# broadcast error.
+H0_KEPT_IN_FRONT = reference_changed(
+    (
+        "    return hs, cache\n    # END SOLUTION",
+        "    return np.concatenate([h_init[None], hs]), cache\n    # END SOLUTION",
+    )
+)
+
 
 @pytest.fixture(scope="module")
 def graded(run_grade, tmp_path_factory) -> dict[str, Any]:
@@ -129,6 +139,7 @@ def graded(run_grade, tmp_path_factory) -> dict[str, Any]:
         "independent": {"srn.py": student_srn()},
         "changes_dhs": {"srn.py": CHANGES_DHS},
         "no_h0_no_gradient": {"srn.py": NO_H0_NO_GRADIENT},
+        "h0_kept_in_front": {"srn.py": H0_KEPT_IN_FRONT},
         "torch_imported": {"srn.py": TORCH_IMPORTED},
         "torch_used": {"srn.py": TORCH_USED},
         **{name: {"srn.py": student_srn(**changes)} for name, (changes, _) in WRONG.items()},
@@ -156,6 +167,15 @@ def test_float32_and_layout_mistakes_are_diagnosed(graded):
     assert any("dtype float32" in c["message"] for c in checks_of(graded["float32"], A1))
     diagnoses = " ".join(c["diagnosis"] or "" for c in checks_of(graded["batch_first_output"], A1))
     assert "first two dimensions are swapped" in diagnoses
+
+
+@pytest.mark.slow
+def test_backward_consistent_with_a_forward_that_keeps_h0_earns_the_gradient_check(graded):
+    checks = {c["name"]: c for c in checks_of(graded["h0_kept_in_front"], A1)}
+    assert checks["test_gradient_check"]["status"] == "passed", checks["test_gradient_check"]["message"]
+    forward = [c for name, c in checks.items() if name.startswith("test_forward")]
+    assert forward and all(c["status"] == "failed" for c in forward)
+    assert all("initial state (h0)" in (c["diagnosis"] or "") for c in forward)
 
 
 @pytest.mark.slow
