@@ -319,6 +319,27 @@ def test_enforce_sorted_fails_on_the_unsorted_batch(probes):
         probes.batch_order(mutant("enforce_sorted_true"), **CONFIGS[0], seed=2)
 
 
+def test_train_epoch_and_evaluate_get_a_dataloader_as_the_handout_says(reference, probes):
+    """`len(loader.dataset)` (the tutorials' accuracy) works, so correct work written that way earns what
+    the reference earns; a per-sentence mean loss, which needs it too, is a catalogued mistake."""
+    import torch
+
+    def evaluate_over_the_dataset(model, loader, device):
+        model.eval()
+        correct = 0
+        with torch.no_grad():
+            for padded, lengths, labels in loader:
+                correct += (model(padded.to(device), lengths).argmax(1) == labels.to(device)).sum().item()
+        return correct / len(loader.dataset)
+
+    student = types.SimpleNamespace(**{**vars(reference), "evaluate": evaluate_over_the_dataset})
+    case = dict(sizes=[16, 16, 5], vocab=20, emb=4, classes=2, max_len=5, dropout=0.5, seed=5)
+    assert probes.evaluate(student, **case) == probes.evaluate(reference, **case)
+    epoch = dict(sizes=[7, 1, 3, 5], vocab=15, emb=3, classes=3, max_len=6, lr=0.3, seed=25)
+    wrong = probes.train_epoch(mutant("train_epoch_mean_per_sentence"), **epoch)["loss"]
+    assert abs(wrong - probes.train_epoch(reference, **epoch)["loss"]) > 1e-3
+
+
 def test_the_test_split_stays_hidden():
     from grader.course.model import load_spec
     from grader.packaging.release import shipped_helpers

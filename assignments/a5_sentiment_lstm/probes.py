@@ -7,6 +7,7 @@ the documented parameter names), so both sides compute with the same numbers. `t
 their points twice. Models and tensors live on `probe_api.torch_device()`.
 """
 
+import functools
 import json
 
 import numpy as np
@@ -248,21 +249,42 @@ def stand_in_model(vocab, emb, classes, dropout, seed):
     return model.to(torch_device())
 
 
-def stand_in_loader(seed, sizes, vocab, max_len, classes):
-    """A list of (padded, lengths, labels) batches on the CPU, as a DataLoader with collate_fn gives."""
+def stand_in_batches(seed, sizes, vocab, max_len, classes):
+    """(padded, lengths, labels) batches of the given sizes on the CPU, each padded to its longest."""
     generator = torch.Generator().manual_seed(seed + 31)
-    loader = []
+    batches = []
     for number, size in enumerate(sizes):
         padded, lengths = random_batch(seed + number, size, vocab, max_len, sort=False)
-        loader.append((padded, lengths, torch.randint(0, classes, (size,), generator=generator)))
-    return loader
+        batches.append((padded, lengths, torch.randint(0, classes, (size,), generator=generator)))
+    return batches
+
+
+def _padded_batch(items, width):
+    ids, labels = zip(*items)
+    padded = torch.full((len(ids), width), PAD_ID, dtype=torch.long)
+    for row, sentence in enumerate(ids):
+        padded[row, : len(sentence)] = sentence
+    return padded, torch.tensor([len(sentence) for sentence in ids]), torch.stack(labels)
+
+
+def as_loader(batches):
+    """The batches as a DataLoader gives them, in order: its dataset holds the sentences (ids, label),
+    so ``len(loader.dataset)``, ``len(loader)`` and iterating twice all work as on the handout's."""
+    sentences, groups = [], []
+    for padded, lengths, labels in batches:
+        groups.append(list(range(len(sentences), len(sentences) + len(labels))))
+        sentences += [(row[:length], label) for row, length, label in zip(padded, lengths.tolist(), labels)]
+    width = max(padded.shape[1] for padded, _, _ in batches)
+    return torch.utils.data.DataLoader(
+        sentences, batch_sampler=groups, collate_fn=functools.partial(_padded_batch, width=width)
+    )
 
 
 def train_epoch(student, sizes, vocab, emb, classes, max_len, lr, seed):
     """train_epoch on the stand-in model with SGD: the mean batch loss and the updated weights."""
     model = stand_in_model(vocab, emb, classes, 0.0, seed)
     model.eval()  # train_epoch must switch to training mode itself
-    loader = stand_in_loader(seed, sizes, vocab, max_len, classes)
+    loader = as_loader(stand_in_batches(seed, sizes, vocab, max_len, classes))
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     loss = student.train_epoch(model, loader, optimizer, nn.CrossEntropyLoss(), torch_device())
     return {
@@ -271,14 +293,14 @@ def train_epoch(student, sizes, vocab, emb, classes, max_len, lr, seed):
     }
 
 
-def _mostly_learnt(model, loader, seed, share=0.75):
+def _mostly_learnt(model, batches, seed, share=0.75):
     """Labels that agree with the model's eval-mode predictions on about ``share`` of the sentences:
     a right evaluate then finds an accuracy far from chance (and from the training mode's)."""
     rng = np.random.default_rng(seed + 77)
     model.eval()
     relabelled = []
     with torch.no_grad():
-        for padded, lengths, labels in loader:
+        for padded, lengths, labels in batches:
             predicted = model(padded.to(torch_device()), lengths).argmax(dim=1).cpu()
             keep = torch.from_numpy(rng.random(len(labels)) < share)
             relabelled.append((padded, lengths, torch.where(keep, predicted, labels)))
@@ -288,7 +310,7 @@ def _mostly_learnt(model, loader, seed, share=0.75):
 def evaluate(student, sizes, vocab, emb, classes, max_len, dropout, seed):
     """evaluate on the stand-in model, which has dropout: only eval mode gives a reproducible answer."""
     model = stand_in_model(vocab, emb, classes, dropout, seed)
-    loader = _mostly_learnt(model, stand_in_loader(seed, sizes, vocab, max_len, classes), seed)
+    loader = as_loader(_mostly_learnt(model, stand_in_batches(seed, sizes, vocab, max_len, classes), seed))
     model.train()  # evaluate must switch to eval mode itself
     accuracy = as_number(student.evaluate(model, loader, torch_device()), "the value returned by evaluate")
     return {"accuracy": accuracy}
