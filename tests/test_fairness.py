@@ -59,3 +59,26 @@ def test_checks_that_could_not_be_judged_are_left_out_and_the_rest_scaled():
     result.checks[2].counted = True  # a check that counts (at 0) is not scaled away
     result.total()
     assert result.score == 47.0
+
+
+def test_a_check_left_out_shows_as_not_counted_never_as_points_lost(capsys):
+    """A GPU-only check on a CPU: the page, the terminal and Gradescope said "0 / 6" under a 100."""
+    from grader.cli.printing import print_summary
+    from grader.packaging.gradescope import results_document
+    from grader.report.pages import render_feedback
+    from grader.report.results import AssignmentResult, CheckResult, SubmissionResult
+
+    gpu = CheckResult(name="gpu", title="On the GPU", points=0, max_points=6, status="skipped", counted=False)
+    ok = CheckResult(name="a", title="Forward", points=94, max_points=94, status="passed")
+    assignment = AssignmentResult(id="a5", title="a5", status="graded", max_score=100, mode="full", checks=[ok, gpu])
+    assignment.total()
+    result = SubmissionResult(student="s", submission="s", content_hash="h", assignments=[assignment])
+    result.score, result.max_score = assignment.score, assignment.max_score
+    assert assignment.score == 100
+    page = render_feedback(result)
+    assert "not counted" in page and "0 / 6" not in page
+    print_summary(result, verbose=False)
+    printed = capsys.readouterr().out
+    assert "On the GPU (not counted)" in printed and "0/6" not in printed
+    (test,) = [t for t in results_document(result)["tests"] if t["name"] == "On the GPU"]
+    assert test["score"] == test["max_score"] == 0 and "status" not in test

@@ -41,9 +41,9 @@ def print_summary(result: SubmissionResult, verbose: bool) -> None:
                 continue
             mark = {"passed": "ok", "partial": "~", "skipped": "-"}.get(c.status, "x")
             message = SHARED_FAILURE_NOTE if shared and c.message == shared else c.message
+            counted = "not counted" if not c.counted else f"{format_points(c.points)}/{format_points(c.max_points)}"
             say(
-                f"{mark} {c.title} ({format_points(c.points)}/{format_points(c.max_points)})"
-                + (f": {message}" if message and c.status != "passed" else ""),
+                f"{mark} {c.title} ({counted})" + (f": {message}" if message and c.status != "passed" else ""),
                 indent="      ",
             )
             if c.mistake and c.diagnosis:

@@ -41,9 +41,9 @@ def results_document(result: SubmissionResult, execution_time: float | None = No
             test: dict[str, Any] = {
                 "name": printable(title, limit=300),
                 "number": f"{number}.{index}",
-                "score": round(check.points, 4),
-                "max_score": round(check.max_points, 4),
-                "status": "passed" if check.status == "passed" else "failed",
+                "score": round(check.points, 4) if check.counted else 0,
+                "max_score": round(check.max_points, 4) if check.counted else 0,  # shown as a note, not a 0
+                **({"status": "passed" if check.status == "passed" else "failed"} if check.counted else {}),
                 "output": check_html(check) or (HIDDEN_NOTE if check.visibility == "hidden" else ""),
                 "output_format": "html",
                 "visibility": VISIBILITY.get(check.visibility, "visible"),
