@@ -113,6 +113,20 @@ def test_array_reference_out_of_range_and_bad_headers():
         decode(('{"msg": ' + deep + ', "arrays": []}').encode(), b"")
 
 
+def test_a_frame_never_unpacks_to_more_than_it_carries():
+    """A forged reply that names one array many times (by reference, or by descriptions that overlap in
+    the body) made the trusted side copy it once per mention: 4 MB sent, all the host's memory used."""
+    body = np.arange(4, dtype="<f8").tobytes()
+    whole = {"dtype": "<f8", "shape": [4], "offset": 0}
+    with pytest.raises(FrameError, match="referred to twice"):
+        decode(*frame({"msg": [{"__nd__": 0}, {"__nd__": 0}], "arrays": [whole]}, body))
+    with pytest.raises(FrameError, match="more bytes than the frame carries"):
+        decode(*frame({"msg": [{"__nd__": 0}, {"__nd__": 1}], "arrays": [whole, whole]}, body))
+    same = np.ones(3)
+    decoded = roundtrip({"a": same, "b": [same, same]})  # one array sent three times: three copies, fine
+    assert [value.tolist() for value in (decoded["a"], *decoded["b"])] == [[1.0] * 3] * 3
+
+
 def test_sizes_are_checked_before_anything_is_allocated():
     limits = FrameLimits(max_header_bytes=100, max_body_bytes=1000)
     with pytest.raises(FrameError, match="bad magic"):

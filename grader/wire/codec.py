@@ -118,12 +118,19 @@ def decode(header: bytes, body: bytes, limits: FrameLimits = DEFAULT_LIMITS) -> 
     specs = parsed["arrays"]
     if len(specs) > limits.max_arrays:
         raise FrameError(f"frame holds {len(specs)} arrays, more than {limits.max_arrays}")
+    # encode() lays the arrays end to end and refers to each once: descriptions that overlap in the body,
+    # or a reference used twice, would make the receiver hold many copies of the bytes actually sent.
+    arrays: list[np.ndarray] = []
+    unclaimed = len(body)
     try:
-        arrays = [_array_from(spec, body, limits) for spec in specs]
+        for spec in specs:
+            arrays.append(_array_from(spec, body, limits, unclaimed))
+            unclaimed -= arrays[-1].nbytes
     except FrameError:
         raise
     except (ValueError, TypeError, OverflowError, MemoryError) as exc:  # a description numpy refuses
         raise FrameError(f"bad array description ({type(exc).__name__})") from None
+    referred: set[int] = set()
 
     def walk(value: Any, depth: int) -> Any:
         if depth > MAX_DEPTH:
@@ -133,6 +140,9 @@ def decode(header: bytes, body: bytes, limits: FrameLimits = DEFAULT_LIMITS) -> 
                 index = value[ARRAY_TAG]
                 if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(arrays):
                     raise FrameError("array reference out of range")
+                if index in referred:
+                    raise FrameError("an array is referred to twice")
+                referred.add(index)
                 return arrays[index]
             return {key: walk(item, depth + 1) for key, item in value.items()}
         if isinstance(value, list):
@@ -142,7 +152,9 @@ def decode(header: bytes, body: bytes, limits: FrameLimits = DEFAULT_LIMITS) -> 
     return walk(parsed["msg"], 0)
 
 
-def _array_from(spec: Any, body: bytes, limits: FrameLimits) -> np.ndarray:
+def _array_from(spec: Any, body: bytes, limits: FrameLimits, unclaimed: int) -> np.ndarray:
+    """The array ``spec`` describes, copied out of ``body``; its bytes must fit in the ``unclaimed``
+    bytes that earlier arrays of the frame left."""
     if not isinstance(spec, dict):
         raise FrameError("bad array description")
     dtype, shape, offset = spec.get("dtype"), spec.get("shape"), spec.get("offset")
@@ -163,6 +175,8 @@ def _array_from(spec: Any, body: bytes, limits: FrameLimits) -> np.ndarray:
     nbytes = count * dt.itemsize
     if offset + nbytes > len(body):
         raise FrameError("array extends past the end of the frame")
+    if nbytes > unclaimed:
+        raise FrameError("the arrays described hold more bytes than the frame carries")
     if count == 0:
         return np.zeros(shape, dtype=dt)
     flat = np.frombuffer(body, dtype=dt, count=count, offset=offset)
