@@ -251,6 +251,42 @@ except OSError as exc:
         "print('<script>alert(1)</script>')", then="raise ValueError('<script>alert(2)</script>')"
     ),
     "huge_notebook": {"srn.ipynb": b'{"cells": [], "x": "' + b"x" * (100 * 2**20) + b'"}'},
+    # Honest work with a backward that does not carry the gradient back in time, plus code that finds the
+    # probes module and makes the gradient check agree with itself (+10 where the probes were reachable).
+    "replaces_probes": {
+        "srn.py": REFERENCE.replace("dh = dhs[t] + dh_next", "dh = dhs[t]")
+        + """
+import numpy as _np
+_probes = __import__("assignment_" + "probes")
+
+def _agreeing(student, T, B, D, H, activation, seed, eps=1e-6):
+    shapes = {"x": (T, B, D), "h0": (B, H), "W_ih": (H, D), "W_hh": (H, H), "b_ih": (H,), "b_hh": (H,)}
+    grads = {key: _np.ones(shape) for key, shape in shapes.items()}
+    return {"analytic": grads, "numeric": grads}
+
+_probes.gradient_check = _agreeing
+"""
+    },
+    # One array sent, named 200 times in the reply's header: the trusted side made 200 copies of it.
+    "amplified_reply_frame": at_import("""
+import json, os, struct
+import numpy as np
+import grader.inside.child as _child
+_send = _child.write_frame
+
+def _amplified(fd, message):
+    data = message.get("data") if isinstance(message, dict) else None
+    if not (isinstance(data, dict) and "ys" in data):
+        return _send(fd, message)
+    body = np.zeros(2**17).tobytes()
+    header = json.dumps({"msg": {"ok": True, "data": {"ys": [{"__nd__": 0}] * 200}},
+                         "arrays": [{"dtype": "<f8", "shape": [2**17], "offset": 0}]}).encode()
+    view = memoryview(struct.pack("<4sIQ", b"RNG1", len(header), len(body)) + header + body)
+    while view:
+        view = view[os.write(fd, view):]
+
+_child.write_frame = _amplified
+"""),
 }
 
 
@@ -381,6 +417,9 @@ STARTS_PROGRAMS = 100 - NUMPY_ONLY_POINTS
 # numpy-only check (20), and credit per gradient (a sixth each) where its gradients still match: five of
 # six in the identity backward case (5 points) and in the gradient check against its own forward (10).
 B_HH_MISSING = 20 + 5 * 5 / 6 + 10 * 5 / 6
+# A backward that does not carry the gradient back in time, honest (what "replaces_probes" builds on):
+# every backward case (25) and the gradient check against its own forward (10) fail.
+BPTT_NOT_CARRIED = 100 - 25 - 10
 
 
 @pytest.mark.parametrize(
@@ -415,6 +454,8 @@ B_HH_MISSING = 20 + 5 * 5 / 6 + 10 * 5 / 6
         ("symlink_to_passwd", 100, "helper.py was ignored"),  # not a regular file: a link leading out
         ("script_in_output", PARTIAL, "alert(2)"),
         ("huge_notebook", 0, "files over 20 MB are not graded"),
+        ("replaces_probes", BPTT_NOT_CARRIED - NUMPY_ONLY_POINTS, "__import__ of a computed name"),
+        ("amplified_reply_frame", PARTIAL - NUMPY_ONLY_POINTS, "an array is referred to twice"),
     ],
 )
 def test_score_and_message(sandboxed, name, expected_score, phrase):

@@ -310,6 +310,25 @@ def test_a_py_that_imports_display_libraries_grades_as_its_notebook(grade, tmp_p
     assert score_of(result, "a1_srn_numpy") == 100, failed
 
 
+def test_a_library_missing_where_grading_runs_costs_only_the_checks_that_use_it(grade, tmp_path):
+    """pandas read in a training cell, sklearn for a metric: imported at the top, missing in the sandbox.
+    The import is let through; a check whose code uses the library fails and names it (0/100 before)."""
+    source = "import tabular_tools_24680 as tt\nfrom metric_kit_13579.scores import f1\n"
+    source += (SOLUTIONS / "a1_srn_numpy" / "srn.py").read_text()
+    source = source.replace("    return hs @ W_hy.T + b_y", "    return tt.frame(hs @ W_hy.T + b_y).values", 1)
+    assert "tt.frame" in source
+    folder = tmp_path / "student" / "a1_srn_numpy"
+    folder.mkdir(parents=True)
+    (folder / "srn.py").write_text(source)
+    result = grade(folder.parent)
+    failed = {c["name"]: c["message"] for c in checks_of(result, "a1_srn_numpy") if c["status"] != "passed"}
+    uses = {"test_worked_example[identity]", "test_worked_example[tanh]", "test_linear_output"}
+    assert set(failed) == uses, failed
+    assert all("tt.frame" not in m and "tabular_tools_24680 is not installed" in m for m in failed.values())
+    (notes,) = [a["notes"] for a in result["assignments"] if a["id"] == "a1_srn_numpy"]
+    assert any("imports tabular_tools_24680 and metric_kit_13579, which are not installed" in n for n in notes)
+
+
 def test_stand_ins_replace_only_missing_display_libraries():
     """An installed package is itself (the finder is asked last); a missing one outside the list still
     fails to import, as on the student's machine."""

@@ -314,6 +314,14 @@ class GradingSlot:
             result.message = work.problem
         elif static.syntax_error and not result.message:
             result.message = work.locate(static.syntax_error)
+        missing = getattr(worker, "not_installed", [])
+        if missing:
+            listed = missing[0] if len(missing) == 1 else f"{', '.join(missing[:-1])} and {missing[-1]}"
+            are = "is" if len(missing) == 1 else "are"
+            result.notes.append(
+                f"Your {work.filename} imports {listed}, which {are} not installed where grading runs: the "
+                "import was let through, so only a check whose code uses it fails (and says so)."
+            )
         result.output = printable(worker.output.text())
         result.hidden_output = printable(worker.output.text_after_mark())
         result.total()

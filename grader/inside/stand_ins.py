@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.abc
 import importlib.machinery
+import importlib.util
 import sys
 import types
 from typing import Any
@@ -114,3 +115,85 @@ class StandInFinder(importlib.abc.MetaPathFinder):
 def install() -> None:
     if not any(isinstance(finder, StandInFinder) for finder in sys.meta_path):
         sys.meta_path.append(StandInFinder())
+
+
+# -- libraries not installed at all: imported, and refused where used ---------------------------------
+
+MAX_LET_THROUGH = 8  # missing libraries one submission may import before its import fails as usual
+
+
+class MissingModule(types.ModuleType):
+    """A library that is not installed here, imported by the student's module at its top: the import
+    works, so code that never uses it (pandas read in a training cell, a helper for plots) is graded;
+    any call, index or loop over it fails with a sentence that names it."""
+
+    def __getattr__(self, attribute: str) -> Any:
+        if attribute.startswith("__") and attribute.endswith("__"):
+            raise AttributeError(attribute)
+        return _missing(f"{self.__name__}.{attribute}")
+
+    def _refuse(self) -> ModuleNotFoundError:
+        root = self.__name__.split(".")[0]
+        return ModuleNotFoundError(
+            f"your code used {self.__name__}, but {root} is not installed where grading runs (only the "
+            f"assignment's libraries are); if {root} is a file of yours, hand in {root}.py beside your module",
+            name=root,
+        )
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise self._refuse()
+
+    def __getitem__(self, key: Any) -> Any:
+        raise self._refuse()
+
+    def __iter__(self) -> Any:
+        raise self._refuse()
+
+
+def _missing(dotted: str) -> MissingModule:
+    module = MissingModule(dotted)
+    module.__path__ = []  # a package: its submodules import too
+    return module
+
+
+class _MissingLoader(importlib.abc.Loader):
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
+        return _missing(spec.name)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        pass
+
+
+class MissingFinder(importlib.abc.MetaPathFinder):
+    """Finds the libraries let through (and their submodules) as :class:`MissingModule`; asked last."""
+
+    def __init__(self) -> None:
+        self.roots: list[str] = []
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+        if fullname.split(".")[0] not in self.roots:
+            return None
+        return importlib.machinery.ModuleSpec(fullname, _MissingLoader(), is_package=True)
+
+
+def not_installed(error: ModuleNotFoundError, module: str) -> str | None:
+    """The top-level library that ``error`` found missing, where it is missing altogether (not the
+    student's own module, not a submodule of an installed package), else None."""
+    root = (error.name or "").split(".")[0]
+    if not root.isidentifier() or root == module or root in sys.modules:
+        return None
+    try:
+        found = importlib.util.find_spec(root)
+    except (ImportError, ValueError):
+        return None
+    return root if found is None else None
+
+
+def let_through(root: str) -> None:
+    """From now on ``import root`` (and its submodules) gives a :class:`MissingModule`."""
+    finder = next((f for f in sys.meta_path if isinstance(f, MissingFinder)), None)
+    if finder is None:
+        finder = MissingFinder()
+        sys.meta_path.append(finder)
+    if root not in finder.roots:
+        finder.roots.append(root)

@@ -205,10 +205,13 @@ class _Visitor(ast.NodeVisitor):
 
 # -- the integrity scan ------------------------------------------------------------------------------
 
-# Importing these at all: raw memory (ctypes, cffi), code from bytes (marshal), the grader's own runtime,
-# other programs (a new interpreter starts without the guards; where APIs are forbidden the sandbox
-# refuses to start one anyway, see grader.inside.lockdown.refuse_new_programs).
-ESCAPE_MODULES = ("ctypes", "_ctypes", "cffi", "marshal", "runpy", "grader", "subprocess", "_posixsubprocess", "pty")
+# Importing these at all: raw memory (ctypes, cffi), code from bytes (marshal), the grader's own runtime
+# and probes, other programs (a new interpreter starts without the guards; where APIs are forbidden the
+# sandbox refuses to start one anyway, see grader.inside.lockdown.refuse_new_programs).
+ESCAPE_MODULES = (
+    *("ctypes", "_ctypes", "cffi", "marshal", "runpy", "grader", "assignment_probes"),
+    *("subprocess", "_posixsubprocess", "pty"),
+)
 # Starting another program through os.
 PROGRAM_STARTERS = tuple(
     f"os.{name}"

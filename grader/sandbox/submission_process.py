@@ -137,6 +137,7 @@ class SubmissionProcess:
         self.child: _Child | None = None
         self.import_error: Failure | None = None  # remembered: a module that does not import is not retried
         self.import_forbidden: list[str] = []
+        self.not_installed: list[str] = []  # libraries its module imports that are missing here (let through)
         self.restarts = 0
         self.spent = 0.0
         self._last_where: str | None = None
@@ -304,6 +305,7 @@ class SubmissionProcess:
             self.import_error = Failure(FailureKind.IMPORT, garbage)
         else:
             self.import_forbidden = list(reply.get("forbidden_used") or [])
+            self.not_installed = _library_names(reply.get("not_installed"))
             if not reply.get("ok"):
                 error = self._named_limits(Failure.from_reply(reply.get("error")))
                 self._discard_child(kill=False)
@@ -507,3 +509,9 @@ def _crash_message(status: dict[str, Any], limits: Limits) -> str:
             f"a result; ending the process never counts as passing{after}"
         )
     return f"your code's process ended unexpectedly{after}"
+
+
+def _library_names(value: Any) -> list[str]:
+    """The names the student's process says it let through: only plain module names, a few at most."""
+    names = value if isinstance(value, list) else []
+    return [name for name in names if isinstance(name, str) and name.isidentifier() and len(name) <= 40][:8]
