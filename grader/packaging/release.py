@@ -127,6 +127,8 @@ What is graded is `MODULE.py` (or `MODULE.ipynb`) in the assignment's folder, wi
 files beside it; nothing is read from other folders. Your code finds the folder's `data/` files where
 it runs, as here. Libraries for plots and progress bars (matplotlib, seaborn, tqdm, IPython, Colab's
 `google.colab`) may be missing where your work is graded: there every use of them does nothing.
+Other libraries your module imports (pandas, say) may be missing too: the import works there, and a
+check whose code uses such a library fails with a message naming it.
 """
 
 
