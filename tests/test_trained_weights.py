@@ -261,7 +261,10 @@ def test_replay_problem_names_what_differs():
     unused = replay_problem({"replay": _replay([[1.0, -2.0]], w=[[0.0, 0.0]], b=[1.0])}, want)
     assert "w get no gradient" in unused and "does not compute with it" in unused
     missing = replay_problem({"replay": _replay([[1.0, -2.0]], b=[1.0])}, want)
-    assert "w get no gradient" in missing
+    assert "w get no gradient" in missing and "h_n[-1]" not in missing
+    bidirectional = _replay([[1.0, -2.0]], w=[[0.5, 0.25]], w_reverse=[[0.5]])
+    reverse = replay_problem({"replay": _replay([[1.0, -2.0]], w=[[0.5, 0.25]], w_reverse=[[0.0]])}, bidirectional)
+    assert "w_reverse get no gradient" in reverse and "output[:, -1]" in reverse and "h_n[-1]" in reverse
     outputs = replay_problem({"replay": _replay([[1.5, -2.0]], w=[[0.5, 0.25]], b=[1.0])}, want)
     assert "different outputs" in outputs and "differ by" in outputs
     assert "shape (1, 3)" in replay_problem({"replay": _replay([[1.0, -2.0, 0.0]], w=[[0.5, 0.25]], b=[1.0])}, want)

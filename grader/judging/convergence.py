@@ -307,15 +307,24 @@ def _names_in_run(run: Run, want: dict[str, Any], got: dict[str, Any]) -> dict[s
     return {name: name for name in want}
 
 
+# Only the backward direction's parameters unused: the classic cause is reading its output where it starts.
+REVERSE_HINT = (
+    "; the *_reverse parameters are the backward direction's, and its output at the last column "
+    "(output[:, -1]) is its first step, which starts from zeros: take its final state from h_n[-1]"
+)
+
+
 def _replay_verdict(claim: dict[str, Any], replayed: Any, unused: list[str], verb: str, other: str) -> str | None:
     """The replay's disagreement in one sentence, the plainest evidence first: parameters the student's
     model never computes with, then different outputs, then outputs that depend on the parameters
     otherwise; None where there is none."""
     if unused:
+        reverse = all(name.endswith("_reverse") for name in unused)
         return (
             f"{', '.join(unused[:6])}{' and more' if len(unused) > 6 else ''} {verb} your trained model's outputs, "
             f"so your model does not compute with {'them' if len(unused) > 1 else 'it'}, or cuts the gradient "
             "(.detach(), torch.no_grad(), requires_grad=False), though the specified architecture does not"
+            + (REVERSE_HINT if reverse else "")
         )
     problem = _differs(claim.get("outputs"), replayed.get("outputs"), "its outputs")
     if problem:

@@ -75,9 +75,10 @@ def other_initial_weights(got, want):
             return None
         return (
             f"your first loss equals the reference's, so your model starts from the same weights and computes "
-            f"the loss right; from epoch {later[0]} on the losses differ, so the weights are updated differently: "
-            "the gradient (what loss.backward() reaches through the steps) or the update (zero_grad, the "
-            "optimizer's step and learning rate) is wrong"
+            f"the loss right; from epoch {later[0]} on the losses differ: either the weights are updated "
+            "differently (the gradient that loss.backward() reaches through the steps, or the update: zero_grad, "
+            "the optimizer's step and learning rate), or a later epoch starts from another hidden state (each "
+            "epoch starts from model.init_hidden(), not from the last epoch's state)"
         )
     if not close(first, untrained):
         return None

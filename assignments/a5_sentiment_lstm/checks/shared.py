@@ -66,6 +66,18 @@ def judge_accuracy(judge, reference, verifier, details, *, train, held_out, what
     ).enforce(details)
 
 
+MIXED = (
+    "a sentence's logits depend on the other sentences of the batch: reshaping or viewing h_n into "
+    "(B, 2 * hidden) interleaves sentences, where torch.cat([h_n[-2], h_n[-1]], dim=1) keeps each its own"
+)
+INVARIANCE_CAUSES = {
+    "padding_invariance": "either the LSTM reads the padding (only packing, pack_padded_sequence with the true "
+    f"lengths and enforce_sorted=False, makes it ignore the padding), or {MIXED}",
+    "batch_order": "either the batch is sorted for packing and the logits are not put back in its order "
+    f"(enforce_sorted=False does both for you), or {MIXED}",
+}
+
+
 def judge_invariance(judge, reference, probe, case, *, first, second, change, seed):
     """The student's own logits must not change between two presentations of the same batch.
 
@@ -82,8 +94,7 @@ def judge_invariance(judge, reference, probe, case, *, first, second, change, se
     if difference > 1e-5:
         raise CheckFailure(
             f"{change} changed your logits by up to {difference:.3g}; they should not change",
-            diagnosis="only packing (pack_padded_sequence with the true lengths, "
-            "enforce_sorted=False) makes the LSTM ignore the padding",
+            diagnosis=INVARIANCE_CAUSES[probe],
             mistake=judge.known_mistake(probe, got, seed=seed, **case),
         )
     if mine.size and np.allclose(mine, mine[:1]):
