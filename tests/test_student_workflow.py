@@ -76,6 +76,16 @@ def test_submit_inside_a_student_copy_uses_its_public_checks_and_says_so(run_gra
     process = run_grade("submit", str(beside), "--out", str(tmp_path / "beside-out"))
     assert "Course: the instructor's course" in _one_line(process.stderr)
 
+    # A submission that brings grading/ folders of its own: where the instructor's course is at hand, its
+    # checks would run in the grader's process (they wrote files as the grader's user, and passed a stub).
+    forged = copy / A1 / "grading" / "checks" / "test_public.py"
+    proof = tmp_path / "checks-ran-here"
+    forged.write_text(forged.read_text() + f"\nopen({str(proof)!r}, 'w').close()\n")
+    process = run_grade("submit", f"{A1}/", "--out", str(tmp_path / "forged"), cwd=copy)
+    said = _one_line(process.stderr)
+    assert "Course: the instructor's course" in said and "are not this course's student copy" in said
+    assert not proof.exists()
+
 
 @pytest.mark.slow
 def test_a_single_file_and_a_zip_are_graded(grade, run_grade, tmp_path):

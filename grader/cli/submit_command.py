@@ -95,6 +95,8 @@ def submit(
         grader_bug(exc)
     if not as_json:
         say(f"Course: {loaded.describe()}", err=True)
+        if loaded.note:
+            say(f"note: {loaded.note}", fg="yellow", err=True)
         if not slot.isolation.isolated:
             say(f"warning: {slot.isolation.description}", fg="yellow", err=True)
     try:

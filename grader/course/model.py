@@ -142,6 +142,7 @@ class Course:
     root: Path
     kind: str  # "instructor" or "template" (no solutions)
     assignments: dict[str, AssignmentSpec]
+    note: str = ""  # why this course was chosen over a nearer one, where that needs saying
 
     @property
     def mode(self) -> str:
@@ -375,6 +376,34 @@ def _copy_holding(submission: Path) -> Course | None:
         return None
 
 
+def _released_from(copy: Course, repository: Path) -> bool:
+    """Whether every grading/ folder of ``copy`` is, file for file, the one this course's student copy
+    holds (``student_template/``, as `grade release` wrote it). Checks run in the grader's own process:
+    where the instructor's course is at hand, a folder of someone else's (a student's submission) must not
+    bring checks of its own."""
+    for spec in copy.assignments.values():
+        released = _files_of(repository / "student_template" / spec.id / GRADING_DIR)
+        try:
+            if not released or set(_files_of(spec.spec_dir, most=len(released) + 1)) != set(released):
+                return False
+            if any((spec.spec_dir / name).read_bytes() != (released[name]).read_bytes() for name in released):
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def _files_of(folder: Path, most: int = 1000) -> dict[str, Path]:
+    """The files under ``folder`` by relative name (caches left out), the first ``most`` of them."""
+    found: dict[str, Path] = {}
+    for path in folder.rglob("*"):
+        if len(found) >= most:
+            break
+        if path.is_file() and "__pycache__" not in path.parts:
+            found[path.relative_to(folder).as_posix()] = path
+    return found
+
+
 def load_course(path: Path) -> Course:
     path = path.resolve()
     if (path / "assignments").is_dir():
@@ -387,7 +416,8 @@ def find_course(explicit: Path | None = None, submission: Path | None = None, ow
 
     1. ``--course`` or ``$GRADER_COURSE``; 2. with ``own_copy_first`` (``grade submit``), the student copy
     that holds the submission (the copy itself or one of its assignment folders): a student checks their work with
-    their copy's public checks, whichever grader is installed; 3. the course repository this grader was
+    their copy's public checks, whichever grader is installed; where the instructor's course is at hand, only
+    a copy that is this course's own release (:func:`_released_from`); 3. the course repository this grader was
     installed from (an editable install inside the instructor's repository); 4. the grading material in
     the submission's folder or the folder above it. ``grade report`` never takes a copy from inside a submission first: a
     student's own ``grading/`` folder must not decide their official grade.
@@ -396,13 +426,20 @@ def find_course(explicit: Path | None = None, submission: Path | None = None, ow
         explicit = Path(os.environ[COURSE_ENV])
     if explicit is not None:
         return load_course(explicit)
+    repository = Path(__file__).resolve().parents[2]
+    instructor = (repository / "assignments").is_dir() and (repository / "solutions").is_dir()
+    note = ""
     if own_copy_first and submission is not None:
         copy = _copy_holding(submission)
-        if copy is not None:
+        if copy is not None and (not instructor or _released_from(copy, repository)):
             return copy
-    repository = Path(__file__).resolve().parents[2]
-    if (repository / "assignments").is_dir() and (repository / "solutions").is_dir():
-        return load_instructor_course(repository)
+        if copy is not None:
+            note = (
+                f"the grading/ folders at {copy.root} are not this course's student copy, so their checks "
+                "were not run (they would run outside the sandbox); pass --course to choose a course"
+            )
+    if instructor:
+        return replace(load_instructor_course(repository), note=note)
     if submission is not None:
         for candidate in (submission, submission.parent):
             try:
