@@ -84,6 +84,18 @@ def test_time_axis_declared_by_the_probe_in_its_result():
     assert "only step 0 differs" in find_mismatch(first_only, want, name="", rtol=1e-7, atol=1e-9).diagnosis
 
 
+def test_values_one_step_late_or_early_are_named():
+    """An output list filled before each update (a3: h before the step) held every state one step late."""
+    late = np.concatenate([np.zeros_like(WANT[:1]), WANT[:-1]])
+    assert "one step late" in failure(late, time_axis=0).diagnosis
+    early = np.concatenate([WANT[1:], WANT[-1:]])
+    assert "one step early" in failure(early, time_axis=0).diagnosis
+    steady = np.repeat(WANT[:1], len(WANT), axis=0)  # the same at every step: no shift can be seen
+    first_changed = steady.copy()
+    first_changed[0] += 1.0
+    assert "late" not in (failure(first_changed, steady, time_axis=0).diagnosis or "")
+
+
 def test_integer_data_gets_no_value_hints():
     ids = rng.integers(0, 29, (3, 5))
     for wrong in (ids + 27, ids * 2, -ids, np.zeros_like(ids)):

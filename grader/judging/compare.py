@@ -496,8 +496,35 @@ def diagnose_values(
     patterns for float data (never for integer ids), steps only along a declared time axis."""
     hint = _value_pattern(mine, want, rtol, atol) if floats else None
     if hint is None and time_axis is not None:
-        hint = _first_bad_step(mine, wrong, time_axis, positions)
+        hint = _shifted(mine, want, time_axis, rtol, atol, positions) or _first_bad_step(
+            mine, wrong, time_axis, positions
+        )
     return hint
+
+
+def _shifted(
+    mine: np.ndarray, want: np.ndarray, axis: int, rtol: float, atol: float, positions: Positions = STEPS
+) -> str | None:
+    """Every step holding the expected value of the step before (or after): an output list filled
+    before the update instead of after it, or a loop started one step off."""
+    if not -mine.ndim <= axis < mine.ndim or mine.shape[axis] < 3 or mine.shape != want.shape:
+        return None
+    mine_t, want_t = np.moveaxis(mine, axis, 0), np.moveaxis(want, axis, 0)
+
+    def close(a: np.ndarray, b: np.ndarray) -> bool:
+        return bool(np.allclose(a, b, rtol=max(rtol, 1e-6), atol=max(atol, 1e-9)))
+
+    if close(want_t[1:], want_t[:-1]):  # the same at every step: a shift cannot be seen
+        return None
+    unit = positions.unit
+    if close(mine_t[1:], want_t[:-1]):
+        return (
+            f"every {unit} from the second on holds the value expected one {unit} earlier: your values are one "
+            f"{unit} late (a state stored before it is updated instead of after?)"
+        )
+    if close(mine_t[:-1], want_t[1:]):
+        return f"every {unit} holds the value expected one {unit} later: your values are one {unit} early"
+    return None
 
 
 def _value_pattern(mine: np.ndarray, want: np.ndarray, rtol: float, atol: float) -> str | None:
