@@ -18,6 +18,7 @@ import subprocess
 import sys
 
 import nbformat
+import numpy
 import pytest
 from conftest import REPO, SOLUTIONS, checks_of, report_class, score_of
 from test_a1_srn import student_srn
@@ -161,6 +162,23 @@ def run(*cells: str) -> tuple[dict, object]:
     namespace: dict = {"__name__": "student"}
     exec(compile(conversion.source, "student.py", "exec"), namespace)
     return namespace, conversion
+
+
+def test_files_saved_or_loaded_at_top_level_are_skipped_unless_graded_code_needs_them(tmp_path):
+    """Colab's torch.save to Drive (a path that exists only there) made the whole notebook fail to import:
+    0/100 for correct work. A load whose result a function uses is kept."""
+    table = tmp_path / "table.npy"
+    numpy.save(table, numpy.arange(3))
+    namespace, conversion = run(
+        "import json\nimport numpy as np",
+        f"TABLE = np.load({str(table)!r})\n\ndef lookup(i):\n    return int(TABLE[i])",
+        "weights = np.ones(2)",
+        "np.save('/content/drive/MyDrive/weights.npy', weights)",
+        "json.dump({'a': 1}, open('/content/drive/MyDrive/run.json', 'w'))",
+        "again = np.load('/content/drive/MyDrive/weights.npy')",
+    )
+    assert namespace["lookup"](2) == 2
+    assert [kind for _, kind in conversion.skipped] == ["file", "file", "file"]
 
 
 def test_constants_computed_at_top_level_are_kept():

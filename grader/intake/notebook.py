@@ -4,7 +4,8 @@ A ``.py`` runs every top-level statement when it is imported, so the converted n
 three exceptions that cannot change a grade:
 
 * **Heavy statements nothing graded needs are skipped**: training (top-level loops, calls of the
-  notebook's own train/fit/evaluate-like functions, optimizer steps), plots and prints. "Needs" follows
+  notebook's own train/fit/evaluate-like functions, optimizer steps), plots, prints, and files saved
+  or loaded (``torch.save`` to Colab's Drive). "Needs" follows
   the names: a statement is kept when it binds (or changes, ``x.append(...)``) a name that a definition
   uses, directly or through other kept statements, or through ``global`` assignments in the functions
   it calls. Statements that read what a skipped statement made are skipped with it (they would fail).
@@ -35,6 +36,12 @@ PRINTS = frozenset({"print", "pprint", "pp"})
 DISPLAYS = frozenset({"display", "clear_output"})
 PLOT_METHODS = frozenset({"plot", "show", "imshow", "hist", "scatter", "savefig", "bar", "barh"})
 STEP_METHODS = frozenset({"backward", "step", "zero_grad", "fit"})
+# Files written or read at top level (torch.save to Colab's Drive, a DataFrame to CSV): kept where graded
+# code needs what they bind, else skipped, as the paths they name need not exist where grading runs.
+FILE_METHODS = frozenset(
+    {"save", "savez", "savez_compressed", "savetxt", "dump", "load", "loadtxt", "download"}
+    | {"to_csv", "to_json", "to_pickle", "to_parquet"}
+)
 TRAINING_NAME = re.compile(r"(^|_)(train|training|trainer|fit|evaluate|experiment|main)(_|\d|[A-Z]|$)")
 PYTHON_CELL_MAGICS = ("%%time", "%%timeit", "%%capture", "%%prun")
 SCOPED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
@@ -51,10 +58,11 @@ LABELS = {
     "plot": ("a plot", "{n} plots"),
     "print": ("a print", "{n} prints"),
     "loop": ("a loop", "{n} loops"),
+    "file": ("a file saved or loaded", "{n} files saved or loaded"),
     "derived": ("code that uses their results", "code that uses their results"),
     "main": ('the `if __name__ == "__main__":` block', 'the `if __name__ == "__main__":` blocks'),
 }
-HEAVY = frozenset({"training", "plot", "print", "loop"})
+HEAVY = frozenset({"training", "plot", "print", "loop", "file"})
 
 PRELUDE = (
     "# --- added by the grader: stand-ins for plotting and progress-bar libraries missing here ---\n" + STAND_IN_SOURCE
@@ -428,7 +436,7 @@ def _steps(function: ast.AST) -> bool:
 
 
 def _kind(unit: _Unit, aliases: dict[str, set[str]], training: set[str], plotting: set[str]) -> str:
-    """definition, main, training, plot, print, loop or other."""
+    """definition, main, training, plot, print, file, loop or other."""
     if all(_defines(s) for s in unit.statements):
         return "definition"
     if any(_is_main_guard(s) for s in unit.statements):
@@ -438,7 +446,7 @@ def _kind(unit: _Unit, aliases: dict[str, set[str]], training: set[str], plottin
         for node in _module_scope(unit.statements)
         if isinstance(node, ast.Call)
     }
-    for kind in ("training", "plot", "print"):
+    for kind in ("training", "plot", "print", "file"):
         if kind in signals:
             return kind
     if any(isinstance(s, (ast.For, ast.AsyncFor, ast.While)) for s in unit.statements):
@@ -456,7 +464,7 @@ def _defines(statement: ast.stmt) -> bool:
 
 
 def _signal(call: ast.Call, aliases: dict[str, set[str]], training: set[str], plotting: set[str]) -> str:
-    """What a call at top level does: training, plot, print, or '' (anything else)."""
+    """What a call at top level does: training, plot, print, file, or '' (anything else)."""
     func = call.func
     if isinstance(func, ast.Name):
         name = func.id
@@ -470,6 +478,8 @@ def _signal(call: ast.Call, aliases: dict[str, set[str]], training: set[str], pl
             return "training"
         if _root(func) in aliases["plot"] or func.attr in PLOT_METHODS:
             return "plot"
+        if func.attr in FILE_METHODS and (_root(func) in aliases["module"] or func.attr.startswith("to_")):
+            return "file"
     return ""
 
 
