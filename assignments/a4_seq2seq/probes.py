@@ -166,13 +166,13 @@ def translate(student, words, n_step, emb, hidden, seed, scale, boost):
     with torch.no_grad():
         model.decoder.fc.bias[EOS] += boost
         model.decoder.fc.bias[PAD] += boost
-    translations = []
+    translations = {}  # by word, so that a message names the word
     for word in words:
         text = student.translate(model, word, n_step)
         if type(text) is not str:
             raise ProbeFailure(f"translate returned a {type(text).__name__}; a str was expected")
         # The handout says nothing of S inside a translation: keeping it and dropping it are both right.
-        translations.append(text.replace(LETTERS[SOS], ""))
+        translations[word] = text.replace(LETTERS[SOS], "")
     return {"translations": translations}
 
 
