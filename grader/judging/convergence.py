@@ -381,7 +381,7 @@ def paired_verdict(wins: int, reference_wins: int, seeds: int, lost: int, gained
         "where it failed"
     )
     if chance >= SIGNIFICANCE:
-        return 1.0, message + " (as close as a correct implementation comes)"
+        return 1.0, message + " (within what chance gives a correct implementation: full credit)"
     return min(1.0, wins / reference_wins) if reference_wins else 0.0, message + (
         f": a correct implementation would do that less than 1 time in 100 (p = {chance:.2g})"
     )
