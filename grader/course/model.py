@@ -393,6 +393,17 @@ def _released_from(copy: Course, repository: Path) -> bool:
     return True
 
 
+def _a_release(copy: Course) -> bool:
+    """Whether ``copy`` is the ``student_template/`` of an instructor's course (or one of its assignment
+    folders): what `grade release` wrote for a course of one's own (a copy of the course being extended,
+    as in docs/authoring.md's walk-through), not a folder handed in."""
+    for folder in (copy.root, copy.root.parent):
+        course = folder.parent
+        if folder.name == "student_template" and (course / "assignments").is_dir() and (course / "solutions").is_dir():
+            return True
+    return False
+
+
 def _files_of(folder: Path, most: int = 1000) -> dict[str, Path]:
     """The files under ``folder`` by relative name (caches left out), the first ``most`` of them."""
     found: dict[str, Path] = {}
@@ -431,7 +442,7 @@ def find_course(explicit: Path | None = None, submission: Path | None = None, ow
     note = ""
     if own_copy_first and submission is not None:
         copy = _copy_holding(submission)
-        if copy is not None and (not instructor or _released_from(copy, repository)):
+        if copy is not None and (not instructor or _released_from(copy, repository) or _a_release(copy)):
             return copy
         if copy is not None:
             note = (
