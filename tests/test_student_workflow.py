@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import py_compile
 import shutil
 import subprocess
 import sys
@@ -75,6 +76,17 @@ def test_submit_inside_a_student_copy_uses_its_public_checks_and_says_so(run_gra
     beside = write_submission(copy.parent / "beside", {"srn.py": REF1})  # next to a copy, not in it
     process = run_grade("submit", str(beside), "--out", str(tmp_path / "beside-out"))
     assert "Course: the instructor's course" in _one_line(process.stderr)
+
+    # The released checks' source with bytecode of other checks beside it (unchecked, so Python would
+    # take it whatever the source says): the checks run from their source.
+    planted = tmp_path / "planted.py"
+    bytecode_ran = tmp_path / "bytecode-ran-here"
+    planted.write_text(f"open({str(bytecode_ran)!r}, 'w').close()\n")
+    cache = copy / A1 / "grading" / "checks" / "__pycache__" / f"test_public.{sys.implementation.cache_tag}.pyc"
+    cache.parent.mkdir(exist_ok=True)
+    py_compile.compile(str(planted), cfile=str(cache), invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    process = run_grade("submit", f"{A1}/", "--out", str(tmp_path / "planted-out"), cwd=copy)
+    assert "Course: your copy of the course" in _one_line(process.stderr) and not bytecode_ran.exists()
 
     # A submission that brings grading/ folders of its own: where the instructor's course is at hand, its
     # checks would run in the grader's process (they wrote files as the grader's user, and passed a stub).

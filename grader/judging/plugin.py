@@ -625,6 +625,9 @@ def _forget_modules(directory: str) -> None:
 CHECKS_PACKAGE = "checks"  # what pytest (importlib mode, rootdir the assignment's folder) puts check modules in
 
 
+NO_BYTECODE = os.path.join(os.devnull, "no-bytecode")  # where Python looks for bytecode and finds none
+
+
 @contextmanager
 def checks_package(directory: Path) -> Iterator[None]:
     """The checks folder as the package ``checks`` while its checks run, so that public and hidden
@@ -639,9 +642,14 @@ def checks_package(directory: Path) -> Iterator[None]:
     package = types.ModuleType(CHECKS_PACKAGE)
     package.__path__ = [str(directory)]
     sys.modules[CHECKS_PACKAGE] = package
+    # Checks are read from their source only: a __pycache__ beside them (a copy of the course someone
+    # handed in) would otherwise be run in place of the source the course's copy was compared by.
+    prefix, dont_write = sys.pycache_prefix, sys.dont_write_bytecode
+    sys.pycache_prefix, sys.dont_write_bytecode = NO_BYTECODE, True
     try:
         yield
     finally:
+        sys.pycache_prefix, sys.dont_write_bytecode = prefix, dont_write
         forget()
 
 
