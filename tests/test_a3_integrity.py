@@ -204,6 +204,13 @@ def test_attacks_are_flagged_at_their_line(name):
         ),
         ("def f():\n    pass\nf.__globals__", 3, "f.__globals__"),
         ("import sys\nsys._getframe(1).f_globals", 2, "sys._getframe"),
+        # frames reached without naming f_globals (then read with a computed getattr): the probes
+        ("import traceback\nframes = list(traceback.walk_stack(None))", 2, "traceback.walk_stack"),
+        ("import traceback, sys\ntraceback.walk_tb(sys.exc_info()[2])", 2, "traceback.walk_tb"),
+        ("import sys\nsys._current_frames()", 2, "sys._current_frames"),
+        ("import inspect\ninspect.getargvalues(frame).locals", 2, "inspect.getargvalues"),
+        ("from inspect import trace\ntrace()", 1, "inspect.trace"),
+        ("import assignment_probes", 1, "import assignment_probes"),
         ("code = 'x = 1'\nexec(code)", 2, "exec of a computed string"),
         ("eval('nn.R' + 'NN')", 1, "eval of a computed string"),
         ("compile(source, 'x', 'exec')", 1, "compile of a computed string"),
