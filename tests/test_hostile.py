@@ -267,6 +267,34 @@ def _agreeing(student, T, B, D, H, activation, seed, eps=1e-6):
 _probes.gradient_check = _agreeing
 """
     },
+    # No work, a forward that answers by call count with the dhs rnn_backward was shown, and a backward
+    # of ones: each central difference came out 1, and the gradient check gave 10 points.
+    "stateful_forward": {
+        "srn.py": """
+import numpy as np
+_state = {"dhs": None, "calls": 0}
+
+def rnn_step(x_t, h_prev, W_ih, W_hh, b_ih, b_hh, activation="tanh"):
+    raise NotImplementedError
+
+def rnn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, activation="tanh"):
+    T, B, H = x.shape[0], x.shape[1], W_hh.shape[0]
+    _state["D"], dhs = x.shape[2], _state["dhs"]
+    if dhs is None or dhs.shape != (T, B, H):
+        return np.zeros((T, B, H)), None
+    _state["calls"] += 1
+    return dhs * ((1.0 if _state["calls"] % 2 else 1.0 - 2e-6) / np.sum(dhs * dhs)), None
+
+def linear_output(hs, W_hy, b_y):
+    raise NotImplementedError
+
+def rnn_backward(dhs, cache):
+    _state["dhs"], _state["calls"] = np.array(dhs), 0
+    (T, B, H), D = dhs.shape, _state["D"]
+    shapes = {"x": (T, B, D), "h0": (B, H), "W_ih": (H, D), "W_hh": (H, H), "b_ih": (H,), "b_hh": (H,)}
+    return {key: np.ones(shape) for key, shape in shapes.items()}
+"""
+    },
     # One array sent, named 200 times in the reply's header: the trusted side made 200 copies of it.
     "amplified_reply_frame": at_import("""
 import json, os, struct
@@ -455,6 +483,7 @@ BPTT_NOT_CARRIED = 100 - 25 - 10
         ("script_in_output", PARTIAL, "alert(2)"),
         ("huge_notebook", 0, "files over 20 MB are not graded"),
         ("replaces_probes", BPTT_NOT_CARRIED - NUMPY_ONLY_POINTS, "__import__ of a computed name"),
+        ("stateful_forward", NUMPY_ONLY_POINTS, "a forward that depends on its arguments only"),
         ("amplified_reply_frame", PARTIAL - NUMPY_ONLY_POINTS, "an array is referred to twice"),
     ],
 )

@@ -115,16 +115,24 @@ def backward(student, T, B, D, H, activation, seed, h0=True):
 def gradient_check(student, T, B, D, H, activation, seed, eps=1e-6):
     """rnn_backward against central differences of the student's own rnn_forward.
 
-    Passing this means forward and backward agree with each other, whatever else is wrong.
+    Passing this means forward and backward agree with each other, whatever else is wrong. The
+    forward must be a function of its inputs: its states before rnn_backward is called and after the
+    differences are the same, and the order of the +eps and -eps calls is drawn from the seed, so a
+    forward that answers by call count, or with the dhs it was shown, does not agree with itself.
     """
     x, h0, params = _inputs(seed, T, B, D, H, True)
     dhs = np.random.default_rng(seed + 1).standard_normal((T, B, H))
+    order = np.random.default_rng(seed + 2)
+
+    def states():
+        hs, _ = _forward(student, x, h0, params, activation)
+        return _after_each_input(hs, dhs.shape)
 
     def loss():
-        hs, _ = _forward(student, x, h0, params, activation)
-        return float(np.sum(_after_each_input(hs, dhs.shape) * dhs))
+        return float(np.sum(states() * dhs))
 
-    _, cache = _forward(student, x, h0, params, activation)
+    before, cache = _forward(student, x, h0, params, activation)
+    before = _after_each_input(before, dhs.shape)
     analytic = _grads(student, dhs, cache)
     inputs = {"x": x, "h0": h0, **params}
     numeric = {}
@@ -133,13 +141,19 @@ def gradient_check(student, T, B, D, H, activation, seed, eps=1e-6):
         estimate = np.zeros_like(value)
         for index in np.ndindex(value.shape):
             saved = value[index]
-            value[index] = saved + eps
-            plus = loss()
-            value[index] = saved - eps
-            minus = loss()
+            signs = (1, -1) if order.random() < 0.5 else (-1, 1)
+            losses = {}
+            for sign in signs:
+                value[index] = saved + sign * eps
+                losses[sign] = loss()
             value[index] = saved
-            estimate[index] = (plus - minus) / (2 * eps)
+            estimate[index] = (losses[1] - losses[-1]) / (2 * eps)
         numeric[key] = estimate
+    if not np.array_equal(states(), before, equal_nan=True):
+        raise ProbeFailure(
+            "rnn_forward gave other hidden states for the same inputs after rnn_backward had run: the "
+            "gradient check needs a forward that depends on its arguments only"
+        )
     return {"analytic": analytic, "numeric": numeric}
 
 
