@@ -127,6 +127,14 @@ def test_a_frame_never_unpacks_to_more_than_it_carries():
     assert [value.tolist() for value in (decoded["a"], *decoded["b"])] == [[1.0] * 3] * 3
 
 
+def test_a_header_of_millions_of_items_is_refused_before_parsing():
+    """11 million empty dicts fit in 30 MB of header and took 5 GB and minutes to parse."""
+    header = json.dumps({"msg": [{}] * 300_001, "arrays": []}).encode()
+    with pytest.raises(FrameError, match="more than 200000 items"):
+        decode(header, b"")
+    assert roundtrip({"words": ["a,{b}"] * 1000, "losses": list(range(5000))})["losses"][-1] == 4999
+
+
 def test_sizes_are_checked_before_anything_is_allocated():
     limits = FrameLimits(max_header_bytes=100, max_body_bytes=1000)
     with pytest.raises(FrameError, match="bad magic"):
