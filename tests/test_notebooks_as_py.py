@@ -181,6 +181,21 @@ def test_files_saved_or_loaded_at_top_level_are_skipped_unless_graded_code_needs
     assert [kind for _, kind in conversion.skipped] == ["file", "file", "file"]
 
 
+def test_top_level_code_using_a_library_missing_here_is_skipped_unless_graded_code_needs_it():
+    """pandas read the data in a training cell: the sandbox lets the import through and refuses its use,
+    so that cell stopped the import (0/100). A function that uses the library is kept (and fails, named)."""
+    conversion = convert(
+        notebook(
+            "import tabular_tools_24680 as tt\nimport numpy as np",
+            "frame = tt.read_table('data/train.tsv')\nrows = len(frame)",
+            "def summary(values):\n    return tt.describe(values)",
+            "WIDTH = np.int64(3)",
+        )
+    )
+    assert [kind for _, kind in conversion.skipped] == ["missing", "derived"]
+    assert "def summary" in conversion.source and "WIDTH = np.int64(3)" in conversion.source
+
+
 def test_constants_computed_at_top_level_are_kept():
     namespace, conversion = run(
         'LETTERS = "SE?abc"\nPAD = LETTERS.index("?")\nWIDTH = len(LETTERS) * 2',

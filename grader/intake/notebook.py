@@ -23,6 +23,7 @@ lacks the library). nbformat is imported only here, only when a notebook is subm
 from __future__ import annotations
 
 import ast
+import importlib.util
 import re
 import symtable
 from collections.abc import Callable
@@ -59,10 +60,11 @@ LABELS = {
     "print": ("a print", "{n} prints"),
     "loop": ("a loop", "{n} loops"),
     "file": ("a file saved or loaded", "{n} files saved or loaded"),
+    "missing": ("code that uses a library missing here", "code that uses libraries missing here"),
     "derived": ("code that uses their results", "code that uses their results"),
     "main": ('the `if __name__ == "__main__":` block', 'the `if __name__ == "__main__":` blocks'),
 }
-HEAVY = frozenset({"training", "plot", "print", "loop", "file"})
+HEAVY = frozenset({"training", "plot", "print", "loop", "file", "missing"})
 
 PRELUDE = (
     "# --- added by the grader: stand-ins for plotting and progress-bar libraries missing here ---\n" + STAND_IN_SOURCE
@@ -357,15 +359,26 @@ def _root(node: ast.AST) -> str:
 
 
 def _import_aliases(units: list[_Unit]) -> dict[str, set[str]]:
-    """Names bound to plotting libraries ("plot") and to any module ("module")."""
-    aliases: dict[str, set[str]] = {"plot": set(DISPLAYS), "module": set()}
+    """Names bound to plotting libraries ("plot"), to any module ("module"), and to libraries not
+    installed here ("missing": the sandbox lets their import through and refuses their use)."""
+    aliases: dict[str, set[str]] = {"plot": set(DISPLAYS), "module": set(), "missing": set()}
     for unit in units:
         for node in _module_scope(unit.statements):
             for local, module in _imported(node):
                 aliases["module"].add(local)
-                if module.split(".")[0] in PLOT_ROOTS:
+                root = module.split(".")[0]
+                if root in PLOT_ROOTS:
                     aliases["plot"].add(local)
+                elif _not_installed(root):
+                    aliases["missing"].add(local)
     return aliases
+
+
+def _not_installed(root: str) -> bool:
+    try:
+        return importlib.util.find_spec(root) is None
+    except (ImportError, ValueError):
+        return False
 
 
 def _imported(node: ast.AST) -> list[tuple[str, str]]:
@@ -436,7 +449,7 @@ def _steps(function: ast.AST) -> bool:
 
 
 def _kind(unit: _Unit, aliases: dict[str, set[str]], training: set[str], plotting: set[str]) -> str:
-    """definition, main, training, plot, print, file, loop or other."""
+    """definition, main, training, plot, print, file, missing, loop or other."""
     if all(_defines(s) for s in unit.statements):
         return "definition"
     if any(_is_main_guard(s) for s in unit.statements):
@@ -449,6 +462,8 @@ def _kind(unit: _Unit, aliases: dict[str, set[str]], training: set[str], plottin
     for kind in ("training", "plot", "print", "file"):
         if kind in signals:
             return kind
+    if unit.uses & aliases["missing"]:
+        return "missing"
     if any(isinstance(s, (ast.For, ast.AsyncFor, ast.While)) for s in unit.statements):
         return "loop"
     return "other"
