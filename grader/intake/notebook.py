@@ -4,8 +4,9 @@ A ``.py`` runs every top-level statement when it is imported, so the converted n
 three exceptions that cannot change a grade:
 
 * **Heavy statements nothing graded needs are skipped**: training (top-level loops, calls of the
-  notebook's own train/fit/evaluate-like functions, optimizer steps), plots, prints, and files saved
-  or loaded (``torch.save`` to Colab's Drive). "Needs" follows
+  notebook's own train/fit/evaluate-like functions, optimizer steps), plots, prints, files saved
+  or loaded (``torch.save`` to Colab's Drive), and code that uses a library not installed here
+  (pandas reading the data: the sandbox lets such an import through and refuses its use). "Needs" follows
   the names: a statement is kept when it binds (or changes, ``x.append(...)``) a name that a definition
   uses, directly or through other kept statements, or through ``global`` assignments in the functions
   it calls. Statements that read what a skipped statement made are skipped with it (they would fail).
