@@ -211,6 +211,11 @@ def test_attacks_are_flagged_at_their_line(name):
         ("import inspect\ninspect.getargvalues(frame).locals", 2, "inspect.getargvalues"),
         ("from inspect import trace\ntrace()", 1, "inspect.trace"),
         ("import assignment_probes", 1, "import assignment_probes"),
+        # a library the probes call, replaced in the process they share with the student's code
+        ("import numpy as np\nnp.sum = lambda a: 0", 2, "numpy.sum replaced"),
+        ("from numpy import random\nrandom.default_rng = None", 2, "numpy.random.default_rng replaced"),
+        ("import builtins\ndel builtins.float", 2, "builtins.float replaced"),
+        ("import numpy\nsetattr(numpy, 'sum', None)", 2, "setattr(numpy, …)"),
         ("code = 'x = 1'\nexec(code)", 2, "exec of a computed string"),
         ("eval('nn.R' + 'NN')", 1, "eval of a computed string"),
         ("compile(source, 'x', 'exec')", 1, "compile of a computed string"),
@@ -250,6 +255,7 @@ def test_constructs_that_reach_around_the_guards_are_flagged(source, line, const
         "exec('x = 1')",
         "import os\npath = os.path.join(os.getcwd(), 'x')\nos.makedirs(path, exist_ok=True)",
         "import os\nif os.fork() == 0:\n    os._exit(0)",  # a forked process keeps the guards
+        "import torch\ntorch.backends.cudnn.deterministic = True\nx = torch.zeros(2)\nx.requires_grad = True",
         "import sys\nif __name__ == '__main__':\n    sys.modules['x'] = None",  # never runs when graded
     ],
 )

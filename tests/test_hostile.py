@@ -472,7 +472,8 @@ BPTT_NOT_CARRIED = 100 - 25 - 10
         ("sys_exit_zero", PARTIAL, "sys.exit(0)"),
         ("os_exit_zero", PARTIAL, "never counts as passing"),
         ("keyboard_interrupt", PARTIAL, "KeyboardInterrupt"),
-        ("patches_numpy_and_pytest", B_HH_MISSING, "Known mistake: The recurrent bias b_hh is missing"),
+        # numpy's own functions replaced: flagged (it fails a1's numpy-only check), and nothing gained
+        ("patches_numpy_and_pytest", B_HH_MISSING - NUMPY_ONLY_POINTS, "Known mistake: The recurrent bias b_hh"),
         ("conftest_and_shadowing_numpy", B_HH_MISSING, "conftest.py was ignored"),
         ("rigged_ndarray_subclass", PARTIAL, "values differ"),
         ("pickle_payload", PARTIAL, "which the grader cannot use here"),

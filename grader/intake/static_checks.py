@@ -324,7 +324,26 @@ class _IntegrityScan(_Visitor):
         dotted = self._resolve(node.value)
         if isinstance(target, ast.Name) and dotted:
             self.aliases[target.id] = dotted
+        for each in node.targets:
+            self._replaced(each)
         self.generic_visit(node)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        self._replaced(node.target)
+        self.generic_visit(node)
+
+    def visit_Delete(self, node: ast.Delete) -> None:
+        for each in node.targets:
+            self._replaced(each)
+        self.generic_visit(node)
+
+    def _replaced(self, target: ast.expr) -> None:
+        """``np.sum = ...``: a function of a library the grader's probes call too, replaced in the process
+        they share (torch.backends' switches are settings, not functions)."""
+        if isinstance(target, ast.Attribute):
+            owner = self._resolve(target.value)
+            if _shared_library(owner):
+                self._flag(target.lineno, f"{owner}.{target.attr} replaced")
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         dotted = self._resolve(node)
@@ -355,6 +374,8 @@ class _IntegrityScan(_Visitor):
                 self._check_module(node.lineno, text)
             else:
                 self._flag(node.lineno, f"{name} of a computed name")
+        elif name in ("setattr", "delattr") and node.args and _shared_library(self._resolve(node.args[0])):
+            self._flag(node.lineno, f"{name}({self._resolve(node.args[0])}, …)")
         elif name == "getattr" and len(node.args) >= 2:
             self._getattr(node)
         elif name == "vars" and first is not None and not self._own(first):
@@ -465,6 +486,15 @@ class _IntegrityScan(_Visitor):
         entry = (line, construct[:MAX_CONSTRUCT])
         if entry not in self.integrity:
             self.integrity.append(entry)
+
+
+SHARED_LIBRARIES = frozenset({"numpy", "torch", "builtins", "math", "random", "json", "pytest", "_pytest"})
+
+
+def _shared_library(dotted: str) -> bool:
+    """A module (or a name in one) of the libraries the probes use in the student's process."""
+    root = dotted.split(".")[0]
+    return root in SHARED_LIBRARIES and not dotted.startswith("torch.backends")
 
 
 def _torch_internal(dotted: str) -> str:
