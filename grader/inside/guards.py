@@ -23,6 +23,8 @@ import warnings
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+from grader.inside.stand_ins import RefusingModule, refusing
+
 used: list[str] = []
 
 
@@ -30,35 +32,20 @@ class ForbiddenApiUsed(BaseException):
     """Raised when student code touches a forbidden API. BaseException so ``except Exception`` misses it."""
 
 
-class _BlockedModule(types.ModuleType):
+class _BlockedModule(RefusingModule):
     """Stands in for a blocked package: importing it works, using anything from it is refused.
 
     So an unused ``import torch`` (or ``from torch import nn``, ``import torch.nn.functional as F``)
     costs only the check that looks for it, while code that really uses torch fails the checks that
-    run it, each with a message naming what it called. Attributes are stand-ins themselves: what is a
-    submodule and what a function is unknown where torch's files are absent.
+    run it, each with a message naming what it called.
     """
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") and name.endswith("__"):
-            raise AttributeError(name)  # introspection by the import system, not a use
-        child = _stand_in(f"{self.__name__}.{name}")
-        object.__setattr__(self, name, child)
-        return child
-
-    def __call__(self, *args: Any, **kwargs: Any) -> NoReturn:
-        raise _refuse(self.__name__)
-
-    def __getitem__(self, key: Any) -> NoReturn:
-        raise _refuse(self.__name__)
-
-    def __iter__(self) -> NoReturn:
-        raise _refuse(self.__name__)
+    def refusal(self) -> BaseException:
+        return _refuse(self.__name__)
 
 
 def _stand_in(dotted: str) -> _BlockedModule:
-    stand_in = _BlockedModule(dotted)
-    stand_in.__path__ = []  # a package: its submodules import too
+    stand_in: _BlockedModule = refusing(_BlockedModule, dotted)
     return stand_in
 
 

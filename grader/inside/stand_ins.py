@@ -122,17 +122,44 @@ def install() -> None:
 MAX_LET_THROUGH = 8  # missing libraries one submission may import before its import fails as usual
 
 
-class MissingModule(types.ModuleType):
-    """A library that is not installed here, imported by the student's module at its top: the import
-    works, so code that never uses it (pandas read in a training cell, a helper for plots) is graded;
-    any call, index or loop over it fails with a sentence that names it."""
+class RefusingModule(types.ModuleType):
+    """A module that imports but refuses every use: each attribute is another such module (what is a
+    submodule and what a function cannot be told without the library's files), and calling, indexing
+    or looping over one raises :meth:`refusal`. An import nothing uses costs nothing; a use fails the
+    checks that reach it, naming what was used. guards' blocked packages are these too."""
 
     def __getattr__(self, attribute: str) -> Any:
         if attribute.startswith("__") and attribute.endswith("__"):
-            raise AttributeError(attribute)
-        return _missing(f"{self.__name__}.{attribute}")
+            raise AttributeError(attribute)  # introspection by the import system, not a use
+        child = refusing(type(self), f"{self.__name__}.{attribute}")
+        object.__setattr__(self, attribute, child)
+        return child
 
-    def _refuse(self) -> ModuleNotFoundError:
+    def refusal(self) -> BaseException:
+        raise NotImplementedError
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise self.refusal()
+
+    def __getitem__(self, key: Any) -> Any:
+        raise self.refusal()
+
+    def __iter__(self) -> Any:
+        raise self.refusal()
+
+
+def refusing(kind: type[RefusingModule], dotted: str) -> Any:
+    """A ``kind`` module named ``dotted``, as a package (its submodules import too)."""
+    module = kind(dotted)
+    module.__path__ = []
+    return module
+
+
+class MissingModule(RefusingModule):
+    """A library that is not installed here, imported by the student's module at its top: code that
+    never uses it (pandas read in a training cell, a helper for plots) is graded."""
+
+    def refusal(self) -> BaseException:
         root = self.__name__.split(".")[0]
         return ModuleNotFoundError(
             f"your code used {self.__name__}, but {root} is not installed where grading runs (only the "
@@ -140,25 +167,10 @@ class MissingModule(types.ModuleType):
             name=root,
         )
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        raise self._refuse()
-
-    def __getitem__(self, key: Any) -> Any:
-        raise self._refuse()
-
-    def __iter__(self) -> Any:
-        raise self._refuse()
-
-
-def _missing(dotted: str) -> MissingModule:
-    module = MissingModule(dotted)
-    module.__path__ = []  # a package: its submodules import too
-    return module
-
 
 class _MissingLoader(importlib.abc.Loader):
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
-        return _missing(spec.name)
+        return refusing(MissingModule, spec.name)
 
     def exec_module(self, module: types.ModuleType) -> None:
         pass
@@ -176,17 +188,22 @@ class MissingFinder(importlib.abc.MetaPathFinder):
         return importlib.machinery.ModuleSpec(fullname, _MissingLoader(), is_package=True)
 
 
+def installed(root: str) -> bool:
+    """Whether the top-level package ``root`` can be imported here (where grading runs, the same
+    packages as the trusted side's, so the notebook converter asks this too)."""
+    try:
+        return importlib.util.find_spec(root) is not None
+    except (ImportError, ValueError):
+        return True  # found, but broken: not for a stand-in to hide
+
+
 def not_installed(error: ModuleNotFoundError, module: str) -> str | None:
     """The top-level library that ``error`` found missing, where it is missing altogether (not the
     student's own module, not a submodule of an installed package), else None."""
     root = (error.name or "").split(".")[0]
-    if not root.isidentifier() or root == module or root in sys.modules:
+    if not root.isidentifier() or root == module or root in sys.modules or installed(root):
         return None
-    try:
-        found = importlib.util.find_spec(root)
-    except (ImportError, ValueError):
-        return None
-    return root if found is None else None
+    return root
 
 
 def let_through(root: str) -> None:

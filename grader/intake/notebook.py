@@ -24,12 +24,12 @@ lacks the library). nbformat is imported only here, only when a notebook is subm
 from __future__ import annotations
 
 import ast
-import importlib.util
 import re
 import symtable
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from grader.inside import stand_ins
 from grader.inside.stand_ins import ROOTS as STAND_IN_ROOTS
 from grader.inside.stand_ins import SOURCE as STAND_IN_SOURCE
 
@@ -370,16 +370,9 @@ def _import_aliases(units: list[_Unit]) -> dict[str, set[str]]:
                 root = module.split(".")[0]
                 if root in PLOT_ROOTS:
                     aliases["plot"].add(local)
-                elif _not_installed(root):
+                elif not stand_ins.installed(root):
                     aliases["missing"].add(local)
     return aliases
-
-
-def _not_installed(root: str) -> bool:
-    try:
-        return importlib.util.find_spec(root) is None
-    except (ImportError, ValueError):
-        return False
 
 
 def _imported(node: ast.AST) -> list[tuple[str, str]]:
