@@ -14,6 +14,10 @@ suite's wall time, the machine's busy and idle core-seconds, and CPU-seconds by 
 - the trusted side: `grade` processes the tests start, the slot processes a report forks;
 - pytest's own processes.
 
+With ``--by-file``, also the CPU-seconds charged to each test module: a process counts for the test
+that was running in its pytest process when it started (benchmarks/windows_plugin.py records when
+each test ran; acct knows start times to the second, so a short test may be charged its neighbour's).
+
 The wall time depends on the machine's speed and load; the counts and the shares are what to compare
 between two commits. Asserts nothing.
 """
@@ -23,12 +27,14 @@ from __future__ import annotations
 import argparse
 import collections
 import ctypes
+import json
 import os
 import struct
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +52,7 @@ class Process:
     comm: str
     cpu_s: float
     forked: bool
+    started: float  # seconds since the epoch (whole seconds: acct's resolution)
 
 
 def _comp_t(value: int) -> float:
@@ -63,7 +70,7 @@ def read_accounting(path: Path) -> dict[int, Process]:
             continue
         utime, stime = _comp_t(fields[10]), _comp_t(fields[11])
         comm = fields[18].split(b"\0", 1)[0].decode("utf-8", "replace")
-        processes[pid] = Process(pid, ppid, comm, (utime + stime) / AHZ, bool(flag & AFORK))
+        processes[pid] = Process(pid, ppid, comm, (utime + stime) / AHZ, bool(flag & AFORK), float(fields[8]))
     return processes
 
 
@@ -127,6 +134,37 @@ def roles(
     return seconds, counts
 
 
+def charged_to_files(processes: dict[int, Process], root: int, windows: Path) -> dict[str, float]:
+    """CPU-seconds of every process below a pytest process, charged to the module of the test that
+    process was running when it started (``root``'s own test processes, and xdist's, excluded)."""
+    runs: dict[int, list[tuple[float, float, str]]] = collections.defaultdict(list)
+    if windows.exists():
+        for line in windows.read_text(encoding="utf-8").splitlines():
+            run = json.loads(line)
+            runs[run["pid"]].append((run["start"], run["stop"], run["test"].split("::")[0]))
+    children: dict[int, list[Process]] = collections.defaultdict(list)
+    for process in processes.values():
+        parent = process.ppid if process.ppid in processes else _bwrap_parent(processes, process)
+        if parent is not None:
+            children[parent].append(process)
+    charged: dict[str, float] = collections.defaultdict(float)
+
+    def below(process: Process) -> Iterator[Process]:
+        for child in children[process.pid]:
+            yield child
+            yield from below(child)
+
+    for pid, tests in runs.items():
+        if pid not in processes:
+            continue
+        tests.sort()
+        for process in below(processes[pid]):
+            # acct's start is whole seconds: the last test begun by then (or within the second)
+            started = [name for start, _, name in tests if start <= process.started + 1]
+            charged[started[-1] if started else "(before the first test)"] += process.cpu_s
+    return dict(charged)
+
+
 def _bwrap_parent(processes: dict[int, Process], process: Process) -> int | None:
     """bubblewrap's inner process is reparented when the outer one hands over: its parent is the
     bwrap started just before it."""
@@ -142,6 +180,7 @@ def _bwrap_parent(processes: dict[int, Process], process: Process) -> int | None
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("pytest_args", nargs="*", default=["-q", "-n", "2"])
+    parser.add_argument("--by-file", action="store_true", help="also CPU-seconds per test module")
     options = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("process accounting needs root (acct(2)); run with sudo")
@@ -149,13 +188,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="suite-cost-") as scratch:
         log = Path(scratch) / "pacct"
         log.touch()
+        windows = Path(scratch) / "windows.jsonl"
+        plugin = ["-p", "windows_plugin"] if options.by_file else []
+        environment = {
+            **os.environ,
+            "SUITE_COST_WINDOWS": str(windows),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "benchmarks"), os.environ.get("PYTHONPATH")])),
+        }
         if libc.acct(str(log).encode()) != 0:
             sys.exit(f"acct(2) failed: {os.strerror(ctypes.get_errno())}")
         try:
             busy0, idle0 = busy_and_idle()
             started = time.monotonic()
             process = subprocess.Popen(
-                [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *options.pytest_args], cwd=REPO
+                [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *plugin, *options.pytest_args],
+                cwd=REPO,
+                env=environment if options.by_file else None,
             )
             status = process.wait()
             wall = time.monotonic() - started
@@ -163,7 +211,9 @@ def main() -> None:
         finally:
             libc.acct(None)
         xdist = any(arg.startswith(("-n", "--numprocesses")) for arg in options.pytest_args)
-        seconds, counts = roles(read_accounting(log), process.pid, pytest_depth=1 if xdist else 0)
+        processes = read_accounting(log)
+        seconds, counts = roles(processes, process.pid, pytest_depth=1 if xdist else 0)
+        by_file = charged_to_files(processes, process.pid, windows) if options.by_file else {}
     total = sum(seconds.values())
     print(
         f"\npytest exited {status}: {wall:.0f} s wall; the machine {busy1 - busy0:.0f} core-s busy, "
@@ -172,6 +222,10 @@ def main() -> None:
     print(f"CPU of the suite's processes: {total:.0f} s")
     for name, value in sorted(seconds.items(), key=lambda item: -item[1]):
         print(f"  {value:7.1f} s {100 * value / total:5.1f} %  {counts[name]:5d} processes  {name}")
+    if by_file:
+        print("CPU charged to each test module (the tests' own pytest process excluded):")
+        for name, value in sorted(by_file.items(), key=lambda item: -item[1]):
+            print(f"  {value:7.1f} s {100 * value / total:5.1f} %  {name}")
 
 
 if __name__ == "__main__":

@@ -187,9 +187,9 @@ def test_independent_correct_work_scores_full_marks(graded):
 def test_training_of_the_reference_is_reproduced_exactly(graded):
     """The independent implementation draws like the handout says, so its curves equal the reference's."""
     checks = {c["name"]: c for c in checks_of(graded["independent"], A4)}
-    for name in ("test_toy_pairs_learned", "test_reversal_learned"):
+    for name, epochs in (("test_toy_pairs_learned", 40), ("test_drawn_pairs_learned", 120)):
         curves = checks[name]["details"]["curves"]
-        assert len(curves["your loss"]) == 40
+        assert len(curves["your loss"]) == epochs
         assert curves["your loss"] == pytest.approx(curves["reference"], rel=1e-4), name
 
 
@@ -331,18 +331,34 @@ def test_train_step_checks_exercise_clipping(reference, probes, case, clipped):
     assert (norm > case["clip"]) == clipped, norm
 
 
-def test_hidden_reversal_words_are_unseen():
+def test_no_relabelling_turns_one_drawn_hidden_task_into_another():
+    """Weights prepared for one task and relabelled (rows of the embeddings and the output layer moved,
+    as a cipher read off the training pairs would say) must not answer the task drawn at grading time:
+    for no draw does one map from (position, letter) to letter spell every target from its word, read
+    forwards or reversed (the reversal into a cipher that the hidden task was, which such a relabelling
+    answered: 86 points for a student whose train_step never trains, against 60)."""
     sys.path.insert(0, str(REPO / "assignments" / A4 / "checks"))
     try:
         hidden_checks = _load("a4_hidden_checks", REPO / "assignments" / A4 / "checks" / "test_hidden.py")
     finally:
         sys.path.pop(0)
-    train, test = hidden_checks.reversal_task()
-    assert len(train) == 300 and len(test) == 100
-    assert not {word for word, _ in train} & {word for word, _ in test}
-    # each target is the word reversed, every letter spelled by one cipher drawn with the task
-    cipher = {a: b for word, target in train + test for a, b in zip(word[::-1], target, strict=True)}
-    assert all(target == "".join(cipher[a] for a in word[::-1]) for word, target in train + test)
-    assert len(set(cipher.values())) == len(cipher) and cipher != {a: a for a in cipher}
-    other = {a: b for word, target in hidden_checks.reversal_task(seed=7)[0] for a, b in zip(word[::-1], target)}
-    assert other != cipher  # another draw, another cipher
+    pairs = hidden_checks.drawn_pairs()
+    assert len(pairs) == 60 and len({word for word, _ in pairs}) == 60
+    assert pairs != hidden_checks.drawn_pairs(seed=7)
+
+    def relabelling_exists(pairs, aligned):
+        spelled = {}
+        for word, target in pairs:
+            if len(word) != len(target):
+                return False
+            for position, (a, b) in enumerate(zip(aligned(word), target)):
+                if spelled.setdefault((position, a), b) != b:
+                    return False
+        return True
+
+    reversal = [[word, word[::-1]] for word, _ in pairs]
+    assert relabelling_exists(reversal, lambda word: word[::-1])  # the test finds one where there is one
+    for seed in (2024, 7, 11):
+        drawn = hidden_checks.drawn_pairs(seed=seed)
+        assert not relabelling_exists(drawn, lambda word: word)
+        assert not relabelling_exists(drawn, lambda word: word[::-1])

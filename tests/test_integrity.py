@@ -269,7 +269,7 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path, nam
 
     assert score_of(results["a4_table"], A4) <= score_of(results["a4_honest_no_training"], A4)
     a4 = {c["name"]: c for c in checks_of(results["a4_table"], A4)}
-    assert a4["test_toy_pairs_learned"]["points"] == 0 and a4["test_reversal_learned"]["points"] == 0
+    assert a4["test_toy_pairs_learned"]["points"] == 0 and a4["test_drawn_pairs_learned"]["points"] == 0
 
     assert score_of(results["a5_label_thief"], A5) <= score_of(results["a5_honest_no_training"], A5)
     a5 = {c["name"]: c for c in checks_of(results["a5_label_thief"], A5)}
@@ -440,7 +440,7 @@ def test_no_hidden_task_or_held_out_data_in_the_student_copy():
         for path in TEMPLATE.rglob("*")
         if path.is_file() and path.suffix in (".py", ".toml", ".md", ".tsv")
     )
-    for hidden_only in ("def sum_task", "def reversal_task", "HIDDEN_MAPPINGS", "eholl", "def made_up_language"):
+    for hidden_only in ("def sum_task", "def drawn_pairs", "HIDDEN_MAPPINGS", "eholl", "def made_up_language"):
         assert hidden_only not in shipped, hidden_only
     assert not list(TEMPLATE.rglob("test.tsv"))
     test_lines = (REPO / "assignments" / A5 / "data" / "test.tsv").read_text(encoding="utf-8").splitlines()[:50]

@@ -2,7 +2,7 @@
 
 A check that trains on the course's public data (a2's "ohlol", a4's toy pairs, a5's sentences) cannot
 tell training from weights prepared in advance and walked in with real optimizer steps: the step count
-and the replay both pass. A hidden task drawn by the grader (a2's hidden mapping, a4's reversal, a5's
+and the replay both pass. A hidden task drawn by the grader (a2's hidden mapping, a4's drawn word pairs, a5's
 made-up language) has no weights to prepare. So such a check is marked ``@gated_by("test_of_the_hidden_task")``
 and earns at most the share of its points that its gate earned, where the gate ran: in the student's
 copy (no hidden checks) the gate is absent and the check is judged alone.

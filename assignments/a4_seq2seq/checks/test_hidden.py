@@ -1,5 +1,5 @@
 """Hidden checks of a4_seq2seq (55 points): two-layer LSTMs, other shapes and clipping thresholds, and
-a task the student has not seen: reversing words that are not in the training set."""
+a task the student has not seen: word pairs drawn at grading time."""
 
 import random
 import statistics
@@ -11,26 +11,27 @@ from grader.checks import hidden, judge_training, measured_runs, points, timeout
 pytestmark = hidden
 
 TWO_LAYERS = dict(emb=6, hidden=12, layers=2)
-REVERSAL_LETTERS = "abcdefgh"
+PAIRS_LETTERS = "abcdefgh"
 # A student's model must reach this fraction of the reference's median exact-match accuracy.
-REVERSAL_SHARE = 0.8
+PAIRS_SHARE = 0.8
 
 
-def reversal_task(train_size=300, test_size=100, seed=2024):
-    """Words of 3-4 letters, reversed and each letter spelled in a cipher alphabet drawn with the words
-    ("abc" -> cipher of "cba"); the test words never occur in training. Reversing alone is a skill whose
-    weights could be prepared once for every word over the letters; the cipher makes the task the
-    grader's draw (official grading draws the seed from the course secret). Relabelling the outputs
-    leaves the difficulty as it was."""
+def drawn_pairs(size=60, seed=2024):
+    """Words of 3-4 letters, each paired with a target drawn at random: 3-4 letters of an alphabet of 8
+    drawn with them. A target follows from nothing but the draw, so no weights can be prepared for the
+    task, and none prepared for another task can be relabelled into it (reversing words into a cipher
+    alphabet could: the cipher only renames the rows of the embeddings and the output layer, which a
+    student's code can read off the training pairs and move). Only training on the pairs learns them;
+    the check asks for the pairs themselves (official grading draws the seed from the course secret).
+    In 120 steps the reference learns all of them on every seed tried."""
     rng = random.Random(seed)
     words = set()
-    while len(words) < train_size + test_size:
-        words.add("".join(rng.choice(REVERSAL_LETTERS) for _ in range(rng.randint(3, 4))))
+    while len(words) < size:
+        words.add("".join(rng.choice(PAIRS_LETTERS) for _ in range(rng.randint(3, 4))))
     words = sorted(words)
     rng.shuffle(words)
-    cipher = dict(zip(REVERSAL_LETTERS, rng.sample("abcdefghijklmnopqrstuvwxyz", len(REVERSAL_LETTERS))))
-    pairs = [[word, "".join(cipher[letter] for letter in reversed(word))] for word in words]
-    return pairs[:train_size], pairs[train_size:]
+    alphabet = rng.sample("abcdefghijklmnopqrstuvwxyz", len(PAIRS_LETTERS))
+    return [[word, "".join(rng.choice(alphabet) for _ in range(rng.randint(3, 4)))] for word in words]
 
 
 @points(5)
@@ -119,25 +120,25 @@ def test_train_step_configurations(judge, case):
 
 @points(18)
 @timeout(120)
-def test_reversal_learned(judge, reference, verifier, details):
-    """Learns to reverse unseen words into a cipher alphabet (exact match, threshold from the reference's own accuracy)"""
-    train, test = reversal_task(seed=judge.drawn(2024))  # official grading: drawn from the course secret
-    task = dict(pairs=train, n_step=4, emb=16, hidden=64, lr=0.02, epochs=40, batch_size=100, ratio=0.5, seeds=[0, 1])
+def test_drawn_pairs_learned(judge, reference, verifier, details):
+    """Learns word pairs drawn at grading time, whose targets follow from nothing (exact match, threshold from the reference's own accuracy)"""
+    pairs = drawn_pairs(seed=judge.drawn(2024))  # official grading: drawn from the course secret
+    task = dict(pairs=pairs, n_step=4, emb=16, hidden=64, lr=0.02, epochs=120, batch_size=100, ratio=0.5, seeds=[0, 1])
     got = judge.run("train_pairs", **task)
     want = reference.expected("train_pairs", **task)
-    words = [word for word, _ in test]
+    words = [word for word, _ in pairs]
     got, want = (
         measured_runs(verifier, result["runs"], "translations", words=words, n_step=4, emb=16, hidden=64)
         for result in (got, want)
     )
     for run in got + want:
-        run["accuracy"] = sum(text == target for text, (_, target) in zip(run["translations"], test)) / len(test)
-    threshold = REVERSAL_SHARE * statistics.median(run["accuracy"] for run in want)
+        run["accuracy"] = sum(text == target for text, (_, target) in zip(run["translations"], pairs)) / len(pairs)
+    threshold = PAIRS_SHARE * statistics.median(run["accuracy"] for run in want)
     verdict = judge_training(
         got,
         want,
         converged=lambda run: run["accuracy"] >= threshold,
-        what=f"training on a hidden task (reversing unseen words, in a cipher; {threshold:.0%} exact matches needed)",
+        what=f"training on word pairs drawn at grading time ({threshold:.0%} of them learned exactly needed)",
     )
     details["accuracy"] = {"yours": [run["accuracy"] for run in got], "reference": [run["accuracy"] for run in want]}
     verdict.enforce(details)
