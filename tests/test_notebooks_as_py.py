@@ -28,6 +28,7 @@ from test_a4_seq2seq import student_seq2seq
 from test_a5_sentiment import student_sentiment
 
 from grader.intake.notebook import convert, relabel
+from grader.intake.static_checks import analyse
 from grader.packaging.stubs import notebook_from_stub
 
 PLOT_CELL = (
@@ -59,7 +60,11 @@ TRAINING = {
     '    W_hh -= 0.01 * rnn_backward(np.ones_like(hs), cache)["W_hh"]\nprint(hs.shape)',
     "ohlol": 'net = Model()\ninputs = one_hot(encode("hello"))\nlabels = torch.tensor(encode("ohlol")).view(-1, 1)\n'
     "history = train(net, inputs, labels, epochs=10**8)\nprint(predict(net, inputs))",
-    "craft_rnn": "model = SequenceClassifier(3, 8, 2)\noptimizer = torch.optim.Adam(model.parameters())\n"
+    # comparing with nn.RNN, which the assignment forbids in the module (a .py would guard it with __main__)
+    "craft_rnn": "reference = torch.nn.RNN(3, 8, num_layers=2)\nmine = CraftRNN(3, 8, num_layers=2)\n"
+    "mine.load_state_dict(reference.state_dict())\nx = torch.randn(5, 2, 3)\n"
+    "print(torch.allclose(reference(x)[0], mine(x)[0]))\n"
+    "model = SequenceClassifier(3, 8, 2)\noptimizer = torch.optim.Adam(model.parameters())\n"
     "for step in range(10**9):\n    optimizer.zero_grad()\n    loss = model(torch.randn(4, 5, 3)).sum()\n"
     "    loss.backward()\n    optimizer.step()\nprint(loss.item())",
     "seq2seq": "model = Seq2Seq(Encoder(len(LETTERS), 8, 16), Decoder(len(LETTERS), 8, 16))\n"
@@ -148,6 +153,8 @@ def test_correct_notebook_scores_what_its_py_scores(graded, name):
     assert len(notes) == 1 and "a plot (cell" in notes[0], entry["notes"]
     assert "training (cell" in notes[0] or "a loop (cell" in notes[0], notes
     assert "pass" not in notes[0] and "%matplotlib" not in notes[0]
+    if module == "craft_rnn":
+        assert "code that uses an API this assignment does not allow" in notes[0], notes
 
 
 # -- the converter on small sources -----------------------------------------------------------------
@@ -194,6 +201,29 @@ def test_top_level_code_using_a_library_missing_here_is_skipped_unless_graded_co
     )
     assert [kind for _, kind in conversion.skipped] == ["missing", "derived"]
     assert "def summary" in conversion.source and "WIDTH = np.int64(3)" in conversion.source
+
+
+def test_top_level_code_using_a_forbidden_api_is_skipped_unless_graded_code_needs_it():
+    """A cell comparing CraftRNN with nn.RNN (which a .py guards with __main__) made every a3 check fail:
+    "uses torch.nn.RNN". It is not run; a definition that uses nn.RNN, or a top-level statement graded
+    code needs, stays (and the scan flags it)."""
+    cells = (
+        "import torch\nfrom torch import nn",
+        "class CraftRNN(nn.Module):\n    pass",
+        "ref = nn.RNN(3, 5)\nmine = CraftRNN()\nmine.load_state_dict(ref.state_dict())\nprint(ref)",
+        "EYE = torch.eye(3)",
+    )
+    forbidden = ("torch.nn.RNN",)
+    conversion = convert(notebook(*cells), forbidden=forbidden)
+    assert [kind for _, kind in conversion.skipped] == ["forbidden", "derived", "print"]
+    assert "EYE = torch.eye(3)" in conversion.source and "ref = nn.RNN" not in conversion.source
+    assert not analyse(conversion.source, "craft_rnn.py", forbidden=forbidden).forbidden_uses
+    assert "nn.RNN" in convert(notebook(*cells)).source  # where nothing is forbidden, it runs
+    needed = convert(notebook(cells[0], "Cell = nn.RNN", "def build():\n    return Cell(3, 5)"), forbidden=forbidden)
+    assert "Cell = nn.RNN" in needed.source
+    assert analyse(needed.source, "craft_rnn.py", forbidden=forbidden).forbidden_uses
+    inside = convert(notebook(cells[0], "class CraftRNN(nn.RNN):\n    pass"), forbidden=forbidden)
+    assert analyse(inside.source, "craft_rnn.py", forbidden=forbidden).forbidden_uses
 
 
 def test_constants_computed_at_top_level_are_kept():

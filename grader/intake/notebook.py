@@ -5,8 +5,10 @@ three exceptions that cannot change a grade:
 
 * **Heavy statements nothing graded needs are skipped**: training (top-level loops, calls of the
   notebook's own train/fit/evaluate-like functions, optimizer steps), plots, prints, files saved
-  or loaded (``torch.save`` to Colab's Drive), and code that uses a library not installed here
-  (pandas reading the data: the sandbox lets such an import through and refuses its use). "Needs" follows
+  or loaded (``torch.save`` to Colab's Drive), code that uses a library not installed here
+  (pandas reading the data: the sandbox lets such an import through and refuses its use), and code
+  that uses an API the assignment forbids (a cell comparing one's CraftRNN with ``nn.RNN``: in a
+  ``.py`` it would sit under ``if __name__ == "__main__":``, which a notebook has no use for). "Needs" follows
   the names: a statement is kept when it binds (or changes, ``x.append(...)``) a name that a definition
   uses, directly or through other kept statements, or through ``global`` assignments in the functions
   it calls. Statements that read what a skipped statement made are skipped with it (they would fail).
@@ -26,12 +28,14 @@ from __future__ import annotations
 import ast
 import re
 import symtable
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from grader.inside import stand_ins
 from grader.inside.stand_ins import ROOTS as STAND_IN_ROOTS
 from grader.inside.stand_ins import SOURCE as STAND_IN_SOURCE
+from grader.intake.static_checks import analyse
 
 PLOT_ROOTS = STAND_IN_ROOTS - {"tqdm"}
 PRINTS = frozenset({"print", "pprint", "pp"})
@@ -62,10 +66,11 @@ LABELS = {
     "loop": ("a loop", "{n} loops"),
     "file": ("a file saved or loaded", "{n} files saved or loaded"),
     "missing": ("code that uses a library missing here", "code that uses libraries missing here"),
+    "forbidden": ("code that uses an API this assignment does not allow",) * 2,
     "derived": ("code that uses their results", "code that uses their results"),
     "main": ('the `if __name__ == "__main__":` block', 'the `if __name__ == "__main__":` blocks'),
 }
-HEAVY = frozenset({"training", "plot", "print", "loop", "file", "missing"})
+HEAVY = frozenset({"training", "plot", "print", "loop", "file", "missing", "forbidden"})
 
 PRELUDE = (
     "# --- added by the grader: stand-ins for plotting and progress-bar libraries missing here ---\n" + STAND_IN_SOURCE
@@ -125,7 +130,9 @@ class _Unit:
     keep: bool = True
 
 
-def convert(text: str, keep_everything: bool = False) -> Conversion:
+def convert(text: str, keep_everything: bool = False, forbidden: tuple[str, ...] = ()) -> Conversion:
+    """The notebook as a module; ``forbidden``: the assignment's forbidden APIs, whose top-level uses
+    are skipped where nothing graded needs them (definitions that use them stay, and are flagged)."""
     conversion = Conversion(source="")
     units: list[_Unit] = []
     for number, source in _code_cells(text):
@@ -137,7 +144,7 @@ def convert(text: str, keep_everything: bool = False) -> Conversion:
         for unit in units:
             unit.keep = True
     else:
-        _analyse(units)
+        _analyse(units, _using_forbidden(units, forbidden))
         _select(units)
     conversion.kept = sum(len(u.statements) for u in units if u.keep)
     conversion.skipped = [(u.cell, u.kind) for u in units if not u.keep for _ in u.statements]
@@ -168,7 +175,9 @@ def _code_cells(text: str) -> list[tuple[int, str]]:
     import nbformat  # slow to import (jsonschema); only paid when a notebook is submitted
 
     try:
-        notebook = nbformat.reads(text, as_version=4)
+        with warnings.catch_warnings():  # cells without ids (older Jupyter): nbformat's warning is not the student's
+            warnings.simplefilter("ignore")
+            notebook = nbformat.reads(text, as_version=4)
     except Exception as exc:  # nbformat raises many kinds (JSON errors, validation, version)
         raise NotebookError(f"not a readable Jupyter notebook ({type(exc).__name__}: {exc})") from None
     sources = []
@@ -247,7 +256,27 @@ def _too_large(units: list[_Unit]) -> bool:
     return len(units) > MAX_UNITS or len(names) > MAX_NAMES
 
 
-def _analyse(units: list[_Unit]) -> None:
+def _using_forbidden(units: list[_Unit], forbidden: tuple[str, ...]) -> frozenset[int]:
+    """The units (by id) whose statements use a forbidden API, read with every import of the notebook
+    in front (``nn.RNN`` after ``from torch import nn`` in another cell). Scanned as the grader scans
+    a file (static_checks.analyse), so a use the scan would flag is one this finds."""
+    if not forbidden:
+        return frozenset()
+    imports = [s for u in units for s in u.statements if isinstance(s, (ast.Import, ast.ImportFrom))]
+    header = "\n".join(ast.unparse(s) for s in imports)
+    offset = header.count("\n") + 1 if header else 0
+    found = set()
+    for unit in units:
+        if all(_defines(s) for s in unit.statements):
+            continue
+        text = "\n".join(unit.lines[unit.first - 1 : unit.last])
+        findings = analyse(f"{header}\n{text}" if header else text, "<cell>", forbidden=forbidden)
+        if any(line > offset for line, _ in findings.forbidden_uses):
+            found.add(id(unit))
+    return frozenset(found)
+
+
+def _analyse(units: list[_Unit], forbidden: frozenset[int] = frozenset()) -> None:
     """Complete what each unit binds and reads with the functions it calls, and tell its kind."""
     aliases = _import_aliases(units)
     functions = _functions(units)
@@ -261,6 +290,8 @@ def _analyse(units: list[_Unit]) -> None:
         unit.uses |= set().union(*(reach[name] for name in called))
         unit.binds |= set().union(*(assigns[name] for name in _reach_functions(called, reach, later)))
         unit.kind = _kind(unit, aliases, training, plotting)
+        if id(unit) in forbidden and unit.kind not in ("definition", "main"):
+            unit.kind = "forbidden"  # skipped unless graded code needs it: then it stays, and is flagged
 
 
 def _names(unit: _Unit) -> None:
