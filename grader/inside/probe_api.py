@@ -8,6 +8,7 @@ with a message a student understands), and returns plain data for the judges.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -151,7 +152,10 @@ def load_weights(module: Any, weights: dict[str, Any], what: str) -> Any:
         raise ProbeFailure(f"{what} must be a torch.nn.Module (it is a {type(module).__name__})")
     found = {name: tuple(value.shape) for name, value in state_dict().items()}
     expected = {name: tuple(value.shape) for name, value in weights.items()}
-    if found != expected:
+    renamed = _same_parameters_named_otherwise(expected, found) if found != expected else None
+    if renamed is not None:  # the names have a check of their own: the rest judges what the code computes
+        weights, found = {theirs: weights[ours] for theirs, ours in renamed.items()}, expected
+    if found != expected and renamed is None:
         raise ProbeFailure(
             f"{what} cannot load the weights of the matching torch module: "
             f"{_differences(expected, found)}. Expected: {_describe_shapes(expected)}. "
@@ -162,6 +166,64 @@ def load_weights(module: Any, weights: dict[str, Any], what: str) -> Any:
     except (RuntimeError, KeyError, TypeError) as exc:
         raise ProbeFailure(f"{what}.load_state_dict(...) failed: {str(exc).strip()[:400]}") from None
     return module
+
+
+NAME_WORDS_OF_KIND = {
+    "w": "weight",
+    "weight": "weight",
+    "weights": "weight",
+    "b": "bias",
+    "bias": "bias",
+    "biases": "bias",
+}
+NAME_WORDS_IGNORED = frozenset({"l", "layer", "layers", "param", "params", "parameter", "parameters"})
+
+
+def names_as_loaded(module: Any, weights: dict[str, Any]) -> dict[str, str]:
+    """Each of the module's parameter names -> the name in ``weights`` that :func:`load_weights` loaded
+    into it (itself where the names are the same): so a probe reports gradients under the names the
+    expected data uses."""
+    found = {name: tuple(value.shape) for name, value in module.state_dict().items()}
+    expected = {name: tuple(value.shape) for name, value in weights.items()}
+    return (_same_parameters_named_otherwise(expected, found) if found != expected else None) or {n: n for n in found}
+
+
+def _same_parameters_named_otherwise(
+    expected: dict[str, tuple[int, ...]], found: dict[str, tuple[int, ...]]
+) -> dict[str, str] | None:
+    """The student's parameter for each expected one (``{theirs: expected}``), where the names differ
+    but say the same: ``w_ih.0`` or ``layers.0.W_ih`` for ``weight_ih_l0`` (the same kind, the same
+    other words, the same layer numbers) or, failing that, the same shapes in the same order. None
+    unless every parameter pairs with exactly one of the other side's, shapes equal."""
+    if len(expected) != len(found):
+        return None
+    pairs: dict[str, str] = {}
+    for ours, shape in expected.items():
+        candidates = [theirs for theirs in found if found[theirs] == shape and _says_the_same(theirs, ours)]
+        if len(candidates) != 1 or candidates[0] in pairs:
+            break
+        pairs[candidates[0]] = ours
+    else:
+        return pairs
+    if list(found.values()) == list(expected.values()):
+        return dict(zip(found, expected))
+    return None
+
+
+def _says_the_same(theirs: str, ours: str) -> bool:
+    """Whether a student's parameter name says what ours says: the same kind (weight, bias), every
+    other word of ours among theirs, and the same numbers (none for a single layer's ``_l0``)."""
+
+    def reading(name: str) -> tuple[set[str], set[str], tuple[int, ...]]:
+        tokens = re.findall(r"[a-z]+|\d+", name.lower())
+        words = [t for t in tokens if not t.isdigit() and t not in NAME_WORDS_IGNORED]
+        kinds = {NAME_WORDS_OF_KIND[w] for w in words if w in NAME_WORDS_OF_KIND}
+        return kinds, {w for w in words if w not in NAME_WORDS_OF_KIND}, tuple(int(t) for t in tokens if t.isdigit())
+
+    their_kinds, their_words, their_numbers = reading(theirs)
+    our_kinds, our_words, our_numbers = reading(ours)
+    same_numbers = their_numbers == our_numbers or (not their_numbers and our_numbers == (0,))
+    return their_kinds == our_kinds and len(our_kinds) == 1 and our_words <= their_words and same_numbers
 
 
 def _differences(expected: dict[str, Any], found: dict[str, Any], limit: int = 20) -> str:

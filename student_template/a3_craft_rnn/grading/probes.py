@@ -16,6 +16,7 @@ from grader.inside.probe_api import (
     as_array,
     as_number,
     load_weights,
+    names_as_loaded,
     recurrent_weight_shapes,
     replay_sensitivity,
     seed_everything,
@@ -55,11 +56,13 @@ def _case(
     h0=True,
     unbatched=False,
 ):
-    """A CraftRNN with seeded weights, an input and h0 (or None), all as the configuration says."""
+    """A CraftRNN with seeded weights, an input and h0 (or None), all as the configuration says, and
+    the name nn.RNN gives each of its parameters (where the student named them otherwise)."""
     rng = np.random.default_rng(seed)
     what = f"CraftRNN({D}, {H}, num_layers={num_layers}, bias={bias})"
     model = _craft(student, D, H, num_layers, nonlinearity, bias, batch_first)
-    load_weights(model, _weights(rng, recurrent_weight_shapes(D, H, num_layers=num_layers, bias=bias), H), what)
+    weights = _weights(rng, recurrent_weight_shapes(D, H, num_layers=num_layers, bias=bias), H)
+    load_weights(model, weights, what)
     if unbatched:
         x_shape, h_shape = (T, D), (num_layers, H)
     else:
@@ -68,7 +71,7 @@ def _case(
     h0_value = (
         torch.tensor(rng.standard_normal(h_shape) * 0.5, dtype=torch.float32, device=torch_device()) if h0 else None
     )
-    return model, x, h0_value
+    return model, x, h0_value, names_as_loaded(model, weights)
 
 
 def _run(model, x, h0):
@@ -95,7 +98,7 @@ def parameters(student, input_size, hidden_size, num_layers, bias, seed=0):
 
 
 def forward(student, seed, **config):
-    model, x, h0 = _case(student, seed, **config)
+    model, x, h0, _ = _case(student, seed, **config)
     with torch.no_grad():
         output, h_n = _run(model, x, h0)
         time = 1 if config.get("batch_first") and not config.get("unbatched") else 0
@@ -104,7 +107,7 @@ def forward(student, seed, **config):
 
 def gradients(student, seed, **config):
     """Gradients of every parameter (and of x and h0) for loss = sum(output * R1) + sum(h_n * R2)."""
-    model, x, h0 = _case(student, seed, **config)
+    model, x, h0, names = _case(student, seed, **config)
     x.requires_grad_(True)
     if h0 is not None:
         h0.requires_grad_(True)
@@ -115,7 +118,9 @@ def gradients(student, seed, **config):
     loss = (output * weights_out).sum() + (h_n * weights_last).sum()
     loss.backward()
     grads = {
-        name: as_array(p.grad if p.grad is not None else torch.zeros_like(p), f"the gradient of {name}")
+        names.get(name, name): as_array(
+            p.grad if p.grad is not None else torch.zeros_like(p), f"the gradient of {name}"
+        )
         for name, p in model.named_parameters()
     }
     grads["x"] = as_array(x.grad if x.grad is not None else torch.zeros_like(x), "the gradient of x")
