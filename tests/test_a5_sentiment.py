@@ -355,3 +355,28 @@ def test_the_test_split_stays_hidden():
     assert all('"test"' not in path.read_text() and "test.tsv" not in path.read_text() for path in shipped)
     assert 'split="test"' in (ASSIGNMENT / "checks" / "test_hidden.py").read_text()
     assert len((ASSIGNMENT / "data" / "test.tsv").read_text().splitlines()) == 600
+
+
+def test_collate_rows_sorted_longest_first_are_put_back_in_the_batch_s_order(reference, probes):
+    """The handout does not fix the order of collate_fn's rows: sorted longest first with lengths and
+    labels moved along (as enforce_sorted=True wants), they are the same batch (94.68 once). Rows that
+    are not the batch's are left as they are, so the comparison still fails them."""
+    import torch
+
+    case = dict(sequences=[[5, 6], [7, 8, 9, 10], [11]], labels=[1, 0, 0], seed=3)
+    expected = probes.collate(reference, **case)
+
+    def sorting(batch):
+        padded, lengths, labels = reference.collate_fn(batch)
+        order = torch.argsort(lengths, descending=True)
+        return padded[order], lengths[order], labels[order]
+
+    got = probes.collate(types.SimpleNamespace(collate_fn=sorting), **case)
+    assert all((got[key] == expected[key]).all() for key in ("padded", "lengths", "labels"))
+
+    def labels_apart(batch):  # the labels left behind while the rows move: not the same batch
+        padded, lengths, labels = sorting(batch)
+        return padded, lengths, reference.collate_fn(batch)[2]
+
+    wrong = probes.collate(types.SimpleNamespace(collate_fn=labels_apart), **case)
+    assert not all((wrong[key] == expected[key]).all() for key in ("padded", "lengths", "labels"))

@@ -163,12 +163,39 @@ def collate(student, sequences, labels, seed=0):
     _check_tensor(padded, "padded", torch.long)
     _check_tensor(lengths, "lengths", torch.long)
     _check_tensor(label_tensor, "labels")
-    return {
+    result = {
         "padded": as_array(padded, "padded", ndim=2),
         "lengths": as_array(lengths, "lengths", ndim=1),
         "labels": as_array(label_tensor, "labels", ndim=1),
-        "lengths_device": str(lengths.device),
     }
+    return {**_in_batch_order(result, sequences, labels), "lengths_device": str(lengths.device)}
+
+
+def _in_batch_order(result, sequences, labels):
+    """collate_fn's rows put back in the batch's order, where they are the batch's rows moved together
+    (sorted longest first, as pack_padded_sequence with enforce_sorted=True wants): the handout does
+    not fix the order, and the rows still say which sentence is which. Anything else is left as it is."""
+    padded, lengths, tensor_labels = result["padded"], result["lengths"], result["labels"]
+    rows = len(sequences)
+    if not (padded.ndim == 2 and padded.shape[0] == len(lengths) == len(tensor_labels) == rows):
+        return result
+    order, free = [], set(range(rows))
+    for ids, label in zip(sequences, labels):
+        match = next(
+            (
+                row
+                for row in sorted(free)
+                if int(lengths[row]) == len(ids) <= padded.shape[1]
+                and list(padded[row, : len(ids)]) == list(ids)
+                and tensor_labels[row] == label
+            ),
+            None,
+        )
+        if match is None:
+            return result
+        order.append(match)
+        free.discard(match)
+    return {name: value[order] for name, value in result.items()}
 
 
 # ------------------------------------------------------------------------------------------- model
