@@ -245,6 +245,34 @@ def test_reference_replays_as_the_verifier_and_a_bypass_is_refused(assignment):
         assert problem and "no gradient" in problem, problem
 
 
+@pytest.mark.parametrize("assignment", ["a4_seq2seq", "a5_sentiment_lstm"])
+def test_a_model_returning_probabilities_is_the_specified_architecture_and_a_scaled_one_is_not(assignment):
+    """A forward that returns softmax(logits) (catalogued, named by the forward checks) still computes
+    the specified architecture with its weights: the verifier replays its softmax too, so training is
+    measured (0 of 25 training points once, for a5 work that reached 0.98). Logits times 2 are not the
+    architecture's, nor its probabilities: refused."""
+    module, name, _, _, runs_of = CASES[assignment]
+    _, _, solution = _course(assignment, module)
+    solution.torch.set_num_threads(1)
+    base = solution.__dict__[name]
+
+    def transformed(change):
+        def forward(self, *args):
+            result = base.forward(self, *args)
+            if isinstance(result, tuple):  # a4's Decoder: (logits, hidden, cell)
+                return (change(result[0]), *result[1:])
+            return change(result)
+
+        return forward
+
+    softmax = _bypassing(solution, name, transformed(lambda scores: scores.softmax(dim=-1)))
+    for run, replayed in runs_of(softmax):
+        assert replay_problem(run, replayed) is None
+        assert replay_problem(run, {key: value for key, value in replayed.items() if key != "softmax"})
+    for run, replayed in runs_of(_bypassing(solution, name, transformed(lambda scores: 2 * scores))):
+        assert replay_problem(run, replayed), "logits times 2 replayed as the architecture"
+
+
 # -- the trusted side's judgement --------------------------------------------------------------------
 
 
