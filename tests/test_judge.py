@@ -152,6 +152,13 @@ def test_ragged_lists_are_compared_item_by_item():
     assert ragged_answer is not None and "tokens[1]" in str(ragged_answer)
 
 
+def test_an_empty_list_expected_is_named_as_one():
+    """tokenize("") gave [''] where [] was expected: "should hold numbers" pointed at nothing wrong."""
+    tokens = find_mismatch([["a"], [""]], [["a"], []], name="tokens", rtol=0, atol=0)
+    assert tokens is not None and "tokens[1] should be an empty list, but it is ['']" in tokens.message
+    assert find_mismatch([["a"], []], [["a"], []], name="tokens", rtol=0, atol=0) is None
+
+
 def test_float32_where_float64_is_expected_is_named_as_the_dtype_not_a_value_pattern():
     want = np.random.default_rng(3).standard_normal((5, 3, 4)) * 0.1
     found = find_mismatch(want.astype(np.float32), want, name="grads['x']", rtol=1e-9, atol=1e-10)

@@ -137,6 +137,8 @@ def find_mismatch(
         return _dict_mismatch(got, expected, name, rtol, atol, check_dtype, time_axis, positions)
     if isinstance(expected, list) and not _is_numeric_list(expected):
         return _list_mismatch(got, expected, name, rtol, atol, check_dtype, time_axis, positions)
+    if isinstance(expected, list) and not expected and isinstance(got, list) and got:  # [] holds no numbers either
+        return CheckFailure(f"{name} should be an empty list, but it is {_show(got)}")
     if isinstance(expected, str) or expected is None or isinstance(expected, bool):
         if got == expected and type(got) is type(expected):
             return None
