@@ -380,3 +380,27 @@ def test_collate_rows_sorted_longest_first_are_put_back_in_the_batch_s_order(ref
 
     wrong = probes.collate(types.SimpleNamespace(collate_fn=labels_apart), **case)
     assert not all((wrong[key] == expected[key]).all() for key in ("padded", "lengths", "labels"))
+
+
+def test_a_slip_in_tokenize_costs_its_own_checks_and_one_more(reference, probes):
+    """A tokenize that forgets .lower() (or splits on single spaces) lost 22 points across six checks.
+    Beyond the public build_vocab, the checks of what comes after tokenize ask plain texts (lower
+    case, single spaces), so those slips cost the tokenize checks and that one build_vocab check."""
+    sys.path.insert(0, str(ASSIGNMENT.parent))
+    try:
+        shared = _load("a5_checks_shared", ASSIGNMENT / "checks" / "shared.py")
+    finally:
+        sys.path.pop(0)
+    texts = ["The movie was GOOD", "a good  good plot", "not good at all\tat all"]
+    vocab_words = ["<pad>", "<unk>", "good", "at", "all", "a", "not", "the", "movie", "was", "plot"]
+    for slip in ("no_lowercase", "split_on_single_space"):
+        student = mutant(slip)
+        assert probes.tokenize(student, texts) != probes.tokenize(reference, texts)
+        assert probes.build_vocab(student, texts, 1) != probes.build_vocab(reference, texts, 1)
+        plain = dict(texts=shared.plain(texts), plain=True)
+        assert probes.build_vocab(student, **plain, min_freq=2) == probes.build_vocab(reference, **plain, min_freq=2)
+        got, want = (
+            probes.dataset(module, **plain, labels=[1, 0, 1], vocab_words=vocab_words, max_len=100)
+            for module in (student, reference)
+        )
+        assert got == want, slip

@@ -8,7 +8,7 @@ import pytest
 
 from grader.checks import gated_by, hidden, points, timeout
 
-from .shared import TRAINING, judge_accuracy, judge_held_out_accuracy, judge_invariance
+from .shared import TRAINING, judge_accuracy, judge_held_out_accuracy, judge_invariance, plain
 
 pytestmark = hidden
 
@@ -40,13 +40,15 @@ def test_tokenize_whitespace(judge):
 @pytest.mark.parametrize("min_freq", [2, 3])
 def test_build_vocab_min_freq(judge, min_freq):
     """build_vocab keeps the words seen at least min_freq times"""
-    judge.compare("build_vocab", texts=TEXTS, min_freq=min_freq)
+    judge.compare("build_vocab", texts=plain(TEXTS), min_freq=min_freq, plain=True)
 
 
 @points(2)
 def test_encode_max_len(judge):
     """encode cuts at max_len"""
-    judge.compare("encode", texts=["the movie was not good at all", "bad bad bad"], vocab_words=VOCAB_WORDS, max_len=4)
+    judge.compare(
+        "encode", texts=["the movie was not good at all", "bad bad bad"], vocab_words=VOCAB_WORDS, max_len=4, plain=True
+    )
 
 
 @points(12)

@@ -4,7 +4,7 @@ accuracy on a test split that students never see."""
 
 from grader.checks import gated_by, points, timeout
 
-from .shared import judge_held_out_accuracy, judge_invariance
+from .shared import judge_held_out_accuracy, judge_invariance, plain
 
 TEXTS = ["The movie was GOOD", "a good  good plot", "not good at all\tat all", "Bad acting but a good story", "the end"]
 VOCAB_WORDS = ["<pad>", "<unk>", "good", "at", "all", "a", "not", "the", "movie", "was", "plot", "story"]
@@ -32,7 +32,7 @@ def test_encode(judge):
 @points(5)
 def test_dataset_and_collate(judge):
     """SentimentDataset items, and collate_fn: padded with 0, lengths, labels"""
-    judge.compare("dataset", texts=TEXTS[:3], labels=[1, 1, 0], vocab_words=VOCAB_WORDS, max_len=100)
+    judge.compare("dataset", texts=plain(TEXTS[:3]), labels=[1, 1, 0], vocab_words=VOCAB_WORDS, max_len=100, plain=True)
     judge.compare("collate", sequences=[[5, 6], [7, 8, 9, 10], [11]], labels=[1, 0, 1])
 
 

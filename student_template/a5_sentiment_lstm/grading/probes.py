@@ -99,11 +99,13 @@ def logits_of(model, padded, lengths, what="the logits of SentimentLSTM.forward"
 # ------------------------------------------------------------------------------------- text to ids
 
 
-def _drawn_text(seed, words=("good", "Bad", "not", "MOVIE", "plot", "at", "all", "the", "a", "zzz")):
-    """A sentence drawn from the seed (mixed case and spacing), added to a probe's fixed texts."""
+def _drawn_text(seed, plain=False, words=("good", "Bad", "not", "MOVIE", "plot", "at", "all", "the", "a", "zzz")):
+    """A sentence drawn from the seed (mixed case and spacing), added to a probe's fixed texts; ``plain``:
+    lower-case, single spaces, for checks of what comes after tokenize (which its own checks judge)."""
     rng = np.random.default_rng(seed)
     chosen = [str(words[int(i)]) for i in rng.integers(0, len(words), int(rng.integers(2, 7)))]
-    return "".join(word + (" " if rng.random() < 0.8 else "  ") for word in chosen).strip()
+    text = "".join(word + (" " if rng.random() < 0.8 else "  ") for word in chosen).strip()
+    return " ".join(text.lower().split()) if plain else text
 
 
 def tokenize(student, texts, seed=0):
@@ -116,9 +118,10 @@ def tokenize(student, texts, seed=0):
     return {"tokens": tokens}
 
 
-def build_vocab(student, texts, min_freq, seed=0):
+def build_vocab(student, texts, min_freq, seed=0, plain=False):
     """The vocabulary as its words in id order (so extra or missing words show)."""
-    vocab = student.build_vocab(list(texts) + [_drawn_text(seed), _drawn_text(seed + 1)], min_freq=min_freq)
+    drawn = [_drawn_text(seed, plain), _drawn_text(seed + 1, plain)]
+    vocab = student.build_vocab(list(texts) + drawn, min_freq=min_freq)
     if not isinstance(vocab, dict):
         raise ProbeFailure(f"build_vocab returned a {type(vocab).__name__}; a dict word -> id was expected")
     if not all(type(word) is str and _is_id(index) for word, index in vocab.items()):
@@ -129,19 +132,22 @@ def build_vocab(student, texts, min_freq, seed=0):
     return {"words": [word for word, _ in sorted(vocab.items(), key=lambda item: item[1])]}
 
 
-def encode(student, texts, vocab_words, max_len, seed=0):
+def encode(student, texts, vocab_words, max_len, seed=0, plain=False):
     """encode() with a vocabulary given here (words in id order), so build_vocab is not involved."""
     vocab = {word: index for index, word in enumerate(vocab_words)}
     ids = []
-    for text in list(texts) + [_drawn_text(seed)]:
+    for text in list(texts) + [_drawn_text(seed, plain)]:
         value = _check_tensor(student.encode(text, dict(vocab), max_len=max_len), f"encode({text!r})", torch.long)
         ids.append(as_array(value, f"encode({text!r})", ndim=1))
     return {"ids": ids}  # a list of arrays of different lengths, judged one by one
 
 
-def dataset(student, texts, labels, vocab_words, max_len, seed=0):
+def dataset(student, texts, labels, vocab_words, max_len, seed=0, plain=False):
     vocab = {word: index for index, word in enumerate(vocab_words)}
-    texts, labels = list(texts) + [_drawn_text(seed)], list(labels) + [int(np.random.default_rng(seed).integers(0, 2))]
+    texts, labels = (
+        list(texts) + [_drawn_text(seed, plain)],
+        list(labels) + [int(np.random.default_rng(seed).integers(0, 2))],
+    )
     data = student.SentimentDataset(list(texts), list(labels), vocab, max_len)
     items = []
     for index in range(len(texts)):
