@@ -439,6 +439,21 @@ def train(lr, zero_grad_first=False, backward=True, write_after=None):
             with torch.no_grad():
                 weight.copy_(torch.tensor([0.5, -0.5, 2.0]))  # prepared weights
     return float(weight.sum())
+
+
+def train_given(weight, optimizer, write_before=False, steer=False):
+    """Three steps with the optimizer a training probe made: weights trained elsewhere and written in
+    before the first step, or one step at a learning rate of 1e8 that lands on prepared weights."""
+    if write_before:
+        with torch.no_grad():
+            weight.copy_(torch.tensor([0.5, -0.5, 2.0]))
+    for step in range(3):
+        optimizer.zero_grad()
+        (weight * torch.arange(3.0)).sum().backward()
+        if steer:
+            optimizer.param_groups[0]["lr"] = 1e8
+        optimizer.step()
+    return float(weight.sum())
 '''
 
 
@@ -456,6 +471,14 @@ def test_only_a_step_that_moves_a_weight_is_counted():
         "def steps(student, **how):\n"
         "    before = optimizer_steps()\n"
         "    student.train(**how)\n"
+        "    return steps_since(before)\n\n"
+        "def steps_given(student, **how):\n"
+        "    import torch\n"
+        "    from grader.inside.probe_api import training_with\n"
+        "    before = optimizer_steps()\n"
+        "    weight = torch.nn.Parameter(torch.ones(3))\n"
+        "    optimizer = training_with(torch.optim.Adam([weight], lr=0.1))\n"
+        "    student.train_given(weight, optimizer, **how)\n"
         "    return steps_since(before)\n"
     )
     box = Sandbox(UNISOLATED, preload=["torch"])
@@ -468,6 +491,10 @@ def test_only_a_step_that_moves_a_weight_is_counted():
         # weights copied in after real steps: no step produced them
         assert worker.call("steps", {"lr": 0.1, "write_after": "each"}) == 0
         assert worker.call("steps", {"lr": 0.1, "write_after": "last"}) == 0
+        # with the optimizer a training probe made: written before the first step, or steered by its settings
+        assert worker.call("steps_given", {}) == 3
+        assert worker.call("steps_given", {"write_before": True}) == 0
+        assert worker.call("steps_given", {"steer": True}) == 0
         assert worker.call("steps", {"lr": 0.1}) == 3  # and the next run is judged on its own
         worker.close()
     finally:

@@ -26,6 +26,7 @@ from grader.inside.probe_api import (
     steps_since,
     torch_device,
     trained_weights,
+    training_with,
     uniform_weights,
     unpack,
 )
@@ -438,7 +439,7 @@ def _train_once(student, texts, labels, epochs, batch_size, lr, emb, hidden, see
         collate_fn=student.collate_fn,
         generator=torch.Generator().manual_seed(seed),
     )
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = training_with(torch.optim.Adam(model.parameters(), lr=lr))
     criterion = nn.CrossEntropyLoss()
     losses = [
         as_number(

@@ -241,8 +241,9 @@ def _count_optimizer_steps() -> None:
     after = probe_api.AFTER_LAST_STEP
 
     def remember(optimizer: Any, args: Any, kwargs: Any) -> None:
-        # Weights that changed since the last step were written outside the optimizer (copied in).
-        if probe_api.written_after_last_step():
+        # Weights that changed since the last step (or since the probe made the optimizer) were written
+        # outside the optimizer (copied in); a step under other settings than the probe's steers them.
+        if probe_api.written_after_last_step() or probe_api.settings_changed(optimizer):
             probe_api.WEIGHTS_WRITTEN[0] += 1
         # Only parameters with a gradient can move (Adam, SGD): stepping with none does not train.
         groups = getattr(optimizer, "param_groups", None) or []
@@ -325,6 +326,7 @@ def _run_probe(probes: types.ModuleType, student: Any, request: dict[str, Any], 
     _steps[0] = 0
     probe_api.WEIGHTS_WRITTEN[0] = 0
     probe_api.AFTER_LAST_STEP.clear()  # no parameter of an earlier call is kept alive or compared
+    probe_api.OPTIMIZER_SETTINGS.clear()
     probe_api.seed_everything(seed)
     args = dict(request.get("args", {}))
     if "seed" in inspect.signature(probe).parameters:

@@ -340,6 +340,34 @@ STEPS_COUNTED = [False]  # whether they are counted (torch's global step hook is
 # (id -> (parameter, value)): kept by inside/child.py's step hooks.
 WEIGHTS_WRITTEN = [0]
 AFTER_LAST_STEP: dict[int, tuple[Any, Any]] = {}
+# The settings each training probe gave its optimizer (id -> each group's settings but its params).
+OPTIMIZER_SETTINGS: dict[int, list[dict[str, Any]]] = {}
+
+
+def training_with(optimizer: Any) -> Any:
+    """Mark the start of a training run by the optimizer a training probe just made: weights written
+    before its first step (the model trained by other code, then copied in) or steps taken under other
+    settings than the grader's (a learning rate of 1e8 that lands one step on prepared weights) count
+    as weights written outside the optimizer's steps. Call after :func:`optimizer_steps`."""
+    groups = getattr(optimizer, "param_groups", None) or []
+    AFTER_LAST_STEP.update((id(p), (p, p.detach().clone())) for group in groups for p in group.get("params", ()))
+    OPTIMIZER_SETTINGS[id(optimizer)] = settings_of(optimizer)
+    return optimizer
+
+
+def settings_of(optimizer: Any) -> list[dict[str, Any]]:
+    """Each parameter group's settings (lr, betas, eps, ...), its parameters left out."""
+    groups = getattr(optimizer, "param_groups", None) or []
+    return [{key: value for key, value in group.items() if key != "params"} for group in groups]
+
+
+def settings_changed(optimizer: Any) -> bool:
+    """Whether a training probe's optimizer now steps under other settings than the probe gave it."""
+    given = OPTIMIZER_SETTINGS.get(id(optimizer))
+    try:
+        return given is not None and settings_of(optimizer) != given
+    except Exception:  # settings that cannot be compared: changed
+        return True
 
 
 def optimizer_steps() -> int | None:
@@ -350,6 +378,7 @@ def optimizer_steps() -> int | None:
         return None
     # A run starts: what earlier runs (and their replays) did is neither compared nor counted.
     AFTER_LAST_STEP.clear()
+    OPTIMIZER_SETTINGS.clear()
     WEIGHTS_WRITTEN[0] = 0
     return OPTIMIZER_STEPS[0]
 

@@ -24,6 +24,7 @@ from grader.inside.probe_api import (
     steps_since,
     torch_device,
     trained_weights,
+    training_with,
     uniform_weights,
     unpack,
 )
@@ -252,7 +253,7 @@ def _replay(model):
 def _train_once(student, pairs, n_step, emb, hidden, lr, epochs, batch_size, ratio, seed):
     model = student.Seq2Seq(student.Encoder(VOCAB, emb, hidden), student.Decoder(VOCAB, emb, hidden))
     model = model.to(torch_device())
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = training_with(torch.optim.Adam(model.parameters(), lr=lr))
     criterion = nn.CrossEntropyLoss()
     order = random.Random(seed + 1_000_003)
     batches = []
