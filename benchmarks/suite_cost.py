@@ -89,11 +89,7 @@ def roles(
 ) -> tuple[dict[str, float], collections.Counter[str]]:
     """CPU-seconds and process counts by role, for ``root`` (pytest) and every process below it;
     ``pytest_depth``: 1 where pytest-xdist's workers sit between pytest and the processes tests start."""
-    children: dict[int, list[Process]] = collections.defaultdict(list)
-    for process in processes.values():
-        parent = process.ppid if process.ppid in processes else _bwrap_parent(processes, process)
-        if parent is not None:
-            children[parent].append(process)
+    children = children_of(processes)
     seconds: dict[str, float] = collections.defaultdict(float)
     counts: collections.Counter[str] = collections.Counter()
 
@@ -134,6 +130,16 @@ def roles(
     return seconds, counts
 
 
+def children_of(processes: dict[int, Process]) -> dict[int, list[Process]]:
+    """Each process's children (bubblewrap's inner process under the bwrap that started it)."""
+    children: dict[int, list[Process]] = collections.defaultdict(list)
+    for process in processes.values():
+        parent = process.ppid if process.ppid in processes else _bwrap_parent(processes, process)
+        if parent is not None:
+            children[parent].append(process)
+    return children
+
+
 def charged_to_files(processes: dict[int, Process], root: int, windows: Path) -> dict[str, float]:
     """CPU-seconds of every process below a pytest process, charged to the module of the test that
     process was running when it started (``root``'s own test processes, and xdist's, excluded)."""
@@ -142,11 +148,7 @@ def charged_to_files(processes: dict[int, Process], root: int, windows: Path) ->
         for line in windows.read_text(encoding="utf-8").splitlines():
             run = json.loads(line)
             runs[run["pid"]].append((run["start"], run["stop"], run["test"].split("::")[0]))
-    children: dict[int, list[Process]] = collections.defaultdict(list)
-    for process in processes.values():
-        parent = process.ppid if process.ppid in processes else _bwrap_parent(processes, process)
-        if parent is not None:
-            children[parent].append(process)
+    children = children_of(processes)
     charged: dict[str, float] = collections.defaultdict(float)
 
     def below(process: Process) -> Iterator[Process]:
