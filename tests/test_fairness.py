@@ -82,3 +82,20 @@ def test_a_check_left_out_shows_as_not_counted_never_as_points_lost(capsys):
     assert "On the GPU (not counted)" in printed and "0/6" not in printed
     (test,) = [t for t in results_document(result)["tests"] if t["name"] == "On the GPU"]
     assert test["score"] == test["max_score"] == 0 and "status" not in test
+
+
+def test_the_terminal_shows_a_failed_check_s_hint_as_the_page_does(capsys):
+    """A float32 forward carried "values agree only to float32 precision" on the page; the terminal
+    showed only "18 of 90 values differ", since it printed a diagnosis only for a catalogued mistake."""
+    from grader.cli.printing import print_summary
+    from grader.report.results import AssignmentResult, CheckResult, SubmissionResult
+
+    hint = "your values agree only to float32 precision: compute in float64"
+    failed = CheckResult(name="f", title="Forward", points=0, max_points=10, status="failed", message="values differ")
+    failed.diagnosis = hint
+    ok = CheckResult(name="a", title="Step", points=90, max_points=90, status="passed")
+    assignment = AssignmentResult(id="a1", title="a1", status="graded", max_score=100, mode="full", checks=[ok, failed])
+    assignment.total()
+    result = SubmissionResult(student="s", submission="s", content_hash="h", assignments=[assignment])
+    print_summary(result, verbose=True)
+    assert hint in capsys.readouterr().out

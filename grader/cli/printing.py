@@ -46,8 +46,8 @@ def print_summary(result: SubmissionResult, verbose: bool) -> None:
                 f"{mark} {c.title} ({counted})" + (f": {message}" if message and c.status != "passed" else ""),
                 indent="      ",
             )
-            if c.mistake and c.diagnosis:
-                say(c.diagnosis, indent="          ", fg="magenta")
+            if c.diagnosis and c.status != "passed":  # a catalogued mistake, or a hint (float32 precision)
+                say(c.diagnosis, indent="          ", fg="magenta" if c.mistake else None)
     if len(result.assignments) > 1:
         click.echo(f"  {'Total':<37} {format_points(result.score):>6} / {format_points(result.max_score)}")
 
