@@ -152,6 +152,15 @@ def test_ragged_lists_are_compared_item_by_item():
     assert ragged_answer is not None and "tokens[1]" in str(ragged_answer)
 
 
+def test_a_transposed_square_matrix_is_named_as_transposed():
+    """dW_hh = h_prev.T @ dz is H x H either way: only the shapes named "transposed" before."""
+    want = np.random.default_rng(4).standard_normal((4, 4))
+    found = find_mismatch(want.T.copy(), want, name="grads['W_hh']", rtol=1e-7, atol=1e-9)
+    assert found is not None and "transposed" in (found.diagnosis or "") + found.message
+    symmetric = want + want.T  # equal to its transpose: nothing to say, and nothing wrong
+    assert find_mismatch(symmetric.T.copy(), symmetric, name="m", rtol=1e-7, atol=1e-9) is None
+
+
 def test_an_empty_list_expected_is_named_as_one():
     """tokenize("") gave [''] where [] was expected: "should hold numbers" pointed at nothing wrong."""
     tokens = find_mismatch([["a"], [""]], [["a"], []], name="tokens", rtol=0, atol=0)

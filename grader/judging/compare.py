@@ -530,12 +530,15 @@ def _shifted(
 
 
 def _value_pattern(mine: np.ndarray, want: np.ndarray, rtol: float, atol: float) -> str | None:
-    """Sign, scale, offset or zeros; scale and offset need more than one value to mean anything."""
+    """Transposed (a square matrix: the shapes cannot tell), sign, scale, offset or zeros; scale and
+    offset need more than one value to mean anything."""
 
     def close(a: np.ndarray, b: np.ndarray) -> bool:
         return bool(np.allclose(a, b, rtol=max(rtol, 1e-6), atol=max(atol, 1e-9)))
 
     single = want.size == 1
+    if mine.ndim == 2 and mine.shape[0] == mine.shape[1] > 1 and close(mine, want.T):  # a square one
+        return "the values are right but the matrix is transposed"
     if close(mine, -want):
         return "the value has the wrong sign" if single else "every value has the wrong sign"
     if close(mine, np.zeros_like(mine)):
