@@ -71,7 +71,7 @@ def _case(
     h0_value = (
         torch.tensor(rng.standard_normal(h_shape) * 0.5, dtype=torch.float32, device=torch_device()) if h0 else None
     )
-    return model, x, h0_value, names_as_loaded(model, weights)
+    return model, x, h0_value, names_as_loaded(model, weights) or {}
 
 
 def _run(model, x, h0):

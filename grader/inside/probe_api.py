@@ -150,17 +150,16 @@ def load_weights(module: Any, weights: dict[str, Any], what: str) -> Any:
     state_dict = getattr(module, "state_dict", None)
     if not callable(state_dict):
         raise ProbeFailure(f"{what} must be a torch.nn.Module (it is a {type(module).__name__})")
-    found = {name: tuple(value.shape) for name, value in state_dict().items()}
-    expected = {name: tuple(value.shape) for name, value in weights.items()}
-    renamed = _same_parameters_named_otherwise(expected, found) if found != expected else None
-    if renamed is not None:  # the names have a check of their own: the rest judges what the code computes
-        weights, found = {theirs: weights[ours] for theirs, ours in renamed.items()}, expected
-    if found != expected and renamed is None:
+    pairs = names_as_loaded(module, weights)
+    if pairs is None:
+        found, expected = _shapes(state_dict()), _shapes(weights)
         raise ProbeFailure(
             f"{what} cannot load the weights of the matching torch module: "
             f"{_differences(expected, found)}. Expected: {_describe_shapes(expected)}. "
             f"Found: {_describe_shapes(found) or 'no parameters'}"
         )
+    # Names that differ but say the same: the names have a check of their own, the rest judges the maths.
+    weights = {theirs: weights[ours] for theirs, ours in pairs.items()}
     try:
         module.load_state_dict({name: value.to(torch_device()) for name, value in weights.items()})
     except (RuntimeError, KeyError, TypeError) as exc:
@@ -179,13 +178,18 @@ NAME_WORDS_OF_KIND = {
 NAME_WORDS_IGNORED = frozenset({"l", "layer", "layers", "param", "params", "parameter", "parameters"})
 
 
-def names_as_loaded(module: Any, weights: dict[str, Any]) -> dict[str, str]:
-    """Each of the module's parameter names -> the name in ``weights`` that :func:`load_weights` loaded
-    into it (itself where the names are the same): so a probe reports gradients under the names the
-    expected data uses."""
-    found = {name: tuple(value.shape) for name, value in module.state_dict().items()}
-    expected = {name: tuple(value.shape) for name, value in weights.items()}
-    return (_same_parameters_named_otherwise(expected, found) if found != expected else None) or {n: n for n in found}
+def names_as_loaded(module: Any, weights: dict[str, Any]) -> dict[str, str] | None:
+    """Each of the module's parameter names -> the name in ``weights`` that :func:`load_weights` loads
+    into it (itself where the names are the same), or None where they cannot be paired: so a probe
+    also reports gradients under the names the expected data uses."""
+    found, expected = _shapes(module.state_dict()), _shapes(weights)
+    if found == expected:
+        return {name: name for name in found}
+    return _same_parameters_named_otherwise(expected, found)
+
+
+def _shapes(tensors: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    return {name: tuple(value.shape) for name, value in tensors.items()}
 
 
 def _same_parameters_named_otherwise(
@@ -281,7 +285,7 @@ def load_trained(module: Any, weights: Any, what: str) -> list[str]:
 
     if not isinstance(weights, dict) or not all(isinstance(name, str) for name in weights):
         raise ProbeFailure(f"the trained weights of {what} are not a mapping of parameter names to arrays")
-    expected = {name: tuple(value.shape) for name, value in module.state_dict().items()}
+    expected = _shapes(module.state_dict())
     found = {name: tuple(np.shape(value)) if isinstance(value, np.ndarray) else None for name, value in weights.items()}
     unexpected = [name for name in found if name not in expected]
     notes = [f"{name} (ignored)" for name in unexpected]
