@@ -83,9 +83,8 @@ def test_train_step(judge):
 
 @points(8)
 @timeout(60)
-@gated_by(
-    "test_drawn_pairs_learned"
-)  # weights for the toy pairs can be prepared in advance: see grader/judging/gates.py
+# weights for the toy pairs can be prepared in advance: see grader/judging/gates.py
+@gated_by("test_drawn_pairs_learned")
 def test_toy_pairs_learned(judge, reference, verifier, details):
     """After training, hello→hola, cat→gato and good→bueno are all translated (4 seeds)"""
     got = judge.run("train_pairs", **TOY_TRAINING)
