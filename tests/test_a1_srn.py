@@ -130,6 +130,47 @@ H0_KEPT_IN_FRONT = reference_changed(
     )
 )
 
+# Gradients without backpropagation: the honest work underneath is the reference with no backward; the
+# cheats differentiate the reference's own forward numerically, in complex numbers (the complex step:
+# exact to rounding, it earned all 40 backward points) or in extended precision.
+NO_BACKWARD = reference_changed(
+    ("def rnn_backward(dhs, cache):\n", "def rnn_backward(dhs, cache):\n    raise NotImplementedError\n")
+)
+NUMERICAL_BACKWARD = """
+
+_states = rnn_forward
+
+
+def rnn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, activation="tanh"):
+    hs, _ = _states(x, h0, W_ih, W_hh, b_ih, b_hh, activation)
+    return hs, dict(x=x, h0=h0, W_ih=W_ih, W_hh=W_hh, b_ih=b_ih, b_hh=b_hh, activation=activation)
+
+
+def rnn_backward(dhs, cache):
+    names = ("x", "h0", "W_ih", "W_hh", "b_ih", "b_hh")
+    h0 = cache["h0"] if cache["h0"] is not None else np.zeros(dhs.shape[1:])
+    values = {{name: np.asarray(h0 if name == "h0" else cache[name], dtype={dtype}) for name in names}}
+    grads = {{}}
+    for name in names:
+        grad = np.zeros(values[name].shape)
+        for index in np.ndindex(grad.shape):
+            losses = []
+            for step in {steps}:
+                moved = {{key: value.copy() for key, value in values.items()}}
+                moved[name][index] += step
+                hs, _ = rnn_forward(*(moved[key] for key in names), cache["activation"])
+                losses.append(np.sum(hs * dhs))
+            grad[index] = {derivative}
+        grads[name] = grad
+    return grads
+"""
+COMPLEX_STEP = SOLUTION + NUMERICAL_BACKWARD.format(
+    dtype="complex", steps="(1e-30j,)", derivative="losses[0].imag / 1e-30"
+)
+EXTENDED_DIFFERENCES = SOLUTION + NUMERICAL_BACKWARD.format(
+    dtype="np.longdouble", steps="(1e-7, -1e-7)", derivative="float((losses[0] - losses[1]) / 2e-7)"
+)
+
 
 @pytest.fixture(scope="module")
 def graded(run_grade, tmp_path_factory) -> dict[str, Any]:
@@ -142,6 +183,9 @@ def graded(run_grade, tmp_path_factory) -> dict[str, Any]:
         "h0_kept_in_front": {"srn.py": H0_KEPT_IN_FRONT},
         "torch_imported": {"srn.py": TORCH_IMPORTED},
         "torch_used": {"srn.py": TORCH_USED},
+        "no_backward": {"srn.py": NO_BACKWARD},
+        "complex_step": {"srn.py": COMPLEX_STEP},
+        "extended_differences": {"srn.py": EXTENDED_DIFFERENCES},
         **{name: {"srn.py": student_srn(**changes)} for name, (changes, _) in WRONG.items()},
     }
     root = tmp_path_factory.mktemp("a1")
@@ -192,6 +236,20 @@ def test_torch_use_fails_the_checks_that_use_it(graded):
     assert set(failed) == uses | {"test_numpy_only"}
     assert all("torch" in failed[name]["message"] and "not allow" in failed[name]["message"] for name in uses)
     assert "imports `torch` (line" in failed["test_numpy_only"]["message"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cheat", ["complex_step", "extended_differences"])
+def test_a_backward_by_numerical_differentiation_earns_no_more_than_no_backward(graded, cheat):
+    assert score_of(graded["no_backward"], A1) == 60
+    assert score_of(graded[cheat], A1) <= score_of(graded["no_backward"], A1)
+    checks = {c["name"]: c for c in checks_of(graded[cheat], A1)}
+    gradients = [c for name, c in checks.items() if "backward" in name or name == "test_gradient_check"]
+    assert len(gradients) == 7 and all(c["points"] == 0 for c in gradients)
+    assert all("differentiating the forward numerically" in c["message"] for c in gradients)
+    forward = [c for name, c in checks.items() if c not in gradients]
+    assert all(c["status"] == "passed" for c in forward), [c["message"] for c in forward if c["status"] != "passed"]
+    assert any("numerical differentiation?" in flag for flag in graded[cheat]["assignments"][0]["flags"])
 
 
 @pytest.mark.slow

@@ -256,6 +256,43 @@ def test_allowed_code_and_blocked_imports():
     assert "srn.py imports `torch` (line 2)" in blocked.describe_blocked("srn.py")
 
 
+ARITHMETIC = ("complex", "extended", "exact")
+
+
+@pytest.mark.parametrize(
+    "source, found",
+    [
+        ("import numpy as np\ng = (f(x + 1e-20j)).imag", "1e-20j"),
+        ("import numpy as np\nz = np.zeros(3, dtype=complex)", "complex"),
+        ("import numpy as np\nz = x.astype(np.complex128)", "np.complex128"),
+        ("import numpy as np\nz = x.astype('c16')", "'c16'"),
+        ("import numpy as np\nz = np.asarray(x, dtype='D')", "'D'"),
+        ("from numpy import clongdouble\nz = clongdouble(1)", "np.clongdouble"),
+        ("import numpy\nz = numpy.lib.scimath.sqrt(-1)", "np.lib.scimath"),
+        ("import numpy as np\nz = x.astype(np.longdouble)", "np.longdouble"),
+        ("import numpy as np\nz = x.astype('float128')", "'float128'"),
+        ("from fractions import Fraction", "import fractions"),
+        ("import sympy", "import sympy"),
+        ("import cmath", "import cmath"),
+    ],
+)
+def test_arithmetic_that_differentiates_numerically_is_flagged(source, found):
+    findings = analyse(source, "srn.py", blocked=("torch",), arithmetic=ARITHMETIC)
+    assert found in [construct for _, construct in findings.arithmetic], findings.arithmetic
+    assert "differentiating the forward numerically" in findings.describe_arithmetic("srn.py")
+    assert any("numerical differentiation?" in flag for flag in findings.review("srn.py"))
+    assert findings.integrity == [] and findings.blocked_imports == []  # the numpy-only check is not its place
+
+
+def test_honest_arithmetic_is_not_flagged_nor_is_it_looked_for_unless_asked():
+    honest = (
+        "import numpy as np\nD = {'D': 3}['D']\nassert not np.iscomplexobj(x)\ny = x.real + np.float64(1)\n"
+        "def complex(a):\n    return a\nz = complex(2)\nw = np.zeros(3, dtype='float64')\n"
+    )
+    assert analyse(honest, "srn.py", blocked=("torch",), arithmetic=ARITHMETIC).arithmetic == []
+    assert analyse("z = 1j\nimport cmath", "srn.py", blocked=("torch",)).arithmetic == []
+
+
 def test_syntax_errors_get_line_and_text():
     findings = analyse("def f(:\n    pass\n", "srn.py")
     assert "srn.py has a syntax error" in findings.syntax_error and "line 1" in findings.syntax_error

@@ -50,6 +50,8 @@ class AssignmentSpec:
     preload: tuple[str, ...] = ("numpy",)
     blocked_imports: tuple[str, ...] = ()
     forbidden_apis: tuple[str, ...] = ()
+    # kinds of arithmetic the integrity scan flags: "complex", "extended", "exact" (static_checks.ARITHMETIC)
+    flagged_arithmetic: tuple[str, ...] = ()
     public_checks: tuple[str, ...] = ("test_public.py",)
     release_data: tuple[str, ...] = ()
     limits: Limits = field(default_factory=Limits)
@@ -301,6 +303,16 @@ def _extension(value: Any, name: str) -> Any:
     return _moment(value, name)
 
 
+ARITHMETIC_KINDS = ("complex", "extended", "exact")
+
+
+def _arithmetic(kinds: Any) -> tuple[str, ...]:
+    unknown = [kind for kind in kinds if kind not in ARITHMETIC_KINDS]
+    if unknown:
+        raise ValueError(f"flagged_arithmetic: unknown kind {unknown[0]!r}; use one of {', '.join(ARITHMETIC_KINDS)}")
+    return tuple(kinds)
+
+
 def load_spec(
     spec_dir: Path, mode: str, solution_dir: Path | None = None, data_dir: Path | None = None
 ) -> AssignmentSpec:
@@ -321,6 +333,7 @@ def load_spec(
             preload=tuple(raw.get("preload", ["numpy"])),
             blocked_imports=tuple(raw.get("blocked_imports", [])),
             forbidden_apis=tuple(raw.get("forbidden_apis", [])),
+            flagged_arithmetic=_arithmetic(raw.get("flagged_arithmetic", [])),
             public_checks=tuple(raw.get("public_checks", ["test_public.py"])),
             release_data=tuple(raw.get("release_data", [])),
             limits=Limits.from_mapping(raw.get("limits")),

@@ -278,7 +278,9 @@ class GradingSlot:
             result.notes.insert(0, "Only the public checks ran here; your instructor's grading adds hidden checks.")
         static = StaticFindings()
         if work.source is not None and work.problem is None:
-            static = analyse(work.source, work.filename, spec.blocked_imports, spec.forbidden_apis)
+            static = analyse(
+                work.source, work.filename, spec.blocked_imports, spec.forbidden_apis, spec.flagged_arithmetic
+            )
             if static.syntax_error and _parses(work.source):  # Python reads it: the grader's failure
                 raise RuntimeError(f"its code scan failed on a file Python reads: {static.syntax_error}")
         result.flags = static.review(work.filename, work.locate)  # for the overview; check messages name cells too

@@ -9,6 +9,12 @@ computed access to torch internals, ``exec`` of built strings: see :class:`_Inte
 guards live in the student's own process, so such code could undo them; a flag fails the
 assignment's forbidden-API (or numpy-only) check and lists the student for the instructor's review.
 
+Where an assignment grades gradients worked out by hand (a1's backpropagation through time), the scan
+also flags **arithmetic that differentiates the forward numerically** to rounding (complex numbers for
+the complex step, extended precision or exact and symbolic arithmetic for differences): such gradients
+equal backpropagation's to the last digit, so no comparison of values can tell them apart. The
+assignment's gradient checks fail on a flag, and the student is listed for review.
+
 Parsing happens in the trusted process, but parsing never runs code; the size of the source is
 capped before it gets here.
 """
@@ -35,6 +41,8 @@ class StaticFindings:
     # (line, construct) that reaches around the guards; also in forbidden_uses (assignments with
     # forbidden APIs) and blocked_imports (with blocked imports), so their checks fail on it.
     integrity: list[tuple[int, str]] = field(default_factory=list)
+    # (line, construct) computing in a kind of arithmetic the assignment flags (``flagged_arithmetic``)
+    arithmetic: list[tuple[int, str]] = field(default_factory=list)
     locate: Callable[[str], str] = field(default=str, repr=False, compare=False)  # module lines -> notebook cells
 
     def describe_blocked(self, filename: str) -> str:
@@ -52,12 +60,27 @@ class StaticFindings:
         more = f" and {len(self.integrity) - 5} more" if len(self.integrity) > 5 else ""
         return self.locate(f"{filename} {REVIEW}. It uses {shown}{more}")
 
+    def describe_arithmetic(self, filename: str) -> str:
+        """``srn.py computes with `1j` (srn.py, line 96) ...``: why the gradient checks give nothing."""
+        if not self.arithmetic:
+            return ""
+        module_file = _module_file(filename)
+        shown = ", ".join(f"`{what}` ({module_file}, line {line})" for line, what in self.arithmetic[:5])
+        more = f" and {len(self.arithmetic) - 5} more" if len(self.arithmetic) > 5 else ""
+        return self.locate(
+            f"{filename} computes with {shown}{more}: gradients found by differentiating the forward "
+            "numerically (a complex step, or differences in extended or exact arithmetic) equal "
+            "backpropagation's to rounding, but backpropagation is what these points are for; "
+            "flagged for your instructor's review"
+        )
+
     def review(self, filename: str, locate: Callable[[str], str] = str) -> list[str]:
         """The flags as the instructor's overview lists them (``craft_rnn.py, line 12: gc.get_objects``).
         Also keeps ``locate``, so the checks' messages name notebook cells as the flags do."""
         self.locate = locate
         module_file = _module_file(filename)
-        return [locate(f"{module_file}, line {line}: {what}") for line, what in self.integrity]
+        flagged = self.integrity + [(line, f"{what} (numerical differentiation?)") for line, what in self.arithmetic]
+        return [locate(f"{module_file}, line {line}: {what}") for line, what in sorted(flagged)]
 
     def _describe_with_integrity(self, found: list[tuple[int, str]], filename: str, verb: str) -> str:
         plain = [entry for entry in found if entry not in self.integrity]
@@ -67,8 +90,13 @@ class StaticFindings:
 
 
 def analyse(
-    source: str, filename: str, blocked: tuple[str, ...] = (), forbidden: tuple[str, ...] = ()
+    source: str,
+    filename: str,
+    blocked: tuple[str, ...] = (),
+    forbidden: tuple[str, ...] = (),
+    arithmetic: tuple[str, ...] = (),
 ) -> StaticFindings:
+    """``arithmetic``: the kinds of :data:`ARITHMETIC` to flag (an assignment's ``flagged_arithmetic``)."""
     findings = StaticFindings()
     try:
         tree = ast.parse(source, filename=filename)
@@ -78,15 +106,16 @@ def analyse(
     except (ValueError, RecursionError, MemoryError) as exc:
         findings.syntax_error = f"{filename} cannot be parsed ({type(exc).__name__}: nested too deeply?)"
         return findings
-    if not (blocked or forbidden):
+    if not (blocked or forbidden or arithmetic):
         return findings  # nothing to enforce, nothing to reach around: gc, exec and the rest are fine here
-    visitor = _IntegrityScan(blocked, forbidden, tree)
+    visitor = _IntegrityScan(blocked, forbidden, tree, arithmetic)
     try:
         _with_deep_stack(lambda: visitor.visit(tree))
     except RecursionError:  # deeper than any interpreter imports: Python would refuse the file too
         findings.syntax_error = f"{filename} cannot be parsed (RecursionError: nested too deeply?)"
         return findings
-    findings.integrity = _most_specific(visitor.integrity)[:MAX_FLAGS]
+    findings.integrity = _most_specific(visitor.integrity)[:MAX_FLAGS] if blocked or forbidden else []
+    findings.arithmetic = sorted(visitor.arithmetic)[:MAX_FLAGS]
     findings.blocked_imports = visitor.blocked + (findings.integrity if blocked else [])
     findings.forbidden_uses = visitor.forbidden + (findings.integrity if forbidden else [])
     return findings
@@ -289,6 +318,30 @@ IMPORTERS = frozenset({"__import__", "importlib.import_module", "importlib.__imp
 INDIRECT = CODE_RUNNERS | {"__import__", "getattr", "vars"}
 
 
+# Arithmetic in which a numerical derivative of the forward equals backpropagation's to rounding, by kind
+# (an assignment's ``flagged_arithmetic``): modules, numpy names, and dtype names as strings.
+ARITHMETIC: dict[str, dict[str, frozenset[str]]] = {  # the kinds: grader.course.model.ARITHMETIC_KINDS
+    "complex": {
+        "modules": frozenset({"cmath"}),
+        "numpy": frozenset(
+            {"complex64", "complex128", "complex256", "complex_", "cdouble", "csingle", "cfloat", "clongdouble"}
+            | {"clongfloat", "complexfloating", "imag", "emath", "lib.scimath"}
+        ),
+        "dtypes": frozenset({"complex", "complex64", "complex128", "complex256", "c8", "c16", "c32", "F", "D", "G"}),
+    },
+    "extended": {
+        "modules": frozenset(),
+        "numpy": frozenset({"longdouble", "longfloat", "float128", "float96", "clongdouble", "clongfloat"}),
+        "dtypes": frozenset({"longdouble", "float128", "float96", "f16", "f12", "g", "G"}),
+    },
+    "exact": {
+        "modules": frozenset({"decimal", "fractions", "mpmath", "sympy", "gmpy2"}),
+        "numpy": frozenset(),
+        "dtypes": frozenset(),
+    },
+}
+
+
 class _IntegrityScan(_Visitor):
     """The uses of :class:`_Visitor` plus constructs that reach around the guards, each with its line.
 
@@ -299,9 +352,17 @@ class _IntegrityScan(_Visitor):
     constant string (scanned like the rest of the file).
     """
 
-    def __init__(self, blocked: tuple[str, ...], forbidden: tuple[str, ...], tree: ast.AST) -> None:
+    def __init__(
+        self, blocked: tuple[str, ...], forbidden: tuple[str, ...], tree: ast.AST, arithmetic: tuple[str, ...] = ()
+    ) -> None:
         super().__init__(blocked, forbidden)
         self.integrity: list[tuple[int, str]] = []
+        kinds = [ARITHMETIC[kind] for kind in arithmetic if kind in ARITHMETIC]
+        self.arithmetic: list[tuple[int, str]] = []
+        self.arithmetic_modules = frozenset().union(*(kind["modules"] for kind in kinds))
+        self.arithmetic_numpy = frozenset().union(*(kind["numpy"] for kind in kinds))
+        self.arithmetic_dtypes = frozenset().union(*(kind["dtypes"] for kind in kinds))
+        self.complex_flagged = "complex" in arithmetic
         self.parents = _parents(tree)
         self.shadowed = _assigned_names(tree)  # `def compile(...)`: then compile(...) is not the builtin
         self.depth = 0  # of exec'd constant strings within each other
@@ -351,6 +412,8 @@ class _IntegrityScan(_Visitor):
             self._check_dotted(node.lineno, dotted, node)
         if node.attr in ESCAPE_ATTRIBUTES or (node.attr == "__dict__" and not self._own(node.value)):
             self._flag(node.lineno, f"{self._shown(node.value)}.{node.attr}")
+        if self.complex_flagged and node.attr == "imag":
+            self._flag_arithmetic(node.lineno, f"{self._shown(node.value)}.imag")
         super().visit_Attribute(node)
 
     def visit_Name(self, node: ast.Name) -> None:
@@ -360,6 +423,8 @@ class _IntegrityScan(_Visitor):
             self._flag(node.lineno, "__builtins__")
         elif node.id in INDIRECT and node.id not in self.shadowed and not self._called(node):
             self._flag(node.lineno, f"{node.id} passed around as a value")
+        if self.complex_flagged and node.id == "complex" and node.id not in self.shadowed:
+            self._flag_arithmetic(node.lineno, "complex")
         super().visit_Name(node)
 
     def visit_Call(self, node: ast.Call) -> None:
@@ -413,6 +478,8 @@ class _IntegrityScan(_Visitor):
             self._flag(node.lineno, f"getattr({owner}, …) with a computed name")
 
     def _check_module(self, line: int, module: str) -> None:
+        if module.split(".")[0] in self.arithmetic_modules:
+            self._flag_arithmetic(line, f"import {module}")
         if module.split(".")[0] in ESCAPE_MODULES:
             self._flag(line, f"import {module}")
         else:
@@ -420,6 +487,10 @@ class _IntegrityScan(_Visitor):
 
     def _check_dotted(self, line: int, dotted: str, node: ast.AST | None = None) -> None:
         """``node`` (when the dotted name is written as such) tells how ``sys.modules`` is used."""
+        if dotted.startswith("numpy.") and any(
+            dotted[6:] == name or dotted[6:].startswith(name + ".") for name in self.arithmetic_numpy
+        ):
+            self._flag_arithmetic(line, dotted.replace("numpy.", "np.", 1))
         internal = _torch_internal(dotted)
         if internal and not any(_names_same_api(internal, name) for name in self.forbidden_names):
             self._flag(line, internal)  # a forbidden one (torch._VF) is reported as a forbidden use
@@ -486,6 +557,30 @@ class _IntegrityScan(_Visitor):
         entry = (line, construct[:MAX_CONSTRUCT])
         if entry not in self.integrity:
             self.integrity.append(entry)
+
+    def _flag_arithmetic(self, line: int, construct: str) -> None:
+        entry = (line, construct[:MAX_CONSTRUCT])
+        if entry not in self.arithmetic:
+            self.arithmetic.append(entry)
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        """``1j``; a dtype named by a string (``astype("complex128")``, ``dtype="D"``): one letter only
+        where a dtype goes, since ``"D"`` is also an honest key."""
+        if self.complex_flagged and isinstance(node.value, complex):
+            self._flag_arithmetic(node.lineno, repr(node.value))
+        elif isinstance(node.value, str) and node.value in self.arithmetic_dtypes:
+            if len(node.value) > 1 or self._dtype_position(node):
+                self._flag_arithmetic(node.lineno, repr(node.value))
+
+    def _dtype_position(self, node: ast.Constant) -> bool:
+        parent = self.parents.get(node)
+        if isinstance(parent, ast.keyword):
+            return parent.arg == "dtype"
+        if isinstance(parent, ast.Call) and parent.args and parent.args[0] is node:
+            func = parent.func
+            called = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+            return called in ("astype", "view", "dtype")
+        return False
 
 
 SHARED_LIBRARIES = frozenset({"numpy", "torch", "builtins", "math", "random", "json", "pytest", "_pytest"})
