@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 from conftest import REPO, SOLUTIONS, checks_of, score_of
 
-from grader.judging.convergence import NOT_THE_MODEL, judge_training, replay_problem
+from grader.judging.convergence import GRADIENTS_ONLY, NOT_THE_MODEL, judge_training, replay_problem
 
 A3 = "a3_craft_rnn"
 SENTENCE = (
@@ -298,7 +298,11 @@ def test_replay_problem_names_what_differs():
     assert "shape (1, 3)" in replay_problem({"replay": _replay([[1.0, -2.0, 0.0]], w=[[0.5, 0.25]], b=[1.0])}, want)
     assert "NaN" in replay_problem({"replay": _replay([[np.nan, -2.0]], w=[[0.5, 0.25]], b=[1.0])}, want)
     gradient = replay_problem({"replay": _replay([[1.0, -2.0]], w=[[0.5, -0.25]], b=[1.0])}, want)
-    assert "otherwise than" in gradient and "the gradient of w" in gradient
+    # Right outputs, other gradients (a state detached between steps): said so, not "another model".
+    assert gradient.startswith(GRADIENTS_ONLY) and "the gradient of w" in gradient and ".detach()" in gradient
+    cut = [{"losses": [2.0, 1.0], "ok": True, NOT_THE_MODEL: gradient}]
+    verdict = judge_training(cut, [{"losses": [2.0, 1.0], "ok": True, NOT_THE_MODEL: None}], converged=lambda r: True)
+    assert verdict.fraction == 0.0 and GRADIENTS_ONLY in verdict.message and SENTENCE not in verdict.message
     # Weights taken by position (misnamed parameters): so are the gradients.
     renamed = {"replay": _replay([[1.0, -2.0]], my_w=[[0.5, 0.25]], my_b=[1.0]), "weights": {"my_w": 0, "my_b": 0}}
     assert replay_problem(renamed, want) is None

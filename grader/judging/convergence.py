@@ -182,8 +182,9 @@ def _refusal(run: Run, reference: Run) -> str | None:
     replay, :func:`replay_problem`), or it took under half the optimizer steps the reference's run took
     (one per batch): weights trained elsewhere and copied in. Step counts come from the student's
     process (inside/child counts them), so this stops the plain copy, not one that fakes its steps."""
-    if run.get(NOT_THE_MODEL):
-        return f"{NOT_THE_MODEL_SENTENCE}: {run[NOT_THE_MODEL]}"
+    problem = run.get(NOT_THE_MODEL)
+    if problem:
+        return problem if problem.startswith(GRADIENTS_ONLY) else f"{NOT_THE_MODEL_SENTENCE}: {problem}"
     mine, theirs = run.get("steps"), reference.get("steps")
     if not isinstance(theirs, int) or isinstance(theirs, bool) or theirs <= 0:
         return None  # not counted on the reference's side (a probe run outside a graded process)
@@ -245,6 +246,10 @@ NOT_THE_MODEL_SENTENCE = (
 # Replay tolerance, relative to each array's size (2-norm): a correct model and the reference
 # architecture differ by rounding (float32, another order of additions, a GPU's kernels: ~1e-6 to 1e-3);
 # a forward that does not run the architecture differs by order one, or gives its parameters no gradient.
+# The outputs agree and only their gradients differ: the model is the architecture, trained otherwise.
+GRADIENTS_ONLY = (
+    "your trained model gives the specified architecture's outputs with its weights, but not their gradients"
+)
 REPLAY_RTOL = 2e-2
 REPLAY_ATOL = 1e-5  # per entry (root mean square), for arrays near zero
 
@@ -341,7 +346,11 @@ def _replay_verdict(claim: dict[str, Any], replayed: Any, unused: list[str], ver
             f"give different outputs ({problem}); where a check of your model's forward fails, it shows why"
         )
     if other:
-        return f"your trained model's outputs depend on its parameters otherwise than the specified architecture's do ({other})"
+        return (
+            f"{GRADIENTS_ONLY} ({other}): a gradient path is cut or changed in its forward (.detach() or .data "
+            "on the state between steps, torch.no_grad()), so it does not learn as the specified architecture "
+            "does and its training cannot be measured as the architecture's"
+        )
     return None
 
 
