@@ -136,7 +136,8 @@ H0_KEPT_IN_FRONT = reference_changed(
 NO_BACKWARD = reference_changed(
     ("def rnn_backward(dhs, cache):\n", "def rnn_backward(dhs, cache):\n    raise NotImplementedError\n")
 )
-NUMERICAL_BACKWARD = """
+# The reference's forward, with a cache holding every input (the reference's keeps no biases).
+WHOLE_CACHE = """
 
 _states = rnn_forward
 
@@ -144,7 +145,8 @@ _states = rnn_forward
 def rnn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, activation="tanh"):
     hs, _ = _states(x, h0, W_ih, W_hh, b_ih, b_hh, activation)
     return hs, dict(x=x, h0=h0, W_ih=W_ih, W_hh=W_hh, b_ih=b_ih, b_hh=b_hh, activation=activation)
-
+"""
+NUMERICAL_BACKWARD = """
 
 def rnn_backward(dhs, cache):
     names = ("x", "h0", "W_ih", "W_hh", "b_ih", "b_hh")
@@ -164,11 +166,66 @@ def rnn_backward(dhs, cache):
         grads[name] = grad
     return grads
 """
-COMPLEX_STEP = SOLUTION + NUMERICAL_BACKWARD.format(
-    dtype="complex", steps="(1e-30j,)", derivative="losses[0].imag / 1e-30"
+COMPLEX = dict(dtype="complex", steps="(1e-30j,)", derivative="losses[0].imag / 1e-30")
+COMPLEX_STEP = SOLUTION + WHOLE_CACHE + NUMERICAL_BACKWARD.format(**COMPLEX)
+EXTENDED_DIFFERENCES = (
+    SOLUTION
+    + WHOLE_CACHE
+    + NUMERICAL_BACKWARD.format(
+        dtype="np.longdouble", steps="(1e-7, -1e-7)", derivative="float((losses[0] - losses[1]) / 2e-7)"
+    )
 )
-EXTENDED_DIFFERENCES = SOLUTION + NUMERICAL_BACKWARD.format(
-    dtype="np.longdouble", steps="(1e-7, -1e-7)", derivative="float((losses[0] - losses[1]) / 2e-7)"
+# The complex step moved into a file beside srn.py (the scan read only srn.py).
+COMPLEX_STEP_IN_A_HELPER = {
+    "srn.py": SOLUTION + WHOLE_CACHE + "\n\nfrom gradtools import rnn_backward  # noqa: E402\n",
+    "gradtools.py": "import numpy as np\n\nfrom srn import rnn_forward\n" + NUMERICAL_BACKWARD.format(**COMPLEX),
+}
+# Dual numbers: the forward run again on numbers of its own that carry the derivatives along.
+DUAL_NUMBERS = (
+    SOLUTION
+    + WHOLE_CACHE
+    + """
+
+class _Dual:
+    def __init__(self, value, tangent):
+        self.value, self.tangent = value, tangent
+
+    def __add__(self, other):
+        return _Dual(self.value + other.value, self.tangent + other.tangent)
+
+    def __matmul__(self, other):
+        return _Dual(self.value @ other.value, self.tangent @ other.value + self.value @ other.tangent)
+
+    def act(self, activation):
+        if activation == "tanh":
+            out = np.tanh(self.value)
+            return _Dual(out, self.tangent * (1 - out**2))
+        if activation == "relu":
+            return _Dual(np.maximum(self.value, 0.0), self.tangent * (self.value > 0))
+        return self
+
+
+def rnn_backward(dhs, cache):
+    names = ("x", "h0", "W_ih", "W_hh", "b_ih", "b_hh")
+    h0 = cache["h0"] if cache["h0"] is not None else np.zeros(dhs.shape[1:])
+    values = {name: np.asarray(h0 if name == "h0" else cache[name], dtype=float) for name in names}
+    grads = {}
+    for name in names:
+        grad = np.zeros(values[name].shape)
+        for index in np.ndindex(grad.shape):
+            dual = {key: _Dual(value, np.zeros_like(value)) for key, value in values.items()}
+            dual[name].tangent[index] = 1.0
+            W_ih_T = _Dual(dual["W_ih"].value.T, dual["W_ih"].tangent.T)
+            W_hh_T = _Dual(dual["W_hh"].value.T, dual["W_hh"].tangent.T)
+            h, total = dual["h0"], 0.0
+            for t in range(dhs.shape[0]):
+                x_t = _Dual(dual["x"].value[t], dual["x"].tangent[t])
+                h = (x_t @ W_ih_T + dual["b_ih"] + h @ W_hh_T + dual["b_hh"]).act(cache["activation"])
+                total += np.sum(h.tangent * dhs[t])
+            grad[index] = total
+        grads[name] = grad
+    return grads
+"""
 )
 
 
@@ -186,6 +243,8 @@ def graded(run_grade, tmp_path_factory) -> dict[str, Any]:
         "no_backward": {"srn.py": NO_BACKWARD},
         "complex_step": {"srn.py": COMPLEX_STEP},
         "extended_differences": {"srn.py": EXTENDED_DIFFERENCES},
+        "dual_numbers": {"srn.py": DUAL_NUMBERS},
+        "complex_step_in_a_helper": COMPLEX_STEP_IN_A_HELPER,
         **{name: {"srn.py": student_srn(**changes)} for name, (changes, _) in WRONG.items()},
     }
     root = tmp_path_factory.mktemp("a1")
@@ -239,14 +298,14 @@ def test_torch_use_fails_the_checks_that_use_it(graded):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("cheat", ["complex_step", "extended_differences"])
+@pytest.mark.parametrize("cheat", ["complex_step", "extended_differences", "dual_numbers", "complex_step_in_a_helper"])
 def test_a_backward_by_numerical_differentiation_earns_no_more_than_no_backward(graded, cheat):
     assert score_of(graded["no_backward"], A1) == 60
     assert score_of(graded[cheat], A1) <= score_of(graded["no_backward"], A1)
     checks = {c["name"]: c for c in checks_of(graded[cheat], A1)}
     gradients = [c for name, c in checks.items() if "backward" in name or name == "test_gradient_check"]
     assert len(gradients) == 7 and all(c["points"] == 0 for c in gradients)
-    assert all("differentiating the forward numerically" in c["message"] for c in gradients)
+    assert all("differentiating the forward mechanically" in c["message"] for c in gradients)
     forward = [c for name, c in checks.items() if c not in gradients]
     assert all(c["status"] == "passed" for c in forward), [c["message"] for c in forward if c["status"] != "passed"]
     assert any("numerical differentiation?" in flag for flag in graded[cheat]["assignments"][0]["flags"])

@@ -256,7 +256,7 @@ def test_allowed_code_and_blocked_imports():
     assert "srn.py imports `torch` (line 2)" in blocked.describe_blocked("srn.py")
 
 
-ARITHMETIC = ("complex", "extended", "exact")
+ARITHMETIC = ("complex", "extended", "exact", "overloaded")
 
 
 @pytest.mark.parametrize(
@@ -274,12 +274,17 @@ ARITHMETIC = ("complex", "extended", "exact")
         ("from fractions import Fraction", "import fractions"),
         ("import sympy", "import sympy"),
         ("import cmath", "import cmath"),
+        (
+            "class Dual:\n    def __init__(self, v, t):\n        self.v = v\n    def __mul__(self, o):\n        pass",
+            "class Dual defines __mul__",
+        ),
+        ("class D(object):\n    __array_priority__ = 100", "class D defines __array_priority__"),
     ],
 )
 def test_arithmetic_that_differentiates_numerically_is_flagged(source, found):
     findings = analyse(source, "srn.py", blocked=("torch",), arithmetic=ARITHMETIC)
     assert found in [construct for _, construct in findings.arithmetic], findings.arithmetic
-    assert "differentiating the forward numerically" in findings.describe_arithmetic("srn.py")
+    assert "differentiating the forward mechanically" in findings.describe_arithmetic("srn.py")
     assert any("numerical differentiation?" in flag for flag in findings.review("srn.py"))
     assert findings.integrity == [] and findings.blocked_imports == []  # the numpy-only check is not its place
 
@@ -288,6 +293,8 @@ def test_honest_arithmetic_is_not_flagged_nor_is_it_looked_for_unless_asked():
     honest = (
         "import numpy as np\nD = {'D': 3}['D']\nassert not np.iscomplexobj(x)\ny = x.real + np.float64(1)\n"
         "def complex(a):\n    return a\nz = complex(2)\nw = np.zeros(3, dtype='float64')\n"
+        "class Cache:\n    def __init__(self, hs):\n        self.hs = hs\n    def __getitem__(self, key):\n"
+        "        return self.hs[key]\n"
     )
     assert analyse(honest, "srn.py", blocked=("torch",), arithmetic=ARITHMETIC).arithmetic == []
     assert analyse("z = 1j\nimport cmath", "srn.py", blocked=("torch",)).arithmetic == []

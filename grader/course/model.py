@@ -50,7 +50,7 @@ class AssignmentSpec:
     preload: tuple[str, ...] = ("numpy",)
     blocked_imports: tuple[str, ...] = ()
     forbidden_apis: tuple[str, ...] = ()
-    # kinds of arithmetic the integrity scan flags: "complex", "extended", "exact" (static_checks.ARITHMETIC)
+    # kinds of arithmetic the integrity scan flags: ARITHMETIC_KINDS (static_checks.ARITHMETIC)
     flagged_arithmetic: tuple[str, ...] = ()
     public_checks: tuple[str, ...] = ("test_public.py",)
     release_data: tuple[str, ...] = ()
@@ -303,7 +303,7 @@ def _extension(value: Any, name: str) -> Any:
     return _moment(value, name)
 
 
-ARITHMETIC_KINDS = ("complex", "extended", "exact")
+ARITHMETIC_KINDS = ("complex", "extended", "exact", "overloaded")
 
 
 def _arithmetic(kinds: Any) -> tuple[str, ...]:

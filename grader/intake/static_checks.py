@@ -10,9 +10,10 @@ guards live in the student's own process, so such code could undo them; a flag f
 assignment's forbidden-API (or numpy-only) check and lists the student for the instructor's review.
 
 Where an assignment grades gradients worked out by hand (a1's backpropagation through time), the scan
-also flags **arithmetic that differentiates the forward numerically** to rounding (complex numbers for
-the complex step, extended precision or exact and symbolic arithmetic for differences): such gradients
-equal backpropagation's to the last digit, so no comparison of values can tell them apart. The
+also flags **arithmetic that differentiates the forward mechanically** to rounding (complex numbers for
+the complex step, extended precision or exact and symbolic arithmetic for differences, number types of
+the submission's own for dual numbers): such gradients equal backpropagation's to the last digit, so no
+comparison of values can tell them apart. The
 assignment's gradient checks fail on a flag, and the student is listed for review.
 
 Parsing happens in the trusted process, but parsing never runs code; the size of the source is
@@ -44,6 +45,25 @@ class StaticFindings:
     # (line, construct) computing in a kind of arithmetic the assignment flags (``flagged_arithmetic``)
     arithmetic: list[tuple[int, str]] = field(default_factory=list)
     locate: Callable[[str], str] = field(default=str, repr=False, compare=False)  # module lines -> notebook cells
+    # entries found in a helper file beside the module (entry -> that file's name); the rest are the module's
+    files: dict[tuple[int, str], str] = field(default_factory=dict)
+
+    def include(self, helper: StaticFindings, filename: str) -> None:
+        """Add what the scan found in a helper file the module may import (``gradtools.py``): code moved
+        out of the module is still the submission's, and runs in the same process."""
+        for mine, found in (
+            (self.blocked_imports, helper.blocked_imports),
+            (self.forbidden_uses, helper.forbidden_uses),
+            (self.integrity, helper.integrity),
+            (self.arithmetic, helper.arithmetic),
+        ):
+            for entry in found:
+                if entry not in mine:
+                    mine.append(entry)
+                    self.files[entry] = filename
+
+    def _where(self, entry: tuple[int, str], module_file: str) -> str:
+        return f"{self.files.get(entry, module_file)}, line {entry[0]}"
 
     def describe_blocked(self, filename: str) -> str:
         return self._describe_with_integrity(self.blocked_imports, filename, "imports")
@@ -56,7 +76,7 @@ class StaticFindings:
         if not self.integrity:
             return ""
         module_file = _module_file(filename)
-        shown = ", ".join(f"`{what}` ({module_file}, line {line})" for line, what in self.integrity[:5])
+        shown = ", ".join(f"`{entry[1]}` ({self._where(entry, module_file)})" for entry in self.integrity[:5])
         more = f" and {len(self.integrity) - 5} more" if len(self.integrity) > 5 else ""
         return self.locate(f"{filename} {REVIEW}. It uses {shown}{more}")
 
@@ -65,11 +85,11 @@ class StaticFindings:
         if not self.arithmetic:
             return ""
         module_file = _module_file(filename)
-        shown = ", ".join(f"`{what}` ({module_file}, line {line})" for line, what in self.arithmetic[:5])
+        shown = ", ".join(f"`{entry[1]}` ({self._where(entry, module_file)})" for entry in self.arithmetic[:5])
         more = f" and {len(self.arithmetic) - 5} more" if len(self.arithmetic) > 5 else ""
         return self.locate(
             f"{filename} computes with {shown}{more}: gradients found by differentiating the forward "
-            "numerically (a complex step, or differences in extended or exact arithmetic) equal "
+            "mechanically (a complex step, differences in extended or exact arithmetic, dual numbers) equal "
             "backpropagation's to rounding, but backpropagation is what these points are for; "
             "flagged for your instructor's review"
         )
@@ -79,13 +99,15 @@ class StaticFindings:
         Also keeps ``locate``, so the checks' messages name notebook cells as the flags do."""
         self.locate = locate
         module_file = _module_file(filename)
-        flagged = self.integrity + [(line, f"{what} (numerical differentiation?)") for line, what in self.arithmetic]
-        return [locate(f"{module_file}, line {line}: {what}") for line, what in sorted(flagged)]
+        flagged = [(entry, entry[1]) for entry in self.integrity]
+        flagged += [(entry, f"{entry[1]} (numerical differentiation?)") for entry in self.arithmetic]
+        flagged.sort(key=lambda item: (self.files.get(item[0], ""), item[0]))
+        return [locate(f"{self._where(entry, module_file)}: {what}") for entry, what in flagged]
 
     def _describe_with_integrity(self, found: list[tuple[int, str]], filename: str, verb: str) -> str:
         plain = [entry for entry in found if entry not in self.integrity]
         flagged = any(entry in found for entry in self.integrity)
-        parts = [_describe(plain, filename, verb), self.describe_integrity(filename) if flagged else ""]
+        parts = [_describe(plain, filename, verb, self.files), self.describe_integrity(filename) if flagged else ""]
         return "; ".join(part for part in parts if part)
 
 
@@ -339,7 +361,15 @@ ARITHMETIC: dict[str, dict[str, frozenset[str]]] = {  # the kinds: grader.course
         "numpy": frozenset(),
         "dtypes": frozenset(),
     },
+    # Number types of the submission's own (dual numbers carrying derivatives through the forward): a
+    # class that defines arithmetic operators or takes part in numpy's ufuncs.
+    "overloaded": {"modules": frozenset(), "numpy": frozenset(), "dtypes": frozenset()},
 }
+OPERATORS = frozenset(
+    f"__{name}__"
+    for base in ("add", "sub", "mul", "matmul", "truediv", "pow", "neg")
+    for name in (base, f"r{base}", f"i{base}")
+) | {"__array_ufunc__", "__array_function__", "__array_priority__"}
 
 
 class _IntegrityScan(_Visitor):
@@ -363,6 +393,7 @@ class _IntegrityScan(_Visitor):
         self.arithmetic_numpy = frozenset().union(*(kind["numpy"] for kind in kinds))
         self.arithmetic_dtypes = frozenset().union(*(kind["dtypes"] for kind in kinds))
         self.complex_flagged = "complex" in arithmetic
+        self.overloaded_flagged = "overloaded" in arithmetic
         self.parents = _parents(tree)
         self.shadowed = _assigned_names(tree)  # `def compile(...)`: then compile(...) is not the builtin
         self.depth = 0  # of exec'd constant strings within each other
@@ -563,6 +594,19 @@ class _IntegrityScan(_Visitor):
         if entry not in self.arithmetic:
             self.arithmetic.append(entry)
 
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        """``class Dual: def __mul__(...)``: numbers of its own, which carry derivatives through a forward."""
+        if self.overloaded_flagged:
+            for statement in node.body:
+                defined = [statement.name] if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)) else []
+                if isinstance(statement, (ast.Assign, ast.AnnAssign)):
+                    targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+                    defined = [target.id for target in targets if isinstance(target, ast.Name)]
+                for name in defined:
+                    if name in OPERATORS:
+                        self._flag_arithmetic(statement.lineno, f"class {node.name} defines {name}")
+        self.generic_visit(node)
+
     def visit_Constant(self, node: ast.Constant) -> None:
         """``1j``; a dtype named by a string (``astype("complex128")``, ``dtype="D"``): one letter only
         where a dtype goes, since ``"D"`` is also an honest key."""
@@ -660,9 +704,15 @@ def _is_main_guard(test: ast.expr) -> bool:
     return len(names) == 1 and len(texts) == 1
 
 
-def _describe(found: list[tuple[int, str]], filename: str, verb: str) -> str:
+def _describe(
+    found: list[tuple[int, str]], filename: str, verb: str, files: dict[tuple[int, str], str] | None = None
+) -> str:
     if not found:
         return ""
-    shown = ", ".join(f"`{name}` (line {line})" for line, name in found[:5])
+    files = files or {}
+    shown = ", ".join(
+        f"`{name}` ({files[(line, name)] + ', ' if (line, name) in files else ''}line {line})"
+        for line, name in found[:5]
+    )
     more = f" and {len(found) - 5} more" if len(found) > 5 else ""
     return f"{filename} {verb} {shown}{more}"
