@@ -12,7 +12,7 @@ from conftest import REPO, write_submission
 
 from grader.course.model import load_course
 from grader.intake.notebook import NotebookError, convert, relabel
-from grader.intake.static_checks import analyse
+from grader.intake.static_checks import analyse, imported_helpers
 from grader.intake.submission import load
 from grader.packaging.stubs import StubError, make_stub, notebook_from_stub
 
@@ -298,6 +298,22 @@ def test_honest_arithmetic_is_not_flagged_nor_is_it_looked_for_unless_asked():
     )
     assert analyse(honest, "srn.py", blocked=("torch",), arithmetic=ARITHMETIC).arithmetic == []
     assert analyse("z = 1j\nimport cmath", "srn.py", blocked=("torch",)).arithmetic == []
+
+
+def test_the_helpers_the_module_imports_are_scanned_and_its_own_tests_are_not():
+    helpers = {
+        "gradtools.py": b"from numerics import step\n",
+        "numerics.py": "# -*- coding: latin-1 -*-\n# pr\xe9cision\nstep = 1e-30j\n".encode("latin-1"),
+        "test_mine.py": b"import torch\nfrom srn import rnn_forward\nreference = torch.nn.RNN(2, 3)\n",
+        "notes.txt.py": b"\0",
+    }
+    reached = imported_helpers("import numpy as np\nfrom gradtools import step\n", helpers)
+    assert sorted(reached) == ["gradtools.py", "numerics.py"] and "1e-30j" in reached["numerics.py"]
+    findings = analyse("from gradtools import step\n", "srn.py", blocked=("torch",), arithmetic=ARITHMETIC)
+    for name, text in reached.items():
+        findings.include(analyse(text, name, blocked=("torch",), arithmetic=ARITHMETIC), name)
+    assert findings.review("srn.py") == ["numerics.py, line 3: 1e-30j (numerical differentiation?)"]
+    assert "`1e-30j` (numerics.py, line 3)" in findings.describe_arithmetic("srn.py")
 
 
 def test_syntax_errors_get_line_and_text():

@@ -21,9 +21,9 @@ from grader.course.model import AssignmentSpec, Course
 from grader.course.secret import CourseSecret, load_secret, shipped_secret
 from grader.errors import Failure, FailureKind, RunFailed, SandboxError
 from grader.grading.request import GradeRequest
-from grader.intake.static_checks import StaticFindings, analyse
+from grader.intake.static_checks import StaticFindings, analyse, imported_helpers
 from grader.intake.students import opened
-from grader.intake.submission import Submission, SubmittedModule, decode_source, load
+from grader.intake.submission import Submission, SubmittedModule, load
 from grader.judging.expected import DiskCache, References, default_cache_dir
 from grader.judging.plugin import CheckContext, run_checks
 from grader.judging.replay import Recording, StoredOutput, fingerprint
@@ -283,11 +283,9 @@ class GradingSlot:
             )
             if static.syntax_error and _parses(work.source):  # Python reads it: the grader's failure
                 raise RuntimeError(f"its code scan failed on a file Python reads: {static.syntax_error}")
-            for name, raw in sorted(work.helpers.items()):  # code moved into a helper is scanned as well
-                text, problem = decode_source(raw, name)
-                if text is not None and problem is None:
-                    rules = (spec.blocked_imports, spec.forbidden_apis, spec.flagged_arithmetic)
-                    static.include(analyse(text, name, *rules), name)
+            rules = (spec.blocked_imports, spec.forbidden_apis, spec.flagged_arithmetic)
+            for name, text in imported_helpers(work.source, work.helpers).items():  # code moved out is scanned too
+                static.include(analyse(text, name, *rules), name)
         result.flags = static.review(work.filename, work.locate)  # for the overview; check messages name cells too
         limits = self.options.limits_for(spec)
         worker = self._worker(work, spec, static, limits)

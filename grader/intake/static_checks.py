@@ -23,8 +23,10 @@ capped before it gets here.
 from __future__ import annotations
 
 import ast
+import io
 import sys
 import threading
+import tokenize
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePath
@@ -141,6 +143,43 @@ def analyse(
     findings.blocked_imports = visitor.blocked + (findings.integrity if blocked else [])
     findings.forbidden_uses = visitor.forbidden + (findings.integrity if forbidden else [])
     return findings
+
+
+def imported_helpers(source: str, helpers: dict[str, bytes]) -> dict[str, str]:
+    """The helper files (name -> text) that the module imports, directly or through each other, by an
+    import statement: the code that runs with it. A file it never imports (the student's own tests
+    comparing with nn.RNN) does not run when grading imports the module; importing by a computed name
+    is itself flagged where a scan runs."""
+    texts: dict[str, str] = {}
+    for name, raw in helpers.items():
+        if name.endswith(".py") and b"\0" not in raw:
+            try:  # as Python reads it: a BOM or a coding cookie
+                encoding, _ = tokenize.detect_encoding(io.BytesIO(raw).readline)
+                texts[name[:-3]] = raw.decode(encoding)
+            except (SyntaxError, LookupError, UnicodeDecodeError):
+                continue  # Python cannot import it either
+    reached: dict[str, str] = {}
+    pending = [source]
+    while pending:
+        for module in _imported_modules(pending.pop()):
+            if module in texts and f"{module}.py" not in reached:
+                reached[f"{module}.py"] = texts[module]
+                pending.append(texts[module])
+    return reached
+
+
+def _imported_modules(source: str) -> set[str]:
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return set()
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+    return found
 
 
 def _with_deep_stack(walk: Callable[[], None]) -> None:
