@@ -173,6 +173,11 @@ def test_float32_where_float64_is_expected_is_named_as_the_dtype_not_a_value_pat
     found = find_mismatch(want.astype(np.float32), want, name="grads['x']", rtol=1e-9, atol=1e-10)
     assert found is not None and "has dtype float32, but float64 was expected" in found.message
     assert "float32's precision" in found.message and "dtype of the inputs" in (found.diagnosis or "")
+    # The other way round (a2's one_hot from np.eye): make float32, not "compute in float64".
+    eye = np.eye(4)[[1, 0, 2]]
+    found = find_mismatch(eye, eye.astype(np.float32), name="one_hot", rtol=0, atol=0, check_dtype=True)
+    assert found is not None and "dtype float64, but float32" in found.message
+    assert "make it float32" in (found.diagnosis or "") and "dtype of the inputs" not in (found.diagnosis or "")
     wrong = (want + 1e-3).astype(np.float32)  # a real error in float32: the values are named, not the dtype
     found = find_mismatch(wrong, want, name="grads['x']", rtol=1e-9, atol=1e-10)
     assert found is not None and "values differ" in found.message and "dtype" not in found.message

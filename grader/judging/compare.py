@@ -349,7 +349,7 @@ def _array_mismatch(
     if check_dtype and mine.dtype != want.dtype:
         return CheckFailure(
             f"{name} has dtype {mine.dtype}, but {want.dtype} was expected",
-            diagnosis="compute in the dtype of the inputs (float64 here); do not convert",
+            diagnosis=_dtype_hint(mine.dtype, want.dtype),
         )
     if want.dtype.kind in "biu" and mine.dtype.kind in "biu":
         wrong = mine != want
@@ -361,10 +361,23 @@ def _array_mismatch(
         return CheckFailure(
             f"{name} has dtype {mine.dtype}, but {want.dtype} was expected: its values agree with the expected "
             f"ones only to {mine.dtype}'s precision (allowed rtol={rtol:g}, atol={atol:g})",
-            diagnosis="compute in the dtype of the inputs (float64 here); do not convert",
+            diagnosis=_dtype_hint(mine.dtype, want.dtype),
         )
     axis = time_axis if isinstance(time_axis, int) else None
     return _value_failure(mine, want, wrong, name, rtol, atol, axis, positions if axis is not None else STEPS)
+
+
+def _dtype_hint(mine: np.dtype, want: np.dtype) -> str:
+    """How to get the expected dtype: keep float64 inputs' precision, or make torch's float32 where a
+    float64 came from numpy (np.eye, np.array of Python floats)."""
+    if want == np.float64 and mine.kind == "f":
+        return "compute in the dtype of the inputs (float64 here); do not convert"
+    if want == np.float32 and mine == np.float64:
+        return (
+            "torch works in float32: a tensor made from numpy (np.eye, np.array of floats) or with "
+            "dtype=torch.float64 is float64; make it float32 (dtype=torch.float32, or .float())"
+        )
+    return f"return {want} values (say .astype({want.name!r}) in numpy, or .to(torch.{want.name}) in torch)"
 
 
 def _only_precision_lost(mine: np.ndarray, want: np.ndarray) -> bool:
