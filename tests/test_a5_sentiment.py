@@ -404,3 +404,28 @@ def test_a_slip_in_tokenize_costs_its_own_checks_and_one_more(reference, probes)
             for module in (student, reference)
         )
         assert got == want, slip
+
+
+def test_a_float_label_is_named_where_the_label_is_made(reference, probes):
+    """`torch.tensor(float(label))` passed the dataset check; every training check then failed on torch's
+    "expected target dtype to be Long", raised in a correct train_epoch."""
+    import torch
+
+    class FloatLabels(reference.SentimentDataset):
+        def __getitem__(self, index):
+            ids, label = super().__getitem__(index)
+            return ids, label.float()
+
+    def collate_float(batch):
+        padded, lengths, labels = reference.collate_fn(batch)
+        return padded, lengths, labels.to(torch.float32)
+
+    texts, words = ["good movie", "bad plot"], ["<pad>", "<unk>", "good", "movie", "bad", "plot"]
+    case = dict(texts=texts, labels=[1, 0], vocab_words=words, max_len=10)
+    assert probes.dataset(reference, **case)["items"][0]["label"] == 1
+    with pytest.raises(
+        probes.ProbeFailure, match=r"SentimentDataset\[0\] has dtype torch.float32; labels are class indices"
+    ):
+        probes.dataset(types.SimpleNamespace(**{**vars(reference), "SentimentDataset": FloatLabels}), **case)
+    with pytest.raises(probes.ProbeFailure, match=r"labels has dtype torch.float32; labels are class indices"):
+        probes.collate(types.SimpleNamespace(**{**vars(reference), "collate_fn": collate_float}), [[2, 3], [4]], [1, 0])

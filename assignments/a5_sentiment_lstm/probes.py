@@ -45,6 +45,18 @@ def _check_tensor(value, what, dtype=None):
     return value
 
 
+def _check_label(value, what):
+    """Labels are class indices: nn.CrossEntropyLoss refuses float targets, so a float label fails every
+    training check with torch's error in train_epoch; say it where the label is made."""
+    value = _check_tensor(value, what)
+    if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
+        raise ProbeFailure(
+            f"{what} has dtype {value.dtype}; labels are class indices, torch.long (torch.tensor(labels[i]) of "
+            "an int gives it): nn.CrossEntropyLoss refuses float targets, so training would stop on them"
+        )
+    return value
+
+
 def lstm_classifier_shapes(vocab, emb, hidden, layers, classes, bidirectional):
     """Every parameter of SentimentLSTM by its documented name (torch's nn.LSTM naming)."""
     directions = 2 if bidirectional else 1
@@ -154,7 +166,7 @@ def dataset(student, texts, labels, vocab_words, max_len, seed=0, plain=False):
     for index in range(len(texts)):
         item = unpack(data[index], f"SentimentDataset[{index}]", ("ids", "label"))
         ids = _check_tensor(item[0], f"the ids of SentimentDataset[{index}]", torch.long)
-        label = _check_tensor(item[1], f"the label of SentimentDataset[{index}]")
+        label = _check_label(item[1], f"the label of SentimentDataset[{index}]")
         items.append({"ids": as_array(ids, "ids", ndim=1).tolist(), "label": as_number(label, "label")})
     return {"length": len(data), "items": items}
 
@@ -169,7 +181,7 @@ def collate(student, sequences, labels, seed=0):
     )
     _check_tensor(padded, "padded", torch.long)
     _check_tensor(lengths, "lengths", torch.long)
-    _check_tensor(label_tensor, "labels")
+    _check_label(label_tensor, "labels")
     result = {
         "padded": as_array(padded, "padded", ndim=2),
         "lengths": as_array(lengths, "lengths", ndim=1),
