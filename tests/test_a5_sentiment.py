@@ -429,3 +429,19 @@ def test_a_float_label_is_named_where_the_label_is_made(reference, probes):
         probes.dataset(types.SimpleNamespace(**{**vars(reference), "SentimentDataset": FloatLabels}), **case)
     with pytest.raises(probes.ProbeFailure, match=r"labels has dtype torch.float32; labels are class indices"):
         probes.collate(types.SimpleNamespace(**{**vars(reference), "collate_fn": collate_float}), [[2, 3], [4]], [1, 0])
+
+
+def test_dropout_left_on_in_eval_mode_is_named_not_blamed_on_packing(reference, probes):
+    """F.dropout(x, p) defaults to training=True: the logits change from call to call in eval mode, and
+    the invariance checks' hints blamed packing, which was correct."""
+    import torch
+
+    class DropoutAlwaysOn(reference.SentimentLSTM):
+        def forward(self, padded, lengths):
+            return torch.nn.functional.dropout(super().forward(padded, lengths), 0.3)
+
+    student = types.SimpleNamespace(**{**vars(reference), "SentimentLSTM": DropoutAlwaysOn})
+    for probe, extra in ((probes.forward, {}), (probes.padding_invariance, {"extra": 6}), (probes.batch_order, {})):
+        with pytest.raises(probes.ProbeFailure, match=r"change from one call to the next .* F.dropout\(x, p\)"):
+            probe(student, **CONFIGS[0], **extra, seed=1)
+    assert probes.forward(reference, **CONFIGS[0], seed=1)["logits"].shape == (6, 2)

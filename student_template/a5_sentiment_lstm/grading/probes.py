@@ -104,9 +104,19 @@ def random_batch(seed, batch, vocab, max_len, sort=True, extra=0):
 
 
 def logits_of(model, padded, lengths, what="the logits of SentimentLSTM.forward"):
+    """The logits, asked twice: in eval mode the same batch must give the same logits. Where they change,
+    every forward and invariance check fails, and the packing hints would point at correct code."""
     with torch.no_grad():
-        logits = model(padded.to(torch_device()), lengths)
-    return as_array(logits, what, ndim=2)
+        logits = as_array(model(padded.to(torch_device()), lengths), what, ndim=2)
+        again = as_array(model(padded.to(torch_device()), lengths), what, ndim=2)
+    if logits.shape == again.shape and not np.allclose(logits, again, rtol=1e-5, atol=1e-6, equal_nan=True):
+        raise ProbeFailure(
+            f"{what} change from one call to the next on the same batch in eval mode (by up to "
+            f"{float(np.nanmax(np.abs(logits - again))):.3g}): something random is still on after model.eval(), "
+            "most likely dropout written as F.dropout(x, p), which defaults to training=True; use an nn.Dropout "
+            "module (self.dropout) or F.dropout(x, p, training=self.training)"
+        )
+    return logits
 
 
 # ------------------------------------------------------------------------------------- text to ids
