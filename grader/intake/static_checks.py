@@ -67,6 +67,12 @@ class StaticFindings:
     def _where(self, entry: tuple[int, str], module_file: str) -> str:
         return f"{self.files.get(entry, module_file)}, line {entry[0]}"
 
+    def _listed(self, entries: list[tuple[int, str]], filename: str) -> str:
+        """```gc.get_objects` (craft_rnn.py, line 12), ...`` for the first five, then how many more."""
+        module_file = _module_file(filename)
+        shown = ", ".join(f"`{entry[1]}` ({self._where(entry, module_file)})" for entry in entries[:5])
+        return shown + (f" and {len(entries) - 5} more" if len(entries) > 5 else "")
+
     def describe_blocked(self, filename: str) -> str:
         return self._describe_with_integrity(self.blocked_imports, filename, "imports")
 
@@ -77,20 +83,14 @@ class StaticFindings:
         """``craft_rnn.py reaches around ...: It uses `gc.get_objects` (craft_rnn.py, line 12)``."""
         if not self.integrity:
             return ""
-        module_file = _module_file(filename)
-        shown = ", ".join(f"`{entry[1]}` ({self._where(entry, module_file)})" for entry in self.integrity[:5])
-        more = f" and {len(self.integrity) - 5} more" if len(self.integrity) > 5 else ""
-        return self.locate(f"{filename} {REVIEW}. It uses {shown}{more}")
+        return self.locate(f"{filename} {REVIEW}. It uses {self._listed(self.integrity, filename)}")
 
     def describe_arithmetic(self, filename: str) -> str:
         """``srn.py computes with `1j` (srn.py, line 96) ...``: why the gradient checks give nothing."""
         if not self.arithmetic:
             return ""
-        module_file = _module_file(filename)
-        shown = ", ".join(f"`{entry[1]}` ({self._where(entry, module_file)})" for entry in self.arithmetic[:5])
-        more = f" and {len(self.arithmetic) - 5} more" if len(self.arithmetic) > 5 else ""
         return self.locate(
-            f"{filename} computes with {shown}{more}: gradients found by differentiating the forward "
+            f"{filename} computes with {self._listed(self.arithmetic, filename)}: gradients found by differentiating the forward "
             "mechanically (a complex step, differences in extended or exact arithmetic, dual numbers) equal "
             "backpropagation's to rounding, but backpropagation is what these points are for; "
             "flagged for your instructor's review"
