@@ -161,12 +161,22 @@ def student_seq2seq(**changes: str) -> str:
     return STUDENT_SEQ2SEQ.format(**{**CORRECT, **changes})
 
 
+# A decoder that hands its LSTM (cell, hidden): everything that runs the decoder differed, so correct
+# forward, greedy_decode and translate lost their points too (16.5 where a teacher gives about 55).
+SWAPPED_STATE = (
+    (SOLUTIONS / A4 / "seq2seq.py")
+    .read_text()
+    .replace("self.lstm(self.embedding(token), (hidden, cell))", "self.lstm(self.embedding(token), (cell, hidden))")
+)
+
+
 @pytest.fixture(scope="module")
 def graded(run_grade, tmp_path_factory, naming_course) -> dict[str, Any]:
     """The independent work by one `grade report` on the course; the wrong ones by one on a copy without
     the checks that can name no mistake (the training checks: catalogue_reach.course_naming_only)."""
     root = tmp_path_factory.mktemp("a4")
     wrong = {name: {"seq2seq.py": student_seq2seq(**changes)} for name, (changes, _) in WRONG.items()}
+    wrong["decoder_state_swapped"] = {"seq2seq.py": SWAPPED_STATE}
     return {
         **report_class(
             run_grade, root / "class", root / "grades", {"independent": {"seq2seq.py": student_seq2seq()}}, "-a", A4
@@ -201,10 +211,67 @@ def test_wrong_submission_partial_credit_and_mistake_named(graded, name):
     assert {c["mistake"] for c in checks if c["mistake"]} <= {mistake}, "another mistake was named"
 
 
+@pytest.mark.slow
+def test_a_decoder_mistake_is_charged_to_the_decoder_not_to_every_function_that_runs_it(graded):
+    checks = {c["name"]: c for c in checks_of(graded["decoder_state_swapped"], A4)}
+    on_their_own = [name for name in checks if name.startswith(("test_forward", "test_greedy", "test_translate"))]
+    assert len(on_their_own) == 11  # 4 public, 4 + 2 + 1 hidden
+    for name in on_their_own:
+        assert checks[name]["status"] == "passed", (name, checks[name]["message"])
+        assert checks[name]["message"].startswith("Judged on its own: with your Encoder and Decoder"), name
+    charged = [c for name, c in checks.items() if name.startswith(("test_decoder", "test_train_step"))]
+    assert charged and all(c["points"] == 0 and c["mistake"] == "decoder_state_swapped" for c in charged)
+
+
+TRANSLATED = ["hello", "cat", "good", "abc", "zzz", "q", "moon", "xyzzy"]  # the translate checks' words
+
+
+@pytest.mark.parametrize("probe", ["forward", "greedy_decode", "translate"])
+def test_the_stand_ins_show_every_loop_mistake_and_hide_decoder_ones(reference, probes, probe):
+    """On the grader's stand-in encoder and decoder, a mistake of the decoder gives the reference's
+    results, and every catalogued mistake of the function's own loop still shows."""
+    from grader.course.mistakes import load_catalog
+
+    calls = {
+        "forward": [dict(emb=8, hidden=16, layers=layers, batch=3, src_len=6, trg_len=7, ratio=ratio, seed=3)
+                    for layers in (1, 2) for ratio in (1.0, 0.0)],
+        "greedy_decode": [dict(emb=8, hidden=16, layers=layers, batch=4, src_len=6, max_len=6, seed=4) for layers in (1, 2)],
+        "translate": [dict(words=TRANSLATED, n_step=5, emb=8, hidden=32, seed=seed, scale=4.0, boost=0.5) for seed in (0, 1)],
+    }[probe]  # fmt: skip
+    run = getattr(probes, probe)
+    want = [run(reference, **call, stand_ins=True) for call in calls]
+    source = (SOLUTIONS / A4 / "seq2seq.py").read_bytes()
+    for mistake in load_catalog(REPO / "assignments" / A4 / "mistakes.toml").mistakes:
+        if not mistake.applies_to(probe) or mistake.id == "teacher_forcing_ignores_ratio" and probe != "forward":
+            continue
+        mutant = _load(
+            f"a4_mutant_{mistake.id}", source=mistake.mutate({"seq2seq.py": source}, "seq2seq")["seq2seq.py"]
+        )
+        same = [_same(run(mutant, **call, stand_ins=True), expected) for call, expected in zip(calls, want)]
+        if mistake.id in ("decoder_returns_probabilities", "decoder_state_swapped"):
+            assert all(same), mistake.id
+        else:
+            assert not all(same), f"{mistake.id} gives the reference's {probe} on the stand-ins"
+
+
+def _same(got: Any, want: Any) -> bool:
+    import numpy as np
+
+    if isinstance(want, dict):
+        return all(_same(got[key], value) for key, value in want.items() if not key.startswith("_"))
+    if isinstance(want, np.ndarray):
+        return got.shape == want.shape and bool(np.allclose(got, want, atol=1e-5))
+    return got == want
+
+
 # -- the reference itself behaves as the handout says ----------------------------------------------------
 
 
-def _load(name: str, path: Path) -> Any:
+def _load(name: str, path: Path | None = None, source: bytes | None = None) -> Any:
+    if source is not None:
+        module = type(sys)(name)
+        exec(compile(source, name, "exec"), module.__dict__)
+        return module
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
@@ -337,11 +404,10 @@ def test_no_relabelling_turns_one_drawn_hidden_task_into_another():
     for no draw does one map from (position, letter) to letter spell every target from its word, read
     forwards or reversed (the reversal into a cipher that the hidden task was, which such a relabelling
     answered: 86 points for a student whose train_step never trains, against 60)."""
-    sys.path.insert(0, str(REPO / "assignments" / A4 / "checks"))
-    try:
-        hidden_checks = _load("a4_hidden_checks", REPO / "assignments" / A4 / "checks" / "test_hidden.py")
-    finally:
-        sys.path.pop(0)
+    from grader.judging.plugin import checks_package
+
+    with checks_package(REPO / "assignments" / A4 / "checks"):  # as the grader imports it, beside its helpers
+        hidden_checks = importlib.import_module("checks.test_hidden")
     pairs = hidden_checks.drawn_pairs()
     assert len(pairs) == 60 and len({word for word, _ in pairs}) == 60
     assert pairs != hidden_checks.drawn_pairs(seed=7)

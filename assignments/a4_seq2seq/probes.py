@@ -65,6 +65,53 @@ def build_model(student, emb, hidden, layers, seed, scale=1.0):
     return model.to(torch_device())
 
 
+def with_stand_ins(model, emb, hidden, layers, seed, boost=0.0):
+    """The student's Seq2Seq with the grader's own encoder and decoder computations in place of theirs
+    (not an LSTM: a few fixed tables drawn from the seed), so that Seq2Seq.forward, greedy_decode and
+    translate are judged on their own logic, not again on the student's Encoder and Decoder, whose own
+    checks judge them. The stand-ins keep the documented interface: encoder(src) -> (outputs, hidden,
+    cell), decoder(token, hidden, cell) -> (logits (B, 1, V), hidden, cell), and the next scores depend
+    on the token fed, the hidden state and the cell, so a loop that feeds or carries the wrong thing shows."""
+    device = torch_device()
+    generator = torch.Generator().manual_seed(seed + 7919)
+
+    def table(*shape, scale=1.5):
+        return ((torch.rand(*shape, generator=generator) * 2 - 1) * scale).to(device)
+
+    encode_h, encode_c, decode_in = table(VOCAB, layers, hidden), table(VOCAB, layers, hidden), table(VOCAB, hidden)
+    recur, mix = table(hidden, hidden, scale=2.5 / hidden**0.5), table(hidden, hidden, scale=1.5 / hidden**0.5)
+    read, bias = table(hidden, VOCAB, scale=6.0 / hidden**0.5), table(VOCAB, scale=0.5)
+    bias[EOS] += boost
+    bias[PAD] += boost
+
+    def encoder(src):
+        steps = torch.arange(1, src.shape[1] + 1, device=device).view(1, -1, 1, 1)
+        hidden_state = torch.tanh((encode_h[src] * steps).sum(dim=1) / steps.sum()).transpose(0, 1).contiguous()
+        cell = torch.tanh(encode_c[src].sum(dim=1) * 0.7).transpose(0, 1).contiguous()  # (layers, B, H)
+        return hidden_state[-1].unsqueeze(1).expand(-1, src.shape[1], -1), hidden_state, cell
+
+    def decoder(token, hidden_state, cell):
+        fed = decode_in[token[:, 0]]  # (B, H)
+        hidden_state = torch.tanh(hidden_state @ recur + fed + 0.7 * cell)
+        cell = torch.tanh(0.5 * cell + hidden_state @ mix)
+        logits = (hidden_state[-1] + 0.5 * cell[-1]) @ read + bias
+        return logits.unsqueeze(1), hidden_state, cell
+
+    model.encoder.forward = encoder
+    model.decoder.forward = decoder
+    return model
+
+
+def _model(student, emb, hidden, layers, seed, scale, stand_ins, boost=0.0):
+    """The student's Seq2Seq with the probe's weights, or on the grader's stand-ins (no weights needed)."""
+    if not stand_ins:
+        return build_model(student, emb, hidden, layers, seed, scale)
+    encoder = student.Encoder(VOCAB, emb, hidden, num_layers=layers)
+    decoder = student.Decoder(VOCAB, emb, hidden, num_layers=layers)
+    model = student.Seq2Seq(encoder, decoder).to(torch_device())
+    return with_stand_ins(model, emb, hidden, layers, seed, boost)
+
+
 def random_ids(seed, batch, length, low=3):
     """Token ids of random letters (no S/E/?), from a generator of their own."""
     generator = torch.Generator().manual_seed(seed + 104729)
@@ -137,9 +184,10 @@ def decoder(student, emb, hidden, layers, batch, seed):
     }
 
 
-def forward(student, emb, hidden, layers, batch, src_len, trg_len, ratio, seed, scale=1.5):
-    """Seq2Seq.forward at a given teacher_forcing_ratio (1.0 and 0.0 are deterministic)."""
-    model = build_model(student, emb, hidden, layers, seed, scale).eval()
+def forward(student, emb, hidden, layers, batch, src_len, trg_len, ratio, seed, scale=1.5, stand_ins=False):
+    """Seq2Seq.forward at a given teacher_forcing_ratio (1.0 and 0.0 are deterministic); with
+    ``stand_ins``, on the grader's encoder and decoder (with_stand_ins)."""
+    model = _model(student, emb, hidden, layers, seed, scale, stand_ins).eval()
     src = random_ids(seed, batch, src_len).to(torch_device())
     trg = random_trg(seed, batch, trg_len).to(torch_device())
     with torch.no_grad():
@@ -147,9 +195,9 @@ def forward(student, emb, hidden, layers, batch, src_len, trg_len, ratio, seed, 
     return {"outputs": as_array(outputs, "outputs of Seq2Seq.forward", ndim=3), "_time_axes": {"outputs": 1}}
 
 
-def greedy_decode(student, emb, hidden, layers, batch, src_len, max_len, seed, scale=2.5):
+def greedy_decode(student, emb, hidden, layers, batch, src_len, max_len, seed, scale=2.5, stand_ins=False):
     """Large weights (scale) make the guesses vary from step to step and from word to word."""
-    model = build_model(student, emb, hidden, layers, seed, scale).eval()
+    model = _model(student, emb, hidden, layers, seed, scale, stand_ins).eval()
     src = random_ids(seed, batch, src_len).to(torch_device())
     tokens = student.greedy_decode(model, src, max_len)
     if not isinstance(tokens, torch.Tensor):
@@ -161,12 +209,13 @@ def greedy_decode(student, emb, hidden, layers, batch, src_len, max_len, seed, s
     }
 
 
-def translate(student, words, n_step, emb, hidden, seed, scale, boost):
+def translate(student, words, n_step, emb, hidden, seed, scale, boost, stand_ins=False):
     """translate() with the probe's weights; `boost` raises the scores of E and ? so both appear."""
-    model = build_model(student, emb, hidden, 1, seed, scale).eval()
-    with torch.no_grad():
-        model.decoder.fc.bias[EOS] += boost
-        model.decoder.fc.bias[PAD] += boost
+    model = _model(student, emb, hidden, 1, seed, scale, stand_ins, boost).eval()
+    if not stand_ins:
+        with torch.no_grad():
+            model.decoder.fc.bias[EOS] += boost
+            model.decoder.fc.bias[PAD] += boost
     translations = {}  # by word, so that a message names the word
     for word in words:
         text = student.translate(model, word, n_step)

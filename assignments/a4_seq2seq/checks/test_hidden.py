@@ -8,6 +8,8 @@ import pytest
 
 from grader.checks import hidden, judge_training, measured_runs, points, timeout
 
+from .shared import compare_on_its_own
+
 pytestmark = hidden
 
 TWO_LAYERS = dict(emb=6, hidden=12, layers=2)
@@ -69,9 +71,9 @@ def test_two_layer_parts(judge, part):
     ],
     ids=["2-layers-forced", "2-layers-free", "short-free", "batch-1-forced"],
 )
-def test_forward_configurations(judge, case):
+def test_forward_configurations(judge, reference, details, case):
     """Seq2Seq.forward at ratios 1.0 and 0.0 on other shapes"""
-    judge.compare("forward", **case, seed=13)
+    compare_on_its_own(judge, reference, details, "forward", **case, seed=13)
 
 
 @points(5)
@@ -83,15 +85,18 @@ def test_forward_configurations(judge, case):
     ],
     ids=["2-layers", "batch-1"],
 )
-def test_greedy_decode_configurations(judge, case):
+def test_greedy_decode_configurations(judge, reference, details, case):
     """greedy_decode with two layers and other lengths"""
-    judge.compare("greedy_decode", **case, seed=14)
+    compare_on_its_own(judge, reference, details, "greedy_decode", **case, seed=14)
 
 
 @points(3)
-def test_translate_padding(judge):
+def test_translate_padding(judge, reference, details):
     """translate removes the padding "?" (weights that emit it)"""
-    judge.compare(
+    compare_on_its_own(
+        judge,
+        reference,
+        details,
         "translate",
         words=["hello", "cat", "good", "abc", "zzz", "q", "moon", "xyzzy"],
         n_step=5,

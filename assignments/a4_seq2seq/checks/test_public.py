@@ -3,6 +3,8 @@ two-layer LSTMs and other shapes, and train the model on a task it has not seen.
 
 from grader.checks import gated_by, judge_training, measured_runs, points, timeout
 
+from .shared import compare_on_its_own
+
 TOY_PAIRS = [["hello", "hola"], ["cat", "gato"], ["good", "bueno"]]
 SMALL = dict(emb=8, hidden=16, layers=1)
 # The toy task: every seed trains from scratch with the student's train_step, then translates.
@@ -30,27 +32,30 @@ def test_decoder(judge):
 
 
 @points(5)
-def test_forward_teacher_forcing(judge):
+def test_forward_teacher_forcing(judge, reference, details):
     """Seq2Seq.forward with teacher_forcing_ratio=1.0 (always feeds the target letter)"""
-    judge.compare("forward", **SMALL, batch=3, src_len=6, trg_len=7, ratio=1.0, seed=3)
+    compare_on_its_own(judge, reference, details, "forward", **SMALL, batch=3, src_len=6, trg_len=7, ratio=1.0, seed=3)
 
 
 @points(5)
-def test_forward_free_running(judge):
+def test_forward_free_running(judge, reference, details):
     """Seq2Seq.forward with teacher_forcing_ratio=0.0 (always feeds its own argmax)"""
-    judge.compare("forward", **SMALL, batch=3, src_len=6, trg_len=7, ratio=0.0, seed=3)
+    compare_on_its_own(judge, reference, details, "forward", **SMALL, batch=3, src_len=6, trg_len=7, ratio=0.0, seed=3)
 
 
 @points(5)
-def test_greedy_decode(judge):
+def test_greedy_decode(judge, reference, details):
     """greedy_decode: starts from S, feeds back its argmax, returns (B, max_len) token ids"""
-    judge.compare("greedy_decode", **SMALL, batch=4, src_len=6, max_len=6, seed=4)
+    compare_on_its_own(judge, reference, details, "greedy_decode", **SMALL, batch=4, src_len=6, max_len=6, seed=4)
 
 
 @points(4)
-def test_translate(judge):
+def test_translate(judge, reference, details):
     """translate: greedy, stops at the first E, drops the padding"""
-    judge.compare(
+    compare_on_its_own(
+        judge,
+        reference,
+        details,
         "translate",
         words=["hello", "cat", "good", "abc", "zzz", "q", "moon", "xyzzy"],
         n_step=5,
