@@ -5,6 +5,7 @@ independently of the reference (so fingerprinting is shown to match behaviour, n
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -180,6 +181,11 @@ COMPLEX_STEP_IN_A_HELPER = {
     "srn.py": SOLUTION + WHOLE_CACHE + "\n\nfrom gradtools import rnn_backward  # noqa: E402\n",
     "gradtools.py": "import numpy as np\n\nfrom srn import rnn_forward\n" + NUMERICAL_BACKWARD.format(**COMPLEX),
 }
+# The complex step in a string built at run time: the scan cannot read it, and flags the exec.
+HIDDEN_BACKWARD = base64.b64encode(NUMERICAL_BACKWARD.format(**COMPLEX).encode()).decode()
+COMPLEX_STEP_IN_EXEC = (
+    SOLUTION + WHOLE_CACHE + f"\n\nimport base64\n\nexec(base64.b64decode({HIDDEN_BACKWARD!r}).decode())\n"
+)
 # Dual numbers: the forward run again on numbers of its own that carry the derivatives along.
 DUAL_NUMBERS = (
     SOLUTION
@@ -245,6 +251,7 @@ def graded(run_grade, tmp_path_factory) -> dict[str, Any]:
         "extended_differences": {"srn.py": EXTENDED_DIFFERENCES},
         "dual_numbers": {"srn.py": DUAL_NUMBERS},
         "complex_step_in_a_helper": COMPLEX_STEP_IN_A_HELPER,
+        "complex_step_in_exec": {"srn.py": COMPLEX_STEP_IN_EXEC},
         **{name: {"srn.py": student_srn(**changes)} for name, (changes, _) in WRONG.items()},
     }
     root = tmp_path_factory.mktemp("a1")
@@ -298,17 +305,24 @@ def test_torch_use_fails_the_checks_that_use_it(graded):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("cheat", ["complex_step", "extended_differences", "dual_numbers", "complex_step_in_a_helper"])
+@pytest.mark.parametrize(
+    "cheat",
+    ["complex_step", "extended_differences", "dual_numbers", "complex_step_in_a_helper", "complex_step_in_exec"],
+)
 def test_a_backward_by_numerical_differentiation_earns_no_more_than_no_backward(graded, cheat):
     assert score_of(graded["no_backward"], A1) == 60
     assert score_of(graded[cheat], A1) <= score_of(graded["no_backward"], A1)
     checks = {c["name"]: c for c in checks_of(graded[cheat], A1)}
     gradients = [c for name, c in checks.items() if "backward" in name or name == "test_gradient_check"]
     assert len(gradients) == 7 and all(c["points"] == 0 for c in gradients)
-    assert all("differentiating the forward mechanically" in c["message"] for c in gradients)
-    forward = [c for name, c in checks.items() if c not in gradients]
+    why = "code the scan cannot read" if cheat == "complex_step_in_exec" else "differentiating the forward mechanically"
+    assert all(why in c["message"] for c in gradients), [c["message"] for c in gradients]
+    forward = [c for name, c in checks.items() if c not in gradients and name != "test_numpy_only"]
     assert all(c["status"] == "passed" for c in forward), [c["message"] for c in forward if c["status"] != "passed"]
-    assert any("numerical differentiation?" in flag for flag in graded[cheat]["assignments"][0]["flags"])
+    flagged = "exec of a computed string" if cheat == "complex_step_in_exec" else "numerical differentiation?"
+    assert any(flagged in flag for flag in graded[cheat]["assignments"][0]["flags"]), graded[cheat]["assignments"][0][
+        "flags"
+    ]
 
 
 @pytest.mark.slow

@@ -428,3 +428,26 @@ def test_no_relabelling_turns_one_drawn_hidden_task_into_another():
         drawn = hidden_checks.drawn_pairs(seed=seed)
         assert not relabelling_exists(drawn, lambda word: word)
         assert not relabelling_exists(drawn, lambda word: word[::-1])
+
+
+def test_a_loop_that_feeds_the_decoder_its_whole_history_fails_on_the_stand_ins(reference, probes):
+    """The stand-in decoder reads every column it is fed, as an LSTM does: it read only the first, so a
+    greedy_decode feeding the token history (newest first) earned its points on the stand-ins."""
+    import types
+
+    import torch
+
+    def greedy_with_history(model, src, max_len):
+        with torch.no_grad():
+            _, hidden, cell = model.encoder(src)
+            history = [torch.full((src.shape[0], 1), 0, dtype=torch.long, device=src.device)]
+            guesses = []
+            for _ in range(max_len):
+                logits, hidden, cell = model.decoder(torch.cat(history[::-1], dim=1), hidden, cell)
+                history.append(logits[:, -1:].argmax(dim=-1))
+                guesses.append(history[-1])
+            return torch.cat(guesses, dim=1)
+
+    student = types.SimpleNamespace(**{**vars(reference), "greedy_decode": greedy_with_history})
+    case = dict(emb=8, hidden=16, layers=1, batch=4, src_len=6, max_len=6, seed=4, stand_ins=True)
+    assert not _same(probes.greedy_decode(student, **case), probes.greedy_decode(reference, **case))

@@ -438,9 +438,14 @@ PARTIAL = 100 - LINEAR_OUTPUT_POINTS  # the hostile code broke linear_output onl
 # the worker is refused: the reference's answer comes back. Elsewhere it kills the worker, which is
 # restarted, and only that student's linear_output checks fail.
 KILLS_PARENT = 100 if os.geteuid() == 0 or box_support("bubblewrap").get("namespaces") else PARTIAL
+# A flagged source (it reaches around the scan) also earns none of a1's backward points (public 5,
+# hidden 25, gradient check 10): code the scan cannot read could compute the gradients another way.
+BACKWARD_POINTS = 40
+FLAGGED = NUMPY_ONLY_POINTS + BACKWARD_POINTS
 # Starting another program (subprocess, os.exec*) is flagged by the integrity scan: a new interpreter
-# would run without the course's guards. The flag fails a1's numpy-only check and lists the student.
-STARTS_PROGRAMS = 100 - NUMPY_ONLY_POINTS
+# would run without the course's guards. The flag fails a1's numpy-only and backward checks and lists
+# the student.
+STARTS_PROGRAMS = 100 - FLAGGED
 # The catalogued "b_hh missing" mistake the corpus dresses up: the worked example, linear_output and the
 # numpy-only check (20), and credit per gradient (a sixth each) where its gradients still match: five of
 # six in the identity backward case (5 points) and in the gradient check against its own forward (10).
@@ -457,8 +462,8 @@ BPTT_NOT_CARRIED = 100 - 25 - 10
         ("loop_in_function", PARTIAL, "did not finish within 2 s"),
         ("sleep_forever", PARTIAL, "did not finish within 2 s"),
         ("ignores_sigterm", PARTIAL, "did not finish within 2 s"),
-        ("fork_bomb", PARTIAL - NUMPY_ONLY_POINTS, "RuntimeError: forked"),
-        ("subprocess_bomb", PARTIAL - NUMPY_ONLY_POINTS, "RuntimeError: started"),
+        ("fork_bomb", PARTIAL - FLAGGED, "RuntimeError: forked"),
+        ("subprocess_bomb", PARTIAL - FLAGGED, "RuntimeError: started"),
         ("thread_bomb", PARTIAL, "RuntimeError: threads"),
         ("setsid_daemon", STARTS_PROGRAMS, "uses `os.execv`"),
         # Every thread under the limit held, the answer right: the grader's watchdog gets no thread and
@@ -472,8 +477,8 @@ BPTT_NOT_CARRIED = 100 - 25 - 10
         ("sys_exit_zero", PARTIAL, "sys.exit(0)"),
         ("os_exit_zero", PARTIAL, "never counts as passing"),
         ("keyboard_interrupt", PARTIAL, "KeyboardInterrupt"),
-        # numpy's own functions replaced: flagged (it fails a1's numpy-only check), and nothing gained
-        ("patches_numpy_and_pytest", B_HH_MISSING - NUMPY_ONLY_POINTS, "Known mistake: The recurrent bias b_hh"),
+        # numpy's own functions replaced: flagged (a1's numpy-only and backward checks), and nothing gained
+        ("patches_numpy_and_pytest", 20 - NUMPY_ONLY_POINTS, "Known mistake: The recurrent bias b_hh"),
         ("conftest_and_shadowing_numpy", B_HH_MISSING, "conftest.py was ignored"),
         ("rigged_ndarray_subclass", PARTIAL, "values differ"),
         ("pickle_payload", PARTIAL, "which the grader cannot use here"),
@@ -483,9 +488,10 @@ BPTT_NOT_CARRIED = 100 - 25 - 10
         ("symlink_to_passwd", 100, "helper.py was ignored"),  # not a regular file: a link leading out
         ("script_in_output", PARTIAL, "alert(2)"),
         ("huge_notebook", 0, "files over 20 MB are not graded"),
-        ("replaces_probes", BPTT_NOT_CARRIED - NUMPY_ONLY_POINTS, "__import__ of a computed name"),
+        # flagged: the public backward case its honest work would pass (5) is lost with the numpy-only check
+        ("replaces_probes", BPTT_NOT_CARRIED - 5 - NUMPY_ONLY_POINTS, "__import__ of a computed name"),
         ("stateful_forward", NUMPY_ONLY_POINTS, "a forward that depends on its arguments only"),
-        ("amplified_reply_frame", PARTIAL - NUMPY_ONLY_POINTS, "an array is referred to twice"),
+        ("amplified_reply_frame", PARTIAL - FLAGGED, "an array is referred to twice"),
     ],
 )
 def test_score_and_message(sandboxed, name, expected_score, phrase):
@@ -558,7 +564,7 @@ def test_fake_results_change_nothing(sandboxed):
 UNSANDBOXED = {  # must hold even without bubblewrap: limits, cleanup, integrity
     "loop_in_function": PARTIAL,
     "ignores_sigterm": PARTIAL,
-    "fork_bomb": PARTIAL - NUMPY_ONLY_POINTS,
+    "fork_bomb": PARTIAL - FLAGGED,
     "setsid_daemon": STARTS_PROGRAMS,
     "os_exit_zero": PARTIAL,
     "pickle_payload": PARTIAL,

@@ -274,6 +274,18 @@ ARITHMETIC = ("complex", "extended", "exact", "overloaded")
         ("from fractions import Fraction", "import fractions"),
         ("import sympy", "import sympy"),
         ("import cmath", "import cmath"),
+        ("import numpy as np\nunit = np.fft.fft([0.0, 1.0, 0.0, 0.0])[1]", "np.fft"),
+        ("import numpy as np\nw = np.linalg.eig(np.array([[0.0, -1.0], [1.0, 0.0]]))", "np.linalg.eig"),
+        ("import numpy as np\nz = np.zeros(3, 'D')", "'D'"),
+        ("r = (-1.0) ** 0.5\nunit = r - r.real", "r.real"),
+        (
+            "Dual = type('Dual', (), {'__add__': lambda a, b: a})",
+            "type(name, bases, namespace): a class built at run time",
+        ),
+        ("class D:\n    __add__, __mul__ = f, g", "class D defines __mul__"),
+        ("class D:\n    pass\nD.__mul__ = f", "D.__mul__ = …"),
+        ("class D:\n    pass\nsetattr(D, '__add__', f)", "setattr(…, '__add__', …)"),
+        ("import numpy as np\nr = np.polynomial.polynomial.polyroots([1, 0, 1])", "np.polynomial"),
         (
             "class Dual:\n    def __init__(self, v, t):\n        self.v = v\n    def __mul__(self, o):\n        pass",
             "class Dual defines __mul__",
@@ -291,7 +303,7 @@ def test_arithmetic_that_differentiates_numerically_is_flagged(source, found):
 
 def test_honest_arithmetic_is_not_flagged_nor_is_it_looked_for_unless_asked():
     honest = (
-        "import numpy as np\nD = {'D': 3}['D']\nassert not np.iscomplexobj(x)\ny = x.real + np.float64(1)\n"
+        "import numpy as np\nD = {'D': 3}['D']\nassert not np.iscomplexobj(x)\ny = x + np.float64(1)\n"
         "def complex(a):\n    return a\nz = complex(2)\nw = np.zeros(3, dtype='float64')\n"
         "class Cache:\n    def __init__(self, hs):\n        self.hs = hs\n    def __getitem__(self, key):\n"
         "        return self.hs[key]\n"
@@ -309,6 +321,10 @@ def test_the_helpers_the_module_imports_are_scanned_and_its_own_tests_are_not():
     }
     reached = imported_helpers("import numpy as np\nfrom gradtools import step\n", helpers)
     assert sorted(reached) == ["gradtools.py", "numerics.py"] and "1e-30j" in reached["numerics.py"]
+    # Loaded by a constant name, or in an exec'd constant, they run too; under the main guard they do not.
+    for loads in ("importlib.import_module('numerics')", "__import__('numerics')", "exec('import numerics')"):
+        assert list(imported_helpers(f"import importlib\nx = {loads}\n", helpers)) == ["numerics.py"], loads
+    assert imported_helpers("if __name__ == '__main__':\n    import gradtools\n", helpers) == {}
     findings = analyse("from gradtools import step\n", "srn.py", blocked=("torch",), arithmetic=ARITHMETIC)
     for name, text in reached.items():
         findings.include(analyse(text, name, blocked=("torch",), arithmetic=ARITHMETIC), name)

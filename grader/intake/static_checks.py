@@ -168,17 +168,33 @@ def imported_helpers(source: str, helpers: dict[str, bytes]) -> dict[str, str]:
     return reached
 
 
-def _imported_modules(source: str) -> set[str]:
+def _imported_modules(source: str, depth: int = 0) -> set[str]:
+    """Modules the source imports when it runs as the graded module: import statements,
+    ``importlib.import_module("x")`` / ``__import__("x")`` with a constant, and the same inside an
+    ``exec`` of a constant string; not what only ``if __name__ == "__main__":`` imports."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return set()
     found: set[str] = set()
-    for node in ast.walk(tree):
+    pending: list[ast.AST] = [tree]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.If) and _is_main_guard(node.test):
+            pending.extend(node.orelse)
+            continue
         if isinstance(node, ast.Import):
             found.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            func, text = node.func, node.args[0].value
+            name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+            if name in ("import_module", "__import__") and isinstance(text, str):
+                found.add(text.split(".")[0])
+            elif name in CODE_RUNNERS and isinstance(text, str) and depth < 3:
+                found |= _imported_modules(text, depth + 1)
+        pending.extend(ast.iter_child_nodes(node))
     return found
 
 
@@ -387,6 +403,8 @@ ARITHMETIC: dict[str, dict[str, frozenset[str]]] = {  # the kinds: grader.course
         "numpy": frozenset(
             {"complex64", "complex128", "complex256", "complex_", "cdouble", "csingle", "cfloat", "clongdouble"}
             | {"clongfloat", "complexfloating", "imag", "emath", "lib.scimath"}
+            | {"fft", "roots", "polynomial", "linalg.eig", "linalg.eigvals"}  # complex results from real inputs
+            | {"real", "real_if_close", "angle", "conj", "conjugate"}  # reading a complex result
         ),
         "dtypes": frozenset({"complex", "complex64", "complex128", "complex256", "c8", "c16", "c32", "F", "D", "G"}),
     },
@@ -404,6 +422,11 @@ ARITHMETIC: dict[str, dict[str, frozenset[str]]] = {  # the kinds: grader.course
     # class that defines arithmetic operators or takes part in numpy's ufuncs.
     "overloaded": {"modules": frozenset(), "numpy": frozenset(), "dtypes": frozenset()},
 }
+# numpy functions that take a dtype among their positional arguments (np.zeros(3, "D")).
+DTYPE_TAKERS = frozenset(
+    {"zeros", "ones", "empty", "full", "array", "asarray", "asanyarray", "arange", "eye", "identity"}
+    | {"zeros_like", "ones_like", "empty_like", "full_like", "frombuffer", "fromiter", "linspace"}
+)
 OPERATORS = frozenset(
     f"__{name}__"
     for base in ("add", "sub", "mul", "matmul", "truediv", "pow", "neg")
@@ -482,8 +505,10 @@ class _IntegrityScan(_Visitor):
             self._check_dotted(node.lineno, dotted, node)
         if node.attr in ESCAPE_ATTRIBUTES or (node.attr == "__dict__" and not self._own(node.value)):
             self._flag(node.lineno, f"{self._shown(node.value)}.{node.attr}")
-        if self.complex_flagged and node.attr == "imag":
-            self._flag_arithmetic(node.lineno, f"{self._shown(node.value)}.imag")
+        if self.complex_flagged and node.attr in ("imag", "real", "conjugate"):
+            self._flag_arithmetic(node.lineno, f"{self._shown(node.value)}.{node.attr}")
+        if self.overloaded_flagged and node.attr in OPERATORS and isinstance(node.ctx, ast.Store):
+            self._flag_arithmetic(node.lineno, f"{self._shown(node.value)}.{node.attr} = …")
         super().visit_Attribute(node)
 
     def visit_Name(self, node: ast.Name) -> None:
@@ -515,6 +540,12 @@ class _IntegrityScan(_Visitor):
             self._getattr(node)
         elif name == "vars" and first is not None and not self._own(first):
             self._flag(node.lineno, f"vars({self._shown(first)})")
+        if self.overloaded_flagged and name == "type" and len(node.args) == 3:
+            self._flag_arithmetic(node.lineno, "type(name, bases, namespace): a class built at run time")
+        if self.overloaded_flagged and name == "setattr" and len(node.args) >= 2:
+            operator = node.args[1]
+            if isinstance(operator, ast.Constant) and operator.value in OPERATORS:
+                self._flag_arithmetic(node.lineno, f"setattr(…, {operator.value!r}, …)")
         super().visit_Call(node)
 
     def _code(self, node: ast.Call, name: str, text: str | bytes | None) -> None:
@@ -640,7 +671,8 @@ class _IntegrityScan(_Visitor):
                 defined = [statement.name] if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)) else []
                 if isinstance(statement, (ast.Assign, ast.AnnAssign)):
                     targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
-                    defined = [target.id for target in targets if isinstance(target, ast.Name)]
+                    names = [each for target in targets for each in ast.walk(target)]  # a, b = f, g too
+                    defined = [name.id for name in names if isinstance(name, ast.Name)]
                 for name in defined:
                     if name in OPERATORS:
                         self._flag_arithmetic(statement.lineno, f"class {node.name} defines {name}")
@@ -659,10 +691,10 @@ class _IntegrityScan(_Visitor):
         parent = self.parents.get(node)
         if isinstance(parent, ast.keyword):
             return parent.arg == "dtype"
-        if isinstance(parent, ast.Call) and parent.args and parent.args[0] is node:
+        if isinstance(parent, ast.Call) and node in parent.args:
             func = parent.func
             called = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-            return called in ("astype", "view", "dtype")
+            return called in DTYPE_TAKERS or (parent.args[0] is node and called in ("astype", "view", "dtype"))
         return False
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from grader.checks import CheckFailure, PartialCredit, assert_close, hidden, points
 
-from .shared import require_backpropagation
+from .shared import backpropagation_required
 
 pytestmark = hidden
 
@@ -47,8 +47,8 @@ def test_forward_configurations(judge, case):
 @pytest.mark.parametrize("case", BACKWARD_CASES, ids=_label)
 def test_backward_configurations(judge, static, filename, case):
     """rnn_backward equals torch autograd (each gradient a sixth)"""
-    require_backpropagation(static, filename)
-    judge.compare("backward", **case, seed=23, rtol=1e-9, atol=1e-10, check_dtype=True, per_key="grads")
+    with backpropagation_required(static, filename):
+        judge.compare("backward", **case, seed=23, rtol=1e-9, atol=1e-10, check_dtype=True, per_key="grads")
 
 
 GRADIENT_CHECK = dict(T=3, B=2, D=2, H=3, activation="tanh", seed=24)
@@ -57,7 +57,11 @@ GRADIENT_CHECK = dict(T=3, B=2, D=2, H=3, activation="tanh", seed=24)
 @points(10)
 def test_gradient_check(judge, static, filename):
     """rnn_backward agrees with numerical gradients of your own rnn_forward (each gradient a sixth)"""
-    require_backpropagation(static, filename)
+    with backpropagation_required(static, filename):
+        _judge_gradient_check(judge)
+
+
+def _judge_gradient_check(judge):
     result = judge.run("gradient_check", **GRADIENT_CHECK)
     numeric = result.get("numeric") if isinstance(result, dict) else None
     analytic = result.get("analytic") if isinstance(result, dict) else None

@@ -5,7 +5,7 @@ import pytest
 
 from grader.checks import points
 
-from .shared import require_backpropagation
+from .shared import backpropagation_required
 
 SHAPE = dict(T=5, B=3, D=4, H=6)
 
@@ -38,10 +38,10 @@ def test_linear_output(judge):
 @points(5)
 def test_rnn_backward(judge, static, filename):
     """rnn_backward equals torch autograd (tanh, h0 given; each gradient a sixth)"""
-    require_backpropagation(static, filename)
-    judge.compare(
-        "backward", **SHAPE, activation="tanh", seed=14, rtol=1e-9, atol=1e-10, check_dtype=True, per_key="grads"
-    )
+    with backpropagation_required(static, filename):
+        judge.compare(
+            "backward", **SHAPE, activation="tanh", seed=14, rtol=1e-9, atol=1e-10, check_dtype=True, per_key="grads"
+        )
 
 
 @points(5)

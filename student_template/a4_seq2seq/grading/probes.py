@@ -91,11 +91,14 @@ def with_stand_ins(model, emb, hidden, layers, seed, boost=0.0):
         return hidden_state[-1].unsqueeze(1).expand(-1, src.shape[1], -1), hidden_state, cell
 
     def decoder(token, hidden_state, cell):
-        fed = decode_in[token[:, 0]]  # (B, H)
-        hidden_state = torch.tanh(hidden_state @ recur + fed + 0.7 * cell)
-        cell = torch.tanh(0.5 * cell + hidden_state @ mix)
-        logits = (hidden_state[-1] + 0.5 * cell[-1]) @ read + bias
-        return logits.unsqueeze(1), hidden_state, cell
+        """Every column of ``token`` in turn, as an LSTM reads a sequence: (B, T) -> logits (B, T, V)."""
+        scores = []
+        for column in range(token.shape[1]):
+            fed = decode_in[token[:, column]]  # (B, H)
+            hidden_state = torch.tanh(hidden_state @ recur + fed + 0.7 * cell)
+            cell = torch.tanh(0.5 * cell + hidden_state @ mix)
+            scores.append((hidden_state[-1] + 0.5 * cell[-1]) @ read + bias)
+        return torch.stack(scores, dim=1), hidden_state, cell
 
     model.encoder.forward = encoder
     model.decoder.forward = decoder
