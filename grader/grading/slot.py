@@ -278,12 +278,10 @@ class GradingSlot:
             result.notes.insert(0, "Only the public checks ran here; your instructor's grading adds hidden checks.")
         static = StaticFindings()
         if work.source is not None and work.problem is None:
-            static = analyse(
-                work.source, work.filename, spec.blocked_imports, spec.forbidden_apis, spec.flagged_arithmetic
-            )
+            rules = (spec.blocked_imports, spec.forbidden_apis, spec.flagged_arithmetic)
+            static = analyse(work.source, work.filename, *rules)
             if static.syntax_error and _parses(work.source):  # Python reads it: the grader's failure
                 raise RuntimeError(f"its code scan failed on a file Python reads: {static.syntax_error}")
-            rules = (spec.blocked_imports, spec.forbidden_apis, spec.flagged_arithmetic)
             for name, text in imported_helpers(work.source, work.helpers).items():  # code moved out is scanned too
                 static.include(analyse(text, name, *rules), name)
         result.flags = static.review(work.filename, work.locate)  # for the overview; check messages name cells too

@@ -13,8 +13,8 @@ Where an assignment grades gradients worked out by hand (a1's backpropagation th
 also flags **arithmetic that differentiates the forward mechanically** to rounding (complex numbers for
 the complex step, extended precision or exact and symbolic arithmetic for differences, number types of
 the submission's own for dual numbers): such gradients equal backpropagation's to the last digit, so no
-comparison of values can tell them apart. The
-assignment's gradient checks fail on a flag, and the student is listed for review.
+comparison of values can tell them apart. The assignment's gradient checks fail on a flag, and the
+student is listed for review. Helper files the module imports are scanned too (:func:`imported_helpers`).
 
 Parsing happens in the trusted process, but parsing never runs code; the size of the source is
 capped before it gets here.
@@ -146,10 +146,10 @@ def analyse(
 
 
 def imported_helpers(source: str, helpers: dict[str, bytes]) -> dict[str, str]:
-    """The helper files (name -> text) that the module imports, directly or through each other, by an
-    import statement: the code that runs with it. A file it never imports (the student's own tests
-    comparing with nn.RNN) does not run when grading imports the module; importing by a computed name
-    is itself flagged where a scan runs."""
+    """The helper files (name -> text) that the module imports, directly or through each other
+    (:func:`_imported_modules`): the code that runs with it. A file it never imports (the student's own
+    tests comparing with nn.RNN) does not run when grading imports the module; importing by a computed
+    name is itself flagged where a scan runs."""
     texts: dict[str, str] = {}
     for name, raw in helpers.items():
         if name.endswith(".py") and b"\0" not in raw:
