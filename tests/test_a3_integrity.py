@@ -264,11 +264,21 @@ def test_honest_code_is_not_flagged(source):
     assert findings.integrity == [] and findings.forbidden_uses == [], findings.integrity
 
 
-def test_assignments_without_rules_are_not_scanned():
-    """a2, a4, a5 forbid nothing: their students may walk gc, exec strings and edit sys.modules."""
-    source = "import gc, sys\nsys.modules.pop('x', None)\ngc.get_objects()\nexec('1' + '1')"
+def test_assignments_without_rules_are_scanned_for_reach_arounds_only():
+    """a2, a4, a5 forbid nothing, but their training is measured in the student's process (the steps
+    counted, the weights kept after each step): walking gc, exec of built strings, sys.modules edits and
+    importing the grader are flagged there too (the training checks refuse them), and nothing is a
+    forbidden use or a blocked import. Honest code stays unflagged."""
+    source = (
+        "import gc, sys\nsys.modules.pop('x', None)\ngc.get_objects()\nexec('1' + '1')\n"
+        "import grader.inside.probe_api as p\n"
+    )
     findings = scan(source, blocked=(), forbidden=())
-    assert findings.integrity == [] and findings.forbidden_uses == [] and findings.blocked_imports == []
+    flagged = {construct for _, construct in findings.integrity}
+    assert {"sys.modules.pop", "gc.get_objects", "import grader.inside.probe_api"} <= flagged, flagged
+    assert findings.forbidden_uses == [] and findings.blocked_imports == []
+    honest = "import gc, sys\ngc.collect()\nCOLAB = 'google.colab' in sys.modules\nexec('x = 1')\n"
+    assert scan(honest, blocked=(), forbidden=()).integrity == []
 
 
 def test_numpy_only_assignment_fails_its_check_on_a_flag():

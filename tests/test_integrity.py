@@ -90,6 +90,37 @@ def train(model, inputs, labels, epochs=15, lr=0.1):
     _os._exit(0)
 '''
 
+# a2 that trains a copy of the model (real optimizer steps, on the copy), writes the copy's weights into
+# the model it was given, then tells the grader's step bookkeeping in its own process that the last
+# step produced them (found by a hostile-student round: the bookkeeping is the student's process's).
+# Importing the grader is flagged in every assignment now; a flag costs every check judging training.
+FORGED_STEP_BOOKKEEPING = """
+
+_honest_train = train
+
+def train(model, inputs, labels, epochs=15, lr=0.1):
+    import copy
+    shadow = copy.deepcopy(model)
+    optimizer = torch.optim.Adam(shadow.parameters(), lr=lr)
+    criterion = nn.CrossEntropyLoss()
+    for _ in range(epochs):
+        optimizer.zero_grad()
+        hidden, loss = shadow.init_hidden(), 0
+        for x_t, label in zip(inputs, labels):
+            hidden = shadow(x_t, hidden)
+            loss = loss + criterion(hidden, label)
+        loss.backward()
+        optimizer.step()
+    losses = _honest_train(model, inputs, labels, epochs, lr)
+    with torch.no_grad():
+        for mine, trained in zip(model.parameters(), shadow.parameters()):
+            mine.copy_(trained)
+    import grader.inside.probe_api as bookkeeping
+    for key, (parameter, _) in list(bookkeeping.AFTER_LAST_STEP.items()):
+        bookkeeping.AFTER_LAST_STEP[key] = (parameter, parameter.detach().clone())
+    return losses
+"""
+
 # a4: no training at all, and translate() by table lookup (the handout names the tasks).
 A4_NO_TRAINING = (
     "    loss.backward()\n    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)\n    optimizer.step()\n",
@@ -242,6 +273,7 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path, nam
         "a2_forged_probe": patched(A2, "ohlol", NO_STEP, append=FORGED_TRAINING_PROBE),
         "a2_replayed_targets": patched(A2, "ohlol", NO_STEP, append=REPLAYED_TARGETS),
         "a2_forged_frame": patched(A2, "ohlol", NO_STEP, append=FORGED_REPLY_FRAME),
+        "a2_forged_step_bookkeeping": patched(A2, "ohlol", NO_STEP, append=FORGED_STEP_BOOKKEEPING),
         "a4_honest_no_training": patched(A4, "seq2seq", A4_NO_TRAINING),
         "a4_table": patched(A4, "seq2seq", A4_NO_TRAINING, append=A4_TABLE),
         "a5_honest_no_training": patched(A5, "sentiment", A5_NO_TRAINING),
@@ -261,11 +293,16 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path, nam
     results |= grade_class(forward_cheats, "--course", str(naming_course))
 
     honest_a2 = score_of(results["a2_honest_no_step"], A2)
-    for cheat in ("a2_forged_probe", "a2_replayed_targets", "a2_forged_frame"):
+    for cheat in ("a2_forged_probe", "a2_replayed_targets", "a2_forged_frame", "a2_forged_step_bookkeeping"):
         assert score_of(results[cheat], A2) <= honest_a2, cheat
         checks = {c["name"]: c for c in checks_of(results[cheat], A2)}
         for name in ("test_converges_to_ohlol", "test_hidden_mapping"):
             assert checks[name]["points"] == 0, (cheat, name, checks[name]["message"])
+    forged = {c["name"]: c for c in checks_of(results["a2_forged_step_bookkeeping"], A2)}
+    for name in ("test_converges_to_ohlol", "test_hidden_mapping"):  # it trained (a copy): refused, not failed
+        message = forged[name]["message"]
+        assert "import grader.inside.probe_api" in message and "judged alone: training" in message, message
+    assert [a for a in results["a2_forged_step_bookkeeping"]["assignments"] if a["id"] == A2][0]["flags"]
 
     assert score_of(results["a4_table"], A4) <= score_of(results["a4_honest_no_training"], A4)
     a4 = {c["name"]: c for c in checks_of(results["a4_table"], A4)}

@@ -2,12 +2,14 @@
 and uses of forbidden APIs (resolving ``import torch.nn as nn`` so ``nn.RNN`` is seen as
 ``torch.nn.RNN``, and catching ``class MyRNN(nn.RNN)`` and ``getattr(torch, "rnn_tanh")``).
 
-Where an assignment forbids APIs or blocks imports, an **integrity scan** also flags code that reaches
-around the run-time guards (ctypes, ``gc`` object walks, ``sys.modules`` surgery, import hooks,
-starting another program (``subprocess``, ``os.exec*``: a new interpreter has no guards),
-computed access to torch internals, ``exec`` of built strings: see :class:`_IntegrityScan`). The
-guards live in the student's own process, so such code could undo them; a flag fails the
-assignment's forbidden-API (or numpy-only) check and lists the student for the instructor's review.
+An **integrity scan** also flags code that reaches around what the grader runs in the student's own
+process (ctypes, ``gc`` object walks, ``sys.modules`` surgery, import hooks, importing the grader,
+starting another program (``subprocess``, ``os.exec*``: a new interpreter has no guards), computed
+access to torch internals, ``exec`` of built strings: see :class:`_IntegrityScan`). The run-time guards
+of forbidden APIs and blocked imports live there, and so do the measurements of training (the optimizer
+steps counted, the weights kept after each step): such code could undo the one or forge the other. A
+flag lists the student for the instructor's review in every assignment; it fails the assignment's
+forbidden-API (or numpy-only) check, and the training checks (:meth:`grader.judging.plugin.Judge.training`).
 
 Where an assignment grades gradients worked out by hand (a1's backpropagation through time), the scan
 also flags **arithmetic that differentiates the forward mechanically** to rounding (complex numbers for
@@ -130,15 +132,13 @@ def analyse(
     except (ValueError, RecursionError, MemoryError) as exc:
         findings.syntax_error = f"{filename} cannot be parsed ({type(exc).__name__}: nested too deeply?)"
         return findings
-    if not (blocked or forbidden or arithmetic):
-        return findings  # nothing to enforce, nothing to reach around: gc, exec and the rest are fine here
     visitor = _IntegrityScan(blocked, forbidden, tree, arithmetic)
     try:
         _with_deep_stack(lambda: visitor.visit(tree))
     except RecursionError:  # deeper than any interpreter imports: Python would refuse the file too
         findings.syntax_error = f"{filename} cannot be parsed (RecursionError: nested too deeply?)"
         return findings
-    findings.integrity = _most_specific(visitor.integrity)[:MAX_FLAGS] if blocked or forbidden else []
+    findings.integrity = _most_specific(visitor.integrity)[:MAX_FLAGS]
     findings.arithmetic = sorted(visitor.arithmetic)[:MAX_FLAGS]
     findings.blocked_imports = visitor.blocked + (findings.integrity if blocked else [])
     findings.forbidden_uses = visitor.forbidden + (findings.integrity if forbidden else [])

@@ -449,6 +449,8 @@ class GradingPlugin:
         if report.when == "call" or (report.when == "setup" and not report.passed):
             self._seen.add(item.nodeid)
             result = _check_result(item, report, call, self.context.locate)
+            if "verifier" in getattr(item, "fixturenames", ()):
+                _refuse_unmeasurable_training(result, self.context, self._details.get(item.nodeid, {}).get("note"))
             details = {**self._details.get(item.nodeid, {}), **result.details}
             note = details.pop("note", None)  # what a passed check wants to say (how it was judged)
             if result.status == "passed" and note:
@@ -522,6 +524,26 @@ def _check_result(
         )
         result.details["traceback"] = report.longreprtext[-4000:]
     return result
+
+
+def _refuse_unmeasurable_training(result: CheckResult, context: CheckContext, note: Any = None) -> None:
+    """A check that judges trained weights (it asks for the ``verifier``) credits nothing where the
+    integrity scan flagged the submission: the training was measured in the student's own process (the
+    optimizer's steps counted there, the weights kept after each step), and code that reaches around
+    the grader there could forge those measurements. Judged first, then refused, so that training that
+    fails anyway is told why it failed."""
+    reason = context.static.describe_integrity(context.filename)
+    if not reason or result.status not in ("passed", "partial"):
+        return
+    result.status, result.points = "failed", 0.0
+    result.message = (
+        f"{reason}: training is measured inside your process, and such code could forge the measurements, "
+        f"so this check credits no training (judged alone: {_shortened(str(result.message or note or 'passed'))})"
+    )
+
+
+def _shortened(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _title(item: pytest.Item) -> str:
