@@ -57,6 +57,7 @@ students.
 
 import pytest
 
+from grader.errors import FailureKind, RunFailed
 from grader.judging.compare import CheckFailure, PartialCredit, assert_close, is_close
 from grader.judging.convergence import TrainingVerdict, judge_training, measured_runs
 
@@ -67,7 +68,9 @@ gated_by = pytest.mark.gated_by
 
 __all__ = [
     "CheckFailure",
+    "FailureKind",
     "PartialCredit",
+    "RunFailed",
     "TrainingVerdict",
     "assert_close",
     "gated_by",

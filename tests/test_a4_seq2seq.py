@@ -169,6 +169,15 @@ SWAPPED_STATE = (
     .replace("self.lstm(self.embedding(token), (hidden, cell))", "self.lstm(self.embedding(token), (cell, hidden))")
 )
 
+# A decoder that raises (its LSTM called with hidden and cell as two arguments): the fall-back to the
+# stand-ins ran only where results differed, so the correct forward, greedy_decode and translate lost
+# every point to the decoder's TypeError (16.5 where a teacher gives about 53).
+RAISING_DECODER = (
+    (SOLUTIONS / A4 / "seq2seq.py")
+    .read_text()
+    .replace("self.lstm(self.embedding(token), (hidden, cell))", "self.lstm(self.embedding(token), hidden, cell)")
+)
+
 
 @pytest.fixture(scope="module")
 def graded(run_grade, tmp_path_factory, naming_course) -> dict[str, Any]:
@@ -177,6 +186,7 @@ def graded(run_grade, tmp_path_factory, naming_course) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("a4")
     wrong = {name: {"seq2seq.py": student_seq2seq(**changes)} for name, (changes, _) in WRONG.items()}
     wrong["decoder_state_swapped"] = {"seq2seq.py": SWAPPED_STATE}
+    wrong["decoder_raises"] = {"seq2seq.py": RAISING_DECODER}
     return {
         **report_class(
             run_grade, root / "class", root / "grades", {"independent": {"seq2seq.py": student_seq2seq()}}, "-a", A4
@@ -212,15 +222,22 @@ def test_wrong_submission_partial_credit_and_mistake_named(graded, name):
 
 
 @pytest.mark.slow
-def test_a_decoder_mistake_is_charged_to_the_decoder_not_to_every_function_that_runs_it(graded):
-    checks = {c["name"]: c for c in checks_of(graded["decoder_state_swapped"], A4)}
+@pytest.mark.parametrize(
+    "student, differ", [("decoder_state_swapped", "the results differ"), ("decoder_raises", "it fails")]
+)
+def test_a_decoder_mistake_is_charged_to_the_decoder_not_to_every_function_that_runs_it(graded, student, differ):
+    checks = {c["name"]: c for c in checks_of(graded[student], A4)}
     on_their_own = [name for name in checks if name.startswith(("test_forward", "test_greedy", "test_translate"))]
     assert len(on_their_own) == 11  # 4 public, 4 + 2 + 1 hidden
     for name in on_their_own:
         assert checks[name]["status"] == "passed", (name, checks[name]["message"])
-        assert checks[name]["message"].startswith("Judged on its own: with your Encoder and Decoder"), name
+        assert checks[name]["message"].startswith(f"Judged on its own: with your Encoder and Decoder {differ}"), name
     charged = [c for name, c in checks.items() if name.startswith(("test_decoder", "test_train_step"))]
-    assert charged and all(c["points"] == 0 and c["mistake"] == "decoder_state_swapped" for c in charged)
+    assert charged and all(c["points"] == 0 for c in charged)
+    if student == "decoder_state_swapped":
+        assert all(c["mistake"] == student for c in charged)
+    else:
+        assert all("TypeError" in c["message"] and "line" in c["message"] for c in charged)
 
 
 TRANSLATED = ["hello", "cat", "good", "abc", "zzz", "q", "moon", "xyzzy"]  # the translate checks' words
