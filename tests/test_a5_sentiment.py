@@ -445,3 +445,29 @@ def test_dropout_left_on_in_eval_mode_is_named_not_blamed_on_packing(reference, 
         with pytest.raises(probes.ProbeFailure, match=r"change from one call to the next .* F.dropout\(x, p\)"):
             probe(student, **CONFIGS[0], **extra, seed=1)
     assert probes.forward(reference, **CONFIGS[0], seed=1)["logits"].shape == (6, 2)
+
+
+def test_a_layer_listed_again_under_another_name_is_the_same_parameter(reference, probes):
+    """``self.head = torch.nn.Sequential(self.dropout, self.fc)`` lists fc's parameters again, as head.1.*: the
+    same tensors. Loading the probe's weights refused the model ("unexpected head.1.weight"), so a model
+    computing exactly the specified function lost every forward, padding and batch-order check (63.8)."""
+    import numpy as np
+    import torch
+
+    class Aliased(reference.SentimentLSTM):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.head = torch.nn.Sequential(self.dropout, self.fc)
+
+    student = types.SimpleNamespace(**{**vars(reference), "SentimentLSTM": Aliased})
+    for probe, extra in ((probes.forward, {}), (probes.padding_invariance, {"extra": 6}), (probes.batch_order, {})):
+        got, want = probe(student, **CONFIGS[0], **extra, seed=1), probe(reference, **CONFIGS[0], **extra, seed=1)
+        assert got.keys() == want.keys() and all(np.array_equal(got[key], want[key]) for key in got), probe
+
+    class Extra(reference.SentimentLSTM):  # a parameter of its own is still not the specified model
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.scale = torch.nn.Linear(2, 2)
+
+    with pytest.raises(probes.ProbeFailure, match="unexpected scale.weight"):
+        probes.forward(types.SimpleNamespace(**{**vars(reference), "SentimentLSTM": Extra}), **CONFIGS[0], seed=1)

@@ -182,10 +182,39 @@ def names_as_loaded(module: Any, weights: dict[str, Any]) -> dict[str, str] | No
     """Each of the module's parameter names -> the name in ``weights`` that :func:`load_weights` loads
     into it (itself where the names are the same), or None where they cannot be paired: so a probe
     also reports gradients under the names the expected data uses."""
-    found, expected = _shapes(module.state_dict()), _shapes(weights)
-    if found == expected:
-        return {name: name for name in found}
-    return _same_parameters_named_otherwise(expected, found)
+    state = module.state_dict()
+    aliases = _aliases(state)
+    found = {name: shape for name, shape in _shapes(state).items() if name not in aliases}
+    expected = _shapes(weights)
+    pairs = {name: name for name in found} if found == expected else _same_parameters_named_otherwise(expected, found)
+    if pairs is None:
+        return None
+    pairs.update({alias: pairs[first] for alias, first in aliases.items() if first in pairs})
+    return pairs
+
+
+def _aliases(state: dict[str, Any]) -> dict[str, str]:
+    """Each second name of one tensor -> its first name (``self.head = nn.Sequential(self.dropout,
+    self.fc)`` lists fc's weight again as ``head.1.weight``): the same parameter, loaded with it."""
+    first: dict[tuple[Any, ...], str] = {}
+    aliases: dict[str, str] = {}
+    for name, value in state.items():
+        try:
+            if not value.numel():
+                continue
+            key = (
+                value.untyped_storage().data_ptr(),
+                value.storage_offset(),
+                tuple(value.shape),
+                tuple(value.stride()),
+            )
+        except (AttributeError, RuntimeError, TypeError):
+            continue
+        if key in first:
+            aliases[name] = first[key]
+        else:
+            first[key] = name
+    return aliases
 
 
 def _shapes(tensors: dict[str, Any]) -> dict[str, tuple[int, ...]]:
