@@ -468,3 +468,24 @@ def test_a_loop_that_feeds_the_decoder_its_whole_history_fails_on_the_stand_ins(
     student = types.SimpleNamespace(**{**vars(reference), "greedy_decode": greedy_with_history})
     case = dict(emb=8, hidden=16, layers=1, batch=4, src_len=6, max_len=6, seed=4, stand_ins=True)
     assert not _same(probes.greedy_decode(student, **case), probes.greedy_decode(reference, **case))
+
+
+def test_a_decoder_returning_b_by_v_logits_is_still_measured_after_training(reference, probes):
+    """A Decoder returning (B, vocab_size) with a Seq2Seq that expects it trains; test_decoder charges the
+    shape. The replay of the trained model (what ties the weights to the student's model) refused it, so
+    both training checks lost every point (67.5 where a teacher gives about 90)."""
+    import numpy as np
+    import torch
+
+    class Squeezed(reference.Decoder):
+        def forward(self, token, hidden, cell):
+            logits, hidden, cell = super().forward(token, hidden, cell)
+            return logits[:, 0], hidden, cell
+
+    torch.manual_seed(0)
+    model = reference.Seq2Seq(reference.Encoder(probes.VOCAB, 8, 16), reference.Decoder(probes.VOCAB, 8, 16))
+    squeezed = reference.Seq2Seq(reference.Encoder(probes.VOCAB, 8, 16), Squeezed(probes.VOCAB, 8, 16))
+    squeezed.load_state_dict(model.state_dict())
+    got, want = probes._replay(squeezed), probes._replay(model)
+    assert np.array_equal(got["outputs"], want["outputs"])
+    assert all(np.allclose(got["grads"][name], want["grads"][name]) for name in want["grads"])

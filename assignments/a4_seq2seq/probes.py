@@ -292,6 +292,8 @@ def _replay(model):
             logits, hidden, cell = unpack(
                 model.decoder(trg[:, t - 1 : t], hidden, cell), "Decoder.forward(...)", ("logits", "hidden", "cell")
             )
+            if isinstance(logits, torch.Tensor) and logits.dim() == 2:
+                logits = logits[:, None]  # (B, vocab_size): test_decoder charges the shape, not the training
             if not isinstance(logits, torch.Tensor) or logits.dim() != 3:
                 raise ProbeFailure("Decoder.forward must return logits (B, 1, vocab_size), then hidden and cell")
             steps.append(logits[:, 0])
