@@ -308,6 +308,28 @@ def test_replay_problem_names_what_differs():
     assert replay_problem(renamed, want) is None
 
 
+def test_a_row_or_two_without_gradient_is_a_frozen_row_not_a_cut_gradient():
+    """An embedding with padding_idx=1 (the unknown word's id) leaves that row's gradient at zero: the
+    model is the architecture, one row frozen. It was refused as a cut gradient (".detach()"), so a5 work
+    that otherwise trained to 0.9 lost all 25 training points to a message blaming a correct forward."""
+    embedding = [[0.0, 0.0], [0.3, -0.2], [0.1, 0.4], [0.2, 0.2]]  # the architecture's: row 0 is padding
+    want = _replay([[1.0, -2.0]], embedding=embedding, b=[1.0])
+    one_frozen = [[0.0, 0.0], [0.0, 0.0], [0.1, 0.4], [0.2, 0.2]]
+    frozen: list[str] = []
+    assert replay_problem({"replay": _replay([[1.0, -2.0]], embedding=one_frozen, b=[1.0])}, want, frozen) is None
+    assert frozen and "embedding gets no gradient in row 1," in frozen[0] and "padding_idx=1" in frozen[0]
+    three_frozen = [[0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]]
+    assert replay_problem({"replay": _replay([[1.0, -2.0]], embedding=three_frozen, b=[1.0])}, want)
+    frozen_and_other = [[0.0, 0.0], [0.0, 0.0], [0.1, 0.9], [0.2, 0.2]]
+    problem = replay_problem({"replay": _replay([[1.0, -2.0]], embedding=frozen_and_other, b=[1.0])}, want)
+    assert problem and problem.startswith(GRADIENTS_ONLY)
+    # The verdict says so, whatever it is.
+    reference = [{"losses": [2.0, 1.0], "ok": True, NOT_THE_MODEL: None} for _ in range(3)]
+    runs = [dict(run, losses=[2.1, 1.1], frozen_rows=frozen) for run in reference]
+    verdict = judge_training(runs, reference, converged=lambda run: run["ok"])
+    assert verdict.fraction == 1.0 and "padding_idx=1" in verdict.message
+
+
 def test_judge_training_never_counts_a_run_whose_weights_are_not_its_model():
     reference = [{"losses": [2.0, 1.0], "ok": True, NOT_THE_MODEL: None} for _ in range(10)]
     honest = [dict(run, losses=[2.1, 1.1]) for run in reference]

@@ -164,6 +164,9 @@ def judge_training(
             + (f" and {len(impostors) - 1} more" if len(impostors) > 1 else "")
             + f", {refusals[impostors[0]]}"
         )
+    frozen = list(dict.fromkeys(str(note) for run in student_runs for note in (run.get(FROZEN_ROWS) or [])))
+    if frozen:
+        message += f". Your trained model's {'; '.join(frozen[:3])}"
     if fraction < 1.0:
         message += "; your loss curve differs from the reference's " + (
             "(see the plot)" if plot else "(the loss curve check shows where)"
@@ -233,12 +236,16 @@ def measured_runs(
         replayed = outcome.pop("replayed", None)
         merged = {**run, **outcome}
         merged.pop("replay", None)  # compared below; too large to keep in the check's details
-        merged[NOT_THE_MODEL] = None if replayed is None else replay_problem(run, replayed)
+        frozen: list[str] = []
+        merged[NOT_THE_MODEL] = None if replayed is None else replay_problem(run, replayed, frozen)
+        if frozen:
+            merged[FROZEN_ROWS] = frozen
         measured.append(merged)
     return measured
 
 
 NOT_THE_MODEL = "not_the_model"
+FROZEN_ROWS = "frozen_rows"  # replay notes: rows of a parameter the student's model gives no gradient
 NOT_THE_MODEL_SENTENCE = (
     "your trained model does not compute what the specified architecture computes with its weights, "
     "so its training cannot be measured"
@@ -254,39 +261,72 @@ REPLAY_RTOL = 2e-2
 REPLAY_ATOL = 1e-5  # per entry (root mean square), for arrays near zero
 
 
-def replay_problem(run: Run, replayed: Any) -> str | None:
+def replay_problem(run: Run, replayed: Any, frozen: list[str] | None = None) -> str | None:
     """Why the student's replay (``run["replay"]``: outputs of the trained model on the grader's
     inputs, and the gradients of a projection of them) disagrees with the reference architecture's
     (``replayed``, computed by the verifier from the run's weights), or None where they agree.
 
-    Gradients are matched by name, or by position where the weights were taken by position."""
+    Gradients are matched by name, or by position where the weights were taken by position. A gradient
+    that differs only in a row or two the student's model gives none (an embedding whose padding_idx
+    is another id freezes that row) agrees; ``frozen`` gets a sentence on each such parameter."""
     claim = run.get("replay")
     if not isinstance(claim, dict):
         return "your training run returned no outputs of your trained model on the grader's inputs"
-    problem = _replay_problem(run, claim, replayed)
+    problem = _replay_problem(run, claim, replayed, frozen)
     softmax = replayed.get("softmax") if isinstance(replayed, dict) else None
-    if problem and isinstance(softmax, dict) and _replay_problem(run, claim, softmax) is None:
+    if problem and isinstance(softmax, dict) and _replay_problem(run, claim, softmax, frozen) is None:
         return None  # probabilities of the specified architecture: its forward's checks name that mistake
     return problem
 
 
-def _replay_problem(run: Run, claim: dict[str, Any], replayed: Any) -> str | None:
+def _replay_problem(run: Run, claim: dict[str, Any], replayed: Any, frozen: list[str] | None = None) -> str | None:
     if isinstance(claim.get("directional"), dict) and not isinstance(claim.get("grads"), dict):
         return _directional_problem(run, claim, replayed)
     want = dict(replayed.get("grads") or {})
     grads = claim.get("grads")
     got: dict[str, Any] = grads if isinstance(grads, dict) else {}
     mapping = _names_in_run(run, want, got)
-    unused, other = [], []
+    unused, other, rows_frozen = [], [], []
     for name, expected in want.items():
         mine = got.get(mapping[name])
         if _norm(expected) > 0 and (mine is None or _norm(mine) == 0):
             unused.append(mapping[name])
             continue
         problem = _differs(mine, expected, f"the gradient of {mapping[name]}")
-        if problem:
+        rows = _frozen_rows(mine, expected) if problem else None
+        if rows:
+            listed = ", ".join(map(str, rows))
+            rows_frozen.append(
+                f"{mapping[name]} gets no gradient in row{'s' if len(rows) > 1 else ''} {listed}, where the "
+                "specified architecture's does (an embedding with padding_idx="
+                f"{rows[0]} freezes that row; the handout pads with id 0)"
+            )
+        elif problem:
             other.append(problem)
-    return _replay_verdict(claim, replayed, unused, "get no gradient from", "; ".join(other[:3]))
+    verdict = _replay_verdict(claim, replayed, unused, "get no gradient from", "; ".join(other[:3]))
+    if verdict is None and frozen is not None:
+        frozen.extend(note for note in rows_frozen if note not in frozen)
+    return verdict
+
+
+MAX_FROZEN_ROWS = 2  # a padding row, an unknown-word row: more is a cut gradient, not a frozen row
+
+
+def _frozen_rows(mine: Any, expected: Any) -> list[int] | None:
+    """The rows of a 2-D gradient that the student's model leaves at exactly zero where the
+    architecture's are not, when they are all that differs (at most MAX_FROZEN_ROWS); else None."""
+    try:
+        got, want = np.asarray(mine, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if got.ndim != 2 or got.shape != want.shape or not np.isfinite(got).all():
+        return None
+    rows = [int(i) for i in np.flatnonzero(~got.any(axis=1) & want.any(axis=1))]
+    if not 0 < len(rows) <= MAX_FROZEN_ROWS:
+        return None
+    kept = np.ones(len(got), dtype=bool)
+    kept[rows] = False
+    return rows if _differs(got[kept], want[kept], "the rest") is None else None
 
 
 def _directional_problem(run: Run, claim: dict[str, Any], replayed: Any) -> str | None:
