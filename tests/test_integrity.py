@@ -91,8 +91,8 @@ def train(model, inputs, labels, epochs=15, lr=0.1):
 '''
 
 # a2 that trains a copy of the model (real optimizer steps, on the copy), writes the copy's weights into
-# the model it was given, then tells the grader's step bookkeeping in its own process that the last
-# step produced them (found by a hostile-student round: the bookkeeping is the student's process's).
+# the model it was given, then tells the grader's step bookkeeping in its own process that steps of the
+# model produced them (found by a hostile-student round: the bookkeeping is the student's process's).
 # Importing the grader is flagged in every assignment now; a flag costs every check judging training.
 FORGED_STEP_BOOKKEEPING = """
 
@@ -116,8 +116,9 @@ def train(model, inputs, labels, epochs=15, lr=0.1):
         for mine, trained in zip(model.parameters(), shadow.parameters()):
             mine.copy_(trained)
     import grader.inside.probe_api as bookkeeping
-    for key, (parameter, _) in list(bookkeeping.AFTER_LAST_STEP.items()):
-        bookkeeping.AFTER_LAST_STEP[key] = (parameter, parameter.detach().clone())
+    for key, (parameter, _) in list(bookkeeping.WATCHED.items()):
+        bookkeeping.WATCHED[key] = (parameter, parameter.detach().clone())
+    bookkeeping.MODEL_STEPS[0] += epochs
     return losses
 """
 
@@ -324,7 +325,9 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path, nam
     assert score_of(results["a5_weights_written_by_hand"], A5) <= score_of(results["a5_honest_no_training"], A5)
     by_hand = {c["name"]: c for c in checks_of(results["a5_weights_written_by_hand"], A5)}
     for name in ("test_training_dev_accuracy", "test_training_test_accuracy"):
-        assert by_hand[name]["points"] == 0 and "optimizer steps" in by_hand[name]["message"], by_hand[name]
+        assert by_hand[name]["points"] == 0 and "outside the optimizer's steps" in by_hand[name]["message"], by_hand[
+            name
+        ]
 
     # Weights prepared for the course's data pass those checks alone; the task never seen gates them.
     assert score_of(results["a5_prepared_weights"], A5) <= score_of(results["a5_honest_no_training"], A5)

@@ -480,6 +480,81 @@ def train_given(weight, optimizer, write_before=False, steer=False):
             optimizer.param_groups[0]["lr"] = 1e8
         optimizer.step()
     return float(weight.sum())
+
+
+PREPARED = [0.5, -0.5, 2.0]
+
+
+def _land(parameter):
+    with torch.no_grad():
+        parameter.copy_(torch.tensor(PREPARED))
+
+
+def train_given_otherwise(weight, optimizer, how):
+    """Ways round the bookkeeping found by a hostile round (each scored like real training): a copy
+    trained by an optimizer of its own and written in; a hook of the student's own on the probe's
+    optimizer that writes during a real step; an optimizer of its own landing the weights in a real
+    step (SGD, lr=1, gradient = weight - target); prepared weights with real steps of a scratch tensor."""
+    if how == "shadow":
+        shadow = torch.nn.Parameter(weight.detach().clone())
+        own = torch.optim.Adam([shadow], lr=0.1)
+        for _ in range(3):
+            own.zero_grad()
+            (shadow * torch.arange(3.0)).sum().backward()
+            own.step()
+        with torch.no_grad():
+            weight.copy_(shadow)
+    elif how == "hook":
+        optimizer.register_step_post_hook(lambda *args: _land(weight))
+        for _ in range(3):
+            optimizer.zero_grad()
+            (weight * torch.arange(3.0)).sum().backward()
+            optimizer.step()
+    elif how == "own_optimizer":
+        own = torch.optim.SGD([weight], lr=1.0)
+        weight.grad = weight.detach() - torch.tensor(PREPARED)
+        own.step()
+    elif how == "scratch":
+        _land(weight)
+        scratch = torch.nn.Parameter(torch.zeros(1))
+        own = torch.optim.SGD([scratch], lr=1.0)
+        for _ in range(3):
+            scratch.grad = torch.ones(1)
+            own.step()
+    return float(weight.sum())
+
+
+def train_model(model, how=None):
+    """a2's shape: the probe hands over a model (training_of), the student's code makes the optimizer.
+    Three honest Adam steps, or: prepared weights then steps of a scratch tensor; a copy trained and
+    loaded in; the parameter replaced by another; a global step hook of the student's own that writes."""
+    if how == "scratch":
+        _land(model.weight[0])
+        scratch = torch.nn.Parameter(torch.zeros(1))
+        own = torch.optim.SGD([scratch], lr=1.0)
+        for _ in range(3):
+            scratch.grad = torch.ones(1)
+            own.step()
+        return 0.0
+    if how == "replaced":
+        model.weight = torch.nn.Parameter(torch.tensor([PREPARED]))
+        return 0.0
+    target = model
+    if how == "shadow":
+        import copy
+        target = copy.deepcopy(model)
+    if how == "global_hook":
+        from torch.optim.optimizer import register_optimizer_step_post_hook
+
+        register_optimizer_step_post_hook(lambda *args: _land(model.weight[0]))
+    optimizer = torch.optim.Adam(target.parameters(), lr=0.1)
+    for _ in range(3):
+        optimizer.zero_grad()
+        target(torch.ones(1, 3)).sum().backward()
+        optimizer.step()
+    if how == "shadow":
+        model.load_state_dict(target.state_dict())
+    return 0.0
 '''
 
 
@@ -505,6 +580,21 @@ def test_only_a_step_that_moves_a_weight_is_counted():
         "    weight = torch.nn.Parameter(torch.ones(3))\n"
         "    optimizer = training_with(torch.optim.Adam([weight], lr=0.1))\n"
         "    student.train_given(weight, optimizer, **how)\n"
+        "    return steps_since(before)\n\n"
+        "def steps_otherwise(student, how):\n"
+        "    import torch\n"
+        "    from grader.inside.probe_api import training_with\n"
+        "    before = optimizer_steps()\n"
+        "    weight = torch.nn.Parameter(torch.ones(3))\n"
+        "    optimizer = training_with(torch.optim.Adam([weight], lr=0.1))\n"
+        "    student.train_given_otherwise(weight, optimizer, how)\n"
+        "    return steps_since(before)\n\n"
+        "def steps_of(student, how=None):\n"
+        "    import torch\n"
+        "    from grader.inside.probe_api import training_of\n"
+        "    before = optimizer_steps()\n"
+        "    model = training_of(torch.nn.Linear(3, 1, bias=False))\n"
+        "    student.train_model(model, how)\n"
         "    return steps_since(before)\n"
     )
     box = Sandbox(UNISOLATED, preload=["torch"])
@@ -522,6 +612,13 @@ def test_only_a_step_that_moves_a_weight_is_counted():
         assert worker.call("steps_given", {"write_before": True}) == 0
         assert worker.call("steps_given", {"steer": True}) == 0
         assert worker.call("steps", {"lr": 0.1}) == 3  # and the next run is judged on its own
+        # The bookkeeping follows the model being trained, whatever else steps (a hostile round's ways
+        # round it each earned the training checks: 80 against 50 on a2, 86 against 60 on a4).
+        for how in ("shadow", "hook", "own_optimizer", "scratch"):
+            assert worker.call("steps_otherwise", {"how": how}) == 0, how
+        assert worker.call("steps_of", {}) == 3
+        for how in ("scratch", "shadow", "replaced", "global_hook"):
+            assert worker.call("steps_of", {"how": how}) == 0, how
         worker.close()
     finally:
         box.close()

@@ -18,6 +18,7 @@ from grader.inside.probe_api import (
     ProbeFailure,
     as_array,
     as_number,
+    how_written,
     load_weights,
     optimizer_steps,
     recurrent_weight_shapes,
@@ -395,14 +396,16 @@ def train_classifier(student, train_texts, train_labels, epochs, batch_size, lr,
             seed_everything(seed)
             before = optimizer_steps()
             trained = _train_once(student, train_texts, train_labels, epochs, batch_size, lr, emb, hidden, seed)
-            _trained[key] = (*trained, steps_since(before))
-        vocab, model, losses, steps = _trained[key]
+            _trained[key] = (*trained, steps_since(before), how_written())
+        vocab, model, losses, steps, written = _trained[key]
         weights, ids = trained_weights(model, "SentimentLSTM"), _vocab_ids(vocab)
         # the replay draws ids among the embedding's rows (as verify.py does): the vocabulary's size is
         # the student's to report, and a vocabulary of 0 words once drew id -1 on the verifier's side
         rows = np.shape(weights["embedding.weight"])[0] if "embedding.weight" in weights else len(ids)
         replayed = _replay(model, rows)
-        runs.append({"losses": losses, "weights": weights, "vocab": ids, "replay": replayed, "steps": steps})
+        runs.append(
+            {"losses": losses, "weights": weights, "vocab": ids, "replay": replayed, "steps": steps, "written": written}
+        )
     return {"runs": runs}
 
 
@@ -461,7 +464,7 @@ def _train_once(student, texts, labels, epochs, batch_size, lr, emb, hidden, see
         collate_fn=student.collate_fn,
         generator=torch.Generator().manual_seed(seed),
     )
-    optimizer = training_with(torch.optim.Adam(model.parameters(), lr=lr))
+    optimizer = training_with(torch.optim.Adam(model.parameters(), lr=lr), model)
     criterion = nn.CrossEntropyLoss()
     losses = [
         as_number(

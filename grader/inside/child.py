@@ -238,13 +238,33 @@ def _count_optimizer_steps() -> None:
         return
 
     before: list[tuple[Any, Any]] = []  # (parameter, its value before the step now running)
-    after = probe_api.AFTER_LAST_STEP
+    watched = probe_api.WATCHED
+    ours: list[Any] = []  # the two hooks below, once registered
+
+    def hooked(optimizer: Any) -> bool:
+        """Step hooks other than ours: the student's code runs them inside the step, where a write
+        into the weights would pass for the step's own update."""
+        own = [
+            getattr(optimizer, "_optimizer_step_pre_hooks", {}),
+            getattr(optimizer, "_optimizer_step_post_hooks", {}),
+        ]
+        shared = [getattr(optim, "_global_optimizer_pre_hooks", {}), getattr(optim, "_global_optimizer_post_hooks", {})]
+        try:
+            return any(len(hooks) for hooks in own) or any(h not in ours for hooks in shared for h in hooks.values())
+        except Exception:
+            return True
 
     def remember(optimizer: Any, args: Any, kwargs: Any) -> None:
-        # Weights that changed since the last step (or since the probe made the optimizer) were written
-        # outside the optimizer (copied in); a step under other settings than the probe's steers them.
-        if probe_api.written_after_last_step() or probe_api.settings_changed(optimizer):
-            probe_api.WEIGHTS_WRITTEN[0] += 1
+        # The trained model's weights changed since its last step (or since the probe made its
+        # optimizer): written outside the optimizer (copied in). A step under other settings than the
+        # probe's, or with hooks of the student's own, steers them.
+        written = probe_api.written_since_last_step()
+        if written:
+            probe_api.note_written(written)
+        elif probe_api.settings_changed(optimizer):
+            probe_api.note_written(probe_api.OTHER_SETTINGS)
+        elif hooked(optimizer) and any(id(p) in watched for p in _parameters_of(optimizer)):
+            probe_api.note_written(probe_api.HOOKED)
         # Only parameters with a gradient can move (Adam, SGD): stepping with none does not train.
         groups = getattr(optimizer, "param_groups", None) or []
         before[:] = [
@@ -256,20 +276,44 @@ def _count_optimizer_steps() -> None:
 
     def counted(optimizer: Any, args: Any, kwargs: Any) -> None:
         # A step counts where it moved a weight: not with no gradient, nor at a learning rate of 0.
-        moved = any(not bool((p.detach() == value).all()) for p, value in before)
+        moved = any(not probe_api.same_values(p, value) for p, value in before)
         before.clear()
         if moved:
-            _steps[0] += 1
-        groups = getattr(optimizer, "param_groups", None) or []
-        after.clear()
-        after.update((id(p), (p, p.detach().clone())) for group in groups for p in group.get("params", ()))
+            _steps[0] += 1  # every optimizer's: what the watchdog's step budget counts
+        stepped = {id(p): p for p in _parameters_of(optimizer)}
+        if not watched:
+            if moved:  # no probe said what it trains: what the first step that moves anything moves
+                watched.update((key, (p, None)) for key, p in stepped.items())
+                probe_api.MODEL_STEPS[0] += 1
+        else:
+            mine = any(key in watched and not probe_api.same_values(p, watched[key][1]) for key, p in stepped.items())
+            foreign = bool(probe_api.OPTIMIZER_SETTINGS) and id(optimizer) not in probe_api.OPTIMIZER_SETTINGS
+            written = probe_api.written_since_last_step(skip=frozenset(stepped))  # during another's step
+            if written:
+                probe_api.note_written(written)
+            elif mine and foreign:
+                probe_api.note_written(probe_api.OTHER_OPTIMIZER)
+            elif mine and hooked(optimizer):
+                probe_api.note_written(probe_api.HOOKED)
+            elif mine:
+                probe_api.MODEL_STEPS[0] += 1
+        for key, (p, _) in list(watched.items()):
+            watched[key] = (p, p.detach().clone())
 
     try:
         optim.register_optimizer_step_pre_hook(remember)
         optim.register_optimizer_step_post_hook(counted)
+        ours.extend([remember, counted])
     except Exception:  # an older torch, or a module a student replaced: no step limit, as before
         return
     _counting[0] = True
+
+
+def _parameters_of(optimizer: Any) -> list[Any]:
+    try:
+        return [p for group in getattr(optimizer, "param_groups", None) or [] for p in group.get("params", ())]
+    except Exception:  # groups the student's code replaced by something else
+        return []
 
 
 def _stop_hanging_functions(
@@ -325,7 +369,9 @@ def _run_probe(probes: types.ModuleType, student: Any, request: dict[str, Any], 
     _count_optimizer_steps()
     _steps[0] = 0
     probe_api.WEIGHTS_WRITTEN[0] = 0
-    probe_api.AFTER_LAST_STEP.clear()  # no parameter of an earlier call is kept alive or compared
+    probe_api.MODEL_STEPS[0] = 0
+    probe_api.WATCHED.clear()  # no parameter of an earlier call is kept alive or compared
+    probe_api.WATCHED_MODEL[0] = None
     probe_api.OPTIMIZER_SETTINGS.clear()
     probe_api.seed_everything(seed)
     args = dict(request.get("args", {}))

@@ -368,24 +368,47 @@ def drawn_words(seed: int, alphabet: str, count: int, shortest: int = 1, longest
 
 OPTIMIZER_STEPS = [0]  # optimizer steps of the probe call now running; inside/child.py counts them
 STEPS_COUNTED = [False]  # whether they are counted (torch's global step hook is in place)
-# Times the weights changed outside an optimizer step (between two steps, or after the last one) in
-# the training run now running, and each parameter of the last step with its value right after it
-# (id -> (parameter, value)): kept by inside/child.py's step hooks.
+# The training run now running. WATCHED: each parameter of the model being trained (id -> (parameter,
+# its value after the last step that moved it)), noted when the probe made its optimizer or handed the
+# model over, or else by the first step that moves anything. MODEL_STEPS: the steps of that training
+# that moved those parameters. WEIGHTS_WRITTEN: times they changed otherwise (copied in, written by a
+# hook, moved by an optimizer of the student's own where the probe gave one). All kept by the step
+# hooks of inside/child.py, for the model the probe trains, whatever else the student's code steps.
 WEIGHTS_WRITTEN = [0]
-AFTER_LAST_STEP: dict[int, tuple[Any, Any]] = {}
+WRITTEN_HOW: list[str] = []  # how they were first written, for the feedback
+MODEL_STEPS = [0]
+WATCHED: dict[int, tuple[Any, Any]] = {}
+WATCHED_MODEL: list[Any] = [None]
 # The settings each training probe gave its optimizer (id -> each group's settings but its params).
 OPTIMIZER_SETTINGS: dict[int, list[dict[str, Any]]] = {}
 
 
-def training_with(optimizer: Any) -> Any:
-    """Mark the start of a training run by the optimizer a training probe just made: weights written
-    before its first step (the model trained by other code, then copied in) or steps taken under other
-    settings than the grader's (a learning rate of 1e8 that lands one step on prepared weights) count
-    as weights written outside the optimizer's steps. Call after :func:`optimizer_steps`."""
+def training_with(optimizer: Any, model: Any = None) -> Any:
+    """Mark the start of a training run by the optimizer a training probe just made (for ``model``):
+    weights written before its first step (the model trained by other code, then copied in), steps
+    taken under other settings than the grader's (a learning rate of 1e8 that lands one step on
+    prepared weights), and steps of any other optimizer that move the model count as weights written
+    outside the optimizer's steps. Call after :func:`optimizer_steps`."""
     groups = getattr(optimizer, "param_groups", None) or []
-    AFTER_LAST_STEP.update((id(p), (p, p.detach().clone())) for group in groups for p in group.get("params", ()))
     OPTIMIZER_SETTINGS[id(optimizer)] = settings_of(optimizer)
+    _watch([p for group in groups for p in group.get("params", ())], model)
     return optimizer
+
+
+def training_of(model: Any) -> Any:
+    """Mark the start of a training run of ``model`` by an optimizer the student's code makes (a2's
+    ``train``): only steps that move its parameters count, and weights written into it outside a
+    step (before the first one, between two, after the last) count as written. Call after
+    :func:`optimizer_steps`."""
+    _watch([], model)
+    return model
+
+
+def _watch(parameters: list[Any], model: Any) -> None:
+    if model is not None:
+        parameters = parameters + list(model.parameters())
+        WATCHED_MODEL[0] = model
+    WATCHED.update((id(p), (p, p.detach().clone())) for p in parameters)
 
 
 def settings_of(optimizer: Any) -> list[dict[str, Any]]:
@@ -404,39 +427,81 @@ def settings_changed(optimizer: Any) -> bool:
 
 
 def optimizer_steps() -> int | None:
-    """Optimizer steps taken so far in this probe call, or None where nothing counts them (a probe
-    run outside a graded process). A training probe records each run's (:func:`steps_since` around
-    it), so that weights no optimizer step produced do not count as trained (convergence.measured_runs)."""
+    """The training steps counted so far in this probe call, or None where nothing counts them (a
+    probe run outside a graded process). A training probe records each run's (:func:`steps_since`
+    around it), so that weights no optimizer step produced do not count as trained
+    (convergence.measured_runs)."""
     if not STEPS_COUNTED[0]:
         return None
     # A run starts: what earlier runs (and their replays) did is neither compared nor counted.
-    AFTER_LAST_STEP.clear()
+    WATCHED.clear()
+    WATCHED_MODEL[0] = None
     OPTIMIZER_SETTINGS.clear()
     WEIGHTS_WRITTEN[0] = 0
-    return OPTIMIZER_STEPS[0]
+    WRITTEN_HOW.clear()
+    return MODEL_STEPS[0]
+
+
+def note_written(how: str) -> None:
+    """The trained model's weights changed otherwise than by a step of its training (``how``)."""
+    WEIGHTS_WRITTEN[0] += 1
+    if not WRITTEN_HOW:
+        WRITTEN_HOW.append(how)
+
+
+def how_written() -> str | None:
+    """How the run's weights were first written outside its steps, or None: a training probe
+    returns it with the run's steps, so the feedback can say what happened."""
+    return WRITTEN_HOW[0] if WRITTEN_HOW else None
+
+
+# How weights were written (note_written): each finishes "your training's weights were ...".
+WRITTEN_OUTSIDE = "changed outside the optimizer's steps (copied or written in)"
+REPLACED = "replaced: the model holds parameters it did not hold when training began"
+OTHER_OPTIMIZER = "moved by an optimizer other than the one the grader gave your code"
+HOOKED = "moved during a step with step hooks of your code's own on the optimizer"
+OTHER_SETTINGS = "moved by a step under other settings than the grader gave the optimizer (its lr or betas changed)"
 
 
 def steps_since(before: int | None) -> int | None:
-    """The optimizer steps taken since ``before`` (an :func:`optimizer_steps` reading), or None; 0
-    where the weights were written outside the optimizer's steps meanwhile (prepared weights copied in
-    after a real step): then no step produced the weights the run returns."""
+    """The steps that moved the trained model since ``before`` (an :func:`optimizer_steps` reading),
+    or None; 0 where its weights were written outside those steps meanwhile (prepared weights copied
+    in before, between or after real steps, its parameters replaced): then no step produced the
+    weights the run returns."""
     if before is None or not STEPS_COUNTED[0]:
         return None
-    now = OPTIMIZER_STEPS[0]
-    if written_after_last_step():
-        WEIGHTS_WRITTEN[0] += 1
-    return 0 if WEIGHTS_WRITTEN[0] else now - before
+    written = written_since_last_step()
+    if written:
+        note_written(written)
+    return 0 if WEIGHTS_WRITTEN[0] else MODEL_STEPS[0] - before
 
 
-def written_after_last_step() -> bool:
-    """Whether a parameter of the last optimizer step now differs from its value right after it."""
-    for parameter, value in AFTER_LAST_STEP.values():
-        try:
-            if not bool((parameter.detach() == value).all()):
-                return True
-        except Exception:  # a parameter replaced by something else: written
-            return True
-    return False
+def written_since_last_step(skip: frozenset[int] = frozenset()) -> str | None:
+    """How the trained model changed since the last step that moved it, or None: a parameter differs
+    from its value then (``skip``: ids of parameters a step now running may move), or the model holds
+    parameters it did not hold when the run began (replaced by others)."""
+    if any(not same_values(p, value) for key, (p, value) in WATCHED.items() if key not in skip):
+        return WRITTEN_OUTSIDE
+    model = WATCHED_MODEL[0]
+    if model is None:
+        return None
+    try:
+        replaced = any(id(p) not in WATCHED for p in model.parameters())
+    except Exception:  # a model whose parameters cannot be listed now: not the model that was trained
+        replaced = True
+    return REPLACED if replaced else None
+
+
+def same_values(parameter: Any, value: Any) -> bool:
+    """``parameter`` still holds ``value`` (NaN where NaN was: a diverged run is not a written one)."""
+    try:
+        now = parameter.detach()
+        if now.shape != value.shape:
+            return False
+        both_nan = now.isnan() & value.isnan() if now.is_floating_point() else False
+        return bool(((now == value) | both_nan).all())
+    except Exception:  # a parameter replaced by something else: written
+        return False
 
 
 # -- replaying a trained model (see grader.judging.convergence.replay_problem) ------------------------

@@ -193,6 +193,14 @@ def _refusal(run: Run, reference: Run) -> str | None:
         return None  # not counted on the reference's side (a probe run outside a graded process)
     if not isinstance(mine, int) or isinstance(mine, bool):  # counted for the reference, so for everyone
         return "the optimizer steps of your training were not counted (the grader's counter was changed)"
+    written = run.get("written")
+    if mine == 0 and isinstance(written, str) and written:
+        return (
+            f"your training's weights were {written[:200]}, so no optimizer step of the training produced "
+            f"the weights it returned (the reference solution's took {theirs}, one per batch): only steps "
+            "of the optimizer the training was given (or, where your code makes it, of one over the model's "
+            "parameters) count, and weights written into the model count none"
+        )
     if mine * 2 < theirs:
         return (
             f"your training moved the weights in {mine} optimizer steps where the reference solution's did in "

@@ -13,6 +13,7 @@ from grader.inside.probe_api import (
     ProbeFailure,
     as_array,
     drawn_words,
+    how_written,
     load_weights,
     optimizer_steps,
     recurrent_weight_shapes,
@@ -21,6 +22,7 @@ from grader.inside.probe_api import (
     steps_since,
     torch_device,
     trained_weights,
+    training_of,
     uniform_weights,
 )
 
@@ -107,6 +109,7 @@ def _train_once(student, source, target, epochs, lr, seed, own_init=True):
         _load(model, initial, 4, 4)
     inputs, labels = _one_hot(source), _labels(target)
     initial = _summed_loss(model, inputs, labels)
+    training_of(model)  # only steps that move this model count; weights written into it do not
     losses = _losses(student.train(model, inputs, labels, epochs=epochs, lr=lr), epochs)
     return {"losses": losses, "weights": trained_weights(model, "Model"), "initial_loss": initial, "model": model}
 
@@ -200,9 +203,15 @@ def train_seeds(student, source, target, seeds, epochs=15, lr=0.1):
     for seed in seeds:
         before = optimizer_steps()
         run = _train_once(student, source, target, epochs, lr, seed, own_init=False)
-        steps = steps_since(before)
+        steps, written = steps_since(before), how_written()
         runs.append(
-            {"losses": run["losses"], "weights": run["weights"], "replay": _replay(run["model"]), "steps": steps}
+            {
+                "losses": run["losses"],
+                "weights": run["weights"],
+                "replay": _replay(run["model"]),
+                "steps": steps,
+                "written": written,
+            }
         )
     return {"runs": runs}
 

@@ -17,6 +17,7 @@ from grader.inside.probe_api import (
     as_array,
     as_number,
     drawn_words,
+    how_written,
     load_weights,
     optimizer_steps,
     recurrent_weight_shapes,
@@ -261,7 +262,7 @@ def train_pairs(student, pairs, n_step, emb, hidden, lr, epochs, batch_size, rat
         torch.manual_seed(seed)
         before = optimizer_steps()
         run = _train_once(student, [tuple(p) for p in pairs], n_step, emb, hidden, lr, epochs, batch_size, ratio, seed)
-        runs.append({**run, "steps": steps_since(before)})
+        runs.append({**run, "steps": steps_since(before), "written": how_written()})
     return {"runs": runs}
 
 
@@ -307,7 +308,7 @@ def _replay(model):
 def _train_once(student, pairs, n_step, emb, hidden, lr, epochs, batch_size, ratio, seed):
     model = student.Seq2Seq(student.Encoder(VOCAB, emb, hidden), student.Decoder(VOCAB, emb, hidden))
     model = model.to(torch_device())
-    optimizer = training_with(torch.optim.Adam(model.parameters(), lr=lr))
+    optimizer = training_with(torch.optim.Adam(model.parameters(), lr=lr), model)
     criterion = nn.CrossEntropyLoss()
     order = random.Random(seed + 1_000_003)
     batches = []
