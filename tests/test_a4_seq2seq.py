@@ -178,6 +178,12 @@ RAISING_DECODER = (
     .replace("self.lstm(self.embedding(token), (hidden, cell))", "self.lstm(self.embedding(token), hidden, cell)")
 )
 
+# greedy_decode taking the argmax over the wrong axis (uncatalogued): translate, right itself, fails with
+# it; its message now says to fix greedy_decode first (it blamed translate alone).
+GREEDY_WRONG_AXIS = (
+    (SOLUTIONS / A4 / "seq2seq.py").read_text().replace("token = logits.argmax(dim=-1)", "token = logits.argmax(dim=1)")
+)
+
 
 @pytest.fixture(scope="module")
 def graded(run_grade, tmp_path_factory, naming_course) -> dict[str, Any]:
@@ -187,6 +193,7 @@ def graded(run_grade, tmp_path_factory, naming_course) -> dict[str, Any]:
     wrong = {name: {"seq2seq.py": student_seq2seq(**changes)} for name, (changes, _) in WRONG.items()}
     wrong["decoder_state_swapped"] = {"seq2seq.py": SWAPPED_STATE}
     wrong["decoder_raises"] = {"seq2seq.py": RAISING_DECODER}
+    wrong["greedy_wrong_axis"] = {"seq2seq.py": GREEDY_WRONG_AXIS}
     return {
         **report_class(
             run_grade, root / "class", root / "grades", {"independent": {"seq2seq.py": student_seq2seq()}}, "-a", A4
@@ -489,3 +496,12 @@ def test_a_decoder_returning_b_by_v_logits_is_still_measured_after_training(refe
     got, want = probes._replay(squeezed), probes._replay(model)
     assert np.array_equal(got["outputs"], want["outputs"])
     assert all(np.allclose(got["grads"][name], want["grads"][name]) for name in want["grads"])
+
+
+@pytest.mark.slow
+def test_translate_failing_with_a_wrong_greedy_decode_says_to_fix_greedy_decode_first(graded):
+    checks = {c["name"]: c for c in checks_of(graded["greedy_wrong_axis"], A4)}
+    assert checks["test_greedy_decode"]["status"] == "failed"
+    for name in ("test_translate", "test_translate_padding"):
+        assert checks[name]["status"] == "failed" and "fix it first" in (checks[name]["diagnosis"] or ""), checks[name]
+    assert "fix it first" not in (checks["test_forward_teacher_forcing"]["diagnosis"] or "")

@@ -8,7 +8,7 @@ import pytest
 
 from grader.checks import hidden, judge_training, measured_runs, points, timeout
 
-from .shared import compare_on_its_own
+from .shared import compare_on_its_own, translate_on_its_own
 
 pytestmark = hidden
 
@@ -93,11 +93,10 @@ def test_greedy_decode_configurations(judge, reference, details, case):
 @points(3)
 def test_translate_padding(judge, reference, details):
     """translate removes the padding "?" (weights that emit it)"""
-    compare_on_its_own(
+    translate_on_its_own(
         judge,
         reference,
         details,
-        "translate",
         words=["hello", "cat", "good", "abc", "zzz", "q", "moon", "xyzzy"],
         n_step=5,
         emb=8,

@@ -35,3 +35,31 @@ def compare_on_its_own(judge, reference, details, probe, **args):
             "encoder and decoder this function gives exactly the reference's results, so its own logic is right; the encoder and "
             "decoder checks judge where the difference comes from."
         )
+
+
+# test_greedy_decode's question, on the stand-ins: greedy_decode's own logic, whatever the Decoder does.
+GREEDY_QUESTION = dict(emb=8, hidden=16, layers=1, batch=4, src_len=6, max_len=6, seed=4, stand_ins=True)
+
+
+def translate_on_its_own(judge, reference, details, **args):
+    """compare_on_its_own for translate, which in the handout's design runs greedy_decode: where
+    translate fails and the student's greedy_decode gets its own check's question wrong, the feedback
+    says to fix greedy_decode first (its mistake was charged to translate too, unexplained)."""
+    try:
+        return compare_on_its_own(judge, reference, details, "translate", **args)
+    except (CheckFailure, PartialCredit) as failure:
+        if failure.diagnosis is None and not _greedy_decode_right(judge, reference):
+            failure.diagnosis = (
+                "translate runs greedy_decode (in the handout's design), and your greedy_decode gives other "
+                "results than the reference's (test_greedy_decode says how): fix it first, and translate may "
+                "pass too"
+            )
+        raise
+
+
+def _greedy_decode_right(judge, reference):
+    try:
+        mine = judge.run("greedy_decode", **GREEDY_QUESTION)
+    except Exception:  # it fails: not right
+        return False
+    return is_close(mine, reference.expected("greedy_decode", **GREEDY_QUESTION), **judge.tolerance)

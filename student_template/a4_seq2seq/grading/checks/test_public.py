@@ -3,7 +3,7 @@ two-layer LSTMs and other shapes, and train the model on a task it has not seen.
 
 from grader.checks import gated_by, judge_training, measured_runs, points, timeout
 
-from .shared import compare_on_its_own
+from .shared import compare_on_its_own, translate_on_its_own
 
 TOY_PAIRS = [["hello", "hola"], ["cat", "gato"], ["good", "bueno"]]
 SMALL = dict(emb=8, hidden=16, layers=1)
@@ -52,11 +52,10 @@ def test_greedy_decode(judge, reference, details):
 @points(4)
 def test_translate(judge, reference, details):
     """translate: greedy, stops at the first E, drops the padding"""
-    compare_on_its_own(
+    translate_on_its_own(
         judge,
         reference,
         details,
-        "translate",
         words=["hello", "cat", "good", "abc", "zzz", "q", "moon", "xyzzy"],
         n_step=5,
         emb=8,
