@@ -245,7 +245,7 @@ def test_reference_replays_as_the_verifier_and_a_bypass_is_refused(assignment):
         assert problem and "no gradient" in problem, problem
 
 
-@pytest.mark.parametrize("assignment", ["a4_seq2seq", "a5_sentiment_lstm"])
+@pytest.mark.parametrize("assignment", [A3, "a4_seq2seq", "a5_sentiment_lstm"])
 def test_a_model_returning_probabilities_is_the_specified_architecture_and_a_scaled_one_is_not(assignment):
     """A forward that returns softmax(logits) (catalogued, named by the forward checks) still computes
     the specified architecture with its weights: the verifier replays its softmax too, so training is
@@ -269,6 +269,11 @@ def test_a_model_returning_probabilities_is_the_specified_architecture_and_a_sca
     for run, replayed in runs_of(softmax):
         assert replay_problem(run, replayed) is None
         assert replay_problem(run, {key: value for key, value in replayed.items() if key != "softmax"})
+    # log-probabilities too (a3's classifier returning softmax lost its 15 training points once)
+    log_softmax = _bypassing(solution, name, transformed(lambda scores: scores.log_softmax(dim=-1)))
+    for run, replayed in runs_of(log_softmax):
+        assert replay_problem(run, replayed) is None
+        assert replay_problem(run, {key: value for key, value in replayed.items() if key != "log_softmax"})
     for run, replayed in runs_of(_bypassing(solution, name, transformed(lambda scores: 2 * scores))):
         assert replay_problem(run, replayed), "logits times 2 replayed as the architecture"
 

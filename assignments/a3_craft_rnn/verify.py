@@ -5,7 +5,7 @@ classifies sequences the trusted side chose. It never imports student code."""
 import numpy as np
 import torch
 
-from grader.inside.probe_api import ProbeFailure, directional_of, load_trained, projection
+from grader.inside.probe_api import ProbeFailure, load_trained, replayed_scores
 
 
 def replay_inputs(replay_x, input_size):
@@ -24,18 +24,10 @@ def _logits(model, x):
 
 def _replayed(model, x):
     """The reference architecture's outputs on the replay sequences, and the gradient of every
-    parameter of sum(outputs * projection): what the student's own trained model must reproduce."""
+    parameter of sum(outputs * projection) (also of their softmax and log-softmax: a classifier that
+    returns those is still the architecture): what the student's own trained model must reproduce."""
     with torch.enable_grad():
-        logits = _logits(model, torch.tensor(x))
-        named = list(model.named_parameters())
-        loss = (logits * torch.tensor(projection(tuple(logits.shape)))).sum()
-        grads = torch.autograd.grad(loss, [p for _, p in named])
-    replayed = {
-        "outputs": logits.detach().numpy(),
-        "grads": {name: g.numpy() for (name, _), g in zip(named, grads)},
-    }
-    replayed["directional"] = directional_of(replayed["grads"])  # for a model without a graph in eval mode
-    return replayed
+        return replayed_scores(_logits(model, torch.tensor(x)), list(model.named_parameters()))
 
 
 def classify(_, weights, x, hidden_size, num_layers, replay_x=None):

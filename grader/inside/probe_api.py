@@ -557,9 +557,10 @@ def replay_sensitivity(model: Any, outputs: Any, recompute: Any) -> dict[str, An
 def replayed_scores(scores: Any, named: list[tuple[str, Any]]) -> dict[str, Any]:
     """The verifier's replay of scores the specified architecture computed (with their graph): the
     scores, the gradient of every parameter of sum(scores * projection), its directional form, and
-    the same for the scores' softmax over the last axis (``"softmax"``). A model that returns
-    probabilities (a catalogued mistake of its forward, named there) is still the specified
-    architecture with the student's weights: its training is measured on the logits underneath."""
+    the same for the scores' softmax and log-softmax over the last axis (``"softmax"``,
+    ``"log_softmax"``). A model that returns probabilities or log-probabilities (a mistake of its
+    forward, charged there) is still the specified architecture with the student's weights: its
+    training is measured on the logits underneath."""
     import torch
 
     def replay(outputs: Any, keep: bool) -> dict[str, Any]:
@@ -568,7 +569,11 @@ def replayed_scores(scores: Any, named: list[tuple[str, Any]]) -> dict[str, Any]
         found = {name: (torch.zeros_like(p) if g is None else g).numpy() for (name, p), g in zip(named, grads)}
         return {"outputs": outputs.detach().numpy(), "grads": found, "directional": directional_of(found)}
 
-    return {**replay(scores, True), "softmax": replay(torch.softmax(scores, dim=-1), False)}
+    return {
+        **replay(scores, True),
+        "softmax": replay(torch.softmax(scores, dim=-1), True),
+        "log_softmax": replay(torch.log_softmax(scores, dim=-1), False),
+    }
 
 
 def directional_of(grads: dict[str, Any]) -> dict[str, float]:
