@@ -487,7 +487,7 @@ def train_given(weight, optimizer, write_before=False, steer=False):
     return float(weight.sum())
 
 
-PREPARED = [0.5, -0.5, 2.0]
+PREPARED = [5.0, -5.0, 20.0]  # far from the start: no step at the grader's learning rate gets there
 
 
 def _land(parameter):
@@ -526,6 +526,20 @@ def train_given_otherwise(weight, optimizer, how):
         for _ in range(3):
             scratch.grad = torch.ones(1)
             own.step()
+    elif how == "closure":  # a real step whose closure copies the weights in
+        for _ in range(3):
+            optimizer.zero_grad()
+            (weight * torch.arange(3.0)).sum().backward()
+            optimizer.step(lambda: _land(weight))
+    elif how in ("own_adam", "scheduler"):  # honest: an Adam of its own at the same rate; a decaying rate
+        own = torch.optim.Adam([weight], lr=0.1) if how == "own_adam" else optimizer
+        schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, 0.9) if how == "scheduler" else None
+        for _ in range(3):
+            own.zero_grad()
+            (weight * torch.arange(3.0)).sum().backward()
+            own.step()
+            if schedule is not None:
+                schedule.step()
     return float(weight.sum())
 
 
@@ -619,8 +633,12 @@ def test_only_a_step_that_moves_a_weight_is_counted():
         assert worker.call("steps", {"lr": 0.1}) == 3  # and the next run is judged on its own
         # The bookkeeping follows the model being trained, whatever else steps (a hostile round's ways
         # round it each earned the training checks: 80 against 50 on a2, 86 against 60 on a4).
-        for how in ("shadow", "hook", "own_optimizer", "scratch"):
+        for how in ("shadow", "hook", "own_optimizer", "scratch", "closure"):
             assert worker.call("steps_otherwise", {"how": how}) == 0, how
+        # What counts is how far the weights move, not which optimizer moves them: honest variations
+        # (an optimizer of its own at the same rate, a scheduler) lost every training point once.
+        for how in ("own_adam", "scheduler"):
+            assert worker.call("steps_otherwise", {"how": how}) == 3, how
         assert worker.call("steps_of", {}) == 3
         for how in ("scratch", "shadow", "replaced", "global_hook"):
             assert worker.call("steps_of", {"how": how}) == 0, how

@@ -109,7 +109,7 @@ def _train_once(student, source, target, epochs, lr, seed, own_init=True):
         _load(model, initial, 4, 4)
     inputs, labels = _one_hot(source), _labels(target)
     initial = _summed_loss(model, inputs, labels)
-    training_of(model)  # only steps that move this model count; weights written into it do not
+    training_of(model, lr)  # only steps that move this model count; weights written into it do not
     losses = _losses(student.train(model, inputs, labels, epochs=epochs, lr=lr), epochs)
     return {"losses": losses, "weights": trained_weights(model, "Model"), "initial_loss": initial, "model": model}
 

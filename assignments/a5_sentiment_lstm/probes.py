@@ -395,10 +395,15 @@ def train_classifier(student, train_texts, train_labels, epochs, batch_size, lr,
         if key not in _trained:
             seed_everything(seed)
             before = optimizer_steps()
-            trained = _train_once(student, train_texts, train_labels, epochs, batch_size, lr, emb, hidden, seed)
-            _trained[key] = (*trained, steps_since(before), how_written())
-        vocab, model, losses, steps, written = _trained[key]
-        weights, ids = trained_weights(model, "SentimentLSTM"), _vocab_ids(vocab)
+            vocab, model, losses = _train_once(
+                student, train_texts, train_labels, epochs, batch_size, lr, emb, hidden, seed
+            )
+            # the weights are read before the steps are: code that writes them as they are read (a
+            # state_dict hook) writes them outside the steps, and steps_since sees it
+            weights = trained_weights(model, "SentimentLSTM")
+            _trained[key] = (vocab, model, losses, weights, steps_since(before), how_written())
+        vocab, model, losses, weights, steps, written = _trained[key]
+        ids = _vocab_ids(vocab)
         # the replay draws ids among the embedding's rows (as verify.py does): the vocabulary's size is
         # the student's to report, and a vocabulary of 0 words once drew id -1 on the verifier's side
         rows = np.shape(weights["embedding.weight"])[0] if "embedding.weight" in weights else len(ids)

@@ -256,13 +256,11 @@ def _count_optimizer_steps() -> None:
 
     def remember(optimizer: Any, args: Any, kwargs: Any) -> None:
         # The trained model's weights changed since its last step (or since the probe made its
-        # optimizer): written outside the optimizer (copied in). A step under other settings than the
-        # probe's, or with hooks of the student's own, steers them.
+        # optimizer): written outside the optimizer (copied in). A step with hooks of the student's
+        # own steers them.
         written = probe_api.written_since_last_step()
         if written:
             probe_api.note_written(written)
-        elif probe_api.settings_changed(optimizer):
-            probe_api.note_written(probe_api.OTHER_SETTINGS)
         elif hooked(optimizer) and any(id(p) in watched for p in _parameters_of(optimizer)):
             probe_api.note_written(probe_api.HOOKED)
         # Only parameters with a gradient can move (Adam, SGD): stepping with none does not train.
@@ -286,13 +284,13 @@ def _count_optimizer_steps() -> None:
                 watched.update((key, (p, None)) for key, p in stepped.items())
                 probe_api.MODEL_STEPS[0] += 1
         else:
-            mine = any(key in watched and not probe_api.same_values(p, watched[key][1]) for key, p in stepped.items())
-            foreign = bool(probe_api.OPTIMIZER_SETTINGS) and id(optimizer) not in probe_api.OPTIMIZER_SETTINGS
+            moving = [(p, watched[key][1]) for key, p in stepped.items() if key in watched]
+            mine = any(not probe_api.same_values(p, value) for p, value in moving)
             written = probe_api.written_since_last_step(skip=frozenset(stepped))  # during another's step
             if written:
                 probe_api.note_written(written)
-            elif mine and foreign:
-                probe_api.note_written(probe_api.OTHER_OPTIMIZER)
+            elif any(probe_api.moved_too_far(p, value) for p, value in moving):
+                probe_api.note_written(probe_api.TOO_FAR)
             elif mine and hooked(optimizer):
                 probe_api.note_written(probe_api.HOOKED)
             elif mine:
@@ -372,7 +370,7 @@ def _run_probe(probes: types.ModuleType, student: Any, request: dict[str, Any], 
     probe_api.MODEL_STEPS[0] = 0
     probe_api.WATCHED.clear()  # no parameter of an earlier call is kept alive or compared
     probe_api.WATCHED_MODEL[0] = None
-    probe_api.OPTIMIZER_SETTINGS.clear()
+    probe_api.STEP_BOUND[0] = None
     probe_api.seed_everything(seed)
     args = dict(request.get("args", {}))
     if "seed" in inspect.signature(probe).parameters:

@@ -370,59 +370,63 @@ OPTIMIZER_STEPS = [0]  # optimizer steps of the probe call now running; inside/c
 STEPS_COUNTED = [False]  # whether they are counted (torch's global step hook is in place)
 # The training run now running. WATCHED: each parameter of the model being trained (id -> (parameter,
 # its value after the last step that moved it)), noted when the probe made its optimizer or handed the
-# model over, or else by the first step that moves anything. MODEL_STEPS: the steps of that training
-# that moved those parameters. WEIGHTS_WRITTEN: times they changed otherwise (copied in, written by a
-# hook, moved by an optimizer of the student's own where the probe gave one). All kept by the step
-# hooks of inside/child.py, for the model the probe trains, whatever else the student's code steps.
+# model over, or else by the first step that moves anything. MODEL_STEPS: the steps that moved those
+# parameters no further than a training step can (STEP_BOUND). WEIGHTS_WRITTEN: times they changed
+# otherwise (copied in, moved further in one step, written by a step hook of the student's own, the
+# parameters replaced). All kept by the step hooks of inside/child.py for the model the probe trains,
+# whichever optimizer steps it: what counts is how far the weights move, not who moves them.
 WEIGHTS_WRITTEN = [0]
 WRITTEN_HOW: list[str] = []  # how they were first written, for the feedback
 MODEL_STEPS = [0]
 WATCHED: dict[int, tuple[Any, Any]] = {}
 WATCHED_MODEL: list[Any] = [None]
-# The settings each training probe gave its optimizer (id -> each group's settings but its params).
-OPTIMIZER_SETTINGS: dict[int, list[dict[str, Any]]] = {}
+# How far one step may move any weight of the trained model (None: no bound known). Adam moves each
+# weight by lr * m_hat / (sqrt(v_hat) + eps) per step, and |m_hat| / sqrt(v_hat) stays below about 7.3
+# whatever the gradients (beta1 0.9, beta2 0.999, by Cauchy-Schwarz on the two averages), near 1 in
+# practice: ten times the learning rate the grader gave holds every honest step (another optimizer,
+# a scheduler, clipping) and stops one step landing trained weights from far away.
+STEP_BOUND: list[float | None] = [None]
+STEP_BOUND_FACTOR = 10.0
 
 
 def training_with(optimizer: Any, model: Any = None) -> Any:
     """Mark the start of a training run by the optimizer a training probe just made (for ``model``):
-    weights written before its first step (the model trained by other code, then copied in), steps
-    taken under other settings than the grader's (a learning rate of 1e8 that lands one step on
-    prepared weights), and steps of any other optimizer that move the model count as weights written
-    outside the optimizer's steps. Call after :func:`optimizer_steps`."""
+    weights written before its first step (the model trained by other code, then copied in), or moved
+    further in one step than ten times its learning rate (a learning rate of 1e8, an optimizer state
+    set by hand, a closure that copies weights in: one step landing prepared weights), count as
+    written outside the optimizer's steps. Call after :func:`optimizer_steps`."""
     groups = getattr(optimizer, "param_groups", None) or []
-    OPTIMIZER_SETTINGS[id(optimizer)] = settings_of(optimizer)
-    _watch([p for group in groups for p in group.get("params", ())], model)
+    rates = [float(group["lr"]) for group in groups if isinstance(group.get("lr"), (int, float))]
+    _watch([p for group in groups for p in group.get("params", ())], model, max(rates) if rates else None)
     return optimizer
 
 
-def training_of(model: Any) -> Any:
-    """Mark the start of a training run of ``model`` by an optimizer the student's code makes (a2's
-    ``train``): only steps that move its parameters count, and weights written into it outside a
-    step (before the first one, between two, after the last) count as written. Call after
-    :func:`optimizer_steps`."""
-    _watch([], model)
+def training_of(model: Any, lr: float | None = None) -> Any:
+    """Mark the start of a training run of ``model`` by an optimizer the student's code makes at
+    learning rate ``lr`` (a2's ``train``): only steps that move its parameters count, and weights
+    written into it outside a step (before the first one, between two, after the last) or moved
+    further in one step than ten times ``lr`` count as written. Call after :func:`optimizer_steps`."""
+    _watch([], model, lr)
     return model
 
 
-def _watch(parameters: list[Any], model: Any) -> None:
+def _watch(parameters: list[Any], model: Any, lr: float | None) -> None:
     if model is not None:
         parameters = parameters + list(model.parameters())
         WATCHED_MODEL[0] = model
     WATCHED.update((id(p), (p, p.detach().clone())) for p in parameters)
+    STEP_BOUND[0] = None if lr is None else STEP_BOUND_FACTOR * lr
 
 
-def settings_of(optimizer: Any) -> list[dict[str, Any]]:
-    """Each parameter group's settings (lr, betas, eps, ...), its parameters left out."""
-    groups = getattr(optimizer, "param_groups", None) or []
-    return [{key: value for key, value in group.items() if key != "params"} for group in groups]
-
-
-def settings_changed(optimizer: Any) -> bool:
-    """Whether a training probe's optimizer now steps under other settings than the probe gave it."""
-    given = OPTIMIZER_SETTINGS.get(id(optimizer))
+def moved_too_far(parameter: Any, value: Any) -> bool:
+    """Whether ``parameter`` moved from ``value`` further than one training step can (STEP_BOUND)."""
+    bound = STEP_BOUND[0]
+    if bound is None:
+        return False
     try:
-        return given is not None and settings_of(optimizer) != given
-    except Exception:  # settings that cannot be compared: changed
+        distance = (parameter.detach() - value).abs()
+        return bool((distance > bound).any())
+    except Exception:  # something that is not the parameter any more: written
         return True
 
 
@@ -436,7 +440,7 @@ def optimizer_steps() -> int | None:
     # A run starts: what earlier runs (and their replays) did is neither compared nor counted.
     WATCHED.clear()
     WATCHED_MODEL[0] = None
-    OPTIMIZER_SETTINGS.clear()
+    STEP_BOUND[0] = None
     WEIGHTS_WRITTEN[0] = 0
     WRITTEN_HOW.clear()
     return MODEL_STEPS[0]
@@ -458,9 +462,11 @@ def how_written() -> str | None:
 # How weights were written (note_written): each finishes "your training's weights were ...".
 WRITTEN_OUTSIDE = "changed outside the optimizer's steps (copied or written in)"
 REPLACED = "replaced: the model holds parameters it did not hold when training began"
-OTHER_OPTIMIZER = "moved by an optimizer other than the one the grader gave your code"
 HOOKED = "moved during a step with step hooks of your code's own on the optimizer"
-OTHER_SETTINGS = "moved by a step under other settings than the grader gave the optimizer (its lr or betas changed)"
+TOO_FAR = (
+    "moved further in one optimizer step than ten times the learning rate the grader gave (a step at a huge "
+    "learning rate, an optimizer state or a closure that lands weights trained elsewhere)"
+)
 
 
 def steps_since(before: int | None) -> int | None:
