@@ -281,6 +281,30 @@ def test_assignments_without_rules_are_scanned_for_reach_arounds_only():
     assert scan(honest, blocked=(), forbidden=()).integrity == []
 
 
+@pytest.mark.parametrize(
+    "source, reaching",
+    [
+        ("import pickle\ndef load(p):\n    return pickle.load(open(p, 'rb'))\n", False),  # a saved vocabulary
+        ("import subprocess\ndef gpu():\n    return subprocess.run(['nvidia-smi'])\n", False),
+        ("import os\ndef gpu():\n    os.system('nvidia-smi')\n", False),
+        ("import torch\nclass Warmup(torch.optim.lr_scheduler._LRScheduler):\n    pass\n", False),
+        ("import importlib, helpers\nimportlib.reload(helpers)\n", False),
+        ("import grader.inside.probe_api as bookkeeping\n", True),
+        ("import gc\nobjects = gc.get_objects()\n", True),
+        ("import torch.optim.optimizer as o\nhooks = o._global_optimizer_post_hooks\n", True),
+        ("def peek(hook):\n    return hook.__globals__\n", True),
+        ("exec('x' + ' = 1')\n", True),
+    ],
+)
+def test_only_constructs_that_reach_into_the_process_cost_the_training_checks(source, reaching):
+    """Every flag lists the student for review; only a way into the process's own objects (the probes,
+    the training's bookkeeping) costs training. Unused honest helpers (pickle, subprocess, a scheduler
+    subclassing _LRScheduler) cost a2, a4 and a5 all their training points once."""
+    findings = scan(source, blocked=(), forbidden=())
+    assert findings.integrity, source
+    assert bool(findings.reaching) is reaching, (source, findings.integrity)
+
+
 def test_numpy_only_assignment_fails_its_check_on_a_flag():
     """a1 blocks torch: deleting the stand-in from sys.modules to import the real one is flagged
     where a1's numpy-only check looks (blocked_imports, describe_blocked)."""

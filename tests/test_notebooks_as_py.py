@@ -188,6 +188,19 @@ def test_files_saved_or_loaded_at_top_level_are_skipped_unless_graded_code_needs
     assert [kind for _, kind in conversion.skipped] == ["file", "file", "file"]
 
 
+def test_shell_commands_written_as_python_are_skipped_like_shell_lines():
+    """A Colab cell installing a package with subprocess (the `!pip install` line written out) ran at
+    import, where grading has no network: the notebook could not be imported (0/100 for correct work)."""
+    namespace, conversion = run(
+        "import os, subprocess, sys",
+        "subprocess.check_call([sys.executable, '-m', 'pip', 'install', '-q', 'tqdm'])",
+        "os.system('nvidia-smi')",
+        "def double(x):\n    return 2 * x",
+    )
+    assert namespace["double"](2) == 4
+    assert [kind for _, kind in conversion.skipped] == ["shell", "shell"]
+
+
 def test_top_level_code_using_a_library_missing_here_is_skipped_unless_graded_code_needs_it():
     """pandas read the data in a training cell: the sandbox lets the import through and refuses its use,
     so that cell stopped the import (0/100). A function that uses the library is kept (and fails, named)."""

@@ -567,12 +567,19 @@ def train_model(model, how=None):
 
         register_optimizer_step_post_hook(lambda *args: _land(model.weight[0]))
     optimizer = torch.optim.Adam(target.parameters(), lr=0.1)
-    for _ in range(3):
+    best = None
+    for step in range(3):
         optimizer.zero_grad()
         target(torch.ones(1, 3)).sum().backward()
+        if how in ("best", "start") and step == 0:  # the checkpoint of the best loss so far
+            best = {name: value.clone() for name, value in model.state_dict().items()}
         optimizer.step()
+        if how == "best" and step == 0:
+            best = {name: value.clone() for name, value in model.state_dict().items()}
     if how == "shadow":
         model.load_state_dict(target.state_dict())
+    if best is not None:  # early stopping: an earlier state of this training restored
+        model.load_state_dict(best)
     return 0.0
 '''
 
@@ -640,6 +647,10 @@ def test_only_a_step_that_moves_a_weight_is_counted():
         for how in ("own_adam", "scheduler"):
             assert worker.call("steps_otherwise", {"how": how}) == 3, how
         assert worker.call("steps_of", {}) == 3
+        # Restoring an earlier state of the same training (the best checkpoint, or the start) is not a
+        # write: keeping the best checkpoint lost a2's 30 training points once.
+        assert worker.call("steps_of", {"how": "best"}) == 3
+        assert worker.call("steps_of", {"how": "start"}) == 3
         for how in ("scratch", "shadow", "replaced", "global_hook"):
             assert worker.call("steps_of", {"how": how}) == 0, how
         worker.close()

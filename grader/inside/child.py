@@ -295,8 +295,7 @@ def _count_optimizer_steps() -> None:
                 probe_api.note_written(probe_api.HOOKED)
             elif mine:
                 probe_api.MODEL_STEPS[0] += 1
-        for key, (p, _) in list(watched.items()):
-            watched[key] = (p, p.detach().clone())
+        probe_api.note_states(stepped=not probe_api.WEIGHTS_WRITTEN[0])
 
     try:
         optim.register_optimizer_step_pre_hook(remember)
@@ -369,6 +368,7 @@ def _run_probe(probes: types.ModuleType, student: Any, request: dict[str, Any], 
     probe_api.WEIGHTS_WRITTEN[0] = 0
     probe_api.MODEL_STEPS[0] = 0
     probe_api.WATCHED.clear()  # no parameter of an earlier call is kept alive or compared
+    probe_api.HISTORY.clear()
     probe_api.WATCHED_MODEL[0] = None
     probe_api.STEP_BOUND[0] = None
     probe_api.seed_everything(seed)

@@ -7,6 +7,7 @@ with a message a student understands), and returns plain data for the judges.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import re
 from collections.abc import Iterable
@@ -387,6 +388,9 @@ WATCHED_MODEL: list[Any] = [None]
 # a scheduler, clipping) and stops one step landing trained weights from far away.
 STEP_BOUND: list[float | None] = [None]
 STEP_BOUND_FACTOR = 10.0
+# Every state each parameter of the trained model held after a counted step (and at the start), as
+# digests: restoring one of them (keeping the best checkpoint, early stopping) is not a write.
+HISTORY: dict[int, set[bytes]] = {}
 
 
 def training_with(optimizer: Any, model: Any = None) -> Any:
@@ -416,6 +420,26 @@ def _watch(parameters: list[Any], model: Any, lr: float | None) -> None:
         WATCHED_MODEL[0] = model
     WATCHED.update((id(p), (p, p.detach().clone())) for p in parameters)
     STEP_BOUND[0] = None if lr is None else STEP_BOUND_FACTOR * lr
+    note_states()
+
+
+def note_states(stepped: bool = True) -> None:
+    """Take each watched parameter's value now as its value after the last step (and, where a step
+    of the training produced it, ``stepped``, remember it as a state a checkpoint may restore)."""
+    for key, (p, _) in list(WATCHED.items()):
+        WATCHED[key] = (p, p.detach().clone())
+        if stepped:
+            digest = _digest(p)
+            if digest is not None:
+                HISTORY.setdefault(key, set()).add(digest)
+
+
+def _digest(parameter: Any) -> bytes | None:
+    try:
+        raw = parameter.detach().cpu().contiguous().view(-1).view(real_module("torch").uint8).numpy().tobytes()
+    except Exception:
+        return None
+    return hashlib.blake2b(raw, digest_size=16).digest()
 
 
 def moved_too_far(parameter: Any, value: Any) -> bool:
@@ -439,6 +463,7 @@ def optimizer_steps() -> int | None:
         return None
     # A run starts: what earlier runs (and their replays) did is neither compared nor counted.
     WATCHED.clear()
+    HISTORY.clear()
     WATCHED_MODEL[0] = None
     STEP_BOUND[0] = None
     WEIGHTS_WRITTEN[0] = 0
@@ -460,7 +485,7 @@ def how_written() -> str | None:
 
 
 # How weights were written (note_written): each finishes "your training's weights were ...".
-WRITTEN_OUTSIDE = "changed outside the optimizer's steps (copied or written in)"
+WRITTEN_OUTSIDE = "changed outside the optimizer's steps (copied or written in, or initialised again)"
 REPLACED = "replaced: the model holds parameters it did not hold when training began"
 HOOKED = "moved during a step with step hooks of your code's own on the optimizer"
 TOO_FAR = (
@@ -486,8 +511,12 @@ def written_since_last_step(skip: frozenset[int] = frozenset()) -> str | None:
     """How the trained model changed since the last step that moved it, or None: a parameter differs
     from its value then (``skip``: ids of parameters a step now running may move), or the model holds
     parameters it did not hold when the run began (replaced by others)."""
-    if any(not same_values(p, value) for key, (p, value) in WATCHED.items() if key not in skip):
-        return WRITTEN_OUTSIDE
+    changed = [(key, p) for key, (p, value) in WATCHED.items() if key not in skip and not same_values(p, value)]
+    if changed:
+        if not all(_digest(p) in HISTORY.get(key, ()) for key, p in changed):
+            return WRITTEN_OUTSIDE
+        for key, p in changed:  # an earlier state of this training restored (the best checkpoint)
+            WATCHED[key] = (p, p.detach().clone())
     model = WATCHED_MODEL[0]
     if model is None:
         return None

@@ -65,12 +65,21 @@ LABELS = {
     "print": ("a print", "{n} prints"),
     "loop": ("a loop", "{n} loops"),
     "file": ("a file saved or loaded", "{n} files saved or loaded"),
+    "shell": ("a shell command (pip install, nvidia-smi)", "{n} shell commands (pip install, nvidia-smi)"),
     "missing": ("code that uses a library missing here", "code that uses libraries missing here"),
     "forbidden": ("code that uses an API this assignment does not allow",) * 2,
     "derived": ("code that uses their results", "code that uses their results"),
     "main": ('the `if __name__ == "__main__":` block', 'the `if __name__ == "__main__":` blocks'),
 }
-HEAVY = frozenset({"training", "plot", "print", "loop", "file", "missing", "forbidden"})
+HEAVY = frozenset({"training", "plot", "print", "loop", "file", "shell", "missing", "forbidden"})
+# Calls that run a shell command at top level (a Colab cell installing packages, `!pip` written out):
+# skipped like the `!` lines they stand for, since grading has no network and needs no package.
+SHELL_CALLS = frozenset(
+    {
+        "subprocess.run", "subprocess.call", "subprocess.check_call", "subprocess.check_output",
+        "subprocess.Popen", "os.system", "os.popen",
+    }
+)  # fmt: skip
 
 PRELUDE = (
     "# --- added by the grader: stand-ins for plotting and progress-bar libraries missing here ---\n" + STAND_IN_SOURCE
@@ -474,7 +483,7 @@ def _steps(function: ast.AST) -> bool:
 
 
 def _kind(unit: _Unit, aliases: dict[str, set[str]], training: set[str], plotting: set[str]) -> str:
-    """definition, main, training, plot, print, file, missing, loop or other."""
+    """definition, main, training, plot, print, file, shell, missing, loop or other."""
     if all(_defines(s) for s in unit.statements):
         return "definition"
     if any(_is_main_guard(s) for s in unit.statements):
@@ -484,7 +493,7 @@ def _kind(unit: _Unit, aliases: dict[str, set[str]], training: set[str], plottin
         for node in _module_scope(unit.statements)
         if isinstance(node, ast.Call)
     }
-    for kind in ("training", "plot", "print", "file"):
+    for kind in ("training", "plot", "print", "file", "shell"):
         if kind in signals:
             return kind
     if unit.uses & aliases["missing"]:
@@ -504,7 +513,7 @@ def _defines(statement: ast.stmt) -> bool:
 
 
 def _signal(call: ast.Call, aliases: dict[str, set[str]], training: set[str], plotting: set[str]) -> str:
-    """What a call at top level does: training, plot, print, file, or '' (anything else)."""
+    """What a call at top level does: training, plot, print, file, shell, or '' (anything else)."""
     func = call.func
     if isinstance(func, ast.Name):
         name = func.id
@@ -514,6 +523,8 @@ def _signal(call: ast.Call, aliases: dict[str, set[str]], training: set[str], pl
             return "plot"
         return "print" if name in PRINTS else ""
     if isinstance(func, ast.Attribute):
+        if isinstance(func.value, ast.Name) and f"{func.value.id}.{func.attr}" in SHELL_CALLS:
+            return "shell"
         if func.attr in STEP_METHODS or (TRAINING_NAME.search(func.attr) and (call.args or call.keywords)):
             return "training"
         if _root(func) in aliases["plot"] or func.attr in PLOT_METHODS:

@@ -87,6 +87,22 @@ class StaticFindings:
             return ""
         return self.locate(f"{filename} {REVIEW}. It uses {self._listed(self.integrity, filename)}")
 
+    @property
+    def reaching(self) -> list[tuple[int, str]]:
+        """The integrity findings that could reach what the grader keeps in the student's process (its
+        probes, the training's bookkeeping): walks of objects and frames, importing the grader,
+        ``sys.modules``, code run from built strings. Starting a program, unpickling, a private torch
+        name or ``importlib.reload`` are flagged for review too, but are honest often enough (a
+        ``gpu_info`` helper, a vocabulary saved with pickle, a scheduler subclassing ``_LRScheduler``)
+        not to cost the training checks on their own."""
+        return [entry for entry in self.integrity if reaches_into_process(entry[1])]
+
+    def describe_reaching(self, filename: str) -> str:
+        """:meth:`describe_integrity` for :attr:`reaching` only."""
+        if not self.reaching:
+            return ""
+        return self.locate(f"{filename} {REVIEW}. It uses {self._listed(self.reaching, filename)}")
+
     def describe_arithmetic(self, filename: str) -> str:
         """``srn.py computes with `1j` (srn.py, line 96) ...``: why the gradient checks give nothing."""
         if not self.arithmetic:
@@ -705,6 +721,22 @@ def _shared_library(dotted: str) -> bool:
     """A module (or a name in one) of the libraries the probes use in the student's process."""
     root = dotted.split(".")[0]
     return root in SHARED_LIBRARIES and not dotted.startswith("torch.backends")
+
+
+# Flagged for review, but not a way into the process's own objects: other programs (a new interpreter
+# shares no memory with this one), unpickling (kept here though it can name any module: honest code
+# saves vocabularies with it), torch's private names but its hooks, and a few introspection helpers.
+NOT_REACHING = (
+    "import subprocess", "import _posixsubprocess", "import pty", *PROGRAM_STARTERS, "pickle.",
+    "importlib.reload", "inspect.getmembers", "operator.attrgetter", "operator.methodcaller",
+)  # fmt: skip
+
+
+def reaches_into_process(construct: str) -> bool:
+    """Whether a flagged construct could reach what the grader keeps in the student's process."""
+    if construct.startswith("torch.") and " " not in construct:  # a private torch name (_torch_internal)
+        return "hook" in construct  # the optimizer's and modules' global hooks lead to the bookkeeping
+    return not construct.startswith(NOT_REACHING)
 
 
 def _torch_internal(dotted: str) -> str:

@@ -532,7 +532,7 @@ def _refuse_unmeasurable_training(result: CheckResult, context: CheckContext, no
     optimizer's steps counted there, the weights kept after each step), and code that reaches around
     the grader there could forge those measurements. Judged first, then refused, so that training that
     fails anyway is told why it failed."""
-    reason = context.static.describe_integrity(context.filename)
+    reason = context.static.describe_reaching(context.filename)
     if not reason or result.status not in ("passed", "partial"):
         return
     result.status, result.points = "failed", 0.0
