@@ -197,9 +197,9 @@ def _refusal(run: Run, reference: Run) -> str | None:
     if mine == 0 and isinstance(written, str) and written:
         return (
             f"your training's weights were {written[:200]}, so no optimizer step of the training produced "
-            f"the weights it returned (the reference solution's took {theirs}, one per batch): only steps "
-            "of the optimizer the training was given (or, where your code makes it, of one over the model's "
-            "parameters) count, and weights written into the model count none"
+            f"the weights it returned (the reference solution's took {theirs}, one per batch): only "
+            "optimizer steps that move the model, each no further than a training step can, count, and "
+            "weights written into the model count none"
         )
     if mine * 2 < theirs:
         return (
