@@ -495,6 +495,17 @@ def _land(parameter):
         parameter.copy_(torch.tensor(PREPARED))
 
 
+class Landing(torch.optim.Optimizer):
+    def __init__(self, params, target):
+        super().__init__(params, {})
+        self.target = target
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for parameter in self.param_groups[0]["params"]:
+            parameter.copy_(self.target)
+
+
 def train_given_otherwise(weight, optimizer, how):
     """Ways round the bookkeeping found by a hostile round (each scored like real training): a copy
     trained by an optimizer of its own and written in; a hook of the student's own on the probe's
@@ -531,6 +542,10 @@ def train_given_otherwise(weight, optimizer, how):
             optimizer.zero_grad()
             (weight * torch.arange(3.0)).sum().backward()
             optimizer.step(lambda: _land(weight))
+    elif how == "through_nan":  # an optimizer whose step lands anywhere by way of NaN: |x - NaN| > bound is False
+        weight.grad = torch.ones(3)
+        for target in ([float("nan")] * 3, PREPARED, [float("nan")] * 3, PREPARED):
+            Landing([weight], torch.tensor(target)).step()
     elif how in ("own_adam", "scheduler"):  # honest: an Adam of its own at the same rate; a decaying rate
         own = torch.optim.Adam([weight], lr=0.1) if how == "own_adam" else optimizer
         schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, 0.9) if how == "scheduler" else None
@@ -640,7 +655,7 @@ def test_only_a_step_that_moves_a_weight_is_counted():
         assert worker.call("steps", {"lr": 0.1}) == 3  # and the next run is judged on its own
         # The bookkeeping follows the model being trained, whatever else steps (a hostile round's ways
         # round it each earned the training checks: 80 against 50 on a2, 86 against 60 on a4).
-        for how in ("shadow", "hook", "own_optimizer", "scratch", "closure"):
+        for how in ("shadow", "hook", "own_optimizer", "scratch", "closure", "through_nan"):
             assert worker.call("steps_otherwise", {"how": how}) == 0, how
         # What counts is how far the weights move, not which optimizer moves them: honest variations
         # (an optimizer of its own at the same rate, a scheduler) lost every training point once.

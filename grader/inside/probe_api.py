@@ -449,7 +449,7 @@ def moved_too_far(parameter: Any, value: Any) -> bool:
         return False
     try:
         distance = (parameter.detach() - value).abs()
-        return bool((distance > bound).any())
+        return bool((~(distance <= bound)).any())  # NaN on either side is too far: into NaN, out to anywhere
     except Exception:  # something that is not the parameter any more: written
         return True
 
