@@ -7,7 +7,6 @@ with a message a student understands), and returns plain data for the judges.
 
 from __future__ import annotations
 
-import hashlib
 import random
 import re
 from collections.abc import Iterable
@@ -388,9 +387,11 @@ WATCHED_MODEL: list[Any] = [None]
 # a scheduler, clipping) and stops one step landing trained weights from far away.
 STEP_BOUND: list[float | None] = [None]
 STEP_BOUND_FACTOR = 10.0
-# Every state each parameter of the trained model held after a counted step (and at the start), as
-# digests: restoring one of them (keeping the best checkpoint, early stopping) is not a write.
-HISTORY: dict[int, set[bytes]] = {}
+# Every state each parameter of the trained model held after a counted step (and at the start), the
+# latest MAX_HISTORY of them: restoring one (keeping the best checkpoint, early stopping) is not a
+# write. They are the snapshots taken after each step anyway, kept rather than dropped.
+HISTORY: dict[int, list[Any]] = {}
+MAX_HISTORY = 256
 
 
 def training_with(optimizer: Any, model: Any = None) -> Any:
@@ -427,19 +428,12 @@ def note_states(stepped: bool = True) -> None:
     """Take each watched parameter's value now as its value after the last step (and, where a step
     of the training produced it, ``stepped``, remember it as a state a checkpoint may restore)."""
     for key, (p, _) in list(WATCHED.items()):
-        WATCHED[key] = (p, p.detach().clone())
+        value = p.detach().clone()
+        WATCHED[key] = (p, value)
         if stepped:
-            digest = _digest(p)
-            if digest is not None:
-                HISTORY.setdefault(key, set()).add(digest)
-
-
-def _digest(parameter: Any) -> bytes | None:
-    try:
-        raw = parameter.detach().cpu().contiguous().view(-1).view(real_module("torch").uint8).numpy().tobytes()
-    except Exception:
-        return None
-    return hashlib.blake2b(raw, digest_size=16).digest()
+            states = HISTORY.setdefault(key, [])
+            states.append(value)
+            del states[:-MAX_HISTORY]
 
 
 def moved_too_far(parameter: Any, value: Any) -> bool:
@@ -513,7 +507,7 @@ def written_since_last_step(skip: frozenset[int] = frozenset()) -> str | None:
     parameters it did not hold when the run began (replaced by others)."""
     changed = [(key, p) for key, (p, value) in WATCHED.items() if key not in skip and not same_values(p, value)]
     if changed:
-        if not all(_digest(p) in HISTORY.get(key, ()) for key, p in changed):
+        if not all(any(same_values(p, state) for state in HISTORY.get(key, ())) for key, p in changed):
             return WRITTEN_OUTSIDE
         for key, p in changed:  # an earlier state of this training restored (the best checkpoint)
             WATCHED[key] = (p, p.detach().clone())
@@ -533,6 +527,8 @@ def same_values(parameter: Any, value: Any) -> bool:
         now = parameter.detach()
         if now.shape != value.shape:
             return False
+        if real_module("torch").equal(now, value):  # the common case, in one pass
+            return True
         both_nan = now.isnan() & value.isnan() if now.is_floating_point() else False
         return bool(((now == value) | both_nan).all())
     except Exception:  # a parameter replaced by something else: written
