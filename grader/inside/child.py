@@ -264,12 +264,8 @@ def _count_optimizer_steps() -> None:
         elif hooked(optimizer) and any(id(p) in watched for p in _parameters_of(optimizer)):
             probe_api.note_written(probe_api.HOOKED)
         # Only parameters with a gradient can move (Adam, SGD): stepping with none does not train.
-        groups = getattr(optimizer, "param_groups", None) or []
         before[:] = [
-            (p, p.detach().clone())
-            for group in groups
-            for p in group.get("params", ())
-            if p.grad is not None and bool(p.grad.any())
+            (p, p.detach().clone()) for p in _parameters_of(optimizer) if p.grad is not None and bool(p.grad.any())
         ]
 
     def counted(optimizer: Any, args: Any, kwargs: Any) -> None:
@@ -365,12 +361,8 @@ def _run_probe(probes: types.ModuleType, student: Any, request: dict[str, Any], 
     _call_small[0] = request.get("small") is True
     _count_optimizer_steps()
     _steps[0] = 0
-    probe_api.WEIGHTS_WRITTEN[0] = 0
     probe_api.MODEL_STEPS[0] = 0
-    probe_api.WATCHED.clear()  # no parameter of an earlier call is kept alive or compared
-    probe_api.HISTORY.clear()
-    probe_api.WATCHED_MODEL[0] = None
-    probe_api.STEP_BOUND[0] = None
+    probe_api.new_run()  # no parameter of an earlier call is kept alive or compared
     probe_api.seed_everything(seed)
     args = dict(request.get("args", {}))
     if "seed" in inspect.signature(probe).parameters:

@@ -419,7 +419,7 @@ def _watch(parameters: list[Any], model: Any, lr: float | None) -> None:
     if model is not None:
         parameters = parameters + list(model.parameters())
         WATCHED_MODEL[0] = model
-    WATCHED.update((id(p), (p, p.detach().clone())) for p in parameters)
+    WATCHED.update((id(p), (p, None)) for p in parameters)  # note_states takes their values
     STEP_BOUND[0] = None if lr is None else STEP_BOUND_FACTOR * lr
     note_states()
 
@@ -455,14 +455,19 @@ def optimizer_steps() -> int | None:
     (convergence.measured_runs)."""
     if not STEPS_COUNTED[0]:
         return None
-    # A run starts: what earlier runs (and their replays) did is neither compared nor counted.
+    new_run()
+    return MODEL_STEPS[0]
+
+
+def new_run() -> None:
+    """Forget the training run before: what earlier runs (and their replays) did is neither compared
+    nor counted, and none of their parameters is kept alive."""
     WATCHED.clear()
     HISTORY.clear()
     WATCHED_MODEL[0] = None
     STEP_BOUND[0] = None
     WEIGHTS_WRITTEN[0] = 0
     WRITTEN_HOW.clear()
-    return MODEL_STEPS[0]
 
 
 def note_written(how: str) -> None:
@@ -506,11 +511,11 @@ def written_since_last_step(skip: frozenset[int] = frozenset()) -> str | None:
     from its value then (``skip``: ids of parameters a step now running may move), or the model holds
     parameters it did not hold when the run began (replaced by others)."""
     changed = [(key, p) for key, (p, value) in WATCHED.items() if key not in skip and not same_values(p, value)]
-    if changed:
-        if not all(any(same_values(p, state) for state in HISTORY.get(key, ())) for key, p in changed):
+    for key, p in changed:  # each may hold an earlier state of this training, restored (the best checkpoint)
+        restored = next((state for state in HISTORY.get(key, ()) if same_values(p, state)), None)
+        if restored is None:
             return WRITTEN_OUTSIDE
-        for key, p in changed:  # an earlier state of this training restored (the best checkpoint)
-            WATCHED[key] = (p, p.detach().clone())
+        WATCHED[key] = (p, restored)
     model = WATCHED_MODEL[0]
     if model is None:
         return None

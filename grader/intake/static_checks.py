@@ -9,7 +9,8 @@ access to torch internals, ``exec`` of built strings: see :class:`_IntegrityScan
 of forbidden APIs and blocked imports live there, and so do the measurements of training (the optimizer
 steps counted, the weights kept after each step): such code could undo the one or forge the other. A
 flag lists the student for the instructor's review in every assignment; it fails the assignment's
-forbidden-API (or numpy-only) check, and the training checks (:meth:`grader.judging.plugin.Judge.training`).
+forbidden-API (or numpy-only) check, and a flag that reaches into the process (:attr:`StaticFindings.reaching`)
+fails the training checks (``grader.judging.plugin._refuse_unmeasurable_training``).
 
 Where an assignment grades gradients worked out by hand (a1's backpropagation through time), the scan
 also flags **arithmetic that differentiates the forward mechanically** to rounding (complex numbers for
@@ -83,9 +84,12 @@ class StaticFindings:
 
     def describe_integrity(self, filename: str) -> str:
         """``craft_rnn.py reaches around ...: It uses `gc.get_objects` (craft_rnn.py, line 12)``."""
-        if not self.integrity:
+        return self._review_sentence(self.integrity, filename)
+
+    def _review_sentence(self, entries: list[tuple[int, str]], filename: str) -> str:
+        if not entries:
             return ""
-        return self.locate(f"{filename} {REVIEW}. It uses {self._listed(self.integrity, filename)}")
+        return self.locate(f"{filename} {REVIEW}. It uses {self._listed(entries, filename)}")
 
     @property
     def reaching(self) -> list[tuple[int, str]]:
@@ -99,9 +103,7 @@ class StaticFindings:
 
     def describe_reaching(self, filename: str) -> str:
         """:meth:`describe_integrity` for :attr:`reaching` only."""
-        if not self.reaching:
-            return ""
-        return self.locate(f"{filename} {REVIEW}. It uses {self._listed(self.reaching, filename)}")
+        return self._review_sentence(self.reaching, filename)
 
     def describe_arithmetic(self, filename: str) -> str:
         """``srn.py computes with `1j` (srn.py, line 96) ...``: why the gradient checks give nothing."""

@@ -32,12 +32,13 @@ def compare_on_its_own(judge, reference, details, probe, **args):
             differ = f"the results differ from the reference's ({failure.message.strip()[:300]})"
         details["note"] = (
             f"Judged on its own: with your Encoder and Decoder {differ}, but on the grader's stand-in "
-            "encoder and decoder this function gives exactly the reference's results, so its own logic is right; the encoder and "
-            "decoder checks judge where the difference comes from."
+            "encoder and decoder this function gives exactly the reference's results, so its own logic is "
+            "right; the encoder and decoder checks judge where the difference comes from."
         )
 
 
-# test_greedy_decode's question, on the stand-ins: greedy_decode's own logic, whatever the Decoder does.
+# test_greedy_decode's question (test_public.py: SMALL, batch 4, lengths 6, seed 4), on the stand-ins:
+# greedy_decode's own logic, whatever the Decoder does.
 GREEDY_QUESTION = dict(emb=8, hidden=16, layers=1, batch=4, src_len=6, max_len=6, seed=4, stand_ins=True)
 
 
