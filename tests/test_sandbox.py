@@ -320,6 +320,26 @@ def test_a_worker_without_torch_never_loads_it(sandbox):
     student.close()
 
 
+def test_a_worker_that_steps_no_optimizer_is_deterministic_without_loading_torchs_compiler():
+    """The verifier's worker (forward passes and gradients only): torch's deterministic switch is on, as
+    in every worker, but without torch.use_deterministic_algorithms's import of torch._inductor's
+    config, which brings torch._dynamo and sympy (about two CPU-seconds, half of its start-up)."""
+    source = (
+        "import sys, torch\n"
+        "def state():\n"
+        "    loaded = [name for name in ('torch._dynamo', 'torch._inductor', 'sympy') if name in sys.modules]\n"
+        "    return [torch.are_deterministic_algorithms_enabled(),\n"
+        "            torch.is_deterministic_algorithms_warn_only_enabled(), loaded]\n"
+    )
+    box = Sandbox(UNISOLATED, preload=["numpy", "torch"], warm_optimizer=False)
+    try:
+        student = box.worker(LoadSpec("mod", "mod.py", {"mod.py": source.encode()}, PROBES), Limits(probe_timeout_s=30))
+        assert student.call("call", {"name": "state"}) == [True, True, []]
+        student.close()
+    finally:
+        box.close()
+
+
 def test_reference_answers_of_a_numpy_assignment_never_wait_for_torch():
     """One trusted reference worker per set of preloads, as for students: a1's answers are computed
     in a worker that imports numpy only (torch's start-up costs over 2 CPU-s), and the torch

@@ -44,7 +44,7 @@ def main(control_fd: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     box = Box.prepare(config.get("box") or {}, control)  # before the imports: it may fork once
     try:
-        versions = _preload(config.get("preload", []), config.get("threads", 1))
+        versions = _preload(config.get("preload", []), config.get("threads", 1), bool(config.get("warm_optimizer")))
         _check_absent(config.get("absent", []))
     except WorkerCannotStart as exc:
         send_with_fds(control, {"error": str(exc)}, [])
@@ -62,7 +62,7 @@ class WorkerCannotStart(Exception):
     """Why this worker cannot serve, in one line for the feedback's headline."""
 
 
-def _preload(modules: list[str], threads: int) -> dict[str, str]:
+def _preload(modules: list[str], threads: int, steps_optimizers: bool) -> dict[str, str]:
     versions = {"python": sys.version.split()[0]}
     for name in modules:
         try:
@@ -73,8 +73,20 @@ def _preload(modules: list[str], threads: int) -> dict[str, str]:
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(max(1, threads))
-        torch.use_deterministic_algorithms(True, warn_only=True)
+        _be_deterministic(torch, steps_optimizers)
     return versions
+
+
+def _be_deterministic(torch: Any, steps_optimizers: bool) -> None:
+    """``torch.use_deterministic_algorithms`` also sets torch._inductor's flag, and importing that
+    config imports torch._dynamo and sympy: about two CPU-seconds, half of a worker's start-up. A worker
+    whose children step optimizers pays that import anyway (the first step makes it); the verifier's,
+    which only runs forward passes and gradients, sets the same switch of torch's core without it."""
+    core = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if steps_optimizers or core is None:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        core(True, warn_only=True)
 
 
 def _check_absent(names: list[str]) -> None:
