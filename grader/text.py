@@ -14,10 +14,19 @@ import re
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 # The same, plus tab, newline and the Unicode line and paragraph separators: a terminal line stays one line.
 _TERMINAL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# Lone surrogates: a file name's byte that is not UTF-8 (Python decodes it as U+DC80..U+DCFF), or a
+# string a student built. No UTF-8 file, page or terminal can hold one: writing it raises.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def encodable(text: str) -> str:
+    """``text`` with every lone surrogate shown as its escape (``\\udce9``), so that it can be written
+    as UTF-8 (a result, a page, a terminal line) instead of making the writing fail."""
+    return text if text.isascii() else _SURROGATE.sub(_escape, text)
 
 
 def printable(text: str, limit: int | None = None) -> str:
-    text = _CONTROL.sub("\ufffd", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = _CONTROL.sub("\ufffd", encodable(text).replace("\r\n", "\n").replace("\r", "\n"))
     if limit is not None and len(text) > limit:
         text = text[:limit] + f"\n[... {len(text) - limit:,} more characters not shown]"
     return text
@@ -25,7 +34,7 @@ def printable(text: str, limit: int | None = None) -> str:
 
 def terminal(text: object, limit: int | None = None) -> str:
     """``text`` as one terminal line: every control character shown as an escape (``\\x1b``), never sent."""
-    line = _TERMINAL.sub(_escape, str(text))
+    line = _TERMINAL.sub(_escape, encodable(str(text)))
     if limit is not None and len(line) > limit:
         line = line[: max(limit - 3, 0)] + "..."
     return line

@@ -7,6 +7,7 @@ recorded result is checked."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from conftest import SOLUTIONS, checks_of, write_submission
@@ -27,6 +28,7 @@ def replace_function(name: str, body: str) -> str:
 
 
 MARKER = "/tmp/rnn-autograder-unpickled-marker"
+UNDECODABLE = b"jos\xe9"  # latin-1, not UTF-8
 
 BAD = {
     "syntax_error": {"srn.py": REFERENCE.replace("def rnn_step(", "def rnn_step((", 1)},
@@ -67,6 +69,13 @@ BAD = {
             "        __array_priority__ = 1000\n    return Always()\n",
         )
     },
+    # strings no UTF-8 file can hold (lone surrogates), in an exception's message and in a type's name
+    "surrogate_in_message": {"srn.py": replace_function("linear_output", "    raise ValueError('bad \\udcff end')\n")},
+    "surrogate_in_type_name": {
+        "srn.py": replace_function(
+            "rnn_step", "    class Odd:\n        pass\n    Odd.__qualname__ = 'odd \\udcff'\n    return Odd()\n"
+        )
+    },
     "pickle_payload": {
         "srn.py": replace_function(
             "rnn_step",
@@ -83,6 +92,9 @@ def graded(tmp_path_factory, run_grade):
     for name, files in BAD.items():
         (root / name).mkdir()
         write_submission(root / name, files)
+    # a folder, and a helper file, whose names are bytes that are not UTF-8 (a download unpacked elsewhere)
+    undecodable = root / os.fsdecode(UNDECODABLE)
+    write_submission(undecodable, {"srn.py": REFERENCE, os.fsdecode(b"help\xff.py"): "X = 1\n"})
     out = tmp_path_factory.mktemp("bad-grades")
     process = run_grade(
         "report",
@@ -99,6 +111,8 @@ def graded(tmp_path_factory, run_grade):
         "memory_mb=512",
     )
     results = {name: json.loads((out / "students" / name / "feedback.json").read_text()) for name in BAD}
+    [other] = [path for path in (out / "students").iterdir() if path.name not in BAD]
+    results[UNDECODABLE] = json.loads((other / "feedback.json").read_text())
     return results, out, process
 
 
@@ -108,10 +122,24 @@ def messages(result) -> str:
 
 def test_every_bad_submission_has_a_recorded_result(graded):
     results, out, process = graded
-    assert set(results) == set(BAD)
+    assert set(results) == {*BAD, UNDECODABLE}
     assert "Traceback" not in process.stderr
     rows = (out / "gradebook.csv").read_text().splitlines()
-    assert len(rows) == len(BAD) + 1
+    assert len(rows) == len(BAD) + 2
+
+
+def test_strings_no_utf8_file_holds_are_written_as_escapes(graded):
+    """A lone surrogate in a student's exception or type name once failed the writing of the result, so
+    the student was recorded as a grader error with no score; a folder named in bytes that are not UTF-8
+    stopped the whole report before any gradebook was written."""
+    for name, where in (("surrogate_in_message", "bad \\udcff end"), ("surrogate_in_type_name", "odd \\udcff")):
+        result = graded[0][name]
+        assert result["status"] == "graded" and 0 < result["score"] < 100, result["message"]
+        assert where in messages(result), messages(result)
+    folder = graded[0][UNDECODABLE]
+    assert folder["status"] == "graded" and folder["score"] == 100 and folder["submission"].endswith("jos\\udce9")
+    notes = folder["assignments"][0]["notes"]
+    assert any("help\\udcff.py was ignored: its name is not valid UTF-8" in note for note in notes), notes
 
 
 def test_syntax_error(graded):

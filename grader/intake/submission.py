@@ -25,6 +25,7 @@ from pathlib import Path
 
 from grader.course.model import GRADING_DIR, AssignmentSpec, Course
 from grader.intake.notebook import NotebookError, convert, relabel
+from grader.text import encodable
 
 MAX_MODULE_BYTES = 1 * 2**20
 MAX_NOTEBOOK_BYTES = 20 * 2**20
@@ -381,7 +382,9 @@ def _helpers(
             skipped.append(f"{path.name} was ignored: configuration files in a submission change nothing")
         if path.suffix != ".py" or path.stem == module:
             continue
-        if path.stem in SHADOWING:
+        if encodable(path.name) != path.name:
+            skipped.append(f"{encodable(path.name)} was ignored: its name is not valid UTF-8 (rename it)")
+        elif path.stem in SHADOWING:
             skipped.append(f"{path.name} was ignored: it would shadow the `{path.stem}` module")
         elif not inside(path, root):
             skipped.append(f"{path.name} was ignored: {link_refusal(path, root)}")

@@ -13,7 +13,7 @@ import math
 import platform
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     import numpy as np
 
-from grader.text import shorten
+from grader.text import encodable, shorten
 
 SCHEMA = "rnn-autograder/result/1"
 VERSIONED = ("rnn-autograder", "torch", "numpy")  # what a result's numbers depend on, besides the submission
@@ -170,12 +170,14 @@ class SubmissionResult:
         self.max_score = round(sum(a.max_score for a in self.assignments), 4)
 
     def bound(self) -> None:
-        """Cut every student-derived field to its cap (idempotent): call before writing or showing."""
+        """Cut every student-derived field to its cap and make every string writable as UTF-8
+        (idempotent): call before writing or showing."""
         self.message = shorten(str(self.message or ""), MAX_MESSAGE)
         self.submission = shorten(str(self.submission), MAX_MESSAGE)
         self.notes = bound_notes(self.notes)
         for assignment in self.assignments:
             assignment.bound()
+        _make_writable(self)
 
     def assignment(self, assignment_id: str) -> AssignmentResult | None:
         return next((a for a in self.assignments if a.id == assignment_id), None)
@@ -207,6 +209,29 @@ class SubmissionResult:
     @classmethod
     def load(cls, path: Path) -> SubmissionResult:
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def _make_writable(record: Any) -> None:
+    """Every string of ``record`` and of the records it holds made :func:`~grader.text.encodable`: a
+    student's exception message, a type's name or a folder's undecodable byte can hold a lone surrogate,
+    which no UTF-8 file holds (writing the result failed, and the student was recorded as a grader error)."""
+    for item in fields(record):
+        value = getattr(record, item.name)
+        if isinstance(value, list) and value and is_dataclass(value[0]):
+            for each in value:
+                _make_writable(each)
+        else:
+            setattr(record, item.name, _writable(value))
+
+
+def _writable(value: Any) -> Any:
+    if isinstance(value, str):
+        return encodable(value)
+    if isinstance(value, dict):
+        return {_writable(key): _writable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_writable(item) for item in value]
+    return value
 
 
 def _known(kind: type, data: dict[str, Any]) -> dict[str, Any]:
