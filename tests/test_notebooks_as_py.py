@@ -239,6 +239,40 @@ def test_top_level_code_using_a_forbidden_api_is_skipped_unless_graded_code_need
     assert analyse(inside.source, "craft_rnn.py", forbidden=forbidden).forbidden_uses
 
 
+def test_exploring_what_a_graded_name_returns_does_not_count_as_changing_it():
+    """``encode(s, vocab).unsqueeze(0)`` and ``CraftRNN(3, 4).state_dict().keys()`` work on the calls'
+    new results: counted as changing ``encode`` and ``CraftRNN``, they were kept with every cell they read
+    (pandas reading the data, an nn.RNN to compare with), and two correct notebooks scored 0. A call
+    that changes its object inside a chain (``model.to(...).train()``) is still counted for ``model``."""
+    cells = (
+        "import torch\nfrom torch import nn\nimport tabular_tools_24680 as tt",
+        "def encode(text, vocab):\n    return torch.tensor([vocab[w] for w in text.split()])",
+        "class CraftRNN(nn.Module):\n    pass",
+        "def encode_all(texts, vocab):\n    return [encode(t, vocab) for t in texts]\n\n"
+        "def classifier():\n    return nn.Sequential(CraftRNN())",  # graded code reads both names
+        "frame = tt.read_table('data/train.tsv')\nvocab = {w: i for i, w in enumerate(frame.words)}",
+        "ref = nn.RNN(3, 4)\nprint(CraftRNN().state_dict().keys() == ref.state_dict().keys())",
+        "x = encode('a b', vocab).unsqueeze(0)",
+    )
+    conversion = convert(notebook(*cells), forbidden=("torch.nn.RNN",))
+    assert "tt.read_table" not in conversion.source and "nn.RNN(3, 4)" not in conversion.source
+    assert "unsqueeze" not in conversion.source and "def encode" in conversion.source
+    chained = convert(
+        notebook(cells[0], "MODEL = nn.Linear(2, 2)", "MODEL.to('cpu').train()", "def f():\n    return MODEL")
+    )
+    assert "MODEL.to('cpu').train()" in chained.source
+
+
+def test_a_forbidden_api_kept_in_a_notebook_is_named_by_its_cell():
+    """The message named the converted module's line ("(line 86)"), which the student cannot find."""
+    conversion = convert(notebook("import torch\nfrom torch import nn", "def helper():\n    return nn.RNN(3, 4)"))
+    findings = analyse(conversion.source, "craft_rnn.ipynb", forbidden=("torch.nn.RNN",))
+    findings.review(
+        "craft_rnn.ipynb", lambda text: relabel(text, conversion.line_map, "craft_rnn.py", "craft_rnn.ipynb")
+    )
+    assert "uses `torch.nn.RNN` (craft_rnn.ipynb, cell 2, line 2)" in findings.describe_forbidden("craft_rnn.ipynb")
+
+
 def test_constants_computed_at_top_level_are_kept():
     namespace, conversion = run(
         'LETTERS = "SE?abc"\nPAD = LETTERS.index("?")\nWIDTH = len(LETTERS) * 2',

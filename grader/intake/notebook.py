@@ -394,8 +394,13 @@ def _module_scope(statements: list[ast.stmt]) -> list[ast.AST]:
 
 
 def _root(node: ast.AST) -> str:
-    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
-        node = node.func if isinstance(node, ast.Call) else node.value
+    """The name whose object ``node`` reaches into (``model`` of ``model.fc.weight[0]``); none past a
+    call: what ``encode(s).unsqueeze(0)`` or ``CraftRNN(3, 4).state_dict()`` works on is the call's new
+    result, not ``encode`` or ``CraftRNN`` (counting them changed kept exploration lines, and with them
+    the cells they read: correct notebooks scored 0). A call that changes its object in a chain
+    (``model.to(device).train()``) is a node of its own, counted for ``model``."""
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
     return node.id if isinstance(node, ast.Name) else ""
 
 

@@ -129,7 +129,13 @@ class StaticFindings:
     def _describe_with_integrity(self, found: list[tuple[int, str]], filename: str, verb: str) -> str:
         plain = [entry for entry in found if entry not in self.integrity]
         flagged = any(entry in found for entry in self.integrity)
-        parts = [_describe(plain, filename, verb, self.files), self.describe_integrity(filename) if flagged else ""]
+        # in a notebook the lines are the converted module's: named with its file, locate points at cells
+        named = _describe(plain, filename, verb, self.files, _module_file(filename))
+        located = self.locate(named)
+        parts = [
+            located if located != named else _describe(plain, filename, verb, self.files),
+            self.describe_integrity(filename) if flagged else "",
+        ]
         return "; ".join(part for part in parts if part)
 
 
@@ -810,14 +816,19 @@ def _is_main_guard(test: ast.expr) -> bool:
 
 
 def _describe(
-    found: list[tuple[int, str]], filename: str, verb: str, files: dict[tuple[int, str], str] | None = None
+    found: list[tuple[int, str]],
+    filename: str,
+    verb: str,
+    files: dict[tuple[int, str], str] | None = None,
+    module_file: str | None = None,
 ) -> str:
+    """``module_file``: the file the lines are counted in, named even where it is the module itself."""
     if not found:
         return ""
     files = files or {}
+    places = {entry: files.get(entry, module_file) for entry in found[:5]}
     shown = ", ".join(
-        f"`{name}` ({files[(line, name)] + ', ' if (line, name) in files else ''}line {line})"
-        for line, name in found[:5]
+        f"`{name}` ({f'{place}, ' if place else ''}line {line})" for (line, name), place in places.items()
     )
     more = f" and {len(found) - 5} more" if len(found) > 5 else ""
     return f"{filename} {verb} {shown}{more}"
