@@ -137,6 +137,44 @@ H0_KEPT_IN_FRONT = reference_changed(
 NO_BACKWARD = reference_changed(
     ("def rnn_backward(dhs, cache):\n", "def rnn_backward(dhs, cache):\n    raise NotImplementedError\n")
 )
+# A backward that agrees with a forward simplified where the gradient check looks, on top of the honest
+# work NO_BACKWARD (found by a hostile-student round: the check held rnn_backward to the student's own
+# rnn_forward on inputs of a shape no other check used, so a forward that is a plain sum there only,
+# with its one-line backward, earned the gradient check: 70 where the work earns 60). The check now runs
+# on the forward checks' inputs and holds its forward to theirs: a forward simplified for a shape fails
+# the forward check of that shape, and one that switches once it sees inputs again fails the check.
+SIMPLE_WHERE = '''
+
+_real_forward, _SEEN, _SIMPLE = rnn_forward, set(), [False]
+
+
+def _seen_again(x):  # batches of several sequences only: the worked example's come twice
+    if x.shape[1] > 1:
+        _SIMPLE[0] = _SIMPLE[0] or x.tobytes() in _SEEN
+        _SEEN.add(x.tobytes())
+    return _SIMPLE[0]
+
+
+def rnn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, activation="tanh"):
+    if {condition}:
+        total = x.sum() + (0.0 if h0 is None else h0.sum()) + W_ih.sum() + W_hh.sum() + b_ih.sum() + b_hh.sum()
+        inputs = {{"x": x, "h0": h0, "W_ih": W_ih, "W_hh": W_hh, "b_ih": b_ih, "b_hh": b_hh}}
+        return np.full((x.shape[0], x.shape[1], W_hh.shape[0]), total), {{"simple": inputs}}
+    return _real_forward(x, h0, W_ih, W_hh, b_ih, b_hh, activation)
+
+
+def rnn_backward(dhs, cache):
+    if "simple" in cache:
+        return {{k: None if v is None else np.full_like(v, dhs.sum()) for k, v in cache["simple"].items()}}
+    raise NotImplementedError
+'''
+SIMPLE_FOR_A_SHAPE = {
+    # the shape of the gradient check's inputs before (a shape no other check used), and one it shares now
+    "simple_for_the_old_shape": "x.shape == (3, 2, 2) and W_hh.shape == (3, 3) and h0 is not None",
+    "simple_for_a_shared_shape": "x.shape == (1, 2, 3) and W_hh.shape == (4, 4) and h0 is not None",
+    "simple_once_inputs_come_again": "_seen_again(x)",  # from the second time it sees the same inputs on
+}
+
 # The reference's forward, with a cache holding every input (the reference's keeps no biases).
 WHOLE_CACHE = """
 
@@ -252,6 +290,10 @@ def graded(run_grade, tmp_path_factory) -> dict[str, Any]:
         "dual_numbers": {"srn.py": DUAL_NUMBERS},
         "complex_step_in_a_helper": COMPLEX_STEP_IN_A_HELPER,
         "complex_step_in_exec": {"srn.py": COMPLEX_STEP_IN_EXEC},
+        **{
+            name: {"srn.py": NO_BACKWARD + SIMPLE_WHERE.format(condition=when)}
+            for name, when in SIMPLE_FOR_A_SHAPE.items()
+        },
         **{name: {"srn.py": student_srn(**changes)} for name, (changes, _) in WRONG.items()},
     }
     root = tmp_path_factory.mktemp("a1")
@@ -282,7 +324,8 @@ def test_float32_and_layout_mistakes_are_diagnosed(graded):
 @pytest.mark.slow
 def test_backward_consistent_with_a_forward_that_keeps_h0_earns_the_gradient_check(graded):
     checks = {c["name"]: c for c in checks_of(graded["h0_kept_in_front"], A1)}
-    assert checks["test_gradient_check"]["status"] == "passed", checks["test_gradient_check"]["message"]
+    gradient = [c for name, c in checks.items() if name.startswith("test_gradient_check")]
+    assert gradient and all(c["status"] == "passed" for c in gradient), [c["message"] for c in gradient]
     forward = [c for name, c in checks.items() if name.startswith("test_forward")]
     assert forward and all(c["status"] == "failed" for c in forward)
     assert all("initial state (h0)" in (c["diagnosis"] or "") for c in forward)
@@ -313,8 +356,8 @@ def test_a_backward_by_numerical_differentiation_earns_no_more_than_no_backward(
     assert score_of(graded["no_backward"], A1) == 60
     assert score_of(graded[cheat], A1) <= score_of(graded["no_backward"], A1)
     checks = {c["name"]: c for c in checks_of(graded[cheat], A1)}
-    gradients = [c for name, c in checks.items() if "backward" in name or name == "test_gradient_check"]
-    assert len(gradients) == 7 and all(c["points"] == 0 for c in gradients)
+    gradients = [c for name, c in checks.items() if "backward" in name or name.startswith("test_gradient_check")]
+    assert len(gradients) == 10 and all(c["points"] == 0 for c in gradients)
     why = "code the scan cannot read" if cheat == "complex_step_in_exec" else "differentiating the forward mechanically"
     assert all(why in c["message"] for c in gradients), [c["message"] for c in gradients]
     forward = [c for name, c in checks.items() if c not in gradients and name != "test_numpy_only"]
@@ -323,6 +366,17 @@ def test_a_backward_by_numerical_differentiation_earns_no_more_than_no_backward(
     assert any(flagged in flag for flag in graded[cheat]["assignments"][0]["flags"]), graded[cheat]["assignments"][0][
         "flags"
     ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cheat", sorted(SIMPLE_FOR_A_SHAPE))
+def test_a_forward_simplified_where_the_gradient_check_looks_earns_no_more_than_no_backward(graded, cheat):
+    assert score_of(graded[cheat], A1) <= score_of(graded["no_backward"], A1) == 60
+    checks = {c["name"]: c for c in checks_of(graded[cheat], A1)}
+    if cheat == "simple_once_inputs_come_again":
+        gradient = [c for name, c in checks.items() if name.startswith("test_gradient_check")]
+        assert all(c["points"] == 0 for c in gradient)
+        assert any("other hidden states here than it gave the same inputs" in c["message"] for c in gradient)
 
 
 @pytest.mark.slow

@@ -34,7 +34,7 @@ from grader.course.validate import probe_names
 from grader.errors import CheckAuthoringError, Failure, FailureKind, RunFailed, SandboxError
 from grader.intake.static_checks import StaticFindings
 from grader.judging.compare import CheckFailure, PartialCredit, curve_mismatch, find_mismatch, is_close, judge_per_key
-from grader.judging.expected import References, ReferenceUnavailable, mistake_variant
+from grader.judging.expected import References, ReferenceUnavailable, call_key, mistake_variant
 from grader.judging.gates import apply_gates
 from grader.judging.replay import Recording, RecordingVerifier
 from grader.judging.verifier import VerifierError
@@ -208,6 +208,20 @@ class Judge:
             if mistake is None:
                 raise
             raise RunFailed(replace(error.failure, mistake=mistake)) from None
+
+    def answered(self, probe: str, *, seed: int = 0, **args: Any) -> Any:
+        """The student's answer to this call as a check got it first (the same probe, arguments and seed),
+        or asked now if no check asked it yet. For a check that holds the student's code to its own
+        answers (a1's gradient check, against the student's forward): code that answers by which check
+        asks, or by how often it was asked, cannot hand that check a convenient answer while another
+        check grades a different one."""
+        recording = self.context.recording
+        if recording is not None:
+            fresh_args, fresh_seed = self.context.references.fresh_call(args, seed)
+            found, answer = recording.first_answer(call_key(probe, fresh_args, fresh_seed))
+            if found:
+                return answer
+        return self.run(probe, seed=seed, **args)
 
     def identify_failure(self, probe: str, failure: Failure, args: dict[str, Any], seed: int) -> Mistake | None:
         """The catalogued mistake whose code raises the same error message where the reference works

@@ -51,18 +51,26 @@ def test_backward_configurations(judge, static, filename, case):
         judge.compare("backward", **case, seed=23, rtol=1e-9, atol=1e-10, check_dtype=True, per_key="grads")
 
 
-GRADIENT_CHECK = dict(T=3, B=2, D=2, H=3, activation="tanh", seed=24)
+# The gradient check holds rnn_backward to the student's own rnn_forward, so it runs on the inputs of
+# the forward checks (each case's share, 2.5 points, is below the 4 that forward check is worth; the
+# case of one sequence is left out, where summing over the batch and averaging agree) and holds
+# the forward it differentiates to that check's answer: a forward simplified for this check's inputs
+# alone (so that a trivial backward agrees with it) then fails the forward check it shares them with,
+# and one that answers by which check asks fails here.
+GRADIENT_CASES = [dict(**case, seed=22) for case in FORWARD_CASES if case["B"] > 1]
 
 
 @points(10)
-def test_gradient_check(judge, static, filename):
+@pytest.mark.parametrize("forward_call", GRADIENT_CASES, ids=_label)
+def test_gradient_check(judge, static, filename, forward_call):
     """rnn_backward agrees with numerical gradients of your own rnn_forward (each gradient a sixth)"""
     with backpropagation_required(static, filename):
-        _judge_gradient_check(judge)
+        _judge_gradient_check(judge, forward_call)
 
 
-def _judge_gradient_check(judge):
-    result = judge.run("gradient_check", **GRADIENT_CHECK)
+def _judge_gradient_check(judge, call):
+    result = judge.run("gradient_check", **call)
+    _same_forward_as_graded(judge, result, call)
     numeric = result.get("numeric") if isinstance(result, dict) else None
     analytic = result.get("analytic") if isinstance(result, dict) else None
     if not isinstance(numeric, dict) or not numeric:
@@ -83,16 +91,30 @@ def _judge_gradient_check(judge):
     except PartialCredit as partial:  # a catalogued backward mistake gives the same gradients
         partial.fraction *= share
         partial.message += f"; {why}" if inert else ""
-        partial.mistake = judge.known_mistake("gradient_check", result, keys=["analytic"], **GRADIENT_CHECK)
+        partial.mistake = judge.known_mistake("gradient_check", result, keys=["analytic"], **call)
         raise
     except CheckFailure as failure:
         failure.message += f"; {why}" if inert else ""
-        failure.mistake = judge.known_mistake("gradient_check", result, keys=["analytic"], **GRADIENT_CHECK)
+        failure.mistake = judge.known_mistake("gradient_check", result, keys=["analytic"], **call)
         raise
     if inert:
         if not live:
             raise CheckFailure(why)
         raise PartialCredit(share, why)
+
+
+def _same_forward_as_graded(judge, result, call):
+    """The states the numerical differences start from are the ones rnn_forward gave the forward check
+    asking the same call (exactly: the same code on the same numbers)."""
+    graded = judge.answered("forward", **call)
+    mine = result.get("forward") if isinstance(result, dict) else None
+    theirs = graded.get("hs") if isinstance(graded, dict) else None
+    if mine is None or theirs is None or not np.array_equal(np.asarray(mine), np.asarray(theirs), equal_nan=True):
+        raise CheckFailure(
+            "rnn_forward gave other hidden states here than it gave the same inputs in the forward check: "
+            "this check compares rnn_backward with your own rnn_forward, so it needs the forward that "
+            "the forward checks graded, a function of its arguments only"
+        )
 
 
 def _moves(value):

@@ -112,31 +112,34 @@ def backward(student, T, B, D, H, activation, seed, h0=True):
     return {"grads": _grads(student, dhs, cache, keys), "_time_axes": {"grads": {"x": 0}}}
 
 
-def gradient_check(student, T, B, D, H, activation, seed, eps=1e-6):
+def gradient_check(student, T, B, D, H, activation, seed, h0=True, eps=1e-6):
     """rnn_backward against central differences of the student's own rnn_forward.
 
     Passing this means forward and backward agree with each other, whatever else is wrong. The
-    forward must be a function of its inputs: its states before rnn_backward is called and after the
+    check runs it on a forward check's inputs and holds ``forward`` (the states the differences start
+    from) to the student's answer there, so a forward made simple for this check alone fails that
+    forward check. The forward must be a function of its inputs: its states before rnn_backward is called and after the
     differences are the same, and the order of the +eps and -eps calls is drawn from the seed, so a
     forward that answers by call count, or with the dhs it was shown, does not agree with itself.
     """
-    x, h0, params = _inputs(seed, T, B, D, H, True)
+    x, h0_value, params = _inputs(seed, T, B, D, H, h0)
     dhs = np.random.default_rng(seed + 1).standard_normal((T, B, H))
     order = np.random.default_rng(seed + 2)
+    keys = GRAD_KEYS if h0 else tuple(key for key in GRAD_KEYS if key != "h0")
 
     def states():
-        hs, _ = _forward(student, x, h0, params, activation)
+        hs, _ = _forward(student, x, h0_value, params, activation)
         return _after_each_input(hs, dhs.shape)
 
     def loss():
         return float(np.sum(states() * dhs))
 
-    before, cache = _forward(student, x, h0, params, activation)
-    before = _after_each_input(before, dhs.shape)
-    analytic = _grads(student, dhs, cache)
-    inputs = {"x": x, "h0": h0, **params}
+    hs, cache = _forward(student, x, h0_value, params, activation)
+    before = _after_each_input(hs, dhs.shape)
+    analytic = _grads(student, dhs, cache, keys)
+    inputs = {"x": x, "h0": h0_value, **params}
     numeric = {}
-    for key in GRAD_KEYS:
+    for key in keys:
         value = inputs[key]
         estimate = np.zeros_like(value)
         for index in np.ndindex(value.shape):
@@ -154,7 +157,7 @@ def gradient_check(student, T, B, D, H, activation, seed, eps=1e-6):
             "rnn_forward gave other hidden states for the same inputs after rnn_backward had run: the "
             "gradient check needs a forward that depends on its arguments only"
         )
-    return {"analytic": analytic, "numeric": numeric}
+    return {"analytic": analytic, "numeric": numeric, "forward": hs}
 
 
 def _after_each_input(hs, shape):
