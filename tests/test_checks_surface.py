@@ -232,6 +232,46 @@ def test_the_walk_through_names_every_file_it_lists():
     assert set(listed) == set(files) and len(files) == 8
 
 
+A1 = "a1_srn_numpy"
+
+
+def test_grade_check_names_what_only_parsing_or_collecting_the_checks_shows(run_grade, tmp_path):
+    """Found by a new instructor following the docs: in a copy of the course `grade check` checked the
+    repository the grader was installed from; checks adding up to more than the assignment's points, a
+    check file outside public_checks left unmarked (shown in full to students), a misspelt public check
+    file and a syntax error in probes.py ("no probe named ...") passed `grade check`, and a module name
+    matching no solution file ended in a traceback."""
+    course = tmp_path / "course"
+    shutil.copytree(REPO / "assignments" / A1, course / "assignments" / A1)
+    shutil.copytree(REPO / "solutions" / A1, course / "solutions" / A1)
+    checked = run_grade("check", cwd=course / "assignments")  # no --course: the course around the folder
+    assert f"course at {course}" in checked.stdout and "no problems found" in checked.stdout
+    material = course / "assignments" / A1
+    hidden = material / "checks" / "test_hidden.py"
+    extra = (
+        "\n\n@points(5)\ndef test_more(judge):\n    judge.compare('step', B=2, D=3, H=5, activation='tanh', seed=31)\n"
+    )
+    hidden.write_text(hidden.read_text().replace("pytestmark = hidden\n", "") + extra)
+    toml = material / "assignment.toml"
+    rules = toml.read_text().replace(
+        'public_checks = ["test_public.py"]', 'public_checks = ["test_public.py", "test_publc.py"]'
+    )
+    toml.write_text(rules.replace('module = "srn"', 'module = "srn_v2"'))
+    (material / "probes.py").write_text((material / "probes.py").read_text() + "\ndef broken(:\n")
+    checked = run_grade("check", cwd=course, expect=1)
+    found = checked.stdout + checked.stderr
+    assert "Traceback" not in found
+    for problem in (
+        "its checks add up to 105 points, but assignment.toml says points = 100",
+        "test_hidden.py is not among public_checks, yet its checks are not marked hidden",
+        "public_checks names test_publc.py, which is not in checks/",
+        "probes.py, line",
+        "no srn_v2.py (assignment.toml says module = 'srn_v2')",
+    ):
+        assert problem in found, (problem, found)
+    assert "no probe named" not in found  # the syntax error is said once, not as every probe missing
+
+
 @pytest.mark.slow
 def test_the_walk_through_works_in_a_copy_of_the_course(run_grade, tmp_path):
     course = tmp_path / "course"

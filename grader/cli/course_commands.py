@@ -10,6 +10,7 @@ import click
 
 from grader.cli.options import check_assignments, course_option, fail, load_course
 from grader.cli.printing import first_line
+from grader.text import terminal
 
 
 @click.command()
@@ -86,18 +87,23 @@ def secret(rotate: bool, course: Path | None) -> None:
 def check(course: Path | None) -> None:
     """Check the course's own material before grading anyone.
 
-    Without running anything: every probe and verify function the checks ask for exists, every
-    catalogued mistake's patches apply to the reference, ids match their folders. `grade release`
-    runs the same check first. Exit status 1 when something is wrong.
+    Without grading anything: probes.py and verify.py parse and define every function the checks ask
+    for, every catalogued mistake's patches apply to the reference, ids match their folders, the
+    public check files exist, the checks' points add up to the assignment's, and checks outside the
+    public files are marked hidden. `grade release` runs the same check first. Exit status 1 when
+    something is wrong.
     """
     from grader.course.validate import course_problems, describe
+    from grader.judging.plugin import collection_problems
 
     loaded = load_course(course, Path.cwd())
     problems = course_problems(loaded)
+    for spec in loaded.assignments.values():
+        problems[spec.id] += collection_problems(spec, full=loaded.mode == "full")
     if any(problems.values()):
         click.echo(describe(problems))
         sys.exit(1)
-    click.echo(f"{len(problems)} assignments checked: no problems found")
+    click.echo(f"{len(problems)} assignments of the course at {terminal(str(loaded.root))} checked: no problems found")
 
 
 @click.command(name="list")

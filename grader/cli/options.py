@@ -48,7 +48,9 @@ def course_option(function: click.decorators.FC) -> click.decorators.FC:
         type=click.Path(exists=True, file_okay=False, path_type=Path),
         envvar="GRADER_COURSE",
         help="The course to grade against: the instructor's repository (assignments/ and solutions/) or a "
-        "student copy. Default: found automatically.",
+        "student copy. Default ($GRADER_COURSE aside): for `grade submit`, the student copy holding the "
+        "submission; else the instructor's course around the current folder; else the one this grader "
+        "was installed from.",
     )(function)
 
 

@@ -181,6 +181,9 @@ def report(
     students = discover(submissions)
     if not students:
         fail(f"{terminal(submissions)} holds no student folders or zip files")
+    click.echo(f"Course: {terminal(loaded.describe())}", err=True)  # which checks decide these grades
+    if loaded.note:
+        click.secho(f"note: {terminal(loaded.note)}", fg="yellow", err=True)
     for warning in sorted({note for student in students for note in student.notes}):
         click.secho(f"warning: {terminal(warning)}", fg="yellow", err=True)
     options = BatchOptions(

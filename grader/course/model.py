@@ -435,16 +435,29 @@ def load_course(path: Path) -> Course:
     return load_template_course(path)
 
 
+def _instructor_course_around(folder: Path) -> Path | None:
+    """The instructor's course (``assignments/`` beside ``solutions/``) that holds
+    ``folder``, if any."""
+    folder = folder.resolve()
+    for candidate in (folder, *folder.parents):
+        if (candidate / "assignments").is_dir() and (candidate / "solutions").is_dir():
+            return candidate
+    return None
+
+
 def find_course(explicit: Path | None = None, submission: Path | None = None, own_copy_first: bool = False) -> Course:
     """The course to grade against, most specific first.
 
     1. ``--course`` or ``$GRADER_COURSE``; 2. with ``own_copy_first`` (``grade submit``), the student copy
     that holds the submission (the copy itself or one of its assignment folders): a student checks their work with
     their copy's public checks, whichever grader is installed; where the instructor's course is at hand, only
-    a copy that is this course's own release (:func:`_released_from`); 3. the course repository this grader was
-    installed from (an editable install inside the instructor's repository); 4. the grading material in
-    the submission's folder or the folder above it. ``grade report`` never takes a copy from inside a submission first: a
-    student's own ``grading/`` folder must not decide their official grade.
+    a copy that is this course's own release (:func:`_released_from`); 3. the instructor's course in the
+    current folder or a folder above it (an instructor working in a copy of the course: an editable install
+    would otherwise find the repository it was installed from, and `grade check` there said nothing of the
+    copy's new assignment); 4. the course repository this grader was installed from (an editable install
+    inside the instructor's repository); 5. the grading material in the submission's folder or the folder
+    above it. ``grade report`` never takes a copy from inside a submission first: a student's own
+    ``grading/`` folder must not decide their official grade.
     """
     if explicit is None and os.environ.get(COURSE_ENV):
         explicit = Path(os.environ[COURSE_ENV])
@@ -462,6 +475,9 @@ def find_course(explicit: Path | None = None, submission: Path | None = None, ow
                 f"the grading/ folders at {copy.root} are not this course's student copy, so their checks "
                 "were not run (they would run outside the sandbox); pass --course to choose a course"
             )
+    here = _instructor_course_around(Path.cwd())
+    if here is not None and here != repository:
+        return replace(load_instructor_course(here), note=note)
     if instructor:
         return replace(load_instructor_course(repository), note=note)
     if submission is not None:

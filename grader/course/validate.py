@@ -13,7 +13,7 @@ import fnmatch
 import functools
 
 from grader.course.mistakes import CatalogError, load_catalog
-from grader.course.model import AssignmentSpec, Course
+from grader.course.model import AssignmentSpec, Course, CourseError
 
 # Calls whose first string argument names a probe (``judge.compare("forward", ...)``), or a verify function.
 PROBE_CALLS = {("judge", "compare"), ("judge", "run"), ("student", "run"), ("reference", "expected")}
@@ -77,8 +77,18 @@ def problems_of(spec: AssignmentSpec) -> list[str]:
         found.append(
             f"{spec.spec_dir}: the folder is named {spec.spec_dir.name!r} but assignment.toml says id = {spec.id!r}"
         )
+    unreadable = [
+        _syntax_error(name, source)
+        for name, source in (("probes.py", spec.probes_source()), ("verify.py", spec.verify_source()))
+    ]
+    found += [problem for problem in unreadable if problem]
     probes = defined_functions(spec.probes_source())
     verifiers = defined_functions(spec.verify_source())
+    found += [
+        f"assignment.toml: public_checks names {name}, which is not in checks/"
+        for name in spec.public_checks
+        if not (spec.checks_dir / name).is_file()
+    ]
     for path in sorted(spec.checks_dir.glob("*.py")):  # the checks and their helper modules
         try:
             asked, verified = asked_for(path.read_text(encoding="utf-8"))
@@ -88,18 +98,21 @@ def problems_of(spec: AssignmentSpec) -> list[str]:
         found += [
             f"{path.name}, line {line}: no probe named {name!r} in probes.py"
             for line, name in asked
-            if name not in probes
+            if name not in probes and not unreadable[0]
         ]
         found += [
             f"{path.name}, line {line}: no function named {name!r} in verify.py"
             for line, name in verified
-            if name not in verifiers
+            if name not in verifiers and not unreadable[1]
         ]
     try:
         catalog = load_catalog(spec.mistakes_path)
     except CatalogError as exc:
         return found + [str(exc)]
-    solution = spec.solution_files() if spec.solution_dir is not None else None
+    try:
+        solution = spec.solution_files() if spec.solution_dir is not None else None
+    except CourseError:  # said below: no module file among the solution's files
+        solution = None
     for mistake in catalog.mistakes:
         found += [
             f"mistakes.toml, {mistake.id}: shows in {pattern!r}, which matches no probe of probes.py"
@@ -114,6 +127,15 @@ def problems_of(spec: AssignmentSpec) -> list[str]:
     if spec.solution_dir is not None and not (spec.solution_dir / f"{spec.module}.py").is_file():
         found.append(f"{spec.solution_dir}: no {spec.module}.py (assignment.toml says module = {spec.module!r})")
     return found
+
+
+def _syntax_error(name: str, source: str | None) -> str:
+    """Where ``source`` cannot be parsed, in a sentence (every probe it defines would seem missing)."""
+    try:
+        ast.parse(source or "")
+    except SyntaxError as exc:
+        return f"{name}, line {exc.lineno}: syntax error ({exc.msg}): none of its functions can be found"
+    return ""
 
 
 def course_problems(course: Course) -> dict[str, list[str]]:

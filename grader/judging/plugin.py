@@ -722,6 +722,27 @@ class _Collector:
             self.problems.append(report.longreprtext[-2000:])
 
 
+def collection_problems(spec: AssignmentSpec, full: bool = True) -> list[str]:
+    """What only collecting the checks shows, one sentence each: checks that cannot be collected, points
+    that do not add up to the assignment's (``full``: every check is present), and checks outside the
+    public files that are not marked hidden (students' feedback would show them in full)."""
+    checks, problems = collect_checks(spec)
+    found = [f"its checks cannot be collected: {problem.strip().splitlines()[-1][:300]}" for problem in problems]
+    total = sum(check.points for check in checks)
+    if full and checks and abs(total - spec.points) > 0.01:
+        found.append(
+            f"its checks add up to {total:g} points, but assignment.toml says points = {spec.points:g}: "
+            "change a check's @points or the assignment's points"
+        )
+    unmarked = sorted({c.file for c in checks if c.file not in spec.public_checks and c.visibility != "hidden"})
+    found += [
+        f"{name} is not among public_checks, yet its checks are not marked hidden: the feedback students "
+        "get back would show them in full (add `pytestmark = hidden`)"
+        for name in unmarked
+    ]
+    return found
+
+
 def collect_checks(spec: AssignmentSpec) -> tuple[list[CheckInfo], list[str]]:
     """The checks of an assignment with their points, as pytest would run them."""
     collector = _Collector()

@@ -27,6 +27,7 @@ from grader.grading.slot import GradeOptions, GradingSlot
 from grader.intake.submission import SubmittedModule
 from grader.judging.compare import is_close
 from grader.judging.expected import REFERENCE, dump, load_bytes
+from grader.judging.plugin import collection_problems
 from grader.packaging.stubs import StubError, make_stub, notebook_from_stub
 
 EXPECTED_RTOL = 1e-6  # expected data recomputed on another CPU may differ in the last bits
@@ -53,7 +54,7 @@ def release(
     catalog) changed since it was written, as recorded by its fingerprint, or with ``recompute``.
     """
     specs = [course.get(a) for a in only] if only else list(course.assignments.values())
-    problems = {spec.id: problems_of(spec) for spec in specs}
+    problems = {spec.id: problems_of(spec) + collection_problems(spec) for spec in specs}
     if any(problems.values()):  # a check author's mistake is found here, never charged to a student
         raise ReleaseError("the course's material has problems (`grade check` lists them):\n" + describe(problems))
     produced: dict[str, bytes] = {}
