@@ -261,6 +261,26 @@ def prepared_weights_cheat() -> dict[str, str]:
     )
 
 
+# a5 without packing that pads (or cuts) every input it gets in eval mode to the longest sentence it has
+# seen: found by a hostile-student round, it made each sentence alone read the batch's padding, and
+# passed every padding check (54.26 where the work earns 45.74). The sentences now go shortest first and
+# the batch last, padded past its longest sentence by a width drawn from the seed.
+PADDED_TO_WIDEST_SEEN = '''
+
+_unpacked_forward = SentimentLSTM.forward
+
+
+def _padded_as_widest_seen(self, x, lengths):
+    if not self.training:
+        width = max(self.__dict__.get("_width", 0), int(lengths.max()))
+        self.__dict__["_width"] = width
+        x = x[:, :width] if x.shape[1] > width else torch.cat([x, x.new_zeros(x.shape[0], width - x.shape[1])], 1)
+    return _unpacked_forward(self, x, lengths)
+
+
+SentimentLSTM.forward = _padded_as_widest_seen
+'''
+
 CUT_TO_LONGEST = (
     "        embedded = self.embedding(x)\n",
     "        embedded = self.embedding(x[:, : int(lengths.max())])\n",
@@ -288,6 +308,7 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path, nam
         "a5_nan_on_padding": patched(A5, "sentiment", NAN_ON_PADDING),
         "a5_no_packing": patched(A5, "sentiment", NO_PACKING),
         "a5_no_packing_cut_to_longest": patched(A5, "sentiment", NO_PACKING, CUT_TO_LONGEST),
+        "a5_no_packing_padded_to_widest": patched(A5, "sentiment", NO_PACKING, append=PADDED_TO_WIDEST_SEEN),
     }
     results = grade_class(students)
     out = tmp_path / "grades-0"
@@ -317,10 +338,11 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path, nam
     padding = [c for name, c in nan.items() if name.startswith("test_padding_invariance")]
     assert padding and all(c["status"] == "failed" and "NaN" in c["message"] for c in padding), padding
 
-    assert score_of(results["a5_no_packing_cut_to_longest"], A5) <= score_of(results["a5_no_packing"], A5)
-    cut = {c["name"]: c for c in checks_of(results["a5_no_packing_cut_to_longest"], A5)}
-    padding = [c for name, c in cut.items() if name.startswith("test_padding_invariance")]
-    assert padding and all(c["points"] == 0 for c in padding), [c["message"] for c in padding]
+    for cheat in ("a5_no_packing_cut_to_longest", "a5_no_packing_padded_to_widest"):
+        assert score_of(results[cheat], A5) <= score_of(results["a5_no_packing"], A5), cheat
+        cut = {c["name"]: c for c in checks_of(results[cheat], A5)}
+        padding = [c for name, c in cut.items() if name.startswith("test_padding_invariance")]
+        assert padding and all(c["points"] == 0 for c in padding), [c["message"] for c in padding]
 
     assert score_of(results["a5_weights_written_by_hand"], A5) <= score_of(results["a5_honest_no_training"], A5)
     by_hand = {c["name"]: c for c in checks_of(results["a5_weights_written_by_hand"], A5)}

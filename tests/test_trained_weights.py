@@ -384,19 +384,68 @@ def _no_graph_in_eval(forward):
     return wrapped
 
 
-def test_a_model_without_a_graph_in_eval_mode_replays_by_differences():
-    """Fairness: the replay differentiates by central differences where the outputs carry no graph, so
-    such a correct model keeps its training points; the bypass that does so too is still refused."""
+def test_a_model_without_a_graph_in_eval_mode_keeps_its_training_points():
+    """Fairness: a correct model whose outputs carry no graph in eval mode (a style the handouts allow)
+    is replayed in training mode, as its training ran, and keeps its training points. The bypass that
+    does so too is still refused."""
     _, _, solution = _course("a2_rnncell_ohlol", "ohlol")
     solution.torch.set_num_threads(1)
     honest = _bypassing(solution, "Model", _no_graph_in_eval(solution.Model.forward))
     for run, replayed in _a2_runs(honest):
-        assert "directional" in run["replay"] and "grads" not in run["replay"]
-        assert replay_problem(run, replayed) is None
+        assert "grads" in run["replay"] and replay_problem(run, replayed) is None
     cheat = _bypassing(solution, "Model", _no_graph_in_eval(_a2_bypass), _linear(4, 4))
     for run, replayed in _a2_runs(cheat):
         problem = replay_problem(run, replayed)
-        assert problem and "do not move your trained model's outputs" in problem and "rnncell.weight_ih" in problem
+        assert problem and "no gradient" in problem and "rnncell.weight_ih" in problem, problem
+
+
+def _cut_while_training(forward):
+    """``forward`` with the state entering each step detached in training mode only: truncated
+    backpropagation while training, the full graph under model.eval() (found by a hostile-student round:
+    replayed in eval mode, such a model was measured as the architecture and its training credited)."""
+
+    def wrapped(self, x_t, hidden):
+        return forward(self, x_t, hidden.detach() if self.training else hidden)
+
+    return wrapped
+
+
+def test_a_gradient_path_cut_only_while_training_is_refused():
+    """The replay runs the model in training mode, its dropout off: the gradients it finds are the ones
+    training used. a2 scored 80 where the honest cut (in both modes) scores 50."""
+    _, _, solution = _course("a2_rnncell_ohlol", "ohlol")
+    solution.torch.set_num_threads(1)
+    for run, replayed in _a2_runs(_bypassing(solution, "Model", _cut_while_training(solution.Model.forward))):
+        problem = replay_problem(run, replayed)
+        assert problem and problem.startswith(GRADIENTS_ONLY), problem
+
+
+def test_dropout_is_off_in_the_training_mode_replay_and_restored_after():
+    """a5's dropout (a module, the LSTM's between layers, or torch's function called directly) would make
+    a training-mode replay random: it is turned off for the replay, and everything is restored."""
+    from grader.inside.probe_api import as_in_training
+
+    torch = __import__("torch")
+
+    class Noisy(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = torch.nn.LSTM(3, 4, num_layers=2, dropout=0.5, batch_first=True)
+            self.drop = torch.nn.Dropout(0.5)
+
+        def forward(self, x):
+            out, _ = self.lstm(x)
+            return torch.nn.functional.dropout(self.drop(out), 0.5, self.training)
+
+    model = Noisy().eval()
+    x = torch.randn(2, 5, 3)
+    with torch.no_grad():
+        expected = model(x)
+        with as_in_training(model):
+            assert model.training and model.drop.training
+            assert torch.equal(model(x), expected) and torch.equal(model(x), expected)
+    assert not model.training and not model.drop.training and model.lstm.dropout == 0.5
+    assert torch.nn.functional.dropout(torch.ones(1000), 0.5, True).eq(0).any()
 
 
 def test_a_parameter_registered_under_two_names_replays_under_both():

@@ -15,6 +15,7 @@ from torch import nn
 from grader.inside.probe_api import (
     ProbeFailure,
     as_array,
+    as_in_training,
     as_number,
     drawn_words,
     how_written,
@@ -282,9 +283,13 @@ def _replay(model):
     at step t, and how they depend on each parameter (probe_api.replay_sensitivity): what the verifier
     recomputes from the weights in the specified architecture. The loop is the grader's, as the
     verifier's decoding is: the weights are judged as the encoder and decoder the student's code
-    runs, while a mistake in Seq2Seq.forward's teacher forcing costs only the checks of forward."""
-    model.eval()
+    runs, while a mistake in Seq2Seq.forward's teacher forcing costs only the checks of forward. In
+    training mode, its dropout off (probe_api.as_in_training): the forward its training ran."""
+    with as_in_training(model):
+        return _replayed(model)
 
+
+def _replayed(model):
     def scores_now():
         src, trg = (torch.tensor(a, dtype=torch.long, device=torch_device()) for a in replay_batch())
         _, hidden, cell = unpack(model.encoder(src), "Encoder.forward(src)", ("outputs", "hidden", "cell"))

@@ -17,6 +17,7 @@ from torch import nn
 from grader.inside.probe_api import (
     ProbeFailure,
     as_array,
+    as_in_training,
     as_number,
     how_written,
     load_weights,
@@ -239,18 +240,24 @@ def forward(student, vocab, emb, hidden, layers, classes, bidirectional, batch, 
 
 
 def padding_invariance(student, vocab, emb, hidden, layers, classes, bidirectional, batch, max_len, extra, seed):
-    """The same sentences padded otherwise: in one batch (each padded to the longest), and each alone
-    with `extra` padding columns after its last word. Packing makes the logits identical; a model that
-    reads padding does not, nor one that only cuts the batch to its longest sentence."""
+    """The same sentences padded otherwise: each alone with `extra` padding columns after its last word,
+    then in one batch padded past its longest sentence by 1 to 3 columns drawn from the seed. Packing
+    makes the logits identical; a model that reads padding does not, nor one that only cuts the batch to
+    its longest sentence. The sentences go shortest first and the batch last, its width unknown until
+    then: a model that pads every input to the widest it has seen, or to a width it expects, cannot
+    give a sentence alone the batch's padding (found by a hostile-student round: the longest sentence
+    went first, and fixed the width for all)."""
     model = build_classifier(student, vocab, emb, hidden, layers, classes, bidirectional, seed)
-    padded, lengths = random_batch(seed, batch, vocab, max_len)
-    alone = []
-    for row in range(batch):
+    past = int(np.random.default_rng(seed + 7).integers(1, 4))
+    padded, lengths = random_batch(seed, batch, vocab, max_len, extra=past)
+    alone = {}
+    for row in reversed(range(batch)):  # shortest first (the batch is sorted longest first)
         length = int(lengths[row])
         single = torch.zeros((1, length + extra), dtype=padded.dtype)
         single[0, :length] = padded[row, :length]
-        alone.append(logits_of(model, single, lengths[row : row + 1]))
-    return {"logits": logits_of(model, padded, lengths), "logits_extra_padding": np.concatenate(alone)}
+        alone[row] = logits_of(model, single, lengths[row : row + 1])
+    together = logits_of(model, padded, lengths)
+    return {"logits": together, "logits_extra_padding": np.concatenate([alone[row] for row in range(batch)])}
 
 
 def batch_order(student, vocab, emb, hidden, layers, classes, bidirectional, batch, max_len, seed):
@@ -425,16 +432,20 @@ def replay_batch(rows):
 
 
 def _replay(model, rows):
-    """The trained model's own logits (eval mode) on the replay batch, and how they depend on each
-    parameter (probe_api.replay_sensitivity): what the verifier recomputes from the weights and the
-    vocabulary's size in the specified architecture."""
+    """The trained model's own logits on the replay batch (in training mode, its dropout off:
+    probe_api.as_in_training), and how they depend on each parameter (probe_api.replay_sensitivity):
+    what the verifier recomputes from the weights and the vocabulary's size in the specified
+    architecture."""
     if rows < 2:
         raise ProbeFailure(
             f"your trained embedding has {rows} rows: it needs one for <pad>, one for <unk> and one per word"
         )
     ids, lengths = replay_batch(rows)
-    model.eval()
+    with as_in_training(model):
+        return _replayed(model, ids, lengths)
 
+
+def _replayed(model, ids, lengths):
     def logits_now():
         logits = model(torch.tensor(ids, device=torch_device()), torch.tensor(lengths))
         _check_tensor(logits, "the logits of your trained SentimentLSTM")

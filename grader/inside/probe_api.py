@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -549,8 +550,48 @@ def projection(shape: tuple[int, ...]) -> np.ndarray:
     return np.cos(np.arange(size) * 0.7 + 0.3).reshape(shape).astype(np.float32)
 
 
+DROPOUT_FUNCTIONS = ("dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout")
+
+
+@contextmanager
+def as_in_training(model: Any) -> Iterator[Any]:
+    """``model`` in training mode, as its training ran it, with the dropout the specified architectures
+    have turned off (torch's dropout functions, which dropout modules call, and the recurrent layers'
+    dropout between layers), and torch's generator seeded: a replay under it measures the forward the
+    training ran. Replayed in eval mode, a forward that cut its gradient path only while training
+    (``hidden.detach() if self.training else hidden``) was measured as the architecture, and its
+    training credited (a2 80 where the work earns 50). Mode, layers and functions are restored."""
+    torch = real_module("torch")
+    functional = torch.nn.functional
+    modes = {module: module.training for module in model.modules()}
+    layers = {module: module.dropout for module in model.modules() if isinstance(module, torch.nn.RNNBase)}
+    saved = {name: getattr(functional, name) for name in DROPOUT_FUNCTIONS if hasattr(functional, name)}
+    saved_core = torch.dropout
+
+    def kept(input: Any, *args: Any, **kwargs: Any) -> Any:
+        return input
+
+    try:
+        model.train()
+        for layer in layers:
+            layer.dropout = 0.0
+        for name in saved:
+            setattr(functional, name, kept)
+        torch.dropout = kept
+        torch.manual_seed(0)
+        yield model
+    finally:
+        torch.dropout = saved_core
+        for name, function in saved.items():
+            setattr(functional, name, function)
+        for layer, rate in layers.items():
+            layer.dropout = rate
+        for module, mode in modes.items():
+            module.training = mode
+
+
 def replay_sensitivity(model: Any, outputs: Any, recompute: Any) -> dict[str, Any]:
-    """How ``outputs`` (a tensor the trained ``model`` computed in eval mode) depend on each parameter:
+    """How ``outputs`` (a tensor the trained ``model`` computed, :func:`as_in_training`) depend on each parameter:
     ``{"grads": name -> gradient of sum(outputs * projection)}``, every name of a shared parameter
     included; or, where the outputs carry no graph (a forward that turns gradients off outside
     training, which the handouts allow), ``{"directional": name -> the same sum's derivative along

@@ -12,6 +12,7 @@ import torch
 from grader.inside.probe_api import (
     ProbeFailure,
     as_array,
+    as_in_training,
     drawn_words,
     how_written,
     load_weights,
@@ -121,11 +122,14 @@ def replay_words():
 
 
 def _replay(model):
-    """The trained model's own hidden states on the replay words (eval mode), and how they depend on
-    each parameter (probe_api.replay_sensitivity): what the verifier recomputes from the weights in
-    the specified architecture."""
-    model.eval()
+    """The trained model's own hidden states on the replay words (in training mode, its dropout off:
+    probe_api.as_in_training), and how they depend on each parameter (probe_api.replay_sensitivity):
+    what the verifier recomputes from the weights in the specified architecture."""
+    with as_in_training(model):
+        return _replayed(model)
 
+
+def _replayed(model):
     def states_now():
         states = []
         for word in replay_words():

@@ -14,6 +14,7 @@ import torch
 from grader.inside.probe_api import (
     ProbeFailure,
     as_array,
+    as_in_training,
     as_number,
     load_weights,
     names_as_loaded,
@@ -167,11 +168,14 @@ def replay_inputs(replay_x, input_size):
 
 
 def replay(model, x, what):
-    """The trained model's own outputs on the grader's inputs (eval mode), and how they depend on each
-    parameter (probe_api.replay_sensitivity): what the verifier recomputes from the weights in the
-    reference architecture."""
-    model.eval()
+    """The trained model's own outputs on the grader's inputs (in training mode, its dropout off:
+    probe_api.as_in_training), and how they depend on each parameter (probe_api.replay_sensitivity):
+    what the verifier recomputes from the weights in the reference architecture."""
+    with as_in_training(model):
+        return _replayed(model, x, what)
 
+
+def _replayed(model, x, what):
     def logits_now():
         logits = model(torch.tensor(x, device=torch_device()))
         if not isinstance(logits, torch.Tensor):
