@@ -270,6 +270,9 @@ def test_grade_check_names_what_only_parsing_or_collecting_the_checks_shows(run_
     ):
         assert problem in found, (problem, found)
     assert "no probe named" not in found  # the syntax error is said once, not as every probe missing
+    toml.write_text(rules.replace("points = 100", "point = 100"))  # a misspelt key kept its default
+    misspelt = run_grade("check", cwd=course, expect=1)
+    assert "unknown key point (known:" in misspelt.stderr and "Traceback" not in misspelt.stderr
 
 
 @pytest.mark.slow

@@ -176,6 +176,21 @@ def test_links_out_of_the_folder_are_not_followed(graded, student, link):
     assert link in work["message"] and "outside your folder: it was not read" in work["message"]
 
 
+def test_a_report_refuses_a_grades_folder_inside_the_submissions_and_one_student_s_folder(run_grade, tmp_path):
+    """Found by a new instructor: `grade report subs --out subs` was accepted (its folders were graded as
+    students the next time), and so was one student's folder, whose assignment folders became students.
+    Both are refused with a sentence before anything is graded or written."""
+    subs = tmp_path / "subs"
+    write_submission(subs / "alice", {f"{A1}/srn.py": REF1})
+    inside = run_grade("report", str(subs), "--out", str(subs / "grades"), expect=1)
+    assert "is inside" in inside.stderr and "Traceback" not in inside.stderr and not (subs / "grades").exists()
+    one = run_grade("report", str(subs / "alice"), "--out", str(tmp_path / "grades"), expect=1)
+    assert f"looks like one student's work (it holds {A1}/)" in one.stderr and "grade submit" in one.stderr
+    assert not (tmp_path / "grades").exists()
+    rejudged = run_grade("rejudge", str(subs), expect=1)  # not a grades folder: nothing written into it
+    assert "holds no graded students" in rejudged.stderr and sorted(p.name for p in subs.iterdir()) == ["alice"]
+
+
 def test_links_at_any_depth_are_not_read(tmp_path):
     course = load_course(REPO)
     alice = write_submission(tmp_path / "alice", {"srn.py": REF1})

@@ -40,6 +40,8 @@ def rejudge(grades: Path, quiet: bool, times: Path | None, adjustments: Path | N
     from grader.report.results import load_results
 
     loaded = load_course(course, grades)
+    if not load_results(grades):  # before anything is written into a folder that is not a grades folder
+        fail(f"{terminal(grades)} holds no graded students (students/<id>/feedback.json): run grade report first")
     check_gradebook_inputs(loaded, grades, times, adjustments)
     started = time.monotonic()
     report = rejudge_class(loaded, grades)

@@ -178,9 +178,20 @@ def report(
             f"{isolation.description}. Install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap) or pass "
             "--allow-unsandboxed to grade anyway."
         )
+    if out.resolve() == submissions.resolve() or submissions.resolve() in out.resolve().parents:
+        fail(
+            f"--out {terminal(out)} is inside {terminal(submissions)}: its folders would be graded as students "
+            "the next time; choose a grades folder outside the submissions"
+        )
     students = discover(submissions)
     if not students:
         fail(f"{terminal(submissions)} holds no student folders or zip files")
+    work = sorted(s.name for s in students if s.name in loaded.assignments)
+    if work:
+        fail(
+            f"{terminal(submissions)} looks like one student's work (it holds {', '.join(work)}/): give the folder "
+            "that holds one folder or zip file per student, or grade one student with `grade submit`"
+        )
     click.echo(f"Course: {terminal(loaded.describe())}", err=True)  # which checks decide these grades
     if loaded.note:
         click.secho(f"note: {terminal(loaded.note)}", fg="yellow", err=True)

@@ -313,6 +313,25 @@ def _arithmetic(kinds: Any) -> tuple[str, ...]:
     return tuple(kinds)
 
 
+ASSIGNMENT_KEYS = frozenset(
+    {
+        "id",
+        "title",
+        "module",
+        "points",
+        "preload",
+        "blocked_imports",
+        "forbidden_apis",
+        "flagged_arithmetic",
+        "public_checks",
+        "release_data",
+        "limits",
+        "tolerance",
+        "students_per_gpu",  # read by grader.grading.cluster
+    }
+)
+
+
 def load_spec(
     spec_dir: Path, mode: str, solution_dir: Path | None = None, data_dir: Path | None = None
 ) -> AssignmentSpec:
@@ -321,6 +340,11 @@ def load_spec(
         raw: dict[str, Any] = tomllib.loads(toml_path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise CourseError(f"cannot read {toml_path}: {exc}") from None
+    unknown = sorted(set(raw) - ASSIGNMENT_KEYS)
+    if unknown:  # a misspelt key (``point = 100``) would silently keep its default
+        raise CourseError(
+            f"{toml_path}: unknown key {', '.join(unknown)} (known: {', '.join(sorted(ASSIGNMENT_KEYS))})"
+        )
     try:
         return AssignmentSpec(
             id=str(raw["id"]),
