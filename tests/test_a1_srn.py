@@ -168,6 +168,31 @@ def rnn_backward(dhs, cache):
         return {{k: None if v is None else np.full_like(v, dhs.sum()) for k, v in cache["simple"].items()}}
     raise NotImplementedError
 '''
+# A forward that recognises the gradient check's differences (a call one number away from the last, by
+# less than 1e-4) and answers them from its one-line backward (found by a hostile-student round: 70
+# where the work earns 60). Where the forward computes the specified states, the check now takes the
+# reference's differences.
+RECOGNISES_DIFFERENCES = '''
+
+_real_forward, _LAST = rnn_forward, {}
+
+
+def rnn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, activation="tanh"):
+    arrays = [np.asarray(a, dtype=float) for a in (x, np.zeros(0) if h0 is None else h0, W_ih, W_hh, b_ih, b_hh)]
+    last = _LAST.get("inputs")
+    if last is not None and all(a.shape == b.shape for a, b in zip(arrays, last)):
+        diffs = [a - b for a, b in zip(arrays, last)]
+        if sum(int(np.count_nonzero(d)) for d in diffs) == 1 and abs(sum(float(d.sum()) for d in diffs)) < 1e-4:
+            hs = _LAST["hs"] + sum(float(d.sum()) for d in diffs)
+            return hs, {"simple": {"x": x, "h0": h0, "W_ih": W_ih, "W_hh": W_hh, "b_ih": b_ih, "b_hh": b_hh}}
+    hs, cache = _real_forward(x, h0, W_ih, W_hh, b_ih, b_hh, activation)
+    _LAST.update(inputs=[a.copy() for a in arrays], hs=hs.copy())
+    return hs, {**cache, "simple": {"x": x, "h0": h0, "W_ih": W_ih, "W_hh": W_hh, "b_ih": b_ih, "b_hh": b_hh}}
+
+
+def rnn_backward(dhs, cache):
+    return {k: None if v is None else np.full_like(v, dhs.sum()) for k, v in cache["simple"].items()}
+'''
 SIMPLE_FOR_A_SHAPE = {
     # the shape of the gradient check's inputs before (a shape no other check used), and one it shares now
     "simple_for_the_old_shape": "x.shape == (3, 2, 2) and W_hh.shape == (3, 3) and h0 is not None",
@@ -294,6 +319,7 @@ def graded(run_grade, tmp_path_factory) -> dict[str, Any]:
             name: {"srn.py": NO_BACKWARD + SIMPLE_WHERE.format(condition=when)}
             for name, when in SIMPLE_FOR_A_SHAPE.items()
         },
+        "recognises_differences": {"srn.py": NO_BACKWARD + RECOGNISES_DIFFERENCES},
         **{name: {"srn.py": student_srn(**changes)} for name, (changes, _) in WRONG.items()},
     }
     root = tmp_path_factory.mktemp("a1")
@@ -369,7 +395,7 @@ def test_a_backward_by_numerical_differentiation_earns_no_more_than_no_backward(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("cheat", sorted(SIMPLE_FOR_A_SHAPE))
+@pytest.mark.parametrize("cheat", [*sorted(SIMPLE_FOR_A_SHAPE), "recognises_differences"])
 def test_a_forward_simplified_where_the_gradient_check_looks_earns_no_more_than_no_backward(graded, cheat):
     assert score_of(graded[cheat], A1) <= score_of(graded["no_backward"], A1) == 60
     checks = {c["name"]: c for c in checks_of(graded[cheat], A1)}

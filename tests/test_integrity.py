@@ -281,6 +281,25 @@ def _padded_as_widest_seen(self, x, lengths):
 SentimentLSTM.forward = _padded_as_widest_seen
 '''
 
+# ... and one that answers a batch whose sentences it saw alone row by row, each cut to its length (found
+# by the next round, once the sentences alone came first): the probe now presents two sets in opposite orders.
+ANSWERED_FROM_MEMORY = '''
+
+_unpacked_forward = SentimentLSTM.forward
+
+
+def _from_memory(self, x, lengths):
+    seen = self.__dict__.setdefault("_seen", set())
+    rows = [tuple(int(i) for i in x[r, : int(lengths[r])].tolist()) for r in range(x.shape[0])]
+    if not self.training and (x.shape[0] == 1 or all(row in seen for row in rows)):
+        seen.update(rows)
+        return torch.cat([_unpacked_forward(self, x[r : r + 1, : int(lengths[r])], lengths[r : r + 1]) for r in range(x.shape[0])])
+    return _unpacked_forward(self, x, lengths)
+
+
+SentimentLSTM.forward = _from_memory
+'''
+
 CUT_TO_LONGEST = (
     "        embedded = self.embedding(x)\n",
     "        embedded = self.embedding(x[:, : int(lengths.max())])\n",
@@ -309,6 +328,7 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path, nam
         "a5_no_packing": patched(A5, "sentiment", NO_PACKING),
         "a5_no_packing_cut_to_longest": patched(A5, "sentiment", NO_PACKING, CUT_TO_LONGEST),
         "a5_no_packing_padded_to_widest": patched(A5, "sentiment", NO_PACKING, append=PADDED_TO_WIDEST_SEEN),
+        "a5_no_packing_from_memory": patched(A5, "sentiment", NO_PACKING, append=ANSWERED_FROM_MEMORY),
     }
     results = grade_class(students)
     out = tmp_path / "grades-0"
@@ -338,7 +358,7 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path, nam
     padding = [c for name, c in nan.items() if name.startswith("test_padding_invariance")]
     assert padding and all(c["status"] == "failed" and "NaN" in c["message"] for c in padding), padding
 
-    for cheat in ("a5_no_packing_cut_to_longest", "a5_no_packing_padded_to_widest"):
+    for cheat in ("a5_no_packing_cut_to_longest", "a5_no_packing_padded_to_widest", "a5_no_packing_from_memory"):
         assert score_of(results[cheat], A5) <= score_of(results["a5_no_packing"], A5), cheat
         cut = {c["name"]: c for c in checks_of(results[cheat], A5)}
         padding = [c for name, c in cut.items() if name.startswith("test_padding_invariance")]

@@ -130,6 +130,18 @@ def random_trg(seed, batch, trg_len):
     return trg
 
 
+def padded_trg(seed, batch, trg_len):
+    """Targets as make_batch builds them: S, a word, `?` up to the word's place, E; the first row unpadded.
+    The padding is part of what the model learns to predict (it reaches E through it), so a loss that
+    leaves it out (``ignore_index``) shows in train_step, not only in the training checks' outcome."""
+    trg = random_trg(seed, batch, trg_len)
+    words = np.random.default_rng(seed + 3).integers(1, max(trg_len - 1, 2), batch)
+    words[0] = trg_len - 2
+    for row, letters in enumerate(words):
+        trg[row, 1 + int(letters) : -1] = PAD
+    return trg
+
+
 # ---------------------------------------------------------------------------------------------- probes
 
 
@@ -235,7 +247,7 @@ def train_step(student, emb, hidden, layers, batch, src_len, trg_len, ratio, cli
     """A few train_step calls with plain SGD (under Adam, clipping would barely show in one step)."""
     model = build_model(student, emb, hidden, layers, seed)
     src = random_ids(seed, batch, src_len).to(torch_device())
-    trg = random_trg(seed, batch, trg_len).to(torch_device())
+    trg = padded_trg(seed, batch, trg_len).to(torch_device())
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     criterion = nn.CrossEntropyLoss()
     losses = []

@@ -240,24 +240,37 @@ def forward(student, vocab, emb, hidden, layers, classes, bidirectional, batch, 
 
 
 def padding_invariance(student, vocab, emb, hidden, layers, classes, bidirectional, batch, max_len, extra, seed):
-    """The same sentences padded otherwise: each alone with `extra` padding columns after its last word,
-    then in one batch padded past its longest sentence by 1 to 3 columns drawn from the seed. Packing
-    makes the logits identical; a model that reads padding does not, nor one that only cuts the batch to
-    its longest sentence. The sentences go shortest first and the batch last, its width unknown until
-    then: a model that pads every input to the widest it has seen, or to a width it expects, cannot
-    give a sentence alone the batch's padding (found by a hostile-student round: the longest sentence
-    went first, and fixed the width for all)."""
+    """The same sentences padded otherwise: in one batch, and each alone with `extra` padding columns
+    after its last word. Packing makes the logits identical; a model that reads padding does not, nor
+    one that only cuts the batch to its longest sentence.
+
+    Two sets of sentences, presented in opposite orders: the first batch before its sentences alone,
+    then the second set's sentences alone (shortest first) before their batch, which is wider (padded
+    past its longest sentence by 1 to 3 columns drawn from the seed). A model that remembers what it was
+    shown cannot make both agree: padding the sentences alone to a width it has seen fails the second
+    set, and answering a batch from the sentences it saw alone fails the first (hostile-student rounds
+    found each, when the probe had one order)."""
     model = build_classifier(student, vocab, emb, hidden, layers, classes, bidirectional, seed)
+    first, first_lengths = random_batch(seed, batch, vocab, max_len)
     past = int(np.random.default_rng(seed + 7).integers(1, 4))
-    padded, lengths = random_batch(seed, batch, vocab, max_len, extra=past)
+    second, second_lengths = random_batch(seed + 1, batch, vocab, max_len, extra=past)
+    together = [logits_of(model, first, first_lengths)]
     alone = {}
+    for row in range(batch):
+        alone[(0, row)] = logits_of(model, _alone(first, first_lengths, row, extra), first_lengths[row : row + 1])
     for row in reversed(range(batch)):  # shortest first (the batch is sorted longest first)
-        length = int(lengths[row])
-        single = torch.zeros((1, length + extra), dtype=padded.dtype)
-        single[0, :length] = padded[row, :length]
-        alone[row] = logits_of(model, single, lengths[row : row + 1])
-    together = logits_of(model, padded, lengths)
-    return {"logits": together, "logits_extra_padding": np.concatenate([alone[row] for row in range(batch)])}
+        alone[(1, row)] = logits_of(model, _alone(second, second_lengths, row, extra), second_lengths[row : row + 1])
+    together.append(logits_of(model, second, second_lengths))
+    order = [(part, row) for part in (0, 1) for row in range(batch)]
+    return {"logits": np.concatenate(together), "logits_extra_padding": np.concatenate([alone[key] for key in order])}
+
+
+def _alone(padded, lengths, row, extra):
+    """Sentence ``row`` of a padded batch, alone, with ``extra`` padding columns after its last word."""
+    length = int(lengths[row])
+    single = torch.zeros((1, length + extra), dtype=padded.dtype)
+    single[0, :length] = padded[row, :length]
+    return single
 
 
 def batch_order(student, vocab, emb, hidden, layers, classes, bidirectional, batch, max_len, seed):
