@@ -700,13 +700,15 @@ def test_new_mistake_is_named_for_a_realistic_wrong_submission(graded, name):
 @pytest.mark.slow
 def test_an_inverted_ratio_is_one_of_two_where_the_call_cannot_tell(graded):
     """At ratio 0.0 an ignored and an inverted ratio both feed the target: the feedback names both; at
-    ratio 1.0 only the inverted one differs from the right answer, and it is named alone."""
+    ratio 1.0 an inverted ratio and a target never fed both feed the guesses: both again (the inverted
+    one was named alone, and so told a student whose draw was right but unused that it was inverted)."""
     checks = {c["name"]: c for c in checks_of(graded["teacher_forcing_inverted"], "a4_seq2seq")}
     free = checks["test_forward_free_running"]
     assert free["mistake"] == "teacher_forcing_ignores_ratio"
     assert "one of 2 known mistakes" in free["diagnosis"] and "wrong way round" in free["diagnosis"]
     forced = checks["test_forward_teacher_forcing"]
-    assert forced["mistake"] == "teacher_forcing_inverted" and "one of" not in forced["diagnosis"]
+    assert forced["mistake"] == "teacher_forcing_inverted" and "one of 2 known mistakes" in forced["diagnosis"]
+    assert "never fed" in forced["diagnosis"]
 
 
 @pytest.mark.slow
