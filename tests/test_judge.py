@@ -129,6 +129,18 @@ def test_nested_results_name_the_failing_key():
     assert "missing the key 'b_hh'" in missing.message
 
 
+def test_parameters_named_otherwise_say_the_layers_are_not_the_specified_ones():
+    """A teacher round: an a4 Decoder built of nn.LSTMCell lost train_step with only "weights is missing the
+    keys 'decoder.lstm.weight_ih_l0', ..." (the handout asks for nn.LSTM)."""
+    want = {"decoder.lstm.weight_ih_l0": np.eye(2), "decoder.fc.bias": np.ones(2)}
+    got = {"decoder.cells.0.weight_ih": np.eye(2), "decoder.fc.bias": np.ones(2)}
+    found = find_mismatch(got, want, name="weights", rtol=1e-7, atol=1e-9)
+    assert "missing the key 'decoder.lstm.weight_ih_l0'" in found.message
+    assert "layers are not the ones the handout specifies" in found.diagnosis and "cells.0" in found.diagnosis
+    plain = find_mismatch({"a": 1}, {"b": 1}, name="result", rtol=0, atol=0)
+    assert plain.diagnosis == "keys found: ['a']"
+
+
 def test_strings_lists_and_none():
     assert (
         "should be 'ohlol', but it is 'ohlll'"

@@ -250,6 +250,11 @@ def _declared_axes(expected: dict, time_axis: TimeAxis) -> dict[str, Any]:
     return declared
 
 
+def _parameter_name(key: Any) -> bool:
+    """A key of a model's state dict: ``decoder.lstm.weight_ih_l0``, ``fc.bias``."""
+    return isinstance(key, str) and "." in key and key.rsplit(".", 1)[1].startswith(("weight", "bias"))
+
+
 def _dict_mismatch(
     got: Any,
     expected: dict,
@@ -265,9 +270,16 @@ def _dict_mismatch(
         return CheckFailure(f"{name} should be a dict with keys {sorted(keys)}, but it is {_kind(got)}")
     missing = [key for key in keys if key not in got]
     if missing:
+        found = f"keys found: {sorted(got)[:20]}"
+        if all(_parameter_name(key) for key in missing):  # a state dict: the model is built of other layers
+            found = (
+                "the model's parameters are named otherwise than the specified architecture's, so its "
+                "layers are not the ones the handout specifies (say nn.LSTMCell where it asks for nn.LSTM, "
+                f"or another attribute name); {found}"
+            )
         return CheckFailure(
             f"{name} is missing the key{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}",
-            diagnosis=f"keys found: {sorted(got)[:20]}",
+            diagnosis=found,
         )
     axes = _declared_axes(expected, time_axis)
     for key in keys:
