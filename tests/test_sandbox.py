@@ -340,6 +340,31 @@ def test_a_worker_that_steps_no_optimizer_is_deterministic_without_loading_torch
         box.close()
 
 
+def test_the_scratch_of_a_grader_killed_outright_is_removed_by_the_next_and_no_other():
+    """A grader killed with SIGKILL cannot remove its scratch folder (empty, or holding what an
+    unsandboxed child wrote): the next worker started on the host removes those whose grader is gone."""
+    import subprocess
+    import tempfile
+
+    from grader.sandbox.zygote_handle import SCRATCH_PREFIX, remove_abandoned_scratch
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    root = Path(tempfile.gettempdir())
+    abandoned = root / f"{SCRATCH_PREFIX}{gone.pid}-test"
+    live = root / f"{SCRATCH_PREFIX}{os.getpid()}-test"
+    other = root / f"{SCRATCH_PREFIX}notapid"
+    for folder in (abandoned, live, other):
+        folder.mkdir(exist_ok=True)
+    (abandoned / "left-behind.txt").write_text("x")
+    try:
+        remove_abandoned_scratch()
+        assert not abandoned.exists() and live.is_dir() and other.is_dir()
+    finally:
+        for folder in (live, other):
+            folder.rmdir()
+
+
 def test_reference_answers_of_a_numpy_assignment_never_wait_for_torch():
     """One trusted reference worker per set of preloads, as for students: a1's answers are computed
     in a worker that imports numpy only (torch's start-up costs over 2 CPU-s), and the torch

@@ -73,7 +73,8 @@ class ZygoteHandle:
 
     def start(self) -> None:
         """Launch without waiting for the imports to finish (see :meth:`wait_ready`)."""
-        self._host_scratch = tempfile.mkdtemp(prefix="grader-worker-")
+        remove_abandoned_scratch()
+        self._host_scratch = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
         os.chmod(self._host_scratch, 0o1777)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         bootstrap = f"{bootstrap_path()}; from grader.inside.zygote import main; main({theirs.fileno()})"
@@ -213,3 +214,32 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=5)
     except subprocess.TimeoutExpired:
         pass
+
+
+SCRATCH_PREFIX = "grader-worker-"
+
+
+def remove_abandoned_scratch() -> None:
+    """Remove the scratch folders of graders that died without cleaning up (killed with SIGKILL): each
+    is named after its grader's pid, and one whose pid no longer runs is left to nobody. A folder of a
+    live pid, or named otherwise, is never touched (another grader on this host may be using it)."""
+    root = tempfile.gettempdir()
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(SCRATCH_PREFIX) :].split("-", 1)[0]
+        if not name.startswith(SCRATCH_PREFIX) or not pid.isdigit() or _alive(int(pid)):
+            continue
+        shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
