@@ -291,6 +291,9 @@ def test_replay_problem_names_what_differs():
     close = _replay([[1.0 + 1e-5, -2.0]], w=[[0.5, 0.25 + 1e-6]], b=[1.0])
     assert replay_problem({"replay": close, "weights": {"w": 0, "b": 0}}, want) is None
     assert "no outputs" in replay_problem({"weights": {}}, want)
+    # a teacher round: word dropout written by hand made the training-mode replay differ; say where it runs
+    other = replay_problem({"replay": _replay([[4.0, 3.0]], w=[[0.5, 0.25]], b=[1.0])}, want)
+    assert "give different outputs" in other and "training mode" in other and "words dropped by hand" in other
     unused = replay_problem({"replay": _replay([[1.0, -2.0]], w=[[0.0, 0.0]], b=[1.0])}, want)
     assert "w get no gradient" in unused and "does not compute with it" in unused
     missing = replay_problem({"replay": _replay([[1.0, -2.0]], b=[1.0])}, want)

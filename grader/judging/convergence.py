@@ -392,7 +392,10 @@ def _replay_verdict(claim: dict[str, Any], replayed: Any, unused: list[str], ver
     if problem:
         return (
             "on inputs the grader drew, your trained model and the specified architecture with your weights "
-            f"give different outputs ({problem}); where a check of your model's forward fails, it shows why"
+            f"give different outputs ({problem}); where a check of your model's forward fails, it shows why. "
+            "Your model runs here in training mode, as its training ran, with its dropout layers and torch's "
+            "dropout functions off: randomness of its own while training (words dropped by hand, added noise) "
+            "stays on and counts as a difference"
         )
     if other:
         return (
