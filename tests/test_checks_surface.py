@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from conftest import REPO, TEMPLATE
 
+from grader.course import validate
 from grader.course.validate import asked_for
 from grader.judging.compare import curve_mismatch
 from grader.packaging.release import ReleaseError, shipped_helpers
@@ -40,14 +41,8 @@ def checks_module():
 
 
 def grader_imports(path: Path) -> list[tuple[int, str]]:
-    """(line, module) of every import of the grader package in a file."""
-    found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            found += [(node.lineno, alias.name) for alias in node.names if alias.name.split(".")[0] == "grader"]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "grader":
-            found.append((node.lineno, node.module or ""))
-    return found
+    """(line, module) of every import of the grader package in a file (the rule `grade check` applies)."""
+    return validate.grader_imports(path.read_text(encoding="utf-8"))
 
 
 def test_the_course_has_checks_to_look_at():
@@ -258,6 +253,8 @@ def test_grade_check_names_what_only_parsing_or_collecting_the_checks_shows(run_
     )
     toml.write_text(rules.replace('module = "srn"', 'module = "srn_v2"'))
     (material / "probes.py").write_text((material / "probes.py").read_text() + "\ndef broken(:\n")
+    internals = material / "checks" / "test_public.py"
+    internals.write_text("from grader.judging.compare import find_mismatch\n" + internals.read_text())
     checked = run_grade("check", cwd=course, expect=1)
     found = checked.stdout + checked.stderr
     assert "Traceback" not in found
@@ -267,6 +264,7 @@ def test_grade_check_names_what_only_parsing_or_collecting_the_checks_shows(run_
         "public_checks names test_publc.py, which is not in checks/",
         "probes.py, line",
         "no srn_v2.py (assignment.toml says module = 'srn_v2')",
+        "test_public.py, line 1: imports grader.judging.compare; checks take what they need from grader.checks",
     ):
         assert problem in found, (problem, found)
     assert "no probe named" not in found  # the syntax error is said once, not as every probe missing

@@ -66,6 +66,21 @@ def asked_for(check_source: str) -> tuple[list[tuple[int, str]], list[tuple[int,
     return probes, verified
 
 
+def grader_imports(source: str) -> list[tuple[int, str]]:
+    """(line, module) of every import of the grader package in ``source`` (none where it does not parse)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names if alias.name.split(".")[0] == "grader"]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "grader":
+            found.append((node.lineno, node.module or ""))
+    return found
+
+
 def _first_string(node: ast.expr) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
@@ -89,12 +104,25 @@ def problems_of(spec: AssignmentSpec) -> list[str]:
         for name in spec.public_checks
         if not (spec.checks_dir / name).is_file()
     ]
+    for name, source in (("probes.py", spec.probes_source()), ("verify.py", spec.verify_source())):
+        found += [
+            f"{name}, line {line}: imports {module}, but it runs in the sandbox: only grader.inside is there"
+            for line, module in grader_imports(source or "")
+            if not module.startswith("grader.inside")
+        ]
     for path in sorted(spec.checks_dir.glob("*.py")):  # the checks and their helper modules
         try:
-            asked, verified = asked_for(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
+            asked, verified = asked_for(text)
         except (OSError, SyntaxError, ValueError) as exc:
             found.append(f"{path}: cannot be read ({exc})")
             continue
+        found += [
+            f"{path.name}, line {line}: imports {module}; checks take what they need from grader.checks "
+            "(the grader's internals change between versions)"
+            for line, module in grader_imports(text)
+            if module != "grader.checks"
+        ]
         found += [
             f"{path.name}, line {line}: no probe named {name!r} in probes.py"
             for line, name in asked
