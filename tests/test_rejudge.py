@@ -137,6 +137,9 @@ def test_a_changed_probe_call_needs_a_regrade_and_resume_regrades_only_it(run_gr
     call = 'judge.compare("output", T=4, B=2, H=5, O=3, seed=13)'
     assert call in source
     public.write_text(source.replace(call, call.replace("T=4", "T=6")))
+    shutil.copytree(grades, tmp_path / "grades-quiet")
+    quiet = run_grade("rejudge", str(tmp_path / "grades-quiet"), "--course", str(course), "-q")
+    assert "need a regrade: alice" in quiet.stdout and "needs a regrade: alice:" not in quiet.stdout, quiet.stdout
     process = run_grade("rejudge", str(grades), "--course", str(course))
     assert "needs a regrade: alice" in process.stdout and "--resume" in process.stdout, process.stdout
     report = json.loads((grades / "rejudge.json").read_text())

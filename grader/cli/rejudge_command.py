@@ -56,7 +56,11 @@ def rejudge(grades: Path, quiet: bool, times: Path | None, adjustments: Path | N
     for student, (old_total, new_total) in report.totals.items():
         if old_total != new_total:
             click.echo(f"{terminal(student)}: total {old_total:g} -> {new_total:g}")
-    for student, reasons in report.needs_regrade.items():
+    if quiet and report.needs_regrade:  # one line, not every changed probe call of every student
+        names = ", ".join(terminal(student) for student in list(report.needs_regrade)[:20])
+        more = len(report.needs_regrade) - 20
+        click.secho(f"need a regrade: {names}{f' and {more} more' if more > 0 else ''}", fg="yellow")
+    for student, reasons in ({} if quiet else report.needs_regrade).items():
         click.secho(f"needs a regrade: {terminal(student)}: {terminal('; '.join(reasons))}", fg="yellow")
     results = load_results(grades)
     assignment_ids = [a for a in loaded.assignments if any(r.assignment(a) for r in results)]
