@@ -37,10 +37,10 @@ def rejudge(grades: Path, quiet: bool, times: Path | None, adjustments: Path | N
     """
     from grader.grading.rejudge import REJUDGE_FILE, rejudge_class
     from grader.report.class_outputs import write_class_outputs
-    from grader.report.results import load_results
+    from grader.report.results import holds_results, load_results
 
     loaded = load_course(course, grades)
-    if not load_results(grades):  # before anything is written into a folder that is not a grades folder
+    if not holds_results(grades):  # before anything is written into a folder that is not a grades folder
         fail(f"{terminal(grades)} holds no graded students (students/<id>/feedback.json): run grade report first")
     check_gradebook_inputs(loaded, grades, times, adjustments)
     started = time.monotonic()

@@ -92,24 +92,22 @@ def problems_of(spec: AssignmentSpec) -> list[str]:
         found.append(
             f"{spec.spec_dir}: the folder is named {spec.spec_dir.name!r} but assignment.toml says id = {spec.id!r}"
         )
-    unreadable = [
-        _syntax_error(name, source)
-        for name, source in (("probes.py", spec.probes_source()), ("verify.py", spec.verify_source()))
-    ]
-    found += [problem for problem in unreadable if problem]
-    probes = defined_functions(spec.probes_source())
-    verifiers = defined_functions(spec.verify_source())
+    sources = {"probes.py": spec.probes_source() or "", "verify.py": spec.verify_source() or ""}
+    broken = {name: _syntax_error(name, source) for name, source in sources.items()}
+    found += [problem for problem in broken.values() if problem]
+    probes = defined_functions(sources["probes.py"])
+    verifiers = defined_functions(sources["verify.py"])
     found += [
         f"assignment.toml: public_checks names {name}, which is not in checks/"
         for name in spec.public_checks
         if not (spec.checks_dir / name).is_file()
     ]
-    for name, source in (("probes.py", spec.probes_source()), ("verify.py", spec.verify_source())):
-        found += [
-            f"{name}, line {line}: imports {module}, but it runs in the sandbox: only grader.inside is there"
-            for line, module in grader_imports(source or "")
-            if not module.startswith("grader.inside")
-        ]
+    found += [
+        f"{name}, line {line}: imports {module}, but it runs in the sandbox: only grader.inside is there"
+        for name, source in sources.items()
+        for line, module in grader_imports(source)
+        if not module.startswith("grader.inside")
+    ]
     for path in sorted(spec.checks_dir.glob("*.py")):  # the checks and their helper modules
         try:
             text = path.read_text(encoding="utf-8")
@@ -126,12 +124,12 @@ def problems_of(spec: AssignmentSpec) -> list[str]:
         found += [
             f"{path.name}, line {line}: no probe named {name!r} in probes.py"
             for line, name in asked
-            if name not in probes and not unreadable[0]
+            if name not in probes and not broken["probes.py"]
         ]
         found += [
             f"{path.name}, line {line}: no function named {name!r} in verify.py"
             for line, name in verified
-            if name not in verifiers and not unreadable[1]
+            if name not in verifiers and not broken["verify.py"]
         ]
     try:
         catalog = load_catalog(spec.mistakes_path)
@@ -157,10 +155,10 @@ def problems_of(spec: AssignmentSpec) -> list[str]:
     return found
 
 
-def _syntax_error(name: str, source: str | None) -> str:
+def _syntax_error(name: str, source: str) -> str:
     """Where ``source`` cannot be parsed, in a sentence (every probe it defines would seem missing)."""
     try:
-        ast.parse(source or "")
+        ast.parse(source)
     except SyntaxError as exc:
         return f"{name}, line {exc.lineno}: syntax error ({exc.msg}): none of its functions can be found"
     return ""

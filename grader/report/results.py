@@ -432,6 +432,11 @@ def result_path(out: Path, student_id: str) -> Path:
     return out / RESULTS_DIR / student_id / RESULT_FILE
 
 
+def holds_results(out: Path) -> bool:
+    """Whether ``out`` holds any student's result file (without reading one)."""
+    return next((out / RESULTS_DIR).glob(f"*/{RESULT_FILE}"), None) is not None
+
+
 def load_results(out: Path) -> list[SubmissionResult]:
     """Every readable result under ``out``; a damaged file is left out (``grade report --resume`` regrades it)."""
     results = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import socket
@@ -73,7 +74,7 @@ class ZygoteHandle:
 
     def start(self) -> None:
         """Launch without waiting for the imports to finish (see :meth:`wait_ready`)."""
-        remove_abandoned_scratch()
+        _remove_abandoned_scratch_once()
         self._host_scratch = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
         os.chmod(self._host_scratch, 0o1777)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -229,10 +230,18 @@ def remove_abandoned_scratch() -> None:
     except OSError:
         return
     for name in names:
-        pid = name[len(SCRATCH_PREFIX) :].split("-", 1)[0]
-        if not name.startswith(SCRATCH_PREFIX) or not pid.isdigit() or _alive(int(pid)):
+        if not name.startswith(SCRATCH_PREFIX):
             continue
-        shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+        pid = name[len(SCRATCH_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+
+
+@functools.cache
+def _remove_abandoned_scratch_once() -> None:
+    """Once per grader process: graders killed later are swept by the next grader, not by every
+    worker restart of this one."""
+    remove_abandoned_scratch()
 
 
 def _alive(pid: int) -> bool:
