@@ -117,6 +117,7 @@ CORRECT = dict(
 # name: (changes to CORRECT, the catalogued mistake the feedback must name, or None)
 WRONG = {
     "hn_top_layer_only": (dict(H_N="finals[-1].unsqueeze(0)"), "hn_top_layer_only"),
+    "hn_layers_reversed": (dict(H_N="torch.stack(finals[::-1])"), "hn_layers_reversed"),
     "h0_ignored": (dict(ZEROS_WHEN="True"), "h0_ignored"),
     "batch_first_ignored": (dict(BATCH_FIRST_IN="x", BATCH_FIRST_OUT="seq"), "batch_first_ignored"),
     "output_not_batch_first": (dict(BATCH_FIRST_OUT="seq"), "output_not_batch_first"),
@@ -383,6 +384,29 @@ def test_independent_implementation_scores_full_marks(class_results):
 @pytest.mark.parametrize("name", sorted(WRONG))
 def test_wrong_submission_partial_credit_and_mistake_named(class_results, name):
     expect_partial_credit(class_results[name], A3, name, WRONG[name][1])
+
+
+@pytest.mark.slow
+def test_a_mistake_in_h_n_alone_keeps_the_credit_of_output(class_results):
+    """output and h_n are each half of a forward check, and the gradients through each half of a gradient
+    check: h_n's layers in reverse order (output right everywhere) once lost every multi-layer forward
+    and gradient check whole, 49 points where a teacher gives about 75."""
+    checks = {c["name"]: c for c in checks_of(class_results["hn_layers_reversed"], A3)}
+    halves = [c for c in checks.values() if c["status"] == "partial"]
+    assert halves and all(c["points"] == pytest.approx(c["max_points"] / 2, abs=1e-4) for c in halves)
+    assert {c["name"].split("[")[0] for c in halves} == {
+        "test_forward",
+        "test_forward_configurations",
+        "test_gradients",
+        "test_gradient_configurations",
+    }
+    for check in halves:
+        assert "1 of 2 entries is wrong (" in check["message"] and "h_n" in check["message"], check["message"]
+        assert "output" not in check["message"].split(";")[0], check["message"]  # only h_n's half is wrong
+    # Its classifier reads h_n[-1], layer 0 there: the same mistake, where it shows, costs those checks.
+    others = [c for c in checks.values() if c not in halves and not c["name"].startswith("test_classifier")]
+    assert others and all(c["status"] == "passed" for c in others)
+    assert score_of(class_results["hn_layers_reversed"], A3) > 49 + 20
 
 
 @pytest.mark.slow

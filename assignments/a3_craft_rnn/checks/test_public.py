@@ -32,14 +32,15 @@ def test_parameter_names(student, reference):
 @points(20)
 @pytest.mark.parametrize("case", list(FORWARD_CASES), ids=str)
 def test_forward(judge, case):
-    """output and h_n equal nn.RNN's with the same weights"""
-    judge.compare("forward", seed=31, **FORWARD_CASES[case])
+    """output and h_n equal nn.RNN's with the same weights (each half of the points)"""
+    judge.compare("forward", seed=31, per_key=True, **FORWARD_CASES[case])
 
 
 @points(10)
 def test_gradients(judge):
-    """Gradients of every parameter, of x and of h0 equal nn.RNN's (two layers)"""
-    judge.compare("gradients", seed=32, T=5, B=2, D=3, H=4, num_layers=2, h0=True)
+    """Gradients of every parameter, of x and of h0 equal nn.RNN's (two layers): those through output and those
+    through h_n, each half of the points"""
+    judge.compare("gradients", seed=32, per_key=True, T=5, B=2, D=3, H=4, num_layers=2, h0=True)
 
 
 @points(5)

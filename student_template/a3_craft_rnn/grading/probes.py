@@ -107,7 +107,9 @@ def forward(student, seed, **config):
 
 
 def gradients(student, seed, **config):
-    """Gradients of every parameter (and of x and h0) for loss = sum(output * R1) + sum(h_n * R2)."""
+    """Gradients of every parameter (and of x and h0) of loss = sum(output * R1) + sum(h_n * R2), one set
+    through each term: a mistake in h_n alone (its layers reversed) leaves the gradients through output
+    right, and the check credits each set on its own."""
     model, x, h0, names = _case(student, seed, **config)
     x.requires_grad_(True)
     if h0 is not None:
@@ -116,18 +118,23 @@ def gradients(student, seed, **config):
     rng = np.random.default_rng(seed + 1)
     weights_out = torch.tensor(rng.standard_normal(tuple(output.shape)), dtype=torch.float32, device=torch_device())
     weights_last = torch.tensor(rng.standard_normal(tuple(h_n.shape)), dtype=torch.float32, device=torch_device())
-    loss = (output * weights_out).sum() + (h_n * weights_last).sum()
-    loss.backward()
-    grads = {
-        names.get(name, name): as_array(
-            p.grad if p.grad is not None else torch.zeros_like(p), f"the gradient of {name}"
-        )
-        for name, p in model.named_parameters()
-    }
-    grads["x"] = as_array(x.grad if x.grad is not None else torch.zeros_like(x), "the gradient of x")
+    leaves = dict(model.named_parameters())
+    leaves["x"] = x
     if h0 is not None:
-        grads["h0"] = as_array(h0.grad if h0.grad is not None else torch.zeros_like(h0), "the gradient of h0")
-    return {"grads": grads}
+        leaves["h0"] = h0
+    result = {}
+    for term, loss in (("through output", (output * weights_out).sum()), ("through h_n", (h_n * weights_last).sum())):
+        for leaf in leaves.values():
+            leaf.grad = None
+        if loss.requires_grad:  # an h_n cut from the graph has no gradient at all: zeros, as for an unused leaf
+            loss.backward(retain_graph=True)
+        result[term] = {
+            names.get(name, name): as_array(
+                leaf.grad if leaf.grad is not None else torch.zeros_like(leaf), f"the gradient of {name}"
+            )
+            for name, leaf in leaves.items()
+        }
+    return result
 
 
 def _classifier(student, input_size, hidden_size, output_size, num_layers):
