@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import time
+import tokenize
 
 import nbformat
 import pytest
@@ -128,6 +130,34 @@ def test_content_not_save_time_decides_which_file_is_graded(tmp_path):
     )
 
 
+def test_a_py_with_one_function_left_beside_a_notebook_that_raises_nothing_is_graded(tmp_path):
+    """Found by a hostile round: the "unfinished" functions were those either file left raising
+    NotImplementedError, so a .py with all but its backward done, beside a notebook whose functions
+    return None, counted as the untouched stub and scored 0 where it earns 60. Both are graded now."""
+    done = "def rnn_step(x):\n    return x\n\ndef rnn_backward(x):\n    raise NotImplementedError\n"
+    folder = write_submission(tmp_path / "s", {"srn.py": done})
+    (folder / "srn.ipynb").write_text(notebook("def rnn_step(x):\n    return None\n\ndef rnn_backward(x):\n    pass"))
+    work = load(folder, COURSE).modules["a1_srn_numpy"]
+    assert work.kind == "py" and work.alternative is not None and work.choice.startswith("Both srn.py and srn.ipynb")
+    (folder / "srn.ipynb").write_text(
+        notebook("def rnn_step(x):\n    raise NotImplementedError\n\n" + done.split("\n\n")[1])
+    )
+    work = load(folder, COURSE).modules["a1_srn_numpy"]  # the notebook as handed out beside it: the .py alone
+    assert work.kind == "py" and work.alternative is None and "untouched stub" in work.choice
+
+
+def test_the_flags_of_the_file_that_lost_still_list_the_student():
+    """Both files edited, a trick in the one that lost: its flags stay on the result the instructor sees."""
+    from grader.report.results import AssignmentResult, keep_better
+
+    honest = AssignmentResult("a1_srn_numpy", "a1", "graded", score=60, source="srn.py")
+    tried = AssignmentResult(
+        "a1_srn_numpy", "a1", "graded", score=0, source="srn.ipynb", flags=["srn.ipynb, cell 2, line 3: 1j"]
+    )
+    kept = keep_better([honest, tried])
+    assert kept is honest and kept.flags == ["srn.ipynb, cell 2, line 3: 1j"]
+
+
 @pytest.mark.parametrize(
     "content, problem",
     [
@@ -145,6 +175,33 @@ def test_latin1_source_with_a_coding_cookie_is_read(tmp_path):
     folder = write_submission(tmp_path / "s", {"srn.py": "# -*- coding: latin-1 -*-\nname = 'é'\n".encode("latin-1")})
     work = load(folder, COURSE).modules["a1_srn_numpy"]
     assert work.problem is None and "é" in work.source
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # utf-7: "+-" decodes to "+", so the scan read a comment where a second decoding finds code
+        b"# -*- coding: utf-7 -*-\nx = 1  # +-AAo-y = 2\n",
+        b"#!/usr/bin/env python\n# vim: set fileencoding=utf-7 :\nx = 1  # +-AAo-y = 2\n",
+        "# coding: latin-1\nname = '\u00e9'\n".encode("latin-1"),
+        "\ufeffname = '\u00e9'\n".encode("utf-8"),
+    ],
+    ids=["utf-7", "utf-7-on-line-2", "latin-1", "bom"],
+)
+def test_the_module_that_runs_is_the_text_that_was_read(tmp_path, raw):
+    """What the sandbox imports decodes, as Python decodes it, to exactly the text the integrity scan read
+    (a hostile round hid a complex-step backward behind a utf-7 coding line: 100 where the work earns 60)."""
+    folder = write_submission(tmp_path / "s", {"srn.py": raw})
+    work = load(folder, COURSE).modules["a1_srn_numpy"]
+    written = work.files()["srn.py"]
+    with io.TextIOWrapper(io.BytesIO(written), encoding=tokenize.detect_encoding(io.BytesIO(written).readline)[0]) as f:
+        runs = f.read()
+    assert runs.splitlines()[2:] == work.source.splitlines()[2:] and len(runs.splitlines()) == len(
+        work.source.splitlines()
+    )
+    namespace: dict = {}
+    exec(compile(written, "srn.py", "exec"), namespace)
+    assert "y" not in namespace
 
 
 def test_huge_and_linked_modules_are_refused(tmp_path):

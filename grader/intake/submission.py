@@ -81,7 +81,7 @@ class SubmittedModule:
 
     def files(self) -> dict[str, bytes]:
         files = dict(self.helpers)
-        files[f"{self.module}.py"] = (self.source or "").encode("utf-8")
+        files[f"{self.module}.py"] = as_utf8_source(self.source or "")
         return files
 
     def candidates(self) -> list[SubmittedModule]:
@@ -245,8 +245,7 @@ def _choose(works: list[SubmittedModule]) -> SubmittedModule:
     if len(works) == 1:
         return works[0]
     py, notebook = works
-    unfinished = _unfinished(py.source) | _unfinished(notebook.source)
-    edited = [w for w in works if not _untouched(w, unfinished)]
+    edited = [w for w in works if not _untouched(w, notebook if w is py else py)]
     if len(edited) == 2:
         py.alternative = notebook
         py.choice = f"Both {py.filename} and {notebook.filename} were edited: both were graded and the better counts."
@@ -265,34 +264,34 @@ def _choose(works: list[SubmittedModule]) -> SubmittedModule:
     return chosen
 
 
-def _unfinished(source: str | None) -> set[str]:
-    """Functions and methods (``Model.forward``) whose body still raises NotImplementedError."""
-    return {name for name, stub in _functions(source).items() if stub}
-
-
-def _untouched(work: SubmittedModule, unfinished: set[str]) -> bool:
-    """The stub as handed out: no function it leaves to the student is filled in. A file that cannot be
-    read or parsed is someone's work, not the stub."""
-    if work.problem or work.source is None or not unfinished:
+def _untouched(work: SubmittedModule, other: SubmittedModule) -> bool:
+    """The stub as handed out: some function still raises NotImplementedError, and every other one is
+    given code, the same as in the other file. Judged against the other file, not against the functions
+    either leaves unfinished: a notebook whose functions return None raises nothing, and a .py with
+    all but its last function done once counted as the untouched stub beside it (graded 0, not 60).
+    A file that cannot be read or parsed is someone's work, not the stub."""
+    if work.problem or work.source is None:
         return False
-    functions = _functions(work.source)
-    if not functions:
+    functions, theirs = _functions(work.source), _functions(other.source)
+    if not any(stub for stub, _ in functions.values()):
         return False
-    return not any(name in functions and not functions[name] for name in unfinished)
+    return all(stub or theirs.get(name, (False, None))[1] == body for name, (stub, body) in functions.items())
 
 
-def _functions(source: str | None) -> dict[str, bool]:
-    """Qualified name -> whether its body raises NotImplementedError directly (``{}`` if unparsable)."""
+def _functions(source: str | None) -> dict[str, tuple[bool, str]]:
+    """Qualified name -> whether its body raises NotImplementedError directly, and the body's syntax
+    tree as text (``{}`` if unparsable)."""
     try:
         tree = ast.parse(source or "")
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return {}
-    found: dict[str, bool] = {}
+    found: dict[str, tuple[bool, str]] = {}
 
     def visit(body: list[ast.stmt], prefix: str) -> None:
         for node in body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                found[prefix + node.name] = any(_raises_not_implemented(s) for s in node.body)
+                stub = any(_raises_not_implemented(s) for s in node.body)
+                found[prefix + node.name] = (stub, ast.dump(node))
             elif isinstance(node, ast.ClassDef):
                 visit(node.body, f"{prefix}{node.name}.")
 
@@ -367,6 +366,30 @@ def decode_source(raw: bytes, name: str) -> tuple[str | None, str | None]:
     except (SyntaxError, LookupError, UnicodeDecodeError) as exc:
         position = f" (byte {exc.start})" if isinstance(exc, UnicodeDecodeError) else ""
         return None, f"{name} is not valid UTF-8 text{position}; save it with UTF-8 encoding"
+
+
+CODING_COOKIE = re.compile(r"^[ \t\f]*#.*?coding[:=][ \t]*[-\w.]+")  # PEP 263, as tokenize reads it
+
+
+def as_utf8_source(source: str) -> bytes:
+    """The text that was read (and scanned) as UTF-8 bytes that Python reads as the same text.
+
+    The text was decoded honouring its coding line; written out as UTF-8 under a coding line that
+    still names another encoding, Python would decode it a second time: a utf-7 line turns what the
+    scan read as a comment (``+-...-``) into code that runs unseen. The coding line is rewritten to
+    say UTF-8, on the same line, so line numbers stay."""
+    data = source.encode("utf-8")
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError:  # a coding line naming no encoding Python knows: rewritten below too
+        encoding = "unknown"
+    if encoding in ("utf-8", "utf-8-sig"):
+        return data
+    lines = source.split("\n")
+    for number in range(min(2, len(lines))):
+        if CODING_COOKIE.match(lines[number]):
+            lines[number] = "# coding: utf-8 (rewritten by the grader, which read the file in its declared encoding)"
+    return "\n".join(lines).encode("utf-8")
 
 
 def _helpers(

@@ -254,6 +254,9 @@ def keep_better(graded: list[AssignmentResult], choice: str = "") -> AssignmentR
     """One assignment graded from each of a .py and an .ipynb that were both edited: the better counts
     (the .py on a tie), and ``choice`` (first of its notes too) says so in one line."""
     best = max(graded, key=lambda a: (a.score, a.status != "error"))
+    # A flag in the file that lost still lists the student: trying a trick in one file and keeping
+    # honest work in the other must not be a review-free attempt.
+    best.flags += [flag for other in graded if other is not best for flag in other.flags if flag not in best.flags]
     if len(graded) > 1:
         scores = ", ".join(f"{a.source} scored {a.score:g} / {a.max_score:g}" for a in graded)
         others = " and ".join(str(a.source) for a in graded)
