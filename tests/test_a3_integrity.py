@@ -166,6 +166,12 @@ def test_attacks_are_flagged_at_their_line(name):
     "source, line, construct",
     [
         ("import ctypes", 1, "import ctypes"),
+        # ctypes as other modules hand it out (a hostile round's np.ctypeslib.ctypes.CDLL(None), unflagged)
+        ("import numpy as np\nlibc = np.ctypeslib.ctypes.CDLL(None)", 2, "numpy.ctypeslib.ctypes.CDLL"),
+        ("from numpy.ctypeslib import ctypes", 1, "numpy.ctypeslib.ctypes"),
+        ("import numpy as np\nx = np.zeros(3).ctypes._ctypes", 2, "np.zeros(3).ctypes._ctypes"),
+        ("import numpy as np\nlib = getattr(np, 'ctypeslib')", 2, "getattr(…, 'ctypeslib')"),
+        ("import multiprocessing.sharedctypes as shared", 1, "multiprocessing.sharedctypes"),
         ("from cffi import FFI", 1, "import cffi"),
         ("import gc\nx = gc.get_referrers(1)", 2, "gc.get_referrers"),
         ("from gc import get_objects as walk\nwalk()", 2, "gc.get_objects"),
@@ -294,6 +300,7 @@ def test_assignments_without_rules_are_scanned_for_reach_arounds_only():
         ("import torch.optim.optimizer as o\nhooks = o._global_optimizer_post_hooks\n", True),
         ("def peek(hook):\n    return hook.__globals__\n", True),
         ("exec('x' + ' = 1')\n", True),
+        ("import numpy as np\nlibc = np.ctypeslib.ctypes.CDLL(None)\n", True),
     ],
 )
 def test_only_constructs_that_reach_into_the_process_cost_the_training_checks(source, reaching):

@@ -369,6 +369,13 @@ def user_namespace():
     direct = libc.unshare(0x10000000)
     tool = subprocess.run(["unshare", "-Ur", "true"], capture_output=True)
     return [direct, tool.returncode]
+def keyring():
+    libc = ctypes.CDLL(None, use_errno=True)
+    calls = {"x86_64": (248, 250), "aarch64": (217, 219)}[os.uname().machine]
+    added = libc.syscall(calls[0], b"user", b"hidden-pairs", b"data", 4, ctypes.c_int(-4))  # the uid's keyring
+    errors = [ctypes.get_errno()]
+    found = libc.syscall(calls[1], 0, ctypes.c_int(-4), 0)  # keyctl(KEYCTL_GET_KEYRING_ID, user keyring)
+    return [added, found, errors + [ctypes.get_errno()]]
 def fork_bomb():
     count = 0
     try:
@@ -454,6 +461,18 @@ def test_student_code_cannot_create_user_namespaces(sandbox):
     direct, tool = student.call("call", {"name": "user_namespace"})
     student.close()
     assert direct == -1 and tool != 0
+
+
+def test_student_code_cannot_reach_the_kernels_keyrings(sandbox):
+    """A uid's keyrings outlive its processes and are not namespaced: a hostile round stored a4's hidden
+    word pairs in one under a slot's uid, and the next student graded under it printed them onto a page
+    sent back. add_key, request_key and keyctl are refused (EPERM), as Docker's default profile does."""
+    import errno
+
+    student = inside(sandbox)
+    added, found, errors = student.call("call", {"name": "keyring"})
+    student.close()
+    assert added == -1 and found == -1 and errors == [errno.EPERM, errno.EPERM]
 
 
 def test_bubblewrap_disables_user_namespaces_where_it_can(monkeypatch):

@@ -49,20 +49,25 @@ def _status_field(name: str) -> str:
 
 # seccomp: unshare(CLONE_NEWUSER) and clone(CLONE_NEWUSER) fail with EPERM; clone3 (whose flags a
 # classic filter cannot read) with ENOSYS, so the C library falls back to clone; other ABIs refused.
-_ARCHES = {"x86_64": (0xC000003E, 272, 56), "aarch64": (0xC00000B7, 97, 220)}  # audit arch, unshare, clone
+# The kernel's key management (add_key, request_key, keyctl) fails with EPERM: a uid's keyrings are not
+# namespaced and outlive every process, so a student's key was read by the next student graded under
+# the same uid (a hostile round carried a4's hidden word pairs onto a page sent back), and request_key
+# could make the kernel start a program as root. Docker's default profile refuses them too.
+# By architecture: audit arch, unshare, clone, then add_key, request_key, keyctl.
+_ARCHES = {"x86_64": (0xC000003E, 272, 56, (248, 249, 250)), "aarch64": (0xC00000B7, 97, 220, (217, 218, 219))}
 CLONE_NEWUSER = 0x10000000
 _SYS_CLONE3 = 435
 
 
 def refuse_user_namespaces() -> str | None:
-    """Student code cannot create user namespaces (``unshare -Ur``), whatever bubblewrap allowed: as
-    root, bubblewrap's ``--disable-userns`` does not apply. A seccomp filter, inherited by every
-    process the student starts and never removable. Why it could not be installed, or None; the
-    zygote tries it at start-up and the isolation notice says so."""
+    """Student code cannot create user namespaces (``unshare -Ur``), whatever bubblewrap allowed (as
+    root, bubblewrap's ``--disable-userns`` does not apply), nor leave anything in the kernel's
+    keyrings. A seccomp filter, inherited by every process the student starts and never removable. Why
+    it could not be installed, or None; the zygote tries it at start-up and the isolation notice says so."""
     arch = _ARCHES.get(os.uname().machine)
     if arch is None:
         return f"no seccomp filter for {os.uname().machine}"
-    return _install(_user_namespace_filter(*arch))
+    return _install(_child_filter(*arch))
 
 
 def _install(program: bytes) -> str | None:
@@ -75,28 +80,39 @@ def _install(program: bytes) -> str | None:
     return None
 
 
-def _user_namespace_filter(audit_arch: int, unshare: int, clone: int) -> bytes:
-    def op(code: int, k: int, jt: int = 0, jf: int = 0) -> bytes:
-        return struct.pack("HBBI", code, jt, jf, k)
+def _assemble(program: list[tuple[str | None, int, int, str | None, str | None]]) -> bytes:
+    """Classic BPF from ``(label, code, k, jump if true, jump if false)``, jumps named by label."""
+    where = {label: index for index, (label, *_) in enumerate(program) if label}
 
+    def offset(index: int, target: str | None) -> int:
+        return 0 if target is None else where[target] - index - 1
+
+    return b"".join(
+        struct.pack("HBBI", code, offset(i, true), offset(i, false), k)
+        for i, (_, code, k, true, false) in enumerate(program)
+    )
+
+
+def _child_filter(audit_arch: int, unshare: int, clone: int, keys: tuple[int, ...]) -> bytes:
     load, jeq, jset, jge, ret = 0x20, 0x15, 0x45, 0x35, 0x06
     allow, eperm, enosys = 0x7FFF0000, 0x00050000 | errno.EPERM, 0x00050000 | errno.ENOSYS
-    return b"".join(
+    return _assemble(
         [
-            op(load, 4),  # 0: arch
-            op(jeq, audit_arch, 1, 0),  # 1: ours? go on, else refuse
-            op(ret, eperm),  # 2
-            op(load, 0),  # 3: syscall number
-            op(jge, 0x40000000, 7, 0),  # 4: x32 ABI numbers: refuse (-> 12)
-            op(jeq, _SYS_CLONE3, 7, 0),  # 5: -> 13
-            op(jeq, unshare, 2, 0),  # 6: -> 9
-            op(jeq, clone, 1, 0),  # 7: -> 9
-            op(ret, allow),  # 8
-            op(load, 16),  # 9: flags (first argument, low 32 bits)
-            op(jset, CLONE_NEWUSER, 1, 0),  # 10: -> 12
-            op(ret, allow),  # 11
-            op(ret, eperm),  # 12
-            op(ret, enosys),  # 13
+            (None, load, 4, None, None),  # arch
+            (None, jeq, audit_arch, "ours", None),
+            (None, ret, eperm, None, None),
+            ("ours", load, 0, None, None),  # the system call's number
+            (None, jge, 0x40000000, "refuse", None),  # x32 ABI numbers
+            (None, jeq, _SYS_CLONE3, "unknown", None),
+            (None, jeq, unshare, "flags", None),
+            (None, jeq, clone, "flags", None),
+            *[(None, jeq, key_call, "refuse", None) for key_call in keys],
+            (None, ret, allow, None, None),
+            ("flags", load, 16, None, None),  # the first argument, low 32 bits
+            (None, jset, CLONE_NEWUSER, "refuse", None),
+            (None, ret, allow, None, None),
+            ("refuse", ret, eperm, None, None),
+            ("unknown", ret, enosys, None, None),
         ]
     )
 

@@ -391,9 +391,13 @@ ESCAPE_NAMES = (
     "torch.jit.CompilationUnit",  # TorchScript compiled from a string the scan cannot read
     *PROGRAM_STARTERS,
 )
+# Names under which other modules hand out ctypes itself, or raw memory (``np.ctypeslib.ctypes``,
+# ``array.ctypes._ctypes``, ``multiprocessing.sharedctypes``): a hostile round reached the C library
+# through numpy, unflagged, where ``import ctypes`` was flagged.
+RAW_MEMORY = frozenset({"ctypes", "_ctypes", "ctypeslib", "sharedctypes", "cffi"})
 # Attributes that lead from any object to others it was never meant to expose (the real class behind a
-# guard, a function's module globals, the caller's frame).
-ESCAPE_ATTRIBUTES = frozenset(
+# guard, a function's module globals, the caller's frame), and the raw-memory names above.
+ESCAPE_ATTRIBUTES = RAW_MEMORY | frozenset(
     {
         "__subclasses__",
         "__globals__",
@@ -622,6 +626,8 @@ class _IntegrityScan(_Visitor):
         escape = next((name for name in ESCAPE_NAMES if dotted == name or dotted.startswith(name + ".")), "")
         if escape:
             self._flag(line, escape)
+        elif any(part in RAW_MEMORY for part in dotted.split(".")[1:]):  # from numpy.ctypeslib import ctypes
+            self._flag(line, dotted)
         if dotted == "sys.modules":
             self._sys_modules(line, node)
 
