@@ -7,6 +7,7 @@ anything the grader writes. See DESIGN.md, "verdicts come from artefacts, never 
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -527,6 +528,31 @@ def test_no_hidden_task_or_held_out_data_in_the_student_copy():
     assert not list(TEMPLATE.rglob("test.tsv"))
     test_lines = (REPO / "assignments" / A5 / "data" / "test.tsv").read_text(encoding="utf-8").splitlines()[:50]
     assert not any(line.split("\t", 1)[1] in shipped for line in test_lines if "\t" in line and len(line) > 40)
+
+
+SEEDED = {"default_rng", "RandomState", "Random", "seed", "manual_seed"}  # generators a check could seed itself
+
+
+def test_every_seed_a_hidden_check_draws_itself_comes_from_the_course_secret():
+    """A check that builds its own task (sequences, pairs, a language) takes its seeds through
+    ``judge.drawn``: a seed written as a number is the same in every term, whatever the secret (a
+    hostile round found a3's training task on fixed seeds). Seeds given to probe calls are replaced by
+    the secret on their own (grader.course.secret); a task's own seeds are the ``data_seed`` its
+    builder takes and the generators a check seeds."""
+    fixed = []
+    for path in sorted((REPO / "assignments").glob("*/checks/*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for test in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")):
+            for call in (n for n in ast.walk(test) if isinstance(n, ast.Call)):
+                name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+                constants = [k.value for k in call.keywords if k.arg == "data_seed"]
+                constants += call.args[:1] if name in SEEDED else []
+                fixed += [
+                    f"{path.relative_to(REPO)}:{call.lineno} {ast.unparse(call)}"
+                    for value in constants
+                    if isinstance(value, ast.Constant)
+                ]
+    assert not fixed, fixed
 
 
 @pytest.mark.slow

@@ -89,11 +89,12 @@ def replay_sequences(n, T=7, D=3, data_seed=1236):
 @timeout(60)
 def test_classifier_training(judge, student, reference, verifier, details):
     """SequenceClassifier learns a small sequence task you have not seen (6 seeds)"""
-    x_train, y_train = sum_task(256, data_seed=1234)
-    x_test, y_test = sum_task(256, data_seed=1235)
+    # Its sequences are drawn from the course secret in official grading, as every hidden task's are.
+    x_train, y_train = sum_task(256, data_seed=judge.drawn(1234))
+    x_test, y_test = sum_task(256, data_seed=judge.drawn(1235))
     # The trained model's own logits on these (and their gradients) must be the reference architecture's
     # with its weights: the weights count only if they are the model the student's code runs.
-    replay_x = replay_sequences(8, data_seed=1236)
+    replay_x = replay_sequences(8, data_seed=judge.drawn(1236))
     args = dict(seeds=TRAINING_SEEDS, x_train=x_train.tolist(), y_train=y_train.tolist(), replay_x=replay_x.tolist())
     got, want = student.run("classifier_training", **args), reference.expected("classifier_training", **args)
     got, want = (
