@@ -55,7 +55,7 @@ def train(model, inputs, labels, epochs=15, lr=0.1):
     loss_fn = nn.CrossEntropyLoss()
     opt = torch.optim.Adam(model.parameters(), lr={LR})
     history = []
-    for epoch in range(epochs):
+    for epoch in {EPOCHS}:
         {ZERO_GRAD}
         h = model.init_hidden()
         step_losses = []
@@ -89,6 +89,7 @@ CORRECT = dict(
     NONLINEARITY="",
     BATCH="self.batch_size",
     LR="lr",
+    EPOCHS="range(epochs)",
     ZERO_GRAD="opt.zero_grad()",
     REDUCE="sum",
     START="model.init_hidden()",
@@ -109,6 +110,7 @@ WRONG = {
     "relu_cell": (dict(NONLINEARITY=', nonlinearity="relu"'), "relu_cell"),
     "one_hot_float64": (dict(ONE_HOT_DTYPE=", dtype=torch.float64"), None),
     "predict_hard_coded": (dict(RESULT='"ohlol"'), None),
+    "epoch_missing": (dict(EPOCHS="range(1, epochs)"), None),
 }
 
 
@@ -252,6 +254,11 @@ def _expect_specific_messages(results):
     hard_coded = by_name["predict_hard_coded"]
     assert hard_coded["test_predict"]["status"] == "failed"
     assert hard_coded["test_hidden_mapping"]["status"] == "passed"  # training itself is right
+    # One epoch too few (a teacher round: 50 where a teacher gives 80): the curves fail, saying so; the
+    # trained weights are judged all the same.
+    short = by_name["epoch_missing"]
+    assert "so 1 epoch(s) are missing (range(1, epochs)?)" in short["test_loss_curve"]["diagnosis"]
+    assert short["test_hidden_mapping"]["status"] == "passed" and short["test_converges_to_ohlol"]["status"] == "passed"
 
 
 def _expect_loss_curves_plotted(result, out):

@@ -78,8 +78,11 @@ def _load(model, weights, input_size, hidden_size):
 
 
 def _losses(value, epochs):
+    """The losses train() returned. A list of another length is returned as it is: the loss-curve checks
+    show it, and the trained weights are judged all the same (an epoch too few once cost every training
+    check, 50 where a teacher gives 80)."""
     losses = as_array(value, "the list returned by train(...)")
-    if losses.ndim != 1 or losses.shape[0] != epochs:
+    if losses.ndim != 1 or losses.shape[0] == 0:
         raise ProbeFailure(
             f"train(..., epochs={epochs}) returned {losses.size} numbers in shape {tuple(losses.shape)}; "
             f"it must return a list with the summed loss of each of the {epochs} epochs"
