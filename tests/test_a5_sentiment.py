@@ -154,6 +154,7 @@ WRONG = {
     "wrong_layer_hidden": (dict(BI="torch.cat((h[0], h[1]), dim=-1)", UNI="h[0]"), "wrong_layer_hidden"),
     "vocab_ties_by_first_occurrence": (dict(ORDER="freq.most_common()"), "vocab_ties_not_alphabetical"),
     "train_epoch_sums_losses": (dict(EPOCH_LOSS="sum(losses)"), "train_epoch_sums_losses"),
+    "directions_swapped": (dict(BI="torch.cat((h[-1], h[-2]), dim=-1)"), "directions_swapped"),
 }
 
 
@@ -162,7 +163,7 @@ def student_sentiment(**changes: str) -> str:
 
 
 # Graded on the course itself, training included: the rest are graded where only mistakes are named.
-TRAINED = ("independent", "wrong_layer_hidden")
+TRAINED = ("independent", "wrong_layer_hidden", "directions_swapped")
 
 
 @pytest.fixture(scope="module")
@@ -232,6 +233,19 @@ def test_broken_packing_loses_the_invariance_checks(graded, name, check):
     assert checks[check]["status"] == "failed"
     assert "changed your logits" in checks[check]["message"], checks[check]
     assert checks[check]["mistake"] == name
+
+
+@pytest.mark.slow
+def test_directions_swapped_costs_the_bidirectional_forward_checks_not_the_training(graded):
+    """A teacher round: the directions' final states concatenated backward first lost every training
+    point as well (62.77 where a teacher gives 89), "does not compute what the specified architecture
+    computes". The model is the architecture with fc's halves trading places: its training is measured
+    in that variant (verify.py offers it), and the forward checks alone charge the mistake."""
+    checks = {c["name"]: c for c in checks_of(graded["directions_swapped"], A5)}
+    lost = {name for name, c in checks.items() if c["status"] not in ("passed", "skipped")}
+    assert lost == {"test_forward_bidirectional", "test_forward_configurations[2-layers-bidirectional]"}, lost
+    for name in ("test_training_dev_accuracy", "test_training_test_accuracy", "test_training_made_up_language"):
+        assert "so it was measured that way" in checks[name]["message"] and "directions_swapped" in checks[name]["message"]
 
 
 @pytest.mark.slow

@@ -28,23 +28,42 @@ def replay_batch(rows):
     return ids, lengths
 
 
-def _logits(model, padded, lengths):
+# A variant of the architecture a model may compute instead, as a catalogued mistake of its forward
+# does: the forward's checks charge the mistake, and the training is measured in the variant, which
+# learns as well (fc's two halves trade places), rather than lost whole.
+SWAPPED = "the backward direction's final state before the forward one's (directions_swapped)"
+
+
+def _logits(model, padded, lengths, swapped=False):
     packed = pack_padded_sequence(model.embedding(padded), lengths, batch_first=True, enforce_sorted=False)
     _, (h_n, _) = model.lstm(packed)
-    return model.fc(torch.cat([h_n[-2], h_n[-1]], dim=1))
+    last = [h_n[-1], h_n[-2]] if swapped else [h_n[-2], h_n[-1]]
+    return model.fc(torch.cat(last, dim=1))
 
 
-def _replayed(model, rows):
+def _replayed(model, rows, swapped=False):
     """The specified architecture's logits on the replay batch, and the gradient of every parameter
     of sum(logits * projection): what the student's own trained model must reproduce."""
     ids, lengths = replay_batch(rows)
     with torch.enable_grad():
-        logits = _logits(model, torch.tensor(ids), torch.tensor(lengths))
+        logits = _logits(model, torch.tensor(ids), torch.tensor(lengths), swapped)
         return replayed_scores(logits, list(model.named_parameters()))
 
 
-def classify(_, weights, vocab, texts, emb, hidden, classes=2):
-    """The predicted class of every text (and the replay, see probes._replay)."""
+def _classes(model, vocab, texts, swapped=False):
+    predicted = []
+    with torch.no_grad():
+        for start in range(0, len(texts), 256):
+            sequences = [_ids(text, vocab) for text in texts[start : start + 256]]
+            lengths = torch.tensor([len(ids) for ids in sequences])
+            padded = pad_sequence(sequences, batch_first=True)
+            predicted.append(_logits(model, padded, lengths, swapped).argmax(dim=1))
+    return torch.cat(predicted).numpy().astype(np.int64) if predicted else np.zeros(0, np.int64)
+
+
+def classify(_, weights, vocab, texts, emb, hidden, classes=2, variant=None):
+    """The predicted class of every text (and the replay, see probes._replay); with ``variant``, in that
+    variant of the architecture (see SWAPPED), which the judge asks for where the replay does not agree."""
     if not isinstance(weights, dict) or np.ndim(weights.get("embedding.weight")) != 2:
         raise ProbeFailure("your trained SentimentLSTM has no embedding.weight of shape (vocab_size, embedding_dim)")
     rows = np.shape(weights["embedding.weight"])[0]
@@ -61,11 +80,12 @@ def classify(_, weights, vocab, texts, emb, hidden, classes=2):
     if len(vocab) > rows:
         raise ProbeFailure(f"your vocabulary has {len(vocab)} words but your embedding only {rows} rows")
     ignored = load_trained(model, weights, "SentimentLSTM")
-    predicted = []
-    with torch.no_grad():
-        for start in range(0, len(texts), 256):
-            sequences = [_ids(text, vocab) for text in texts[start : start + 256]]
-            lengths = torch.tensor([len(ids) for ids in sequences])
-            predicted.append(_logits(model, pad_sequence(sequences, batch_first=True), lengths).argmax(dim=1))
-    classes = torch.cat(predicted).numpy().astype(np.int64) if predicted else np.zeros(0, np.int64)
-    return {"classes": classes, "ignored": ignored, "replayed": _replayed(model, rows)}
+    if variant is not None and variant != SWAPPED:
+        raise ValueError(f"no variant {variant!r} of the architecture")
+    swapped = variant == SWAPPED
+    return {
+        "classes": _classes(model, vocab, texts, swapped),
+        "ignored": ignored,
+        "replayed": _replayed(model, rows, swapped),
+        "variants": [SWAPPED],
+    }

@@ -167,6 +167,12 @@ def judge_training(
     frozen = list(dict.fromkeys(str(note) for run in student_runs for note in (run.get(FROZEN_ROWS) or [])))
     if frozen:
         message += f". Your trained model's {'; '.join(frozen[:3])}"
+    variants = list(dict.fromkeys(str(run[MEASURED_AS]) for run in student_runs if run.get(MEASURED_AS)))
+    if variants:
+        message += (
+            f". Your trained model computes the specified architecture with {variants[0]}, so it was measured "
+            "that way (the checks of your forward charge that mistake)"
+        )
     if fraction < 1.0:
         message += "; your loss curve differs from the reference's " + (
             "(see the plot)" if plot else "(the loss curve check shows where)"
@@ -238,18 +244,51 @@ def measured_runs(
             raise CheckFailure(f"training run #{number} returned no trained weights")
     items = [{name: run.get(name) for name in artefacts} for run in runs]
     outcomes = verifier.measure_each(function, items, **inputs)
-    measured = []
+    measured, variants = [], []
     for run, outcome in zip(runs, outcomes):
         outcome = dict(outcome) if isinstance(outcome, dict) else {"outcome": outcome}
         replayed = outcome.pop("replayed", None)
+        offered = outcome.pop("variants", None)
+        variants += [str(name) for name in offered or [] if str(name) not in variants][:4]
         merged = {**run, **outcome}
-        merged.pop("replay", None)  # compared below; too large to keep in the check's details
         frozen: list[str] = []
         merged[NOT_THE_MODEL] = None if replayed is None else replay_problem(run, replayed, frozen)
         if frozen:
             merged[FROZEN_ROWS] = frozen
         measured.append(merged)
+    for name in variants:
+        _measure_in_variant(verifier, function, name, runs, items, inputs, measured)
+    for merged in measured:
+        merged.pop("replay", None)  # compared; too large to keep in the check's details
     return measured
+
+
+MEASURED_AS = "measured_as"  # the variant of the architecture a run was measured in
+
+
+def _measure_in_variant(
+    verifier: Any,
+    function: str,
+    variant: str,
+    runs: Sequence[Run],
+    items: list[dict[str, Any]],
+    inputs: dict[str, Any],
+    measured: list[Run],
+) -> None:
+    """Where a trained model is not the specified architecture but a variant the verifier offers (a
+    catalogued mistake of the forward: a5's directions concatenated the other way round), measure it
+    there: the forward's checks charge the mistake once, and the training the student did counts (it
+    lost every training point). The variant's replay must agree, as the architecture's would. Asked
+    only for runs whose replay did not agree: a correct model costs the verifier nothing more."""
+    failing = [i for i, merged in enumerate(measured) if merged[NOT_THE_MODEL]]
+    if not failing:
+        return
+    outcomes = verifier.measure_each(function, [items[i] for i in failing], **inputs, variant=variant)
+    for i, outcome in zip(failing, outcomes):
+        if isinstance(outcome, dict) and isinstance(outcome.get("replayed"), dict):
+            if replay_problem(runs[i], outcome["replayed"]) is None:
+                measured[i].update({k: v for k, v in outcome.items() if k not in ("replayed", "variants")})
+                measured[i][NOT_THE_MODEL], measured[i][MEASURED_AS] = None, variant
 
 
 NOT_THE_MODEL = "not_the_model"
