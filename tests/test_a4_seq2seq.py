@@ -178,10 +178,23 @@ RAISING_DECODER = (
     .replace("self.lstm(self.embedding(token), (hidden, cell))", "self.lstm(self.embedding(token), hidden, cell)")
 )
 
-# greedy_decode taking the argmax over the wrong axis (uncatalogued): translate, right itself, fails with
-# it; its message now says to fix greedy_decode first (it blamed translate alone).
-GREEDY_WRONG_AXIS = (
-    (SOLUTIONS / A4 / "seq2seq.py").read_text().replace("token = logits.argmax(dim=-1)", "token = logits.argmax(dim=1)")
+# greedy_decode feeding the start token S at every step (uncatalogued): translate, right itself, fails
+# with it; its message says to fix greedy_decode first (it blamed translate alone).
+GREEDY_FEEDS_START = (
+    (SOLUTIONS / A4 / "seq2seq.py")
+    .read_text()
+    .replace(
+        "            token = logits.argmax(dim=-1)\n            guesses.append(token)",
+        "            guesses.append(logits.argmax(dim=-1))",
+    )
+)
+
+# Seq2Seq.forward feeding trg[:, t-1] under teacher forcing, train_step right: a teacher round found
+# train_step's checks charged for forward's mistake (53 where a teacher gives 64), with nothing to say so.
+FORCING_FEEDS_PREVIOUS = (
+    (SOLUTIONS / A4 / "seq2seq.py")
+    .read_text()
+    .replace("token = trg[:, t:t + 1] if teacher_force", "token = trg[:, t - 1:t] if teacher_force")
 )
 
 
@@ -193,7 +206,8 @@ def graded(run_grade, tmp_path_factory, naming_course) -> dict[str, Any]:
     wrong = {name: {"seq2seq.py": student_seq2seq(**changes)} for name, (changes, _) in WRONG.items()}
     wrong["decoder_state_swapped"] = {"seq2seq.py": SWAPPED_STATE}
     wrong["decoder_raises"] = {"seq2seq.py": RAISING_DECODER}
-    wrong["greedy_wrong_axis"] = {"seq2seq.py": GREEDY_WRONG_AXIS}
+    wrong["greedy_feeds_start"] = {"seq2seq.py": GREEDY_FEEDS_START}
+    wrong["forcing_feeds_previous"] = {"seq2seq.py": FORCING_FEEDS_PREVIOUS}
     return {
         **report_class(
             run_grade, root / "class", root / "grades", {"independent": {"seq2seq.py": student_seq2seq()}}, "-a", A4
@@ -500,8 +514,20 @@ def test_a_decoder_returning_b_by_v_logits_is_still_measured_after_training(refe
 
 @pytest.mark.slow
 def test_translate_failing_with_a_wrong_greedy_decode_says_to_fix_greedy_decode_first(graded):
-    checks = {c["name"]: c for c in checks_of(graded["greedy_wrong_axis"], A4)}
+    checks = {c["name"]: c for c in checks_of(graded["greedy_feeds_start"], A4)}
     assert checks["test_greedy_decode"]["status"] == "failed"
     for name in ("test_translate", "test_translate_padding"):
         assert checks[name]["status"] == "failed" and "fix it first" in (checks[name]["diagnosis"] or ""), checks[name]
     assert "fix it first" not in (checks["test_forward_teacher_forcing"]["diagnosis"] or "")
+
+
+@pytest.mark.slow
+def test_a_mistake_of_forward_is_charged_to_forward_not_to_train_step(graded):
+    """train_step runs the student's Seq2Seq.forward: judged again on the handout's forward, a right
+    train_step keeps its points, with a note, and the forward checks name the mistake."""
+    checks = {c["name"]: c for c in checks_of(graded["forcing_feeds_previous"], A4)}
+    steps = [c for name, c in checks.items() if name.startswith("test_train_step")]
+    assert len(steps) == 4 and all(c["status"] == "passed" for c in steps), [(c["name"], c["message"]) for c in steps]
+    forced = [c for c in steps if "Judged on its own: with your Seq2Seq.forward" in c["message"]]
+    assert len(forced) == 3  # the free-running configuration never feeds the target: it passes as it is
+    assert checks["test_forward_teacher_forcing"]["mistake"] == "teacher_forcing_feeds_previous_letter"

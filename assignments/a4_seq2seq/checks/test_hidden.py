@@ -8,7 +8,7 @@ import pytest
 
 from grader.checks import hidden, judge_training, measured_runs, points, timeout
 
-from .shared import compare_on_its_own, translate_on_its_own
+from .shared import compare_on_its_own, train_step_on_its_own, translate_on_its_own
 
 pytestmark = hidden
 
@@ -117,9 +117,9 @@ def test_translate_padding(judge, reference, details):
     ],
     ids=["free-running", "2-layers", "no-clipping-needed"],
 )
-def test_train_step_configurations(judge, case):
+def test_train_step_configurations(judge, reference, details, case):
     """train_step: loss and updated weights on other configurations"""
-    judge.compare("train_step", **case, lr=0.5, steps=3, seed=15, rtol=1e-4, atol=1e-5)
+    train_step_on_its_own(judge, reference, details, **case, lr=0.5, steps=3, seed=15, rtol=1e-4, atol=1e-5)
 
 
 @points(18)

@@ -64,3 +64,28 @@ def _greedy_decode_right(judge, reference):
     except Exception:  # it fails: not right
         return False
     return is_close(mine, reference.expected("greedy_decode", **GREEDY_QUESTION), **judge.tolerance)
+
+
+def train_step_on_its_own(judge, reference, details, *, rtol, atol, **args):
+    """train_step runs the student's Seq2Seq.forward, which has checks of its own: where train_step gives
+    other results, it runs once more on a model whose forward is the handout's (probes._handout_forward);
+    if it then gives the reference's results, its own logic (the loss over positions 1.., clipping, the
+    step) is right and it earns its points, with a note saying so (a teacher round: teacher forcing fed
+    the wrong letter cost three train_step checks too, with nothing to say why)."""
+    alone = reference.expected("train_step", **args, handout_forward=True)  # asked always: shipped
+    try:
+        return judge.compare("train_step", **args, rtol=rtol, atol=atol)
+    except (CheckFailure, PartialCredit, RunFailed) as failure:
+        if isinstance(failure, RunFailed) and failure.failure.kind not in RAISED:
+            raise
+        try:
+            mine = judge.run("train_step", **args, handout_forward=True)
+        except Exception:  # it fails on the handout's forward too: the first failure says why
+            raise failure from None
+        if not is_close(mine, alone, rtol=rtol, atol=atol):
+            raise failure from None
+        details["note"] = (
+            "Judged on its own: with your Seq2Seq.forward the loss or the updated weights differ from the "
+            "reference's, but on a model whose forward is the handout's, train_step gives exactly the "
+            "reference's results, so its own logic is right; the checks of Seq2Seq.forward judge the difference."
+        )
