@@ -166,6 +166,18 @@ def test_attacks_are_flagged_at_their_line(name):
     "source, line, construct",
     [
         ("import ctypes", 1, "import ctypes"),
+        # a module that changes its own __name__ runs its `if __name__ == "__main__":` block when graded
+        (
+            "__name__ = '__main__'\nif __name__ == '__main__':\n    import ctypes",
+            1,
+            '__name__ = … (then `if __name__ == "__main__":` runs when graded)',
+        ),
+        ("name, __name__ = __name__, '__main__'\nif __name__ == '__main__':\n    import ctypes", 3, "import ctypes"),
+        (
+            "globals()['__name__'] = '__main__'\nif __name__ == '__main__':\n    import gc\n    gc.get_objects()",
+            4,
+            "gc.get_objects",
+        ),
         # ctypes as other modules hand it out (a hostile round's np.ctypeslib.ctypes.CDLL(None), unflagged)
         ("import numpy as np\nlibc = np.ctypeslib.ctypes.CDLL(None)", 2, "numpy.ctypeslib.ctypes.CDLL"),
         ("from numpy.ctypeslib import ctypes", 1, "numpy.ctypeslib.ctypes"),

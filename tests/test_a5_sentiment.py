@@ -245,7 +245,9 @@ def test_directions_swapped_costs_the_bidirectional_forward_checks_not_the_train
     lost = {name for name, c in checks.items() if c["status"] not in ("passed", "skipped")}
     assert lost == {"test_forward_bidirectional", "test_forward_configurations[2-layers-bidirectional]"}, lost
     for name in ("test_training_dev_accuracy", "test_training_test_accuracy", "test_training_made_up_language"):
-        assert "so it was measured that way" in checks[name]["message"] and "directions_swapped" in checks[name]["message"]
+        assert (
+            "so it was measured that way" in checks[name]["message"] and "directions_swapped" in checks[name]["message"]
+        )
 
 
 @pytest.mark.slow

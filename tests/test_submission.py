@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import io
+import ast
 import json
 import os
 import time
-import tokenize
 
 import nbformat
 import pytest
@@ -183,25 +182,48 @@ def test_latin1_source_with_a_coding_cookie_is_read(tmp_path):
         # utf-7: "+-" decodes to "+", so the scan read a comment where a second decoding finds code
         b"# -*- coding: utf-7 -*-\nx = 1  # +-AAo-y = 2\n",
         b"#!/usr/bin/env python\n# vim: set fileencoding=utf-7 :\nx = 1  # +-AAo-y = 2\n",
+        # a \r inside the coding line's "line": the cookie's rewrite once took the string opener with it
+        b"# coding: latin-1\r_notes = '''\ny = 2\n#'''\nx = 1\n",
+        b"x = 1\r\n# coding: utf-7\r\nz = '+-AAo-y = 2'\r\n",
         "# coding: latin-1\nname = '\u00e9'\n".encode("latin-1"),
         "\ufeffname = '\u00e9'\n".encode("utf-8"),
     ],
-    ids=["utf-7", "utf-7-on-line-2", "latin-1", "bom"],
+    ids=["utf-7", "utf-7-on-line-2", "cr-in-the-coding-line", "crlf-cookie-after-code", "latin-1", "bom"],
 )
 def test_the_module_that_runs_is_the_text_that_was_read(tmp_path, raw):
-    """What the sandbox imports decodes, as Python decodes it, to exactly the text the integrity scan read
-    (a hostile round hid a complex-step backward behind a utf-7 coding line: 100 where the work earns 60)."""
+    """What the sandbox imports, as Python parses it (its own decoding, its own line ends), is the very
+    program the integrity scan parsed; or the file is refused with a sentence. Hostile rounds hid a
+    complex-step backward behind a utf-7 coding line, and behind a \\r the coding line's rewrite
+    swallowed: a1 100 where the work earns 60, unflagged."""
     folder = write_submission(tmp_path / "s", {"srn.py": raw})
     work = load(folder, COURSE).modules["a1_srn_numpy"]
+    if work.problem:
+        assert "reads as different code" in work.problem and work.source is None
+        return
     written = work.files()["srn.py"]
-    with io.TextIOWrapper(io.BytesIO(written), encoding=tokenize.detect_encoding(io.BytesIO(written).readline)[0]) as f:
-        runs = f.read()
-    assert runs.splitlines()[2:] == work.source.splitlines()[2:] and len(runs.splitlines()) == len(
-        work.source.splitlines()
-    )
+    assert ast.dump(ast.parse(written)) == ast.dump(ast.parse(work.source))
     namespace: dict = {}
     exec(compile(written, "srn.py", "exec"), namespace)
     assert "y" not in namespace
+
+
+def test_a_helper_runs_as_the_text_that_was_read_or_is_left_behind(tmp_path):
+    """A hostile round's helper began "# notes\\rimport numpy as np\\r# coding: nope": tokenize read an
+    unknown coding on "line 1" and the scan skipped the file, while Python saw no coding line and ran it
+    (a complex-step backward, unflagged). Helpers are now written as the text the scan reads, and one that
+    cannot be read is left behind with a note."""
+    folder = write_submission(
+        tmp_path / "s",
+        {
+            "srn.py": "import gradtools, tools\n",
+            "gradtools.py": b"# notes\rimport numpy as np\r# coding: nope\nz = np.zeros(2, dtype=complex)\n",
+            "tools.py": b"import numpy as np\r\nlong = np.float64\r\n",
+        },
+    )
+    work = load(folder, COURSE).modules["a1_srn_numpy"]
+    assert "gradtools.py" not in work.helpers and any("gradtools.py was ignored" in n for n in work.notes)
+    assert work.helpers["tools.py"] == b"import numpy as np\nlong = np.float64\n"
+    assert imported_helpers(work.source, work.helpers) == {"tools.py": "import numpy as np\nlong = np.float64\n"}
 
 
 def test_huge_and_linked_modules_are_refused(tmp_path):

@@ -157,6 +157,10 @@ def analyse(
         findings.syntax_error = f"{filename} cannot be parsed ({type(exc).__name__}: nested too deeply?)"
         return findings
     visitor = _IntegrityScan(blocked, forbidden, tree, arithmetic)
+    visitor.main_block_runs, writes = name_changes(tree)
+    visitor.integrity += [
+        (line, f"{what} (then `if __name__ == \"__main__\":` runs when graded)") for line, what in writes
+    ]
     try:
         _with_deep_stack(lambda: visitor.visit(tree))
     except RecursionError:  # deeper than any interpreter imports: Python would refuse the file too
@@ -202,9 +206,10 @@ def _imported_modules(source: str, depth: int = 0) -> set[str]:
         return set()
     found: set[str] = set()
     pending: list[ast.AST] = [tree]
+    main_block_runs, _ = name_changes(tree)
     while pending:
         node = pending.pop()
-        if isinstance(node, ast.If) and _is_main_guard(node.test):
+        if isinstance(node, ast.If) and _is_main_guard(node.test) and not main_block_runs:
             pending.extend(node.orelse)
             continue
         if isinstance(node, ast.Import):
@@ -266,6 +271,7 @@ class _Visitor(ast.NodeVisitor):
         self.aliases: dict[str, str] = {}  # local name -> dotted module/object path
         self.blocked: list[tuple[int, str]] = []
         self.forbidden: list[tuple[int, str]] = []
+        self.main_block_runs = False  # the module may change its __name__ (name_changes)
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
@@ -283,7 +289,7 @@ class _Visitor(ast.NodeVisitor):
             self._note_use(node.lineno, dotted)
 
     def visit_If(self, node: ast.If) -> None:
-        if _is_main_guard(node.test):
+        if _is_main_guard(node.test) and not self.main_block_runs:
             # `if __name__ == "__main__":` never runs when the module is imported for grading, so a
             # student comparing with nn.RNN there is not using it; the `else:` branch does run.
             for statement in node.orelse:
@@ -809,6 +815,31 @@ def _names_same_api(dotted: str, forbidden: str) -> bool:
         return True
     parts, wanted = dotted.split("."), forbidden.split(".")
     return len(wanted) > 1 and parts[0] == wanted[0] and wanted[-1] in parts[1:]
+
+
+def name_changes(tree: ast.AST) -> tuple[bool, list[tuple[int, str]]]:
+    """Whether the module's ``__name__`` may not be what grading gives it, so that an ``if __name__ ==
+    "__main__":`` block may run when graded, and the lines that write it. A hostile round ended a
+    module with ``__name__ = "__main__"`` and hid a numerical backward in such a block, which the scan
+    skipped (a1 100 where the work earns 60). Any write, and anything that could write the module's
+    namespace by a computed key (``globals()``, ``vars()``, the string "__name__"), makes the block
+    count as code that runs; only explicit writes are flagged."""
+    writes: list[tuple[int, str]] = []
+    doubt = False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id == "__name__" and not isinstance(node.ctx, ast.Load):
+            writes.append((node.lineno, "__name__ = …"))
+        elif isinstance(node, (ast.Global, ast.Nonlocal)) and "__name__" in node.names:
+            writes.append((node.lineno, "global __name__"))
+        elif isinstance(node, ast.Attribute) and node.attr == "__name__" and not isinstance(node.ctx, ast.Load):
+            doubt = True  # a function's name (functools.wraps by hand), or a module imported as itself
+        elif isinstance(node, ast.Constant) and node.value == "__name__":
+            doubt = True
+        elif isinstance(node, ast.keyword) and node.arg == "__name__":
+            doubt = True
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("globals", "vars"):
+            doubt = True
+    return bool(writes) or doubt, writes
 
 
 def _is_main_guard(test: ast.expr) -> bool:

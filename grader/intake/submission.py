@@ -354,18 +354,52 @@ def _read_notebook(work: SubmittedModule, raw: bytes, keep_all_cells: bool, forb
     work.source = conversion.source
     work.line_map = conversion.line_map
     work.notes += conversion.notes(work.filename)
+    if not _reads_alike(work.source, as_utf8_source(work.source)):  # the module that runs is the one scanned
+        work.problem = f"{work.filename} converts to code that Python would read otherwise; save it again from Jupyter"
 
 
 def decode_source(raw: bytes, name: str) -> tuple[str | None, str | None]:
-    """Python source text honouring a BOM or coding cookie, or a sentence on why it cannot be read."""
+    """The Python source text that runs, or a sentence on why it cannot be read.
+
+    Decoded honouring a BOM or coding cookie, with every line end made ``\\n`` (Python reads ``\\r`` and
+    ``\\r\\n`` as ``\\n`` too, string literals included). This text is what the integrity scan reads, and
+    :func:`as_utf8_source` writes it for the sandbox; where Python would read those bytes as other code,
+    the file is refused. A hostile round made the scan read one text while Python ran another: a utf-7
+    coding line; a ``\\r`` that tokenize takes for part of a line and Python for its end (a cookie read
+    from "line 1" that Python never sees)."""
     if b"\0" in raw:
         return None, f"{name} contains null bytes: it is not a Python text file"
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(raw).readline)
-        return raw.decode(encoding), None
+        text = raw.decode(encoding)
     except (SyntaxError, LookupError, UnicodeDecodeError) as exc:
+        unknown = str(exc.msg if isinstance(exc, SyntaxError) else exc)
+        if isinstance(exc, LookupError) or unknown.startswith("unknown encoding"):
+            return None, f"{name} has a coding line Python cannot use ({unknown}); save it as UTF-8 without one"
         position = f" (byte {exc.start})" if isinstance(exc, UnicodeDecodeError) else ""
         return None, f"{name} is not valid UTF-8 text{position}; save it with UTF-8 encoding"
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    if not _reads_alike(text, as_utf8_source(text)):
+        return None, (
+            f"{name} reads as different code depending on how its coding line and line ends are taken; save "
+            "it as UTF-8 with ordinary line ends and no coding line"
+        )
+    return text, None
+
+
+def _reads_alike(text: str, data: bytes) -> bool:
+    """Whether Python parses ``data`` (as it imports a file: its own decoding) to the same program as
+    ``text`` (what the scan reads). Both failing alike counts as alike: neither runs."""
+
+    def program(source: str | bytes) -> str:
+        try:
+            return ast.dump(ast.parse(source))
+        except (SyntaxError, ValueError) as exc:
+            return f"fails: {type(exc).__name__}"
+        except (RecursionError, MemoryError):
+            return "fails: too deep"
+
+    return program(text) == program(data)
 
 
 CODING_COOKIE = re.compile(r"^[ \t\f]*#.*?coding[:=][ \t]*[-\w.]+")  # PEP 263, as tokenize reads it
@@ -378,6 +412,7 @@ def as_utf8_source(source: str) -> bytes:
     still names another encoding, Python would decode it a second time: a utf-7 line turns what the
     scan read as a comment (``+-...-``) into code that runs unseen. The coding line is rewritten to
     say UTF-8, on the same line, so line numbers stay."""
+    source = source.replace("\r\n", "\n").replace("\r", "\n")  # as Python reads them: string literals too
     data = source.encode("utf-8")
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
@@ -420,8 +455,12 @@ def _helpers(
                 f"{path.name} was ignored: at most {max_files} helper files ({max_bytes // 2**20} MB) are copied"
             )
         else:
-            helpers[path.name] = path.read_bytes()
-            total += len(helpers[path.name])
+            text, problem = decode_source(path.read_bytes(), path.name)
+            if problem:
+                skipped.append(f"{path.name} was ignored ({problem})")
+            else:
+                helpers[path.name] = as_utf8_source(text or "")
+                total += len(helpers[path.name])
     return helpers, skipped
 
 
