@@ -376,6 +376,18 @@ def keyring():
     errors = [ctypes.get_errno()]
     found = libc.syscall(calls[1], 0, ctypes.c_int(-4), 0)  # keyctl(KEYCTL_GET_KEYRING_ID, user keyring)
     return [added, found, errors + [ctypes.get_errno()]]
+def linger():
+    import socket
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    client = socket.create_connection(server.getsockname())
+    accepted, _ = server.accept()
+    client.close()  # the side that closes first keeps the connection in TIME_WAIT after it exits
+    accepted.close()
+    return len(open("/proc/net/tcp").read().splitlines()) - 1
+def sockets():
+    return len(open("/proc/net/tcp").read().splitlines()) - 1
 def fork_bomb():
     count = 0
     try:
@@ -445,6 +457,23 @@ def test_each_submission_has_its_own_tmp_shm_and_processes(sandbox):
     assert "left-behind" not in seen["tmp"] + seen["shm"]
     assert seen["tmp_mb"] == 32
     assert seen["pid"] == 1 and seen["procs"] == [1]  # the first process of its own pid namespace
+
+
+def test_each_submission_has_its_own_network(sandbox):
+    """Closed connections outlive their processes (TIME_WAIT, listed in /proc/net/tcp for a minute):
+    in one network namespace per slot, a hostile round carried a4's hidden word pairs in the addresses
+    of such connections to the next student graded. Each child now has a namespace of its own."""
+    if not sandbox.zygote().box.get("namespaces"):
+        pytest.skip(f"no namespaces per submission here: {sandbox.zygote().box.get('problem')}")
+    first = inside(sandbox)
+    try:
+        first.call("call", {"name": "linger"})
+    except RunFailed:
+        pass  # loopback is down in a namespace of its own: nothing to leave behind at all
+    first.close()
+    second = inside(sandbox)
+    assert second.call("call", {"name": "sockets"}) == 0
+    second.close()
 
 
 @needs_cgroups

@@ -19,6 +19,7 @@ from typing import Any
 from grader.inside.lockdown import drop_capabilities, refuse_user_namespaces
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWNET = 0x40000000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWUSER = 0x10000000
@@ -158,7 +159,10 @@ class Box:
             self.cgroups.join(cgroup_dirs)
         if not self.namespaces:
             return
-        _unshare(CLONE_NEWIPC | CLONE_NEWNS)
+        # A network namespace of its own (loopback down): the slot's children shared one, whose state
+        # outlives them (a closed connection stays in TIME_WAIT, listed in /proc/net/tcp for a minute),
+        # and a hostile round carried a4's hidden word pairs to the next student that way.
+        _unshare(CLONE_NEWIPC | CLONE_NEWNS | CLONE_NEWNET)
         _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing mounted here reaches the zygote
         megabytes = max(1, int(limits.get("tmp_mb") or 256))
         # Files too are bounded (64 per MB): each costs kernel memory whatever its size.
