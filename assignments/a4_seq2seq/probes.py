@@ -20,6 +20,7 @@ from grader.inside.probe_api import (
     drawn_words,
     how_written,
     load_weights,
+    names_replaced,
     optimizer_steps,
     recurrent_weight_shapes,
     replay_sensitivity,
@@ -226,13 +227,43 @@ def greedy_decode(student, emb, hidden, layers, batch, src_len, max_len, seed, s
     }
 
 
-def translate(student, words, n_step, emb, hidden, seed, scale, boost, stand_ins=False):
-    """translate() with the probe's weights; `boost` raises the scores of E and ? so both appear."""
+def handout_make_batch(pairs, n_step):
+    """make_batch as the handout specifies it: what the training probes batch with, so that a mistake
+    of the student's make_batch is charged by its own checks, not again by every training check (a
+    teacher round: "E, then padding" cost the training too, 57 where a teacher gives about 87)."""
+    src = [[LETTERS.index(c) for c in word.ljust(n_step, "?")] + [EOS] for word, _ in pairs]
+    trg = [[SOS] + [LETTERS.index(c) for c in translation.ljust(n_step, "?")] + [EOS] for _, translation in pairs]
+    return torch.tensor(src, dtype=torch.long), torch.tensor(trg, dtype=torch.long)
+
+
+def handout_greedy_decode(model, src, max_len):
+    """greedy_decode as the handout specifies it."""
+    with torch.no_grad():
+        _, hidden, cell = model.encoder(src)
+        token = torch.full((src.shape[0], 1), SOS, dtype=torch.long, device=src.device)
+        guesses = []
+        for _ in range(max_len):
+            logits, hidden, cell = model.decoder(token, hidden, cell)
+            token = logits.argmax(dim=-1)
+            guesses.append(token)
+        return torch.cat(guesses, dim=1)
+
+
+def translate(student, words, n_step, emb, hidden, seed, scale, boost, stand_ins=False, handout_helpers=False):
+    """translate() with the probe's weights; `boost` raises the scores of E and ? so both appear. With
+    ``handout_helpers``, the module's make_batch and greedy_decode are the handout's during the calls:
+    translate is then judged on its own logic (theirs have checks of their own)."""
     model = _model(student, emb, hidden, 1, seed, scale, stand_ins, boost).eval()
     if not stand_ins:
         with torch.no_grad():
             model.decoder.fc.bias[EOS] += boost
             model.decoder.fc.bias[PAD] += boost
+    helpers = {"make_batch": handout_make_batch, "greedy_decode": handout_greedy_decode} if handout_helpers else {}
+    with names_replaced(student, **helpers):
+        return {"translations": _translations(student, model, words, n_step)}
+
+
+def _translations(student, model, words, n_step):
     translations = {}  # by word, so that a message names the word
     for word in words:
         text = student.translate(model, word, n_step)
@@ -240,7 +271,7 @@ def translate(student, words, n_step, emb, hidden, seed, scale, boost, stand_ins
             raise ProbeFailure(f"translate returned a {type(text).__name__}; a str was expected")
         # The handout says nothing of S inside a translation: keeping it and dropping it are both right.
         translations[word] = text.replace(LETTERS[SOS], "")
-    return {"translations": translations}
+    return translations
 
 
 def _handout_forward(model):
@@ -355,9 +386,7 @@ def _train_once(student, pairs, n_step, emb, hidden, lr, epochs, batch_size, rat
     order = random.Random(seed + 1_000_003)
     batches = []
     for start in range(0, len(pairs), batch_size):
-        src, trg = unpack(
-            student.make_batch(pairs[start : start + batch_size], n_step), "make_batch(...)", ("src", "trg")
-        )
+        src, trg = handout_make_batch(pairs[start : start + batch_size], n_step)
         batches.append((src.to(torch_device()), trg.to(torch_device())))
     losses = []
     for epoch in range(epochs):

@@ -297,6 +297,26 @@ class StudentModule:
             raise MissingName(f"{filename} does not define `{name}` (check the spelling)") from None
 
 
+@contextmanager
+def names_replaced(student: Any, **replacements: Any) -> Iterator[None]:
+    """The student's module with some of its names replaced while the block runs, then restored (or
+    removed where the module had none): to judge one function on its own logic, with the handout's
+    versions of the functions it calls (a4's translate with the handout's make_batch)."""
+    module = object.__getattribute__(student, "_module") if isinstance(student, StudentModule) else student
+    missing = object()
+    saved = {name: module.__dict__.get(name, missing) for name in replacements}
+    for name, value in replacements.items():
+        setattr(module, name, value)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is missing:
+                module.__dict__.pop(name, None)
+            else:
+                setattr(module, name, value)
+
+
 # -- verifiers: reference architectures measured on a student's trained weights ------------------
 
 MAX_WEIGHT = 1e6  # no trained parameter of these small models is anywhere near this

@@ -43,12 +43,37 @@ GREEDY_QUESTION = dict(emb=8, hidden=16, layers=1, batch=4, src_len=6, max_len=6
 
 
 def translate_on_its_own(judge, reference, details, **args):
-    """compare_on_its_own for translate, which in the handout's design runs greedy_decode: where
-    translate fails and the student's greedy_decode gets its own check's question wrong, the feedback
-    says to fix greedy_decode first (its mistake was charged to translate too, unexplained)."""
+    """compare_on_its_own for translate, which in the handout's design runs make_batch and greedy_decode:
+    where translate still fails, it runs once more with the handout's make_batch and greedy_decode in the
+    module (probes.translate's ``handout_helpers``), and earns its points where its own logic then gives
+    the reference's translations (a teacher round: a make_batch or greedy_decode mistake cost translate's
+    7 points too, with messages that blamed translate). Otherwise, where greedy_decode gets its own
+    check's question wrong, the feedback says to fix greedy_decode first."""
+    alone = reference.expected("translate", **args, handout_helpers=True)  # asked always: shipped
     try:
         return compare_on_its_own(judge, reference, details, "translate", **args)
-    except (CheckFailure, PartialCredit) as failure:
+    except (CheckFailure, PartialCredit, RunFailed) as failure:
+        if isinstance(failure, RunFailed) and failure.failure.kind not in RAISED:
+            raise
+        try:
+            mine = judge.run("translate", **args, handout_helpers=True)
+        except Exception:
+            mine = None
+        if mine is not None and is_close(mine, alone, **judge.tolerance):
+            differ = (
+                f"it fails ({failure.failure.student_message().strip()[:300]})"
+                if isinstance(failure, RunFailed)
+                else f"the translations differ from the reference's ({failure.message.strip()[:300]})"
+            )
+            details["note"] = (
+                f"Judged on its own: with your make_batch and greedy_decode {differ}, but with the handout's "
+                "make_batch and greedy_decode in your module, translate gives exactly the reference's "
+                "translations, so its own logic is right; the checks of make_batch and greedy_decode judge "
+                "where the difference comes from."
+            )
+            return None
+        if isinstance(failure, RunFailed):
+            raise
         if failure.diagnosis is None and not _greedy_decode_right(judge, reference):
             failure.diagnosis = (
                 "translate runs greedy_decode (in the handout's design), and your greedy_decode gives other "
