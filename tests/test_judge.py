@@ -205,6 +205,21 @@ def test_an_initial_state_kept_in_front_of_the_states_is_named():
     assert found is not None and "one entry too many at the end" in (found.diagnosis or "")
 
 
+def test_one_entry_too_few_along_any_axis_and_a_kept_dimension_say_the_values_are_right():
+    """A teacher round: a4's batch-first outputs without position 0's row, and a1's bias gradients summed
+    with keepdims=True, got a shape message alone, where the values were right."""
+    want = np.random.default_rng(6).standard_normal((3, 7, 5))
+    found = find_mismatch(want[:, 1:], want, name="outputs", rtol=1e-7, atol=1e-9)
+    assert "the values are right but the first entry along dimension 1 is missing" in (found.diagnosis or "")
+    found = find_mismatch(want[:, :-1], want, name="outputs", rtol=1e-7, atol=1e-9)
+    assert "the last entry along dimension 1 is missing" in (found.diagnosis or "")
+    bias = want[0, 0]
+    found = find_mismatch(bias[None], bias, name="grads['b_ih']", rtol=1e-7, atol=1e-9)
+    assert (found.diagnosis or "").startswith("the values are right, but a dimension of size 1 is extra")
+    found = find_mismatch(bias[None] + 1, bias, name="grads['b_ih']", rtol=1e-7, atol=1e-9)
+    assert (found.diagnosis or "").startswith("a dimension of size 1 is extra")
+
+
 def test_float64_values_rounded_through_float32_are_said_to_be_so():
     """a1's backward on a float32 forward: float64 gradients, each off by float32 rounding."""
     want = np.random.default_rng(5).standard_normal((6, 2, 3))
