@@ -152,8 +152,9 @@ WRONG = {
         "end_before_padding",
     ),
     "padding_kept_in_translation": (dict(PADDING="out += LETTERS[idx]"), None),
-    # clip_grad_value_ leaves these gradients (all below `clip`) as they are: it behaves as no clipping
-    "clip_by_value": (dict(CLIP="nn.utils.clip_grad_value_(model.parameters(), clip)"), "no_gradient_clipping"),
+    # clip_grad_value_ is catalogued; where it leaves the gradients as they are (all below `clip`), it
+    # behaves as no clipping, and those checks name "one of" the two (under no_gradient_clipping's id)
+    "clip_by_value": (dict(CLIP="nn.utils.clip_grad_value_(model.parameters(), clip)"), "gradients_clipped_by_value"),
 }
 
 
@@ -239,7 +240,8 @@ def test_training_of_the_reference_is_reproduced_exactly(graded):
 def test_wrong_submission_partial_credit_and_mistake_named(graded, name):
     _, mistake = WRONG[name]
     checks = expect_partial_credit(graded[name], A4, name, mistake)
-    assert {c["mistake"] for c in checks if c["mistake"]} <= {mistake}, "another mistake was named"
+    alike = {"gradients_clipped_by_value": {"no_gradient_clipping"}}.get(mistake, set())
+    assert {c["mistake"] for c in checks if c["mistake"]} <= {mistake} | alike, "another mistake was named"
 
 
 @pytest.mark.slow
@@ -266,8 +268,8 @@ TRANSLATED = ["hello", "cat", "good", "abc", "zzz", "q", "moon", "xyzzy"]  # the
 
 @pytest.mark.parametrize("probe", ["forward", "greedy_decode", "translate"])
 def test_the_stand_ins_show_every_loop_mistake_and_hide_decoder_ones(reference, probes, probe):
-    """On the grader's stand-in encoder and decoder, a mistake of the decoder gives the reference's
-    results, and every catalogued mistake of the function's own loop still shows."""
+    """On the grader's stand-in encoder and decoder, a mistake of the encoder or decoder gives the
+    reference's results, and every catalogued mistake of the function's own loop still shows."""
     from grader.course.mistakes import load_catalog
 
     calls = {
@@ -286,7 +288,7 @@ def test_the_stand_ins_show_every_loop_mistake_and_hide_decoder_ones(reference, 
             f"a4_mutant_{mistake.id}", source=mistake.mutate({"seq2seq.py": source}, "seq2seq")["seq2seq.py"]
         )
         same = [_same(run(mutant, **call, stand_ins=True), expected) for call, expected in zip(calls, want)]
-        if mistake.id in ("decoder_returns_probabilities", "decoder_state_swapped"):
+        if mistake.id in ("decoder_returns_probabilities", "decoder_state_swapped", "encoder_returns_cell_first"):
             assert all(same), mistake.id
         else:
             assert not all(same), f"{mistake.id} gives the reference's {probe} on the stand-ins"
