@@ -388,6 +388,8 @@ def linger():
     return len(open("/proc/net/tcp").read().splitlines()) - 1
 def sockets():
     return len(open("/proc/net/tcp").read().splitlines()) - 1
+def cgroup_lines():
+    return open("/proc/self/cgroup").read().splitlines()
 def fork_bomb():
     count = 0
     try:
@@ -474,6 +476,24 @@ def test_each_submission_has_its_own_network(sandbox):
     second = inside(sandbox)
     assert second.call("call", {"name": "sockets"}) == 0
     second.close()
+
+
+@needs_cgroups
+def test_each_submission_shares_the_cpu_as_a_cgroup_of_its_own(sandbox):
+    """An isolation round: with two slots, a student who started 28 busy processes, each in a session of
+    its own, took 15 times a classmate's share of the CPU. Where the host offers the cpu controller, each
+    submission's processes are one cgroup of it (default weight), as they are one of memory and pids."""
+    hierarchy, _ = cgroups.find()
+    if hierarchy is None or not hierarchy.cpu:
+        pytest.skip("this host offers no cpu controller to the grader")
+    student = inside(sandbox)
+    lines = student.call("call", {"name": "cgroup_lines"})
+    student.close()
+    paths = {controller: line.split(":", 2)[2] for line in lines for controller in line.split(":", 2)[1].split(",")}
+    if hierarchy.version == 1:
+        assert paths["cpu"] != "/" and paths["cpu"].rsplit("/", 1)[-1] == paths["pids"].rsplit("/", 1)[-1], paths
+    else:
+        assert paths[""] != "/", paths
 
 
 @needs_cgroups
