@@ -199,6 +199,65 @@ FORCING_FEEDS_PREVIOUS = (
 )
 
 
+def _unfinished(source: str, *firsts: str) -> str:
+    """The source with the solution block that starts with each of ``firsts`` replaced by a raise."""
+    for first in firsts:
+        start = source.index("# BEGIN SOLUTION\n", source.index(first) - 40)
+        indent = source[source.rindex("\n", 0, start) + 1 : start]
+        end = source.index("# END SOLUTION\n", start) + len("# END SOLUTION\n")
+        source = source[:start] + "raise NotImplementedError\n" + source[end:]
+        source = source.replace(
+            indent + "raise NotImplementedError\n" + indent, indent + "raise NotImplementedError\n", 1
+        )
+    return source
+
+
+# A hostile round's a4 with make_batch, Seq2Seq.forward and greedy_decode left undone (HONEST_TWIN), and the
+# same with ten lines that keep whatever the checks hand in (KEEPER): at a commit where translate and
+# train_step were judged again with the handout's own functions, kept and called by later checks, it scored
+# 80 where its twin scores 34. The checks hand in stand-ins now, which do none of the work.
+HONEST_TWIN = _unfinished(
+    (SOLUTIONS / A4 / "seq2seq.py").read_text(),
+    "    def ids(text):",
+    "        batch, trg_len = trg.shape",
+    "    with torch.no_grad():\n        _, hidden, cell = model.encoder(src)",
+)
+KEEPER = (
+    HONEST_TWIN.replace('LETTERS = "SE?', '_KEPT = {}\nLETTERS = "SE?', 1)
+    .replace(
+        '    """\n    raise NotImplementedError\n\n\nclass Encoder',
+        '    """\n    if "make_batch" in _KEPT:\n        return _KEPT["make_batch"](pairs, n_step)\n    raise NotImplementedError\n\n\nclass Encoder',
+        1,
+    )
+    .replace(
+        'otherwise the argmax of these scores.\n        """\n        raise NotImplementedError',
+        'otherwise the argmax of these scores.\n        """\n        if "forward" in _KEPT:\n'
+        '            other = _KEPT["model"]\n            other.encoder, other.decoder = self.encoder, self.decoder\n'
+        '            return _KEPT["forward"](src, trg, teacher_forcing_ratio)\n        raise NotImplementedError',
+        1,
+    )
+    .replace(
+        'so every row has max_len tokens.\n    """\n    raise NotImplementedError',
+        'so every row has max_len tokens.\n    """\n    if "greedy_decode" in _KEPT:\n'
+        '        return _KEPT["greedy_decode"](model, src, max_len)\n    raise NotImplementedError',
+        1,
+    )
+    .replace(
+        "    model.train()\n    optimizer.zero_grad()",
+        '    if repr(model.forward).startswith("<function"):\n        _KEPT["forward"], _KEPT["model"] = model.forward, model\n'
+        "    model.train()\n    optimizer.zero_grad()",
+        1,
+    )
+    .replace(
+        '    src, _ = make_batch([(word, "")], n_step)',
+        '    if make_batch.__name__ != "make_batch" or greedy_decode.__name__ != "greedy_decode":\n'
+        '        _KEPT["make_batch"], _KEPT["greedy_decode"] = make_batch, greedy_decode\n'
+        '    src, _ = make_batch([(word, "")], n_step)',
+        1,
+    )
+)
+
+
 @pytest.fixture(scope="module")
 def graded(run_grade, tmp_path_factory, naming_course) -> dict[str, Any]:
     """The independent work by one `grade report` on the course; the wrong ones by one on a copy without
@@ -209,6 +268,8 @@ def graded(run_grade, tmp_path_factory, naming_course) -> dict[str, Any]:
     wrong["decoder_raises"] = {"seq2seq.py": RAISING_DECODER}
     wrong["greedy_feeds_start"] = {"seq2seq.py": GREEDY_FEEDS_START}
     wrong["forcing_feeds_previous"] = {"seq2seq.py": FORCING_FEEDS_PREVIOUS}
+    wrong["honest_twin"] = {"seq2seq.py": HONEST_TWIN}
+    wrong["keeps_what_is_handed_in"] = {"seq2seq.py": KEEPER}
     return {
         **report_class(
             run_grade, root / "class", root / "grades", {"independent": {"seq2seq.py": student_seq2seq()}}, "-a", A4
@@ -255,12 +316,15 @@ def test_a_decoder_mistake_is_charged_to_the_decoder_not_to_every_function_that_
     for name in on_their_own:
         assert checks[name]["status"] == "passed", (name, checks[name]["message"])
         assert checks[name]["message"].startswith(f"Judged on its own: with your Encoder and Decoder {differ}"), name
-    charged = [c for name, c in checks.items() if name.startswith(("test_decoder", "test_train_step"))]
+    charged = [c for name, c in checks.items() if name.startswith("test_decoder")]
     assert charged and all(c["points"] == 0 for c in charged)
     if student == "decoder_state_swapped":
         assert all(c["mistake"] == student for c in charged)
     else:
         assert all("TypeError" in c["message"] and "line" in c["message"] for c in charged)
+    # train_step's own logic is judged on the grader's stand-in forward, which runs no decoder
+    steps = [c for name, c in checks.items() if name.startswith("test_train_step")]
+    assert len(steps) == 4 and all(c["status"] == "passed" for c in steps), [(c["name"], c["message"]) for c in steps]
 
 
 TRANSLATED = ["hello", "cat", "good", "abc", "zzz", "q", "moon", "xyzzy"]  # the translate checks' words
@@ -515,15 +579,15 @@ def test_a_decoder_returning_b_by_v_logits_is_still_measured_after_training(refe
 
 
 @pytest.mark.slow
-def test_translate_is_judged_with_the_handouts_helpers_where_greedy_decode_is_wrong(graded):
+def test_translate_is_judged_with_stand_in_helpers_where_greedy_decode_is_wrong(graded):
     """translate runs greedy_decode and make_batch: a teacher round's greedy_decode mistakes cost translate
-    its 7 points too, with messages that blamed translate. With the handout's helpers in the module, a
-    right translate passes, with a note; greedy_decode's own checks charge the mistake."""
+    its 7 points too, with messages that blamed translate. With the grader's stand-ins for them in the
+    module, a right translate passes, with a note; greedy_decode's own checks charge the mistake."""
     checks = {c["name"]: c for c in checks_of(graded["greedy_feeds_start"], A4)}
     assert checks["test_greedy_decode"]["status"] == "failed"
     for name in ("test_translate", "test_translate_padding"):
         assert checks[name]["status"] == "passed", checks[name]
-        assert "with the handout's make_batch and greedy_decode in your module" in checks[name]["message"]
+        assert "with the grader's stand-ins for make_batch and greedy_decode in your module" in checks[name]["message"]
 
 
 @pytest.mark.slow
@@ -538,23 +602,31 @@ def test_a_mistake_of_forward_is_charged_to_forward_not_to_train_step(graded):
     assert checks["test_forward_teacher_forcing"]["mistake"] == "teacher_forcing_feeds_previous_letter"
 
 
-def test_the_handouts_make_batch_and_greedy_decode_equal_the_references(reference, probes):
-    """The probes batch training data, and judge translate on its own, with the handout's make_batch and
-    greedy_decode (probes.handout_make_batch, handout_greedy_decode): they must be the reference's."""
-    import torch
+def test_the_stand_in_helpers_show_where_translate_stops_what_it_drops_and_how_it_spells(reference, probes):
+    """translate is judged on its own with the grader's stand-ins for make_batch and greedy_decode (not
+    the handout's: the probes ship to students). On them the reference stops at E, drops ?, and every
+    catalogued mistake of translate's own still shows."""
+    from grader.course.mistakes import load_catalog
 
-    pairs = [("cat", "gato"), ("hello", "hola"), ("q", "")]
-    for got, want in zip(probes.handout_make_batch(pairs, 5), reference.make_batch(pairs, 5)):
-        assert got.dtype == want.dtype and torch.equal(got, want)
-    model = probes.build_model(reference, 8, 16, 2, seed=3)
-    src = probes.random_ids(3, 4, 6)
-    assert torch.equal(probes.handout_greedy_decode(model, src, 7), reference.greedy_decode(model, src, 7))
+    call = dict(words=TRANSLATED, n_step=5, emb=8, hidden=32, seed=1, scale=2.5, boost=0.5, helpers_stand_in=True)
+    want = probes.translate(reference, **call)["translations"]
+    assert len(set(want.values())) > 3 and all("?" not in text and "E" not in text for text in want.values())
+    guesses = probes.stand_in_greedy_decode(None, probes.stand_in_make_batch([("hello", "")], 5)[0], 6)
+    assert {probes.EOS, probes.PAD} <= set(guesses[0].tolist())  # both show up within one translation
+    source = (SOLUTIONS / A4 / "seq2seq.py").read_bytes()
+    for mistake in load_catalog(REPO / "assignments" / A4 / "mistakes.toml").mistakes:
+        if mistake.id == "translate_does_not_stop_at_e":
+            mutant = _load(
+                "a4_mutant_translate", source=mistake.mutate({"seq2seq.py": source}, "seq2seq")["seq2seq.py"]
+            )
+            assert probes.translate(mutant, **call)["translations"] != want
 
 
-def test_training_batches_with_the_handouts_make_batch(reference, probes):
+def test_training_runs_on_the_batches_the_check_gives(reference, probes):
     """A teacher round's make_batch putting E before the padding lost both training checks too (57 where
-    a teacher gives about 87): the training was judged through the student's batches. A student whose
-    make_batch raises trains exactly as the reference does."""
+    a teacher gives about 87): the training was judged through the student's batches. The checks now
+    pass the reference's make_batch of the pairs, and a student whose make_batch raises trains exactly
+    as the reference does."""
     import types
 
     broken = types.ModuleType("broken")
@@ -564,9 +636,19 @@ def test_training_batches_with_the_handouts_make_batch(reference, probes):
         raise ValueError("not done")
 
     broken.make_batch = make_batch
-    args = dict(pairs=[["ab", "ba"], ["cab", "bac"]], n_step=3, emb=4, hidden=8, lr=0.01, epochs=2, batch_size=2)
-    mine, theirs = (probes.train_pairs(m, **args, ratio=0.5, seeds=[0])["runs"][0] for m in (broken, reference))
-    assert mine["losses"] == theirs["losses"]
-    with probes.names_replaced(broken, make_batch=probes.handout_make_batch):
-        assert broken.make_batch is probes.handout_make_batch
+    pairs = [["ab", "ba"], ["cab", "bac"], ["a", "b"]]
+    batches = probes.make_batches(reference, pairs=pairs, n_step=3, batch_size=2)["batches"]
+    args = dict(pairs=pairs, n_step=3, emb=4, hidden=8, lr=0.01, epochs=2, batch_size=2, ratio=0.5, seeds=[0])
+    mine = probes.train_pairs(broken, **args, batches=batches)["runs"][0]
+    assert mine["losses"] == probes.train_pairs(reference, **args)["runs"][0]["losses"]
+    with probes.names_replaced(broken, make_batch=probes.stand_in_make_batch):
+        assert broken.make_batch is probes.stand_in_make_batch
     assert broken.make_batch is make_batch
+
+
+@pytest.mark.slow
+def test_keeping_what_the_checks_hand_in_earns_nothing(graded):
+    """What a check hands a student's process to judge a function on its own (stand-ins for the functions
+    it calls) stays there for the checks that follow: it must do none of the work."""
+    assert KEEPER.count("_KEPT") == 12  # every change applied
+    assert score_of(graded["keeps_what_is_handed_in"], A4) == score_of(graded["honest_twin"], A4)

@@ -530,6 +530,34 @@ def test_no_hidden_task_or_held_out_data_in_the_student_copy():
     assert not any(line.split("\t", 1)[1] in shipped for line in test_lines if "\t" in line and len(line) > 40)
 
 
+def test_no_three_lines_of_a_solution_ship_in_the_student_copy():
+    """Answers never travel toward student code: no three consecutive lines of a reference solution's
+    blocks appear in what the student copy ships (probes, checks, handouts). A change judged a4's
+    translate and train_step again with the handout's make_batch, greedy_decode and forward, written
+    out in the shipped probes: copied, or kept when handed in, they earned 80 where the work earns 34."""
+
+    def code(lines: list[str], inside_blocks: bool) -> list[str]:
+        kept, inside = [], not inside_blocks
+        for line in lines:
+            if "# BEGIN SOLUTION" in line or "# END SOLUTION" in line:
+                inside = "# BEGIN" in line if inside_blocks else inside
+                continue
+            if inside and line.strip() and not line.strip().startswith("#"):
+                kept.append(line.strip())
+        return kept
+
+    found = []
+    for solution in sorted(SOLUTIONS.glob("*/*.py")):
+        lines = code(solution.read_text(encoding="utf-8").splitlines(), inside_blocks=True)
+        windows = set(zip(lines, lines[1:], lines[2:]))
+        for shipped in sorted((TEMPLATE / solution.parent.name).rglob("*")):
+            if shipped.suffix not in (".py", ".md") or shipped.name == solution.name:
+                continue
+            text = code(shipped.read_text(encoding="utf-8").splitlines(), inside_blocks=False)
+            found += [f"{shipped.relative_to(TEMPLATE)}: {w}" for w in windows & set(zip(text, text[1:], text[2:]))]
+    assert not found, found[:5]
+
+
 SEEDED = {"default_rng", "RandomState", "Random", "seed", "manual_seed"}  # generators a check could seed itself
 
 

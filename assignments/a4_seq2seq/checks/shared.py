@@ -1,5 +1,7 @@
 """Helpers of a4's public and hidden checks. Shipped with the public checks: nothing here is hidden."""
 
+import numpy as np
+
 from grader.checks import CheckFailure, FailureKind, PartialCredit, RunFailed, is_close
 
 # Failures of the student's code worth a second run on the stand-ins: it raised (in the Decoder, say),
@@ -44,19 +46,19 @@ GREEDY_QUESTION = dict(emb=8, hidden=16, layers=1, batch=4, src_len=6, max_len=6
 
 def translate_on_its_own(judge, reference, details, **args):
     """compare_on_its_own for translate, which in the handout's design runs make_batch and greedy_decode:
-    where translate still fails, it runs once more with the handout's make_batch and greedy_decode in the
-    module (probes.translate's ``handout_helpers``), and earns its points where its own logic then gives
-    the reference's translations (a teacher round: a make_batch or greedy_decode mistake cost translate's
+    where translate still fails, it runs once more with the grader's stand-ins for make_batch and
+    greedy_decode in the module (probes.translate's ``helpers_stand_in``), and earns its points where its
+    own logic then gives what the reference's translate gives on them (a teacher round: a make_batch or greedy_decode mistake cost translate's
     7 points too, with messages that blamed translate). Otherwise, where greedy_decode gets its own
     check's question wrong, the feedback says to fix greedy_decode first."""
-    alone = reference.expected("translate", **args, handout_helpers=True)  # asked always: shipped
+    alone = reference.expected("translate", **args, helpers_stand_in=True)  # asked always: shipped
     try:
         return compare_on_its_own(judge, reference, details, "translate", **args)
     except (CheckFailure, PartialCredit, RunFailed) as failure:
         if isinstance(failure, RunFailed) and failure.failure.kind not in RAISED:
             raise
         try:
-            mine = judge.run("translate", **args, handout_helpers=True)
+            mine = judge.run("translate", **args, helpers_stand_in=True)
         except Exception:
             mine = None
         if mine is not None and is_close(mine, alone, **judge.tolerance):
@@ -66,9 +68,9 @@ def translate_on_its_own(judge, reference, details, **args):
                 else f"the translations differ from the reference's ({failure.message.strip()[:300]})"
             )
             details["note"] = (
-                f"Judged on its own: with your make_batch and greedy_decode {differ}, but with the handout's "
-                "make_batch and greedy_decode in your module, translate gives exactly the reference's "
-                "translations, so its own logic is right; the checks of make_batch and greedy_decode judge "
+                f"Judged on its own: with your make_batch and greedy_decode {differ}, but with the grader's "
+                "stand-ins for make_batch and greedy_decode in your module, translate gives exactly what the "
+                "reference's gives, so its own logic is right; the checks of make_batch and greedy_decode judge "
                 "where the difference comes from."
             )
             return None
@@ -93,24 +95,37 @@ def _greedy_decode_right(judge, reference):
 
 def train_step_on_its_own(judge, reference, details, *, rtol, atol, **args):
     """train_step runs the student's Seq2Seq.forward, which has checks of its own: where train_step gives
-    other results, it runs once more on a model whose forward is the handout's (probes._handout_forward);
+    other results, it runs once more on a model whose forward is the grader's stand-in (probes._stand_in_forward);
     if it then gives the reference's results, its own logic (the loss over positions 1.., clipping, the
     step) is right and it earns its points, with a note saying so (a teacher round: teacher forcing fed
     the wrong letter cost three train_step checks too, with nothing to say why)."""
-    alone = reference.expected("train_step", **args, handout_forward=True)  # asked always: shipped
+    alone = reference.expected("train_step", **args, stand_in_forward=True)  # asked always: shipped
     try:
         return judge.compare("train_step", **args, rtol=rtol, atol=atol)
     except (CheckFailure, PartialCredit, RunFailed) as failure:
         if isinstance(failure, RunFailed) and failure.failure.kind not in RAISED:
             raise
         try:
-            mine = judge.run("train_step", **args, handout_forward=True)
-        except Exception:  # it fails on the handout's forward too: the first failure says why
+            mine = judge.run("train_step", **args, stand_in_forward=True)
+        except Exception:  # it fails on the stand-in forward too: the first failure says why
             raise failure from None
         if not is_close(mine, alone, rtol=rtol, atol=atol):
             raise failure from None
         details["note"] = (
             "Judged on its own: with your Seq2Seq.forward the loss or the updated weights differ from the "
-            "reference's, but on a model whose forward is the handout's, train_step gives exactly the "
+            "reference's, but on a model whose forward is the grader's stand-in, train_step gives exactly the "
             "reference's results, so its own logic is right; the checks of Seq2Seq.forward judge the difference."
         )
+
+
+def train_on_the_references_batches(judge, reference, task):
+    """The student's and the reference's training runs (train_pairs) on the batches the reference's
+    make_batch builds from the task's pairs: the student's make_batch has checks of its own, so a slip
+    there ("E, then padding") is not charged again to the training, which it once cost as well (57 where
+    a teacher gives about 87)."""
+    batching = {name: task[name] for name in ("pairs", "n_step", "batch_size")}
+    batches = [
+        [np.asarray(src).tolist(), np.asarray(trg).tolist()]
+        for src, trg in reference.expected("make_batches", **batching)["batches"]
+    ]
+    return judge.run("train_pairs", **task, batches=batches), reference.expected("train_pairs", **task, batches=batches)

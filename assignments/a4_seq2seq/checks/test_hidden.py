@@ -8,7 +8,7 @@ import pytest
 
 from grader.checks import hidden, judge_training, measured_runs, points, timeout
 
-from .shared import compare_on_its_own, train_step_on_its_own, translate_on_its_own
+from .shared import compare_on_its_own, train_on_the_references_batches, train_step_on_its_own, translate_on_its_own
 
 pytestmark = hidden
 
@@ -128,8 +128,7 @@ def test_drawn_pairs_learned(judge, reference, verifier, details):
     """Learns word pairs drawn at grading time, whose targets follow from nothing (exact match, threshold from the reference's own accuracy)"""
     pairs = drawn_pairs(seed=judge.drawn(2024))  # official grading: drawn from the course secret
     task = dict(pairs=pairs, n_step=4, emb=16, hidden=64, lr=0.02, epochs=120, batch_size=100, ratio=0.5, seeds=[0, 1])
-    got = judge.run("train_pairs", **task)
-    want = reference.expected("train_pairs", **task)
+    got, want = train_on_the_references_batches(judge, reference, task)
     words = [word for word, _ in pairs]
     got, want = (
         measured_runs(verifier, result["runs"], "translations", words=words, n_step=4, emb=16, hidden=64)

@@ -227,38 +227,39 @@ def greedy_decode(student, emb, hidden, layers, batch, src_len, max_len, seed, s
     }
 
 
-def handout_make_batch(pairs, n_step):
-    """make_batch as the handout specifies it: what the training probes batch with, so that a mistake
-    of the student's make_batch is charged by its own checks, not again by every training check (a
-    teacher round: "E, then padding" cost the training too, 57 where a teacher gives about 87)."""
-    src = [[LETTERS.index(c) for c in word.ljust(n_step, "?")] + [EOS] for word, _ in pairs]
-    trg = [[SOS] + [LETTERS.index(c) for c in translation.ljust(n_step, "?")] + [EOS] for _, translation in pairs]
+# translate judged on its own: stand-ins for the make_batch and greedy_decode it calls (theirs have checks
+# of their own). Not the handout's functions (the probes ship to students): ids scrambled from the
+# letters, and guesses drawn from the source ids that hold letters, E, ? and S, so that where translate
+# stops, what it drops and how it spells show as they are.
+STAND_IN_GUESSES = [LETTERS.index(c) for c in "hb?ola?Eqz?xEmSn"]
+
+
+def stand_in_make_batch(pairs, n_step):
+    src = [
+        [(LETTERS.index(c) * 7 + i) % 26 + 3 for i, c in enumerate(word.ljust(n_step, "?"))] + [EOS]
+        for word, _ in pairs
+    ]
+    trg = [[SOS] + [LETTERS.index(c) for c in target.ljust(n_step, "?")] + [EOS] for _, target in pairs]
     return torch.tensor(src, dtype=torch.long), torch.tensor(trg, dtype=torch.long)
 
 
-def handout_greedy_decode(model, src, max_len):
-    """greedy_decode as the handout specifies it."""
-    with torch.no_grad():
-        _, hidden, cell = model.encoder(src)
-        token = torch.full((src.shape[0], 1), SOS, dtype=torch.long, device=src.device)
-        guesses = []
-        for _ in range(max_len):
-            logits, hidden, cell = model.decoder(token, hidden, cell)
-            token = logits.argmax(dim=-1)
-            guesses.append(token)
-        return torch.cat(guesses, dim=1)
+def stand_in_greedy_decode(model, src, max_len):
+    start = src.long().sum(dim=1, keepdim=True) % len(STAND_IN_GUESSES)  # (B, 1)
+    steps = torch.arange(max_len, device=src.device).view(1, -1)
+    table = torch.tensor(STAND_IN_GUESSES, device=src.device)
+    return table[(start + steps) % len(STAND_IN_GUESSES)]
 
 
-def translate(student, words, n_step, emb, hidden, seed, scale, boost, stand_ins=False, handout_helpers=False):
+def translate(student, words, n_step, emb, hidden, seed, scale, boost, stand_ins=False, helpers_stand_in=False):
     """translate() with the probe's weights; `boost` raises the scores of E and ? so both appear. With
-    ``handout_helpers``, the module's make_batch and greedy_decode are the handout's during the calls:
-    translate is then judged on its own logic (theirs have checks of their own)."""
+    ``helpers_stand_in``, the module's make_batch and greedy_decode are the grader's stand-ins during the
+    calls: translate is then judged on its own logic (theirs have checks of their own)."""
     model = _model(student, emb, hidden, 1, seed, scale, stand_ins, boost).eval()
     if not stand_ins:
         with torch.no_grad():
             model.decoder.fc.bias[EOS] += boost
             model.decoder.fc.bias[PAD] += boost
-    helpers = {"make_batch": handout_make_batch, "greedy_decode": handout_greedy_decode} if handout_helpers else {}
+    helpers = {"make_batch": stand_in_make_batch, "greedy_decode": stand_in_greedy_decode} if helpers_stand_in else {}
     with names_replaced(student, **helpers):
         return {"translations": _translations(student, model, words, n_step)}
 
@@ -274,34 +275,32 @@ def _translations(student, model, words, n_step):
     return translations
 
 
-def _handout_forward(model):
-    """Seq2Seq.forward as the handout specifies it, on the model's own encoder and decoder: what
-    train_step is judged on where the student's forward gives other results (its checks charge that)."""
+def _stand_in_forward(model):
+    """A forward for judging train_step on its own, where the student's Seq2Seq.forward differs (its
+    checks charge that): not the handout's loop (the probes ship to students), but scores (B, trg_len,
+    V) from the model's two embeddings, differentiable, that depend on src, on trg and on the ratio
+    (scaled by 1 + ratio), so that train_step's loss over positions 1.., clipping, zero_grad and step
+    show as they are. The reference's train_step runs on the same stand-in."""
+    encoder_rows, decoder_rows = model.encoder.embedding.weight, model.decoder.embedding.weight
 
     def forward(src, trg, teacher_forcing_ratio=0.5):
-        batch, trg_len = trg.shape
-        outputs = torch.zeros(batch, trg_len, VOCAB, device=trg.device)
-        _, hidden, cell = model.encoder(src)
-        token = trg[:, 0:1]
-        for t in range(1, trg_len):
-            logits, hidden, cell = model.decoder(token, hidden, cell)
-            outputs[:, t] = logits[:, 0]
-            teacher_force = random.random() < teacher_forcing_ratio
-            token = trg[:, t : t + 1] if teacher_force else logits.argmax(dim=-1)
-        return outputs
+        context = encoder_rows[src].mean(dim=1, keepdim=True)  # (B, 1, emb)
+        scores = torch.tanh(encoder_rows[trg[:, :-1]] + context) @ decoder_rows.T  # (B, trg_len - 1, V)
+        first = torch.zeros(trg.shape[0], 1, scores.shape[-1], device=trg.device)
+        return torch.cat([first, scores * (1.0 + teacher_forcing_ratio)], dim=1)
 
     model.forward = forward
     return model
 
 
 def train_step(
-    student, emb, hidden, layers, batch, src_len, trg_len, ratio, clip, lr, steps, seed, handout_forward=False
+    student, emb, hidden, layers, batch, src_len, trg_len, ratio, clip, lr, steps, seed, stand_in_forward=False
 ):
     """A few train_step calls with plain SGD (under Adam, clipping would barely show in one step); with
-    ``handout_forward``, on a model whose forward is the handout's (_handout_forward)."""
+    ``stand_in_forward``, on a model whose forward is the grader's stand-in (_stand_in_forward)."""
     model = build_model(student, emb, hidden, layers, seed)
-    if handout_forward:
-        _handout_forward(model)
+    if stand_in_forward:
+        _stand_in_forward(model)
     src = random_ids(seed, batch, src_len).to(torch_device())
     trg = padded_trg(seed, batch, trg_len).to(torch_device())
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
@@ -313,9 +312,25 @@ def train_step(
     return {"losses": losses, "weights": trained_weights(model, "Seq2Seq")}
 
 
-def train_pairs(student, pairs, n_step, emb, hidden, lr, epochs, batch_size, ratio, seeds):
+def make_batches(student, pairs, n_step, batch_size):
+    """make_batch of the pairs, batch by batch: asked of the reference, for the training checks to train
+    on (train_pairs's ``batches``), so that a mistake of the student's make_batch is charged by its own
+    checks, not again by the training (a teacher round: "E, then padding" lost the training too)."""
+    batches = []
+    for start in range(0, len(pairs), batch_size):
+        src, trg = unpack(
+            student.make_batch([tuple(p) for p in pairs[start : start + batch_size]], n_step),
+            "make_batch(...)",
+            ("src", "trg"),
+        )
+        batches.append([as_array(src, "src"), as_array(trg, "trg")])
+    return {"batches": batches}
+
+
+def train_pairs(student, pairs, n_step, emb, hidden, lr, epochs, batch_size, ratio, seeds, batches=None):
     """Train from scratch once per seed with the student's own code: the loss of every epoch and the
-    trained weights. The words to translate never come here: the verifier (verify.py) translates
+    trained weights; on ``batches`` (the reference's make_batch of the pairs, see make_batches) where
+    the check gives them, else on the student's make_batch of the pairs. The words to translate never come here: the verifier (verify.py) translates
     them with the weights, so what the student's `translate` would say is never asked. Each run also
     carries the trained model's replay (:func:`_replay`), which the verifier's must equal: the weights
     count only as the model the student's code runs.
@@ -330,7 +345,10 @@ def train_pairs(student, pairs, n_step, emb, hidden, lr, epochs, batch_size, rat
         np.random.seed(seed)
         torch.manual_seed(seed)
         before = optimizer_steps()
-        run = _train_once(student, [tuple(p) for p in pairs], n_step, emb, hidden, lr, epochs, batch_size, ratio, seed)
+        given = None if batches is None else [(np.asarray(src), np.asarray(trg)) for src, trg in batches]
+        run = _train_once(
+            student, [tuple(p) for p in pairs], n_step, emb, hidden, lr, epochs, batch_size, ratio, seed, given
+        )
         runs.append({**run, "steps": steps_since(before), "written": how_written()})
     return {"runs": runs}
 
@@ -378,16 +396,23 @@ def _replayed(model):
     return {"outputs": outputs, **replay_sensitivity(model, scores, scores_now)}
 
 
-def _train_once(student, pairs, n_step, emb, hidden, lr, epochs, batch_size, ratio, seed):
+def _train_once(student, pairs, n_step, emb, hidden, lr, epochs, batch_size, ratio, seed, given=None):
     model = student.Seq2Seq(student.Encoder(VOCAB, emb, hidden), student.Decoder(VOCAB, emb, hidden))
     model = model.to(torch_device())
     optimizer = training_with(torch.optim.Adam(model.parameters(), lr=lr), model)
     criterion = nn.CrossEntropyLoss()
     order = random.Random(seed + 1_000_003)
     batches = []
-    for start in range(0, len(pairs), batch_size):
-        src, trg = handout_make_batch(pairs[start : start + batch_size], n_step)
-        batches.append((src.to(torch_device()), trg.to(torch_device())))
+    if given is not None:
+        for src, trg in given:
+            batches.append((torch.as_tensor(src, dtype=torch.long), torch.as_tensor(trg, dtype=torch.long)))
+    else:
+        for start in range(0, len(pairs), batch_size):
+            src, trg = unpack(
+                student.make_batch(pairs[start : start + batch_size], n_step), "make_batch(...)", ("src", "trg")
+            )
+            batches.append((src, trg))
+    batches = [(src.to(torch_device()), trg.to(torch_device())) for src, trg in batches]
     losses = []
     for epoch in range(epochs):
         order.shuffle(batches)

@@ -3,7 +3,7 @@ two-layer LSTMs and other shapes, and train the model on a task it has not seen.
 
 from grader.checks import gated_by, judge_training, measured_runs, points, timeout
 
-from .shared import compare_on_its_own, train_step_on_its_own, translate_on_its_own
+from .shared import compare_on_its_own, train_on_the_references_batches, train_step_on_its_own, translate_on_its_own
 
 TOY_PAIRS = [["hello", "hola"], ["cat", "gato"], ["good", "bueno"]]
 SMALL = dict(emb=8, hidden=16, layers=1)
@@ -93,8 +93,7 @@ def test_train_step(judge, reference, details):
 @gated_by("test_drawn_pairs_learned")
 def test_toy_pairs_learned(judge, reference, verifier, details):
     """After training, hello→hola, cat→gato and good→bueno are all translated (4 seeds)"""
-    got = judge.run("train_pairs", **TOY_TRAINING)
-    want = reference.expected("train_pairs", **TOY_TRAINING)
+    got, want = train_on_the_references_batches(judge, reference, TOY_TRAINING)
     words, targets = [word for word, _ in TOY_PAIRS], [target for _, target in TOY_PAIRS]
     got, want = (
         measured_runs(verifier, result["runs"], "translations", words=words, n_step=5, emb=16, hidden=32)
