@@ -239,6 +239,44 @@ def test_top_level_code_using_a_forbidden_api_is_skipped_unless_graded_code_need
     assert analyse(inside.source, "craft_rnn.py", forbidden=forbidden).forbidden_uses
 
 
+def test_an_import_of_a_forbidden_api_that_nothing_kept_needs_is_not_run():
+    """A teacher round's correct a3 notebook scored 0: its comparison cell began `from torch.nn import RNN`,
+    and imports were always kept, so the scan found torch.nn.RNN in the module. An import of a forbidden
+    API goes with the statements that use it, unless graded code needs it."""
+    forbidden = ("torch.nn.RNN",)
+    cells = (
+        "import torch\nfrom torch import nn",
+        "class CraftRNN(nn.Module):\n    pass",
+        "from torch.nn import RNN\nref = RNN(3, 5)\nprint(ref)",
+    )
+    conversion = convert(notebook(*cells), forbidden=forbidden)
+    assert "from torch.nn import RNN" not in conversion.source and "from torch import nn" in conversion.source
+    assert not analyse(conversion.source, "craft_rnn.py", forbidden=forbidden).forbidden_uses
+    needed = convert(
+        notebook(cells[0], "from torch.nn import RNN", "class CraftRNN(RNN):\n    pass"), forbidden=forbidden
+    )
+    assert "from torch.nn import RNN" in needed.source  # what a class uses stays, and is flagged
+    assert analyse(needed.source, "craft_rnn.py", forbidden=forbidden).forbidden_uses
+
+
+def test_a_statement_that_binds_a_graded_name_is_kept_whatever_it_looks_like():
+    """A teacher round's a5 notebook made `collate_fn = make_train_collate(pad_value=0)`: the call's name
+    read as training, the line was skipped, and every check that needed collate_fn failed with "does not
+    define `collate_fn` (check the spelling)" (68.09 where the work earns 100). The names the probes read
+    (AssignmentSpec.graded_names) are kept, with what they need."""
+    cells = (
+        "def make_train_collate(pad_value=0):\n    def collate(batch):\n        return pad_value\n    return collate",
+        "collate_fn = make_train_collate(pad_value=0)",
+        "history = train_model(collate_fn)",
+    )
+    kept = convert(notebook(*cells), graded=("collate_fn",))
+    assert "collate_fn = make_train_collate(pad_value=0)" in kept.source and "train_model" not in kept.source
+    assert "collate_fn = make_train_collate" not in convert(notebook(*cells)).source  # what it was
+    from grader.course.model import load_course
+
+    assert "collate_fn" in load_course(REPO).get("a5_sentiment_lstm").graded_names()
+
+
 def test_exploring_what_a_graded_name_returns_does_not_count_as_changing_it():
     """``encode(s, vocab).unsqueeze(0)`` and ``CraftRNN(3, 4).state_dict().keys()`` work on the calls'
     new results: counted as changing ``encode`` and ``CraftRNN``, they were kept with every cell they read

@@ -13,6 +13,7 @@ Student copy (public mode: public checks, expected data shipped instead of solut
 
 from __future__ import annotations
 
+import ast
 import datetime as _dt
 import hashlib
 import os
@@ -100,6 +101,22 @@ class AssignmentSpec:
 
     def probes_source(self) -> str:
         return self.probes_path.read_text(encoding="utf-8")
+
+    def graded_names(self) -> tuple[str, ...]:
+        """The names the probes read from the student's module (``student.collate_fn``): what a notebook's
+        conversion must keep, however its statement looks (a teacher round's
+        ``collate_fn = make_train_collate(...)`` was skipped as training, and every check that needed it
+        failed with "does not define `collate_fn`")."""
+        try:
+            tree = ast.parse(self.probes_source())
+        except (OSError, SyntaxError, ValueError):
+            return ()
+        found = {
+            node.attr
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "student"
+        }
+        return tuple(sorted(found))
 
     def released_data(self) -> dict[str, bytes]:
         """The data files students receive (``release_data``), by name: their code finds them in

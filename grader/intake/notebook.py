@@ -139,9 +139,13 @@ class _Unit:
     keep: bool = True
 
 
-def convert(text: str, keep_everything: bool = False, forbidden: tuple[str, ...] = ()) -> Conversion:
+def convert(
+    text: str, keep_everything: bool = False, forbidden: tuple[str, ...] = (), graded: tuple[str, ...] = ()
+) -> Conversion:
     """The notebook as a module; ``forbidden``: the assignment's forbidden APIs, whose top-level uses
-    are skipped where nothing graded needs them (definitions that use them stay, and are flagged)."""
+    (imports too) are skipped where nothing graded needs them (definitions that use them stay, and are
+    flagged); ``graded``: the names the grader reads from the module, whose statements are kept whatever
+    they look like (``collate_fn = make_train_collate(...)`` is not training)."""
     conversion = Conversion(source="")
     units: list[_Unit] = []
     for number, source in _code_cells(text):
@@ -154,7 +158,7 @@ def convert(text: str, keep_everything: bool = False, forbidden: tuple[str, ...]
             unit.keep = True
     else:
         _analyse(units, _using_forbidden(units, forbidden))
-        _select(units)
+        _select(units, frozenset(graded))
     conversion.kept = sum(len(u.statements) for u in units if u.keep)
     conversion.skipped = [(u.cell, u.kind) for u in units if not u.keep for _ in u.statements]
     conversion.source = _emit([u for u in units if u.keep], conversion.line_map)
@@ -276,8 +280,8 @@ def _using_forbidden(units: list[_Unit], forbidden: tuple[str, ...]) -> frozense
     offset = header.count("\n") + 1 if header else 0
     found = set()
     for unit in units:
-        if all(_defines(s) for s in unit.statements):
-            continue
+        if all(_defines(s) for s in unit.statements) and not _imports_only(unit):
+            continue  # functions and classes that use them stay (and are flagged); an import may go
         text = "\n".join(unit.lines[unit.first - 1 : unit.last])
         findings = analyse(f"{header}\n{text}" if header else text, "<cell>", forbidden=forbidden)
         if any(line > offset for line, _ in findings.forbidden_uses):
@@ -299,7 +303,7 @@ def _analyse(units: list[_Unit], forbidden: frozenset[int] = frozenset()) -> Non
         unit.uses |= set().union(*(reach[name] for name in called))
         unit.binds |= set().union(*(assigns[name] for name in _reach_functions(called, reach, later)))
         unit.kind = _kind(unit, aliases, training, plotting)
-        if id(unit) in forbidden and unit.kind not in ("definition", "main"):
+        if id(unit) in forbidden and (unit.kind != "definition" or _imports_only(unit)) and unit.kind != "main":
             unit.kind = "forbidden"  # skipped unless graded code needs it: then it stays, and is flagged
 
 
@@ -508,6 +512,13 @@ def _kind(unit: _Unit, aliases: dict[str, set[str]], training: set[str], plottin
     return "other"
 
 
+def _imports_only(unit: _Unit) -> bool:
+    """A unit of import statements alone: kept like a definition, unless what it imports is forbidden and
+    nothing kept needs it (a cell comparing with ``nn.RNN`` that begins ``from torch.nn import RNN``:
+    kept, the import alone gave a correct notebook 0)."""
+    return all(isinstance(s, (ast.Import, ast.ImportFrom)) for s in unit.statements)
+
+
 def _defines(statement: ast.stmt) -> bool:
     """Imports, functions and classes (and docstrings, ``pass``): what graded code is made of."""
     if isinstance(
@@ -556,10 +567,10 @@ def _is_main_guard(statement: ast.stmt) -> bool:
 # -- choosing what runs ------------------------------------------------------------------------------
 
 
-def _select(units: list[_Unit]) -> None:
-    """Keep what definitions need (backwards, following names), then skip heavy statements and what
-    reads their results (forwards)."""
-    needed = _needed(units)
+def _select(units: list[_Unit], graded: frozenset[str] = frozenset()) -> None:
+    """Keep what definitions and the graded names need (backwards, following names), then skip heavy
+    statements and what reads their results (forwards)."""
+    needed = _needed(units, graded)
     tainted: set[str] = set()
     for unit in units:
         if unit in needed:
@@ -576,9 +587,10 @@ def _select(units: list[_Unit]) -> None:
             tainted |= unit.binds
 
 
-def _needed(units: list[_Unit]) -> set[_Unit]:
-    """Definitions, and every statement whose bindings they read (at definition or when called)."""
-    live = set().union(*(u.later for u in units if u.kind == "definition"))
+def _needed(units: list[_Unit], graded: frozenset[str] = frozenset()) -> set[_Unit]:
+    """Definitions, statements that bind a graded name, and every statement whose bindings they read
+    (at definition or when called)."""
+    live = set(graded).union(*(u.later for u in units if u.kind == "definition"))
     needed: set[_Unit] = set()
     for unit in reversed(units):
         if unit.kind == "main" or (unit.kind != "definition" and not unit.binds & live):

@@ -328,7 +328,7 @@ def _read_module(path: Path, spec: AssignmentSpec, keep_all_cells: bool, root: P
         work.problem = f"{path.name} could not be read ({exc.strerror})"
         return work
     if path.suffix == ".ipynb":
-        _read_notebook(work, raw, keep_all_cells, spec.forbidden_apis)
+        _read_notebook(work, raw, keep_all_cells, spec.forbidden_apis, spec.graded_names())
     else:
         work.source, work.problem = decode_source(raw, path.name)
     if work.problem is None and not (work.source or "").strip():
@@ -340,14 +340,16 @@ def _read_module(path: Path, spec: AssignmentSpec, keep_all_cells: bool, root: P
     return work
 
 
-def _read_notebook(work: SubmittedModule, raw: bytes, keep_all_cells: bool, forbidden: tuple[str, ...]) -> None:
+def _read_notebook(
+    work: SubmittedModule, raw: bytes, keep_all_cells: bool, forbidden: tuple[str, ...], graded: tuple[str, ...] = ()
+) -> None:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         work.problem = f"{work.filename} is not UTF-8 text (byte {exc.start}); save it again from Jupyter"
         return
     try:
-        conversion = convert(text, keep_everything=keep_all_cells, forbidden=forbidden)
+        conversion = convert(text, keep_everything=keep_all_cells, forbidden=forbidden, graded=graded)
     except NotebookError as exc:
         work.problem = f"{work.filename} is {exc}"
         return
