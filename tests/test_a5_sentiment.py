@@ -155,6 +155,7 @@ WRONG = {
     "vocab_ties_by_first_occurrence": (dict(ORDER="freq.most_common()"), "vocab_ties_not_alphabetical"),
     "train_epoch_sums_losses": (dict(EPOCH_LOSS="sum(losses)"), "train_epoch_sums_losses"),
     "directions_swapped": (dict(BI="torch.cat((h[-1], h[-2]), dim=-1)"), "directions_swapped"),
+    "unknown_as_padding": (dict(UNKNOWN="0"), "unknown_as_padding"),
 }
 
 
@@ -248,6 +249,15 @@ def test_directions_swapped_costs_the_bidirectional_forward_checks_not_the_train
         assert (
             "so it was measured that way" in checks[name]["message"] and "directions_swapped" in checks[name]["message"]
         )
+
+
+@pytest.mark.slow
+def test_a_wrong_encode_costs_the_datasets_half_not_collate_fn(graded):
+    """SentimentDataset's items are built with the student's encode; collate_fn has nothing to do with it.
+    A teacher round's encode slip (PAD and UNK swapped) cost collate_fn's points too: the check was one."""
+    check = next(c for c in checks_of(graded["unknown_as_padding"], A5) if c["name"] == "test_dataset_and_collate")
+    assert check["status"] == "partial" and check["points"] == pytest.approx(check["max_points"] / 2, abs=1e-4)
+    assert check["message"].startswith("SentimentDataset's items (half of the points): ")
 
 
 @pytest.mark.slow

@@ -2,7 +2,7 @@
 texts and min_freq values, two-layer and unidirectional models, lengths on the model's device, and the
 accuracy on a test split that students never see."""
 
-from grader.checks import gated_by, points, timeout
+from grader.checks import CheckFailure, FailureKind, PartialCredit, RunFailed, gated_by, points, timeout
 
 from .shared import judge_held_out_accuracy, judge_invariance, plain
 
@@ -31,9 +31,33 @@ def test_encode(judge):
 
 @points(5)
 def test_dataset_and_collate(judge):
-    """SentimentDataset items, and collate_fn: padded with 0, lengths, labels"""
-    judge.compare("dataset", texts=plain(TEXTS[:3]), labels=[1, 1, 0], vocab_words=VOCAB_WORDS, max_len=100, plain=True)
-    judge.compare("collate", sequences=[[5, 6], [7, 8, 9, 10], [11]], labels=[1, 0, 1])
+    """SentimentDataset items, and collate_fn: padded with 0, lengths, labels (each half of the points)"""
+    wrong = []
+    for probe, args in (
+        ("dataset", dict(texts=plain(TEXTS[:3]), labels=[1, 1, 0], vocab_words=VOCAB_WORDS, max_len=100, plain=True)),
+        ("collate", dict(sequences=[[5, 6], [7, 8, 9, 10], [11]], labels=[1, 0, 1])),
+    ):
+        try:  # each on its own: a SentimentDataset built on a wrong encode no longer costs collate_fn too
+            judge.compare(probe, **args)
+        except RunFailed as failure:
+            if failure.failure.kind not in (FailureKind.EXCEPTION, FailureKind.PROBE_FAILURE, FailureKind.PROBE_ERROR):
+                raise  # a limit, a stub, an import that failed: the same for both halves
+            wrong.append((probe, failure))
+        except CheckFailure as failure:
+            wrong.append((probe, failure))
+    if len(wrong) == 1:
+        probe, failure = wrong[0]
+        message = failure.message if isinstance(failure, CheckFailure) else failure.failure.student_message()
+        said = {"dataset": "SentimentDataset's items", "collate": "collate_fn"}[probe]
+        raise PartialCredit(
+            0.5,
+            f"{said} (half of the points): {message}",
+            diagnosis=getattr(failure, "diagnosis", None),
+            table=getattr(failure, "table", None),
+            mistake=getattr(failure, "mistake", None) or getattr(getattr(failure, "failure", None), "mistake", None),
+        )
+    if wrong:
+        raise wrong[0][1]
 
 
 @points(6)
