@@ -220,6 +220,17 @@ def test_one_entry_too_few_along_any_axis_and_a_kept_dimension_say_the_values_ar
     assert (found.diagnosis or "").startswith("a dimension of size 1 is extra")
 
 
+def test_integer_ids_all_one_for_another_are_said_so():
+    """A teacher round's collate_fn padded with 1: "5 of 16 values differ", and nothing said which."""
+    want = np.array([[5, 6, 0, 0], [7, 8, 9, 10], [11, 0, 0, 0]])
+    padded_with_one = np.where(want == 0, 1, want)
+    found = find_mismatch(padded_with_one, want, name="padded", rtol=1e-4, atol=1e-5)
+    assert found.diagnosis == "every value that differs is 1 where 0 was expected"
+    mixed = want.copy()
+    mixed[0, 0], mixed[1, 0] = 4, 3  # two ids wrong in two ways: nothing in common to say
+    assert find_mismatch(mixed, want, name="padded", rtol=1e-4, atol=1e-5).diagnosis is None
+
+
 def test_float64_values_rounded_through_float32_are_said_to_be_so():
     """a1's backward on a float32 forward: float64 gradients, each off by float32 rounding."""
     want = np.random.default_rng(5).standard_normal((6, 2, 3))

@@ -546,12 +546,21 @@ def diagnose_values(
 ) -> str | None:
     """What the wrong values have in common, said only where the data has that structure: value
     patterns for float data (never for integer ids), steps only along a declared time axis."""
-    hint = _value_pattern(mine, want, rtol, atol) if floats else None
+    hint = _value_pattern(mine, want, rtol, atol) if floats else _one_id_for_another(mine, want, wrong)
     if hint is None and time_axis is not None:
         hint = _shifted(mine, want, time_axis, rtol, atol, positions) or _first_bad_step(
             mine, wrong, time_axis, positions
         )
     return hint
+
+
+def _one_id_for_another(mine: np.ndarray, want: np.ndarray, wrong: np.ndarray) -> str | None:
+    """Integer data whose every wrong value is one id where another was expected: padding with 1 where
+    0 is the padding id (a teacher round's collate_fn got "5 of 16 values differ", nothing more)."""
+    theirs, ours = np.unique(mine[wrong]), np.unique(want[wrong])
+    if wrong.sum() < 2 or len(theirs) != 1 or len(ours) != 1:
+        return None
+    return f"every value that differs is {theirs[0]:g} where {ours[0]:g} was expected"
 
 
 def _shifted(

@@ -32,8 +32,8 @@ ONE_LAYER = dict(vocab=25, emb=5, hidden=6, layers=1, classes=2, bidirectional=T
 
 @points(2)
 def test_tokenize_whitespace(judge):
-    """tokenize: tabs, newlines, repeated spaces, upper case"""
-    judge.compare("tokenize", texts=TEXTS + ["", "   "])
+    """tokenize: tabs, newlines, repeated spaces, upper case, punctuation kept (split on whitespace only)"""
+    judge.compare("tokenize", texts=TEXTS + ["", "   ", "Great!  don't,\tstop. (really)"])
 
 
 @points(5)
