@@ -390,6 +390,9 @@ def sockets():
     return len(open("/proc/net/tcp").read().splitlines()) - 1
 def cgroup_lines():
     return open("/proc/self/cgroup").read().splitlines()
+def answer_mb(megabytes):
+    import numpy
+    return numpy.zeros(int(megabytes * 2**20 / 8))
 def fork_bomb():
     count = 0
     try:
@@ -494,6 +497,21 @@ def test_each_submission_shares_the_cpu_as_a_cgroup_of_its_own(sandbox):
         assert paths["cpu"] != "/" and paths["cpu"].rsplit("/", 1)[-1] == paths["pids"].rsplit("/", 1)[-1], paths
     else:
         assert paths[""] != "/", paths
+
+
+def test_what_a_submission_sends_back_is_bounded_in_all(sandbox):
+    """An isolation round returned 59 MB from every a1 function, under the 64 MB a reply could be: the
+    trusted grader held 3.5 GB while it judged them. Replies are bounded one by one (result_mb) and all
+    together (received_mb), with a sentence, and the rest of the submission is not run."""
+    student = inside(sandbox, result_mb=2, received_mb=3)
+    assert len(student.call("call", {"name": "answer_mb", "args": [1.5]})) == 196608
+    with pytest.raises(RunFailed) as caught:
+        student.call("call", {"name": "answer_mb", "args": [1.8]})
+    assert caught.value.failure.kind.value == "budget"
+    assert "came to more than 3 MB in all" in caught.value.failure.message
+    with pytest.raises(RunFailed):  # and nothing more is asked of it
+        student.call("call", {"name": "answer_mb", "args": [0.001]})
+    student.close()
 
 
 @needs_cgroups

@@ -245,6 +245,18 @@ def test_reference_replays_as_the_verifier_and_a_bypass_is_refused(assignment):
         assert problem and "no gradient" in problem, problem
 
 
+def test_a_verifier_refuses_a_shape_before_building_anything_from_it():
+    """An isolation round's a5 weights held an embedding.weight of shape (40 000 000, 0): no bytes to
+    send, but the verifier built nn.Embedding(40 000 000, 32) from its rows, a 5 GB allocation refused,
+    reported as the grader's failure ("not your fault"). The shape is refused first, as the student's."""
+    from grader.inside.probe_api import ProbeFailure
+
+    _, verify, _ = _course("a5_sentiment_lstm", "sentiment")
+    weights = {"embedding.weight": np.zeros((40_000_000, 0), np.float32)}
+    with pytest.raises(ProbeFailure, match=r"shape \(40000000, 0\): it needs embedding_dim=32 columns"):
+        verify.classify(None, weights, {"a": 2}, ["a"], emb=32, hidden=8)
+
+
 @pytest.mark.parametrize("assignment", [A3, "a4_seq2seq", "a5_sentiment_lstm"])
 def test_a_model_returning_probabilities_is_the_specified_architecture_and_a_scaled_one_is_not(assignment):
     """A forward that returns softmax(logits) (catalogued, named by the forward checks) still computes
@@ -723,3 +735,17 @@ def test_only_a_step_that_moves_a_weight_is_counted():
         worker.close()
     finally:
         box.close()
+
+
+def test_what_only_the_trusted_side_says_of_a_run_is_never_taken_from_the_student():
+    """measured_runs merged the student's run into the verdict's data: a run carrying "measured_as" or
+    "frozen_rows" of its own put its text in the training check's message (an isolation round)."""
+    from grader.judging.convergence import FROZEN_ROWS, MEASURED_AS, NOT_THE_MODEL, measured_runs
+
+    class Verifier:
+        def measure_each(self, function, items, **inputs):
+            return [{"accuracy": 1.0} for _ in items]
+
+    claimed = {"weights": {}, MEASURED_AS: "<b>anything</b>", FROZEN_ROWS: ["made up"], NOT_THE_MODEL: None}
+    (run,) = measured_runs(Verifier(), [claimed], "classify")
+    assert MEASURED_AS not in run and FROZEN_ROWS not in run and run["accuracy"] == 1.0

@@ -66,7 +66,11 @@ def classify(_, weights, vocab, texts, emb, hidden, classes=2, variant=None):
     variant of the architecture (see SWAPPED), which the judge asks for where the replay does not agree."""
     if not isinstance(weights, dict) or np.ndim(weights.get("embedding.weight")) != 2:
         raise ProbeFailure("your trained SentimentLSTM has no embedding.weight of shape (vocab_size, embedding_dim)")
-    rows = np.shape(weights["embedding.weight"])[0]
+    rows, columns = np.shape(weights["embedding.weight"])
+    if columns != emb:  # before any module is built from the rows: (40 000 000, 0) holds no bytes
+        raise ProbeFailure(
+            f"your trained embedding.weight has shape {(rows, columns)}: it needs embedding_dim={emb} columns"
+        )
     if rows < 2:
         raise ProbeFailure(
             f"your trained embedding has {rows} rows: it needs one for <pad>, one for <unk> and one per word"

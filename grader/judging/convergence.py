@@ -250,7 +250,8 @@ def measured_runs(
         replayed = outcome.pop("replayed", None)
         offered = outcome.pop("variants", None)
         variants += [str(name) for name in offered or [] if str(name) not in variants][:4]
-        merged = {**run, **outcome}
+        # what only the trusted side may say of a run, never taken from the student's process
+        merged = {key: value for key, value in run.items() if key not in JUDGED_HERE} | outcome
         frozen: list[str] = []
         merged[NOT_THE_MODEL] = None if replayed is None else replay_problem(run, replayed, frozen)
         if frozen:
@@ -293,6 +294,7 @@ def _measure_in_variant(
 
 NOT_THE_MODEL = "not_the_model"
 FROZEN_ROWS = "frozen_rows"  # replay notes: rows of a parameter the student's model gives no gradient
+JUDGED_HERE = frozenset({NOT_THE_MODEL, FROZEN_ROWS, MEASURED_AS})
 NOT_THE_MODEL_SENTENCE = (
     "your trained model does not compute what the specified architecture computes with its weights, "
     "so its training cannot be measured"

@@ -265,7 +265,7 @@ class References:
                 device="cpu",  # expected data is always computed on the CPU
             )
             # A reference worker lives for a whole batch: no per-submission budget applies to it.
-            limits = replace(self.spec.limits, submission_timeout_s=float("inf"), max_restarts=10**6)
+            limits = replace(self.spec.limits, submission_timeout_s=float("inf"), max_restarts=10**6, received_mb=0.0)
             self._workers[variant] = self._sandbox().worker(load, limits)
         return self._workers[variant]
 

@@ -87,7 +87,7 @@ class Verifier:
                 device="cpu",
             )
             # One verifier serves a whole batch: no per-submission budget applies to it.
-            limits = replace(self.spec.limits, submission_timeout_s=float("inf"), max_restarts=10**6)
+            limits = replace(self.spec.limits, submission_timeout_s=float("inf"), max_restarts=10**6, received_mb=0.0)
             self._worker = self._start_worker(load, limits)
         return self._worker
 

@@ -25,7 +25,9 @@ class Limits:
     file_size_mb: int = 64  # largest file a student process may write
     open_files: int = 256
     output_kb: int = 64  # printed output kept for the feedback (the rest is counted, dropped)
-    result_mb: int = 64  # largest result a probe may send back
+    result_mb: int = 16  # largest result a probe may send back (the course's largest honest one: 0.7 MB)
+    received_mb: float = 64.0  # all results of one assignment together (honest ones: 1.7 MB at most); the
+    # trusted side holds them while it judges, so a student returning 59 MB per call held 3.5 GB (0: no cap)
     tmp_mb: int = 256  # size of each submission's own /tmp and /dev/shm
     max_restarts: int = 6  # worker restarts after crashes/timeouts before giving up
     submission_files: int = 50  # files copied from the submission into the sandbox

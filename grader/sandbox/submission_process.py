@@ -126,6 +126,10 @@ class _Child:
     zygote: ZygoteHandle
 
 
+class _TooMuch(Exception):
+    """The replies so far passed Limits.received_mb."""
+
+
 class SubmissionProcess:
     def __init__(self, zygote_source: Any, spec: LoadSpec, limits: Limits, uid: int | None = None) -> None:
         self._zygotes = zygote_source  # has .zygote() -> a ready ZygoteHandle, restarting a dead one
@@ -140,6 +144,7 @@ class SubmissionProcess:
         self.not_installed: list[str] = []  # libraries its module imports that are missing here (let through)
         self.restarts = 0
         self.spent = 0.0
+        self.received = 0  # bytes of every reply so far (Limits.received_mb)
         self._last_where: str | None = None
         self._last_function: str | None = None
         self.last_elapsed: float | None = None
@@ -172,6 +177,8 @@ class SubmissionProcess:
         ``steps``: (budget, the reference's optimizer steps for the same call). A call that takes more
         steps than the budget is training without end, and is stopped as soon as the child says so."""
         timeout = self.limits.probe_timeout_s if timeout is None else timeout
+        if self._received_too_much():
+            raise RunFailed(Failure(FailureKind.BUDGET, self._received_message()))
         self._ensure_child()
         assert self.child is not None
         if self.import_forbidden:  # e.g. `class MyRNN(nn.RNN)`: used when the module was imported
@@ -200,6 +207,7 @@ class SubmissionProcess:
                 time.monotonic() + wait,
                 stuck_from=started + stuck_after if stuck_after else None,
                 step_budget=budget,
+                counted=True,
             )
         except _Looping as looping:
             self._discard_child(kill=True)
@@ -234,6 +242,9 @@ class SubmissionProcess:
             self._discard_child(kill=True)
             message = f"your code's process sent back data the grader cannot read ({exc})"
             raise RunFailed(Failure(FailureKind.MALFORMED, message)) from None
+        except _TooMuch:
+            self._discard_child(kill=True)
+            raise RunFailed(Failure(FailureKind.BUDGET, self._received_message())) from None
         finally:
             self.spent += time.monotonic() - started
         self.last_elapsed = reply.get("elapsed")  # the probe's own running time, start-up excluded
@@ -247,6 +258,15 @@ class SubmissionProcess:
     def close(self) -> None:
         if self.child is not None:
             self._discard_child(kill=True)
+
+    def _received_too_much(self) -> bool:
+        return 0 < self.limits.received_mb * 2**20 < self.received
+
+    def _received_message(self) -> str:
+        return (
+            f"your code's answers came to more than {self.limits.received_mb:g} MB in all (the reference "
+            "solution's to about 2 MB); the remaining checks were not run"
+        )
 
     # -- child lifecycle ---------------------------------------------------------------------------
 
@@ -402,7 +422,7 @@ class SubmissionProcess:
         )
 
     def _await_reply(
-        self, deadline: float, stuck_from: float | None = None, step_budget: int | None = None
+        self, deadline: float, stuck_from: float | None = None, step_budget: int | None = None, counted: bool = False
     ) -> dict[str, Any]:
         """The child's reply. Its watchdog's reports on the way name the running line; a report that
         the code is stuck ends the wait, but only from ``stuck_from`` on and only when this call asked
@@ -426,6 +446,10 @@ class SubmissionProcess:
                 data = os.read(self.child.reply_fd, 1 << 20)
                 if not data:
                     raise ChannelClosed("worker closed its reply pipe")
+                if counted:  # a probe's reply (Limits.received_mb)
+                    self.received += len(data)
+                    if self._received_too_much():
+                        raise _TooMuch()
                 for message in reader.feed(data):
                     if isinstance(message, dict) and message.get("progress"):
                         self._last_where = message.get("where")  # the watchdog's report, see child.py
