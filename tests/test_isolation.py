@@ -504,6 +504,8 @@ def test_what_a_submission_sends_back_is_bounded_in_all(sandbox):
     trusted grader held 3.5 GB while it judged them. Replies are bounded one by one (result_mb) and all
     together (received_mb), with a sentence, and the rest of the submission is not run."""
     student = inside(sandbox, result_mb=2, received_mb=3)
+    with pytest.raises(RunFailed, match="returned an answer of 3 MB, more than the 2 MB one answer may be"):
+        student.call("call", {"name": "answer_mb", "args": [3]})
     assert len(student.call("call", {"name": "answer_mb", "args": [1.5]})) == 196608
     with pytest.raises(RunFailed) as caught:
         student.call("call", {"name": "answer_mb", "args": [1.8]})

@@ -8,6 +8,7 @@ not retried. Output the child prints is drained while waiting for replies and ke
 from __future__ import annotations
 
 import os
+import re
 import select
 import signal
 import time
@@ -240,6 +241,13 @@ class SubmissionProcess:
             raise RunFailed(Failure(FailureKind.CRASH, _crash_message(status, self.limits))) from None
         except FrameError as exc:
             self._discard_child(kill=True)
+            too_large = re.search(r"result of (\d+) bytes exceeds the limit", str(exc))
+            if too_large:
+                message = (
+                    f"your code returned an answer of {int(too_large.group(1)) / 2**20:.0f} MB, more than the "
+                    f"{self.limits.result_mb} MB one answer may be (the reference solution's are under 1 MB)"
+                )
+                raise RunFailed(Failure(FailureKind.BUDGET, message)) from None
             message = f"your code's process sent back data the grader cannot read ({exc})"
             raise RunFailed(Failure(FailureKind.MALFORMED, message)) from None
         except _TooMuch:
