@@ -38,8 +38,7 @@ def test_forward(judge, case):
 
 @points(10)
 def test_gradients(judge):
-    """Gradients of every parameter, of x and of h0 equal nn.RNN's (two layers): those through output and those
-    through h_n, each half of the points"""
+    """Gradients of every parameter, of x and of h0 equal nn.RNN's (two layers; through output and through h_n, half each)"""
     judge.compare("gradients", seed=32, per_key=True, T=5, B=2, D=3, H=4, num_layers=2, h0=True)
 
 
