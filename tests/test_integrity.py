@@ -501,6 +501,8 @@ def test_every_public_question_changes_with_the_course_secret(cache_dir):
             assert len(fresh) == len(shipped), spec.id
             for (fresh_key, fresh_entry), (shipped_key, shipped_entry) in zip(fresh, shipped):
                 assert json.loads(fresh_key)["probe"] == json.loads(shipped_key)["probe"]
+                if (spec.id, json.loads(fresh_key)["probe"]) in ASKED_OF_THE_REFERENCE_ALONE:
+                    continue
                 assert fresh_key != shipped_key
                 same = is_close(
                     _without_weights(fresh_entry["data"]), _without_weights(shipped_entry["data"]), rtol=1e-9, atol=0.0
@@ -558,6 +560,9 @@ def test_no_three_lines_of_a_solution_ship_in_the_student_copy():
     assert not found, found[:5]
 
 
+# Questions no student answers: the reference's make_batch of the training pairs, which the training
+# checks hand to both sides' training (a4's toy pairs are the course's own, the same in every term).
+ASKED_OF_THE_REFERENCE_ALONE = {("a4_seq2seq", "make_batches")}
 SEEDED = {"default_rng", "RandomState", "Random", "seed", "manual_seed"}  # generators a check could seed itself
 
 

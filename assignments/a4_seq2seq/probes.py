@@ -244,7 +244,11 @@ def stand_in_make_batch(pairs, n_step):
 
 
 def stand_in_greedy_decode(model, src, max_len):
-    start = src.long().sum(dim=1, keepdim=True) % len(STAND_IN_GUESSES)  # (B, 1)
+    """Guesses from the source ids and from the model's weights (drawn from the check's seed, so that an
+    answer shipped with the student copy answers nothing in official grading)."""
+    bias = getattr(getattr(getattr(model, "decoder", None), "fc", None), "bias", None)
+    shift = int(torch.argmax(bias.detach())) if isinstance(bias, torch.Tensor) and bias.numel() else 0
+    start = (src.long().sum(dim=1, keepdim=True) + shift) % len(STAND_IN_GUESSES)  # (B, 1)
     steps = torch.arange(max_len, device=src.device).view(1, -1)
     table = torch.tensor(STAND_IN_GUESSES, device=src.device)
     return table[(start + steps) % len(STAND_IN_GUESSES)]
