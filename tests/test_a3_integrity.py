@@ -275,6 +275,12 @@ def test_constructs_that_reach_around_the_guards_are_flagged(source, line, const
         "import os\nif os.fork() == 0:\n    os._exit(0)",  # a forked process keeps the guards
         "import torch\ntorch.backends.cudnn.deterministic = True\nx = torch.zeros(2)\nx.requires_grad = True",
         "import sys\nif __name__ == '__main__':\n    sys.modules['x'] = None",  # never runs when graded
+        # a regression round: honest code beside a main-guard comparison made the block count as running
+        "import argparse\nfrom torch import nn\nif __name__ == '__main__':\n"
+        "    opts = vars(argparse.ArgumentParser().parse_args())\n    nn.RNN(3, 4)",
+        "from torch import nn\ndef logged(f):\n    def wrapper(*a):\n        return f(*a)\n"
+        "    wrapper.__name__ = f.__name__\n    return wrapper\nname = getattr(logged, '__name__', '')\n"
+        "if __name__ == '__main__':\n    nn.RNN(3, 4)",
     ],
 )
 def test_honest_code_is_not_flagged(source):

@@ -277,6 +277,27 @@ def test_a_statement_that_binds_a_graded_name_is_kept_whatever_it_looks_like():
     assert "collate_fn" in load_course(REPO).get("a5_sentiment_lstm").graded_names()
 
 
+def test_a_cell_using_a_blocked_module_goes_like_one_using_a_forbidden_api():
+    """A regression round's a1 notebook compared with torch.nn.RNN in a cell (`import torch` there): a1
+    blocks torch, and the notebook could not be imported at all (0 where the work earns 100)."""
+    cells = (
+        "import numpy as np",
+        "def rnn_step(x):\n    return np.tanh(x)",
+        "import torch\nrnn = torch.nn.RNN(3, 4)\nprint(rnn)",
+    )
+    conversion = convert(notebook(*cells), blocked=("torch",))
+    assert "import torch" not in conversion.source and "def rnn_step" in conversion.source
+    assert not analyse(conversion.source, "srn.py", blocked=("torch",)).blocked_imports
+
+
+def test_the_submissions_own_helper_modules_are_not_libraries_missing_here():
+    """A notebook importing a helper file beside it was told its cells "use libraries missing here"."""
+    cells = ("from bptt_utils import clip", "def step(x):\n    return clip(x)", "value = clip(3)")
+    assert convert(notebook(*cells)).skipped == [(3, "missing")]
+    local = convert(notebook(*cells), helpers=("bptt_utils",))
+    assert local.skipped == [] and "value = clip(3)" in local.source
+
+
 def test_exploring_what_a_graded_name_returns_does_not_count_as_changing_it():
     """``encode(s, vocab).unsqueeze(0)`` and ``CraftRNN(3, 4).state_dict().keys()`` work on the calls'
     new results: counted as changing ``encode`` and ``CraftRNN``, they were kept with every cell they read

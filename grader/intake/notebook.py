@@ -140,12 +140,19 @@ class _Unit:
 
 
 def convert(
-    text: str, keep_everything: bool = False, forbidden: tuple[str, ...] = (), graded: tuple[str, ...] = ()
+    text: str,
+    keep_everything: bool = False,
+    forbidden: tuple[str, ...] = (),
+    graded: tuple[str, ...] = (),
+    blocked: tuple[str, ...] = (),
+    helpers: tuple[str, ...] = (),
 ) -> Conversion:
     """The notebook as a module; ``forbidden``: the assignment's forbidden APIs, whose top-level uses
     (imports too) are skipped where nothing graded needs them (definitions that use them stay, and are
     flagged); ``graded``: the names the grader reads from the module, whose statements are kept whatever
-    they look like (``collate_fn = make_train_collate(...)`` is not training)."""
+    they look like (``collate_fn = make_train_collate(...)`` is not training); ``blocked``: modules the
+    assignment does not allow importing (a1's torch), treated as forbidden APIs are; ``helpers``: the
+    submission's own helper modules (importable when grading, not "a library missing here")."""
     conversion = Conversion(source="")
     units: list[_Unit] = []
     for number, source in _code_cells(text):
@@ -157,7 +164,7 @@ def convert(
         for unit in units:
             unit.keep = True
     else:
-        _analyse(units, _using_forbidden(units, forbidden))
+        _analyse(units, _using_forbidden(units, forbidden, blocked), frozenset(helpers))
         _select(units, frozenset(graded))
     conversion.kept = sum(len(u.statements) for u in units if u.keep)
     conversion.skipped = [(u.cell, u.kind) for u in units if not u.keep for _ in u.statements]
@@ -269,11 +276,12 @@ def _too_large(units: list[_Unit]) -> bool:
     return len(units) > MAX_UNITS or len(names) > MAX_NAMES
 
 
-def _using_forbidden(units: list[_Unit], forbidden: tuple[str, ...]) -> frozenset[int]:
+def _using_forbidden(units: list[_Unit], forbidden: tuple[str, ...], blocked: tuple[str, ...] = ()) -> frozenset[int]:
     """The units (by id) whose statements use a forbidden API, read with every import of the notebook
     in front (``nn.RNN`` after ``from torch import nn`` in another cell). Scanned as the grader scans
-    a file (static_checks.analyse), so a use the scan would flag is one this finds."""
-    if not forbidden:
+    a file (static_checks.analyse), so a use the scan would flag is one this finds. Imports of blocked
+    modules count too (a regression round's a1 notebook comparing with torch.nn.RNN in a cell scored 0)."""
+    if not forbidden and not blocked:
         return frozenset()
     imports = [s for u in units for s in u.statements if isinstance(s, (ast.Import, ast.ImportFrom))]
     header = "\n".join(ast.unparse(s) for s in imports)
@@ -283,15 +291,17 @@ def _using_forbidden(units: list[_Unit], forbidden: tuple[str, ...]) -> frozense
         if all(_defines(s) for s in unit.statements) and not _imports_only(unit):
             continue  # functions and classes that use them stay (and are flagged); an import may go
         text = "\n".join(unit.lines[unit.first - 1 : unit.last])
-        findings = analyse(f"{header}\n{text}" if header else text, "<cell>", forbidden=forbidden)
-        if any(line > offset for line, _ in findings.forbidden_uses):
+        findings = analyse(f"{header}\n{text}" if header else text, "<cell>", blocked=blocked, forbidden=forbidden)
+        if any(line > offset for line, _ in findings.forbidden_uses + findings.blocked_imports):
             found.add(id(unit))
     return frozenset(found)
 
 
-def _analyse(units: list[_Unit], forbidden: frozenset[int] = frozenset()) -> None:
+def _analyse(
+    units: list[_Unit], forbidden: frozenset[int] = frozenset(), helpers: frozenset[str] = frozenset()
+) -> None:
     """Complete what each unit binds and reads with the functions it calls, and tell its kind."""
-    aliases = _import_aliases(units)
+    aliases = _import_aliases(units, helpers)
     functions = _functions(units)
     later, assigns = _definitions(units)
     reach = _reach(later)
@@ -408,9 +418,10 @@ def _root(node: ast.AST) -> str:
     return node.id if isinstance(node, ast.Name) else ""
 
 
-def _import_aliases(units: list[_Unit]) -> dict[str, set[str]]:
+def _import_aliases(units: list[_Unit], helpers: frozenset[str] = frozenset()) -> dict[str, set[str]]:
     """Names bound to plotting libraries ("plot"), to any module ("module"), and to libraries not
-    installed here ("missing": the sandbox lets their import through and refuses their use)."""
+    installed here ("missing": the sandbox lets their import through and refuses their use); the
+    submission's own helper modules (``helpers``) are there when grading."""
     aliases: dict[str, set[str]] = {"plot": set(DISPLAYS), "module": set(), "missing": set()}
     for unit in units:
         for node in _module_scope(unit.statements):
@@ -419,7 +430,7 @@ def _import_aliases(units: list[_Unit]) -> dict[str, set[str]]:
                 root = module.split(".")[0]
                 if root in PLOT_ROOTS:
                     aliases["plot"].add(local)
-                elif not stand_ins.installed(root):
+                elif root not in helpers and not stand_ins.installed(root):
                     aliases["missing"].add(local)
     return aliases
 

@@ -818,28 +818,61 @@ def _names_same_api(dotted: str, forbidden: str) -> bool:
 
 
 def name_changes(tree: ast.AST) -> tuple[bool, list[tuple[int, str]]]:
-    """Whether the module's ``__name__`` may not be what grading gives it, so that an ``if __name__ ==
-    "__main__":`` block may run when graded, and the lines that write it. A hostile round ended a
-    module with ``__name__ = "__main__"`` and hid a numerical backward in such a block, which the scan
-    skipped (a1 100 where the work earns 60). Any write, and anything that could write the module's
-    namespace by a computed key (``globals()``, ``vars()``, the string "__name__"), makes the block
-    count as code that runs; only explicit writes are flagged."""
+    """Whether the module may write its own ``__name__``, so that an ``if __name__ == "__main__":`` block
+    may run when graded, and the lines that write it. A hostile round ended a module with
+    ``__name__ = "__main__"`` and hid a numerical backward in such a block, which the scan skipped (a1
+    100 where the work earns 60). Writes: ``__name__ = ...``, ``global __name__``, a store into
+    ``globals()`` or ``vars()`` (any key: it may be computed), their ``update``, ``setattr(..., "__name__",
+    ...)``, and ``.__name__ = ...`` on an imported module (the module imported as itself). Reading the
+    name, ``vars(args)``, ``getattr(f, "__name__")`` or a decorator's ``wrapper.__name__ = f.__name__`` are
+    not (a regression round: honest argparse and decorators made main-guard demos count as running)."""
+    imported = {
+        (alias.asname or alias.name).split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    }
+
+    def namespace_call(node: ast.AST) -> bool:
+        return (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("globals", "vars")
+            and not node.args
+        )
+
     writes: list[tuple[int, str]] = []
-    doubt = False
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and node.id == "__name__" and not isinstance(node.ctx, ast.Load):
             writes.append((node.lineno, "__name__ = …"))
         elif isinstance(node, (ast.Global, ast.Nonlocal)) and "__name__" in node.names:
             writes.append((node.lineno, "global __name__"))
-        elif isinstance(node, ast.Attribute) and node.attr == "__name__" and not isinstance(node.ctx, ast.Load):
-            doubt = True  # a function's name (functools.wraps by hand), or a module imported as itself
-        elif isinstance(node, ast.Constant) and node.value == "__name__":
-            doubt = True
-        elif isinstance(node, ast.keyword) and node.arg == "__name__":
-            doubt = True
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("globals", "vars"):
-            doubt = True
-    return bool(writes) or doubt, writes
+        elif isinstance(node, ast.Subscript) and not isinstance(node.ctx, ast.Load) and namespace_call(node.value):
+            writes.append((node.lineno, f"{ast.unparse(node.value)}[…] = …"))
+        elif (
+            isinstance(node, ast.Attribute)
+            and namespace_call(node.value)
+            and node.attr in ("update", "setdefault", "__setitem__")
+        ):
+            writes.append((node.lineno, f"{ast.unparse(node.value)}.{node.attr}"))
+        elif (
+            isinstance(node, ast.Attribute)
+            and node.attr == "__name__"
+            and not isinstance(node.ctx, ast.Load)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in imported
+        ):
+            writes.append((node.lineno, f"{node.value.id}.__name__ = …"))
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "setattr"
+            and len(node.args) >= 2
+            and isinstance(node.args[1], ast.Constant)
+            and node.args[1].value == "__name__"
+        ):
+            writes.append((node.lineno, 'setattr(…, "__name__", …)'))
+    return bool(writes), writes
 
 
 def _is_main_guard(test: ast.expr) -> bool:

@@ -327,21 +327,28 @@ def _read_module(path: Path, spec: AssignmentSpec, keep_all_cells: bool, root: P
     except OSError as exc:
         work.problem = f"{path.name} could not be read ({exc.strerror})"
         return work
+    work.helpers, skipped = _helpers(
+        path.parent, root, spec.module, spec.limits.submission_files, spec.limits.submission_mb * 2**20
+    )
     if path.suffix == ".ipynb":
-        _read_notebook(work, raw, keep_all_cells, spec.forbidden_apis, spec.graded_names())
+        local = tuple(name[:-3] for name in work.helpers)
+        _read_notebook(work, raw, keep_all_cells, spec.forbidden_apis, spec.graded_names(), spec.blocked_imports, local)
     else:
         work.source, work.problem = decode_source(raw, path.name)
     if work.problem is None and not (work.source or "").strip():
         work.problem = f"{path.name} is empty"
-    work.helpers, skipped = _helpers(
-        path.parent, root, spec.module, spec.limits.submission_files, spec.limits.submission_mb * 2**20
-    )
     work.notes += skipped
     return work
 
 
 def _read_notebook(
-    work: SubmittedModule, raw: bytes, keep_all_cells: bool, forbidden: tuple[str, ...], graded: tuple[str, ...] = ()
+    work: SubmittedModule,
+    raw: bytes,
+    keep_all_cells: bool,
+    forbidden: tuple[str, ...],
+    graded: tuple[str, ...] = (),
+    blocked: tuple[str, ...] = (),
+    helpers: tuple[str, ...] = (),
 ) -> None:
     try:
         text = raw.decode("utf-8")
@@ -349,7 +356,9 @@ def _read_notebook(
         work.problem = f"{work.filename} is not UTF-8 text (byte {exc.start}); save it again from Jupyter"
         return
     try:
-        conversion = convert(text, keep_everything=keep_all_cells, forbidden=forbidden, graded=graded)
+        conversion = convert(
+            text, keep_everything=keep_all_cells, forbidden=forbidden, graded=graded, blocked=blocked, helpers=helpers
+        )
     except NotebookError as exc:
         work.problem = f"{work.filename} is {exc}"
         return
