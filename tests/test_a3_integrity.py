@@ -178,6 +178,12 @@ def test_attacks_are_flagged_at_their_line(name):
             4,
             "gc.get_objects",
         ),
+        (
+            "key = '__na' + 'me__'\nglobals().update({key: '__main__'})\n"
+            "if __name__ == '__main__':\n    import gc\n    gc.get_objects()",
+            5,
+            "gc.get_objects",
+        ),
         # ctypes as other modules hand it out (a hostile round's np.ctypeslib.ctypes.CDLL(None), unflagged)
         ("import numpy as np\nlibc = np.ctypeslib.ctypes.CDLL(None)", 2, "numpy.ctypeslib.ctypes.CDLL"),
         ("from numpy.ctypeslib import ctypes", 1, "numpy.ctypeslib.ctypes"),
@@ -278,6 +284,8 @@ def test_constructs_that_reach_around_the_guards_are_flagged(source, line, const
         # a regression round: honest code beside a main-guard comparison made the block count as running
         "import argparse\nfrom torch import nn\nif __name__ == '__main__':\n"
         "    opts = vars(argparse.ArgumentParser().parse_args())\n    nn.RNN(3, 4)",
+        "from torch import nn\nglobals().setdefault('threads', [])\nglobals()['seen'] = 0\n"
+        "if __name__ == '__main__':\n    nn.RNN(3, 4)",
         "from torch import nn\ndef logged(f):\n    def wrapper(*a):\n        return f(*a)\n"
         "    wrapper.__name__ = f.__name__\n    return wrapper\nname = getattr(logged, '__name__', '')\n"
         "if __name__ == '__main__':\n    nn.RNN(3, 4)",

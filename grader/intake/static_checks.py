@@ -841,6 +841,20 @@ def name_changes(tree: ast.AST) -> tuple[bool, list[tuple[int, str]]]:
             and not node.args
         )
 
+    def other_name(key: ast.AST) -> bool:
+        """A constant key that is not "__name__" (``globals()["threads"] = []`` keeps state, honestly)."""
+        return isinstance(key, ast.Constant) and isinstance(key.value, str) and key.value != "__name__"
+
+    def namespace_keys_known(call: ast.Call, method: str) -> bool:
+        """Every key the call may write is a constant other than "__name__"."""
+        if method in ("setdefault", "__setitem__"):
+            return bool(call.args) and other_name(call.args[0])
+        literal = all(
+            isinstance(arg, ast.Dict) and all(key is not None and other_name(key) for key in arg.keys)
+            for arg in call.args
+        )
+        return literal and all(keyword.arg not in (None, "__name__") for keyword in call.keywords)
+
     writes: list[tuple[int, str]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and node.id == "__name__" and not isinstance(node.ctx, ast.Load):
@@ -848,13 +862,16 @@ def name_changes(tree: ast.AST) -> tuple[bool, list[tuple[int, str]]]:
         elif isinstance(node, (ast.Global, ast.Nonlocal)) and "__name__" in node.names:
             writes.append((node.lineno, "global __name__"))
         elif isinstance(node, ast.Subscript) and not isinstance(node.ctx, ast.Load) and namespace_call(node.value):
-            writes.append((node.lineno, f"{ast.unparse(node.value)}[…] = …"))
+            if not other_name(node.slice):
+                writes.append((node.lineno, f"{ast.unparse(node.value)}[…] = …"))
         elif (
-            isinstance(node, ast.Attribute)
-            and namespace_call(node.value)
-            and node.attr in ("update", "setdefault", "__setitem__")
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and namespace_call(node.func.value)
+            and node.func.attr in ("update", "setdefault", "__setitem__")
+            and not namespace_keys_known(node, node.func.attr)
         ):
-            writes.append((node.lineno, f"{ast.unparse(node.value)}.{node.attr}"))
+            writes.append((node.lineno, f"{ast.unparse(node.func.value)}.{node.func.attr}"))
         elif (
             isinstance(node, ast.Attribute)
             and node.attr == "__name__"
