@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import datetime as _dt
+import functools
 import hashlib
 import os
 import sys
@@ -108,15 +109,9 @@ class AssignmentSpec:
         ``collate_fn = make_train_collate(...)`` was skipped as training, and every check that needed it
         failed with "does not define `collate_fn`")."""
         try:
-            tree = ast.parse(self.probes_source())
-        except (OSError, SyntaxError, ValueError):
+            return _names_read_from_student(self.probes_source())
+        except OSError:
             return ()
-        found = {
-            node.attr
-            for node in ast.walk(tree)
-            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "student"
-        }
-        return tuple(sorted(found))
 
     def released_data(self) -> dict[str, bytes]:
         """The data files students receive (``release_data``), by name: their code finds them in
@@ -328,6 +323,21 @@ def _arithmetic(kinds: Any) -> tuple[str, ...]:
     if unknown:
         raise ValueError(f"flagged_arithmetic: unknown kind {unknown[0]!r}; use one of {', '.join(ARITHMETIC_KINDS)}")
     return tuple(kinds)
+
+
+@functools.cache
+def _names_read_from_student(probes: str) -> tuple[str, ...]:
+    """``student.<name>`` in the probes' source (parsed once per source: every notebook asks)."""
+    try:
+        tree = ast.parse(probes)
+    except (SyntaxError, ValueError):
+        return ()
+    found = {
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "student"
+    }
+    return tuple(sorted(found))
 
 
 ASSIGNMENT_KEYS = frozenset(

@@ -308,8 +308,9 @@ class StudentModule:
 @contextmanager
 def names_replaced(student: Any, **replacements: Any) -> Iterator[None]:
     """The student's module with some of its names replaced while the block runs, then restored (or
-    removed where the module had none): to judge one function on its own logic, with the handout's
-    versions of the functions it calls (a4's translate with the handout's make_batch)."""
+    removed where the module had none): to judge one function on its own logic, with the grader's
+    stand-ins for the functions it calls (a4's translate with a stand-in make_batch and greedy_decode).
+    What is handed in stays in the student's process for later checks: stand-ins must do none of the work."""
     module = object.__getattribute__(student, "_module") if isinstance(student, StudentModule) else student
     missing = object()
     saved = {name: module.__dict__.get(name, missing) for name in replacements}

@@ -32,7 +32,6 @@ class Hierarchy:
     version: int
     dirs: tuple[tuple[str, str], ...]  # (controller, the grader's own cgroup directory); v2: ("unified", dir)
     mounts: tuple[str, ...] = ()  # where every cgroup hierarchy is mounted on this host
-
     cpu: bool = False  # the cpu controller too (SHARED_FAIRLY)
 
     def describe(self) -> str:
@@ -140,27 +139,25 @@ def _enable_v2(directory: str, controller: str) -> bool:
 def _legacy(mounts: list[_Mount], membership: dict[str, str]) -> tuple[Hierarchy | None, str]:
     dirs = []
     for controller in CONTROLLERS:
-        mount = next((m for m in mounts if m.fstype == "cgroup" and controller in m.options), None)
-        if mount is None or controller not in membership:
-            return None, f"no cgroup v1 {controller} hierarchy"
-        own = _host_dir(mount, membership[controller])
+        own, problem = _legacy_dir(mounts, membership, controller)
         if own is None:
-            return None, f"cgroup v1 {controller}: this process's cgroup is not under the mounted hierarchy"
-        problem = _try_child(own)
-        if problem:
-            return None, f"cgroup v1 {controller}: {problem}"
+            return None, problem
         dirs.append((controller, own))
-    cpu = _legacy_optional(mounts, membership, SHARED_FAIRLY)
+    cpu, _ = _legacy_dir(mounts, membership, SHARED_FAIRLY)  # optional: without it, as before
     return Hierarchy(1, tuple(dirs + ([(SHARED_FAIRLY, cpu)] if cpu else [])), cpu=cpu is not None), ""
 
 
-def _legacy_optional(mounts: list[_Mount], membership: dict[str, str], controller: str) -> str | None:
-    """The grader's own cgroup in a v1 hierarchy it may use but need not, else None."""
+def _legacy_dir(mounts: list[_Mount], membership: dict[str, str], controller: str) -> tuple[str | None, str]:
+    """The grader's own cgroup in the v1 hierarchy of ``controller``, where it may create children; else
+    None and why not."""
     mount = next((m for m in mounts if m.fstype == "cgroup" and controller in m.options), None)
     if mount is None or controller not in membership:
-        return None
+        return None, f"no cgroup v1 {controller} hierarchy"
     own = _host_dir(mount, membership[controller])
-    return own if own is not None and _try_child(own) is None else None
+    if own is None:
+        return None, f"cgroup v1 {controller}: this process's cgroup is not under the mounted hierarchy"
+    problem = _try_child(own)
+    return (None, f"cgroup v1 {controller}: {problem}") if problem else (own, "")
 
 
 def _try_child(parent: str) -> str | None:

@@ -343,13 +343,18 @@ def train_pairs(student, pairs, n_step, emb, hidden, lr, epochs, batch_size, rat
     layers in the documented order starts from the reference's initial weights. Pairs are shuffled by
     a generator of the probe's own, so teacher forcing's draws from `random` are the student's alone.
     """
+    given = None
+    if batches is not None:
+        given = [
+            (torch.as_tensor(np.asarray(src), dtype=torch.long), torch.as_tensor(np.asarray(trg), dtype=torch.long))
+            for src, trg in batches
+        ]
     runs = []
     for seed in seeds:
         random.seed(seed)
         np.random.seed(seed)
         torch.manual_seed(seed)
         before = optimizer_steps()
-        given = None if batches is None else [(np.asarray(src), np.asarray(trg)) for src, trg in batches]
         run = _train_once(
             student, [tuple(p) for p in pairs], n_step, emb, hidden, lr, epochs, batch_size, ratio, seed, given
         )
@@ -406,17 +411,12 @@ def _train_once(student, pairs, n_step, emb, hidden, lr, epochs, batch_size, rat
     optimizer = training_with(torch.optim.Adam(model.parameters(), lr=lr), model)
     criterion = nn.CrossEntropyLoss()
     order = random.Random(seed + 1_000_003)
-    batches = []
-    if given is not None:
-        for src, trg in given:
-            batches.append((torch.as_tensor(src, dtype=torch.long), torch.as_tensor(trg, dtype=torch.long)))
-    else:
-        for start in range(0, len(pairs), batch_size):
-            src, trg = unpack(
-                student.make_batch(pairs[start : start + batch_size], n_step), "make_batch(...)", ("src", "trg")
-            )
-            batches.append((src, trg))
-    batches = [(src.to(torch_device()), trg.to(torch_device())) for src, trg in batches]
+    if given is None:
+        given = [
+            unpack(student.make_batch(pairs[start : start + batch_size], n_step), "make_batch(...)", ("src", "trg"))
+            for start in range(0, len(pairs), batch_size)
+        ]
+    batches = [(src.to(torch_device()), trg.to(torch_device())) for src, trg in given]
     losses = []
     for epoch in range(epochs):
         order.shuffle(batches)

@@ -9,34 +9,51 @@ from grader.checks import CheckFailure, FailureKind, PartialCredit, RunFailed, i
 RAISED = {FailureKind.EXCEPTION, FailureKind.NOT_IMPLEMENTED, FailureKind.PROBE_FAILURE, FailureKind.PROBE_ERROR}
 
 
-def compare_on_its_own(judge, reference, details, probe, **args):
-    """Seq2Seq.forward, greedy_decode and translate run the student's Encoder and Decoder, which have
-    checks of their own: a mistake there would be charged again on every function that calls them.
-    So where the student's model gives other results, or fails (a Decoder that raises), the function is
-    run once more on the grader's stand-in encoder and decoder (probes.with_stand_ins); if it then gives
-    the reference's results, its own logic is right and it earns its points, with a note saying where
-    the difference comes from."""
-    alone = reference.expected(probe, **args, stand_ins=True)  # asked always: the student copy ships it
+def _on_its_own(judge, reference, details, probe, args, judged, *, stand_in, yours, instead, tolerance=None):
+    """``judged()`` (the check's own comparison), and where it fails because the function's results differ,
+    or it raised, ``probe`` once more with the stand-in argument ``stand_in`` set: where it then gives what
+    the reference gives on the same stand-ins, the function's own logic is right and it earns its points,
+    with a note saying that ``yours`` (the student's functions it calls, which have checks of their own)
+    are where the difference comes from. Otherwise the first failure stands. The stand-ins do none of the
+    work (the probes ship to students, and what is handed in stays in their process for later checks)."""
+    tolerance = tolerance or judge.tolerance
+    alone = reference.expected(probe, **args, **{stand_in: True})  # asked always: the student copy ships it
     try:
-        return judge.compare(probe, **args)
+        return judged()
     except (CheckFailure, PartialCredit, RunFailed) as failure:
         if isinstance(failure, RunFailed) and failure.failure.kind not in RAISED:
             raise
         try:
-            mine = judge.run(probe, **args, stand_ins=True)
+            mine = judge.run(probe, **args, **{stand_in: True})
         except Exception:  # the function fails on the stand-ins too: the first failure says why
             raise failure from None
-        if not is_close(mine, alone, **judge.tolerance):
+        if not is_close(mine, alone, **tolerance):
             raise failure from None
         if isinstance(failure, RunFailed):
             differ = f"it fails ({failure.failure.student_message().strip()[:300]})"
         else:
             differ = f"the results differ from the reference's ({failure.message.strip()[:300]})"
         details["note"] = (
-            f"Judged on its own: with your Encoder and Decoder {differ}, but on the grader's stand-in "
-            "encoder and decoder this function gives exactly the reference's results, so its own logic is "
-            "right; the encoder and decoder checks judge where the difference comes from."
+            f"Judged on its own: with your {yours} {differ}, but {instead} gives exactly the reference's "
+            f"results, so its own logic is right; the checks of {yours} judge where the difference comes from."
         )
+
+
+def compare_on_its_own(judge, reference, details, probe, **args):
+    """Seq2Seq.forward, greedy_decode and translate run the student's Encoder and Decoder, which have
+    checks of their own: a mistake there would be charged again on every function that calls them. So
+    they are judged on their own too, on the grader's stand-in encoder and decoder (probes.with_stand_ins)."""
+    return _on_its_own(
+        judge,
+        reference,
+        details,
+        probe,
+        args,
+        lambda: judge.compare(probe, **args),
+        stand_in="stand_ins",
+        yours="Encoder and Decoder",
+        instead="on the grader's stand-in encoder and decoder this function",
+    )
 
 
 # test_greedy_decode's question (test_public.py: SMALL, batch 4, lengths 6, seed 4), on the stand-ins:
@@ -46,36 +63,23 @@ GREEDY_QUESTION = dict(emb=8, hidden=16, layers=1, batch=4, src_len=6, max_len=6
 
 def translate_on_its_own(judge, reference, details, **args):
     """compare_on_its_own for translate, which in the handout's design runs make_batch and greedy_decode:
-    where translate still fails, it runs once more with the grader's stand-ins for make_batch and
-    greedy_decode in the module (probes.translate's ``helpers_stand_in``), and earns its points where its
-    own logic then gives what the reference's translate gives on them (a teacher round: a make_batch or greedy_decode mistake cost translate's
-    7 points too, with messages that blamed translate). Otherwise, where greedy_decode gets its own
-    check's question wrong, the feedback says to fix greedy_decode first."""
-    alone = reference.expected("translate", **args, helpers_stand_in=True)  # asked always: shipped
+    judged on its own once more with the grader's stand-ins for them in the module (probes.translate's
+    ``helpers_stand_in``; a teacher round: a make_batch or greedy_decode mistake cost translate's 7 points
+    too, with messages that blamed translate). Otherwise, where greedy_decode gets its own check's
+    question wrong, the feedback says to fix greedy_decode first."""
     try:
-        return compare_on_its_own(judge, reference, details, "translate", **args)
-    except (CheckFailure, PartialCredit, RunFailed) as failure:
-        if isinstance(failure, RunFailed) and failure.failure.kind not in RAISED:
-            raise
-        try:
-            mine = judge.run("translate", **args, helpers_stand_in=True)
-        except Exception:
-            mine = None
-        if mine is not None and is_close(mine, alone, **judge.tolerance):
-            differ = (
-                f"it fails ({failure.failure.student_message().strip()[:300]})"
-                if isinstance(failure, RunFailed)
-                else f"the translations differ from the reference's ({failure.message.strip()[:300]})"
-            )
-            details["note"] = (
-                f"Judged on its own: with your make_batch and greedy_decode {differ}, but with the grader's "
-                "stand-ins for make_batch and greedy_decode in your module, translate gives exactly what the "
-                "reference's gives, so its own logic is right; the checks of make_batch and greedy_decode judge "
-                "where the difference comes from."
-            )
-            return None
-        if isinstance(failure, RunFailed):
-            raise
+        return _on_its_own(
+            judge,
+            reference,
+            details,
+            "translate",
+            args,
+            lambda: compare_on_its_own(judge, reference, details, "translate", **args),
+            stand_in="helpers_stand_in",
+            yours="make_batch and greedy_decode",
+            instead="with the grader's stand-ins for make_batch and greedy_decode in your module, translate",
+        )
+    except (CheckFailure, PartialCredit) as failure:
         if failure.diagnosis is None and not _greedy_decode_right(judge, reference):
             failure.diagnosis = (
                 "translate runs greedy_decode (in the handout's design), and your greedy_decode gives other "
@@ -94,28 +98,21 @@ def _greedy_decode_right(judge, reference):
 
 
 def train_step_on_its_own(judge, reference, details, *, rtol, atol, **args):
-    """train_step runs the student's Seq2Seq.forward, which has checks of its own: where train_step gives
-    other results, it runs once more on a model whose forward is the grader's stand-in (probes._stand_in_forward);
-    if it then gives the reference's results, its own logic (the loss over positions 1.., clipping, the
-    step) is right and it earns its points, with a note saying so (a teacher round: teacher forcing fed
-    the wrong letter cost three train_step checks too, with nothing to say why)."""
-    alone = reference.expected("train_step", **args, stand_in_forward=True)  # asked always: shipped
-    try:
-        return judge.compare("train_step", **args, rtol=rtol, atol=atol)
-    except (CheckFailure, PartialCredit, RunFailed) as failure:
-        if isinstance(failure, RunFailed) and failure.failure.kind not in RAISED:
-            raise
-        try:
-            mine = judge.run("train_step", **args, stand_in_forward=True)
-        except Exception:  # it fails on the stand-in forward too: the first failure says why
-            raise failure from None
-        if not is_close(mine, alone, rtol=rtol, atol=atol):
-            raise failure from None
-        details["note"] = (
-            "Judged on its own: with your Seq2Seq.forward the loss or the updated weights differ from the "
-            "reference's, but on a model whose forward is the grader's stand-in, train_step gives exactly the "
-            "reference's results, so its own logic is right; the checks of Seq2Seq.forward judge the difference."
-        )
+    """train_step runs the student's Seq2Seq.forward, which has checks of its own: judged on its own too,
+    on a model whose forward is the grader's stand-in (probes._stand_in_forward; a teacher round: teacher
+    forcing fed the wrong letter cost three train_step checks too, with nothing to say why)."""
+    return _on_its_own(
+        judge,
+        reference,
+        details,
+        "train_step",
+        args,
+        lambda: judge.compare("train_step", **args, rtol=rtol, atol=atol),
+        stand_in="stand_in_forward",
+        yours="Seq2Seq.forward",
+        instead="on a model whose forward is the grader's stand-in, train_step",
+        tolerance={"rtol": rtol, "atol": atol},
+    )
 
 
 def train_on_the_references_batches(judge, reference, task):
