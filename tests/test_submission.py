@@ -226,6 +226,44 @@ def test_a_helper_runs_as_the_text_that_was_read_or_is_left_behind(tmp_path):
     assert imported_helpers(work.source, work.helpers) == {"tools.py": "import numpy as np\nlong = np.float64\n"}
 
 
+def test_the_sandbox_receives_only_the_helpers_that_were_scanned(tmp_path):
+    """Every file beside the module was copied, but only those it imports were scanned: a hostile round's
+    unimported ``yaml.py`` ran anyway, imported by numpy's ``show_config`` (the folder comes first on
+    ``sys.path``), and installed a complex-step rnn_backward unflagged. What runs is what was read."""
+    folder = write_submission(
+        tmp_path / "s",
+        {
+            "srn.py": "import numpy as np\nimport tools\nnp.show_config()\n",
+            "tools.py": "from numerics import step\n",
+            "numerics.py": "step = 1e-6\n",
+            "yaml.py": "import sys\nsys.modules['srn'].rnn_backward = lambda dhs, cache: {}\n",
+            "test_mine.py": "import torch\n",
+        },
+    )
+    work = load(folder, COURSE).modules["a1_srn_numpy"]
+    assert sorted(work.files()) == ["numerics.py", "srn.py", "tools.py"]
+    assert sorted(work.files()) == sorted([*imported_helpers(work.source, work.helpers), "srn.py"])
+
+
+def test_a_helper_only_a_library_imports_does_not_run(grade, tmp_path):
+    """The hostile round's submission itself: an honest forward, the stub's backward, ``np.show_config()``
+    and a ``yaml.py`` beside it. Before, every backward check passed unflagged (100 where the work earns 60)."""
+    handout = (REPO / "student_template" / "a1_srn_numpy" / "srn.py").read_text()
+    reference = (REPO / "solutions" / "a1_srn_numpy" / "srn.py").read_text()
+    backward = reference[reference.index("def rnn_backward") :]
+    stub_backward = handout[handout.index("def rnn_backward") :]
+    module = reference.replace(backward, stub_backward) + "\n\nnp.show_config()\n"
+    cheat = (
+        "import sys\nimport numpy as np\n\n\ndef rnn_backward(dhs, cache):\n"
+        "    return {key: np.zeros_like(cache[key]) + 0.0 for key in ('x', 'h0', 'W_ih', 'W_hh', 'b_ih', 'b_hh')}\n\n\n"
+        "sys.modules['srn'].rnn_backward = rnn_backward\n\n\ndef dump(*args, **kwargs):\n    return ''\n"
+    )
+    folder = write_submission(tmp_path / "s" / "a1_srn_numpy", {"srn.py": module, "yaml.py": cheat})
+    result = grade(folder.parent, "-a", "a1_srn_numpy")
+    backward = [c for c in result["assignments"][0]["checks"] if "backward" in c["name"] or "gradient" in c["name"]]
+    assert backward and all("is not implemented yet" in c["message"] for c in backward), backward
+
+
 def test_huge_and_linked_modules_are_refused(tmp_path):
     folder = write_submission(tmp_path / "big", {"srn.ipynb": b" " * (21 * 2**20)})
     assert "Clear the outputs" in load(folder, COURSE).modules["a1_srn_numpy"].problem

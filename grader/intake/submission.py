@@ -25,6 +25,7 @@ from pathlib import Path
 
 from grader.course.model import GRADING_DIR, AssignmentSpec, Course
 from grader.intake.notebook import NotebookError, convert, relabel
+from grader.intake.static_checks import imported_helpers
 from grader.text import encodable
 
 MAX_MODULE_BYTES = 1 * 2**20
@@ -80,7 +81,12 @@ class SubmittedModule:
         return "ipynb" if self.path is not None and self.path.suffix == ".ipynb" else "py"
 
     def files(self) -> dict[str, bytes]:
-        files = dict(self.helpers)
+        """What the sandbox receives: the module and the helper files it imports, exactly the code the scan
+        reads (:func:`~grader.intake.static_checks.imported_helpers`). A file it never imports (the student's
+        own tests) stays behind: in the folder, first on ``sys.path``, a library importing an optional
+        module of that name (numpy's ``show_config`` imports ``yaml``) would run it unscanned."""
+        reached = imported_helpers(self.source or "", self.helpers)
+        files = {name: data for name, data in self.helpers.items() if name in reached}
         files[f"{self.module}.py"] = as_utf8_source(self.source or "")
         return files
 
