@@ -255,6 +255,18 @@ def test_attacks_are_flagged_at_their_line(name):
         ("from os import posix_spawn as go\ngo('x', [], {})", 1, "os.posix_spawn"),
         ("import os\nos.system('python -c 1')", 2, "os.system"),
         ("import os\nname = 'execv'\ngetattr(os, name)", 3, "getattr(os, …) with a computed name"),
+        # code from strings by other names than exec (a hostile round: a base64 backward through runsource)
+        ("import code\ncode.InteractiveInterpreter(globals()).runsource(text)", 1, "import code"),
+        ("from cProfile import run\nrun(text)", 1, "import cProfile"),
+        ("import doctest", 1, "import doctest"),
+        ("import pkgutil\npkgutil.resolve_name(text)", 1, "import pkgutil"),
+        ("import timeit\ntimeit.timeit(text, number=1)", 2, "timeit.timeit of a computed stmt"),
+        ("from timeit import Timer\nTimer('pass', setup=text)", 2, "timeit.Timer of a computed setup"),
+        ("import timeit\ntimeit.repeat('import ctypes')", 2, "import ctypes"),  # a constant is read as code
+        ("from unittest import mock\nmock.patch('numpy.sum', len).start()", 1, "unittest.mock"),
+        ("import sys\nsys.addaudithook(print)", 2, "sys.addaudithook"),
+        ("import threading\nthreading.setprofile(print)", 2, "threading.setprofile"),
+        ("from torch.utils.cpp_extension import load_inline", 1, "torch.utils.cpp_extension"),
     ],
 )
 def test_constructs_that_reach_around_the_guards_are_flagged(source, line, construct):
@@ -277,6 +289,9 @@ def test_constructs_that_reach_around_the_guards_are_flagged(source, line, const
         "def compile(x):\n    return x\ncompile(3)",
         "import torch\nmodel = torch.compile(lambda x: x)",
         "exec('x = 1')",
+        "import timeit\nseconds = timeit.timeit(lambda: sum(range(9)), number=3)\nstart = timeit.default_timer()",
+        "import timeit\nseconds = timeit.timeit('sum(range(9))', number=3)",
+        "import unittest\nclass TestMine(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(1, 1)",
         "import os\npath = os.path.join(os.getcwd(), 'x')\nos.makedirs(path, exist_ok=True)",
         "import os\nif os.fork() == 0:\n    os._exit(0)",  # a forked process keeps the guards
         "import torch\ntorch.backends.cudnn.deterministic = True\nx = torch.zeros(2)\nx.requires_grad = True",

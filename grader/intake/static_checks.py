@@ -347,6 +347,10 @@ class _Visitor(ast.NodeVisitor):
 ESCAPE_MODULES = (
     *("ctypes", "_ctypes", "cffi", "marshal", "runpy", "grader", "assignment_probes"),
     *("subprocess", "_posixsubprocess", "pty"),
+    # Code from strings, or a hook on every frame, by another name than exec: a hostile round ran a
+    # base64-decoded complex-step backward through code.InteractiveInterpreter().runsource, unflagged.
+    *("code", "codeop", "pdb", "bdb", "trace", "profile", "cProfile", "doctest", "pydoc", "pkgutil"),
+    *("zipimport", "site"),
 )
 # Starting another program through os.
 PROGRAM_STARTERS = tuple(
@@ -395,6 +399,15 @@ ESCAPE_NAMES = (
     "operator.methodcaller",
     "builtins.__import__",
     "torch.jit.CompilationUnit",  # TorchScript compiled from a string the scan cannot read
+    "torch.utils.cpp_extension",  # C++ compiled from strings
+    "numpy.f2py",  # Fortran compiled from strings
+    "unittest.mock",  # patch("numpy.sum", ...): a function replaced by its name in a string
+    "logging.config",  # resolves callables named in strings
+    "sys.addaudithook",
+    "sys.monitoring",
+    "threading.setprofile",
+    "threading.setprofile_all_threads",
+    "threading.settrace_all_threads",
     *PROGRAM_STARTERS,
 )
 # Names under which other modules hand out ctypes itself, or raw memory (``np.ctypeslib.ctypes``,
@@ -424,6 +437,9 @@ ESCAPE_ATTRIBUTES = RAW_MEMORY | frozenset(
 # Computed names on these reach anything in them (``getattr(sys, name)``).
 ESCAPE_ROOTS = frozenset({"sys", "builtins", "importlib", "gc", "inspect", "types", "ctypes", "grader", "os"})
 CODE_RUNNERS = frozenset({"exec", "eval", "compile"})
+# Timing a statement given as a string runs it: a constant is scanned as code, a lambda is code the scan
+# reads already, anything else is flagged (``timeit.timeit(lambda: f(x))`` times honestly).
+STATEMENT_RUNNERS = frozenset({"timeit.timeit", "timeit.repeat", "timeit.Timer"})
 IMPORTERS = frozenset({"__import__", "importlib.import_module", "importlib.__import__"})
 # Builtins that, passed around as values, run or reach what the scan cannot see (``e = eval``).
 INDIRECT = CODE_RUNNERS | {"__import__", "getattr", "vars"}
@@ -563,6 +579,8 @@ class _IntegrityScan(_Visitor):
         text = first.value if isinstance(first, ast.Constant) and isinstance(first.value, (str, bytes)) else None
         if name in CODE_RUNNERS:
             self._code(node, name, text)
+        elif name in STATEMENT_RUNNERS:
+            self._statements(node, name)
         elif name in IMPORTERS:
             if isinstance(text, str):
                 self._check_module(node.lineno, text)
@@ -601,6 +619,20 @@ class _IntegrityScan(_Visitor):
         self.depth += 1
         self.visit(tree)
         self.depth -= 1
+
+    def _statements(self, node: ast.Call, name: str) -> None:
+        """``timeit.timeit(stmt, setup)``: each statement given as a constant string is read as code."""
+        given = {keyword.arg: keyword.value for keyword in node.keywords if keyword.arg}
+        for position, argument in enumerate(("stmt", "setup")):
+            value = node.args[position] if len(node.args) > position else given.get(argument)
+            if value is None or isinstance(value, ast.Lambda):
+                continue
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                self._code(node, name, value.value)
+            else:
+                self._flag(node.lineno, f"{name} of a computed {argument}")
+        if any(keyword.arg is None for keyword in node.keywords) or any(isinstance(a, ast.Starred) for a in node.args):
+            self._flag(node.lineno, f"{name} with unpacked arguments")
 
     def _getattr(self, node: ast.Call) -> None:
         owner, name = self._resolve(node.args[0]), node.args[1]
