@@ -582,6 +582,13 @@ def _select(units: list[_Unit], graded: frozenset[str] = frozenset()) -> None:
     """Keep what definitions and the graded names need (backwards, following names), then skip heavy
     statements and what reads their results (forwards)."""
     needed = _needed(units, graded)
+    # Objects the notebook made (not its functions, classes or modules): a skipped statement may change
+    # those it reads in place (``train(model, ...)``, an optimizer's ``step()`` on the model's weights),
+    # so what reads them after it would read them untrained. A teacher round's correct notebooks scored 0:
+    # ``assert predict(model, inputs) == "ohlol"`` after the skipped training failed the import.
+    made = set().union(*(u.binds for u in units if u.kind != "definition"))
+    made -= set().union(*(u.binds for u in units if u.kind == "definition"))
+    holding = _holding(units, made)
     tainted: set[str] = set()
     for unit in units:
         if unit in needed:
@@ -595,7 +602,22 @@ def _select(units: list[_Unit], graded: frozenset[str] = frozenset()) -> None:
         if unit.keep:
             tainted -= unit.kills
         else:
-            tainted |= unit.binds
+            tainted |= unit.binds | set().union(*(holding[name] for name in unit.uses & made))
+
+
+def _holding(units: list[_Unit], made: set[str]) -> dict[str, set[str]]:
+    """Each object the notebook made -> the objects that may hold it or be held by it: those a statement
+    binds with those it reads (``opt = Adam(clf.parameters())``: the optimizer's step changes the
+    classifier), taken together, since one changed in place may change the others."""
+    group = {name: {name} for name in made}
+    for unit in units:
+        names = (unit.binds | unit.uses) & made
+        if unit.kind == "definition" or len(names) < 2:
+            continue
+        merged = set().union(*(group[name] for name in names))
+        for name in merged:
+            group[name] = merged
+    return group
 
 
 def _needed(units: list[_Unit], graded: frozenset[str] = frozenset()) -> set[_Unit]:
