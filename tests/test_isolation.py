@@ -376,6 +376,22 @@ def keyring():
     errors = [ctypes.get_errno()]
     found = libc.syscall(calls[1], 0, ctypes.c_int(-4), 0)  # keyctl(KEYCTL_GET_KEYRING_ID, user keyring)
     return [added, found, errors + [ctypes.get_errno()]]
+def shared_file_locks():
+    import fcntl
+    import numpy
+    first = open(numpy.__file__)
+    fcntl.flock(first, fcntl.LOCK_EX)  # another sandbox's process would see it: it reads the same file
+    pid = os.fork()
+    if pid == 0:
+        try:
+            fcntl.flock(open(numpy.__file__), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os._exit(0)
+        except OSError:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    libc = ctypes.CDLL(None, use_errno=True)
+    watch = libc.inotify_init1(0)
+    return [os.waitstatus_to_exitcode(status), watch, ctypes.get_errno()]
 def linger():
     import socket
     server = socket.socket()
@@ -542,6 +558,18 @@ def test_student_code_cannot_reach_the_kernels_keyrings(sandbox):
     added, found, errors = student.call("call", {"name": "keyring"})
     student.close()
     assert added == -1 and found == -1 and errors == [errno.EPERM, errno.EPERM]
+
+
+def test_files_every_sandbox_reads_carry_no_locks_or_watches(sandbox):
+    """An isolation round moved a4's hidden word pairs to a classmate graded at the same time through
+    flock() on numpy's files, which every sandbox reads. Locks now succeed without locking (a second
+    process takes the same exclusive lock) and watches are refused."""
+    import errno
+
+    student = inside(sandbox)
+    second_lock, watch, error = student.call("call", {"name": "shared_file_locks"})
+    student.close()
+    assert second_lock == 0 and watch == -1 and error == errno.EPERM
 
 
 def test_bubblewrap_disables_user_namespaces_where_it_can(monkeypatch):

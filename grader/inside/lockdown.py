@@ -12,6 +12,7 @@ import ctypes
 import errno
 import os
 import struct
+from dataclasses import dataclass
 
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
@@ -53,21 +54,40 @@ def _status_field(name: str) -> str:
 # namespaced and outlive every process, so a student's key was read by the next student graded under
 # the same uid (a hostile round carried a4's hidden word pairs onto a page sent back), and request_key
 # could make the kernel start a program as root. Docker's default profile refuses them too.
-# By architecture: audit arch, unshare, clone, then add_key, request_key, keyctl.
-_ARCHES = {"x86_64": (0xC000003E, 272, 56, (248, 249, 250)), "aarch64": (0xC00000B7, 97, 220, (217, 218, 219))}
+# Files every sandbox reads (the interpreter's, numpy's) are one file for all of them: a lock taken on
+# one is seen by every other sandbox, and so is each read by a watch. An isolation round moved a4's
+# hidden word pairs to a classmate graded at the same time through flock() on numpy's files. So flock
+# and fcntl's record locks succeed without locking (a student's own processes have nothing to share a
+# file with but each other), and watching files (inotify, fanotify, fcntl's F_NOTIFY) fails with EPERM.
+@dataclass(frozen=True)
+class _Calls:
+    audit_arch: int
+    unshare: int
+    clone: int
+    refused: tuple[int, ...]  # add_key, request_key, keyctl, then the file watches
+    flock: int
+    fcntl: int
+
+
+_ARCHES = {
+    "x86_64": _Calls(0xC000003E, 272, 56, (248, 249, 250, 253, 254, 294, 300), flock=73, fcntl=72),
+    "aarch64": _Calls(0xC00000B7, 97, 220, (217, 218, 219, 26, 27, 262), flock=32, fcntl=25),
+}
 CLONE_NEWUSER = 0x10000000
 _SYS_CLONE3 = 435
+F_SETLK, F_SETLKW, F_OFD_SETLK, F_OFD_SETLKW, F_NOTIFY = 6, 7, 37, 38, 1026
 
 
 def refuse_user_namespaces() -> str | None:
     """Student code cannot create user namespaces (``unshare -Ur``), whatever bubblewrap allowed (as
-    root, bubblewrap's ``--disable-userns`` does not apply), nor leave anything in the kernel's
-    keyrings. A seccomp filter, inherited by every process the student starts and never removable. Why
-    it could not be installed, or None; the zygote tries it at start-up and the isolation notice says so."""
-    arch = _ARCHES.get(os.uname().machine)
-    if arch is None:
+    root, bubblewrap's ``--disable-userns`` does not apply), leave anything in the kernel's keyrings, or
+    signal another sandbox through locks on or watches of the files they share. A seccomp filter,
+    inherited by every process the student starts and never removable. Why it could not be installed,
+    or None; the zygote tries it at start-up and the isolation notice says so."""
+    calls = _ARCHES.get(os.uname().machine)
+    if calls is None:
         return f"no seccomp filter for {os.uname().machine}"
-    return _install(_child_filter(*arch))
+    return _install(_child_filter(calls))
 
 
 def _install(program: bytes) -> str | None:
@@ -93,24 +113,32 @@ def _assemble(program: list[tuple[str | None, int, int, str | None, str | None]]
     )
 
 
-def _child_filter(audit_arch: int, unshare: int, clone: int, keys: tuple[int, ...]) -> bytes:
+def _child_filter(calls: _Calls) -> bytes:
     load, jeq, jset, jge, ret = 0x20, 0x15, 0x45, 0x35, 0x06
     allow, eperm, enosys = 0x7FFF0000, 0x00050000 | errno.EPERM, 0x00050000 | errno.ENOSYS
+    unlocked = 0x00050000  # SECCOMP_RET_ERRNO with 0: the call returns 0 without running
     return _assemble(
         [
             (None, load, 4, None, None),  # arch
-            (None, jeq, audit_arch, "ours", None),
+            (None, jeq, calls.audit_arch, "ours", None),
             (None, ret, eperm, None, None),
             ("ours", load, 0, None, None),  # the system call's number
             (None, jge, 0x40000000, "refuse", None),  # x32 ABI numbers
             (None, jeq, _SYS_CLONE3, "unknown", None),
-            (None, jeq, unshare, "flags", None),
-            (None, jeq, clone, "flags", None),
-            *[(None, jeq, key_call, "refuse", None) for key_call in keys],
+            (None, jeq, calls.unshare, "flags", None),
+            (None, jeq, calls.clone, "flags", None),
+            (None, jeq, calls.flock, "unlocked", None),
+            (None, jeq, calls.fcntl, "command", None),
+            *[(None, jeq, refused, "refuse", None) for refused in calls.refused],
             (None, ret, allow, None, None),
             ("flags", load, 16, None, None),  # the first argument, low 32 bits
             (None, jset, CLONE_NEWUSER, "refuse", None),
             (None, ret, allow, None, None),
+            ("command", load, 24, None, None),  # fcntl's second argument, low 32 bits
+            (None, jeq, F_NOTIFY, "refuse", None),
+            *[(None, jeq, lock, "unlocked", None) for lock in (F_SETLK, F_SETLKW, F_OFD_SETLK, F_OFD_SETLKW)],
+            (None, ret, allow, None, None),
+            ("unlocked", ret, unlocked, None, None),
             ("refuse", ret, eperm, None, None),
             ("unknown", ret, enosys, None, None),
         ]
@@ -131,7 +159,7 @@ def refuse_new_programs() -> str | None:
     calls = _EXEC_CALLS.get(os.uname().machine)
     if arch is None or calls is None:
         return f"no seccomp filter for {os.uname().machine}"
-    return _install(_exec_filter(arch[0], *calls))
+    return _install(_exec_filter(arch.audit_arch, *calls))
 
 
 def _exec_filter(audit_arch: int, execve: int, execveat: int) -> bytes:
