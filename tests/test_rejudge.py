@@ -181,3 +181,16 @@ def test_a_recording_over_its_cap_leaves_out_the_largest_answers_compressing_few
     assert min(sizes[int(c.split("_")[1])] for c in left_out) >= max(kept.values())  # the largest went first
     assert {"check_0", "check_2", "check_4", "check_8"} <= set(kept) and stored.verifier["measure"]["ok"]
     assert [c["key"] for c in stored.calls] == [c["key"] for c in recording.calls]  # every key kept, in order
+
+
+def test_a_rejudges_verifier_runs_in_the_sandbox_a_grading_uses():
+    """When verify.py changed, rejudge measures the weights the students' processes sent again: an
+    isolation round found that verifier running as root with no sandbox (the replaying slot was built
+    unisolated, since it runs no student code)."""
+    from grader.course.model import load_course
+    from grader.grading.rejudge import ReplaySlot
+    from grader.grading.slot import GradeOptions
+    from grader.sandbox import choose
+
+    slot = ReplaySlot(load_course(REPO), GradeOptions())
+    assert slot.isolation == choose(GradeOptions().sandbox)

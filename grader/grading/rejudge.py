@@ -34,7 +34,6 @@ from grader.judging.expected import REFERENCE, References, call_key
 from grader.judging.replay import Recording, ReplayVerifier, ReplayWorker, fingerprint
 from grader.report.results import RESULTS_DIR, AssignmentResult, SubmissionResult
 from grader.sandbox import Limits
-from grader.sandbox.isolation import UNISOLATED
 
 REJUDGE_FILE = "rejudge.json"
 MAX_WORKERS = 4  # processes that share a class
@@ -73,10 +72,12 @@ class RejudgeReport:
 
 
 class ReplaySlot(GradingSlot):
-    """A grading slot whose student worker replays stored answers: it never starts a student sandbox."""
+    """A grading slot whose student worker replays stored answers: it never runs student code. Its
+    verifier, which measures weights the students' processes sent (when verify.py changed), runs in the
+    sandbox a grading would use: an isolation round found it running as root with no sandbox at all."""
 
     def __init__(self, course: Course, options: GradeOptions) -> None:
-        super().__init__(course, options, isolation=UNISOLATED)
+        super().__init__(course, options)
         self._stored: dict[tuple[str, str], tuple[Recording, str, str]] = {}  # recording, output, hidden output
         self._current: Recording = Recording()
         self.workers: list[ReplayWorker] = []
