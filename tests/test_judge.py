@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -239,3 +241,32 @@ def test_float64_values_rounded_through_float32_are_said_to_be_so():
     assert found is not None and "float32 precision" in (found.diagnosis or ""), found.diagnosis
     bias_twice = want + 0.3  # a real constant offset is still named as one
     assert "same constant" in (find_mismatch(bias_twice, want, name="x", rtol=1e-9, atol=1e-10).diagnosis or "")
+
+
+def test_the_verifier_keeps_few_bytes_of_answers_and_the_reference_runs_longest(monkeypatch):
+    """The verifier remembers outcomes, so the reference's runs (asked for every student) are measured
+    once. It kept every student's too, up to 256: an isolation round's sums put one hostile a5 student's
+    100-300 MB in the slot for the rest of the batch. Now the bytes are bounded, and what is asked again
+    is kept the longest."""
+    import numpy as np
+
+    from grader.course.model import load_course
+    from grader.judging import verifier as verifier_module
+
+    monkeypatch.setattr(verifier_module, "MEMO_MB", 1)
+    asked: list[int] = []
+
+    class Worker:
+        def call(self, function, args, timeout):
+            asked.append(len(args["items"][0]["weights"]))
+            return {"outcomes": [{"loss": 0.0}]}
+
+    spec = load_course(Path(__file__).resolve().parent.parent).get("a2_rnncell_ohlol")
+    verifier = verifier_module.Verifier(spec, lambda load, limits: Worker())
+    reference = [{"weights": np.zeros(8)}]
+    verifier.measure_each("f", reference)
+    for size in range(1, 6):  # students' runs, 400 KB each: the memo holds about two of them
+        verifier.measure_each("f", [{"weights": np.zeros(50_000 + size)}])
+        verifier.measure_each("f", reference)  # asked again for every student: not measured again
+    assert asked.count(8) == 1 and len(asked) == 6
+    assert sum(size for _, size in verifier._memo.values()) <= 2**20

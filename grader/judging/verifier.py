@@ -25,6 +25,9 @@ from grader.wire.codec import encode
 
 ARCHITECTURE_MODULE = "architecture"  # an empty module: verify functions never touch student code
 MEMO_ENTRIES = 256  # measured outcomes kept per verifier: the reference's runs recur for every student
+# ... and the bytes of the requests they answer (their weights): a student's runs are kept too, and an
+# isolation round's sums made one hostile a5 student leave 100-300 MB in the slot for the rest of a batch.
+MEMO_MB = 64
 
 # Appended to verify.py in the verifier: one request measures every run of a training check.
 EACH = '''
@@ -47,7 +50,7 @@ class Verifier:
         self.spec = spec
         self._start_worker = start_worker
         self._worker: Any = None
-        self._memo: dict[str, Any] = {}
+        self._memo: dict[str, tuple[Any, int]] = {}  # request's hash -> (outcomes, request's bytes)
 
     def measure(self, function: str, **args: Any) -> Any:
         """``function(weights=..., inputs...)`` in the verifier; artefacts that do not fit the
@@ -57,12 +60,19 @@ class Verifier:
     def measure_each(self, function: str, items: list[dict[str, Any]], **inputs: Any) -> list[Any]:
         """``function(**item, **inputs)`` for every item (a training check's runs), in one request;
         the same request answered before (the reference's runs, for every student) is not sent again."""
-        key = hashlib.sha256(encode({"function": function, "items": items, "inputs": inputs})).hexdigest()
-        if key not in self._memo:
-            if len(self._memo) >= MEMO_ENTRIES:
-                self._memo.pop(next(iter(self._memo)))
-            self._memo[key] = self._call("measure_each", {"function": function, "items": items, "inputs": inputs})
-        return list(self._memo[key]["outcomes"])
+        request = encode({"function": function, "items": items, "inputs": inputs})
+        key = hashlib.sha256(request).hexdigest()
+        if key in self._memo:
+            self._memo[key] = self._memo.pop(key)  # asked again (the reference's runs): kept the longest
+        else:
+            outcomes = self._call("measure_each", {"function": function, "items": items, "inputs": inputs})
+            self._memo[key] = (outcomes, len(request))
+            while len(self._memo) > 1 and (
+                len(self._memo) > MEMO_ENTRIES or sum(size for _, size in self._memo.values()) > MEMO_MB * 2**20
+            ):
+                self._memo.pop(next(iter(self._memo)))  # the least recently asked first
+        outcomes, _ = self._memo[key]
+        return list(outcomes["outcomes"])
 
     def _call(self, function: str, args: dict[str, Any]) -> Any:
         try:
