@@ -572,6 +572,21 @@ def test_files_every_sandbox_reads_carry_no_locks_or_watches(sandbox):
     assert second_lock == 0 and watch == -1 and error == errno.EPERM
 
 
+@pytest.mark.skipif(not bubblewrap_works(), reason="bubblewrap does not work here")
+def test_on_a_gpu_the_sandbox_shows_the_devices_but_not_the_hosts_cgroups():
+    """``--device cuda`` binds /sys for CUDA: an isolation round read there, live, the memory use of every
+    other submission on the host (/sys/fs/cgroup). The devices stay, the cgroup tree is an empty tmpfs."""
+    command = "ls /sys/fs/cgroup | wc -l; ls /sys/bus | wc -l"
+    shown = subprocess.run(
+        [*bwrap_prefix(scratch_mb=8, device="cuda"), "/bin/sh", "-c", command],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    cgroups_seen, buses = shown.stdout.split()
+    assert shown.returncode == 0 and cgroups_seen == "0" and int(buses) > 0, shown.stderr
+
+
 def test_bubblewrap_disables_user_namespaces_where_it_can(monkeypatch):
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     args = bwrap_prefix(scratch_mb=8, device="cpu")

@@ -208,3 +208,12 @@ def test_unsafe_zip_is_recorded_not_unpacked(run_grade, tmp_path):
     result = json.loads((tmp_path / "o" / "students" / "mallory" / "feedback.json").read_text())
     assert result["status"] == "empty" and "path leaving its folder" in result["message"]
     assert not (tmp_path / "escaped.py").exists()
+
+
+def test_on_a_gpu_one_student_is_graded_at_a_time_unless_told():
+    """Local slots share the machine's GPU, and one student's process can take all its memory: an
+    isolation round's reading. One slot unless ``--workers`` says otherwise; on CPUs, one per core."""
+    from grader.cli.report_command import default_workers
+    from grader.grading.batch import cpu_count
+
+    assert default_workers("cuda") == 1 and default_workers("cpu") == cpu_count()

@@ -44,6 +44,15 @@ def _parse_local_cluster(ctx: click.Context, param: click.Parameter, value: str 
     return int(count)
 
 
+def default_workers(device: str) -> int:
+    """Students graded at once without ``--workers``: one per CPU core; on a GPU one, since the students
+    of one machine share its GPU and one student's process can take all of its memory and time (an
+    isolation round's reading; the cluster gives each student a GPU of its own)."""
+    from grader.grading.batch import cpu_count
+
+    return 1 if device == "cuda" else cpu_count()
+
+
 def _open_cluster(scheduler: str | None, local_workers: int | None, device: str) -> Any:
     """A connected :class:`~grader.grading.cluster.ClusterSession`, closed when the command ends."""
     if scheduler and local_workers:
@@ -76,7 +85,8 @@ def _open_cluster(scheduler: str | None, local_workers: int | None, device: str)
     "-j",
     type=click.IntRange(1, 64),
     default=None,
-    help="Students graded at once. Default: the number of CPU cores.",
+    help="Students graded at once. Default: the number of CPU cores; with --device cuda, one (the students "
+    "share the GPU, and one student's process can take all its memory).",
 )
 @click.option(
     "--resume",
@@ -149,7 +159,7 @@ def report(
     feedback in OUT/students/<id>/. Student code runs in a sandbox; without bubblewrap this command
     refuses to run unless --allow-unsandboxed is given.
     """
-    from grader.grading.batch import BatchOptions, cpu_count, run_batch
+    from grader.grading.batch import BatchOptions, run_batch
     from grader.grading.slot import GradeOptions, resolve_device
     from grader.intake.students import discover
     from grader.sandbox import choose
@@ -198,7 +208,7 @@ def report(
     for warning in sorted({note for student in students for note in student.notes}):
         click.secho(f"warning: {terminal(warning)}", fg="yellow", err=True)
     options = BatchOptions(
-        workers=session.slots if session else workers or cpu_count(),
+        workers=session.slots if session else workers or default_workers(device),
         resume=resume,
         only=list(assignments) or None,
         student_timeout_s=student_timeout,

@@ -472,7 +472,9 @@ def bwrap_prefix(scratch_mb: int, device: str, hide: Sequence[str] = (), extra: 
     args += _hide_args(hide)  # after the binds, so that the empty mounts cover what they show
     args += list(extra)
     if device == "cuda":
-        args += ["--ro-bind-try", "/sys", "/sys"]
+        # CUDA reads the devices' entries in /sys; the cgroup tree there would show every other
+        # submission's memory and CPU use on the host (an isolation round read them live).
+        args += ["--ro-bind-try", "/sys", "/sys", "--tmpfs", "/sys/fs/cgroup"]
         for name in sorted(os.listdir("/dev")):
             if name.startswith("nvidia"):
                 args += ["--dev-bind", f"/dev/{name}", f"/dev/{name}"]
