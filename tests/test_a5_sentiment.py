@@ -156,6 +156,10 @@ WRONG = {
     "train_epoch_sums_losses": (dict(EPOCH_LOSS="sum(losses)"), "train_epoch_sums_losses"),
     "directions_swapped": (dict(BI="torch.cat((h[-1], h[-2]), dim=-1)"), "directions_swapped"),
     "unknown_as_padding": (dict(UNKNOWN="0"), "unknown_as_padding"),
+    "cell_state_instead_of_hidden": (
+        dict(RUN=PACKED.format(SORTED="False").replace("_, (h, _)", "_, (_, h)")),
+        "cell_state_instead_of_hidden",
+    ),
 }
 
 
@@ -164,7 +168,7 @@ def student_sentiment(**changes: str) -> str:
 
 
 # Graded on the course itself, training included: the rest are graded where only mistakes are named.
-TRAINED = ("independent", "wrong_layer_hidden", "directions_swapped")
+TRAINED = ("independent", "wrong_layer_hidden", "directions_swapped", "cell_state_instead_of_hidden")
 
 
 @pytest.fixture(scope="module")
@@ -249,6 +253,20 @@ def test_directions_swapped_costs_the_bidirectional_forward_checks_not_the_train
         assert (
             "so it was measured that way" in checks[name]["message"] and "directions_swapped" in checks[name]["message"]
         )
+
+
+@pytest.mark.slow
+def test_the_cell_state_read_for_the_hidden_state_costs_the_forward_checks_not_the_training(graded):
+    """A teacher round: ``_, (_, hidden) = self.lstm(packed)`` packs correctly and learns (dev accuracy
+    0.99), but lost the invariance checks ("cannot be judged") and every training check as well: 37.23
+    where a teacher gives 70-80. Catalogued, and a variant verify.py measures the training in."""
+    checks = {c["name"]: c for c in checks_of(graded["cell_state_instead_of_hidden"], A5)}
+    lost = {name for name, c in checks.items() if c["status"] not in ("passed", "skipped")}
+    assert lost and all(name.startswith(("test_forward", "test_padding", "test_batch_order")) for name in lost), lost
+    assert all(checks[name]["mistake"] == "cell_state_instead_of_hidden" for name in lost)
+    for name in ("test_training_dev_accuracy", "test_training_test_accuracy", "test_training_made_up_language"):
+        assert checks[name]["status"] == "passed" and "cell_state_instead_of_hidden" in checks[name]["message"]
+    assert score_of(graded["cell_state_instead_of_hidden"], A5) >= 70
 
 
 @pytest.mark.slow

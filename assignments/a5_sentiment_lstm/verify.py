@@ -28,42 +28,46 @@ def replay_batch(rows):
     return ids, lengths
 
 
-# A variant of the architecture a model may compute instead, as a catalogued mistake of its forward
-# does: the forward's checks charge the mistake, and the training is measured in the variant, which
-# learns as well (fc's two halves trade places), rather than lost whole.
+# Variants of the architecture a model may compute instead, as catalogued mistakes of its forward do:
+# the forward's checks charge the mistake, and the training is measured in the variant, which learns
+# as well (fc's two halves trade places; the cell states carry what the hidden states do), rather than
+# lost whole.
 SWAPPED = "the backward direction's final state before the forward one's (directions_swapped)"
+CELL_STATE = "the final cell states instead of the final hidden states (cell_state_instead_of_hidden)"
+VARIANTS = (SWAPPED, CELL_STATE)
 
 
-def _logits(model, padded, lengths, swapped=False):
+def _logits(model, padded, lengths, variant=None):
     packed = pack_padded_sequence(model.embedding(padded), lengths, batch_first=True, enforce_sorted=False)
-    _, (h_n, _) = model.lstm(packed)
-    last = [h_n[-1], h_n[-2]] if swapped else [h_n[-2], h_n[-1]]
+    _, (h_n, c_n) = model.lstm(packed)
+    final = c_n if variant == CELL_STATE else h_n
+    last = [final[-1], final[-2]] if variant == SWAPPED else [final[-2], final[-1]]
     return model.fc(torch.cat(last, dim=1))
 
 
-def _replayed(model, rows, swapped=False):
+def _replayed(model, rows, variant=None):
     """The specified architecture's logits on the replay batch, and the gradient of every parameter
     of sum(logits * projection): what the student's own trained model must reproduce."""
     ids, lengths = replay_batch(rows)
     with torch.enable_grad():
-        logits = _logits(model, torch.tensor(ids), torch.tensor(lengths), swapped)
+        logits = _logits(model, torch.tensor(ids), torch.tensor(lengths), variant)
         return replayed_scores(logits, list(model.named_parameters()))
 
 
-def _classes(model, vocab, texts, swapped=False):
+def _classes(model, vocab, texts, variant=None):
     predicted = []
     with torch.no_grad():
         for start in range(0, len(texts), 256):
             sequences = [_ids(text, vocab) for text in texts[start : start + 256]]
             lengths = torch.tensor([len(ids) for ids in sequences])
             padded = pad_sequence(sequences, batch_first=True)
-            predicted.append(_logits(model, padded, lengths, swapped).argmax(dim=1))
+            predicted.append(_logits(model, padded, lengths, variant).argmax(dim=1))
     return torch.cat(predicted).numpy().astype(np.int64) if predicted else np.zeros(0, np.int64)
 
 
 def classify(_, weights, vocab, texts, emb, hidden, classes=2, variant=None):
     """The predicted class of every text (and the replay, see probes._replay); with ``variant``, in that
-    variant of the architecture (see SWAPPED), which the judge asks for where the replay does not agree."""
+    variant of the architecture (see VARIANTS), which the judge asks for where the replay does not agree."""
     if not isinstance(weights, dict) or np.ndim(weights.get("embedding.weight")) != 2:
         raise ProbeFailure("your trained SentimentLSTM has no embedding.weight of shape (vocab_size, embedding_dim)")
     rows, columns = np.shape(weights["embedding.weight"])
@@ -84,12 +88,11 @@ def classify(_, weights, vocab, texts, emb, hidden, classes=2, variant=None):
     if len(vocab) > rows:
         raise ProbeFailure(f"your vocabulary has {len(vocab)} words but your embedding only {rows} rows")
     ignored = load_trained(model, weights, "SentimentLSTM")
-    if variant is not None and variant != SWAPPED:
+    if variant is not None and variant not in VARIANTS:
         raise ValueError(f"no variant {variant!r} of the architecture")
-    swapped = variant == SWAPPED
     return {
-        "classes": _classes(model, vocab, texts, swapped),
+        "classes": _classes(model, vocab, texts, variant),
         "ignored": ignored,
-        "replayed": _replayed(model, rows, swapped),
-        "variants": [SWAPPED],
+        "replayed": _replayed(model, rows, variant),
+        "variants": list(VARIANTS),
     }
