@@ -193,6 +193,28 @@ def rnn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, activation="tanh"):
 def rnn_backward(dhs, cache):
     return {k: None if v is None else np.full_like(v, dhs.sum()) for k, v in cache["simple"].items()}
 '''
+# A forward that is no recurrent network, with the one-line backward that agrees with it (a hostile round:
+# the gradient check held the backward to the student's own forward "whatever else is wrong", and
+# "numpy only" credited any forward that ran: 15 where the work earns 0). Both now ask for a forward whose
+# states follow the network's (a slip allowed); the network with W_hh not transposed in the forward and
+# the backward alike keeps the gradient check.
+SUM_EVERYWHERE = """
+import numpy as np
+
+def rnn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, activation="tanh"):
+    h0 = np.zeros((x.shape[1], W_hh.shape[0])) if h0 is None else h0
+    total = x.sum() + h0.sum() + W_ih.sum() + W_hh.sum() + b_ih.sum() + b_hh.sum()
+    shapes = {"x": x.shape, "h0": h0.shape, "W_ih": W_ih.shape, "W_hh": W_hh.shape, "b_ih": b_ih.shape, "b_hh": b_hh.shape}
+    return np.full((x.shape[0], x.shape[1], W_hh.shape[0]), total), shapes
+
+def rnn_backward(dhs, cache):
+    return {key: np.full(shape, dhs.sum()) for key, shape in cache.items()}
+"""
+W_HH_NOT_TRANSPOSED_THROUGHOUT = (
+    student_srn(RECURRENT="np.dot(h_prev, W_hh) + b_hh", PREVIOUS="previous")
+    .replace('grads["W_hh"] += dpre.T @ previous', 'grads["W_hh"] += previous.T @ dpre')
+    .replace("carry = dpre @ W_hh", "carry = dpre @ W_hh.T")
+)
 SIMPLE_FOR_A_SHAPE = {
     # the shape of the gradient check's inputs before (a shape no other check used), and one it shares now
     "simple_for_the_old_shape": "x.shape == (3, 2, 2) and W_hh.shape == (3, 3) and h0 is not None",
@@ -320,6 +342,8 @@ def graded(run_grade, tmp_path_factory) -> dict[str, Any]:
             for name, when in SIMPLE_FOR_A_SHAPE.items()
         },
         "recognises_differences": {"srn.py": NO_BACKWARD + RECOGNISES_DIFFERENCES},
+        "sum_everywhere": {"srn.py": SUM_EVERYWHERE},
+        "w_hh_not_transposed_throughout": {"srn.py": W_HH_NOT_TRANSPOSED_THROUGHOUT},
         **{name: {"srn.py": student_srn(**changes)} for name, (changes, _) in WRONG.items()},
     }
     root = tmp_path_factory.mktemp("a1")
@@ -402,7 +426,20 @@ def test_a_forward_simplified_where_the_gradient_check_looks_earns_no_more_than_
     if cheat == "simple_once_inputs_come_again":
         gradient = [c for name, c in checks.items() if name.startswith("test_gradient_check")]
         assert all(c["points"] == 0 for c in gradient)
-        assert any("other hidden states here than it gave the same inputs" in c["message"] for c in gradient)
+        reasons = ("other hidden states here than it gave the same inputs", "do not follow the specified network")
+        assert any(reason in c["message"] for c in gradient for reason in reasons)
+
+
+@pytest.mark.slow
+def test_a_forward_that_is_no_network_earns_nothing_for_agreeing_with_its_backward(graded):
+    assert score_of(graded["sum_everywhere"], A1) == 0
+    checks = {c["name"]: c for c in checks_of(graded["sum_everywhere"], A1)}
+    credited = [c for name, c in checks.items() if name.startswith(("test_gradient_check", "test_numpy_only"))]
+    assert len(credited) == 5 and all("do not follow the specified network" in c["message"] for c in credited)
+    slip = {c["name"]: c for c in checks_of(graded["w_hh_not_transposed_throughout"], A1)}
+    gradient = [c for name, c in slip.items() if name.startswith("test_gradient_check")]
+    assert sum(c["points"] for c in gradient) == 10 and slip["test_numpy_only"]["status"] == "passed"
+    assert slip["test_forward_configurations[tanh-T7-no_h0]"]["mistake"] == "w_hh_not_transposed"
 
 
 @pytest.mark.slow

@@ -286,7 +286,7 @@ def test_a_gradient_check_of_a_forward_that_computes_nothing_earns_nothing(grade
     assert len(checks) == 4
     for check in checks:
         assert check["status"] == "failed" and check["points"] == 0, check
-        assert "does not depend on" in check["message"]
+        assert "does not depend on" in check["message"] or "do not follow the specified network" in check["message"]
 
 
 @pytest.mark.slow

@@ -2,7 +2,17 @@
 
 from contextlib import contextmanager
 
+import numpy as np
+
 from grader.checks import CheckFailure, PartialCredit
+
+# How closely a forward's hidden states must follow the specified network's (their correlation on the
+# same inputs) for the checks that credit how the work is done rather than its values. The network with
+# a catalogued slip stays at 0.68 and above on the checks' inputs, but for h0 ignored where T=1 (0.49);
+# without recurrence, with W_hh not transposed or another activation, 0.7 and above. A hostile round's
+# forward returning the sum of all inputs everywhere (whose one-line backward agreed with it) scored
+# -0.14, a running sum of the inputs 0.14; it earned 15 points where the work earns 0.
+MIN_RESEMBLANCE = 0.3
 
 
 @contextmanager
@@ -28,4 +38,32 @@ def _refuse_flagged(static, filename):
         raise CheckFailure(
             f"{static.describe_integrity(filename)}: code the scan cannot read could compute the gradients "
             "another way than backpropagation, so these points wait for your instructor's review"
+        )
+
+
+def resemblance(mine, specified):
+    """The correlation of a forward's hidden states with the specified network's on the same inputs
+    (h0 kept in front is allowed); 0 where there is nothing to correlate."""
+    try:
+        mine, specified = np.asarray(mine, dtype=np.float64), np.asarray(specified, dtype=np.float64)
+    except (TypeError, ValueError):
+        return 0.0
+    if mine.shape == (specified.shape[0] + 1, *specified.shape[1:]):
+        mine = mine[1:]
+    if mine.shape != specified.shape or mine.size < 3 or not np.isfinite(mine).all():
+        return 0.0
+    if mine.std() == 0 or specified.std() == 0:
+        return 0.0
+    return float(np.corrcoef(mine.ravel(), specified.ravel())[0, 1])
+
+
+def require_a_recurrent_network(mine, specified, what):
+    """Fail ``what`` (a check crediting how the work is done) unless the forward is the network, slips
+    allowed: a function that is none earns nothing for agreeing with itself."""
+    found = resemblance(mine, specified)
+    if found < MIN_RESEMBLANCE:
+        raise CheckFailure(
+            f"rnn_forward's hidden states do not follow the specified network's (correlation {found:.2f} on the "
+            f"same inputs, {MIN_RESEMBLANCE} needed): {what} is credited for a forward that computes the "
+            "recurrent network, a slip allowed, so fix rnn_forward first (see the forward checks)"
         )
