@@ -267,6 +267,11 @@ def test_attacks_are_flagged_at_their_line(name):
         ("import sys\nsys.addaudithook(print)", 2, "sys.addaudithook"),
         ("import threading\nthreading.setprofile(print)", 2, "threading.setprofile"),
         ("from torch.utils.cpp_extension import load_inline", 1, "torch.utils.cpp_extension"),
+        # unpicklers by other names: a pickle calls what it names (exec of a string the scan never reads)
+        ("import numpy as np\nnp.load(data, allow_pickle=True)", 2, "numpy.load with pickles (allow_pickle=True)"),
+        ("import torch\ntorch.load(path, weights_only=False)", 2, "torch.load with pickles (weights_only=False)"),
+        ("from _pickle import loads", 1, "_pickle"),
+        ("import shelve", 1, "shelve"),
     ],
 )
 def test_constructs_that_reach_around_the_guards_are_flagged(source, line, construct):
@@ -291,6 +296,7 @@ def test_constructs_that_reach_around_the_guards_are_flagged(source, line, const
         "exec('x = 1')",
         "import timeit\nseconds = timeit.timeit(lambda: sum(range(9)), number=3)\nstart = timeit.default_timer()",
         "import timeit\nseconds = timeit.timeit('sum(range(9))', number=3)",
+        "import numpy as np\nimport torch\ntable = np.load('t.npy')\nstate = torch.load('m.pt', weights_only=True)",
         "import unittest\nclass TestMine(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(1, 1)",
         "import os\npath = os.path.join(os.getcwd(), 'x')\nos.makedirs(path, exist_ok=True)",
         "import os\nif os.fork() == 0:\n    os._exit(0)",  # a forked process keeps the guards

@@ -395,6 +395,12 @@ ESCAPE_NAMES = (
     "pickle.loads",
     "pickle.load",
     "pickle.Unpickler",
+    "_pickle",  # the same unpickler under its C module's name
+    "shelve",
+    "dill",
+    "cloudpickle",
+    "joblib.load",
+    "pandas.read_pickle",
     "operator.attrgetter",
     "operator.methodcaller",
     "builtins.__import__",
@@ -437,6 +443,9 @@ ESCAPE_ATTRIBUTES = RAW_MEMORY | frozenset(
 # Computed names on these reach anything in them (``getattr(sys, name)``).
 ESCAPE_ROOTS = frozenset({"sys", "builtins", "importlib", "gc", "inspect", "types", "ctypes", "grader", "os"})
 CODE_RUNNERS = frozenset({"exec", "eval", "compile"})
+# Loaders that unpickle where told to: a pickle calls whatever it names (``exec`` of a string the scan
+# never reads), so loading one is unpickling. name -> (keyword, the value that keeps pickles out).
+UNPICKLING_LOADERS = {"numpy.load": ("allow_pickle", False), "torch.load": ("weights_only", True)}
 # Timing a statement given as a string runs it: a constant is scanned as code, a lambda is code the scan
 # reads already, anything else is flagged (``timeit.timeit(lambda: f(x))`` times honestly).
 STATEMENT_RUNNERS = frozenset({"timeit.timeit", "timeit.repeat", "timeit.Timer"})
@@ -586,6 +595,8 @@ class _IntegrityScan(_Visitor):
                 self._check_module(node.lineno, text)
             else:
                 self._flag(node.lineno, f"{name} of a computed name")
+        elif name in UNPICKLING_LOADERS:
+            self._unpickling(node, name)
         elif name in ("setattr", "delattr") and node.args and _shared_library(self._resolve(node.args[0])):
             self._flag(node.lineno, f"{name}({self._resolve(node.args[0])}, …)")
         elif name == "getattr" and len(node.args) >= 2:
@@ -619,6 +630,16 @@ class _IntegrityScan(_Visitor):
         self.depth += 1
         self.visit(tree)
         self.depth -= 1
+
+    def _unpickling(self, node: ast.Call, name: str) -> None:
+        """``np.load(..., allow_pickle=True)``, ``torch.load(..., weights_only=False)``, or a value the
+        scan cannot read there: flagged as unpickling (the defaults keep pickles out)."""
+        keyword, safe = UNPICKLING_LOADERS[name]
+        for given in node.keywords:
+            if given.arg == keyword and not (isinstance(given.value, ast.Constant) and given.value.value is safe):
+                self._flag(node.lineno, f"{name} with pickles ({keyword}={self._shown(given.value)})")
+            elif given.arg is None:
+                self._flag(node.lineno, f"{name} with unpacked arguments")
 
     def _statements(self, node: ast.Call, name: str) -> None:
         """``timeit.timeit(stmt, setup)``: each statement given as a constant string is read as code."""
@@ -779,7 +800,8 @@ def _shared_library(dotted: str) -> bool:
 # shares no memory with this one), unpickling (kept here though it can name any module: honest code
 # saves vocabularies with it), torch's private names but its hooks, and a few introspection helpers.
 NOT_REACHING = (
-    "import subprocess", "import _posixsubprocess", "import pty", *PROGRAM_STARTERS, "pickle.",
+    "import subprocess", "import _posixsubprocess", "import pty", *PROGRAM_STARTERS, "pickle.", "_pickle",
+    "shelve", "dill", "cloudpickle", "joblib.load", "pandas.read_pickle", "numpy.load with", "torch.load with",
     "importlib.reload", "inspect.getmembers", "operator.attrgetter", "operator.methodcaller",
 )  # fmt: skip
 
