@@ -652,3 +652,28 @@ def test_keeping_what_the_checks_hand_in_earns_nothing(graded):
     it calls) stays there for the checks that follow: it must do none of the work."""
     assert KEEPER.count("_KEPT") == 12  # every change applied
     assert score_of(graded["keeps_what_is_handed_in"], A4) == score_of(graded["honest_twin"], A4)
+
+
+def test_a_decoder_written_for_tokens_of_shape_b_is_replayed_as_its_code_runs(reference, probes):
+    """A teacher round's decoder took tokens of shape (B,) and unsqueezed them itself (as many tutorials'
+    do), in its own forward too: it learned every pair, and lost both training checks to the replay,
+    which fed (B, 1) ("LSTM: Expected input to be 2D or 3D, got 4D"). The replay now tries (B,) where
+    (B, 1) fails; test_decoder charges the shape."""
+    import torch
+
+    torch.manual_seed(0)
+    model = reference.Seq2Seq(reference.Encoder(probes.VOCAB, 6, 8), reference.Decoder(probes.VOCAB, 6, 8))
+
+    class FlatTokens(torch.nn.Module):
+        def __init__(self, decoder):
+            super().__init__()
+            self.inner = decoder
+
+        def forward(self, token, hidden, cell):
+            assert token.dim() == 1, "this decoder takes tokens of shape (B,)"
+            return self.inner(token[:, None], hidden, cell)
+
+    specified = probes._replayed(model)
+    model.decoder = FlatTokens(model.decoder)
+    flat = probes._replayed(model)
+    assert (flat["outputs"] == specified["outputs"]).all()

@@ -749,3 +749,26 @@ def test_what_only_the_trusted_side_says_of_a_run_is_never_taken_from_the_studen
     claimed = {"weights": {}, MEASURED_AS: "<b>anything</b>", FROZEN_ROWS: ["made up"], NOT_THE_MODEL: None}
     (run,) = measured_runs(Verifier(), [claimed], "classify")
     assert MEASURED_AS not in run and FROZEN_ROWS not in run and run["accuracy"] == 1.0
+
+
+def test_a_layer_trained_without_its_bias_is_measured_with_a_zero_bias():
+    """A teacher round's a5 with ``nn.Linear(2 * hidden, classes, bias=False)`` learned (dev accuracy
+    0.99) and lost every training check: the verifier refused its weights, "missing fc.bias". Such a
+    model is the architecture with a zero bias; any other parameter missing is still refused."""
+    import torch
+
+    from grader.inside.probe_api import ProbeFailure, load_trained
+
+    trained = torch.nn.Linear(3, 2, bias=False)
+    weights = {name: value.detach().numpy().copy() for name, value in trained.state_dict().items()}
+    architecture = torch.nn.Linear(3, 2)
+    notes = load_trained(architecture, weights, "the model")
+    assert notes == ["bias (none: taken as zeros)"] and not architecture.bias.detach().any()
+    x = torch.randn(4, 3)
+    assert torch.equal(architecture(x), trained(x))
+    from grader.inside.probe_api import replayed_scores
+
+    replayed = replayed_scores(architecture(x), list(architecture.named_parameters()))
+    assert list(replayed["grads"]) == ["weight"]  # as the student's model replays: it has no bias
+    with pytest.raises(ProbeFailure, match="weight"):
+        load_trained(torch.nn.Linear(3, 2), {"bias": np.zeros(2)}, "the model")
