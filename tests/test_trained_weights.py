@@ -286,8 +286,33 @@ def test_a_model_returning_probabilities_is_the_specified_architecture_and_a_sca
     for run, replayed in runs_of(log_softmax):
         assert replay_problem(run, replayed) is None
         assert replay_problem(run, {key: value for key, value in replayed.items() if key != "log_softmax"})
+    # the sigmoid of the scores (a teacher round's a5: learned to 0.98, lost every training check)
+    sigmoid = _bypassing(solution, name, transformed(lambda scores: scores.sigmoid()))
+    for run, replayed in runs_of(sigmoid):
+        assert replay_problem(run, replayed) is None
+        assert replay_problem(run, {key: value for key, value in replayed.items() if key != "sigmoid"})
     for run, replayed in runs_of(_bypassing(solution, name, transformed(lambda scores: 2 * scores))):
         assert replay_problem(run, replayed), "logits times 2 replayed as the architecture"
+
+
+def test_a_catalogued_variant_of_a5s_features_is_measured_in_that_variant():
+    """A teacher round's a5 averaging the LSTM's outputs over each sentence's words learned to 0.94 and
+    lost every training check: not the architecture. Catalogued (mean_of_outputs_as_features), and
+    verify.py offers the variant; the same run is refused in the architecture itself."""
+    from grader.course.mistakes import load_catalog
+    from grader.course.model import load_course
+
+    spec = load_course(REPO).get("a5_sentiment_lstm")
+    mistake = load_catalog(spec.mistakes_path).get("mean_of_outputs_as_features")
+    source = mistake.mutate(spec.solution_files(), spec.module)["sentiment.py"]
+    mutant = types.ModuleType("a5_mean_of_outputs_tw")
+    exec(compile(source, "sentiment.py", "exec"), mutant.__dict__)
+    _, verify, _ = _course("a5_sentiment_lstm", "sentiment")
+    texts = ["a good film", "not good at all", "bad plot", "a really good plot", "not bad", "bad bad film"]
+    for run, replayed in _a5_runs(mutant):
+        assert replay_problem(run, replayed)
+        variant = verify.classify(None, run["weights"], run["vocab"], texts, 8, 8, variant=verify.MEAN)
+        assert replay_problem(run, variant["replayed"]) is None
 
 
 # -- the trusted side's judgement --------------------------------------------------------------------

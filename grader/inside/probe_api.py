@@ -672,10 +672,11 @@ def replay_sensitivity(model: Any, outputs: Any, recompute: Any) -> dict[str, An
 def replayed_scores(scores: Any, named: list[tuple[str, Any]]) -> dict[str, Any]:
     """The verifier's replay of scores the specified architecture computed (with their graph): the
     scores, the gradient of every parameter of sum(scores * projection), its directional form, and
-    the same for the scores' softmax and log-softmax over the last axis (``"softmax"``,
-    ``"log_softmax"``). A model that returns probabilities or log-probabilities (a mistake of its
-    forward, charged there) is still the specified architecture with the student's weights: its
-    training is measured on the logits underneath."""
+    the same for the scores' softmax and log-softmax over the last axis and their sigmoid
+    (``"softmax"``, ``"log_softmax"``, ``"sigmoid"``). A model that returns probabilities or
+    log-probabilities (a mistake of its forward, charged there) is still the specified architecture
+    with the student's weights: its training is measured on the logits underneath, whose largest is
+    still its largest."""
     import torch
 
     named = [(name, p) for name, p in named if p.requires_grad]  # a bias the student's model has not: none
@@ -689,6 +690,7 @@ def replayed_scores(scores: Any, named: list[tuple[str, Any]]) -> dict[str, Any]
     return {
         **replay(scores, True),
         "softmax": replay(torch.softmax(scores, dim=-1), True),
+        "sigmoid": replay(torch.sigmoid(scores), True),
         "log_softmax": replay(torch.log_softmax(scores, dim=-1), False),
     }
 

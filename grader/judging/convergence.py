@@ -322,7 +322,7 @@ def replay_problem(run: Run, replayed: Any, frozen: list[str] | None = None) -> 
     if not isinstance(claim, dict):
         return "your training run returned no outputs of your trained model on the grader's inputs"
     problem = _replay_problem(run, claim, replayed, frozen)
-    for normalised in ("softmax", "log_softmax"):
+    for normalised in ("softmax", "log_softmax", "sigmoid"):
         other = replayed.get(normalised) if isinstance(replayed, dict) else None
         if problem and isinstance(other, dict) and _replay_problem(run, claim, other, frozen) is None:
             return None  # (log-)probabilities of the specified architecture: its forward's checks charge that

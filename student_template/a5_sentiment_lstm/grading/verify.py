@@ -6,7 +6,7 @@ never imports student code, and never sees a label: the judge computes the accur
 import numpy as np
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_sequence
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_sequence
 
 from grader.inside.probe_api import ProbeFailure, load_trained, replayed_scores
 
@@ -34,12 +34,16 @@ def replay_batch(rows):
 # lost whole.
 SWAPPED = "the backward direction's final state before the forward one's (directions_swapped)"
 CELL_STATE = "the final cell states instead of the final hidden states (cell_state_instead_of_hidden)"
-VARIANTS = (SWAPPED, CELL_STATE)
+MEAN = "the mean of the outputs over each sentence's words (mean_of_outputs_as_features)"
+VARIANTS = (SWAPPED, CELL_STATE, MEAN)
 
 
 def _logits(model, padded, lengths, variant=None):
     packed = pack_padded_sequence(model.embedding(padded), lengths, batch_first=True, enforce_sorted=False)
-    _, (h_n, c_n) = model.lstm(packed)
+    output, (h_n, c_n) = model.lstm(packed)
+    if variant == MEAN:
+        unpacked, _ = pad_packed_sequence(output, batch_first=True)
+        return model.fc(unpacked.sum(dim=1) / lengths.to(unpacked.dtype)[:, None])
     final = c_n if variant == CELL_STATE else h_n
     last = [final[-1], final[-2]] if variant == SWAPPED else [final[-2], final[-1]]
     return model.fc(torch.cat(last, dim=1))
