@@ -256,17 +256,29 @@ def test_attacks_are_flagged_at_their_line(name):
         ("import os\nos.system('python -c 1')", 2, "os.system"),
         ("import os\nname = 'execv'\ngetattr(os, name)", 3, "getattr(os, …) with a computed name"),
         # code from strings by other names than exec (a hostile round: a base64 backward through runsource)
-        ("import code\ncode.InteractiveInterpreter(globals()).runsource(text)", 1, "import code"),
-        ("from cProfile import run\nrun(text)", 1, "import cProfile"),
-        ("import doctest", 1, "import doctest"),
+        ("import code\ncode.InteractiveInterpreter(globals()).runsource(text)", 2, "code.InteractiveInterpreter"),
+        ("from cProfile import run\nrun(text)", 1, "cProfile.run"),
+        ("import cProfile\nprofiler = cProfile.Profile()\nprofiler.run(text)", 3, "profiler.run of a statement"),
+        ("import doctest\ndoctest.run_docstring_examples(f, {})", 2, "doctest.run_docstring_examples"),
+        ("import pdb\npdb.Pdb(stdin=commands).set_trace()", 2, "pdb.Pdb"),
         ("import pkgutil\npkgutil.resolve_name(text)", 1, "import pkgutil"),
         ("import timeit\ntimeit.timeit(text, number=1)", 2, "timeit.timeit of a computed stmt"),
         ("from timeit import Timer\nTimer('pass', setup=text)", 2, "timeit.Timer of a computed setup"),
         ("import timeit\ntimeit.repeat('import ctypes')", 2, "import ctypes"),  # a constant is read as code
-        ("from unittest import mock\nmock.patch('numpy.sum', len).start()", 1, "unittest.mock"),
+        ("from unittest import mock\nmock.patch('numpy.sum', len).start()", 2, "mock.patch(numpy.sum, …)"),
+        ("from unittest import mock\nmock.patch.dict('sys.modules', {}).start()", 2, "mock.patch.dict(sys.modules, …)"),
+        (
+            "import logging.config\nlogging.config.dictConfig({'h': {'()': 'os.system'}})",
+            2,
+            "logging.config.dictConfig naming a callable outside logging",
+        ),
         ("import sys\nsys.addaudithook(print)", 2, "sys.addaudithook"),
         ("import threading\nthreading.setprofile(print)", 2, "threading.setprofile"),
         ("from torch.utils.cpp_extension import load_inline", 1, "torch.utils.cpp_extension"),
+        # breakpoint() calls the function PYTHONBREAKPOINT names, with its arguments (a regression round)
+        ("import os\nos.environ['PYTHONBREAKPOINT'] = 'builtins.exec'", 2, "PYTHONBREAKPOINT"),
+        ("breakpoint(text)", 1, "breakpoint with arguments (passed to the hook PYTHONBREAKPOINT names)"),
+        ("import sys, io\nsys.stdin = io.StringIO(commands)", 2, "sys.stdin replaced"),
         # unpicklers by other names: a pickle calls what it names (exec of a string the scan never reads)
         ("import numpy as np\nnp.load(data, allow_pickle=True)", 2, "numpy.load with pickles (allow_pickle=True)"),
         ("import torch\ntorch.load(path, weights_only=False)", 2, "torch.load with pickles (weights_only=False)"),
@@ -298,6 +310,17 @@ def test_constructs_that_reach_around_the_guards_are_flagged(source, line, const
         "import timeit\nseconds = timeit.timeit('sum(range(9))', number=3)",
         "import numpy as np\nimport torch\ntable = np.load('t.npy')\nstate = torch.load('m.pt', weights_only=True)",
         "import unittest\nclass TestMine(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(1, 1)",
+        # a regression round's honest profiling, debugging, doctests, timing and logging
+        "def main():\n    import cProfile, pstats\n    with cProfile.Profile() as profile:\n        pass\n"
+        "    pstats.Stats(profile)\nif __name__ == '__main__':\n    main()",
+        "import doctest\nif __name__ == '__main__':\n    doctest.testmod()",
+        "def f(loss):\n    if not loss:\n        import pdb\n        pdb.set_trace()\n    breakpoint()",
+        "import timeit, functools\ndef once(n=1):\n    pass\nt = timeit.timeit(once, number=5)\n"
+        "u = timeit.Timer(functools.partial(once, 2)).timeit(3)\nrun = functools.partial(model, x)\n"
+        "v = timeit.timeit(run, number=3)",
+        "from unittest import mock\nwith mock.patch('my_helpers.draw', return_value=0.0):\n    pass",
+        "import logging.config\nlogging.config.dictConfig({'version': 1, 'handlers': {'console': "
+        "{'class': 'logging.StreamHandler', 'stream': 'ext://sys.stdout'}}})",
         "import os\npath = os.path.join(os.getcwd(), 'x')\nos.makedirs(path, exist_ok=True)",
         "import os\nif os.fork() == 0:\n    os._exit(0)",  # a forked process keeps the guards
         "import torch\ntorch.backends.cudnn.deterministic = True\nx = torch.zeros(2)\nx.requires_grad = True",

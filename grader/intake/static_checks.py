@@ -207,6 +207,10 @@ def _imported_modules(source: str, depth: int = 0) -> set[str]:
     found: set[str] = set()
     pending: list[ast.AST] = [tree]
     main_block_runs, _ = name_changes(tree)
+    importers = {"import_module", "__import__"}  # and the names they are imported as
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "importlib":
+            importers.update(a.asname for a in node.names if a.name in ("import_module", "__import__") and a.asname)
     while pending:
         node = pending.pop()
         if isinstance(node, ast.If) and _is_main_guard(node.test) and not main_block_runs:
@@ -219,7 +223,7 @@ def _imported_modules(source: str, depth: int = 0) -> set[str]:
         elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
             func, text = node.func, node.args[0].value
             name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-            if name in ("import_module", "__import__") and isinstance(text, str):
+            if name in importers and isinstance(text, str):
                 found.add(text.split(".")[0])
             elif name in CODE_RUNNERS and isinstance(text, str) and depth < 3:
                 found |= _imported_modules(text, depth + 1)
@@ -347,10 +351,8 @@ class _Visitor(ast.NodeVisitor):
 ESCAPE_MODULES = (
     *("ctypes", "_ctypes", "cffi", "marshal", "runpy", "grader", "assignment_probes"),
     *("subprocess", "_posixsubprocess", "pty"),
-    # Code from strings, or a hook on every frame, by another name than exec: a hostile round ran a
-    # base64-decoded complex-step backward through code.InteractiveInterpreter().runsource, unflagged.
-    *("code", "codeop", "pdb", "bdb", "trace", "profile", "cProfile", "doctest", "pydoc", "pkgutil"),
-    *("zipimport", "site"),
+    # Modules by names in strings, or code from files: nothing a graded module needs.
+    *("codeop", "pydoc", "pkgutil", "zipimport", "site"),
 )
 # Starting another program through os.
 PROGRAM_STARTERS = tuple(
@@ -407,8 +409,18 @@ ESCAPE_NAMES = (
     "torch.jit.CompilationUnit",  # TorchScript compiled from a string the scan cannot read
     "torch.utils.cpp_extension",  # C++ compiled from strings
     "numpy.f2py",  # Fortran compiled from strings
-    "unittest.mock",  # patch("numpy.sum", ...): a function replaced by its name in a string
-    "logging.config",  # resolves callables named in strings
+    # Code from strings, or a hook on every frame, by another name than exec: a hostile round ran a
+    # base64-decoded complex-step backward through code.InteractiveInterpreter().runsource, unflagged.
+    # Their modules stay importable (a regression round: `import pdb` for a debugging line, profiling
+    # with `cProfile.Profile()`, doctests under the main guard); what runs a string is flagged.
+    *("code.InteractiveInterpreter", "code.InteractiveConsole", "code.interact", "code.compile_command"),
+    *("pdb.run", "pdb.runeval", "pdb.runctx", "pdb.Pdb", "bdb.Bdb", "trace.Trace"),
+    *("profile.run", "profile.runctx", "profile.Profile", "cProfile.run", "cProfile.runctx"),
+    *("doctest.testmod", "doctest.testfile", "doctest.run_docstring_examples", "doctest.DocTestRunner"),
+    *("doctest.DocTestParser", "doctest.DocTestFinder", "doctest.DocTestSuite", "doctest.DocFileSuite"),
+    *("doctest.script_from_examples", "doctest.debug", "doctest.debug_src", "doctest.debug_script"),
+    *("logging.config.listen", "logging.config.fileConfig"),  # a configuration's strings are evaluated
+    "sys.breakpointhook",
     "sys.addaudithook",
     "sys.monitoring",
     "threading.setprofile",
@@ -448,7 +460,14 @@ CODE_RUNNERS = frozenset({"exec", "eval", "compile"})
 UNPICKLING_LOADERS = {"numpy.load": ("allow_pickle", False), "torch.load": ("weights_only", True)}
 # Timing a statement given as a string runs it: a constant is scanned as code, a lambda is code the scan
 # reads already, anything else is flagged (``timeit.timeit(lambda: f(x))`` times honestly).
-STATEMENT_RUNNERS = frozenset({"timeit.timeit", "timeit.repeat", "timeit.Timer"})
+STATEMENT_RUNNERS = frozenset({"timeit.timeit", "timeit.repeat", "timeit.Timer", "torch.utils.benchmark.Timer"})
+# Modules whose objects run a statement given as a string (``cProfile.Profile().run("...")``): where one
+# is imported, ``x.run(...)`` / ``x.runctx(...)`` / ``x.runeval(...)`` of anything but a function is flagged.
+STATEMENT_RUNNER_MODULES = frozenset({"cProfile", "profile", "pdb", "bdb", "trace"})
+STATEMENT_RUNNER_METHODS = frozenset({"run", "runctx", "runeval"})
+# unittest.mock's patches name what they replace in a string: flagged where that is a library the probes
+# share the process with, the import machinery, or a name the scan cannot read.
+PATCHERS = frozenset({"unittest.mock.patch", "unittest.mock.patch.multiple", "unittest.mock.patch.dict"})
 IMPORTERS = frozenset({"__import__", "importlib.import_module", "importlib.__import__"})
 # Builtins that, passed around as values, run or reach what the scan cannot see (``e = eval``).
 INDIRECT = CODE_RUNNERS | {"__import__", "getattr", "vars"}
@@ -517,6 +536,7 @@ class _IntegrityScan(_Visitor):
         self.overloaded_flagged = "overloaded" in arithmetic
         self.parents = _parents(tree)
         self.shadowed = _assigned_names(tree)  # `def compile(...)`: then compile(...) is not the builtin
+        self.functions = _functions_only(tree)  # names bound by `def` alone: code, never a string
         self.depth = 0  # of exec'd constant strings within each other
 
     def visit_Import(self, node: ast.Import) -> None:
@@ -555,6 +575,8 @@ class _IntegrityScan(_Visitor):
         they share (torch.backends' switches are settings, not functions)."""
         if isinstance(target, ast.Attribute):
             owner = self._resolve(target.value)
+            if owner == "sys" and target.attr in ("stdin", "__stdin__"):  # a debugger reads its commands there
+                self._flag(target.lineno, f"sys.{target.attr} replaced")
             if _shared_library(owner):
                 self._flag(target.lineno, f"{owner}.{target.attr} replaced")
 
@@ -590,6 +612,20 @@ class _IntegrityScan(_Visitor):
             self._code(node, name, text)
         elif name in STATEMENT_RUNNERS:
             self._statements(node, name)
+        elif name in PATCHERS or name == "unittest.mock.patch.object":
+            self._patch(node, name)
+        elif name == "logging.config.dictConfig":
+            self._logging_configuration(node)
+        elif name == "breakpoint" and (node.args or node.keywords):
+            self._flag(node.lineno, "breakpoint with arguments (passed to the hook PYTHONBREAKPOINT names)")
+        elif (
+            isinstance(node.func, ast.Attribute)
+            and node.func.attr in STATEMENT_RUNNER_METHODS
+            and node.args
+            and not self._runs_code(node.args[0])
+            and any(module.split(".")[0] in STATEMENT_RUNNER_MODULES for module in self.aliases.values())
+        ):
+            self._flag(node.lineno, f"{self._shown(node.func.value)}.{node.func.attr} of a statement")
         elif name in IMPORTERS:
             if isinstance(text, str):
                 self._check_module(node.lineno, text)
@@ -641,12 +677,22 @@ class _IntegrityScan(_Visitor):
             elif given.arg is None:
                 self._flag(node.lineno, f"{name} with unpacked arguments")
 
+    def _runs_code(self, value: ast.expr) -> bool:
+        """A lambda, a function the file defines (and binds no other way), or ``functools.partial``
+        of one: code the scan reads, never a string."""
+        if isinstance(value, ast.Lambda):
+            return True
+        if isinstance(value, ast.Name):
+            return value.id in self.functions
+        # functools.partial refuses anything not callable, so never a string
+        return isinstance(value, ast.Call) and self._resolve(value.func) == "functools.partial"
+
     def _statements(self, node: ast.Call, name: str) -> None:
         """``timeit.timeit(stmt, setup)``: each statement given as a constant string is read as code."""
         given = {keyword.arg: keyword.value for keyword in node.keywords if keyword.arg}
         for position, argument in enumerate(("stmt", "setup")):
             value = node.args[position] if len(node.args) > position else given.get(argument)
-            if value is None or isinstance(value, ast.Lambda):
+            if value is None or self._runs_code(value):
                 continue
             if isinstance(value, ast.Constant) and isinstance(value.value, str):
                 self._code(node, name, value.value)
@@ -654,6 +700,41 @@ class _IntegrityScan(_Visitor):
                 self._flag(node.lineno, f"{name} of a computed {argument}")
         if any(keyword.arg is None for keyword in node.keywords) or any(isinstance(a, ast.Starred) for a in node.args):
             self._flag(node.lineno, f"{name} with unpacked arguments")
+
+    def _patch(self, node: ast.Call, name: str) -> None:
+        """``mock.patch("random.random", ...)`` patches the student's own world; ``"numpy.sum"``, the import
+        machinery (``patch.dict("sys.modules", ...)``) or a target the scan cannot read is flagged."""
+        target = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "target"), None)
+        if name == "unittest.mock.patch.object":
+            owner = self._resolve(target) if target is not None else ""
+            risky = _shared_library(owner) or owner.split(".")[0] in ESCAPE_ROOTS
+            shown = owner
+        elif isinstance(target, ast.Constant) and isinstance(target.value, str):
+            shown = target.value
+            risky = _shared_library(shown) or shown.split(".")[0] in ESCAPE_ROOTS or shown == "sys.modules"
+        else:
+            risky, shown = True, "a computed target"
+        if risky:
+            self._flag(node.lineno, f"{name.removeprefix('unittest.')}({shown[:40]}, …)")
+
+    def _logging_configuration(self, node: ast.Call) -> None:
+        """``logging.config.dictConfig({...})`` builds what its strings name: a literal naming only logging's
+        own classes is honest set-up; a factory (``"()"``), ``ext://`` or anything computed is flagged."""
+        config = node.args[0] if node.args else None
+        if not isinstance(config, ast.Dict):
+            self._flag(node.lineno, "logging.config.dictConfig of a computed configuration")
+            return
+        for inner in ast.walk(config):
+            if isinstance(inner, ast.Dict) and any(
+                isinstance(key, ast.Constant) and key.value in ("()", "class") and not _logging_class(value)
+                for key, value in zip(inner.keys, inner.values)
+            ):
+                self._flag(node.lineno, "logging.config.dictConfig naming a callable outside logging")
+                return
+            if isinstance(inner, ast.Constant) and isinstance(inner.value, str) and inner.value.startswith("ext://"):
+                if not inner.value.startswith(("ext://sys.stdout", "ext://sys.stderr")):
+                    self._flag(node.lineno, "logging.config.dictConfig with ext://")
+                    return
 
     def _getattr(self, node: ast.Call) -> None:
         owner, name = self._resolve(node.args[0]), node.args[1]
@@ -769,7 +850,11 @@ class _IntegrityScan(_Visitor):
 
     def visit_Constant(self, node: ast.Constant) -> None:
         """``1j``; a dtype named by a string (``astype("complex128")``, ``dtype="D"``): one letter only
-        where a dtype goes, since ``"D"`` is also an honest key."""
+        where a dtype goes, since ``"D"`` is also an honest key. ``"PYTHONBREAKPOINT"``: the variable
+        that makes ``breakpoint()`` call any function named in a string (a regression round ran a computed
+        string through ``builtins.exec`` so)."""
+        if node.value == "PYTHONBREAKPOINT":
+            self._flag(node.lineno, "PYTHONBREAKPOINT")
         if self.complex_flagged and isinstance(node.value, complex):
             self._flag_arithmetic(node.lineno, repr(node.value))
         elif isinstance(node.value, str) and node.value in self.arithmetic_dtypes:
@@ -788,6 +873,41 @@ class _IntegrityScan(_Visitor):
 
 
 SHARED_LIBRARIES = frozenset({"numpy", "torch", "builtins", "math", "random", "json", "pytest", "_pytest"})
+
+
+def _logging_class(value: ast.expr) -> bool:
+    """``"logging.StreamHandler"`` (or a short name dictConfig resolves within logging)."""
+    if not (isinstance(value, ast.Constant) and isinstance(value.value, str)):
+        return False
+    return value.value.startswith("logging.") or "." not in value.value
+
+
+def _functions_only(tree: ast.AST) -> frozenset[str]:
+    """Names the file binds with ``def``, a lambda or ``functools.partial(...)`` (which refuses anything
+    not callable, so never a string), and in no other way."""
+    defined: set[str] = set()
+    other: set[str] = set()
+    code: set[int] = set()  # the Name targets of `f = lambda ...` / `f = partial(...)`
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            value = node.value
+            partial = isinstance(value, ast.Call) and (
+                (isinstance(value.func, ast.Name) and value.func.id == "partial")
+                or (isinstance(value.func, ast.Attribute) and value.func.attr == "partial")
+            )
+            if isinstance(value, ast.Lambda) or partial:
+                code.add(id(node.targets[0]))
+                defined.add(node.targets[0].id)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            defined.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)) and id(node) not in code:
+            other.add(node.id)
+        elif isinstance(node, ast.alias):
+            other.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, (ast.ClassDef,)):
+            other.add(node.name)
+    return frozenset(defined - other)
 
 
 def _shared_library(dotted: str) -> bool:
