@@ -491,7 +491,8 @@ BPTT_NOT_CARRIED = 100 - 25 - 10
         ("huge_notebook", 0, "files over 20 MB are not graded"),
         # flagged: the public backward case its honest work would pass (5) is lost with the numpy-only check
         ("replaces_probes", BPTT_NOT_CARRIED - 5 - NUMPY_ONLY_POINTS, "__import__ of a computed name"),
-        ("stateful_forward", NUMPY_ONLY_POINTS, "a forward that depends on its arguments only"),
+        # no work: "numpy only" credits a forward that computes the network (it gave 5 before)
+        ("stateful_forward", 0, "a forward that depends on its arguments only"),
         ("amplified_reply_frame", PARTIAL - FLAGGED, "an array is referred to twice"),
     ],
 )
