@@ -279,6 +279,17 @@ def test_attacks_are_flagged_at_their_line(name):
         ("import os\nos.environ['PYTHONBREAKPOINT'] = 'builtins.exec'", 2, "PYTHONBREAKPOINT"),
         ("breakpoint(text)", 1, "breakpoint with arguments (passed to the hook PYTHONBREAKPOINT names)"),
         ("import sys, io\nsys.stdin = io.StringIO(commands)", 2, "sys.stdin replaced"),
+        ("import sys\nsetattr(sys, 'stdin', commands)", 2, "setattr(sys, …)"),
+        ("import os\nos.environ['PY' + 'THONBREAKPOINT'] = hook", 2, "PYTHONBREAKPOINT"),
+        # a hostile round's sixth pass: an annotation evaluated, pickle's private names, other loaders
+        ("def install() -> 'exec(SOURCE, globals())':\n    pass", 1, "exec of a computed string"),
+        ("import typing\ntyping.get_type_hints(install)", 2, "typing.get_type_hints"),
+        ("import pickle\npickle._loads(blob)", 2, "pickle._loads"),
+        ("import numpy as np\nnp.load(data, None, True)", 2, "numpy.load with pickles (allow_pickle=True)"),
+        ("import torch\ntorch.load(path, None, pickle)", 2,
+         "torch.load with a pickle module (then pickles load unless weights_only=True)"),
+        ("import timeit\ntimeit.main(['-s', text])", 2, "timeit.main"),
+        ("from unittest import mock\nmock.patch(f'{prefix}.sum', len).start()", 2, "mock.patch(a computed target, …)"),
         # unpicklers by other names: a pickle calls what it names (exec of a string the scan never reads)
         ("import numpy as np\nnp.load(data, allow_pickle=True)", 2, "numpy.load with pickles (allow_pickle=True)"),
         ("import torch\ntorch.load(path, weights_only=False)", 2, "torch.load with pickles (weights_only=False)"),
@@ -321,6 +332,13 @@ def test_constructs_that_reach_around_the_guards_are_flagged(source, line, const
         "from unittest import mock\nwith mock.patch('my_helpers.draw', return_value=0.0):\n    pass",
         "import logging.config\nlogging.config.dictConfig({'version': 1, 'handlers': {'console': "
         "{'class': 'logging.StreamHandler', 'stream': 'ext://sys.stdout'}}})",
+        # a second regression round: one's own module patched by __name__, a configuration bound to a name,
+        # random patched in a test, string annotations
+        "from unittest import mock\nwith mock.patch(__name__ + '._cell', len), mock.patch(f'{__name__}.tokenize'):\n"
+        "    pass\nwith mock.patch('random.random', return_value=0.0):\n    pass",
+        "import logging.config\nCONFIG = {'version': 1, 'handlers': {'c': {'class': 'logging.StreamHandler'}}}\n"
+        "logging.config.dictConfig(CONFIG)",
+        "import numpy as np\ndef f(x: 'np.ndarray', n: 'int' = 3) -> 'np.ndarray':\n    return x\ny: 'list[int]' = []",
         "import os\npath = os.path.join(os.getcwd(), 'x')\nos.makedirs(path, exist_ok=True)",
         "import os\nif os.fork() == 0:\n    os._exit(0)",  # a forked process keeps the guards
         "import torch\ntorch.backends.cudnn.deterministic = True\nx = torch.zeros(2)\nx.requires_grad = True",

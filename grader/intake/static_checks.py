@@ -398,6 +398,14 @@ ESCAPE_NAMES = (
     "pickle.load",
     "pickle.Unpickler",
     "_pickle",  # the same unpickler under its C module's name
+    *("pickle._loads", "pickle._load", "pickle._Unpickler"),  # and its Python one's
+    "multiprocessing.reduction",  # ForkingPickler.loads
+    "torch.package",
+    # Annotations given as strings are evaluated by these (`def f() -> "exec(...)"`: a hostile round);
+    # the strings themselves are scanned as code too.
+    *("typing.get_type_hints", "typing.ForwardRef", "inspect.get_annotations", "typing._eval_type"),
+    "timeit.main",  # timeit's command line: statements as strings
+    *("logging.config.DictConfigurator", "logging.config.BaseConfigurator", "logging.config.dictConfigClass"),
     "shelve",
     "dill",
     "cloudpickle",
@@ -457,7 +465,14 @@ ESCAPE_ROOTS = frozenset({"sys", "builtins", "importlib", "gc", "inspect", "type
 CODE_RUNNERS = frozenset({"exec", "eval", "compile"})
 # Loaders that unpickle where told to: a pickle calls whatever it names (``exec`` of a string the scan
 # never reads), so loading one is unpickling. name -> (keyword, the value that keeps pickles out).
-UNPICKLING_LOADERS = {"numpy.load": ("allow_pickle", False), "torch.load": ("weights_only", True)}
+# (keyword, its position when given positionally, the value that keeps pickles out)
+UNPICKLING_LOADERS = {
+    "numpy.load": ("allow_pickle", 2, False),
+    "numpy.lib.npyio.load": ("allow_pickle", 2, False),
+    "numpy.lib.format.read_array": ("allow_pickle", 1, False),
+    "torch.load": ("weights_only", None, True),
+    "torch.serialization.load": ("weights_only", None, True),
+}
 # Timing a statement given as a string runs it: a constant is scanned as code, a lambda is code the scan
 # reads already, anything else is flagged (``timeit.timeit(lambda: f(x))`` times honestly).
 STATEMENT_RUNNERS = frozenset({"timeit.timeit", "timeit.repeat", "timeit.Timer", "torch.utils.benchmark.Timer"})
@@ -537,6 +552,7 @@ class _IntegrityScan(_Visitor):
         self.parents = _parents(tree)
         self.shadowed = _assigned_names(tree)  # `def compile(...)`: then compile(...) is not the builtin
         self.functions = _functions_only(tree)  # names bound by `def` alone: code, never a string
+        self.literals = _dict_literals(tree)  # names bound once, to a dict literal
         self.depth = 0  # of exec'd constant strings within each other
 
     def visit_Import(self, node: ast.Import) -> None:
@@ -633,6 +649,16 @@ class _IntegrityScan(_Visitor):
                 self._flag(node.lineno, f"{name} of a computed name")
         elif name in UNPICKLING_LOADERS:
             self._unpickling(node, name)
+        elif (
+            name in ("setattr", "delattr")
+            and len(node.args) > 1
+            and self._resolve(node.args[0]) == "sys"
+            and (
+                not isinstance(node.args[1], ast.Constant)
+                or node.args[1].value in ("stdin", "__stdin__", "breakpointhook")
+            )
+        ):
+            self._flag(node.lineno, f"{name}(sys, …)")
         elif name in ("setattr", "delattr") and node.args and _shared_library(self._resolve(node.args[0])):
             self._flag(node.lineno, f"{name}({self._resolve(node.args[0])}, …)")
         elif name == "getattr" and len(node.args) >= 2:
@@ -670,11 +696,18 @@ class _IntegrityScan(_Visitor):
     def _unpickling(self, node: ast.Call, name: str) -> None:
         """``np.load(..., allow_pickle=True)``, ``torch.load(..., weights_only=False)``, or a value the
         scan cannot read there: flagged as unpickling (the defaults keep pickles out)."""
-        keyword, safe = UNPICKLING_LOADERS[name]
-        for given in node.keywords:
-            if given.arg == keyword and not (isinstance(given.value, ast.Constant) and given.value.value is safe):
-                self._flag(node.lineno, f"{name} with pickles ({keyword}={self._shown(given.value)})")
-            elif given.arg is None:
+        keyword, position, safe = UNPICKLING_LOADERS[name]
+        given = [(k.arg, k.value) for k in node.keywords]
+        if position is not None and len(node.args) > position:
+            given.append((keyword, node.args[position]))
+        if name.startswith("torch") and len(node.args) > 2:  # torch.load(f, map_location, pickle_module)
+            given.append(("pickle_module", node.args[2]))
+        for arg, value in given:
+            if arg == keyword and not (isinstance(value, ast.Constant) and value.value is safe):
+                self._flag(node.lineno, f"{name} with pickles ({keyword}={self._shown(value)})")
+            elif arg == "pickle_module":
+                self._flag(node.lineno, f"{name} with a pickle module (then pickles load unless weights_only=True)")
+            elif arg is None or any(isinstance(a, ast.Starred) for a in node.args):
                 self._flag(node.lineno, f"{name} with unpacked arguments")
 
     def _runs_code(self, value: ast.expr) -> bool:
@@ -707,11 +740,13 @@ class _IntegrityScan(_Visitor):
         target = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "target"), None)
         if name == "unittest.mock.patch.object":
             owner = self._resolve(target) if target is not None else ""
-            risky = _shared_library(owner) or owner.split(".")[0] in ESCAPE_ROOTS
+            risky = _patched_risky(owner)
             shown = owner
         elif isinstance(target, ast.Constant) and isinstance(target.value, str):
             shown = target.value
-            risky = _shared_library(shown) or shown.split(".")[0] in ESCAPE_ROOTS or shown == "sys.modules"
+            risky = _patched_risky(shown) or shown == "sys.modules"
+        elif _own_module_name(target):  # __name__ + ".helper", f"{__name__}.helper": the student's own
+            risky, shown = False, "this module"
         else:
             risky, shown = True, "a computed target"
         if risky:
@@ -721,6 +756,8 @@ class _IntegrityScan(_Visitor):
         """``logging.config.dictConfig({...})`` builds what its strings name: a literal naming only logging's
         own classes is honest set-up; a factory (``"()"``), ``ext://`` or anything computed is flagged."""
         config = node.args[0] if node.args else None
+        if isinstance(config, ast.Name):  # CONFIG = {...} bound once in the file: that literal
+            config = self.literals.get(config.id, config)
         if not isinstance(config, ast.Dict):
             self._flag(node.lineno, "logging.config.dictConfig of a computed configuration")
             return
@@ -855,11 +892,31 @@ class _IntegrityScan(_Visitor):
         string through ``builtins.exec`` so)."""
         if node.value == "PYTHONBREAKPOINT":
             self._flag(node.lineno, "PYTHONBREAKPOINT")
+        if isinstance(node.value, str) and self._annotation(node) and self.depth < 3:
+            self._code(_evaluated(node), "an annotation", node.value)  # evaluated by get_type_hints & co.
         if self.complex_flagged and isinstance(node.value, complex):
             self._flag_arithmetic(node.lineno, repr(node.value))
         elif isinstance(node.value, str) and node.value in self.arithmetic_dtypes:
             if len(node.value) > 1 or self._dtype_position(node):
                 self._flag_arithmetic(node.lineno, repr(node.value))
+
+    def _annotation(self, node: ast.Constant) -> bool:
+        """Whether the string is an annotation (of an argument, a return, or an annotated name)."""
+        parent = self.parents.get(node)
+        if isinstance(parent, ast.arg):
+            return parent.annotation is node
+        if isinstance(parent, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            return parent.returns is node
+        if isinstance(parent, ast.AnnAssign):
+            return parent.annotation is node
+        return False
+
+    def visit_BinOp(self, node: ast.BinOp) -> None:
+        """``"PYTHON" + "BREAKPOINT"``: constants joined are read as one."""
+        folded = _folded(node)
+        if folded == "PYTHONBREAKPOINT":
+            self._flag(node.lineno, "PYTHONBREAKPOINT")
+        self.generic_visit(node)
 
     def _dtype_position(self, node: ast.Constant) -> bool:
         parent = self.parents.get(node)
@@ -873,6 +930,63 @@ class _IntegrityScan(_Visitor):
 
 
 SHARED_LIBRARIES = frozenset({"numpy", "torch", "builtins", "math", "random", "json", "pytest", "_pytest"})
+
+
+def _folded(node: ast.expr) -> str | None:
+    """The string a sum of string constants makes, or None."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _folded(node.left), _folded(node.right)
+        return None if left is None or right is None else left + right
+    return None
+
+
+def _evaluated(node: ast.Constant) -> ast.Call:
+    """A stand-in call at the annotation's line, for :meth:`_IntegrityScan._code`'s messages."""
+    return ast.Call(func=ast.Name(id="annotation", ctx=ast.Load()), args=[], keywords=[], lineno=node.lineno)
+
+
+def _patched_risky(target: str) -> bool:
+    """A patch of a library the probes share the process with (numpy, torch, builtins, ...) or of the
+    import machinery; ``random``'s functions are the student's own draws (a4's teacher forcing)."""
+    root = target.split(".")[0]
+    return (_shared_library(target) and root != "random") or root in ESCAPE_ROOTS
+
+
+def _own_module_name(target: ast.expr | None) -> bool:
+    """``__name__ + ".x"`` or ``f"{__name__}.x"``: a name in the module itself."""
+    if isinstance(target, ast.BinOp) and isinstance(target.op, ast.Add):
+        return isinstance(target.left, ast.Name) and target.left.id == "__name__"
+    if isinstance(target, ast.JoinedStr) and target.values:
+        first = target.values[0]
+        return (
+            isinstance(first, ast.FormattedValue)
+            and isinstance(first.value, ast.Name)
+            and first.value.id == "__name__"
+            and all(isinstance(part, ast.Constant) for part in target.values[1:])
+        )
+    return False
+
+
+def _dict_literals(tree: ast.AST) -> dict[str, ast.Dict]:
+    """Names the file binds exactly once, to a dict literal, and reads once (where it is used, so
+    nothing changed it in between)."""
+    bound: dict[str, list[ast.expr | None]] = {}
+    reads: dict[str, int] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            bound.setdefault(node.targets[0].id, []).append(node.value)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            bound.setdefault(node.id, []).append(None)
+        elif isinstance(node, ast.Name):
+            reads[node.id] = reads.get(node.id, 0) + 1
+    return {
+        name: values[0]
+        for name, values in bound.items()
+        # the Assign and its own Name target, and the one read
+        if len(values) == 2 and isinstance(values[0], ast.Dict) and reads.get(name) == 1
+    }
 
 
 def _logging_class(value: ast.expr) -> bool:
@@ -922,6 +1036,8 @@ def _shared_library(dotted: str) -> bool:
 NOT_REACHING = (
     "import subprocess", "import _posixsubprocess", "import pty", *PROGRAM_STARTERS, "pickle.", "_pickle",
     "shelve", "dill", "cloudpickle", "joblib.load", "pandas.read_pickle", "numpy.load with", "torch.load with",
+    "pickle._", "multiprocessing.reduction", "torch.package", "numpy.lib.npyio.load with",
+    "numpy.lib.format.read_array with", "torch.serialization.load with",
     "importlib.reload", "inspect.getmembers", "operator.attrgetter", "operator.methodcaller",
 )  # fmt: skip
 

@@ -76,7 +76,10 @@ def _judge_gradient_check(judge, reference, call):
     # reference's differences stand for the student's, whose perturbed calls are only the student's
     # word (a forward that recognised them answered with the derivative of its one-line backward).
     expected = reference.expected("gradient_check", **call)
-    if is_close(result.get("forward"), expected.get("forward"), rtol=1e-9, atol=1e-12):
+    # Within the forward checks' tolerance (assignment.toml) the forward is the reference's: a hostile
+    # round's states times (1 + 1e-8) passed every forward check, missed a tighter test here, and
+    # answered its own perturbed calls from a backward of ones (10 points without backpropagation).
+    if is_close(result.get("forward"), expected.get("forward"), rtol=1e-7, atol=1e-9):
         numeric = expected.get("numeric")
     else:  # agreeing with itself is worth something only for a forward that is the network, with a slip
         require_a_recurrent_network(result.get("forward"), expected.get("forward"), "the gradient check")
