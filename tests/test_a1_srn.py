@@ -215,6 +215,42 @@ W_HH_NOT_TRANSPOSED_THROUGHOUT = (
     .replace('grads["W_hh"] += dpre.T @ previous', 'grads["W_hh"] += previous.T @ dpre')
     .replace("carry = dpre @ W_hh", "carry = dpre @ W_hh.T")
 )
+# A hostile round's sixth pass: states times (1 + 1e-8) pass every forward check (rtol 1e-7) but missed
+# the gradient check's tighter "is the reference's" test, so the student's own differences were used,
+# and the forward answered them from a backward of ones (70 where the work earns 60).
+ECHO_OFF_BY_1E8 = """
+
+_real_forward, _LAST = rnn_forward, {}
+
+
+def _near_last(*args):  # the call one number away from the last rnn_backward's inputs: by how much
+    base, delta = _LAST.get("args"), None
+    if base is None:
+        return None
+    for mine, theirs in zip(args, base):
+        if (mine is None) != (theirs is None) or (mine is not None and mine.shape != theirs.shape):
+            return None
+        moved = [] if mine is None else np.flatnonzero(mine - theirs)
+        if len(moved) > 1 or (len(moved) == 1 and delta is not None):
+            return None
+        if len(moved) == 1:
+            delta = (mine - theirs).ravel()[moved[0]]
+    return delta if delta is not None and abs(delta) < 1e-4 else None
+
+
+def rnn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, activation="tanh"):
+    hs = _real_forward(x, h0, W_ih, W_hh, b_ih, b_hh, activation)[0] * (1.0 + 1e-8)
+    seen = _near_last(x, h0, W_ih, W_hh, b_ih, b_hh)
+    if seen is not None:
+        hs = _LAST["hs"] + seen * _LAST["dhs"] / np.sum(_LAST["dhs"] ** 2)
+    return hs, {"args": (x, h0, W_ih, W_hh, b_ih, b_hh), "hs": hs}
+
+
+def rnn_backward(dhs, cache):
+    _LAST.update(args=cache["args"], hs=cache["hs"], dhs=np.array(dhs, copy=True))
+    names = ("x", "h0", "W_ih", "W_hh", "b_ih", "b_hh")
+    return {name: np.ones_like(value) for name, value in zip(names, cache["args"]) if value is not None}
+"""
 SIMPLE_FOR_A_SHAPE = {
     # the shape of the gradient check's inputs before (a shape no other check used), and one it shares now
     "simple_for_the_old_shape": "x.shape == (3, 2, 2) and W_hh.shape == (3, 3) and h0 is not None",
@@ -343,6 +379,7 @@ def graded(run_grade, tmp_path_factory) -> dict[str, Any]:
         },
         "recognises_differences": {"srn.py": NO_BACKWARD + RECOGNISES_DIFFERENCES},
         "sum_everywhere": {"srn.py": SUM_EVERYWHERE},
+        "echo_off_by_1e-8": {"srn.py": NO_BACKWARD + ECHO_OFF_BY_1E8},
         "w_hh_not_transposed_throughout": {"srn.py": W_HH_NOT_TRANSPOSED_THROUGHOUT},
         **{name: {"srn.py": student_srn(**changes)} for name, (changes, _) in WRONG.items()},
     }
@@ -419,7 +456,7 @@ def test_a_backward_by_numerical_differentiation_earns_no_more_than_no_backward(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("cheat", [*sorted(SIMPLE_FOR_A_SHAPE), "recognises_differences"])
+@pytest.mark.parametrize("cheat", [*sorted(SIMPLE_FOR_A_SHAPE), "recognises_differences", "echo_off_by_1e-8"])
 def test_a_forward_simplified_where_the_gradient_check_looks_earns_no_more_than_no_backward(graded, cheat):
     assert score_of(graded[cheat], A1) <= score_of(graded["no_backward"], A1) == 60
     checks = {c["name"]: c for c in checks_of(graded[cheat], A1)}

@@ -286,8 +286,11 @@ def test_attacks_are_flagged_at_their_line(name):
         ("import typing\ntyping.get_type_hints(install)", 2, "typing.get_type_hints"),
         ("import pickle\npickle._loads(blob)", 2, "pickle._loads"),
         ("import numpy as np\nnp.load(data, None, True)", 2, "numpy.load with pickles (allow_pickle=True)"),
-        ("import torch\ntorch.load(path, None, pickle)", 2,
-         "torch.load with a pickle module (then pickles load unless weights_only=True)"),
+        (
+            "import torch\ntorch.load(path, None, pickle)",
+            2,
+            "torch.load with a pickle module (then pickles load unless weights_only=True)",
+        ),
         ("import timeit\ntimeit.main(['-s', text])", 2, "timeit.main"),
         ("from unittest import mock\nmock.patch(f'{prefix}.sum', len).start()", 2, "mock.patch(a computed target, …)"),
         # unpicklers by other names: a pickle calls what it names (exec of a string the scan never reads)
