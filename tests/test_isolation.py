@@ -376,6 +376,15 @@ def keyring():
     errors = [ctypes.get_errno()]
     found = libc.syscall(calls[1], 0, ctypes.c_int(-4), 0)  # keyctl(KEYCTL_GET_KEYRING_ID, user keyring)
     return [added, found, errors + [ctypes.get_errno()]]
+def write_and_import():
+    import importlib
+    with open("written_later.py", "w") as handle:
+        handle.write("VALUE = 1")
+    try:
+        importlib.import_module("written_later")
+        return "imported"
+    except ImportError as exc:
+        return str(exc)
 def shared_file_locks():
     import fcntl
     import numpy
@@ -558,6 +567,15 @@ def test_student_code_cannot_reach_the_kernels_keyrings(sandbox):
     added, found, errors = student.call("call", {"name": "keyring"})
     student.close()
     assert added == -1 and found == -1 and errors == [errno.EPERM, errno.EPERM]
+
+
+def test_a_module_written_while_grading_is_not_imported(sandbox):
+    """A hostile round's module wrote a helper beside itself (its folder comes first on sys.path) and
+    imported it: code the scan never read, a complex-step backward, 100 where the work earns 60."""
+    student = inside(sandbox)
+    said = student.call("call", {"name": "write_and_import"})
+    student.close()
+    assert "is not a file you handed in" in said, said
 
 
 def test_files_every_sandbox_reads_carry_no_locks_or_watches(sandbox):

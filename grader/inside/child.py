@@ -51,6 +51,7 @@ def serve(fds: list[int], config: dict[str, Any]) -> NoReturn:
             _programs_refused = refuse_new_programs() is None
         probe_api.set_device(load.get("device", "cpu"))
         stand_ins.install()  # matplotlib, tqdm, google.colab...: a stand-in where not installed, as in a notebook
+        sys.meta_path.insert(0, HandedIn(load["files"], workdir, config["scratch"]))
         module, error, let_through = _import_student(load["module"], load["filename"], workdir)
         if module is not None:
             _stop_hanging_functions(
@@ -196,6 +197,67 @@ def _load_probes(source: str) -> types.ModuleType:
     finally:
         del sys.modules["assignment_probes"]
     return module
+
+
+class HandedIn:
+    """What ``import`` finds: the files handed in (from the bytes the scan read, never from the disk the
+    student's code can write) and what is installed; a module written while grading is refused.
+
+    A hostile round's module wrote a helper beside itself (the folder comes first on ``sys.path``) and
+    imported it: code no scan had read. Modules found anywhere but the interpreter's own paths (the
+    submission's folder, /tmp, a folder added to ``sys.path``) are refused with a sentence, and a handed-in
+    module is compiled from its shipped text, so neither its file nor a ``__pycache__`` beside it counts."""
+
+    def __init__(self, files: dict[str, Any], workdir: str, scratch: str) -> None:
+        self.shipped = {
+            name[:-3]: bytes(content.tobytes() if hasattr(content, "tobytes") else content)
+            for name, content in files.items()
+            if name.endswith(".py") and "/" not in name
+        }
+        self.workdir = workdir
+        own = {os.path.realpath(path) for path in (workdir, scratch)}
+        self.installed = tuple(
+            root + os.sep
+            for root in {os.path.realpath(entry) for entry in sys.path if entry and os.path.isabs(entry)}
+            if root not in own and not any(root.startswith(o + os.sep) for o in own)
+        )
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        import importlib.machinery
+        import importlib.util
+
+        if name in self.shipped:
+            shipped = os.path.join(self.workdir, f"{name}.py")
+            loader: Any = _ShippedLoader(self.shipped[name], shipped)
+            return importlib.util.spec_from_loader(name, loader, origin=shipped)
+        found = importlib.machinery.PathFinder.find_spec(name, path)
+        origin = getattr(found, "origin", None)
+        if not isinstance(origin, str) or not os.path.isabs(origin):
+            return None  # built in, frozen, a namespace package, or not found: the usual machinery decides
+        if os.path.realpath(origin).startswith(self.installed):
+            return None
+        raise ImportError(
+            f"{name} ({origin}) is not a file you handed in: graded code imports only the files handed in "
+            "and the installed libraries",
+            name=name,
+        )
+
+
+class _ShippedLoader:
+    """Runs a handed-in module from the text that was scanned."""
+
+    def __init__(self, source: bytes, origin: str) -> None:
+        self.source, self.origin = source, origin
+
+    def create_module(self, spec: Any) -> None:
+        return None
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        module.__file__ = self.origin
+        exec(compile(self.source, self.origin, "exec", dont_inherit=True), module.__dict__)
+
+    def get_source(self, name: str) -> str:
+        return self.source.decode("utf-8", "replace")
 
 
 def _import_student(name: str, filename: str, workdir: str) -> tuple[Any, dict | None, list[str]]:
