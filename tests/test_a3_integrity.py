@@ -562,6 +562,7 @@ def graded(tmp_path_factory, run_grade):
         "underneath": {"craft_rnn.py": UNDERNEATH},
         **{name: {"craft_rnn.py": source} for name, source in ATTACKS.items()},
         "notebook-attack": {"craft_rnn.ipynb": notebook_from_stub(ATTACKS["kernel_via_class_dict"], "a3")},
+        "reach_around_only": {"craft_rnn.py": REFERENCE + "\nimport gc\n\nOBJECTS = len(gc.get_objects())\n"},
     }
     out = tmp_path_factory.mktemp("a3-integrity-grades")
     results = report_class(run_grade, tmp_path_factory.mktemp("a3-integrity"), out, students)
@@ -587,6 +588,16 @@ def test_attack_earns_no_more_than_the_work_underneath(graded, name):
     assert failed and all(f"craft_rnn.py, line {line})" in c["message"] for c in failed), failed[0]["message"]
     assert "flagged for your instructor's review" in failed[0]["message"]
     assert any(flag.startswith(f"craft_rnn.py, line {line}: ") for flag in results[name]["assignments"][0]["flags"])
+
+
+@pytest.mark.slow
+def test_a_reach_around_without_a_ready_made_rnn_is_named_as_such(graded):
+    """A regression round's honest module with one flagged line (a mock patch) was told that "nn.RNN ...
+    may not appear in the module at all": the message now says what was flagged and why it costs."""
+    results, _ = graded
+    message = checks_of(results["reach_around_only"], A3)[0]["message"]
+    assert score_of(results["reach_around_only"], A3) == 0 and "`gc.get_objects`" in message, message
+    assert "wait for your instructor's review" in message and "may not appear in the module" not in message
 
 
 @pytest.mark.slow

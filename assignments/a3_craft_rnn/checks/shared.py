@@ -17,6 +17,14 @@ WHY_FORBIDDEN = (
 def no_ready_made_rnn(static, filename):
     """Every check scores 0 where the source uses a ready-made RNN, found without running it (run-time
     uses fail the check that ran them). Autouse in each check module that imports it."""
+    if static.forbidden_uses and all(use in static.integrity for use in static.forbidden_uses):
+        # only reach-arounds, no ready-made RNN: say so (a regression round's honest mock.patch was told
+        # that nn.RNN may not appear in the module)
+        raise CheckFailure(
+            f"{static.describe_integrity(filename)}: code the scan cannot read could reach a ready-made RNN "
+            "(torch.nn.RNN, torch._VF, torch.rnn_tanh), which this assignment does not allow, where the guards do "
+            "not see it, so these points wait for your instructor's review"
+        )
     if static.forbidden_uses:
         raise CheckFailure(f"{static.describe_forbidden(filename)}, {WHY_FORBIDDEN}")
 
