@@ -283,7 +283,13 @@ def test_attacks_are_flagged_at_their_line(name):
         ("import os\nos.environ['PY' + 'THONBREAKPOINT'] = hook", 2, "PYTHONBREAKPOINT"),
         # a hostile round's sixth pass: an annotation evaluated, pickle's private names, other loaders
         ("def install() -> 'exec(SOURCE, globals())':\n    pass", 1, "exec of a computed string"),
-        ("import typing\ntyping.get_type_hints(install)", 2, "typing.get_type_hints"),
+        (
+            "def install():\n    pass\ninstall.__annotations__['return'] = text",
+            3,
+            "__annotations__ written at run time",
+        ),
+        ("C = type('C', (), {'__annotations__': {'x': text}})", 1, "__annotations__ written at run time"),
+        ("import importlib\nimport torch.nn.modules.rnn as rnn\nimportlib.reload(rnn)", 3, "importlib.reload"),
         ("import pickle\npickle._loads(blob)", 2, "pickle._loads"),
         ("import numpy as np\nnp.load(data, None, True)", 2, "numpy.load with pickles (allow_pickle=True)"),
         (
@@ -342,6 +348,10 @@ def test_constructs_that_reach_around_the_guards_are_flagged(source, line, const
         "import logging.config\nCONFIG = {'version': 1, 'handlers': {'c': {'class': 'logging.StreamHandler'}}}\n"
         "logging.config.dictConfig(CONFIG)",
         "import numpy as np\ndef f(x: 'np.ndarray', n: 'int' = 3) -> 'np.ndarray':\n    return x\ny: 'list[int]' = []",
+        # a third regression round: one's own helper reloaded, annotations read (not written) at run time
+        "import importlib\nimport rnn_math\nrnn_math = importlib.reload(rnn_math)",
+        "import typing\nclass Config:\n    size: 'int' = 3\nhints = typing.get_type_hints(Config)\n"
+        "count = len(Config.__annotations__)",
         "import os\npath = os.path.join(os.getcwd(), 'x')\nos.makedirs(path, exist_ok=True)",
         "import os\nif os.fork() == 0:\n    os._exit(0)",  # a forked process keeps the guards
         "import torch\ntorch.backends.cudnn.deterministic = True\nx = torch.zeros(2)\nx.requires_grad = True",
@@ -385,7 +395,7 @@ def test_assignments_without_rules_are_scanned_for_reach_arounds_only():
         ("import subprocess\ndef gpu():\n    return subprocess.run(['nvidia-smi'])\n", False),
         ("import os\ndef gpu():\n    os.system('nvidia-smi')\n", False),
         ("import torch\nclass Warmup(torch.optim.lr_scheduler._LRScheduler):\n    pass\n", False),
-        ("import importlib, helpers\nimportlib.reload(helpers)\n", False),
+        ("import importlib\nimport torch.nn as nn\nimportlib.reload(nn)\n", False),  # a library's module
         ("import grader.inside.probe_api as bookkeeping\n", True),
         ("import gc\nobjects = gc.get_objects()\n", True),
         ("import torch.optim.optimizer as o\nhooks = o._global_optimizer_post_hooks\n", True),

@@ -245,6 +245,19 @@ def test_the_sandbox_receives_only_the_helpers_that_were_scanned(tmp_path):
     assert sorted(work.files()) == sorted([*imported_helpers(work.source, work.helpers), "srn.py"])
 
 
+def test_files_of_data_beside_the_module_are_handed_to_it(tmp_path):
+    """A regression round's a2 read letters.json beside itself when imported, and failed to import:
+    only .py files were handed to the sandbox. Data files are now (none can run: only handed-in .py
+    files are imported, and loading a pickle is flagged); configuration files stay behind."""
+    folder = write_submission(
+        tmp_path / "s",
+        {"srn.py": "import json\n", "letters.json": '["e", "h", "l", "o"]', "setup.cfg": "", "big.npy": b"0" * 2**21},
+    )
+    work = load(folder, COURSE).modules["a1_srn_numpy"]
+    assert sorted(work.files()) == ["letters.json", "srn.py"]
+    assert any("big.npy was not handed to your code" in note for note in work.notes)
+
+
 def test_a_helper_only_a_library_imports_does_not_run(grade, tmp_path):
     """The hostile round's submission itself: an honest forward, the stub's backward, ``np.show_config()``
     and a ``yaml.py`` beside it. Before, every backward check passed unflagged (100 where the work earns 60)."""
@@ -300,10 +313,13 @@ def test_empty_folder_and_unknown_content(tmp_path):
 
 
 def test_content_hash_follows_the_graded_files(tmp_path):
-    folder = write_submission(tmp_path / "s", {"srn.py": "x = 1\n", "notes.txt": "a"})
+    folder = write_submission(tmp_path / "s", {"srn.py": "x = 1\n", "notes.md": "a", "table.json": "[1]"})
     first = load(folder, COURSE).content_hash
-    (folder / "notes.txt").write_text("b")
+    (folder / "notes.md").write_text("b")
     assert load(folder, COURSE).content_hash == first
+    (folder / "table.json").write_text("[2]")  # data handed to the code
+    assert load(folder, COURSE).content_hash != first
+    first = load(folder, COURSE).content_hash
     (folder / "srn.py").write_text("x = 2\n")
     assert load(folder, COURSE).content_hash != first
 

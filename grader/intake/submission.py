@@ -50,6 +50,10 @@ SHADOWING = frozenset(
 IGNORED_DIRS = frozenset({"__MACOSX", "__pycache__", ".ipynb_checkpoints", GRADING_DIR, "feedback"})
 # Files that configure Python or pytest: never copied, always reported, so nobody wonders.
 CONFIGURATION = frozenset({"pytest.ini", "setup.cfg", "tox.ini", "pyproject.toml", ".pth"})
+# Files of data a module may read beside itself (a vocabulary in JSON, a table): handed in with it. None
+# can run: the sandbox imports only the handed-in .py files (inside.child.HandedIn), and loading a pickle
+# is flagged by the scan.
+DATA_SUFFIXES = frozenset({".json", ".txt", ".csv", ".tsv", ".npy", ".npz", ".yaml", ".yml", ".pt", ".pkl"})
 
 
 @dataclass
@@ -63,6 +67,7 @@ class SubmittedModule:
     problem: str | None = None  # why it cannot be graded, in a sentence for the student
     notes: list[str] = field(default_factory=list)
     helpers: dict[str, bytes] = field(default_factory=dict)
+    data_files: dict[str, bytes] = field(default_factory=dict)  # data beside the module (DATA_SUFFIXES)
     line_map: dict[int, tuple[int, int]] = field(default_factory=dict)  # notebook: line -> (cell, line)
     error: str | None = None  # the grader's own failure reading it (not the student's fault)
     choice: str = ""  # which of a .py and an .ipynb is graded, and why (one line)
@@ -87,6 +92,7 @@ class SubmittedModule:
         module of that name (numpy's ``show_config`` imports ``yaml``) would run it unscanned."""
         reached = imported_helpers(self.source or "", self.helpers)
         files = {name: data for name, data in self.helpers.items() if name in reached}
+        files.update(self.data_files)
         files[f"{self.module}.py"] = as_utf8_source(self.source or "")
         return files
 
@@ -333,7 +339,7 @@ def _read_module(path: Path, spec: AssignmentSpec, keep_all_cells: bool, root: P
     except OSError as exc:
         work.problem = f"{path.name} could not be read ({exc.strerror})"
         return work
-    work.helpers, skipped = _helpers(
+    work.helpers, work.data_files, skipped = _helpers(
         path.parent, root, spec.module, spec.limits.submission_files, spec.limits.submission_mb * 2**20
     )
     if path.suffix == ".ipynb":
@@ -446,15 +452,27 @@ def as_utf8_source(source: str) -> bytes:
 
 def _helpers(
     folder: Path, root: Path, module: str, max_files: int, max_bytes: int
-) -> tuple[dict[str, bytes], list[str]]:
-    """Other .py files beside the module that it may import; risky names and links leading out of the
-    student's folder are left behind."""
+) -> tuple[dict[str, bytes], dict[str, bytes], list[str]]:
+    """Other .py files beside the module that it may import, and files of data it may read (a regression
+    round's module reading letters.json beside itself failed to import: only .py files were handed in);
+    risky names and links leading out of the student's folder are left behind."""
     helpers: dict[str, bytes] = {}
+    data: dict[str, bytes] = {}
     skipped: list[str] = []
     total = 0
     for path in _entries(folder):
         if path.name in CONFIGURATION or path.suffix in CONFIGURATION:
             skipped.append(f"{path.name} was ignored: configuration files in a submission change nothing")
+        if path.suffix in DATA_SUFFIXES and encodable(path.name) == path.name and not path.name.startswith("."):
+            if not inside(path, root) or not path.is_file():
+                continue
+            size = path.stat().st_size
+            if size > MAX_HELPER_BYTES or len(helpers) + len(data) >= max_files or total + size > max_bytes:
+                skipped.append(f"{path.name} was not handed to your code: data files beside it may be 1 MB each")
+                continue
+            data[path.name] = path.read_bytes()
+            total += size
+            continue
         if path.suffix != ".py" or path.stem == module:
             continue
         if encodable(path.name) != path.name:
@@ -478,7 +496,7 @@ def _helpers(
             else:
                 helpers[path.name] = as_utf8_source(text or "")
                 total += len(helpers[path.name])
-    return helpers, skipped
+    return helpers, data, skipped
 
 
 def _too_large(path: Path, size: int, limit: int) -> str:
