@@ -125,8 +125,9 @@ with fresh inputs, plus hidden ones. `grade submit --help` lists the options. Le
 folders as they are: they hold the public checks and their expected answers.
 
 What is graded is `MODULE.py` (or `MODULE.ipynb`) in the assignment's folder, with the helper `.py`
-files beside it; nothing is read from other folders. Your code finds the folder's `data/` files where
-it runs, as here. Libraries for plots and progress bars (matplotlib, seaborn, tqdm, IPython, Colab's
+files beside it that it imports and the data files beside it (JSON, text, CSV, npy, YAML, pt, pkl; 1 MB
+each); nothing is read from other folders, and your code imports only the files handed in and the
+installed libraries. Your code finds the folder's `data/` files where it runs, as here. Libraries for plots and progress bars (matplotlib, seaborn, tqdm, IPython, Colab's
 `google.colab`) may be missing where your work is graded: there every use of them does nothing.
 Other libraries your module imports (pandas, say) may be missing too: the import works there, and a
 check whose code uses such a library fails with a message naming it.
