@@ -61,6 +61,7 @@ def require_a_recurrent_network(mine, specified, what):
     """Fail ``what`` (a check crediting how the work is done) unless the forward is the network, slips
     allowed: a function that is none earns nothing for agreeing with itself."""
     found = resemblance(mine, specified)
+    found = 0.0 if abs(found) < 0.005 else found  # shown as 0.00, not -0.00
     if found < MIN_RESEMBLANCE:
         raise CheckFailure(
             f"rnn_forward's hidden states do not follow the specified network's (correlation {found:.2f} on the "
