@@ -760,3 +760,16 @@ def test_the_isolation_notice_says_what_each_submission_gets():
         assert "namespaces per submission need root or bubblewrap" in notice
     assert ("budgeted for all of a submission's processes together" in notice) == (cgroups_problem() is None)
     assert "user namespaces" in notice
+
+
+def test_what_a_student_may_import_keeps_an_interpreter_that_lives_under_the_scratch_space(monkeypatch, tmp_path):
+    """CI clones the repository (and its virtual environment) under /tmp, the sandbox's scratch space: a
+    first version of HandedIn refused every library there. Refused stays what the student can write: the
+    submission's folder and the scratch space itself (or a folder holding it)."""
+    from grader.inside.child import HandedIn
+
+    scratch = tmp_path / "scratch"
+    venv, workdir = scratch / "checkout" / ".venv" / "site-packages", scratch / "submission-1"
+    monkeypatch.setattr(sys, "path", [str(workdir), str(venv), str(scratch), str(tmp_path), "relative"])
+    finder = HandedIn({}, str(workdir), str(scratch))
+    assert finder.installed == (os.path.realpath(venv) + os.sep,)

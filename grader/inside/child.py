@@ -215,11 +215,14 @@ class HandedIn:
             if name.endswith(".py") and "/" not in name
         }
         self.workdir = workdir
-        own = {os.path.realpath(path) for path in (workdir, scratch)}
+        # The interpreter's own paths, as the sandbox mounts them (read-only), but for the writable scratch
+        # space itself and any folder holding it: an interpreter or checkout under /tmp stays (CI clones the
+        # repository there; a first version refused every library of such a checkout).
+        writable = {os.path.realpath(path) for path in (workdir, scratch)}
         self.installed = tuple(
             root + os.sep
             for root in {os.path.realpath(entry) for entry in sys.path if entry and os.path.isabs(entry)}
-            if root not in own and not any(root.startswith(o + os.sep) for o in own)
+            if not any(place == root or place.startswith(root.rstrip(os.sep) + os.sep) for place in writable)
         )
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
