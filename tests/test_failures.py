@@ -298,3 +298,21 @@ def test_a_grader_failure_from_a_real_worker_arrives_as_one():
         worker.close()
     finally:
         box.close()
+
+
+def test_a_call_the_students_signature_does_not_take_is_charged_to_the_signature(student):
+    """A teacher round's Model.__init__ without batch_size (the probes pass batch_size=1) was told "the
+    grader could not use what your code returned": the TypeError is raised calling the student's code
+    with the handout's arguments, where no frame of it runs yet."""
+    namespace, workdir = student
+
+    def calling_with_the_handouts_arguments() -> None:
+        def model(input_size, hidden_size):  # the student's signature, without batch_size
+            return None
+
+        model(4, 4, batch_size=1)
+
+    failure = Failure.from_reply(_reply_for(calling_with_the_handouts_arguments, workdir))
+    assert failure.kind is FailureKind.EXCEPTION, failure
+    assert "does not take the arguments the handout gives it" in failure.student_message()
+    assert "could not use what your code returned" not in failure.student_message()

@@ -13,6 +13,7 @@ import importlib
 import inspect
 import io
 import os
+import re
 import resource
 import signal
 import sys
@@ -660,11 +661,22 @@ def _classify(exc: BaseException, function: str | None, last: Any, during: str |
     if isinstance(exc, SyntaxError):
         return "syntax", f"SyntaxError: {exc.msg} ({os.path.basename(exc.filename or '')}, line {exc.lineno})"
     message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    if last is None and not during and isinstance(exc, TypeError) and SIGNATURE_MISMATCH.search(text):
+        # raised calling the student's function or class with the handout's arguments: its signature
+        # (a teacher round's Model.__init__ without batch_size was told the grader could not use a result)
+        return "exception", f"{message} (it does not take the arguments the handout gives it: compare its signature)"
     if last is None and not during:
         return "probe_error", f"the grader could not use what your code returned: {message}"
     if during:
         message = f"{message} (while {during})"
     return "exception", message
+
+
+# TypeError's own words for a call whose arguments a function's signature does not take.
+SIGNATURE_MISMATCH = re.compile(
+    r"unexpected keyword argument|positional arguments? but \d+ (?:was|were) given|"
+    r"missing \d+ required (?:positional|keyword-only) argument"
+)
 
 
 def _safe_str(value: Any) -> str:
