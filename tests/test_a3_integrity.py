@@ -298,6 +298,16 @@ def test_attacks_are_flagged_at_their_line(name):
             "torch.load with a pickle module (then pickles load unless weights_only=True)",
         ),
         ("import timeit\ntimeit.main(['-s', text])", 2, "timeit.main"),
+        # a short hostile round on the handed-in files: a data file run as code, three ways
+        ("import yaml\nnamespace = yaml.unsafe_load(open('notes.yaml'))", 2, "yaml.unsafe_load"),
+        ("import yaml\nnamespace = yaml.load(text, Loader=yaml.Loader)", 2, "yaml.Loader"),
+        (
+            "import importlib._bootstrap_external as ibe\nibe.SourceFileLoader('n', path)",
+            1,
+            "importlib._bootstrap_external",
+        ),
+        ("loader = type(__loader__)(text, path)", 1, "__loader__"),
+        ("import types\nloader.exec_module(types.ModuleType('notes'))", 2, "loader.exec_module"),
         ("from unittest import mock\nmock.patch(f'{prefix}.sum', len).start()", 2, "mock.patch(a computed target, …)"),
         # unpicklers by other names: a pickle calls what it names (exec of a string the scan never reads)
         ("import numpy as np\nnp.load(data, allow_pickle=True)", 2, "numpy.load with pickles (allow_pickle=True)"),
@@ -350,6 +360,7 @@ def test_constructs_that_reach_around_the_guards_are_flagged(source, line, const
         "import numpy as np\ndef f(x: 'np.ndarray', n: 'int' = 3) -> 'np.ndarray':\n    return x\ny: 'list[int]' = []",
         # a third regression round: one's own helper reloaded, annotations read (not written) at run time
         "import importlib\nimport rnn_math\nrnn_math = importlib.reload(rnn_math)",
+        "import yaml\nsettings = yaml.safe_load('size: 3')",
         "import typing\nclass Config:\n    size: 'int' = 3\nhints = typing.get_type_hints(Config)\n"
         "count = len(Config.__annotations__)",
         "import os\npath = os.path.join(os.getcwd(), 'x')\nos.makedirs(path, exist_ok=True)",

@@ -376,6 +376,12 @@ def keyring():
     errors = [ctypes.get_errno()]
     found = libc.syscall(calls[1], 0, ctypes.c_int(-4), 0)  # keyctl(KEYCTL_GET_KEYRING_ID, user keyring)
     return [added, found, errors + [ctypes.get_errno()]]
+def reuse_the_loader():
+    try:
+        type(__loader__)(b"VALUE = 1", "notes.py")
+        return "a loader of other text"
+    except TypeError as exc:
+        return "refused: " + str(exc)
 def write_and_import():
     import importlib
     with open("written_later.py", "w") as handle:
@@ -576,6 +582,15 @@ def test_a_module_written_while_grading_is_not_imported(sandbox):
     said = student.call("call", {"name": "write_and_import"})
     student.close()
     assert "is not a file you handed in" in said, said
+
+
+def test_the_loader_of_a_handed_in_module_runs_no_other_text(sandbox):
+    """A hostile round built ``type(__loader__)(new_bytes, path)`` from the handed-in module's loader and
+    ran a data file's text through it: each loader is bound to its module's scanned text."""
+    student = inside(sandbox)
+    said = student.call("call", {"name": "reuse_the_loader"})
+    student.close()
+    assert said.startswith("refused: "), said
 
 
 def test_files_every_sandbox_reads_carry_no_locks_or_watches(sandbox):

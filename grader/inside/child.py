@@ -232,7 +232,7 @@ class HandedIn:
 
         if name in self.shipped:
             shipped = os.path.join(self.workdir, f"{name}.py")
-            loader: Any = _ShippedLoader(self.shipped[name], shipped)
+            loader = _shipped_loader(self.shipped[name], shipped)
             return importlib.util.spec_from_loader(name, loader, origin=shipped)
         found = importlib.machinery.PathFinder.find_spec(name, path)
         origin = getattr(found, "origin", None)
@@ -247,21 +247,22 @@ class HandedIn:
         )
 
 
-class _ShippedLoader:
-    """Runs a handed-in module from the text that was scanned."""
+def _shipped_loader(source: bytes, origin: str) -> Any:
+    """A loader of one handed-in module, bound to its scanned text: it takes no other (a hostile round
+    built ``type(__loader__)(new_bytes, path)`` from a general one and ran a data file's text)."""
 
-    def __init__(self, source: bytes, origin: str) -> None:
-        self.source, self.origin = source, origin
+    class ShippedLoader:
+        def create_module(self, spec: Any) -> None:
+            return None
 
-    def create_module(self, spec: Any) -> None:
-        return None
+        def exec_module(self, module: types.ModuleType) -> None:
+            module.__file__ = origin
+            exec(compile(source, origin, "exec", dont_inherit=True), module.__dict__)
 
-    def exec_module(self, module: types.ModuleType) -> None:
-        module.__file__ = self.origin
-        exec(compile(self.source, self.origin, "exec", dont_inherit=True), module.__dict__)
+        def get_source(self, name: str) -> str:
+            return source.decode("utf-8", "replace")
 
-    def get_source(self, name: str) -> str:
-        return self.source.decode("utf-8", "replace")
+    return ShippedLoader()
 
 
 def _import_student(name: str, filename: str, workdir: str) -> tuple[Any, dict | None, list[str]]:

@@ -353,6 +353,7 @@ ESCAPE_MODULES = (
     *("subprocess", "_posixsubprocess", "pty"),
     # Modules by names in strings, or code from files: nothing a graded module needs.
     *("codeop", "pydoc", "pkgutil", "zipimport", "site"),
+    *("_frozen_importlib", "_frozen_importlib_external", "_imp"),  # the import machinery's own copies
 )
 # Starting another program through os.
 PROGRAM_STARTERS = tuple(
@@ -400,6 +401,14 @@ ESCAPE_NAMES = (
     "_pickle",  # the same unpickler under its C module's name
     *("pickle._loads", "pickle._load", "pickle._Unpickler"),  # and its Python one's
     "multiprocessing.reduction",  # ForkingPickler.loads
+    # YAML's loaders that build any Python object (`!!python/object/apply:builtins.exec`): a hostile round
+    # ran a handed-in .yaml file's code so; yaml.safe_load stays unflagged.
+    *("yaml.unsafe_load", "yaml.unsafe_load_all", "yaml.full_load", "yaml.full_load_all", "yaml.Loader"),
+    *("yaml.UnsafeLoader", "yaml.FullLoader", "yaml.constructor", "yaml.loader", "yaml.unsafe"),
+    # importlib's private modules hold the same loaders as importlib.machinery (a hostile round loaded a
+    # .txt file as a module through importlib._bootstrap_external.SourceFileLoader)
+    *("importlib._bootstrap", "importlib._bootstrap_external", "importlib.util.spec_from_loader"),
+    *("importlib.abc", "importlib.util.LazyLoader"),
     "torch.package",
     # Annotations given as strings are evaluated by typing.get_type_hints and inspect.get_annotations
     # (`def f() -> "exec(...)"`: a hostile round): the strings are scanned as code, annotations written at
@@ -459,6 +468,8 @@ ESCAPE_ATTRIBUTES = RAW_MEMORY | frozenset(
         "gi_frame",
         "cr_frame",
         "ag_frame",
+        "exec_module",  # a loader run by hand never asks the import system what may be imported
+        "load_module",
     }
 )
 # Computed names on these reach anything in them (``getattr(sys, name)``).
@@ -621,6 +632,8 @@ class _IntegrityScan(_Visitor):
             self._check_dotted(node.lineno, self.aliases[node.id], node)
         elif node.id == "__builtins__":
             self._flag(node.lineno, "__builtins__")
+        elif node.id in ("__loader__", "__spec__") and node.id not in self.shadowed:
+            self._flag(node.lineno, node.id)  # the grader's loader of this module
         elif node.id in INDIRECT and node.id not in self.shadowed and not self._called(node):
             self._flag(node.lineno, f"{node.id} passed around as a value")
         if self.complex_flagged and node.id == "complex" and node.id not in self.shadowed:
@@ -1059,7 +1072,7 @@ def _shared_library(dotted: str) -> bool:
 NOT_REACHING = (
     "import subprocess", "import _posixsubprocess", "import pty", *PROGRAM_STARTERS, "pickle.", "_pickle",
     "shelve", "dill", "cloudpickle", "joblib.load", "pandas.read_pickle", "numpy.load with", "torch.load with",
-    "pickle._", "multiprocessing.reduction", "torch.package", "numpy.lib.npyio.load with",
+    "pickle._", "multiprocessing.reduction", "torch.package", "numpy.lib.npyio.load with", "yaml.",
     "numpy.lib.format.read_array with", "torch.serialization.load with",
     "importlib.reload", "inspect.getmembers", "operator.attrgetter", "operator.methodcaller",
 )  # fmt: skip

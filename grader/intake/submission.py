@@ -50,9 +50,9 @@ SHADOWING = frozenset(
 IGNORED_DIRS = frozenset({"__MACOSX", "__pycache__", ".ipynb_checkpoints", GRADING_DIR, "feedback"})
 # Files that configure Python or pytest: never copied, always reported, so nobody wonders.
 CONFIGURATION = frozenset({"pytest.ini", "setup.cfg", "tox.ini", "pyproject.toml", ".pth"})
-# Files of data a module may read beside itself (a vocabulary in JSON, a table): handed in with it. None
-# can run: the sandbox imports only the handed-in .py files (inside.child.HandedIn), and loading a pickle
-# is flagged by the scan.
+# Files of data a module may read beside itself (a vocabulary in JSON, a table): handed in with it. They
+# are never imported (the sandbox imports only the handed-in .py files, inside.child.HandedIn); what could
+# run one's contents (unpickling, YAML's unsafe loaders, a loader run by hand, exec) is flagged by the scan.
 DATA_SUFFIXES = frozenset({".json", ".txt", ".csv", ".tsv", ".npy", ".npz", ".yaml", ".yml", ".pt", ".pkl"})
 
 
