@@ -295,7 +295,8 @@ def test_a_model_returning_probabilities_is_the_specified_architecture_and_a_sca
         assert replay_problem(run, replayed), "logits times 2 replayed as the architecture"
 
 
-def test_a_catalogued_variant_of_a5s_features_is_measured_in_that_variant():
+@pytest.mark.parametrize("mistake_id, variant", [("mean_of_outputs_as_features", "MEAN"), ("relu_on_features", "RELU")])
+def test_a_catalogued_variant_of_a5s_features_is_measured_in_that_variant(mistake_id, variant):
     """A teacher round's a5 averaging the LSTM's outputs over each sentence's words learned to 0.94 and
     lost every training check: not the architecture. Catalogued (mean_of_outputs_as_features), and
     verify.py offers the variant; the same run is refused in the architecture itself."""
@@ -303,7 +304,7 @@ def test_a_catalogued_variant_of_a5s_features_is_measured_in_that_variant():
     from grader.course.model import load_course
 
     spec = load_course(REPO).get("a5_sentiment_lstm")
-    mistake = load_catalog(spec.mistakes_path).get("mean_of_outputs_as_features")
+    mistake = load_catalog(spec.mistakes_path).get(mistake_id)
     source = mistake.mutate(spec.solution_files(), spec.module)["sentiment.py"]
     mutant = types.ModuleType("a5_mean_of_outputs_tw")
     exec(compile(source, "sentiment.py", "exec"), mutant.__dict__)
@@ -311,8 +312,8 @@ def test_a_catalogued_variant_of_a5s_features_is_measured_in_that_variant():
     texts = ["a good film", "not good at all", "bad plot", "a really good plot", "not bad", "bad bad film"]
     for run, replayed in _a5_runs(mutant):
         assert replay_problem(run, replayed)
-        variant = verify.classify(None, run["weights"], run["vocab"], texts, 8, 8, variant=verify.MEAN)
-        assert replay_problem(run, variant["replayed"]) is None
+        measured = verify.classify(None, run["weights"], run["vocab"], texts, 8, 8, variant=getattr(verify, variant))
+        assert replay_problem(run, measured["replayed"]) is None
 
 
 # -- the trusted side's judgement --------------------------------------------------------------------

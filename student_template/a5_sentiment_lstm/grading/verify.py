@@ -35,7 +35,8 @@ def replay_batch(rows):
 SWAPPED = "the backward direction's final state before the forward one's (directions_swapped)"
 CELL_STATE = "the final cell states instead of the final hidden states (cell_state_instead_of_hidden)"
 MEAN = "the mean of the outputs over each sentence's words (mean_of_outputs_as_features)"
-VARIANTS = (SWAPPED, CELL_STATE, MEAN)
+RELU = "a ReLU on the final states before the linear layer (relu_on_features)"
+VARIANTS = (SWAPPED, CELL_STATE, MEAN, RELU)
 
 
 def _logits(model, padded, lengths, variant=None):
@@ -46,7 +47,8 @@ def _logits(model, padded, lengths, variant=None):
         return model.fc(unpacked.sum(dim=1) / lengths.to(unpacked.dtype)[:, None])
     final = c_n if variant == CELL_STATE else h_n
     last = [final[-1], final[-2]] if variant == SWAPPED else [final[-2], final[-1]]
-    return model.fc(torch.cat(last, dim=1))
+    features = torch.cat(last, dim=1)
+    return model.fc(torch.relu(features) if variant == RELU else features)
 
 
 def _replayed(model, rows, variant=None):
