@@ -10,6 +10,8 @@ from __future__ import annotations
 import ctypes
 import errno
 import importlib
+import importlib.machinery
+import importlib.util
 import inspect
 import io
 import os
@@ -211,9 +213,7 @@ class HandedIn:
 
     def __init__(self, files: dict[str, Any], workdir: str, scratch: str) -> None:
         self.shipped = {
-            name[:-3]: bytes(content.tobytes() if hasattr(content, "tobytes") else content)
-            for name, content in files.items()
-            if name.endswith(".py") and "/" not in name
+            name[:-3]: content.tobytes() for name, content in files.items() if name.endswith(".py") and "/" not in name
         }
         self.workdir = workdir
         # The interpreter's own paths, as the sandbox mounts them (read-only), but for the writable scratch
@@ -227,9 +227,6 @@ class HandedIn:
         )
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
-        import importlib.machinery
-        import importlib.util
-
         if name in self.shipped:
             shipped = os.path.join(self.workdir, f"{name}.py")
             loader = _shipped_loader(self.shipped[name], shipped)

@@ -476,8 +476,8 @@ ESCAPE_ATTRIBUTES = RAW_MEMORY | frozenset(
 ESCAPE_ROOTS = frozenset({"sys", "builtins", "importlib", "gc", "inspect", "types", "ctypes", "grader", "os"})
 CODE_RUNNERS = frozenset({"exec", "eval", "compile"})
 # Loaders that unpickle where told to: a pickle calls whatever it names (``exec`` of a string the scan
-# never reads), so loading one is unpickling. name -> (keyword, the value that keeps pickles out).
-# (keyword, its position when given positionally, the value that keeps pickles out)
+# never reads), so loading one is unpickling. name -> (keyword, its position when given positionally,
+# the value that keeps pickles out).
 UNPICKLING_LOADERS = {
     "numpy.load": ("allow_pickle", 2, False),
     "numpy.lib.npyio.load": ("allow_pickle", 2, False),
