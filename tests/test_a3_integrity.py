@@ -309,6 +309,17 @@ def test_attacks_are_flagged_at_their_line(name):
         ("loader = type(__loader__)(text, path)", 1, "__loader__"),
         ("import types\nloader.exec_module(types.ModuleType('notes'))", 2, "loader.exec_module"),
         ("from unittest import mock\nmock.patch(f'{prefix}.sum', len).start()", 2, "mock.patch(a computed target, …)"),
+        # numpy's own sum, reached through the module's alias of it (found reading the change once more)
+        (
+            "import numpy as np\nfrom unittest import mock\nmock.patch(__name__ + '.np.sum', len).start()",
+            3,
+            "mock.patch(this module.np.sum, …)",
+        ),
+        (
+            "import numpy as np\nfrom unittest import mock\nmock.patch('srn.np.sum', len).start()",
+            3,
+            "mock.patch(srn.np.sum, …)",
+        ),
         # unpicklers by other names: a pickle calls what it names (exec of a string the scan never reads)
         ("import numpy as np\nnp.load(data, allow_pickle=True)", 2, "numpy.load with pickles (allow_pickle=True)"),
         ("import torch\ntorch.load(path, weights_only=False)", 2, "torch.load with pickles (weights_only=False)"),

@@ -776,13 +776,19 @@ class _IntegrityScan(_Visitor):
             shown = owner
         elif isinstance(target, ast.Constant) and isinstance(target.value, str):
             shown = target.value
-            risky = _patched_risky(shown) or shown == "sys.modules"
+            risky = _patched_risky(shown) or shown == "sys.modules" or self._through_an_import(shown.split(".")[1:])
         elif _own_module_name(target):  # __name__ + ".helper", f"{__name__}.helper": the student's own
-            risky, shown = False, "this module"
+            shown = "this module" + _folded_tail(target)
+            risky = self._through_an_import(_folded_tail(target).split(".")[1:])
         else:
             risky, shown = True, "a computed target"
         if risky:
             self._flag(node.lineno, f"{name.removeprefix('unittest.')}({shown[:40]}, …)")
+
+    def _through_an_import(self, names: list[str]) -> bool:
+        """Whether a patch target's path passes a module the file imported (``"srn.np.sum"``: numpy's
+        ``sum`` itself, reached through the module's own ``np``), where patching a library is flagged."""
+        return any(name in self.aliases and _patched_risky(self.aliases[name]) for name in names[:-1])
 
     def _logging_configuration(self, node: ast.Call) -> None:
         """``logging.config.dictConfig({...})`` builds what its strings name: a literal naming only logging's
@@ -990,10 +996,19 @@ def _patched_risky(target: str) -> bool:
     return (_shared_library(target) and root != "random") or root in ESCAPE_ROOTS
 
 
+def _folded_tail(target: ast.expr | None) -> str:
+    """What follows ``__name__`` in ``__name__ + ".x.y"`` or ``f"{__name__}.x.y"`` (``".x.y"``)."""
+    if isinstance(target, ast.BinOp):
+        return _folded(target.right) or ""
+    if isinstance(target, ast.JoinedStr):
+        return "".join(str(part.value) for part in target.values[1:] if isinstance(part, ast.Constant))
+    return ""
+
+
 def _own_module_name(target: ast.expr | None) -> bool:
     """``__name__ + ".x"`` or ``f"{__name__}.x"``: a name in the module itself."""
     if isinstance(target, ast.BinOp) and isinstance(target.op, ast.Add):
-        return isinstance(target.left, ast.Name) and target.left.id == "__name__"
+        return isinstance(target.left, ast.Name) and target.left.id == "__name__" and _folded(target.right) is not None
     if isinstance(target, ast.JoinedStr) and target.values:
         first = target.values[0]
         return (
