@@ -1,6 +1,6 @@
 """Where the test suite's CPU goes: run it under Linux process accounting and sum CPU by role.
 
-    sudo .venv/bin/python benchmarks/suite_cost.py [-- PYTEST ARGS]   (default: -q -n 2)
+    sudo .venv/bin/python benchmarks/suite_cost.py [--by-file] [--by-test N] [-- PYTEST ARGS]   (default: -q -n 2)
 
 Needs root (acct(2): every process that ends is recorded with its parent, CPU and flags, sandboxed
 children included, which `time` misses because they are not waited for up the chain). Prints the
@@ -16,7 +16,9 @@ suite's wall time, the machine's busy and idle core-seconds, and CPU-seconds by 
 
 With ``--by-file``, also the CPU-seconds charged to each test module: a process counts for the test
 that was running in its pytest process when it started (benchmarks/windows_plugin.py records when
-each test ran; acct knows start times to the second, so a short test may be charged its neighbour's).
+each test ran; acct knows start times to the second, so a short test may be charged its neighbour's),
+with the CPU its tests spent in their own pytest process. With ``--by-test N``, the N tests that cost most
+(a module-scoped fixture is charged to the first test that asks for it).
 
 The wall time depends on the machine's speed and load; the counts and the shares are what to compare
 between two commits. Asserts nothing.
@@ -29,6 +31,7 @@ import collections
 import ctypes
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -140,14 +143,17 @@ def children_of(processes: dict[int, Process]) -> dict[int, list[Process]]:
     return children
 
 
-def charged_to_files(processes: dict[int, Process], root: int, windows: Path) -> dict[str, float]:
-    """CPU-seconds of every process below a pytest process, charged to the module of the test that
-    process was running when it started (``root``'s own test processes, and xdist's, excluded)."""
+def charged_to_tests(processes: dict[int, Process], windows: Path, module_only: bool = True) -> dict[str, float]:
+    """CPU-seconds of every process below a pytest process, charged to the test (or its module) that
+    process was running when it started, plus the CPU the pytest process spent in the test itself."""
     runs: dict[int, list[tuple[float, float, str]]] = collections.defaultdict(list)
+    charged_in_process: dict[str, float] = collections.defaultdict(float)
     if windows.exists():
         for line in windows.read_text(encoding="utf-8").splitlines():
             run = json.loads(line)
-            runs[run["pid"]].append((run["start"], run["stop"], run["test"].split("::")[0]))
+            name = run["test"].split("::")[0] if module_only else run["test"]
+            runs[run["pid"]].append((run["start"], run["stop"], name))
+            charged_in_process[name] += run.get("cpu", 0.0)
     children = children_of(processes)
     charged: dict[str, float] = collections.defaultdict(float)
 
@@ -164,6 +170,8 @@ def charged_to_files(processes: dict[int, Process], root: int, windows: Path) ->
             # acct's start is whole seconds: the last test begun by then (or within the second)
             started = [name for start, _, name in tests if start <= process.started + 1]
             charged[started[-1] if started else "(before the first test)"] += process.cpu_s
+    for name, cpu in charged_in_process.items():
+        charged[name] += cpu
     return dict(charged)
 
 
@@ -183,6 +191,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("pytest_args", nargs="*", default=["-q", "-n", "2"])
     parser.add_argument("--by-file", action="store_true", help="also CPU-seconds per test module")
+    parser.add_argument("--keep", type=Path, metavar="DIR", help="keep the accounting log and test windows there")
+    parser.add_argument("--by-test", type=int, default=0, metavar="N", help="also the N tests that cost most")
     options = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("process accounting needs root (acct(2)); run with sudo")
@@ -191,7 +201,8 @@ def main() -> None:
         log = Path(scratch) / "pacct"
         log.touch()
         windows = Path(scratch) / "windows.jsonl"
-        plugin = ["-p", "windows_plugin"] if options.by_file else []
+        charging = options.by_file or options.by_test > 0
+        plugin = ["-p", "windows_plugin"] if charging else []
         environment = {
             **os.environ,
             "SUITE_COST_WINDOWS": str(windows),
@@ -205,7 +216,7 @@ def main() -> None:
             process = subprocess.Popen(
                 [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *plugin, *options.pytest_args],
                 cwd=REPO,
-                env=environment if options.by_file else None,
+                env=environment if charging else None,
             )
             status = process.wait()
             wall = time.monotonic() - started
@@ -214,8 +225,15 @@ def main() -> None:
             libc.acct(None)
         xdist = any(arg.startswith(("-n", "--numprocesses")) for arg in options.pytest_args)
         processes = read_accounting(log)
+        if options.keep:
+            options.keep.mkdir(parents=True, exist_ok=True)
+            shutil.copy(log, options.keep / "pacct")
+            if windows.exists():
+                shutil.copy(windows, options.keep / "windows.jsonl")
+            (options.keep / "root").write_text(str(process.pid))
         seconds, counts = roles(processes, process.pid, pytest_depth=1 if xdist else 0)
-        by_file = charged_to_files(processes, process.pid, windows) if options.by_file else {}
+        by_file = charged_to_tests(processes, windows) if options.by_file else {}
+        by_test = charged_to_tests(processes, windows, module_only=False) if options.by_test else {}
     total = sum(seconds.values())
     print(
         f"\npytest exited {status}: {wall:.0f} s wall; the machine {busy1 - busy0:.0f} core-s busy, "
@@ -225,9 +243,13 @@ def main() -> None:
     for name, value in sorted(seconds.items(), key=lambda item: -item[1]):
         print(f"  {value:7.1f} s {100 * value / total:5.1f} %  {counts[name]:5d} processes  {name}")
     if by_file:
-        print("CPU charged to each test module (the tests' own pytest process excluded):")
+        print("CPU charged to each test module (with the CPU its tests spent in their pytest process):")
         for name, value in sorted(by_file.items(), key=lambda item: -item[1]):
             print(f"  {value:7.1f} s {100 * value / total:5.1f} %  {name}")
+    if by_test:
+        print(f"The {options.by_test} tests that cost most:")
+        for name, value in sorted(by_test.items(), key=lambda item: -item[1])[: options.by_test]:
+            print(f"  {value:7.1f} s  {name}")
 
 
 if __name__ == "__main__":

@@ -16,8 +16,15 @@ LOG = os.environ.get("SUITE_COST_WINDOWS", "")
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
     started = time.time()
+    cpu = time.process_time()
     yield
     if LOG:
-        line = {"test": item.nodeid, "pid": os.getpid(), "start": started, "stop": time.time()}
+        line = {
+            "test": item.nodeid,
+            "pid": os.getpid(),
+            "start": started,
+            "stop": time.time(),
+            "cpu": time.process_time() - cpu,
+        }
         with open(LOG, "a", encoding="utf-8") as log:
             log.write(json.dumps(line) + "\n")
