@@ -26,7 +26,7 @@ import traceback
 import types
 from typing import Any, NoReturn
 
-from grader.inside import guards, probe_api, stand_ins
+from grader.inside import guards, probe_api, stand_ins, untouched
 from grader.inside.lockdown import drop_capabilities, refuse_new_programs, refuse_user_namespaces
 from grader.inside.plain import NotPlainData, to_plain
 from grader.wire.channel import read_frame, write_frame
@@ -42,6 +42,7 @@ _programs_refused = False  # whether this process (and what it forks) can no lon
 def serve(fds: list[int], config: dict[str, Any]) -> NoReturn:
     req_fd, resp_fd, out_fd = fds
     try:
+        untouched.pin()  # torch's functions, before any code of the student's runs in this process
         _become_student(config, out_fd)
         load = read_frame(req_fd)
         workdir = _write_files(load["files"], config["scratch"], load.get("data") or {})
@@ -328,9 +329,7 @@ def _count_optimizer_steps() -> None:
         elif hooked(optimizer) and any(id(p) in watched for p in _parameters_of(optimizer)):
             probe_api.note_written(probe_api.HOOKED)
         # Only parameters with a gradient can move (Adam, SGD): stepping with none does not train.
-        before[:] = [
-            (p, p.detach().clone()) for p in _parameters_of(optimizer) if p.grad is not None and bool(p.grad.any())
-        ]
+        before[:] = [(p, untouched.copy(p)) for p in _parameters_of(optimizer) if untouched.has_gradient(p)]
 
     def counted(optimizer: Any, args: Any, kwargs: Any) -> None:
         # A step counts where it moved a weight: not with no gradient, nor at a learning rate of 0.

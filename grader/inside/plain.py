@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from grader.inside import untouched
+
 MAX_DEPTH = 32
 
 
@@ -61,16 +63,19 @@ def _loaded_torch() -> Any:
 
 
 def tensor_to_numpy(value: Any, where: str) -> np.ndarray:
+    """Read through torch's C tensor type, with modes off (grader.inside.untouched): a student's
+    redefinition of torch.Tensor's methods does not choose what is read."""
     torch = _loaded_torch()
-    tensor = torch.Tensor.detach(value)
-    tensor = torch.Tensor.cpu(tensor)
-    if tensor.is_complex():
-        raise NotPlainData(f"{where} is a complex tensor; real numbers expected")
-    if tensor.dtype in (torch.bfloat16,):
-        tensor = tensor.to(torch.float32)
-    if tensor.layout != torch.strided:
-        tensor = tensor.to_dense()
-    return np.array(torch.Tensor.numpy(tensor.contiguous().clone()), copy=True)
+    base = untouched.tensor_type()
+    with untouched.plain():
+        tensor = base.cpu(base.detach(value))
+        if base.is_complex(tensor):
+            raise NotPlainData(f"{where} is a complex tensor; real numbers expected")
+        if base.dtype.__get__(tensor) in (torch.bfloat16,):
+            tensor = base.to(tensor, torch.float32)
+        if base.layout.__get__(tensor) != torch.strided:
+            tensor = base.to_dense(tensor)
+        return np.array(base.numpy(base.clone(base.contiguous(tensor))), copy=True)
 
 
 def ndarray_copy(value: np.ndarray, where: str) -> np.ndarray:

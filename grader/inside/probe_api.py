@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from grader.inside import untouched
 from grader.inside.guards import real_module
 from grader.inside.plain import NotPlainData, to_plain
 
@@ -384,12 +385,11 @@ def load_trained(module: Any, weights: Any, what: str) -> list[str]:
 def trained_weights(module: Any, what: str) -> dict[str, np.ndarray]:
     """A student's model's parameters and buffers as plain arrays, by name: the artefact of training
     that the verifier measures (whatever the student's code says about its own success)."""
-    state_dict = getattr(module, "state_dict", None)
-    if not callable(state_dict):
-        raise ProbeFailure(f"{what} must be a torch.nn.Module (it is a {type(module).__name__})")
-    return {
-        str(name): as_array(value, f"the trained parameter {name} of {what}") for name, value in state_dict().items()
-    }
+    try:
+        state = untouched.state(module)  # nn.Module's registries: not what its class's state_dict says
+    except TypeError:
+        raise ProbeFailure(f"{what} must be a torch.nn.Module (it is a {type(module).__name__})") from None
+    return {str(name): as_array(value, f"the trained parameter {name} of {what}") for name, value in state.items()}
 
 
 # -- fresh inputs: what official grading asks is drawn from the call's seed -----------------------
@@ -456,7 +456,7 @@ def training_of(model: Any, lr: float | None = None) -> Any:
 
 def _watch(parameters: list[Any], model: Any, lr: float | None) -> None:
     if model is not None:
-        parameters = parameters + list(model.parameters())
+        parameters = parameters + _parameters_of_model(model)
         WATCHED_MODEL[0] = model
     WATCHED.update((id(p), (p, None)) for p in parameters)  # note_states takes their values
     STEP_BOUND[0] = None if lr is None else STEP_BOUND_FACTOR * lr
@@ -467,7 +467,7 @@ def note_states(stepped: bool = True) -> None:
     """Take each watched parameter's value now as its value after the last step (and, where a step
     of the training produced it, ``stepped``, remember it as a state a checkpoint may restore)."""
     for key, (p, _) in list(WATCHED.items()):
-        value = p.detach().clone()
+        value = untouched.copy(p)
         WATCHED[key] = (p, value)
         if stepped:
             states = HISTORY.setdefault(key, [])
@@ -481,8 +481,7 @@ def moved_too_far(parameter: Any, value: Any) -> bool:
     if bound is None:
         return False
     try:
-        distance = (parameter.detach() - value).abs()
-        return bool((~(distance <= bound)).any())  # NaN on either side is too far: into NaN, out to anywhere
+        return untouched.further_than(parameter, value, bound)  # NaN on either side is too far
     except Exception:  # something that is not the parameter any more: written
         return True
 
@@ -559,24 +558,25 @@ def written_since_last_step(skip: frozenset[int] = frozenset()) -> str | None:
     if model is None:
         return None
     try:
-        replaced = any(id(p) not in WATCHED for p in model.parameters())
+        replaced = any(id(p) not in WATCHED for p in untouched.parameters(model))
     except Exception:  # a model whose parameters cannot be listed now: not the model that was trained
         replaced = True
     return REPLACED if replaced else None
 
 
 def same_values(parameter: Any, value: Any) -> bool:
-    """``parameter`` still holds ``value`` (NaN where NaN was: a diverged run is not a written one)."""
+    """``parameter`` still holds ``value`` (NaN where NaN was: a diverged run is not a written one;
+    anything that is not a tensor of its shape is a parameter replaced: written)."""
+    return untouched.same(parameter, value)
+
+
+def _parameters_of_model(model: Any) -> list[Any]:
+    """The parameters ``model`` holds, read from nn.Module's own registries (grader.inside.untouched):
+    what its class says its ``parameters()`` are does not choose which weights are watched."""
     try:
-        now = parameter.detach()
-        if now.shape != value.shape:
-            return False
-        if real_module("torch").equal(now, value):  # the common case, in one pass
-            return True
-        both_nan = now.isnan() & value.isnan() if now.is_floating_point() else False
-        return bool(((now == value) | both_nan).all())
-    except Exception:  # a parameter replaced by something else: written
-        return False
+        return untouched.parameters(model)
+    except TypeError:
+        raise ProbeFailure(f"the model trained must be a torch.nn.Module (it is a {type(model).__name__})") from None
 
 
 # -- replaying a trained model (see grader.judging.convergence.replay_problem) ------------------------

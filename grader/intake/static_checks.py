@@ -566,6 +566,7 @@ class _IntegrityScan(_Visitor):
         self.functions = _functions_only(tree)  # names bound by `def` alone: code, never a string
         self.literals = _dict_literals(tree)  # names bound once, to a dict literal
         self.reloads_own: set[int] = set()  # `importlib.reload` nodes whose argument is the student's own module
+        self.classes_of_objects: set[str] = set()  # names bound to `type(x)` or `x.__class__` (x not self/cls)
         self.depth = 0  # of exec'd constant strings within each other
 
     def visit_Import(self, node: ast.Import) -> None:
@@ -586,6 +587,8 @@ class _IntegrityScan(_Visitor):
         dotted = self._resolve(node.value)
         if isinstance(target, ast.Name) and dotted:
             self.aliases[target.id] = dotted
+        if isinstance(target, ast.Name) and _class_of_object(node.value):
+            self.classes_of_objects.add(target.id)
         for each in node.targets:
             self._replaced(each)
         self.generic_visit(node)
@@ -608,6 +611,13 @@ class _IntegrityScan(_Visitor):
                 self._flag(target.lineno, f"sys.{target.attr} replaced")
             if _shared_library(owner):
                 self._flag(target.lineno, f"{owner}.{target.attr} replaced")
+            elif self._class_of_object(target.value):
+                self._flag(target.lineno, f"{CLASS_CHANGED}: {self._shown(target.value)}.{target.attr} = …")
+
+    def _class_of_object(self, node: ast.expr) -> bool:
+        """``type(x)``, ``x.__class__`` or a name bound to one (x not ``self``/``cls``): a class whose
+        attributes are changed through an object, as torch.Tensor's are through ``type(t)``."""
+        return _class_of_object(node) or (isinstance(node, ast.Name) and node.id in self.classes_of_objects)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         parent = self.parents.get(node)
@@ -686,6 +696,8 @@ class _IntegrityScan(_Visitor):
             self._flag(node.lineno, f"{name}(sys, …)")
         elif name in ("setattr", "delattr") and node.args and _shared_library(self._resolve(node.args[0])):
             self._flag(node.lineno, f"{name}({self._resolve(node.args[0])}, …)")
+        elif name in ("setattr", "delattr") and node.args and self._class_of_object(node.args[0]):
+            self._flag(node.lineno, f"{CLASS_CHANGED}: {name}({self._shown(node.args[0])}, …)")
         elif name == "getattr" and len(node.args) >= 2:
             self._getattr(node)
         elif name == "vars" and first is not None and not self._own(first):
@@ -835,6 +847,9 @@ class _IntegrityScan(_Visitor):
             dotted[6:] == name or dotted[6:].startswith(name + ".") for name in self.arithmetic_numpy
         ):
             self._flag_arithmetic(line, dotted.replace("numpy.", "np.", 1))
+        mode = next((name for name in TORCH_MODES if dotted == name or dotted.startswith(name + ".")), "")
+        if mode:  # answers every torch call of the process in torch's place (reviewed: grader.inside.untouched)
+            self._flag(line, mode)
         internal = _torch_internal(dotted)
         if internal and not any(_names_same_api(internal, name) for name in self.forbidden_names):
             self._flag(line, internal)  # a forbidden one (torch._VF) is reported as a forbidden use
@@ -1084,13 +1099,35 @@ def _shared_library(dotted: str) -> bool:
 # Flagged for review, but not a way into the process's own objects: other programs (a new interpreter
 # shares no memory with this one), unpickling (kept here though it can name any module: honest code
 # saves vocabularies with it), torch's private names but its hooks, and a few introspection helpers.
+# Modes that answer every torch call in the process in torch's place (the private dispatch modes are
+# torch internals, flagged as such).
+TORCH_MODES = ("torch.overrides.TorchFunctionMode", "torch.overrides.BaseTorchFunctionMode")
+# A class changed through one of its objects (``type(t).__eq__ = f``): reviewed, not refused, since the
+# bookkeeping no longer reads weights through anything a class defines (grader.inside.untouched).
+CLASS_CHANGED = "a class changed through its object"
 NOT_REACHING = (
-    "import subprocess", "import _posixsubprocess", "import pty", *PROGRAM_STARTERS, "pickle.", "_pickle",
+    CLASS_CHANGED, "import subprocess", "import _posixsubprocess", "import pty", *PROGRAM_STARTERS, "pickle.", "_pickle",
     "shelve", "dill", "cloudpickle", "joblib.load", "pandas.read_pickle", "numpy.load with", "torch.load with",
     "pickle._", "multiprocessing.reduction", "torch.package", "numpy.lib.npyio.load with", "yaml.",
     "numpy.lib.format.read_array with", "torch.serialization.load with",
     "importlib.reload", "inspect.getmembers", "operator.attrgetter", "operator.methodcaller",
 )  # fmt: skip
+
+
+def _class_of_object(node: ast.expr) -> bool:
+    """``type(x)`` with one argument, or ``x.__class__``, where x is not ``self`` or ``cls``."""
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "type"
+        and len(node.args) == 1
+    ):
+        subject = node.args[0]
+    elif isinstance(node, ast.Attribute) and node.attr == "__class__":
+        subject = node.value
+    else:
+        return False
+    return not (isinstance(subject, ast.Name) and subject.id in ("self", "cls"))
 
 
 def reaches_into_process(construct: str) -> bool:

@@ -1,0 +1,152 @@
+"""torch as it was before the student's module loaded: what the step bookkeeping reads weights with.
+
+The bookkeeping (probe_api: which optimizer steps moved the trained weights, and the trained weights
+themselves) runs in the student's process, where the student's code can redefine what Python code of
+torch looks up at call time: ``type(t).__eq__ = ...`` (torch.Tensor is a Python class), a Parameter
+subclass's methods, its own model's ``parameters``/``state_dict``, or a torch-function or dispatch mode
+that answers every torch call. Redefining ``==`` once made weights trained elsewhere and copied in pass
+for the last step's (a2 80, a4 86, a5 95 where the work earned 50, 60, 68). So the bookkeeping calls
+only what :func:`pin` took before the student's module loaded: torch's C functions and the C type's
+methods (which no Python code can redefine), with torch-function and dispatch handling switched off,
+and a module's own registries read through ``nn.Module``'s real ``__dict__``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack
+from typing import Any
+
+_PINNED: dict[str, Any] = {}
+
+
+def pin() -> None:
+    """Take torch's functions now (once torch is loaded, before the student's module is)."""
+    torch = sys.modules.get("torch")
+    if _PINNED or torch is None or not hasattr(torch, "_C"):
+        return
+    functions = torch._C._VariableFunctions
+    base = torch._C.TensorBase
+    _PINNED.update(
+        no_function=torch._C.DisableTorchFunction,
+        no_dispatch=torch._C._DisableTorchDispatch,
+        tensor=base,
+        module_dict=torch.nn.Module.__dict__["__dict__"].__get__,
+        grad=base.grad.__get__,
+        size=base.size,
+        item=base.item,
+        is_floating_point=functions.is_floating_point,
+        **{
+            name: getattr(functions, name)
+            for name in ("equal", "eq", "isnan", "logical_and", "logical_or", "logical_not", "all", "any")
+            + ("sub", "abs", "le", "ne", "detach", "clone")
+        },
+    )
+
+
+def _torch() -> dict[str, Any]:
+    if not _PINNED:
+        pin()  # torch was not preloaded: taken at first use (the grader's own probes run first)
+    return _PINNED
+
+
+def tensor_type() -> Any:
+    """torch's C tensor type, whose methods no Python code can redefine (``TensorBase.detach(t)``)."""
+    return _torch()["tensor"]
+
+
+class plain(ExitStack):  # noqa: N801 (used as a function: ``with plain():``)
+    """Torch-function and dispatch handling off: no mode or subclass answers in torch's place."""
+
+    def __enter__(self) -> plain:
+        super().__enter__()
+        pinned = _torch()
+        self.enter_context(pinned["no_function"]())
+        self.enter_context(pinned["no_dispatch"]())
+        return self
+
+
+def copy(tensor: Any) -> Any:
+    """A detached copy of ``tensor``'s values now."""
+    pinned = _torch()
+    with plain():
+        return pinned["clone"](pinned["detach"](tensor))
+
+
+def same(tensor: Any, value: Any) -> bool:
+    """``tensor`` holds ``value`` (NaN where NaN was); False for anything that is not a tensor of its shape."""
+    pinned = _torch()
+    try:
+        with plain():
+            now = pinned["detach"](tensor)
+            if tuple(pinned["size"](now)) != tuple(pinned["size"](value)):
+                return False
+            if pinned["equal"](now, value):  # the common case, in one pass
+                return True
+            equal = pinned["eq"](now, value)
+            if pinned["is_floating_point"](now):
+                both_nan = pinned["logical_and"](pinned["isnan"](now), pinned["isnan"](value))
+                equal = pinned["logical_or"](equal, both_nan)
+            return bool(pinned["item"](pinned["all"](equal)))
+    except Exception:  # a parameter replaced by something else
+        return False
+
+
+def further_than(tensor: Any, value: Any, bound: float) -> bool:
+    """Some entry of ``tensor`` lies further than ``bound`` from ``value`` (NaN on either side does)."""
+    pinned = _torch()
+    with plain():
+        distance = pinned["abs"](pinned["sub"](pinned["detach"](tensor), value))
+        return bool(pinned["item"](pinned["any"](pinned["logical_not"](pinned["le"](distance, bound)))))
+
+
+def has_gradient(parameter: Any) -> bool:
+    """``parameter.grad`` holds a nonzero entry (read from the C type: no subclass property answers)."""
+    pinned = _torch()
+    try:
+        with plain():
+            grad = pinned["grad"](parameter)
+            return grad is not None and bool(pinned["item"](pinned["any"](pinned["ne"](grad, 0))))
+    except Exception:
+        return False
+
+
+def _registries(module: Any) -> tuple[dict, dict, dict, set]:
+    """The module's own parameters, buffers, submodules and non-persistent buffer names, from its real
+    ``__dict__`` (no ``parameters``, ``state_dict``, ``__getattr__`` or ``__dict__`` of its class consulted)."""
+    attributes = _torch()["module_dict"](module)
+    found = [dict.get(attributes, key) for key in ("_parameters", "_buffers", "_modules")]
+    persistent = dict.get(attributes, "_non_persistent_buffers_set")
+    registries = [dict(dict.items(each)) if isinstance(each, dict) else {} for each in found]
+    return registries[0], registries[1], registries[2], set(persistent) if isinstance(persistent, set) else set()
+
+
+def _walk(module: Any, prefix: str, path: tuple[int, ...]) -> Iterator[tuple[str, Any, bool]]:
+    """(name, tensor, is_parameter) of ``module`` and its submodules, as ``state_dict`` names them."""
+    parameters, buffers, children, non_persistent = _registries(module)
+    for name, tensor in parameters.items():
+        if tensor is not None:
+            yield prefix + name, tensor, True
+    for name, tensor in buffers.items():
+        if tensor is not None and name not in non_persistent:
+            yield prefix + name, tensor, False
+    for name, child in children.items():
+        if child is not None and id(child) not in path:  # a module inside itself is walked once
+            yield from _walk(child, f"{prefix}{name}.", (*path, id(child)))
+
+
+def parameters(module: Any) -> list[Any]:
+    """The module's parameters, each once, as ``module.parameters()`` of nn.Module lists them."""
+    seen: set[int] = set()
+    found = []
+    for _, tensor, is_parameter in _walk(module, "", (id(module),)):
+        if is_parameter and id(tensor) not in seen:
+            seen.add(id(tensor))
+            found.append(tensor)
+    return found
+
+
+def state(module: Any) -> dict[str, Any]:
+    """The module's parameters and persistent buffers by name, as nn.Module's ``state_dict`` names them."""
+    return {name: tensor for name, tensor, _ in _walk(module, "", (id(module),))}
