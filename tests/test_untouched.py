@@ -43,11 +43,9 @@ def _models() -> Iterator[tuple[str, torch.nn.Module]]:
 
 @pytest.mark.parametrize("name, model", list(_models()), ids=[name for name, _ in _models()])
 def test_every_model_reads_as_nn_module_reads_it(name, model):
-    """Fairness: the trained weights the verifier measures are state_dict's, name for name and bit for bit."""
-    expected = model.state_dict()
-    found = untouched.state(model)
-    assert list(found) == list(expected)
-    assert all(torch.equal(found[key], expected[key]) for key in expected)
+    """Fairness: the trained weights the verifier measures are the model's parameters, name for name."""
+    expected = list(model.named_parameters(remove_duplicate=False))
+    assert [(name, id(p)) for name, p in untouched.named_parameters(model)] == [(name, id(p)) for name, p in expected]
     assert [id(p) for p in untouched.parameters(model)] == [id(p) for p in model.parameters()]
 
 
@@ -64,11 +62,29 @@ def test_what_the_model_s_class_says_is_not_what_is_read():
             return iter([torch.nn.Parameter(torch.zeros(1))])
 
     model = Lying()
-    assert list(untouched.state(model)) == ["layer.weight", "layer.bias"]
-    assert untouched.same(untouched.state(model)["layer.weight"], model.layer.weight.detach().clone())
+    named = dict(untouched.named_parameters(model))
+    assert list(named) == ["layer.weight", "layer.bias"] and named["layer.weight"] is model.layer.weight
     assert [id(p) for p in untouched.parameters(model)] == [id(model.layer.weight), id(model.layer.bias)]
     with pytest.raises(TypeError):
-        untouched.state(object())
+        untouched.named_parameters(object())
+
+
+def test_buffers_and_unusual_registries_are_not_read_as_weights():
+    """A hostile round kept prepared weights as buffers under a parameter's name (a2 80 where the work
+    earns 50), then as a dict subclass whose items() answered with them."""
+    holder = torch.nn.Module()
+    holder.register_buffer("weight_ih", torch.ones(2, 2))
+    model = torch.nn.Module()
+    model.rnncell = holder
+    assert "rnncell.weight_ih" in model.state_dict() and untouched.named_parameters(model) == []
+
+    class Answering(dict):
+        def items(self):
+            return [("weight_ih", torch.nn.Parameter(torch.ones(2, 2)))]
+
+    holder._parameters = Answering()
+    with pytest.raises(TypeError):
+        untouched.named_parameters(model)
 
 
 @pytest.fixture

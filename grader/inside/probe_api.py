@@ -383,12 +383,13 @@ def load_trained(module: Any, weights: Any, what: str) -> list[str]:
 
 
 def trained_weights(module: Any, what: str) -> dict[str, np.ndarray]:
-    """A student's model's parameters and buffers as plain arrays, by name: the artefact of training
-    that the verifier measures (whatever the student's code says about its own success)."""
+    """A student's model's parameters as plain arrays, by name: the artefact of training that the
+    verifier measures (whatever the student's code says about its own success; buffers are not
+    trained weights)."""
     try:
-        state = untouched.state(module)  # nn.Module's registries: not what its class's state_dict says
-    except TypeError:
-        raise ProbeFailure(f"{what} must be a torch.nn.Module (it is a {type(module).__name__})") from None
+        state = dict(untouched.named_parameters(module))  # nn.Module's registries, not what its class says
+    except TypeError as exc:
+        raise ProbeFailure(f"{what} must be a torch.nn.Module that holds its parameters as one does ({exc})") from None
     return {str(name): as_array(value, f"the trained parameter {name} of {what}") for name, value in state.items()}
 
 
@@ -636,7 +637,7 @@ def replay_sensitivity(model: Any, outputs: Any, recompute: Any) -> dict[str, An
     projection(parameter's shape)}`` by central differences, ``recompute()`` giving the outputs again.
     autograd.grad leaves the model's .grad fields untouched; perturbed parameters are restored."""
     torch = real_module("torch")
-    named = [(name, p) for name, p in model.named_parameters(remove_duplicate=False) if p.requires_grad]
+    named = [(name, p) for name, p in untouched.named_parameters(model) if untouched.requires_grad(p)]
     direction = torch.tensor(projection(tuple(outputs.shape)), device=outputs.device, dtype=outputs.dtype)
     if outputs.requires_grad:
         found = torch.autograd.grad((outputs * direction).sum(), [p for _, p in named], allow_unused=True)

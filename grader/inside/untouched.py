@@ -34,6 +34,7 @@ def pin() -> None:
         tensor=base,
         module_dict=torch.nn.Module.__dict__["__dict__"].__get__,
         grad=base.grad.__get__,
+        requires_grad=base.requires_grad.__get__,
         size=base.size,
         item=base.item,
         is_floating_point=functions.is_floating_point,
@@ -112,41 +113,48 @@ def has_gradient(parameter: Any) -> bool:
         return False
 
 
-def _registries(module: Any) -> tuple[dict, dict, dict, set]:
-    """The module's own parameters, buffers, submodules and non-persistent buffer names, from its real
-    ``__dict__`` (no ``parameters``, ``state_dict``, ``__getattr__`` or ``__dict__`` of its class consulted)."""
+def _registries(module: Any) -> tuple[dict, dict]:
+    """The module's own parameters and submodules, from its real ``__dict__`` (no ``parameters``,
+    ``named_parameters``, ``state_dict``, ``__getattr__`` or ``__dict__`` of its class consulted). A
+    registry that is not a plain dict (a subclass whose ``items`` answers otherwise) is refused: nn.Module
+    never makes one, and what it walks would differ from what is read here."""
     attributes = _torch()["module_dict"](module)
-    found = [dict.get(attributes, key) for key in ("_parameters", "_buffers", "_modules")]
-    persistent = dict.get(attributes, "_non_persistent_buffers_set")
-    registries = [dict(dict.items(each)) if isinstance(each, dict) else {} for each in found]
-    return registries[0], registries[1], registries[2], set(persistent) if isinstance(persistent, set) else set()
+    parameters, children = (dict.get(attributes, key) for key in ("_parameters", "_modules"))
+    if type(parameters) is not dict or type(children) is not dict:
+        raise TypeError(f"{type(module).__name__} holds its parameters or submodules in something else than a dict")
+    return dict(dict.items(parameters)), dict(dict.items(children))
 
 
-def _walk(module: Any, prefix: str, path: tuple[int, ...]) -> Iterator[tuple[str, Any, bool]]:
-    """(name, tensor, is_parameter) of ``module`` and its submodules, as ``state_dict`` names them."""
-    parameters, buffers, children, non_persistent = _registries(module)
+def _walk(module: Any, prefix: str, path: tuple[int, ...]) -> Iterator[tuple[str, Any]]:
+    """(name, parameter) of ``module`` and its submodules, each occurrence, as ``state_dict`` names them."""
+    parameters, children = _registries(module)
     for name, tensor in parameters.items():
         if tensor is not None:
-            yield prefix + name, tensor, True
-    for name, tensor in buffers.items():
-        if tensor is not None and name not in non_persistent:
-            yield prefix + name, tensor, False
+            yield prefix + name, tensor
     for name, child in children.items():
         if child is not None and id(child) not in path:  # a module inside itself is walked once
             yield from _walk(child, f"{prefix}{name}.", (*path, id(child)))
+
+
+def named_parameters(module: Any) -> list[tuple[str, Any]]:
+    """Every (name, parameter) the module holds, a shared one under each of its names, as nn.Module's
+    ``named_parameters(remove_duplicate=False)`` lists them. Buffers are not weights training made (a
+    hostile round registered prepared weights as buffers under the parameters' names: a2 80 where the
+    work earns 50), so they are never read as trained weights."""
+    return list(_walk(module, "", (id(module),)))
 
 
 def parameters(module: Any) -> list[Any]:
     """The module's parameters, each once, as ``module.parameters()`` of nn.Module lists them."""
     seen: set[int] = set()
     found = []
-    for _, tensor, is_parameter in _walk(module, "", (id(module),)):
-        if is_parameter and id(tensor) not in seen:
+    for _, tensor in named_parameters(module):
+        if id(tensor) not in seen:
             seen.add(id(tensor))
             found.append(tensor)
     return found
 
 
-def state(module: Any) -> dict[str, Any]:
-    """The module's parameters and persistent buffers by name, as nn.Module's ``state_dict`` names them."""
-    return {name: tensor for name, tensor, _ in _walk(module, "", (id(module),))}
+def requires_grad(tensor: Any) -> bool:
+    """``tensor.requires_grad``, read from the C type (no subclass property answers)."""
+    return bool(_torch()["requires_grad"](tensor))
