@@ -197,6 +197,7 @@ def test_class_of_submissions(run_grade, tmp_path):
         "other_init": {"ohlol.py": student_ohlol(BEFORE_CELL="self.scale = nn.Linear(4, 4)")},
         **{name: {"ohlol.py": student_ohlol(**changes)} for name, (changes, _) in WRONG.items()},
         "endless_predict": {"ohlol.py": _with_endless_predict((SOLUTIONS / A2 / "ohlol.py").read_text())},
+        **{name: {"ohlol.py": _slipped(old, new)} for name, (old, new) in ONE_SLIP_IN_THE_MODEL.items()},
     }
     results = report_class(run_grade, tmp_path / "class", tmp_path / "grades", students)
     _expect_endless_loop_stopped_early(results.pop("endless_predict"))
@@ -210,6 +211,45 @@ def test_class_of_submissions(run_grade, tmp_path):
         expect_partial_credit(results[name], A2, name, mistake)
     _expect_other_init_judged_by_convergence(results["other_init"])
     _expect_specific_messages(results)
+    _expect_train_and_predict_judged_on_their_own(results)
+
+
+# One slip in forward or init_hidden, which train and predict call (a teacher round: each cost every
+# loss-curve and predict check too, 25 points where a teacher gives about 60).
+ONE_SLIP_IN_THE_MODEL = {
+    "init_hidden_sizes_swapped": (
+        "torch.zeros(self.batch_size, self.hidden_size,",
+        "torch.zeros(self.hidden_size, self.batch_size,",
+    ),
+    "forward_tanh_twice": ("return self.rnncell(x_t, hidden)", "return torch.tanh(self.rnncell(x_t, hidden))"),
+}
+
+
+def _slipped(old: str, new: str) -> str:
+    source = student_ohlol()
+    assert source.count(old) == 1, old
+    return source.replace(old, new)
+
+
+def _expect_train_and_predict_judged_on_their_own(results):
+    """The slip costs its own checks and the training of the whole Model; train's loss curves and
+    predict are judged again with the grader's forward and init_hidden, and keep their points."""
+    for name, own_checks, score in (
+        ("init_hidden_sizes_swapped", ("test_init_hidden", "test_init_hidden_batch"), 60),
+        ("forward_tanh_twice", ("test_forward_step", "test_forward_other_sizes"), 55),
+    ):
+        checks = {c["name"]: c for c in checks_of(results[name], A2)}
+        for check in own_checks + ("test_converges_to_ohlol", "test_hidden_mapping"):
+            assert checks[check]["points"] == 0, (name, check, checks[check]["message"])
+        alone = [c for c in checks if c.startswith(("test_loss_curve", "test_predict"))]
+        assert len(alone) == 6, alone
+        for check in alone:  # passed: on its own, or outright where the slip does not change it
+            message = checks[check]["message"]
+            assert checks[check]["status"] == "passed", (name, check, message)
+            if check.startswith("test_loss_curve") or name == "init_hidden_sizes_swapped":
+                assert "Judged on its own" in message, (name, check, message)
+                assert "with the grader's forward and init_hidden in your Model" in message
+        assert score_of(results[name], A2) == score, name
 
 
 def _with_endless_predict(source: str) -> str:

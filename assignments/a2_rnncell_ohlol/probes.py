@@ -77,6 +77,17 @@ def _load(model, weights, input_size, hidden_size):
     )
 
 
+def _with_stand_ins(model):
+    """The student's Model with the grader's forward and init_hidden in place of its own (what the
+    handout specifies: one step of its self.rnncell; zeros of (1, hidden_size) on its device), so that
+    train and predict are judged on their own logic, not again on forward and init_hidden, whose own
+    checks judge them. The stand-ins do none of train's or predict's work."""
+    cell = _cell(model)
+    model.forward = lambda x_t, hidden: cell(x_t, hidden)
+    model.init_hidden = lambda: torch.zeros(1, cell.hidden_size, device=cell.weight_hh.device)
+    return model
+
+
 def _losses(value, epochs):
     """The losses train() returned. A list of another length is returned as it is: the loss-curve checks
     show it, and the trained weights are judged all the same (an epoch too few once cost every training
@@ -101,16 +112,19 @@ def _summed_loss(model, inputs, labels):
     return total
 
 
-def _train_once(student, source, target, epochs, lr, seed, own_init=True):
+def _train_once(student, source, target, epochs, lr, seed, own_init=True, stand_ins=False):
     """One training run under ``seed``: with the model's own initial weights, or with those of a
     fresh nn.RNNCell drawn under the seed (what the reference's Model starts from), so that a correct
-    implementation that draws its weights in another order still reproduces the reference."""
+    implementation that draws its weights in another order still reproduces the reference; on the
+    grader's forward and init_hidden where ``stand_ins``."""
     seed_everything(seed)
     initial = None if own_init else torch.nn.RNNCell(4, 4).state_dict()
     seed_everything(seed)
     model = _build(student)
     if initial is not None:
         _load(model, initial, 4, 4)
+    if stand_ins:
+        _with_stand_ins(model)
     inputs, labels = _one_hot(source), _labels(target)
     initial = _summed_loss(model, inputs, labels)
     training_of(model, lr)  # only steps that move this model count; weights written into it do not
@@ -195,9 +209,10 @@ def step(student, input_size, hidden_size, batch_size, steps, seed):
     return {"hidden": np.stack(states), "_time_axes": {"hidden": 0}}
 
 
-def loss_curve(student, source, target, epochs, lr, seed):
-    """One training run under `seed`: the loss of every epoch, and the untrained model's summed loss."""
-    run = _train_once(student, source, target, epochs, lr, seed)
+def loss_curve(student, source, target, epochs, lr, seed, stand_ins=False):
+    """One training run under `seed`: the loss of every epoch, and the untrained model's summed loss
+    (on the grader's forward and init_hidden where ``stand_ins``: train's own logic)."""
+    run = _train_once(student, source, target, epochs, lr, seed, stand_ins=stand_ins)
     return {name: value for name, value in run.items() if name != "model"}
 
 
@@ -223,10 +238,13 @@ def train_seeds(student, source, target, seeds, epochs=15, lr=0.1):
     return {"runs": runs}
 
 
-def predict_words(student, words, seed, scale=2.0):
-    """predict() on several words in a row with the same random weights: each must start afresh."""
+def predict_words(student, words, seed, scale=2.0, stand_ins=False):
+    """predict() on several words in a row with the same random weights: each must start afresh (on
+    the grader's forward and init_hidden where ``stand_ins``: predict's own logic)."""
     model = _build(student)
     _load(model, _cell_weights(seed, 4, 4, scale), 4, 4)
+    if stand_ins:
+        _with_stand_ins(model)
     predictions = []
     for word in words:
         predicted = student.predict(model, _one_hot(word))

@@ -1,11 +1,76 @@
 """Helpers of a2's public and hidden checks. Shipped with the public checks: nothing here is hidden
 (the hidden mapping and its seeds stay in test_hidden.py)."""
 
-from grader.checks import judge_training, measured_runs
+from grader.checks import CheckFailure, FailureKind, PartialCredit, RunFailed, judge_training, measured_runs
 
 # Loss curves sum many steps over many epochs: they match to 1e-4, or to the device's tolerance where
 # that is wider (a GPU adds in another order).
 CURVE_TOLERANCE = {"rtol": 1e-4, "atol": 1e-6}
+
+# Failures of the student's code worth a second run on the stand-ins: it raised (in forward, say), or
+# returned what the probe cannot use. Not a time or memory limit: a second run would pay it again.
+RAISED = {FailureKind.EXCEPTION, FailureKind.NOT_IMPLEMENTED, FailureKind.PROBE_FAILURE, FailureKind.PROBE_ERROR}
+
+
+def curve_on_its_own(judge, reference, details, *, explain=None, **case):
+    """train's loss curve, judged on its own where the student's Model makes it differ (on_its_own)."""
+    tolerance = judge.tolerance_at_least(**CURVE_TOLERANCE)
+    on_its_own(
+        reference,
+        details,
+        "loss_curve",
+        case,
+        lambda **extra: judge.compare_curve("loss_curve", **tolerance, **case, **extra, explain=explain),
+        what="train",
+    )
+
+
+def predict_on_its_own(judge, reference, details, **case):
+    """predict, judged on its own where the student's Model makes it differ (on_its_own)."""
+    on_its_own(
+        reference,
+        details,
+        "predict_words",
+        case,
+        lambda **extra: judge.compare("predict_words", **case, **extra),
+        what="predict",
+    )
+
+
+def on_its_own(reference, details, probe, case, compare, *, what):
+    """``compare()`` (the check's comparison on the student's own Model), and where it fails because the
+    results differ or the student's code raised, ``compare(stand_ins=True)``: the same, with the grader's
+    forward and init_hidden in the student's Model (probes._with_stand_ins). Where that gives the
+    reference's results, ``what`` is right on its own and earns its points, with a note. train and
+    predict call forward and init_hidden, which have checks of their own: a teacher round's init_hidden
+    with its two sizes swapped cost every loss-curve and predict check too (25 points where a teacher
+    gives about 60), a second tanh in forward cost predict's 15. The trained model's checks still train
+    the student's whole Model: a mistake in forward costs the training, as in a4."""
+    reference.expected(probe, **case, stand_ins=True)  # asked always: the student copy ships the answer
+    before = dict(details)
+    try:
+        return compare()
+    except (CheckFailure, PartialCredit, RunFailed) as failure:
+        if isinstance(failure, RunFailed) and failure.failure.kind not in RAISED:
+            raise
+        shown = dict(details)  # the first comparison's plot stays: it is the student's own curve
+        try:
+            compare(stand_ins=True)
+        except Exception:  # wrong on the stand-ins too: the first failure says why
+            details.clear()
+            details.update(shown)
+            raise failure from None
+        details.clear()
+        details.update({**before, **shown})
+        if isinstance(failure, RunFailed):
+            differ = f"it fails ({failure.failure.student_message().strip()[:300]})"
+        else:
+            differ = f"the results differ from the reference's ({failure.message.strip()[:300]})"
+        details["note"] = (
+            f"Judged on its own: with your Model's forward and init_hidden {differ}, but with the grader's "
+            f"forward and init_hidden in your Model, {what} gives exactly the reference's results, so its own "
+            "logic is right; the checks of forward and init_hidden judge where the difference comes from."
+        )
 
 
 def judge_learning(judge, student, reference, verifier, details, *, source, target, what, **training):
