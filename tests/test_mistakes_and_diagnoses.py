@@ -722,3 +722,24 @@ def test_gradient_rows_and_token_ids_get_no_misleading_hints(graded):
     assert weights and not any("the error starts at step" in line for line in weights), backward["message"]
     a4 = {c["name"]: c for c in checks_of(graded["greedy_state_not_carried"], "a4_seq2seq")}
     assert "a bias added" not in (a4["test_greedy_decode"]["diagnosis"] or "")
+
+
+@pytest.mark.parametrize(
+    "entry, said",
+    [
+        ('id = "x"\nexplain = "e"\n', "mistake 'x': it has no `title`"),
+        (
+            'id = "x"\ntitle = "t"\n[[mistake.patch]]\nfind = "a"\n',
+            "mistake 'x': one of its [[mistake.patch]] tables has no `replace`",
+        ),
+    ],
+)
+def test_a_mistake_entry_missing_a_field_is_named_in_a_sentence(tmp_path, entry, said):
+    """A new instructor read "malformed mistake entry 'x': 'title'" (a KeyError's text)."""
+    from grader.course.mistakes import CatalogError
+
+    path = tmp_path / "mistakes.toml"
+    path.write_text("[[mistake]]\n" + entry)
+    with pytest.raises(CatalogError) as raised:
+        load_catalog(path)
+    assert said in str(raised.value)

@@ -160,5 +160,8 @@ def _mistake(entry: dict[str, Any], path: Path) -> Mistake:
                 for p in entry.get("patch", [])
             ),
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except KeyError as exc:  # a new instructor saw "malformed mistake entry 'x': 'title'"
+        where = "one of its [[mistake.patch]] tables" if exc.args and exc.args[0] in ("find", "replace") else "it"
+        raise CatalogError(f"{path}: mistake {entry.get('id', '?')!r}: {where} has no `{exc.args[0]}`") from None
+    except (TypeError, ValueError) as exc:
         raise CatalogError(f"{path}: malformed mistake entry {entry.get('id', '?')!r}: {exc}") from None

@@ -731,7 +731,7 @@ def collection_problems(spec: AssignmentSpec, full: bool = True) -> list[str]:
     total = sum(check.points for check in checks)
     if full and checks and abs(total - spec.points) > 0.01:
         found.append(
-            f"its checks add up to {total:g} points, but assignment.toml says points = {spec.points:g}: "
+            f"its checks add up to {round(total, 2):g} points, but assignment.toml says points = {spec.points:g}: "
             "change a check's @points or the assignment's points"
         )
     unmarked = sorted({c.file for c in checks if c.file not in spec.public_checks and c.visibility != "hidden"})
