@@ -198,6 +198,7 @@ def test_class_of_submissions(run_grade, tmp_path):
         **{name: {"ohlol.py": student_ohlol(**changes)} for name, (changes, _) in WRONG.items()},
         "endless_predict": {"ohlol.py": _with_endless_predict((SOLUTIONS / A2 / "ohlol.py").read_text())},
         **{name: {"ohlol.py": _slipped(old, new)} for name, (old, new) in ONE_SLIP_IN_THE_MODEL.items()},
+        **{name: {"ohlol.py": _slipped(old, new)} for name, (old, new) in SLIPS_THEIR_OWN_CHECKS_MISS.items()},
     }
     results = report_class(run_grade, tmp_path / "class", tmp_path / "grades", students)
     _expect_endless_loop_stopped_early(results.pop("endless_predict"))
@@ -225,6 +226,18 @@ ONE_SLIP_IN_THE_MODEL = {
 }
 
 
+# Slips in forward or init_hidden that their own checks do not see (a regression round): the loss curves
+# and predict are not judged on their own then, since forward and init_hidden cannot explain them.
+SLIPS_THEIR_OWN_CHECKS_MISS = {
+    "init_hidden_returns_the_last_state": (
+        "        return self.rnncell(x_t, hidden)\n\n    def init_hidden(self):\n",
+        "        self.last = self.rnncell(x_t, hidden)\n        return self.last\n\n    def init_hidden(self):\n"
+        "        if getattr(self, 'last', None) is not None:\n            return self.last.detach()\n",
+    ),
+    "forward_detaches_the_state": ("return self.rnncell(x_t, hidden)", "return self.rnncell(x_t, hidden.detach())"),
+}
+
+
 def _slipped(old: str, new: str) -> str:
     source = student_ohlol()
     assert source.count(old) == 1, old
@@ -249,6 +262,11 @@ def _expect_train_and_predict_judged_on_their_own(results):
             if check.startswith("test_loss_curve") or name == "init_hidden_sizes_swapped":
                 assert "Judged on its own" in message, (name, check, message)
                 assert "with the grader's forward and init_hidden in your Model" in message
+        assert score_of(results[name], A2) == score, name
+    for name, score in (("init_hidden_returns_the_last_state", 65), ("forward_detaches_the_state", 50)):
+        checks = {c["name"]: c for c in checks_of(results[name], A2)}
+        curves = [c for c in checks.values() if c["name"].startswith("test_loss_curve")]
+        assert curves and all(c["points"] == 0 and "Judged on its own" not in c["message"] for c in curves), name
         assert score_of(results[name], A2) == score, name
 
 

@@ -12,6 +12,27 @@ CURVE_TOLERANCE = {"rtol": 1e-4, "atol": 1e-6}
 RAISED = {FailureKind.EXCEPTION, FailureKind.NOT_IMPLEMENTED, FailureKind.PROBE_FAILURE, FailureKind.PROBE_ERROR}
 
 
+# The questions of the public checks of init_hidden and forward (test_public.py): what the student's
+# Model is asked before train or predict is judged on its own.
+MODEL_QUESTIONS = (
+    ("init_hidden", dict(input_size=4, hidden_size=4, batch_size=1)),
+    ("step", dict(input_size=4, hidden_size=4, batch_size=1, steps=1, seed=21)),
+)
+
+
+def model_differs(judge):
+    """Whether the student's init_hidden or forward gives other results than the reference's on their
+    own checks' questions: only then can they explain why train or predict differs (a regression round:
+    an init_hidden that returns the last forward's state once one ran, and a forward that detaches the
+    state, each passed their own checks, and their curves and predict were rescued on the stand-ins)."""
+    for probe, args in MODEL_QUESTIONS:
+        try:
+            judge.compare(probe, **args)
+        except (CheckFailure, PartialCredit, RunFailed):
+            return True
+    return False
+
+
 def curve_on_its_own(judge, reference, details, *, explain=None, **case):
     """train's loss curve, judged on its own where the student's Model makes it differ (on_its_own)."""
     tolerance = judge.tolerance_at_least(**CURVE_TOLERANCE)
@@ -22,6 +43,7 @@ def curve_on_its_own(judge, reference, details, *, explain=None, **case):
         case,
         lambda **extra: judge.compare_curve("loss_curve", **tolerance, **case, **extra, explain=explain),
         what="train",
+        model_differs=lambda: model_differs(judge),
     )
 
 
@@ -34,12 +56,14 @@ def predict_on_its_own(judge, reference, details, **case):
         case,
         lambda **extra: judge.compare("predict_words", **case, **extra),
         what="predict",
+        model_differs=lambda: model_differs(judge),
     )
 
 
-def on_its_own(reference, details, probe, case, compare, *, what):
+def on_its_own(reference, details, probe, case, compare, *, what, model_differs):
     """``compare()`` (the check's comparison on the student's own Model), and where it fails because the
-    results differ or the student's code raised, ``compare(stand_ins=True)``: the same, with the grader's
+    results differ or the student's code raised, and ``model_differs()`` (the student's forward or
+    init_hidden fails its own check's question), ``compare(stand_ins=True)``: the same, with the grader's
     forward and init_hidden in the student's Model (probes._with_stand_ins). Where that gives the
     reference's results, ``what`` is right on its own and earns its points, with a note. train and
     predict call forward and init_hidden, which have checks of their own: a teacher round's init_hidden
@@ -53,7 +77,11 @@ def on_its_own(reference, details, probe, case, compare, *, what):
     except (CheckFailure, PartialCredit, RunFailed) as failure:
         if isinstance(failure, RunFailed) and failure.failure.kind not in RAISED:
             raise
-        shown = dict(details)  # the first comparison's plot stays: it is the student's own curve
+        shown = dict(details)
+        if not model_differs():  # forward and init_hidden are right: the difference is this function's
+            details.clear()
+            details.update(shown)
+            raise failure from None  # the first comparison's plot stays: it is the student's own curve
         try:
             compare(stand_ins=True)
         except Exception:  # wrong on the stand-ins too: the first failure says why
