@@ -26,6 +26,7 @@ capped before it gets here.
 from __future__ import annotations
 
 import ast
+import functools
 import io
 import sys
 import threading
@@ -196,14 +197,17 @@ def imported_helpers(source: str, helpers: dict[str, bytes]) -> dict[str, str]:
     return reached
 
 
-def _imported_modules(source: str, depth: int = 0) -> set[str]:
+@functools.lru_cache(maxsize=16)  # a submission's module, its helpers and the strings they exec
+def _imported_modules(source: str, depth: int = 0) -> frozenset[str]:
     """Modules the source imports when it runs as the graded module: import statements,
     ``importlib.import_module("x")`` / ``__import__("x")`` with a constant, and the same inside an
-    ``exec`` of a constant string; not what only ``if __name__ == "__main__":`` imports."""
+    ``exec`` of a constant string; not what only ``if __name__ == "__main__":`` imports. Remembered by
+    text: a submission asks it when it is hashed, when its files are shipped and when it is scanned
+    (a third of the trusted side's time per student, asked three times)."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return set()
+        return frozenset()
     found: set[str] = set()
     pending: list[ast.AST] = [tree]
     main_block_runs, _ = name_changes(tree)
@@ -228,7 +232,7 @@ def _imported_modules(source: str, depth: int = 0) -> set[str]:
             elif name in CODE_RUNNERS and isinstance(text, str) and depth < 3:
                 found |= _imported_modules(text, depth + 1)
         pending.extend(ast.iter_child_nodes(node))
-    return found
+    return frozenset(found)
 
 
 def _with_deep_stack(walk: Callable[[], None]) -> None:

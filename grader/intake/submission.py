@@ -412,7 +412,10 @@ def decode_source(raw: bytes, name: str) -> tuple[str | None, str | None]:
 
 def _reads_alike(text: str, data: bytes) -> bool:
     """Whether Python parses ``data`` (as it imports a file: its own decoding) to the same program as
-    ``text`` (what the scan reads). Both failing alike counts as alike: neither runs."""
+    ``text`` (what the scan reads). Both failing alike counts as alike: neither runs. Bytes that are
+    the text's own UTF-8 (the common case: no coding line rewritten, no carriage return) read as it."""
+    if data == text.encode("utf-8"):
+        return True
 
     def program(source: str | bytes) -> str:
         try:
