@@ -174,3 +174,24 @@ def test_gradescope_autograder_grades_without_solutions(run_grade, tmp_path):
     assert {test["visibility"] for test in document["tests"]} == {"visible", "after_published"}
     assert any("b_hh is missing" in test["output"] for test in document["tests"])
     assert round(sum(test["max_score"] for test in document["tests"]), 4) == 100
+
+
+def test_a_reference_failing_its_own_checks_stops_the_release_with_the_first_reason():
+    """A new instructor's probe lacked a parameter the check passes: release said only which checks
+    failed, not the TypeError that said why."""
+    from types import SimpleNamespace
+
+    from grader.course.model import load_course
+    from grader.packaging.release import ReleaseError, grade_reference_and_mistakes
+    from grader.report.results import AssignmentResult, CheckResult
+
+    why = "the reference solution failed on probe 'forward': TypeError: forward() got an unexpected keyword 'h0'"
+    result = AssignmentResult(id="a1_srn_numpy", title="", status="graded", max_score=100)
+    result.checks = [CheckResult("test_forward[T5]", "", 0.0, 10.0, "error", message=why, counted=False)]
+    grader = SimpleNamespace(grade_assignment=lambda *args: result)
+    spec = load_course(REPO).get("a1_srn_numpy")
+    with pytest.raises(ReleaseError) as raised:
+        grade_reference_and_mistakes(grader, spec, spec.check_files())  # type: ignore[arg-type]
+    assert "fails its own checks: test_forward[T5]" in str(raised.value) and "unexpected keyword 'h0'" in str(
+        raised.value
+    )

@@ -408,10 +408,12 @@ def grade_reference_and_mistakes(grader: GradingSlot, spec: AssignmentSpec, chec
     catalog = load_catalog(spec.mistakes_path)
     solution = spec.solution_files()
     reference = grader.grade_assignment(_as_submission(spec, solution), spec, check_files)
-    failing = [c.name for c in reference.checks if not c.passed]
+    failing = [c for c in reference.checks if not c.passed]
     if failing or reference.status != "graded":
+        first = f"; {failing[0].name} says: {failing[0].message.strip()[:400]}" if failing else ""
         raise ReleaseError(
-            f"{spec.id}: the reference solution fails its own checks: {', '.join(failing) or reference.message}"
+            f"{spec.id}: the reference solution fails its own checks: "
+            f"{', '.join(c.name for c in failing) or reference.message}{first}"
         )
     for mistake in catalog.mistakes:
         try:
