@@ -577,8 +577,9 @@ def _skip_reason(report: pytest.TestReport) -> str:
     return "skipped"
 
 
-# pytest's own plugins that checks never use (no doctests, unittest classes, XML reports, pdb, recwarn
-# fixture): registering them is most of a session's start-up, paid once per student and assignment.
+# pytest's own plugins that checks never use (no doctests, unittest classes, XML reports, pdb, the
+# recwarn, tmp_path, monkeypatch and subtests fixtures): registering them is most of a session's
+# start-up, paid once per student and assignment (docs/authoring.md says which fixtures are off).
 UNUSED_PLUGINS = [
     arg
     for name in (
@@ -592,6 +593,9 @@ UNUSED_PLUGINS = [
         "threadexception",
         "unittest",
         "debugging",
+        "tmpdir",
+        "monkeypatch",
+        "subtests",
     )
     for arg in ("-p", f"no:{name}")
 ]
