@@ -304,9 +304,9 @@ SentimentLSTM.forward = _from_memory
 # Adam at a thousandth of the rate: real steps, in the reference's number, that learn nothing. The honest
 # baseline of the cheats below, which train a copy of the model by hand (no optimizer, no step hook
 # sees it) and write its weights into the model after the last real step, then make the bookkeeping
-# believe the weights are still the last step's: by a redefinition torch.Tensor's ``==`` (found by a
-# hostile student: a2 80 where this work earns 50), by a torch-function mode answering ``torch.equal``,
-# or by the model's class answering ``state_dict`` with the copy's weights.
+# believe the weights are still the last step's: by a redefinition of torch.Tensor's ``==`` (found by a
+# hostile student: a2 80 where this work earns 50), or by a torch-function mode answering ``torch.equal``
+# (80). What a model's class says its weights are is covered in test_untouched.py.
 TINY_STEPS = (
     "    optimizer = torch.optim.Adam(model.parameters(), lr=lr)\n",
     "    optimizer = torch.optim.Adam(model.parameters(), lr=lr / 1000)\n",
@@ -331,19 +331,17 @@ COPY_TRAINED = (
                 m.mul_(0.9).add_(0.1 * w.grad)
                 v.mul_(0.999).add_(0.001 * w.grad * w.grad)
                 w.sub_(0.1 * (m / (1 - 0.9**step)) / ((v / (1 - 0.999**step)).sqrt() + 1e-8))
-    SHADOW[id(model)] = {name: w.detach().clone() for name, w in nn.Module.state_dict(shadow).items()}
-    if WRITE_IN:
-        PAIRS.clear()
-        with torch.no_grad():
-            for p, q in zip(model.parameters(), shadow.parameters()):
-                PAIRS.append((p.detach().clone(), q.detach().clone()))
-                p.copy_(q)
-        AGREE[0] = True
+    PAIRS.clear()
+    with torch.no_grad():
+        for p, q in zip(model.parameters(), shadow.parameters()):
+            PAIRS.append((p.detach().clone(), q.detach().clone()))
+            p.copy_(q)
+    AGREE[0] = True
     return losses
 """,
 )
 AGREE_OFF = ("    criterion = nn.CrossEntropyLoss()\n", "    AGREE[0] = False\n    criterion = nn.CrossEntropyLoss()\n")
-SHADOW_STATE = "\nimport copy\nPAIRS, AGREE, SHADOW = [], [False], {{}}\nWRITE_IN = {write_in}\n"
+SHADOW_STATE = "\nimport copy\nPAIRS, AGREE = [], [False]\n"
 EQUAL_REDEFINED = """
 _T = type(torch.zeros(0))
 _equal = _T.__eq__
@@ -368,18 +366,11 @@ class _Agreeing(TorchFunctionMode):
 
 _Agreeing().__enter__()
 """
-STATE_DICT_ANSWERED = """
-
-def _state_dict(self, *args, **kwargs):
-    return SHADOW.get(id(self)) or nn.Module.state_dict(self, *args, **kwargs)
-
-Model.state_dict = _state_dict
-"""
 
 
-def copied_in(*cheat: str, write_in: bool = True) -> dict[str, str]:
-    """a2 with tiny steps, a copy trained by hand beside them, and ``cheat`` (appended)."""
-    files = patched(A2, "ohlol", TINY_STEPS, COPY_TRAINED, AGREE_OFF, append=SHADOW_STATE.format(write_in=write_in))
+def copied_in(*cheat: str) -> dict[str, str]:
+    """a2 with tiny steps, a copy trained by hand beside them and written in, and ``cheat`` (appended)."""
+    files = patched(A2, "ohlol", TINY_STEPS, COPY_TRAINED, AGREE_OFF, append=SHADOW_STATE)
     return {name: text + "".join(cheat) for name, text in files.items()}
 
 
@@ -404,10 +395,8 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path, nam
         "a5_weights_written_by_hand": patched(A5, "sentiment", WEIGHTS_WRITTEN_BY_HAND),
         "a5_prepared_weights": prepared_weights_cheat(),
         "a2_recon": patched(A2, "ohlol", append=RECON),
-        "a2_honest_tiny_steps": patched(A2, "ohlol", TINY_STEPS),
         "a2_copied_in_equal_redefined": copied_in(EQUAL_REDEFINED),
         "a2_copied_in_function_mode": copied_in(FUNCTION_MODE),
-        "a2_copied_in_state_dict": copied_in(STATE_DICT_ANSWERED, write_in=False),
     }
     # cheats on the forward checks: graded without the checks that can name no mistake (training)
     forward_cheats = {
@@ -427,9 +416,9 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path, nam
         checks = {c["name"]: c for c in checks_of(results[cheat], A2)}
         for name in ("test_converges_to_ohlol", "test_hidden_mapping"):
             assert checks[name]["points"] == 0, (cheat, name, checks[name]["message"])
-    honest_tiny = score_of(results["a2_honest_tiny_steps"], A2)
-    for cheat in ("a2_copied_in_equal_redefined", "a2_copied_in_function_mode", "a2_copied_in_state_dict"):
-        assert score_of(results[cheat], A2) <= honest_tiny, cheat
+    for cheat in ("a2_copied_in_equal_redefined", "a2_copied_in_function_mode"):
+        # the work underneath (steps at a thousandth of the rate) learns nothing, as a2_honest_no_step
+        assert score_of(results[cheat], A2) <= honest_a2, cheat
         checks = {c["name"]: c for c in checks_of(results[cheat], A2)}
         for name in ("test_converges_to_ohlol", "test_hidden_mapping"):
             assert checks[name]["points"] == 0, (cheat, name, checks[name]["message"])
