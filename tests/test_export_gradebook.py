@@ -23,7 +23,9 @@ from grader.report.results import AssignmentResult, SubmissionResult
 A1, A2 = "a1_srn_numpy", "a2_rnncell_ohlol"
 OTHERS = ("a3_craft_rnn", "a4_seq2seq", "a5_sentiment_lstm")
 POINTS = {A1: 100.0, A2: 40.0, **{a: 100.0 for a in OTHERS}}
-MAX_TOTAL = sum(POINTS.values())  # 440, not 5 x 100
+# Out of the assignments someone handed in (a1 and a2 in CLASS): 140, not 5 x 100 nor every assignment's
+# 440 (a new instructor's first assignment of six read "20 / 600" everywhere).
+MAX_TOTAL = POINTS[A1] + POINTS[A2]
 SRN = (SOLUTIONS / A1 / "srn.py").read_text()
 OHLOL = (SOLUTIONS / A2 / "ohlol.py").read_text()
 
@@ -104,20 +106,24 @@ def test_totals_are_out_of_each_assignments_points_and_missing_work_is_empty(run
     rows = gradebook(grades)
     assert rows["alice"][A1] == "90.0" and rows["alice"][A2] == "30.0" and rows["alice"]["total"] == "120.0"
     assert rows["bob"][A2] == "" and rows["bob"]["total"] == "80.0"  # missing: empty, not 0.0
-    assert all(rows["erin-empty"][a] == "" for a in POINTS) and rows["erin-empty"]["total"] == ""
+    assert all(rows["erin-empty"][a] == "" for a in (A1, A2)) and rows["erin-empty"]["total"] == ""
+    assert not set(OTHERS) & set(rows["alice"])  # nobody handed them in: no column, not in any total
     assert {row["max_total"] for row in rows.values()} == {f"{MAX_TOTAL}"}
     assert "a2_rnncell_ohlol missing" in rows["bob"]["notes"]
     book = json.loads((grades / "gradebook.json").read_text())
     assert book["points"][A2] == 40
     bob = next(s for s in book["students"] if s["student"] == "bob")
     assert bob[A2] is None and bob["entries"][A2]["status"] == "missing" and bob["total"] == 80
-    # The mean counts students with graded work only (the empty folder is not a 0), out of 440.
+    # The mean counts students with graded work only (the empty folder is not a 0), out of 140.
     assert book["summary"]["mean"] == 100 and book["summary"]["without_work"] == 1
-    assert "mean total 100.0 / 440 over 2 students (1 with nothing graded, left out)" in process.stdout
-    # The student's page states the same total as the gradebook, out of every assignment's points.
+    assert "mean total 100.0 / 140 over 2 students (1 with nothing graded, left out)" in process.stdout
+    assert "nobody handed in a3_craft_rnn, a4_seq2seq, a5_sentiment_lstm: left out of the gradebook" in (
+        process.stdout + process.stderr
+    )
+    # The student's page states the same total as the gradebook, out of those assignments' points.
     page = (grades / "students" / "bob" / "feedback.html").read_text()
-    assert "Total for the gradebook: 80 / 440; no score for a2_rnncell_ohlol, a3_craft_rnn" in page
-    assert "80 / 440" in page.split("Total for the gradebook")[0]  # the page's own total, above
+    assert "Total for the gradebook: 80 / 140; no score for a2_rnncell_ohlol" in page
+    assert "80 / 140" in page.split("Total for the gradebook")[0]  # the page's own total, above
 
 
 @pytest.mark.slow
@@ -285,12 +291,13 @@ def test_canvas_export_lists_the_roster_with_points_possible_and_empty_missing(r
     process = export(run_grade, course, grades, "--format", "canvas", "--roster", str(grades / "roster.csv"))
     rows = list(csv.reader(io.StringIO(out.read_text())))
     titles = [t for t in rows[0][5:]]
-    assert rows[0][:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"] and len(titles) == 5
-    assert rows[1][:5] == ["Points Possible", "", "", "", ""] and rows[1][5:] == ["100", "40", "100", "100", "100"]
+    # a column per assignment someone handed in (a3..a5: none, so Canvas makes no empty assignments)
+    assert rows[0][:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"] and len(titles) == 2
+    assert rows[1][:5] == ["Points Possible", "", "", "", ""] and rows[1][5:] == ["100", "40"]
     by_name = {row[0]: row for row in rows[2:]}
     assert by_name["Liddell, Alice"][1:7] == ["101", "S001", "aliddell", "Lab 1", "90", "30"]
     assert by_name["Bob Builder"][5:7] == ["80", ""]  # missing a2: empty, never 0
-    assert by_name["Zed, Zoe"][5:] == [""] * 5  # on the roster, no submission
+    assert by_name["Zed, Zoe"][5:] == [""] * 2  # on the roster, no submission
     assert "erin-empty" in process.stderr and "not in the roster" in process.stderr  # warned, not silently dropped
     assert "zed" in process.stderr and "no submission" in process.stderr
     # Canvas's own export as the roster, with a grader_id column added: its Student column is the name.

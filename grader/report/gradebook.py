@@ -389,8 +389,9 @@ def assemble(
     if adjustments_file is None and (out / ADJUSTMENTS).is_file():
         adjustments_file = out / ADJUSTMENTS
     adjustments = read_adjustments(adjustments_file) if adjustments_file is not None else []
+    assignment_ids, unseen = _handed_in_by_someone(results, assignment_ids, adjustments)
     titles = {a: course.assignments[a].title if a in course.assignments else a for a in assignment_ids}
-    return build(
+    book = build(
         results,
         assignment_ids,
         points_possible(course, results, assignment_ids),
@@ -399,6 +400,25 @@ def assemble(
         times=times,
         adjustments=adjustments,
     )
+    if unseen:
+        book.warnings.append(
+            f"nobody handed in {', '.join(unseen)}: left out of the gradebook and its totals until someone does"
+        )
+    return book
+
+
+def _handed_in_by_someone(
+    results: list[SubmissionResult], assignment_ids: list[str], adjustments: list[Adjustment]
+) -> tuple[list[str], list[str]]:
+    """The assignments someone in the class handed in (or that an adjustment names), and the others. A
+    new instructor graded a term's first assignment of six: every total read "20 / 600", every page "no
+    score for a1 ... a5". An assignment not yet due is nobody's missing work (the overview says the same)."""
+    seen = {a.id for r in results for a in r.assignments if a.status != "missing"}
+    seen |= {adjustment.assignment for adjustment in adjustments}
+    kept = [a for a in assignment_ids if a in seen]
+    if not kept:  # nothing handed in at all: the columns stay, every student missing alike
+        return assignment_ids, []
+    return kept, [a for a in assignment_ids if a not in seen]
 
 
 def write(book: Gradebook, out: Path) -> None:
