@@ -397,3 +397,32 @@ def test_printed_output_is_split_where_the_hidden_checks_begin():
     full.feed(b"secret")  # the count of what the hidden checks printed is not shown before the mark either
     assert full.text() == "publ\n[... 3 more bytes of output not shown]"
     assert full.text_after_mark() == "\n[... 6 more bytes of output not shown]"
+
+
+def test_a_handed_back_page_counts_a_mistake_s_cost_on_the_checks_it_shows():
+    """A new instructor: the student's page said a mistake cost "(1 check, 20 points)" where it cost 80,
+    60 of them on hidden checks the page cuts down to their points."""
+    from grader.report.handback import Handback, render_student_page
+    from grader.report.pages import render_feedback
+    from grader.report.results import AssignmentResult, CheckResult, SubmissionResult
+
+    def check(name: str, visibility: str, lost: float) -> CheckResult:
+        return CheckResult(
+            name,
+            name,
+            0.0,
+            lost,
+            "failed",
+            "differs",
+            diagnosis="Known mistake: alpha swapped",
+            mistake="alpha",
+            visibility=visibility,
+        )
+
+    work = AssignmentResult(A1, "a1", "graded", score=20.0, max_score=100.0)
+    work.checks = [check("test_public", "visible", 20.0), check("test_hidden", "hidden", 60.0)]
+    result = SubmissionResult("erin", "s/erin", "0", assignments=[work])
+    assert "(2 checks, 80 points)" in render_feedback(result)
+    student = render_student_page(result, Handback("name-and-points"))
+    assert "(1 check shown in full, 20 points)" in student and "80 points" not in student
+    assert "(2 checks, 80 points)" in render_student_page(result, Handback("full"))
