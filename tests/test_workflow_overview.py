@@ -288,6 +288,9 @@ def test_attention_lists_what_no_score_shows():
         return SubmissionResult(student, f"s/{student}", "0", assignments=[AssignmentResult(A1, "SRN", **fields)])
 
     unjudged = CheckResult("test_x", "x", 0.0, 5.0, "error", message="the grader could not run this check")
+    untouched = CheckResult(
+        "test_y", "y", 0.0, 5.0, "failed", message="not implemented yet", details={"kind": "not_implemented"}
+    )
     results = [
         SubmissionResult("tom-slow", "s/tom-slow", "", status="timeout", message="grading took longer than 99 s"),
         SubmissionResult("uma-broke", "s/uma-broke", "", status="error", message="the grading process died"),
@@ -295,6 +298,7 @@ def test_attention_lists_what_no_score_shows():
         graded("wes", status="graded", checks=[unjudged]),
         graded("xia", status="graded", flags=["srn.py, line 3: ctypes"]),
         graded("yan", status="graded", score=80.0),
+        graded("zed", status="graded", checks=[untouched, untouched]),  # the stub as handed out
     ]
     context = overview_context(results, load_course(REPO), [A1], "students", student_page="feedback.student.html")
     groups = {g["heading"]: g["rows"] for g in context["attention"]}
@@ -305,9 +309,11 @@ def test_attention_lists_what_no_score_shows():
     assert [row["student"] for row in groups["Flagged for review"]] == ["xia"]
     assert groups["Grader errors"][0]["link"] == f"students/vic/feedback.html#{A1}"
     assert not any(row["student"] == "yan" for rows in groups.values() for row in rows)
+    # a new instructor: an untouched stub scored 0 and was listed nowhere
+    assert [row["student"] for row in groups["The stub, unchanged"]] == ["zed"]
     (summary,) = context["assignments"]
-    assert (summary.graded, summary.ungraded, summary.missing) == (3, 3, 0)  # wes, xia, yan; tom, uma, vic
-    assert summary.mean == pytest.approx(80 / 3)
+    assert (summary.graded, summary.ungraded, summary.missing) == (4, 3, 0)  # wes, xia, yan, zed; tom, uma, vic
+    assert summary.mean == pytest.approx(80 / 4)
     context.update(generated="now", isolation={"isolated": True, "description": "test"}, summary="")
     page = render_overview(context)
     assert page.index("Needs attention") < page.index("Timed out") < page.index('id="students"')

@@ -140,6 +140,12 @@ ATTENTION_GROUPS = (
         "Missing work",
         "Nothing was found to grade: nothing handed in, an empty folder or a wrongly named file.",
     ),
+    (
+        "stub",
+        "The stub, unchanged",
+        "Every check found only the handout's 'not implemented': the stub as it was handed out (nothing "
+        "done yet, or the wrong file handed in).",
+    ),
 )
 # Kinds of failure of the student's code (``details.kind`` of its checks, grader/errors.py) -> group.
 FAILURE_GROUPS = {
@@ -238,6 +244,9 @@ def _failures(entry: Any) -> dict[str, str]:
     if unrun:
         spender = next((g for g in ("timeout", "crash", "memory") if g in by_group), "timeout")
         by_group.setdefault(spender, []).extend(unrun)
+    kinds = [str(c.details.get("kind")) if isinstance(c.details, dict) else "" for c in entry.checks if c.counted]
+    if kinds and all(kind == "not_implemented" for kind in kinds):  # a new instructor's untouched stub: 0, unlisted
+        return {"stub": f"every check: not implemented ({len(kinds)} of {len(entry.checks)} checks)"}
     reasons = {}
     for group, checks in by_group.items():
         first = entry.message if group == "import" and entry.message else checks[0].message
