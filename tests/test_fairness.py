@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
@@ -39,9 +40,12 @@ def test_a_check_asking_for_a_missing_probe_is_the_grader_s_error(run_grade, tmp
     assert "could not judge" in overview and "test_linear_output" in overview
     assert "not judged" in overview  # its pass rate is not a 0%
 
-    # `grade check` finds it before anyone is graded, and `grade release` refuses to ship it.
+    # `grade check` finds it before anyone is graded, and `grade release` refuses to ship it; and a
+    # keyword a probe does not take (a new instructor's `h0`, which `grade check` let through).
+    checks.write_text(checks.read_text().replace('judge.compare("step", B=3,', 'judge.compare("step", h0=1, B=3,'))
     process = run_grade("check", "--course", str(course), expect=1)
     assert "test_public.py, line" in process.stdout and "no probe named 'outputz'" in process.stdout
+    assert "the probe 'step' does not take h0 (its parameters in probes.py: " in process.stdout
     process = run_grade("release", "--course", str(course), "--out", str(tmp_path / "copy"), expect=None)
     assert process.returncode != 0 and "outputz" in process.stdout + process.stderr
 
@@ -99,3 +103,24 @@ def test_the_terminal_shows_a_failed_check_s_hint_as_the_page_does(capsys):
     result = SubmissionResult(student="s", submission="s", content_hash="h", assignments=[assignment])
     print_summary(result, verbose=True)
     assert hint in capsys.readouterr().out
+
+
+def test_an_assignment_with_no_check_judged_is_a_grader_error_not_a_zero(run_grade, tmp_path):
+    """A new instructor's probe lacked a parameter its checks pass: the reference failed on every probe,
+    every check was "not counted", and `grade submit` printed 0 / 100 with exit status 0."""
+    import json
+
+    course = tmp_path / "course"
+    shutil.copytree(REPO / "assignments" / A1, course / "assignments" / A1)
+    shutil.copytree(REPO / "solutions" / A1, course / "solutions" / A1)
+    probes = course / "assignments" / A1 / "probes.py"  # every probe needs a parameter no check passes
+    probes.write_text(re.sub(r"^def (\w+)\(student, ", r"def \1(student, needed, ", probes.read_text(), flags=re.M))
+    shutil.copytree(SOLUTIONS / A1, tmp_path / "alice" / A1)
+    out = tmp_path / "out"
+    process = run_grade("submit", str(tmp_path / "alice"), "--course", str(course), "--out", str(out), expect=1)
+    result = json.loads((out / "feedback.json").read_text())
+    (assignment,) = result["assignments"]
+    assert assignment["status"] == "error" and "could not judge any check" in assignment["message"], assignment
+    assert "not your fault" in assignment["message"] and "Traceback" not in process.stderr
+    assert "does not give needed" in assignment["message"]  # the probe's, not the student's signature
+    assert all(not c["counted"] and "compare its signature" not in c["message"] for c in assignment["checks"])

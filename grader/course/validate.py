@@ -11,12 +11,18 @@ from __future__ import annotations
 import ast
 import fnmatch
 import functools
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from grader.course.mistakes import CatalogError, load_catalog
 from grader.course.model import AssignmentSpec, Course, CourseError
 
 # Calls whose first string argument names a probe (``judge.compare("forward", ...)``), or a verify function.
 PROBE_CALLS = {("judge", "compare"), ("judge", "run"), ("student", "run"), ("reference", "expected")}
+# Keywords of those calls that are the judge's options, not the probe's arguments.
+JUDGE_OPTIONS = frozenset(
+    {"seed", "rtol", "atol", "keys", "check_dtype", "timeout", "per_key", "curve", "name", "explain"}
+)
 VERIFY_CALLS = {("verifier", "measure")}
 
 
@@ -40,6 +46,71 @@ def probe_names(spec: AssignmentSpec) -> frozenset[str]:
 def _probe_names_of(path: str, mtime_ns: int) -> frozenset[str]:
     with open(path, encoding="utf-8") as source:
         return defined_functions(source.read())
+
+
+@dataclass(frozen=True)
+class ProbeParameters:
+    """What a probe takes after the student's module: its parameters' names, those without a default,
+    and whether it takes any keyword (``**kwargs``)."""
+
+    names: frozenset[str]
+    required: frozenset[str]
+    any_keyword: bool
+
+    def refuses(self, given: Iterable[str]) -> str:
+        """Why a call with the keywords ``given`` cannot bind (the seed is passed only where taken), or ''."""
+        given = set(given) - {"seed"}
+        unknown = sorted(given - self.names) if not self.any_keyword else []
+        missing = sorted(self.required - given - {"seed"})
+        if unknown:
+            return f"it does not take {', '.join(unknown)} (its parameters: {', '.join(sorted(self.names)) or 'none'})"
+        if missing:
+            return f"the call does not give {', '.join(missing)}, which it needs"
+        return ""
+
+
+def probe_parameters(spec: AssignmentSpec) -> dict[str, ProbeParameters]:
+    """Each probe's parameters, read without running probes.py (again only when it changes)."""
+    path = spec.probes_path
+    return _probe_parameters_of(str(path), path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=32)
+def _probe_parameters_of(path: str, mtime_ns: int) -> dict[str, ProbeParameters]:
+    with open(path, encoding="utf-8") as source:
+        try:
+            tree = ast.parse(source.read())
+        except SyntaxError:
+            return {}
+    found = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            arguments = node.args
+            positional = [*arguments.posonlyargs, *arguments.args][1:]  # after the student's module
+            defaults = len(arguments.defaults)
+            required = (
+                [a.arg for a in positional[: len(positional) - defaults]] if defaults else [a.arg for a in positional]
+            )
+            required += [a.arg for a, d in zip(arguments.kwonlyargs, arguments.kw_defaults) if d is None]
+            names = [a.arg for a in positional] + [a.arg for a in arguments.kwonlyargs]
+            found[node.name] = ProbeParameters(frozenset(names), frozenset(required), arguments.kwarg is not None)
+    return found
+
+
+def keywords_given(check_source: str) -> list[tuple[int, str, frozenset[str]]]:
+    """(line, probe, literal keywords) of each probe call a check file makes by a literal name (also
+    ``judge.compare_curve``); keywords spread from a dict (``**case``) are not known here."""
+    calls = []
+    for node in ast.walk(ast.parse(check_source)):
+        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+            continue
+        target = node.func
+        pair = (target.value.id, target.attr) if isinstance(target.value, ast.Name) else None
+        name = _first_string(node.args[0]) if node.args else None
+        if name and (pair in PROBE_CALLS or pair == ("judge", "compare_curve")):
+            given = frozenset(k.arg for k in node.keywords if k.arg is not None) - JUDGE_OPTIONS
+            calls.append((node.lineno, name, given))
+    return calls
 
 
 def asked_for(check_source: str) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
@@ -126,6 +197,15 @@ def problems_of(spec: AssignmentSpec) -> list[str]:
             for line, name in asked
             if name not in probes and not broken["probes.py"]
         ]
+        parameters = _probe_parameters_of(str(spec.probes_path), spec.probes_path.stat().st_mtime_ns)
+        for line, name, given in keywords_given(text):
+            taken = parameters.get(name)
+            unknown = sorted(given - taken.names) if taken is not None and not taken.any_keyword else []
+            if taken is not None and unknown:
+                found.append(
+                    f"{path.name}, line {line}: the probe {name!r} does not take {', '.join(unknown)} "
+                    f"(its parameters in probes.py: {', '.join(sorted(taken.names)) or 'none'})"
+                )
         found += [
             f"{path.name}, line {line}: no function named {name!r} in verify.py"
             for line, name in verified

@@ -328,6 +328,13 @@ class GradingSlot:
         result.output = printable(worker.output.text())
         result.hidden_output = printable(worker.output.text_after_mark())
         result.total()
+        if result.status == "graded" and result.checks and not any(c.counted for c in result.checks):
+            # Nothing judged is no grade: a new instructor's probe lacked a parameter its checks pass, and
+            # the reference "scored" 0 / 100 with exit status 0.
+            result.status = "error"
+            result.message = result.message or (
+                f"the grader could not judge any check (not your fault): {result.checks[0].message.strip()[:300]}"
+            )
         if spec.mode == "public":
             result.max_score = round(sum(check.max_points for check in result.checks), 4) or result.max_score
         result.duration = round(time.monotonic() - started, 3)

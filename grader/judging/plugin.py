@@ -30,7 +30,7 @@ import pytest
 
 from grader.course.mistakes import Catalog, Mistake
 from grader.course.model import AssignmentSpec
-from grader.course.validate import probe_names
+from grader.course.validate import probe_names, probe_parameters
 from grader.errors import CheckAuthoringError, Failure, FailureKind, RunFailed, SandboxError
 from grader.intake.static_checks import StaticFindings
 from grader.judging.compare import CheckFailure, PartialCredit, curve_mismatch, find_mismatch, is_close, judge_per_key
@@ -112,7 +112,7 @@ class StudentRunner:
         # a training call's optimizer steps are bounded too (before the fresh seeds: those are asked below)
         steps = self._context.step_budget(probe, args, seed) if self._context and explicit is not None else None
         if self._context is not None:  # official grading asks with fresh seeds, as the reference answers
-            require_probe(self._context.spec, probe)
+            require_probe(self._context.spec, probe, args)
             args, seed = self._context.references.fresh_call(args, seed)
         try:
             if explicit is None:  # a plain probe call: what runs past its limit is not run again
@@ -138,7 +138,7 @@ class ReferenceRunner:
         self._references = references
 
     def expected(self, probe: str, *, seed: int = 0, **args: Any) -> Any:
-        require_probe(self._references.spec, probe)
+        require_probe(self._references.spec, probe, args)
         return self._references.expected(probe, args, seed)
 
     def mistake(self, mistake_id: str, probe: str, *, seed: int = 0, **args: Any) -> Any:
@@ -173,7 +173,7 @@ class Judge:
         there, e.g. ``per_key="grads"``) every entry earns an equal share of the check: the entries
         that match earn :class:`PartialCredit` and the message names every wrong one (judge_per_key).
         Either way the catalogued mistake whose whole result equals the student's is named."""
-        require_probe(self.context.spec, probe)
+        require_probe(self.context.spec, probe, args)
         want = self.context.references.expected(probe, args, seed)
         got = self.run(probe, seed=seed, timeout=timeout, **args)
         rtol = self.tolerance["rtol"] if rtol is None else rtol
@@ -325,7 +325,7 @@ class Judge:
         catalogued mistake named; where none matches, ``explain(got, want)`` may give the diagnosis."""
         from grader.judging.convergence import show_curves
 
-        require_probe(self.context.spec, probe)
+        require_probe(self.context.spec, probe, args)
         want = self.context.references.expected(probe, args, seed)
         got = self.run(probe, seed=seed, timeout=timeout, **args)
         rtol = self.tolerance["rtol"] if rtol is None else rtol
@@ -343,12 +343,18 @@ class Judge:
         raise failure
 
 
-def require_probe(spec: AssignmentSpec, probe: str) -> None:
-    """A check that asks for a probe the assignment does not define is the check author's mistake:
-    found here, on the trusted side, and reported as such (a reply from the student's process saying
-    so would be a claim like any other)."""
+def require_probe(spec: AssignmentSpec, probe: str, args: dict[str, Any] | None = None) -> None:
+    """A check that asks for a probe the assignment does not define, or calls it with arguments it does
+    not take, is the check author's mistake: found here, on the trusted side, and reported as such (a
+    reply from the student's process saying so would be a claim like any other). A new instructor's
+    probe lacked a parameter its checks passed: every call failed alike on both sides, and the student
+    was told to compare the signature of their own function."""
     if probe not in probe_names(spec):
         raise CheckAuthoringError(f"a check asks for the probe {probe!r}, which {spec.id}'s probes.py does not define")
+    parameters = probe_parameters(spec).get(probe)
+    why = parameters.refuses(args) if parameters is not None and args is not None else ""
+    if why:
+        raise CheckAuthoringError(f"a check calls the probe {probe!r} of {spec.id}'s probes.py, but {why}")
 
 
 def _select(data: Any, keys: list[str] | None) -> Any:
