@@ -153,3 +153,20 @@ def test_frame_reader_reassembles_byte_by_byte():
         received += reader.feed(data[index : index + 1])
     assert len(received) == 2 and received[1] == {"b": "second"}
     np.testing.assert_array_equal(received[0]["a"], np.arange(5))
+
+
+def test_a_tagged_reply_is_read_only_with_its_own_tag():
+    """The replies of a student's process carry an HMAC under a key only the grader's code there holds:
+    bytes its student code writes or rewrites on the pipe (a hostile round's relay) are refused."""
+    from grader.wire.channel import TAG_SIZE, FrameReader, tag
+
+    key = b"k" * 32
+    frame = encode({"ok": True, "data": {"steps": 15}})
+    assert FrameReader(key=key).feed(frame + tag(key, frame)) == [{"ok": True, "data": {"steps": 15}}]
+    reader = FrameReader(key=key)
+    assert reader.feed(frame) == [] and reader.feed(tag(key, frame)[:-1]) == []  # waits for the whole tag
+    forged = frame.replace(b"15", b"99")
+    with pytest.raises(FrameError):
+        FrameReader(key=key).feed(forged + tag(b"x" * 32, forged))
+    with pytest.raises(FrameError):
+        FrameReader(key=key).feed(frame + bytes(TAG_SIZE))

@@ -12,13 +12,16 @@ from __future__ import annotations
 import json
 import os
 import socket
+import struct
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import SOLUTIONS, checks_of, write_submission
 
 from grader.sandbox.isolation import box_support, bubblewrap_problem, bubblewrap_works
+from grader.wire.codec import encode
 
 pytestmark = pytest.mark.slow  # grades the hostile corpus with `grade report`, twice
 
@@ -59,6 +62,29 @@ if os.fork() == 0:
         os.execv("/bin/sleep", ["{TAG}", "3000"])
     os._exit(0)
 time.sleep(0.2)
+"""
+
+# What a probe's reply looks like on the wire (grader.wire.codec), claiming linear_output's answer; and
+# one whose 200 arrays all refer to the same megabyte (the codec refuses an array referred to twice).
+FORGED_REPLY = encode({"ok": True, "data": {"ys": np.zeros((4, 2, 3))}, "elapsed": 0.001, "forbidden_used": []})
+_HEADER = json.dumps(
+    {
+        "msg": {"ok": True, "data": {"ys": [{"__nd__": 0}] * 200}},
+        "arrays": [{"dtype": "<f8", "shape": [2**17], "offset": 0}],
+    }
+).encode()
+AMPLIFIED_REPLY = f"{struct.pack('<4sIQ', b'RNG1', len(_HEADER), 2**20) + _HEADER!r} + bytes(2**20)"  # code
+# Student code writing ``frame`` (an expression) to its process's reply pipe (the write-only pipe among its descriptors).
+WRITTEN_TO_THE_REPLY_PIPE = """
+import os
+for name in os.listdir("/proc/self/fd"):
+    fd = int(name)
+    try:
+        flags = int(open(f"/proc/self/fdinfo/{{fd}}").read().split("flags:")[1].split()[0], 8)
+        if fd > 2 and os.readlink(f"/proc/self/fd/{{fd}}").startswith("pipe:") and flags & 3 == 1:
+            os.write(fd, {frame})
+    except (OSError, IndexError, ValueError):
+        pass
 """
 
 CASES: dict[str, dict[str, str | bytes]] = {
@@ -296,25 +322,12 @@ def rnn_backward(dhs, cache):
 """
     },
     # One array sent, named 200 times in the reply's header: the trusted side made 200 copies of it.
-    "amplified_reply_frame": at_import("""
-import json, os, struct
-import numpy as np
-import grader.inside.child as _child
-_send = _child.write_frame
-
-def _amplified(fd, message):
-    data = message.get("data") if isinstance(message, dict) else None
-    if not (isinstance(data, dict) and "ys" in data):
-        return _send(fd, message)
-    body = np.zeros(2**17).tobytes()
-    header = json.dumps({"msg": {"ok": True, "data": {"ys": [{"__nd__": 0}] * 200}},
-                         "arrays": [{"dtype": "<f8", "shape": [2**17], "offset": 0}]}).encode()
-    view = memoryview(struct.pack("<4sIQ", b"RNG1", len(header), len(body)) + header + body)
-    while view:
-        view = view[os.write(fd, view):]
-
-_child.write_frame = _amplified
-"""),
+    "forged_reply_on_the_pipe": in_linear_output(
+        WRITTEN_TO_THE_REPLY_PIPE.format(frame=repr(FORGED_REPLY)), then="return None"
+    ),
+    "amplified_reply_frame": in_linear_output(
+        WRITTEN_TO_THE_REPLY_PIPE.format(frame=AMPLIFIED_REPLY), then="return None"
+    ),
 }
 
 
@@ -493,7 +506,12 @@ BPTT_NOT_CARRIED = 100 - 25 - 10
         ("replaces_probes", BPTT_NOT_CARRIED - 5 - NUMPY_ONLY_POINTS, "__import__ of a computed name"),
         # no work: "numpy only" credits a forward that computes the network (it gave 5 before)
         ("stateful_forward", 0, "a forward that depends on its arguments only"),
-        ("amplified_reply_frame", PARTIAL - FLAGGED, "an array is referred to twice"),
+        # untagged (grader.wire.channel.TAG_SIZE): refused before its arrays are read (test_codec.py
+        # holds the codec to an array referred to twice)
+        ("amplified_reply_frame", PARTIAL, "did not write (its tag is wrong)"),
+        # a reply written to the reply pipe by the student's code, with no flagged name (a hostile round
+        # rewrote every reply so: a2 80 where the work earns 50): untagged, refused
+        ("forged_reply_on_the_pipe", PARTIAL, "did not write (its tag is wrong)"),
     ],
 )
 def test_score_and_message(sandboxed, name, expected_score, phrase):

@@ -24,12 +24,13 @@ import threading
 import time
 import traceback
 import types
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from grader.inside import guards, probe_api, stand_ins, untouched
 from grader.inside.lockdown import drop_capabilities, refuse_new_programs, refuse_user_namespaces
 from grader.inside.plain import NotPlainData, to_plain
-from grader.wire.channel import read_frame, write_frame
+from grader.wire.channel import read_frame, tagged_sender
 
 PR_SET_PDEATHSIG = 1
 MAX_MESSAGE = 2000
@@ -45,6 +46,7 @@ def serve(fds: list[int], config: dict[str, Any]) -> NoReturn:
         untouched.pin()  # torch's functions, before any code of the student's runs in this process
         _become_student(config, out_fd)
         load = read_frame(req_fd)
+        send = tagged_sender(resp_fd, bytes.fromhex(load.pop("key", "") or ""))  # the key stays in it alone
         workdir = _write_files(load["files"], config["scratch"], load.get("data") or {})
         _apply_limits(config["limits"], cuda=load.get("device") == "cuda")
         probes = _load_probes(load["probes_source"])
@@ -67,7 +69,7 @@ def serve(fds: list[int], config: dict[str, Any]) -> NoReturn:
             "forbidden_used": list(guards.used),
             "not_installed": let_through,
         }
-        write_frame(resp_fd, reply)
+        send(reply)
         if module is None:
             os._exit(0)
         student = probe_api.StudentModule(module, load["filename"])
@@ -76,11 +78,15 @@ def serve(fds: list[int], config: dict[str, Any]) -> NoReturn:
             if request.get("op") != "probe":
                 break
             watchdog = _Watchdog(
-                resp_fd, workdir, request.get("report_after"), request.get("stuck_after"), request.get("step_budget")
+                send,
+                workdir,
+                request.get("report_after"),
+                request.get("stuck_after"),
+                request.get("step_budget"),
             )
             reply = _run_probe(probes, student, request, workdir)
             watchdog.cancel()
-            write_frame(resp_fd, reply)
+            send(reply)
     except (EOFError, OSError):  # the channel broke: nobody is listening any more
         pass
     except BaseException:  # a bug of the grader's runtime: leave a trace in the captured output
@@ -495,14 +501,14 @@ class _Watchdog:
 
     def __init__(
         self,
-        resp_fd: int,
+        send: Callable[[dict[str, Any]], None],
         workdir: str,
         after: float | None,
         stuck_after: float | None = None,
         step_budget: int | None = None,
     ) -> None:
         self.main = threading.main_thread().ident
-        self.resp_fd, self.workdir = resp_fd, workdir
+        self.send, self.workdir = send, workdir  # send: a tagged frame on the reply pipe
         self.after, self.stuck_after = after, stuck_after
         self.step_budget = step_budget if stuck_after else None  # looked at by the same looks
         self.stop = threading.Event()
@@ -583,7 +589,7 @@ class _Watchdog:
                     break
             frame = frame.f_back
         try:
-            write_frame(self.resp_fd, {"progress": True, "where": where, "function": function, **extra})
+            self.send({"progress": True, "where": where, "function": function, **extra})
         except BaseException:
             pass
 

@@ -125,6 +125,7 @@ class _Child:
     reply_fd: int
     output_fd: int | None
     zygote: ZygoteHandle
+    key: bytes = b""  # the tag key of its replies (grader.wire.channel.TAG_SIZE), given in its load message
 
 
 class _TooMuch(Exception):
@@ -303,7 +304,7 @@ class SubmissionProcess:
         finally:
             for fd in (request_r, reply_w, output_w):
                 os.close(fd)
-        self.child = _Child(pid, request_w, reply_r, output_r, zygote)
+        self.child = _Child(pid, request_w, reply_r, output_r, zygote, os.urandom(32))
         self._hits_seen = {}
         self._load()
 
@@ -311,9 +312,8 @@ class SubmissionProcess:
         assert self.child is not None
         started = time.monotonic()
         try:
-            write_frame(
-                self.child.request_fd, self.spec.message(self.hanging, self.hanging_limits, sorted(self.hanging_stuck))
-            )
+            load = self.spec.message(self.hanging, self.hanging_limits, sorted(self.hanging_stuck))
+            write_frame(self.child.request_fd, {**load, "key": self.child.key.hex()})
             reply = self._await_reply(started + self.limits.import_timeout_s)
         except ChannelTimeout:
             self._discard_child(kill=True)
@@ -436,7 +436,7 @@ class SubmissionProcess:
         the code is stuck ends the wait, but only from ``stuck_from`` on and only when this call asked
         for one (a child cannot end a call early that the grader meant to wait for)."""
         assert self.child is not None
-        reader = FrameReader(self.frame_limits)
+        reader = FrameReader(self.frame_limits, key=self.child.key)
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:

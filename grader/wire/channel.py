@@ -6,13 +6,46 @@ Pipes and sockets are used as plain file descriptors so the same code serves the
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import select
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
-from grader.wire.codec import DEFAULT_LIMITS, PREFIX, FrameLimits, decode, encode, parse_prefix
+from grader.wire.codec import DEFAULT_LIMITS, PREFIX, FrameError, FrameLimits, decode, encode, parse_prefix
+
+# A reply frame of a student's process is followed by this many bytes: its HMAC-SHA256 under a key the
+# trusted side gave that process's grader code alone (grader.inside.child keeps it out of the student's
+# reach: only code that reaches into the process's own objects, which the integrity scan flags, finds
+# it). A hostile round's module put a pipe of its own in place of the reply pipe and rewrote every reply
+# on its way (steps counted, weights written, APIs used): a2 80 where the work earns 50, a3 100 where the
+# rules give 10. Bytes written to the reply pipe by anything but the grader's code cannot carry the tag.
+TAG_SIZE = hashlib.sha256().digest_size
+
+try:  # OpenSSL's HMAC, a C function: no Python code of it (hmac.HMAC's methods) sees the key
+    from _hashlib import hmac_digest as _hmac_digest
+except ImportError:  # pragma: no cover - Python without OpenSSL
+    _hmac_digest = hmac.digest  # type: ignore[assignment]
+
+
+def tag(key: bytes, frame: bytes) -> bytes:
+    return _hmac_digest(key, frame, "sha256")
+
+
+def tagged_sender(fd: int, key: bytes) -> Callable[[Any], None]:
+    """``send(message)``: a tagged frame on ``fd``, with what it calls bound now. The student's process
+    makes it before the student's code runs, so that replacing this module's names later (``write_frame``,
+    ``tag``) reaches neither the key nor what is sent."""
+    encode_, digest, write = encode, _hmac_digest, write_all
+
+    def send(message: Any) -> None:
+        data = encode_(message)
+        write(fd, data + digest(key, data, "sha256"))
+
+    return send
 
 
 class ChannelClosed(EOFError):
@@ -23,8 +56,10 @@ class ChannelTimeout(TimeoutError):
     """No complete frame arrived before the deadline."""
 
 
-def write_frame(fd: int, message: Any) -> None:
-    write_all(fd, encode(message))
+def write_frame(fd: int, message: Any, key: bytes | None = None) -> None:
+    """One frame; with ``key``, followed by its tag (the replies of a student's process)."""
+    data = encode(message)
+    write_all(fd, data + tag(key, data) if key is not None else data)
 
 
 def write_all(fd: int, data: bytes) -> None:
@@ -83,10 +118,12 @@ def recv_with_fds(sock: socket.socket, max_fds: int = 8) -> tuple[Any, list[int]
 
 
 class FrameReader:
-    """Assembles frames from bytes as they arrive, so one poll loop can serve several pipes."""
+    """Assembles frames from bytes as they arrive, so one poll loop can serve several pipes. With
+    ``key``, every frame must be followed by its tag (:data:`TAG_SIZE`), or FrameError."""
 
-    def __init__(self, limits: FrameLimits = DEFAULT_LIMITS) -> None:
+    def __init__(self, limits: FrameLimits = DEFAULT_LIMITS, key: bytes | None = None) -> None:
         self.limits = limits
+        self.key = key
         self.buffer = bytearray()
         self.sizes: tuple[int, int] | None = None
 
@@ -100,11 +137,16 @@ class FrameReader:
                 self.sizes = parse_prefix(bytes(self.buffer[: PREFIX.size]), self.limits)
             header_len, body_len = self.sizes
             end = PREFIX.size + header_len + body_len
-            if len(self.buffer) < end:
+            signed = end + (TAG_SIZE if self.key is not None else 0)
+            if len(self.buffer) < signed:
                 break
+            if self.key is not None and not hmac.compare_digest(
+                bytes(self.buffer[end:signed]), tag(self.key, bytes(self.buffer[:end]))
+            ):
+                raise FrameError("a reply that the grader's code in that process did not write (its tag is wrong)")
             header = bytes(self.buffer[PREFIX.size : PREFIX.size + header_len])
             body = bytes(self.buffer[PREFIX.size + header_len : end])
-            del self.buffer[:end]
+            del self.buffer[:signed]
             self.sizes = None
             messages.append(decode(header, body, self.limits))
         return messages
