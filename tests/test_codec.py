@@ -170,3 +170,8 @@ def test_a_tagged_reply_is_read_only_with_its_own_tag():
         FrameReader(key=key).feed(forged + tag(b"x" * 32, forged))
     with pytest.raises(FrameError):
         FrameReader(key=key).feed(frame + bytes(TAG_SIZE))
+    # each tag covers the frame's number: a reply sent again, or in a later one's place, is refused
+    reader = FrameReader(key=key)
+    assert reader.feed(frame + tag(key, frame, 0)) and reader.feed(frame + tag(key, frame, 1))
+    with pytest.raises(FrameError):
+        reader.feed(frame + tag(key, frame, 1))

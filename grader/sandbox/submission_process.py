@@ -126,6 +126,7 @@ class _Child:
     output_fd: int | None
     zygote: ZygoteHandle
     key: bytes = b""  # the tag key of its replies (grader.wire.channel.TAG_SIZE), given in its load message
+    received: int = 0  # its frames read so far (each tag covers its number: none can be sent twice)
 
 
 class _TooMuch(Exception):
@@ -436,7 +437,7 @@ class SubmissionProcess:
         the code is stuck ends the wait, but only from ``stuck_from`` on and only when this call asked
         for one (a child cannot end a call early that the grader meant to wait for)."""
         assert self.child is not None
-        reader = FrameReader(self.frame_limits, key=self.child.key)
+        reader = FrameReader(self.frame_limits, key=self.child.key, received=self.child.received)
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -458,7 +459,9 @@ class SubmissionProcess:
                     self.received += len(data)
                     if self._received_too_much():
                         raise _TooMuch()
-                for message in reader.feed(data):
+                messages = reader.feed(data)
+                self.child.received = reader.received
+                for message in messages:
                     if isinstance(message, dict) and message.get("progress"):
                         self._last_where = message.get("where")  # the watchdog's report, see child.py
                         self._last_function = message.get("function")

@@ -31,19 +31,22 @@ except ImportError:  # pragma: no cover - Python without OpenSSL
     _hmac_digest = hmac.digest  # type: ignore[assignment]
 
 
-def tag(key: bytes, frame: bytes) -> bytes:
-    return _hmac_digest(key, frame, "sha256")
+def tag(key: bytes, frame: bytes, number: int = 0) -> bytes:
+    """The tag of the ``number``-th frame (from 0) a process sends: a frame sent again, or in another's
+    place, carries the wrong one."""
+    return _hmac_digest(key, number.to_bytes(8, "little") + frame, "sha256")
 
 
 def tagged_sender(fd: int, key: bytes) -> Callable[[Any], None]:
     """``send(message)``: a tagged frame on ``fd``, with what it calls bound now. The student's process
     makes it before the student's code runs, so that replacing this module's names later (``write_frame``,
     ``tag``) reaches neither the key nor what is sent."""
-    encode_, digest, write = encode, _hmac_digest, write_all
+    encode_, digest, write, sent = encode, _hmac_digest, write_all, [0]
 
     def send(message: Any) -> None:
         data = encode_(message)
-        write(fd, data + digest(key, data, "sha256"))
+        write(fd, data + digest(key, sent[0].to_bytes(8, "little") + data, "sha256"))
+        sent[0] += 1
 
     return send
 
@@ -121,9 +124,10 @@ class FrameReader:
     """Assembles frames from bytes as they arrive, so one poll loop can serve several pipes. With
     ``key``, every frame must be followed by its tag (:data:`TAG_SIZE`), or FrameError."""
 
-    def __init__(self, limits: FrameLimits = DEFAULT_LIMITS, key: bytes | None = None) -> None:
+    def __init__(self, limits: FrameLimits = DEFAULT_LIMITS, key: bytes | None = None, received: int = 0) -> None:
         self.limits = limits
         self.key = key
+        self.received = received  # frames of this sender read before: the next one's number
         self.buffer = bytearray()
         self.sizes: tuple[int, int] | None = None
 
@@ -141,9 +145,10 @@ class FrameReader:
             if len(self.buffer) < signed:
                 break
             if self.key is not None and not hmac.compare_digest(
-                bytes(self.buffer[end:signed]), tag(self.key, bytes(self.buffer[:end]))
+                bytes(self.buffer[end:signed]), tag(self.key, bytes(self.buffer[:end]), self.received)
             ):
                 raise FrameError("a reply that the grader's code in that process did not write (its tag is wrong)")
+            self.received += 1
             header = bytes(self.buffer[PREFIX.size : PREFIX.size + header_len])
             body = bytes(self.buffer[PREFIX.size + header_len : end])
             del self.buffer[:signed]
