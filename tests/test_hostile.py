@@ -325,6 +325,14 @@ def rnn_backward(dhs, cache):
     "forged_reply_on_the_pipe": in_linear_output(
         WRITTEN_TO_THE_REPLY_PIPE.format(frame=repr(FORGED_REPLY)), then="return None"
     ),
+    # a library the grader's code sends replies with, replaced through an alias the scan cannot follow
+    # (a hostile round emptied a3's record of forbidden APIs so before each reply was tagged: 100 for 10)
+    "json_replaced_through_an_alias": at_import("""
+import json
+_libraries = [json]
+_dumps = json.dumps
+_libraries[0].dumps = lambda *args, **kwargs: _dumps(*args, **kwargs)
+"""),
     "amplified_reply_frame": in_linear_output(
         WRITTEN_TO_THE_REPLY_PIPE.format(frame=AMPLIFIED_REPLY), then="return None"
     ),
@@ -491,8 +499,9 @@ BPTT_NOT_CARRIED = 100 - 25 - 10
         ("sys_exit_zero", PARTIAL, "sys.exit(0)"),
         ("os_exit_zero", PARTIAL, "never counts as passing"),
         ("keyboard_interrupt", PARTIAL, "KeyboardInterrupt"),
-        # numpy's own functions replaced: flagged (a1's numpy-only and backward checks), and nothing gained
-        ("patches_numpy_and_pytest", 20 - NUMPY_ONLY_POINTS, "Known mistake: The recurrent bias b_hh"),
+        # numpy's own functions replaced: flagged, and every reply of that process refused (the grader's
+        # code sends them with numpy): nothing gained
+        ("patches_numpy_and_pytest", 0, "your code replaced numpy."),
         ("conftest_and_shadowing_numpy", B_HH_MISSING, "conftest.py was ignored"),
         ("rigged_ndarray_subclass", PARTIAL, "values differ"),
         ("pickle_payload", PARTIAL, "which the grader cannot use here"),
@@ -509,6 +518,7 @@ BPTT_NOT_CARRIED = 100 - 25 - 10
         # untagged (grader.wire.channel.TAG_SIZE): refused before its arrays are read (test_codec.py
         # holds the codec to an array referred to twice)
         ("amplified_reply_frame", PARTIAL, "did not write (its tag is wrong)"),
+        ("json_replaced_through_an_alias", 0, "your code replaced json.dumps"),
         # a reply written to the reply pipe by the student's code, with no flagged name (a hostile round
         # rewrote every reply so: a2 80 where the work earns 50): untagged, refused
         ("forged_reply_on_the_pipe", PARTIAL, "did not write (its tag is wrong)"),

@@ -47,6 +47,8 @@ def serve(fds: list[int], config: dict[str, Any]) -> NoReturn:
         _become_student(config, out_fd)
         load = read_frame(req_fd)
         send = tagged_sender(resp_fd, bytes.fromhex(load.pop("key", "") or ""))  # the key stays in it alone
+        progress = _progress_reports(send)  # what the watchdog thread may sign: progress reports only
+        libraries = _Libraries()  # as the grader's code found them, before the student's code runs
         workdir = _write_files(load["files"], config["scratch"], load.get("data") or {})
         _apply_limits(config["limits"], cuda=load.get("device") == "cuda")
         probes = _load_probes(load["probes_source"])
@@ -78,7 +80,7 @@ def serve(fds: list[int], config: dict[str, Any]) -> NoReturn:
             if request.get("op") != "probe":
                 break
             watchdog = _Watchdog(
-                send,
+                progress,
                 workdir,
                 request.get("report_after"),
                 request.get("stuck_after"),
@@ -86,7 +88,7 @@ def serve(fds: list[int], config: dict[str, Any]) -> NoReturn:
             )
             reply = _run_probe(probes, student, request, workdir)
             watchdog.cancel()
-            send(reply)
+            send(libraries.checked(reply))
     except (EOFError, OSError):  # the channel broke: nobody is listening any more
         pass
     except BaseException:  # a bug of the grader's runtime: leave a trace in the captured output
@@ -473,6 +475,58 @@ def _saw_call(frame: Any, event: str, arg: Any) -> None:
         sys.setprofile(None)
 
 
+class _Libraries:
+    """The libraries the grader's code in this process sends replies with (the codec's numpy, json,
+    struct, os), as they were before the student's code ran. Replacing one of their functions through an
+    alias the integrity scan cannot follow (``[np][0].array = ...``) could change a reply, trained weights
+    included, before it is tagged: a probe's reply then says so instead, and counts for nothing."""
+
+    NAMES = ("numpy", "json", "json.encoder", "struct", "os", "posix")
+
+    def __init__(self) -> None:
+        self.before = {name: dict(vars(sys.modules[name])) for name in self.NAMES if name in sys.modules}
+
+    def changed(self) -> str | None:
+        for name, before in self.before.items():
+            now = vars(sys.modules[name]) if name in sys.modules else {}
+            for key, value in before.items():
+                if now.get(key, _GONE) is not value:
+                    return f"{name}.{key}"
+        return None
+
+    def checked(self, reply: dict[str, Any]) -> dict[str, Any]:
+        changed = self.changed()
+        if changed is None:
+            return reply
+        message = (
+            f"your code replaced {changed}, which the grader's code in your process uses to send your results "
+            "back, so nothing of this call counts (leave the libraries' own functions as they are)"
+        )
+        return {"ok": False, "error": {"kind": "forbidden", "message": message}, "forbidden_used": []}
+
+
+_GONE = object()
+
+
+def _progress_reports(send: Callable[[Any], None]) -> Callable[..., None]:
+    """The watchdog's signer: it signs progress reports only. A hostile round reached the watchdog's
+    signer through its thread (``threading.enumerate()``, the thread's target) and signed replies of its
+    own making with it (a3 100 where the rules give 10): a report is never taken for a reply."""
+
+    def report(where: Any, function: Any, stuck: Any = None, looping: Any = None) -> None:
+        message: dict[str, Any] = {
+            "where": where if type(where) is str else None,
+            "function": function if type(function) is str else None,
+        }
+        if type(stuck) in (int, float):
+            message["stuck"] = stuck
+        if type(looping) is int:
+            message["looping"] = looping
+        send({**message, "progress": True})
+
+    return report
+
+
 class _Watchdog:
     """Watches the student's code from a thread of its own while a probe runs.
 
@@ -501,14 +555,14 @@ class _Watchdog:
 
     def __init__(
         self,
-        send: Callable[[dict[str, Any]], None],
+        send: Callable[..., None],
         workdir: str,
         after: float | None,
         stuck_after: float | None = None,
         step_budget: int | None = None,
     ) -> None:
         self.main = threading.main_thread().ident
-        self.send, self.workdir = send, workdir  # send: a tagged frame on the reply pipe
+        self.send, self.workdir = send, workdir  # send(where, function, stuck=, looping=): a progress report
         self.after, self.stuck_after = after, stuck_after
         self.step_budget = step_budget if stuck_after else None  # looked at by the same looks
         self.stop = threading.Event()
@@ -589,7 +643,7 @@ class _Watchdog:
                     break
             frame = frame.f_back
         try:
-            self.send({"progress": True, "where": where, "function": function, **extra})
+            self.send(where, function, **extra)
         except BaseException:
             pass
 

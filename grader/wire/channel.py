@@ -38,15 +38,21 @@ def tag(key: bytes, frame: bytes, number: int = 0) -> bytes:
 
 
 def tagged_sender(fd: int, key: bytes) -> Callable[[Any], None]:
-    """``send(message)``: a tagged frame on ``fd``, with what it calls bound now. The student's process
-    makes it before the student's code runs, so that replacing this module's names later (``write_frame``,
-    ``tag``) reaches neither the key nor what is sent."""
-    encode_, digest, write, sent = encode, _hmac_digest, write_all, [0]
+    """``send(message)``: a tagged frame on ``fd``, with what it calls bound now (the encoder, OpenSSL's
+    HMAC, ``os.write``). The student's process makes it before the student's code runs, so that replacing
+    names later (this module's, ``os.write``, ``json.dumps``) reaches neither the key nor what is sent.
+    Only the grader's code may hold it (a thread's target leads anyone to what it holds)."""
+    encode_, digest, write, sent = encode, _hmac_digest, os.write, [0]
 
     def send(message: Any) -> None:
         data = encode_(message)
-        write(fd, data + digest(key, sent[0].to_bytes(8, "little") + data, "sha256"))
+        view = memoryview(data + digest(key, sent[0].to_bytes(8, "little") + data, "sha256"))
         sent[0] += 1
+        while view:
+            try:
+                view = view[write(fd, view) :]
+            except BrokenPipeError:
+                raise ChannelClosed("the other end is gone") from None
 
     return send
 

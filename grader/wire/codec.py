@@ -11,9 +11,12 @@ This module is imported inside the sandbox too, so it depends on the standard li
 
 from __future__ import annotations
 
+import functools
 import json
+import json.encoder
 import math
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,8 +84,27 @@ def encode(message: Any) -> bytes:
         raise TypeError(f"cannot send a {type(value).__name__} as plain data")
 
     payload = walk(message, 0)
-    header = json.dumps({"msg": payload, "arrays": arrays}, allow_nan=True).encode("utf-8")
+    header = _json_text({"msg": payload, "arrays": arrays}).encode("utf-8")
     return PREFIX.pack(MAGIC, len(header), offset) + header + b"".join(chunks)
+
+
+def _refuse(value: Any) -> Any:
+    raise TypeError(f"cannot send a {type(value).__name__} as plain data")
+
+
+def _bound_json_encoder() -> Callable[[Any], str]:
+    """JSON text by the C encoder, bound when this module is imported: the student's process imports it
+    before the student's code runs, so a ``json.dumps`` replaced there later (through an alias the
+    integrity scan cannot follow) does not change a reply before it is tagged (grader.wire.channel)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - a Python without the C accelerator
+        return functools.partial(json.dumps, allow_nan=True)
+    encoder = make(None, _refuse, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True)
+    join = "".join
+    return lambda value: join(encoder(value, 0))
+
+
+_json_text = _bound_json_encoder()
 
 
 def _little_endian(array: np.ndarray) -> np.ndarray:
