@@ -208,7 +208,9 @@ def test_empty_folder_and_no_known_assignment(graded):
 def test_patched_numpy_in_the_student_process_changes_nothing(graded):
     result = graded[0]["monkeypatched_numpy"]
     assert result["score"] < 100
-    assert "values differ from the expected ones" in messages(result)
+    # numpy is what the grader's code sends replies with: a reply of a process that replaced one of its
+    # functions is refused (grader.inside.child._Libraries)
+    assert "your code replaced numpy." in messages(result)
 
 
 def test_rigged_objects_are_refused_and_never_unpickled(graded):
