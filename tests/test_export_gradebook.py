@@ -124,6 +124,7 @@ def test_totals_are_out_of_each_assignments_points_and_missing_work_is_empty(run
     page = (grades / "students" / "bob" / "feedback.html").read_text()
     assert "Total for the gradebook: 80 / 140; no score for a2_rnncell_ohlol" in page
     assert "80 / 140" in page.split("Total for the gradebook")[0]  # the page's own total, above
+    assert ">80 / 140</td>" in (grades / "index.html").read_text()  # and the class overview's (it said / 440)
 
 
 @pytest.mark.slow

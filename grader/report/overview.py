@@ -339,7 +339,8 @@ def student_table(
                 "cells": cells,
                 "total": total,
                 "graded": any(cell["standing"] == "graded" for cell in cells),
-                "max_total": sum(s.max_score for s in summaries),
+                # the gradebook's (its assignments: those someone handed in), where there is one
+                "max_total": row.max_total if row is not None else sum(s.max_score for s in summaries),
             }
         )
     return table
