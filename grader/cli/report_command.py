@@ -256,7 +256,8 @@ def report(
     seconds = time.monotonic() - started
     parts = [f"{n} {status}" for status, n in sorted(counts.items())]
     click.echo(
-        f"Graded {len(students)} students in {seconds:.1f} s with {options.workers} workers"
+        f"Graded {len(students)} student{'s' if len(students) != 1 else ''} in {seconds:.1f} s with "
+        f"{options.workers} worker{'s' if options.workers != 1 else ''}"
         f"{f' on the Dask cluster at {session.address}' if session else ''} "
         f"({', '.join(parts)}); {class_mean(out)}."
     )
