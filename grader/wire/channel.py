@@ -65,10 +65,9 @@ class ChannelTimeout(TimeoutError):
     """No complete frame arrived before the deadline."""
 
 
-def write_frame(fd: int, message: Any, key: bytes | None = None) -> None:
-    """One frame; with ``key``, followed by its tag (the replies of a student's process)."""
-    data = encode(message)
-    write_all(fd, data + tag(key, data) if key is not None else data)
+def write_frame(fd: int, message: Any) -> None:
+    """One frame (the replies of a student's process go through :func:`tagged_sender` instead)."""
+    write_all(fd, encode(message))
 
 
 def write_all(fd: int, data: bytes) -> None:
