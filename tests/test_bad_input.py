@@ -10,7 +10,7 @@ import json
 import os
 
 import pytest
-from conftest import SOLUTIONS, checks_of, write_submission
+from conftest import REPO, SOLUTIONS, checks_of, write_submission
 
 pytestmark = pytest.mark.slow  # every test reads one `grade report` over the whole class
 
@@ -232,3 +232,10 @@ def test_a_missing_folder_is_a_usage_error_not_a_result(run_grade, tmp_path):
     process = run_grade("submit", str(tmp_path / "missing"), "--out", str(tmp_path / "out"), expect=2)
     assert "does not exist" in process.stderr and "Traceback" not in process.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_an_unknown_assignment_names_the_course_searched(run_grade, tmp_path):
+    """A new instructor outside their course copy got "unknown assignment a6_leaky_rnn" from another course."""
+    process = run_grade("submit", str(SOLUTIONS), "-a", "a6_leaky_rnn", "--out", str(tmp_path / "out"), expect=2)
+    assert f"unknown assignment a6_leaky_rnn in the course at {REPO}" in process.stderr
+    assert "--course PATH" in process.stderr and "Traceback" not in process.stderr

@@ -156,7 +156,8 @@ def check_assignments(course: Course, assignments: tuple[str, ...]) -> None:
     unknown = [a for a in assignments if a not in course.assignments]
     if unknown:
         raise click.BadParameter(
-            f"unknown assignment {', '.join(unknown)}; known: {', '.join(course.assignments)}",
+            f"unknown assignment {', '.join(unknown)} in the course at {course.root} (known: "
+            f"{', '.join(course.assignments)}); another course is chosen with --course PATH",
             param_hint="--assignment",
         )
 
