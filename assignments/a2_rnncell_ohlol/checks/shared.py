@@ -71,25 +71,19 @@ def on_its_own(reference, details, probe, case, compare, *, what, model_differs)
     gives about 60), a second tanh in forward cost predict's 15. The trained model's checks still train
     the student's whole Model: a mistake in forward costs the training, as in a4."""
     reference.expected(probe, **case, stand_ins=True)  # asked always: the student copy ships the answer
-    before = dict(details)
     try:
         return compare()
     except (CheckFailure, PartialCredit, RunFailed) as failure:
         if isinstance(failure, RunFailed) and failure.failure.kind not in RAISED:
             raise
-        shown = dict(details)
-        if not model_differs():  # forward and init_hidden are right: the difference is this function's
-            details.clear()
-            details.update(shown)
-            raise failure from None  # the first comparison's plot stays: it is the student's own curve
+        shown = dict(details)  # the first comparison's plot stays: it is the student's own curve
         try:
-            compare(stand_ins=True)
-        except Exception:  # wrong on the stand-ins too: the first failure says why
+            rescued = model_differs() and _passes(lambda: compare(stand_ins=True))
+        finally:
             details.clear()
             details.update(shown)
+        if not rescued:  # forward and init_hidden are right, or it is wrong on the stand-ins too
             raise failure from None
-        details.clear()
-        details.update({**before, **shown})
         if isinstance(failure, RunFailed):
             differ = f"it fails ({failure.failure.student_message().strip()[:300]})"
         else:
@@ -99,6 +93,14 @@ def on_its_own(reference, details, probe, case, compare, *, what, model_differs)
             f"forward and init_hidden in your Model, {what} gives exactly the reference's results, so its own "
             "logic is right; the checks of forward and init_hidden judge where the difference comes from."
         )
+
+
+def _passes(compare):
+    try:
+        compare()
+    except Exception:
+        return False
+    return True
 
 
 def judge_learning(judge, student, reference, verifier, details, *, source, target, what, **training):
