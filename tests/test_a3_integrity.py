@@ -191,6 +191,32 @@ def test_attacks_are_flagged_at_their_line(name):
         ("import numpy as np\nlib = getattr(np, 'ctypeslib')", 2, "getattr(…, 'ctypeslib')"),
         ("import multiprocessing.sharedctypes as shared", 1, "multiprocessing.sharedctypes"),
         ("from cffi import FFI", 1, "import cffi"),
+        # arrays over any address of the process, in plain numpy (a hostile round reset the training's
+        # bookkeeping through an object naming id()s in its __array_interface__, unflagged)
+        (
+            "class Raw:\n    def __init__(self, at):\n        self.__array_interface__ = {'data': (at, False)}",
+            3,
+            "self.__array_interface__",
+        ),
+        ("class Raw:\n    __array_struct__ = None", 2, "class Raw defines __array_struct__"),
+        (
+            "class Raw:\n    @property\n    def __array_interface__(self):\n        return {}",
+            3,
+            "class Raw defines __array_interface__",
+        ),
+        (
+            "Raw = type('Raw', (), {'__array_interface__': {}})",
+            1,
+            "'__array_interface__' (an array over any memory of the process)",
+        ),
+        ("import numpy as np\nat = np.zeros(1).__array_interface__['data'][0]", 2, "np.zeros(1).__array_interface__"),
+        ("class Capsule:\n    def __dlpack__(self, stream=None):\n        pass", 2, "class Capsule defines __dlpack__"),
+        (
+            "import numpy as np\nnp.lib.stride_tricks.as_strided(np.zeros(1), (9,), (8,))",
+            2,
+            "numpy.lib.stride_tricks.as_strided",
+        ),
+        ("from numpy.lib.stride_tricks import as_strided", 1, "numpy.lib.stride_tricks.as_strided"),
         ("import gc\nx = gc.get_referrers(1)", 2, "gc.get_referrers"),
         ("from gc import get_objects as walk\nwalk()", 2, "gc.get_objects"),
         ("import sys\nsys.modules['torch'] = None", 2, "sys.modules[…] = …"),
@@ -386,6 +412,9 @@ def test_constructs_that_reach_around_the_guards_are_flagged(source, line, const
         "from torch import nn\ndef logged(f):\n    def wrapper(*a):\n        return f(*a)\n"
         "    wrapper.__name__ = f.__name__\n    return wrapper\nname = getattr(logged, '__name__', '')\n"
         "if __name__ == '__main__':\n    nn.RNN(3, 4)",
+        # numpy's and torch's own arrays moved between the two, and numpy's bounded window views
+        "import numpy as np\nimport torch\nx = torch.from_numpy(np.zeros(3))\ny = np.asarray(x)\n"
+        "z = np.lib.stride_tricks.sliding_window_view(np.arange(5), 2)\nw = torch.as_strided(x, (2,), (1,))",
     ],
 )
 def test_honest_code_is_not_flagged(source):
@@ -424,6 +453,8 @@ def test_assignments_without_rules_are_scanned_for_reach_arounds_only():
         ("def peek(hook):\n    return hook.__globals__\n", True),
         ("exec('x' + ' = 1')\n", True),
         ("import numpy as np\nlibc = np.ctypeslib.ctypes.CDLL(None)\n", True),
+        ("class Raw:\n    def __init__(self, at):\n        self.__array_interface__ = {'data': (at, False)}\n", True),
+        ("import numpy as np\nwide = np.lib.stride_tricks.as_strided(np.zeros(1), (9,), (8,))\n", True),
     ],
 )
 def test_only_constructs_that_reach_into_the_process_cost_the_training_checks(source, reaching):

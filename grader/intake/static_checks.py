@@ -449,6 +449,17 @@ ESCAPE_NAMES = (
     "threading.setprofile_all_threads",
     "threading.settrace_all_threads",
     *PROGRAM_STARTERS,
+    # Arrays over memory numpy never allocated, without bounds (a hostile round read and wrote the
+    # training bookkeeping's objects through them, found by id(), unflagged): see ARRAY_PROTOCOLS.
+    *("numpy.lib.stride_tricks.as_strided", "numpy.lib._stride_tricks_impl.as_strided"),
+)
+# The protocols by which an object tells numpy or torch where its data lies: a made-up object naming any
+# address (``{"data": (id(x), False), "typestr": "|O", ...}``) reads and writes any memory of the process,
+# objects included, in plain Python (a hostile round reset the training bookkeeping so: a2 90 and a5
+# 94.68 where the work earns 60 and 68). Honest code uses the arrays of numpy and torch, never defines or
+# reads these: defining, reading or naming one is flagged.
+ARRAY_PROTOCOLS = frozenset(
+    {"__array_interface__", "__array_struct__", "__cuda_array_interface__", "__dlpack__", "__dlpack_device__"}
 )
 # Names under which other modules hand out ctypes itself, or raw memory (``np.ctypeslib.ctypes``,
 # ``array.ctypes._ctypes``, ``multiprocessing.sharedctypes``): a hostile round reached the C library
@@ -456,25 +467,29 @@ ESCAPE_NAMES = (
 RAW_MEMORY = frozenset({"ctypes", "_ctypes", "ctypeslib", "sharedctypes", "cffi"})
 # Attributes that lead from any object to others it was never meant to expose (the real class behind a
 # guard, a function's module globals, the caller's frame), and the raw-memory names above.
-ESCAPE_ATTRIBUTES = RAW_MEMORY | frozenset(
-    {
-        "__subclasses__",
-        "__globals__",
-        "__builtins__",
-        "__code__",
-        "__closure__",
-        "__getattribute__",
-        "f_globals",
-        "f_locals",
-        "f_back",
-        "f_builtins",
-        "tb_frame",
-        "gi_frame",
-        "cr_frame",
-        "ag_frame",
-        "exec_module",  # a loader run by hand never asks the import system what may be imported
-        "load_module",
-    }
+ESCAPE_ATTRIBUTES = (
+    RAW_MEMORY
+    | ARRAY_PROTOCOLS
+    | frozenset(
+        {
+            "__subclasses__",
+            "__globals__",
+            "__builtins__",
+            "__code__",
+            "__closure__",
+            "__getattribute__",
+            "f_globals",
+            "f_locals",
+            "f_back",
+            "f_builtins",
+            "tb_frame",
+            "gi_frame",
+            "cr_frame",
+            "ag_frame",
+            "exec_module",  # a loader run by hand never asks the import system what may be imported
+            "load_module",
+        }
+    )
 )
 # Computed names on these reach anything in them (``getattr(sys, name)``).
 ESCAPE_ROOTS = frozenset({"sys", "builtins", "importlib", "gc", "inspect", "types", "ctypes", "grader", "os"})
@@ -931,15 +946,15 @@ class _IntegrityScan(_Visitor):
             self.arithmetic.append(entry)
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
-        """``class Dual: def __mul__(...)``: numbers of its own, which carry derivatives through a forward."""
+        """``class Dual: def __mul__(...)``: numbers of its own, which carry derivatives through a forward.
+        ``class Raw: __array_interface__ = ...`` (or a method or property of that name): see ARRAY_PROTOCOLS."""
+        for statement in node.body:
+            for name in _defined_names(statement):
+                if name in ARRAY_PROTOCOLS:
+                    self._flag(statement.lineno, f"class {node.name} defines {name}")
         if self.overloaded_flagged:
             for statement in node.body:
-                defined = [statement.name] if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)) else []
-                if isinstance(statement, (ast.Assign, ast.AnnAssign)):
-                    targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
-                    names = [each for target in targets for each in ast.walk(target)]  # a, b = f, g too
-                    defined = [name.id for name in names if isinstance(name, ast.Name)]
-                for name in defined:
+                for name in _defined_names(statement):
                     if name in OPERATORS:
                         self._flag_arithmetic(statement.lineno, f"class {node.name} defines {name}")
         self.generic_visit(node)
@@ -953,6 +968,8 @@ class _IntegrityScan(_Visitor):
             self._flag(node.lineno, "PYTHONBREAKPOINT")
         if node.value == "__annotations__":  # type(name, bases, {"__annotations__": ...}), setattr(f, ...)
             self._flag(node.lineno, "__annotations__ written at run time")
+        if node.value in ARRAY_PROTOCOLS:  # type(name, bases, {"__array_interface__": ...}), getattr(x, ...)
+            self._flag(node.lineno, f"{node.value!r} (an array over any memory of the process)")
         if isinstance(node.value, str) and self._annotation(node) and self.depth < 3:
             self._code(_evaluated(node), "an annotation", node.value)  # evaluated by get_type_hints & co.
         if self.complex_flagged and isinstance(node.value, complex):
@@ -1116,6 +1133,16 @@ NOT_REACHING = (
     "numpy.lib.format.read_array with", "torch.serialization.load with",
     "importlib.reload", "inspect.getmembers", "operator.attrgetter", "operator.methodcaller",
 )  # fmt: skip
+
+
+def _defined_names(statement: ast.stmt) -> list[str]:
+    """The names a statement of a class body defines (``def f``, ``a = ...``, ``a, b = ...``, ``a: T = ...``)."""
+    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [statement.name]
+    if isinstance(statement, (ast.Assign, ast.AnnAssign)):
+        targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+        return [each.id for target in targets for each in ast.walk(target) if isinstance(each, ast.Name)]
+    return []
 
 
 def _class_of_object(node: ast.expr) -> bool:
