@@ -53,7 +53,10 @@ Fixtures (given by the grader's pytest plugin; a probe's arguments are passed by
 Fail with ``assert ..., "message"``, :func:`assert_close`, ``raise CheckFailure(...)``, or award part of
 the points with ``raise PartialCredit(fraction, "message")``. Both take ``diagnosis=``, ``table=`` and
 ``mistake=`` (a catalogued mistake, from ``judge.known_mistake``), shown alike on the feedback page.
-``assert_close(got, expected, ..., per_key=True)`` gives credit per entry as ``judge.compare`` does. Helper modules beside the checks are
+``assert_close(got, expected, ..., per_key=True)`` gives credit per entry as ``judge.compare`` does.
+A function that calls other graded parts of the student's code is judged on its own with
+:func:`judged_on_its_own` (the second run puts the grader's stand-ins, a probe argument, in place of
+those parts, so one slip is not charged again on every function that calls it). Helper modules beside the checks are
 imported relatively (``from .shared import read_split``); see docs/authoring.md for which ship to
 students.
 """
@@ -63,6 +66,7 @@ import pytest
 from grader.errors import FailureKind, RunFailed
 from grader.judging.compare import CheckFailure, PartialCredit, assert_close, is_close
 from grader.judging.convergence import TrainingVerdict, judge_training, measured_runs
+from grader.judging.on_its_own import judged_on_its_own
 
 points = pytest.mark.points
 hidden = pytest.mark.hidden
@@ -80,6 +84,7 @@ __all__ = [
     "hidden",
     "is_close",
     "judge_training",
+    "judged_on_its_own",
     "measured_runs",
     "points",
     "timeout",

@@ -371,6 +371,9 @@ def class_results(tmp_path_factory, run_grade):
         "independent": {"craft_rnn.py": student_craft()},
         **{name: {"craft_rnn.py": student_craft(**changes)} for name, (changes, _) in WRONG.items()},
         **{name: {"craft_rnn.py": source} for name, source in {**FORBIDDEN, **ALLOWED}.items()},
+        "output_time_first_read_by_the_classifier": {
+            "craft_rnn.py": student_craft(BATCH_FIRST_OUT="seq", READOUT="out[:, -1, :]")
+        },
     }
     return report_class(run_grade, tmp_path_factory.mktemp("a3-class"), tmp_path_factory.mktemp("a3-grades"), students)
 
@@ -407,6 +410,39 @@ def test_a_mistake_in_h_n_alone_keeps_the_credit_of_output(class_results):
     others = [c for c in checks.values() if c not in halves and not c["name"].startswith("test_classifier")]
     assert others and all(c["status"] == "passed" for c in others)
     assert score_of(class_results["hn_layers_reversed"], A3) > 49 + 20
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name, rescued",
+    [
+        ("output_time_first_read_by_the_classifier", ["test_classifier_forward", "test_classifier_two_layers"]),
+        ("hn_layers_reversed", ["test_classifier_two_layers"]),  # reads h_n[-1]: right with one layer
+    ],
+)
+def test_the_classifier_is_judged_on_its_own_where_craft_rnn_is_wrong(class_results, name, rescued):
+    """SequenceClassifier runs the student's CraftRNN, whose checks judge it: a teacher round's CraftRNN
+    that left batch_first's output time-first also lost both classifier forward checks (66 where a
+    teacher gives about 76). They are judged again with the grader's stand-in for CraftRNN; training the
+    classifier still trains the student's whole model."""
+    checks = {c["name"]: c for c in checks_of(class_results[name], A3)}
+    for check in ("test_classifier_forward", "test_classifier_two_layers"):
+        assert checks[check]["status"] == "passed", checks[check]["message"]
+        note = checks[check]["message"]
+        assert note.startswith("Judged on its own: with your CraftRNN") == (check in rescued), (check, note)
+    if name == "output_time_first_read_by_the_classifier":  # it trains on a time-first output read as batch-first
+        assert checks["test_classifier_training"]["points"] == 0
+
+
+@pytest.mark.slow
+def test_a_wrong_classifier_is_not_rescued_by_the_stand_in(class_results):
+    """A classifier that reads the first step is wrong on the stand-in too (which differs at every step):
+    its own mistake still costs the classifier's checks, and is named."""
+    checks = {c["name"]: c for c in checks_of(class_results["classifier_first_step"], A3)}
+    for check in ("test_classifier_forward", "test_classifier_two_layers"):
+        assert checks[check]["status"] == "failed" and checks[check]["mistake"] == "classifier_first_step", checks[
+            check
+        ]
 
 
 @pytest.mark.slow

@@ -148,8 +148,28 @@ def _classifier(student, input_size, hidden_size, output_size, num_layers):
     return model.to(torch_device())
 
 
-def classifier_forward(student, input_size, hidden_size, output_size, num_layers, B, T, seed):
-    """The classifier's logits with seeded weights for self.rnn and self.fc."""
+class _StandInRNN(torch.nn.Module):
+    """The grader's stand-in for the student's CraftRNN in SequenceClassifier, to judge the classifier
+    on its own (checks/shared.py: classifier_on_its_own). It has CraftRNN(batch_first=True)'s interface
+    and layout, but no recurrence: each step is a seeded map of that step's input alone, so it does
+    none of CraftRNN's work (it is handed to the student's process, which may keep it). Every step
+    differs, and so does every layer's h_n; the top layer's equals the last step's output, as in nn.RNN."""
+
+    def __init__(self, input_size, hidden_size, num_layers, seed):
+        super().__init__()
+        rng = np.random.default_rng(seed)
+        maps = rng.standard_normal((num_layers, input_size, hidden_size)) / np.sqrt(input_size)
+        self.maps = torch.tensor(maps, dtype=torch.float32, device=torch_device())
+
+    def forward(self, x, h0=None):
+        output = torch.tanh(x @ self.maps[-1])
+        h_n = torch.stack([torch.tanh(x[:, -1] @ layer_map) for layer_map in self.maps])
+        return output, h_n
+
+
+def classifier_forward(student, input_size, hidden_size, output_size, num_layers, B, T, seed, stand_in_rnn=False):
+    """The classifier's logits with seeded weights for self.rnn and self.fc (with the grader's
+    _StandInRNN as self.rnn where ``stand_in_rnn``: the classifier's own logic)."""
     rng = np.random.default_rng(seed)
     model = _classifier(student, input_size, hidden_size, output_size, num_layers)
     shapes = {
@@ -158,6 +178,9 @@ def classifier_forward(student, input_size, hidden_size, output_size, num_layers
         "fc.bias": (output_size,),
     }
     weights = _weights(rng, shapes, hidden_size)
+    if stand_in_rnn:  # before loading: the student's CraftRNN's parameters are not asked for either
+        model.rnn = _StandInRNN(input_size, hidden_size, num_layers, seed + 1)
+        weights = {name: value for name, value in weights.items() if name.startswith("fc.")}
     load_weights(model, weights, "SequenceClassifier")
     x = torch.tensor(rng.standard_normal((B, T, input_size)), dtype=torch.float32, device=torch_device())
     with torch.no_grad():

@@ -1,16 +1,11 @@
 """Helpers of a2's public and hidden checks. Shipped with the public checks: nothing here is hidden
 (the hidden mapping and its seeds stay in test_hidden.py)."""
 
-from grader.checks import CheckFailure, FailureKind, PartialCredit, RunFailed, judge_training, measured_runs
+from grader.checks import CheckFailure, PartialCredit, RunFailed, judge_training, judged_on_its_own, measured_runs
 
 # Loss curves sum many steps over many epochs: they match to 1e-4, or to the device's tolerance where
 # that is wider (a GPU adds in another order).
 CURVE_TOLERANCE = {"rtol": 1e-4, "atol": 1e-6}
-
-# Failures of the student's code worth a second run on the stand-ins: it raised (in forward, say), or
-# returned what the probe cannot use. Not a time or memory limit: a second run would pay it again.
-RAISED = {FailureKind.EXCEPTION, FailureKind.NOT_IMPLEMENTED, FailureKind.PROBE_FAILURE, FailureKind.PROBE_ERROR}
-
 
 # The questions of the public checks of init_hidden and forward (test_public.py): what the student's
 # Model is asked before train or predict is judged on its own.
@@ -61,46 +56,23 @@ def predict_on_its_own(judge, reference, details, **case):
 
 
 def on_its_own(reference, details, probe, case, compare, *, what, model_differs):
-    """``compare()`` (the check's comparison on the student's own Model), and where it fails because the
-    results differ or the student's code raised, and ``model_differs()`` (the student's forward or
-    init_hidden fails its own check's question), ``compare(stand_ins=True)``: the same, with the grader's
-    forward and init_hidden in the student's Model (probes._with_stand_ins). Where that gives the
-    reference's results, ``what`` is right on its own and earns its points, with a note. train and
-    predict call forward and init_hidden, which have checks of their own: a teacher round's init_hidden
-    with its two sizes swapped cost every loss-curve and predict check too (25 points where a teacher
-    gives about 60), a second tanh in forward cost predict's 15. The trained model's checks still train
-    the student's whole Model: a mistake in forward costs the training, as in a4."""
+    """``compare()`` (the check's comparison on the student's own Model), judged on its own
+    (grader.checks.judged_on_its_own) with the grader's forward and init_hidden in the student's Model
+    (``compare(stand_ins=True)``: probes._with_stand_ins) where the student's forward or init_hidden
+    fails its own check's question. train and predict call forward and init_hidden, which have checks
+    of their own: a teacher round's init_hidden with its two sizes swapped cost every loss-curve and
+    predict check too (25 points where a teacher gives about 60), a second tanh in forward cost
+    predict's 15. The trained model's checks still train the student's whole Model: a mistake in
+    forward costs the training, as in a4."""
     reference.expected(probe, **case, stand_ins=True)  # asked always: the student copy ships the answer
-    try:
-        return compare()
-    except (CheckFailure, PartialCredit, RunFailed) as failure:
-        if isinstance(failure, RunFailed) and failure.failure.kind not in RAISED:
-            raise
-        shown = dict(details)  # the first comparison's plot stays: it is the student's own curve
-        try:
-            rescued = model_differs() and _passes(lambda: compare(stand_ins=True))
-        finally:
-            details.clear()
-            details.update(shown)
-        if not rescued:  # forward and init_hidden are right, or it is wrong on the stand-ins too
-            raise failure from None
-        if isinstance(failure, RunFailed):
-            differ = f"it fails ({failure.failure.student_message().strip()[:300]})"
-        else:
-            differ = f"the results differ from the reference's ({failure.message.strip()[:300]})"
-        details["note"] = (
-            f"Judged on its own: with your Model's forward and init_hidden {differ}, but with the grader's "
-            f"forward and init_hidden in your Model, {what} gives exactly the reference's results, so its own "
-            "logic is right; the checks of forward and init_hidden judge where the difference comes from."
-        )
-
-
-def _passes(compare):
-    try:
-        compare()
-    except Exception:
-        return False
-    return True
+    return judged_on_its_own(
+        compare,
+        lambda: compare(stand_ins=True),
+        details=details,
+        yours="forward and init_hidden",
+        instead=f"with the grader's forward and init_hidden in your Model, {what}",
+        parts_differ=model_differs,
+    )
 
 
 def judge_learning(judge, student, reference, verifier, details, *, source, target, what, **training):

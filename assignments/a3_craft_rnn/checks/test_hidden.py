@@ -9,7 +9,7 @@ import pytest
 
 from grader.checks import hidden, judge_training, measured_runs, points, timeout
 
-from .shared import judge_parameters, no_ready_made_rnn  # noqa: F401 (an autouse fixture)
+from .shared import classifier_on_its_own, judge_parameters, no_ready_made_rnn  # noqa: F401 (an autouse fixture)
 
 pytestmark = hidden
 
@@ -65,9 +65,11 @@ def test_gradient_configurations(judge, case):
 
 
 @points(5)
-def test_classifier_two_layers(judge):
+def test_classifier_two_layers(judge, reference, details):
     """SequenceClassifier with two layers, same weights as the reference"""
-    judge.compare("classifier_forward", input_size=4, hidden_size=5, output_size=3, num_layers=2, B=4, T=6, seed=43)
+    classifier_on_its_own(
+        judge, reference, details, input_size=4, hidden_size=5, output_size=3, num_layers=2, B=4, T=6, seed=43
+    )
 
 
 def sum_task(n, T=6, D=3, data_seed=1234):

@@ -3,7 +3,16 @@
 
 import pytest
 
-from grader.checks import CheckFailure
+from grader.checks import CheckFailure, PartialCredit, RunFailed, judged_on_its_own
+
+# The questions of the public forward checks (test_public.py: test_forward).
+FORWARD_SEED = 31
+FORWARD_CASES = {
+    "one-layer": dict(T=6, B=2, D=3, H=5, num_layers=1, h0=True),
+    "two-layers-batch-first": dict(T=5, B=3, D=4, H=4, num_layers=2, batch_first=True, h0=False),
+    "three-layers-relu": dict(T=4, B=2, D=3, H=6, num_layers=3, nonlinearity="relu", h0=True),
+    "unbatched": dict(T=5, B=1, D=3, H=4, num_layers=2, unbatched=True, h0=True),
+}
 
 WHY_FORBIDDEN = (
     "which this assignment does not allow: CraftRNN must compute the recurrence itself from tensors. nn.RNN, "
@@ -56,3 +65,30 @@ def parameter_message(what, found, expected):
         f"{what} cannot load nn.RNN's state_dict: {'; '.join(problems)}. nn.RNN's parameters are {listing}; "
         f"yours are {', '.join(f'{name} {tuple(shape)}' for name, shape in found.items()) or 'none'}"
     )
+
+
+def classifier_on_its_own(judge, reference, details, **args):
+    """The classifier's logits, judged on its own (grader.checks.judged_on_its_own) where the student's
+    CraftRNN gets one of test_forward's questions wrong: once more with the grader's stand-in as
+    self.rnn (probes._StandInRNN, which does none of CraftRNN's work). SequenceClassifier runs CraftRNN,
+    whose checks judge it: a teacher round's CraftRNN that left batch_first's output time-first lost
+    its batch_first checks' share and every classifier check too. The classifier's training still
+    trains the student's whole model, CraftRNN included."""
+    reference.expected("classifier_forward", **args, stand_in_rnn=True)  # asked always: the student copy ships it
+    return judged_on_its_own(
+        lambda: judge.compare("classifier_forward", **args),
+        lambda: judge.compare("classifier_forward", **args, stand_in_rnn=True),
+        details=details,
+        yours="CraftRNN",
+        instead="with the grader's stand-in for CraftRNN as self.rnn, SequenceClassifier",
+        parts_differ=lambda: _craft_rnn_differs(judge),
+    )
+
+
+def _craft_rnn_differs(judge):
+    for case in FORWARD_CASES.values():
+        try:
+            judge.compare("forward", seed=FORWARD_SEED, per_key=True, **case)
+        except (CheckFailure, PartialCredit, RunFailed):
+            return True
+    return False

@@ -11,14 +11,7 @@ import pytest
 
 from grader.checks import points
 
-from .shared import judge_parameters, no_ready_made_rnn  # noqa: F401 (an autouse fixture)
-
-FORWARD_CASES = {
-    "one-layer": dict(T=6, B=2, D=3, H=5, num_layers=1, h0=True),
-    "two-layers-batch-first": dict(T=5, B=3, D=4, H=4, num_layers=2, batch_first=True, h0=False),
-    "three-layers-relu": dict(T=4, B=2, D=3, H=6, num_layers=3, nonlinearity="relu", h0=True),
-    "unbatched": dict(T=5, B=1, D=3, H=4, num_layers=2, unbatched=True, h0=True),
-}
+from .shared import FORWARD_CASES, FORWARD_SEED, classifier_on_its_own, judge_parameters, no_ready_made_rnn  # noqa: F401 (an autouse fixture)
 
 
 @points(5)
@@ -33,7 +26,7 @@ def test_parameter_names(student, reference):
 @pytest.mark.parametrize("case", list(FORWARD_CASES), ids=str)
 def test_forward(judge, case):
     """output and h_n equal nn.RNN's with the same weights (each half of the points)"""
-    judge.compare("forward", seed=31, per_key=True, **FORWARD_CASES[case])
+    judge.compare("forward", seed=FORWARD_SEED, per_key=True, **FORWARD_CASES[case])
 
 
 @points(10)
@@ -43,6 +36,8 @@ def test_gradients(judge):
 
 
 @points(5)
-def test_classifier_forward(judge):
+def test_classifier_forward(judge, reference, details):
     """SequenceClassifier: fc of the top layer's last step, with the same weights as the reference"""
-    judge.compare("classifier_forward", input_size=3, hidden_size=6, output_size=4, num_layers=1, B=3, T=5, seed=33)
+    classifier_on_its_own(
+        judge, reference, details, input_size=3, hidden_size=6, output_size=4, num_layers=1, B=3, T=5, seed=33
+    )

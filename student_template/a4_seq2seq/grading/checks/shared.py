@@ -2,41 +2,23 @@
 
 import numpy as np
 
-from grader.checks import CheckFailure, FailureKind, PartialCredit, RunFailed, is_close
-
-# Failures of the student's code worth a second run on the stand-ins: it raised (in the Decoder, say),
-# or returned what the probe cannot use. Not a time or memory limit: a second run would pay it again.
-RAISED = {FailureKind.EXCEPTION, FailureKind.NOT_IMPLEMENTED, FailureKind.PROBE_FAILURE, FailureKind.PROBE_ERROR}
+from grader.checks import CheckFailure, PartialCredit, assert_close, is_close, judged_on_its_own
 
 
 def _on_its_own(judge, reference, details, probe, args, judged, *, stand_in, yours, instead, tolerance=None):
-    """``judged()`` (the check's own comparison), and where it fails because the function's results differ,
-    or it raised, ``probe`` once more with the stand-in argument ``stand_in`` set: where it then gives what
-    the reference gives on the same stand-ins, the function's own logic is right and it earns its points,
-    with a note saying that ``yours`` (the student's functions it calls, which have checks of their own)
-    are where the difference comes from. Otherwise the first failure stands. The stand-ins do none of the
-    work (the probes ship to students, and what is handed in stays in their process for later checks)."""
+    """``judged()`` (the check's own comparison), judged on its own (grader.checks.judged_on_its_own):
+    ``probe`` once more with the stand-in argument ``stand_in`` set, compared with what the reference
+    gives on the same stand-ins. The stand-ins do none of the work (the probes ship to students, and
+    what is handed in stays in their process for later checks)."""
     tolerance = tolerance or judge.tolerance
     alone = reference.expected(probe, **args, **{stand_in: True})  # asked always: the student copy ships it
-    try:
-        return judged()
-    except (CheckFailure, PartialCredit, RunFailed) as failure:
-        if isinstance(failure, RunFailed) and failure.failure.kind not in RAISED:
-            raise
-        try:
-            mine = judge.run(probe, **args, **{stand_in: True})
-        except Exception:  # the function fails on the stand-ins too: the first failure says why
-            raise failure from None
-        if not is_close(mine, alone, **tolerance):
-            raise failure from None
-        if isinstance(failure, RunFailed):
-            differ = f"it fails ({failure.failure.student_message().strip()[:300]})"
-        else:
-            differ = f"the results differ from the reference's ({failure.message.strip()[:300]})"
-        details["note"] = (
-            f"Judged on its own: with your {yours} {differ}, but {instead} gives exactly the reference's "
-            f"results, so its own logic is right; the checks of {yours} judge where the difference comes from."
-        )
+    return judged_on_its_own(
+        judged,
+        lambda: assert_close(judge.run(probe, **args, **{stand_in: True}), alone, **tolerance),
+        details=details,
+        yours=yours,
+        instead=instead,
+    )
 
 
 def compare_on_its_own(judge, reference, details, probe, **args):
