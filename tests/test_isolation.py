@@ -407,6 +407,33 @@ def shared_file_locks():
     libc = ctypes.CDLL(None, use_errno=True)
     watch = libc.inotify_init1(0)
     return [os.waitstatus_to_exitcode(status), watch, ctypes.get_errno()]
+def page_cache():
+    import mmap
+    import numpy
+    libc = ctypes.CDLL(None, use_errno=True)
+    said = {}
+    with open(numpy.__file__, "rb") as handle:  # every sandbox reads it: one file, one page cache
+        for name, call in (
+            ("fadvise", lambda: os.posix_fadvise(handle.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)),
+            ("nowait", lambda: os.preadv(handle.fileno(), [bytearray(1)], 0, os.RWF_NOWAIT)),
+            ("plain", lambda: os.preadv(handle.fileno(), [bytearray(1)], 0)),
+        ):
+            try:
+                said[name] = call()
+            except OSError as exc:
+                said[name] = -exc.errno
+        mapped = mmap.mmap(handle.fileno(), mmap.PAGESIZE, access=mmap.ACCESS_COPY)
+        holder = ctypes.c_char.from_buffer(mapped)
+        address, pages = ctypes.c_void_p(ctypes.addressof(holder)), (ctypes.c_ubyte * 1)()
+        for name, call in (
+            ("mincore", lambda: libc.mincore(address, mmap.PAGESIZE, pages)),
+            ("pageout", lambda: libc.madvise(address, mmap.PAGESIZE, 21)),  # MADV_PAGEOUT
+            ("dontneed", lambda: libc.madvise(address, mmap.PAGESIZE, 4)),  # MADV_DONTNEED: the allocators'
+        ):
+            said[name] = call() or 0
+            said[name] = -ctypes.get_errno() if said[name] == -1 else said[name]
+        del holder
+    return said
 def linger():
     import socket
     server = socket.socket()
@@ -603,6 +630,22 @@ def test_files_every_sandbox_reads_carry_no_locks_or_watches(sandbox):
     second_lock, watch, error = student.call("call", {"name": "shared_file_locks"})
     student.close()
     assert second_lock == 0 and watch == -1 and error == errno.EPERM
+
+
+def test_the_page_cache_of_files_every_sandbox_reads_is_neither_read_nor_emptied(sandbox):
+    """The page cache is one for the host and outlives every process: an isolation round wrote a3's hidden
+    training data as which pages of a file under /usr were cached (a read sets one, posix_fadvise clears
+    it) and read them back in a classmate's process, graded after it and in another batch, with
+    os.preadv(RWF_NOWAIT). What reads the cache without touching it or empties it now fails; plain reads
+    and the allocators' madvise still work."""
+    import errno
+
+    student = inside(sandbox)
+    said = student.call("call", {"name": "page_cache"})
+    student.close()
+    assert said["plain"] == 1 and said["dontneed"] == 0, said
+    assert said["fadvise"] == -errno.ENOSYS and said["mincore"] == -errno.ENOSYS, said
+    assert said["nowait"] == -errno.EPERM and said["pageout"] == -errno.EPERM, said
 
 
 @pytest.mark.skipif(not bubblewrap_works(), reason="bubblewrap does not work here")

@@ -59,6 +59,13 @@ def _status_field(name: str) -> str:
 # hidden word pairs to a classmate graded at the same time through flock() on numpy's files. So flock
 # and fcntl's record locks succeed without locking (a student's own processes have nothing to share a
 # file with but each other), and watching files (inotify, fanotify, fcntl's F_NOTIFY) fails with EPERM.
+# The page cache is one for the whole host and outlives every process: whether a page of a shared file
+# is cached is a bit every sandbox can set and read. An isolation round wrote a3's hidden training data
+# as such bits (a read sets one, posix_fadvise(DONTNEED) clears it) and read them back in a classmate's
+# process, graded after it or in another batch, with os.preadv(RWF_NOWAIT) (it fails where the page is
+# not cached). So what reads the cache without touching it (mincore, cachestat, preadv2's RWF_NOWAIT,
+# io_uring) and what empties it (fadvise, madvise's MADV_COLD and MADV_PAGEOUT; readahead too) fail:
+# ENOSYS where a library may fall back, EPERM for the flags. Only timing reads remains (docs/integrity.md).
 @dataclass(frozen=True)
 class _Calls:
     audit_arch: int
@@ -67,12 +74,36 @@ class _Calls:
     refused: tuple[int, ...]  # add_key, request_key, keyctl, then the file watches
     flock: int
     fcntl: int
+    page_cache: tuple[int, ...]  # readahead, fadvise64, mincore, io_uring_setup/enter/register, cachestat
+    madvise: int
+    rw_flagged: tuple[int, ...]  # preadv2, pwritev2
 
 
 _ARCHES = {
-    "x86_64": _Calls(0xC000003E, 272, 56, (248, 249, 250, 253, 254, 294, 300), flock=73, fcntl=72),
-    "aarch64": _Calls(0xC00000B7, 97, 220, (217, 218, 219, 26, 27, 262), flock=32, fcntl=25),
+    "x86_64": _Calls(
+        0xC000003E,
+        272,
+        56,
+        (248, 249, 250, 253, 254, 294, 300),
+        flock=73,
+        fcntl=72,
+        page_cache=(187, 221, 27, 425, 426, 427, 451),
+        madvise=28,
+        rw_flagged=(327, 328),
+    ),
+    "aarch64": _Calls(
+        0xC00000B7,
+        97,
+        220,
+        (217, 218, 219, 26, 27, 262),
+        flock=32,
+        fcntl=25,
+        page_cache=(213, 223, 232, 425, 426, 427, 451),
+        madvise=233,
+        rw_flagged=(286, 287),
+    ),
 }
+MADV_COLD, MADV_PAGEOUT, RWF_NOWAIT = 20, 21, 0x8
 CLONE_NEWUSER = 0x10000000
 _SYS_CLONE3 = 435
 F_SETLK, F_SETLKW, F_OFD_SETLK, F_OFD_SETLKW, F_NOTIFY = 6, 7, 37, 38, 1026
@@ -130,6 +161,9 @@ def _child_filter(calls: _Calls) -> bytes:
             (None, jeq, calls.flock, "unlocked", None),
             (None, jeq, calls.fcntl, "command", None),
             *[(None, jeq, refused, "refuse", None) for refused in calls.refused],
+            *[(None, jeq, cache, "unknown", None) for cache in calls.page_cache],
+            (None, jeq, calls.madvise, "advice", None),
+            *[(None, jeq, rw, "rw_flags", None) for rw in calls.rw_flagged],
             (None, ret, allow, None, None),
             ("flags", load, 16, None, None),  # the first argument, low 32 bits
             (None, jset, CLONE_NEWUSER, "refuse", None),
@@ -137,6 +171,13 @@ def _child_filter(calls: _Calls) -> bytes:
             ("command", load, 24, None, None),  # fcntl's second argument, low 32 bits
             (None, jeq, F_NOTIFY, "refuse", None),
             *[(None, jeq, lock, "unlocked", None) for lock in (F_SETLK, F_SETLKW, F_OFD_SETLK, F_OFD_SETLKW)],
+            (None, ret, allow, None, None),
+            ("advice", load, 32, None, None),  # madvise's third argument, low 32 bits
+            (None, jeq, MADV_COLD, "refuse", None),
+            (None, jeq, MADV_PAGEOUT, "refuse", None),
+            (None, ret, allow, None, None),
+            ("rw_flags", load, 56, None, None),  # preadv2's and pwritev2's sixth argument, low 32 bits
+            (None, jset, RWF_NOWAIT, "refuse", None),
             (None, ret, allow, None, None),
             ("unlocked", ret, unlocked, None, None),
             ("refuse", ret, eperm, None, None),
