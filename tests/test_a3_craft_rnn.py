@@ -374,6 +374,10 @@ def class_results(tmp_path_factory, run_grade):
         "output_time_first_read_by_the_classifier": {
             "craft_rnn.py": student_craft(BATCH_FIRST_OUT="seq", READOUT="out[:, -1, :]")
         },
+        # and a classifier that is wrong itself: it builds its CraftRNN without batch_first=True
+        "relu_ignored_and_classifier_time_first": {
+            "craft_rnn.py": student_craft(ACTIVATION="torch.tanh").replace("batch_first=True", "batch_first=False")
+        },
     }
     return report_class(run_grade, tmp_path_factory.mktemp("a3-class"), tmp_path_factory.mktemp("a3-grades"), students)
 
@@ -443,6 +447,12 @@ def test_a_wrong_classifier_is_not_rescued_by_the_stand_in(class_results):
         assert checks[check]["status"] == "failed" and checks[check]["mistake"] == "classifier_first_step", checks[
             check
         ]
+    # The stand-in keeps the layout the classifier built its CraftRNN with (a regression round: one built
+    # without batch_first=True, beside a CraftRNN that ignores relu, was rescued to 10 points more).
+    checks = {c["name"]: c for c in checks_of(class_results["relu_ignored_and_classifier_time_first"], A3)}
+    assert checks["test_forward[three-layers-relu]"]["status"] != "passed"  # CraftRNN is wrong: a rescue is tried
+    for check in ("test_classifier_forward", "test_classifier_two_layers"):
+        assert checks[check]["points"] == 0, checks[check]
 
 
 @pytest.mark.slow

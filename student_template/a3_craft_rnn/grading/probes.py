@@ -150,20 +150,26 @@ def _classifier(student, input_size, hidden_size, output_size, num_layers):
 
 class _StandInRNN(torch.nn.Module):
     """The grader's stand-in for the student's CraftRNN in SequenceClassifier, to judge the classifier
-    on its own (checks/shared.py: classifier_on_its_own). It has CraftRNN(batch_first=True)'s interface
-    and layout, but no recurrence: each step is a seeded map of that step's input alone, so it does
-    none of CraftRNN's work (it is handed to the student's process, which may keep it). Every step
-    differs, and so does every layer's h_n; the top layer's equals the last step's output, as in nn.RNN."""
+    on its own (checks/shared.py: classifier_on_its_own). It has CraftRNN's interface, and the layout
+    the student's self.rnn was built with (batch_first or not: a regression round's classifier that
+    left out batch_first=True was rescued by a stand-in that assumed it), but no recurrence: each step
+    is a seeded map of that step's input alone, so it does none of CraftRNN's work (it is handed to the
+    student's process, which may keep it). Every step differs, and so does every layer's h_n; the top
+    layer's equals the last step's output, as in nn.RNN."""
 
-    def __init__(self, input_size, hidden_size, num_layers, seed):
+    def __init__(self, replaced, input_size, hidden_size, num_layers, seed):
         super().__init__()
+        # as the student built self.rnn: a classifier that left out batch_first=True keeps that mistake
+        self.batch_first = getattr(replaced, "batch_first", None) is True
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         rng = np.random.default_rng(seed)
         maps = rng.standard_normal((num_layers, input_size, hidden_size)) / np.sqrt(input_size)
         self.maps = torch.tensor(maps, dtype=torch.float32, device=torch_device())
 
     def forward(self, x, h0=None):
+        last = x[:, -1] if self.batch_first else x[-1]
         output = torch.tanh(x @ self.maps[-1])
-        h_n = torch.stack([torch.tanh(x[:, -1] @ layer_map) for layer_map in self.maps])
+        h_n = torch.stack([torch.tanh(last @ layer_map) for layer_map in self.maps])
         return output, h_n
 
 
@@ -179,7 +185,7 @@ def classifier_forward(student, input_size, hidden_size, output_size, num_layers
     }
     weights = _weights(rng, shapes, hidden_size)
     if stand_in_rnn:  # before loading: the student's CraftRNN's parameters are not asked for either
-        model.rnn = _StandInRNN(input_size, hidden_size, num_layers, seed + 1)
+        model.rnn = _StandInRNN(model.rnn, input_size, hidden_size, num_layers, seed + 1)
         weights = {name: value for name, value in weights.items() if name.startswith("fc.")}
     load_weights(model, weights, "SequenceClassifier")
     x = torch.tensor(rng.standard_normal((B, T, input_size)), dtype=torch.float32, device=torch_device())
