@@ -378,6 +378,11 @@ def class_results(tmp_path_factory, run_grade):
         "relu_ignored_and_classifier_time_first": {
             "craft_rnn.py": student_craft(ACTIVATION="torch.tanh").replace("batch_first=True", "batch_first=False")
         },
+        "relu_ignored_and_classifier_time_first_reading_output": {
+            "craft_rnn.py": student_craft(ACTIVATION="torch.tanh", READOUT="out[:, -1, :]").replace(
+                "batch_first=True", "batch_first=False"
+            )
+        },
     }
     return report_class(run_grade, tmp_path_factory.mktemp("a3-class"), tmp_path_factory.mktemp("a3-grades"), students)
 
@@ -449,10 +454,11 @@ def test_a_wrong_classifier_is_not_rescued_by_the_stand_in(class_results):
         ]
     # The stand-in keeps the layout the classifier built its CraftRNN with (a regression round: one built
     # without batch_first=True, beside a CraftRNN that ignores relu, was rescued to 10 points more).
-    checks = {c["name"]: c for c in checks_of(class_results["relu_ignored_and_classifier_time_first"], A3)}
-    assert checks["test_forward[three-layers-relu]"]["status"] != "passed"  # CraftRNN is wrong: a rescue is tried
-    for check in ("test_classifier_forward", "test_classifier_two_layers"):
-        assert checks[check]["points"] == 0, checks[check]
+    for name in ("relu_ignored_and_classifier_time_first", "relu_ignored_and_classifier_time_first_reading_output"):
+        checks = {c["name"]: c for c in checks_of(class_results[name], A3)}
+        assert checks["test_forward[three-layers-relu]"]["status"] != "passed"  # CraftRNN is wrong: a rescue is tried
+        for check in ("test_classifier_forward", "test_classifier_two_layers"):
+            assert checks[check]["points"] == 0, (name, checks[check])
 
 
 @pytest.mark.slow

@@ -153,7 +153,7 @@ class _StandInRNN(torch.nn.Module):
     on its own (checks/shared.py: classifier_on_its_own). It has CraftRNN's interface, and the layout
     the student's self.rnn was built with (batch_first or not: a regression round's classifier that
     left out batch_first=True was rescued by a stand-in that assumed it), but no recurrence: each step
-    is a seeded map of that step's input alone, so it does none of CraftRNN's work (it is handed to the
+    is a seeded map of that step's input and its place in time, so it does none of CraftRNN's work (it is handed to the
     student's process, which may keep it). Every step differs, and so does every layer's h_n; the top
     layer's equals the last step's output, as in nn.RNN."""
 
@@ -165,11 +165,16 @@ class _StandInRNN(torch.nn.Module):
         rng = np.random.default_rng(seed)
         maps = rng.standard_normal((num_layers, input_size, hidden_size)) / np.sqrt(input_size)
         self.maps = torch.tensor(maps, dtype=torch.float32, device=torch_device())
+        self.drift = torch.tensor(rng.standard_normal(hidden_size) * 0.5, dtype=torch.float32, device=torch_device())
 
     def forward(self, x, h0=None):
-        last = x[:, -1] if self.batch_first else x[-1]
-        output = torch.tanh(x @ self.maps[-1])
-        h_n = torch.stack([torch.tanh(last @ layer_map) for layer_map in self.maps])
+        time_axis = 1 if self.batch_first else 0
+        steps = x.shape[time_axis]
+        position = torch.arange(steps, dtype=x.dtype, device=x.device)[:, None] * self.drift  # (T, H)
+        position = position[None] if self.batch_first else position[:, None]
+        last = x.select(time_axis, steps - 1)
+        output = torch.tanh(x @ self.maps[-1] + position)  # each step's input alone, and where it is
+        h_n = torch.stack([torch.tanh(last @ layer_map + (steps - 1) * self.drift) for layer_map in self.maps])
         return output, h_n
 
 
