@@ -217,6 +217,27 @@ def test_attacks_are_flagged_at_their_line(name):
             "numpy.lib.stride_tricks.as_strided",
         ),
         ("from numpy.lib.stride_tricks import as_strided", 1, "numpy.lib.stride_tricks.as_strided"),
+        # the name built from constants (a regression round)
+        (
+            "Raw = type('Raw', (), {'__array_' + 'interface__': {}})",
+            1,
+            "'__array_interface__' (an array over any memory of the process)",
+        ),
+        (
+            "name = '_'.join(['_', 'array', 'interface', '_'])",
+            1,
+            "'__array_interface__' (an array over any memory of the process)",
+        ),
+        ("name = f\"{'__array_'}{'struct__'}\"", 1, "'__array_struct__' (an array over any memory of the process)"),
+        ("name = '__ecafretni_yarra__'[::-1]", 1, "'__array_interface__' (an array over any memory of the process)"),
+        ("def peek(hook):\n    return getattr(hook, '__glob' + 'als__')", 2, "'__globals__' built from pieces"),
+        # numpy's own holder of an interface (a regression round: no protocol name in the source)
+        (
+            "import numpy as np\nraw = np.lib.stride_tricks.DummyArray({}, None)",
+            2,
+            "numpy.lib.stride_tricks.DummyArray",
+        ),
+        ("from numpy.lib._stride_tricks_impl import DummyArray", 1, "numpy.lib._stride_tricks_impl"),
         ("import gc\nx = gc.get_referrers(1)", 2, "gc.get_referrers"),
         ("from gc import get_objects as walk\nwalk()", 2, "gc.get_objects"),
         ("import sys\nsys.modules['torch'] = None", 2, "sys.modules[…] = …"),

@@ -451,7 +451,7 @@ ESCAPE_NAMES = (
     *PROGRAM_STARTERS,
     # Arrays over memory numpy never allocated, without bounds (a hostile round read and wrote the
     # training bookkeeping's objects through them, found by id(), unflagged): see ARRAY_PROTOCOLS.
-    *("numpy.lib.stride_tricks.as_strided", "numpy.lib._stride_tricks_impl.as_strided"),
+    *("numpy.lib.stride_tricks.as_strided", "numpy.lib._stride_tricks_impl", "numpy.lib.stride_tricks.DummyArray"),
 )
 # The protocols by which an object tells numpy or torch where its data lies: a made-up object naming any
 # address (``{"data": (id(x), False), "typestr": "|O", ...}``) reads and writes any memory of the process,
@@ -670,6 +670,7 @@ class _IntegrityScan(_Visitor):
         super().visit_Name(node)
 
     def visit_Call(self, node: ast.Call) -> None:
+        self._built_name(node)  # "_".join([...])
         name = self._resolve(node.func) or self._builtin(node.func)
         name = name.removeprefix("builtins.")
         if name == "importlib.reload" and node.args and self._own_module(node.args[0]):
@@ -991,10 +992,26 @@ class _IntegrityScan(_Visitor):
 
     def visit_BinOp(self, node: ast.BinOp) -> None:
         """``"PYTHON" + "BREAKPOINT"``: constants joined are read as one."""
+        self._built_name(node)
+        self.generic_visit(node)
+
+    def visit_JoinedStr(self, node: ast.JoinedStr) -> None:
+        self._built_name(node)
+        self.generic_visit(node)
+
+    def visit_Subscript(self, node: ast.Subscript) -> None:
+        self._built_name(node)
+        self.generic_visit(node)
+
+    def _built_name(self, node: ast.expr) -> None:
+        """A flagged name built from constants (``"__array_" + "interface__"``) is the name itself."""
         folded = _folded(node)
         if folded == "PYTHONBREAKPOINT":
             self._flag(node.lineno, "PYTHONBREAKPOINT")
-        self.generic_visit(node)
+        elif folded in ARRAY_PROTOCOLS:
+            self._flag(node.lineno, f"{folded!r} (an array over any memory of the process)")
+        elif folded in ESCAPE_ATTRIBUTES:  # getattr(hook, "__glob" + "als__"): no honest code builds these
+            self._flag(node.lineno, f"{folded!r} built from pieces")
 
     def _dtype_position(self, node: ast.Constant) -> bool:
         parent = self.parents.get(node)
@@ -1011,12 +1028,39 @@ SHARED_LIBRARIES = frozenset({"numpy", "torch", "builtins", "math", "random", "j
 
 
 def _folded(node: ast.expr) -> str | None:
-    """The string a sum of string constants makes, or None."""
+    """The string that string constants make when summed, put in an f-string, joined by a constant
+    (``"_".join(["__array", "interface__"])``) or sliced by constants (``"..."[::-1]``), or None."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
         left, right = _folded(node.left), _folded(node.right)
         return None if left is None or right is None else left + right
+    if isinstance(node, ast.JoinedStr):
+        parts = [_folded(part.value if isinstance(part, ast.FormattedValue) else part) for part in node.values]
+        return None if any(part is None for part in parts) else "".join(parts)  # type: ignore[arg-type]
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "join"
+        and len(node.args) == 1
+        and isinstance(node.args[0], (ast.List, ast.Tuple))
+    ):
+        separator, parts = _folded(node.func.value), [_folded(part) for part in node.args[0].elts]
+        if separator is None or any(part is None for part in parts):
+            return None
+        return separator.join(parts)  # type: ignore[arg-type]
+    if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice):
+        text = _folded(node.value)
+        try:
+            bounds = [
+                None if b is None else ast.literal_eval(b)
+                for b in (node.slice.lower, node.slice.upper, node.slice.step)
+            ]
+        except ValueError:
+            return None
+        if text is None or not all(b is None or isinstance(b, int) for b in bounds):
+            return None
+        return text[slice(*bounds)]
     return None
 
 
