@@ -168,7 +168,7 @@ def student_sentiment(**changes: str) -> str:
 
 
 # Graded on the course itself, training included: the rest are graded where only mistakes are named.
-TRAINED = ("independent", "wrong_layer_hidden", "directions_swapped", "cell_state_instead_of_hidden")
+TRAINED = ("independent", "wrong_layer_hidden", "directions_swapped", "cell_state_instead_of_hidden", "float_labels")
 
 
 @pytest.fixture(scope="module")
@@ -179,6 +179,7 @@ def graded(run_grade, tmp_path_factory, naming_course) -> dict[str, Any]:
     students = {
         "independent": {"sentiment.py": student_sentiment()},
         **{name: {"sentiment.py": student_sentiment(**changes)} for name, (changes, _) in WRONG.items()},
+        "float_labels": {"sentiment.py": student_sentiment().replace("torch.tensor(l))", "torch.tensor(float(l)))")},
     }
     root = tmp_path_factory.mktemp("a5")
     return {
@@ -270,6 +271,22 @@ def test_the_cell_state_read_for_the_hidden_state_costs_the_forward_checks_not_t
 
 
 @pytest.mark.slow
+def test_a_training_that_fails_names_the_first_part_that_gets_its_own_question_wrong(graded):
+    """A teacher round: SentimentDataset's labels as floats made every training check fail with torch's
+    "expected target dtype to be Long" in train_epoch, which was right; the dataset's own check named
+    the cause, the training checks did not (70.74: the training runs the whole pipeline, so its points
+    stay lost, as in a2 and a4)."""
+    checks = {c["name"]: c for c in checks_of(graded["float_labels"], A5)}
+    assert checks["test_dataset_and_collate"]["status"] == "partial"
+    for name in ("test_training_dev_accuracy", "test_training_test_accuracy", "test_training_made_up_language"):
+        message = checks[name]["message"]
+        assert checks[name]["points"] == 0 and "expected target dtype" in message, message
+        assert "your SentimentDataset gets its own check's question wrong (test_dataset_and_collate)" in message
+    # where every part is right, no part is blamed
+    independent = checks_of(graded["independent"], A5)
+    assert not any("gets its own check's question wrong" in c["message"] for c in independent)
+
+
 def test_a_wrong_encode_costs_the_datasets_half_not_collate_fn(graded):
     """SentimentDataset's items are built with the student's encode; collate_fn has nothing to do with it.
     A teacher round's encode slip (PAD and UNK swapped) cost collate_fn's points too: the check was one."""

@@ -5,7 +5,7 @@ import statistics
 
 import numpy as np
 
-from grader.checks import CheckFailure, is_close, judge_training, measured_runs
+from grader.checks import CheckFailure, FailureKind, PartialCredit, RunFailed, is_close, judge_training, measured_runs
 
 # A student's model must reach this fraction of the reference's median held-out accuracy.
 ACCURACY_SHARE = 0.9
@@ -17,6 +17,27 @@ def plain(texts):
     beyond one case of mixed case, so that a slip in tokenize (which its own checks judge) costs
     those checks once, not every check that tokenizes (a missing .lower() cost 22 points)."""
     return [" ".join(text.lower().split()) for text in texts]
+
+
+# The questions of test_public.py's checks (the handout's examples).
+TEXTS = ["The movie was GOOD", "a good  good plot", "not good at all\tat all", "Bad acting but a good story", "the end"]
+VOCAB_WORDS = ["<pad>", "<unk>", "good", "at", "all", "a", "not", "the", "movie", "was", "plot", "story"]
+BIDIRECTIONAL = dict(vocab=30, emb=6, hidden=5, layers=1, classes=2, bidirectional=True, batch=5, max_len=7)
+ENCODE_QUESTION = dict(texts=["the movie was good", "a GREAT movie", "zzz"], vocab_words=VOCAB_WORDS, max_len=100)
+DATASET_QUESTION = dict(texts=plain(TEXTS[:3]), labels=[1, 1, 0], vocab_words=VOCAB_WORDS, max_len=100, plain=True)
+COLLATE_QUESTION = dict(sequences=[[5, 6], [7, 8, 9, 10], [11]], labels=[1, 0, 1])
+TRAIN_EPOCH_QUESTION = dict(sizes=[4, 4, 2], vocab=20, emb=4, classes=2, max_len=5, lr=0.5, seed=4)
+
+# What the training runs, in the order the data flows, with its check and that check's question: where
+# the training raises, the first part that gets its own question wrong is named as the cause (a teacher
+# round: SentimentDataset's labels as floats made training fail "in train_epoch", which was right).
+PIPELINE = (
+    ("encode", "test_encode", "encode", ENCODE_QUESTION),
+    ("SentimentDataset", "test_dataset_and_collate", "dataset", DATASET_QUESTION),
+    ("collate_fn", "test_dataset_and_collate", "collate", COLLATE_QUESTION),
+    ("SentimentLSTM", "test_forward_bidirectional", "forward", dict(BIDIRECTIONAL, seed=1)),
+    ("train_epoch", "test_train_epoch", "train_epoch", TRAIN_EPOCH_QUESTION),
+)
 
 
 def read_split(assignment, name):
@@ -47,8 +68,20 @@ def judge_accuracy(judge, reference, verifier, details, *, train, held_out, what
     ``training`` may change TRAINING's settings (epochs) for another task."""
     (train_texts, train_labels), (texts, labels) = train, held_out
     task = dict(training, train_texts=list(train_texts), train_labels=list(train_labels))
-    got = judge.run("train_classifier", **task)
     want = reference.expected("train_classifier", **task)
+    try:
+        got = judge.run("train_classifier", **task)
+    except RunFailed as failure:
+        cause = _first_wrong_part(judge) if failure.failure.kind is FailureKind.EXCEPTION else None
+        if cause is None:
+            raise
+        part, check = cause
+        raise RunFailed(
+            failure.failure.noted(
+                f". The training runs your whole pipeline, and your {part} gets its own check's question wrong "
+                f"({check}): fix it first, and the training may pass too"
+            )
+        ) from None
     got, want = (
         measured_runs(
             verifier,
@@ -112,3 +145,13 @@ def judge_invariance(judge, reference, probe, case, *, first, second, change, se
                 "your logits differ from the reference's with the same weights (see the forward "
                 f"check), so whether {change} leaves them unchanged cannot be judged"
             )
+
+
+def _first_wrong_part(judge):
+    """(part, its check) of the first part of PIPELINE that gets its own check's question wrong, or None."""
+    for part, check, probe, question in PIPELINE:
+        try:
+            judge.compare(probe, **question)
+        except (CheckFailure, PartialCredit, RunFailed):
+            return part, check
+    return None

@@ -4,11 +4,16 @@ accuracy on a test split that students never see."""
 
 from grader.checks import CheckFailure, FailureKind, PartialCredit, RunFailed, gated_by, points, timeout
 
-from .shared import judge_held_out_accuracy, judge_invariance, plain
-
-TEXTS = ["The movie was GOOD", "a good  good plot", "not good at all\tat all", "Bad acting but a good story", "the end"]
-VOCAB_WORDS = ["<pad>", "<unk>", "good", "at", "all", "a", "not", "the", "movie", "was", "plot", "story"]
-BIDIRECTIONAL = dict(vocab=30, emb=6, hidden=5, layers=1, classes=2, bidirectional=True, batch=5, max_len=7)
+from .shared import (
+    BIDIRECTIONAL,
+    COLLATE_QUESTION,
+    DATASET_QUESTION,
+    ENCODE_QUESTION,
+    TEXTS,
+    TRAIN_EPOCH_QUESTION,
+    judge_held_out_accuracy,
+    judge_invariance,
+)
 
 
 @points(3)
@@ -26,7 +31,7 @@ def test_build_vocab(judge):
 @points(3)
 def test_encode(judge):
     """encode: ids of the words, unknown words -> 1, a 1-D long tensor"""
-    judge.compare("encode", texts=["the movie was good", "a GREAT movie", "zzz"], vocab_words=VOCAB_WORDS, max_len=100)
+    judge.compare("encode", **ENCODE_QUESTION)
 
 
 @points(5)
@@ -34,8 +39,8 @@ def test_dataset_and_collate(judge):
     """SentimentDataset items, and collate_fn: padded with 0, lengths, labels (each half of the points)"""
     wrong = []
     for probe, args in (
-        ("dataset", dict(texts=plain(TEXTS[:3]), labels=[1, 1, 0], vocab_words=VOCAB_WORDS, max_len=100, plain=True)),
-        ("collate", dict(sequences=[[5, 6], [7, 8, 9, 10], [11]], labels=[1, 0, 1])),
+        ("dataset", DATASET_QUESTION),
+        ("collate", COLLATE_QUESTION),
     ):
         try:  # each on its own: a SentimentDataset built on a wrong encode no longer costs collate_fn too
             judge.compare(probe, **args)
@@ -99,7 +104,7 @@ def test_batch_order_invariance(judge, reference):
 @points(3)
 def test_train_epoch(judge):
     """train_epoch: one step per batch, returns the mean batch loss (on a small model of the grader's)"""
-    judge.compare("train_epoch", sizes=[4, 4, 2], vocab=20, emb=4, classes=2, max_len=5, lr=0.5, seed=4)
+    judge.compare("train_epoch", **TRAIN_EPOCH_QUESTION)
 
 
 @points(3)
