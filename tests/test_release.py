@@ -51,6 +51,7 @@ def test_release_check_notices_stale_stubs_and_stale_expected_data(run_grade, tm
     probes.write_text(probes.read_text().replace("scale = 1.0 / np.sqrt(H)", "scale = 0.5 / np.sqrt(H)"))
     stale = run_grade(*check, expect=1)
     assert "expected.bin (out of date" in stale.stdout
+    assert stale.stdout.count("expected.bin") == 1, stale.stdout  # a new instructor saw it listed twice
     solution = course / "solutions" / A1 / "srn.py"
     solution.write_text(solution.read_text().replace("One time step", "A single time step"))
     assert f"differs: {A1}/srn.py" in run_grade(*check, expect=1).stdout

@@ -70,11 +70,16 @@ def release(
             stale.append(spec)
     differences: list[str] = []
     if stale and check_only and not recompute:
-        differences += [
-            f"differs: {spec.id}/{GRADING_DIR}/{EXPECTED_FILE} (out of date: its probes, solution, "
-            "public checks or mistake catalog changed)"
-            for spec in stale
-        ]
+        for spec in stale:
+            path = f"{spec.id}/{GRADING_DIR}/{EXPECTED_FILE}"
+            committed = _read(target / path)
+            if committed is None:
+                differences.append(f"missing: {path}")
+                continue
+            produced[path] = committed  # said once, here, and not again as a file release does not make
+            differences.append(
+                f"differs: {path} (out of date: its probes, solution, public checks or mistake catalog changed)"
+            )
     elif stale:
         # The student copy answers the checks' own questions; official grading asks fresh ones.
         with GradingSlot(course, GradeOptions(fresh_seeds=False), assignments=[spec.id for spec in stale]) as grader:
