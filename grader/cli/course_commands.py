@@ -22,7 +22,7 @@ from grader.text import terminal
     show_default=True,
     help="Where to write the zip to upload to Gradescope.",
 )
-@course_option
+@course_option("to build a Gradescope autograder of")
 def gradescope(assignment: str, out: Path, course: Path | None) -> None:
     """Build a Gradescope autograder (setup.sh, run_autograder) for one assignment.
 
@@ -49,7 +49,7 @@ def gradescope(assignment: str, out: Path, course: Path | None) -> None:
 
 @click.command()
 @click.option("--rotate", is_flag=True, help="Replace the key with a new random one (every official question changes).")
-@course_option
+@course_option("whose secret to show or rotate")
 def secret(rotate: bool, course: Path | None) -> None:
     """Show where the course secret lives, or rotate it.
 
@@ -83,7 +83,7 @@ def secret(rotate: bool, course: Path | None) -> None:
 
 
 @click.command()
-@course_option
+@course_option("to check")
 def check(course: Path | None) -> None:
     """Check the course's own material before grading anyone.
 
@@ -107,8 +107,10 @@ def check(course: Path | None) -> None:
 
 
 @click.command(name="list")
-@click.option("--checks/--no-checks", default=True, help="Show each check with its points.")
-@course_option
+@click.option(
+    "--checks/--no-checks", default=True, help="Show each check with its points (the default), or only the assignments."
+)
+@course_option("whose assignments to list")
 def list_(checks: bool, course: Path | None) -> None:
     """List the assignments, their checks and points."""
     from grader.judging.plugin import collect_checks
@@ -167,7 +169,7 @@ def list_(checks: bool, course: Path | None) -> None:
     help="Also write the grader's wheel (no course data in it) into the student copy, for students to "
     "`pip install rnn_autograder-*.whl`. Default: when the course is the grader's own repository.",
 )
-@course_option
+@course_option("to release the student copy of")
 def release(
     out: Path | None,
     check_only: bool,

@@ -41,7 +41,7 @@ from grader.text import terminal
 )
 @times_option
 @adjustments_option
-@course_option
+@course_option("the grades belong to (its [handback] and late policy)")
 def export(
     grades: Path,
     format_: str,

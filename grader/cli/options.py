@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 from typing import NoReturn
@@ -42,16 +43,23 @@ def sandbox_option(function: click.decorators.FC) -> click.decorators.FC:
     )(function)
 
 
-def course_option(function: click.decorators.FC) -> click.decorators.FC:
-    return click.option(
-        "--course",
-        type=click.Path(exists=True, file_okay=False, path_type=Path),
-        envvar="GRADER_COURSE",
-        help="The course to grade against: the instructor's repository (assignments/ and solutions/) or a "
-        "student copy. Default ($GRADER_COURSE aside): for `grade submit`, the student copy holding the "
-        "submission; else the instructor's course around the current folder; else the one this grader "
-        "was installed from.",
-    )(function)
+COURSE_DEFAULT = "the instructor's course around the current folder, else the one this grader was installed from"
+
+
+def course_option(purpose: str, default: str = COURSE_DEFAULT) -> Callable[[click.decorators.FC], click.decorators.FC]:
+    """``--course``, its help saying what this command does with the course (``purpose``) and where it
+    looks when none is given (a new instructor read the same sentence under every command)."""
+
+    def decorate(function: click.decorators.FC) -> click.decorators.FC:
+        return click.option(
+            "--course",
+            type=click.Path(exists=True, file_okay=False, path_type=Path),
+            envvar="GRADER_COURSE",
+            help=f"The course {purpose}: the instructor's repository (assignments/ and solutions/) or a student "
+            f"copy. Default ($GRADER_COURSE aside): {default}.",
+        )(function)
+
+    return decorate
 
 
 def _parse_limits(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, float]:

@@ -25,7 +25,7 @@ from grader.text import terminal
 @click.option("--quiet", "-q", is_flag=True, help="Print only the summary, not each change of a score.")
 @times_option
 @adjustments_option
-@course_option
+@course_option("whose checks judge the recorded answers again")
 def rejudge(grades: Path, quiet: bool, times: Path | None, adjustments: Path | None, course: Path | None) -> None:
     """Judge a graded class again from the probe answers stored with its results, without running student code.
 

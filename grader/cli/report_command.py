@@ -134,7 +134,7 @@ def _open_cluster(scheduler: str | None, local_workers: int | None, device: str)
 @times_option
 @adjustments_option
 @limit_option
-@course_option
+@course_option("to grade the class against")
 def report(
     submissions: Path,
     out: Path,

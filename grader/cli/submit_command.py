@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from grader.cli.options import (
+    COURSE_DEFAULT,
     check_assignments,
     course_option,
     device_option,
@@ -53,7 +54,7 @@ from grader.text import terminal
     "--verbose", "-v", is_flag=True, help="List every check in the terminal, not only those that lost points."
 )
 @limit_option
-@course_option
+@course_option("to grade against", "the student copy holding the submission, else " + COURSE_DEFAULT)
 def submit(
     folder: Path,
     assignments: tuple[str, ...],
