@@ -818,6 +818,11 @@ def test_the_isolation_notice_says_what_each_submission_gets():
         assert "namespaces per submission need root or bubblewrap" in notice
     assert ("budgeted for all of a submission's processes together" in notice) == (cgroups_problem() is None)
     assert "user namespaces" in notice
+    if bubblewrap_works():  # one reading, no contradiction (a new instructor: "private /tmp" twice, "refused (...)")
+        notice = choose("bubblewrap").description
+        assert notice.count("/tmp") == 1 and "only the submission visible" in notice, notice
+        if os.geteuid() == 0:
+            assert "user namespaces cannot be created by student code" in notice, notice
 
 
 def test_what_a_student_may_import_keeps_an_interpreter_that_lives_under_the_scratch_space(monkeypatch, tmp_path):

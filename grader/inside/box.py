@@ -150,8 +150,8 @@ class Box:
         try:
             _unshare(CLONE_NEWUSER)
         except OSError as exc:
-            return {"user_namespaces": f"refused ({exc.strerror})"}
-        return {"user_namespaces": f"allowed ({problem or 'the seccomp filter did not hold'})"}
+            return {"user_namespaces": f"cannot be created by student code (tried: {exc.strerror})"}
+        return {"user_namespaces": f"CAN be created by student code ({problem or 'the seccomp filter did not hold'})"}
 
     def enter(self, limits: dict[str, Any], cgroup_dirs: dict[str, str], budget: int) -> None:
         """In the child, before anything else: join its cgroups, then build its own namespaces."""

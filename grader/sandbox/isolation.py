@@ -46,7 +46,8 @@ class Isolation:
 
 BUBBLEWRAP = Isolation(
     "bubblewrap",
-    "bubblewrap sandbox: no network, read-only system, private /tmp, only the submission visible",
+    "bubblewrap sandbox: no network; the system and the grader read-only; of the course and the class, only "
+    "the submission visible",
     True,
 )
 UNISOLATED = Isolation(
@@ -85,7 +86,7 @@ def box_description(kind: str) -> str:
     parts = []
     if box.get("namespaces"):
         parts.append(
-            "each submission in its own pid, IPC and mount namespaces with a private /tmp and "
+            "each submission in its own pid, IPC and mount namespaces with its own /tmp and "
             "/dev/shm: nothing it starts outlives it"
         )
     else:
