@@ -273,6 +273,21 @@ def test_grade_check_names_what_only_parsing_or_collecting_the_checks_shows(run_
     assert "unknown key point (known:" in misspelt.stderr and "Traceback" not in misspelt.stderr
 
 
+def test_grade_check_finds_hidden_data_in_a_helper_the_public_checks_ship(run_grade, tmp_path):
+    """`grade release` refused it, but `grade check` said "no problems found" (a new instructor round)."""
+    a2 = "a2_rnncell_ohlol"
+    course = tmp_path / "course"
+    shutil.copytree(REPO / "assignments" / a2, course / "assignments" / a2)
+    shutil.copytree(REPO / "solutions" / a2, course / "solutions" / a2)
+    assert "no problems found" in run_grade("check", "--course", str(course)).stdout
+    checks = course / "assignments" / a2 / "checks"
+    (checks / "shared.py").write_text((checks / "shared.py").read_text() + '\nHIDDEN_WORD = "lolhe"\n')
+    hidden = checks / "test_hidden.py"
+    hidden.write_text(hidden.read_text() + "\n\nfrom .shared import HIDDEN_WORD  # noqa: E402\n")
+    found = run_grade("check", "--course", str(course), expect=1).stdout
+    assert "checks/shared.py travels with test_public.py" in found and "defines HIDDEN_WORD" in found, found
+
+
 @pytest.mark.slow
 def test_the_walk_through_works_in_a_copy_of_the_course(run_grade, tmp_path):
     course = tmp_path / "course"

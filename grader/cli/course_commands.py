@@ -90,16 +90,23 @@ def check(course: Path | None) -> None:
     Without grading anything: probes.py and verify.py parse and define every function the checks ask
     for, every catalogued mistake's patches apply to the reference, ids match their folders, the
     public check files exist, the checks' points add up to the assignment's, and checks outside the
-    public files are marked hidden. `grade release` runs the same check first. Exit status 1 when
-    something is wrong.
+    public files are marked hidden, and a helper module the public checks import holds nothing only the
+    hidden checks use (it ships to students). `grade release` runs the same check first. Exit status 1
+    when something is wrong.
     """
     from grader.course.validate import course_problems, describe
     from grader.judging.plugin import collection_problems
+    from grader.packaging.release import ReleaseError, shipped_helpers
 
     loaded = load_course(course, Path.cwd())
     problems = course_problems(loaded)
     for spec in loaded.assignments.values():
         problems[spec.id] += collection_problems(spec, full=loaded.mode == "full")
+        if loaded.mode == "full" and not problems[spec.id]:
+            try:  # what `grade release` would refuse to ship: a helper of the public checks holding more
+                shipped_helpers(spec, list(spec.public_checks))
+            except ReleaseError as refused:
+                problems[spec.id] += str(refused).splitlines()
     if any(problems.values()):
         click.echo(describe(problems))
         sys.exit(1)
