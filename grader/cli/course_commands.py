@@ -218,6 +218,16 @@ def release(
         repository = Path(__file__).resolve().parents[2]  # the grader's source, in an editable install
         if wheel or (wheel is None and not assignments and loaded.root == repository):
             _write_student_wheel(repository, target)
+        elif wheel is None:  # said, not left for the instructor to find missing (a new instructor round)
+            why = (
+                "only some assignments were released"
+                if assignments
+                else "this course is not the grader's own repository"
+            )
+            click.echo(
+                f"The grader's wheel for students was not written ({why}): --wheel writes it into the student "
+                "copy; or students install the grader as you did"
+            )
 
 
 def _write_student_wheel(repository: Path, target: Path) -> None:
