@@ -186,9 +186,47 @@ def test_student_page_never_shows_a_hidden_checks_expected_values(graded):
         for check in result["assignments"][0]["checks"]:
             assert str(escape(check["title"])) in student  # every check is listed, by name
     bob = student_page(graded, "bob")
-    assert "The recurrent bias b_hh is missing" in bob  # visible checks keep their diagnosis
+    assert "The recurrent bias b_hh is missing" in bob  # visible checks keep the mistake they name
     instructor = (graded["out"] / "students" / "bob" / "feedback.html").read_text()
-    assert 0 < bob.count('<table class="values">') < instructor.count('<table class="values">')
+    assert bob.count('<table class="values">') == 0 < instructor.count('<table class="values">')
+
+
+@pytest.mark.slow
+def test_student_page_never_shows_an_official_questions_expected_values(graded):
+    """Official questions are drawn from the course's secret, the same for every student and every
+    resubmission: a hostile round read the reference's loss curve off three of its own pages (6 epochs a
+    page) and returned it in a fourth (a2 60 where the work earns 50). A public check failed by comparing
+    with the expected values keeps its points and the mistake it names, not the values."""
+    result = graded["results"]["bob"]
+    public = [c for c in result["assignments"][0]["checks"] if c["visibility"] != "hidden" and c["status"] != "passed"]
+    expected = set()
+    for check in public:
+        table = check["details"].get("table")
+        if table:
+            column = table["columns"].index("expected")
+            expected |= {row[column] for row in table["rows"] if len(row[column]) >= 5}
+        expected |= set(re.findall(r"largest absolute error [\d.e+-]+", check["message"]))
+    instructor = (graded["out"] / "students" / "bob" / "feedback.html").read_text()
+    student = student_page(graded, "bob")
+    assert len(expected) > 5 and all(value in instructor for value in expected)  # the test can fail
+    assert not [value for value in expected if value in student]
+    assert student.count("on the official question") == len(public)
+    assert "`grade submit` there shows where your result differs" in student
+
+
+def test_the_student_copy_shows_its_own_questions_in_full():
+    """Where the questions are the ones the student's copy ships (mode "public"), nothing is held back."""
+    from grader.report.handback import Handback, student_version
+    from grader.report.results import AssignmentResult, CheckResult, SubmissionResult
+
+    table = {"columns": ["position", "yours", "expected"], "rows": [["0", "1.0", "2.0"]]}
+    check = CheckResult("test_a", "a", 0, 5, "failed", "x: expected 2.0", details={"table": table, "compared": {}})
+    for mode, shown in (("public", True), ("full", False)):
+        assignment = AssignmentResult("a1", "A1", "graded", mode=mode, checks=[check])
+        [handed] = student_version(SubmissionResult("s", "s", "h", assignments=[assignment]), Handback()).assignments
+        assert ("expected 2.0" in handed.checks[0].message) is shown, mode
+        assert ("table" in handed.checks[0].details) is shown, mode
+        assert handed.checks[0].points == 0 and handed.checks[0].status == "failed"
 
 
 @pytest.mark.slow

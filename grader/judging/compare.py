@@ -42,7 +42,11 @@ EPOCHS = Positions("epoch", 1)
 
 
 class CheckFailure(AssertionError):
-    """A check failed on the student's result. Everything in it is shown to the student."""
+    """A check failed on the student's result. Everything in it is shown to the student, except where it
+    came from comparing with the expected values (``compared``) of an official question: the page handed
+    back then leaves out what shows them (grader.report.handback)."""
+
+    compared = False  # made by comparing with the expected values: its message and table may show them
 
     def __init__(
         self, message: str, *, diagnosis: str | None = None, table: dict[str, Any] | None = None, mistake: Any = None
@@ -58,6 +62,8 @@ class PartialCredit(Exception):
     """Award a fraction of a check's points, with a message saying what was missing. Like
     :class:`CheckFailure` it may carry a diagnosis, a table of mismatches and the catalogued mistake
     recognised (``mistake``), shown with the check's result the same way."""
+
+    compared = False  # as CheckFailure's
 
     def __init__(
         self,
@@ -116,6 +122,33 @@ def is_close(got: Any, expected: Any, *, rtol: float = 1e-6, atol: float = 1e-8)
 
 
 def find_mismatch(
+    got: Any,
+    expected: Any,
+    *,
+    name: str,
+    rtol: float,
+    atol: float,
+    check_dtype: bool = False,
+    time_axis: TimeAxis = None,
+    positions: Positions = STEPS,
+) -> CheckFailure | None:
+    """:func:`_mismatch`, marked as shown by comparing with the expected values (``compared``)."""
+    failure = _mismatch(
+        got,
+        expected,
+        name=name,
+        rtol=rtol,
+        atol=atol,
+        check_dtype=check_dtype,
+        time_axis=time_axis,
+        positions=positions,
+    )
+    if failure is not None:
+        failure.compared = True
+    return failure
+
+
+def _mismatch(
     got: Any,
     expected: Any,
     *,
@@ -219,9 +252,11 @@ def judge_per_key(
         head = f"all {total} entries are wrong{tolerance}:"
     message = "\n".join([head, *lines])
     table = _joined_table(list(reasons.values()))
-    if not right:
-        return CheckFailure(message, table=table)
-    return PartialCredit(right / total, message, table=table)
+    verdict: CheckFailure | PartialCredit = (
+        CheckFailure(message, table=table) if not right else PartialCredit(right / total, message, table=table)
+    )
+    verdict.compared = True
+    return verdict
 
 
 def _joined_table(wrong: list[tuple[str, CheckFailure]]) -> dict[str, Any] | None:

@@ -515,6 +515,10 @@ def _check_result(
             )
         if error.table:
             result.details["table"] = error.table
+        if error.compared:  # what the page handed back leaves out on an official question (handback.py)
+            result.details["compared"] = (
+                {"mistake": f"Known mistake: {error.mistake.feedback()}"} if error.mistake is not None else {}
+            )
     elif isinstance(error, RunFailed):
         failure = error.failure
         # A grader failure reported by the student's worker counts (at 0) like a SandboxError: the

@@ -3,13 +3,15 @@
 The instructor's page shows every check in full, hidden ones included: their expected values, the
 diagnoses worked out from them (where the error starts, the largest error), the tables of mismatches
 and the reference's curves. The student version is made from a copy of the result in which each hidden
-check is cut down as the course says (``[handback] hidden`` in course.toml, docs/handback.md), so the
+check is cut down as the course says (``[handback] hidden`` in course.toml, docs/handback.md), and
+each public check of an official grading loses what shows its question's expected values, so the
 template never holds what must not be shown: nothing can leak through a forgotten ``if``.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import io
 import zipfile
 from collections.abc import Callable
@@ -106,6 +108,9 @@ def student_version(result: SubmissionResult, handback: Handback) -> SubmissionR
         assignment.hidden_output = ""
         assignment.duration = round(sum(c.duration for c in assignment.checks if c.visibility != "hidden"), 3)
     copied.duration = round(sum(assignment.duration for assignment in copied.assignments), 3)
+    for assignment in copied.assignments:
+        if assignment.mode == "full":  # official questions: drawn from the course's secret
+            assignment.checks = [_without_expected(c) if c.visibility != "hidden" else c for c in assignment.checks]
     if handback.hidden == "full":
         return copied
     for assignment in copied.assignments:
@@ -114,6 +119,54 @@ def student_version(result: SubmissionResult, handback: Handback) -> SubmissionR
             _reduced(c, handback, shared) if c.visibility == "hidden" else c for c in assignment.checks
         ]
     return copied
+
+
+# What a public check that compared with the expected values says on a student's page in official
+# grading: where the values differ, not what they should be.
+OFFICIAL_QUESTION = (
+    "{verdict} on the official question: the same check as in your copy of the assignment, asked with other "
+    "inputs, whose expected values are not shown. Your copy asks it with the inputs it ships: `grade submit` "
+    "there shows where your result differs."
+)
+
+
+def _without_expected(check: CheckResult) -> CheckResult:
+    """A public check of an official grading, without what shows the expected values of its question.
+
+    Official questions are the same for every student of a course until its secret is rotated, and for
+    every submission of one student: a hostile round read the reference's loss curve off three pages of
+    its own (6 epochs a page, with the plot) and returned it in a fourth (a2 60 where the work earns 50),
+    and a5's `evaluate` answer off one. So a check failed by comparing with the expected values keeps its
+    points, its status and the catalogued mistake it names, and says where to see the details: the
+    student's copy asks the same check with the inputs it ships, and shows everything."""
+    details = check.details if isinstance(check.details, dict) else {}
+    compared = details.get("compared")
+    if check.status not in ("failed", "partial"):
+        return check
+    curves = details.get("curves")
+    if isinstance(curves, dict):  # a training's plot: the student's own curves stay, the reference's go
+        details = {**details, "curves": {name: curve for name, curve in curves.items() if name.startswith("your")}}
+    if not isinstance(compared, dict):
+        return dataclasses.replace(check, details=details)
+    verdict = "Your result differs from the expected one" if check.status == "failed" else "Partly right"
+    kept = {key: value for key, value in details.items() if key in ("kind", "traceback", "curves", "curve_lengths")}
+    accuracy = details.get("accuracy")
+    if isinstance(accuracy, dict) and "yours" in accuracy:
+        kept["accuracy"] = {"yours": accuracy["yours"]}
+    return CheckResult(
+        name=check.name,
+        title=check.title,
+        points=check.points,
+        max_points=check.max_points,
+        status=check.status,
+        message=OFFICIAL_QUESTION.format(verdict=verdict),
+        diagnosis=compared.get("mistake"),
+        mistake=check.mistake,
+        visibility=check.visibility,
+        duration=check.duration,
+        details=kept,
+        counted=check.counted,
+    )
 
 
 def _shared_message(checks: list[CheckResult]) -> str | None:
