@@ -56,7 +56,9 @@ the points with ``raise PartialCredit(fraction, "message")``. Both take ``diagno
 ``assert_close(got, expected, ..., per_key=True)`` gives credit per entry as ``judge.compare`` does.
 A function that calls other graded parts of the student's code is judged on its own with
 :func:`judged_on_its_own` (the second run puts the grader's stand-ins, a probe argument, in place of
-those parts, so one slip is not charged again on every function that calls it). Helper modules beside the checks are
+those parts, so one slip is not charged again on every function that calls it); a call that runs
+the whole pipeline (a training) names the first part that gets its own question wrong where it raises,
+with :func:`naming_the_wrong_part`. Helper modules beside the checks are
 imported relatively (``from .shared import read_split``); see docs/authoring.md for which ship to
 students.
 """
@@ -66,7 +68,7 @@ import pytest
 from grader.errors import FailureKind, RunFailed
 from grader.judging.compare import CheckFailure, PartialCredit, assert_close, is_close
 from grader.judging.convergence import TrainingVerdict, judge_training, measured_runs
-from grader.judging.on_its_own import judged_on_its_own
+from grader.judging.on_its_own import judged_on_its_own, naming_the_wrong_part
 
 points = pytest.mark.points
 hidden = pytest.mark.hidden
@@ -85,6 +87,7 @@ __all__ = [
     "is_close",
     "judge_training",
     "judged_on_its_own",
+    "naming_the_wrong_part",
     "measured_runs",
     "points",
     "timeout",

@@ -272,12 +272,33 @@ def graded(run_grade, tmp_path_factory, naming_course) -> dict[str, Any]:
     wrong["keeps_what_is_handed_in"] = {"seq2seq.py": KEEPER}
     return {
         **report_class(
-            run_grade, root / "class", root / "grades", {"independent": {"seq2seq.py": student_seq2seq()}}, "-a", A4
+            run_grade,
+            root / "class",
+            root / "grades",
+            {
+                "independent": {"seq2seq.py": student_seq2seq()},
+                "decoder_raises_trained": {"seq2seq.py": RAISING_DECODER},
+            },
+            "-a",
+            A4,
         ),
         **report_class(
             run_grade, root / "wrong", root / "wrong-grades", wrong, "-a", A4, "--course", str(naming_course)
         ),
     }
+
+
+@pytest.mark.slow
+def test_a_training_that_raises_names_the_part_whose_own_check_fails(graded):
+    """The training runs the whole model, so a Decoder that raises costs it; its message names the Decoder
+    (whose check fails), not only the line where training stopped."""
+    checks = {c["name"]: c for c in checks_of(graded["decoder_raises_trained"], A4)}
+    for name in ("test_toy_pairs_learned", "test_drawn_pairs_learned"):
+        assert checks[name]["points"] == 0
+        assert "your Decoder gets its own check's question wrong (test_decoder)" in checks[name]["message"], checks[
+            name
+        ]
+    assert checks["test_decoder"]["status"] == "failed"
 
 
 @pytest.mark.slow
@@ -352,7 +373,12 @@ def test_the_stand_ins_show_every_loop_mistake_and_hide_decoder_ones(reference, 
             f"a4_mutant_{mistake.id}", source=mistake.mutate({"seq2seq.py": source}, "seq2seq")["seq2seq.py"]
         )
         same = [_same(run(mutant, **call, stand_ins=True), expected) for call, expected in zip(calls, want)]
-        if mistake.id in ("decoder_returns_probabilities", "decoder_state_swapped", "encoder_returns_cell_first"):
+        if mistake.id in (
+            "decoder_returns_probabilities",
+            "decoder_state_swapped",
+            "encoder_returns_cell_first",
+            "encoder_not_batch_first",
+        ):
             assert all(same), mistake.id
         else:
             assert not all(same), f"{mistake.id} gives the reference's {probe} on the stand-ins"

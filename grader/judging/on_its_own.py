@@ -12,7 +12,8 @@ process, which may keep them, so they must do none of the work the handout asks.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from grader.errors import FailureKind, RunFailed
@@ -59,8 +60,8 @@ def judged_on_its_own(
             raise failure from None
         if isinstance(failure, RunFailed):
             differ = f"it fails ({failure.failure.student_message().strip()[:300]})"
-        else:
-            differ = f"the results differ from the reference's ({failure.message.strip()[:300]})"
+        else:  # how they differ would show the expected values, on a passed check (handback.py)
+            differ = "the results differ from the reference's"
         details["note"] = (
             f"Judged on its own: with your {yours} {differ}, but {instead} gives exactly the reference's "
             f"results, so its own logic is right; the checks of {yours} judge where the difference comes from."
@@ -74,3 +75,28 @@ def _passes(comparison: Callable[[], Any]) -> bool:
     except Exception:  # the function fails on the stand-ins too: the first failure says why
         return False
     return True
+
+
+def naming_the_wrong_part(
+    judge: Any, run: Callable[[], Any], parts: Sequence[tuple[str, str, str, dict[str, Any]]], *, what: str
+) -> Any:
+    """``run()`` (a call that runs many graded parts of the student's code: a whole training), and where
+    the student's code raises, the same failure with a sentence naming the first of ``parts`` that gets
+    its own check's question wrong: ``(part, its check, probe, question)``, in the order the data flows.
+    The training runs the student's whole pipeline, so its points stay lost, but the error shows where it
+    was raised, not where it was caused (a teacher round: float labels from a5's SentimentDataset made
+    every training check fail "in train_epoch", which was right). ``what`` names the call ("The training")."""
+    try:
+        return run()
+    except RunFailed as failure:
+        if failure.failure.kind is not FailureKind.EXCEPTION:
+            raise
+        for part, check, probe, question in parts:
+            if not _passes(functools.partial(judge.compare, probe, **question)):
+                raise RunFailed(
+                    failure.failure.noted(
+                        f". {what} runs your whole pipeline, and your {part} gets its own check's question "
+                        f"wrong ({check}): fix it first, and {what[0].lower() + what[1:]} may pass too"
+                    )
+                ) from None
+        raise

@@ -5,7 +5,7 @@ import statistics
 
 import numpy as np
 
-from grader.checks import CheckFailure, FailureKind, PartialCredit, RunFailed, is_close, judge_training, measured_runs
+from grader.checks import CheckFailure, is_close, judge_training, measured_runs, naming_the_wrong_part
 
 # A student's model must reach this fraction of the reference's median held-out accuracy.
 ACCURACY_SHARE = 0.9
@@ -69,19 +69,7 @@ def judge_accuracy(judge, reference, verifier, details, *, train, held_out, what
     (train_texts, train_labels), (texts, labels) = train, held_out
     task = dict(training, train_texts=list(train_texts), train_labels=list(train_labels))
     want = reference.expected("train_classifier", **task)
-    try:
-        got = judge.run("train_classifier", **task)
-    except RunFailed as failure:
-        cause = _first_wrong_part(judge) if failure.failure.kind is FailureKind.EXCEPTION else None
-        if cause is None:
-            raise
-        part, check = cause
-        raise RunFailed(
-            failure.failure.noted(
-                f". The training runs your whole pipeline, and your {part} gets its own check's question wrong "
-                f"({check}): fix it first, and the training may pass too"
-            )
-        ) from None
+    got = naming_the_wrong_part(judge, lambda: judge.run("train_classifier", **task), PIPELINE, what="The training")
     got, want = (
         measured_runs(
             verifier,
@@ -146,12 +134,3 @@ def judge_invariance(judge, reference, probe, case, *, first, second, change, se
                 f"check), so whether {change} leaves them unchanged cannot be judged"
             )
 
-
-def _first_wrong_part(judge):
-    """(part, its check) of the first part of PIPELINE that gets its own check's question wrong, or None."""
-    for part, check, probe, question in PIPELINE:
-        try:
-            judge.compare(probe, **question)
-        except (CheckFailure, PartialCredit, RunFailed):
-            return part, check
-    return None

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from grader.checks import CheckFailure, PartialCredit, assert_close, is_close, judged_on_its_own
+from grader.checks import CheckFailure, PartialCredit, assert_close, is_close, judged_on_its_own, naming_the_wrong_part
 
 
 def _on_its_own(judge, reference, details, probe, args, judged, *, stand_in, yours, instead, tolerance=None):
@@ -97,6 +97,16 @@ def train_step_on_its_own(judge, reference, details, *, rtol, atol, **args):
     )
 
 
+# What the training runs, with the check and question of test_public.py that judges each (make_batch is
+# not among them: the training runs on the reference's batches).
+SMALL = dict(emb=8, hidden=16, layers=1)
+PARTS = (
+    ("Encoder", "test_encoder", "encoder", dict(SMALL, batch=3, length=6, seed=1)),
+    ("Decoder", "test_decoder", "decoder", dict(SMALL, batch=3, seed=2)),
+    ("Seq2Seq.forward", "test_forward_teacher_forcing", "forward", dict(SMALL, batch=3, src_len=6, trg_len=7, ratio=1.0, seed=3)),
+)
+
+
 def train_on_the_references_batches(judge, reference, task):
     """The student's and the reference's training runs (train_pairs) on the batches the reference's
     make_batch builds from the task's pairs: the student's make_batch has checks of its own, so a slip
@@ -107,4 +117,5 @@ def train_on_the_references_batches(judge, reference, task):
         [np.asarray(src).tolist(), np.asarray(trg).tolist()]
         for src, trg in reference.expected("make_batches", **batching)["batches"]
     ]
-    return judge.run("train_pairs", **task, batches=batches), reference.expected("train_pairs", **task, batches=batches)
+    got = naming_the_wrong_part(judge, lambda: judge.run("train_pairs", **task, batches=batches), PARTS, what="The training")
+    return got, reference.expected("train_pairs", **task, batches=batches)
