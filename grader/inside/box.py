@@ -180,6 +180,19 @@ class Box:
             _bound_sysv_memory(budget)
             _mount("/proc/sys", "/proc/sys", None, MS_BIND | MS_REC)
             _read_only("/proc/sys")
+            for hidden in HOST_COUNTERS:
+                if os.path.isdir(hidden):
+                    _mount(
+                        "tmpfs", hidden, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, "size=4k,nr_inodes=2"
+                    )
+
+
+# Counters of the whole host that one submission moves and the next reads, left empty in the box: an
+# isolation round carried a2's hidden task to a later student, in another batch, through the count of
+# cached failed lookups (/proc/sys/fs/dentry-state: stat() of names that do not exist moves it);
+# /proc/pressure gives the host's stall totals to the microsecond. The load counters (/proc/loadavg,
+# /proc/meminfo, CPU time) stay: libraries read them to size their thread pools.
+HOST_COUNTERS = ("/proc/sys/fs", "/proc/pressure")
 
 
 def _own_pid_namespace(control: socket.socket | None) -> int:
