@@ -327,7 +327,12 @@ def test_wrong_submission_is_explained(autograder):
     # and points by default), so no expected value of a hidden check reaches the student that way.
     hidden = [test for test in failed if test["visibility"] == "after_published"]
     assert hidden and all("<table" not in test["output"] and "b_hh" not in test["output"] for test in hidden)
-    assert any("<table" in test["output"] for test in failed if test["visibility"] == "visible")
+    # Visible (public) tests ask official questions, the same on every resubmission: the mistake and the
+    # points are shown, not the expected values (a hostile round collected them page by page).
+    visible = [test for test in failed if test["visibility"] == "visible"]
+    assert visible and all("<table" not in test["output"] for test in visible)
+    assert all("on the official question" in test["output"] for test in visible)
+    assert any("b_hh is missing" in test["output"] for test in visible)
 
 
 @pytest.mark.slow
