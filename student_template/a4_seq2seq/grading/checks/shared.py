@@ -103,7 +103,12 @@ SMALL = dict(emb=8, hidden=16, layers=1)
 PARTS = (
     ("Encoder", "test_encoder", "encoder", dict(SMALL, batch=3, length=6, seed=1)),
     ("Decoder", "test_decoder", "decoder", dict(SMALL, batch=3, seed=2)),
-    ("Seq2Seq.forward", "test_forward_teacher_forcing", "forward", dict(SMALL, batch=3, src_len=6, trg_len=7, ratio=1.0, seed=3)),
+    (
+        "Seq2Seq.forward",
+        "test_forward_teacher_forcing",
+        "forward",
+        dict(SMALL, batch=3, src_len=6, trg_len=7, ratio=1.0, seed=3),
+    ),
 )
 
 
@@ -117,5 +122,7 @@ def train_on_the_references_batches(judge, reference, task):
         [np.asarray(src).tolist(), np.asarray(trg).tolist()]
         for src, trg in reference.expected("make_batches", **batching)["batches"]
     ]
-    got = naming_the_wrong_part(judge, lambda: judge.run("train_pairs", **task, batches=batches), PARTS, what="The training")
+    got = naming_the_wrong_part(
+        judge, lambda: judge.run("train_pairs", **task, batches=batches), PARTS, what="The training"
+    )
     return got, reference.expected("train_pairs", **task, batches=batches)

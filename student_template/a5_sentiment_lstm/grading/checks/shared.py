@@ -133,4 +133,3 @@ def judge_invariance(judge, reference, probe, case, *, first, second, change, se
                 "your logits differ from the reference's with the same weights (see the forward "
                 f"check), so whether {change} leaves them unchanged cannot be judged"
             )
-
