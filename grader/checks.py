@@ -52,7 +52,9 @@ Fixtures (given by the grader's pytest plugin; a probe's arguments are passed by
 
 Fail with ``assert ..., "message"``, :func:`assert_close`, ``raise CheckFailure(...)``, or award part of
 the points with ``raise PartialCredit(fraction, "message")``. Both take ``diagnosis=``, ``table=`` and
-``mistake=`` (a catalogued mistake, from ``judge.known_mistake``), shown alike on the feedback page.
+``mistake=`` (a catalogued mistake, from ``judge.known_mistake``), shown alike on the feedback page, and
+``compared=True`` where the message shows expected values (another failure's message passed on: copy its
+``compared``); the page handed back to a student leaves such a message out of an official question.
 ``assert_close(got, expected, ..., per_key=True)`` gives credit per entry as ``judge.compare`` does.
 A function that calls other graded parts of the student's code is judged on its own with
 :func:`judged_on_its_own` (the second run puts the grader's stand-ins, a probe argument, in place of

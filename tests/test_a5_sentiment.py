@@ -168,7 +168,14 @@ def student_sentiment(**changes: str) -> str:
 
 
 # Graded on the course itself, training included: the rest are graded where only mistakes are named.
-TRAINED = ("independent", "wrong_layer_hidden", "directions_swapped", "cell_state_instead_of_hidden", "float_labels")
+TRAINED = (
+    "independent",
+    "wrong_layer_hidden",
+    "directions_swapped",
+    "cell_state_instead_of_hidden",
+    "float_labels",
+    "unknown_as_padding_and_no_lengths",
+)
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +187,12 @@ def graded(run_grade, tmp_path_factory, naming_course) -> dict[str, Any]:
         "independent": {"sentiment.py": student_sentiment()},
         **{name: {"sentiment.py": student_sentiment(**changes)} for name, (changes, _) in WRONG.items()},
         "float_labels": {"sentiment.py": student_sentiment().replace("torch.tensor(l))", "torch.tensor(float(l)))")},
+        # two slips: the one that stops training (train_epoch) is not blamed on the other (encode)
+        "unknown_as_padding_and_no_lengths": {
+            "sentiment.py": student_sentiment(UNKNOWN="0").replace(
+                "criterion(model(x, lengths), y)", "criterion(model(x), y)"
+            )
+        },
     }
     root = tmp_path_factory.mktemp("a5")
     return {
@@ -282,6 +295,14 @@ def test_a_training_that_fails_names_the_first_part_that_gets_its_own_question_w
         message = checks[name]["message"]
         assert checks[name]["points"] == 0 and "expected target dtype" in message, message
         assert "your SentimentDataset gets its own check's question wrong (test_dataset_and_collate)" in message
+    # where another part raises an error of its own (a regression round: train_epoch without the lengths,
+    # beside an encode that maps unknown words to 0), no part is blamed but the one whose own check
+    # raises the same error
+    checks = {c["name"]: c for c in checks_of(graded["unknown_as_padding_and_no_lengths"], A5)}
+    assert checks["test_encode"]["status"] != "passed" and checks["test_train_epoch"]["status"] != "passed"
+    for name in ("test_training_dev_accuracy", "test_training_test_accuracy", "test_training_made_up_language"):
+        assert "your encode gets" not in checks[name]["message"], checks[name]["message"]
+        assert "lengths" in checks[name]["message"], checks[name]["message"]
     # where every part is right, no part is blamed
     independent = checks_of(graded["independent"], A5)
     assert not any("gets its own check's question wrong" in c["message"] for c in independent)

@@ -470,3 +470,16 @@ def test_a_handed_back_page_counts_a_mistake_s_cost_on_the_checks_it_shows():
     student = render_student_page(result, Handback("name-and-points"))
     assert "(1 check shown in full, 20 points)" in student and "80 points" not in student
     assert "(2 checks, 80 points)" in render_student_page(result, Handback("full"))
+
+
+def test_a_failure_passed_on_keeps_showing_the_expected_values():
+    """a5's dataset check passes a comparison's message on in a PartialCredit of its own: the expected
+    values of an official question reached the student's page that way (a regression round)."""
+    from grader.checks import CheckFailure, PartialCredit, assert_close
+
+    with pytest.raises(CheckFailure) as caught:
+        assert_close(1.0, 2.0, name="x")
+    assert caught.value.compared
+    assert PartialCredit(0.5, caught.value.message, compared=caught.value.compared).compared
+    assert CheckFailure("x differs", table={"columns": [], "rows": []}).compared  # a table shows them
+    assert not CheckFailure("x is not implemented").compared

@@ -43,27 +43,31 @@ EPOCHS = Positions("epoch", 1)
 
 class CheckFailure(AssertionError):
     """A check failed on the student's result. Everything in it is shown to the student, except where it
-    came from comparing with the expected values (``compared``) of an official question: the page handed
-    back then leaves out what shows them (grader.report.handback)."""
-
-    compared = False  # made by comparing with the expected values: its message and table may show them
+    came from comparing with the expected values (``compared``: set by the comparisons, by a table of
+    mismatches, or by a check that passes another failure's message on) of an official question: the
+    page handed back then leaves out what shows them (grader.report.handback)."""
 
     def __init__(
-        self, message: str, *, diagnosis: str | None = None, table: dict[str, Any] | None = None, mistake: Any = None
+        self,
+        message: str,
+        *,
+        diagnosis: str | None = None,
+        table: dict[str, Any] | None = None,
+        mistake: Any = None,
+        compared: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.diagnosis = diagnosis
         self.table = table
         self.mistake = mistake  # a fingerprints.Mistake once recognised
+        self.compared = compared or table is not None  # a table of mismatches holds the expected values
 
 
 class PartialCredit(Exception):
     """Award a fraction of a check's points, with a message saying what was missing. Like
     :class:`CheckFailure` it may carry a diagnosis, a table of mismatches and the catalogued mistake
     recognised (``mistake``), shown with the check's result the same way."""
-
-    compared = False  # as CheckFailure's
 
     def __init__(
         self,
@@ -73,6 +77,7 @@ class PartialCredit(Exception):
         diagnosis: str | None = None,
         table: dict[str, Any] | None = None,
         mistake: Any = None,
+        compared: bool = False,
     ) -> None:
         super().__init__(message)
         self.fraction = min(max(float(fraction), 0.0), 1.0)
@@ -80,6 +85,7 @@ class PartialCredit(Exception):
         self.diagnosis = diagnosis
         self.table = table
         self.mistake = mistake  # a fingerprints.Mistake once recognised
+        self.compared = compared or table is not None
 
 
 def assert_close(

@@ -12,7 +12,6 @@ process, which may keep them, so they must do none of the work the handout asks.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -81,22 +80,45 @@ def naming_the_wrong_part(
     judge: Any, run: Callable[[], Any], parts: Sequence[tuple[str, str, str, dict[str, Any]]], *, what: str
 ) -> Any:
     """``run()`` (a call that runs many graded parts of the student's code: a whole training), and where
-    the student's code raises, the same failure with a sentence naming the first of ``parts`` that gets
-    its own check's question wrong: ``(part, its check, probe, question)``, in the order the data flows.
-    The training runs the student's whole pipeline, so its points stay lost, but the error shows where it
-    was raised, not where it was caused (a teacher round: float labels from a5's SentimentDataset made
-    every training check fail "in train_epoch", which was right). ``what`` names the call ("The training")."""
+    the student's code raises, the same failure with a sentence naming the part that caused it, among
+    ``parts`` (``(part, its check, probe, question)``, in the order the data flows): the first whose own
+    check's question raises the same error; or, where none raises at all, the first whose own check's
+    question gives other results than the reference's (a teacher round: float labels from a5's
+    SentimentDataset made every training check fail "in train_epoch", which was right). Where parts raise
+    other errors, none is named: a regression round's train_epoch that left out the lengths was blamed on
+    a wrong encode. The training runs the student's whole pipeline, so its points stay lost; the sentence
+    says where to look. ``what`` names the call ("The training")."""
     try:
         return run()
     except RunFailed as failure:
         if failure.failure.kind is not FailureKind.EXCEPTION:
             raise
-        for part, check, probe, question in parts:
-            if not _passes(functools.partial(judge.compare, probe, **question)):
-                raise RunFailed(
-                    failure.failure.noted(
-                        f". {what} runs your whole pipeline, and your {part} gets its own check's question "
-                        f"wrong ({check}): fix it first, and {what[0].lower() + what[1:]} may pass too"
-                    )
-                ) from None
-        raise
+        cause = _cause(judge, failure.failure.message, parts)
+        if cause is None:
+            raise
+        part, check = cause
+        raise RunFailed(
+            failure.failure.noted(
+                f"{'' if failure.failure.message.rstrip().endswith('.') else '.'} {what} runs your whole pipeline, "
+                f"and your {part} gets its own check's question wrong ({check}): fix it first, and "
+                f"{what[0].lower() + what[1:]} may pass too"
+            )
+        ) from None
+
+
+def _cause(judge: Any, error: str, parts: Sequence[tuple[str, str, str, dict[str, Any]]]) -> tuple[str, str] | None:
+    differs: tuple[str, str] | None = None
+    raises_otherwise = False
+    for part, check, probe, question in parts:
+        try:
+            judge.compare(probe, **question)
+        except RunFailed as raised:
+            if raised.failure.kind is not FailureKind.EXCEPTION:  # its result is unusable, or missing
+                differs = differs or (part, check)
+            elif raised.failure.message == error:
+                return part, check
+            else:
+                raises_otherwise = True
+        except (CheckFailure, PartialCredit):
+            differs = differs or (part, check)
+    return None if raises_otherwise else differs

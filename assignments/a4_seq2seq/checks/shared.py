@@ -98,7 +98,8 @@ def train_step_on_its_own(judge, reference, details, *, rtol, atol, **args):
 
 
 # What the training runs, with the check and question of test_public.py that judges each (make_batch is
-# not among them: the training runs on the reference's batches).
+# not among them: the training runs on the reference's batches; test_train_step's question must stay
+# the one below).
 SMALL = dict(emb=8, hidden=16, layers=1)
 PARTS = (
     ("Encoder", "test_encoder", "encoder", dict(SMALL, batch=3, length=6, seed=1)),
@@ -108,6 +109,12 @@ PARTS = (
         "test_forward_teacher_forcing",
         "forward",
         dict(SMALL, batch=3, src_len=6, trg_len=7, ratio=1.0, seed=3),
+    ),
+    (
+        "train_step",
+        "test_train_step",
+        "train_step",
+        dict(SMALL, batch=4, src_len=6, trg_len=7, ratio=1.0, clip=0.2, lr=0.5, steps=3, seed=5, rtol=1e-4, atol=1e-5),
     ),
 )
 

@@ -60,6 +60,7 @@ def test_dataset_and_collate(judge):
             diagnosis=getattr(failure, "diagnosis", None),
             table=getattr(failure, "table", None),
             mistake=getattr(failure, "mistake", None) or getattr(getattr(failure, "failure", None), "mistake", None),
+            compared=getattr(failure, "compared", False),
         )
     if wrong:
         raise wrong[0][1]
