@@ -728,3 +728,26 @@ def test_student_code_gets_the_released_data_and_never_a_held_out_file():
         for name, content in released.items():
             assert content == (TEMPLATE / A5 / "data" / name).read_bytes(), name
     assert load_course(REPO).get("a1_srn_numpy").released_data() == {}
+
+
+def test_questions_with_few_possible_answers_are_drawn_for_each_submission():
+    """a5's evaluate answers an accuracy k/N: with one question for the whole course, a hostile round
+    found both evaluate checks' answers by resubmitting guesses (pass or fail came back each time) and
+    scored 100 where the work earns 94.68. Probes the assignment lists in per_submission_questions are
+    asked with seeds drawn for each submission's content; the others keep the course's questions."""
+    from grader.course.mistakes import load_catalog
+    from grader.course.model import load_course
+    from grader.course.secret import CourseSecret
+    from grader.judging.expected import References
+
+    spec = load_course(REPO).get(A5)
+    assert spec.per_submission_questions == ("evaluate",)
+    secret = CourseSecret(b"a key")
+    references = References(spec, load_catalog(spec.mistakes_path), None, lambda: None, secret=secret)
+    args = {"sizes": [16, 16, 5], "seed": 5}
+    asked = {}
+    for submission in ("first", "second"):
+        references.submission = submission
+        asked[submission] = {probe: references.fresh_call(probe, args, 5) for probe in ("evaluate", "train_epoch")}
+    assert asked["first"]["evaluate"] != asked["second"]["evaluate"]
+    assert asked["first"]["train_epoch"] == asked["second"]["train_epoch"] == secret.fresh_call(A5, args, 5)

@@ -56,6 +56,9 @@ class AssignmentSpec:
     flagged_arithmetic: tuple[str, ...] = ()
     public_checks: tuple[str, ...] = ("test_public.py",)
     release_data: tuple[str, ...] = ()
+    # probes whose official questions are drawn for each submission, not once for the course: answers
+    # with few possible values (an accuracy k/N) could otherwise be found by resubmitting guesses
+    per_submission_questions: tuple[str, ...] = ()
     limits: Limits = field(default_factory=Limits)
     tolerance: dict[str, float | dict[str, float]] = field(default_factory=dict)
     data_dir: Path | None = None
@@ -352,6 +355,7 @@ ASSIGNMENT_KEYS = frozenset(
         "flagged_arithmetic",
         "public_checks",
         "release_data",
+        "per_submission_questions",
         "limits",
         "tolerance",
         "students_per_gpu",  # read by grader.grading.cluster
@@ -387,6 +391,7 @@ def load_spec(
             flagged_arithmetic=_arithmetic(raw.get("flagged_arithmetic", [])),
             public_checks=tuple(raw.get("public_checks", ["test_public.py"])),
             release_data=tuple(raw.get("release_data", [])),
+            per_submission_questions=tuple(raw.get("per_submission_questions", [])),
             limits=Limits.from_mapping(raw.get("limits")),
             tolerance=dict(raw.get("tolerance", {})),
             data_dir=data_dir,

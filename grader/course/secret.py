@@ -35,26 +35,30 @@ class CourseSecret:
             raise ValueError("the course secret is empty")
         self._key = key
 
-    def seed(self, assignment: str, value: int) -> int:
-        message = f"{assignment}\0{int(value)}".encode()
-        digest = hmac.new(self._key, message, hashlib.sha256).digest()
+    def seed(self, assignment: str, value: int, submission: str = "") -> int:
+        """The fresh seed for ``value``; with ``submission`` (its content's hash), that submission's own."""
+        message = f"{assignment}\0{int(value)}" + (f"\0{submission}" if submission else "")
+        digest = hmac.new(self._key, message.encode(), hashlib.sha256).digest()
         return int.from_bytes(digest[:8], "big") % SEED_RANGE
 
-    def fresh_call(self, assignment: str, args: dict[str, Any], seed: int) -> tuple[dict[str, Any], int]:
-        """The call's arguments with every seed replaced (other arguments untouched)."""
+    def fresh_call(
+        self, assignment: str, args: dict[str, Any], seed: int, submission: str = ""
+    ) -> tuple[dict[str, Any], int]:
+        """The call's arguments with every seed replaced (other arguments untouched); drawn for that
+        submission alone where ``submission`` is given."""
         fresh = dict(args)
         for name in SEED_ARGUMENTS:
             if name in fresh:
-                fresh[name] = self._fresh_value(assignment, fresh[name])
-        return fresh, self.seed(assignment, seed)
+                fresh[name] = self._fresh_value(assignment, fresh[name], submission)
+        return fresh, self.seed(assignment, seed, submission)
 
-    def _fresh_value(self, assignment: str, value: Any) -> Any:
+    def _fresh_value(self, assignment: str, value: Any, submission: str) -> Any:
         if isinstance(value, bool) or value is None:
             return value
         if isinstance(value, int):
-            return self.seed(assignment, value)
+            return self.seed(assignment, value, submission)
         if isinstance(value, (list, tuple)):
-            return type(value)(self._fresh_value(assignment, item) for item in value)
+            return type(value)(self._fresh_value(assignment, item, submission) for item in value)
         return value
 
 

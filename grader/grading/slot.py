@@ -152,6 +152,7 @@ class GradingSlot:
         self._verifier_lease: Lease | None = None
         self._verifiers: dict[str, Verifier] = {}
         self._references: dict[str, References] = {}
+        self._graded_hash = ""  # the content hash of the submission being graded (grade_loaded)
         self._catalogs: dict[str, Catalog] = {}
 
     def start(self, assignments: list[str] | None = None) -> None:
@@ -222,7 +223,7 @@ class GradingSlot:
             self.start(list(submission.modules))  # in the background: grading waits for a worker when it needs one
         except SandboxError:
             pass  # each assignment then says why its worker could not start
-        result.content_hash = submission.content_hash
+        result.content_hash = self._graded_hash = submission.content_hash
         if submission.problem:
             result.status = "empty"
             result.message = submission.problem
@@ -289,10 +290,12 @@ class GradingSlot:
         worker = self._worker(work, spec, static, limits)
         try:
             catalog = self._catalog(spec)
+            references = self.references_for(spec)
+            references.submission = self._graded_hash  # its own questions (per_submission_questions)
             context = CheckContext(
                 spec,
                 worker,
-                self.references_for(spec),
+                references,
                 catalog,
                 static,
                 work.filename,

@@ -157,6 +157,8 @@ class References:
         self._sandbox = trusted_sandbox
         self._workers: dict[str, Any] = {}
         self.recorded: dict[str, dict[str, Any]] | None = None  # set to {} to record (release)
+        # the content hash of the submission being graded: its own questions (per_submission_questions)
+        self.submission = ""
 
     def expected(self, probe: str, args: dict[str, Any], seed: int = 0, variant: str = REFERENCE) -> Any:
         entry = self.entry(probe, args, seed, variant)
@@ -164,12 +166,16 @@ class References:
             raise ReferenceUnavailable(str(entry.get("error")))
         return entry.get("data")
 
-    def fresh_call(self, args: dict[str, Any], seed: int) -> tuple[dict[str, Any], int]:
-        """The call that is really asked: the check's own, or with fresh seeds in official grading."""
-        return self.secret.fresh_call(self.spec.id, args, seed) if self.secret is not None else (args, seed)
+    def fresh_call(self, probe: str, args: dict[str, Any], seed: int) -> tuple[dict[str, Any], int]:
+        """The call that is really asked: the check's own, or with fresh seeds in official grading (drawn
+        for the submission being graded, ``submission``, where the assignment says so for ``probe``)."""
+        if self.secret is None:
+            return args, seed
+        own = self.submission if probe in self.spec.per_submission_questions else ""
+        return self.secret.fresh_call(self.spec.id, args, seed, own)
 
     def entry(self, probe: str, args: dict[str, Any], seed: int = 0, variant: str = REFERENCE) -> dict[str, Any]:
-        args, seed = self.fresh_call(args, seed)
+        args, seed = self.fresh_call(probe, args, seed)
         key = call_key(probe, args, seed)
         entry = self._lookup(variant, key)
         if entry is None and self.cache is not None:

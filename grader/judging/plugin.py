@@ -113,7 +113,7 @@ class StudentRunner:
         steps = self._context.step_budget(probe, args, seed) if self._context and explicit is not None else None
         if self._context is not None:  # official grading asks with fresh seeds, as the reference answers
             require_probe(self._context.spec, probe, args)
-            args, seed = self._context.references.fresh_call(args, seed)
+            args, seed = self._context.references.fresh_call(probe, args, seed)
         try:
             if explicit is None:  # a plain probe call: what runs past its limit is not run again
                 return self._recorded(
@@ -217,7 +217,7 @@ class Judge:
         check grades a different one."""
         recording = self.context.recording
         if recording is not None:
-            fresh_args, fresh_seed = self.context.references.fresh_call(args, seed)
+            fresh_args, fresh_seed = self.context.references.fresh_call(probe, args, seed)
             found, answer = recording.first_answer(call_key(probe, fresh_args, fresh_seed))
             if found:
                 return answer
