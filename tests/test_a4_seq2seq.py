@@ -703,3 +703,19 @@ def test_a_decoder_written_for_tokens_of_shape_b_is_replayed_as_its_code_runs(re
     model.decoder = FlatTokens(model.decoder)
     flat = probes._replayed(model)
     assert (flat["outputs"] == specified["outputs"]).all()
+
+
+def test_train_step_reports_weights_under_the_specified_names(reference, probes):
+    """A teacher round's correct Decoder kept its LSTM under another attribute name: every other check
+    loads weights by position, but train_step's updated weights came back under the student's names and
+    lost all four train_step checks (14 points) to the names alone."""
+    import numpy as np
+
+    source = (SOLUTIONS / A4 / "seq2seq.py").read_text()
+    renamed = source.replace("self.lstm", "self.recurrent")
+    assert renamed.count("self.recurrent") >= 4
+    student = _load("a4_renamed_lstm", source=renamed.encode())
+    call = dict(emb=8, hidden=16, layers=1, batch=4, src_len=6, trg_len=7, ratio=1.0, clip=0.2, lr=0.5, steps=3, seed=5)
+    mine, want = probes.train_step(student, **call), probes.train_step(reference, **call)
+    assert sorted(mine["weights"]) == sorted(want["weights"])
+    assert all(np.allclose(mine["weights"][name], want["weights"][name]) for name in want["weights"])

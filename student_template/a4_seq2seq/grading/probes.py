@@ -20,6 +20,7 @@ from grader.inside.probe_api import (
     drawn_words,
     how_written,
     load_weights,
+    names_as_loaded,
     names_replaced,
     optimizer_steps,
     recurrent_weight_shapes,
@@ -313,7 +314,16 @@ def train_step(
     for step in range(steps):
         loss = student.train_step(model, src, trg, optimizer, criterion, teacher_forcing_ratio=ratio, clip=clip)
         losses.append(as_number(loss, f"the loss returned by train_step (step {step + 1})"))
-    return {"losses": losses, "weights": trained_weights(model, "Seq2Seq")}
+    return {"losses": losses, "weights": _as_specified(model, trained_weights(model, "Seq2Seq"), emb, hidden, layers)}
+
+
+def _as_specified(model, weights, emb, hidden, layers):
+    """The weights under the specified architecture's names, where the student's model names them
+    otherwise (build_model loaded them by position: a teacher round's Decoder of nn.LSTMCell layers
+    lost every train_step check, 14 points, to names alone)."""
+    shapes = seq2seq_shapes(emb, hidden, layers)
+    pairs = names_as_loaded(model, {name: np.zeros(shape, dtype=np.float32) for name, shape in shapes.items()})
+    return weights if pairs is None else {pairs.get(name, name): value for name, value in weights.items()}
 
 
 def make_batches(student, pairs, n_step, batch_size):

@@ -44,7 +44,7 @@ def judge_parameters(student, reference, *, what, **sizes):
     got, want = student.run("parameters", **sizes), reference.expected("parameters", **sizes)
     for key, described in (("shapes", what), ("drawn_shapes", "CraftRNN of other sizes")):
         if got.get(key) != want[key]:
-            raise CheckFailure(parameter_message(described, got.get(key) or {}, want[key]))
+            raise CheckFailure(parameter_message(described, got.get(key) or {}, want[key]), compared=True)
 
 
 def parameter_message(what, found, expected):
