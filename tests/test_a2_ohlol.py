@@ -263,6 +263,12 @@ def _expect_train_and_predict_judged_on_their_own(results):
                 assert "Judged on its own" in message, (name, check, message)
                 assert "with the grader's forward and init_hidden in your Model" in message
         assert score_of(results[name], A2) == score, name
+    # the training, which runs the whole Model, says where its failure comes from (a teacher round: "Input
+    # batch size 1 doesn't match hidden0 batch size 4 ... in forward", beside a note that train is right)
+    training = {c["name"]: c for c in checks_of(results["init_hidden_sizes_swapped"], A2)}
+    for check in ("test_converges_to_ohlol", "test_hidden_mapping"):
+        message = training[check]["message"]
+        assert "your init_hidden gets its own check's question wrong (test_init_hidden)" in message, message
     for name, score in (("init_hidden_returns_the_last_state", 65), ("forward_detaches_the_state", 50)):
         checks = {c["name"]: c for c in checks_of(results[name], A2)}
         curves = [c for c in checks.values() if c["name"].startswith("test_loss_curve")]

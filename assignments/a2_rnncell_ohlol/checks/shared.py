@@ -1,7 +1,15 @@
 """Helpers of a2's public and hidden checks. Shipped with the public checks: nothing here is hidden
 (the hidden mapping and its seeds stay in test_hidden.py)."""
 
-from grader.checks import CheckFailure, PartialCredit, RunFailed, judge_training, judged_on_its_own, measured_runs
+from grader.checks import (
+    CheckFailure,
+    PartialCredit,
+    RunFailed,
+    judge_training,
+    judged_on_its_own,
+    measured_runs,
+    naming_the_wrong_part,
+)
 
 # Loss curves sum many steps over many epochs: they match to 1e-4, or to the device's tolerance where
 # that is wider (a GPU adds in another order).
@@ -80,7 +88,12 @@ def judge_learning(judge, student, reference, verifier, details, *, source, targ
     the verifier decodes ``source`` with each run's trained weights, and the seeds are compared one by
     one (paired). The loss curve itself is judged, and plotted, by the loss-curve checks."""
     args = dict(source=source, target=target, **training)
-    got, want = student.run("train_seeds", **args), reference.expected("train_seeds", **args)
+    parts = [
+        ("init_hidden", "test_init_hidden", *MODEL_QUESTIONS[0]),
+        ("forward", "test_forward_step", *MODEL_QUESTIONS[1]),
+    ]
+    got = naming_the_wrong_part(judge, lambda: student.run("train_seeds", **args), parts, what="The training")
+    want = reference.expected("train_seeds", **args)
     got, want = (measured_runs(verifier, result["runs"], "predictions", words=[source]) for result in (got, want))
     verdict = judge_training(
         got,
