@@ -751,3 +751,37 @@ def test_questions_with_few_possible_answers_are_drawn_for_each_submission():
         asked[submission] = {probe: references.fresh_call(probe, args, 5) for probe in ("evaluate", "train_epoch")}
     assert asked["first"]["evaluate"] != asked["second"]["evaluate"]
     assert asked["first"]["train_epoch"] == asked["second"]["train_epoch"] == secret.fresh_call(A5, args, 5)
+    # Where the answers are shipped (a Gradescope autograder: no solution), only the course's questions
+    # have answers: a regression round's wrong evaluate scored 100 there, its checks left out.
+    import dataclasses
+
+    shipped_spec = dataclasses.replace(spec, solution_dir=None)
+    shipped = References(shipped_spec, load_catalog(spec.mistakes_path), None, lambda: None, secret=secret)
+    shipped.shipped = object()  # stands for expected.bin (its answers are not read here)
+    shipped.submission = "first"
+    assert shipped.fresh_call("evaluate", args, 5) == secret.fresh_call(A5, args, 5)
+
+
+def test_each_grading_draws_its_own_questions_and_a_rejudge_asks_them_again(tmp_path):
+    """The same file graded twice got the same question, so code whose answer followed the clock tested
+    one guess per resubmission (a regression round). Each grading draws anew; its result keeps the draw,
+    which `grade rejudge` asks again."""
+    from grader.course.model import load_course
+    from grader.grading.rejudge import ReplaySlot
+    from grader.grading.request import GradeRequest
+    from grader.grading.slot import GradeOptions, GradingSlot
+    from grader.intake.submission import load
+
+    course = load_course(REPO)
+    folder = tmp_path / "student" / "a1_srn_numpy"
+    folder.mkdir(parents=True)
+    (folder / "srn.py").write_text("def rnn_step(*args):\n    raise NotImplementedError\n")
+    submission = load(folder.parent, course, ["a1_srn_numpy"], False)
+    request = GradeRequest(folder.parent, ("a1_srn_numpy",), "s")
+    with GradingSlot(course, GradeOptions(fresh_seeds=True)) as slot:
+        draws = [slot.grade_loaded(submission, request).draw for _ in range(2)]
+    assert len(set(draws)) == 2 and all(draws), draws
+    replay = ReplaySlot(course, GradeOptions(fresh_seeds=True))
+    old = type("Old", (), {"draw": draws[0], "device": "cpu", "assignments": []})()
+    replay.replaying(old)
+    assert replay._replayed_draw == draws[0]

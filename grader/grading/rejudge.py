@@ -85,7 +85,8 @@ class ReplaySlot(GradingSlot):
         self.stale: list[str] = []  # recordings that cannot be replayed (probes changed)
 
     def replaying(self, old: SubmissionResult) -> None:
-        """Answer the next grading from ``old``'s stored recordings."""
+        """Answer the next grading from ``old``'s stored recordings (its questions: ``old.draw``)."""
+        self._replayed_draw = old.draw
         self._stored.clear()
         self.workers, self.verifiers, self.stale = [], [], []
         if old.device in ("cpu", "cuda") and old.device != self.options.device:  # its tolerances are the device's

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import datetime as _dt
+import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -152,7 +153,8 @@ class GradingSlot:
         self._verifier_lease: Lease | None = None
         self._verifiers: dict[str, Verifier] = {}
         self._references: dict[str, References] = {}
-        self._graded_hash = ""  # the content hash of the submission being graded (grade_loaded)
+        self._graded_hash = ""  # the submission being graded and its draw (grade_loaded)
+        self._replayed_draw: str | None = None  # the draw of the result being judged again (grade rejudge)
         self._catalogs: dict[str, Catalog] = {}
 
     def start(self, assignments: list[str] | None = None) -> None:
@@ -223,7 +225,10 @@ class GradingSlot:
             self.start(list(submission.modules))  # in the background: grading waits for a worker when it needs one
         except SandboxError:
             pass  # each assignment then says why its worker could not start
-        result.content_hash = self._graded_hash = submission.content_hash
+        result.content_hash = submission.content_hash
+        result.draw = secrets.token_hex(8) if self._replayed_draw is None else self._replayed_draw
+        # the questions drawn for this submission and grading (none where a replay's result had no draw)
+        self._graded_hash = f"{submission.content_hash}:{result.draw}" if result.draw else ""
         if submission.problem:
             result.status = "empty"
             result.message = submission.problem

@@ -157,7 +157,7 @@ class References:
         self._sandbox = trusted_sandbox
         self._workers: dict[str, Any] = {}
         self.recorded: dict[str, dict[str, Any]] | None = None  # set to {} to record (release)
-        # the content hash of the submission being graded: its own questions (per_submission_questions)
+        # the submission being graded and its grading's draw: its own questions (per_submission_questions)
         self.submission = ""
 
     def expected(self, probe: str, args: dict[str, Any], seed: int = 0, variant: str = REFERENCE) -> Any:
@@ -171,7 +171,8 @@ class References:
         for the submission being graded, ``submission``, where the assignment says so for ``probe``)."""
         if self.secret is None:
             return args, seed
-        own = self.submission if probe in self.spec.per_submission_questions else ""
+        # not where the answers are shipped (a Gradescope autograder holds the course's questions only)
+        own = self.submission if probe in self.spec.per_submission_questions and self.shipped is None else ""
         return self.secret.fresh_call(self.spec.id, args, seed, own)
 
     def entry(self, probe: str, args: dict[str, Any], seed: int = 0, variant: str = REFERENCE) -> dict[str, Any]:

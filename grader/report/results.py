@@ -162,6 +162,9 @@ class SubmissionResult:
     duration: float = 0.0
     notes: list[str] = field(default_factory=list)
     assignments: list[AssignmentResult] = field(default_factory=list)
+    # this grading's own draw of the questions asked per submission (per_submission_questions): a new
+    # one each grading, so resending a file cannot test one guess after another; grade rejudge reuses it
+    draw: str = ""
 
     def total(self) -> None:
         for assignment in self.assignments:
