@@ -197,6 +197,16 @@ def test_class_of_submissions(run_grade, tmp_path):
         "other_init": {"ohlol.py": student_ohlol(BEFORE_CELL="self.scale = nn.Linear(4, 4)")},
         **{name: {"ohlol.py": student_ohlol(**changes)} for name, (changes, _) in WRONG.items()},
         "endless_predict": {"ohlol.py": _with_endless_predict((SOLUTIONS / A2 / "ohlol.py").read_text())},
+        # a typo in train beside an init_hidden of ones: the training's failure is train's, not init_hidden's
+        "train_typo_and_init_hidden_ones": {
+            "ohlol.py": (SOLUTIONS / A2 / "ohlol.py")
+            .read_text()
+            .replace("losses.append(loss.item())", "losses.append(loss.itm())")
+            .replace(
+                "return torch.zeros(self.batch_size, self.hidden_size, device=device)",
+                "return torch.ones(self.batch_size, self.hidden_size, device=device)",
+            )
+        },
         **{name: {"ohlol.py": _slipped(old, new)} for name, (old, new) in ONE_SLIP_IN_THE_MODEL.items()},
         **{name: {"ohlol.py": _slipped(old, new)} for name, (old, new) in SLIPS_THEIR_OWN_CHECKS_MISS.items()},
     }
@@ -269,6 +279,11 @@ def _expect_train_and_predict_judged_on_their_own(results):
     for check in ("test_converges_to_ohlol", "test_hidden_mapping"):
         message = training[check]["message"]
         assert "your init_hidden gets its own check's question wrong (test_init_hidden)" in message, message
+    typo = {c["name"]: c for c in checks_of(results["train_typo_and_init_hidden_ones"], A2)}
+    for check in ("test_converges_to_ohlol", "test_hidden_mapping"):  # a regression round: init_hidden was blamed
+        message = typo[check]["message"]
+        assert "'Tensor' object has no attribute 'itm'" in message and "your train gets" in message, message
+        assert "your init_hidden" not in message, message
     for name, score in (("init_hidden_returns_the_last_state", 65), ("forward_detaches_the_state", 50)):
         checks = {c["name"]: c for c in checks_of(results[name], A2)}
         curves = [c for c in checks.values() if c["name"].startswith("test_loss_curve")]

@@ -23,6 +23,10 @@ MODEL_QUESTIONS = (
 )
 
 
+# test_loss_curve's question (test_public.py), on the grader's forward and init_hidden: train's own logic.
+TRAIN_QUESTION = dict(source="hello", target="ohlol", epochs=15, lr=0.1, seed=0, stand_ins=True)
+
+
 def model_differs(judge):
     """Whether the student's init_hidden or forward gives other results than the reference's on their
     own checks' questions: only then can they explain why train or predict differs (a regression round:
@@ -89,6 +93,9 @@ def judge_learning(judge, student, reference, verifier, details, *, source, targ
     one (paired). The loss curve itself is judged, and plotted, by the loss-curve checks."""
     args = dict(source=source, target=target, **training)
     parts = [
+        # train itself first, on the grader's forward and init_hidden (a regression round: a typo in
+        # train was blamed on an init_hidden that returns ones)
+        ("train", "test_loss_curve", "loss_curve", TRAIN_QUESTION),
         ("init_hidden", "test_init_hidden", *MODEL_QUESTIONS[0]),
         ("forward", "test_forward_step", *MODEL_QUESTIONS[1]),
     ]
