@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SOLUTIONS
+from conftest import REPO, SOLUTIONS
 
 from grader.packaging.gradescope import failure_document, results_document
 from grader.report.results import AssignmentResult, CheckResult, SubmissionResult
@@ -440,3 +440,36 @@ def test_refuses_to_run_student_code_that_could_read_its_files(autograder):
     assert "did not run your code" in document["output"]
     assert "SPY" not in json.dumps(document) and "SPY" not in document["_log"]
     assert "student code could read" in document["_log"]
+
+
+def test_a_check_only_a_gpu_can_show_does_not_stop_the_build_on_a_cpu():
+    """a5's zip could not be built without a GPU: its GPU-only check, skipped on a CPU, counted as the
+    reference failing its own checks (a regression round)."""
+    from grader.course.mistakes import load_catalog
+    from grader.course.model import load_course
+    from grader.packaging.release import ReleaseError, grade_reference_and_mistakes
+    from grader.report.results import AssignmentResult, CheckResult
+
+    spec = load_course(REPO).get("a5_sentiment_lstm")
+    graded: list[str] = []
+
+    class Grader:
+        def grade_assignment(self, work, spec, check_files):
+            graded.append(work.path.name)
+            checks = [
+                CheckResult("test_forward", "forward", 5, 5, "passed"),
+                CheckResult("test_on_gpu", "gpu", 0, 6, "skipped", counted=False),
+            ]
+            return AssignmentResult(spec.id, spec.title, "graded", checks=checks)
+
+    grade_reference_and_mistakes(Grader(), spec, [])  # type: ignore[arg-type]
+    assert len(graded) == 1 + len(load_catalog(spec.mistakes_path).mistakes)  # the reference, then every mutant
+
+    class Failing(Grader):
+        def grade_assignment(self, work, spec, check_files):
+            result = super().grade_assignment(work, spec, check_files)
+            result.checks[0].status = "failed"
+            return result
+
+    with pytest.raises(ReleaseError, match="fails its own checks: test_forward"):
+        grade_reference_and_mistakes(Failing(), spec, [])  # type: ignore[arg-type]
