@@ -336,7 +336,7 @@ def test_a_decoder_mistake_is_charged_to_the_decoder_not_to_every_function_that_
     assert len(on_their_own) == 11  # 4 public, 4 + 2 + 1 hidden
     for name in on_their_own:
         assert checks[name]["status"] == "passed", (name, checks[name]["message"])
-        assert checks[name]["message"].startswith(f"Judged on its own: with your Encoder and Decoder {differ}"), name
+        assert checks[name]["message"].startswith(f"Judged on its own: with your Encoder and Decoder, {differ}"), name
     charged = [c for name, c in checks.items() if name.startswith("test_decoder")]
     assert charged and all(c["points"] == 0 for c in charged)
     if student == "decoder_state_swapped":

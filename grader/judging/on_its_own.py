@@ -62,7 +62,7 @@ def judged_on_its_own(
         else:  # how they differ would show the expected values, on a passed check (handback.py)
             differ = "the results differ from the reference's"
         details["note"] = (
-            f"Judged on its own: with your {yours} {differ}, but {instead} gives exactly the reference's "
+            f"Judged on its own: with your {yours}, {differ}, but {instead} gives exactly the reference's "
             f"results, so its own logic is right; the checks of {yours} judge where the difference comes from."
         )
         return None

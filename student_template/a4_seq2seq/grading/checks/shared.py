@@ -91,7 +91,7 @@ def train_step_on_its_own(judge, reference, details, *, rtol, atol, **args):
         args,
         lambda: judge.compare("train_step", **args, rtol=rtol, atol=atol),
         stand_in="stand_in_forward",
-        yours="Seq2Seq.forward",
+        yours="Seq2Seq.forward and the Encoder and Decoder it runs",
         instead="on a model whose forward is the grader's stand-in, train_step",
         tolerance={"rtol": rtol, "atol": atol},
     )
