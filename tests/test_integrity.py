@@ -747,7 +747,7 @@ def test_questions_with_few_possible_answers_are_drawn_for_each_submission():
     args = {"sizes": [16, 16, 5], "seed": 5}
     asked = {}
     for submission in ("first", "second"):
-        references.submission = submission
+        references.own_questions = submission
         asked[submission] = {probe: references.fresh_call(probe, args, 5) for probe in ("evaluate", "train_epoch")}
     assert asked["first"]["evaluate"] != asked["second"]["evaluate"]
     assert asked["first"]["train_epoch"] == asked["second"]["train_epoch"] == secret.fresh_call(A5, args, 5)
@@ -758,7 +758,7 @@ def test_questions_with_few_possible_answers_are_drawn_for_each_submission():
     shipped_spec = dataclasses.replace(spec, solution_dir=None)
     shipped = References(shipped_spec, load_catalog(spec.mistakes_path), None, lambda: None, secret=secret)
     shipped.shipped = object()  # stands for expected.bin (its answers are not read here)
-    shipped.submission = "first"
+    shipped.own_questions = "first"
     assert shipped.fresh_call("evaluate", args, 5) == secret.fresh_call(A5, args, 5)
 
 

@@ -36,7 +36,8 @@ class CourseSecret:
         self._key = key
 
     def seed(self, assignment: str, value: int, submission: str = "") -> int:
-        """The fresh seed for ``value``; with ``submission`` (its content's hash), that submission's own."""
+        """The fresh seed for ``value``; with ``submission`` (its content's hash and its grading's draw),
+        that grading's own."""
         message = f"{assignment}\0{int(value)}" + (f"\0{submission}" if submission else "")
         digest = hmac.new(self._key, message.encode(), hashlib.sha256).digest()
         return int.from_bytes(digest[:8], "big") % SEED_RANGE

@@ -153,7 +153,7 @@ class GradingSlot:
         self._verifier_lease: Lease | None = None
         self._verifiers: dict[str, Verifier] = {}
         self._references: dict[str, References] = {}
-        self._graded_hash = ""  # the submission being graded and its draw (grade_loaded)
+        self._own_questions = ""  # the submission being graded and its draw (grade_loaded)
         self._replayed_draw: str | None = None  # the draw of the result being judged again (grade rejudge)
         self._catalogs: dict[str, Catalog] = {}
 
@@ -228,7 +228,7 @@ class GradingSlot:
         result.content_hash = submission.content_hash
         result.draw = secrets.token_hex(8) if self._replayed_draw is None else self._replayed_draw
         # the questions drawn for this submission and grading (none where a replay's result had no draw)
-        self._graded_hash = f"{submission.content_hash}:{result.draw}" if result.draw else ""
+        self._own_questions = f"{submission.content_hash}:{result.draw}" if result.draw else ""
         if submission.problem:
             result.status = "empty"
             result.message = submission.problem
@@ -296,7 +296,7 @@ class GradingSlot:
         try:
             catalog = self._catalog(spec)
             references = self.references_for(spec)
-            references.submission = self._graded_hash  # its own questions (per_submission_questions)
+            references.own_questions = self._own_questions  # per_submission_questions
             context = CheckContext(
                 spec,
                 worker,

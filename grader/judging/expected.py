@@ -157,8 +157,9 @@ class References:
         self._sandbox = trusted_sandbox
         self._workers: dict[str, Any] = {}
         self.recorded: dict[str, dict[str, Any]] | None = None  # set to {} to record (release)
-        # the submission being graded and its grading's draw: its own questions (per_submission_questions)
-        self.submission = ""
+        # what draws the questions of per_submission_questions: the submission being graded and its
+        # grading's draw (GradingSlot.grade_loaded); none, the course's questions
+        self.own_questions = ""
 
     def expected(self, probe: str, args: dict[str, Any], seed: int = 0, variant: str = REFERENCE) -> Any:
         entry = self.entry(probe, args, seed, variant)
@@ -168,11 +169,11 @@ class References:
 
     def fresh_call(self, probe: str, args: dict[str, Any], seed: int) -> tuple[dict[str, Any], int]:
         """The call that is really asked: the check's own, or with fresh seeds in official grading (drawn
-        for the submission being graded, ``submission``, where the assignment says so for ``probe``)."""
+        for this submission and grading, ``own_questions``, where the assignment says so for ``probe``)."""
         if self.secret is None:
             return args, seed
         # not where the answers are shipped (a Gradescope autograder holds the course's questions only)
-        own = self.submission if probe in self.spec.per_submission_questions and self.shipped is None else ""
+        own = self.own_questions if probe in self.spec.per_submission_questions and self.shipped is None else ""
         return self.secret.fresh_call(self.spec.id, args, seed, own)
 
     def entry(self, probe: str, args: dict[str, Any], seed: int = 0, variant: str = REFERENCE) -> dict[str, Any]:

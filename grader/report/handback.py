@@ -153,19 +153,8 @@ def _without_expected(check: CheckResult) -> CheckResult:
     accuracy = details.get("accuracy")
     if isinstance(accuracy, dict) and "yours" in accuracy:
         kept["accuracy"] = {"yours": accuracy["yours"]}
-    return CheckResult(
-        name=check.name,
-        title=check.title,
-        points=check.points,
-        max_points=check.max_points,
-        status=check.status,
-        message=OFFICIAL_QUESTION.format(verdict=verdict),
-        diagnosis=compared.get("mistake"),
-        mistake=check.mistake,
-        visibility=check.visibility,
-        duration=check.duration,
-        details=kept,
-        counted=check.counted,
+    return dataclasses.replace(
+        check, message=OFFICIAL_QUESTION.format(verdict=verdict), diagnosis=compared.get("mistake"), details=kept
     )
 
 
