@@ -67,24 +67,31 @@ TIMED = ("seconds",)  # this machine's timing: never in shipped data, whose byte
 
 
 class DiskCache:
-    """Entries are ``{"ok": True, "data": ..., "seconds": ...}`` or ``{"ok": False, "error": "..."}``."""
+    """Entries are ``{"ok": True, "data": ..., "seconds": ...}`` or ``{"ok": False, "error": "..."}``,
+    in one folder per assignment and fingerprint of its reference and probes (:meth:`folder`)."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
-    def _path(self, spec: AssignmentSpec, variant: str, key: str) -> Path:
-        digest = hashlib.sha256(f"{variant}\n{key}".encode()).hexdigest()[:32]
-        return self.root / CACHE_LAYOUT / spec.id / spec.fingerprint() / f"{digest}.bin"
+    def folder(self, spec: AssignmentSpec) -> Path:
+        """Where ``spec``'s answers are kept: reading and hashing its reference and probes, so a
+        caller asking many answers (:class:`References`) asks this once."""
+        return self.root / CACHE_LAYOUT / spec.id / spec.fingerprint()
 
-    def get(self, spec: AssignmentSpec, variant: str, key: str) -> dict[str, Any] | None:
+    @staticmethod
+    def _path(folder: Path, variant: str, key: str) -> Path:
+        digest = hashlib.sha256(f"{variant}\n{key}".encode()).hexdigest()[:32]
+        return folder / f"{digest}.bin"
+
+    def get(self, folder: Path, variant: str, key: str) -> dict[str, Any] | None:
         try:
-            return load_bytes(self._path(spec, variant, key).read_bytes())
+            return load_bytes(self._path(folder, variant, key).read_bytes())
         except (OSError, ValueError):
             return None
 
-    def put(self, spec: AssignmentSpec, variant: str, key: str, entry: dict[str, Any]) -> None:
+    def put(self, folder: Path, variant: str, key: str, entry: dict[str, Any]) -> None:
         try:
-            write_atomic(self._path(spec, variant, key), dump(entry))
+            write_atomic(self._path(folder, variant, key), dump(entry))
         except OSError:
             pass  # a read-only cache only costs speed
 
@@ -92,15 +99,15 @@ class DiskCache:
         """How many answers are cached for ``spec``'s current reference and probes (a first class run
         shows this grow while it computes them)."""
         try:
-            return sum(1 for path in (self.root / CACHE_LAYOUT / spec.id / spec.fingerprint()).glob("*.bin"))
+            return sum(1 for path in self.folder(spec).glob("*.bin"))
         except OSError:
             return 0
 
     @contextmanager
-    def computing(self, spec: AssignmentSpec, variant: str, key: str) -> Iterator[None]:
+    def computing(self, folder: Path, variant: str, key: str) -> Iterator[None]:
         """Hold a per-key lock, so parallel slots of a batch compute each reference answer once:
         the second waits, then finds the first one's answer in the cache."""
-        path = self._path(spec, variant, key).with_suffix(".lock")
+        path = self._path(folder, variant, key).with_suffix(".lock")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             handle = open(path, "a+b")
@@ -156,6 +163,7 @@ class References:
         self.shipped = ShippedExpected(spec.expected_path) if spec.shipped_expected else None
         self._sandbox = trusted_sandbox
         self._workers: dict[str, Any] = {}
+        self._folder: Path | None = None
         self.recorded: dict[str, dict[str, Any]] | None = None  # set to {} to record (release)
         # what draws the questions of per_submission_questions: the submission being graded and its
         # grading's draw (GradingSlot.grade_loaded); none, the course's questions
@@ -182,11 +190,12 @@ class References:
         entry = self._lookup(variant, key)
         if entry is None and self.cache is not None:
             cached = self.cache_variant(variant)
-            with self.cache.computing(self.spec, cached, key):
-                entry = self.cache.get(self.spec, cached, key)
+            folder = self._cache_folder()
+            with self.cache.computing(folder, cached, key):
+                entry = self.cache.get(folder, cached, key)
                 if entry is None:
                     entry = self._compute(probe, args, seed, variant)
-                    self.cache.put(self.spec, cached, key, entry)
+                    self.cache.put(folder, cached, key, entry)
         elif entry is None:
             entry = self._compute(probe, args, seed, variant)
         if self.recorded is not None:  # shipped data: the same bytes on every release, so no timing (the
@@ -225,7 +234,18 @@ class References:
                     "(instructors: run `grade release`)"
                 )
             return entry
-        return self.cache.get(self.spec, self.cache_variant(variant), key) if self.cache is not None else None
+        if self.cache is None:
+            return None
+        return self.cache.get(self._cache_folder(), self.cache_variant(variant), key)
+
+    def _cache_folder(self) -> Path:
+        """The cache's folder for this reference, found once: the reference this object's workers run
+        is the one they loaded first, and finding it hashes the reference and probes (a class of 100
+        students asks it about 14,000 times)."""
+        if self._folder is None:
+            assert self.cache is not None
+            self._folder = self.cache.folder(self.spec)
+        return self._folder
 
     def cache_variant(self, variant: str) -> str:
         """The variant as the disk cache keys it: a mistake's with its patches' fingerprint, since the
