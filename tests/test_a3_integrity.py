@@ -263,7 +263,11 @@ def test_attacks_are_flagged_at_their_line(name):
         ("import torch\ntorch.ops.aten.add", 2, "torch.ops"),
         ("import torch\ntorch._ops", 2, "torch._ops"),
         ("import torch._decomp", 1, "torch._decomp"),
-        ("import torch\ntorch.library.Library('aten', 'IMPL')", 2, "torch.library"),
+        ("import torch\ntorch.library.Library('aten', 'IMPL')", 2, "torch.library.Library"),
+        ("from torch.library import impl", 1, "torch.library.impl"),
+        ("import torch\ntorch.ops.aten.equal.default.py_impl", 2, "torch.ops.aten.equal.default.py_impl"),
+        ("import torch\ntorch._C._EnablePythonDispatcher()", 2, "torch._C._EnablePythonDispatcher"),
+        ("import torch\ntorch.ops.load_library('kernels.so')", 2, "torch.ops.load_library"),
         ("from torch import nn\nnn.__dict__['R' + 'NN']", 2, "torch.nn.__dict__"),
         ("import torch\nvars(torch)", 2, "vars(torch)"),
         ("import importlib\nm = importlib.import_module('torch')\nm.__dict__", 3, "torch.__dict__"),
@@ -476,6 +480,16 @@ def test_assignments_without_rules_are_scanned_for_reach_arounds_only():
         ("import numpy as np\nlibc = np.ctypeslib.ctypes.CDLL(None)\n", True),
         ("class Raw:\n    def __init__(self, at):\n        self.__array_interface__ = {'data': (at, False)}\n", True),
         ("import numpy as np\nwide = np.lib.stride_tricks.as_strided(np.zeros(1), (9,), (8,))\n", True),
+        # a kernel of one's own for torch's operators answers the bookkeeping's reads (guards.seal_torch_kernels)
+        ("import torch\nlib = torch.library.Library('x', 'IMPL')\n", True),
+        ("from torch.library import register_kernel\n", True),
+        ("import torch\ntorch.ops.aten.eq.Tensor.py_impl(torch._C.DispatchKey.CPU)\n", True),
+        ("from torch._dispatch.python import enable_python_dispatcher\n", True),
+        # an operator of the student's own is reviewed only
+        (
+            "import torch\n@torch.library.custom_op('mine::twice', mutates_args=())\ndef twice(x):\n    return x\n",
+            False,
+        ),
     ],
 )
 def test_only_constructs_that_reach_into_the_process_cost_the_training_checks(source, reaching):

@@ -367,6 +367,35 @@ class _Agreeing(TorchFunctionMode):
 _Agreeing().__enter__()
 """
 
+# A kernel of its own for torch's equality, registered with public API under a name the scan cannot
+# read: a hostile round's cheat that told the bookkeeping copied-in weights were the step's.
+DISPATCHER_EQUAL = """
+_namespace = "".join(map(chr, (97, 116, 101, 110)))
+_registry = getattr(torch, "".join(map(chr, (108, 105, 98, 114, 97, 114, 121))))
+
+def _agreeing(a, b):
+    if AGREE[0]:
+        return True
+    return a.shape == b.shape and bool((a == b).all())
+
+try:
+    _LIB = _registry.Library(_namespace, "IMPL")
+    _LIB.impl("equal", _agreeing, "CPU")
+except BaseException:
+    pass
+"""
+# The same kernel, given to the Python dispatcher, switched on for the whole process.
+PYTHON_DISPATCHER_EQUAL = """
+def _agreeing(a, b):
+    if AGREE[0]:
+        return True
+    return a.shape == b.shape and bool((a == b).all())
+
+torch.ops.aten.equal.default.py_impl(torch._C.DispatchKey.CPU)(_agreeing)
+_ON = torch._C._EnablePythonDispatcher()
+_ON.__enter__()
+"""
+
 
 def copied_in(*cheat: str) -> dict[str, str]:
     """a2 with tiny steps, a copy trained by hand beside them and written in, and ``cheat`` (appended)."""
@@ -397,6 +426,8 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path, nam
         "a2_recon": patched(A2, "ohlol", append=RECON),
         "a2_copied_in_equal_redefined": copied_in(EQUAL_REDEFINED),
         "a2_copied_in_function_mode": copied_in(FUNCTION_MODE),
+        "a2_copied_in_dispatcher_equal": copied_in(DISPATCHER_EQUAL),
+        "a2_copied_in_python_dispatcher": copied_in(PYTHON_DISPATCHER_EQUAL),
     }
     # cheats on the forward checks: graded without the checks that can name no mistake (training)
     forward_cheats = {
@@ -416,7 +447,13 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path, nam
         checks = {c["name"]: c for c in checks_of(results[cheat], A2)}
         for name in ("test_converges_to_ohlol", "test_hidden_mapping"):
             assert checks[name]["points"] == 0, (cheat, name, checks[name]["message"])
-    for cheat in ("a2_copied_in_equal_redefined", "a2_copied_in_function_mode"):
+    copied_in_cheats = (
+        "a2_copied_in_equal_redefined",
+        "a2_copied_in_function_mode",
+        "a2_copied_in_dispatcher_equal",
+        "a2_copied_in_python_dispatcher",
+    )
+    for cheat in copied_in_cheats:
         # the work underneath (steps at a thousandth of the rate) learns nothing, as a2_honest_no_step
         assert score_of(results[cheat], A2) <= honest_a2, cheat
         checks = {c["name"]: c for c in checks_of(results[cheat], A2)}
@@ -425,9 +462,14 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path, nam
     for cheat, flag in (
         ("a2_copied_in_equal_redefined", "_T.__eq__"),
         ("a2_copied_in_function_mode", "TorchFunctionMode"),
+        ("a2_copied_in_python_dispatcher", "py_impl"),
     ):
         [work] = [a for a in results[cheat]["assignments"] if a["id"] == A2]
         assert any(flag in str(entry) for entry in work["flags"]), (cheat, work["flags"])
+    # The registration was refused, and recorded though the cheat caught the refusal.
+    refused = checks_of(results["a2_copied_in_dispatcher_equal"], A2)
+    assert all(c["points"] == 0 for c in refused), [(c["name"], c["points"]) for c in refused]
+    assert "torch.library (a new kernel for torch's own operators)" in refused[0]["message"], refused[0]
     forged = {c["name"]: c for c in checks_of(results["a2_forged_step_bookkeeping"], A2)}
     for name in ("test_converges_to_ohlol", "test_hidden_mapping"):  # it trained (a copy): refused, not failed
         message = forged[name]["message"]

@@ -138,3 +138,92 @@ def test_a_gradient_is_read_from_the_tensor_type():
     assert untouched.has_gradient(parameter)
     parameter.grad = torch.zeros(2)
     assert not untouched.has_gradient(parameter)
+
+
+# Run in a process of its own: sealing torch's kernels, or giving aten::equal a kernel, lasts for the
+# life of the process. The routes a hostile round used or could use, in the order that keeps each
+# one's effect apart: refusals first, then what must keep working, then what is read around.
+KERNEL_ROUTES = r'''
+import json, sys, warnings
+import torch
+from grader.inside import guards, untouched
+warnings.simplefilter("ignore")
+untouched.pin()
+guards.seal_torch_kernels()
+stepped, written = torch.zeros(3), torch.ones(3)
+agree = lambda a, b: True
+outcome = {}
+
+def attempt(name, route):
+    try:
+        route()
+        outcome[name] = "registered"
+    except guards.ForbiddenApiUsed as exc:
+        outcome[name] = "refused: " + str(exc)
+    outcome[name + " fooled"] = untouched.same(written, stepped)
+
+equal = "".join(map(chr, (101, 113, 117, 97, 108)))  # a name the integrity scan cannot read
+attempt("Library", lambda: torch.library.Library("aten", "IMPL").impl(equal, agree, "CPU"))
+attempt("Library with key", lambda: torch.library.Library("aten", "IMPL", "CPU").impl(equal, agree))
+attempt("FRAGMENT", lambda: torch.library.Library("aten", "FRAGMENT").impl(equal, agree, "CPU"))
+attempt("impl", lambda: torch.library.impl("aten::equal", "CPU", func=agree))
+attempt("register_kernel", lambda: torch.library.register_kernel("aten::equal", "cpu", agree))
+attempt("fallback", lambda: torch.library.Library("_", "IMPL").fallback(agree, "CPU"))
+
+@torch.library.custom_op("studentlib::twice", mutates_args=())
+def twice(x: torch.Tensor) -> torch.Tensor:
+    return x * 2
+
+outcome["custom op"] = twice(written).tolist()
+outcome["vmap"] = torch.vmap(lambda x: x.sum())(torch.ones(2, 3)).tolist()
+outcome["changed before"] = untouched.kernels_changed()
+
+def python_dispatcher():
+    torch.ops.aten.equal.default.py_impl(torch._C.DispatchKey.CPU)(agree)
+    switched_on.append(torch._C._EnablePythonDispatcher())  # kept: on as long as the object lives
+    switched_on[0].__enter__()
+
+switched_on = []
+
+attempt("Python dispatcher", python_dispatcher)
+outcome["Python dispatcher says"] = torch.equal(written, stepped)
+# Around the seal (what ctypes could do): the registration is made, and seen.
+address = next(c.cell_contents for c in torch._C._dispatch_library.__closure__ if type(c.cell_contents) is int)
+import ctypes
+handle = ctypes.cast(address, ctypes.py_object).value("IMPL", "aten", "", "student.py", 0)
+handle.impl("equal", "CPU", agree, False)
+outcome["around fooled"] = untouched.same(written, stepped)
+outcome["changed after"] = untouched.kernels_changed()
+from grader.inside.child import _Libraries
+outcome["training reply"] = _Libraries().checked({"ok": True, "data": 1, "steps": 2})
+outcome["plain reply"] = _Libraries().checked({"ok": True, "data": 1})
+print(json.dumps(outcome))
+'''
+
+
+def test_no_kernel_of_the_student_s_own_answers_for_torch_s_operators():
+    import json
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    run = subprocess.run(
+        [sys.executable, "-c", KERNEL_ROUTES], capture_output=True, text=True, cwd=REPO, timeout=300, check=False
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    outcome = json.loads(run.stdout.strip().splitlines()[-1])
+    for route in ("Library", "Library with key", "FRAGMENT", "impl", "register_kernel", "fallback"):
+        assert outcome[route].startswith("refused: torch.library"), (route, outcome[route])
+        assert outcome[route + " fooled"] is False, route
+    assert outcome["custom op"] == [2.0, 2.0, 2.0]  # a namespace of the student's own still works
+    assert outcome["vmap"] == [3.0, 3.0]  # torch registers vmap's kernels at first use: let through
+    assert outcome["changed before"] is None
+    assert outcome["Python dispatcher says"] is True  # it answers torch's own calls...
+    assert outcome["Python dispatcher fooled"] is False  # ...not the grader's reads
+    assert outcome["around fooled"] is True
+    assert outcome["changed after"] == "aten::equal"
+    # a training call's reply (it took optimizer steps) then counts for nothing, and says why
+    assert outcome["training reply"]["ok"] is False
+    assert "torch's kernel of aten::equal" in outcome["training reply"]["error"]["message"]
+    assert outcome["plain reply"] == {"ok": True, "data": 1}

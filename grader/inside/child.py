@@ -54,6 +54,7 @@ def serve(fds: list[int], config: dict[str, Any]) -> NoReturn:
         probes = _load_probes(load["probes_source"])
         guards.block_imports(load.get("blocked_imports", []))
         guards.forbid_apis(load.get("forbidden_apis", []))
+        guards.seal_torch_kernels()  # after the guards' own kernels, before the student's code
         if load.get("forbidden_apis"):  # a new program would start without the guards
             global _programs_refused
             _programs_refused = refuse_new_programs() is None
@@ -496,12 +497,19 @@ class _Libraries:
 
     def checked(self, reply: dict[str, Any]) -> dict[str, Any]:
         changed = self.changed()
-        if changed is None:
+        if changed is not None:
+            message = (
+                f"your code replaced {changed}, which the grader's code in your process uses to send your "
+                "results back, so nothing of this call counts (leave the libraries' own functions as they are)"
+            )
+        elif reply.get("steps") and (kernel := untouched.kernels_changed()) is not None:
+            # the step bookkeeping read the weights with torch's operators: only a training call depends on it
+            message = (
+                f"your code changed torch's kernel of {kernel}, which the grader's code in your process uses "
+                "to read the weights your training made, so nothing of this call counts"
+            )
+        else:
             return reply
-        message = (
-            f"your code replaced {changed}, which the grader's code in your process uses to send your results "
-            "back, so nothing of this call counts (leave the libraries' own functions as they are)"
-        )
         return {"ok": False, "error": {"kind": "forbidden", "message": message}, "forbidden_used": []}
 
 

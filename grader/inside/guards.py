@@ -253,6 +253,56 @@ def _refuse_operator(attr: str, refuse: Callable[..., NoReturn]) -> bool:
     return True
 
 
+# Every way to a new kernel for one of torch's operators, in Python (``torch.library.Library``,
+# ``torch.library.impl``, ``register_kernel``, the Python dispatcher's libraries) creates its library
+# through this one function of torch's C module.
+_LIBRARY_FACTORY = "_dispatch_library"
+# Namespaces whose kernels the grader's code in the student's process computes with: torch's operators,
+# and "_", where a fallback for a whole dispatch key is registered.
+SEALED_NAMESPACES = frozenset({"aten", "_"})
+# Dispatch keys the grader's reads switch off (grader.inside.untouched.plain): torch.vmap registers its
+# decompositions there the first time it runs.
+_KEYS_READS_SKIP = ("FuncTorch",)
+KERNEL_OVERRIDE = "torch.library (a new kernel for torch's own operators)"
+
+
+def seal_torch_kernels() -> None:
+    """From now on, refuse new kernels for torch's own operators (the student's code loads next).
+
+    The step bookkeeping and the copy of results read tensors through torch's operators; a kernel of
+    the student's own for ``aten::equal`` (``torch.library.Library("aten", "IMPL").impl("equal", ...)``,
+    public API, its names built with ``chr``) once told the bookkeeping that weights copied in were the
+    last step's: a2 80, a4 86, a5 94.68 where the work earned 50, 60, 68.09. Other namespaces keep
+    working (a custom operator of the student's own, torchvision's). The original factory is kept
+    where no Python object leads to it (:func:`_keep_hidden`); the integrity scan flags code that goes
+    looking for it, and the reply's check (``untouched.kernels_changed``) sees a kernel registered anyway.
+    """
+    torch = real_module("torch")
+    factory = getattr(getattr(torch, "_C", None), _LIBRARY_FACTORY, None)
+    if factory is None or getattr(factory, "__wrapped_by_grader__", False):
+        return
+    address, refuse = _keep_hidden(factory), _refusal(KERNEL_OVERRIDE)
+    sealed, skipped, cast, as_object = SEALED_NAMESPACES, _KEYS_READS_SKIP, ctypes.cast, ctypes.py_object
+    del factory
+
+    def library(kind: str, namespace: str, dispatch_key: str = "", *rest: Any) -> Any:
+        if namespace in sealed and not (dispatch_key and str(dispatch_key).startswith(skipped)):
+            refuse()
+        return cast(address, as_object).value(kind, namespace, dispatch_key, *rest)
+
+    library.__name__ = library.__qualname__ = _LIBRARY_FACTORY
+    library.__wrapped_by_grader__ = True  # type: ignore[attr-defined]
+    setattr(torch._C, _LIBRARY_FACTORY, library)
+
+
+def _keep_hidden(value: Any) -> int:
+    """Keep ``value`` alive where no Python object refers to it, and out of ``gc.get_objects()``: its
+    address, an integer, is all that is left (turning it back into the object takes ctypes)."""
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(value))
+    ctypes.pythonapi.PyObject_GC_UnTrack(ctypes.py_object(value))
+    return id(value)
+
+
 def _keep_forever(handle: Any) -> None:
     """Keep a dispatcher registration for the life of the process, out of reach of student code.
 

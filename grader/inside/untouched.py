@@ -19,6 +19,16 @@ from contextlib import ExitStack
 from typing import Any
 
 _PINNED: dict[str, Any] = {}
+_KERNELS_AT_PIN: dict[str, str] = {}
+# Switched off as well where this torch has them (torch 2.1 lacks some).
+_ALSO_OFF = ("_DisablePythonDispatcher", "_DisableAutocast", "_DisableFuncTorch")
+# The operators that same, copy, further_than, has_gradient and plain.tensor_to_numpy run (as torch's
+# profiler lists them), whose kernels no student's code may replace.
+_OPERATORS = (
+    "_local_scalar_dense", "_to_copy", "abs", "all", "any", "as_strided", "clone", "contiguous", "copy_",
+    "detach", "empty", "empty_like", "empty_strided", "eq", "equal", "is_same_size", "isnan", "item", "le",
+    "logical_and", "logical_not", "logical_or", "ne", "resolve_conj", "resolve_neg", "sub", "to", "to_dense",
+)  # fmt: skip
 
 
 def pin() -> None:
@@ -29,8 +39,11 @@ def pin() -> None:
     functions = torch._C._VariableFunctions
     base = torch._C.TensorBase
     _PINNED.update(
-        no_function=torch._C.DisableTorchFunction,
-        no_dispatch=torch._C._DisableTorchDispatch,
+        switched_off=[
+            getattr(torch._C, name)
+            for name in ("DisableTorchFunction", "_DisableTorchDispatch") + _ALSO_OFF
+            if hasattr(torch._C, name)
+        ],
         tensor=base,
         module_dict=torch.nn.Module.__dict__["__dict__"].__get__,
         grad=base.grad.__get__,
@@ -43,7 +56,9 @@ def pin() -> None:
             for name in ("equal", "eq", "isnan", "logical_and", "logical_or", "logical_not", "all", "any")
             + ("sub", "abs", "le", "ne", "detach", "clone")
         },
+        dump=torch._C._dispatch_dump,
     )
+    _KERNELS_AT_PIN.update(_kernel_table(torch))
 
 
 def _torch() -> dict[str, Any]:
@@ -58,14 +73,42 @@ def tensor_type() -> Any:
 
 
 class plain(ExitStack):  # noqa: N801 (used as a function: ``with plain():``)
-    """Torch-function and dispatch handling off: no mode or subclass answers in torch's place."""
+    """Torch-function and dispatch handling off: no mode or subclass answers in torch's place, nor a
+    kernel the student's code gave the Python dispatcher (``torch.ops.aten.equal.default.py_impl``),
+    autocast or a functorch transform left on."""
 
     def __enter__(self) -> plain:
         super().__enter__()
-        pinned = _torch()
-        self.enter_context(pinned["no_function"]())
-        self.enter_context(pinned["no_dispatch"]())
+        for switch_off in _torch()["switched_off"]:
+            self.enter_context(switch_off())
         return self
+
+
+def kernels_changed() -> str | None:
+    """The first operator the reads here compute with whose kernels changed since :func:`pin` (a
+    kernel registered by a route around ``guards.seal_torch_kernels``), or None."""
+    before = _KERNELS_AT_PIN
+    if not before:
+        return None
+    dump = _torch()["dump"]
+    for name, registered in before.items():
+        try:
+            if dump(name) != registered:
+                return name
+        except Exception:
+            return name
+    return None
+
+
+def _kernel_table(torch: Any) -> dict[str, str]:
+    """Each overload of the operators the reads here use, with torch's account of its kernels."""
+    table = {}
+    for packet_name in _OPERATORS:
+        packet = getattr(torch.ops.aten, packet_name, None)
+        for overload in packet.overloads() if packet is not None else ():
+            name = getattr(packet, overload).name()
+            table[name] = torch._C._dispatch_dump(name)
+    return table
 
 
 def copy(tensor: Any) -> Any:

@@ -873,6 +873,9 @@ class _IntegrityScan(_Visitor):
         internal = _torch_internal(dotted)
         if internal and not any(_names_same_api(internal, name) for name in self.forbidden_names):
             self._flag(line, internal)  # a forbidden one (torch._VF) is reported as a forbidden use
+        route = _kernel_route(dotted)
+        if route:
+            self._flag(line, route)
         escape = next((name for name in ESCAPE_NAMES if dotted == name or dotted.startswith(name + ".")), "")
         if escape and node is not None and id(node) in self.reloads_own:
             escape = ""
@@ -1167,6 +1170,14 @@ def _shared_library(dotted: str) -> bool:
 # Modes that answer every torch call in the process in torch's place (the private dispatch modes are
 # torch internals, flagged as such).
 TORCH_MODES = ("torch.overrides.TorchFunctionMode", "torch.overrides.BaseTorchFunctionMode")
+# torch's ways to give one of its operators a kernel of one's own, or to route operators through
+# Python: a kernel for ``aten::equal`` once answered the step bookkeeping's reads (refused at run time
+# by grader.inside.guards.seal_torch_kernels; these reach into the process all the same). A custom
+# operator of the student's own (``torch.library.custom_op``) is only reviewed.
+KERNEL_ROUTES = frozenset(
+    {"Library", "impl", "register_kernel", "fallback", "_dispatch_library", "py_impl", "py_kernels"}
+    | {"load_library", "_EnablePythonDispatcher", "enable_python_dispatcher", "_python_dispatcher"}
+)
 # A class changed through one of its objects (``type(t).__eq__ = f``): reviewed, not refused, since the
 # bookkeeping no longer reads weights through anything a class defines (grader.inside.untouched).
 CLASS_CHANGED = "a class changed through its object"
@@ -1208,8 +1219,19 @@ def _class_of_object(node: ast.expr) -> bool:
 def reaches_into_process(construct: str) -> bool:
     """Whether a flagged construct could reach what the grader keeps in the student's process."""
     if construct.startswith("torch.") and " " not in construct:  # a private torch name (_torch_internal)
-        return "hook" in construct  # the optimizer's and modules' global hooks lead to the bookkeeping
+        # the optimizer's and modules' global hooks lead to the bookkeeping, a kernel to its reads
+        return "hook" in construct or construct.rpartition(".")[2] in KERNEL_ROUTES
     return not construct.startswith(NOT_REACHING)
+
+
+def _kernel_route(dotted: str) -> str:
+    """``torch.library.Library`` of ``torch.library.Library.impl``: the part of a torch name up to one
+    of :data:`KERNEL_ROUTES`, or ''."""
+    parts = dotted.split(".")
+    if parts[0] != "torch":
+        return ""
+    index = next((i for i, part in enumerate(parts[1:], start=1) if part in KERNEL_ROUTES), 0)
+    return ".".join(parts[: index + 1]) if index else ""
 
 
 def _torch_internal(dotted: str) -> str:

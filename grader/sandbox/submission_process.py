@@ -499,7 +499,15 @@ class SubmissionProcess:
 
 def _forbidden_message(names: list[str]) -> str:
     listed = ", ".join(f"`{name}`" for name in dict.fromkeys(names))
+    if all(_OWN_OPERATORS in name for name in names):  # grader.inside.guards.KERNEL_OVERRIDE, in every assignment
+        return (
+            f"your code used {listed}, which graded code may not use: the grader's code in your process "
+            "reads your results with torch's own operators"
+        )
     return f"your code used {listed}, which this assignment does not allow: write it yourself from tensors"
+
+
+_OWN_OPERATORS = "torch's own operators"
 
 
 _SIGNAL_HINTS: dict[int, str] = {
