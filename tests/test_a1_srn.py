@@ -356,6 +356,16 @@ def rnn_backward(dhs, cache):
 )
 
 
+def states_shaped_like_x(**changes: str) -> str:
+    """The student's srn with its states kept in a buffer shaped like x: rnn_forward raises wherever
+    D != H (a teacher round's ``hs = np.zeros_like(x)``)."""
+    source = student_srn(**changes)
+    for old, new in (("    states = []\n", "    states = np.zeros_like(x)\n"), ("states.append(h)", "states[t] = h")):
+        assert source.count(old) == 1, old
+        source = source.replace(old, new)
+    return source
+
+
 @pytest.fixture(scope="module")
 def graded(run_grade, tmp_path_factory) -> dict[str, Any]:
     """Every submission of this module, graded by one `grade report` (the reference and the stub are
@@ -381,6 +391,8 @@ def graded(run_grade, tmp_path_factory) -> dict[str, Any]:
         "sum_everywhere": {"srn.py": SUM_EVERYWHERE},
         "echo_off_by_1e-8": {"srn.py": NO_BACKWARD + ECHO_OFF_BY_1E8},
         "w_hh_not_transposed_throughout": {"srn.py": W_HH_NOT_TRANSPOSED_THROUGHOUT},
+        "states_shaped_like_x": {"srn.py": states_shaped_like_x()},
+        "states_shaped_like_x_bptt_not_carried": {"srn.py": states_shaped_like_x(CARRY="")},
         **{name: {"srn.py": student_srn(**changes)} for name, (changes, _) in WRONG.items()},
     }
     root = tmp_path_factory.mktemp("a1")
@@ -416,6 +428,24 @@ def test_backward_consistent_with_a_forward_that_keeps_h0_earns_the_gradient_che
     forward = [c for name, c in checks.items() if name.startswith("test_forward")]
     assert forward and all(c["status"] == "failed" for c in forward)
     assert all("initial state (h0)" in (c["diagnosis"] or "") for c in forward)
+
+
+@pytest.mark.slow
+def test_a_right_backward_is_judged_on_a_question_its_raising_forward_answers(graded):
+    """A forward that raises wherever D != H costs the forward checks, not rnn_backward's: the
+    backward and gradient checks ask again with D = H, and only a right backward passes there."""
+    checks = {c["name"]: c for c in checks_of(graded["states_shaped_like_x"], A1)}
+    backward = [c for name, c in checks.items() if "backward" in name or name.startswith("test_gradient_check")]
+    assert len(backward) == 10 and all(c["status"] == "passed" for c in backward), [c["message"] for c in backward]
+    assert all("asked with D = H" in c["message"] and "ValueError" in c["message"] for c in backward)
+    forward = [c for name, c in checks.items() if name.startswith(("test_forward", "test_rnn_forward"))]
+    assert forward and all(c["status"] == "failed" and "in rnn_forward" in c["message"] for c in forward)
+    assert score_of(graded["states_shaped_like_x"], A1) == 70
+
+    wrong = {c["name"]: c for c in checks_of(graded["states_shaped_like_x_bptt_not_carried"], A1)}
+    backward = [c for name, c in wrong.items() if "backward" in name and "-T1-" not in name]  # T=1: nothing to carry
+    assert backward and all(c["points"] < c["max_points"] for c in backward), [c["message"] for c in backward]
+    assert score_of(graded["states_shaped_like_x_bptt_not_carried"], A1) < 70
 
 
 @pytest.mark.slow

@@ -4,7 +4,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from grader.checks import CheckFailure, PartialCredit
+from grader.checks import CheckFailure, FailureKind, PartialCredit, RunFailed, judged_on_its_own
 
 # How closely a forward's hidden states must follow the specified network's (their correlation on the
 # same inputs) for the checks that credit how the work is done rather than its values. The network with
@@ -68,3 +68,32 @@ def require_a_recurrent_network(mine, specified, what):
             f"same inputs, {MIN_RESEMBLANCE} needed): {what} is credited for a forward that computes the "
             "recurrent network, a slip allowed, so fix rnn_forward first (see the forward checks)"
         )
+
+
+def on_a_question_the_forward_answers(judge, reference, details, probe, case, judged_at):
+    """``judged_at(case)``, a check of rnn_backward through ``probe`` (which runs the student's
+    rnn_forward first, for its cache); where rnn_forward raises on that question, the same check asked
+    with D = H, the nearest question such a forward often answers (a teacher round: ``hs =
+    np.zeros_like(x)`` raised wherever D != H, and a right rnn_backward lost all 40 of its points to the
+    forward's traceback). Where rnn_backward then gives the reference's gradients, it earns its points
+    with a note; the forward checks keep charging the forward. The reference's answer to the nearer
+    question is asked always, so that the student copy ships it."""
+    nearer = dict(case, D=case["H"])
+    reference.expected(probe, **nearer)
+
+    def forward_raises():
+        question = {key: case[key] for key in ("T", "B", "D", "H", "activation", "seed", "h0") if key in case}
+        try:
+            judge.run("forward", **question)
+        except RunFailed as failure:
+            return failure.failure.kind is FailureKind.EXCEPTION
+        return False
+
+    return judged_on_its_own(
+        lambda: judged_at(case),
+        lambda: judged_at(nearer),
+        details=details,
+        yours="rnn_forward",
+        instead=f"asked with D = H = {case['H']}, a question your rnn_forward answers, rnn_backward",
+        parts_differ=lambda: case["D"] != case["H"] and forward_raises(),
+    )

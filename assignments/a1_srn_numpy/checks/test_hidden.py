@@ -5,7 +5,7 @@ import pytest
 
 from grader.checks import CheckFailure, PartialCredit, assert_close, hidden, is_close, points
 
-from .shared import backpropagation_required, require_a_recurrent_network
+from .shared import backpropagation_required, on_a_question_the_forward_answers, require_a_recurrent_network
 
 pytestmark = hidden
 
@@ -45,10 +45,17 @@ def test_forward_configurations(judge, case):
 
 @points(25)
 @pytest.mark.parametrize("case", BACKWARD_CASES, ids=_label)
-def test_backward_configurations(judge, static, filename, case):
+def test_backward_configurations(judge, reference, static, filename, details, case):
     """rnn_backward equals torch autograd (each gradient a sixth)"""
     with backpropagation_required(static, filename):
-        judge.compare("backward", **case, seed=23, rtol=1e-9, atol=1e-10, check_dtype=True, per_key="grads")
+        on_a_question_the_forward_answers(
+            judge,
+            reference,
+            details,
+            "backward",
+            dict(**case, seed=23),
+            lambda asked: judge.compare("backward", **asked, rtol=1e-9, atol=1e-10, check_dtype=True, per_key="grads"),
+        )
 
 
 # The gradient check holds rnn_backward to the student's own rnn_forward, so it runs on the inputs of
@@ -62,10 +69,17 @@ GRADIENT_CASES = [dict(**case, seed=22) for case in FORWARD_CASES if case["B"] >
 
 @points(10)
 @pytest.mark.parametrize("forward_call", GRADIENT_CASES, ids=_label)
-def test_gradient_check(judge, reference, static, filename, forward_call):
+def test_gradient_check(judge, reference, static, filename, details, forward_call):
     """rnn_backward agrees with numerical gradients of your own rnn_forward (each gradient a sixth)"""
     with backpropagation_required(static, filename):
-        _judge_gradient_check(judge, reference, forward_call)
+        on_a_question_the_forward_answers(
+            judge,
+            reference,
+            details,
+            "gradient_check",
+            forward_call,
+            lambda asked: _judge_gradient_check(judge, reference, asked),
+        )
 
 
 def _judge_gradient_check(judge, reference, call):

@@ -5,7 +5,7 @@ import pytest
 
 from grader.checks import points
 
-from .shared import backpropagation_required, require_a_recurrent_network
+from .shared import backpropagation_required, on_a_question_the_forward_answers, require_a_recurrent_network
 
 SHAPE = dict(T=5, B=3, D=4, H=6)
 
@@ -36,11 +36,16 @@ def test_linear_output(judge):
 
 
 @points(5)
-def test_rnn_backward(judge, static, filename):
+def test_rnn_backward(judge, reference, static, filename, details):
     """rnn_backward equals torch autograd (tanh, h0 given; each gradient a sixth)"""
     with backpropagation_required(static, filename):
-        judge.compare(
-            "backward", **SHAPE, activation="tanh", seed=14, rtol=1e-9, atol=1e-10, check_dtype=True, per_key="grads"
+        on_a_question_the_forward_answers(
+            judge,
+            reference,
+            details,
+            "backward",
+            dict(**SHAPE, activation="tanh", seed=14),
+            lambda case: judge.compare("backward", **case, rtol=1e-9, atol=1e-10, check_dtype=True, per_key="grads"),
         )
 
 
