@@ -396,6 +396,48 @@ _ON = torch._C._EnablePythonDispatcher()
 _ON.__enter__()
 """
 
+# Code of the student's run inside the grader's read of the weights (a hostile round): a None
+# parameter registered under a str subclass whose __hash__ shows the hand-trained copy to the first
+# read (the weights sent back) and the stepped parameters to the next (the check of the run), and a
+# forward that puts the copy back for the replay.
+HOOK_IN_THE_READ = (
+    (
+        "        return self.rnncell(x_t, hidden)\n",
+        "        if ST['armed'] and ST['n'] >= 2 and not ST['swapped']:\n"
+        "            ST['swapped'] = True\n"
+        "            _put(self.rnncell, ST['cheat'])\n"
+        "        return self.rnncell(x_t, hidden)\n",
+    ),
+    (
+        "    PAIRS.clear()\n",
+        "    cell = model.rnncell\n"
+        "    ST.update(armed=False, n=0, swapped=False, cell=cell, orig=dict(cell.named_parameters()),\n"
+        "              cheat={k: nn.Parameter(v.detach().clone()) for k, v in shadow.rnncell.named_parameters()})\n"
+        "    if not hasattr(model, 'zz'):\n"
+        "        model.register_parameter(_Key('zz'), None)\n"
+        "    ST['armed'] = True\n"
+        "    return losses\n"
+        "    PAIRS.clear()\n",
+    ),
+)
+HOOK_STATE = """
+ST = {"armed": False, "n": 0}
+
+class _Key(str):
+    def __hash__(self):
+        if ST.get("armed"):
+            ST["n"] += 1
+            if ST["n"] == 1:
+                _put(ST["cell"], ST["cheat"])
+            elif ST["n"] == 2:
+                _put(ST["cell"], ST["orig"])
+        return str.__hash__(self)
+
+def _put(cell, params):
+    for k, v in params.items():
+        setattr(cell, k, v)
+"""
+
 
 def copied_in(*cheat: str) -> dict[str, str]:
     """a2 with tiny steps, a copy trained by hand beside them and written in, and ``cheat`` (appended)."""
@@ -428,6 +470,9 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path, nam
         "a2_copied_in_function_mode": copied_in(FUNCTION_MODE),
         "a2_copied_in_dispatcher_equal": copied_in(DISPATCHER_EQUAL),
         "a2_copied_in_python_dispatcher": copied_in(PYTHON_DISPATCHER_EQUAL),
+        "a2_copied_in_hook_in_the_read": patched(
+            A2, "ohlol", TINY_STEPS, COPY_TRAINED, AGREE_OFF, *HOOK_IN_THE_READ, append=SHADOW_STATE + HOOK_STATE
+        ),
     }
     # cheats on the forward checks: graded without the checks that can name no mistake (training)
     forward_cheats = {
@@ -452,6 +497,7 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path, nam
         "a2_copied_in_function_mode",
         "a2_copied_in_dispatcher_equal",
         "a2_copied_in_python_dispatcher",
+        "a2_copied_in_hook_in_the_read",
     )
     for cheat in copied_in_cheats:
         # the work underneath (steps at a thousandth of the rate) learns nothing, as a2_honest_no_step

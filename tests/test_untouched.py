@@ -87,6 +87,64 @@ def test_buffers_and_unusual_registries_are_not_read_as_weights():
         untouched.named_parameters(model)
 
 
+def test_no_code_of_the_student_s_runs_inside_a_read():
+    """A hostile round named a None parameter with a str subclass whose __hash__ ran in the middle of
+    the grader's read, and swapped the trained weights around it (a2 80 where the work earns 50)."""
+    calls = []
+
+    class Hooked(str):
+        def __hash__(self):
+            calls.append(self)
+            return str.__hash__(self)
+
+        def __eq__(self, other):
+            calls.append(self)
+            return str.__eq__(self, other)
+
+    model = torch.nn.Linear(2, 2)
+    model.register_parameter(Hooked("spare"), None)
+    calls.clear()  # the student's own registration hashed it
+    with pytest.raises(TypeError, match="something else than a str"):
+        untouched.named_parameters(model)
+    assert calls == []
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    model._modules[Hooked("1")] = torch.nn.Linear(2, 2)
+    calls.clear()
+    with pytest.raises(TypeError):
+        untouched.parameters(model)
+    assert calls == []
+    model = torch.nn.Linear(2, 2)
+    model.__dict__[Hooked("_note")] = 1  # an attribute under such a name: looking up _parameters may compare it
+    calls.clear()
+    with pytest.raises(TypeError, match="attributes"):
+        untouched.named_parameters(model)
+    assert calls == []
+
+
+def test_the_weights_sent_back_are_checked_as_they_are_read():
+    """The weights a training probe sends back are the ones the run's last step left, checked on the
+    tensors read: not swapped for others (replaced), not written in (outside the steps)."""
+    from grader.inside import probe_api
+
+    model = torch.nn.Linear(2, 2)
+    probe_api.new_run()
+    try:
+        probe_api.training_of(model, lr=0.1)
+        probe_api.trained_weights(model, "Model")
+        assert probe_api.how_written() is None
+        with torch.no_grad():
+            model.weight.add_(1.0)
+        probe_api.trained_weights(model, "Model")
+        assert probe_api.how_written() == probe_api.WRITTEN_OUTSIDE
+        probe_api.new_run()
+        probe_api.training_of(model, lr=0.1)
+        model.weight = torch.nn.Parameter(model.weight.detach().clone())
+        probe_api.trained_weights(model, "Model")
+        assert probe_api.how_written() == probe_api.REPLACED
+    finally:
+        probe_api.new_run()
+
+
 @pytest.fixture
 def equal_redefined() -> Iterator[None]:
     """torch.Tensor's ``==`` and ``equal`` redefined to say "all equal", as a student's code can."""

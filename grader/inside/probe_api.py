@@ -390,7 +390,29 @@ def trained_weights(module: Any, what: str) -> dict[str, np.ndarray]:
         state = dict(untouched.named_parameters(module))  # nn.Module's registries, not what its class says
     except TypeError as exc:
         raise ProbeFailure(f"{what} must be a torch.nn.Module that holds its parameters as one does ({exc})") from None
-    return {str(name): as_array(value, f"the trained parameter {name} of {what}") for name, value in state.items()}
+    weights = {str(name): as_array(value, f"the trained parameter {name} of {what}") for name, value in state.items()}
+    written = _written_as_read(list(state.values()))
+    if written:
+        note_written(written)
+    return weights
+
+
+def _written_as_read(read: list[Any]) -> str | None:
+    """How the parameters just read differ from what the training's last step left, or None. Checked
+    on the very tensors sent back: a hostile round ran its code inside the grader's read of the weights
+    (between the read and the later check of the run, :func:`steps_since`) and showed the trained
+    parameters to one and a copy trained elsewhere to the other (a2 80 where the work earns 50)."""
+    if not WATCHED:
+        return None  # no training run is watched (the probe reads weights it did not train)
+    for p in read:
+        entry = WATCHED.get(id(p))
+        if entry is None or entry[0] is not p:
+            if WATCHED_MODEL[0] is not None:
+                return REPLACED
+            continue  # a parameter its optimizer never held (frozen), where no model was named
+        if not same_values(p, entry[1]) and not any(same_values(p, state) for state in HISTORY.get(id(p), ())):
+            return WRITTEN_OUTSIDE
+    return None
 
 
 # -- fresh inputs: what official grading asks is drawn from the call's seed -----------------------

@@ -162,10 +162,21 @@ def _registries(module: Any) -> tuple[dict, dict]:
     registry that is not a plain dict (a subclass whose ``items`` answers otherwise) is refused: nn.Module
     never makes one, and what it walks would differ from what is read here."""
     attributes = _torch()["module_dict"](module)
+    if type(attributes) is not dict or not _plain_keys(attributes):
+        raise TypeError(f"{type(module).__name__} holds its attributes in something else than a dict of names")
     parameters, children = (dict.get(attributes, key) for key in ("_parameters", "_modules"))
     if type(parameters) is not dict or type(children) is not dict:
         raise TypeError(f"{type(module).__name__} holds its parameters or submodules in something else than a dict")
+    if not (_plain_keys(parameters) and _plain_keys(children)):
+        raise TypeError(f"{type(module).__name__} names a parameter or submodule with something else than a str")
     return dict(dict.items(parameters)), dict(dict.items(children))
+
+
+def _plain_keys(registry: dict) -> bool:
+    """Every key is a str itself: looking one up, hashing or joining it then runs no code of the
+    student's. A hostile round registered a ``None`` parameter under a str subclass whose ``__hash__``
+    ran in the middle of the grader's read, and swapped the trained weights in and out around it."""
+    return all(type(key) is str for key in dict.keys(registry))
 
 
 def _walk(module: Any, prefix: str, path: tuple[int, ...]) -> Iterator[tuple[str, Any]]:
