@@ -285,3 +285,22 @@ def test_no_kernel_of_the_student_s_own_answers_for_torch_s_operators():
     assert outcome["training reply"]["ok"] is False
     assert "torch's kernel of aten::equal" in outcome["training reply"]["error"]["message"]
     assert outcome["plain reply"] == {"ok": True, "data": 1}
+
+
+def test_numbers_of_numpy_subclasses_are_read_with_numpy_s_own_methods():
+    """A list of np.float64 subclasses returned by train() (the losses) ran their item() after the
+    student's training had returned, where the grader turned them into plain numbers."""
+    import numpy as np
+
+    from grader.inside.plain import to_plain
+
+    class Talking(np.float64):
+        def item(self, *args):
+            raise AssertionError("the student's item() ran")
+
+    class Key(np.int64):
+        def __int__(self):
+            raise AssertionError("the student's __int__ ran")
+
+    assert to_plain([Talking(1.5), np.float32(2.5)]) == [1.5, 2.5]
+    assert to_plain({Key(4): 1}) == {"4": 1}
