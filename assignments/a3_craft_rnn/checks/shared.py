@@ -1,9 +1,10 @@
 """Helpers of a3's public and hidden checks. Shipped with the public checks: nothing here is hidden
 (the hidden configurations and the hidden training task stay in test_hidden.py)."""
 
+import numpy as np
 import pytest
 
-from grader.checks import CheckFailure, PartialCredit, RunFailed, judged_on_its_own
+from grader.checks import CheckFailure, PartialCredit, RunFailed, is_close, judged_on_its_own
 
 # The questions of the public forward checks (test_public.py: test_forward).
 FORWARD_SEED = 31
@@ -92,3 +93,92 @@ def _craft_rnn_differs(judge):
         except (CheckFailure, PartialCredit, RunFailed):
             return True
     return False
+
+
+# How closely a forward must follow nn.RNN's (the correlation of its output, or of its h_n, with nn.RNN's
+# on the same inputs) for its gradients to be credited as its own forward's derivative: a slip (a bias
+# left out of a layer: 0.33 and above; h_n's layers reversed: output right) is, a function that is no
+# recurrent network is not (the bar a1's checks hold a forward to).
+MIN_RESEMBLANCE = 0.3
+# autograd's derivative along a direction against differences of the forward (probes.STEPS_ALONG:
+# about 1e-5 relative where the graph is whole; a cut leaf gives 0 against every difference)
+OWN_DERIVATIVE_RTOL = 2e-2
+
+
+def gradients_on_their_own(judge, reference, details, seed, case):
+    """The gradients check (``judge.compare("gradients", ...)``); where it fails because the student's
+    forward differs from nn.RNN's on that configuration (a slip: the forward checks charge it), the
+    gradients are judged on their own: they pass where autograd's gradients are the student's forward's
+    own derivative for every leaf (probes.own_derivative). A teacher round's forward that added bias_ih
+    in layer 0 only lost every multi-layer gradient check too, with a message naming weight_ih_l0, which
+    layer 0 computes right (53 where a teacher gives about 65)."""
+    expected = reference.expected("own_derivative", seed=seed, **case)  # asked always: the student copy ships it
+    try:
+        return judge.compare("gradients", seed=seed, per_key=True, **case)
+    except (CheckFailure, PartialCredit) as failure:
+        first = failure
+    try:
+        own = judge.run("own_derivative", seed=seed, **case)
+    except RunFailed:
+        raise first from None
+    mine, specified = _states(own), _states(expected)
+    if any(m is None or m.shape != e.shape for m, e in zip(mine, specified)):
+        raise first  # unreadable, or shaped otherwise: the forward checks say how
+    if all(is_close(m, e, **judge.tolerance) for m, e in zip(mine, specified)):
+        raise first  # the forward is right here: the gradients themselves are wrong
+    if max(_correlation(m, e) for m, e in zip(mine, specified)) < MIN_RESEMBLANCE:
+        raise first
+    cut = _not_own_derivative(own.get("along"))
+    if cut is None or cut:
+        if cut:
+            first.message += (
+                f"; autograd's gradients of {', '.join(cut)} are not your own forward's derivative either "
+                "(numerical differences of your forward disagree): is the graph cut there (.detach(), .data, "
+                "numpy, torch.no_grad)?"
+            )
+        raise first
+    details["note"] = (
+        "Judged on its own: your forward differs from nn.RNN's on this configuration (the forward checks "
+        "charge that), so its gradients cannot equal nn.RNN's; but autograd's gradients are your forward's "
+        "own derivative for every parameter, x and h0 (checked against numerical differences), so the "
+        "gradient path is right."
+    )
+    return None
+
+
+def _states(answer):
+    """output and h_n, flat (None where unreadable)."""
+    states = []
+    for key in ("output", "h_n"):
+        try:
+            states.append(np.asarray(answer[key], dtype=np.float64).ravel())
+        except (KeyError, TypeError, ValueError):
+            states.append(None)
+    return states
+
+
+def _correlation(mine, specified):
+    if mine.size < 3 or not np.isfinite(mine).all() or mine.std() == 0 or specified.std() == 0:
+        return 0.0
+    return float(np.corrcoef(mine, specified)[0, 1])
+
+
+def _not_own_derivative(along):
+    """The leaves whose autograd derivative is not the forward's (sorted), or None if unreadable."""
+    if not isinstance(along, dict) or not along:
+        return None
+    cut = set()
+    for leaves in along.values():
+        try:
+            pairs = {
+                name: (float(found["autograd"]), [float(n) for n in found["differences"]])
+                for name, found in leaves.items()
+            }
+        except (AttributeError, KeyError, TypeError, ValueError):
+            return None
+        scale = max((abs(n) for _, found in pairs.values() for n in found[:1]), default=0.0)
+        for name, (analytic, found) in pairs.items():
+            agrees = [abs(analytic - n) <= OWN_DERIVATIVE_RTOL * max(abs(n), 0.05 * scale) for n in found]
+            if not np.isfinite(analytic) or not any(agrees):
+                cut.add(name)
+    return sorted(cut)

@@ -9,7 +9,12 @@ import pytest
 
 from grader.checks import hidden, judge_training, measured_runs, points, timeout
 
-from .shared import classifier_on_its_own, judge_parameters, no_ready_made_rnn  # noqa: F401 (an autouse fixture)
+from .shared import (  # noqa: F401 (no_ready_made_rnn: an autouse fixture)
+    classifier_on_its_own,
+    gradients_on_their_own,
+    judge_parameters,
+    no_ready_made_rnn,
+)
 
 pytestmark = hidden
 
@@ -59,9 +64,9 @@ def test_forward_configurations(judge, case):
 
 @points(15)
 @pytest.mark.parametrize("case", list(GRADIENT_CASES), ids=str)
-def test_gradient_configurations(judge, case):
+def test_gradient_configurations(judge, reference, details, case):
     """Gradients equal nn.RNN's on more configurations (through output and through h_n, each half of the points)"""
-    judge.compare("gradients", seed=42, per_key=True, **GRADIENT_CASES[case])
+    gradients_on_their_own(judge, reference, details, 42, GRADIENT_CASES[case])
 
 
 @points(5)

@@ -137,6 +137,84 @@ def gradients(student, seed, **config):
     return result
 
 
+# The differences' steps along each unit direction (float32: about 1e-5 relative at 1e-2). A relu
+# network is piecewise linear: a step across a kink misses its derivative, so each step is taken on
+# both sides, and the checks need one difference to agree (a cut graph agrees with none).
+STEPS_ALONG = (1e-2, 1e-3, 1e-4)
+
+
+def own_derivative(student, seed, **config):
+    """The gradients probe's question asked of the student's own forward: for each term of its loss and
+    each leaf (every parameter, x and h0), autograd's derivative along a direction drawn from the seed,
+    and differences of the forward's loss along it (:data:`STEPS_ALONG`); and the forward's output and h_n.
+
+    Where the forward differs from nn.RNN's, its gradients cannot equal nn.RNN's, but they can still be
+    the forward's own derivative: every leaf's unless the graph is cut (``.detach()``, ``.data``, numpy,
+    ``torch.no_grad``). The checks credit that only for a forward close to the network (a slip)."""
+    model, x, h0, names = _case(student, seed, **config)
+    leaves = dict(model.named_parameters())
+    leaves["x"] = x.requires_grad_(True)
+    if h0 is not None:
+        leaves["h0"] = h0.requires_grad_(True)
+    output, h_n = _run(model, x, h0)
+    rng = np.random.default_rng(seed + 1)  # the gradients probe's weights of each term
+    weights_out = torch.tensor(rng.standard_normal(tuple(output.shape)), dtype=torch.float32, device=torch_device())
+    weights_last = torch.tensor(rng.standard_normal(tuple(h_n.shape)), dtype=torch.float32, device=torch_device())
+    terms = {"through output": (0, weights_out), "through h_n": (1, weights_last)}
+    directions = np.random.default_rng(seed + 2)
+    along = {}
+    for name, leaf in leaves.items():
+        drawn = directions.standard_normal(tuple(leaf.shape))
+        along[name] = torch.tensor(drawn / max(np.linalg.norm(drawn), 1e-12), dtype=leaf.dtype, device=leaf.device)
+
+    def losses():
+        with torch.no_grad():
+            result = _run(model, x, h0)
+        return {
+            term: float((result[index].double() * weights.double()).sum()) for term, (index, weights) in terms.items()
+        }
+
+    analytic = {}
+    for term, (index, weights) in terms.items():
+        loss = ((output, h_n)[index] * weights).sum()
+        grads = [None] * len(leaves)
+        if loss.requires_grad:  # a forward cut from the graph has no gradient at all
+            grads = torch.autograd.grad(loss, list(leaves.values()), allow_unused=True, retain_graph=True)
+        analytic[term] = {
+            name: 0.0 if grad is None else float((grad.double() * along[name].double()).sum())
+            for (name, _), grad in zip(leaves.items(), grads)
+        }
+    numeric = {term: {name: [] for name in leaves} for term in terms}
+    at = losses()
+    for name, leaf in leaves.items():
+        saved = leaf.detach().clone()
+        for step in STEPS_ALONG:
+            found = {}
+            for sign in (1, -1):
+                with torch.no_grad():
+                    leaf.copy_(saved + sign * step * along[name])
+                found[sign] = losses()
+            for term in terms:  # central, then each side alone
+                numeric[term][name] += [
+                    (found[1][term] - found[-1][term]) / (2 * step),
+                    (found[1][term] - at[term]) / step,
+                    (at[term] - found[-1][term]) / step,
+                ]
+        with torch.no_grad():
+            leaf.copy_(saved)
+    return {
+        "output": as_array(output, "output"),
+        "h_n": as_array(h_n, "h_n"),
+        "along": {
+            term: {
+                names.get(name, name): {"autograd": analytic[term][name], "differences": numeric[term][name]}
+                for name in leaves
+            }
+            for term in terms
+        },
+    }
+
+
 def _classifier(student, input_size, hidden_size, output_size, num_layers):
     model = student.SequenceClassifier(input_size, hidden_size, output_size, num_layers=num_layers)
     for name in ("rnn", "fc"):

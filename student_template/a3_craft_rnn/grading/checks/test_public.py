@@ -11,7 +11,14 @@ import pytest
 
 from grader.checks import points
 
-from .shared import FORWARD_CASES, FORWARD_SEED, classifier_on_its_own, judge_parameters, no_ready_made_rnn  # noqa: F401 (an autouse fixture)
+from .shared import (  # noqa: F401 (no_ready_made_rnn: an autouse fixture)
+    FORWARD_CASES,
+    FORWARD_SEED,
+    classifier_on_its_own,
+    gradients_on_their_own,
+    judge_parameters,
+    no_ready_made_rnn,
+)
 
 
 @points(5)
@@ -30,9 +37,9 @@ def test_forward(judge, case):
 
 
 @points(10)
-def test_gradients(judge):
+def test_gradients(judge, reference, details):
     """Gradients of every parameter, of x and of h0 equal nn.RNN's (two layers; through output and through h_n, half each)"""
-    judge.compare("gradients", seed=32, per_key=True, T=5, B=2, D=3, H=4, num_layers=2, h0=True)
+    gradients_on_their_own(judge, reference, details, 32, dict(T=5, B=2, D=3, H=4, num_layers=2, h0=True))
 
 
 @points(5)
