@@ -92,6 +92,14 @@ def test_one_number_gets_no_mean_or_sum_hint():
     assert "wrong sign" in diagnosis(-2.5, 2.5)
 
 
+def test_a_percentage_where_a_fraction_is_asked_is_named():
+    """a5's evaluate returning 78.4 where 0.784 is asked was told only "relative 99" (a teacher round)."""
+    assert "a percentage, not a fraction?" in diagnosis(np.float64(78.4), np.float64(0.784))
+    assert "a percentage, not a fraction?" in diagnosis([50.0, 75.0], [0.5, 0.75])
+    assert "percentage" not in diagnosis(np.float64(5.0), np.float64(0.5))
+    assert "percentage" not in diagnosis(np.float64(300.0), np.float64(3.0))  # not a fraction to begin with
+
+
 def test_mean_or_sum_only_for_a_whole_count():
     want = rng.standard_normal(12)
     assert "a mean instead of a sum" in diagnosis(want / 4, want)

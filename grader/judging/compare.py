@@ -643,6 +643,10 @@ def _value_pattern(mine: np.ndarray, want: np.ndarray, rtol: float, atol: float)
         return "the value has the wrong sign" if single else "every value has the wrong sign"
     if close(mine, np.zeros_like(mine)):
         return "the value is zero" if single else "every value is zero"
+    if close(mine, 100 * want) and (np.abs(want) <= 1).all() and want.any():  # an accuracy in percent
+        return (
+            "the value is" if single else "every value is"
+        ) + " 100 times the expected (a percentage, not a fraction?)"
     if single:
         return None
     norm = float(np.vdot(want, want))
