@@ -1177,6 +1177,7 @@ TORCH_MODES = ("torch.overrides.TorchFunctionMode", "torch.overrides.BaseTorchFu
 KERNEL_ROUTES = frozenset(
     {"Library", "impl", "register_kernel", "fallback", "_dispatch_library", "py_impl", "py_kernels"}
     | {"load_library", "_EnablePythonDispatcher", "enable_python_dispatcher", "_python_dispatcher"}
+    | {"cpp_extension"}  # compiles and loads native code, whose kernels register themselves as it loads
 )
 # A class changed through one of its objects (``type(t).__eq__ = f``): reviewed, not refused, since the
 # bookkeeping no longer reads weights through anything a class defines (grader.inside.untouched).
