@@ -366,6 +366,44 @@ def states_shaped_like_x(**changes: str) -> str:
     return source
 
 
+# A regression round's backward written for D = H only (its buffers shaped like an input), under a
+# right forward, and under one that raises on purpose wherever D != H so that the backward is asked
+# only where it works: that must not pay.
+SQUARE_ONLY_BACKWARD = """import numpy as np
+
+def rnn_step(x_t, h_prev, W_ih, W_hh, b_ih, b_hh, activation="tanh"):
+    z = x_t @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh
+    return {"tanh": np.tanh, "relu": lambda v: np.maximum(v, 0), "identity": lambda v: v}[activation](z)
+
+def rnn_forward(x, h0, W_ih, W_hh, b_ih, b_hh, activation="tanh"):
+    T, B, D = x.shape; H = W_hh.shape[0]
+    h = np.zeros((B, H)) if h0 is None else h0
+    hs = np.zeros((T, B, H))
+    for t in range(T):
+        h = rnn_step(x[t], h, W_ih, W_hh, b_ih, b_hh, activation); hs[t] = h
+    return hs, (x, np.zeros((B, H)) if h0 is None else h0, hs, W_ih, W_hh, activation)
+
+def linear_output(hs, W_hy, b_y):
+    return hs @ W_hy.T + b_y
+
+def rnn_backward(dhs, cache):
+    # written for square shapes only: the carried gradient is shaped like an input
+    x, h0, hs, W_ih, W_hh, a = cache
+    gx = np.zeros_like(x); gWih = np.zeros_like(W_hh); gWhh = np.zeros_like(W_hh); gb = np.zeros_like(x[0, 0])
+    carry = np.zeros_like(x[0])
+    for t in range(len(x) - 1, -1, -1):
+        loc = {"tanh": 1 - hs[t] ** 2, "relu": (hs[t] > 0) * 1.0, "identity": 1.0}[a]
+        dz = (dhs[t] + carry) * loc
+        gWih += dz.T @ x[t]; gWhh += dz.T @ (hs[t - 1] if t else h0); gb += dz.sum(0)
+        gx[t] = dz @ W_ih; carry = dz @ W_hh
+    return {"x": gx, "h0": carry, "W_ih": gWih, "W_hh": gWhh, "b_ih": gb, "b_hh": gb.copy()}
+"""
+SQUARE_ONLY_FORWARD_RAISES = SQUARE_ONLY_BACKWARD.replace(
+    "    h = np.zeros((B, H)) if h0 is None else h0\n",
+    "    if D != H:\n        raise ValueError('input_size must equal hidden_size')\n    h = np.zeros((B, H)) if h0 is None else h0\n",
+)
+
+
 @pytest.fixture(scope="module")
 def graded(run_grade, tmp_path_factory) -> dict[str, Any]:
     """Every submission of this module, graded by one `grade report` (the reference and the stub are
@@ -393,6 +431,8 @@ def graded(run_grade, tmp_path_factory) -> dict[str, Any]:
         "w_hh_not_transposed_throughout": {"srn.py": W_HH_NOT_TRANSPOSED_THROUGHOUT},
         "states_shaped_like_x": {"srn.py": states_shaped_like_x()},
         "states_shaped_like_x_bptt_not_carried": {"srn.py": states_shaped_like_x(CARRY="")},
+        "square_only_backward": {"srn.py": SQUARE_ONLY_BACKWARD},
+        "square_only_backward_forward_raises": {"srn.py": SQUARE_ONLY_FORWARD_RAISES},
         **{name: {"srn.py": student_srn(**changes)} for name, (changes, _) in WRONG.items()},
     }
     root = tmp_path_factory.mktemp("a1")
@@ -436,16 +476,21 @@ def test_a_right_backward_is_judged_on_a_question_its_raising_forward_answers(gr
     backward and gradient checks ask again with D = H, and only a right backward passes there."""
     checks = {c["name"]: c for c in checks_of(graded["states_shaped_like_x"], A1)}
     backward = [c for name, c in checks.items() if "backward" in name or name.startswith("test_gradient_check")]
-    assert len(backward) == 10 and all(c["status"] == "passed" for c in backward), [c["message"] for c in backward]
+    assert len(backward) == 10 and all(c["status"] == "partial" for c in backward), [c["message"] for c in backward]
+    assert all(c["points"] == pytest.approx(0.75 * c["max_points"]) for c in backward)
     assert all("asked with D = H" in c["message"] and "ValueError" in c["message"] for c in backward)
     forward = [c for name, c in checks.items() if name.startswith(("test_forward", "test_rnn_forward"))]
     assert forward and all(c["status"] == "failed" and "in rnn_forward" in c["message"] for c in forward)
-    assert score_of(graded["states_shaped_like_x"], A1) == 70
+    assert score_of(graded["states_shaped_like_x"], A1) == 60
 
     wrong = {c["name"]: c for c in checks_of(graded["states_shaped_like_x_bptt_not_carried"], A1)}
     backward = [c for name, c in wrong.items() if "backward" in name and "-T1-" not in name]  # T=1: nothing to carry
     assert backward and all(c["points"] < c["max_points"] for c in backward), [c["message"] for c in backward]
-    assert score_of(graded["states_shaped_like_x_bptt_not_carried"], A1) < 70
+    assert score_of(graded["states_shaped_like_x_bptt_not_carried"], A1) < 60
+
+    # Raising on purpose where D != H, to be asked only where a square-only backward works, does not pay.
+    honest = score_of(graded["square_only_backward"], A1)
+    assert score_of(graded["square_only_backward_forward_raises"], A1) <= honest == 60
 
 
 @pytest.mark.slow

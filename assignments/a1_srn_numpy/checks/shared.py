@@ -4,7 +4,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from grader.checks import CheckFailure, FailureKind, PartialCredit, RunFailed, judged_on_its_own
+from grader.checks import CheckFailure, FailureKind, PartialCredit, RunFailed
 
 # How closely a forward's hidden states must follow the specified network's (their correlation on the
 # same inputs) for the checks that credit how the work is done rather than its values. The network with
@@ -70,14 +70,23 @@ def require_a_recurrent_network(mine, specified, what):
         )
 
 
+# The share of a backward check's points that an answer on the nearer question (D = H) earns. A
+# backward judged only where D = H cannot show the mistakes that need D != H (a carried gradient or a
+# weight gradient shaped by the wrong size); a regression round's forward that raised on purpose
+# wherever D != H earned a backward that works only there its full points (70 where the same work with
+# a right forward earns 60). At 3/4, that costs more than it brings (30 + 30 = 60).
+NEARER_QUESTION_SHARE = 0.75
+
+
 def on_a_question_the_forward_answers(judge, reference, details, probe, case, judged_at):
     """``judged_at(case)``, a check of rnn_backward through ``probe`` (which runs the student's
     rnn_forward first, for its cache); where rnn_forward raises on that question, the same check asked
     with D = H, the nearest question such a forward often answers (a teacher round: ``hs =
     np.zeros_like(x)`` raised wherever D != H, and a right rnn_backward lost all 40 of its points to the
-    forward's traceback). Where rnn_backward then gives the reference's gradients, it earns its points
-    with a note; the forward checks keep charging the forward. The reference's answer to the nearer
-    question is asked always, so that the student copy ships it."""
+    forward's traceback). Where rnn_backward then gives the reference's gradients, it earns
+    :data:`NEARER_QUESTION_SHARE` of its points with a note; the forward checks keep charging the
+    forward. The reference's answer to the nearer question is asked always, so that the student copy
+    ships it."""
     nearer = dict(case, D=case["H"])
     reference.expected(probe, **nearer)
 
@@ -89,11 +98,24 @@ def on_a_question_the_forward_answers(judge, reference, details, probe, case, ju
             return failure.failure.kind is FailureKind.EXCEPTION
         return False
 
-    return judged_on_its_own(
-        lambda: judged_at(case),
-        lambda: judged_at(nearer),
-        details=details,
-        yours="rnn_forward",
-        instead=f"asked with D = H = {case['H']}, a question your rnn_forward answers, rnn_backward",
-        parts_differ=lambda: case["D"] != case["H"] and forward_raises(),
+    try:
+        return judged_at(case)
+    except RunFailed as failure:
+        if failure.failure.kind is not FailureKind.EXCEPTION or case["D"] == case["H"] or not forward_raises():
+            raise
+        first = failure
+    shown = dict(details)
+    try:
+        judged_at(nearer)
+    except Exception:  # wrong there too, or failing otherwise: the first failure says why
+        details.clear()
+        details.update(shown)
+        raise first from None
+    raise PartialCredit(
+        NEARER_QUESTION_SHARE,
+        f"Judged on its own: your rnn_forward fails on this check's question "
+        f"({first.failure.student_message().strip()[:300]}), so rnn_backward was asked with D = H = {case['H']}, "
+        f"a question your rnn_forward answers, and gives the reference's gradients there. Asked only with D = H, "
+        f"it earns {NEARER_QUESTION_SHARE:.0%} of the points: mistakes that need D != H cannot show there; the "
+        "forward checks judge rnn_forward.",
     )

@@ -138,13 +138,29 @@ def gradients_on_their_own(judge, reference, details, seed, case):
                 "numpy, torch.no_grad)?"
             )
         raise first
-    details["note"] = (
+    # Only what the specified network depends on here has a gradient to check, and a leaf the forward
+    # ignores earns no share: a regression round's feed-forward "RNN" (no weight_hh, no h0) was
+    # credited every gradient, since 0 agrees with 0.
+    specified_leaves = _live_leaves(expected.get("along"))
+    ignored = sorted(specified_leaves - _live_leaves(own.get("along")))
+    share = 1 - len(ignored) / len(specified_leaves) if specified_leaves else 0.0
+    note = (
         "Judged on its own: your forward differs from nn.RNN's on this configuration (the forward checks "
         "charge that), so its gradients cannot equal nn.RNN's; but autograd's gradients are your forward's "
-        "own derivative for every parameter, x and h0 (checked against numerical differences), so the "
-        "gradient path is right."
+        "own derivative (checked against numerical differences), so the gradient path is right"
     )
-    return None
+    if not ignored:
+        details["note"] = f"{note} for every parameter, x and h0."
+        return None
+    recurrence = [name for name in ignored if name.startswith("weight_hh") or name == "h0"]
+    if recurrence or share <= 0:  # no recurrence: not the network with a slip
+        first.message += f"; your forward does not depend on {', '.join(recurrence or ignored)} here, as nn.RNN's does"
+        raise first
+    raise PartialCredit(
+        share,
+        f"{note} where your forward depends on a leaf; it does not depend on {', '.join(ignored)}, as nn.RNN's "
+        f"does, so there is no gradient of those to check: {share:.0%} of the points",
+    )
 
 
 def _states(answer):
@@ -183,3 +199,19 @@ def _not_own_derivative(along):
             if not np.isfinite(analytic) or not any(agrees):
                 cut.add(name)
     return sorted(cut)
+
+
+def _live_leaves(along):
+    """The leaves the forward depends on here: a numerical difference of its loss along them, in either
+    term, that is not zero (next to the largest of that term)."""
+    live = set()
+    if not isinstance(along, dict):
+        return live
+    for leaves in along.values():
+        try:
+            central = {name: abs(float(found["differences"][0])) for name, found in leaves.items()}
+        except (AttributeError, KeyError, IndexError, TypeError, ValueError):
+            continue
+        scale = max(central.values(), default=0.0)
+        live |= {name for name, value in central.items() if value > 1e-4 * scale}
+    return live
