@@ -323,6 +323,7 @@ def _dict_mismatch(
             diagnosis=found,
         )
     axes = _declared_axes(expected, time_axis)
+    first, others = None, []
     for key in keys:
         failure = find_mismatch(
             got[key],
@@ -334,9 +335,19 @@ def _dict_mismatch(
             time_axis=axes.get(key),
             positions=positions,
         )
-        if failure is not None:
-            return failure
-    return None
+        if failure is not None and first is None:
+            first = failure
+        elif failure is not None:
+            others.append(str(key))
+    if first is not None and others:  # every wrong entry named, not only the first (a teacher round)
+        shown = ", ".join(others[:MAX_NAMED]) + (
+            f" and {len(others) - MAX_NAMED} more" if len(others) > MAX_NAMED else ""
+        )
+        first.message += f"; {shown} differ{'s' if len(others) == 1 else ''} too"
+    return first
+
+
+MAX_NAMED = 8  # the other wrong entries of a dict a mismatch message names
 
 
 def _list_mismatch(
