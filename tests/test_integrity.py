@@ -470,6 +470,7 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path, nam
         "a2_copied_in_function_mode": copied_in(FUNCTION_MODE),
         "a2_copied_in_dispatcher_equal": copied_in(DISPATCHER_EQUAL),
         "a2_copied_in_python_dispatcher": copied_in(PYTHON_DISPATCHER_EQUAL),
+        "a2_finalizer_swap": {f"{A2}/ohlol.py": (REPO / "tests" / "submissions" / "a2_finalizer_swap.py").read_text()},
         "a2_copied_in_hook_in_the_read": patched(
             A2, "ohlol", TINY_STEPS, COPY_TRAINED, AGREE_OFF, *HOOK_IN_THE_READ, append=SHADOW_STATE + HOOK_STATE
         ),
@@ -512,6 +513,16 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path, nam
     ):
         [work] = [a for a in results[cheat]["assignments"] if a["id"] == A2]
         assert any(flag in str(entry) for entry in work["flags"]), (cheat, work["flags"])
+    # Weights swapped in for the grader's read and out for its check, by a finalizer run inside the
+    # grader's code: the bookkeeping judges one read, and sends what it judged. (Its returned losses
+    # are a copy's, trained the specified way: the loss curves, which judge the numbers train returns,
+    # pass.)
+    swapped = {c["name"]: c for c in checks_of(results["a2_finalizer_swap"], A2)}
+    for name in ("test_converges_to_ohlol", "test_hidden_mapping"):
+        assert swapped[name]["points"] == 0 and "outside the optimizer's steps" in swapped[name]["message"], swapped[
+            name
+        ]["message"]
+
     # The registration was refused, and recorded though the cheat caught the refusal.
     refused = checks_of(results["a2_copied_in_dispatcher_equal"], A2)
     assert all(c["points"] == 0 for c in refused), [(c["name"], c["points"]) for c in refused]

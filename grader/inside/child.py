@@ -331,39 +331,43 @@ def _count_optimizer_steps() -> None:
     def remember(optimizer: Any, args: Any, kwargs: Any) -> None:
         # The trained model's weights changed since its last step (or since the probe made its
         # optimizer): written outside the optimizer (copied in). A step with hooks of the student's
-        # own steers them.
-        written = probe_api.written_since_last_step()
+        # own steers them. Judged on one read of each weight (probe_api.read_now).
+        parameters = _parameters_of(optimizer)
+        now = probe_api.read_now([*parameters, *(p for p, _ in list(watched.values()))])
+        written = probe_api.written_since_last_step(now=now)
         if written:
             probe_api.note_written(written)
-        elif hooked(optimizer) and any(id(p) in watched for p in _parameters_of(optimizer)):
+        elif hooked(optimizer) and any(id(p) in watched for p in parameters):
             probe_api.note_written(probe_api.HOOKED)
         # Only parameters with a gradient can move (Adam, SGD): stepping with none does not train.
-        before[:] = [(p, untouched.copy(p)) for p in _parameters_of(optimizer) if untouched.has_gradient(p)]
+        before[:] = [(p, now[id(p)]) for p in parameters if untouched.has_gradient(p)]
 
     def counted(optimizer: Any, args: Any, kwargs: Any) -> None:
         # A step counts where it moved a weight: not with no gradient, nor at a learning rate of 0.
-        moved = any(not probe_api.same_values(p, value) for p, value in before)
+        # Every judgement here, and the values kept as the last step's, come from one read.
+        stepped = {id(p): p for p in _parameters_of(optimizer)}
+        now = probe_api.read_now([*stepped.values(), *(p for p, _ in list(watched.values()))])
+        moved = any(not probe_api.same_values(now.get(id(p), p), value) for p, value in before)
         before.clear()
         if moved:
             _steps[0] += 1  # every optimizer's: what the watchdog's step budget counts
-        stepped = {id(p): p for p in _parameters_of(optimizer)}
         if not watched:
             if moved:  # no probe said what it trains: what the first step that moves anything moves
                 watched.update((key, (p, None)) for key, p in stepped.items())
                 probe_api.MODEL_STEPS[0] += 1
         else:
-            moving = [(p, watched[key][1]) for key, p in stepped.items() if key in watched]
-            mine = any(not probe_api.same_values(p, value) for p, value in moving)
-            written = probe_api.written_since_last_step(skip=frozenset(stepped))  # during another's step
+            moving = [(now.get(key, p), watched[key][1]) for key, p in stepped.items() if key in watched]
+            mine = any(not probe_api.same_values(read, value) for read, value in moving)
+            written = probe_api.written_since_last_step(skip=frozenset(stepped), now=now)  # during another's step
             if written:
                 probe_api.note_written(written)
-            elif any(probe_api.moved_too_far(p, value) for p, value in moving):
+            elif any(probe_api.moved_too_far(read, value) for read, value in moving):
                 probe_api.note_written(probe_api.TOO_FAR)
             elif mine and hooked(optimizer):
                 probe_api.note_written(probe_api.HOOKED)
             elif mine:
                 probe_api.MODEL_STEPS[0] += 1
-        probe_api.note_states(stepped=not probe_api.WEIGHTS_WRITTEN[0])
+        probe_api.note_states(stepped=not probe_api.WEIGHTS_WRITTEN[0], now=now)
 
     try:
         optim.register_optimizer_step_pre_hook(remember)

@@ -390,27 +390,31 @@ def trained_weights(module: Any, what: str) -> dict[str, np.ndarray]:
         state = dict(untouched.named_parameters(module))  # nn.Module's registries, not what its class says
     except TypeError as exc:
         raise ProbeFailure(f"{what} must be a torch.nn.Module that holds its parameters as one does ({exc})") from None
-    weights = {str(name): as_array(value, f"the trained parameter {name} of {what}") for name, value in state.items()}
-    written = _written_as_read(list(state.values()))
+    read = read_now(state.values())  # one read: what is judged is what is sent
+    weights = {
+        str(name): as_array(read[id(value)], f"the trained parameter {name} of {what}") for name, value in state.items()
+    }
+    written = _written_as_read([(p, read[id(p)]) for p in state.values()])
     if written:
         note_written(written)
     return weights
 
 
-def _written_as_read(read: list[Any]) -> str | None:
-    """How the parameters just read differ from what the training's last step left, or None. Checked
-    on the very tensors sent back: a hostile round ran its code inside the grader's read of the weights
-    (between the read and the later check of the run, :func:`steps_since`) and showed the trained
-    parameters to one and a copy trained elsewhere to the other (a2 80 where the work earns 50)."""
+def _written_as_read(read: list[tuple[Any, Any]]) -> str | None:
+    """How the parameters just read (each with the copy read) differ from what the training's last step
+    left, or None. Checked on the very copies sent back: a hostile round ran its code inside the
+    grader's read of the weights (between the read and the later check of the run, :func:`steps_since`)
+    and showed the trained parameters to one and a copy trained elsewhere to the other (a2 80 where the
+    work earns 50)."""
     if not WATCHED:
         return None  # no training run is watched (the probe reads weights it did not train)
-    for p in read:
+    for p, value in read:
         entry = WATCHED.get(id(p))
         if entry is None or entry[0] is not p:
             if WATCHED_MODEL[0] is not None:
                 return REPLACED
             continue  # a parameter its optimizer never held (frozen), where no model was named
-        if not same_values(p, entry[1]) and not any(same_values(p, state) for state in HISTORY.get(id(p), ())):
+        if not same_values(value, entry[1]) and not any(same_values(value, state) for state in HISTORY.get(id(p), ())):
             return WRITTEN_OUTSIDE
     return None
 
@@ -486,11 +490,29 @@ def _watch(parameters: list[Any], model: Any, lr: float | None) -> None:
     note_states()
 
 
-def note_states(stepped: bool = True) -> None:
-    """Take each watched parameter's value now as its value after the last step (and, where a step
-    of the training produced it, ``stepped``, remember it as a state a checkpoint may restore)."""
+def read_now(parameters: Any) -> dict[int, Any]:
+    """One read of each parameter (a copy, by id). A step hook judges the weights, and keeps them as
+    the last step's, on these copies only, and ``trained_weights`` sends the copies it judged: code that
+    writes into the parameters between two reads of the grader (a finalizer run by a collection inside
+    the grader's code, a thread) then lands in a read that is judged. A hostile round put the
+    last step's values back for the check and a copy trained elsewhere for the read (a2 100 where the
+    work earns 50)."""
+    read = {}
+    for p in parameters:
+        try:
+            read[id(p)] = untouched.copy(p)
+        except Exception:  # not a tensor: judged as replaced where that matters
+            continue
+    return read
+
+
+def note_states(stepped: bool = True, now: dict[int, Any] | None = None) -> None:
+    """Take each watched parameter's value now (``now``'s copy, where it holds one) as its value after
+    the last step (and, where a step of the training produced it, ``stepped``, remember it as a state
+    a checkpoint may restore)."""
+    now = now or {}
     for key, (p, _) in list(WATCHED.items()):
-        value = untouched.copy(p)
+        value = now[key] if key in now else untouched.copy(p)
         WATCHED[key] = (p, value)
         if stepped:
             states = HISTORY.setdefault(key, [])
@@ -567,13 +589,19 @@ def steps_since(before: int | None) -> int | None:
     return 0 if WEIGHTS_WRITTEN[0] else MODEL_STEPS[0] - before
 
 
-def written_since_last_step(skip: frozenset[int] = frozenset()) -> str | None:
-    """How the trained model changed since the last step that moved it, or None: a parameter differs
-    from its value then (``skip``: ids of parameters a step now running may move), or the model holds
-    parameters it did not hold when the run began (replaced by others)."""
-    changed = [(key, p) for key, (p, value) in WATCHED.items() if key not in skip and not same_values(p, value)]
-    for key, p in changed:  # each may hold an earlier state of this training, restored (the best checkpoint)
-        restored = next((state for state in HISTORY.get(key, ()) if same_values(p, state)), None)
+def written_since_last_step(skip: frozenset[int] = frozenset(), now: dict[int, Any] | None = None) -> str | None:
+    """How the trained model changed since the last step that moved it, or None: a parameter (as
+    ``now`` read it, where it did: :func:`read_now`) differs from its value then (``skip``: ids of
+    parameters a step now running may move), or the model holds parameters it did not hold when the
+    run began (replaced by others)."""
+    now = now or {}
+    changed = [
+        (key, p, now.get(key, p))
+        for key, (p, value) in WATCHED.items()
+        if key not in skip and not same_values(now.get(key, p), value)
+    ]
+    for key, p, read in changed:  # each may hold an earlier state of this training, restored (the best checkpoint)
+        restored = next((state for state in HISTORY.get(key, ()) if same_values(read, state)), None)
         if restored is None:
             return WRITTEN_OUTSIDE
         WATCHED[key] = (p, restored)

@@ -13,6 +13,7 @@ and a module's own registries read through ``nn.Module``'s real ``__dict__``.
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -57,6 +58,9 @@ def pin() -> None:
             + ("sub", "abs", "le", "ne", "detach", "clone")
         },
         dump=torch._C._dispatch_dump,
+        collecting=gc.isenabled,
+        stop_collecting=gc.disable,
+        collect=gc.enable,
     )
     _KERNELS_AT_PIN.update(_kernel_table(torch))
 
@@ -79,8 +83,12 @@ class plain(ExitStack):  # noqa: N801 (used as a function: ``with plain():``)
 
     def __enter__(self) -> plain:
         super().__enter__()
-        for switch_off in _torch()["switched_off"]:
+        pinned = _torch()
+        for switch_off in pinned["switched_off"]:
             self.enter_context(switch_off())
+        if pinned["collecting"]():  # no finalizer of the student's runs inside a read (a collection would)
+            pinned["stop_collecting"]()
+            self.callback(pinned["collect"])
         return self
 
 
