@@ -176,6 +176,55 @@ NO_PACKING = (
 # a5 whose train_epoch never steps the optimizer it is given but writes the weights itself: it stands for
 # weights trained elsewhere and copied in (a student shipped ones trained offline on the public data).
 # A training run must take at least half the reference's optimizer steps (steps with no gradient do not count).
+# A hostile round's a5: steps at 3e-5 (they learn nothing), and a hook registry of its own, a dict
+# subclass whose __len__ (which the bookkeeping's check for hooks called inside its step hook, after
+# its read) walked the weights toward a copy trained by hand and said 0 (94.68 where the work earns 68.09).
+HOOK_REGISTRY_OF_ITS_OWN = (
+    "    model.train()\n    total, batches = 0.0, 0\n",
+    "    model.train()\n    total, batches = 0.0, 0\n"
+    "    for group in optimizer.param_groups:\n"
+    "        group['lr'] = min(group['lr'], 3e-5)\n"
+    "    if not isinstance(optimizer.__dict__.get('_optimizer_step_pre_hooks'), _Sneaky):\n"
+    "        optimizer._optimizer_step_pre_hooks = _Sneaky(model, _shadow(model, loader, device))\n",
+)
+SNEAKY_REGISTRY = """
+
+import collections
+import copy
+
+
+class _Sneaky(collections.OrderedDict):
+    def __init__(self, model, target):
+        super().__init__()
+        self.model, self.target, self.calls = model, target, 0
+
+    def __len__(self):
+        self.calls += 1
+        if self.calls % 2:
+            with torch.no_grad():
+                for p, t in zip(self.model.parameters(), self.target):
+                    p.add_((t - p).clamp(-0.2, 0.2))
+        return 0
+
+
+def _shadow(model, loader, device):
+    shadow = copy.deepcopy(model)
+    shadow.train()
+    ps = list(shadow.parameters())
+    m, v, t = [torch.zeros_like(p) for p in ps], [torch.zeros_like(p) for p in ps], 0
+    for _ in range(4):  # Adam by hand: no optimizer step for the bookkeeping to see
+        for padded, lengths, labels in loader:
+            t += 1
+            loss = nn.functional.cross_entropy(shadow(padded.to(device), lengths), labels.to(device))
+            grads = torch.autograd.grad(loss, ps, allow_unused=True)
+            with torch.no_grad():
+                for p, g, a, b in zip(ps, grads, m, v):
+                    if g is not None:
+                        a.mul_(0.9).add_(g, alpha=0.1)
+                        b.mul_(0.999).addcmul_(g, g, value=0.001)
+                        p.sub_(3e-2 * (a / (1 - 0.9**t)) / ((b / (1 - 0.999**t)).sqrt() + 1e-8))
+    return [p.detach().clone() for p in ps]
+"""
 WEIGHTS_WRITTEN_BY_HAND = (
     "        optimizer.step()\n",
     "        with torch.no_grad():\n"
@@ -464,6 +513,7 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path, nam
         "a5_honest_no_training": patched(A5, "sentiment", A5_NO_TRAINING),
         "a5_label_thief": patched(A5, "sentiment", A5_NO_TRAINING, append=A5_THIEF),
         "a5_weights_written_by_hand": patched(A5, "sentiment", WEIGHTS_WRITTEN_BY_HAND),
+        "a5_hook_registry_of_its_own": patched(A5, "sentiment", HOOK_REGISTRY_OF_ITS_OWN, append=SNEAKY_REGISTRY),
         "a5_prepared_weights": prepared_weights_cheat(),
         "a2_recon": patched(A2, "ohlol", append=RECON),
         "a2_copied_in_equal_redefined": copied_in(EQUAL_REDEFINED),
@@ -557,6 +607,11 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path, nam
         assert by_hand[name]["points"] == 0 and "outside the optimizer's steps" in by_hand[name]["message"], by_hand[
             name
         ]
+
+    hooked = {c["name"]: c for c in checks_of(results["a5_hook_registry_of_its_own"], A5)}
+    for name in ("test_training_dev_accuracy", "test_training_test_accuracy", "test_training_made_up_language"):
+        assert hooked[name]["points"] == 0, (name, hooked[name]["message"])
+    assert score_of(results["a5_hook_registry_of_its_own"], A5) <= score_of(results["a5_honest_no_training"], A5)
 
     # Weights prepared for the course's data pass those checks alone; the task never seen gates them.
     assert score_of(results["a5_prepared_weights"], A5) <= score_of(results["a5_honest_no_training"], A5)

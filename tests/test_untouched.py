@@ -304,3 +304,52 @@ def test_numbers_of_numpy_subclasses_are_read_with_numpy_s_own_methods():
 
     assert to_plain([Talking(1.5), np.float32(2.5)]) == [1.5, 2.5]
     assert to_plain({Key(4): 1}) == {"4": 1}
+
+
+def test_a_run_starts_from_the_grader_s_initial_weights():
+    """a2 loads its initial weights into the student's model through the student's load_state_dict,
+    and watches the run from there: weights that are not those at the start count as written."""
+    from grader.inside import probe_api
+
+    cell = torch.nn.RNNCell(4, 4)
+    initial = {name: value.clone() for name, value in cell.state_dict().items()}
+    probe_api.new_run()
+    try:
+        probe_api.training_of(cell, lr=0.1)
+        probe_api.started_from(cell, initial)
+        assert probe_api.how_written() is None
+        probe_api.new_run()
+        with torch.no_grad():
+            cell.weight_hh.mul_(2.0)  # what a steered load_state_dict leaves
+        probe_api.training_of(cell, lr=0.1)
+        probe_api.started_from(cell, initial)
+        assert probe_api.how_written() == probe_api.WRITTEN_OUTSIDE
+    finally:
+        probe_api.new_run()
+
+
+def test_the_step_hooks_read_an_optimizer_as_the_built_in_types_hold_it():
+    """A hostile round's hook registry (a dict subclass whose __len__ wrote the weights and said 0) ran
+    inside the bookkeeping's step hook; groups or registries of other types are read as none."""
+    import collections
+
+    from grader.inside.child import _own_attribute, _parameters_of
+
+    ran = []
+
+    class Talking(collections.OrderedDict):
+        def __len__(self):
+            ran.append("len")
+            return 0
+
+        def get(self, *args):
+            ran.append("get")
+            return super().get(*args)
+
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    assert [id(p) for p in _parameters_of(optimizer)] == [id(p) for p in model.parameters()]
+    optimizer._optimizer_step_pre_hooks = Talking()
+    assert type(_own_attribute(optimizer, "_optimizer_step_pre_hooks")) is Talking  # seen as what it is
+    optimizer.param_groups[0] = Talking(optimizer.param_groups[0])
+    assert _parameters_of(optimizer) == [] and ran == []

@@ -20,6 +20,7 @@ from grader.inside.probe_api import (
     recurrent_weight_shapes,
     replay_sensitivity,
     seed_everything,
+    started_from,
     steps_since,
     torch_device,
     trained_weights,
@@ -126,10 +127,16 @@ def _train_once(student, source, target, epochs, lr, seed, own_init=True, stand_
     if stand_ins:
         _with_stand_ins(model)
     inputs, labels = _one_hot(source), _labels(target)
-    initial = _summed_loss(model, inputs, labels)
+    # Watched from here, before the student's code runs again (its forward, in the initial loss: a
+    # hostile round's forward returned a tensor whose __torch_function__ saw the labels there, trained
+    # a copy by hand and wrote it in before the watch began, a2 80 where the work earns 50); and from
+    # the grader's initial weights, which the student's load_state_dict could have changed.
     training_of(model, lr)  # only steps that move this model count; weights written into it do not
+    if initial is not None:
+        started_from(_cell(model), initial)
+    initial_loss = _summed_loss(model, inputs, labels)
     losses = _losses(student.train(model, inputs, labels, epochs=epochs, lr=lr), epochs)
-    return {"losses": losses, "weights": trained_weights(model, "Model"), "initial_loss": initial, "model": model}
+    return {"losses": losses, "weights": trained_weights(model, "Model"), "initial_loss": initial_loss, "model": model}
 
 
 def replay_words():

@@ -24,6 +24,7 @@ import threading
 import time
 import traceback
 import types
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -317,27 +318,37 @@ def _count_optimizer_steps() -> None:
 
     def hooked(optimizer: Any) -> bool:
         """Step hooks other than ours: the student's code runs them inside the step, where a write
-        into the weights would pass for the step's own update."""
-        own = [
-            getattr(optimizer, "_optimizer_step_pre_hooks", {}),
-            getattr(optimizer, "_optimizer_step_post_hooks", {}),
+        into the weights would pass for the step's own update. Read as the built-in types hold them
+        (:func:`_own_attribute`): a hostile round's hook registry, a dict subclass whose ``__len__``
+        said 0, ran the student's code inside this hook and hid the hooks it held."""
+        own = [_own_attribute(optimizer, name) for name in ("_optimizer_step_pre_hooks", "_optimizer_step_post_hooks")]
+        shared = [
+            _own_attribute(optim, name) for name in ("_global_optimizer_pre_hooks", "_global_optimizer_post_hooks")
         ]
-        shared = [getattr(optim, "_global_optimizer_pre_hooks", {}), getattr(optim, "_global_optimizer_post_hooks", {})]
-        try:
-            return any(len(hooks) for hooks in own) or any(h not in ours for hooks in shared for h in hooks.values())
-        except Exception:
-            return True
+        for hooks in own:
+            if hooks is not None and (type(hooks) not in (dict, OrderedDict) or dict.__len__(hooks)):
+                return True
+        for hooks in shared:
+            if hooks is None:
+                continue
+            if type(hooks) not in (dict, OrderedDict):
+                return True
+            if any(not any(hook is mine for mine in ours) for hook in dict.values(hooks)):
+                return True
+        return False
 
     def remember(optimizer: Any, args: Any, kwargs: Any) -> None:
         # The trained model's weights changed since its last step (or since the probe made its
         # optimizer): written outside the optimizer (copied in). A step with hooks of the student's
-        # own steers them. Judged on one read of each weight (probe_api.read_now).
+        # own steers them. Judged on one read of each weight (probe_api.read_now), taken after
+        # everything else this hook reads.
         parameters = _parameters_of(optimizer)
+        steered = hooked(optimizer)
         now = probe_api.read_now([*parameters, *(p for p, _ in list(watched.values()))])
         written = probe_api.written_since_last_step(now=now)
         if written:
             probe_api.note_written(written)
-        elif hooked(optimizer) and any(id(p) in watched for p in parameters):
+        elif steered and any(id(p) in watched for p in parameters):
             probe_api.note_written(probe_api.HOOKED)
         # Only parameters with a gradient can move (Adam, SGD): stepping with none does not train.
         before[:] = [(p, now[id(p)]) for p in parameters if untouched.has_gradient(p)]
@@ -346,6 +357,7 @@ def _count_optimizer_steps() -> None:
         # A step counts where it moved a weight: not with no gradient, nor at a learning rate of 0.
         # Every judgement here, and the values kept as the last step's, come from one read.
         stepped = {id(p): p for p in _parameters_of(optimizer)}
+        steered = hooked(optimizer)
         now = probe_api.read_now([*stepped.values(), *(p for p, _ in list(watched.values()))])
         moved = any(not probe_api.same_values(now.get(id(p), p), value) for p, value in before)
         before.clear()
@@ -363,7 +375,7 @@ def _count_optimizer_steps() -> None:
                 probe_api.note_written(written)
             elif any(probe_api.moved_too_far(read, value) for read, value in moving):
                 probe_api.note_written(probe_api.TOO_FAR)
-            elif mine and hooked(optimizer):
+            elif mine and steered:
                 probe_api.note_written(probe_api.HOOKED)
             elif mine:
                 probe_api.MODEL_STEPS[0] += 1
@@ -379,10 +391,38 @@ def _count_optimizer_steps() -> None:
 
 
 def _parameters_of(optimizer: Any) -> list[Any]:
-    try:
-        return [p for group in getattr(optimizer, "param_groups", None) or [] for p in group.get("params", ())]
-    except Exception:  # groups the student's code replaced by something else
+    """The parameters of the optimizer's groups, read as the built-in types hold them: groups that are
+    not a list of dicts of lists (replaced by the student's code, whose methods would run inside the
+    step hooks) give none."""
+    groups = _own_attribute(optimizer, "param_groups")
+    if type(groups) is not list:
         return []
+    found: list[Any] = []
+    for group in list.copy(groups):
+        if type(group) is not dict or not _plain_keys(group):
+            return []
+        params = dict.get(group, "params")
+        if type(params) is not list:
+            return []
+        found += list.copy(params)
+    return found
+
+
+def _own_attribute(owner: Any, name: str) -> Any:
+    """``owner``'s attribute ``name`` from its own ``__dict__`` (an instance's or a module's), read
+    without running any code of the student's: no ``__getattr__``, property or dict subclass; None
+    where there is none, or where that dict is not a plain one."""
+    try:
+        attributes = object.__getattribute__(owner, "__dict__")
+    except AttributeError:
+        return None
+    if type(attributes) is not dict or not _plain_keys(attributes):
+        return None
+    return dict.get(attributes, name)
+
+
+def _plain_keys(registry: dict) -> bool:
+    return all(type(key) is str for key in dict.keys(registry))
 
 
 def _stop_hanging_functions(

@@ -481,6 +481,26 @@ def training_of(model: Any, lr: float | None = None) -> Any:
     return model
 
 
+def started_from(module: Any, weights: dict[str, Any]) -> None:
+    """The run watched (:func:`training_of`, :func:`training_with`) starts from ``weights``, the
+    grader's initial weights loaded into ``module`` (by :func:`load_weights`, which runs the student's
+    ``load_state_dict``): a parameter named as in ``weights`` that held anything else when the watch
+    began counts as written outside the steps."""
+    if not WATCHED:
+        return
+    try:
+        read = dict(untouched.named_parameters(module))
+    except TypeError:
+        note_written(REPLACED)
+        return
+    for name, value in weights.items():
+        p = read.get(name)
+        entry = WATCHED.get(id(p)) if p is not None else None
+        if entry is not None and not same_values(entry[1], value.to(entry[1].device)):
+            note_written(WRITTEN_OUTSIDE)
+            return
+
+
 def _watch(parameters: list[Any], model: Any, lr: float | None) -> None:
     if model is not None:
         parameters = parameters + _parameters_of_model(model)

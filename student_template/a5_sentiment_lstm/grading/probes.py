@@ -486,6 +486,10 @@ def _train_once(student, texts, labels, epochs, batch_size, lr, emb, hidden, see
     vocab = student.build_vocab(list(texts))
     model = student.SentimentLSTM(len(vocab), emb, hidden, 1, 2, dropout=0.0, bidirectional=True)
     model = model.to(torch_device())
+    # Watched from here, before the student's code sees the labels (a hostile round's SentimentDataset
+    # trained a copy by hand on them and wrote it into the model before the watch began: 94.68 where
+    # the work earns 68.09).
+    optimizer = training_with(torch.optim.Adam(model.parameters(), lr=lr), model)
     loader = torch.utils.data.DataLoader(
         student.SentimentDataset(list(texts), list(labels), vocab),
         batch_size=batch_size,
@@ -493,7 +497,6 @@ def _train_once(student, texts, labels, epochs, batch_size, lr, emb, hidden, see
         collate_fn=student.collate_fn,
         generator=torch.Generator().manual_seed(seed),
     )
-    optimizer = training_with(torch.optim.Adam(model.parameters(), lr=lr), model)
     criterion = nn.CrossEntropyLoss()
     losses = [
         as_number(
