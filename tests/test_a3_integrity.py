@@ -486,6 +486,8 @@ def test_assignments_without_rules_are_scanned_for_reach_arounds_only():
         ("import torch\ntorch.ops.aten.eq.Tensor.py_impl(torch._C.DispatchKey.CPU)\n", True),
         ("from torch._dispatch.python import enable_python_dispatcher\n", True),
         ("from torch.utils.cpp_extension import load_inline\n", True),
+        ("import signal\nsignal.signal(signal.SIGALRM, lambda number, frame: frame)\n", True),
+        ("import signal\nsignal.signal(signal.SIGTERM, print)\n", True),
         # an operator of the student's own is reviewed only
         (
             "import torch\n@torch.library.custom_op('mine::twice', mutates_args=())\ndef twice(x):\n    return x\n",

@@ -521,6 +521,7 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path, nam
         "a2_copied_in_dispatcher_equal": copied_in(DISPATCHER_EQUAL),
         "a2_copied_in_python_dispatcher": copied_in(PYTHON_DISPATCHER_EQUAL),
         "a2_finalizer_swap": {f"{A2}/ohlol.py": (REPO / "tests" / "submissions" / "a2_finalizer_swap.py").read_text()},
+        "a2_frame_walk": {f"{A2}/ohlol.py": (REPO / "tests" / "submissions" / "a2_frame_walk.py").read_text()},
         "a2_copied_in_hook_in_the_read": patched(
             A2, "ohlol", TINY_STEPS, COPY_TRAINED, AGREE_OFF, *HOOK_IN_THE_READ, append=SHADOW_STATE + HOOK_STATE
         ),
@@ -572,6 +573,11 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path, nam
         assert swapped[name]["points"] == 0 and "outside the optimizer's steps" in swapped[name]["message"], swapped[
             name
         ]["message"]
+
+    # A frame of the grader's, reached from a traceback by a name decoded at run time: refused.
+    walked = checks_of(results["a2_frame_walk"], A2)
+    assert score_of(results["a2_frame_walk"], A2) <= honest_a2
+    assert any("a frame of the running code" in c["message"] for c in walked), [c["message"] for c in walked]
 
     # The registration was refused, and recorded though the cheat caught the refusal.
     refused = checks_of(results["a2_copied_in_dispatcher_equal"], A2)

@@ -353,3 +353,60 @@ def test_the_step_hooks_read_an_optimizer_as_the_built_in_types_hold_it():
     assert type(_own_attribute(optimizer, "_optimizer_step_pre_hooks")) is Talking  # seen as what it is
     optimizer.param_groups[0] = Talking(optimizer.param_groups[0])
     assert _parameters_of(optimizer) == [] and ran == []
+
+
+FRAMES_REFUSED = r'''
+import json, os, sys, traceback
+from grader.inside import guards
+guards.refuse_frames_to((os.path.dirname(os.__file__) + os.sep, os.path.dirname(guards.__file__) + os.sep))
+student = """
+import codecs
+def attempt():
+    try:
+        raise ValueError("x")
+    except ValueError as error:
+        return getattr(error.__traceback__, codecs.decode("go_senzr", "rot13"))
+def generator():
+    yield 1
+"""
+namespace = {}
+exec(compile(student, "/tmp/submission/craft_rnn.py", "exec"), namespace)
+outcome = {}
+try:
+    namespace["attempt"]()
+    outcome["traceback"] = "read"
+except guards.ForbiddenApiUsed as exc:
+    outcome["traceback"] = str(exc)
+try:
+    namespace["attempt"].__globals__["generator"]().gi_frame
+    outcome["generator"] = "read"
+except guards.ForbiddenApiUsed:
+    outcome["generator"] = "refused"
+try:
+    raise KeyError("y")
+except KeyError as error:  # the standard library formats tracebacks (the grader's describe() does)
+    outcome["formatted"] = "KeyError" in "".join(traceback.format_exception(error))
+outcome["used"] = guards.used
+print(json.dumps(outcome))
+'''
+
+
+def test_code_outside_the_libraries_is_refused_the_frames_of_the_running_code():
+    """A hostile round walked from a traceback (its attribute named by a string decoded at run time) to
+    the probe's frame and rewrote the judged weights before they were sent (a4 86 where the work
+    earns 60). Frames are refused to the student's files; the libraries still format tracebacks."""
+    import json
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    run = subprocess.run(
+        [sys.executable, "-c", FRAMES_REFUSED], capture_output=True, text=True, cwd=REPO, timeout=120, check=False
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    outcome = json.loads(run.stdout.strip().splitlines()[-1])
+    assert outcome["traceback"].startswith("a frame of the running code"), outcome
+    assert outcome["generator"] == "refused"
+    assert outcome["formatted"] is True
+    assert outcome["used"] == ["a frame of the running code (tb_frame, gi_frame)"]

@@ -56,6 +56,7 @@ def serve(fds: list[int], config: dict[str, Any]) -> NoReturn:
         guards.block_imports(load.get("blocked_imports", []))
         guards.forbid_apis(load.get("forbidden_apis", []))
         guards.seal_torch_kernels()  # after the guards' own kernels, before the student's code
+        guards.refuse_frames_to(_trusted_dirs())
         if load.get("forbidden_apis"):  # a new program would start without the guards
             global _programs_refused
             _programs_refused = refuse_new_programs() is None
@@ -121,6 +122,17 @@ def _become_student(config: dict[str, Any], out_fd: int) -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(LISTEN_SIGNAL, _listen_for_calls)
+
+
+def _trusted_dirs() -> tuple[str, ...]:
+    """Where the code lives that may read frames: the standard library, the installed packages (torch,
+    numpy: their own error handling reads tracebacks) and the grader; never the student's folder."""
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    dirs = {paths.get(key) for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+    dirs.add(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # grader/
+    return tuple(os.path.join(d, "") for d in sorted(d for d in dirs if d))
 
 
 def _write_files(files: dict[str, Any], scratch: str, data: dict[str, Any]) -> str:

@@ -295,6 +295,35 @@ def seal_torch_kernels() -> None:
     setattr(torch._C, _LIBRARY_FACTORY, library)
 
 
+# The attributes that hand out a frame (and through it any local of the grader's code running in the
+# process: the trained weights it is about to send). Python announces each read to audit hooks.
+FRAME_ATTRIBUTES = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame"})
+FRAME_ACCESS = "a frame of the running code (tb_frame, gi_frame)"
+
+
+def refuse_frames_to(trusted_dirs: tuple[str, ...]) -> None:
+    """From now on, refuse the frame attributes to code outside ``trusted_dirs`` (the standard
+    library's, the installed packages', the grader's): the student's files, and code compiled from
+    strings. A hostile round read a traceback's frame through a name decoded at run time
+    (``getattr(e.__traceback__, codecs.decode("go_senzr", "rot13"))``, which no scan reads), walked up
+    to the probe's frame and rewrote the judged weights before they were sent (a4 86, a5 94.68, a2 100
+    where the work earns 60, 68.09, 50). An audit hook cannot be removed once added."""
+    record, error, current = used, ForbiddenApiUsed, sys._getframe
+    frames, trusted = FRAME_ATTRIBUTES, tuple(trusted_dirs)
+
+    def hook(event: str, args: tuple[Any, ...]) -> None:
+        if event != "object.__getattr__" or len(args) < 2 or args[1] not in frames:
+            return
+        caller = current(1).f_code.co_filename
+        if caller.startswith(trusted):
+            return
+        if FRAME_ACCESS not in record:
+            record.append(FRAME_ACCESS)
+        raise error(f"{FRAME_ACCESS} is not allowed in graded code")
+
+    sys.addaudithook(hook)
+
+
 def _keep_hidden(value: Any) -> int:
     """Keep ``value`` alive where no Python object refers to it, and out of ``gc.get_objects()``: its
     address, an integer, is all that is left (turning it back into the object takes ctypes)."""

@@ -669,6 +669,14 @@ class _IntegrityScan(_Visitor):
             self._flag_arithmetic(node.lineno, "complex")
         super().visit_Name(node)
 
+    def _default_handler(self, node: ast.Call) -> bool:
+        """``signal.signal(number, signal.SIG_IGN)`` (or ``SIG_DFL``): no function of the student's gets
+        the interrupted frame."""
+        handler = (
+            node.args[1] if len(node.args) > 1 else next((k.value for k in node.keywords if k.arg == "handler"), None)
+        )
+        return handler is not None and self._resolve(handler) in ("signal.SIG_IGN", "signal.SIG_DFL")
+
     def visit_Call(self, node: ast.Call) -> None:
         self._built_name(node)  # "_".join([...])
         name = self._resolve(node.func) or self._builtin(node.func)
@@ -687,6 +695,8 @@ class _IntegrityScan(_Visitor):
             self._patch(node, name)
         elif name == "logging.config.dictConfig":
             self._logging_configuration(node)
+        elif name == "signal.signal" and not self._default_handler(node):
+            self._flag(node.lineno, "signal.signal with a handler (handed the frame it interrupts)")
         elif name == "breakpoint" and (node.args or node.keywords):
             self._flag(node.lineno, "breakpoint with arguments (passed to the hook PYTHONBREAKPOINT names)")
         elif (
