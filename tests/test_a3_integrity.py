@@ -488,6 +488,11 @@ def test_assignments_without_rules_are_scanned_for_reach_arounds_only():
         ("from torch.utils.cpp_extension import load_inline\n", True),
         ("import signal\nsignal.signal(signal.SIGALRM, lambda number, frame: frame)\n", True),
         ("import signal\nsignal.signal(signal.SIGTERM, print)\n", True),
+        # the standard library hands out frames: a hostile round walked one to the grader's locals
+        ("import logging\nframe = logging.currentframe()\n", True),
+        ("import traceback, codecs\nwalk = getattr(traceback, codecs.decode('jnyx_fgnpx', 'rot13'))\n", True),
+        ("import operator\nname = 'x'\nread = operator.attrgetter(name)\n", True),
+        ("import operator\nread = operator.attrgetter('weight')\n", False),
         # an operator of the student's own is reviewed only
         (
             "import torch\n@torch.library.custom_op('mine::twice', mutates_args=())\ndef twice(x):\n    return x\n",

@@ -394,6 +394,7 @@ ESCAPE_NAMES = (
     "sys.setprofile",
     "threading.settrace",
     "inspect.currentframe",
+    "logging.currentframe",  # sys._getframe called by the standard library for the student's code
     "inspect.stack",
     "inspect.getouterframes",
     "inspect.getmembers",
@@ -492,7 +493,10 @@ ESCAPE_ATTRIBUTES = (
     )
 )
 # Computed names on these reach anything in them (``getattr(sys, name)``).
-ESCAPE_ROOTS = frozenset({"sys", "builtins", "importlib", "gc", "inspect", "types", "ctypes", "grader", "os"})
+ESCAPE_ROOTS = frozenset(
+    {"sys", "builtins", "importlib", "gc", "inspect", "types", "ctypes", "grader", "os"}
+    | {"traceback", "logging"}  # their helpers hand out frames (walk_stack, walk_tb, currentframe)
+)
 CODE_RUNNERS = frozenset({"exec", "eval", "compile"})
 # Loaders that unpickle where told to: a pickle calls whatever it names (``exec`` of a string the scan
 # never reads), so loading one is unpickling. name -> (keyword, its position when given positionally,
@@ -695,6 +699,11 @@ class _IntegrityScan(_Visitor):
             self._patch(node, name)
         elif name == "logging.config.dictConfig":
             self._logging_configuration(node)
+        elif name in ("operator.attrgetter", "operator.methodcaller") and not all(
+            isinstance(arg, ast.Constant) and isinstance(arg.value, str)
+            for arg in node.args[: 1 if "method" in name else None]
+        ):
+            self._flag(node.lineno, f"a computed name through {name}")  # getattr of a name no scan reads
         elif name == "signal.signal" and not self._default_handler(node):
             self._flag(node.lineno, "signal.signal with a handler (handed the frame it interrupts)")
         elif name == "breakpoint" and (node.args or node.keywords):
