@@ -493,6 +493,8 @@ def test_assignments_without_rules_are_scanned_for_reach_arounds_only():
         ("import traceback, codecs\nwalk = getattr(traceback, codecs.decode('jnyx_fgnpx', 'rot13'))\n", True),
         ("import operator\nname = 'x'\nread = operator.attrgetter(name)\n", True),
         ("import operator\nread = operator.attrgetter('weight')\n", False),
+        ("import torch\ntorch._C._dynamo.eval_frame.set_eval_frame(print)\n", True),
+        ("import asyncio\nasync def f():\n    return asyncio.current_task().get_stack()\n", True),
         # an operator of the student's own is reviewed only
         (
             "import torch\n@torch.library.custom_op('mine::twice', mutates_args=())\ndef twice(x):\n    return x\n",

@@ -487,6 +487,7 @@ ESCAPE_ATTRIBUTES = (
             "gi_frame",
             "cr_frame",
             "ag_frame",
+            "get_stack",  # an asyncio task's frames, read by the library (up to the grader's, by f_back)
             "exec_module",  # a loader run by hand never asks the import system what may be imported
             "load_module",
         }
@@ -1197,6 +1198,8 @@ KERNEL_ROUTES = frozenset(
     {"Library", "impl", "register_kernel", "fallback", "_dispatch_library", "py_impl", "py_kernels"}
     | {"load_library", "_EnablePythonDispatcher", "enable_python_dispatcher", "_python_dispatcher"}
     | {"cpp_extension"}  # compiles and loads native code, whose kernels register themselves as it loads
+    # the compiler's frame evaluation hook is handed every frame the interpreter runs, the grader's too
+    | {"set_eval_frame", "eval_frame", "convert_frame"}
 )
 # A class changed through one of its objects (``type(t).__eq__ = f``): reviewed, not refused, since the
 # bookkeeping no longer reads weights through anything a class defines (grader.inside.untouched).
