@@ -368,6 +368,9 @@ def attempt():
         return getattr(error.__traceback__, codecs.decode("go_senzr", "rot13"))
 def generator():
     yield 1
+def through_a_module():
+    import warnings
+    return warnings.sys._getframe(0)
 """
 namespace = {}
 exec(compile(student, "/tmp/submission/craft_rnn.py", "exec"), namespace)
@@ -382,6 +385,13 @@ try:
     outcome["generator"] = "read"
 except guards.ForbiddenApiUsed:
     outcome["generator"] = "refused"
+try:
+    namespace["through_a_module"]()
+    outcome["getframe"] = "read"
+except guards.ForbiddenApiUsed:
+    outcome["getframe"] = "refused"
+import collections
+outcome["namedtuple"] = collections.namedtuple("Pair", "a b")(1, 2).b  # the library's own sys._getframe
 try:
     raise KeyError("y")
 except KeyError as error:  # the standard library formats tracebacks (the grader's describe() does)
@@ -407,6 +417,7 @@ def test_code_outside_the_libraries_is_refused_the_frames_of_the_running_code():
     assert run.returncode == 0, run.stderr[-3000:]
     outcome = json.loads(run.stdout.strip().splitlines()[-1])
     assert outcome["traceback"].startswith("a frame of the running code"), outcome
-    assert outcome["generator"] == "refused"
+    assert outcome["generator"] == "refused" and outcome["getframe"] == "refused"
+    assert outcome["namedtuple"] == 2
     assert outcome["formatted"] is True
-    assert outcome["used"] == ["a frame of the running code (tb_frame, gi_frame)"]
+    assert outcome["used"] == ["a frame of the running code (tb_frame, gi_frame, sys._getframe)"]

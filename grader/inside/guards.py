@@ -298,7 +298,10 @@ def seal_torch_kernels() -> None:
 # The attributes that hand out a frame (and through it any local of the grader's code running in the
 # process: the trained weights it is about to send). Python announces each read to audit hooks.
 FRAME_ATTRIBUTES = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame"})
-FRAME_ACCESS = "a frame of the running code (tb_frame, gi_frame)"
+FRAME_ACCESS = "a frame of the running code (tb_frame, gi_frame, sys._getframe)"
+# Audit events of the functions that hand out frames: a regression round reached sys._getframe as
+# another module's attribute (``warnings.sys._getframe``), which no scan resolves to sys.
+FRAME_EVENTS = frozenset({"sys._getframe", "sys._current_frames"})
 
 
 def refuse_frames_to(trusted_dirs: tuple[str, ...]) -> None:
@@ -309,12 +312,19 @@ def refuse_frames_to(trusted_dirs: tuple[str, ...]) -> None:
     to the probe's frame and rewrote the judged weights before they were sent (a4 86, a5 94.68, a2 100
     where the work earns 60, 68.09, 50). An audit hook cannot be removed once added."""
     record, error, current = used, ForbiddenApiUsed, sys._getframe
-    frames, trusted = FRAME_ATTRIBUTES, tuple(trusted_dirs)
+    frames, trusted, inside = FRAME_ATTRIBUTES, tuple(trusted_dirs), [False]
 
     def hook(event: str, args: tuple[Any, ...]) -> None:
-        if event != "object.__getattr__" or len(args) < 2 or args[1] not in frames:
+        if event in FRAME_EVENTS:  # sys._getframe however reached (``warnings.sys._getframe``)
+            if inside[0]:
+                return  # the hook's own look at its caller
+        elif event != "object.__getattr__" or len(args) < 2 or args[1] not in frames:
             return
-        caller = current(1).f_code.co_filename
+        inside[0] = True
+        try:
+            caller = current(1).f_code.co_filename
+        finally:
+            inside[0] = False
         if caller.startswith(trusted):
             return
         if FRAME_ACCESS not in record:
