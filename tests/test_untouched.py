@@ -358,7 +358,9 @@ def test_the_step_hooks_read_an_optimizer_as_the_built_in_types_hold_it():
 FRAMES_REFUSED = r'''
 import json, os, sys, traceback
 from grader.inside import guards
-guards.refuse_frames_to((os.path.dirname(os.__file__) + os.sep, os.path.dirname(guards.__file__) + os.sep))
+import numpy, torch
+packages = os.path.dirname(os.path.dirname(torch.__file__)) + os.sep
+guards.refuse_frames_to((os.path.dirname(os.__file__) + os.sep, os.path.dirname(guards.__file__) + os.sep, packages))
 student = """
 import codecs
 def attempt():
@@ -371,6 +373,40 @@ def generator():
 def through_a_module():
     import warnings
     return warnings.sys._getframe(0)
+def read_by_a_library():
+    import string
+    try:
+        raise ValueError("x")
+    except ValueError as error:
+        return string.Formatter().get_field("0." + "tb_" + "frame", (error.__traceback__,), {})
+def fetched_by_a_library():
+    import logging
+    return logging.currentframe()
+def walked_by_a_library():
+    import traceback
+    return next(traceback.walk_stack(None))
+def honest():
+    import collections, enum, io, logging, traceback, typing
+    out = io.StringIO()
+    try:
+        raise KeyError("z")
+    except KeyError:
+        traceback.print_exc(file=out)
+    traceback.print_stack(file=out)
+    summary = traceback.extract_stack()
+    logging.getLogger("student").warning("a warning")
+    Color = enum.Enum("Color", "RED GREEN")
+    T = typing.TypeVar("T")
+    import numpy, torch
+    library = torch.library.Library("studentframes", "DEF")  # reads its caller's file name
+    library.define("twice(Tensor x) -> Tensor")
+    @torch.library.custom_op("studentframes::thrice", mutates_args=())
+    def thrice(x: torch.Tensor) -> torch.Tensor:
+        return x * 3
+    block = numpy.eye(2)
+    grid = numpy.r_["block; block"]  # matrix syntax: numpy reads the caller's names
+    return ("KeyError" in out.getvalue() and len(summary) > 0 and collections.namedtuple("P", "a")(1).a == 1
+            and thrice(torch.ones(2)).tolist() == [3.0, 3.0] and grid.shape == (4, 2))
 """
 namespace = {}
 exec(compile(student, "/tmp/submission/craft_rnn.py", "exec"), namespace)
@@ -392,6 +428,13 @@ except guards.ForbiddenApiUsed:
     outcome["getframe"] = "refused"
 import collections
 outcome["namedtuple"] = collections.namedtuple("Pair", "a b")(1, 2).b  # the library's own sys._getframe
+for name in ("read_by_a_library", "fetched_by_a_library", "walked_by_a_library"):
+    try:
+        namespace[name]()
+        outcome[name] = "read"
+    except guards.ForbiddenApiUsed:
+        outcome[name] = "refused"
+outcome["honest"] = namespace["honest"]()
 try:
     raise KeyError("y")
 except KeyError as error:  # the standard library formats tracebacks (the grader's describe() does)
@@ -419,5 +462,10 @@ def test_code_outside_the_libraries_is_refused_the_frames_of_the_running_code():
     assert outcome["traceback"].startswith("a frame of the running code"), outcome
     assert outcome["generator"] == "refused" and outcome["getframe"] == "refused"
     assert outcome["namedtuple"] == 2
+    # a library reading or fetching a frame for the student's code (a regression round: string.Formatter)
+    for route in ("read_by_a_library", "fetched_by_a_library", "walked_by_a_library"):
+        assert outcome[route] == "refused", route
+    # what honest code does with tracebacks, stacks and the libraries that look at their caller
+    assert outcome["honest"] is True
     assert outcome["formatted"] is True
     assert outcome["used"] == ["a frame of the running code (tb_frame, gi_frame, sys._getframe)"]

@@ -302,6 +302,22 @@ FRAME_ACCESS = "a frame of the running code (tb_frame, gi_frame, sys._getframe)"
 # Audit events of the functions that hand out frames: a regression round reached sys._getframe as
 # another module's attribute (``warnings.sys._getframe``), which no scan resolves to sys.
 FRAME_EVENTS = frozenset({"sys._getframe", "sys._current_frames"})
+# Library functions that read their caller's frame and keep it: the caller gets a name, a summary or a
+# registration back, never the frame (by the end of the file's path and the function's name).
+KEEP_THE_FRAME = frozenset(
+    {
+        ("collections/__init__.py", "namedtuple"),  # the caller's module name
+        ("traceback.py", "extract_stack"),  # summaries of the stack
+        ("traceback.py", "format_stack"),
+        ("traceback.py", "print_stack"),
+        ("typing.py", "_caller"),  # the caller's module name
+        ("enum.py", "_create_"),
+        ("torch/library.py", "__init__"),  # where a library of operators was made (custom operators)
+        ("numpy/lib/_index_tricks_impl.py", "__getitem__"),  # np.r_["..."] builds a matrix from names
+        ("numpy/lib/index_tricks.py", "__getitem__"),
+        ("numpy/matrixlib/defmatrix.py", "bmat"),
+    }
+)
 
 
 def refuse_frames_to(trusted_dirs: tuple[str, ...]) -> None:
@@ -322,11 +338,20 @@ def refuse_frames_to(trusted_dirs: tuple[str, ...]) -> None:
             return
         inside[0] = True
         try:
-            caller = current(1).f_code.co_filename
+            reader = current(1)
+            above = reader.f_back
         finally:
             inside[0] = False
-        if caller.startswith(trusted):
-            return
+        code = reader.f_code
+        if code.co_filename.startswith(trusted):
+            # a library's read, for the library (its caller is a library too), or for a caller that
+            # gets no frame back (namedtuple's module name, traceback.extract_stack's summaries); a
+            # regression round had string.Formatter.get_field read a traceback's frame for it
+            if above is None or above.f_code.co_filename.startswith(trusted):
+                return
+            path = code.co_filename.replace(os.sep, "/")
+            if any(path.endswith("/" + end) and code.co_name == name for end, name in KEEP_THE_FRAME):
+                return
         if FRAME_ACCESS not in record:
             record.append(FRAME_ACCESS)
         raise error(f"{FRAME_ACCESS} is not allowed in graded code")
