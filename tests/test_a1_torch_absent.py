@@ -25,6 +25,7 @@ from grader.sandbox.isolation import bubblewrap_problem, bubblewrap_works
 
 A1 = "a1_srn_numpy"
 NO_TORCH = "no torch:"
+GC_WALK = "a walk of the garbage collector's objects"
 
 # The reference's forward (its cache also keeps the biases, which the autograd cheats need).
 FORWARD = '''
@@ -244,8 +245,12 @@ def assert_no_better_than_honest(results: dict[str, dict[str, Any]], names: list
         assert score_of(results[name], A1) <= honest, (name, score_of(results[name], A1), honest)
         checks = backward_checks(results[name])
         assert all(check["status"] != "passed" for check in checks), name
-        # Some calls may find the process broken by the student's own surgery; none finds torch.
-        assert any(NO_TORCH in check["message"] for check in checks), (name, [c["message"] for c in checks])
+        # Some calls may find the process broken by the student's own surgery; none finds torch (the
+        # garbage collector's walk that looks for it is refused in every assignment).
+        assert any(NO_TORCH in check["message"] or GC_WALK in check["message"] for check in checks), (
+            name,
+            [c["message"] for c in checks],
+        )
 
 
 @pytest.fixture(scope="module")

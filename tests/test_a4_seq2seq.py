@@ -668,7 +668,9 @@ def test_training_runs_on_the_batches_the_check_gives(reference, probes):
     mine = probes.train_pairs(broken, **args, batches=batches)["runs"][0]
     assert mine["losses"] == probes.train_pairs(reference, **args)["runs"][0]["losses"]
     with probes.names_replaced(broken, make_batch=probes.stand_in_make_batch):
-        assert broken.make_batch is probes.stand_in_make_batch
+        # handed over as a copy whose globals lead nowhere near the probes (reachable.handed)
+        assert broken.make_batch.__code__ is probes.stand_in_make_batch.__code__
+        assert "names_replaced" not in broken.make_batch.__globals__
     assert broken.make_batch is make_batch
 
 

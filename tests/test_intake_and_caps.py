@@ -62,27 +62,17 @@ for _name in ("MAX_MESSAGE", "MAX_TRACEBACK"):
 # The student replaces the training probes: a loss curve of a million points (on the first seed).
 LONG_CURVE = (
     REF2
-    + f'''
+    + f"""
 
-import sys as _sys
 import numpy as _np
 
-def _long_train_seeds(ohlol, source, target, seeds, epochs=15, lr=0.1):
-    model = Model()
-    weights = {{name: value.detach().numpy() for name, value in model.state_dict().items()}}
-    return {{"runs": [{{"losses": _np.linspace(5.0, 0.1, {CURVE_POINTS} if i == 0 else epochs), "weights": weights,
-                       "prediction": target, "accuracy": 1.0}} for i, _ in enumerate(seeds)]}}
+_honest_train = train
 
-def _long_loss_curve(ohlol, source, target, epochs, lr, seed):
-    run = _long_train_seeds(ohlol, source, target, [seed], epochs, lr)["runs"][0]
-    return {{**run, "initial_loss": 5.0}}
 
-import gc as _gc  # the probes are in no sys.modules: only a walk the integrity scan flags finds them
-_probes = next((o for o in _gc.get_objects() if type(o) is type(_sys) and o.__name__ == "assignment_probes"), None)
-if _probes is not None:
-    _probes.train_seeds = _long_train_seeds
-    _probes.loss_curve = _long_loss_curve
-'''
+def train(model, inputs, labels, epochs=15, lr=0.1):  # trains, and returns a million losses
+    _honest_train(model, inputs, labels, epochs, lr)
+    return _np.linspace(5.0, 0.1, {CURVE_POINTS})
+"""
 )
 
 

@@ -584,9 +584,9 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path, nam
     assert all(c["points"] == 0 for c in refused), [(c["name"], c["points"]) for c in refused]
     assert "torch.library (a new kernel for torch's own operators)" in refused[0]["message"], refused[0]
     forged = {c["name"]: c for c in checks_of(results["a2_forged_step_bookkeeping"], A2)}
-    for name in ("test_converges_to_ohlol", "test_hidden_mapping"):  # it trained (a copy): refused, not failed
+    for name in ("test_converges_to_ohlol", "test_hidden_mapping"):  # the grader's modules are stand-ins to it
         message = forged[name]["message"]
-        assert "import grader.inside.probe_api" in message and "judged alone: training" in message, message
+        assert forged[name]["points"] == 0 and "your code used `grader.inside.probe_api" in message, message
     assert [a for a in results["a2_forged_step_bookkeeping"]["assignments"] if a["id"] == A2][0]["flags"]
 
     assert score_of(results["a4_table"], A4) <= score_of(results["a4_honest_no_training"], A4)

@@ -104,8 +104,11 @@ def uses_torch():
     import torch
     return torch.zeros(2).tolist()
 def loaded_torch():
+    import sys
+    return sorted({m.__name__ for m in list(sys.modules.values()) if type(m).__name__ == "module" and m.__name__.startswith("torch")})
+def walked():
     import gc
-    return sorted({m.__name__ for m in gc.get_objects() if type(m).__name__ == "module" and m.__name__.startswith("torch")})
+    return len(gc.get_objects())
 def listing(path):
     return sorted(os.listdir(path)) if os.path.isdir(path) else None
 def tmp_files():
@@ -317,6 +320,10 @@ def test_a_worker_without_torch_never_loads_it(sandbox):
     """Only stand-ins: nothing of the real torch is anywhere in the process for student code to find."""
     student = worker(sandbox, source="import torch\n" + STUDENT)
     assert student.call("call", {"name": "loaded_torch"}) == []
+    # nor by the garbage collector's walks, which student code may not take (every object is one step away)
+    with pytest.raises(RunFailed) as caught:
+        student.call("call", {"name": "walked"})
+    assert caught.value.failure.kind is FailureKind.FORBIDDEN and "garbage collector" in str(caught.value)
     student.close()
 
 

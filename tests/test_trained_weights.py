@@ -699,14 +699,13 @@ def test_only_a_step_that_moves_a_weight_is_counted():
     from grader.sandbox.isolation import UNISOLATED
 
     probes = (
-        "from grader.inside.probe_api import optimizer_steps, steps_since\n\n"
+        "from grader.inside.probe_api import optimizer_steps, steps_since, training_of, training_with\n\n"
         "def steps(student, **how):\n"
         "    before = optimizer_steps()\n"
         "    student.train(**how)\n"
         "    return steps_since(before)\n\n"
         "def steps_given(student, **how):\n"
         "    import torch\n"
-        "    from grader.inside.probe_api import training_with\n"
         "    before = optimizer_steps()\n"
         "    weight = torch.nn.Parameter(torch.ones(3))\n"
         "    optimizer = training_with(torch.optim.Adam([weight], lr=0.1))\n"
@@ -714,7 +713,6 @@ def test_only_a_step_that_moves_a_weight_is_counted():
         "    return steps_since(before)\n\n"
         "def steps_otherwise(student, how):\n"
         "    import torch\n"
-        "    from grader.inside.probe_api import training_with\n"
         "    before = optimizer_steps()\n"
         "    weight = torch.nn.Parameter(torch.ones(3))\n"
         "    optimizer = training_with(torch.optim.Adam([weight], lr=0.1))\n"
@@ -722,7 +720,6 @@ def test_only_a_step_that_moves_a_weight_is_counted():
         "    return steps_since(before)\n\n"
         "def steps_of(student, how=None):\n"
         "    import torch\n"
-        "    from grader.inside.probe_api import training_of\n"
         "    before = optimizer_steps()\n"
         "    model = training_of(torch.nn.Linear(3, 1, bias=False))\n"
         "    student.train_model(model, how)\n"

@@ -11,7 +11,7 @@ from types import ModuleType
 import pytest
 
 torch = pytest.importorskip("torch")
-from conftest import SOLUTIONS  # noqa: E402
+from conftest import REPO, SOLUTIONS  # noqa: E402
 
 from grader.inside import untouched  # noqa: E402
 
@@ -360,7 +360,7 @@ import json, os, sys, traceback
 from grader.inside import guards
 import numpy, torch
 packages = os.path.dirname(os.path.dirname(torch.__file__)) + os.sep
-guards.refuse_frames_to((os.path.dirname(os.__file__) + os.sep, os.path.dirname(guards.__file__) + os.sep, packages))
+guards.refuse_reaching_in((os.path.dirname(os.__file__) + os.sep, os.path.dirname(guards.__file__) + os.sep, packages))
 student = """
 import codecs
 def attempt():
@@ -385,8 +385,16 @@ def fetched_by_a_library():
 def walked_by_a_library():
     import traceback
     return next(traceback.walk_stack(None))
+def walked_the_objects():
+    import torch
+    collector = getattr(torch, "sys").modules["".join(map(chr, (103, 99)))]  # gc, named at run time
+    return collector.get_objects()
+def walked_the_referrers():
+    import gc
+    return gc.get_referrers(attempt)
 def honest():
-    import collections, enum, io, logging, traceback, typing
+    import collections, enum, gc, io, logging, traceback, typing
+    gc.collect()
     out = io.StringIO()
     try:
         raise KeyError("z")
@@ -428,7 +436,8 @@ except guards.ForbiddenApiUsed:
     outcome["getframe"] = "refused"
 import collections
 outcome["namedtuple"] = collections.namedtuple("Pair", "a b")(1, 2).b  # the library's own sys._getframe
-for name in ("read_by_a_library", "fetched_by_a_library", "walked_by_a_library"):
+for name in ("read_by_a_library", "fetched_by_a_library", "walked_by_a_library", "walked_the_objects",
+             "walked_the_referrers"):
     try:
         namespace[name]()
         outcome[name] = "read"
@@ -465,7 +474,392 @@ def test_code_outside_the_libraries_is_refused_the_frames_of_the_running_code():
     # a library reading or fetching a frame for the student's code (a regression round: string.Formatter)
     for route in ("read_by_a_library", "fetched_by_a_library", "walked_by_a_library"):
         assert outcome[route] == "refused", route
+    # every object of the process is one step from the garbage collector's walks, however gc is reached
+    assert outcome["walked_the_objects"] == "refused" and outcome["walked_the_referrers"] == "refused"
     # what honest code does with tracebacks, stacks and the libraries that look at their caller
     assert outcome["honest"] is True
     assert outcome["formatted"] is True
-    assert outcome["used"] == ["a frame of the running code (tb_frame, gi_frame, sys._getframe)"]
+    assert outcome["used"] == [
+        "a frame of the running code (tb_frame, gi_frame, sys._getframe)",
+        "a walk of the garbage collector's objects (gc.get_objects, gc.get_referrers, gc.get_referents)",
+    ]
+
+
+HIDDEN_GRADER = r"""
+import json, sys
+from grader.inside import guards, probe_api
+steps = probe_api.MODEL_STEPS
+guards.hide_the_grader()
+outcome = {"steps still counted": probe_api.MODEL_STEPS is steps}
+name = "".join(["grader", ".inside", ".probe_api"])
+found = getattr(sys, "modules").get(name)
+try:
+    found.MODEL_STEPS[0] = 10**6
+except TypeError:  # a stand-in's attribute is a stand-in too
+    pass
+try:
+    found.note_states()
+    outcome["looked up"] = "reached"
+except guards.ForbiddenApiUsed as exc:
+    outcome["looked up"] = str(exc)
+try:
+    __import__(name, fromlist=["new_run"]).new_run()
+    outcome["imported"] = "reached"
+except guards.ForbiddenApiUsed as exc:
+    outcome["imported"] = str(exc)
+outcome["steps"] = steps[0]
+outcome["used"] = guards.used
+print(json.dumps(outcome))
+"""
+
+
+def test_the_grader_s_own_modules_are_out_of_reach_by_name():
+    """A hostile round looked the training's bookkeeping up as ``torch.sys.modules[...]`` with names
+    built by ``chr`` (a2 100 where the work earns 70): once the worker is set up, the grader's modules
+    are stand-ins that refuse every use, by name or by a new import, while the grader's code keeps them."""
+    import json
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    done = subprocess.run([sys.executable, "-c", HIDDEN_GRADER], capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout)
+    assert outcome["steps still counted"] is True and outcome["steps"] == 0
+    assert outcome["looked up"].startswith("grader.inside.probe_api") and "not allowed" in outcome["looked up"]
+    assert outcome["imported"].startswith("grader.inside.probe_api")
+    assert outcome["used"][0].startswith("grader.inside.probe_api")
+
+
+# A student's module that looks for the grader's state from everything its code can reach without frames
+# or the garbage collector (refused): torch's hook registries, threads, import finders, signal handlers,
+# the interpreter's hooks, every module's functions and classes that come from the grader, the objects a
+# probe hands over, and what each of those leads to through function internals, attributes, items and
+# classes. A name built at run time passes the scan, so nothing here is hidden by how it is named.
+EXPLORER = r'''
+import signal, sys, threading, types
+
+INTERNALS = ("__globals__", "__closure__", "cell_contents", "__defaults__", "__kwdefaults__", "__self__",
+             "__func__", "__wrapped__", "func", "args", "keywords", "_target", "_args", "_kwargs", "__dict__",
+             "fget", "fset", "__class__", "__mro__", "__bases__")
+STATE = {"MODEL_STEPS", "WATCHED", "_run_probe", "training_of"}  # the bookkeeping, the child, the probes
+
+
+def _grader_s(value):
+    code = getattr(value, "__code__", None)
+    filename = getattr(code, "co_filename", "") or ""
+    return "/grader/" in filename or filename == "<probes>" or str(getattr(value, "__module__", "")).startswith(
+        ("grader", "assignment_probes"))
+
+
+def _roots(handed):
+    import torch.nn.modules.module as modules
+    import torch.optim.optimizer as optimizers
+    roots = [("handed", handed), ("__main__", vars(sys.modules["__main__"]))]
+    for owner, names in ((optimizers, ("_global_optimizer_pre_hooks", "_global_optimizer_post_hooks")),
+                         (modules, [n for n in vars(modules) if n.startswith("_global_")])):
+        roots += [(f"{owner.__name__}.{name}", getattr(owner, name)) for name in names]
+    roots += [("threads", threading.enumerate()), ("meta_path", list(sys.meta_path)),
+              ("path_hooks", list(sys.path_hooks)), ("trace", sys.gettrace()), ("profile", sys.getprofile()),
+              ("excepthook", sys.excepthook), ("threading.excepthook", threading.excepthook)]
+    for number in range(1, signal.NSIG):
+        try:
+            roots.append((f"signal {number}", signal.getsignal(number)))
+        except (OSError, ValueError):
+            pass
+    for name, module in list(sys.modules.items()):
+        if type(module) is not types.ModuleType:  # a stand-in (the grader's own modules, hidden)
+            roots.append((f"sys.modules[{name!r}]", module))
+            continue
+        for key, value in list(vars(module).items()):
+            if (callable(value) or isinstance(value, type)) and _grader_s(value):
+                roots.append((f"{name}.{key}", value))
+    return roots
+
+
+def explore(handed):
+    """Paths from what the student's code can reach to the grader's state (none is the answer)."""
+    seen, found = set(), []
+    frontier = _roots(handed)
+    for depth in range(8):
+        following = []
+        for path, value in frontier:
+            if id(value) in seen or len(seen) > 300000:
+                continue
+            seen.add(id(value))
+            if type(value) is dict and STATE & set(k for k in value if type(k) is str):
+                found.append(path)
+                continue
+            if isinstance(value, types.ModuleType):
+                if type(value) is not types.ModuleType:  # a stand-in (every attribute is another): its class
+                    following.append((f"{path}.__class__", type(value)))
+                elif value.__name__.startswith(("grader", "assignment_probes")):
+                    found.append(path)
+                continue  # a library's module: its grader-made contents are roots already
+            if isinstance(value, (str, bytes, int, float, bool, type(None))):
+                continue
+            if type(value) is dict:
+                following += [(f"{path}[{k!r}]", v) for k, v in list(value.items())]
+            elif type(value) in (list, tuple, set, frozenset):
+                following += [(f"{path}[{i}]", v) for i, v in enumerate(value)]
+            if isinstance(value, type):
+                following += [(f"{path}.{k}", v) for k, v in list(vars(value).items())]
+            for name in INTERNALS:
+                try:
+                    following.append((f"{path}.{name}", getattr(value, name)))
+                except Exception:
+                    pass
+        frontier = following
+    return sorted(found)[:40]
+'''
+
+EXPLORING_PROBES = """
+import torch
+from grader.inside.probe_api import training_of
+
+
+class Handed(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(2, 2)
+
+    def forward(self, x):
+        return self.linear(x)
+
+
+def explore(student):
+    return student.explore(training_of(Handed()))
+"""
+
+
+def test_nothing_the_student_s_code_can_reach_leads_to_the_grader_s_state():
+    """A hostile round took the grader's step hooks out of torch's registry and reset the training's
+    bookkeeping through their ``__globals__``, every name built with ``chr`` (a2 100, a4 86, a5 94.68
+    where the work earns 70, 60, 68.09); ``torch.sys.modules`` led there too. What the grader leaves
+    where the student's code can look (torch's registries, threads, finders, signal handlers, stand-ins,
+    the stand-in models the probes hand over) leads nowhere near the bookkeeping, the probes or the
+    reply signer."""
+    from grader.sandbox import Limits, LoadSpec, Sandbox
+    from grader.sandbox.isolation import UNISOLATED
+
+    box = Sandbox(UNISOLATED, preload=["torch"])
+    try:
+        worker = box.worker(
+            LoadSpec("explorer", "explorer.py", {"explorer.py": EXPLORER.encode()}, EXPLORING_PROBES), Limits()
+        )
+        assert worker.call("explore", {}) == []
+    finally:
+        box.close()
+
+
+def test_the_module_of_what_the_student_meets_imports_nothing_of_the_grader_s():
+    """grader/inside/reachable.py holds what the student's code meets (the import finder, the watchdog,
+    the stand-ins of hanging functions): its functions' globals must lead to no module of the grader's."""
+    import ast
+
+    from conftest import REPO
+
+    tree = ast.parse((REPO / "grader" / "inside" / "reachable.py").read_text())
+    imported = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+    imported += [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    assert imported and not [name for name in imported if name.split(".")[0] == "grader"], imported
+
+
+# Each reference, with a look at the start of every function and method: from its arguments (and what
+# they lead to through function internals, attributes, items and classes), can the student's code reach
+# the training's bookkeeping, the child or the probes? A stand-in forward set on the student's model, a
+# DataLoader's collate_fn or a stand-in model is one step from its globals. The names are built at run
+# time, as a hostile round's were, so the integrity scan sees none of them.
+LOOKING = r"""
+
+
+def _named(*codes):
+    return "".join(map(chr, codes))
+
+
+_INTERNALS = [_named(*(ord(c) for c in name)) for name in (
+    "__globals__", "__closure__", "cell_contents", "__defaults__", "__kwdefaults__", "__self__", "__func__",
+    "__wrapped__", "func", "args", "keywords", "__dict__", "__class__", "collate_fn", "dataset", "batch_sampler")]
+_STATE = {"MODEL_STEPS", "WATCHED", "_run_probe", "training_of", "training_with", "steps_since"}
+_SEEN = {}
+_MEETS = _named(*(ord(c) for c in "grader.inside.reachable"))  # what the student's code may meet
+_OURS = ("grader", "assignment_probes", __name__)
+
+
+def _ours(namespace):
+    name = namespace.get("__name__") if type(namespace) is dict else None
+    return name is None or str(name).startswith(_OURS)
+
+
+def _look(values):
+    import types
+    import torch
+    frontier, seen = list(values.items()), set()
+    for _ in range(7):
+        following = []
+        for path, value in frontier:
+            if id(value) in _SEEN or id(value) in seen:
+                continue
+            if isinstance(value, (torch.Tensor, str, bytes, int, float, bool, type(None))):
+                continue
+            seen.add(id(value))
+            if isinstance(value, (type, types.FunctionType)):  # looked at once: what it leads to stays
+                _SEEN[id(value)] = value
+            if type(value) is dict:
+                name = str(value.get("__name__"))  # a module's globals: the probes' or the grader's (but for
+                module_s = name == "assignment_probes" or (name.startswith("grader.") and name != _MEETS)  # reachable.py)
+                if module_s or _STATE & {key for key in value if type(key) is str}:
+                    raise RuntimeError("REACHED " + path)
+                if _ours(value) or "_parameters" in value or "_modules" in value:
+                    following += [(f"{path}[{key!r}]", item) for key, item in list(value.items())]
+                continue
+            if isinstance(value, types.ModuleType):
+                if type(value) is types.ModuleType and value.__name__.startswith(_OURS[:2]):
+                    raise RuntimeError("REACHED " + path)
+                continue
+            if type(value) in (list, tuple, set, frozenset):
+                following += [(f"{path}[{i}]", item) for i, item in enumerate(value)]
+                continue
+            if isinstance(value, type) and not str(value.__module__).startswith(_OURS):
+                continue  # a library's class
+            for name in _INTERNALS:
+                try:
+                    following.append((f"{path}.{name}", getattr(value, name)))
+                except Exception:
+                    pass
+            if isinstance(value, type):
+                following += [(f"{path}.{key}", item) for key, item in list(vars(value).items())]
+        frontier = following
+"""
+
+# Each assignment's probes that hand the student's code something of the grader's, called as the
+# checks call them (stand-ins where the student's own part failed its check, a5's loader and model).
+HANDING_PROBES = {
+    "a2_rnncell_ohlol": (
+        "ohlol.py",
+        [
+            ("predict_words", {"words": ["hello"], "seed": 0, "stand_ins": True}),
+            (
+                "loss_curve",
+                {"source": "hello", "target": "ohlol", "epochs": 2, "lr": 0.1, "seed": 0, "stand_ins": True},
+            ),
+        ],
+    ),
+    "a3_craft_rnn": (
+        "craft_rnn.py",
+        [
+            (
+                "classifier_forward",
+                {
+                    "input_size": 3,
+                    "hidden_size": 4,
+                    "output_size": 2,
+                    "num_layers": 2,
+                    "B": 2,
+                    "T": 3,
+                    "seed": 0,
+                    "stand_in_rnn": True,
+                },
+            )
+        ],
+    ),
+    "a4_seq2seq": (
+        "seq2seq.py",
+        [
+            (
+                "forward",
+                {
+                    "emb": 4,
+                    "hidden": 5,
+                    "layers": 1,
+                    "batch": 2,
+                    "src_len": 3,
+                    "trg_len": 3,
+                    "ratio": 0.5,
+                    "seed": 0,
+                    "stand_ins": True,
+                },
+            ),
+            (
+                "translate",
+                {
+                    "words": ["ab"],
+                    "n_step": 3,
+                    "emb": 4,
+                    "hidden": 5,
+                    "seed": 0,
+                    "scale": 1.0,
+                    "boost": 0.0,
+                    "stand_ins": True,
+                    "helpers_stand_in": True,
+                },
+            ),
+            (
+                "train_step",
+                {
+                    "emb": 4,
+                    "hidden": 5,
+                    "layers": 1,
+                    "batch": 2,
+                    "src_len": 3,
+                    "trg_len": 3,
+                    "ratio": 0.5,
+                    "clip": 1.0,
+                    "lr": 0.1,
+                    "steps": 1,
+                    "seed": 0,
+                    "stand_in_forward": True,
+                },
+            ),
+        ],
+    ),
+    "a5_sentiment_lstm": (
+        "sentiment.py",
+        [("train_epoch", {"sizes": [2, 2], "vocab": 20, "emb": 4, "classes": 2, "max_len": 5, "lr": 0.1, "seed": 0})],
+    ),
+}
+
+
+def _looking(source: str) -> str:
+    """``source`` with ``_look(locals())`` as the first statement of every function and method."""
+    import ast
+
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            look = ast.parse("_look(dict(locals()))").body[0]
+            first = (
+                1
+                if node.body
+                and isinstance(node.body[0], ast.Expr)
+                and isinstance(getattr(node.body[0], "value", None), ast.Constant)
+                else 0
+            )
+            node.body.insert(first, look)
+    return ast.unparse(ast.fix_missing_locations(tree)) + LOOKING
+
+
+@pytest.mark.parametrize("assignment", sorted(HANDING_PROBES))
+def test_nothing_a_probe_hands_to_the_student_s_code_leads_to_the_grader_s_state(assignment):
+    """The reference, each function looking at what it was given before it runs, called by the probes
+    that hand it the grader's stand-ins: no look reaches the bookkeeping, the child or the probes (a
+    look that does raises, naming the path). Before, a2's stand-in forward, a3's stand-in RNN, a4's
+    stand-in encoder, decoder, forward and helpers and a5's collate_fn and stand-in model each led to
+    the probes' globals, and through them to the bookkeeping."""
+    from grader.sandbox import Limits, LoadSpec, Sandbox
+    from grader.sandbox.isolation import UNISOLATED
+
+    module, calls = HANDING_PROBES[assignment]
+    source = _looking((SOLUTIONS / assignment / module).read_text())
+    probes = (REPO / "assignments" / assignment / "probes.py").read_text()
+    box = Sandbox(UNISOLATED, preload=["torch"])
+    try:
+        worker = box.worker(
+            LoadSpec(module[:-3], module, {module: source.encode()}, probes), Limits(probe_timeout_s=60)
+        )
+        for probe, args in calls:
+            worker.call(probe, args)  # a look that reaches the grader's state raises RunFailed: "REACHED ..."
+        worker.close()
+    finally:
+        box.close()

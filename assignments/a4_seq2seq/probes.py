@@ -18,6 +18,7 @@ from grader.inside.probe_api import (
     as_in_training,
     as_number,
     drawn_words,
+    handed,
     how_written,
     load_weights,
     names_as_loaded,
@@ -104,8 +105,8 @@ def with_stand_ins(model, emb, hidden, layers, seed, boost=0.0):
             scores.append((hidden_state[-1] + 0.5 * cell[-1]) @ read + bias)
         return torch.stack(scores, dim=1), hidden_state, cell
 
-    model.encoder.forward = encoder
-    model.decoder.forward = decoder
+    model.encoder.forward = handed(encoder)
+    model.decoder.forward = handed(decoder)
     return model
 
 
@@ -294,7 +295,7 @@ def _stand_in_forward(model):
         first = torch.zeros(trg.shape[0], 1, scores.shape[-1], device=trg.device)
         return torch.cat([first, scores * (1.0 + teacher_forcing_ratio)], dim=1)
 
-    model.forward = forward
+    model.forward = handed(forward)
     return model
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import importlib
 import importlib.machinery
 import importlib.util
@@ -20,17 +21,27 @@ import resource
 import signal
 import sys
 import tempfile
-import threading
 import time
 import traceback
 import types
 from collections import OrderedDict
-from collections.abc import Callable
 from typing import Any, NoReturn
 
 from grader.inside import guards, probe_api, stand_ins, untouched
 from grader.inside.lockdown import drop_capabilities, refuse_new_programs, refuse_user_namespaces
 from grader.inside.plain import NotPlainData, to_plain
+from grader.inside.reachable import (
+    LISTEN_SIGNAL,
+    HandedIn,
+    HungBefore,
+    Watchdog,
+    call_limit,
+    call_small,
+    listen_for_calls,
+    progress_reports,
+    seal_classes,
+    stop_hanging_functions,
+)
 from grader.wire.channel import read_frame, tagged_sender
 
 PR_SET_PDEATHSIG = 1
@@ -48,7 +59,7 @@ def serve(fds: list[int], config: dict[str, Any]) -> NoReturn:
         _become_student(config, out_fd)
         load = read_frame(req_fd)
         send = tagged_sender(resp_fd, bytes.fromhex(load.pop("key", "") or ""))  # the key stays in it alone
-        progress = _progress_reports(send)  # what the watchdog thread may sign: progress reports only
+        progress = progress_reports(send)  # what the watchdog thread may sign: progress reports only
         libraries = _Libraries()  # as the grader's code found them, before the student's code runs
         workdir = _write_files(load["files"], config["scratch"], load.get("data") or {})
         _apply_limits(config["limits"], cuda=load.get("device") == "cuda")
@@ -56,16 +67,17 @@ def serve(fds: list[int], config: dict[str, Any]) -> NoReturn:
         guards.block_imports(load.get("blocked_imports", []))
         guards.forbid_apis(load.get("forbidden_apis", []))
         guards.seal_torch_kernels()  # after the guards' own kernels, before the student's code
-        guards.refuse_frames_to(_trusted_dirs())
+        guards.refuse_reaching_in(_trusted_dirs())
         if load.get("forbidden_apis"):  # a new program would start without the guards
             global _programs_refused
             _programs_refused = refuse_new_programs() is None
         probe_api.set_device(load.get("device", "cpu"))
         stand_ins.install()  # matplotlib, tqdm, google.colab...: a stand-in where not installed, as in a notebook
+        guards.hide_the_grader()  # last: nothing of the grader's is imported after this
         sys.meta_path.insert(0, HandedIn(load["files"], workdir, config["scratch"]))
         module, error, let_through = _import_student(load["module"], load["filename"], workdir)
         if module is not None:
-            _stop_hanging_functions(
+            stop_hanging_functions(
                 module, load.get("hanging", {}), load.get("hanging_limits", {}), load.get("hanging_stuck", [])
             )
         reply: dict[str, Any] = {
@@ -82,12 +94,13 @@ def serve(fds: list[int], config: dict[str, Any]) -> NoReturn:
             request = read_frame(req_fd)
             if request.get("op") != "probe":
                 break
-            watchdog = _Watchdog(
+            watchdog = Watchdog(
                 progress,
                 workdir,
                 request.get("report_after"),
                 request.get("stuck_after"),
                 request.get("step_budget"),
+                _steps,
             )
             reply = _run_probe(probes, student, request, workdir)
             watchdog.cancel()
@@ -121,7 +134,7 @@ def _become_student(config: dict[str, Any], out_fd: int) -> None:
     sys.stderr = io.TextIOWrapper(os.fdopen(2, "wb", closefd=False), "utf-8", "replace", line_buffering=True)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(LISTEN_SIGNAL, _listen_for_calls)
+    signal.signal(LISTEN_SIGNAL, listen_for_calls)
 
 
 def _trusted_dirs() -> tuple[str, ...]:
@@ -222,67 +235,8 @@ def _load_probes(source: str) -> types.ModuleType:
         exec(compile(source, "<probes>", "exec"), module.__dict__)
     finally:
         del sys.modules["assignment_probes"]
+    seal_classes(vars(module))  # what the probes hand to the student's code leads nowhere (reachable.py)
     return module
-
-
-class HandedIn:
-    """What ``import`` finds: the files handed in (from the bytes the scan read, never from the disk the
-    student's code can write) and what is installed; a module written while grading is refused.
-
-    A hostile round's module wrote a helper beside itself (the folder comes first on ``sys.path``) and
-    imported it: code no scan had read. Modules found anywhere but the interpreter's own paths (the
-    submission's folder, /tmp, a folder added to ``sys.path``) are refused with a sentence, and a handed-in
-    module is compiled from its shipped text, so neither its file nor a ``__pycache__`` beside it counts."""
-
-    def __init__(self, files: dict[str, Any], workdir: str, scratch: str) -> None:
-        self.shipped = {
-            name[:-3]: content.tobytes() for name, content in files.items() if name.endswith(".py") and "/" not in name
-        }
-        self.workdir = workdir
-        # The interpreter's own paths, as the sandbox mounts them (read-only), but for the writable scratch
-        # space itself and any folder holding it: an interpreter or checkout under /tmp stays (CI clones the
-        # repository there; a first version refused every library of such a checkout).
-        writable = {os.path.realpath(path) for path in (workdir, scratch)}
-        self.installed = tuple(
-            root + os.sep
-            for root in {os.path.realpath(entry) for entry in sys.path if entry and os.path.isabs(entry)}
-            if not any(place == root or place.startswith(root.rstrip(os.sep) + os.sep) for place in writable)
-        )
-
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
-        if name in self.shipped:
-            shipped = os.path.join(self.workdir, f"{name}.py")
-            loader = _shipped_loader(self.shipped[name], shipped)
-            return importlib.util.spec_from_loader(name, loader, origin=shipped)
-        found = importlib.machinery.PathFinder.find_spec(name, path)
-        origin = getattr(found, "origin", None)
-        if not isinstance(origin, str) or not os.path.isabs(origin):
-            return None  # built in, frozen, a namespace package, or not found: the usual machinery decides
-        if os.path.realpath(origin).startswith(self.installed):
-            return None
-        raise ImportError(
-            f"{name} ({origin}) is not a file you handed in: graded code imports only the files handed in "
-            "and the installed libraries",
-            name=name,
-        )
-
-
-def _shipped_loader(source: bytes, origin: str) -> Any:
-    """A loader of one handed-in module, bound to its scanned text: it takes no other (a hostile round
-    built ``type(__loader__)(new_bytes, path)`` from a general one and ran a data file's text)."""
-
-    class ShippedLoader:
-        def create_module(self, spec: Any) -> None:
-            return None
-
-        def exec_module(self, module: types.ModuleType) -> None:
-            module.__file__ = origin
-            exec(compile(source, origin, "exec", dont_inherit=True), module.__dict__)
-
-        def get_source(self, name: str) -> str:
-            return source.decode("utf-8", "replace")
-
-    return ShippedLoader()
 
 
 def _import_student(name: str, filename: str, workdir: str) -> tuple[Any, dict | None, list[str]]:
@@ -307,14 +261,11 @@ def _import_student(name: str, filename: str, workdir: str) -> tuple[Any, dict |
             _flush()
 
 
-class HungBefore(Exception):
-    """Raised instead of running a student function that already ran past a time limit."""
-
-
-_call_limit = [float("inf")]  # the wall-clock limit of the probe call now running
-_call_small = [False]  # whether it is a plain probe call (small inputs), not a training check's
 _steps = probe_api.OPTIMIZER_STEPS  # in the probe call now running (torch's global step hook counts them)
 _counting = probe_api.STEPS_COUNTED
+
+
+STEP_EVENT = "grader.optimizer_step"  # the audit event torch's step hooks raise (_count_optimizer_steps)
 
 
 def _count_optimizer_steps() -> None:
@@ -393,12 +344,26 @@ def _count_optimizer_steps() -> None:
                 probe_api.MODEL_STEPS[0] += 1
         probe_api.note_states(stepped=not probe_api.WEIGHTS_WRITTEN[0], now=now)
 
+    # torch's registries, which the student's code can read, hold no function of the grader's: a
+    # function's ``__globals__`` leads to this module and to the bookkeeping. A hostile round took the
+    # hooks out of ``torch.optim.optimizer._global_optimizer_post_hooks`` and reset the bookkeeping
+    # through their globals, every name built with ``chr`` (a2 100, a4 86, a5 94.68 where the work earns
+    # 70, 60, 68.09, unflagged). The hooks there only raise an audit event; the hook that runs
+    # ``remember`` and ``counted`` is an audit hook, which Python gives no way to list.
+    event, audit, run = STEP_EVENT, sys.audit, {"pre": remember, "post": counted}
+
+    def on_step(name: str, args: tuple[Any, ...]) -> None:
+        if name == event and len(args) == 4 and args[0] in run:
+            run[args[0]](*args[1:])
+
     try:
-        optim.register_optimizer_step_pre_hook(remember)
-        optim.register_optimizer_step_post_hook(counted)
-        ours.extend([remember, counted])
+        pre, post = functools.partial(audit, event, "pre"), functools.partial(audit, event, "post")
+        optim.register_optimizer_step_pre_hook(pre)
+        optim.register_optimizer_step_post_hook(post)
+        ours.extend([pre, post])
     except Exception:  # an older torch, or a module a student replaced: no step limit, as before
         return
+    sys.addaudithook(on_step)
     _counting[0] = True
 
 
@@ -437,56 +402,14 @@ def _plain_keys(registry: dict) -> bool:
     return all(type(key) is str for key in dict.keys(registry))
 
 
-def _stop_hanging_functions(
-    module: Any, hanging: dict[str, str], limits: dict[str, float], stuck: list[str] | None = None
-) -> None:
-    """Make functions that timed out in an earlier check fail at once, under the same limit.
-
-    Without this, every later check that reaches the same endless loop would wait out its own time
-    limit, use up the submission's time budget, and cost the checks that never touch that function.
-    A call under a longer limit than the one the function ran past (a training check's ``@timeout``)
-    still runs it. A function stopped as stuck (``stuck``) is refused except in plain probe calls,
-    whose small inputs and short limits (10 times the reference's time) bound it anyway.
-    """
-    stuck = stuck or []
-    for qualname, message in hanging.items():
-        owner, *path = qualname.split(".")
-        if "<" in qualname:
-            continue  # nested functions and lambdas cannot be reached from the module
-        target = module
-        for part in [owner, *path][:-1]:
-            target = getattr(target, part, None)
-        name = qualname.rsplit(".", 1)[-1]
-        if target is None or not callable(getattr(target, name, None)):
-            continue
-        raw = inspect.getattr_static(target, name)
-        wrapper = type(raw) if isinstance(raw, (staticmethod, classmethod)) else None
-        original = raw.__func__ if wrapper else getattr(target, name)
-        ran_past = float(limits.get(qualname, float("-inf") if qualname in stuck else float("inf")))
-
-        def stopped(
-            *args: Any,
-            _message: str = message,
-            _original: Any = original,
-            _limit: float = ran_past,
-            _stuck: bool = qualname in stuck,
-            **kwargs: Any,
-        ) -> Any:
-            if _call_limit[0] <= _limit or (_stuck and not _call_small[0]):
-                raise HungBefore(_message)
-            return _original(*args, **kwargs)
-
-        setattr(target, name, wrapper(stopped) if wrapper else stopped)
-
-
 def _run_probe(probes: types.ModuleType, student: Any, request: dict[str, Any], workdir: str) -> dict:
     name = request["name"]
     probe = getattr(probes, name, None)
     if probe is None:
         return {"ok": False, "error": {"kind": "grader", "message": f"no probe named {name!r}"}}
     seed = int(request.get("seed", 0))
-    _call_limit[0] = float(request.get("limit") or float("inf"))
-    _call_small[0] = request.get("small") is True
+    call_limit[0] = float(request.get("limit") or float("inf"))
+    call_small[0] = request.get("small") is True
     _count_optimizer_steps()
     _steps[0] = 0
     probe_api.MODEL_STEPS[0] = 0
@@ -513,23 +436,6 @@ def _run_probe(probes: types.ModuleType, student: Any, request: dict[str, Any], 
     if _counting[0]:
         reply["steps"] = _steps[0]
     return reply
-
-
-LISTEN_SIGNAL = signal.SIGUSR2  # the watchdog's request to the main thread: say when you next call anything
-_calls = {"listening": False, "seen": False}
-
-
-def _listen_for_calls(signum: int, frame: Any) -> None:
-    """On the main thread (a signal handler runs there, between two instructions of its code): report
-    the next function call, built-in ones included, then stop listening. Costs nothing until asked."""
-    _calls["listening"] = True
-    sys.setprofile(_saw_call)
-
-
-def _saw_call(frame: Any, event: str, arg: Any) -> None:
-    if event in ("call", "c_call"):
-        _calls["seen"] = True
-        sys.setprofile(None)
 
 
 class _Libraries:
@@ -570,151 +476,6 @@ class _Libraries:
 
 
 _GONE = object()
-
-
-def _progress_reports(send: Callable[[Any], None]) -> Callable[..., None]:
-    """The watchdog's signer: it signs progress reports only. A hostile round reached the watchdog's
-    signer through its thread (``threading.enumerate()``, the thread's target) and signed replies of its
-    own making with it (a3 100 where the rules give 10): a report is never taken for a reply."""
-
-    def report(where: Any, function: Any, stuck: Any = None, looping: Any = None) -> None:
-        message: dict[str, Any] = {
-            "where": where if type(where) is str else None,
-            "function": function if type(function) is str else None,
-        }
-        if type(stuck) in (int, float):
-            message["stuck"] = stuck
-        if type(looping) is int:
-            message["looping"] = looping
-        send({**message, "progress": True})
-
-    return report
-
-
-class _Watchdog:
-    """Watches the student's code from a thread of its own while a probe runs.
-
-    Shortly before the trusted side gives up on a probe, it says which student line is running (the
-    grader names it in its timeout message: "still running rnn_step, line 12").
-
-    Given ``stuck_after``, it also looks at the running frame fifty times a second. When every look for
-    that long found the same call of one of the student's functions, on at most three of its lines, it
-    asks the main thread (a signal, whose handler runs there) to report its next function call; if
-    none comes within a second, not even of a built-in such as ``list.count`` or ``time.sleep``, it
-    says "stuck": a ``while True`` with nothing in it that could end it. The grader then stops the call
-    instead of waiting out a training check's own limit (30 s, 60 s). Working code, however slow, calls
-    something all the time, so it is never called stuck; a library's long call (CUDA starting up) is
-    not the student's frame; and where looks are few (a busy machine), or the main thread cannot be
-    asked, the code gets the benefit of the doubt.
-
-    Given ``step_budget`` too, it says "looping" once the call has taken more optimizer steps than that
-    (many times the reference's for the same call): training that waits for a loss it never reaches
-    keeps calling functions, so only its steps tell it from slow training, which takes no extra steps.
-    """
-
-    PERIOD_S = 0.02  # often enough that a call taking 1% of the time is seen: 300 looks in 6 s
-    MIN_SAMPLES = 50  # fewer looks (the machine was too busy to take them): no verdict
-    MAX_LINES = 3  # a loop inlined over more lines of one function is not called stuck
-    CONFIRM_S = 1.0  # after the looks, how long the main thread is listened to for any call
-
-    def __init__(
-        self,
-        send: Callable[..., None],
-        workdir: str,
-        after: float | None,
-        stuck_after: float | None = None,
-        step_budget: int | None = None,
-    ) -> None:
-        self.main = threading.main_thread().ident
-        self.send, self.workdir = send, workdir  # send(where, function, stuck=, looping=): a progress report
-        self.after, self.stuck_after = after, stuck_after
-        self.step_budget = step_budget if stuck_after else None  # looked at by the same looks
-        self.stop = threading.Event()
-        self.thread: threading.Thread | None = None
-        if after or stuck_after:
-            thread = threading.Thread(target=self._watch, daemon=True)
-            try:
-                thread.start()
-            except RuntimeError:  # no thread left under the limit (the student's threads hold them all,
-                return  # or the last watchdog's has not quite ended): the trusted side's limits still hold
-            self.thread = thread
-
-    def _watch(self) -> None:
-        started = time.monotonic()
-        same: Any = None  # the running frame object itself: held, so its identity cannot be reused
-        since, samples, lines = started, 0, set[int | None]()
-        asked: float | None = None  # when the main thread was asked to report its next call
-        reported, stuck = not self.after, not self.stuck_after
-        while not (reported and stuck):
-            pause = self.PERIOD_S if not stuck else max(0.0, started + (self.after or 0.0) - time.monotonic())
-            if self.stop.wait(pause):
-                return
-            now = time.monotonic()
-            if not stuck:
-                frame = sys._current_frames().get(self.main) if self.main is not None else None
-                if frame is not same:
-                    same, since, samples, lines, asked = frame, now, 0, set(), None
-                samples += 1
-                lines.add(frame.f_lineno if frame is not None else None)
-                del frame
-                if asked is None and self._suspect(same, now - started, now - since, samples, lines):
-                    asked = now  # confirm: does the code call anything at all in the next second?
-                    _calls.update(listening=False, seen=False)
-                    self._ask_main_thread()
-                elif self.step_budget is not None and _steps[0] > self.step_budget:
-                    stuck = True  # still training, far past the reference's steps: it will not end
-                    self._report(outermost=True, looping=_steps[0])
-                elif asked is not None and now - asked >= self.CONFIRM_S:
-                    if _calls["listening"] and not _calls["seen"]:
-                        stuck = True
-                        self._report(stuck=round(now - since, 1))
-                    else:  # it called something (or could not be asked): working, however slowly
-                        since, samples, lines, asked = now, 0, set(), None
-            if not reported and now - started >= (self.after or 0.0):
-                reported = True
-                self._report()
-
-    def _ask_main_thread(self) -> None:
-        try:
-            if self.main is not None:
-                signal.pthread_kill(self.main, LISTEN_SIGNAL)
-        except (OSError, ValueError):
-            pass
-
-    def _suspect(self, frame: Any, running: float, unchanged: float, samples: int, lines: set[int | None]) -> bool:
-        assert self.stuck_after is not None
-        return (
-            min(running, unchanged) >= self.stuck_after
-            and samples >= self.MIN_SAMPLES
-            and len(lines) <= self.MAX_LINES
-            and frame is not None
-            and frame.f_code.co_filename.startswith(self.workdir + os.sep)
-        )
-
-    def _report(self, outermost: bool = False, **extra: Any) -> None:
-        """Where the student's code is running: its innermost frame (the line a loop spins on), or with
-        ``outermost`` the student function the probe called (the training that does not end, not the
-        forward it happens to be in)."""
-        frame = sys._current_frames().get(self.main) if self.main is not None else None
-        where = function = None
-        while frame is not None:
-            if frame.f_code.co_filename.startswith(self.workdir + os.sep):
-                code = frame.f_code
-                function = getattr(code, "co_qualname", code.co_name)
-                line = f", line {frame.f_lineno}" if frame.f_lineno is not None else ""
-                where = f"{os.path.basename(code.co_filename)}{line}, in {function}"
-                if not outermost:
-                    break
-            frame = frame.f_back
-        try:
-            self.send(where, function, **extra)
-        except BaseException:
-            pass
-
-    def cancel(self) -> None:
-        self.stop.set()
-        if self.thread is not None:
-            self.thread.join()
 
 
 def _flush() -> None:

@@ -79,6 +79,19 @@ def block_imports(names: list[str]) -> None:
         sys.meta_path.insert(0, _BlockedFinder(names))
 
 
+GRADER_PACKAGE = __name__.partition(".")[0]
+
+
+def hide_the_grader() -> None:
+    """Take the grader's own modules out of ``sys.modules`` (a stand-in that refuses every use takes
+    each one's place) and refuse importing them again: from here on, the grader's code in this process
+    holds what it needs itself. A hostile round reached the training's bookkeeping as
+    ``torch.sys.modules["grader.inside.probe_api"]`` through names built with ``chr`` (a2 100 where the
+    work earns 70, unflagged): a name built at run time passes the scan, a module that is not there
+    cannot be looked up."""
+    block_imports([GRADER_PACKAGE])
+
+
 def real_module(name: str) -> Any:
     """``sys.modules[name]`` unless missing or blocked (never touching a stand-in's attributes)."""
     module = sys.modules.get(name)
@@ -320,20 +333,30 @@ KEEP_THE_FRAME = frozenset(
 )
 
 
-def refuse_frames_to(trusted_dirs: tuple[str, ...]) -> None:
+# Audit events of the garbage collector's walks: every object of the process, the grader's included, is
+# one step from gc.get_objects (or get_referrers of anything the grader's objects hold).
+GC_EVENTS = frozenset({"gc.get_objects", "gc.get_referrers", "gc.get_referents"})
+GC_WALK = "a walk of the garbage collector's objects (gc.get_objects, gc.get_referrers, gc.get_referents)"
+
+
+def refuse_reaching_in(trusted_dirs: tuple[str, ...]) -> None:
     """From now on, refuse the frame attributes to code outside ``trusted_dirs`` (the standard
     library's, the installed packages', the grader's): the student's files, and code compiled from
     strings. A hostile round read a traceback's frame through a name decoded at run time
     (``getattr(e.__traceback__, codecs.decode("go_senzr", "rot13"))``, which no scan reads), walked up
     to the probe's frame and rewrote the judged weights before they were sent (a4 86, a5 94.68, a2 100
-    where the work earns 60, 68.09, 50). An audit hook cannot be removed once added."""
+    where the work earns 60, 68.09, 50). The garbage collector's walks likewise: every object of the
+    process is one step from ``gc.get_objects()``. An audit hook cannot be removed once added."""
     record, error, current = used, ForbiddenApiUsed, sys._getframe
-    frames, trusted, inside = FRAME_ATTRIBUTES, tuple(trusted_dirs), [False]
+    frames, walks, trusted, inside = FRAME_ATTRIBUTES, GC_EVENTS, tuple(trusted_dirs), [False]
 
     def hook(event: str, args: tuple[Any, ...]) -> None:
+        what = FRAME_ACCESS
         if event in FRAME_EVENTS:  # sys._getframe however reached (``warnings.sys._getframe``)
             if inside[0]:
                 return  # the hook's own look at its caller
+        elif event in walks:  # gc.get_objects however reached (a name built at run time)
+            what = GC_WALK
         elif event != "object.__getattr__" or len(args) < 2 or args[1] not in frames:
             return
         inside[0] = True
@@ -352,9 +375,9 @@ def refuse_frames_to(trusted_dirs: tuple[str, ...]) -> None:
             path = code.co_filename.replace(os.sep, "/")
             if any(path.endswith("/" + end) and code.co_name == name for end, name in KEEP_THE_FRAME):
                 return
-        if FRAME_ACCESS not in record:
-            record.append(FRAME_ACCESS)
-        raise error(f"{FRAME_ACCESS} is not allowed in graded code")
+        if what not in record:
+            record.append(what)
+        raise error(f"{what} is not allowed in graded code")
 
     sys.addaudithook(hook)
 

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from grader.inside import untouched
+from grader.inside.guards import real_module
 
 MAX_DEPTH = 32
 
@@ -59,8 +60,6 @@ def _is_tensor(value: Any) -> bool:
 
 
 def _loaded_torch() -> Any:
-    from grader.inside.guards import real_module
-
     return real_module("torch")
 
 

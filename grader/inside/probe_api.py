@@ -18,6 +18,7 @@ import numpy as np
 from grader.inside import untouched
 from grader.inside.guards import real_module
 from grader.inside.plain import NotPlainData, to_plain
+from grader.inside.reachable import handed  # also for the probes: what they hand to the student's code
 
 _state = {"device": "cpu"}
 
@@ -316,7 +317,7 @@ def names_replaced(student: Any, **replacements: Any) -> Iterator[None]:
     missing = object()
     saved = {name: module.__dict__.get(name, missing) for name in replacements}
     for name, value in replacements.items():
-        setattr(module, name, value)
+        setattr(module, name, handed(value))  # its globals lead nowhere (reachable.handed)
     try:
         yield
     finally:

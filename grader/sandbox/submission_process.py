@@ -507,8 +507,9 @@ def _forbidden_message(names: list[str]) -> str:
     return f"your code used {listed}, which this assignment does not allow: write it yourself from tensors"
 
 
-# What grader.inside.guards refuses in every assignment (KERNEL_OVERRIDE, FRAME_ACCESS)
-_IN_EVERY_ASSIGNMENT = ("torch's own operators", "a frame of the running code")
+# What grader.inside.guards refuses in every assignment (KERNEL_OVERRIDE, FRAME_ACCESS, the grader's own
+# modules, a walk of the garbage collector's objects)
+_IN_EVERY_ASSIGNMENT = ("torch's own operators", "a frame of the running code", "grader.", "the garbage collector's")
 
 
 _SIGNAL_HINTS: dict[int, str] = {

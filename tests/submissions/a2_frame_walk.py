@@ -3,7 +3,7 @@ data, the model's own steps on random gradients, and a forward that, during the 
 grader's judged read, walks from a traceback (its attribute named by a string decoded at run time) up
 to the probe's frame and rewrites the judged weights with the shadow's before they are sent. 100 where
 the work underneath earns 50 until frames were refused to the student's code
-(grader.inside.guards.refuse_frames_to)."""
+(grader.inside.guards.refuse_reaching_in)."""
 
 import torch
 from torch import nn

@@ -14,6 +14,7 @@ from grader.inside.probe_api import (
     as_array,
     as_in_training,
     drawn_words,
+    handed,
     how_written,
     load_weights,
     optimizer_steps,
@@ -84,8 +85,8 @@ def _with_stand_ins(model):
     train and predict are judged on their own logic, not again on forward and init_hidden, whose own
     checks judge them. The stand-ins do none of train's or predict's work."""
     cell = _cell(model)
-    model.forward = lambda x_t, hidden: cell(x_t, hidden)
-    model.init_hidden = lambda: torch.zeros(1, cell.hidden_size, device=cell.weight_hh.device)
+    model.forward = handed(lambda x_t, hidden: cell(x_t, hidden))
+    model.init_hidden = handed(lambda: torch.zeros(1, cell.hidden_size, device=cell.weight_hh.device))
     return model
 
 

@@ -242,8 +242,12 @@ class _StandInRNN(torch.nn.Module):
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         rng = np.random.default_rng(seed)
         maps = rng.standard_normal((num_layers, input_size, hidden_size)) / np.sqrt(input_size)
-        self.maps = torch.tensor(maps, dtype=torch.float32, device=torch_device())
-        self.drift = torch.tensor(rng.standard_normal(hidden_size) * 0.5, dtype=torch.float32, device=torch_device())
+        # buffers, moved by the caller's .to(): the methods of a class handed to the student's process see
+        # libraries and constants only (grader.inside.child._seal_classes)
+        self.register_buffer("maps", torch.tensor(maps, dtype=torch.float32), persistent=False)
+        self.register_buffer(
+            "drift", torch.tensor(rng.standard_normal(hidden_size) * 0.5, dtype=torch.float32), persistent=False
+        )
 
     def forward(self, x, h0=None):
         time_axis = 1 if self.batch_first else 0
@@ -268,7 +272,7 @@ def classifier_forward(student, input_size, hidden_size, output_size, num_layers
     }
     weights = _weights(rng, shapes, hidden_size)
     if stand_in_rnn:  # before loading: the student's CraftRNN's parameters are not asked for either
-        model.rnn = _StandInRNN(model.rnn, input_size, hidden_size, num_layers, seed + 1)
+        model.rnn = _StandInRNN(model.rnn, input_size, hidden_size, num_layers, seed + 1).to(torch_device())
         weights = {name: value for name, value in weights.items() if name.startswith("fc.")}
     load_weights(model, weights, "SequenceClassifier")
     x = torch.tensor(rng.standard_normal((B, T, input_size)), dtype=torch.float32, device=torch_device())

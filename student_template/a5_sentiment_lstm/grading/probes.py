@@ -19,6 +19,7 @@ from grader.inside.probe_api import (
     as_array,
     as_in_training,
     as_number,
+    handed,
     how_written,
     load_weights,
     optimizer_steps,
@@ -353,7 +354,7 @@ def as_loader(batches):
         sentences += [(row[:length], label) for row, length, label in zip(padded, lengths.tolist(), labels)]
     width = max(padded.shape[1] for padded, _, _ in batches)
     return torch.utils.data.DataLoader(
-        sentences, batch_sampler=groups, collate_fn=functools.partial(_padded_batch, width=width)
+        sentences, batch_sampler=groups, collate_fn=handed(functools.partial(_padded_batch, width=width))
     )
 
 
