@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import REPO, SOLUTIONS, checks_of, report_isolation, score_of
@@ -168,19 +169,25 @@ raise ValueError("LEAK:" + repr([found, listed]))
 )
 
 
-@pytest.mark.slow
 @needs_namespaces
-def test_sysv_segments_die_with_their_submission(grade_class):
-    results = grade_class(
-        {
-            "a_writer": at_import(LEAVES_SEGMENTS),
-            "b_reader": in_linear_output(LOOKS_FOR_SEGMENTS),
-            "c_victim": {"srn.py": REFERENCE},
-        },
-        workers=1,
-    )
-    assert leaked(results["b_reader"]).startswith("['No such file or directory', 0]")
-    assert score_of(results["c_victim"], A1) == 100
+def test_sysv_segments_die_with_their_submission(sandbox):
+    """Segments one student's native code leaves in SysV shared memory are gone for the next one (each
+    process has an IPC namespace of its own). ctypes stands for native code: graded code may not use
+    it (guards.refuse_reaching_in), so these processes keep it (LoadSpec.native_code)."""
+
+    def process(source: str) -> Any:
+        spec = LoadSpec("mod", "mod.py", {"mod.py": source.encode()}, PROBES, native_code=True)
+        return sandbox.worker(spec, Limits(probe_timeout_s=30))
+
+    writer = process(LEAVES_SEGMENTS + "\ndef done():\n    return 1\n")
+    assert writer.call("call", {"name": "done"}) == 1
+    writer.close()
+    looking = "def look():\n" + "".join(f"    {line}\n" for line in LOOKS_FOR_SEGMENTS.strip("\n").splitlines())
+    reader = process(looking)
+    with pytest.raises(RunFailed) as caught:
+        reader.call("call", {"name": "look"})
+    reader.close()
+    assert "LEAK:['No such file or directory', 0]" in str(caught.value), str(caught.value)
 
 
 # -- memory for all processes together -------------------------------------------------------------
@@ -507,7 +514,7 @@ def sandbox(request):
 
 
 def inside(sandbox, **limits) -> SubmissionProcess:
-    spec = LoadSpec("mod", "mod.py", {"mod.py": INSIDE}, PROBES)
+    spec = LoadSpec("mod", "mod.py", {"mod.py": INSIDE}, PROBES, native_code=True)  # ctypes: native code
     return sandbox.worker(spec, Limits(**{"probe_timeout_s": 10, **limits}))
 
 
@@ -755,7 +762,9 @@ def test_without_namespaces_a_zombie_looking_process_is_killed_too(tmp_path, bud
     os.chmod(tmp_path, 0o777)
     try:
         student = SubmissionProcess(
-            _Source(zygote), LoadSpec("mod", "mod.py", {"mod.py": LINGERS}, PROBES), Limits(probe_timeout_s=30)
+            _Source(zygote),
+            LoadSpec("mod", "mod.py", {"mod.py": LINGERS}, PROBES, native_code=True),
+            Limits(probe_timeout_s=30),
         )
         assert student.call("call", {"name": "linger", "args": [str(heartbeat)]}) == 1
         student.close()

@@ -389,6 +389,18 @@ def walked_the_objects():
     import torch
     collector = getattr(torch, "sys").modules["".join(map(chr, (103, 99)))]  # gc, named at run time
     return collector.get_objects()
+def looked_up_in_c():  # a regression round's frame, from C: no frame event
+    import torch
+    raw = getattr(torch, "".join(map(chr, (99, 116, 121, 112, 101, 115))))  # torch.ctypes
+    return getattr(raw.pythonapi, "PyEval_" + "GetFrame")
+def read_memory():
+    import torch
+    raw = getattr(torch, "".join(map(chr, (99, 116, 121, 112, 101, 115))))
+    return raw.string_at(id(attempt), 16)
+def at_an_address():
+    import torch
+    raw = getattr(torch, "".join(map(chr, (99, 116, 121, 112, 101, 115))))
+    return raw.c_ssize_t.from_address(id(attempt)).value
 def walked_the_referrers():
     import gc
     return gc.get_referrers(attempt)
@@ -437,7 +449,7 @@ except guards.ForbiddenApiUsed:
 import collections
 outcome["namedtuple"] = collections.namedtuple("Pair", "a b")(1, 2).b  # the library's own sys._getframe
 for name in ("read_by_a_library", "fetched_by_a_library", "walked_by_a_library", "walked_the_objects",
-             "walked_the_referrers"):
+             "walked_the_referrers", "looked_up_in_c", "read_memory", "at_an_address"):
     try:
         namespace[name]()
         outcome[name] = "read"
@@ -476,12 +488,16 @@ def test_code_outside_the_libraries_is_refused_the_frames_of_the_running_code():
         assert outcome[route] == "refused", route
     # every object of the process is one step from the garbage collector's walks, however gc is reached
     assert outcome["walked_the_objects"] == "refused" and outcome["walked_the_referrers"] == "refused"
+    # ctypes however reached (torch.ctypes): no C function looked up, no memory read at an address
+    for route in ("looked_up_in_c", "read_memory", "at_an_address"):
+        assert outcome[route] == "refused", route
     # what honest code does with tracebacks, stacks and the libraries that look at their caller
     assert outcome["honest"] is True
     assert outcome["formatted"] is True
     assert outcome["used"] == [
         "a frame of the running code (tb_frame, gi_frame, sys._getframe)",
         "a walk of the garbage collector's objects (gc.get_objects, gc.get_referrers, gc.get_referents)",
+        "ctypes (a C function looked up, or memory read at an address)",
     ]
 
 
@@ -587,6 +603,8 @@ def explore(handed):
         for path, value in frontier:
             if id(value) in seen or len(seen) > 300000:
                 continue
+            if str(getattr(type(value), "__module__", "")).startswith("ctypes"):
+                continue  # a library of C functions: every attribute is a look-up (refused to this code)
             seen.add(id(value))
             if type(value) is dict and STATE & set(k for k in value if type(k) is str):
                 found.append(path)

@@ -67,7 +67,7 @@ def serve(fds: list[int], config: dict[str, Any]) -> NoReturn:
         guards.block_imports(load.get("blocked_imports", []))
         guards.forbid_apis(load.get("forbidden_apis", []))
         guards.seal_torch_kernels()  # after the guards' own kernels, before the student's code
-        guards.refuse_reaching_in(_trusted_dirs())
+        guards.refuse_reaching_in(_trusted_dirs(), raw_memory=load.get("native_code") is not True)
         if load.get("forbidden_apis"):  # a new program would start without the guards
             global _programs_refused
             _programs_refused = refuse_new_programs() is None

@@ -320,10 +320,12 @@ FRAME_EVENTS = frozenset({"sys._getframe", "sys._current_frames"})
 KEEP_THE_FRAME = frozenset(
     {
         ("collections/__init__.py", "namedtuple"),  # the caller's module name
+        ("traceback.py", "_extract_from_extended_frame_gen"),  # summaries: print_exc, format_exception...
         ("traceback.py", "extract_stack"),  # summaries of the stack
         ("traceback.py", "format_stack"),
         ("traceback.py", "print_stack"),
         ("typing.py", "_caller"),  # the caller's module name
+        ("logging/__init__.py", "findCaller"),  # where a log record was made
         ("enum.py", "_create_"),
         ("torch/library.py", "__init__"),  # where a library of operators was made (custom operators)
         ("numpy/lib/_index_tricks_impl.py", "__getitem__"),  # np.r_["..."] builds a matrix from names
@@ -337,18 +339,31 @@ KEEP_THE_FRAME = frozenset(
 # one step from gc.get_objects (or get_referrers of anything the grader's objects hold).
 GC_EVENTS = frozenset({"gc.get_objects", "gc.get_referrers", "gc.get_referents"})
 GC_WALK = "a walk of the garbage collector's objects (gc.get_objects, gc.get_referrers, gc.get_referents)"
+# Audit events of ctypes' ways to the process's memory and C functions. A regression round reached
+# ctypes as torch.ctypes (a name built with chr) and took the running frame from
+# pythonapi.PyEval_GetFrame, which raises no frame event (a2 100 where the work earns 70). Calling a
+# function already looked up and ctypes.cast raise none: what is left needs the addresses of one
+# build of Python.
+RAW_MEMORY_EVENTS = frozenset(
+    {"ctypes.dlopen", "ctypes.dlsym", "ctypes.dlsym/handle", "ctypes.cdata", "ctypes.cdata/buffer"}
+    | {"ctypes.PyObj_FromPtr", "ctypes.addressof", "ctypes.string_at", "ctypes.wstring_at"}
+)
+RAW_MEMORY = "ctypes (a C function looked up, or memory read at an address)"
 
 
-def refuse_reaching_in(trusted_dirs: tuple[str, ...]) -> None:
+def refuse_reaching_in(trusted_dirs: tuple[str, ...], raw_memory: bool = True) -> None:
     """From now on, refuse the frame attributes to code outside ``trusted_dirs`` (the standard
     library's, the installed packages', the grader's): the student's files, and code compiled from
     strings. A hostile round read a traceback's frame through a name decoded at run time
     (``getattr(e.__traceback__, codecs.decode("go_senzr", "rot13"))``, which no scan reads), walked up
     to the probe's frame and rewrote the judged weights before they were sent (a4 86, a5 94.68, a2 100
     where the work earns 60, 68.09, 50). The garbage collector's walks likewise: every object of the
-    process is one step from ``gc.get_objects()``. An audit hook cannot be removed once added."""
+    process is one step from ``gc.get_objects()``; and ctypes' look-ups of C functions and reads of
+    memory at an address. An audit hook cannot be removed once added."""
     record, error, current = used, ForbiddenApiUsed, sys._getframe
     frames, walks, trusted, inside = FRAME_ATTRIBUTES, GC_EVENTS, tuple(trusted_dirs), [False]
+    raw = RAW_MEMORY_EVENTS if raw_memory else frozenset()  # off: the isolation tests' native code
+    keep = KEEP_THE_FRAME
 
     def hook(event: str, args: tuple[Any, ...]) -> None:
         what = FRAME_ACCESS
@@ -357,23 +372,29 @@ def refuse_reaching_in(trusted_dirs: tuple[str, ...]) -> None:
                 return  # the hook's own look at its caller
         elif event in walks:  # gc.get_objects however reached (a name built at run time)
             what = GC_WALK
+        elif event in raw:  # ctypes however reached (torch.ctypes)
+            what = RAW_MEMORY
         elif event != "object.__getattr__" or len(args) < 2 or args[1] not in frames:
             return
         inside[0] = True
         try:
             reader = current(1)
-            above = reader.f_back
         finally:
             inside[0] = False
-        code = reader.f_code
-        if code.co_filename.startswith(trusted):
-            # a library's read, for the library (its caller is a library too), or for a caller that
-            # gets no frame back (namedtuple's module name, traceback.extract_stack's summaries); a
-            # regression round had string.Formatter.get_field read a traceback's frame for it
+        filename = reader.f_code.co_filename
+        if filename.startswith(trusted):
+            # A library's read, for the library, or for a caller that gets no frame back (namedtuple's
+            # module name, traceback.extract_stack's summaries, logging's caller): judged by who called
+            # into the library's file (string.Formatter.get_field read a traceback's frame for a
+            # regression round's code; ctypes' __getattr__ looks a C function up through __getitem__).
+            chain, above = [reader.f_code], reader.f_back
+            while above is not None and above.f_code.co_filename == filename:
+                chain.append(above.f_code)
+                above = above.f_back
             if above is None or above.f_code.co_filename.startswith(trusted):
                 return
-            path = code.co_filename.replace(os.sep, "/")
-            if any(path.endswith("/" + end) and code.co_name == name for end, name in KEEP_THE_FRAME):
+            path = filename.replace(os.sep, "/")
+            if any(path.endswith("/" + end) and code.co_name == name for end, name in keep for code in chain):
                 return
         if what not in record:
             record.append(what)

@@ -36,6 +36,9 @@ class LoadSpec:
     forbidden_apis: list[str] = field(default_factory=list)
     device: str = "cpu"
     data: dict[str, bytes] = field(default_factory=dict)  # the released data files, written into data/
+    # The student's code keeps ctypes (refused in grading: guards.refuse_reaching_in). Only the isolation
+    # tests set it: their ctypes stands for native code, which the operating system's limits must stop.
+    native_code: bool = False
 
     def message(
         self,
@@ -55,6 +58,7 @@ class LoadSpec:
             "blocked_imports": self.blocked_imports,
             "forbidden_apis": self.forbidden_apis,
             "device": self.device,
+            "native_code": self.native_code,
         }
 
 
@@ -508,8 +512,14 @@ def _forbidden_message(names: list[str]) -> str:
 
 
 # What grader.inside.guards refuses in every assignment (KERNEL_OVERRIDE, FRAME_ACCESS, the grader's own
-# modules, a walk of the garbage collector's objects)
-_IN_EVERY_ASSIGNMENT = ("torch's own operators", "a frame of the running code", "grader.", "the garbage collector's")
+# modules, a walk of the garbage collector's objects, ctypes)
+_IN_EVERY_ASSIGNMENT = (
+    "torch's own operators",
+    "a frame of the running code",
+    "grader.",
+    "the garbage collector's",
+    "ctypes (a C function",
+)
 
 
 _SIGNAL_HINTS: dict[int, str] = {
