@@ -317,19 +317,7 @@ def handed(function: Any) -> Any:
         return functools.partial(handed(function.func), *function.args, **function.keywords)
     if not isinstance(function, types.FunctionType):
         return function
-    copy = types.FunctionType(
-        function.__code__,
-        sealed_globals(function.__globals__),
-        function.__name__,
-        function.__defaults__,
-        function.__closure__,
-    )
-    copy.__qualname__, copy.__kwdefaults__, copy.__doc__ = (
-        function.__qualname__,
-        function.__kwdefaults__,
-        function.__doc__,
-    )
-    return copy
+    return _with_globals(function, sealed_globals(function.__globals__))
 
 
 def seal_classes(namespace: dict[str, Any]) -> None:
@@ -342,15 +330,20 @@ def seal_classes(namespace: dict[str, Any]) -> None:
     for cls in [value for value in namespace.values() if isinstance(value, type) and value.__module__ == name]:
         for attribute, method in list(vars(cls).items()):
             if isinstance(method, types.FunctionType):
-                copy = types.FunctionType(
-                    method.__code__, sealed, method.__name__, method.__defaults__, method.__closure__
-                )
-                copy.__qualname__, copy.__kwdefaults__, copy.__doc__ = (
-                    method.__qualname__,
-                    method.__kwdefaults__,
-                    method.__doc__,
-                )
-                setattr(cls, attribute, copy)
+                setattr(cls, attribute, _with_globals(method, sealed))
+
+
+def _with_globals(function: types.FunctionType, namespace: dict[str, Any]) -> types.FunctionType:
+    """A copy of ``function`` (its code, defaults and closure) that looks its globals up in ``namespace``."""
+    copy = types.FunctionType(
+        function.__code__, namespace, function.__name__, function.__defaults__, function.__closure__
+    )
+    copy.__qualname__, copy.__kwdefaults__, copy.__doc__ = (
+        function.__qualname__,
+        function.__kwdefaults__,
+        function.__doc__,
+    )
+    return copy
 
 
 def sealed_globals(namespace: dict[str, Any]) -> dict[str, Any]:
