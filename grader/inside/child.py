@@ -270,7 +270,7 @@ STEP_EVENT = "grader.optimizer_step"  # the audit event torch's step hooks raise
 
 def _count_optimizer_steps() -> None:
     """Count every optimizer step of this process, once torch is loaded: a training call that has taken
-    many times the reference's steps for the same call is training without end (see _Watchdog)."""
+    many times the reference's steps for the same call is training without end (see reachable.Watchdog)."""
     optim = sys.modules.get("torch.optim.optimizer")  # the real torch's (a1's stand-in has none)
     if _counting[0] or optim is None:
         return

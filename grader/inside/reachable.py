@@ -12,6 +12,8 @@ reply signer. A hostile round reset the bookkeeping through the globals of the g
 
 from __future__ import annotations
 
+import copy
+import functools
 import importlib.machinery
 import importlib.util
 import inspect
@@ -311,8 +313,6 @@ def handed(function: Any) -> Any:
     holds it, and the probes' own lead to the probes and the training's bookkeeping; a name it needs
     from the probes goes in its closure or its arguments. A ``functools.partial`` is copied with its
     function handed."""
-    import functools
-
     if isinstance(function, functools.partial):
         return functools.partial(handed(function.func), *function.args, **function.keywords)
     if not isinstance(function, types.FunctionType):
@@ -335,22 +335,20 @@ def seal_classes(namespace: dict[str, Any]) -> None:
 
 def _with_globals(function: types.FunctionType, namespace: dict[str, Any]) -> types.FunctionType:
     """A copy of ``function`` (its code, defaults and closure) that looks its globals up in ``namespace``."""
-    copy = types.FunctionType(
+    twin = types.FunctionType(
         function.__code__, namespace, function.__name__, function.__defaults__, function.__closure__
     )
-    copy.__qualname__, copy.__kwdefaults__, copy.__doc__ = (
+    twin.__qualname__, twin.__kwdefaults__, twin.__doc__ = (
         function.__qualname__,
         function.__kwdefaults__,
         function.__doc__,
     )
-    return copy
+    return twin
 
 
 def sealed_globals(namespace: dict[str, Any]) -> dict[str, Any]:
     """The libraries (modules, classes and functions not of the grader's) and constants of ``namespace``
     (plain data in lists, dicts and sets copied: a table of the probes' stays theirs)."""
-    import copy
-
     sealed = {name: value for name, value in namespace.items() if _a_library_s(value)}
     sealed.update((name, copy.deepcopy(value)) for name, value in namespace.items() if _plain_data(value))
     sealed["__builtins__"] = namespace.get("__builtins__", __builtins__)
@@ -359,10 +357,7 @@ def sealed_globals(namespace: dict[str, Any]) -> dict[str, Any]:
 
 
 def _a_library_s(value: Any) -> bool:
-    if isinstance(value, (int, float, str, bytes, bool, type(None))):
-        return True
-    if isinstance(value, tuple):
-        return all(_a_library_s(item) for item in value)
+    """A module, class or function of a library (constants are :func:`_plain_data`)."""
     if isinstance(value, types.ModuleType):  # a library's module (a stand-in is none)
         return type(value) is types.ModuleType and value.__name__.partition(".")[0] not in GRADER_PACKAGES
     if isinstance(value, (type, types.FunctionType, types.BuiltinFunctionType)):
