@@ -270,3 +270,47 @@ def test_the_verifier_keeps_few_bytes_of_answers_and_the_reference_runs_longest(
         verifier.measure_each("f", reference)  # asked again for every student: not measured again
     assert asked.count(8) == 1 and len(asked) == 6
     assert sum(size for _, size in verifier._memo.values()) <= 2**20
+
+
+SAME_OR_NOT = [  # (got, expected): every rule of find_mismatch, each way round
+    (WANT, WANT),
+    (WANT + 1e-3, WANT),
+    (WANT.astype(np.float32), WANT),
+    (WANT[0], WANT),
+    (None, WANT),
+    ("text", WANT),
+    (np.array([1, 2, 3]), np.array([1, 2, 3])),
+    (np.array([1, 2, 4]), np.array([1, 2, 3])),
+    (np.array([1.0, 2.0, 3.0]), np.array([1, 2, 3])),
+    (np.array([np.nan, 1.0]), np.array([np.nan, 1.0])),
+    (np.array([np.nan, 1.0]), np.array([0.0, 1.0])),
+    ([1.0, 2.0], [1.0, 2.0]),
+    ([[1.0], [2.0, 3.0]], [[1.0], [2.0, 3.0]]),  # ragged: item by item
+    ([[1.0], [2.0, 3.5]], [[1.0], [2.0, 3.0]]),
+    ([[1.0], [2.0]], [[1.0], [2.0, 3.0]]),
+    ([1.0], []),
+    ([], []),
+    ("abc", "abc"),
+    ("abc", "abd"),
+    (True, True),
+    (1, True),
+    (None, None),
+    (0, None),
+    ({"h": WANT, "y": [1, 2]}, {"h": WANT, "y": [1, 2], "_time_axes": {"h": 0}}),
+    ({"h": WANT, "y": [1, 3]}, {"h": WANT, "y": [1, 2]}),
+    ({"h": WANT}, {"h": WANT, "y": [1, 2]}),
+    ({"h": WANT, "extra": 1}, {"h": WANT}),
+    (WANT, {"h": WANT}),
+    (["a", np.ones(2)], ["a", np.ones(2)]),
+    (["a", np.ones(2)], ["b", np.ones(2)]),
+    ((1.0, 2.0), [1.0, 2.0]),
+]
+
+
+@pytest.mark.parametrize("got, expected", SAME_OR_NOT)
+def test_is_close_says_what_find_mismatch_would(got, expected):
+    """is_close walks to the first difference only; its yes or no must be find_mismatch's."""
+    for rtol, atol in ((1e-7, 1e-9), (1e-2, 1e-2)):
+        assert is_close(got, expected, rtol=rtol, atol=atol) == (
+            find_mismatch(got, expected, name="x", rtol=rtol, atol=atol) is None
+        )

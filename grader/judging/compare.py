@@ -124,7 +124,52 @@ def assert_close(
 
 
 def is_close(got: Any, expected: Any, *, rtol: float = 1e-6, atol: float = 1e-8) -> bool:
-    return find_mismatch(got, expected, name="", rtol=rtol, atol=atol) is None
+    """Whether :func:`find_mismatch` finds nothing, without saying what: the same rules, walked to the
+    first difference and no further. Identifying a mistake asks this of every catalogued variant of
+    every call (thousands of times a class), where a worded, diagnosed failure was half the grading."""
+    return _matches(got, expected, rtol, atol)
+
+
+def _matches(got: Any, expected: Any, rtol: float, atol: float) -> bool:
+    """:func:`_mismatch`'s rules as a yes or no (``check_dtype`` off, as :func:`is_close` asks)."""
+    if isinstance(expected, dict):
+        keys = [key for key in expected if key != TIME_AXES]
+        return (
+            isinstance(got, dict)
+            and all(key in got for key in keys)
+            and all(_matches(got[key], expected[key], rtol, atol) for key in keys)
+        )
+    if isinstance(expected, list) and not _is_numeric_list(expected):
+        return _items_match(got, expected, rtol, atol)
+    if isinstance(expected, list) and not expected and isinstance(got, list) and got:
+        return False
+    if isinstance(expected, str) or expected is None or isinstance(expected, bool):
+        return bool(got == expected) and type(got) is type(expected)
+    try:
+        want = np.asarray(expected)
+    except ValueError:  # ragged: item by item, as _array_mismatch does
+        return _items_match(got, list(expected), rtol, atol)
+    if got is None:
+        return False
+    try:
+        mine = np.asarray(got)
+    except (TypeError, ValueError):
+        return isinstance(got, list) and isinstance(expected, list) and _items_match(got, expected, rtol, atol)
+    if mine.dtype.kind not in "biuf" or mine.shape != want.shape:
+        return False
+    if want.dtype.kind in "biu" and mine.dtype.kind in "biu":
+        return not bool((mine != want).any())
+    return bool(
+        np.isclose(mine.astype(np.float64), want.astype(np.float64), rtol=rtol, atol=atol, equal_nan=True).all()
+    )
+
+
+def _items_match(got: Any, expected: list, rtol: float, atol: float) -> bool:
+    return (
+        isinstance(got, list)
+        and len(got) == len(expected)
+        and all(_matches(mine, theirs, rtol, atol) for mine, theirs in zip(got, expected))
+    )
 
 
 def find_mismatch(
