@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Iterator
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -651,24 +652,36 @@ def explore(student):
 """
 
 
-def test_nothing_the_student_s_code_can_reach_leads_to_the_grader_s_state():
+@pytest.fixture(scope="module")
+def torch_box() -> Iterator[Any]:
+    """One worker with torch for this file's tests of what student code can reach: each test's code
+    runs in a child of its own (as every submission does), and torch is imported once, not per test."""
+    from grader.sandbox import Sandbox
+    from grader.sandbox.isolation import UNISOLATED
+
+    box = Sandbox(UNISOLATED, preload=["torch"])
+    try:
+        yield box
+    finally:
+        box.close()
+
+
+def test_nothing_the_student_s_code_can_reach_leads_to_the_grader_s_state(torch_box):
     """A hostile round took the grader's step hooks out of torch's registry and reset the training's
     bookkeeping through their ``__globals__``, every name built with ``chr`` (a2 100, a4 86, a5 94.68
     where the work earns 70, 60, 68.09); ``torch.sys.modules`` led there too. What the grader leaves
     where the student's code can look (torch's registries, threads, finders, signal handlers, stand-ins,
     the stand-in models the probes hand over) leads nowhere near the bookkeeping, the probes or the
     reply signer."""
-    from grader.sandbox import Limits, LoadSpec, Sandbox
-    from grader.sandbox.isolation import UNISOLATED
+    from grader.sandbox import Limits, LoadSpec
 
-    box = Sandbox(UNISOLATED, preload=["torch"])
+    worker = torch_box.worker(
+        LoadSpec("explorer", "explorer.py", {"explorer.py": EXPLORER.encode()}, EXPLORING_PROBES), Limits()
+    )
     try:
-        worker = box.worker(
-            LoadSpec("explorer", "explorer.py", {"explorer.py": EXPLORER.encode()}, EXPLORING_PROBES), Limits()
-        )
         assert worker.call("explore", {}) == []
     finally:
-        box.close()
+        worker.close()
 
 
 def test_the_module_of_what_the_student_meets_imports_nothing_of_the_grader_s():
@@ -859,25 +872,22 @@ def _looking(source: str) -> str:
 
 
 @pytest.mark.parametrize("assignment", sorted(HANDING_PROBES))
-def test_nothing_a_probe_hands_to_the_student_s_code_leads_to_the_grader_s_state(assignment):
+def test_nothing_a_probe_hands_to_the_student_s_code_leads_to_the_grader_s_state(torch_box, assignment):
     """The reference, each function looking at what it was given before it runs, called by the probes
     that hand it the grader's stand-ins: no look reaches the bookkeeping, the child or the probes (a
     look that does raises, naming the path). Before, a2's stand-in forward, a3's stand-in RNN, a4's
     stand-in encoder, decoder, forward and helpers and a5's collate_fn and stand-in model each led to
     the probes' globals, and through them to the bookkeeping."""
-    from grader.sandbox import Limits, LoadSpec, Sandbox
-    from grader.sandbox.isolation import UNISOLATED
+    from grader.sandbox import Limits, LoadSpec
 
     module, calls = HANDING_PROBES[assignment]
     source = _looking((SOLUTIONS / assignment / module).read_text())
     probes = (REPO / "assignments" / assignment / "probes.py").read_text()
-    box = Sandbox(UNISOLATED, preload=["torch"])
+    worker = torch_box.worker(
+        LoadSpec(module[:-3], module, {module: source.encode()}, probes), Limits(probe_timeout_s=60)
+    )
     try:
-        worker = box.worker(
-            LoadSpec(module[:-3], module, {module: source.encode()}, probes), Limits(probe_timeout_s=60)
-        )
         for probe, args in calls:
             worker.call(probe, args)  # a look that reaches the grader's state raises RunFailed: "REACHED ..."
-        worker.close()
     finally:
-        box.close()
+        worker.close()
