@@ -304,6 +304,9 @@ SAME_OR_NOT = [  # (got, expected): every rule of find_mismatch, each way round
     (["a", np.ones(2)], ["a", np.ones(2)]),
     (["a", np.ones(2)], ["b", np.ones(2)]),
     ((1.0, 2.0), [1.0, 2.0]),
+    (np.ones(2), "abc"),  # an array where a word was expected: a message, not numpy's ValueError
+    (np.ones(2), None),
+    (np.ones(2), True),
 ]
 
 

@@ -144,7 +144,7 @@ def _matches(got: Any, expected: Any, rtol: float, atol: float) -> bool:
     if isinstance(expected, list) and not expected and isinstance(got, list) and got:
         return False
     if isinstance(expected, str) or expected is None or isinstance(expected, bool):
-        return bool(got == expected) and type(got) is type(expected)
+        return type(got) is type(expected) and got == expected
     try:
         want = np.asarray(expected)
     except ValueError:  # ragged: item by item, as _array_mismatch does
@@ -224,7 +224,7 @@ def _mismatch(
     if isinstance(expected, list) and not expected and isinstance(got, list) and got:  # [] holds no numbers either
         return CheckFailure(f"{name} should be an empty list, but it is {_show(got)}")
     if isinstance(expected, str) or expected is None or isinstance(expected, bool):
-        if got == expected and type(got) is type(expected):
+        if type(got) is type(expected) and got == expected:  # an array's == would answer per entry
             return None
         return CheckFailure(f"{name} should be {_show(expected)}, but it is {_show(got)}")
     return _array_mismatch(got, expected, name, rtol, atol, check_dtype, time_axis, positions)
