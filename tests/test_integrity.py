@@ -838,7 +838,8 @@ def test_every_seed_a_hidden_check_draws_itself_comes_from_the_course_secret():
 @pytest.mark.slow
 def test_the_verifier_runs_apart_from_student_code(tmp_path):
     """Where it shares the students' pre-started worker (bubblewrap as root), the verifier is a child
-    of its own: another uid, another pid and IPC namespace, no student module imported."""
+    of its own: another uid, another pid and IPC namespace, no student module imported. So is the
+    reference computing an answer the cache lacks, and the slot then starts no trusted worker."""
     import shutil
 
     from grader.course.model import load_course
@@ -858,7 +859,7 @@ def test_the_verifier_runs_apart_from_student_code(tmp_path):
         path.write_text(path.read_text() + whoami)
     course = load_course(course_root)
     spec = course.get(A2)
-    with GradingSlot(course, GradeOptions()) as grader:
+    with GradingSlot(course, GradeOptions(cache_dir=tmp_path / "cache")) as grader:
         grader.start()
         student = grader.sandbox_for(spec).worker(
             LoadSpec(
@@ -868,11 +869,16 @@ def test_the_verifier_runs_apart_from_student_code(tmp_path):
         )
         mine = student.call("whoami", {})
         theirs = grader.verifier_for(spec).measure("whoami")
+        reference = grader.references_for(spec).expected("whoami", {})
+        started_a_trusted_worker = bool(grader._trusted)
         student.close()
     assert mine["student_module"] and not theirs["student_module"]
     assert mine["pid_ns"] != theirs["pid_ns"], "the verifier must not see the student's processes"
+    assert reference["pid_ns"] != mine["pid_ns"], "the reference must not see the student's processes"
     if bubblewrap_works() and os.geteuid() == 0:
         assert mine["uid"] != theirs["uid"] and mine["ipc_ns"] != theirs["ipc_ns"]
+        assert reference["uid"] == theirs["uid"] and reference["ipc_ns"] != mine["ipc_ns"]
+        assert not started_a_trusted_worker, "the reference's answer started a second torch"
 
 
 def test_student_code_gets_the_released_data_and_never_a_held_out_file():

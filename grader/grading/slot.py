@@ -375,9 +375,19 @@ class GradingSlot:
         if spec.id not in self._references:
             cache = None if spec.shipped_expected else self.cache
             self._references[spec.id] = References(
-                spec, self._catalog(spec), cache, lambda: self.trusted_sandbox_for(spec), secret=self._secret_for(spec)
+                spec, self._catalog(spec), cache, lambda: self._reference_workers(spec), secret=self._secret_for(spec)
             )
         return self._references[spec.id]
+
+    def _reference_workers(self, spec: AssignmentSpec) -> Sandbox | _TrustedChildren:
+        """Where ``spec``'s reference answers are computed when the cache lacks them: children of the
+        students' own pre-started worker, under the verifier's uid, where that worker can be shared
+        (:meth:`_verifier_shares`), else the unsandboxed trusted worker. A slot then starts no second
+        torch for the answers it must compute (a5's per-submission questions: one for every
+        `grade submit`, about 3 CPU-s), and the reference runs as the students' code does."""
+        if self._verifier_shares(spec):
+            return _TrustedChildren(self, spec)
+        return self.trusted_sandbox_for(spec)
 
     def _secret_for(self, spec: AssignmentSpec) -> CourseSecret | None:
         """Fresh seeds in official grading: an instructor's course, or an autograder that shipped
@@ -408,11 +418,16 @@ class GradingSlot:
     def _verifier_worker(self, spec: AssignmentSpec, load: LoadSpec, limits: Limits) -> Any:
         if not self._verifier_shares(spec):
             return self._verifying_sandbox().worker(load, limits)
+        return self.trusted_child(spec, load, limits)
+
+    def trusted_child(self, spec: AssignmentSpec, load: LoadSpec, limits: Limits) -> SubmissionProcess:
+        """A child of ``spec``'s students' worker for the grader's own code (the verifier, the
+        reference), under a uid no student's child has: see :meth:`_verifier_shares`."""
         if self._verifier_lease is None:
             try:
                 self._verifier_lease = claim(VERIFIER_SLOT_OFFSET + self._slot)
             except (NoLeaseLeft, OSError) as exc:
-                raise SandboxError(f"no uid is free on this host for the verifier: {exc}") from None
+                raise SandboxError(f"no uid is free on this host for the verifier and the reference: {exc}") from None
         return SubmissionProcess(self.sandbox_for(spec), load, limits, uid=self._verifier_lease.uid)
 
     def _verifying_sandbox(self) -> Sandbox:
@@ -463,3 +478,14 @@ class GradingSlot:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _TrustedChildren:
+    """What :class:`References` asks for workers, as a :class:`Sandbox` answers: here each is a child of
+    the students' own worker (:meth:`GradingSlot.trusted_child`)."""
+
+    def __init__(self, slot: GradingSlot, spec: AssignmentSpec) -> None:
+        self.slot, self.spec = slot, spec
+
+    def worker(self, load: LoadSpec, limits: Limits) -> SubmissionProcess:
+        return self.slot.trusted_child(self.spec, load, limits)

@@ -17,14 +17,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from grader.course.mistakes import Catalog
 from grader.course.model import AssignmentSpec
 from grader.course.secret import CourseSecret
 from grader.errors import RunFailed
 from grader.files import write_atomic
-from grader.sandbox import LoadSpec, Sandbox
+from grader.sandbox import Limits, LoadSpec
 from grader.wire.codec import PREFIX, FrameLimits, decode, encode, parse_prefix
 
 REFERENCE = "reference"
@@ -143,6 +143,13 @@ class ShippedExpected:
         return self.entries().get(variant, {}).get(key)
 
 
+class ReferenceWorkers(Protocol):
+    """Where reference answers are computed: a trusted :class:`~grader.sandbox.Sandbox`, or children of
+    the students' worker that a grading slot keeps apart from them (``GradingSlot.trusted_child``)."""
+
+    def worker(self, load: LoadSpec, limits: Limits) -> Any: ...
+
+
 class References:
     """Answers ``expected(probe, args, seed, variant)`` for one assignment, from wherever it can."""
 
@@ -151,7 +158,7 @@ class References:
         spec: AssignmentSpec,
         catalog: Catalog,
         cache: DiskCache | None,
-        trusted_sandbox: Callable[[], Sandbox] | None,
+        reference_workers: Callable[[], ReferenceWorkers] | None,
         secret: CourseSecret | None = None,
     ) -> None:
         """``secret``: official grading's fresh seeds (see :mod:`grader.course.secret`); None asks the
@@ -161,7 +168,7 @@ class References:
         self.catalog = catalog
         self.cache = cache
         self.shipped = ShippedExpected(spec.expected_path) if spec.shipped_expected else None
-        self._sandbox = trusted_sandbox
+        self._workers_from = reference_workers
         self._workers: dict[str, Any] = {}
         self._folder: Path | None = None
         self.recorded: dict[str, dict[str, Any]] | None = None  # set to {} to record (release)
@@ -280,7 +287,7 @@ class References:
 
     def _worker(self, variant: str) -> Any:
         if variant not in self._workers:
-            if self._sandbox is None:
+            if self._workers_from is None:
                 raise ReferenceUnavailable("no reference solution is available to compute expected data")
             files = self.spec.solution_files()
             if variant != REFERENCE:
@@ -294,7 +301,7 @@ class References:
             )
             # A reference worker lives for a whole batch: no per-submission budget applies to it.
             limits = replace(self.spec.limits, submission_timeout_s=float("inf"), max_restarts=10**6, received_mb=0.0)
-            self._workers[variant] = self._sandbox().worker(load, limits)
+            self._workers[variant] = self._workers_from().worker(load, limits)
         return self._workers[variant]
 
     def close(self) -> None:
