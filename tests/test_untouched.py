@@ -891,3 +891,41 @@ def test_nothing_a_probe_hands_to_the_student_s_code_leads_to_the_grader_s_state
             worker.call(probe, args)  # a look that reaches the grader's state raises RunFailed: "REACHED ..."
     finally:
         worker.close()
+
+
+def test_reads_inside_one_plain_stay_plain_until_the_outermost_ends():
+    """The step hooks enter ``plain`` once for all their reads, and each read's own ``plain`` then does
+    nothing: a mode of the student's answers no read inside, however deep, and answers again (with
+    the collector running again) only once the outermost ``plain`` has ended, on this thread alone."""
+    import gc
+    import threading
+
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    untouched.pin()
+    seen: list[str] = []
+
+    class Answering(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            seen.append(getattr(func, "__name__", "?"))
+            return func(*args, **(kwargs or {}))
+
+    weight = torch.ones(3)
+    with Answering():
+        with untouched.plain():
+            with untouched.plain():
+                untouched.copy(weight)
+            assert untouched.same(weight, torch.ones(3)) and not gc.isenabled()
+            other: list[bool] = []
+            thread = threading.Thread(target=lambda: other.append(untouched.same(weight, weight)))
+            thread.start()
+            thread.join()
+            assert other == [True]
+            assert not seen, seen
+        assert gc.isenabled()
+        torch.add(weight, 1)
+        with untouched.plain():  # a later plain switches the mode off again
+            untouched.copy(weight)
+            torch.mul(weight, 2)
+    assert seen == ["add"], seen

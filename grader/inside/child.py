@@ -350,11 +350,12 @@ def _count_optimizer_steps() -> None:
     # through their globals, every name built with ``chr`` (a2 100, a4 86, a5 94.68 where the work earns
     # 70, 60, 68.09, unflagged). The hooks there only raise an audit event; the hook that runs
     # ``remember`` and ``counted`` is an audit hook, which Python gives no way to list.
-    event, audit, run = STEP_EVENT, sys.audit, {"pre": remember, "post": counted}
+    event, audit, run, plain = STEP_EVENT, sys.audit, {"pre": remember, "post": counted}, untouched.plain
 
     def on_step(name: str, args: tuple[Any, ...]) -> None:
         if name == event and len(args) == 4 and args[0] in run:
-            run[args[0]](*args[1:])
+            with plain():  # once for every read of the hook, not once per read
+                run[args[0]](*args[1:])
 
     try:
         pre, post = functools.partial(audit, event, "pre"), functools.partial(audit, event, "post")

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import gc
 import sys
+import threading
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from typing import Any
 
 _PINNED: dict[str, Any] = {}
@@ -83,6 +84,11 @@ class plain(ExitStack):  # noqa: N801 (used as a function: ``with plain():``)
 
     def __enter__(self) -> plain:
         super().__enter__()
+        depth = getattr(_PLAIN, "depth", 0)
+        _PLAIN.depth = depth + 1
+        self.callback(_leave_plain)  # last out: after the switches below are back on
+        if depth:  # this thread is plain already: the switches are off, the collector stopped
+            return self
         pinned = _torch()
         for switch_off in pinned["switched_off"]:
             self.enter_context(switch_off())
@@ -90,6 +96,20 @@ class plain(ExitStack):  # noqa: N801 (used as a function: ``with plain():``)
             pinned["stop_collecting"]()
             self.callback(pinned["collect"])
         return self
+
+
+_PLAIN = threading.local()  # depth: how many plain() this thread is inside (torch's switches are per thread)
+_ALREADY_PLAIN = nullcontext()
+
+
+def _leave_plain() -> None:
+    _PLAIN.depth -= 1
+
+
+def _plainly() -> AbstractContextManager[Any]:
+    """:class:`plain`, or nothing where this thread is plain already: the step hooks enter it once for
+    all the reads of a step (entering it for each read was most of what the bookkeeping cost a step)."""
+    return _ALREADY_PLAIN if getattr(_PLAIN, "depth", 0) else plain()
 
 
 def kernels_changed() -> str | None:
@@ -122,7 +142,7 @@ def _kernel_table(torch: Any) -> dict[str, str]:
 def copy(tensor: Any) -> Any:
     """A detached copy of ``tensor``'s values now."""
     pinned = _torch()
-    with plain():
+    with _plainly():
         return pinned["clone"](pinned["detach"](tensor))
 
 
@@ -130,7 +150,7 @@ def same(tensor: Any, value: Any) -> bool:
     """``tensor`` holds ``value`` (NaN where NaN was); False for anything that is not a tensor of its shape."""
     pinned = _torch()
     try:
-        with plain():
+        with _plainly():
             now = pinned["detach"](tensor)
             if tuple(pinned["size"](now)) != tuple(pinned["size"](value)):
                 return False
@@ -148,7 +168,7 @@ def same(tensor: Any, value: Any) -> bool:
 def further_than(tensor: Any, value: Any, bound: float) -> bool:
     """Some entry of ``tensor`` lies further than ``bound`` from ``value`` (NaN on either side does)."""
     pinned = _torch()
-    with plain():
+    with _plainly():
         distance = pinned["abs"](pinned["sub"](pinned["detach"](tensor), value))
         return bool(pinned["item"](pinned["any"](pinned["logical_not"](pinned["le"](distance, bound)))))
 
@@ -157,7 +177,7 @@ def has_gradient(parameter: Any) -> bool:
     """``parameter.grad`` holds a nonzero entry (read from the C type: no subclass property answers)."""
     pinned = _torch()
     try:
-        with plain():
+        with _plainly():
             grad = pinned["grad"](parameter)
             return grad is not None and bool(pinned["item"](pinned["any"](pinned["ne"](grad, 0))))
     except Exception:
