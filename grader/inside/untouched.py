@@ -89,12 +89,16 @@ class plain(ExitStack):  # noqa: N801 (used as a function: ``with plain():``)
         self.callback(_leave_plain)  # last out: after the switches below are back on
         if depth:  # this thread is plain already: the switches are off, the collector stopped
             return self
-        pinned = _torch()
-        for switch_off in pinned["switched_off"]:
-            self.enter_context(switch_off())
-        if pinned["collecting"]():  # no finalizer of the student's runs inside a read (a collection would)
-            pinned["stop_collecting"]()
-            self.callback(pinned["collect"])
+        try:
+            pinned = _torch()
+            for switch_off in pinned["switched_off"]:
+                self.enter_context(switch_off())
+            if pinned["collecting"]():  # no finalizer of the student's runs inside a read (a collection would)
+                pinned["stop_collecting"]()
+                self.callback(pinned["collect"])
+        except BaseException:  # undo what was entered, the depth included: no __exit__ follows
+            self.close()
+            raise
         return self
 
 
