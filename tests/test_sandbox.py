@@ -113,6 +113,9 @@ def listing(path):
     return sorted(os.listdir(path)) if os.path.isdir(path) else None
 def tmp_files():
     return sorted(os.listdir(os.environ.get("TMPDIR", "/tmp")))
+def user_name():
+    import getpass
+    return getpass.getuser()
 def leave_file():
     open(os.path.join(os.environ.get("TMPDIR", "/tmp"), "left-behind.txt"), "w").write("x")
     return 1
@@ -324,6 +327,15 @@ def test_a_worker_without_torch_never_loads_it(sandbox):
     with pytest.raises(RunFailed) as caught:
         student.call("call", {"name": "walked"})
     assert caught.value.failure.kind is FailureKind.FORBIDDEN and "garbage collector" in str(caught.value)
+    student.close()
+
+
+def test_libraries_that_ask_for_the_users_name_get_one(sandbox):
+    """The sandbox has no /etc/passwd, so getpass.getuser() has only the environment to go by: torch 2.11's
+    torch.use_deterministic_algorithms (its inductor cache's folder is named after the user) raised
+    there, and no worker started on a machine with that torch (seen on the first GPU lent to us)."""
+    student = worker(sandbox)
+    assert student.call("call", {"name": "user_name"}) == "student"
     student.close()
 
 

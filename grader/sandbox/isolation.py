@@ -248,6 +248,10 @@ def clean_environment(threads: int, tmpdir: str = "/tmp") -> dict[str, str]:
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "HOME": tmpdir,
+        # The sandbox has no /etc/passwd: getpass.getuser() reads these first (torch 2.11's
+        # use_deterministic_algorithms names its cache folder after the user and raised without them).
+        "USER": "student",
+        "LOGNAME": "student",
         "TMPDIR": tmpdir,
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
