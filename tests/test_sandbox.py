@@ -319,6 +319,25 @@ def test_blocked_import_fails_only_when_used(sandbox):
     student.close()
 
 
+def test_a_blocked_or_missing_package_is_no_class_anything_belongs_to(sandbox):
+    """Libraries ask whether a value is an optional package's type by what ``sys.modules`` holds:
+    scipy's ``issubclass(type(x), sys.modules["torch"].Tensor)`` raised TypeError against a1's stand-in
+    torch, and an a1 that imports seaborn (scipy under it) could not be imported at all (seen on the first
+    GPU machine lent to us, which has scipy). Nothing belongs to a stand-in's types."""
+    source = (
+        "import sys, torch\n"
+        "import pandas_not_installed_here as pd\n"
+        "def types():\n"
+        "    tensor = sys.modules['torch'].Tensor\n"
+        "    return [isinstance(1.0, tensor), issubclass(float, tensor), isinstance([], (torch.nn.Module, list)),\n"
+        "            isinstance({}, pd.DataFrame), issubclass(dict, pd.DataFrame)]\n"
+    )
+    spec = LoadSpec("mod", "mod.py", {"mod.py": source.encode()}, PROBES, blocked_imports=["torch"])
+    student = sandbox.worker(spec, Limits(probe_timeout_s=5))
+    assert student.call("call", {"name": "types"}) == [False, False, True, False, False]
+    student.close()
+
+
 def test_a_worker_without_torch_never_loads_it(sandbox):
     """Only stand-ins: nothing of the real torch is anywhere in the process for student code to find."""
     student = worker(sandbox, source="import torch\n" + STUDENT)

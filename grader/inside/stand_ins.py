@@ -147,6 +147,15 @@ class RefusingModule(types.ModuleType):
     def __iter__(self) -> Any:
         raise self.refusal()
 
+    # Asked as a type (``isinstance(x, sys.modules["torch"].Tensor)``, how libraries such as scipy
+    # recognise an optional package's values), a stand-in is one that nothing belongs to: no value of a
+    # package that is absent or refused can exist here. A refusal would break the library's import.
+    def __instancecheck__(self, instance: Any) -> bool:
+        return False
+
+    def __subclasscheck__(self, subclass: Any) -> bool:
+        return False
+
 
 def refusing(kind: type[RefusingModule], dotted: str) -> Any:
     """A ``kind`` module named ``dotted``, as a package (its submodules import too)."""
