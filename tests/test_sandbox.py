@@ -4,6 +4,10 @@ recovers for the next call. Runs under each isolation this machine supports."""
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -376,6 +380,108 @@ def test_a_worker_that_steps_no_optimizer_is_deterministic_without_loading_torch
         student.close()
     finally:
         box.close()
+
+
+@pytest.mark.parametrize("isolation", ISOLATIONS)
+def test_a_library_on_the_graders_import_path_may_read_its_own_frames(isolation, monkeypatch):
+    """Packages the grader imports from PYTHONPATH or a .pth file (an HPC module's torch) are libraries
+    like those of site-packages: a frame one of them reads for itself is not the student's. torch 2.11
+    from PYTHONPATH read one in every training step, and the reference lost 30 points on a2 (seen on the
+    first GPU lent to us, whose torch 2.11 the suite's test of such a grader ran with)."""
+    folder = Path(tempfile.mkdtemp(prefix="grader-test-lib-"))  # pytest's tmp_path is 0700: root's alone
+    os.chmod(folder, 0o755)
+    library = folder / "lib" / "framed"
+    library.mkdir(parents=True)
+    (library / "__init__.py").write_text("from framed.inner import caller\ndef name():\n    return caller()\n")
+    (library / "inner.py").write_text("import sys\ndef caller():\n    return sys._getframe(1).f_code.co_name\n")
+    monkeypatch.syspath_prepend(str(folder / "lib"))
+    box = Sandbox(isolation, preload=["numpy"], hide=A1_ABSENT)
+    try:
+        source = b"import framed\ndef named():\n    return framed.name()\n"
+        student = box.worker(LoadSpec("mod", "mod.py", {"mod.py": source}, PROBES), Limits(probe_timeout_s=30))
+        assert student.call("call", {"name": "named"}) == "name"
+        student.close()
+    finally:
+        box.close()
+        shutil.rmtree(folder)
+
+
+def test_the_worker_warms_its_optimizer_without_starting_cuda():
+    """A process forked after CUDA started cannot use the GPU, and the zygote forks every child: on the
+    first GPU lent to us every check of every student failed so (the reference's too), from the zygote's
+    warm-up step. Its backward pass started autograd's GPU threads; the step's check for a CUDA graph
+    capture asked the GPU for its stream. The warm-up still pays torch._dynamo's import, without either."""
+    script = (
+        "import sys, torch\n"
+        "from torch.autograd.variable import Variable\n"
+        "asked = []\n"
+        "class Recorder:\n"
+        "    def __init__(self, engine): self.engine = engine\n"
+        "    def run_backward(self, *args, **kwargs):\n"
+        "        asked.append('backward')\n"
+        "        return self.engine.run_backward(*args, **kwargs)\n"
+        "    def __getattr__(self, name): return getattr(self.engine, name)\n"
+        "Variable._execution_engine = Recorder(Variable._execution_engine)\n"
+        "def spy(module, name):\n"
+        "    real = getattr(module, name)\n"
+        "    def spying(*args, **kwargs):\n"
+        "        asked.append(name)\n"
+        "        return real(*args, **kwargs)\n"
+        "    setattr(module, name, spying)\n"
+        "for name in ('current_accelerator', 'current_stream', 'current_device_index'):\n"
+        "    if hasattr(torch, 'accelerator') and hasattr(torch.accelerator, name): spy(torch.accelerator, name)\n"
+        "for name in ('is_available', 'device_count', 'current_stream', 'current_device', '_lazy_init', 'init'):\n"
+        "    spy(torch.cuda, name)\n"
+        "torch.ones(1, requires_grad=True).sum().backward()  # the recorder sees a backward pass\n"
+        "torch.cuda.is_available()  # and the spies a question to the GPU\n"
+        "from grader.inside.zygote import _warm_optimizer\n"
+        "_warm_optimizer()\n"
+        "print(','.join(asked), 'torch._dynamo' in sys.modules)\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert ran.stdout.split() == ["backward,is_available", "True"], ran.stdout + ran.stderr[-2000:]
+
+
+@pytest.mark.skipif(any(name.startswith("nvidia") for name in os.listdir("/dev")), reason="a GPU is here")
+def test_a_worker_that_cannot_use_the_gpu_says_so_as_the_graders_failure():
+    """With --device cuda, a worker whose process cannot compute on the GPU (here: there is none) fails
+    as the grader, before the student's code runs: not as every check's "could not use what your code
+    returned" (what the first GPU lent to us showed for each student, from a worker forked after CUDA
+    had started)."""
+    box = Sandbox(UNISOLATED, preload=["numpy", "torch"])
+    try:
+        spec = LoadSpec("mod", "mod.py", {"mod.py": b"def one():\n    return 1\n"}, PROBES, device="cuda")
+        student = box.worker(spec, Limits(probe_timeout_s=30))
+        with pytest.raises(RunFailed) as caught:
+            student.call("call", {"name": "one"})
+        failure = caught.value.failure
+        assert failure.kind is FailureKind.GRADER and "the GPU cannot be used in the grading worker" in failure.message
+        student.close()
+    finally:
+        box.close()
+
+
+@pytest.mark.skipif(any(name.startswith("nvidia") for name in os.listdir("/dev")), reason="a GPU is here")
+def test_a_gpu_worker_whose_children_cannot_use_the_gpu_does_not_start():
+    """The zygote asks once, in a throwaway child, before it serves anyone: one clear failure of the
+    grader's for the whole batch ("not your fault" on every check), never a failure per student."""
+    box = Sandbox(UNISOLATED, preload=["numpy", "torch"], device="cuda")
+    try:
+        spec = LoadSpec("mod", "mod.py", {"mod.py": b"def one():\n    return 1\n"}, PROBES, device="cuda")
+        with pytest.raises(SandboxError, match="could not start: the GPU cannot be used in the grading worker"):
+            box.worker(spec, Limits(probe_timeout_s=30)).call("call", {"name": "one"})
+    finally:
+        box.close()
+
+
+def test_a_worker_refuses_to_serve_where_its_start_up_started_cuda():
+    from types import SimpleNamespace
+
+    from grader.inside.zygote import WorkerCannotStart, _check_cuda_not_started
+
+    _check_cuda_not_started(SimpleNamespace(cuda=SimpleNamespace(is_initialized=lambda: False)))
+    with pytest.raises(WorkerCannotStart, match="CUDA was started before the worker forked"):
+        _check_cuda_not_started(SimpleNamespace(cuda=SimpleNamespace(is_initialized=lambda: True)))
 
 
 def test_the_scratch_of_a_grader_killed_outright_is_removed_by_the_next_and_no_other():

@@ -28,6 +28,7 @@ from collections import OrderedDict
 from typing import Any, NoReturn
 
 from grader.inside import guards, probe_api, stand_ins, untouched
+from grader.inside.gpu import gpu_problem
 from grader.inside.lockdown import drop_capabilities, refuse_new_programs, refuse_user_namespaces
 from grader.inside.plain import NotPlainData, to_plain
 from grader.inside.reachable import (
@@ -63,11 +64,15 @@ def serve(fds: list[int], config: dict[str, Any]) -> NoReturn:
         libraries = _Libraries()  # as the grader's code found them, before the student's code runs
         workdir = _write_files(load["files"], config["scratch"], load.get("data") or {})
         _apply_limits(config["limits"], cuda=load.get("device") == "cuda")
+        problem = gpu_problem() if load.get("device") == "cuda" else None
+        if problem is not None:  # the grader's failure, before any code of the student's could be blamed
+            send({"ok": False, "error": {"kind": "grader", "message": problem}, "forbidden_used": []})
+            os._exit(0)
         probes = _load_probes(load["probes_source"])
         guards.block_imports(load.get("blocked_imports", []))
         guards.forbid_apis(load.get("forbidden_apis", []))
         guards.seal_torch_kernels()  # after the guards' own kernels, before the student's code
-        guards.refuse_reaching_in(_trusted_dirs(), raw_memory=load.get("native_code") is not True)
+        guards.refuse_reaching_in(_trusted_dirs(workdir), raw_memory=load.get("native_code") is not True)
         if load.get("forbidden_apis"):  # a new program would start without the guards
             global _programs_refused
             _programs_refused = refuse_new_programs() is None
@@ -137,15 +142,30 @@ def _become_student(config: dict[str, Any], out_fd: int) -> None:
     signal.signal(LISTEN_SIGNAL, listen_for_calls)
 
 
-def _trusted_dirs() -> tuple[str, ...]:
+def _trusted_dirs(workdir: str) -> tuple[str, ...]:
     """Where the code lives that may read frames: the standard library, the installed packages (torch,
-    numpy: their own error handling reads tracebacks) and the grader; never the student's folder."""
+    numpy: their own error handling reads tracebacks), the grader, and the folders the grader's import
+    path adds (PYTHONPATH, .pth files: an HPC module's torch; isolation.bootstrap_path gave them to this
+    process). Never the student's folder, nor a folder that holds it, nor the one holding the grader
+    package (for an editable install, a course's)."""
     import sysconfig
 
     paths = sysconfig.get_paths()
     dirs = {paths.get(key) for key in ("stdlib", "platstdlib", "purelib", "platlib")}
-    dirs.add(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # grader/
+    grader_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    dirs.add(grader_dir)
+    student = os.path.realpath(workdir)
+    for entry in sys.path:
+        if not entry or not os.path.isabs(entry) or not os.path.isdir(entry):
+            continue
+        path = os.path.realpath(entry)
+        if path != os.path.dirname(grader_dir) and not _within(student, path) and not _within(path, student):
+            dirs.add(path)
     return tuple(os.path.join(d, "") for d in sorted(d for d in dirs if d))
+
+
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def _write_files(files: dict[str, Any], scratch: str, data: dict[str, Any]) -> str:

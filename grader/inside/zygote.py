@@ -30,6 +30,7 @@ import time
 from typing import Any
 
 from grader.inside.box import Box, kill
+from grader.inside.gpu import gpu_problem_of_a_child
 from grader.wire.channel import recv_with_fds, send_with_fds
 
 PR_SET_DUMPABLE = 4
@@ -46,11 +47,15 @@ def main(control_fd: int) -> None:
     try:
         versions = _preload(config.get("preload", []), config.get("threads", 1), bool(config.get("warm_optimizer")))
         _check_absent(config.get("absent", []))
+        if config.get("warm_optimizer") and "torch" in sys.modules:
+            _warm_optimizer()
+        _check_cuda_not_started(sys.modules.get("torch"))
+        problem = gpu_problem_of_a_child() if config.get("device") == "cuda" else None
+        if problem is not None:
+            raise WorkerCannotStart(problem)
     except WorkerCannotStart as exc:
         send_with_fds(control, {"error": str(exc)}, [])
         return
-    if config.get("warm_optimizer") and "torch" in sys.modules:
-        _warm_optimizer()
     gc.freeze()  # children then never write to the zygote's objects' GC headers: fewer copied pages
     _prctl(PR_SET_DUMPABLE, 0)
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
@@ -98,13 +103,30 @@ def _check_absent(names: list[str]) -> None:
 
 
 def _warm_optimizer() -> None:
-    """The first optimizer imports torch._dynamo (over a second); pay that here, once."""
+    """The first optimizer step imports torch._dynamo (over a second); pay that here, once.
+
+    Without starting CUDA, which no process forked after it could use ("Cannot re-initialize CUDA in
+    forked subprocess", "CUDA error: initialization error": on the first GPU lent to us, every check of
+    every student, the reference's too). So gradients are set by hand, never by a backward pass
+    (autograd's engine starts a thread per GPU at its first backward), and the step's check for a CUDA
+    graph being captured, which asks the GPU for its current stream, is skipped."""
     import torch
 
     layer = torch.nn.Linear(2, 2)
     optimizer = torch.optim.Adam(layer.parameters(), lr=0.1)
-    layer(torch.ones(1, 2)).sum().backward()
+    for parameter in layer.parameters():
+        parameter.grad = torch.ones_like(parameter)
+    for check in ("_accelerator_graph_capture_health_check", "_cuda_graph_capture_health_check"):
+        setattr(optimizer, check, lambda: None)  # this instance only: the class keeps its check
     optimizer.step()
+
+
+def _check_cuda_not_started(torch: Any) -> None:
+    """Refuse to serve where start-up started CUDA: every child would fail at its first GPU use, each
+    failure blamed on its student's code. ``torch``: None where the worker has none."""
+    cuda = getattr(torch, "cuda", None) if torch is not None else None
+    if cuda is not None and cuda.is_initialized():
+        raise WorkerCannotStart("CUDA was started before the worker forked, so no submission could use the GPU")
 
 
 def _prctl(option: int, value: int) -> None:

@@ -259,6 +259,9 @@ def clean_environment(threads: int, tmpdir: str = "/tmp") -> dict[str, str]:
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONUNBUFFERED": "1",
         "CUBLAS_WORKSPACE_CONFIG": ":4096:8",
+        # torch.cuda.is_available() by NVML, which starts no CUDA: the zygote forks every child, and a
+        # process forked after CUDA started cannot use the GPU.
+        "PYTORCH_NVML_BASED_CUDA_CHECK": "1",
     }
     for name in THREAD_VARIABLES:
         env[name] = str(threads)

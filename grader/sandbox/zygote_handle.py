@@ -108,6 +108,7 @@ class ZygoteHandle:
                 "absent": list(self.setup.hide),
                 "threads": self.setup.threads,
                 "warm_optimizer": self.setup.warm_optimizer,
+                "device": self.setup.device,
                 "box": self._box_config(),
                 "wipe": ["/tmp", "/dev/shm"] if self.sandboxed else [self.scratch],
             },
