@@ -81,6 +81,16 @@ def report_slots(args: tuple[str, ...] | list[str]) -> list[str]:
     return []
 
 
+def tests_device(args: tuple[str, ...] | list[str]) -> list[str]:
+    """GRADER_TESTS_DEVICE=cuda grades every `grade submit` and `grade report` of the tests on the GPU
+    (unless the test names a device): the class tests then check the probes there, where only a
+    machine with a GPU can (benchmarks/gpu_check.sh). Tests that call the engine directly stay on the CPU."""
+    device = os.environ.get("GRADER_TESTS_DEVICE")
+    if device and args and args[0] in ("submit", "report") and not any(arg.startswith("--device") for arg in args):
+        return ["--device", device]
+    return []
+
+
 @pytest.fixture(scope="session")
 def cache_dir(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """One expected-data cache for the whole session: each reference answer is computed once.
@@ -156,7 +166,7 @@ def run_grade(cache_dir: Path) -> Iterator[Callable[..., subprocess.CompletedPro
     ) -> subprocess.CompletedProcess[str]:
         environment = {**os.environ, "GRADER_CACHE_DIR": str(cache_dir), **(env or {})}
         environment.pop("GRADER_COURSE", None)
-        arguments = [*args, *report_isolation(args), *report_slots(args)]
+        arguments = [*args, *report_isolation(args), *report_slots(args), *tests_device(args)]
         if warm is not None and warm.serves(environment):
             process = warm.run(arguments, cwd=cwd or REPO, env=environment, timeout=timeout)
         else:
