@@ -117,6 +117,8 @@ def listing(path):
     return sorted(os.listdir(path)) if os.path.isdir(path) else None
 def tmp_files():
     return sorted(os.listdir(os.environ.get("TMPDIR", "/tmp")))
+def visible_gpus():
+    return os.environ.get("CUDA_VISIBLE_DEVICES")
 def user_name():
     import getpass
     return getpass.getuser()
@@ -359,6 +361,15 @@ def test_libraries_that_ask_for_the_users_name_get_one(sandbox):
     there, and no worker started on a machine with that torch (seen on the first GPU lent to us)."""
     student = worker(sandbox)
     assert student.call("call", {"name": "user_name"}) == "student"
+    student.close()
+
+
+def test_a_cpu_worker_is_shown_no_gpu_without_bubblewrap_too(sandbox):
+    """Grading on the CPU is the same wherever it runs: without bubblewrap (which binds no GPU device for
+    a CPU worker) a student's laptop GPU would take a model built with ``"cuda" if available`` away from
+    the probes' CPU tensors, and the feedback would differ from the official grading's."""
+    student = worker(sandbox)
+    assert student.call("call", {"name": "visible_gpus"}) == ""
     student.close()
 
 

@@ -243,8 +243,11 @@ def _launch_once() -> str | None:
     return None
 
 
-def clean_environment(threads: int, tmpdir: str = "/tmp") -> dict[str, str]:
-    """The whole environment a worker sees: nothing of the grader's own (no tokens, no paths)."""
+def clean_environment(threads: int, tmpdir: str = "/tmp", device: str = "cpu") -> dict[str, str]:
+    """The whole environment a worker sees: nothing of the grader's own (no tokens, no paths). A CPU
+    worker is shown no GPU even without bubblewrap (which binds none for it): a student's
+    ``"cuda" if torch.cuda.is_available() else "cpu"`` then picks the CPU wherever grading runs, as
+    the probes' tensors do."""
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "HOME": tmpdir,
@@ -265,7 +268,9 @@ def clean_environment(threads: int, tmpdir: str = "/tmp") -> dict[str, str]:
     }
     for name in THREAD_VARIABLES:
         env[name] = str(threads)
-    if "CUDA_VISIBLE_DEVICES" in os.environ:
+    if device == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    elif "CUDA_VISIBLE_DEVICES" in os.environ:
         env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
     return env
 

@@ -91,7 +91,7 @@ class ZygoteHandle:
         self.started_at = time.monotonic()
         self.process = subprocess.Popen(
             command,
-            env=clean_environment(self.setup.threads, tmpdir=self.scratch),
+            env=clean_environment(self.setup.threads, tmpdir=self.scratch, device=self.setup.device),
             pass_fds=[theirs.fileno()],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
