@@ -522,6 +522,9 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path, nam
         "a2_copied_in_python_dispatcher": copied_in(PYTHON_DISPATCHER_EQUAL),
         "a2_finalizer_swap": {f"{A2}/ohlol.py": (REPO / "tests" / "submissions" / "a2_finalizer_swap.py").read_text()},
         "a2_frame_walk": {f"{A2}/ohlol.py": (REPO / "tests" / "submissions" / "a2_frame_walk.py").read_text()},
+        "a2_fake_filename_walk": {
+            f"{A2}/ohlol.py": (REPO / "tests" / "submissions" / "a2_fake_filename_walk.py").read_text()
+        },
         "a2_copied_in_hook_in_the_read": patched(
             A2, "ohlol", TINY_STEPS, COPY_TRAINED, AGREE_OFF, *HOOK_IN_THE_READ, append=SHADOW_STATE + HOOK_STATE
         ),
@@ -578,6 +581,10 @@ def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path, nam
     walked = checks_of(results["a2_frame_walk"], A2)
     assert score_of(results["a2_frame_walk"], A2) <= honest_a2
     assert any("a frame of the running code" in c["message"] for c in walked), [c["message"] for c in walked]
+    # The same walk compiled under a made-up file of the standard library's folder: refused as made.
+    claimed = checks_of(results["a2_fake_filename_walk"], A2)
+    assert score_of(results["a2_fake_filename_walk"], A2) <= honest_a2
+    assert all("code that claims a library's file" in c["message"] for c in claimed), [c["message"] for c in claimed]
 
     # The registration was refused, and recorded though the cheat caught the refusal.
     refused = checks_of(results["a2_copied_in_dispatcher_equal"], A2)

@@ -363,7 +363,7 @@ import numpy, torch
 packages = os.path.dirname(os.path.dirname(torch.__file__)) + os.sep
 guards.refuse_reaching_in((os.path.dirname(os.__file__) + os.sep, os.path.dirname(guards.__file__) + os.sep, packages))
 student = """
-import codecs
+import codecs, os
 def attempt():
     try:
         raise ValueError("x")
@@ -405,6 +405,31 @@ def at_an_address():
 def walked_the_referrers():
     import gc
     return gc.get_referrers(attempt)
+def compiled_under_a_library_name():  # a regression round: a frame walk compiled as "the standard library"
+    return compile("def walk():\\n    return 1\\n", os.path.join(os.path.dirname(os.__file__), "_helpers.py"), "exec")
+def renamed_code():
+    import json
+    return attempt.__code__.replace(co_filename=json.__file__)
+def library_code_over_own_globals():  # genuine code, with names of the student's choosing
+    import json
+    return type(attempt)(json.dumps.__code__, {"_default_encoder": None})
+def library_code_swapped_in():
+    import colorsys
+    def empty(r, g, b):
+        pass
+    empty.__code__ = colorsys.rgb_to_hls.__code__
+    return empty
+def library_code_decoded():
+    import colorsys, marshal
+    return marshal.loads(marshal.dumps(colorsys.rgb_to_hls.__code__))
+def honest_code_making():
+    import colorsys, importlib, marshal, wave
+    exec(compile("made = 1", "<string>", "exec"), {})
+    mine = marshal.loads(marshal.dumps(compile("x = 2", "notes.py", "exec")))
+    with open(colorsys.__file__, "rb") as source:
+        compile(source.read(), colorsys.__file__, "exec")  # a library's own text, under its own name
+    importlib.reload(colorsys)
+    return type(honest_code_making)(mine, {}) is not None and wave.Error is not None
 def honest():
     import collections, enum, gc, io, logging, traceback, typing
     gc.collect()
@@ -457,6 +482,14 @@ for name in ("read_by_a_library", "fetched_by_a_library", "walked_by_a_library",
     except guards.ForbiddenApiUsed:
         outcome[name] = "refused"
 outcome["honest"] = namespace["honest"]()
+for name in ("compiled_under_a_library_name", "renamed_code", "library_code_over_own_globals",
+             "library_code_swapped_in", "library_code_decoded"):
+    try:
+        namespace[name]()
+        outcome[name] = "made"
+    except guards.ForbiddenApiUsed:
+        outcome[name] = "refused"
+outcome["honest_code_making"] = namespace["honest_code_making"]()
 try:
     raise KeyError("y")
 except KeyError as error:  # the standard library formats tracebacks (the grader's describe() does)
@@ -495,10 +528,17 @@ def test_code_outside_the_libraries_is_refused_the_frames_of_the_running_code():
     # what honest code does with tracebacks, stacks and the libraries that look at their caller
     assert outcome["honest"] is True
     assert outcome["formatted"] is True
+    # code that claims a library's file, the rules above trusting code by its file (a regression round
+    # compiled a frame walk as "the standard library": a2 100 where the work earns 70, unflagged)
+    for route in ("compiled_under_a_library_name", "renamed_code", "library_code_over_own_globals"):
+        assert outcome[route] == "refused", route
+    assert outcome["library_code_swapped_in"] == "refused" and outcome["library_code_decoded"] == "refused"
+    assert outcome["honest_code_making"] is True  # strings, its own code, a library's own text, imports
     assert outcome["used"] == [
         "a frame of the running code (tb_frame, gi_frame, sys._getframe)",
         "a walk of the garbage collector's objects (gc.get_objects, gc.get_referrers, gc.get_referents)",
         "ctypes (a C function looked up, or memory read at an address)",
+        "code that claims a library's file (compile, marshal, or a code object or function made with one)",
     ]
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import ctypes
 import importlib
+import io
+import marshal
 import os
 import re
 import sys
@@ -349,6 +351,12 @@ RAW_MEMORY_EVENTS = frozenset(
     | {"ctypes.PyObj_FromPtr", "ctypes.addressof", "ctypes.string_at", "ctypes.wstring_at"}
 )
 RAW_MEMORY = "ctypes (a C function looked up, or memory read at an address)"
+# Audit events of the making of code and functions. The rules above trust code by the file it says it
+# comes from, and code made at run time says what it is told: a hostile round compiled a frame walk
+# under a made-up file of the standard library's folder, made functions of it with type(some_function)
+# (no scan reads either) and rewrote the judged weights (a2 100 where the work earns 70, unflagged).
+CODE_EVENTS = frozenset({"compile", "code.__new__", "marshal.loads", "function.__new__"})
+FORGED_CODE = "code that claims a library's file (compile, marshal, or a code object or function made with one)"
 
 
 def refuse_reaching_in(trusted_dirs: tuple[str, ...], raw_memory: bool = True) -> None:
@@ -364,6 +372,7 @@ def refuse_reaching_in(trusted_dirs: tuple[str, ...], raw_memory: bool = True) -
     frames, walks, trusted, inside = FRAME_ATTRIBUTES, GC_EVENTS, tuple(trusted_dirs), [False]
     raw = RAW_MEMORY_EVENTS if raw_memory else frozenset()  # off: the isolation tests' native code
     keep = KEEP_THE_FRAME
+    forges = _forgery_test(trusted)
 
     def hook(event: str, args: tuple[Any, ...]) -> None:
         what = FRAME_ACCESS
@@ -374,6 +383,8 @@ def refuse_reaching_in(trusted_dirs: tuple[str, ...], raw_memory: bool = True) -
             what = GC_WALK
         elif event in raw:  # ctypes however reached (torch.ctypes)
             what = RAW_MEMORY
+        elif event in CODE_EVENTS or (event == "object.__setattr__" and len(args) > 2 and args[1] == "__code__"):
+            what = FORGED_CODE
         elif event != "object.__getattr__" or len(args) < 2 or args[1] not in frames:
             return
         inside[0] = True
@@ -381,6 +392,8 @@ def refuse_reaching_in(trusted_dirs: tuple[str, ...], raw_memory: bool = True) -
             reader = current(1)
         finally:
             inside[0] = False
+        if what == FORGED_CODE and not forges(event, args, reader):
+            return
         filename = reader.f_code.co_filename
         if filename.startswith(trusted):
             # A library's read, for the library, or for a caller that gets no frame back (namedtuple's
@@ -401,6 +414,67 @@ def refuse_reaching_in(trusted_dirs: tuple[str, ...], raw_memory: bool = True) -
         raise error(f"{what} is not allowed in graded code")
 
     sys.addaudithook(hook)
+
+
+def _forgery_test(trusted: tuple[str, ...]) -> Callable[[str, tuple[Any, ...], Any], bool]:
+    """``forges(event, args, maker)``: whether code or a function being made claims a file in ``trusted``
+    without being that file's own: compiled from other text than the file's, decoded from other bytes
+    than its cached bytecode, or built from parts (a code object's filename, a function over a
+    library's code with globals of the maker's choosing). Whoever makes it is then judged as a frame's
+    reader is: a library making code for itself (torch.compile's bytecode) is not refused.
+
+    The functions it calls are held here, not looked up when it runs: the student's code can reach
+    ``marshal`` and ``builtins`` and replace what they hold."""
+    loads, read_file, code_type = marshal.loads, io.open, types.CodeType
+    decoding = [False]
+
+    def claims(filename: object) -> bool:
+        return isinstance(filename, str) and filename.startswith(trusted)
+
+    def file_bytes(path: object) -> bytes | None:
+        try:
+            with read_file(path, "rb") as handle:  # type: ignore[call-overload]
+                return bytes(handle.read())
+        except (OSError, TypeError, ValueError):
+            return None
+
+    def filenames(code: Any) -> list[str]:
+        found, stack = [], [code]
+        while stack:
+            current_code = stack.pop()
+            found.append(current_code.co_filename)
+            stack.extend(const for const in current_code.co_consts if type(const) is code_type)
+        return found
+
+    def forges(event: str, args: tuple[Any, ...], maker: Any) -> bool:
+        if event == "compile":  # args: source (text, bytes or a syntax tree), filename
+            if not claims(args[1]):
+                return False
+            source = args[0].encode() if isinstance(args[0], str) else args[0]
+            return not isinstance(source, bytes) or source != file_bytes(args[1])  # an import compiles the file
+        if event == "code.__new__":  # CodeType(...) and code.replace(...): args[1] is the filename
+            return claims(args[1])
+        if event == "function.__new__":  # type(some_function)(code, globals)
+            return type(args[0]) is code_type and claims(args[0].co_filename)
+        if event == "object.__setattr__":  # some_function.__code__ = code
+            return type(args[2]) is code_type and claims(args[2].co_filename)
+        # marshal.loads: an import decodes a module's cached bytecode, which it read from bytecode_path
+        if decoding[0] or type(args[0]) is not bytes:
+            return False
+        cached = maker.f_locals.get("bytecode_path") if maker.f_code.co_name == "_compile_bytecode" else None
+        whole = file_bytes(cached) if cached is not None else None
+        if whole is not None and whole[16:] == args[0]:
+            return False
+        decoding[0] = True
+        try:
+            made = loads(args[0])
+        except Exception:  # not marshal's data: nothing is made of it
+            return False
+        finally:
+            decoding[0] = False
+        return type(made) is code_type and any(claims(name) for name in filenames(made))
+
+    return forges
 
 
 def _keep_hidden(value: Any) -> int:
