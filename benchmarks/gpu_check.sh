@@ -5,7 +5,14 @@
 # sandbox's GPU rules. Run from the repository root with the grader installed (`grade` on PATH);
 # LOGS=folder keeps each step's whole output there. Each step runs on even when one before it failed.
 #
-#   bash benchmarks/gpu_check.sh            # about 5 minutes on one H200 and 16 cores
+#   bash benchmarks/gpu_check.sh            # about 3 minutes on one H200 and 16 cores
+#
+# On a machine whose Python already holds a CUDA torch (an image with no package index), the grader
+# needs its other packages as wheels (nbformat and what it requires: fastjsonschema, jsonschema,
+# jsonschema-specifications, referencing, rpds-py, jupyter_core, traitlets, platformdirs; pytest-xdist),
+# `pip install --no-index --no-deps WHEELS` and `pip install --no-deps --no-build-isolation -e .`, and a
+# bwrap binary on PATH (Debian's bubblewrap package runs as is on Ubuntu 24.04). The first GPU lent to
+# us (2026-12-04, H200, torch 2.11) showed what this script is for: every a2-a5 check failed there.
 set -u
 LOGS=${LOGS:-$(mktemp -d)}
 WORKERS=${WORKERS:-8}
