@@ -362,8 +362,9 @@ from grader.inside import guards
 import numpy, torch
 packages = os.path.dirname(os.path.dirname(torch.__file__)) + os.sep
 guards.refuse_reaching_in((os.path.dirname(os.__file__) + os.sep, os.path.dirname(guards.__file__) + os.sep, packages))
+guards.block_imports(["a_package_blocked_here"])  # as in a worker: the import finder is in sys.meta_path
 student = """
-import codecs, os
+import codecs, os, sys
 def attempt():
     try:
         raise ValueError("x")
@@ -422,6 +423,65 @@ def library_code_swapped_in():
 def library_code_decoded():
     import colorsys, marshal
     return marshal.loads(marshal.dumps(colorsys.rgb_to_hls.__code__))
+def len_patched():  # a regression round: the hook asked len() whether the event had an attribute
+    import builtins
+    real = builtins.len
+    builtins.len = lambda value: 0
+    try:
+        return attempt()
+    finally:
+        builtins.len = real
+def hook_globals_emptied():  # the import finder's functions lead to the guards' module and its constants
+    finder = next(f for f in sys.meta_path if type(f).__name__ == "_BlockedFinder")
+    names = type(finder).find_spec.__globals__
+    saved = dict(names)
+    for key in ("FRAME_EVENTS", "FRAME_ATTRIBUTES", "CODE_EVENTS", "GC_EVENTS", "NAMES_READ"):
+        names[key] = frozenset() if key != "NAMES_READ" else {}
+    try:
+        return sys._getframe(0)
+    finally:
+        names.update(saved)
+def library_global_swapped():  # tempfile calls what its global names: here, a frame-handing function
+    import inspect, tempfile
+    saved = tempfile._get_default_tempdir, tempfile.tempdir
+    tempfile._get_default_tempdir, tempfile.tempdir = inspect.currentframe, None
+    try:
+        return tempfile._gettempdir()
+    finally:
+        tempfile._get_default_tempdir, tempfile.tempdir = saved
+def through_two_libraries(swapped_in):  # contextlib calls tempfile, which calls what its global names
+    import contextlib, tempfile
+    saved = tempfile._get_default_tempdir, tempfile.tempdir
+    tempfile._get_default_tempdir, tempfile.tempdir = swapped_in, None
+    try:
+        with contextlib.ExitStack() as stack:
+            stack.callback(tempfile._gettempdir)
+    finally:
+        tempfile._get_default_tempdir, tempfile.tempdir = saved
+def library_global_swapped_for_getframe():
+    return through_two_libraries(sys._getframe)
+def library_global_swapped_for_a_walk():
+    import gc
+    return through_two_libraries(gc.get_objects)
+def cached_property_of_the_stack():
+    import functools, inspect
+    class Number(int):
+        pass
+    Number.at = functools.cached_property(inspect.stack)
+    Number.at.__set_name__(Number, "at")
+    return Number(0).at[0][0]
+def path_through_the_library_folder():  # the same text compiled under two spellings of a "library" file
+    text = b"import sys\\ndef grab():\\n    return sys._getframe(1)\\ndef outer():\\n    return helper()\\n"
+    import tempfile
+    mine = os.path.join(tempfile.mkdtemp(), "helpers_of_mine.py")
+    with open(mine, "wb") as handle:
+        handle.write(text)
+    up = os.path.dirname(os.__file__) + "/" + "/".join([".."] * 20)
+    first, second = {}, {}
+    exec(compile(text, up + mine, "exec"), first)
+    exec(compile(text, up + "/." + mine, "exec"), second)
+    first["helper"] = second["grab"]
+    return first["outer"]()
 def honest_code_making():
     import colorsys, importlib, marshal, wave
     exec(compile("made = 1", "<string>", "exec"), {})
@@ -490,6 +550,13 @@ for name in ("compiled_under_a_library_name", "renamed_code", "library_code_over
     except guards.ForbiddenApiUsed:
         outcome[name] = "refused"
 outcome["honest_code_making"] = namespace["honest_code_making"]()
+for name in ("len_patched", "hook_globals_emptied", "library_global_swapped", "library_global_swapped_for_getframe",
+             "library_global_swapped_for_a_walk", "cached_property_of_the_stack", "path_through_the_library_folder"):
+    try:
+        namespace[name]()
+        outcome[name] = "read"
+    except guards.ForbiddenApiUsed:
+        outcome[name] = "refused"
 try:
     raise KeyError("y")
 except KeyError as error:  # the standard library formats tracebacks (the grader's describe() does)
@@ -534,6 +601,23 @@ def test_code_outside_the_libraries_is_refused_the_frames_of_the_running_code():
         assert outcome[route] == "refused", route
     assert outcome["library_code_swapped_in"] == "refused" and outcome["library_code_decoded"] == "refused"
     assert outcome["honest_code_making"] is True  # strings, its own code, a library's own text, imports
+    # what the hook looks up when it runs, and the trust it gives a library's caller (regression rounds):
+    # builtins.len replaced, the guards' constants emptied through the import finder's globals, a
+    # library's global swapped for a function that reads or hands out a frame (or walks the objects),
+    # functools.cached_property calling inspect.stack, a file name through ".." out of a library folder
+    for route in (
+        "len_patched",
+        "hook_globals_emptied",
+        "library_global_swapped",
+        "library_global_swapped_for_getframe",
+    ):
+        assert outcome[route] == "refused", route
+    for route in (
+        "library_global_swapped_for_a_walk",
+        "cached_property_of_the_stack",
+        "path_through_the_library_folder",
+    ):
+        assert outcome[route] == "refused", route
     assert outcome["used"] == [
         "a frame of the running code (tb_frame, gi_frame, sys._getframe)",
         "a walk of the garbage collector's objects (gc.get_objects, gc.get_referrers, gc.get_referents)",

@@ -337,6 +337,43 @@ KEEP_THE_FRAME = frozenset(
 )
 
 
+# The name a library uses for what it reads, by audit event (``object.__getattr__``: the attribute's).
+NAMES_READ = {
+    "sys._getframe": "_getframe",
+    "sys._current_frames": "_current_frames",
+    "gc.get_objects": "get_objects",
+    "gc.get_referrers": "get_referrers",
+    "gc.get_referents": "get_referents",
+}
+# Library functions whose work is to hand their caller a frame: (end of the file's path, the function's
+# code name, the name its caller calls it by).
+FRAME_HANDERS = (
+    ("inspect.py", "currentframe", "currentframe"),
+    ("inspect.py", "stack", "stack"),
+    ("inspect.py", "trace", "trace"),
+    ("inspect.py", "getinnerframes", "getinnerframes"),  # a traceback's frames
+    ("inspect.py", "getouterframes", "getouterframes"),
+    ("logging/__init__.py", "<lambda>", "currentframe"),
+    ("traceback.py", "walk_stack", "walk_stack"),
+    ("traceback.py", "walk_tb", "walk_tb"),
+)
+
+
+def _normal_path(path: str) -> str:
+    """``path`` without ``.``, ``..`` and repeated separators, by string operations alone (os.path's
+    functions look up globals the student's code can replace)."""
+    if not path.startswith("/"):
+        return path
+    parts: list[str] = []
+    for part in path.split("/"):
+        if part == "..":
+            if parts:
+                parts.pop()
+        elif part not in ("", "."):
+            parts.append(part)
+    return "/" + "/".join(parts)
+
+
 # Audit events of the garbage collector's walks: every object of the process, the grader's included, is
 # one step from gc.get_objects (or get_referrers of anything the grader's objects hold).
 GC_EVENTS = frozenset({"gc.get_objects", "gc.get_referrers", "gc.get_referents"})
@@ -367,48 +404,74 @@ def refuse_reaching_in(trusted_dirs: tuple[str, ...], raw_memory: bool = True) -
     to the probe's frame and rewrote the judged weights before they were sent (a4 86, a5 94.68, a2 100
     where the work earns 60, 68.09, 50). The garbage collector's walks likewise: every object of the
     process is one step from ``gc.get_objects()``; and ctypes' look-ups of C functions and reads of
-    memory at an address. An audit hook cannot be removed once added."""
+    memory at an address. An audit hook cannot be removed once added.
+
+    The hook holds everything it uses (no global, no built-in looked up when it runs): the student's
+    code can reach this module's globals (through the import finder in ``sys.meta_path``) and
+    ``builtins``, and a regression round's ``builtins.len = lambda x: 0`` made it wave a frame read
+    through. File names are compared in their normal form (``/usr/lib/python3/../../tmp/x.py`` is not
+    the standard library's)."""
     record, error, current = used, ForbiddenApiUsed, sys._getframe
     frames, walks, trusted, inside = FRAME_ATTRIBUTES, GC_EVENTS, tuple(trusted_dirs), [False]
     raw = RAW_MEMORY_EVENTS if raw_memory else frozenset()  # off: the isolation tests' native code
-    keep = KEEP_THE_FRAME
+    keep, handers, names_read = KEEP_THE_FRAME, FRAME_HANDERS, NAMES_READ
+    frame_events, code_events = FRAME_EVENTS, CODE_EVENTS
+    frame_access, gc_walk, raw_memory_use, forged_code = FRAME_ACCESS, GC_WALK, RAW_MEMORY, FORGED_CODE
+    separator, normal = os.sep, _normal_path
     forges = _forgery_test(trusted)
 
     def hook(event: str, args: tuple[Any, ...]) -> None:
-        what = FRAME_ACCESS
-        if event in FRAME_EVENTS:  # sys._getframe however reached (``warnings.sys._getframe``)
+        what = frame_access
+        name = names_read.get(event, "")
+        if event in frame_events:  # sys._getframe however reached (``warnings.sys._getframe``)
             if inside[0]:
                 return  # the hook's own look at its caller
         elif event in walks:  # gc.get_objects however reached (a name built at run time)
-            what = GC_WALK
+            what = gc_walk
         elif event in raw:  # ctypes however reached (torch.ctypes)
-            what = RAW_MEMORY
-        elif event in CODE_EVENTS or (event == "object.__setattr__" and len(args) > 2 and args[1] == "__code__"):
-            what = FORGED_CODE
-        elif event != "object.__getattr__" or len(args) < 2 or args[1] not in frames:
+            what = raw_memory_use
+        elif event in code_events or (event == "object.__setattr__" and args[1:2] == ("__code__",)):
+            what = forged_code
+        elif event != "object.__getattr__" or args[1:2] == () or args[1] not in frames:
             return
+        else:
+            name = args[1]
         inside[0] = True
         try:
             reader = current(1)
         finally:
             inside[0] = False
-        if what == FORGED_CODE and not forges(event, args, reader):
+        if what == forged_code and not forges(event, args, reader):
             return
-        filename = reader.f_code.co_filename
-        if filename.startswith(trusted):
+        filename = normal(reader.f_code.co_filename)
+        # A library reads by name what it reads for itself (``sys._getframe``, ``tb.tb_frame``): one
+        # that reads what it never names was handed the reading function by other code (a library's
+        # global swapped for ``sys._getframe``).
+        if filename.startswith(trusted) and (name == "" or name in reader.f_code.co_names):
             # A library's read, for the library, or for a caller that gets no frame back (namedtuple's
             # module name, traceback.extract_stack's summaries, logging's caller): judged by who called
             # into the library's file (string.Formatter.get_field read a traceback's frame for a
             # regression round's code; ctypes' __getattr__ looks a C function up through __getitem__).
             chain, above = [reader.f_code], reader.f_back
-            while above is not None and above.f_code.co_filename == filename:
+            while above is not None and normal(above.f_code.co_filename) == filename:
                 chain.append(above.f_code)
                 above = above.f_back
-            if above is None or above.f_code.co_filename.startswith(trusted):
+            path = filename.replace(separator, "/")
+            # A function whose work is to hand its caller a frame (inspect.currentframe, inspect.stack)
+            # counts as its caller's read, so the caller must name it: a regression round had
+            # functools.cached_property call inspect.stack for it, and tempfile call currentframe in
+            # place of a function of its own.
+            handed = True
+            for end, function, called in handers:
+                if path.endswith("/" + end) and chain[-1].co_name == function:
+                    handed = above is not None and called in above.f_code.co_names
+            if handed and (above is None or normal(above.f_code.co_filename).startswith(trusted)):
                 return
-            path = filename.replace(os.sep, "/")
-            if any(path.endswith("/" + end) and code.co_name == name for end, name in keep for code in chain):
-                return
+            for end, function in keep:
+                if path.endswith("/" + end):
+                    for code in chain:
+                        if code.co_name == function:
+                            return
         if what not in record:
             record.append(what)
         raise error(f"{what} is not allowed in graded code")
