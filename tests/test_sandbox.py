@@ -117,6 +117,18 @@ def listing(path):
     return sorted(os.listdir(path)) if os.path.isdir(path) else None
 def tmp_files():
     return sorted(os.listdir(os.environ.get("TMPDIR", "/tmp")))
+def install_handlers():
+    import importlib.util
+    sig = __import__("sig" + "nal")
+    handler = lambda number, frame: frame  # noqa: E731
+    outcome = []
+    for install in (getattr(sig, "sig" + "nal"), importlib.util.module_from_spec(importlib.util.find_spec("_sig" + "nal")).signal):
+        try:
+            install(sig.SIGALRM, handler)
+            outcome.append("installed")
+        except OSError as error:
+            outcome.append(type(error).__name__)
+    return outcome + [sig.getsignal(sig.SIGALRM) is handler]
 def visible_gpus():
     return os.environ.get("CUDA_VISIBLE_DEVICES")
 def user_name():
@@ -361,6 +373,16 @@ def test_libraries_that_ask_for_the_users_name_get_one(sandbox):
     there, and no worker started on a machine with that torch (seen on the first GPU lent to us)."""
     student = worker(sandbox)
     assert student.call("call", {"name": "user_name"}) == "student"
+    student.close()
+
+
+def test_no_signal_handler_can_be_installed(sandbox):
+    """A handler is handed the frame it interrupts, and through it the grader's: an integrity round
+    installed one through names built at run time (which no scan reads) and a timer's signal handed it
+    the probe's frame. signal.signal says why; a fresh copy of the _signal module meets the seccomp
+    filter (EPERM), and Python's table of handlers stays as it was."""
+    student = worker(sandbox)
+    assert student.call("call", {"name": "install_handlers"}) == ["PermissionError", "PermissionError", False]
     student.close()
 
 

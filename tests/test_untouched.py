@@ -482,6 +482,34 @@ def path_through_the_library_folder():  # the same text compiled under two spell
     exec(compile(text, up + "/." + mine, "exec"), second)
     first["helper"] = second["grab"]
     return first["outer"]()
+def profiler_named_at_run_time():  # a profiler's callback is handed the frame of every call
+    import threading
+    got = []
+    getattr(getattr(threading, "_sys"), "set" + "profile")(lambda frame, event, arg: got.append(frame))
+    len(got)
+    getattr(getattr(threading, "_sys"), "set" + "profile")(None)
+    return got
+def profiler_started_by_two_libraries():  # contextlib calls profile.Profile.runcall, which sets it
+    import contextlib, functools, profile
+    got = []
+    class Keeping(profile.Profile):
+        def trace_dispatch_call(self, frame, t):
+            got.append(frame)
+            return super().trace_dispatch_call(frame, t)
+    Keeping.dispatch = dict(profile.Profile.dispatch, call=Keeping.trace_dispatch_call)
+    with contextlib.ExitStack() as stack:
+        stack.callback(functools.partial(Keeping().runcall, len, ()))
+    return got
+def stack_of_a_task():  # asyncio's Task.get_stack returns the frames its helper walked up
+    import asyncio.tasks
+    class Fake:
+        pass
+    def step():
+        fake = Fake()
+        fake._coro = running
+        yield asyncio.tasks._PyTask.get_stack(fake)
+    running = step()
+    return next(running)[-2]
 def honest_code_making():
     import colorsys, importlib, marshal, wave
     exec(compile("made = 1", "<string>", "exec"), {})
@@ -550,6 +578,12 @@ for name in ("compiled_under_a_library_name", "renamed_code", "library_code_over
     except guards.ForbiddenApiUsed:
         outcome[name] = "refused"
 outcome["honest_code_making"] = namespace["honest_code_making"]()
+for name in ("profiler_named_at_run_time", "profiler_started_by_two_libraries", "stack_of_a_task"):
+    try:
+        namespace[name]()
+        outcome[name] = "read"
+    except guards.ForbiddenApiUsed:
+        outcome[name] = "refused"
 for name in ("len_patched", "hook_globals_emptied", "library_global_swapped", "library_global_swapped_for_getframe",
              "library_global_swapped_for_a_walk", "cached_property_of_the_stack", "path_through_the_library_folder"):
     try:
@@ -617,6 +651,10 @@ def test_code_outside_the_libraries_is_refused_the_frames_of_the_running_code():
         "cached_property_of_the_stack",
         "path_through_the_library_folder",
     ):
+        assert outcome[route] == "refused", route
+    # a third round: a profiler's callback, named at run time or started by two libraries, and asyncio
+    # handing back the frames its helper walked up
+    for route in ("profiler_named_at_run_time", "profiler_started_by_two_libraries", "stack_of_a_task"):
         assert outcome[route] == "refused", route
     assert outcome["used"] == [
         "a frame of the running code (tb_frame, gi_frame, sys._getframe)",

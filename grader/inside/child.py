@@ -29,7 +29,12 @@ from typing import Any, NoReturn
 
 from grader.inside import guards, probe_api, stand_ins, untouched
 from grader.inside.gpu import gpu_problem
-from grader.inside.lockdown import drop_capabilities, refuse_new_programs, refuse_user_namespaces
+from grader.inside.lockdown import (
+    drop_capabilities,
+    refuse_new_programs,
+    refuse_signal_handlers,
+    refuse_user_namespaces,
+)
 from grader.inside.plain import NotPlainData, to_plain
 from grader.inside.reachable import (
     LISTEN_SIGNAL,
@@ -40,6 +45,7 @@ from grader.inside.reachable import (
     call_small,
     listen_for_calls,
     progress_reports,
+    refused_signal_handler,
     seal_classes,
     stop_hanging_functions,
 )
@@ -79,6 +85,8 @@ def serve(fds: list[int], config: dict[str, Any]) -> NoReturn:
         probe_api.set_device(load.get("device", "cpu"))
         stand_ins.install()  # matplotlib, tqdm, google.colab...: a stand-in where not installed, as in a notebook
         guards.hide_the_grader()  # last: nothing of the grader's is imported after this
+        refuse_signal_handlers()  # after the grader's own handlers (_become_student)
+        signal.signal = refused_signal_handler
         sys.meta_path.insert(0, HandedIn(load["files"], workdir, config["scratch"]))
         module, error, let_through = _import_student(load["module"], load["filename"], workdir)
         if module is not None:

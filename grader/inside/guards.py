@@ -317,6 +317,9 @@ FRAME_ACCESS = "a frame of the running code (tb_frame, gi_frame, sys._getframe)"
 # Audit events of the functions that hand out frames: a regression round reached sys._getframe as
 # another module's attribute (``warnings.sys._getframe``), which no scan resolves to sys.
 FRAME_EVENTS = frozenset({"sys._getframe", "sys._current_frames"})
+# Audit events of what hands frames to a function of the caller's choosing: a profiler's or a tracer's
+# callback gets the frame of every call (a regression round: threading._sys.setprofile, named at run time).
+HANDING_EVENTS = frozenset({"sys.setprofile", "sys.settrace"})
 # Library functions that read their caller's frame and keep it: the caller gets a name, a summary or a
 # registration back, never the frame (by the end of the file's path and the function's name).
 KEEP_THE_FRAME = frozenset(
@@ -333,6 +336,8 @@ KEEP_THE_FRAME = frozenset(
         ("numpy/lib/_index_tricks_impl.py", "__getitem__"),  # np.r_["..."] builds a matrix from names
         ("numpy/lib/index_tricks.py", "__getitem__"),
         ("numpy/matrixlib/defmatrix.py", "bmat"),
+        ("grader/inside/reachable.py", "listen_for_calls"),  # the watchdog's profiler for one call
+        ("grader/inside/reachable.py", "_saw_call"),
     }
 )
 
@@ -341,6 +346,8 @@ KEEP_THE_FRAME = frozenset(
 NAMES_READ = {
     "sys._getframe": "_getframe",
     "sys._current_frames": "_current_frames",
+    "sys.setprofile": "setprofile",
+    "sys.settrace": "settrace",
     "gc.get_objects": "get_objects",
     "gc.get_referrers": "get_referrers",
     "gc.get_referents": "get_referents",
@@ -353,6 +360,9 @@ FRAME_HANDERS = (
     ("inspect.py", "trace", "trace"),
     ("inspect.py", "getinnerframes", "getinnerframes"),  # a traceback's frames
     ("inspect.py", "getouterframes", "getouterframes"),
+    ("asyncio/base_tasks.py", "_task_get_stack", "_task_get_stack"),  # a task's frames, walked up
+    ("asyncio/tasks.py", "get_stack", "get_stack"),
+    ("bdb.py", "get_stack", "get_stack"),
     ("logging/__init__.py", "<lambda>", "currentframe"),
     ("traceback.py", "walk_stack", "walk_stack"),
     ("traceback.py", "walk_tb", "walk_tb"),
@@ -415,7 +425,7 @@ def refuse_reaching_in(trusted_dirs: tuple[str, ...], raw_memory: bool = True) -
     frames, walks, trusted, inside = FRAME_ATTRIBUTES, GC_EVENTS, tuple(trusted_dirs), [False]
     raw = RAW_MEMORY_EVENTS if raw_memory else frozenset()  # off: the isolation tests' native code
     keep, handers, names_read = KEEP_THE_FRAME, FRAME_HANDERS, NAMES_READ
-    frame_events, code_events = FRAME_EVENTS, CODE_EVENTS
+    frame_events, code_events, strict = FRAME_EVENTS, CODE_EVENTS, HANDING_EVENTS
     frame_access, gc_walk, raw_memory_use, forged_code = FRAME_ACCESS, GC_WALK, RAW_MEMORY, FORGED_CODE
     separator, normal = os.sep, _normal_path
     forges = _forgery_test(trusted)
@@ -423,7 +433,7 @@ def refuse_reaching_in(trusted_dirs: tuple[str, ...], raw_memory: bool = True) -
     def hook(event: str, args: tuple[Any, ...]) -> None:
         what = frame_access
         name = names_read.get(event, "")
-        if event in frame_events:  # sys._getframe however reached (``warnings.sys._getframe``)
+        if event in frame_events or event in strict:  # sys._getframe however reached (``warnings.sys._getframe``)
             if inside[0]:
                 return  # the hook's own look at its caller
         elif event in walks:  # gc.get_objects however reached (a name built at run time)
@@ -457,16 +467,45 @@ def refuse_reaching_in(trusted_dirs: tuple[str, ...], raw_memory: bool = True) -
                 chain.append(above.f_code)
                 above = above.f_back
             path = filename.replace(separator, "/")
-            # A function whose work is to hand its caller a frame (inspect.currentframe, inspect.stack)
-            # counts as its caller's read, so the caller must name it: a regression round had
-            # functools.cached_property call inspect.stack for it, and tempfile call currentframe in
-            # place of a function of its own.
-            handed = True
-            for end, function, called in handers:
-                if path.endswith("/" + end) and chain[-1].co_name == function:
-                    handed = above is not None and called in above.f_code.co_names
-            if handed and (above is None or normal(above.f_code.co_filename).startswith(trusted)):
-                return
+            if event in strict:
+                # What hands frames to a function of the caller's choosing (a profiler, a tracer): refused
+                # while any code outside the libraries is running, however many libraries are between
+                # (profile.Profile.runcall called for the student by another library's function).
+                for code in chain:
+                    for end, function in keep:
+                        if path.endswith("/" + end) and code.co_name == function:
+                            return  # the grader's own watch for calls (a signal handler, over any code)
+                outer = above
+                while outer is not None and normal(outer.f_code.co_filename).startswith(trusted):
+                    outer = outer.f_back
+                if outer is None:
+                    return
+            else:
+                # A function whose work is to hand its caller a frame (inspect.currentframe, inspect.stack,
+                # asyncio's get_stack) counts as its caller's read, so the caller must name it, and so on
+                # up a chain of such functions: a regression round had functools.cached_property call
+                # inspect.stack for it, tempfile call currentframe in place of a function of its own, and
+                # asyncio's Task.get_stack return the stack its helper read.
+                handed, entry = True, chain[-1]
+                while handed:
+                    called = ""
+                    for end, function, name in handers:
+                        if path.endswith("/" + end) and entry.co_name == function:
+                            called = name
+                    if called == "":
+                        break
+                    if above is None:
+                        handed = False
+                        break
+                    handed = called in above.f_code.co_names
+                    caller_file = normal(above.f_code.co_filename)
+                    if not caller_file.startswith(trusted):
+                        break
+                    entry, above, path = above.f_code, above.f_back, caller_file.replace(separator, "/")
+                    while above is not None and normal(above.f_code.co_filename) == caller_file:
+                        entry, above = above.f_code, above.f_back
+                if handed and (above is None or normal(above.f_code.co_filename).startswith(trusted)):
+                    return
             for end, function in keep:
                 if path.endswith("/" + end):
                     for code in chain:

@@ -221,3 +221,40 @@ def _exec_filter(audit_arch: int, execve: int, execveat: int) -> bytes:
             op(ret, eperm),  # 7
         ]
     )
+
+
+# rt_sigaction, by architecture.
+_SIGACTION_CALLS = {"x86_64": 13, "aarch64": 134}
+
+
+def refuse_signal_handlers() -> str | None:
+    """Student code cannot install a signal handler, in this process or any it forks: a handler is
+    handed the frame it interrupts, and through it every frame of the grader's below (an integrity round
+    installed one through names built at run time, which no scan reads, and a timer's signal handed it
+    the probe's frame). ``sigaction`` with a new action fails with EPERM, so Python leaves its own table
+    of handlers as it was; asking for the current action still works. A seccomp filter, never removable;
+    installed after the grader's own handlers. Why it could not be installed, or None."""
+    arch = _ARCHES.get(os.uname().machine)
+    sigaction = _SIGACTION_CALLS.get(os.uname().machine)
+    if arch is None or sigaction is None:
+        return f"no seccomp filter for {os.uname().machine}"
+    load, jeq, ret = 0x20, 0x15, 0x06
+    allow, eperm = 0x7FFF0000, 0x00050000 | errno.EPERM
+    return _install(
+        _assemble(
+            [
+                (None, load, 4, None, None),  # arch
+                (None, jeq, arch.audit_arch, "ours", None),
+                (None, ret, eperm, None, None),
+                ("ours", load, 0, None, None),  # the system call's number
+                (None, jeq, sigaction, "action", None),
+                (None, ret, allow, None, None),
+                ("action", load, 24, None, None),  # the new action's address (second argument), low half
+                (None, jeq, 0, "high", "refuse"),
+                ("high", load, 28, None, None),  # its high half
+                (None, jeq, 0, "allow", "refuse"),
+                ("allow", ret, allow, None, None),
+                ("refuse", ret, eperm, None, None),
+            ]
+        )
+    )

@@ -141,6 +141,18 @@ LISTEN_SIGNAL = signal.SIGUSR2  # the watchdog's request to the main thread: say
 _calls = {"listening": False, "seen": False}
 
 
+SIGNAL_HANDLERS_REFUSED = (
+    "graded code may not install signal handlers: a handler is handed the frame it interrupts, and through it "
+    "the grader's (torch's DataLoader installs one for worker processes: use num_workers=0)"
+)
+
+
+def refused_signal_handler(signalnum: Any, handler: Any) -> Any:
+    """``signal.signal`` in the student's process, with a sentence: the seccomp filter
+    (lockdown.refuse_signal_handlers) refuses the system call however the function is reached."""
+    raise PermissionError(SIGNAL_HANDLERS_REFUSED)
+
+
 def listen_for_calls(signum: int, frame: Any) -> None:
     """On the main thread (a signal handler runs there, between two instructions of its code): report
     the next function call, built-in ones included, then stop listening. Costs nothing until asked."""
