@@ -510,6 +510,25 @@ def stack_of_a_task():  # asyncio's Task.get_stack returns the frames its helper
         yield asyncio.tasks._PyTask.get_stack(fake)
     running = step()
     return next(running)[-2]
+def debugger_set_up_by_a_library():  # pdb keeps the frames it read: functools.singledispatch calls it
+    import functools, pdb
+    try:
+        raise LookupError
+    except LookupError as error:
+        caught = error.__traceback__
+    debugger = pdb.Pdb(nosigint=True, readrc=False)
+    functools.singledispatch(debugger.setup)(None, caught)
+    return debugger.curframe
+def wrapped_generator_frame():  # types.coroutine's wrapper hands its generator's frame over
+    import functools, inspect, types
+    def generator():
+        wrapper = types._GeneratorWrapper(running[0])
+        yield functools.singledispatch(inspect.getattr_static(wrapper, "gi_frame").fget)(wrapper)
+    running = [generator()]
+    return next(running[0])
+def look_up_in_a_frame_above():  # torch.jit's name look-up in a caller's frame
+    import functools, torch._jit_internal
+    return functools.singledispatch(torch._jit_internal.createResolutionCallbackFromFrame)(1)
 def honest_code_making():
     import colorsys, importlib, marshal, wave
     exec(compile("made = 1", "<string>", "exec"), {})
@@ -578,7 +597,8 @@ for name in ("compiled_under_a_library_name", "renamed_code", "library_code_over
     except guards.ForbiddenApiUsed:
         outcome[name] = "refused"
 outcome["honest_code_making"] = namespace["honest_code_making"]()
-for name in ("profiler_named_at_run_time", "profiler_started_by_two_libraries", "stack_of_a_task"):
+for name in ("profiler_named_at_run_time", "profiler_started_by_two_libraries", "stack_of_a_task",
+             "debugger_set_up_by_a_library", "wrapped_generator_frame", "look_up_in_a_frame_above"):
     try:
         namespace[name]()
         outcome[name] = "read"
@@ -655,6 +675,9 @@ def test_code_outside_the_libraries_is_refused_the_frames_of_the_running_code():
     # a third round: a profiler's callback, named at run time or started by two libraries, and asyncio
     # handing back the frames its helper walked up
     for route in ("profiler_named_at_run_time", "profiler_started_by_two_libraries", "stack_of_a_task"):
+        assert outcome[route] == "refused", route
+    # a fourth: a debugger, types.coroutine's wrapper and torch.jit's look-up, called by functools
+    for route in ("debugger_set_up_by_a_library", "wrapped_generator_frame", "look_up_in_a_frame_above"):
         assert outcome[route] == "refused", route
     assert outcome["used"] == [
         "a frame of the running code (tb_frame, gi_frame, sys._getframe)",

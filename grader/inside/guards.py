@@ -352,20 +352,24 @@ NAMES_READ = {
     "gc.get_referrers": "get_referrers",
     "gc.get_referents": "get_referents",
 }
-# Library functions whose work is to hand their caller a frame: (end of the file's path, the function's
-# code name, the name its caller calls it by).
-FRAME_HANDERS = (
-    ("inspect.py", "currentframe", "currentframe"),
-    ("inspect.py", "stack", "stack"),
-    ("inspect.py", "trace", "trace"),
-    ("inspect.py", "getinnerframes", "getinnerframes"),  # a traceback's frames
-    ("inspect.py", "getouterframes", "getouterframes"),
-    ("asyncio/base_tasks.py", "_task_get_stack", "_task_get_stack"),  # a task's frames, walked up
-    ("asyncio/tasks.py", "get_stack", "get_stack"),
-    ("bdb.py", "get_stack", "get_stack"),
-    ("logging/__init__.py", "<lambda>", "currentframe"),
-    ("traceback.py", "walk_stack", "walk_stack"),
-    ("traceback.py", "walk_tb", "walk_tb"),
+# Library functions whose work is to hand their caller a frame, or what reads one: (end of the file's
+# path, the function's code name or "*" for every function of the file, the names its caller may call
+# it by; none: its own name).
+FRAME_HANDERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("inspect.py", "currentframe", ()),
+    ("inspect.py", "stack", ()),
+    ("inspect.py", "trace", ()),
+    ("inspect.py", "getinnerframes", ()),  # a traceback's frames
+    ("inspect.py", "getouterframes", ()),
+    ("logging/__init__.py", "<lambda>", ("currentframe",)),
+    ("traceback.py", "walk_stack", ()),
+    ("traceback.py", "walk_tb", ()),
+    ("asyncio/base_tasks.py", "_task_get_stack", ()),  # a task's frames, walked up
+    ("asyncio/tasks.py", "get_stack", ()),
+    ("types.py", "gi_frame", ("gi_frame", "cr_frame")),  # types.coroutine's wrapper: its generator's frame
+    ("bdb.py", "*", ()),  # a debugger keeps the frames it reads (pdb.Pdb.setup: self.curframe)
+    ("pdb.py", "*", ()),
+    ("torch/_jit_internal.py", "createResolutionCallbackFromFrame", ()),  # a look-up in a frame above
 )
 
 
@@ -488,16 +492,19 @@ def refuse_reaching_in(trusted_dirs: tuple[str, ...], raw_memory: bool = True) -
                 # asyncio's Task.get_stack return the stack its helper read.
                 handed, entry = True, chain[-1]
                 while handed:
-                    called = ""
-                    for end, function, name in handers:
-                        if path.endswith("/" + end) and entry.co_name == function:
-                            called = name
-                    if called == "":
+                    names: tuple[str, ...] = ()
+                    for end, function, called in handers:
+                        if path.endswith("/" + end) and (function == "*" or entry.co_name == function):
+                            names = called or (entry.co_name,)
+                    if names == ():
                         break
                     if above is None:
                         handed = False
                         break
-                    handed = called in above.f_code.co_names
+                    handed = False
+                    for called_name in names:
+                        if called_name in above.f_code.co_names:
+                            handed = True
                     caller_file = normal(above.f_code.co_filename)
                     if not caller_file.startswith(trusted):
                         break
