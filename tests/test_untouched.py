@@ -536,6 +536,8 @@ def honest_code_making():
     with open(colorsys.__file__, "rb") as source:
         compile(source.read(), colorsys.__file__, "exec")  # a library's own text, under its own name
     importlib.reload(colorsys)
+    import torch
+    torch.compile(torch.nn.Linear(2, 2))  # imports networkx, whose import makes functions of its own code
     return type(honest_code_making)(mine, {}) is not None and wave.Error is not None
 def honest():
     import collections, enum, gc, io, logging, traceback, typing
@@ -684,6 +686,7 @@ def test_code_outside_the_libraries_is_refused_the_frames_of_the_running_code():
         "a walk of the garbage collector's objects (gc.get_objects, gc.get_referrers, gc.get_referents)",
         "ctypes (a C function looked up, or memory read at an address)",
         "code that claims a library's file (compile, marshal, or a code object or function made with one)",
+        "a profiler or a tracer (sys.setprofile, sys.settrace: handed the frame of every call)",
     ]
 
 

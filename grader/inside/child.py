@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import faulthandler
 import functools
 import importlib
 import importlib.machinery
@@ -43,9 +44,10 @@ from grader.inside.reachable import (
     Watchdog,
     call_limit,
     call_small,
+    ignored_fault_handler,
+    ignored_signal_handler,
     listen_for_calls,
     progress_reports,
-    refused_signal_handler,
     seal_classes,
     stop_hanging_functions,
 )
@@ -86,7 +88,8 @@ def serve(fds: list[int], config: dict[str, Any]) -> NoReturn:
         stand_ins.install()  # matplotlib, tqdm, google.colab...: a stand-in where not installed, as in a notebook
         guards.hide_the_grader()  # last: nothing of the grader's is imported after this
         refuse_signal_handlers()  # after the grader's own handlers (_become_student)
-        signal.signal = refused_signal_handler
+        signal.signal = ignored_signal_handler
+        faulthandler.enable = faulthandler.register = ignored_fault_handler
         sys.meta_path.insert(0, HandedIn(load["files"], workdir, config["scratch"]))
         module, error, let_through = _import_student(load["module"], load["filename"], workdir)
         if module is not None:

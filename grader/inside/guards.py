@@ -320,6 +320,7 @@ FRAME_EVENTS = frozenset({"sys._getframe", "sys._current_frames"})
 # Audit events of what hands frames to a function of the caller's choosing: a profiler's or a tracer's
 # callback gets the frame of every call (a regression round: threading._sys.setprofile, named at run time).
 HANDING_EVENTS = frozenset({"sys.setprofile", "sys.settrace"})
+PROFILING = "a profiler or a tracer (sys.setprofile, sys.settrace: handed the frame of every call)"
 # Library functions that read their caller's frame and keep it: the caller gets a name, a summary or a
 # registration back, never the frame (by the end of the file's path and the function's name).
 KEEP_THE_FRAME = frozenset(
@@ -431,7 +432,8 @@ def refuse_reaching_in(trusted_dirs: tuple[str, ...], raw_memory: bool = True) -
     keep, handers, names_read = KEEP_THE_FRAME, FRAME_HANDERS, NAMES_READ
     frame_events, code_events, strict = FRAME_EVENTS, CODE_EVENTS, HANDING_EVENTS
     frame_access, gc_walk, raw_memory_use, forged_code = FRAME_ACCESS, GC_WALK, RAW_MEMORY, FORGED_CODE
-    separator, normal = os.sep, _normal_path
+    profiling = PROFILING
+    separator, normal, importing = os.sep, _normal_path, "<frozen importlib._bootstrap"
     forges = _forgery_test(trusted)
 
     def hook(event: str, args: tuple[Any, ...]) -> None:
@@ -440,6 +442,8 @@ def refuse_reaching_in(trusted_dirs: tuple[str, ...], raw_memory: bool = True) -
         if event in frame_events or event in strict:  # sys._getframe however reached (``warnings.sys._getframe``)
             if inside[0]:
                 return  # the hook's own look at its caller
+            if event in strict:
+                what = profiling
         elif event in walks:  # gc.get_objects however reached (a name built at run time)
             what = gc_walk
         elif event in raw:  # ctypes however reached (torch.ctypes)
@@ -513,6 +517,13 @@ def refuse_reaching_in(trusted_dirs: tuple[str, ...], raw_memory: bool = True) -
                         entry, above = above.f_code, above.f_back
                 if handed and (above is None or normal(above.f_code.co_filename).startswith(trusted)):
                     return
+                if handed and above is not None and above.f_code.co_filename.startswith(importing):
+                    # A library module's own code as it is imported (networkx's import, which
+                    # torch.compile starts, makes functions of its own code): whoever imported it
+                    # handed it nothing.
+                    for code in chain:
+                        if code.co_name == "<module>":
+                            return
             for end, function in keep:
                 if path.endswith("/" + end):
                     for code in chain:

@@ -141,16 +141,25 @@ LISTEN_SIGNAL = signal.SIGUSR2  # the watchdog's request to the main thread: say
 _calls = {"listening": False, "seen": False}
 
 
-SIGNAL_HANDLERS_REFUSED = (
-    "graded code may not install signal handlers: a handler is handed the frame it interrupts, and through it "
-    "the grader's (torch's DataLoader installs one for worker processes: use num_workers=0)"
-)
+_current_handler = signal.getsignal
 
 
-def refused_signal_handler(signalnum: Any, handler: Any) -> Any:
-    """``signal.signal`` in the student's process, with a sentence: the seccomp filter
-    (lockdown.refuse_signal_handlers) refuses the system call however the function is reached."""
-    raise PermissionError(SIGNAL_HANDLERS_REFUSED)
+def ignored_signal_handler(signalnum: Any, handler: Any) -> Any:
+    """``signal.signal`` in the student's process: nothing is installed, and the current handler is
+    returned as if it had been replaced. A handler is handed the frame it interrupts, and through it the
+    grader's; libraries install handlers on the way (asyncio.run for SIGINT, torch's DataLoader for
+    SIGCHLD) and work on without them. The seccomp filter (lockdown.refuse_signal_handlers) refuses
+    the system call however else it is reached."""
+    print(
+        f"note: graded code runs without signal handlers (signal.signal({signalnum!r}, ...) ignored)", file=sys.stderr
+    )
+    return _current_handler(signalnum)
+
+
+def ignored_fault_handler(*args: Any, **kwargs: Any) -> None:
+    """``faulthandler.enable`` and ``register`` in the student's process: they install signal handlers
+    (refused), and a crash is reported by the grader anyway."""
+    return None
 
 
 def listen_for_calls(signum: int, frame: Any) -> None:
