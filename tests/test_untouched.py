@@ -529,6 +529,24 @@ def wrapped_generator_frame():  # types.coroutine's wrapper hands its generator'
 def look_up_in_a_frame_above():  # torch.jit's name look-up in a caller's frame
     import functools, torch._jit_internal
     return functools.singledispatch(torch._jit_internal.createResolutionCallbackFromFrame)(1)
+def fifth_round(route):  # each called for the student by functools.singledispatch (a fifth round)
+    import functools, traceback
+    try:
+        raise LookupError
+    except LookupError as error:
+        caught = error.__traceback__
+    if route == "jupyter_core":
+        import jupyter_core.utils
+        return functools.singledispatch(jupyter_core.utils._get_frame)(0)
+    if route == "traceback_walk":
+        return functools.singledispatch(next)(getattr(traceback, "_walk_tb_with_full_positions")(caught))
+    if route == "tblib":
+        import tblib
+        got = []
+        functools.singledispatch(tblib.Traceback)(caught, get_locals=lambda frame: got.append(frame) or {})
+        return got
+    from _pytest._code.code import TracebackEntry
+    return functools.singledispatch(TracebackEntry.frame.fget)(TracebackEntry(caught)).raw
 def honest_code_making():
     import colorsys, importlib, marshal, wave
     exec(compile("made = 1", "<string>", "exec"), {})
@@ -599,6 +617,12 @@ for name in ("compiled_under_a_library_name", "renamed_code", "library_code_over
     except guards.ForbiddenApiUsed:
         outcome[name] = "refused"
 outcome["honest_code_making"] = namespace["honest_code_making"]()
+for route in ("jupyter_core", "traceback_walk", "tblib", "pytest_entry"):
+    try:
+        namespace["fifth_round"](route)
+        outcome[route] = "read"
+    except guards.ForbiddenApiUsed:
+        outcome[route] = "refused"
 for name in ("profiler_named_at_run_time", "profiler_started_by_two_libraries", "stack_of_a_task",
              "debugger_set_up_by_a_library", "wrapped_generator_frame", "look_up_in_a_frame_above"):
     try:
@@ -677,6 +701,9 @@ def test_code_outside_the_libraries_is_refused_the_frames_of_the_running_code():
     # a third round: a profiler's callback, named at run time or started by two libraries, and asyncio
     # handing back the frames its helper walked up
     for route in ("profiler_named_at_run_time", "profiler_started_by_two_libraries", "stack_of_a_task"):
+        assert outcome[route] == "refused", route
+    # a fifth: jupyter_core's _get_frame, traceback's walk with positions, tblib, pytest's entries
+    for route in ("jupyter_core", "traceback_walk", "tblib", "pytest_entry"):
         assert outcome[route] == "refused", route
     # a fourth: a debugger, types.coroutine's wrapper and torch.jit's look-up, called by functools
     for route in ("debugger_set_up_by_a_library", "wrapped_generator_frame", "look_up_in_a_frame_above"):

@@ -365,12 +365,16 @@ FRAME_HANDERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("logging/__init__.py", "<lambda>", ("currentframe",)),
     ("traceback.py", "walk_stack", ()),
     ("traceback.py", "walk_tb", ()),
+    ("traceback.py", "_walk_tb_with_full_positions", ()),
     ("asyncio/base_tasks.py", "_task_get_stack", ()),  # a task's frames, walked up
     ("asyncio/tasks.py", "get_stack", ()),
     ("types.py", "gi_frame", ("gi_frame", "cr_frame")),  # types.coroutine's wrapper: its generator's frame
     ("bdb.py", "*", ()),  # a debugger keeps the frames it reads (pdb.Pdb.setup: self.curframe)
     ("pdb.py", "*", ()),
     ("torch/_jit_internal.py", "createResolutionCallbackFromFrame", ()),  # a look-up in a frame above
+    ("jupyter_core/utils/__init__.py", "_get_frame", ()),  # installed with nbformat
+    ("tblib/__init__.py", "*", ()),  # tracebacks made picklable: hands the raw frame to a callable
+    ("_pytest/_code/code.py", "*", ()),  # pytest's traceback entries hold the raw frame
 )
 
 
