@@ -516,9 +516,12 @@ def refuse_reaching_in(trusted_dirs: tuple[str, ...], raw_memory: bool = True) -
                     caller_file = normal(above.f_code.co_filename)
                     if not caller_file.startswith(trusted):
                         break
-                    entry, above, path = above.f_code, above.f_back, caller_file.replace(separator, "/")
+                    # the read is the caller's now: its file's frames are judged from here on
+                    chain, above, path = [above.f_code], above.f_back, caller_file.replace(separator, "/")
                     while above is not None and normal(above.f_code.co_filename) == caller_file:
-                        entry, above = above.f_code, above.f_back
+                        chain.append(above.f_code)
+                        above = above.f_back
+                    entry = chain[-1]
                 if handed and (above is None or normal(above.f_code.co_filename).startswith(trusted)):
                     return
                 if handed and above is not None and above.f_code.co_filename.startswith(importing):
