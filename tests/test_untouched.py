@@ -601,42 +601,28 @@ except guards.ForbiddenApiUsed:
     outcome["getframe"] = "refused"
 import collections
 outcome["namedtuple"] = collections.namedtuple("Pair", "a b")(1, 2).b  # the library's own sys._getframe
+def attempt(name, *args):
+    try:
+        namespace[name](*args)
+        return "read"
+    except guards.ForbiddenApiUsed:
+        return "refused"
 for name in ("read_by_a_library", "fetched_by_a_library", "walked_by_a_library", "walked_the_objects",
              "walked_the_referrers", "looked_up_in_c", "read_memory", "at_an_address"):
-    try:
-        namespace[name]()
-        outcome[name] = "read"
-    except guards.ForbiddenApiUsed:
-        outcome[name] = "refused"
+    outcome[name] = attempt(name)
 outcome["honest"] = namespace["honest"]()
+# code made to claim a library's file
 for name in ("compiled_under_a_library_name", "renamed_code", "library_code_over_own_globals",
              "library_code_swapped_in", "library_code_decoded"):
-    try:
-        namespace[name]()
-        outcome[name] = "made"
-    except guards.ForbiddenApiUsed:
-        outcome[name] = "refused"
+    outcome[name] = attempt(name)
 outcome["honest_code_making"] = namespace["honest_code_making"]()
 for route in ("jupyter_core", "traceback_walk", "tblib", "pytest_entry"):
-    try:
-        namespace["fifth_round"](route)
-        outcome[route] = "read"
-    except guards.ForbiddenApiUsed:
-        outcome[route] = "refused"
+    outcome[route] = attempt("fifth_round", route)
 for name in ("profiler_named_at_run_time", "profiler_started_by_two_libraries", "stack_of_a_task",
-             "debugger_set_up_by_a_library", "wrapped_generator_frame", "look_up_in_a_frame_above"):
-    try:
-        namespace[name]()
-        outcome[name] = "read"
-    except guards.ForbiddenApiUsed:
-        outcome[name] = "refused"
-for name in ("len_patched", "hook_globals_emptied", "library_global_swapped", "library_global_swapped_for_getframe",
+             "debugger_set_up_by_a_library", "wrapped_generator_frame", "look_up_in_a_frame_above",
+             "len_patched", "hook_globals_emptied", "library_global_swapped", "library_global_swapped_for_getframe",
              "library_global_swapped_for_a_walk", "cached_property_of_the_stack", "path_through_the_library_folder"):
-    try:
-        namespace[name]()
-        outcome[name] = "read"
-    except guards.ForbiddenApiUsed:
-        outcome[name] = "refused"
+    outcome[name] = attempt(name)
 try:
     raise KeyError("y")
 except KeyError as error:  # the standard library formats tracebacks (the grader's describe() does)
@@ -681,32 +667,32 @@ def test_code_outside_the_libraries_is_refused_the_frames_of_the_running_code():
         assert outcome[route] == "refused", route
     assert outcome["library_code_swapped_in"] == "refused" and outcome["library_code_decoded"] == "refused"
     assert outcome["honest_code_making"] is True  # strings, its own code, a library's own text, imports
-    # what the hook looks up when it runs, and the trust it gives a library's caller (regression rounds):
-    # builtins.len replaced, the guards' constants emptied through the import finder's globals, a
-    # library's global swapped for a function that reads or hands out a frame (or walks the objects),
-    # functools.cached_property calling inspect.stack, a file name through ".." out of a library folder
+    # the hostile rounds of 2026-12-04 (each a2 100 where the work earns 70): what the hook looked up when
+    # it ran (builtins.len, its constants through the import finder's globals); a library's global
+    # swapped for what reads or hands out a frame, or walks the objects; functools.cached_property calling
+    # inspect.stack; a file name through ".." out of a library folder; a profiler named at run time or
+    # started by two libraries; asyncio's get_stack; a debugger, types.coroutine's wrapper and torch.jit's
+    # look-up, then jupyter_core, traceback's walk with positions, tblib and pytest's entries, each called
+    # for the student by functools
     for route in (
         "len_patched",
         "hook_globals_emptied",
         "library_global_swapped",
         "library_global_swapped_for_getframe",
-    ):
-        assert outcome[route] == "refused", route
-    for route in (
         "library_global_swapped_for_a_walk",
         "cached_property_of_the_stack",
         "path_through_the_library_folder",
+        "profiler_named_at_run_time",
+        "profiler_started_by_two_libraries",
+        "stack_of_a_task",
+        "debugger_set_up_by_a_library",
+        "wrapped_generator_frame",
+        "look_up_in_a_frame_above",
+        "jupyter_core",
+        "traceback_walk",
+        "tblib",
+        "pytest_entry",
     ):
-        assert outcome[route] == "refused", route
-    # a third round: a profiler's callback, named at run time or started by two libraries, and asyncio
-    # handing back the frames its helper walked up
-    for route in ("profiler_named_at_run_time", "profiler_started_by_two_libraries", "stack_of_a_task"):
-        assert outcome[route] == "refused", route
-    # a fifth: jupyter_core's _get_frame, traceback's walk with positions, tblib, pytest's entries
-    for route in ("jupyter_core", "traceback_walk", "tblib", "pytest_entry"):
-        assert outcome[route] == "refused", route
-    # a fourth: a debugger, types.coroutine's wrapper and torch.jit's look-up, called by functools
-    for route in ("debugger_set_up_by_a_library", "wrapped_generator_frame", "look_up_in_a_frame_above"):
         assert outcome[route] == "refused", route
     assert outcome["used"] == [
         "a frame of the running code (tb_frame, gi_frame, sys._getframe)",
