@@ -300,14 +300,20 @@ def _with_endless_predict(source: str) -> str:
 def _expect_endless_loop_stopped_early(result):
     """The limit follows the reference's own time for the call (milliseconds here), so an endless loop
     is stopped at the floor of 3 s, not at the assignment's 20 s; the rest is graded as usual. (On a busy
-    machine the reference's time, and so the limit, may be larger: only the floor and the cap are sure.)"""
+    machine, or on a GPU, the reference's time, and so the limit, may be larger: only the floor and the cap
+    are sure, and past 6 s the rule for a loop that calls nothing may stop it first, as on an H200.)"""
     checks = {c["name"]: c for c in checks_of(result, A2)}
     stopped = checks["test_predict"]
+    message = stopped["message"]
     assert stopped["status"] == "failed"
-    limit = re.search(r"did not finish within ([0-9.]+) s", stopped["message"])
-    assert limit and 3 <= float(limit.group(1)) < 20, stopped["message"]
-    assert "times as long as the reference solution's" in stopped["message"]
-    assert "in predict" in stopped["message"]
+    limit = re.search(r"did not finish within ([0-9.]+) s", message)
+    stuck = re.search(r"stopped after ([0-9.]+) s: it ran [0-9.]+ s on the same lines", message)
+    if stuck is None:
+        assert limit and 3 <= float(limit.group(1)) < 20, message
+        assert "times as long as the reference solution's" in message
+    else:
+        assert float(stuck.group(1)) < 20 and "without calling any function" in message, message
+    assert "in predict" in message
     assert checks["test_hidden_mapping"]["status"] == "passed"
     assert 0 < score_of(result, A2) < 100
 

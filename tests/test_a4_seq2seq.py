@@ -17,6 +17,7 @@ from conftest import (
     REPO,
     SOLUTIONS,
     checks_of,
+    curve_rtol,
     expect_partial_credit,
     report_class,
     score_of,
@@ -314,7 +315,7 @@ def test_training_of_the_reference_is_reproduced_exactly(graded):
     for name, epochs in (("test_toy_pairs_learned", 40), ("test_drawn_pairs_learned", 120)):
         curves = checks[name]["details"]["curves"]
         assert len(curves["your loss"]) == epochs
-        assert curves["your loss"] == pytest.approx(curves["reference"], rel=1e-4), name
+        assert curves["your loss"] == pytest.approx(curves["reference"], rel=curve_rtol()), name
 
 
 @pytest.mark.slow

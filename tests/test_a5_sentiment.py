@@ -21,6 +21,7 @@ from conftest import (
     SOLUTIONS,
     TEMPLATE,
     checks_of,
+    curve_rtol,
     expect_partial_credit,
     report_class,
     score_of,
@@ -225,7 +226,7 @@ def test_training_of_the_reference_is_reproduced_exactly(graded):
     for name in ("test_training_dev_accuracy", "test_training_test_accuracy"):
         curves = checks[name]["details"]["curves"]
         assert len(curves["your loss"]) == 2
-        assert curves["your loss"] == pytest.approx(curves["reference"], rel=1e-4), name
+        assert curves["your loss"] == pytest.approx(curves["reference"], rel=curve_rtol()), name
         accuracy = checks[name]["details"]["accuracy"]
         assert min(accuracy["reference"]) > 0.95, accuracy
 

@@ -3,7 +3,9 @@ recovers for the next call. Runs under each isolation this machine supports."""
 
 from __future__ import annotations
 
+import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -691,3 +693,32 @@ def test_memory_limit_lets_cuda_reserve_address_space_but_not_use_memory(device,
         [sys.executable, "-c", GPU_MEMORY_LIMIT, device], capture_output=True, text=True, timeout=60
     )
     assert process.stdout.split("\n")[:2] == expected, process.stdout + process.stderr
+
+
+def test_on_the_gpu_the_runtimes_threads_and_open_files_are_not_the_students():
+    """On the second GPU lent to us every training step of every reference failed ("CUDA error: out of
+    memory", "OS call failed") under the budgets the student's own code gets, the GPU runtime's threads
+    and open files counted in them. On the GPU the runtime starts first and the budgets count from
+    there, with room for what it opens later; on the CPU the budgets are as they were."""
+    script = (
+        "import os, resource, json\n"
+        "import grader.inside.child as child\n"
+        "child._processes_of_this_user = lambda: 5  # threads and processes of this uid now\n"
+        "from grader.inside.gpu import LATER_OPEN_FILES, LATER_THREADS\n"
+        "held = [os.open('/dev/null', os.O_RDONLY) for _ in range(300)]  # as a started runtime holds them\n"
+        "open_now = len(os.listdir('/proc/self/fd'))\n"
+        "child._apply_limits({'open_files': 256, 'processes': 32}, cuda=__import__('sys').argv[1] == 'cuda')\n"
+        "print(json.dumps([open_now, resource.getrlimit(resource.RLIMIT_NOFILE)[0], LATER_OPEN_FILES,\n"
+        "                  resource.getrlimit(resource.RLIMIT_NPROC)[0], LATER_THREADS]))\n"
+    )
+    found = {}
+    for device in ("cuda", "cpu"):
+        ran = subprocess.run([sys.executable, "-c", script, device], capture_output=True, text=True, timeout=60)
+        assert ran.returncode == 0, ran.stderr[-2000:]
+        found[device] = json.loads(ran.stdout)
+    open_now, files, later_files, threads, later_threads = found["cuda"]
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    assert files == min(hard, 256 + open_now + later_files)  # the student's 256 after what the runtime holds
+    assert found["cpu"][1] == min(hard, 256)
+    nproc = resource.getrlimit(resource.RLIMIT_NPROC)[1]
+    assert threads == min(nproc, 5 + 32 + later_threads) and found["cpu"][3] == min(nproc, 5 + 32)

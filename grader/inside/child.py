@@ -29,7 +29,7 @@ from collections import OrderedDict
 from typing import Any, NoReturn
 
 from grader.inside import guards, probe_api, stand_ins, untouched
-from grader.inside.gpu import gpu_problem
+from grader.inside.gpu import LATER_OPEN_FILES, LATER_THREADS, gpu_problem
 from grader.inside.lockdown import (
     drop_capabilities,
     refuse_new_programs,
@@ -71,11 +71,13 @@ def serve(fds: list[int], config: dict[str, Any]) -> NoReturn:
         progress = progress_reports(send)  # what the watchdog thread may sign: progress reports only
         libraries = _Libraries()  # as the grader's code found them, before the student's code runs
         workdir = _write_files(load["files"], config["scratch"], load.get("data") or {})
-        _apply_limits(config["limits"], cuda=load.get("device") == "cuda")
+        # On the GPU, the runtime starts before the limits are taken: its threads, memory and open files
+        # are the grader's, and the student's budgets count from there.
         problem = gpu_problem() if load.get("device") == "cuda" else None
         if problem is not None:  # the grader's failure, before any code of the student's could be blamed
             send({"ok": False, "error": {"kind": "grader", "message": problem}, "forbidden_used": []})
             os._exit(0)
+        _apply_limits(config["limits"], cuda=load.get("device") == "cuda")
         probes = _load_probes(load["probes_source"])
         guards.block_imports(load.get("blocked_imports", []))
         guards.forbid_apis(load.get("forbidden_apis", []))
@@ -201,6 +203,8 @@ def _apply_limits(limits: dict[str, Any], cuda: bool = False) -> None:
     Memory: the address space (RLIMIT_AS) on the CPU. On a GPU that would stop CUDA from starting,
     since it reserves tens of GB of address space it never backs, so there the private writable
     memory (RLIMIT_DATA, Linux 4.7 and later: heap and anonymous mappings) is capped instead.
+    Each budget counts from what the process holds now; on a GPU (whose runtime has started: see
+    ``grader.inside.gpu``) threads and open files get room for what the runtime opens later too.
     """
 
     def cap(which: int, value: int | None) -> None:
@@ -223,12 +227,13 @@ def _apply_limits(limits: dict[str, Any], cuda: bool = False) -> None:
     if limits.get("processes"):
         # Where a pids cgroup holds the same budget it is left to refuse first (it counts refusals,
         # so the feedback can name the limit); RLIMIT_NPROC stays as the second line.
-        headroom = int(limits.get("nproc_headroom") or 0)
+        headroom = int(limits.get("nproc_headroom") or 0) + (LATER_THREADS if cuda else 0)
         cap(resource.RLIMIT_NPROC, _processes_of_this_user() + int(limits["processes"]) + headroom)
     if limits.get("file_size_mb"):
         cap(resource.RLIMIT_FSIZE, int(limits["file_size_mb"]) * mb)
     if limits.get("open_files"):
-        cap(resource.RLIMIT_NOFILE, int(limits["open_files"]))
+        runtime = len(os.listdir("/proc/self/fd")) + LATER_OPEN_FILES if cuda else 0
+        cap(resource.RLIMIT_NOFILE, int(limits["open_files"]) + runtime)
     cap(resource.RLIMIT_CORE, 0)
 
 

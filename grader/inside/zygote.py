@@ -30,7 +30,7 @@ import time
 from typing import Any
 
 from grader.inside.box import Box, kill
-from grader.inside.gpu import gpu_problem_of_a_child
+from grader.inside.gpu import LATER_THREADS, gpu_trial_of_a_child
 from grader.wire.channel import recv_with_fds, send_with_fds
 
 PR_SET_DUMPABLE = 4
@@ -50,7 +50,7 @@ def main(control_fd: int) -> None:
         if config.get("warm_optimizer") and "torch" in sys.modules:
             _warm_optimizer()
         _check_cuda_not_started(sys.modules.get("torch"))
-        problem = gpu_problem_of_a_child() if config.get("device") == "cuda" else None
+        problem, gpu_runtime = gpu_trial_of_a_child() if config.get("device") == "cuda" else (None, {})
         if problem is not None:
             raise WorkerCannotStart(problem)
     except WorkerCannotStart as exc:
@@ -60,7 +60,7 @@ def main(control_fd: int) -> None:
     _prctl(PR_SET_DUMPABLE, 0)
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
     send_with_fds(control, {"ready": True, "pid": os.getpid(), "versions": versions, "box": box.report()}, [])
-    Zygote(control, config, box).loop()
+    Zygote(control, config, box, gpu_runtime).loop()
 
 
 class WorkerCannotStart(Exception):
@@ -140,10 +140,15 @@ def _prctl(option: int, value: int) -> None:
 
 
 class Zygote:
-    def __init__(self, control: socket.socket, config: dict[str, Any], box: Box) -> None:
+    def __init__(
+        self, control: socket.socket, config: dict[str, Any], box: Box, gpu_runtime: dict[str, int] | None = None
+    ) -> None:
         self.control = control
         self.config = config
         self.box = box
+        # What the GPU runtime took in the trial child (threads, resident bytes): each child's cgroup
+        # holds that much more, since its own start of the runtime is the grader's, not the student's.
+        self.gpu_runtime = gpu_runtime or {}
         self.statuses: dict[int, int] = {}
         self.cgroups: dict[int, dict[str, str]] = {}  # child pid -> its cgroup directories
         self.count = 0
@@ -178,13 +183,14 @@ class Zygote:
         memory = int(limits.get("memory_mb") or 0)
         processes = int(limits.get("processes") or 0)
         # The budget counts what the child adds to the worker: pages it copies from the zygote count.
-        budget = memory * 2**20 + _resident_bytes() if memory else 2**62
+        budget = memory * 2**20 + _resident_bytes() + self.gpu_runtime.get("resident", 0) if memory else 2**62
+        runtime_threads = self.gpu_runtime.get("threads", 0) + LATER_THREADS if self.gpu_runtime else 0
         dirs: dict[str, str] = {}
         if self.box.cgroups is not None:
             self.count += 1
             try:
                 dirs = self.box.cgroups.create(
-                    f"submission-{self.count}", budget, processes + 1 if processes else 2**30
+                    f"submission-{self.count}", budget, processes + 1 + runtime_threads if processes else 2**30
                 )
             except OSError as exc:
                 for fd in fds:

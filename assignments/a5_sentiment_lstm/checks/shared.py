@@ -119,7 +119,9 @@ def judge_invariance(judge, reference, probe, case, *, first, second, change, se
     if not (np.isfinite(mine).all() and np.isfinite(again).all()):
         raise CheckFailure("your logits contain NaN or infinite values")
     difference = float(np.max(np.abs(mine - again))) if mine.size else 0.0
-    if difference > 1e-5:
+    # The device's absolute tolerance (1e-5 on the CPU): on a GPU, cuDNN computes a batch and a sentence
+    # alone by different algorithms, and the reference's own logits moved by up to 2.9e-5 on an H200.
+    if difference > judge.tolerance["atol"]:
         raise CheckFailure(
             f"{change} changed your logits by up to {difference:.3g}; they should not change",
             diagnosis=INVARIANCE_CAUSES[probe],
