@@ -33,6 +33,12 @@ echo "== machine"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c 'import torch, numpy, sys; print("python", sys.version.split()[0], "torch", torch.__version__, "numpy", numpy.__version__, "cuda", torch.cuda.is_available())'
 python3 -c 'from grader.sandbox.isolation import bubblewrap_problem as p; print("bubblewrap:", p() or "works")'
+# What the GPU runtime holds after a training step (threads, resident memory, open files), which the
+# student's budgets must not pay (grader/inside/gpu.py: LATER_THREADS, LATER_OPEN_FILES).
+python3 -c 'from grader.inside.gpu import runtime_use as use; before = use(); import torch
+m = torch.nn.LSTM(8, 16, bidirectional=True, device="cuda"); o = torch.optim.Adam(m.parameters())
+m(torch.ones(5, 3, 8, device="cuda"))[0].sum().backward(); o.step(); torch.cuda.synchronize()
+print("the GPU runtime, before -> after a training step:", before, use())'
 echo "== references (a fresh expected-data cache: the first run computes the reference answers on the CPU)"
 step submit-cuda-cold 300 grade submit solutions/ --device cuda --out "$LOGS/feedback-cuda"
 step submit-cuda-warm 300 grade submit solutions/ --device cuda --out "$LOGS/feedback-cuda"

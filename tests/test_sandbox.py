@@ -722,3 +722,32 @@ def test_on_the_gpu_the_runtimes_threads_and_open_files_are_not_the_students():
     assert found["cpu"][1] == min(hard, 256)
     nproc = resource.getrlimit(resource.RLIMIT_NPROC)[1]
     assert threads == min(nproc, 5 + 32 + later_threads) and found["cpu"][3] == min(nproc, 5 + 32)
+
+
+def test_what_the_gpu_runtime_takes_in_the_trial_child_is_added_to_each_childs_cgroup():
+    """The zygote's trial child measures what starting the runtime took (here a stand-in start: threads and
+    open files, as CUDA's driver holds them), and each child's cgroup holds that on top of the student's
+    budget; a CPU worker's cgroup holds the student's budget and the worker's own pages only."""
+    script = (
+        "import json, os, sys, threading, time\n"
+        "sys.modules.setdefault('torch', type(sys)('torch'))  # the trial runs only where torch is loaded\n"
+        "import grader.inside.gpu as gpu\n"
+        "def started():\n"
+        "    for _ in range(3):\n"
+        "        threading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n"
+        "    global held; held = [os.open('/dev/null', os.O_RDONLY) for _ in range(7)]\n"
+        "gpu.gpu_problem = started\n"
+        "print(json.dumps(gpu.gpu_trial_of_a_child()))\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    problem, added = json.loads(ran.stdout)
+    assert problem is None and added["threads"] == 3 and added["open_files"] == 7, added
+
+    from grader.inside.gpu import LATER_THREADS
+    from grader.inside.zygote import cgroup_budgets
+
+    limits = {"memory_mb": 100, "processes": 32}
+    runtime = {"threads": 17, "resident": 300 * 2**20, "open_files": 40}
+    assert cgroup_budgets(limits, 50 * 2**20, runtime) == (450 * 2**20, 33 + 17 + LATER_THREADS)
+    assert cgroup_budgets(limits, 50 * 2**20, {}) == (150 * 2**20, 33)

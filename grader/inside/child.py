@@ -29,7 +29,7 @@ from collections import OrderedDict
 from typing import Any, NoReturn
 
 from grader.inside import guards, probe_api, stand_ins, untouched
-from grader.inside.gpu import LATER_OPEN_FILES, LATER_THREADS, gpu_problem
+from grader.inside.gpu import LATER_OPEN_FILES, LATER_THREADS, gpu_problem, runtime_use
 from grader.inside.lockdown import (
     drop_capabilities,
     refuse_new_programs,
@@ -232,7 +232,7 @@ def _apply_limits(limits: dict[str, Any], cuda: bool = False) -> None:
     if limits.get("file_size_mb"):
         cap(resource.RLIMIT_FSIZE, int(limits["file_size_mb"]) * mb)
     if limits.get("open_files"):
-        runtime = len(os.listdir("/proc/self/fd")) + LATER_OPEN_FILES if cuda else 0
+        runtime = runtime_use()["open_files"] + LATER_OPEN_FILES if cuda else 0
         cap(resource.RLIMIT_NOFILE, int(limits["open_files"]) + runtime)
     cap(resource.RLIMIT_CORE, 0)
 

@@ -46,17 +46,19 @@ def gpu_problem() -> str | None:
 
 
 def runtime_use() -> dict[str, int]:
-    """What this process holds now, of what the GPU runtime also takes: threads, resident bytes, open files."""
-    resident = 0
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                resident = int(line.split()[1]) * 1024
-    return {
-        "threads": len(os.listdir("/proc/self/task")),
-        "resident": resident,
-        "open_files": len(os.listdir("/proc/self/fd")),
-    }
+    """What this process holds now, of what the GPU runtime also takes: threads, resident bytes, open files
+    (0 for what /proc does not say here)."""
+    use = {"threads": 0, "resident": 0, "open_files": 0}
+    try:
+        use["threads"] = len(os.listdir("/proc/self/task"))
+        use["open_files"] = len(os.listdir("/proc/self/fd"))
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    use["resident"] = int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return use
 
 
 def gpu_trial_of_a_child() -> tuple[str | None, dict[str, int]]:

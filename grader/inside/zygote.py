@@ -180,18 +180,12 @@ class Zygote:
 
     def spawn(self, child_config: dict[str, Any], fds: list[int]) -> dict[str, Any]:
         limits = dict(child_config.get("limits", {}))
-        memory = int(limits.get("memory_mb") or 0)
-        processes = int(limits.get("processes") or 0)
-        # The budget counts what the child adds to the worker: pages it copies from the zygote count.
-        budget = memory * 2**20 + _resident_bytes() + self.gpu_runtime.get("resident", 0) if memory else 2**62
-        runtime_threads = self.gpu_runtime.get("threads", 0) + LATER_THREADS if self.gpu_runtime else 0
+        budget, pids = cgroup_budgets(limits, _resident_bytes(), self.gpu_runtime)
         dirs: dict[str, str] = {}
         if self.box.cgroups is not None:
             self.count += 1
             try:
-                dirs = self.box.cgroups.create(
-                    f"submission-{self.count}", budget, processes + 1 + runtime_threads if processes else 2**30
-                )
+                dirs = self.box.cgroups.create(f"submission-{self.count}", budget, pids)
             except OSError as exc:
                 for fd in fds:
                     os.close(fd)
@@ -320,6 +314,18 @@ def _read_to_end(fd: int) -> str:
         chunks.append(chunk)
     os.close(fd)
     return b"".join(chunks).decode("utf-8", "replace")
+
+
+def cgroup_budgets(limits: dict[str, Any], worker_resident: int, gpu_runtime: dict[str, int]) -> tuple[int, int]:
+    """A child's cgroup budgets, memory bytes and tasks: the student's own, plus what the child holds that
+    is not the student's: the worker's pages it copies (the memory counts what the child adds to the
+    worker), and on a GPU what the runtime's start took in the zygote's trial child, with room for the
+    threads it starts later."""
+    memory = int(limits.get("memory_mb") or 0)
+    processes = int(limits.get("processes") or 0)
+    budget = memory * 2**20 + worker_resident + gpu_runtime.get("resident", 0) if memory else 2**62
+    runtime_threads = gpu_runtime.get("threads", 0) + LATER_THREADS if gpu_runtime else 0
+    return budget, processes + 1 + runtime_threads if processes else 2**30
 
 
 def _resident_bytes() -> int:
