@@ -316,3 +316,57 @@ def test_a_call_the_students_signature_does_not_take_is_charged_to_the_signature
     assert failure.kind is FailureKind.EXCEPTION, failure
     assert "does not take the arguments the handout gives it" in failure.student_message()
     assert "could not use what your code returned" not in failure.student_message()
+
+
+LIBRARY_RAISES = '''
+import torch
+
+
+class Misspelt(torch.nn.Module):
+    def foward(self, x):  # the handout's forward, misspelt: torch's Module raises NotImplementedError
+        return x
+
+
+def misspelt_forward():
+    return Misspelt()(torch.ones(1))
+
+
+def kernel_missing():  # torch has no kernel for this dtype, as nll_loss on a GPU for float labels
+    return torch.tensor([True, False]).lerp(torch.tensor([True, True]), 0.5)
+
+
+def todo():
+    raise NotImplementedError("write this function")
+'''
+
+
+@pytest.mark.parametrize(
+    "name, kind, says",
+    [
+        (
+            "misspelt_forward",
+            FailureKind.EXCEPTION,
+            'NotImplementedError: Module [Misspelt] is missing the required "forward"',
+        ),
+        (
+            "kernel_missing",
+            FailureKind.EXCEPTION,
+            "NotImplementedError: \"lerp_kernel_scalar\" not implemented for 'Bool'",
+        ),
+        ("todo", FailureKind.NOT_IMPLEMENTED, "`todo` is not implemented yet (it raises NotImplementedError)"),
+    ],
+)
+def test_a_libraries_not_implemented_is_the_students_error_not_a_stub_left(tmp_path, name, kind, says):
+    """torch's NotImplementedError (a misspelt forward, a dtype without a kernel: a5's float labels on
+    the GPU) was reported as the student's function "not implemented yet", the kind of a stub left as
+    handed out (which the class overview leaves unlisted); only a ``raise`` of the student's own is."""
+    import importlib.util
+
+    path = tmp_path / "lib_mod.py"
+    path.write_text(LIBRARY_RAISES)
+    spec = importlib.util.spec_from_file_location("lib_mod", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    error = _reply_for(getattr(module, name), str(tmp_path))
+    assert FailureKind(error["kind"]) is kind and says in error["message"], error

@@ -529,7 +529,9 @@ def describe(exc: BaseException, workdir: str, during: str | None = None) -> dic
     mine = [f for f in frames if f.filename.startswith(workdir + os.sep)]
     last = mine[-1] if mine else None
     where = f"{os.path.basename(last.filename)}, line {last.lineno}, in {last.name}" if last else None
-    kind, message = _classify(exc, _student_function(exc, workdir), last, during)
+    kind, message = _classify(
+        exc, _student_function(exc, workdir), last, during, _raised_by_the_student(frames, workdir)
+    )
     trace = "".join(traceback.format_list(mine)).replace(workdir + os.sep, "")
     trace += "".join(traceback.format_exception_only(type(exc), exc))
     return {
@@ -552,7 +554,21 @@ def _student_function(exc: BaseException, workdir: str) -> str | None:
     return name
 
 
-def _classify(exc: BaseException, function: str | None, last: Any, during: str | None) -> tuple[str, str]:
+def _raised_by_the_student(frames: traceback.StackSummary, workdir: str) -> bool:
+    """The exception was raised by a ``raise`` of the student's own code (its innermost frame is theirs, on
+    a line that raises, or whose text is unknown), not by a library they called: torch raises
+    NotImplementedError for a kernel a dtype lacks ("not implemented for 'Float'", a5's float labels on a
+    GPU) and for a module without ``forward`` (a misspelt ``def foward``), and each was reported as the
+    student's stub left "not implemented yet"."""
+    if not frames or not frames[-1].filename.startswith(workdir + os.sep):
+        return False
+    line = (frames[-1].line or "").lstrip()
+    return not line or line.startswith("raise")
+
+
+def _classify(
+    exc: BaseException, function: str | None, last: Any, during: str | None, raised_by_the_student: bool = True
+) -> tuple[str, str]:
     text = _safe_str(exc)
     if isinstance(exc, guards.ForbiddenApiUsed):
         return "forbidden", text
@@ -560,7 +576,7 @@ def _classify(exc: BaseException, function: str | None, last: Any, during: str |
         return "probe_failure", text
     if isinstance(exc, HungBefore):
         return "timeout", text
-    if isinstance(exc, NotImplementedError):
+    if isinstance(exc, NotImplementedError) and raised_by_the_student:
         return "not_implemented", f"`{function or 'a function'}` is not implemented yet (it raises NotImplementedError)"
     if isinstance(exc, SystemExit):
         return "exit", f"your code called sys.exit({_safe_str(exc.code) if exc.code is not None else ''})" + (
