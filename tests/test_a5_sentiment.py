@@ -294,7 +294,9 @@ def test_a_training_that_fails_names_the_first_part_that_gets_its_own_question_w
     assert checks["test_dataset_and_collate"]["status"] == "partial"
     for name in ("test_training_dev_accuracy", "test_training_test_accuracy", "test_training_made_up_language"):
         message = checks[name]["message"]
-        assert checks[name]["points"] == 0 and "expected target dtype" in message, message
+        # torch's words on the CPU; on a GPU its nll_loss has no kernel for float targets
+        assert checks[name]["points"] == 0, message
+        assert "expected target dtype" in message or "not implemented for 'Float'" in message, message
         assert "your SentimentDataset gets its own check's question wrong (test_dataset_and_collate)" in message
     # where another part raises an error of its own (a regression round: train_epoch without the lengths,
     # beside an encode that maps unknown words to 0), no part is blamed but the one whose own check
