@@ -308,3 +308,31 @@ def expect_partial_credit(
         assert named, f"{name}: no check named the mistake {mistake}: {[(c['name'], c['message']) for c in failed]}"
         assert all("Known mistake" in c["diagnosis"] for c in named)
     return checks
+
+
+def nest(folder, levels: int) -> None:
+    """``levels`` folders, each inside the last, with a file at the bottom (made relative to the one
+    above: a path that long is past what one system call takes)."""
+    here = os.open(folder, os.O_RDONLY)
+    try:
+        for _ in range(levels):
+            os.mkdir("d", dir_fd=here)
+            inner = os.open("d", os.O_RDONLY, dir_fd=here)
+            os.close(here)
+            here = inner
+        os.close(os.open("x.txt", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=here))
+    finally:
+        os.close(here)
+
+
+def unnest(folder) -> None:
+    """Remove what :func:`nest` made, one level at a time from the top (each inner folder moved up)."""
+    top, spare = folder / "d", folder / "d-next"
+    while top.is_dir():
+        if (top / "d").is_dir():
+            (top / "d").rename(spare)
+        for leftover in top.iterdir():
+            leftover.unlink()
+        top.rmdir()
+        if spare.is_dir():
+            spare.rename(top)

@@ -10,7 +10,7 @@ import json
 import os
 
 import pytest
-from conftest import REPO, SOLUTIONS, checks_of, write_submission
+from conftest import REPO, SOLUTIONS, checks_of, nest, unnest, write_submission
 
 pytestmark = pytest.mark.slow  # every test reads one `grade report` over the whole class
 
@@ -92,6 +92,10 @@ def graded(tmp_path_factory, run_grade):
     for name, files in BAD.items():
         (root / name).mkdir()
         write_submission(root / name, files)
+    # a folder 1,500 levels deep beside the work (a hostile round: RecursionError, "grading failed")
+    deep = root / "deep_folder"
+    write_submission(deep, {"srn.py": REFERENCE})
+    nest(deep, 1500)
     # a folder, and a helper file, whose names are bytes that are not UTF-8 (a download unpacked elsewhere)
     undecodable = root / os.fsdecode(UNDECODABLE)
     write_submission(undecodable, {"srn.py": REFERENCE, os.fsdecode(b"help\xff.py"): "X = 1\n"})
@@ -111,9 +115,11 @@ def graded(tmp_path_factory, run_grade):
         "memory_mb=512",
     )
     results = {name: json.loads((out / "students" / name / "feedback.json").read_text()) for name in BAD}
-    [other] = [path for path in (out / "students").iterdir() if path.name not in BAD]
+    results["deep_folder"] = json.loads((out / "students" / "deep_folder" / "feedback.json").read_text())
+    [other] = [path for path in (out / "students").iterdir() if path.name not in {*BAD, "deep_folder"}]
     results[UNDECODABLE] = json.loads((other / "feedback.json").read_text())
-    return results, out, process
+    yield results, out, process
+    unnest(deep)  # pytest's removal of old temporary folders recurses, as the grader's walks did
 
 
 def messages(result) -> str:
@@ -122,10 +128,10 @@ def messages(result) -> str:
 
 def test_every_bad_submission_has_a_recorded_result(graded):
     results, out, process = graded
-    assert set(results) == {*BAD, UNDECODABLE}
+    assert set(results) == {*BAD, UNDECODABLE, "deep_folder"}
     assert "Traceback" not in process.stderr
     rows = (out / "gradebook.csv").read_text().splitlines()
-    assert len(rows) == len(BAD) + 2
+    assert len(rows) == len(BAD) + 3  # the header, the undecodable name, the deep folder
 
 
 def test_strings_no_utf8_file_holds_are_written_as_escapes(graded):
@@ -239,3 +245,11 @@ def test_an_unknown_assignment_names_the_course_searched(run_grade, tmp_path):
     process = run_grade("submit", str(SOLUTIONS), "-a", "a6_leaky_rnn", "--out", str(tmp_path / "out"), expect=2)
     assert f"unknown assignment a6_leaky_rnn in the course at {REPO}" in process.stderr
     assert "--course PATH" in process.stderr and "Traceback" not in process.stderr
+
+
+def test_a_folder_nested_past_pythons_recursion_limit_is_graded_as_usual(graded):
+    """A hostile round: 1,500 nested folders beside the work (10 KB zipped) made the listing of the
+    student's files raise RecursionError, and their row said the grader had failed."""
+    results, _, _ = graded
+    result = results["deep_folder"]
+    assert result["status"] == "graded" and result["score"] == result["max_score"], result.get("message")

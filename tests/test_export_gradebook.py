@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SOLUTIONS, write_submission
+from conftest import REPO, SOLUTIONS, nest, unnest, write_submission
 
 from grader.report.results import AssignmentResult, SubmissionResult
 
@@ -379,3 +379,25 @@ def test_failed_grading_is_not_missing_work_and_a_delta_needs_graded_work():
     assert dora.entries[A2].final == 35 and dora.total == 85 and "(score set by hand)" in dora.notes
     assert any("line 3" in w and "give an override instead" in w for w in book.warnings)
     assert to_csv(book).splitlines()[1].startswith("carl,,,,140.0,error,")  # empty cells and total; out of 140
+
+
+def test_file_times_of_a_deep_folder_and_of_a_time_no_date_holds_are_read_without_failing(tmp_path):
+    """A hostile round stopped a class's gradebook and overview (with a late policy reading file times)
+    with one student's folder: 1,500 levels deep (RecursionError in the walk), or a file whose time
+    kept a year of 36812 through tar on tmpfs (no date holds it). Such a file is passed over; the
+    student's other files give the time."""
+    from grader.report.late import _representable, file_times
+
+    student = tmp_path / "alice"
+    write_submission(student, {"ohlol.py": "x = 1\n"})
+    os.utime(student / "ohlol.py", (1_700_000_000, 1_700_000_000))
+    nest(student, 1500)
+    try:
+        far = student / "far.txt"
+        far.write_text("x")
+        os.utime(far, (2**40, 2**40))  # a filesystem that cannot hold it keeps what it can
+        times = file_times({"alice": student}, {"a2_rnncell_ohlol": "ohlol"})
+        assert times.times[("alice", "a2_rnncell_ohlol")].when.timestamp() == 1_700_000_000
+    finally:
+        unnest(student)
+    assert not _representable(2**40) and not _representable(float("nan")) and _representable(1_700_000_000)

@@ -203,3 +203,15 @@ def test_unreadable_stored_answers_and_vanished_submissions_are_left_out(tmp_pat
 
     results = [result("a", "not base64 at all!"), result("b", "eJzLSM3JyVcozy/KSQEAGgQEXQ=="), result("c", "")]
     assert class_insight(load_course(REPO), tmp_path, results, [A1]) == []
+
+
+def test_no_two_pairs_share_a_page():
+    """A hostile round: the pairs (x--y, z) and (x, y--z) both linked x--y--z.html, which showed one
+    pair's code under both rows. Ids are what safe_id makes of any folder name."""
+    from grader.intake.students import safe_id
+    from grader.report.insight import pair_link
+
+    names = ["x--y", "z", "x", "y--z", "a~b", "a", "b~c", "x-", "-y"]
+    ids = sorted({safe_id(name) for name in names})
+    pairs = [(first, second) for first in ids for second in ids if first < second]
+    assert len({pair_link("a1", *pair) for pair in pairs}) == len(pairs)

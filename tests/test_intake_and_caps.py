@@ -466,3 +466,19 @@ def test_ids_are_unique_whatever_the_case():
         (root / "alice.zip").write_bytes(b"")
         ids = {s.name: s.id for s in discover(root)}
     assert ids == {"Bob": "Bob", "bob": "bob-2", "alice": "alice", "alice.zip": "alice-2"}
+
+
+def test_a_numbered_id_is_never_another_students_own():
+    """A hostile round: folders ``Bob`` (the attacker), ``bob`` and ``bob-2`` gave bob the id bob-2 and
+    the real bob-2 the id bob-2-2 (without a note), so a roster's bob-2 got bob's grade."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        for name in ("Bob", "bob", "bob-2", "bob-3.zip"):
+            (root / name).mkdir() if not name.endswith(".zip") else (root / name).write_bytes(b"")
+        students = {s.name: s for s in discover(root)}
+    ids = {name: student.id for name, student in students.items()}
+    assert ids == {"Bob": "Bob", "bob": "bob-4", "bob-2": "bob-2", "bob-3.zip": "bob-3"}
+    assert any("'bob' is graded as 'bob-4'" in note for note in students["bob"].notes)
+    assert not students["bob-2"].notes

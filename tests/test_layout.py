@@ -105,3 +105,40 @@ def test_the_layer_rule_can_fail(tmp_path):
     found = _imports(bad)
     assert (1, "grader.cli", 0) in found and any(level == 1 for _, _, level in found)
     assert _rank("cli") > _rank("report")
+
+
+# Python's recursive walks and copies (``Path.rglob``, ``os.walk`` before 3.12, ``shutil.copytree``) fail
+# with RecursionError on a folder deeper than the recursion limit: only folders the course or the grader
+# owns are walked so. A student's folder is walked by grader.intake.tree.files_under (a hostile round's
+# 1,500 nested folders said the grader had failed, and stopped a class's gradebook).
+RECURSIVE_WALKS = {"rglob", "walk", "copytree"}
+WALKS_OF_TRUSTED_FOLDERS = {
+    "grader.course.model",  # the course's data folder
+    "grader.grading.cluster",  # the course's checks, probes and references (its fingerprint)
+    "grader.packaging.release",  # the student copy the release writes
+    "grader.packaging.gradescope",  # the grader's own source, into the autograder zip
+    "grader.packaging.wheel",  # the grader's own source, into the students' wheel
+    "grader.packaging.gradescope_run",  # the autograder's source on Gradescope (lock_down)
+}
+
+
+def _recursive_walks(path: Path) -> list[int]:
+    """Lines calling ``X.rglob(...)``, ``os.walk(...)`` or ``shutil.copytree(...)``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in RECURSIVE_WALKS:
+            owner = node.func.value
+            if node.func.attr == "rglob" or (isinstance(owner, ast.Name) and owner.id in ("os", "shutil")):
+                found.append(node.lineno)
+    return found
+
+
+def test_no_folder_a_student_shapes_is_walked_by_recursion():
+    walking = {module for module, path in MODULES.items() if _recursive_walks(path)}
+    assert walking <= WALKS_OF_TRUSTED_FOLDERS, sorted(walking - WALKS_OF_TRUSTED_FOLDERS)
+
+
+def test_the_walk_rule_can_fail(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("import os, shutil\nos.walk(x)\nfolder.rglob('*')\nshutil.copytree(a, b)\nast.walk(t)\n")
+    assert _recursive_walks(sample) == [2, 3, 4]

@@ -26,6 +26,7 @@ from grader.course.model import Course
 from grader.grading.request import GradeRequest
 from grader.grading.slot import GradeOptions, GradingSlot
 from grader.intake.students import Student, opened
+from grader.intake.tree import files_under
 from grader.report.results import (
     RESULTS_DIR,
     AssignmentResult,
@@ -175,7 +176,7 @@ def mark_missing(result: SubmissionResult, folder: Path, name: str) -> None:
     """Work that is not there stays missing: an assignment for which no file was found (none handed in,
     a wrongly named file, a link leading out) is "missing" with the reason, never "graded" at 0 with its
     checks failed; where every assignment asked for is missing, the submission itself is "empty"."""
-    files = _listing(folder)
+    files = _listing(folder) if any(a.status == "graded" and a.source is None for a in result.assignments) else ""
     for index, assignment in enumerate(result.assignments):
         if assignment.status != "graded" or assignment.source is not None:
             continue
@@ -204,9 +205,11 @@ def _listing(folder: Path, limit: int = 200) -> str:
     """The first few files of a student's folder (links not followed, at most ``limit`` looked at), for
     the instructor wondering why nothing was found."""
     names: list[str] = []
-    for top, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__")))
-        names += sorted(str(Path(top, f).relative_to(folder)) for f in files if not f.startswith("."))
+    hidden = (".", "__")
+    for path in files_under(
+        folder, skip_folder=lambda name: name.startswith(hidden), skip_file=lambda name: name.startswith(".")
+    ):
+        names.append(str(path.relative_to(folder)))
         if len(names) >= limit:
             break
     shown = ", ".join(names[:MAX_LISTED])

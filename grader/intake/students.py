@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.intake.tree import MAX_DEPTH
+
 MAX_ZIP_FILES = 500
 MAX_ZIP_BYTES = 100 * 2**20
 MAX_ID = 100
@@ -80,10 +82,13 @@ def _link_refusal(entry: Path) -> str | None:
 
 def _unique_ids(entries: list[Path]) -> tuple[dict[Path, str], dict[Path, list[str]]]:
     """An id for each entry, unique even where names differ only in case, spaces or accents. A name
-    that already is its id keeps it; then folders before zips, in name order."""
+    that already is its id keeps it; then folders before zips, in name order. A numbered id is never
+    another entry's own: a hostile round's folder ``Bob`` beside ``bob`` and ``bob-2`` pushed ``bob`` to
+    ``bob-2`` and the real ``bob-2`` to ``bob-2-2``, so a roster's bob-2 got bob's grade."""
     stems = {entry: entry.stem if _is_zip(entry) else entry.name for entry in entries}
     bases = {entry: safe_id(stem) for entry, stem in stems.items()}
     order = sorted(entries, key=lambda e: (bases[e] != stems[e], _is_zip(e), e.name))
+    own = {base.lower() for base in bases.values()}  # the ids entries would take as their own
     taken: dict[str, Path] = {}  # lower-cased id -> entry (ids are folder names, maybe case-blind)
     first: dict[str, Path] = {}  # lower-cased base id -> the entry that holds it
     ids: dict[Path, str] = {}
@@ -91,7 +96,7 @@ def _unique_ids(entries: list[Path]) -> tuple[dict[Path, str], dict[Path, list[s
     for entry in order:
         base = bases[entry]
         candidate, number = base, 2
-        while candidate.lower() in taken:
+        while candidate.lower() in taken or (candidate != base and candidate.lower() in own):
             suffix = f"-{number}"
             candidate, number = base[: MAX_ID - len(suffix)] + suffix, number + 1
         ids[entry] = candidate
@@ -136,6 +141,8 @@ def unpack(archive: Path, into: Path, refused: list[str] | None = None) -> Path:
                     if refused is not None:
                         refused.append(_zip_refusal(zipped, member, kind))
                     continue
+                if member.filename.count("/") > MAX_DEPTH:  # Python's walks, and the removal, recurse
+                    raise UnsafeZip(f"{archive.name} holds folders nested more than {MAX_DEPTH} deep")
                 target = (root / member.filename).resolve()
                 if target != root and root not in target.parents:
                     raise UnsafeZip(f"{archive.name} contains a path leaving its folder: {member.filename!r}")

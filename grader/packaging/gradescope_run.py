@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.course.secret import SECRET_ENV
+from grader.intake.tree import files_under
 from grader.judging.expected import CACHE_ENV
 from grader.packaging.gradescope import failure_document, results_document, write_document
 from grader.report.handback import Handback, HandbackError, handback_for, student_version
@@ -80,7 +81,7 @@ def grade(root: Path, assignment: str, sandbox: str, started: float) -> dict[str
             time.monotonic() - started,
         )
     submission = root / "submission"
-    if not submission.is_dir() or not any(path.is_file() for path in submission.rglob("*")):
+    if not submission.is_dir() or next(files_under(submission), None) is None:
         return failure_document(
             "Your submission is empty: there was nothing to grade. Upload your assignment's files "
             "(for example srn.py or srn.ipynb) and submit again.",

@@ -146,12 +146,19 @@ def _fill(
     sources = module_sources(course, spec, results)
     insight.compared = len(sources)
     for pair in rank_pairs(sources, stub_source(course, spec), threshold=settings.code_threshold)[: settings.top]:
-        link = f"{PAIRS_DIR}/{spec.id}/{pair.first}--{pair.second}.html"
+        link = pair_link(spec.id, pair.first, pair.second)
         page = render_pair(pair, sources[pair.first], sources[pair.second], spec.id)
         write_atomic(out / link, page.encode("utf-8"))
         insight.code_pairs.append({"pair": pair, "link": link})
     insight.output_pairs = output_pairs(graded, settings)
     insight.groups = unexplained_groups(course, spec, graded, sources, settings)
+
+
+def pair_link(assignment: str, first: str, second: str) -> str:
+    """The page of one similar pair, relative to the class's folder. "~" is in no student id (safe_id),
+    so no two pairs share a page: with "--" ids holding "-" did (x--y with z, x with y--z, a hostile
+    round), and the pair written last showed its code under both rows of the overview."""
+    return f"{PAIRS_DIR}/{assignment}/{first}~{second}.html"
 
 
 # -- sources ---------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.course.model import LatePolicy
+from grader.intake.tree import files_under
 
 MANIFEST = "submission_times.csv"  # beside the student folders, used when present
 FILE_TIMES_WARNING = (
@@ -104,6 +105,16 @@ def file_times(submissions: dict[str, Path], module_names: dict[str, str]) -> Su
     return SubmissionTimes(times, [FILE_TIMES_WARNING] if times else [])
 
 
+def _representable(seconds: float) -> bool:
+    """A file time a date can hold: a file kept its year-36812 time through tar on tmpfs, and the date
+    that could not be made stopped the class's gradebook (such a time says nothing: it is passed over)."""
+    try:
+        _dt.datetime.fromtimestamp(seconds, _dt.timezone.utc)
+    except (OverflowError, ValueError, OSError):
+        return False
+    return True
+
+
 def _at(seconds: float) -> SubmittedAt:
     return SubmittedAt(_dt.datetime.fromtimestamp(seconds, _dt.timezone.utc), "file time")
 
@@ -118,9 +129,11 @@ def _stamps(path: Path) -> dict[str, float]:
         if not path.is_dir():
             return {}
         found = {}
-        for entry in path.rglob("*"):
-            if entry.is_file() and not entry.is_symlink() and not any(part.startswith(".") for part in entry.parts):
-                found[str(entry.relative_to(path))] = entry.lstat().st_mtime
+        hidden = lambda name: name.startswith(".")  # noqa: E731
+        for entry in files_under(path, skip_folder=hidden, skip_file=hidden):
+            stamp = entry.lstat().st_mtime
+            if _representable(stamp):
+                found[str(entry.relative_to(path))] = stamp
         return found
     except OSError:
         return {}
