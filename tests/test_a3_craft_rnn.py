@@ -372,6 +372,15 @@ def bias_ih_first_layer_only() -> str:
     return source.replace(old, 'b_ih = getattr(self, f"bias_ih_l{k}") if self.bias and k == 0 else None')
 
 
+def h0_at_every_step() -> str:
+    """A hostile round's forward: h0 through weight_hh at every step instead of the previous state, so
+    every leaf is live and the network is still feed-forward."""
+    source = student_craft()
+    old = "[t], h)"
+    assert source.count(old) == 1
+    return source.replace(old, "[t], h0[k])")
+
+
 @pytest.fixture(scope="module")
 def class_results(tmp_path_factory, run_grade):
     """One `grade report` over every submission of this module (torch imported once per worker)."""
@@ -390,6 +399,7 @@ def class_results(tmp_path_factory, run_grade):
         "no_recurrence": {
             "craft_rnn.py": student_craft().replace(' + F.linear(h, getattr(self, f"weight_hh_l{k}"), b_hh)', "")
         },
+        "h0_at_every_step": {"craft_rnn.py": h0_at_every_step()},
         "bias_ih_first_layer_only_state_detached": {
             "craft_rnn.py": bias_ih_first_layer_only().replace("F.linear(h, ", "F.linear(h.detach(), ")
         },
@@ -441,6 +451,13 @@ def test_gradients_of_a_forward_with_a_slip_are_judged_on_their_own(class_result
     gradients = [c for name, c in feed_forward.items() if name.startswith("test_gradient") and "[T1-" not in name]
     assert gradients and all(not c["message"].startswith("Judged on its own") for c in gradients)  # T=1: no time
     assert "does not depend on h0, weight_hh_l0, weight_hh_l1 here" in feed_forward["test_gradients"]["message"]
+
+    # Nor is one that reads h0 at every step (a hostile round: every gradient check credited, 49 where
+    # the work earns 25): each leaf is live, but the later steps do not move with the first input.
+    every_step = {c["name"]: c for c in checks_of(class_results["h0_at_every_step"], A3)}
+    gradients = [c for name, c in every_step.items() if name.startswith("test_gradient") and "[T1-" not in name]
+    assert gradients and all(c["points"] == 0 for c in gradients), [c["message"] for c in gradients]
+    assert "later steps do not move with the first step's input" in every_step["test_gradients"]["message"]
 
 
 @pytest.mark.slow

@@ -795,3 +795,26 @@ def test_a_layer_trained_without_its_bias_is_measured_with_a_zero_bias():
     assert list(replayed["grads"]) == ["weight"]  # as the student's model replays: it has no bias
     with pytest.raises(ProbeFailure, match="weight"):
         load_trained(torch.nn.Linear(3, 2), {"bias": np.zeros(2)}, "the model")
+
+
+def test_a5s_verifier_encodes_with_the_vocabulary_build_vocab_made_not_one_rewritten_after_the_labels():
+    """A hostile round: SentimentDataset, the first of the student's code to see the labels, rewrote the
+    vocabulary in place (each made-up word to the row of its role in weights prepared offline), and the
+    vocabulary read after training, which the verifier encodes with, carried what the labels told
+    (94.68 where the work earns 68.09). The verifier now gets the vocabulary as build_vocab returned it."""
+    _, _, solution = _course("a5_sentiment_lstm", "sentiment")
+    base = solution.SentimentDataset
+
+    class Rewriting(base):
+        def __init__(self, texts, labels, vocab, *args, **kwargs):
+            super().__init__(texts, labels, vocab, *args, **kwargs)
+            for word in list(vocab):  # the labels' words on rows of their own choosing
+                vocab[word] = 1
+
+    student = types.ModuleType("a5_rewriting_vocab")
+    student.__dict__.update(solution.__dict__)
+    student.SentimentDataset = Rewriting
+    texts = ["a good film", "not good at all", "bad plot", "a really good plot", "not bad", "bad bad film"]
+    built = solution.build_vocab(list(texts))
+    for run, _ in _a5_runs(student):
+        assert run["vocab"] == built

@@ -485,6 +485,11 @@ def _vocab_ids(vocab):
 
 def _train_once(student, texts, labels, epochs, batch_size, lr, emb, hidden, seed):
     vocab = student.build_vocab(list(texts))
+    # The verifier encodes held-out sentences with the vocabulary as build_vocab made it, from the texts
+    # alone: a hostile round's SentimentDataset, the first code to see the labels, rewrote the dict in
+    # place (each made-up word to the row of its role in weights prepared offline), so the vocabulary
+    # read after training carried what the labels told (94.68 where the work earns 68.09, unflagged).
+    built = _vocab_ids(vocab)
     model = student.SentimentLSTM(len(vocab), emb, hidden, 1, 2, dropout=0.0, bidirectional=True)
     model = model.to(torch_device())
     # Watched from here, before the student's code sees the labels (a hostile round's SentimentDataset
@@ -506,4 +511,4 @@ def _train_once(student, texts, labels, epochs, batch_size, lr, emb, hidden, see
         )
         for epoch in range(epochs)
     ]
-    return vocab, model, losses
+    return built, model, losses

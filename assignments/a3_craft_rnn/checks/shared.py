@@ -149,13 +149,19 @@ def gradients_on_their_own(judge, reference, details, seed, case):
         "charge that), so its gradients cannot equal nn.RNN's; but autograd's gradients are your forward's "
         "own derivative (checked against numerical differences), so the gradient path is right"
     )
+    recurrence = [name for name in ignored if name.startswith("weight_hh") or name == "h0"]
+    if recurrence or (ignored and share <= 0):  # no recurrence: not the network with a slip
+        first.message += f"; your forward does not depend on {', '.join(recurrence or ignored)} here, as nn.RNN's does"
+        raise first
+    if _recurs(expected.get("through_time")) and not _recurs(own.get("through_time")):
+        first.message += (
+            "; your forward's later steps do not move with the first step's input, as nn.RNN's do through "
+            "its recurrence (is h_{t-1} the state each step reads?)"
+        )
+        raise first
     if not ignored:
         details["note"] = f"{note} for every parameter, x and h0."
         return None
-    recurrence = [name for name in ignored if name.startswith("weight_hh") or name == "h0"]
-    if recurrence or share <= 0:  # no recurrence: not the network with a slip
-        first.message += f"; your forward does not depend on {', '.join(recurrence or ignored)} here, as nn.RNN's does"
-        raise first
     raise PartialCredit(
         share,
         f"{note} where your forward depends on a leaf; it does not depend on {', '.join(ignored)}, as nn.RNN's "
@@ -199,6 +205,18 @@ def _not_own_derivative(along):
             if not np.isfinite(analytic) or not any(agrees):
                 cut.add(name)
     return sorted(cut)
+
+
+def _recurs(through_time):
+    """The later steps' states move with the first step's input (probes._through_time), beyond rounding:
+    the recurrence the gradient checks are about. True where there is one step (nothing to recur over)."""
+    if through_time is None:
+        return True
+    try:
+        later, first = float(through_time["later"]), float(through_time["first"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    return later > 1e-4 * max(first, later, 1e-12)
 
 
 def _live_leaves(along):

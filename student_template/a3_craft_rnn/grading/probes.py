@@ -143,6 +143,33 @@ def gradients(student, seed, **config):
 STEPS_ALONG = (1e-2, 1e-3, 1e-4)
 
 
+def _through_time(model, x, h0, time_axis, seed):
+    """How far the later steps' output and h_n move when only the first step's input moves, and how far
+    the first step's output does (central differences along a direction drawn from the seed); None for
+    one step. nn.RNN's later states move with the first input through its recurrence. A hostile round's
+    forward fed h0 through weight_hh at every step instead of the previous state: every leaf live, a
+    network still feed-forward, and every gradient check credited (49 where the work earns 25)."""
+    steps = x.shape[time_axis]
+    if steps < 2:
+        return None
+    drawn = torch.tensor(
+        np.random.default_rng(seed + 3).standard_normal(tuple(x.shape)), dtype=x.dtype, device=x.device
+    )
+    direction = torch.zeros_like(drawn)
+    direction.select(time_axis, 0).copy_(drawn.select(time_axis, 0))
+    direction = direction / direction.norm().clamp_min(1e-12)
+    step = 1e-2
+    with torch.no_grad():
+        ahead, behind = _run(model, x + step * direction, h0), _run(model, x - step * direction, h0)
+
+    def moved(ahead, behind):
+        return float((ahead.double() - behind.double()).abs().max()) / (2 * step) if ahead.numel() else 0.0
+
+    first = moved(ahead[0].select(time_axis, 0), behind[0].select(time_axis, 0))
+    later = moved(ahead[0].narrow(time_axis, 1, steps - 1), behind[0].narrow(time_axis, 1, steps - 1))
+    return {"later": max(later, moved(ahead[1], behind[1])), "first": first}
+
+
 def own_derivative(student, seed, **config):
     """The gradients probe's question asked of the student's own forward: for each term of its loss and
     each leaf (every parameter, x and h0), autograd's derivative along a direction drawn from the seed,
@@ -152,6 +179,8 @@ def own_derivative(student, seed, **config):
     the forward's own derivative: every leaf's unless the graph is cut (``.detach()``, ``.data``, numpy,
     ``torch.no_grad``). The checks credit that only for a forward close to the network (a slip)."""
     model, x, h0, names = _case(student, seed, **config)
+    time_axis = 1 if config.get("batch_first") and not config.get("unbatched") else 0
+    through_time = _through_time(model, x, h0, time_axis, seed)  # before x becomes a leaf
     leaves = dict(model.named_parameters())
     leaves["x"] = x.requires_grad_(True)
     if h0 is not None:
@@ -205,6 +234,7 @@ def own_derivative(student, seed, **config):
     return {
         "output": as_array(output, "output"),
         "h_n": as_array(h_n, "h_n"),
+        "through_time": through_time,
         "along": {
             term: {
                 names.get(name, name): {"autograd": analytic[term][name], "differences": numeric[term][name]}
