@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 
 # What the GPU runtime may add after the first trial pass (new streams, allocations, library handles as
 # the training grows), beyond the student's own budgets: threads and open files. On the second GPU lent to
@@ -33,7 +34,9 @@ def gpu_problem() -> str | None:
     try:
         x = torch.ones(2, device="cuda", requires_grad=True)
         (x * x).sum().backward()
-        with torch.random.fork_rng(devices=[torch.cuda.current_device()]):
+        # the random generators as they were, and no warning of torch's in the student's captured output
+        with torch.random.fork_rng(devices=[torch.cuda.current_device()]), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             lstm = torch.nn.LSTM(2, 2, device="cuda")
             head = torch.nn.Linear(2, 2, device="cuda")
             out, _ = lstm(torch.ones(3, 1, 2, device="cuda"))
