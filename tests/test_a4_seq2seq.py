@@ -708,6 +708,32 @@ def test_a_decoder_written_for_tokens_of_shape_b_is_replayed_as_its_code_runs(re
     assert (flat["outputs"] == specified["outputs"]).all()
 
 
+@pytest.mark.parametrize("part", ["encoder", "decoder"])
+def test_an_encoder_or_decoder_returning_torchs_state_tuple_is_replayed_as_its_code_runs(reference, probes, part):
+    """A fairness round: an Encoder returning (outputs, (hidden, cell)), torch's own LSTM form, and
+    another's Decoder returning (logits, (hidden, cell)), each used so by the student's own code, trained
+    every pair and lost both training checks (26 points) to the replay, which unpacked three items;
+    test_encoder and test_decoder charge the form."""
+    import torch
+
+    torch.manual_seed(0)
+    model = reference.Seq2Seq(reference.Encoder(probes.VOCAB, 6, 8), reference.Decoder(probes.VOCAB, 6, 8))
+
+    class TorchForm(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *args):
+            first, hidden, cell = self.inner(*args)
+            return first, (hidden, cell)
+
+    specified = probes._replayed(model)
+    setattr(model, part, TorchForm(getattr(model, part)))
+    paired = probes._replayed(model)
+    assert (paired["outputs"] == specified["outputs"]).all()
+
+
 def test_train_step_reports_weights_under_the_specified_names(reference, probes):
     """A teacher round's correct Decoder kept its LSTM under another attribute name: every other check
     loads weights by position, but train_step's updated weights came back under the student's names and

@@ -395,17 +395,30 @@ def _replay(model):
         return _replayed(model)
 
 
+def _state_flattened(result):
+    """``(x, (hidden, cell))``, torch's own LSTM form, as ``(x, hidden, cell)``; anything else as it is.
+    test_encoder and test_decoder charge the form; the training is judged as the student's code runs it
+    (a fairness round's encoder, and another's decoder, returning torch's form trained every pair and
+    lost both training checks, 26 points)."""
+    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], tuple) and len(result[1]) == 2:
+        return (result[0], *result[1])
+    return result
+
+
 def _replayed(model):
     tokens = {"shape": "(B, 1)"}
 
     def scores_now():
         src, trg = (torch.tensor(a, dtype=torch.long, device=torch_device()) for a in replay_batch())
-        _, hidden, cell = unpack(model.encoder(src), "Encoder.forward(src)", ("outputs", "hidden", "cell"))
+        encoded = _state_flattened(model.encoder(src))
+        _, hidden, cell = unpack(encoded, "Encoder.forward(src)", ("outputs", "hidden", "cell"))
         steps = []
         for t in range(1, trg.shape[1]):
             token = trg[:, t - 1 : t] if tokens["shape"] == "(B, 1)" else trg[:, t - 1]
             logits, hidden, cell = unpack(
-                model.decoder(token, hidden, cell), "Decoder.forward(...)", ("logits", "hidden", "cell")
+                _state_flattened(model.decoder(token, hidden, cell)),
+                "Decoder.forward(...)",
+                ("logits", "hidden", "cell"),
             )
             if isinstance(logits, torch.Tensor) and logits.dim() == 2:
                 logits = logits[:, None]  # (B, vocab_size): test_decoder charges the shape, not the training
