@@ -168,3 +168,16 @@ def test_every_catalogue_glob_matches_a_probe():
         for mistake in load_catalog(spec.mistakes_path).mistakes:
             for pattern in mistake.probes:
                 assert fnmatch.filter(probes, pattern), f"{assignment}/{mistake.id}: no probe matches {pattern!r}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("slip", ["no_lowercase", "split_on_single_space"])
+def test_a_slip_in_a5s_tokenize_is_charged_by_its_checks_not_by_build_vocab_and_encode(contract, slip):
+    """A fairness round: split(" ") (or no .lower()) in tokenize also cost the public build_vocab (0/5)
+    and encode (0/3), whose questions hold double spaces, a tab and capitals. Where tokenize gets its
+    own question wrong, they are judged again on texts already lower-cased with single spaces."""
+    checks = {c["name"]: c for c in checks_of(contract("a5_sentiment_lstm")[f"mistake-{slip}"], "a5_sentiment_lstm")}
+    assert checks["test_tokenize"]["status"] == "failed"
+    for name in ("test_build_vocab", "test_encode"):
+        assert checks[name]["status"] == "passed", checks[name]["message"]
+        assert "Judged on its own: with your tokenize" in checks[name]["message"], checks[name]

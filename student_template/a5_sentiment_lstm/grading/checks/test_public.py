@@ -2,7 +2,16 @@
 texts and min_freq values, two-layer and unidirectional models, lengths on the model's device, and the
 accuracy on a test split that students never see."""
 
-from grader.checks import CheckFailure, FailureKind, PartialCredit, RunFailed, gated_by, points, timeout
+from grader.checks import (
+    CheckFailure,
+    FailureKind,
+    PartialCredit,
+    RunFailed,
+    gated_by,
+    judged_on_its_own,
+    points,
+    timeout,
+)
 
 from .shared import (
     BIDIRECTIONAL,
@@ -13,6 +22,7 @@ from .shared import (
     TRAIN_EPOCH_QUESTION,
     judge_held_out_accuracy,
     judge_invariance,
+    plain,
 )
 
 
@@ -23,15 +33,39 @@ def test_tokenize(judge):
 
 
 @points(5)
-def test_build_vocab(judge):
+def test_build_vocab(judge, details):
     """build_vocab: <pad> 0, <unk> 1, then by descending count, ties alphabetical"""
-    judge.compare("build_vocab", texts=TEXTS, min_freq=1)
+    judged_on_its_own(
+        lambda: judge.compare("build_vocab", texts=TEXTS, min_freq=1),
+        lambda: judge.compare("build_vocab", texts=plain(TEXTS), min_freq=1, plain=True),
+        details=details,
+        yours="tokenize",
+        instead="on texts already lower-cased with single spaces, build_vocab",
+        parts_differ=lambda: _tokenize_wrong(judge),
+    )
 
 
 @points(3)
-def test_encode(judge):
+def test_encode(judge, details):
     """encode: ids of the words, unknown words -> 1, a 1-D long tensor"""
-    judge.compare("encode", **ENCODE_QUESTION)
+    judged_on_its_own(
+        lambda: judge.compare("encode", **ENCODE_QUESTION),
+        lambda: judge.compare("encode", **{**ENCODE_QUESTION, "texts": plain(ENCODE_QUESTION["texts"])}, plain=True),
+        details=details,
+        yours="tokenize",
+        instead="on texts already lower-cased with single spaces, encode",
+        parts_differ=lambda: _tokenize_wrong(judge),
+    )
+
+
+def _tokenize_wrong(judge):
+    """The student's tokenize gets its own check's question wrong: a slip there (split(" "), no .lower())
+    is charged by its checks, not again by build_vocab's and encode's (a fairness round: 0/5 and 0/3)."""
+    try:
+        judge.compare("tokenize", texts=TEXTS)
+    except (CheckFailure, PartialCredit, RunFailed):
+        return True
+    return False
 
 
 @points(5)
