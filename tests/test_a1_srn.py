@@ -583,3 +583,46 @@ def test_gradients_under_other_names_are_listed_beside_the_names_asked_for():
     empty = types.SimpleNamespace(rnn_backward=lambda dhs, cache: {})
     with pytest.raises(ProbeFailure, match="; it is empty$"):
         probes._grads(empty, np.zeros(2), None)
+
+
+def test_each_backward_probe_also_runs_backward_at_a_size_differences_cannot_finish():
+    """A hostile round's backward called the student's own rnn_forward at plus and minus a few steps for
+    every entry and extrapolated: 100 where the forward alone earns 60. Each probe that asks rnn_backward
+    now asks it once more at probes.AT_SCALE, inside the same call's time limit (backpropagation: about a
+    millisecond; those differences: 18 s on this machine, against 3 s). What it answers there is not
+    judged, and a failure there is left to the asked size's checks."""
+    import importlib.util
+    import types
+
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location(
+        "a1_probes_scale", REPO / "assignments" / "a1_srn_numpy" / "probes.py"
+    )
+    assert spec is not None and spec.loader is not None
+    probes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probes)
+    solution = (REPO / "solutions" / "a1_srn_numpy" / "srn.py").read_text()
+    reference = types.ModuleType("a1_reference_scale")
+    exec(compile(solution, "srn.py", "exec"), reference.__dict__)
+    seen = []
+
+    def backward(dhs, cache):
+        seen.append(dhs.shape)
+        if len(seen) == 1:
+            raise ValueError("a failure at the large size alone")
+        return reference.rnn_backward(dhs, cache)
+
+    student = types.SimpleNamespace(rnn_forward=reference.rnn_forward, rnn_backward=backward)
+    scale = probes.AT_SCALE
+    entries = (
+        scale["H"] * (scale["D"] + scale["H"] + 2) + scale["T"] * scale["B"] * scale["D"] + scale["B"] * scale["H"]
+    )
+    assert entries > 10_000  # each a few forward passes for differences
+    case = dict(T=4, B=2, D=3, H=5, activation="tanh", seed=3)
+    asked = probes.backward(student, **case)["grads"]
+    assert seen == [(scale["T"], scale["B"], scale["H"]), (4, 2, 5)]
+    assert all(np.array_equal(asked[key], value) for key, value in probes.backward(reference, **case)["grads"].items())
+    seen.clear()
+    probes.gradient_check(student, **case)
+    assert seen[0] == (scale["T"], scale["B"], scale["H"])
