@@ -690,9 +690,6 @@ def test_a_decoder_written_for_tokens_of_shape_b_is_replayed_as_its_code_runs(re
     (B, 1) fails; test_decoder charges the shape."""
     import torch
 
-    torch.manual_seed(0)
-    model = reference.Seq2Seq(reference.Encoder(probes.VOCAB, 6, 8), reference.Decoder(probes.VOCAB, 6, 8))
-
     class FlatTokens(torch.nn.Module):
         def __init__(self, decoder):
             super().__init__()
@@ -702,10 +699,19 @@ def test_a_decoder_written_for_tokens_of_shape_b_is_replayed_as_its_code_runs(re
             assert token.dim() == 1, "this decoder takes tokens of shape (B,)"
             return self.inner(token[:, None], hidden, cell)
 
+    _replays_alike(reference, probes, "decoder", FlatTokens)
+
+
+def _replays_alike(reference, probes, part, wrapper):
+    """A small trained-looking model replays alike with its ``part`` wrapped in ``wrapper`` (a student's
+    form of the same computation) as it does as specified."""
+    import torch
+
+    torch.manual_seed(0)
+    model = reference.Seq2Seq(reference.Encoder(probes.VOCAB, 6, 8), reference.Decoder(probes.VOCAB, 6, 8))
     specified = probes._replayed(model)
-    model.decoder = FlatTokens(model.decoder)
-    flat = probes._replayed(model)
-    assert (flat["outputs"] == specified["outputs"]).all()
+    setattr(model, part, wrapper(getattr(model, part)))
+    assert (probes._replayed(model)["outputs"] == specified["outputs"]).all()
 
 
 @pytest.mark.parametrize("part", ["encoder", "decoder"])
@@ -716,9 +722,6 @@ def test_an_encoder_or_decoder_returning_torchs_state_tuple_is_replayed_as_its_c
     test_encoder and test_decoder charge the form."""
     import torch
 
-    torch.manual_seed(0)
-    model = reference.Seq2Seq(reference.Encoder(probes.VOCAB, 6, 8), reference.Decoder(probes.VOCAB, 6, 8))
-
     class TorchForm(torch.nn.Module):
         def __init__(self, inner):
             super().__init__()
@@ -728,10 +731,7 @@ def test_an_encoder_or_decoder_returning_torchs_state_tuple_is_replayed_as_its_c
             first, hidden, cell = self.inner(*args)
             return first, (hidden, cell)
 
-    specified = probes._replayed(model)
-    setattr(model, part, TorchForm(getattr(model, part)))
-    paired = probes._replayed(model)
-    assert (paired["outputs"] == specified["outputs"]).all()
+    _replays_alike(reference, probes, part, TorchForm)
 
 
 def test_train_step_reports_weights_under_the_specified_names(reference, probes):
