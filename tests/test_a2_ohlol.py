@@ -209,8 +209,10 @@ def test_class_of_submissions(run_grade, tmp_path):
         },
         **{name: {"ohlol.py": _slipped(old, new)} for name, (old, new) in ONE_SLIP_IN_THE_MODEL.items()},
         **{name: {"ohlol.py": _slipped(old, new)} for name, (old, new) in SLIPS_THEIR_OWN_CHECKS_MISS.items()},
+        "predict_returns_a_list": {"ohlol.py": student_ohlol(RESULT="list(out)")},
     }
     results = report_class(run_grade, tmp_path / "class", tmp_path / "grades", students)
+    _expect_letters_in_a_list_charged_for_the_type_alone(results.pop("predict_returns_a_list"))
     _expect_endless_loop_stopped_early(results.pop("endless_predict"))
     _expect_loss_curves_plotted(
         results["zero_grad_forgotten"], tmp_path / "grades" / "students" / "zero_grad_forgotten"
@@ -316,6 +318,16 @@ def _expect_endless_loop_stopped_early(result):
     assert "in predict" in message
     assert checks["test_hidden_mapping"]["status"] == "passed"
     assert 0 < score_of(result, A2) < 100
+
+
+def _expect_letters_in_a_list_charged_for_the_type_alone(result):
+    """A fairness round: predict returning its right letters as a list lost all 15 points of predict
+    (85 where a teacher gives about 95); the letters are judged and the type costs 30% of each check."""
+    checks = [c for c in checks_of(result, A2) if "predict" in c["name"]]
+    assert len(checks) == 3 and all(c["status"] == "partial" for c in checks), [c["message"] for c in checks]
+    assert all(c["points"] == pytest.approx(0.7 * c["max_points"]) for c in checks)
+    assert all("returns them as a list" in c["message"] for c in checks)
+    assert score_of(result, A2) == pytest.approx(95.5)
 
 
 def _expect_other_init_judged_by_convergence(result):

@@ -253,12 +253,16 @@ def predict_words(student, words, seed, scale=2.0, stand_ins=False):
     _load(model, _cell_weights(seed, 4, 4, scale), 4, 4)
     if stand_ins:
         _with_stand_ins(model)
-    predictions = []
+    predictions, as_a_list = [], False
     for word in words:
         predicted = student.predict(model, _one_hot(word))
+        if type(predicted) in (list, tuple) and all(type(letter) is str and len(letter) == 1 for letter in predicted):
+            # its letters, not joined: the checks judge them and charge the type (a fairness round lost all
+            # 15 points of predict for right letters in a list)
+            predicted, as_a_list = "".join(predicted), True
         if type(predicted) is not str:
             raise ProbeFailure(
                 f"predict(...) returned a {type(predicted).__name__}; a string such as 'ohlol' was expected"
             )
         predictions.append(predicted)
-    return {"predictions": predictions}
+    return {"predictions": predictions, "letters_in_a_list": as_a_list}

@@ -54,17 +54,40 @@ def curve_on_its_own(judge, reference, details, *, explain=None, **case):
     )
 
 
+def _letters_in_a_list(judge, case):
+    """predict returned its letters as a list, in the call the check judged: on the student's own Model,
+    or where that failed and the check was judged on its own, on the grader's forward and init_hidden."""
+    for extra in ({}, {"stand_ins": True}):
+        try:
+            answered = judge.answered("predict_words", **case, **extra)
+        except RunFailed:
+            continue
+        return isinstance(answered, dict) and answered.get("letters_in_a_list") is True
+    return False
+
+
+# What predict's letters right but returned as a list, not a string, keep of the check's points.
+LETTERS_IN_A_LIST = 0.7
+
+
 def predict_on_its_own(judge, reference, details, **case):
-    """predict, judged on its own where the student's Model makes it differ (on_its_own)."""
+    """predict, judged on its own where the student's Model makes it differ (on_its_own); right letters
+    in a list instead of a string keep most of the points (a fairness round lost all 15 of predict)."""
     on_its_own(
         reference,
         details,
         "predict_words",
         case,
-        lambda **extra: judge.compare("predict_words", **case, **extra),
+        lambda **extra: judge.compare("predict_words", **case, **extra, keys=["predictions"]),
         what="predict",
         model_differs=lambda: model_differs(judge),
     )
+    if _letters_in_a_list(judge, case):
+        raise PartialCredit(
+            LETTERS_IN_A_LIST,
+            "predict's letters are right, but it returns them as a list: the handout asks for a string such "
+            "as 'ohlol' (return ''.join(letters))",
+        )
 
 
 def on_its_own(reference, details, probe, case, compare, *, what, model_differs):
