@@ -401,3 +401,19 @@ def test_file_times_of_a_deep_folder_and_of_a_time_no_date_holds_are_read_withou
     finally:
         unnest(student)
     assert not _representable(2**40) and not _representable(float("nan")) and _representable(1_700_000_000)
+
+
+def test_the_graded_modules_time_is_read_however_many_files_come_before_it(tmp_path):
+    """A hostile round put 20,001 hidden files before ohlol.py: the bounded walk of the folder ended
+    before the module, no time was found, and no late penalty was applied. The module's own files are
+    looked up by name."""
+    from grader.intake.tree import MAX_ENTRIES
+    from grader.report.late import file_times
+
+    student = tmp_path / "hidey"
+    write_submission(student, {"ohlol.py": "x = 1\n"})
+    os.utime(student / "ohlol.py", (1_800_000_000, 1_800_000_000))
+    for number in range(MAX_ENTRIES + 1):
+        (student / f".h{number:05d}").touch()
+    times = file_times({"hidey": student}, {"a2_rnncell_ohlol": "ohlol"})
+    assert times.times[("hidey", "a2_rnncell_ohlol")].when.timestamp() == 1_800_000_000
