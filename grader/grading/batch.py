@@ -176,7 +176,7 @@ def mark_missing(result: SubmissionResult, folder: Path, name: str) -> None:
     """Work that is not there stays missing: an assignment for which no file was found (none handed in,
     a wrongly named file, a link leading out) is "missing" with the reason, never "graded" at 0 with its
     checks failed; where every assignment asked for is missing, the submission itself is "empty"."""
-    files = _listing(folder) if any(a.status == "graded" and a.source is None for a in result.assignments) else ""
+    files = _listing(folder)
     for index, assignment in enumerate(result.assignments):
         if assignment.status != "graded" or assignment.source is not None:
             continue

@@ -93,35 +93,33 @@ def file_times(submissions: dict[str, Path], module_names: dict[str, str]) -> Su
     apart (an ``<assignment>/`` folder or the module's ``.py``/``.ipynb``), else of the whole folder or zip."""
     times: dict[tuple[str, str], SubmittedAt] = {}
     for student, path in submissions.items():
-        stamps = _stamps(path)
-        modules = {assignment: _module_stamps(path, assignment, module) for assignment, module in module_names.items()}
-        every = [*stamps.values(), *(stamp for found in modules.values() for stamp in found)]
-        if not every:
+        stamps = {**_stamps(path), **_module_stamps(path, module_names)}
+        if not stamps:
             continue
-        times[(student, ALL)] = _at(max(every))
+        times[(student, ALL)] = _at(max(stamps.values()))
         for assignment, module in module_names.items():
             own = [
                 stamp for name, stamp in stamps.items() if assignment in Path(name).parts or Path(name).stem == module
             ]
-            own += modules[assignment]
             if own:
                 times[(student, assignment)] = _at(max(own))
     return SubmissionTimes(times, [FILE_TIMES_WARNING] if times else [])
 
 
-def _module_stamps(path: Path, assignment: str, module: str) -> list[float]:
-    """The times of the graded module's own files, looked up by name (the walk of the folder is bounded:
-    a hostile round put 20,001 hidden files before the module, the walk ended before it, and no time
-    meant no late penalty)."""
-    found = []
-    for folder in (path, path / assignment):
-        for name in (f"{module}.py", f"{module}.ipynb"):
-            try:
-                status = (folder / name).lstat()
-            except OSError:
-                continue
-            if stat.S_ISREG(status.st_mode) and _representable(status.st_mtime):
-                found.append(status.st_mtime)
+def _module_stamps(path: Path, module_names: dict[str, str]) -> dict[str, float]:
+    """Relative name -> modification time of the graded modules' own files, looked up by name, as
+    :func:`_stamps` names them (its walk is bounded: a hostile round put 20,001 hidden files before the
+    module, the walk ended before it, and no time meant no late penalty)."""
+    found = {}
+    for assignment, module in module_names.items():
+        for folder in (Path(), Path(assignment)):
+            for name in (f"{module}.py", f"{module}.ipynb"):
+                try:
+                    status = (path / folder / name).lstat()
+                except OSError:
+                    continue
+                if stat.S_ISREG(status.st_mode) and _representable(status.st_mtime):
+                    found[str(folder / name)] = status.st_mtime
     return found
 
 

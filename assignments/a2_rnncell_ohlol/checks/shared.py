@@ -54,6 +54,10 @@ def curve_on_its_own(judge, reference, details, *, explain=None, **case):
     )
 
 
+# What predict's letters right but returned as a list, not a string, keep of the check's points.
+LETTERS_IN_A_LIST = 0.7
+
+
 def _letters_in_a_list(judge, case):
     """predict returned its letters as a list, in the call the check judged: on the student's own Model,
     or where that failed and the check was judged on its own, on the grader's forward and init_hidden."""
@@ -64,10 +68,6 @@ def _letters_in_a_list(judge, case):
             continue
         return isinstance(answered, dict) and answered.get("letters_in_a_list") is True
     return False
-
-
-# What predict's letters right but returned as a list, not a string, keep of the check's points.
-LETTERS_IN_A_LIST = 0.7
 
 
 def predict_on_its_own(judge, reference, details, **case):
