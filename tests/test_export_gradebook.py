@@ -417,3 +417,35 @@ def test_the_graded_modules_time_is_read_however_many_files_come_before_it(tmp_p
         (student / f".h{number:05d}").touch()
     times = file_times({"hidey": student}, {"a2_rnncell_ohlol": "ohlol"})
     assert times.times[("hidey", "a2_rnncell_ohlol")].when.timestamp() == 1_800_000_000
+
+
+def test_a_folder_named_in_bytes_that_are_not_utf8_keeps_its_file_times(course, tmp_path):
+    """A hostile round named their folder ``jos\\xe9``: the result records the name as text for people
+    (``jos\\udce9`` escaped), which names no folder, so no file time and no late penalty was found. The
+    times are read from the folders the report found."""
+    from grader.course.model import load_course
+    from grader.intake.students import discover
+    from grader.report import gradebook as books
+    from grader.report.results import load_results
+
+    (course / "course.toml").write_text('[late]\ndeadline = "2026-10-15T23:59:00Z"\nrule = "zero"\n')
+    root, grades = tmp_path / "class", tmp_path / "grades"
+    folder = root / os.fsdecode(b"jos\xe9")
+    write_submission(folder, {"srn.py": SRN})
+    os.utime(folder / "srn.py", (1_800_000_000, 1_800_000_000))  # 2027: late
+    [student] = discover(root)
+    result = SubmissionResult(
+        student=student.id,
+        submission=str(folder),
+        content_hash="",
+        status="graded",
+        assignments=[AssignmentResult(id=A1, title=A1, status="graded", score=90.0, max_score=100.0)],
+    )
+    result.bound()  # as the report writes it
+    (grades / "students" / student.id).mkdir(parents=True)
+    (grades / "students" / student.id / "feedback.json").write_text(result.to_json())
+    [recorded] = load_results(grades)
+    assert not Path(str(recorded.submission)).exists()  # the record alone names no folder
+    book = books.assemble(load_course(course), grades, [recorded], [A1], submissions=root)
+    row = book.row(student.id)
+    assert row is not None and row.entries[A1].final == 0.0 and row.entries[A1].late_penalty == 90.0

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.course.model import Course, LatePolicy
+from grader.intake.students import discover
 from grader.report.adjustments import Adjustment
 from grader.report.late import FILE_TIMES_WARNING, SubmissionTimes, SubmittedAt, lateness, parse_moment
 from grader.report.results import SubmissionResult
@@ -385,7 +386,7 @@ def assemble(
             times = recorded
         else:
             modules = {a: course.assignments[a].module for a in assignment_ids if a in course.assignments}
-            times = file_times({r.student: Path(str(r.submission)) for r in results}, modules)
+            times = file_times(_submitted_paths(results, submissions), modules)
     if adjustments_file is None and (out / ADJUSTMENTS).is_file():
         adjustments_file = out / ADJUSTMENTS
     adjustments = read_adjustments(adjustments_file) if adjustments_file is not None else []
@@ -405,6 +406,15 @@ def assemble(
             f"nobody handed in {', '.join(unseen)}: left out of the gradebook and its totals until someone does"
         )
     return book
+
+
+def _submitted_paths(results: list[SubmissionResult], submissions: Path | None) -> dict[str, Path]:
+    """Each student's folder or zip, for its file times: as found in ``submissions`` when the report has
+    it, else as recorded. A recorded path is text for people (a folder name's bytes that are not UTF-8
+    are written as escapes), so it may no longer name the folder: a hostile round named theirs so and no
+    file time, so no late penalty, was found."""
+    found = {student.id: student.path for student in discover(submissions)} if submissions is not None else {}
+    return {r.student: found.get(r.student, Path(str(r.submission))) for r in results}
 
 
 def _handed_in_by_someone(
