@@ -17,6 +17,7 @@ import time
 import zipfile
 from pathlib import Path
 
+import nbformat
 import pytest
 from conftest import REPO, SOLUTIONS, TEMPLATE, checks_of, score_of, write_submission
 
@@ -40,6 +41,7 @@ REF1 = (SOLUTIONS / A1 / "srn.py").read_text()
 STUB1 = (TEMPLATE / A1 / "srn.py").read_text()
 STUB1_NOTEBOOK = (TEMPLATE / A1 / "srn.ipynb").read_text()
 MISTAKE1 = REF1.replace("+ h_prev @ W_hh.T + b_hh", "+ h_prev @ W_hh.T")
+REF1_NOTEBOOK = nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(REF1)]))
 REF2 = (SOLUTIONS / A2 / "ohlol.py").read_text()
 STUB2 = (TEMPLATE / A2 / "ohlol.py").read_text()
 LONG_SUM = "\nLONG_SUM = " + " + ".join(["1"] * 700) + "\n"  # valid Python; once crashed the static scan
@@ -119,6 +121,8 @@ def build_class(root: Path) -> None:
     aged(chooser / "srn.py", 100)
     both = write_submission(root / "both", {"srn.py": REF1, "srn.ipynb": notebook_from_stub(MISTAKE1, "A1")})
     aged(both / "srn.py", 100)
+    both_the_py_wrong = write_submission(root / "both_the_py_wrong", {"srn.py": MISTAKE1, "srn.ipynb": REF1_NOTEBOOK})
+    aged(both_the_py_wrong / "srn.py", 100)
     # unbounded data
     write_submission(root / "helpers", {"srn.py": REF1, **{f"h{i:05d}.py": "X = 1\n" for i in range(HELPER_FILES)}})
     write_submission(root / "shouter", {"srn.py": SHOUTER})
@@ -250,7 +254,7 @@ def test_clashing_names_each_get_a_row_and_a_note_naming_both(graded, kept, rena
 def test_every_folder_and_zip_has_exactly_one_row(graded):
     _, out, _ = graded
     rows = gradebook(out)
-    assert len(rows) == 20
+    assert len(rows) == 21
     assert {" bob", "bob", "carl", "carl.zip", "jos\u00e9", "jose\u0301"} <= {r["submission"] for r in rows.values()}
 
 
@@ -269,13 +273,18 @@ def test_the_untouched_stub_saved_later_is_not_graded(graded):
 
 
 @pytest.mark.slow
-def test_both_edited_are_graded_and_the_better_counts(graded):
+def test_of_two_edited_files_only_one_is_graded(graded):
+    """The notebook (a catalogued mistake, saved last) is not graded beside the finished .py: one file
+    only, and the page says which and why."""
     work = a1(graded[0]["both"])
     assert work["score"] == 100 and work["source"] == "srn.py"
-    assert work["choice"].startswith(
-        "Both srn.py and srn.ipynb were edited, so both were graded: srn.py scored 100 / 100, srn.ipynb scored "
-    )
-    assert work["choice"].endswith("; the better, srn.py, counts (delete the file you do not use).")
+    assert work["choice"].startswith("Both srn.py and srn.ipynb were edited: only srn.py was graded (")
+    assert work["choice"].endswith("). Delete the file you do not use.") and work["notes"][0] == work["choice"]
+    assert not any("srn.ipynb scored" in note for note in work["notes"])
+    # the better file does not count: the .py, as complete as the notebook, is graded (a missing b_hh)
+    work = a1(graded[0]["both_the_py_wrong"])
+    assert work["source"] == "srn.py" and 0 < work["score"] < 100, work["score"]
+    assert "both fill in as many of the stub's functions, and then the .py is graded" in work["choice"]
 
 
 def test_a2_finished_py_beside_an_autosaved_stub_notebook(tmp_path):
@@ -285,7 +294,7 @@ def test_a2_finished_py_beside_an_autosaved_stub_notebook(tmp_path):
     folder = write_submission(tmp_path / "s", {"ohlol.py": REF2, "ohlol.ipynb": stub_notebook})
     aged(folder / "ohlol.py", 100)
     work = load(folder, course).modules[A2]
-    assert work.filename == "ohlol.py" and work.alternative is None and "untouched stub" in work.choice
+    assert work.filename == "ohlol.py" and "untouched stub" in work.choice
     stubs = write_submission(tmp_path / "t", {"ohlol.py": STUB2, "ohlol.ipynb": stub_notebook})
     work = load(stubs, course).modules[A2]
     assert "both still the untouched stub" in work.choice

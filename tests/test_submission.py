@@ -117,44 +117,61 @@ def test_content_not_save_time_decides_which_file_is_graded(tmp_path):
     old = time.time() - 100
     os.utime(folder / "srn.py", (old, old))
     work = load(folder, COURSE).modules["a1_srn_numpy"]
-    assert (
-        work.kind == "py"
-        and work.alternative is None
-        and "srn.ipynb beside it is still the untouched stub" in work.choice
-    )
+    assert work.kind == "py" and "srn.ipynb beside it is still the untouched stub" in work.choice
     (folder / "srn.ipynb").write_text(notebook("def rnn_step(x):\n    return 2 * x"))
     work = load(folder, COURSE).modules["a1_srn_numpy"]
-    assert (
-        work.kind == "py" and work.alternative.kind == "ipynb" and work.choice.startswith("Both srn.py and srn.ipynb")
-    )
+    assert work.kind == "py" and work.choice.startswith("Both srn.py and srn.ipynb were edited: only srn.py was graded")
 
 
 def test_a_py_with_one_function_left_beside_a_notebook_that_raises_nothing_is_graded(tmp_path):
     """Found by a hostile round: the "unfinished" functions were those either file left raising
     NotImplementedError, so a .py with all but its backward done, beside a notebook whose functions
-    return None, counted as the untouched stub and scored 0 where it earns 60. Both are graded now."""
+    return None, counted as the untouched stub and scored 0 where it earns 60. The .py is graded now:
+    its backward is left, but the notebook fills in none of it (``pass`` is no body of its own)."""
     done = "def rnn_step(x):\n    return x\n\ndef rnn_backward(x):\n    raise NotImplementedError\n"
     folder = write_submission(tmp_path / "s", {"srn.py": done})
     (folder / "srn.ipynb").write_text(notebook("def rnn_step(x):\n    return None\n\ndef rnn_backward(x):\n    pass"))
     work = load(folder, COURSE).modules["a1_srn_numpy"]
-    assert work.kind == "py" and work.alternative is not None and work.choice.startswith("Both srn.py and srn.ipynb")
+    assert work.kind == "py" and work.choice.startswith("Both srn.py and srn.ipynb were edited: only srn.py")
     (folder / "srn.ipynb").write_text(
         notebook("def rnn_step(x):\n    raise NotImplementedError\n\n" + done.split("\n\n")[1])
     )
     work = load(folder, COURSE).modules["a1_srn_numpy"]  # the notebook as handed out beside it: the .py alone
-    assert work.kind == "py" and work.alternative is None and "untouched stub" in work.choice
+    assert work.kind == "py" and "untouched stub" in work.choice
 
 
-def test_the_flags_of_the_file_that_lost_still_list_the_student():
-    """Both files edited, a trick in the one that lost: its flags stay on the result the instructor sees."""
-    from grader.report.results import AssignmentResult, keep_better
+def test_of_two_edited_files_one_is_graded_the_one_with_more_of_the_work(tmp_path):
+    """A hostile round handed in a5's sentiment.py and sentiment.ipynb, the same code guessing the one
+    bit the work cannot know each way; both were graded and the better counted: 94.68 every time, where
+    the work earns 68.09 (and the student learned the bit from the page). One file is graded: the one
+    that fills in more of the functions the stub leaves, the .py when as many. Which it is depends on
+    the code alone, never on a score."""
+    step_and_backward = "def rnn_step(x):\n    {}\n\ndef rnn_backward(x):\n    {}\n"
+    done = step_and_backward.format("return x", '"""Backward."""\n    return 2 * x')
+    guessed = done.replace("2 * x", "3 * x")
+    folder = write_submission(tmp_path / "both_done", {"srn.py": done})
+    (folder / "srn.ipynb").write_text(notebook(guessed))
+    work = load(folder, COURSE).modules["a1_srn_numpy"]
+    assert work.kind == "py" and work.source == done
+    assert "both fill in as many of the stub's functions, and then the .py is graded" in work.choice
+    old = time.time() - 100  # saved first: the content decides, not the time
+    os.utime(folder / "srn.ipynb", (old, old))
+    assert load(folder, COURSE).modules["a1_srn_numpy"].kind == "py"
 
-    honest = AssignmentResult("a1_srn_numpy", "a1", "graded", score=60, source="srn.py")
-    tried = AssignmentResult(
-        "a1_srn_numpy", "a1", "graded", score=0, source="srn.ipynb", flags=["srn.ipynb, cell 2, line 3: 1j"]
+    half = step_and_backward.format("return x", "raise NotImplementedError")
+    for body in ("pass", "...", "return None", '"""To do."""'):  # an empty body fills in nothing
+        folder = write_submission(tmp_path / f"empty_{len(body)}", {"srn.py": half})
+        (folder / "srn.ipynb").write_text(notebook(step_and_backward.format("return 2 * x", body)))
+        work = load(folder, COURSE).modules["a1_srn_numpy"]
+        assert work.kind == "py", body
+
+    folder = write_submission(tmp_path / "notebook_further", {"srn.py": half.replace("return x", "return x * 1")})
+    (folder / "srn.ipynb").write_text(notebook(done))
+    work = load(folder, COURSE).modules["a1_srn_numpy"]
+    assert work.kind == "ipynb" and work.choice == (
+        "Both srn.py and srn.ipynb were edited: only srn.ipynb was graded (it fills in 1 of the 1 functions "
+        "the stub leaves to you, srn.py 0). Delete the file you do not use."
     )
-    kept = keep_better([honest, tried])
-    assert kept is honest and kept.flags == ["srn.ipynb, cell 2, line 3: 1j"]
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,7 @@ from grader.judging.expected import DiskCache, References, default_cache_dir
 from grader.judging.plugin import CheckContext, run_checks
 from grader.judging.replay import Recording, StoredOutput, fingerprint
 from grader.judging.verifier import Verifier
-from grader.report.results import AssignmentResult, SubmissionResult, keep_better
+from grader.report.results import AssignmentResult, SubmissionResult, with_choice
 from grader.sandbox import Isolation, Limits, LoadSpec, Sandbox, SubmissionProcess, choose
 from grader.sandbox.isolation import UNISOLATED, absent_packages
 from grader.sandbox.leases import Lease, NoLeaseLeft, claim
@@ -234,8 +234,7 @@ class GradingSlot:
             result.message = submission.problem
         for assignment_id, work in submission.modules.items():
             spec = self.course.get(assignment_id)
-            graded = [self._grade_contained(one, spec) for one in work.candidates()]
-            result.assignments.append(keep_better(graded, work.choice))
+            result.assignments.append(with_choice(self._grade_contained(work, spec), work.choice))
         result.notes = [*request.notes, *(intake_notes or []), *submission.notes]
         result.total()
         result.bound()

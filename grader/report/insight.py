@@ -199,9 +199,8 @@ def module_sources(course: Course, spec: AssignmentSpec, results: list[Submissio
                     continue
                 submission = load(found.folder, course, [spec.id])
                 work = submission.modules.get(spec.id)
-                chosen = [m for m in (work.candidates() if work else []) if m.path and m.path.name == assignment.source]
-                if chosen and chosen[0].source:
-                    sources[result.student] = chosen[0].source
+                if work is not None and work.path and work.path.name == assignment.source and work.source:
+                    sources[result.student] = work.source
         except Exception:  # noqa: BLE001 - a submission that cannot be read again is left out of the comparison
             continue
     return sources

@@ -253,24 +253,12 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def keep_better(graded: list[AssignmentResult], choice: str = "") -> AssignmentResult:
-    """One assignment graded from each of a .py and an .ipynb that were both edited: the better counts
-    (the .py on a tie), and ``choice`` (first of its notes too) says so in one line."""
-    best = max(graded, key=lambda a: (a.score, a.status != "error"))
-    # A flag in the file that lost still lists the student: trying a trick in one file and keeping
-    # honest work in the other must not be a review-free attempt.
-    best.flags += [flag for other in graded if other is not best for flag in other.flags if flag not in best.flags]
-    if len(graded) > 1:
-        scores = ", ".join(f"{a.source} scored {a.score:g} / {a.max_score:g}" for a in graded)
-        others = " and ".join(str(a.source) for a in graded)
-        choice = (
-            f"Both {others} were edited, so both were graded: {scores}; the better, {best.source}, "
-            f"counts (delete the file you do not use)."
-        )
+def with_choice(graded: AssignmentResult, choice: str) -> AssignmentResult:
+    """``graded``, saying (first of its notes too) which of a .py and an .ipynb was graded and why."""
     if choice:
-        best.choice = choice
-        best.notes.insert(0, choice)
-    return best
+        graded.choice = choice
+        graded.notes.insert(0, choice)
+    return graded
 
 
 # -- caps ------------------------------------------------------------------------------------------
