@@ -77,6 +77,11 @@ def total_to(n):  # quick for small inputs; "stuck" (no call, two lines) for hug
 def waiting():
     while True:
         time.sleep(0.05)
+def cpu_seconds(seconds):  # work measured in the CPU time it takes, so the same on a fast or a slow machine
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        sum(range(1000))
+    return "done"
 def counting_words():  # correct, slow, one frame, two lines: but it calls a built-in (list.count) all the time
     words, end, total = [str(i % 500) for i in range(5000)], time.monotonic() + 2.5, 0
     while time.monotonic() < end:
@@ -287,6 +292,34 @@ def test_waiting_in_a_loop_calls_a_built_in_so_it_gets_the_benefit_of_the_doubt(
     with pytest.raises(RunFailed, match="did not finish within 3 s"):
         student.call("call", {"name": "waiting"}, timeout=3)
     student.close()
+
+
+def test_time_a_busy_machine_took_is_made_up(watched):
+    """A fairness round: a correct but slow a3 scored 100 graded alone and 85 with six gradings on two
+    cores (its training check ran past 60 s of wall clock). Here 0.8 s of work under a 1.5 s limit, on a
+    core shared with two busy processes (about 2.4 s of wall clock), finishes: the limit is lengthened
+    by the time the child waited, ready to run, for the CPU; a process that sleeps gains nothing."""
+    student = worker(watched, stuck_after_s=0)
+    assert student.call("call", {"name": "double", "args": [1]}) == 2  # the child is running
+    core = min(os.sched_getaffinity(0))
+    os.sched_setaffinity(student.child.pid, {core})
+    hogs = [
+        subprocess.Popen(
+            [sys.executable, "-c", f"import os; os.sched_setaffinity(0, {{{core}}})\nwhile True: pass"],
+            start_new_session=True,  # each its own share of the core (the scheduler shares it by session)
+        )
+        for _ in range(2)
+    ]
+    try:
+        assert student.call("call", {"name": "cpu_seconds", "args": [0.8]}, timeout=1.5) == "done"
+        assert student.made_up > 0
+        with pytest.raises(RunFailed, match=r"did not finish within 1 s \(an endless loop"):
+            student.call("call", {"name": "waiting"}, timeout=1)  # asleep, not kept waiting: nothing added
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+        student.close()
 
 
 def test_with_stuck_reports_switched_off_a_loop_waits_out_the_limit(watched):

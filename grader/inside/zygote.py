@@ -167,6 +167,8 @@ class Zygote:
                 reply = self.reap(int(message["pid"]), float(message.get("grace", 0.5)))
             elif op == "usage":
                 reply = self.usage(int(message["pid"]))
+            elif op == "waited":
+                reply = {"waited_s": waited_for_a_cpu(int(message["pid"]))}
             elif op == "cleanup":
                 reply = self.cleanup()
             elif op == "exit":
@@ -352,6 +354,22 @@ def _descendants(root: int) -> list[int]:
         frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
         found |= frontier
     return sorted(found)
+
+
+def waited_for_a_cpu(child: int) -> float | None:
+    """Seconds the child and its processes have spent ready to run but waiting for a CPU (the
+    scheduler's run-queue time, /proc/PID/schedstat): what a busy machine took from the student's
+    time limits, which are wall-clock. None where the kernel keeps no such figure. A process that
+    sleeps or waits for input is not ready to run, so it gains nothing here."""
+    waited, known = 0, False
+    for pid in [child, *_descendants(child)]:
+        try:
+            with open(f"/proc/{pid}/schedstat", "rb") as stat:
+                waited += int(stat.read().split()[1])
+                known = True
+        except (OSError, IndexError, ValueError):
+            continue
+    return waited / 1e9 if known else None
 
 
 def _describe_status(status: int | None) -> dict[str, Any]:

@@ -63,6 +63,11 @@ class LoadSpec:
 
 
 NEVER_AGAIN = 1e9  # the limit recorded for a function that ran past a small call's: no call has a longer one
+# A call's wall-clock limit is lengthened by the time its processes waited, ready to run, for a CPU (a busy
+# machine: a fairness round's correct but slow a3 scored 100 alone and 85 with six gradings on two cores),
+# up to this many times the limit. Code that sleeps or waits for input is not ready to run: it gains nothing.
+MAKE_UP_AT_MOST = 3.0
+MIN_MAKE_UP_S = 0.1
 
 
 class _Looping(Exception):
@@ -131,6 +136,7 @@ class _Child:
     zygote: ZygoteHandle
     key: bytes = b""  # the tag key of its replies (grader.wire.channel.TAG_SIZE), given in its load message
     received: int = 0  # its frames read so far (each tag covers its number: none can be sent twice)
+    made_up: float = 0.0  # seconds added to its calls' deadlines for the time it waited for a CPU
 
 
 class _TooMuch(Exception):
@@ -151,6 +157,7 @@ class SubmissionProcess:
         self.not_installed: list[str] = []  # libraries its module imports that are missing here (let through)
         self.restarts = 0
         self.spent = 0.0
+        self.made_up = 0.0  # seconds the call now running was given for the time it waited for a CPU
         self.received = 0  # bytes of every reply so far (Limits.received_mb)
         self._last_where: str | None = None
         self._last_function: str | None = None
@@ -208,6 +215,7 @@ class SubmissionProcess:
             "small": small,
             "step_budget": budget,
         }
+        self.made_up = 0.0
         try:
             write_frame(self.child.request_fd, request)
             reply = self._await_reply(
@@ -215,6 +223,7 @@ class SubmissionProcess:
                 stuck_from=started + stuck_after if stuck_after else None,
                 step_budget=budget,
                 counted=True,
+                make_up_until=started + MAKE_UP_AT_MOST * wait if wait >= timeout else None,
             )
         except _Looping as looping:
             self._discard_child(kill=True)
@@ -237,7 +246,8 @@ class SubmissionProcess:
                 )
             stopped = Failure(
                 FailureKind.TIMEOUT,
-                f"your code did not finish within {timeout:g} s (an endless loop, or far too slow?){where}",
+                f"your code did not finish within {timeout:g} s{self._made_up_words()} (an endless loop, or far too "
+                f"slow?){where}",
                 where=self._last_where,
                 limit_s=timeout,  # stopped here under this limit, not refused by the child
             )
@@ -260,7 +270,7 @@ class SubmissionProcess:
             self._discard_child(kill=True)
             raise RunFailed(Failure(FailureKind.BUDGET, self._received_message())) from None
         finally:
-            self.spent += time.monotonic() - started
+            self.spent += time.monotonic() - started - self.made_up  # what the machine took is not the student's
         self.last_elapsed = reply.get("elapsed")  # the probe's own running time, start-up excluded
         self.last_steps = reply.get("steps")  # optimizer steps it took (where torch is loaded)
         if reply.get("forbidden_used"):
@@ -435,17 +445,29 @@ class SubmissionProcess:
         )
 
     def _await_reply(
-        self, deadline: float, stuck_from: float | None = None, step_budget: int | None = None, counted: bool = False
+        self,
+        deadline: float,
+        stuck_from: float | None = None,
+        step_budget: int | None = None,
+        counted: bool = False,
+        make_up_until: float | None = None,
     ) -> dict[str, Any]:
         """The child's reply. Its watchdog's reports on the way name the running line; a report that
         the code is stuck ends the wait, but only from ``stuck_from`` on and only when this call asked
-        for one (a child cannot end a call early that the grader meant to wait for)."""
+        for one (a child cannot end a call early that the grader meant to wait for). Where
+        ``make_up_until``, the deadline moves by the time the child waited for a CPU (not past it)."""
         assert self.child is not None
         reader = FrameReader(self.frame_limits, key=self.child.key, received=self.child.received)
+        self.made_up = 0.0
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise ChannelTimeout("timed out")
+                more = self._time_the_machine_took(make_up_until)
+                if more <= 0:
+                    raise ChannelTimeout("timed out")
+                deadline += more
+                self.made_up += more
+                continue
             watched = [self.child.reply_fd] + ([self.child.output_fd] if self.child.output_fd is not None else [])
             ready, _, _ = select.select(watched, [], [], remaining)
             if self.child.output_fd in ready:
@@ -480,6 +502,32 @@ class SubmissionProcess:
                             raise _Stuck(float(stuck))
                         continue
                     return message
+
+    def _made_up_words(self) -> str:
+        return (
+            f" and {self.made_up:.0f} s more for the time a busy machine kept it waiting" if self.made_up >= 1 else ""
+        )
+
+    def _time_the_machine_took(self, until: float | None) -> float:
+        """Seconds to add to a call's deadline: how long the child's processes have waited, ready to
+        run, for a CPU, less what was added for that before (the zygote reads the scheduler's figures;
+        the child's own code cannot change them), and never past ``until``. The figure covers the
+        child's whole life, not this call alone, so it may add a little more than this call lost."""
+        now = time.monotonic()
+        if until is None or now >= until or self.child is None:
+            return 0.0
+        try:
+            waited = self.child.zygote.waited(self.child.pid)
+        except SandboxError:
+            return 0.0
+        if waited is None:
+            return 0.0
+        owed = waited - self.child.made_up
+        if owed < MIN_MAKE_UP_S:
+            return 0.0
+        more = min(owed, until - now)
+        self.child.made_up += more
+        return more
 
     def _drain_output(self, child: _Child) -> None:
         if child.output_fd is None:

@@ -154,6 +154,11 @@ class ZygoteHandle:
         """How often each budget of a live child refused or killed so far."""
         return self.request({"op": "usage", "pid": pid})
 
+    def waited(self, pid: int) -> float | None:
+        """Seconds a live child's processes have waited, ready to run, for a CPU (a busy machine)."""
+        waited = self.request({"op": "waited", "pid": pid}).get("waited_s")
+        return float(waited) if isinstance(waited, (int, float)) else None
+
     def cleanup(self) -> dict[str, Any]:
         return self.request({"op": "cleanup"})
 
