@@ -165,12 +165,30 @@ def test_of_two_edited_files_one_is_graded_the_one_with_more_of_the_work(tmp_pat
         work = load(folder, COURSE).modules["a1_srn_numpy"]
         assert work.kind == "py", body
 
+    given = "def given(x):\n    return x\n\n"  # a function the stub gives, rewritten in the .py
+    folder = write_submission(tmp_path / "stub_beside", {"srn.py": given.replace("x\n", "x + 0\n") + done})
+    (folder / "srn.ipynb").write_text(notebook(given + half.replace("return x", "raise NotImplementedError")))
+    work = load(folder, COURSE).modules["a1_srn_numpy"]
+    assert work.kind == "py" and work.choice == (
+        "srn.py was graded: srn.ipynb beside it fills in none of the functions the stub leaves to you "
+        "(delete the file you do not use)."
+    )
+
     folder = write_submission(tmp_path / "notebook_further", {"srn.py": half.replace("return x", "return x * 1")})
     (folder / "srn.ipynb").write_text(notebook(done))
     work = load(folder, COURSE).modules["a1_srn_numpy"]
     assert work.kind == "ipynb" and work.choice == (
-        "Both srn.py and srn.ipynb were edited: only srn.ipynb was graded (it fills in 1 of the 1 functions "
-        "the stub leaves to you, srn.py 0). Delete the file you do not use."
+        "srn.ipynb was graded: srn.py beside it fills in none of the functions the stub leaves to you "
+        "(delete the file you do not use)."
+    )
+    three = "def a(x):\n    {}\n\ndef b(x):\n    {}\n\ndef c(x):\n    {}\n"
+    todo = "raise NotImplementedError"
+    folder = write_submission(tmp_path / "notebook_fills_more", {"srn.py": three.format("return 1", todo, todo)})
+    (folder / "srn.ipynb").write_text(notebook(three.format(todo, "return 2", "return 3")))
+    work = load(folder, COURSE).modules["a1_srn_numpy"]
+    assert work.kind == "ipynb" and work.choice == (
+        "Both srn.py and srn.ipynb were edited: only srn.ipynb was graded (it fills in 2 of the 3 functions "
+        "the stub leaves to you, srn.py 1). Delete the file you do not use."
     )
 
 

@@ -262,6 +262,14 @@ def _choose(works: list[SubmittedModule]) -> SubmittedModule:
         left = _left_to_students(py.source) | _left_to_students(notebook.source)
         filled = {w.filename: _filled_in(w.source, left) for w in works}
         chosen, other = (notebook, py) if filled[notebook.filename] > filled[py.filename] else (py, notebook)
+        if (
+            left and filled[other.filename] == 0 < filled[chosen.filename]
+        ):  # e.g. the stub with a given function rewritten
+            chosen.choice = (
+                f"{chosen.filename} was graded: {other.filename} beside it fills in none of the functions the stub "
+                f"leaves to you (delete the file you do not use)."
+            )
+            return chosen
         if left and filled[chosen.filename] != filled[other.filename]:
             why = (
                 f"it fills in {filled[chosen.filename]} of the {len(left)} functions the stub leaves to you, "
