@@ -500,6 +500,74 @@ CUT_TO_LONGEST = (
 )
 
 
+RESCUES = {  # student -> (assignment, module, the checks a rescue would have passed)
+    "a1_rescue_forward_raises_where_asked_again": ("a1_srn_numpy", "srn", "test_backward_configurations"),
+    "a2_rescue_init_hidden_wrong_when_asked_again": (A2, "ohlol", "test_loss_curve"),
+    "a3_rescue_forward_with_a_whole_graph_for_the_probe": (A3, "craft_rnn", "test_gradient"),
+    "a5_rescue_tokenize_wrong_when_asked_again": (A5, "sentiment", "test_build_vocab"),
+}
+
+
+@pytest.mark.slow
+def test_a_rescue_is_decided_by_the_answers_the_parts_own_checks_got(grade_class, naming_course):
+    """A function whose check fails is judged again on the grader's stand-ins where the parts it calls
+    get their own checks' questions wrong (grader.checks.judged_on_its_own; a1's nearer question, a3's
+    own derivative). A hostile round answered right to those checks and wrong when the rescue asked
+    again (a1 90, a2 70, a5 100 where the work earns 60, 50, 91.49), or answered the rescue's probe
+    otherwise than a plain call (a3 85 where it earns 65). One question gets one answer in a grading,
+    a1's forward must raise on every question of its forward checks where D != H, and a3's forward must
+    give the same states in a plain call: none of them is rescued."""
+    students = {
+        name: {f"{assignment}/{module}.py": (REPO / "tests" / "submissions" / f"{name}.py").read_text()}
+        for name, (assignment, module, _) in RESCUES.items()
+    }
+    results = grade_class(students, "--course", str(naming_course))
+    for name, (assignment, _, rescued) in RESCUES.items():
+        checks = checks_of(results[name], assignment)
+        judged_again = [c["name"] for c in checks if "Judged on its own" in json.dumps(c)]
+        assert not judged_again, (name, judged_again)
+        assert any(c["name"].startswith(rescued) and c["status"] == "failed" for c in checks), name
+
+
+def test_one_question_gets_one_answer_in_a_grading():
+    """The student's code is asked each question once; asked again, the first answer (or failure) comes
+    back, a copy that a check may change without changing it for the next."""
+    from grader.errors import Failure, FailureKind, RunFailed
+    from grader.judging.replay import Recording
+
+    recording, asked = Recording(), []
+
+    def answer(value):
+        def call():
+            asked.append(value)
+            return {"hs": np.array([value])}
+
+        return call
+
+    first = recording.student_call("forward", {"T": 2}, 0, answer(1.0))
+    first["hs"][0] = 99.0
+    assert recording.student_call("forward", {"T": 2}, 0, answer(2.0))["hs"].tolist() == [1.0] and asked == [1.0]
+    assert recording.student_call("forward", {"T": 3}, 0, answer(3.0))["hs"].tolist() == [3.0]
+
+    def raising():
+        asked.append("raised")
+        raise RunFailed(Failure(FailureKind.EXCEPTION, "ValueError: shapes"))
+
+    for _ in range(2):
+        with pytest.raises(RunFailed, match="shapes"):
+            recording.student_call("backward", {}, 0, raising)
+    assert asked.count("raised") == 1 and len(recording.calls) == 5  # each asking is recorded for the replay
+
+    def grader_failed():
+        asked.append("grader")
+        raise RunFailed(Failure(FailureKind.GRADER, "the worker could not start"))
+
+    for _ in range(2):
+        with pytest.raises(RunFailed):
+            recording.student_call("step", {}, 0, grader_failed)
+    assert asked.count("grader") == 2  # the grader's own failure is not the student's answer
+
+
 @pytest.mark.slow
 def test_cheats_earn_no_more_than_the_work_underneath(grade_class, tmp_path, naming_course):
     students = {

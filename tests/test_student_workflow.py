@@ -180,8 +180,15 @@ def test_an_endless_loop_costs_one_time_limit_not_one_per_check(looping):
     needs it (the training checks with their own 30 s and 60 s limits included) is refused at once
     with a message saying why, instead of waiting out its own limit. (Seconds: benchmarks/loop_cost.py.)"""
     checks = looping["forward"]
-    stopped = [c for c in checks if "did not finish within" in c["message"]]
+    # stopped at its limit, or as stuck on the same lines (on a busy machine the limit is lengthened by
+    # the time the machine took, and the watchdog's report may come first)
     refused = [c for c in checks if "so it was not run again" in c["message"]]
+    stopped = [
+        c
+        for c in checks
+        if c not in refused
+        and ("did not finish within" in c["message"] or "your code was stopped after" in c["message"])
+    ]
     assert len(stopped) == 1, [c["message"] for c in checks]
     assert refused and all(c["status"] == "failed" for c in refused)
     assert {c["status"] for c in checks} - {"passed", "failed"} == set()

@@ -216,7 +216,7 @@ class References:
         if self.shipped is not None:
             return None
         try:
-            entry = self.entry(probe, args, seed)  # the fresh call, as entry() asks it
+            entry = self._unrecorded(probe, args, seed)  # a time is never shipped: not a question to record
         except ReferenceUnavailable:
             return None
         seconds = entry.get("seconds")
@@ -226,11 +226,25 @@ class References:
         """How many optimizer steps the reference takes for this call (shipped data carries the count:
         it is the algorithm's, not the machine's); None where unknown or where it does not train."""
         try:
-            entry = self.entry(probe, args, seed)
+            entry = self._unrecorded(probe, args, seed)
         except ReferenceUnavailable:
             return None
         steps = entry.get("steps")
-        return steps if entry.get("ok") and isinstance(steps, int) and steps > 0 else None
+        if not (entry.get("ok") and isinstance(steps, int) and steps > 0):
+            return None
+        if self.recorded is not None:  # a training call's count is shipped: the student copy's budgets
+            self.entry(probe, args, seed)
+        return steps
+
+    def _unrecorded(self, probe: str, args: dict[str, Any], seed: int) -> dict[str, Any]:
+        """The reference's entry for this call, not recorded for the student copy: asked only for its
+        time or step count (a call a check compares is recorded when it asks; a3's forward asked only to
+        judge a rescue was shipped, and no check compares it)."""
+        recorded, self.recorded = self.recorded, None
+        try:
+            return self.entry(probe, args, seed)
+        finally:
+            self.recorded = recorded
 
     def _lookup(self, variant: str, key: str) -> dict[str, Any] | None:
         if self.shipped is not None:

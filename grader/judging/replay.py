@@ -21,6 +21,7 @@ a call that was not recorded means the check's probes or arguments changed, and 
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -96,18 +97,36 @@ class Recording:
     calls: list[dict[str, Any]] = field(default_factory=list)  # see grader.report.recorded
     check: str = ""  # the check running now: each call says which check asked it
     verifier: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> {"ok", "data"|"error", "kind"}
+    # key -> the first answer (data, or the failure) to a call asked again: never stored, see student_call
+    answers: dict[str, tuple[bool, Any]] = field(default_factory=dict, repr=False, compare=False)
 
     # -- recording (trusted side, while grading) --------------------------------------------------
 
     def student_call(self, probe: str, args: dict[str, Any], seed: int, call: Callable[[], Any]) -> Any:
-        """Run ``call`` (the worker's) and record what it answered."""
+        """Run ``call`` (the worker's) and record what it answered. One question, one answer: a call asked
+        before in this grading (the same probe, arguments and seed) gets the answer it got then, and the
+        student's code is not asked again. A rescue that asks whether the parts a function calls get their
+        own checks' questions wrong (grader.checks.judged_on_its_own) then sees what those checks saw: a
+        hostile round's init_hidden and tokenize answered right to their checks and wrong when asked again,
+        and the functions calling them were rescued on the grader's stand-ins (a2 70, a5 100 where the work
+        earns 50 and 91.49). Not kept: a failure of the grader's own, or a used-up time budget."""
         key = call_key(probe, args, seed)
+        if key in self.answers:
+            ok, answer = self.answers[key]
+            if ok:
+                self.calls.append({"key": key, "check": self.check, "ok": True, "data": answer})
+                return copy.deepcopy(answer)  # a check that changes what it got cannot change it for the next
+            self.calls.append({"key": key, "check": self.check, "ok": False, "failure": _failure_dict(answer)})
+            raise RunFailed(answer)
         try:
             data = call()
         except RunFailed as error:
             self.calls.append({"key": key, "check": self.check, "ok": False, "failure": _failure_dict(error.failure)})
+            if error.failure.kind not in (FailureKind.GRADER, FailureKind.BUDGET):
+                self.answers[key] = (False, error.failure)
             raise
         self.calls.append({"key": key, "check": self.check, "ok": True, "data": data})
+        self.answers[key] = (True, copy.deepcopy(data))
         return data
 
     def first_answer(self, key: str) -> tuple[bool, Any]:

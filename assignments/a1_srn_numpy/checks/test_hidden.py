@@ -25,6 +25,9 @@ BACKWARD_CASES = [
 ]
 
 
+FORWARD_QUESTIONS = [dict(**case, seed=22) for case in FORWARD_CASES]  # as test_forward_configurations asks them
+
+
 def _label(case):
     return f"{case['activation']}-T{case['T']}-{'h0' if case['h0'] else 'no_h0'}"
 
@@ -55,6 +58,7 @@ def test_backward_configurations(judge, reference, static, filename, details, ca
             "backward",
             dict(**case, seed=23),
             lambda asked: judge.compare("backward", **asked, rtol=1e-9, atol=1e-10, check_dtype=True, per_key="grads"),
+            FORWARD_QUESTIONS,
         )
 
 
@@ -79,6 +83,7 @@ def test_gradient_check(judge, reference, static, filename, details, forward_cal
             "gradient_check",
             forward_call,
             lambda asked: _judge_gradient_check(judge, reference, asked),
+            FORWARD_QUESTIONS,
         )
 
 

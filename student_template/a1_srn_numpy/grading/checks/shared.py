@@ -78,7 +78,7 @@ def require_a_recurrent_network(mine, specified, what):
 NEARER_QUESTION_SHARE = 0.75
 
 
-def on_a_question_the_forward_answers(judge, reference, details, probe, case, judged_at):
+def on_a_question_the_forward_answers(judge, reference, details, probe, case, judged_at, forward_questions):
     """``judged_at(case)``, a check of rnn_backward through ``probe`` (which runs the student's
     rnn_forward first, for its cache); where rnn_forward raises on that question, the same check asked
     with D = H, the nearest question such a forward often answers (a teacher round: ``hs =
@@ -86,17 +86,26 @@ def on_a_question_the_forward_answers(judge, reference, details, probe, case, ju
     forward's traceback). Where rnn_backward then gives the reference's gradients, it earns
     :data:`NEARER_QUESTION_SHARE` of its points with a note; the forward checks keep charging the
     forward. The reference's answer to the nearer question is asked always, so that the student copy
-    ships it."""
+    ships it.
+
+    Only a forward that raises on every question of the forward checks (``forward_questions``, each
+    with its seed) where D != H, as that slip does, is such a forward: a hostile round's rnn_forward
+    raised on the inputs a failed backward had seen and nowhere else, so the forward checks charged
+    nothing, and a backward that works only where D = H earned 90 where the work earns 60."""
     nearer = dict(case, D=case["H"])
     reference.expected(probe, **nearer)
 
-    def forward_raises():
-        question = {key: case[key] for key in ("T", "B", "D", "H", "activation", "seed", "h0") if key in case}
+    def raises(question):
         try:
             judge.run("forward", **question)
         except RunFailed as failure:
             return failure.failure.kind is FailureKind.EXCEPTION
         return False
+
+    def forward_raises():
+        question = {key: case[key] for key in ("T", "B", "D", "H", "activation", "seed", "h0") if key in case}
+        elsewhere = [asked for asked in forward_questions if asked["D"] != asked["H"]]
+        return raises(question) and bool(elsewhere) and all(raises(asked) for asked in elsewhere)
 
     try:
         return judged_at(case)

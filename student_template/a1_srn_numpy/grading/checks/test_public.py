@@ -8,6 +8,7 @@ from grader.checks import points
 from .shared import backpropagation_required, on_a_question_the_forward_answers, require_a_recurrent_network
 
 SHAPE = dict(T=5, B=3, D=4, H=6)
+FORWARD_QUESTION = dict(**SHAPE, activation="tanh", seed=12)  # as test_rnn_forward asks it
 
 
 @points(10)
@@ -26,7 +27,7 @@ def test_rnn_step(judge):
 @points(5)
 def test_rnn_forward(judge):
     """rnn_forward equals torch.nn.RNN (tanh, h0 given)"""
-    judge.compare("forward", **SHAPE, activation="tanh", seed=12, check_dtype=True)
+    judge.compare("forward", **FORWARD_QUESTION, check_dtype=True)
 
 
 @points(5)
@@ -46,6 +47,7 @@ def test_rnn_backward(judge, reference, static, filename, details):
             "backward",
             dict(**SHAPE, activation="tanh", seed=14),
             lambda case: judge.compare("backward", **case, rtol=1e-9, atol=1e-10, check_dtype=True, per_key="grads"),
+            [FORWARD_QUESTION],
         )
 
 

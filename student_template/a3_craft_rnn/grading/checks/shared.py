@@ -124,6 +124,19 @@ def gradients_on_their_own(judge, reference, details, seed, case):
     mine, specified = _states(own), _states(expected)
     if any(m is None for m in mine):
         raise first  # unreadable: the forward checks say why
+    # The forward judged here is the one a plain call gets: a hostile round's forward recognised this
+    # probe (inputs that require gradients after a call under no_grad), answered a slip here with a whole
+    # graph, and cut the graph everywhere else, every forward check passed (a3 85 where the work earns 65).
+    try:
+        plain = _states(judge.run("forward", seed=seed, **case))
+    except RunFailed:
+        raise first from None
+    if not all(p is not None and m.shape == p.shape and is_close(m, p, **judge.tolerance) for m, p in zip(mine, plain)):
+        first.message += (
+            "; your forward gave other states here when its inputs require gradients than in a plain call, so its "
+            "gradients were not judged on their own"
+        )
+        raise first
     if all(m.shape == e.shape and is_close(m, e, **judge.tolerance) for m, e in zip(mine, specified)):
         raise first  # the forward is right here: the gradients themselves are wrong
     shaped = [(m, e) for m, e in zip(mine, specified) if m.shape == e.shape]  # h_n shaped otherwise: output
