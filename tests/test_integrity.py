@@ -557,6 +557,12 @@ def test_one_question_gets_one_answer_in_a_grading():
         with pytest.raises(RunFailed, match="shapes"):
             recording.student_call("backward", {}, 0, raising)
     assert asked.count("raised") == 1 and len(recording.calls) == 5  # each asking is recorded for the replay
+    # ... a repeat as a reference to its first asking (a 14 MB answer asked again by every rescue once
+    # took the grader to 681 MB), which the replay and the class insight resolve
+    assert recording.calls[1] == {"key": recording.calls[0]["key"], "check": "", "repeat": 0}
+    from grader.report.recorded import resolve_repeats
+
+    assert resolve_repeats(recording.calls)[1]["data"]["hs"].tolist() == [1.0]
 
     def grader_failed():
         asked.append("grader")

@@ -82,6 +82,17 @@ def cpu_seconds(seconds):  # work measured in the CPU time it takes, so the same
     while time.process_time() < end:
         sum(range(1000))
     return "done"
+def starved_by_its_own(seconds):  # busy processes of its own, niced, on its CPU: it looks starved
+    core = min(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {core})
+    for _ in range(3):
+        if os.fork() == 0:
+            os.nice(19)
+            stop = time.monotonic() + 15
+            while time.monotonic() < stop:
+                pass
+            os._exit(0)
+    return cpu_seconds(seconds)
 def counting_words():  # correct, slow, one frame, two lines: but it calls a built-in (list.count) all the time
     words, end, total = [str(i % 500) for i in range(5000)], time.monotonic() + 2.5, 0
     while time.monotonic() < end:
@@ -319,6 +330,19 @@ def test_time_a_busy_machine_took_is_made_up(watched):
         for hog in hogs:
             hog.kill()
             hog.wait()
+        student.close()
+
+
+def test_busy_processes_of_its_own_make_up_no_time(watched):
+    """A hostile round's code forked busy processes, niced and pinned to its own CPU: counted as the
+    machine's, their wait made it look starved and its 3 s limit became 9 s (a1 100 where the work earns
+    60). What is made up leaves all the submission's processes no more CPU than the limit: 2.5 s of work
+    under 1.5 s does not finish (it did in about 2.6 s)."""
+    student = worker(watched, stuck_after_s=0)
+    try:
+        with pytest.raises(RunFailed, match="did not finish within 1.5 s"):
+            student.call("call", {"name": "starved_by_its_own", "args": [2.5]}, timeout=1.5)
+    finally:
         student.close()
 
 

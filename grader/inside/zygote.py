@@ -167,8 +167,8 @@ class Zygote:
                 reply = self.reap(int(message["pid"]), float(message.get("grace", 0.5)))
             elif op == "usage":
                 reply = self.usage(int(message["pid"]))
-            elif op == "waited":
-                reply = {"waited_s": waited_for_a_cpu(int(message["pid"]))}
+            elif op == "scheduled":
+                reply = self.scheduled(int(message["pid"]))
             elif op == "cleanup":
                 reply = self.cleanup()
             elif op == "exit":
@@ -261,6 +261,17 @@ class Zygote:
         if not dirs or self.box.cgroups is None:
             return {"hits": {}}
         return {"hits": self.box.cgroups.hits(dirs)}
+
+    def scheduled(self, pid: int) -> dict[str, Any]:
+        """What the scheduler gave a live child: how long its main process waited, ready to run, for a
+        CPU, and the CPU seconds of all the submission's processes (its cgroup's, wherever they were
+        reparented; else the child's descendants). The trusted side makes up the first only as far as
+        the second leaves room (a hostile round's own busy processes, niced and pinned to the child's
+        CPU, made the child look starved)."""
+        dirs = self.cgroups.get(pid)
+        pids = self.box.cgroups.processes(dirs) if dirs and self.box.cgroups is not None else []
+        every = sorted({pid, *pids, *_descendants(pid)})
+        return {"waited_s": waited_for_a_cpu(pid), "cpu_s": cpu_seconds(every, pid)}
 
     def _wait(self, pid: int, block: bool = False) -> bool:
         try:
@@ -356,20 +367,36 @@ def _descendants(root: int) -> list[int]:
     return sorted(found)
 
 
-def waited_for_a_cpu(child: int) -> float | None:
-    """Seconds the child and its processes have spent ready to run but waiting for a CPU (the
-    scheduler's run-queue time, /proc/PID/schedstat): what a busy machine took from the student's
-    time limits, which are wall-clock. None where the kernel keeps no such figure. A process that
-    sleeps or waits for input is not ready to run, so it gains nothing here."""
-    waited, known = 0, False
-    for pid in [child, *_descendants(child)]:
+def _ticks_per_second() -> float:
+    try:
+        return float(os.sysconf("SC_CLK_TCK"))
+    except (ValueError, OSError):
+        return 100.0
+
+
+def waited_for_a_cpu(pid: int) -> float | None:
+    """Seconds the process ``pid`` (its main thread, where the student's Python runs) has spent ready to
+    run but waiting for a CPU: the scheduler's run-queue time (/proc/PID/schedstat). None where the
+    kernel keeps no such figure. A process that sleeps or waits for input is not ready to run."""
+    try:
+        with open(f"/proc/{pid}/schedstat", "rb") as stat:
+            return int(stat.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def cpu_seconds(pids: list[int], child: int) -> float:
+    """CPU seconds the processes ``pids`` have used, with what ``child`` has reaped of its own."""
+    total = 0
+    for pid in pids:
         try:
-            with open(f"/proc/{pid}/schedstat", "rb") as stat:
-                waited += int(stat.read().split()[1])
-                known = True
-        except (OSError, IndexError, ValueError):
+            with open(f"/proc/{pid}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
             continue
-    return waited / 1e9 if known else None
+        # after the name: state(0) ... utime(11) stime(12) cutime(13) cstime(14)
+        total += int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if pid == child else 0)
+    return total / _ticks_per_second()
 
 
 def _describe_status(status: int | None) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from grader.errors import Failure, FailureKind, RunFailed
 from grader.judging.compare import CheckFailure
 from grader.judging.expected import call_key
 from grader.judging.verifier import VerifierError
-from grader.report.recorded import pack_measured, unpack
+from grader.report.recorded import pack_measured, resolve_repeats, unpack
 from grader.wire.codec import encode
 
 MAX_RECORDED_BYTES = 4 * 2**20  # one assignment's recording, compressed and encoded (what the JSON holds)
@@ -97,8 +97,8 @@ class Recording:
     calls: list[dict[str, Any]] = field(default_factory=list)  # see grader.report.recorded
     check: str = ""  # the check running now: each call says which check asked it
     verifier: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> {"ok", "data"|"error", "kind"}
-    # key -> the first answer (data, or the failure) to a call asked again: never stored, see student_call
-    answers: dict[str, tuple[bool, Any]] = field(default_factory=dict, repr=False, compare=False)
+    # key -> (its first call's index in ``calls``, ok, the data or the failure): never stored, see student_call
+    answers: dict[str, tuple[int, bool, Any]] = field(default_factory=dict, repr=False, compare=False)
 
     # -- recording (trusted side, while grading) --------------------------------------------------
 
@@ -112,22 +112,29 @@ class Recording:
         earns 50 and 91.49). Not kept: a failure of the grader's own, or a used-up time budget."""
         key = call_key(probe, args, seed)
         if key in self.answers:
-            ok, answer = self.answers[key]
+            first, ok, answer = self.answers[key]
+            # stored as a reference to the first: a hostile round's 14 MB answer, asked again by every
+            # rescue, once took the grader's process to 681 MB
+            self.calls.append({"key": key, "check": self.check, "repeat": first})
             if ok:
-                self.calls.append({"key": key, "check": self.check, "ok": True, "data": answer})
                 return copy.deepcopy(answer)  # a check that changes what it got cannot change it for the next
-            self.calls.append({"key": key, "check": self.check, "ok": False, "failure": _failure_dict(answer)})
             raise RunFailed(answer)
+        index = len(self.calls)
         try:
             data = call()
         except RunFailed as error:
             self.calls.append({"key": key, "check": self.check, "ok": False, "failure": _failure_dict(error.failure)})
             if error.failure.kind not in (FailureKind.GRADER, FailureKind.BUDGET):
-                self.answers[key] = (False, error.failure)
+                self.answers[key] = (index, False, error.failure)
             raise
-        self.calls.append({"key": key, "check": self.check, "ok": True, "data": data})
-        self.answers[key] = (True, copy.deepcopy(data))
+        kept = copy.deepcopy(data)  # what is stored and answered again, out of the checks' reach
+        self.calls.append({"key": key, "check": self.check, "ok": True, "data": kept})
+        self.answers[key] = (index, True, kept)
         return data
+
+    def resolved_calls(self) -> list[dict[str, Any]]:
+        """The calls, a repeat given its first call's answer (see :func:`resolve_repeats`)."""
+        return resolve_repeats(self.calls)
 
     def first_answer(self, key: str) -> tuple[bool, Any]:
         """(True, what the student's code answered) for the first call under ``key`` that returned,
@@ -259,7 +266,7 @@ class ReplayWorker:
         self.hanging: dict[str, str] = {}
         self.misses: list[str] = []
         self._answers: dict[str, list[dict[str, Any]]] = {}
-        for call in recording.calls:
+        for call in recording.resolved_calls():
             self._answers.setdefault(str(call.get("key")), []).append(call)
         self._used: dict[str, int] = {}
 

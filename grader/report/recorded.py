@@ -5,7 +5,9 @@ insight (which outputs students share). One frame in the wire format (:mod:`grad
 as raw bytes, every bit of every float kept), compressed, base64 text in the result JSON.
 
 The document: ``{"format", "probes", "verify", "calls": [{"key", "check", "ok", "data" | "failure"}
-| {"key", "check", "left_out": true}], "verifier": {key: {"ok", "data" | "error", "kind"}}}``.
+| {"key", "check", "left_out": true} | {"key", "check", "repeat": index}], "verifier": {key: {"ok",
+"data" | "error", "kind"}}}``. A question asked again in a grading gets its first answer, stored once
+(``repeat``: the index of its first call).
 """
 
 from __future__ import annotations
@@ -48,7 +50,19 @@ def unpack(text: str) -> dict[str, Any] | None:
     return document
 
 
+def resolve_repeats(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The recorded calls, each question asked again (``{"key", "check", "repeat": index}``) given the
+    answer its first asking got (under its own check's name)."""
+    resolved = []
+    for call in calls:
+        first = call.get("repeat")
+        if type(first) is int and 0 <= first < len(calls) and "repeat" not in calls[first]:
+            call = {**calls[first], "check": call.get("check")}
+        resolved.append(call)
+    return resolved
+
+
 def answers(text: str) -> list[dict[str, Any]]:
     """The student's probe calls stored in ``text`` (each ``{"key", "check", "ok", "data"|"failure"}``)."""
     document = unpack(text)
-    return [c for c in (document or {}).get("calls") or [] if isinstance(c, dict)]
+    return resolve_repeats([c for c in (document or {}).get("calls") or [] if isinstance(c, dict)])

@@ -136,7 +136,6 @@ class _Child:
     zygote: ZygoteHandle
     key: bytes = b""  # the tag key of its replies (grader.wire.channel.TAG_SIZE), given in its load message
     received: int = 0  # its frames read so far (each tag covers its number: none can be sent twice)
-    made_up: float = 0.0  # seconds added to its calls' deadlines for the time it waited for a CPU
 
 
 class _TooMuch(Exception):
@@ -158,6 +157,7 @@ class SubmissionProcess:
         self.restarts = 0
         self.spent = 0.0
         self.made_up = 0.0  # seconds the call now running was given for the time it waited for a CPU
+        self._scheduled_at_start: tuple[float, float] | None = None  # (waited, CPU) when it began
         self.received = 0  # bytes of every reply so far (Limits.received_mb)
         self._last_where: str | None = None
         self._last_function: str | None = None
@@ -216,6 +216,8 @@ class SubmissionProcess:
             "step_budget": budget,
         }
         self.made_up = 0.0
+        limit_s = timeout  # the call's limit in CPU terms, where a busy machine lengthens it
+        self._scheduled_at_start = self._scheduled() if wait >= timeout else None
         try:
             write_frame(self.child.request_fd, request)
             reply = self._await_reply(
@@ -223,7 +225,8 @@ class SubmissionProcess:
                 stuck_from=started + stuck_after if stuck_after else None,
                 step_budget=budget,
                 counted=True,
-                make_up_until=started + MAKE_UP_AT_MOST * wait if wait >= timeout else None,
+                make_up_until=started + MAKE_UP_AT_MOST * wait if self._scheduled_at_start else None,
+                limit_s=limit_s,
             )
         except _Looping as looping:
             self._discard_child(kill=True)
@@ -270,7 +273,9 @@ class SubmissionProcess:
             self._discard_child(kill=True)
             raise RunFailed(Failure(FailureKind.BUDGET, self._received_message())) from None
         finally:
-            self.spent += time.monotonic() - started - self.made_up  # what the machine took is not the student's
+            elapsed = time.monotonic() - started
+            # what a busy machine took is not the student's: a call given more time is charged its limit
+            self.spent += min(elapsed, wait) if self.made_up else elapsed
         self.last_elapsed = reply.get("elapsed")  # the probe's own running time, start-up excluded
         self.last_steps = reply.get("steps")  # optimizer steps it took (where torch is loaded)
         if reply.get("forbidden_used"):
@@ -451,6 +456,7 @@ class SubmissionProcess:
         step_budget: int | None = None,
         counted: bool = False,
         make_up_until: float | None = None,
+        limit_s: float = 0.0,
     ) -> dict[str, Any]:
         """The child's reply. Its watchdog's reports on the way name the running line; a report that
         the code is stuck ends the wait, but only from ``stuck_from`` on and only when this call asked
@@ -462,7 +468,7 @@ class SubmissionProcess:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                more = self._time_the_machine_took(make_up_until)
+                more = self._time_the_machine_took(make_up_until, limit_s)
                 if more <= 0:
                     raise ChannelTimeout("timed out")
                 deadline += more
@@ -508,26 +514,31 @@ class SubmissionProcess:
             f" and {self.made_up:.0f} s more for the time a busy machine kept it waiting" if self.made_up >= 1 else ""
         )
 
-    def _time_the_machine_took(self, until: float | None) -> float:
-        """Seconds to add to a call's deadline: how long the child's processes have waited, ready to
-        run, for a CPU, less what was added for that before (the zygote reads the scheduler's figures;
-        the child's own code cannot change them), and never past ``until``. The figure covers the
-        child's whole life, not this call alone, so it may add a little more than this call lost."""
-        now = time.monotonic()
-        if until is None or now >= until or self.child is None:
-            return 0.0
+    def _scheduled(self) -> tuple[float, float] | None:
+        if self.child is None:
+            return None
         try:
-            waited = self.child.zygote.waited(self.child.pid)
+            return self.child.zygote.scheduled(self.child.pid)
         except SandboxError:
+            return None
+
+    def _time_the_machine_took(self, until: float | None, limit_s: float) -> float:
+        """Seconds to add to a call's deadline, read when it passes: how long the child's main process
+        has waited, ready to run, for a CPU during the call, less what was added already, and no more
+        than leaves the submission's processes ``limit_s`` of CPU in the call (the zygote reads both
+        from the scheduler; the student's code cannot change them), never past ``until``. So the time
+        made up is what a busy machine took: a hostile round's own busy processes, niced and pinned to
+        the child's CPU, made it look starved (100 where the work earns 60, a1's budget overrun)."""
+        now = time.monotonic()
+        start = self._scheduled_at_start
+        if until is None or now >= until or start is None:
             return 0.0
-        if waited is None:
+        current = self._scheduled()
+        if current is None:
             return 0.0
-        owed = waited - self.child.made_up
-        if owed < MIN_MAKE_UP_S:
-            return 0.0
-        more = min(owed, until - now)
-        self.child.made_up += more
-        return more
+        waited, cpu = current[0] - start[0], current[1] - start[1]
+        more = min(waited - self.made_up, limit_s - cpu, until - now)
+        return more if more >= MIN_MAKE_UP_S else 0.0
 
     def _drain_output(self, child: _Child) -> None:
         if child.output_fd is None:

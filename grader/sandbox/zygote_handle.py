@@ -154,10 +154,14 @@ class ZygoteHandle:
         """How often each budget of a live child refused or killed so far."""
         return self.request({"op": "usage", "pid": pid})
 
-    def waited(self, pid: int) -> float | None:
-        """Seconds a live child's processes have waited, ready to run, for a CPU (a busy machine)."""
-        waited = self.request({"op": "waited", "pid": pid}).get("waited_s")
-        return float(waited) if isinstance(waited, (int, float)) else None
+    def scheduled(self, pid: int) -> tuple[float, float] | None:
+        """(seconds a live child's main process has waited, ready to run, for a CPU; CPU seconds of all
+        its processes), or None where the kernel keeps no run-queue figure."""
+        reply = self.request({"op": "scheduled", "pid": pid})
+        waited, cpu = reply.get("waited_s"), reply.get("cpu_s")
+        if not isinstance(waited, (int, float)) or not isinstance(cpu, (int, float)):
+            return None
+        return float(waited), float(cpu)
 
     def cleanup(self) -> dict[str, Any]:
         return self.request({"op": "cleanup"})
