@@ -63,9 +63,10 @@ class LoadSpec:
 
 
 NEVER_AGAIN = 1e9  # the limit recorded for a function that ran past a small call's: no call has a longer one
-# A call's wall-clock limit is lengthened by the time its processes waited, ready to run, for a CPU (a busy
-# machine: a fairness round's correct but slow a3 scored 100 alone and 85 with six gradings on two cores),
-# up to this many times the limit. Code that sleeps or waits for input is not ready to run: it gains nothing.
+# A call's wall-clock limit is lengthened by the time its main process waited, ready to run, for a CPU (a
+# busy machine: a fairness round's correct but slow a3 scored 100 alone and 85 with six gradings on two
+# cores), as far as the submission's processes stay within the limit's CPU, up to this many times the
+# limit (see _time_the_machine_took). Code that sleeps or waits for input is not ready to run: it gains nothing.
 MAKE_UP_AT_MOST = 3.0
 MIN_MAKE_UP_S = 0.1
 
