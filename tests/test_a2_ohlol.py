@@ -262,6 +262,9 @@ def _expect_train_and_predict_judged_on_their_own(results):
     for name, own_checks, score in (
         ("init_hidden_sizes_swapped", ("test_init_hidden", "test_init_hidden_batch"), 60),
         ("forward_tanh_twice", ("test_forward_step", "test_forward_other_sizes"), 55),
+        # a fairness round: the stand-in forward stepped the student's relu cell, so train and predict lost
+        # their 35 points too (20); it steps the cell's weights with tanh, as the handout specifies
+        ("relu_cell", ("test_forward_step", "test_forward_other_sizes"), 55),
     ):
         checks = {c["name"]: c for c in checks_of(results[name], A2)}
         for check in own_checks + ("test_converges_to_ohlol", "test_hidden_mapping"):

@@ -85,7 +85,17 @@ def _with_stand_ins(model):
     train and predict are judged on their own logic, not again on forward and init_hidden, whose own
     checks judge them. The stand-ins do none of train's or predict's work."""
     cell = _cell(model)
-    model.forward = handed(lambda x_t, hidden: cell(x_t, hidden))
+    # The step as the handout specifies it, tanh: a cell built with another nonlinearity (relu, the forward
+    # checks' mistake) is stepped with tanh on its own weights (a fairness round's relu cell cost train's
+    # loss curves and predict's 15 points too: 20 where the other slips in the model score 55).
+    if getattr(cell, "nonlinearity", "tanh") == "tanh":
+        model.forward = handed(lambda x_t, hidden: cell(x_t, hidden))
+    else:
+        model.forward = handed(
+            lambda x_t, hidden: torch.rnn_tanh_cell(
+                x_t, hidden, cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh
+            )
+        )
     model.init_hidden = handed(lambda: torch.zeros(1, cell.hidden_size, device=cell.weight_hh.device))
     return model
 
