@@ -60,7 +60,7 @@ A function that calls other graded parts of the student's code is judged on its 
 :func:`judged_on_its_own` (the second run puts the grader's stand-ins, a probe argument, in place of
 those parts, so one slip is not charged again on every function that calls it); a call that runs
 the whole pipeline (a training) names the first part that gets its own question wrong where it raises,
-with :func:`naming_the_wrong_part`. Helper modules beside the checks are
+with :func:`naming_the_wrong_part`, and where it learns too little, with :func:`first_wrong_part`. Helper modules beside the checks are
 imported relatively (``from .shared import read_split``); see docs/authoring.md for which ship to
 students.
 """
@@ -70,7 +70,7 @@ import pytest
 from grader.errors import FailureKind, RunFailed
 from grader.judging.compare import CheckFailure, PartialCredit, assert_close, is_close
 from grader.judging.convergence import TrainingVerdict, judge_training, measured_runs
-from grader.judging.on_its_own import judged_on_its_own, naming_the_wrong_part
+from grader.judging.on_its_own import first_wrong_part, judged_on_its_own, naming_the_wrong_part
 
 points = pytest.mark.points
 hidden = pytest.mark.hidden
@@ -84,6 +84,7 @@ __all__ = [
     "RunFailed",
     "TrainingVerdict",
     "assert_close",
+    "first_wrong_part",
     "gated_by",
     "hidden",
     "is_close",

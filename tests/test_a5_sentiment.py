@@ -171,6 +171,7 @@ def student_sentiment(**changes: str) -> str:
 # Graded on the course itself, training included: the rest are graded where only mistakes are named.
 TRAINED = (
     "independent",
+    "lengths_after_padding",
     "wrong_layer_hidden",
     "directions_swapped",
     "cell_state_instead_of_hidden",
@@ -188,6 +189,12 @@ def graded(run_grade, tmp_path_factory, naming_course) -> dict[str, Any]:
         "independent": {"sentiment.py": student_sentiment()},
         **{name: {"sentiment.py": student_sentiment(**changes)} for name, (changes, _) in WRONG.items()},
         "float_labels": {"sentiment.py": student_sentiment().replace("torch.tensor(l))", "torch.tensor(float(l)))")},
+        "lengths_after_padding": {
+            "sentiment.py": student_sentiment().replace(
+                "    return padded, lengths, torch.stack(labels)",
+                "    lengths = torch.tensor([len(row) for row in padded])\n    return padded, lengths, torch.stack(labels)",
+            )
+        },
         # two slips: the one that stops training (train_epoch) is not blamed on the other (encode)
         "unknown_as_padding_and_no_lengths": {
             "sentiment.py": student_sentiment(UNKNOWN="0").replace(
@@ -306,6 +313,19 @@ def test_a_training_that_fails_names_the_first_part_that_gets_its_own_question_w
     for name in ("test_training_dev_accuracy", "test_training_test_accuracy", "test_training_made_up_language"):
         assert "your encode gets" not in checks[name]["message"], checks[name]["message"]
         assert "lengths" in checks[name]["message"], checks[name]["message"]
+    # a training that runs but learns too little says which part gets its own question wrong (a fairness
+    # round: collate_fn's lengths taken after padding, named by its own check; the training said only
+    # that the accuracy was too low)
+    checks = {c["name"]: c for c in checks_of(graded["lengths_after_padding"], A5)}
+    assert checks["test_dataset_and_collate"]["status"] == "partial"
+    for name in ("test_training_dev_accuracy", "test_training_test_accuracy", "test_training_made_up_language"):
+        if checks[name]["status"] != "passed":
+            assert "your collate_fn gets its own check's question wrong (test_dataset_and_collate)" in (
+                checks[name]["diagnosis"] or ""
+            ), checks[name]
+    assert any(
+        checks[name]["status"] != "passed" for name in ("test_training_dev_accuracy", "test_training_made_up_language")
+    )
     # where every part is right, no part is blamed
     independent = checks_of(graded["independent"], A5)
     assert not any("gets its own check's question wrong" in c["message"] for c in independent)

@@ -106,6 +106,20 @@ def naming_the_wrong_part(
         ) from None
 
 
+def first_wrong_part(judge: Any, parts: Sequence[tuple[str, str, str, dict[str, Any]]]) -> tuple[str, str] | None:
+    """(part, its check) of the first of ``parts`` (as for :func:`naming_the_wrong_part`) whose own
+    check's question gives other results than the reference's, or fails; None where all are right.
+    For a training that ran but learned too little: a fairness round's collate_fn that took the
+    lengths after padding was named by its own check, and the training checks said only that the
+    accuracy was too low. The answers are those the parts' checks got (one question, one answer)."""
+    for part, check, probe, question in parts:
+        try:
+            judge.compare(probe, **question)
+        except (CheckFailure, PartialCredit, RunFailed):
+            return part, check
+    return None
+
+
 def _cause(judge: Any, error: str, parts: Sequence[tuple[str, str, str, dict[str, Any]]]) -> tuple[str, str] | None:
     differs: tuple[str, str] | None = None
     raises_otherwise = False

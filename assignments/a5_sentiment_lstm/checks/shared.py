@@ -5,7 +5,15 @@ import statistics
 
 import numpy as np
 
-from grader.checks import CheckFailure, is_close, judge_training, measured_runs, naming_the_wrong_part
+from grader.checks import (
+    CheckFailure,
+    PartialCredit,
+    first_wrong_part,
+    is_close,
+    judge_training,
+    measured_runs,
+    naming_the_wrong_part,
+)
 
 # A student's model must reach this fraction of the reference's median held-out accuracy.
 ACCURACY_SHARE = 0.9
@@ -86,12 +94,21 @@ def judge_accuracy(judge, reference, verifier, details, *, train, held_out, what
         run["accuracy"] = float(np.mean(np.asarray(run["classes"]) == np.asarray(labels)))
     threshold = ACCURACY_SHARE * statistics.median(run["accuracy"] for run in want)
     details["accuracy"] = {"yours": [run["accuracy"] for run in got], "reference": [run["accuracy"] for run in want]}
-    judge_training(
-        got,
-        want,
-        converged=lambda run: run["accuracy"] >= threshold,
-        what=what.format(threshold=threshold),
-    ).enforce(details)
+    try:
+        judge_training(
+            got,
+            want,
+            converged=lambda run: run["accuracy"] >= threshold,
+            what=what.format(threshold=threshold),
+        ).enforce(details)
+    except (CheckFailure, PartialCredit) as failure:
+        wrong = first_wrong_part(judge, PIPELINE) if failure.diagnosis is None else None
+        if wrong is not None:
+            failure.diagnosis = (
+                f"The training runs your whole pipeline, and your {wrong[0]} gets its own check's question wrong "
+                f"({wrong[1]}): fix it first, and the training may pass too"
+            )
+        raise
 
 
 MIXED = (
