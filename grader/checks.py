@@ -32,9 +32,10 @@ Fixtures (given by the grader's pytest plugin; a probe's arguments are passed by
         why where no catalogued mistake matches.
         ``judge.run(probe, *, seed=0, **args)``: the student's result alone; a failure still names the
         catalogued mistake that fails alike.
-        ``judge.answered(probe, *, seed=0, **args)``: the student's answer to that call as the check
-        that asked it first got it (asked now if none did), for a check that holds the student's code
-        to its own answers: code answering by which check asks cannot please both.
+        ``judge.answered(probe, *, seed=0, **args)``: ``judge.run``, named for a check that holds the
+        student's code to its own answers. Every call is asked once in a grading: asked again, the
+        answer (or failure) the first asking got comes back, so code answering by which check asks
+        cannot please both.
         ``judge.known_mistake(probe, got, *, seed=0, keys=None, **args)``: the catalogued mistake whose
         result for that call equals ``got``, or None (for checks that judge by hand).
         ``judge.drawn(seed)``: the seed as official grading draws it from the course secret (``seed``

@@ -269,9 +269,9 @@ class Zygote:
         the second leaves room (a hostile round's own busy processes, niced and pinned to the child's
         CPU, made the child look starved)."""
         dirs = self.cgroups.get(pid)
-        pids = self.box.cgroups.processes(dirs) if dirs and self.box.cgroups is not None else []
-        every = sorted({pid, *pids, *_descendants(pid)})
-        return {"waited_s": waited_for_a_cpu(pid), "cpu_s": cpu_seconds(every, pid)}
+        # asked at the start of every probe call: the cgroup's list where there is one, not a walk of /proc
+        pids = self.box.cgroups.processes(dirs) if dirs and self.box.cgroups is not None else _descendants(pid)
+        return {"waited_s": waited_for_a_cpu(pid), "cpu_s": cpu_seconds(sorted({pid, *pids}), pid)}
 
     def _wait(self, pid: int, block: bool = False) -> bool:
         try:
@@ -367,11 +367,7 @@ def _descendants(root: int) -> list[int]:
     return sorted(found)
 
 
-def _ticks_per_second() -> float:
-    try:
-        return float(os.sysconf("SC_CLK_TCK"))
-    except (ValueError, OSError):
-        return 100.0
+CLOCK_TICKS = float(os.sysconf("SC_CLK_TCK"))  # the unit of /proc/PID/stat's CPU times
 
 
 def waited_for_a_cpu(pid: int) -> float | None:
@@ -396,7 +392,7 @@ def cpu_seconds(pids: list[int], child: int) -> float:
             continue
         # after the name: state(0) ... utime(11) stime(12) cutime(13) cstime(14)
         total += int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if pid == child else 0)
-    return total / _ticks_per_second()
+    return total / CLOCK_TICKS
 
 
 def _describe_status(status: int | None) -> dict[str, Any]:

@@ -23,6 +23,7 @@ import sys
 import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from grader.course.model import GRADING_DIR, AssignmentSpec, Course
 from grader.intake.notebook import NotebookError, convert, relabel
@@ -257,24 +258,21 @@ def _choose(works: list[SubmittedModule]) -> SubmittedModule:
     if len(works) == 1:
         return works[0]
     py, notebook = works
-    edited = [w for w in works if not _untouched(w, notebook if w is py else py)]
+    defined = {id(w): _functions(w.source) for w in works}
+    edited = [w for w in works if not _untouched(w, defined[id(w)], defined[id(notebook if w is py else py)])]
     if len(edited) == 2:
-        left = _left_to_students(py.source) | _left_to_students(notebook.source)
-        filled = {w.filename: _filled_in(w.source, left) for w in works}
-        chosen, other = (notebook, py) if filled[notebook.filename] > filled[py.filename] else (py, notebook)
-        if (
-            left and filled[other.filename] == 0 < filled[chosen.filename]
-        ):  # e.g. the stub with a given function rewritten
+        left = {name for functions in defined.values() for name, function in functions.items() if function.stub}
+        filled = {id(w): _filled_in(defined[id(w)], left) for w in works}
+        chosen, other = (notebook, py) if filled[id(notebook)] > filled[id(py)] else (py, notebook)
+        mine, theirs = filled[id(chosen)], filled[id(other)]
+        if left and theirs == 0 < mine:  # e.g. the stub, beside work that rewrote a function it gives
             chosen.choice = (
                 f"{chosen.filename} was graded: {other.filename} beside it fills in none of the functions the stub "
                 f"leaves to you (delete the file you do not use)."
             )
             return chosen
-        if left and filled[chosen.filename] != filled[other.filename]:
-            why = (
-                f"it fills in {filled[chosen.filename]} of the {len(left)} functions the stub leaves to you, "
-                f"{other.filename} {filled[other.filename]}"
-            )
+        if left and mine != theirs:
+            why = f"it fills in {mine} of the {len(left)} functions the stub leaves to you, {other.filename} {theirs}"
         else:
             why = "both fill in as many of the stub's functions, and then the .py is graded"
         chosen.choice = (
@@ -296,31 +294,52 @@ def _choose(works: list[SubmittedModule]) -> SubmittedModule:
     return chosen
 
 
-def _left_to_students(source: str | None) -> set[str]:
-    """The functions this file leaves to the student: those whose body raises NotImplementedError."""
-    return {name for name, (stub, _) in _functions(source).items() if stub}
+class _Defined(NamedTuple):
+    """A function of a submitted module, as the choice between a .py and an .ipynb reads it."""
+
+    stub: bool  # its body raises NotImplementedError directly: left to the student
+    body: str  # its syntax tree as text
+    empty: bool  # its body is a docstring, ``pass``, ``...`` or ``return None`` alone: it fills in nothing
 
 
-def _filled_in(source: str | None, names: set[str]) -> int:
-    """How many of ``names`` this file defines with a body of its own: not raising NotImplementedError,
-    nor empty (a docstring, ``pass``, ``...`` or ``return None`` alone)."""
+def _filled_in(functions: dict[str, _Defined], names: set[str]) -> int:
+    """How many of ``names`` the module defines with a body of its own (neither a stub nor empty)."""
+    return sum(1 for name in names if name in functions and not functions[name].stub and not functions[name].empty)
+
+
+def _untouched(work: SubmittedModule, functions: dict[str, _Defined], theirs: dict[str, _Defined]) -> bool:
+    """The stub as handed out: some function still raises NotImplementedError, and every other one is
+    given code, the same as in the other file (``theirs``). Judged against the other file, not against the
+    functions either leaves unfinished: a notebook whose functions return None raises nothing, and a .py
+    with all but its last function done once counted as the untouched stub beside it (graded 0, not 60).
+    A file that cannot be read or parsed is someone's work, not the stub."""
+    if work.problem or work.source is None:
+        return False
+    if not any(function.stub for function in functions.values()):
+        return False
+    return all(
+        function.stub or (name in theirs and theirs[name].body == function.body) for name, function in functions.items()
+    )
+
+
+def _functions(source: str | None) -> dict[str, _Defined]:
+    """Qualified name -> the function as :class:`_Defined` reads it (``{}`` if unparsable)."""
     try:
         tree = ast.parse(source or "")
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return 0
-    filled: set[str] = set()
+        return {}
+    found: dict[str, _Defined] = {}
 
     def visit(body: list[ast.stmt], prefix: str) -> None:
         for node in body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                name = prefix + node.name
-                if name in names and not any(_raises_not_implemented(s) for s in node.body) and not _empty(node.body):
-                    filled.add(name)
+                stub = any(_raises_not_implemented(s) for s in node.body)
+                found[prefix + node.name] = _Defined(stub, ast.dump(node), _empty(node.body))
             elif isinstance(node, ast.ClassDef):
                 visit(node.body, f"{prefix}{node.name}.")
 
     visit(tree.body, "")
-    return len(filled)
+    return found
 
 
 def _empty(body: list[ast.stmt]) -> bool:
@@ -335,41 +354,6 @@ def _empty(body: list[ast.stmt]) -> bool:
             continue
         return False
     return True
-
-
-def _untouched(work: SubmittedModule, other: SubmittedModule) -> bool:
-    """The stub as handed out: some function still raises NotImplementedError, and every other one is
-    given code, the same as in the other file. Judged against the other file, not against the functions
-    either leaves unfinished: a notebook whose functions return None raises nothing, and a .py with
-    all but its last function done once counted as the untouched stub beside it (graded 0, not 60).
-    A file that cannot be read or parsed is someone's work, not the stub."""
-    if work.problem or work.source is None:
-        return False
-    functions, theirs = _functions(work.source), _functions(other.source)
-    if not any(stub for stub, _ in functions.values()):
-        return False
-    return all(stub or theirs.get(name, (False, None))[1] == body for name, (stub, body) in functions.items())
-
-
-def _functions(source: str | None) -> dict[str, tuple[bool, str]]:
-    """Qualified name -> whether its body raises NotImplementedError directly, and the body's syntax
-    tree as text (``{}`` if unparsable)."""
-    try:
-        tree = ast.parse(source or "")
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return {}
-    found: dict[str, tuple[bool, str]] = {}
-
-    def visit(body: list[ast.stmt], prefix: str) -> None:
-        for node in body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                stub = any(_raises_not_implemented(s) for s in node.body)
-                found[prefix + node.name] = (stub, ast.dump(node))
-            elif isinstance(node, ast.ClassDef):
-                visit(node.body, f"{prefix}{node.name}.")
-
-    visit(tree.body, "")
-    return found
 
 
 def _raises_not_implemented(statement: ast.stmt) -> bool:

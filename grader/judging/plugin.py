@@ -34,7 +34,7 @@ from grader.course.validate import probe_names, probe_parameters
 from grader.errors import CheckAuthoringError, Failure, FailureKind, RunFailed, SandboxError
 from grader.intake.static_checks import StaticFindings
 from grader.judging.compare import CheckFailure, PartialCredit, curve_mismatch, find_mismatch, is_close, judge_per_key
-from grader.judging.expected import References, ReferenceUnavailable, call_key, mistake_variant
+from grader.judging.expected import References, ReferenceUnavailable, mistake_variant
 from grader.judging.gates import apply_gates
 from grader.judging.replay import Recording, RecordingVerifier
 from grader.judging.verifier import VerifierError
@@ -214,13 +214,8 @@ class Judge:
         or asked now if no check asked it yet. For a check that holds the student's code to its own
         answers (a1's gradient check, against the student's forward): code that answers by which check
         asks, or by how often it was asked, cannot hand that check a convenient answer while another
-        check grades a different one."""
-        recording = self.context.recording
-        if recording is not None:
-            fresh_args, fresh_seed = self.context.references.fresh_call(probe, args, seed)
-            found, answer = recording.first_answer(call_key(probe, fresh_args, fresh_seed))
-            if found:
-                return answer
+        check grades a different one. Every call is answered so in a grading (one question, one answer:
+        grader.judging.replay.Recording.student_call); the name says why the check asks."""
         return self.run(probe, seed=seed, **args)
 
     def identify_failure(self, probe: str, failure: Failure, args: dict[str, Any], seed: int) -> Mistake | None:

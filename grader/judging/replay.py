@@ -136,14 +136,6 @@ class Recording:
         """The calls, a repeat given its first call's answer (see :func:`resolve_repeats`)."""
         return resolve_repeats(self.calls)
 
-    def first_answer(self, key: str) -> tuple[bool, Any]:
-        """(True, what the student's code answered) for the first call under ``key`` that returned,
-        (False, None) if none did."""
-        for call in self.calls:
-            if call["key"] == key and call["ok"]:
-                return True, call["data"]
-        return False, None
-
     def verifier_call(self, function: str, args: dict[str, Any], call: Callable[[], Any]) -> Any:
         key = verifier_key(function, args)
         try:

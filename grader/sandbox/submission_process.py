@@ -13,7 +13,7 @@ import select
 import signal
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -69,6 +69,14 @@ NEVER_AGAIN = 1e9  # the limit recorded for a function that ran past a small cal
 # limit (see _time_the_machine_took). Code that sleeps or waits for input is not ready to run: it gains nothing.
 MAKE_UP_AT_MOST = 3.0
 MIN_MAKE_UP_S = 0.1
+
+
+class _MakeUp(NamedTuple):
+    """What a call's deadline may be lengthened by a busy machine (see _time_the_machine_took)."""
+
+    until: float  # never past this time (monotonic): MAKE_UP_AT_MOST times the limit from the call's start
+    limit_s: float  # the call's limit, also the CPU all the submission's processes may use in it
+    at_start: tuple[float, float]  # the zygote's (waited, CPU) figures when the call began
 
 
 class _Looping(Exception):
@@ -158,7 +166,6 @@ class SubmissionProcess:
         self.restarts = 0
         self.spent = 0.0
         self.made_up = 0.0  # seconds the call now running was given for the time it waited for a CPU
-        self._scheduled_at_start: tuple[float, float] | None = None  # (waited, CPU) when it began
         self.received = 0  # bytes of every reply so far (Limits.received_mb)
         self._last_where: str | None = None
         self._last_function: str | None = None
@@ -217,8 +224,9 @@ class SubmissionProcess:
             "step_budget": budget,
         }
         self.made_up = 0.0
-        limit_s = timeout  # the call's limit in CPU terms, where a busy machine lengthens it
-        self._scheduled_at_start = self._scheduled() if wait >= timeout else None
+        # nothing is made up where the assignment's budget, not the call's limit, ends the call
+        at_start = self._scheduled() if wait >= timeout else None
+        make_up = _MakeUp(started + MAKE_UP_AT_MOST * wait, timeout, at_start) if at_start else None
         try:
             write_frame(self.child.request_fd, request)
             reply = self._await_reply(
@@ -226,8 +234,7 @@ class SubmissionProcess:
                 stuck_from=started + stuck_after if stuck_after else None,
                 step_budget=budget,
                 counted=True,
-                make_up_until=started + MAKE_UP_AT_MOST * wait if self._scheduled_at_start else None,
-                limit_s=limit_s,
+                make_up=make_up,
             )
         except _Looping as looping:
             self._discard_child(kill=True)
@@ -236,7 +243,7 @@ class SubmissionProcess:
         except _Stuck as stuck:
             self._discard_child(kill=True)
             elapsed = time.monotonic() - started  # the child's own figure is believed no further than this
-            raise RunFailed(self._stuck_failure(min(stuck.seconds, elapsed), elapsed, timeout)) from None
+            raise RunFailed(self._stuck_failure(min(stuck.seconds, elapsed), elapsed, timeout, small)) from None
         except ChannelTimeout:
             self._discard_child(kill=True)
             if wait < timeout:
@@ -407,16 +414,20 @@ class SubmissionProcess:
         self.restarts += 1
         return status
 
-    def _stuck_failure(self, stuck_s: float, elapsed: float, timeout: float) -> Failure:
+    def _stuck_failure(self, stuck_s: float, elapsed: float, timeout: float, small: bool) -> Failure:
         """A call stopped early because its code stayed on the same lines of one function call, calling
         nothing: what a `while True` does. The function is not run again in a training check (each would
         wait the same seconds for it), while plain probe calls of it, with small inputs, still run under
-        their own short limits (a plain call that runs past its limit is then refused everywhere). The message says why, and that
-        working code gets the full limit."""
+        their own short limits (a plain call that runs past its limit is then refused everywhere), unless
+        it was stuck in a plain call itself (on a busy machine the time made up can let the report of a
+        plain call's loop come before its limit: a second plain call then paid the limit again). The
+        message says why, and that working code gets the full limit."""
         function = self._last_function
         place = f"`{function}`" if function else "one function"  # the line follows: `where`
         if function:  # refused in training checks; a plain probe call (small inputs, short limit) still runs
             self.hanging_stuck.add(function)
+            if small:
+                self.hanging_limits[function] = NEVER_AGAIN
             self.hanging[function] = (
                 f"`{function}` was stopped in an earlier check: it ran {stuck_s:.0f} s on the same lines without "
                 "calling any function, so it was not run again (look for an endless loop)"
@@ -456,20 +467,19 @@ class SubmissionProcess:
         stuck_from: float | None = None,
         step_budget: int | None = None,
         counted: bool = False,
-        make_up_until: float | None = None,
-        limit_s: float = 0.0,
+        make_up: _MakeUp | None = None,
     ) -> dict[str, Any]:
         """The child's reply. Its watchdog's reports on the way name the running line; a report that
         the code is stuck ends the wait, but only from ``stuck_from`` on and only when this call asked
-        for one (a child cannot end a call early that the grader meant to wait for). Where
-        ``make_up_until``, the deadline moves by the time the child waited for a CPU (not past it)."""
+        for one (a child cannot end a call early that the grader meant to wait for). With ``make_up``,
+        the deadline moves by the time a busy machine took (:meth:`_time_the_machine_took`)."""
         assert self.child is not None
         reader = FrameReader(self.frame_limits, key=self.child.key, received=self.child.received)
         self.made_up = 0.0
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                more = self._time_the_machine_took(make_up_until, limit_s)
+                more = self._time_the_machine_took(make_up) if make_up is not None else 0.0
                 if more <= 0:
                     raise ChannelTimeout("timed out")
                 deadline += more
@@ -523,22 +533,21 @@ class SubmissionProcess:
         except SandboxError:
             return None
 
-    def _time_the_machine_took(self, until: float | None, limit_s: float) -> float:
+    def _time_the_machine_took(self, make_up: _MakeUp) -> float:
         """Seconds to add to a call's deadline, read when it passes: how long the child's main process
         has waited, ready to run, for a CPU during the call, less what was added already, and no more
-        than leaves the submission's processes ``limit_s`` of CPU in the call (the zygote reads both
-        from the scheduler; the student's code cannot change them), never past ``until``. So the time
+        than leaves the submission's processes the call's limit of CPU (the zygote reads both from the
+        scheduler; the student's code cannot change them), never past ``make_up.until``. So the time
         made up is what a busy machine took: a hostile round's own busy processes, niced and pinned to
         the child's CPU, made it look starved (100 where the work earns 60, a1's budget overrun)."""
         now = time.monotonic()
-        start = self._scheduled_at_start
-        if until is None or now >= until or start is None:
+        if now >= make_up.until:
             return 0.0
         current = self._scheduled()
         if current is None:
             return 0.0
-        waited, cpu = current[0] - start[0], current[1] - start[1]
-        more = min(waited - self.made_up, limit_s - cpu, until - now)
+        waited, cpu = current[0] - make_up.at_start[0], current[1] - make_up.at_start[1]
+        more = min(waited - self.made_up, make_up.limit_s - cpu, make_up.until - now)
         return more if more >= MIN_MAKE_UP_S else 0.0
 
     def _drain_output(self, child: _Child) -> None:
