@@ -155,8 +155,19 @@ def test_a_student_past_the_time_limit_is_timed_out_and_a_new_slot_grades_the_ne
     write_submission(root / "a-sleeps", {"srn.py": sleeps})
     write_submission(root / "b-honest", {"srn.py": REFERENCE})
     out = tmp_path / "grades"
-    # Every call may take 300 s (no limit from the reference's time): the student's 8 s come first.
-    limits = ("--student-timeout", "8", "--limit", "probe_timeout_s=300", "--limit", "timeout_factor=0")
+    # Every call may take 300 s (no limit from the reference's time), and a call stuck in one sleep is
+    # not stopped early (a function stuck once is refused in every later plain call): the student's 8 s
+    # come first.
+    limits = (
+        "--student-timeout",
+        "8",
+        "--limit",
+        "probe_timeout_s=300",
+        "--limit",
+        "timeout_factor=0",
+        "--limit",
+        "stuck_after_s=0",
+    )
     run_grade("report", str(root), "--out", str(out), "--workers", "1", *limits)
     rows = {row["student"]: row for row in gradebook(out)}
     assert rows["a-sleeps"]["status"] == "timeout", rows["a-sleeps"]
