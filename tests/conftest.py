@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -54,6 +55,20 @@ def pytest_configure(config: pytest.Config) -> None:
 
         for folder in ("grader", "assignments", "solutions"):
             compileall.compile_dir(REPO / folder, quiet=1)
+
+
+# Collecting imports torch, the grader and every test module: a million objects that live as long as the
+# test process and that the collector would walk at each of its passes (a third of collection's CPU, and
+# again at every pass while tests run). As the grader's own workers do (grader/inside/zygote.py): no
+# collection while importing, then those objects frozen out of its reach.
+gc.disable()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """After collection, before the first test (pytest-xdist's controller, which collects nothing, too)."""
+    gc.freeze()
+    gc.enable()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
