@@ -28,21 +28,30 @@ TEMPLATE = REPO / "student_template"
 # order as workers free up, so only short files are left at the end and neither worker waits long for
 # the other. A stale list costs only that balance, never a result.
 LONGEST_FILES = (
-    "test_contract.py",  # 71 s: the whole course (references, stubs, then every mutant)
-    "test_integrity.py",  # 53
-    "test_student_workflow.py",  # 37
-    "test_sandbox.py",  # 31
-    "test_rejudge.py",  # 28
-    "test_report.py",  # 25
-    "test_notebooks_as_py.py",  # 21
-    "test_a2_ohlol.py",  # 20
-    "test_isolation.py",  # 19
-    "test_intake_and_caps.py",  # 18
-    "test_hostile.py",  # 17
-    "test_cluster.py",  # 15
-    "test_gradescope_build.py",  # 15
-    "test_a5_sentiment.py",  # 14
-    "test_a3_craft_rnn.py",  # 14
+    "test_contract.py",  # 81 s: the whole course (references, stubs, then every mutant)
+    "test_integrity.py",  # 79
+    "test_sandbox.py",  # 46
+    "test_a2_ohlol.py",  # 30
+    "test_a5_sentiment.py",  # 27
+    "test_report.py",  # 26
+    "test_student_workflow.py",  # 21
+    "test_notebooks_as_py.py",  # 20
+    "test_hostile.py",  # 19
+    "test_a3_craft_rnn.py",  # 18
+    "test_rejudge.py",  # 16
+    "test_isolation.py",  # 15
+    "test_intake_and_caps.py",  # 15
+    "test_gradescope_build.py",  # 14
+    "test_a4_seq2seq.py",  # 13
+    "test_release.py",  # 13
+    "test_cluster.py",  # 12
+    "test_checks_surface.py",  # 10
+    "test_untouched.py",  # 9
+    "test_a1_torch_absent.py",  # 8
+    "test_trained_weights.py",  # 7
+    "test_a1_srn.py",  # 7
+    "test_mistakes_and_diagnoses.py",  # 6
+    "test_a3_integrity.py",  # 6
 )
 
 
