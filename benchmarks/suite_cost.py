@@ -44,7 +44,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 AFORK = 0x01  # forked but never exec'd
 RECORD = struct.Struct("<BBHIIIIIIf8H16s")  # struct acct_v3 (64 bytes)
-TORCH_START_S = 1.5  # a worker that imported torch spent at least this much CPU starting up
+TORCH_START_S = 0.5  # a worker that imported torch spent at least this much CPU starting up (numpy only: 0.1)
 AHZ = 100  # the unit of acct's times
 
 

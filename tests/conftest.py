@@ -98,7 +98,7 @@ def report_isolation(args: tuple[str, ...] | list[str]) -> list[str]:
 def report_slots(args: tuple[str, ...] | list[str]) -> list[str]:
     """`grade report` grades with one slot per CPU core unless told; here one slot unless the test says
     (``-j``, ``--workers``, a cluster). The suite's two test processes already keep both cores busy, and
-    each slot costs a torch start-up (about 2.5 CPU-s) and its own reference worker."""
+    each slot costs a torch start-up (about 1.3 CPU-s) and its own reference worker."""
     told = {"-j", "--workers", "--cluster", "--scheduler"}
     if args and args[0] == "report" and not any(arg in told or arg.startswith(("-j", "--workers=")) for arg in args):
         return ["--workers", "1"]
@@ -275,7 +275,7 @@ def report_class(
     once, not once per submission); ``{student: result}``. A value is a folder (copied) or files to write.
 
     One slot unless asked: the suite's two test processes already keep both cores busy, and each slot
-    costs a torch start-up (about 2.4 CPU-s) and its own reference worker."""
+    costs a torch start-up (about 1.3 CPU-s) and its own reference worker."""
     import shutil
 
     root.mkdir(parents=True, exist_ok=True)

@@ -446,7 +446,7 @@ class GradingSlot:
     def trusted_sandbox_for(self, spec: AssignmentSpec) -> Sandbox:
         """The unsandboxed worker that runs ``spec``'s reference solution for expected data, created on
         first use. One per set of preloads, as for students: a numpy assignment's answers never wait
-        for a torch start-up (over 2 CPU-s) they do not use."""
+        for a torch start-up (over a CPU-second) they do not use."""
         preload, _ = profile(spec)
         if preload not in self._trusted:
             self._trusted[preload] = Sandbox(

@@ -89,7 +89,7 @@ def _preload(modules: list[str], threads: int, steps_optimizers: bool) -> dict[s
 
 def _be_deterministic(torch: Any, steps_optimizers: bool) -> None:
     """``torch.use_deterministic_algorithms`` also sets torch._inductor's flag, and importing that
-    config imports torch._dynamo and sympy: about two CPU-seconds, half of a worker's start-up. A worker
+    config imports torch._dynamo and sympy: about 0.7 CPU-s, half of a worker's start-up. A worker
     whose children step optimizers pays that import anyway (the first step makes it); the verifier's,
     which only runs forward passes and gradients, sets the same switch of torch's core without it."""
     core = getattr(torch._C, "_set_deterministic_algorithms", None)
