@@ -31,11 +31,9 @@ Fixtures (given by the grader's pytest plugin; a probe's arguments are passed by
         and the plot of both curves on this check when it fails; ``explain(got, expected)`` may say
         why where no catalogued mistake matches.
         ``judge.run(probe, *, seed=0, **args)``: the student's result alone; a failure still names the
-        catalogued mistake that fails alike.
-        ``judge.answered(probe, *, seed=0, **args)``: ``judge.run``, named for a check that holds the
-        student's code to its own answers. Every call is asked once in a grading: asked again, the
-        answer (or failure) the first asking got comes back, so code answering by which check asks
-        cannot please both.
+        catalogued mistake that fails alike. Every call is asked once in a grading: asked again, the
+        answer (or failure) the first asking got comes back, so a check that holds the student's code to
+        its own answers (a1's gradient check) sees what the other checks saw.
         ``judge.known_mistake(probe, got, *, seed=0, keys=None, **args)``: the catalogued mistake whose
         result for that call equals ``got``, or None (for checks that judge by hand).
         ``judge.drawn(seed)``: the seed as official grading draws it from the course secret (``seed``

@@ -209,15 +209,6 @@ class Judge:
                 raise
             raise RunFailed(replace(error.failure, mistake=mistake)) from None
 
-    def answered(self, probe: str, *, seed: int = 0, **args: Any) -> Any:
-        """The student's answer to this call as a check got it first (the same probe, arguments and seed),
-        or asked now if no check asked it yet. For a check that holds the student's code to its own
-        answers (a1's gradient check, against the student's forward): code that answers by which check
-        asks, or by how often it was asked, cannot hand that check a convenient answer while another
-        check grades a different one. Every call is answered so in a grading (one question, one answer:
-        grader.judging.replay.Recording.student_call); the name says why the check asks."""
-        return self.run(probe, seed=seed, **args)
-
     def identify_failure(self, probe: str, failure: Failure, args: dict[str, Any], seed: int) -> Mistake | None:
         """The catalogued mistake whose code raises the same error message where the reference works
         (e.g. ``enforce_sorted=True`` on an unsorted batch), or "one of" several that do; timeouts and

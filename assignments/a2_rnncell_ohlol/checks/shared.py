@@ -63,7 +63,7 @@ def _letters_in_a_list(judge, case):
     or where that failed and the check was judged on its own, on the grader's forward and init_hidden."""
     for extra in ({}, {"stand_ins": True}):
         try:
-            answered = judge.answered("predict_words", **case, **extra)
+            answered = judge.run("predict_words", **case, **extra)  # as the check got it
         except RunFailed:
             continue
         return isinstance(answered, dict) and answered.get("letters_in_a_list") is True
