@@ -158,6 +158,8 @@ def with_kernels(dotted_names: list[str]) -> list[str]:
 
 def forbid_apis(dotted_names: list[str]) -> None:
     """Replace each ``package.attr`` with a guard that records and refuses its use."""
+    if not dotted_names:  # a pass over every module's names costs a child 5 ms in pages copied from its worker
+        return
     vf_module = sys.modules.get("torch._VF")  # before any replacement: torch's own kernel table
     elsewhere: dict[str, list[tuple[Any, Any]]] = {}  # attr -> (original, guard), for other modules
     operators = False
@@ -191,11 +193,11 @@ def forbid_apis(dotted_names: list[str]) -> None:
 def _replace_in_every_module(replacements: dict[str, list[tuple[Any, Any]]]) -> None:
     """Other modules that expose the same object (``torch.nn.modules.rnn.RNN`` for ``torch.nn.RNN``)
     get the guard too: one pass over ``sys.modules``, whatever the number of names."""
-    wanted = replacements.keys()
+    wanted = list(replacements)
     for module in list(sys.modules.values()):
         try:
             namespace = module.__dict__
-            found = wanted & namespace.keys()
+            found = [attr for attr in wanted if attr in namespace]  # not every name of every module
         except Exception:
             continue
         for attr in found:
