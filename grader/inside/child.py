@@ -78,7 +78,7 @@ def serve(fds: list[int], config: dict[str, Any]) -> NoReturn:
             send({"ok": False, "error": {"kind": "grader", "message": problem}, "forbidden_used": []})
             os._exit(0)
         _apply_limits(config["limits"], cuda=load.get("device") == "cuda")
-        probes = _load_probes(load["probes_source"])
+        probes = _load_probes(load["probes_source"], config.get("probes_code", {}).get(load["probes_source"]))
         guards.block_imports(load.get("blocked_imports", []))
         guards.forbid_apis(load.get("forbidden_apis", []))
         guards.seal_torch_kernels()  # after the guards' own kernels, before the student's code
@@ -259,16 +259,16 @@ def _processes_of_this_user() -> int:
     return count
 
 
-def _load_probes(source: str) -> types.ModuleType:
+def _load_probes(source: str, compiled: types.CodeType | None = None) -> types.ModuleType:
     """The probes, reachable from this function's callers only: in ``sys.modules`` (where ``import``
     finds a module) only while their source runs. Student code that replaced a probe made the gradient
     check agree with itself; reaching them now takes frames or the garbage collector, which the integrity
-    scan flags."""
+    scan flags. ``compiled``: ``source`` compiled by the worker before this child's fork (zygote.spawn)."""
     module = types.ModuleType("assignment_probes")
     module.__file__ = "<probes>"
     sys.modules["assignment_probes"] = module
     try:
-        exec(compile(source, "<probes>", "exec"), module.__dict__)
+        exec(compiled or compile(source, "<probes>", "exec"), module.__dict__)
     finally:
         del sys.modules["assignment_probes"]
     seal_classes(vars(module))  # what the probes hand to the student's code leads nowhere (reachable.py)

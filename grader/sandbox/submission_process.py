@@ -326,7 +326,12 @@ class SubmissionProcess:
         uid = self.uid if self.uid is not None else zygote.uid
         try:
             pid = zygote.spawn(
-                {"uid": uid, "limits": self.limits.for_child(), "scratch": zygote.scratch},
+                {
+                    "uid": uid,
+                    "limits": self.limits.for_child(),
+                    "scratch": zygote.scratch,
+                    "probes_source": self.spec.probes_source,  # compiled once by the worker
+                },
                 [request_r, reply_w, output_w],
             )
         finally:
