@@ -111,10 +111,15 @@ def _check_absent(names: list[str]) -> None:
 def _ready_what_every_child_runs() -> None:
     """Import the child's code and take torch's functions (untouched.pin) here, once, not in every
     child after its fork: a child that runs no submission took 11-12 ms, now 5
-    (`benchmarks/engine_speed.py --per-submission`), and a torch child's pin took 4 ms more. Neither
-    holds anything of a process's own, and no student code has run in this process: each child finds
-    what its own import and pin would have given it."""
+    (`benchmarks/engine_speed.py --per-submission`), and a torch child's pin took 4 ms more; so do the
+    libraries every child imported (numpy.random: 4 ms of each a1 child). None holds anything of a
+    process's own, and no student code has run in this process: each child finds what its own imports
+    and pin would have given it, except that numpy's global generator starts where this process left it
+    rather than from fresh entropy (each probe seeds it anyway: probe_api.seed_everything)."""
     importlib.import_module("grader.inside.child")
+    importlib.import_module("sysconfig")  # where the child's guards find the libraries (_trusted_dirs)
+    if "numpy" in sys.modules:  # numpy imports numpy.random at its first use: the probes' seeding
+        importlib.import_module("numpy.random")
     from grader.inside import untouched
 
     untouched.pin()
