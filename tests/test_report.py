@@ -110,8 +110,10 @@ def test_class_overview_lists_scores_mistakes_and_problems(graded_class):
 @pytest.mark.slow
 def test_resume_after_sigkill_regrades_only_the_unfinished(tmp_path, cache_dir):
     root = make_class(tmp_path / "class")
-    for index in range(4):  # slow students make the kill land mid-run
-        write_submission(root / f"slow-{index}", CLASS["dave-loops"])
+    slow = REFERENCE.replace("    z = x_t @ W_ih.T", "    import time\n    time.sleep(30)\n    z = x_t @ W_ih.T", 1)
+    assert slow != REFERENCE
+    for index in range(4):  # slow students make the kill land mid-run (asleep: slow without taking a core)
+        write_submission(root / f"slow-{index}", {"srn.py": slow})
     out = tmp_path / "grades"
     env = {**os.environ, "GRADER_CACHE_DIR": str(cache_dir)}
 
@@ -156,11 +158,11 @@ def test_a_student_past_the_time_limit_is_timed_out_and_a_new_slot_grades_the_ne
     write_submission(root / "b-honest", {"srn.py": REFERENCE})
     out = tmp_path / "grades"
     # Every call may take 300 s (no limit from the reference's time), and a call stuck in one sleep is
-    # not stopped early (a function stuck once is refused in every later plain call): the student's 8 s
+    # not stopped early (a function stuck once is refused in every later plain call): the student's 5 s
     # come first.
     limits = (
         "--student-timeout",
-        "8",
+        "5",
         "--limit",
         "probe_timeout_s=300",
         "--limit",
