@@ -380,6 +380,33 @@ def test_printed_output_is_captured_and_truncated(sandbox):
     student.close()
 
 
+def test_each_child_runs_the_probes_of_its_own_source(sandbox):
+    """The worker compiles probes once per source and hands each child the code of the source it was
+    sent: another source gives other probes, and one that does not compile fails its own child's
+    calls only (the worker serves on)."""
+
+    def worker_with(probes):
+        spec = LoadSpec("mod", "mod.py", {"mod.py": STUDENT.encode()}, probes, blocked_imports=["torch"])
+        return sandbox.worker(spec, Limits(probe_timeout_s=5))
+
+    tagged = PROBES + "\ndef tag(student):\n    return 'the second source'\n"
+    for probes, probe, expected in ((PROBES, "call", [2, 4]), (tagged, "tag", "the second source")):
+        student = worker_with(probes)
+        args = {"name": "double", "args": [[1, 2]]} if probe == "call" else {}
+        answer = student.call(probe, args)
+        assert (answer.tolist() if probe == "call" else answer) == expected
+        student.close()
+    broken = worker_with(PROBES + "\ndef tag(student:\n")
+    with pytest.raises(RunFailed):
+        broken.call("call", {"name": "double", "args": [[1, 2]]})
+    broken.close()
+    student = worker_with(PROBES)
+    with pytest.raises(RunFailed, match="tag"):  # the first source's probes: no `tag` there
+        student.call("tag", {})
+    assert student.call("call", {"name": "double", "args": [[3]]}).tolist() == [6]
+    student.close()
+
+
 def test_import_failures_are_remembered(sandbox):
     student = worker(sandbox, source="import sys\nsys.exit(3)\n")
     with pytest.raises(RunFailed, match=r"called sys.exit\(3\) while importing mod.py") as caught:
