@@ -690,6 +690,44 @@ def test_on_a_gpu_the_sandbox_shows_the_devices_but_not_the_hosts_cgroups():
     assert shown.returncode == 0 and cgroups_seen == "0" and int(buses) > 0, shown.stderr
 
 
+CHOOSE_COUNTING_LAUNCHES = """
+import json, subprocess, sys
+import grader.sandbox.isolation as isolation
+launches, run = [], subprocess.run
+def counted(command, *args, **kwargs):
+    if "--help" not in command:  # bwrap_option asks bubblewrap what it knows: not a launch
+        launches.append(command[0])
+    return run(command, *args, **kwargs)
+subprocess.run = counted
+if sys.argv[1] == "broken":
+    isolation.bwrap_prefix = lambda **_: ["bwrap", "--no-such-option"]
+chosen = isolation.choose("auto")
+print(json.dumps([chosen.kind, chosen.description, launches.count("bwrap")]))
+"""
+
+
+@pytest.mark.skipif(not bubblewrap_works(), reason=f"bubblewrap cannot run here: {bubblewrap_problem()}")
+def test_choosing_the_isolation_starts_one_trial_and_a_failed_one_says_why():
+    """Every `grade` command chooses its isolation: one trial under bubblewrap both shows that it
+    works and finds what each submission's box holds (there were two launches, about 25 ms each). A
+    bubblewrap that cannot start the interpreter leaves grading unsandboxed, saying why."""
+
+    def chosen(case: str) -> tuple[str, str, int]:
+        said = subprocess.run(
+            [sys.executable, "-c", CHOOSE_COUNTING_LAUNCHES, case], capture_output=True, text=True, cwd=REPO
+        )
+        assert said.returncode == 0, said.stderr
+        kind, description, launches = json.loads(said.stdout.splitlines()[-1])
+        return kind, description, launches
+
+    kind, description, launches = chosen("working")
+    assert (kind, launches) == ("bubblewrap", 1)
+    assert description == choose("auto").description and "the trial worker failed" not in description
+    kind, description, launches = chosen("broken")
+    assert kind == "none" and launches == 1
+    assert "a trial launch failed: bwrap: Unknown option --no-such-option" in description, description
+
+
 def test_bubblewrap_disables_user_namespaces_where_it_can(monkeypatch):
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     args = bwrap_prefix(scratch_mb=8, device="cpu")
