@@ -248,7 +248,7 @@ class Zygote:
 
     def _compiled(self, source: Any) -> dict[str, Any]:
         """``{source: its code}`` for the child to run, or nothing where it does not compile (the
-        child compiles it again and reports the error as the grader's)."""
+        child then compiles it itself and fails there, as it did before the worker compiled)."""
         if not isinstance(source, str):
             return {}
         if source not in self.compiled_probes:

@@ -195,8 +195,8 @@ INTERPRETER_RUNS = "grader: the trial interpreter runs"
 
 
 def _trial_worker(kind: str) -> subprocess.CompletedProcess[bytes]:
-    """A trial zygote's box, found by starting the interpreter as a worker is started (under
-    bubblewrap for that kind) and printing what ``inside.box.probe_box`` finds."""
+    """The interpreter started as a worker is (under bubblewrap for that kind), printing first that it
+    runs (:data:`INTERPRETER_RUNS`), then what a zygote's box gives each child (``inside.box.probe_box``)."""
     with tempfile.TemporaryDirectory(prefix="grader-trial-") as scratch:
         config = {
             "namespaces": True,
