@@ -52,11 +52,11 @@ def main(control_fd: int) -> None:
         _check_absent(config.get("absent", []))
         if config.get("warm_optimizer") and "torch" in sys.modules:
             _warm_optimizer()
-        _check_cuda_not_started(sys.modules.get("torch"))
+        _ready_what_every_child_runs()
+        _check_cuda_not_started(sys.modules.get("torch"))  # after all of this process's own work
         problem, gpu_runtime = gpu_trial_of_a_child() if config.get("device") == "cuda" else (None, {})
         if problem is not None:
             raise WorkerCannotStart(problem)
-        _ready_what_every_child_runs()
     except WorkerCannotStart as exc:
         gc.enable()
         send_with_fds(control, {"error": str(exc)}, [])
