@@ -78,7 +78,8 @@ def serve(fds: list[int], config: dict[str, Any]) -> NoReturn:
             send({"ok": False, "error": {"kind": "grader", "message": problem}, "forbidden_used": []})
             os._exit(0)
         _apply_limits(config["limits"], cuda=load.get("device") == "cuda")
-        probes = _load_probes(load["probes_source"], config.get("probes_code", {}).get(load["probes_source"]))
+        same_source = config.get("probes_source") == load["probes_source"]  # what the worker compiled
+        probes = _load_probes(load["probes_source"], config.get("probes_code") if same_source else None)
         guards.block_imports(load.get("blocked_imports", []))
         guards.forbid_apis(load.get("forbidden_apis", []))
         guards.seal_torch_kernels()  # after the guards' own kernels, before the student's code

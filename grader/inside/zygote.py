@@ -222,7 +222,7 @@ class Zygote:
         child_config = {
             **child_config,
             "limits": limits,
-            "probes_code": self._compiled(child_config.get("probes_source")),
+            "probes_code": self._compiled(child_config.get("probes_source")),  # of that source, or None
         }
         ready_r, ready_w = os.pipe()  # the child's word on its box, on a pipe student code never holds
         try:
@@ -246,17 +246,17 @@ class Zygote:
             return {"error": f"the sandbox could not be set up for this submission: {problem}"}
         return {"pid": pid}
 
-    def _compiled(self, source: Any) -> dict[str, Any]:
-        """``{source: its code}`` for the child to run, or nothing where it does not compile (the
-        child then compiles it itself and fails there, as it did before the worker compiled)."""
+    def _compiled(self, source: Any) -> Any:
+        """``source`` compiled, once per source, or None where it does not compile (the child then
+        compiles it itself and fails there, as it did before the worker compiled)."""
         if not isinstance(source, str):
-            return {}
+            return None
         if source not in self.compiled_probes:
             try:
                 self.compiled_probes[source] = compile(source, "<probes>", "exec")
             except (SyntaxError, ValueError):
-                return {}
-        return {source: self.compiled_probes[source]}
+                return None
+        return self.compiled_probes[source]
 
     def _become_child(
         self, fds: list[int], config: dict[str, Any], dirs: dict[str, str], budget: int, ready: int
